@@ -1,0 +1,149 @@
+//! Jurisdictions, agencies and contact points.
+
+use crate::{Result, Store, StoreError, audit, parse, unique};
+use liaison_core::directory::{Agency, ContactPoint};
+use liaison_core::jurisdiction::Jurisdiction;
+use liaison_core::{AgencyId, CountryCode};
+
+/// Narrows an agency listing.
+#[derive(Debug, Clone, Default)]
+pub struct AgencyFilter {
+    pub jurisdiction: Option<CountryCode>,
+}
+
+type AgencyRow = (String, String, String, String, String, String, String, Option<String>);
+
+fn agency(r: AgencyRow) -> Result<(Agency, Option<String>)> {
+    Ok((
+        Agency {
+            id: parse(&r.0, "agency id")?,
+            code: r.1,
+            name_en: r.2,
+            name_native: r.3,
+            jurisdiction: parse(&r.4, "jurisdiction")?,
+            kind: parse(&r.5, "agency kind")?,
+            time_zone: r.6,
+        },
+        r.7,
+    ))
+}
+
+const AGENCY_COLS: &str = "SELECT id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id FROM agencies";
+
+impl Store {
+    /// Adds or renames a jurisdiction.
+    pub async fn upsert_jurisdiction(&self, j: &Jurisdiction) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO jurisdictions (code, name_en, name_zh) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET name_en = excluded.name_en, name_zh = excluded.name_zh")
+            .bind(j.code.as_str())
+            .bind(&j.name_en)
+            .bind(&j.name_zh)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+
+    pub async fn jurisdictions(&self) -> Result<Vec<Jurisdiction>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT code, name_en, name_zh FROM jurisdictions ORDER BY code").fetch_all(&self.pool).await?;
+        rows.into_iter().map(|r| Ok(Jurisdiction { code: parse(&r.0, "jurisdiction")?, name_en: r.1, name_zh: r.2 })).collect()
+    }
+
+    /// Adds an agency; `node_id` is set for agencies served by a peer node.
+    pub async fn insert_agency(&self, a: &Agency, node_id: Option<&str>, actor: &str, now: jiff::Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO agencies (id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(a.id.to_string())
+            .bind(&a.code)
+            .bind(&a.name_en)
+            .bind(&a.name_native)
+            .bind(a.jurisdiction.as_str())
+            .bind(a.kind.as_str())
+            .bind(&a.time_zone)
+            .bind(node_id.map(str::to_string))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound(format!("jurisdiction {} (add it to the directory first)", a.jurisdiction))
+                }
+                _ => unique(e, format!("agency with code {}", a.code)),
+            })?;
+        audit::append(&mut w, now, actor, "agency.create", &a.id.to_string(), &serde_json::json!({"code": a.code, "name_en": a.name_en})).await?;
+        w.commit().await
+    }
+
+    pub async fn agencies(&self, filter: &AgencyFilter) -> Result<Vec<(Agency, Option<String>)>> {
+        let rows: Vec<AgencyRow> = match filter.jurisdiction {
+            Some(j) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} WHERE jurisdiction = $1 ORDER BY code")))
+                .bind(j.as_str())
+                .fetch_all(&self.pool)
+                .await?,
+            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} ORDER BY code"))).fetch_all(&self.pool).await?,
+        };
+        rows.into_iter().map(agency).collect()
+    }
+
+    pub async fn agency(&self, id: AgencyId) -> Result<Agency> {
+        let row: Option<AgencyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(agency(row.ok_or_else(|| StoreError::NotFound(format!("agency {id}")))?)?.0)
+    }
+
+    /// Finds an agency by its short code (case-insensitive) or its id.
+    pub async fn agency_by_code(&self, code_or_id: &str) -> Result<Agency> {
+        if let Ok(id) = code_or_id.parse::<AgencyId>() {
+            return self.agency(id).await;
+        }
+        let row: Option<AgencyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} WHERE UPPER(code) = UPPER($1)")))
+            .bind(code_or_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(agency(row.ok_or_else(|| StoreError::NotFound(format!("agency '{code_or_id}'")))?)?.0)
+    }
+
+    pub async fn insert_contact(&self, c: &ContactPoint, actor: &str, now: jiff::Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO contacts (id, agency_id, name, phone, email, languages, time_zone, office_hours) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(c.id.to_string())
+            .bind(c.agency.to_string())
+            .bind(&c.name)
+            .bind(&c.phone)
+            .bind(&c.email)
+            .bind(c.languages.join(","))
+            .bind(&c.time_zone)
+            .bind(c.office_hours.to_string())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("agency {}", c.agency)),
+                _ => StoreError::Database(e),
+            })?;
+        audit::append(&mut w, now, actor, "contact.create", &c.id.to_string(), &serde_json::json!({"agency": c.agency, "name": c.name})).await?;
+        w.commit().await
+    }
+
+    pub async fn contacts(&self, agency: Option<AgencyId>) -> Result<Vec<ContactPoint>> {
+        type Row = (String, String, String, String, String, String, String, String);
+        let q = "SELECT id, agency_id, name, phone, email, languages, time_zone, office_hours FROM contacts";
+        let rows: Vec<Row> = match agency {
+            Some(a) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} WHERE agency_id = $1 ORDER BY name"))).bind(a.to_string()).fetch_all(&self.pool).await?,
+            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} ORDER BY agency_id, name"))).fetch_all(&self.pool).await?,
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok(ContactPoint {
+                    id: parse(&r.0, "contact id")?,
+                    agency: parse(&r.1, "agency id")?,
+                    name: r.2,
+                    phone: r.3,
+                    email: r.4,
+                    languages: r.5.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                    time_zone: r.6,
+                    office_hours: parse(&r.7, "office hours")?,
+                })
+            })
+            .collect()
+    }
+}

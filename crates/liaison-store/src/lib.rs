@@ -1,0 +1,198 @@
+//! # liaison-store
+//!
+//! Persistence for a Liaison node, behind one API for both backends:
+//! SQLite (default, embedded, one file in the data directory, WAL) and PostgreSQL (for
+//! multi-instance deployments). The SQL is written once in the common subset of both
+//! dialects and runs through sqlx's `Any` driver.
+//!
+//! Architecture invariants:
+//! - every public write method is one transaction: a request row, its history event and its
+//!   audit entry commit together or not at all;
+//! - the audit log is append-only and hash-chained; [`Store::verify_audit`] recomputes the chain;
+//! - concurrent updates use optimistic versions: a stale version is [`StoreError::Conflict`],
+//!   never a lost update;
+//! - instants are stored as integer milliseconds since the Unix epoch (UTC).
+
+mod audit;
+mod directory;
+mod requests;
+mod schema;
+pub mod testing;
+mod users;
+
+pub use audit::{AuditEntry, AuditReport};
+pub use directory::AgencyFilter;
+pub use requests::{
+    Escalation, EventRecord, Page, RequestFilter, StatsRow, StoredRequest, TransitionRecord,
+};
+pub use users::{Principal, TokenInfo, User};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors from the store. Each names what went wrong in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The row changed since the caller read it (optimistic concurrency).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A uniqueness rule was broken (a second user with the same name, …).
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    #[error("invalid database URL '{url}': {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the node's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+    /// SQLite has one writer at a time; taking this lock in-process before a write
+    /// transaction avoids SQLITE_BUSY retries between our own connections.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+/// A write transaction plus the in-process writer lock (held for SQLite only).
+pub(crate) struct WriteTx {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and applies migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<Store> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Store::open(&url).await
+    }
+
+    /// Opens a database by URL (`sqlite://…` or `postgres://…`) and applies migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl {
+                url: url.to_string(),
+                reason: "expected sqlite://PATH or postgres://USER@HOST:PORT/DB".into(),
+            });
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        let store = Store { pool, backend, write_lock: Arc::new(tokio::sync::Mutex::new(())) };
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a write transaction.
+    pub(crate) async fn write(&self) -> Result<WriteTx> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A cheap liveness check for `/health`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the epoch, as stored.
+pub(crate) fn ms(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// Back from stored milliseconds.
+pub(crate) fn ts(ms: i64) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::from_millisecond(ms).map_err(StoreError::corrupt)
+}
+
+pub(crate) fn opt_ts(v: Option<i64>) -> Result<Option<jiff::Timestamp>> {
+    v.map(ts).transpose()
+}
+
+pub(crate) fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| StoreError::Corrupt(format!("{what} '{s}': {e}")))
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Duplicate`].
+pub(crate) fn unique(e: sqlx::Error, what: impl Into<String>) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return StoreError::Duplicate(what.into());
+    }
+    StoreError::Database(e)
+}

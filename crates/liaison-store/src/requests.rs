@@ -1,0 +1,546 @@
+//! Assistance requests, their history and escalations.
+
+use crate::{Result, Store, StoreError, audit, ms, opt_ts, parse, ts};
+use liaison_core::lifecycle::State;
+use liaison_core::request::{AssistanceRequest, RequestDraft};
+use liaison_core::sla::{DeadlineKind, running_deadline};
+use liaison_core::{AgencyId, EventId, RequestId};
+use serde::Serialize;
+
+/// A request with what the node stored beside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRequest {
+    #[serde(flatten)]
+    pub request: AssistanceRequest,
+    /// The legal assessment made when the request was submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assessment: Option<serde_json::Value>,
+    /// Content hash of the rule packs that produced the assessment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_pack_version: Option<String>,
+    /// The deadline currently running and whether it has passed (computed at read time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdue: Option<DeadlineKind>,
+}
+
+/// A line of a request's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub request: RequestId,
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    /// created, transition, comment, escalation, assessment
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_state: Option<State>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_state: Option<State>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+/// Filters for listing requests. All given filters must match.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Only requests this agency sends or receives (the caller's scope).
+    pub visible_to: Option<AgencyId>,
+    pub states: Vec<State>,
+    pub kind: Option<liaison_core::RequestKind>,
+    pub requesting: Option<AgencyId>,
+    pub requested: Option<AgencyId>,
+    /// Only requests whose running deadline passed before `overdue_at`.
+    pub overdue_at: Option<jiff::Timestamp>,
+    pub updated_since: Option<jiff::Timestamp>,
+    /// Cursor: only ids strictly older than this one.
+    pub before: Option<RequestId>,
+    pub limit: u32,
+}
+
+/// One page of a listing; pass `next` as `before` for the following page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A state change to commit, checked by the caller against the lifecycle table.
+#[derive(Debug, Clone)]
+pub struct TransitionRecord {
+    pub id: RequestId,
+    pub expected_version: i64,
+    pub from: State,
+    pub to: State,
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub data: Option<serde_json::Value>,
+    pub submitted_at: Option<jiff::Timestamp>,
+    pub acknowledged_at: Option<jiff::Timestamp>,
+    pub answered_at: Option<jiff::Timestamp>,
+    pub ack_due: Option<jiff::Timestamp>,
+    pub answer_due: Option<jiff::Timestamp>,
+    pub preserved_until: Option<jiff::Timestamp>,
+    pub assessment: Option<(serde_json::Value, String)>,
+}
+
+impl TransitionRecord {
+    pub fn new(id: RequestId, expected_version: i64, from: State, to: State, at: jiff::Timestamp, actor: &str) -> Self {
+        TransitionRecord {
+            id,
+            expected_version,
+            from,
+            to,
+            at,
+            actor: actor.to_string(),
+            reason: None,
+            data: None,
+            submitted_at: None,
+            acknowledged_at: None,
+            answered_at: None,
+            ack_due: None,
+            answer_due: None,
+            preserved_until: None,
+            assessment: None,
+        }
+    }
+}
+
+/// An escalation recorded by the deadline watcher.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Escalation {
+    pub request: RequestId,
+    pub deadline: DeadlineKind,
+    pub due_at: jiff::Timestamp,
+    pub state: State,
+    pub requesting: AgencyId,
+    pub requested: AgencyId,
+}
+
+/// The columns cooperation statistics need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsRow {
+    pub requesting: AgencyId,
+    pub requested: AgencyId,
+    pub state: State,
+    pub submitted_at: jiff::Timestamp,
+    pub acknowledged_at: Option<jiff::Timestamp>,
+    pub answered_at: Option<jiff::Timestamp>,
+    pub ack_due: Option<jiff::Timestamp>,
+    pub answer_due: Option<jiff::Timestamp>,
+}
+
+const REQ_COLS: &str = "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, assessment, rule_pack_version FROM requests";
+
+type ReqRow = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// The instant the running deadline of a request in `state` falls due.
+pub(crate) fn next_due(state: State, ack_due: Option<i64>, answer_due: Option<i64>, preserved_until: Option<i64>) -> Option<i64> {
+    match running_deadline(state)? {
+        DeadlineKind::Acknowledge => ack_due,
+        DeadlineKind::Answer => answer_due,
+        DeadlineKind::PreservationExpiry => preserved_until,
+    }
+}
+
+fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineKind> {
+    let kind = running_deadline(r.state)?;
+    let due = match kind {
+        DeadlineKind::Acknowledge => r.ack_due,
+        DeadlineKind::Answer => r.answer_due,
+        DeadlineKind::PreservationExpiry => r.preserved_until,
+    }?;
+    (due < now).then_some(kind)
+}
+
+fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
+    let draft: RequestDraft = serde_json::from_str(&r.11).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.0)))?;
+    let request = AssistanceRequest {
+        id: parse(&r.0, "request id")?,
+        draft,
+        state: parse(&r.1, "state")?,
+        version: r.2,
+        created_at: ts(r.3)?,
+        updated_at: ts(r.4)?,
+        submitted_at: opt_ts(r.5)?,
+        acknowledged_at: opt_ts(r.6)?,
+        answered_at: opt_ts(r.7)?,
+        ack_due: opt_ts(r.8)?,
+        answer_due: opt_ts(r.9)?,
+        preserved_until: opt_ts(r.10)?,
+    };
+    let assessment = r.12.map(|a| serde_json::from_str(&a)).transpose().map_err(|e| StoreError::Corrupt(format!("request {} assessment: {e}", r.0)))?;
+    let overdue = now.and_then(|n| overdue_kind(&request, n));
+    Ok(StoredRequest { request, assessment, rule_pack_version: r.13, overdue })
+}
+
+
+impl Store {
+    /// Stores a new request (usually a draft) with its `created` event and audit entry.
+    pub async fn insert_request(&self, r: &AssistanceRequest, actor: &str) -> Result<()> {
+        let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
+        let mut w = self.write().await?;
+        let nd = next_due(r.state, r.ack_due.map(ms), r.answer_due.map(ms), r.preserved_until.map(ms));
+        sqlx::query(
+            "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
+             submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(r.id.to_string())
+        .bind(r.draft.kind.as_str())
+        .bind(r.draft.urgency.as_str())
+        .bind(r.state.as_str())
+        .bind(r.draft.requesting_agency.to_string())
+        .bind(r.draft.requested_agency.to_string())
+        .bind(&r.draft.case_reference)
+        .bind(body)
+        .bind(r.version)
+        .bind(ms(r.created_at))
+        .bind(ms(r.updated_at))
+        .bind(r.submitted_at.map(ms))
+        .bind(r.acknowledged_at.map(ms))
+        .bind(r.answered_at.map(ms))
+        .bind(r.ack_due.map(ms))
+        .bind(r.answer_due.map(ms))
+        .bind(r.preserved_until.map(ms))
+        .bind(nd)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("requesting or requested agency".into()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(format!("request {}", r.id)),
+            _ => StoreError::Database(e),
+        })?;
+        insert_event(&mut w, r.id, r.created_at, actor, "created", None, Some(r.state), None, None).await?;
+        audit::append(&mut w, r.created_at, actor, "request.create", &r.id.to_string(), &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference})).await?;
+        w.commit().await
+    }
+
+    /// Replaces a draft's content (only while it is a draft; optimistic version check).
+    pub async fn update_draft(&self, id: RequestId, expected_version: i64, draft: &RequestDraft, actor: &str, now: jiff::Timestamp) -> Result<i64> {
+        let body = serde_json::to_string(draft).map_err(StoreError::corrupt)?;
+        let mut w = self.write().await?;
+        let r = sqlx::query(
+            "UPDATE requests SET body = $1, kind = $2, urgency = $3, requesting_agency = $4, requested_agency = $5, case_reference = $6, version = version + 1, updated_at = $7 \
+             WHERE id = $8 AND version = $9 AND state = 'draft'",
+        )
+        .bind(body)
+        .bind(draft.kind.as_str())
+        .bind(draft.urgency.as_str())
+        .bind(draft.requesting_agency.to_string())
+        .bind(draft.requested_agency.to_string())
+        .bind(&draft.case_reference)
+        .bind(ms(now))
+        .bind(id.to_string())
+        .bind(expected_version)
+        .execute(&mut *w.tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            drop(w);
+            let cur = self.request(id, None).await?;
+            return Err(StoreError::Conflict(format!(
+                "request {id} is at version {} in state {} (you sent version {expected_version}; only drafts can be edited)",
+                cur.request.version, cur.request.state
+            )));
+        }
+        insert_event(&mut w, id, now, actor, "edited", None, None, None, None).await?;
+        audit::append(&mut w, now, actor, "request.edit", &id.to_string(), &serde_json::json!({"version": expected_version + 1})).await?;
+        w.commit().await?;
+        Ok(expected_version + 1)
+    }
+
+    /// Reads one request; `now` (if given) fills in whether it is overdue.
+    pub async fn request(&self, id: RequestId, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
+        let row: Option<ReqRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQ_COLS} WHERE id = $1"))).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        request(row.ok_or_else(|| StoreError::NotFound(format!("request {id}")))?, now)
+    }
+
+    /// Lists requests, newest first, one page at a time.
+    pub async fn requests(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<StoredRequest>> {
+        let mut sql = format!("{REQ_COLS} WHERE 1 = 1");
+        let mut args: Vec<Arg> = Vec::new();
+        let mut n = 0;
+        let mut next = |args: &mut Vec<Arg>, a: Arg| {
+            args.push(a);
+            n += 1;
+            format!("${n}")
+        };
+        if let Some(a) = f.visible_to {
+            let p1 = next(&mut args, Arg::S(a.to_string()));
+            let p2 = next(&mut args, Arg::S(a.to_string()));
+            sql += &format!(" AND (requesting_agency = {p1} OR requested_agency = {p2})");
+        }
+        if !f.states.is_empty() {
+            let ps: Vec<String> = f.states.iter().map(|s| next(&mut args, Arg::S(s.as_str().to_string()))).collect();
+            sql += &format!(" AND state IN ({})", ps.join(", "));
+        }
+        if let Some(k) = f.kind {
+            sql += &format!(" AND kind = {}", next(&mut args, Arg::S(k.as_str().to_string())));
+        }
+        if let Some(a) = f.requesting {
+            sql += &format!(" AND requesting_agency = {}", next(&mut args, Arg::S(a.to_string())));
+        }
+        if let Some(a) = f.requested {
+            sql += &format!(" AND requested_agency = {}", next(&mut args, Arg::S(a.to_string())));
+        }
+        if let Some(at) = f.overdue_at {
+            let p = next(&mut args, Arg::I(ms(at)));
+            // next_due is the running deadline of the current state (NULL when none runs).
+            sql += &format!(" AND next_due < {p}");
+        }
+        if let Some(since) = f.updated_since {
+            sql += &format!(" AND updated_at >= {}", next(&mut args, Arg::I(ms(since))));
+        }
+        if let Some(b) = f.before {
+            sql += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));
+        }
+        let limit = f.limit.clamp(1, 500);
+        sql += &format!(" ORDER BY id DESC LIMIT {}", limit + 1);
+        let mut q = sqlx::query_as::<_, ReqRow>(sqlx::AssertSqlSafe(sql));
+        for a in args {
+            q = match a {
+                Arg::S(s) => q.bind(s),
+                Arg::I(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let more = rows.len() > limit as usize;
+        let mut items = rows.into_iter().take(limit as usize).map(|r| request(r, Some(now))).collect::<Result<Vec<_>>>()?;
+        items.truncate(limit as usize);
+        let next = if more { items.last().map(|r| r.request.id.to_string()) } else { None };
+        Ok(Page { items, next })
+    }
+
+    /// Commits a state change with its event and audit entry. Fails with `Conflict` if the
+    /// request moved on since the caller read it.
+    pub async fn transition(&self, t: &TransitionRecord) -> Result<StoredRequest> {
+        let mut w = self.write().await?;
+        type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+        let cur: Option<Cur> = sqlx::query_as("SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1").bind(t.id.to_string()).fetch_optional(&mut *w.tx).await?;
+        let Some((state, version, ack, ans, pres)) = cur else {
+            return Err(StoreError::NotFound(format!("request {}", t.id)));
+        };
+        if version != t.expected_version || state != t.from.as_str() {
+            return Err(StoreError::Conflict(format!(
+                "request {} is now at version {version} in state {state}; you acted on version {} in state {}. Reload and try again.",
+                t.id, t.expected_version, t.from
+            )));
+        }
+        let nd = next_due(t.to, t.ack_due.map(ms).or(ack), t.answer_due.map(ms).or(ans), t.preserved_until.map(ms).or(pres));
+        let (assessment, rpv) = match &t.assessment {
+            Some((a, v)) => (Some(a.to_string()), Some(v.clone())),
+            None => (None, None),
+        };
+        let r = sqlx::query(
+            "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
+             submitted_at = COALESCE($3, submitted_at), acknowledged_at = COALESCE($4, acknowledged_at), answered_at = COALESCE($5, answered_at), \
+             ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), next_due = $9, \
+             assessment = COALESCE($10, assessment), rule_pack_version = COALESCE($11, rule_pack_version) \
+             WHERE id = $12 AND version = $13",
+        )
+        .bind(t.to.as_str())
+        .bind(ms(t.at))
+        .bind(t.submitted_at.map(ms))
+        .bind(t.acknowledged_at.map(ms))
+        .bind(t.answered_at.map(ms))
+        .bind(t.ack_due.map(ms))
+        .bind(t.answer_due.map(ms))
+        .bind(t.preserved_until.map(ms))
+        .bind(nd)
+        .bind(assessment)
+        .bind(rpv)
+        .bind(t.id.to_string())
+        .bind(t.expected_version)
+        .execute(&mut *w.tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("request {} changed while being updated; reload and try again", t.id)));
+        }
+        insert_event(&mut w, t.id, t.at, &t.actor, "transition", Some(t.from), Some(t.to), t.reason.as_deref(), t.data.as_ref()).await?;
+        audit::append(
+            &mut w,
+            t.at,
+            &t.actor,
+            "request.transition",
+            &t.id.to_string(),
+            &serde_json::json!({"from": t.from, "to": t.to, "version": t.expected_version + 1, "reason": t.reason}),
+        )
+        .await?;
+        w.commit().await?;
+        self.request(t.id, Some(t.at)).await
+    }
+
+    /// Adds a comment to a request's history.
+    pub async fn comment(&self, id: RequestId, actor: &str, text: &str, at: jiff::Timestamp) -> Result<EventRecord> {
+        let mut w = self.write().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1").bind(id.to_string()).fetch_optional(&mut *w.tx).await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("request {id}")));
+        }
+        let ev = insert_event(&mut w, id, at, actor, "comment", None, None, Some(text), None).await?;
+        audit::append(&mut w, at, actor, "request.comment", &id.to_string(), &serde_json::json!({"event": ev.id, "length": text.len()})).await?;
+        w.commit().await?;
+        Ok(ev)
+    }
+
+    /// A request's history, oldest first.
+    pub async fn events(&self, id: RequestId) -> Result<Vec<EventRecord>> {
+        type Row = (String, String, i64, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, request_id, at, actor, event, from_state, to_state, reason, data FROM request_events WHERE request_id = $1 ORDER BY at, id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    id: parse(&r.0, "event id")?,
+                    request: parse(&r.1, "request id")?,
+                    at: ts(r.2)?,
+                    actor: r.3,
+                    event: r.4,
+                    from_state: r.5.map(|s| parse(&s, "state")).transpose()?,
+                    to_state: r.6.map(|s| parse(&s, "state")).transpose()?,
+                    reason: r.7,
+                    data: r.8.map(|d| serde_json::from_str(&d)).transpose().map_err(StoreError::corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an escalation for every request whose running deadline passed before `now` and
+    /// has not been escalated yet. Idempotent: a deadline is escalated once.
+    pub async fn record_escalations(&self, now: jiff::Timestamp, batch: i64) -> Result<Vec<Escalation>> {
+        type Row = (String, String, String, String, Option<i64>, Option<i64>, Option<i64>);
+        let mut w = self.write().await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, state, requesting_agency, requested_agency, ack_due, answer_due, preserved_until FROM requests \
+             WHERE next_due IS NOT NULL AND next_due < $1 AND (escalated_due IS NULL OR escalated_due <> next_due) ORDER BY next_due LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(batch)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let state: State = parse(&r.1, "state")?;
+            let id: RequestId = parse(&r.0, "request id")?;
+            let (Some(kind), Some(due)) = (running_deadline(state), next_due(state, r.4, r.5, r.6)) else {
+                sqlx::query("UPDATE requests SET next_due = NULL WHERE id = $1").bind(&r.0).execute(&mut *w.tx).await?;
+                continue;
+            };
+            let ins = sqlx::query("INSERT INTO escalations (request_id, deadline, due_at, recorded_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                .bind(&r.0)
+                .bind(kind.as_str())
+                .bind(due)
+                .bind(ms(now))
+                .execute(&mut *w.tx)
+                .await?;
+            // The deadline is handled: stop selecting this row until a transition sets a new one.
+            sqlx::query("UPDATE requests SET escalated_due = $1 WHERE id = $2").bind(due).bind(&r.0).execute(&mut *w.tx).await?;
+            if ins.rows_affected() == 0 {
+                continue;
+            }
+            let due_ts = ts(due)?;
+            let data = serde_json::json!({"deadline": kind, "due_at": due_ts});
+            insert_event(&mut w, id, now, "system", "escalation", None, None, Some(&format!("{} deadline passed at {due_ts}", kind.as_str())), Some(&data)).await?;
+            audit::append(&mut w, now, "system", "request.escalate", &r.0, &data).await?;
+            out.push(Escalation { request: id, deadline: kind, due_at: due_ts, state, requesting: parse(&r.2, "agency")?, requested: parse(&r.3, "agency")? });
+        }
+        w.commit().await?;
+        Ok(out)
+    }
+
+    /// Rows for cooperation statistics: requests submitted in `[from, to)`.
+    pub async fn stats_rows(&self, from: jiff::Timestamp, to: jiff::Timestamp) -> Result<Vec<StatsRow>> {
+        type Row = (String, String, String, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT requesting_agency, requested_agency, state, submitted_at, acknowledged_at, answered_at, ack_due, answer_due FROM requests \
+             WHERE submitted_at IS NOT NULL AND submitted_at >= $1 AND submitted_at < $2",
+        )
+        .bind(ms(from))
+        .bind(ms(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StatsRow {
+                    requesting: parse(&r.0, "agency")?,
+                    requested: parse(&r.1, "agency")?,
+                    state: parse(&r.2, "state")?,
+                    submitted_at: ts(r.3)?,
+                    acknowledged_at: opt_ts(r.4)?,
+                    answered_at: opt_ts(r.5)?,
+                    ack_due: opt_ts(r.6)?,
+                    answer_due: opt_ts(r.7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of stored requests.
+    pub async fn count_requests(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(&self.pool).await?)
+    }
+}
+
+enum Arg {
+    S(String),
+    I(i64),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_event(
+    w: &mut crate::WriteTx,
+    request: RequestId,
+    at: jiff::Timestamp,
+    actor: &str,
+    event: &str,
+    from: Option<State>,
+    to: Option<State>,
+    reason: Option<&str>,
+    data: Option<&serde_json::Value>,
+) -> Result<EventRecord> {
+    let id = EventId::new();
+    sqlx::query("INSERT INTO request_events (id, request_id, at, actor, event, from_state, to_state, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(id.to_string())
+        .bind(request.to_string())
+        .bind(ms(at))
+        .bind(actor)
+        .bind(event)
+        .bind(from.map(|s| s.as_str().to_string()))
+        .bind(to.map(|s| s.as_str().to_string()))
+        .bind(reason.map(str::to_string))
+        .bind(data.map(|d| d.to_string()))
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(EventRecord {
+        id,
+        request,
+        at,
+        actor: actor.to_string(),
+        event: event.to_string(),
+        from_state: from,
+        to_state: to,
+        reason: reason.map(str::to_string),
+        data: data.cloned(),
+    })
+}

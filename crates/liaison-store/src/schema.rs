@@ -1,0 +1,160 @@
+//! Schema migrations, written in the SQL both SQLite and PostgreSQL accept.
+
+use crate::{Backend, Result, Store, StoreError};
+
+/// Ordered migrations. Never edit one that has shipped; add a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "foundation", FOUNDATION)];
+
+const FOUNDATION: &str = r#"
+CREATE TABLE jurisdictions (
+    code TEXT PRIMARY KEY,
+    name_en TEXT NOT NULL,
+    name_zh TEXT NOT NULL
+);
+CREATE TABLE agencies (
+    id TEXT PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    name_en TEXT NOT NULL,
+    name_native TEXT NOT NULL,
+    jurisdiction TEXT NOT NULL REFERENCES jurisdictions(code),
+    kind TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    node_id TEXT
+);
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    agency_id TEXT NOT NULL REFERENCES agencies(id),
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    email TEXT NOT NULL,
+    languages TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    office_hours TEXT NOT NULL
+);
+CREATE INDEX contacts_agency ON contacts(agency_id);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    agency_id TEXT NOT NULL REFERENCES agencies(id),
+    role TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    urgency TEXT NOT NULL,
+    state TEXT NOT NULL,
+    requesting_agency TEXT NOT NULL REFERENCES agencies(id),
+    requested_agency TEXT NOT NULL REFERENCES agencies(id),
+    case_reference TEXT NOT NULL,
+    body TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    submitted_at BIGINT,
+    acknowledged_at BIGINT,
+    answered_at BIGINT,
+    ack_due BIGINT,
+    answer_due BIGINT,
+    preserved_until BIGINT,
+    next_due BIGINT,
+    escalated_due BIGINT,
+    assessment TEXT,
+    rule_pack_version TEXT
+);
+CREATE INDEX requests_state ON requests(state, id);
+CREATE INDEX requests_kind ON requests(kind, id);
+CREATE INDEX requests_requesting ON requests(requesting_agency, id);
+CREATE INDEX requests_requested ON requests(requested_agency, id);
+CREATE INDEX requests_pair ON requests(requesting_agency, requested_agency, id);
+CREATE INDEX requests_updated ON requests(updated_at);
+CREATE INDEX requests_next_due ON requests(next_due);
+CREATE TABLE request_events (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    reason TEXT,
+    data TEXT
+);
+CREATE INDEX request_events_request ON request_events(request_id, at);
+CREATE TABLE escalations (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    deadline TEXT NOT NULL,
+    due_at BIGINT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (request_id, deadline, due_at)
+);
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+"#;
+
+pub(crate) async fn migrate(store: &Store) -> Result<()> {
+    let mut w = store.write().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+        .execute(&mut *w.tx)
+        .await?;
+    if store.backend() == Backend::Postgres {
+        // Two instances starting together must not both migrate.
+        sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").execute(&mut *w.tx).await?;
+    }
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *w.tx).await?;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("migration {version} ({name}) failed: {e}")))?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(*name)
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    if let Some(max) = applied.iter().max()
+        && *max > MIGRATIONS.len() as i64
+    {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {max}, newer than this program knows ({}); upgrade liaison",
+            MIGRATIONS.len()
+        )));
+    }
+    w.commit().await
+}

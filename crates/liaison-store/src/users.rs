@@ -1,0 +1,195 @@
+//! Users, roles and API tokens.
+//!
+//! A token is 32 random bytes shown once as `lia_<64 hex>`; only its SHA-256 is stored, so a
+//! copy of the database does not leak usable tokens. (A slow hash such as Argon2 buys nothing
+//! for 256-bit random secrets and would cost milliseconds on every API call.)
+
+use crate::{Result, Store, StoreError, audit, ms, opt_ts, parse, ts, unique};
+use liaison_core::{AgencyId, Role, UserId};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub agency: AgencyId,
+    pub role: Role,
+    pub created_at: jiff::Timestamp,
+    pub disabled: bool,
+}
+
+/// Who is calling, as established from a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub user: UserId,
+    pub username: String,
+    pub agency: AgencyId,
+    pub role: Role,
+}
+
+/// A token's metadata (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: UserId,
+    pub label: String,
+    pub created_at: jiff::Timestamp,
+    pub expires_at: jiff::Timestamp,
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+type UserRow = (String, String, String, String, String, i64, i64);
+
+fn user(r: UserRow) -> Result<User> {
+    Ok(User {
+        id: parse(&r.0, "user id")?,
+        username: r.1,
+        display_name: r.2,
+        agency: parse(&r.3, "agency id")?,
+        role: parse(&r.4, "role")?,
+        created_at: ts(r.5)?,
+        disabled: r.6 != 0,
+    })
+}
+
+const USER_COLS: &str = "SELECT id, username, display_name, agency_id, role, created_at, disabled FROM users";
+
+impl Store {
+    pub async fn create_user(&self, username: &str, display_name: &str, agency: AgencyId, role: Role, actor: &str, now: jiff::Timestamp) -> Result<User> {
+        let id = UserId::new();
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO users (id, username, display_name, agency_id, role, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, 0)")
+            .bind(id.to_string())
+            .bind(username)
+            .bind(display_name)
+            .bind(agency.to_string())
+            .bind(role.as_str())
+            .bind(ms(now))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("agency {agency}")),
+                _ => unique(e, format!("user '{username}'")),
+            })?;
+        audit::append(&mut w, now, actor, "user.create", &id.to_string(), &serde_json::json!({"username": username, "agency": agency, "role": role})).await?;
+        w.commit().await?;
+        self.user_by_name(username).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} ORDER BY username"))).fetch_all(&self.pool).await?;
+        rows.into_iter().map(user).collect()
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} WHERE username = $1"))).bind(username).fetch_optional(&self.pool).await?;
+        user(row.ok_or_else(|| StoreError::NotFound(format!("user '{username}'")))?)
+    }
+
+    pub async fn set_user_disabled(&self, username: &str, disabled: bool, actor: &str, now: jiff::Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2").bind(i64::from(disabled)).bind(username).execute(&mut *w.tx).await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user '{username}'")));
+        }
+        audit::append(&mut w, now, actor, if disabled { "user.disable" } else { "user.enable" }, username, &serde_json::json!({})).await?;
+        w.commit().await
+    }
+
+    /// Issues a token; returns the secret (shown once) and its metadata.
+    pub async fn create_token(&self, user: UserId, label: &str, expires_at: jiff::Timestamp, actor: &str, now: jiff::Timestamp) -> Result<(String, TokenInfo)> {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let secret = format!("lia_{}", hex::encode(bytes));
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO tokens (id, user_id, token_hash, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&id)
+            .bind(user.to_string())
+            .bind(hash_token(&secret))
+            .bind(label)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("user {user}")),
+                _ => StoreError::Database(e),
+            })?;
+        audit::append(&mut w, now, actor, "token.create", &id, &serde_json::json!({"user": user, "label": label, "expires_at": expires_at})).await?;
+        w.commit().await?;
+        Ok((secret, TokenInfo { id, user, label: label.to_string(), created_at: now, expires_at, revoked_at: None }))
+    }
+
+    pub async fn tokens(&self, user: Option<UserId>) -> Result<Vec<TokenInfo>> {
+        type Row = (String, String, String, i64, i64, Option<i64>);
+        let q = "SELECT id, user_id, label, created_at, expires_at, revoked_at FROM tokens";
+        let rows: Vec<Row> = match user {
+            Some(u) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} WHERE user_id = $1 ORDER BY id"))).bind(u.to_string()).fetch_all(&self.pool).await?,
+            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} ORDER BY id"))).fetch_all(&self.pool).await?,
+        };
+        rows.into_iter()
+            .map(|r| Ok(TokenInfo { id: r.0, user: parse(&r.1, "user id")?, label: r.2, created_at: ts(r.3)?, expires_at: ts(r.4)?, revoked_at: opt_ts(r.5)? }))
+            .collect()
+    }
+
+    pub async fn revoke_token(&self, id: &str, actor: &str, now: jiff::Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        let r = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL").bind(ms(now)).bind(id).execute(&mut *w.tx).await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("active token {id}")));
+        }
+        audit::append(&mut w, now, actor, "token.revoke", id, &serde_json::json!({})).await?;
+        w.commit().await
+    }
+
+    /// The principal behind a token secret, if the token exists, is not revoked or expired,
+    /// and its user is enabled.
+    pub async fn authenticate(&self, secret: &str, now: jiff::Timestamp) -> Result<Option<Principal>> {
+        if !secret.starts_with("lia_") || secret.len() != 68 {
+            return Ok(None);
+        }
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT u.id, u.username, u.agency_id, u.role FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
+        )
+        .bind(hash_token(secret))
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(Principal { user: parse(&r.0, "user id")?, username: r.1, agency: parse(&r.2, "agency id")?, role: parse(&r.3, "role")? })).transpose()
+    }
+
+    /// The principal for a username (local CLI use: access to the data directory is trusted).
+    pub async fn principal(&self, username: &str) -> Result<Principal> {
+        let u = self.user_by_name(username).await?;
+        if u.disabled {
+            return Err(StoreError::NotFound(format!("enabled user '{username}'")));
+        }
+        Ok(Principal { user: u.id, username: u.username, agency: u.agency, role: u.role })
+    }
+
+    /// Reads a node setting.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    /// Writes a node setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+}

@@ -1,0 +1,273 @@
+//! The store's behaviour, on SQLite and (when reachable) PostgreSQL.
+
+use jiff::{Timestamp, ToSpan};
+use liaison_core::directory::{Agency, AgencyKind, ContactPoint};
+use liaison_core::jurisdiction::Jurisdiction;
+use liaison_core::lifecycle::State;
+use liaison_core::request::{AssistanceRequest, RequestDraft, RequestKind, Urgency};
+use liaison_core::sla::DeadlineKind;
+use liaison_core::{AgencyId, ContactId, CountryCode, RequestId, Role};
+use liaison_store::{RequestFilter, Store, StoreError, TransitionRecord, testing};
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+async fn seed(store: &Store) -> (Agency, Agency) {
+    for (c, en, zh) in [("US", "United States", "美国"), ("CN", "China", "中国")] {
+        store.upsert_jurisdiction(&Jurisdiction { code: CountryCode::parse(c).unwrap(), name_en: en.into(), name_zh: zh.into() }).await.unwrap();
+    }
+    let fbi = Agency {
+        id: AgencyId::new(),
+        code: "FBI".into(),
+        name_en: "Federal Bureau of Investigation".into(),
+        name_native: "Federal Bureau of Investigation".into(),
+        jurisdiction: CountryCode::parse("US").unwrap(),
+        kind: AgencyKind::Police,
+        time_zone: "America/New_York".into(),
+    };
+    let mps = Agency {
+        id: AgencyId::new(),
+        code: "CN-MPS".into(),
+        name_en: "Ministry of Public Security".into(),
+        name_native: "中华人民共和国公安部".into(),
+        jurisdiction: CountryCode::parse("CN").unwrap(),
+        kind: AgencyKind::Police,
+        time_zone: "Asia/Shanghai".into(),
+    };
+    let now = t("2026-01-01T00:00:00Z");
+    store.insert_agency(&fbi, None, "test", now).await.unwrap();
+    store.insert_agency(&mps, None, "test", now).await.unwrap();
+    (fbi, mps)
+}
+
+fn new_request(from: &Agency, to: &Agency, at: Timestamp) -> AssistanceRequest {
+    AssistanceRequest {
+        id: RequestId::at(at, rand_u64()),
+        draft: RequestDraft {
+            kind: RequestKind::SubscriberInformation,
+            urgency: Urgency::Routine,
+            requesting_agency: from.id,
+            requested_agency: to.id,
+            case_reference: "CASE-1".into(),
+            offences: vec!["BC-02".into()],
+            summary: "Intrusion into a hospital network".into(),
+            targets: vec![],
+            data_categories: vec![],
+            legal_basis: "18 USC 1030".into(),
+            related: vec![],
+            attachments: vec![],
+            amount: None,
+            conduct: vec![],
+        },
+        state: State::Draft,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        submitted_at: None,
+        acknowledged_at: None,
+        answered_at: None,
+        ack_due: None,
+        answer_due: None,
+        preserved_until: None,
+    }
+}
+
+fn rand_u64() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_users_and_tokens() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let now = t("2026-02-01T00:00:00Z");
+        // Duplicate agency code is refused by name.
+        let mut dup = fbi.clone();
+        dup.id = AgencyId::new();
+        assert!(matches!(store.insert_agency(&dup, None, "test", now).await, Err(StoreError::Duplicate(m)) if m.contains("FBI")));
+        // Unknown jurisdiction.
+        let mut de = fbi.clone();
+        de.id = AgencyId::new();
+        de.code = "BKA".into();
+        de.jurisdiction = CountryCode::parse("DE").unwrap();
+        assert!(matches!(store.insert_agency(&de, None, "test", now).await, Err(StoreError::NotFound(m)) if m.contains("DE")));
+        assert_eq!(store.agency_by_code("cn-mps").await.unwrap().id, mps.id);
+        assert_eq!(store.agencies(&Default::default()).await.unwrap().len(), 2);
+
+        store
+            .insert_contact(
+                &ContactPoint {
+                    id: ContactId::new(),
+                    agency: mps.id,
+                    name: "24/7 desk".into(),
+                    phone: "+86 10 0000 0000".into(),
+                    email: "desk@mps.example.invalid".into(),
+                    languages: vec!["zh".into(), "en".into()],
+                    time_zone: "Asia/Shanghai".into(),
+                    office_hours: "24/7".parse().unwrap(),
+                },
+                "test",
+                now,
+            )
+            .await
+            .unwrap();
+        let contacts = store.contacts(Some(mps.id)).await.unwrap();
+        assert_eq!(contacts[0].languages, ["zh", "en"]);
+
+        let u = store.create_user("alice", "Alice", fbi.id, Role::Officer, "test", now).await.unwrap();
+        assert!(matches!(store.create_user("alice", "Alice 2", fbi.id, Role::Desk, "test", now).await, Err(StoreError::Duplicate(_))));
+        let (secret, info) = store.create_token(u.id, "laptop", now + 24.hours(), "test", now).await.unwrap();
+        let p = store.authenticate(&secret, now).await.unwrap().unwrap();
+        assert_eq!((p.username.as_str(), p.role, p.agency), ("alice", Role::Officer, fbi.id));
+        // Expired.
+        assert!(store.authenticate(&secret, now + 25.hours()).await.unwrap().is_none());
+        // Wrong secret of the right shape.
+        let wrong = format!("lia_{}", "0".repeat(64));
+        assert!(store.authenticate(&wrong, now).await.unwrap().is_none());
+        // Disabled user.
+        store.set_user_disabled("alice", true, "test", now).await.unwrap();
+        assert!(store.authenticate(&secret, now).await.unwrap().is_none());
+        store.set_user_disabled("alice", false, "test", now).await.unwrap();
+        // Revoked.
+        store.revoke_token(&info.id, "test", now).await.unwrap();
+        assert!(store.authenticate(&secret, now).await.unwrap().is_none());
+        assert!(store.audit_entries(0, 100).await.unwrap().iter().any(|e| e.action == "token.revoke"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_transitions_and_optimistic_concurrency() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let at = t("2026-03-01T10:00:00Z");
+        let r = new_request(&fbi, &mps, at);
+        store.insert_request(&r, "alice").await.unwrap();
+        let got = store.request(r.id, Some(at)).await.unwrap();
+        assert_eq!(got.request, r);
+
+        let mut tr = TransitionRecord::new(r.id, 1, State::Draft, State::Submitted, at + 1.hour(), "alice");
+        tr.submitted_at = Some(at + 1.hour());
+        tr.ack_due = Some(at + 72.hours());
+        tr.answer_due = Some(at + 240.hours());
+        tr.assessment = Some((serde_json::json!({"ok": true}), "abc123".into()));
+        let after = store.transition(&tr).await.unwrap();
+        assert_eq!(after.request.state, State::Submitted);
+        assert_eq!(after.request.version, 2);
+        assert_eq!(after.rule_pack_version.as_deref(), Some("abc123"));
+
+        // The same (now stale) version again: conflict, nothing changes.
+        let err = store.transition(&tr).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("version 2")), "{err}");
+        assert_eq!(store.request(r.id, None).await.unwrap().request.version, 2);
+
+        // Two concurrent writers on version 2: exactly one wins.
+        let a = TransitionRecord::new(r.id, 2, State::Submitted, State::Received, at + 2.hours(), "desk1");
+        let mut b = TransitionRecord::new(r.id, 2, State::Submitted, State::Withdrawn, at + 2.hours(), "alice");
+        b.reason = Some("duplicate".into());
+        let (ra, rb) = tokio::join!(store.transition(&a), store.transition(&b));
+        assert_eq!(ra.is_ok() as u8 + rb.is_ok() as u8, 1, "{ra:?} {rb:?}");
+        let final_state = store.request(r.id, None).await.unwrap().request;
+        assert_eq!(final_state.version, 3);
+
+        let events = store.events(r.id).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["created", "transition", "transition"]);
+        store.comment(r.id, "alice", "Called the desk, they confirm receipt", at + 3.hours()).await.unwrap();
+        assert_eq!(store.events(r.id).await.unwrap().len(), 4);
+        assert!(matches!(store.comment(RequestId::new(), "alice", "x", at).await, Err(StoreError::NotFound(_))));
+
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_filters_pagination_and_overdue() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let base = t("2025-01-01T00:00:00Z");
+        let mut ids = Vec::new();
+        for i in 0..25i64 {
+            let at = base + (i * 24).hours();
+            let (from, to) = if i % 5 == 0 { (&mps, &fbi) } else { (&fbi, &mps) };
+            let r = new_request(from, to, at);
+            store.insert_request(&r, "seed").await.unwrap();
+            if i % 2 == 0 {
+                let mut tr = TransitionRecord::new(r.id, 1, State::Draft, State::Submitted, at, "seed");
+                tr.submitted_at = Some(at);
+                tr.ack_due = Some(at + 24.hours());
+                tr.answer_due = Some(at + 240.hours());
+                store.transition(&tr).await.unwrap();
+            }
+            ids.push(r.id);
+        }
+        let now = t("2025-01-10T12:00:00Z");
+        // Pagination walks every row once, newest first.
+        let mut seen = Vec::new();
+        let mut f = RequestFilter { limit: 7, ..Default::default() };
+        loop {
+            let page = store.requests(&f, now).await.unwrap();
+            seen.extend(page.items.iter().map(|r| r.request.id));
+            match page.next {
+                Some(n) => f.before = Some(n.parse().unwrap()),
+                None => break,
+            }
+        }
+        let mut expected = ids.clone();
+        expected.reverse();
+        assert_eq!(seen, expected);
+
+        let submitted = store.requests(&RequestFilter { states: vec![State::Submitted], limit: 100, ..Default::default() }, now).await.unwrap();
+        assert_eq!(submitted.items.len(), 13);
+        let pair = store.requests(&RequestFilter { requesting: Some(mps.id), requested: Some(fbi.id), limit: 100, ..Default::default() }, now).await.unwrap();
+        assert_eq!(pair.items.len(), 5);
+        // Overdue at `now`: submitted requests whose 24h acknowledgement passed: submitted on days 0,2,4,6,8.
+        let overdue = store.requests(&RequestFilter { overdue_at: Some(now), limit: 100, ..Default::default() }, now).await.unwrap();
+        assert_eq!(overdue.items.len(), 5);
+        assert!(overdue.items.iter().all(|r| r.overdue == Some(DeadlineKind::Acknowledge)));
+        let since = store.requests(&RequestFilter { updated_since: Some(t("2025-01-20T00:00:00Z")), limit: 100, ..Default::default() }, now).await.unwrap();
+        assert_eq!(since.items.len(), 6);
+
+        // Escalations: recorded once per deadline, then not again.
+        let first = store.record_escalations(now, 1000).await.unwrap();
+        assert_eq!(first.len(), 5);
+        assert!(store.record_escalations(now, 1000).await.unwrap().is_empty());
+        let ev = store.events(first[0].request).await.unwrap();
+        assert!(ev.iter().any(|e| e.event == "escalation"));
+        // Still listed as overdue after escalation.
+        assert_eq!(store.requests(&RequestFilter { overdue_at: Some(now), limit: 100, ..Default::default() }, now).await.unwrap().items.len(), 5);
+
+        let rows = store.stats_rows(base, now + 8760.hours()).await.unwrap();
+        assert_eq!(rows.len(), 13);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_chain_detects_tampering() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let at = t("2026-03-01T10:00:00Z");
+        for i in 0..5 {
+            store.insert_request(&new_request(&fbi, &mps, at + i.hours()), "alice").await.unwrap();
+        }
+        let ok = store.verify_audit().await.unwrap();
+        assert!(ok.is_intact());
+        assert_eq!(ok.entries, 7);
+        store.tamper_audit_for_test(4, "{\"kind\":\"stored_content\"}").await.unwrap();
+        let bad = store.verify_audit().await.unwrap();
+        assert_eq!(bad.first_bad.as_ref().map(|b| b.0), Some(4), "{bad:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_keeps_data_and_skips_applied_migrations() {
+    let dir = std::env::temp_dir().join(format!("liaison-reopen-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    seed(&store).await;
+    store.close().await;
+    let again = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(again.agencies(&Default::default()).await.unwrap().len(), 2);
+    assert!(matches!(Store::open("mysql://x").await, Err(StoreError::BadUrl { .. })));
+}
