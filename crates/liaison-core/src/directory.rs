@@ -55,7 +55,11 @@ pub struct ContactPoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OfficeHours {
     AlwaysOpen,
-    Weekly { days: Vec<Weekday>, open: Time, close: Time },
+    Weekly {
+        days: Vec<Weekday>,
+        open: Time,
+        close: Time,
+    },
 }
 
 /// Office hours that cannot be read.
@@ -187,7 +191,10 @@ impl ContactPoint {
                 days.contains(&local.weekday()) && t >= *open && t < *close
             }
         };
-        Ok(LocalStatus { local_time: local.strftime("%Y-%m-%d %H:%M %Z").to_string(), open })
+        Ok(LocalStatus {
+            local_time: local.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+            open,
+        })
     }
 }
 
@@ -210,7 +217,12 @@ mod tests {
 
     #[test]
     fn office_hours_round_trip() {
-        for s in ["24/7", "Mon-Fri 09:00-17:30", "Mon,Wed 08:00-12:00", "Sat-Sun 10:00-14:00"] {
+        for s in [
+            "24/7",
+            "Mon-Fri 09:00-17:30",
+            "Mon,Wed 08:00-12:00",
+            "Sat-Sun 10:00-14:00",
+        ] {
             assert_eq!(s.parse::<OfficeHours>().unwrap().to_string(), s);
         }
         assert!("Mon-Fri 17:00-09:00".parse::<OfficeHours>().is_err());
@@ -224,7 +236,9 @@ mod tests {
         let sh = contact("Asia/Shanghai", "Mon-Fri 09:00-17:30").status_at(now).unwrap();
         assert!(sh.open);
         assert_eq!(sh.local_time, "2026-11-23 10:00 CST");
-        let ny = contact("America/New_York", "Mon-Fri 09:00-17:30").status_at(now).unwrap();
+        let ny = contact("America/New_York", "Mon-Fri 09:00-17:30")
+            .status_at(now)
+            .unwrap();
         assert!(!ny.open);
         assert!(contact("America/New_York", "24/7").status_at(now).unwrap().open);
         assert!(contact("Mars/Olympus", "24/7").status_at(now).is_err());

@@ -31,9 +31,7 @@ impl CountryCode {
             return Err(CountryCodeError(s.to_string()));
         }
         let code = [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()];
-        let is_assigned = ASSIGNED
-            .split(' ')
-            .any(|c| c.as_bytes() == code.as_slice());
+        let is_assigned = ASSIGNED.split(' ').any(|c| c.as_bytes() == code.as_slice());
         if is_assigned || &code == b"EU" {
             Ok(CountryCode(code))
         } else {

@@ -12,6 +12,7 @@ pub mod jurisdiction;
 pub mod lifecycle;
 pub mod request;
 pub mod sla;
+pub mod stats;
 pub mod tlp;
 
 pub use ids::{AgencyId, ContactId, EventId, RequestId, UserId};

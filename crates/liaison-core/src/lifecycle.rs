@@ -39,7 +39,10 @@ string_enum! {
 impl State {
     /// No transition leaves a terminal state.
     pub fn is_terminal(self) -> bool {
-        matches!(self, State::Closed | State::Refused | State::Withdrawn | State::Expired | State::Released)
+        matches!(
+            self,
+            State::Closed | State::Refused | State::Withdrawn | State::Expired | State::Released
+        )
     }
 
     /// The request has been sent and the requested side has not yet answered, refused or preserved.
@@ -60,7 +63,13 @@ impl State {
     pub fn counts_as_answered(self) -> bool {
         matches!(
             self,
-            State::AnsweredPartial | State::Answered | State::Closed | State::Preserved | State::Extended | State::Converted | State::Released
+            State::AnsweredPartial
+                | State::Answered
+                | State::Closed
+                | State::Preserved
+                | State::Extended
+                | State::Converted
+                | State::Released
         )
     }
 }
@@ -88,7 +97,10 @@ string_enum! {
 impl Role {
     /// May comment on requests of the user's agency.
     pub fn may_comment(self) -> bool {
-        matches!(self, Role::Officer | Role::Desk | Role::LegalReviewer | Role::Supervisor)
+        matches!(
+            self,
+            Role::Officer | Role::Desk | Role::LegalReviewer | Role::Supervisor
+        )
     }
     /// May create drafts for the user's agency.
     pub fn may_draft(self) -> bool {
@@ -184,7 +196,15 @@ const REQUESTED_LEGAL: &[Role] = &[LegalReviewer, Supervisor];
 const REQUESTED_EXEC: &[Role] = &[Officer, Supervisor];
 
 const fn rule(from: State, to: State, side: Side, roles: &'static [Role]) -> Rule {
-    Rule { from, to, kinds: KindFilter::Any, side, roles, system: false, needs: Needs::Nothing }
+    Rule {
+        from,
+        to,
+        kinds: KindFilter::Any,
+        side,
+        roles,
+        system: false,
+        needs: Needs::Nothing,
+    }
 }
 const fn with(mut r: Rule, kinds: KindFilter, system: bool, needs: Needs) -> Rule {
     r.kinds = kinds;
@@ -199,45 +219,180 @@ use Side::{Requested as Rd, Requesting as Rg};
 /// Every legal transition.
 pub const RULES: &[Rule] = &[
     rule(Draft, Submitted, Rg, REQUESTING_CASE),
-    with(rule(Draft, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(Submitted, Received, Rd, REQUESTED_INTAKE), AnyKind, true, Needs::Nothing),
+    with(
+        rule(Draft, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Submitted, Received, Rd, REQUESTED_INTAKE),
+        AnyKind,
+        true,
+        Needs::Nothing,
+    ),
     rule(Received, Acknowledged, Rd, REQUESTED_INTAKE),
-    with(rule(Acknowledged, InReview, Rd, REQUESTED_LEGAL), NotPreservation, false, Needs::Nothing),
+    with(
+        rule(Acknowledged, InReview, Rd, REQUESTED_LEGAL),
+        NotPreservation,
+        false,
+        Needs::Nothing,
+    ),
     // Preservation needs no dual-criminality review (Budapest Art 29(3)): the 24/7 desk accepts it.
-    with(rule(Acknowledged, Accepted, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::Nothing),
-    with(rule(Acknowledged, Refused, Rd, REQUESTED_LEGAL), PreservationOnly, false, Needs::Refusal),
-    with(rule(Acknowledged, Closed, Rd, REQUESTED_INTAKE), SpontaneousOnly, false, Needs::Nothing),
-    with(rule(InReview, NeedsInformation, Rd, REQUESTED_LEGAL), AnyKind, false, Needs::Reason),
-    with(rule(NeedsInformation, InReview, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
+    with(
+        rule(Acknowledged, Accepted, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::Nothing,
+    ),
+    with(
+        rule(Acknowledged, Refused, Rd, REQUESTED_LEGAL),
+        PreservationOnly,
+        false,
+        Needs::Refusal,
+    ),
+    with(
+        rule(Acknowledged, Closed, Rd, REQUESTED_INTAKE),
+        SpontaneousOnly,
+        false,
+        Needs::Nothing,
+    ),
+    with(
+        rule(InReview, NeedsInformation, Rd, REQUESTED_LEGAL),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(NeedsInformation, InReview, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
     with(rule(NeedsInformation, Expired, Rd, &[]), AnyKind, true, Needs::Reason),
     rule(InReview, Accepted, Rd, REQUESTED_LEGAL),
-    with(rule(InReview, Refused, Rd, REQUESTED_LEGAL), AnyKind, false, Needs::Refusal),
-    with(rule(Accepted, Executing, Rd, REQUESTED_INTAKE), NotPreservation, false, Needs::Nothing),
-    with(rule(Accepted, Preserved, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::PreservedUntil),
+    with(
+        rule(InReview, Refused, Rd, REQUESTED_LEGAL),
+        AnyKind,
+        false,
+        Needs::Refusal,
+    ),
+    with(
+        rule(Accepted, Executing, Rd, REQUESTED_INTAKE),
+        NotPreservation,
+        false,
+        Needs::Nothing,
+    ),
+    with(
+        rule(Accepted, Preserved, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::PreservedUntil,
+    ),
     rule(Executing, AnsweredPartial, Rd, REQUESTED_EXEC),
     rule(Executing, Answered, Rd, REQUESTED_EXEC),
     rule(AnsweredPartial, Executing, Rd, REQUESTED_EXEC),
     rule(AnsweredPartial, Answered, Rd, REQUESTED_EXEC),
     rule(AnsweredPartial, Closed, Rg, REQUESTING_CASE),
     rule(Answered, Closed, Rg, REQUESTING_CASE),
-    with(rule(Preserved, Extended, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::PreservedUntil),
-    with(rule(Extended, Extended, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::PreservedUntil),
-    with(rule(Preserved, Converted, Rg, REQUESTING_CASE), PreservationOnly, false, Needs::FollowUp),
-    with(rule(Extended, Converted, Rg, REQUESTING_CASE), PreservationOnly, false, Needs::FollowUp),
-    with(rule(Preserved, Released, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::Reason),
-    with(rule(Extended, Released, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::Reason),
-    with(rule(Converted, Released, Rd, REQUESTED_INTAKE), PreservationOnly, false, Needs::Reason),
+    with(
+        rule(Preserved, Extended, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::PreservedUntil,
+    ),
+    with(
+        rule(Extended, Extended, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::PreservedUntil,
+    ),
+    with(
+        rule(Preserved, Converted, Rg, REQUESTING_CASE),
+        PreservationOnly,
+        false,
+        Needs::FollowUp,
+    ),
+    with(
+        rule(Extended, Converted, Rg, REQUESTING_CASE),
+        PreservationOnly,
+        false,
+        Needs::FollowUp,
+    ),
+    with(
+        rule(Preserved, Released, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Extended, Released, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Converted, Released, Rd, REQUESTED_INTAKE),
+        PreservationOnly,
+        false,
+        Needs::Reason,
+    ),
     with(rule(Preserved, Expired, Rd, &[]), PreservationOnly, true, Needs::Reason),
     with(rule(Extended, Expired, Rd, &[]), PreservationOnly, true, Needs::Reason),
-    with(rule(Submitted, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(Received, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(Acknowledged, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(InReview, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(NeedsInformation, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(Accepted, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(Executing, Withdrawn, Rg, REQUESTING_CASE), AnyKind, false, Needs::Reason),
-    with(rule(Preserved, Withdrawn, Rg, REQUESTING_CASE), PreservationOnly, false, Needs::Reason),
-    with(rule(Extended, Withdrawn, Rg, REQUESTING_CASE), PreservationOnly, false, Needs::Reason),
+    with(
+        rule(Submitted, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Received, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Acknowledged, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(InReview, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(NeedsInformation, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Accepted, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Executing, Withdrawn, Rg, REQUESTING_CASE),
+        AnyKind,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Preserved, Withdrawn, Rg, REQUESTING_CASE),
+        PreservationOnly,
+        false,
+        Needs::Reason,
+    ),
+    with(
+        rule(Extended, Withdrawn, Rg, REQUESTING_CASE),
+        PreservationOnly,
+        false,
+        Needs::Reason,
+    ),
 ];
 
 string_enum! {
@@ -275,10 +430,19 @@ pub struct TransitionInput {
 pub enum TransitionError {
     /// Not in the table at all from this state for this kind (HTTP 409).
     #[error("cannot go from {from} to {to}; allowed from {from}: {}", list(allowed))]
-    Illegal { from: State, to: State, allowed: Vec<State> },
+    Illegal {
+        from: State,
+        to: State,
+        allowed: Vec<State>,
+    },
     /// In the table, but not for this actor (HTTP 403).
     #[error("{actor} may not move a request from {from} to {to}; that is for {who}")]
-    Forbidden { from: State, to: State, actor: String, who: String },
+    Forbidden {
+        from: State,
+        to: State,
+        actor: String,
+        who: String,
+    },
     /// A required field is missing (HTTP 400).
     #[error("{field}: {message}")]
     Missing { field: &'static str, message: &'static str },
@@ -294,7 +458,11 @@ fn list(states: &[State]) -> String {
 
 /// Target states reachable from `from` for a request of `kind`, by anybody.
 pub fn reachable(from: State, kind: RequestKind) -> Vec<State> {
-    let mut v: Vec<State> = RULES.iter().filter(|r| r.from == from && r.kinds.matches(kind)).map(|r| r.to).collect();
+    let mut v: Vec<State> = RULES
+        .iter()
+        .filter(|r| r.from == from && r.kinds.matches(kind))
+        .map(|r| r.to)
+        .collect();
     v.dedup();
     v
 }
@@ -330,14 +498,26 @@ fn side_name(side: Side) -> &'static str {
 }
 
 /// Checks a move and returns the rule that allows it.
-pub fn check(from: State, kind: RequestKind, actor: Actor, input: &TransitionInput) -> Result<&'static Rule, TransitionError> {
+pub fn check(
+    from: State,
+    kind: RequestKind,
+    actor: Actor,
+    input: &TransitionInput,
+) -> Result<&'static Rule, TransitionError> {
     let Some(to) = input.to else {
-        return Err(TransitionError::Missing { field: "to", message: "name the target state" });
+        return Err(TransitionError::Missing {
+            field: "to",
+            message: "name the target state",
+        });
     };
     let rule = RULES
         .iter()
         .find(|r| r.from == from && r.to == to && r.kinds.matches(kind))
-        .ok_or_else(|| TransitionError::Illegal { from, to, allowed: reachable(from, kind) })?;
+        .ok_or_else(|| TransitionError::Illegal {
+            from,
+            to,
+            allowed: reachable(from, kind),
+        })?;
     if !permits(rule, actor) {
         let who = if rule.roles.is_empty() {
             "the node only".to_string()
@@ -348,13 +528,21 @@ pub fn check(from: State, kind: RequestKind, actor: Actor, input: &TransitionInp
                 rule.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
             )
         };
-        return Err(TransitionError::Forbidden { from, to, actor: describe(actor), who });
+        return Err(TransitionError::Forbidden {
+            from,
+            to,
+            actor: describe(actor),
+            who,
+        });
     }
     let has_text = |o: &Option<String>| o.as_ref().is_some_and(|s| !s.trim().is_empty());
     match rule.needs {
         Needs::Nothing | Needs::PreservedUntil => {}
         Needs::Reason if !has_text(&input.reason) => {
-            return Err(TransitionError::Missing { field: "reason", message: "this transition needs a reason" });
+            return Err(TransitionError::Missing {
+                field: "reason",
+                message: "this transition needs a reason",
+            });
         }
         Needs::Refusal if input.refusal_reason.is_none() => {
             return Err(TransitionError::Missing {
@@ -363,10 +551,16 @@ pub fn check(from: State, kind: RequestKind, actor: Actor, input: &TransitionInp
             });
         }
         Needs::Refusal if !has_text(&input.reason) => {
-            return Err(TransitionError::Missing { field: "reason", message: "a refusal needs an explanation" });
+            return Err(TransitionError::Missing {
+                field: "reason",
+                message: "a refusal needs an explanation",
+            });
         }
         Needs::FollowUp if input.follow_up.is_none() => {
-            return Err(TransitionError::Missing { field: "follow_up", message: "name the follow-up request that converts this preservation" });
+            return Err(TransitionError::Missing {
+                field: "follow_up",
+                message: "name the follow-up request that converts this preservation",
+            });
         }
         _ => {}
     }
@@ -395,7 +589,9 @@ mod tests {
         for &kind in RequestKind::ALL {
             for &from in State::ALL {
                 for &target in State::ALL {
-                    let in_table = RULES.iter().find(|r| r.from == from && r.to == target && r.kinds.matches(kind));
+                    let in_table = RULES
+                        .iter()
+                        .find(|r| r.from == from && r.to == target && r.kinds.matches(kind));
                     let mut actors: Vec<Actor> = vec![Actor::System];
                     for &role in Role::ALL {
                         for side in [Side::Requesting, Side::Requested] {
@@ -406,18 +602,27 @@ mod tests {
                         checked += 1;
                         let got = check(from, kind, actor, &to(target));
                         match in_table {
-                            None => assert!(matches!(got, Err(TransitionError::Illegal { .. })), "{kind} {from}->{target} {actor:?}"),
+                            None => assert!(
+                                matches!(got, Err(TransitionError::Illegal { .. })),
+                                "{kind} {from}->{target} {actor:?}"
+                            ),
                             Some(r) if permits(r, actor) => {
                                 allowed += 1;
                                 assert!(got.is_ok(), "{kind} {from}->{target} {actor:?}: {got:?}")
                             }
-                            Some(_) => assert!(matches!(got, Err(TransitionError::Forbidden { .. })), "{kind} {from}->{target} {actor:?}"),
+                            Some(_) => assert!(
+                                matches!(got, Err(TransitionError::Forbidden { .. })),
+                                "{kind} {from}->{target} {actor:?}"
+                            ),
                         }
                     }
                 }
             }
         }
-        assert_eq!(checked, RequestKind::ALL.len() * State::ALL.len() * State::ALL.len() * (1 + Role::ALL.len() * 2));
+        assert_eq!(
+            checked,
+            RequestKind::ALL.len() * State::ALL.len() * State::ALL.len() * (1 + Role::ALL.len() * 2)
+        );
         assert!(allowed > 100);
     }
 
@@ -444,33 +649,89 @@ mod tests {
 
     #[test]
     fn illegal_move_lists_allowed_targets() {
-        let e = check(State::Draft, RequestKind::TrafficData, Actor::User { role: Role::Officer, side: Side::Requesting }, &to(State::Answered)).unwrap_err();
-        assert_eq!(e, TransitionError::Illegal { from: State::Draft, to: State::Answered, allowed: vec![State::Submitted, State::Withdrawn] });
+        let e = check(
+            State::Draft,
+            RequestKind::TrafficData,
+            Actor::User {
+                role: Role::Officer,
+                side: Side::Requesting,
+            },
+            &to(State::Answered),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            TransitionError::Illegal {
+                from: State::Draft,
+                to: State::Answered,
+                allowed: vec![State::Submitted, State::Withdrawn]
+            }
+        );
         assert!(e.to_string().contains("submitted, withdrawn"));
     }
 
     #[test]
     fn wrong_side_is_forbidden() {
-        let e = check(State::Received, RequestKind::TrafficData, Actor::User { role: Role::Desk, side: Side::Requesting }, &to(State::Acknowledged)).unwrap_err();
+        let e = check(
+            State::Received,
+            RequestKind::TrafficData,
+            Actor::User {
+                role: Role::Desk,
+                side: Side::Requesting,
+            },
+            &to(State::Acknowledged),
+        )
+        .unwrap_err();
         assert!(matches!(e, TransitionError::Forbidden { .. }));
         assert!(e.to_string().contains("requested agency"), "{e}");
     }
 
     #[test]
     fn refusal_needs_code_and_explanation() {
-        let actor = Actor::User { role: Role::LegalReviewer, side: Side::Requested };
+        let actor = Actor::User {
+            role: Role::LegalReviewer,
+            side: Side::Requested,
+        };
         let mut input = to(State::Refused);
         input.refusal_reason = None;
-        assert!(matches!(check(State::InReview, RequestKind::StoredContent, actor, &input), Err(TransitionError::Missing { field: "refusal_reason", .. })));
+        assert!(matches!(
+            check(State::InReview, RequestKind::StoredContent, actor, &input),
+            Err(TransitionError::Missing {
+                field: "refusal_reason",
+                ..
+            })
+        ));
         input.refusal_reason = Some(RefusalReason::DualCriminality);
         input.reason = Some("  ".into());
-        assert!(matches!(check(State::InReview, RequestKind::StoredContent, actor, &input), Err(TransitionError::Missing { field: "reason", .. })));
+        assert!(matches!(
+            check(State::InReview, RequestKind::StoredContent, actor, &input),
+            Err(TransitionError::Missing { field: "reason", .. })
+        ));
     }
 
     #[test]
     fn preservation_skips_legal_review() {
-        let desk = Actor::User { role: Role::Desk, side: Side::Requested };
-        assert!(check(State::Acknowledged, RequestKind::ExpeditedPreservation, desk, &to(State::Accepted)).is_ok());
-        assert!(check(State::Acknowledged, RequestKind::StoredContent, desk, &to(State::Accepted)).is_err());
+        let desk = Actor::User {
+            role: Role::Desk,
+            side: Side::Requested,
+        };
+        assert!(
+            check(
+                State::Acknowledged,
+                RequestKind::ExpeditedPreservation,
+                desk,
+                &to(State::Accepted)
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                State::Acknowledged,
+                RequestKind::StoredContent,
+                desk,
+                &to(State::Accepted)
+            )
+            .is_err()
+        );
     }
 }

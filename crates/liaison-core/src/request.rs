@@ -135,13 +135,30 @@ pub enum TargetValue {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         zone: Option<String>,
     },
-    Domain { name: String },
-    Url { url: String },
-    Email { address: String },
-    Account { service: String, identifier: String },
-    Phone { number: String },
-    CryptoWallet { currency: String, address: String },
-    BankAccount { institution: String, identifier: String },
+    Domain {
+        name: String,
+    },
+    Url {
+        url: String,
+    },
+    Email {
+        address: String,
+    },
+    Account {
+        service: String,
+        identifier: String,
+    },
+    Phone {
+        number: String,
+    },
+    CryptoWallet {
+        currency: String,
+        address: String,
+    },
+    BankAccount {
+        institution: String,
+        identifier: String,
+    },
 }
 
 /// A target with the period for which data is sought.
@@ -249,7 +266,10 @@ impl RequestDraft {
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         let mut bad = |field: String, message: &str| {
-            errs.push(FieldError { field, message: message.to_string() })
+            errs.push(FieldError {
+                field,
+                message: message.to_string(),
+            })
         };
         if self.case_reference.trim().is_empty() {
             bad("case_reference".into(), "must not be empty");
@@ -354,7 +374,9 @@ mod tests {
         let mut d = draft();
         d.summary = " ".into();
         d.targets.push(Target {
-            value: TargetValue::Domain { name: "not a domain".into() },
+            value: TargetValue::Domain {
+                name: "not a domain".into(),
+            },
             from: "2026-01-02T00:00:00Z".parse().unwrap(),
             until: "2026-01-01T00:00:00Z".parse().unwrap(),
         });

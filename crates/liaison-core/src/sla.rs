@@ -70,7 +70,9 @@ impl Period {
     /// `start + self`, hours as elapsed time, days as calendar days in `zone`.
     pub fn after(self, start: Timestamp, zone: &TimeZone) -> Result<Timestamp, DeadlineError> {
         match self {
-            Period::Hours(h) => start.checked_add(i64::from(h).hours()).map_err(|e| DeadlineError(e.to_string())),
+            Period::Hours(h) => start
+                .checked_add(i64::from(h).hours())
+                .map_err(|e| DeadlineError(e.to_string())),
             Period::Days(d) => start
                 .to_zoned(zone.clone())
                 .checked_add(i64::from(d).days())
@@ -125,18 +127,73 @@ impl Default for SlaPolicy {
             acknowledge_urgent: Period::Hours(24),
             acknowledge_routine: Period::Days(3),
             answer: vec![
-                r(Emergency, None, "8h", "Reg (EU) 2023/1543 Art 10(4): emergency EPOC within 8 hours"),
-                r(Urgent, None, "3d", "Dir (EU) 2023/977 Art 5(1): urgent, indirectly accessible information within 3 calendar days"),
-                r(Urgent, Some(ExpeditedPreservation), "24h", "Budapest Art 29/35: preservation 'expeditiously' via the 24/7 network; node policy 24h"),
-                r(Routine, Some(ExpeditedPreservation), "3d", "Budapest Art 29: 'expeditiously'; node policy 3 days"),
-                r(Routine, Some(SubscriberInformation), "10d", "Reg (EU) 2023/1543 Art 10(3): EPOC within 10 days"),
-                r(Routine, Some(TrafficData), "10d", "Reg (EU) 2023/1543 Art 10(3): EPOC within 10 days"),
-                r(Routine, Some(ExpeditedTrafficDisclosure), "3d", "Budapest Art 30: 'expeditiously'; node policy 3 days"),
-                r(Routine, Some(StoredContent), "10d", "Reg (EU) 2023/1543 Art 10(3): EPOC within 10 days"),
-                r(Routine, Some(DomainRegistrationData), "10d", "Node policy, aligned with EPOC 10 days"),
+                r(
+                    Emergency,
+                    None,
+                    "8h",
+                    "Reg (EU) 2023/1543 Art 10(4): emergency EPOC within 8 hours",
+                ),
+                r(
+                    Urgent,
+                    None,
+                    "3d",
+                    "Dir (EU) 2023/977 Art 5(1): urgent, indirectly accessible information within 3 calendar days",
+                ),
+                r(
+                    Urgent,
+                    Some(ExpeditedPreservation),
+                    "24h",
+                    "Budapest Art 29/35: preservation 'expeditiously' via the 24/7 network; node policy 24h",
+                ),
+                r(
+                    Routine,
+                    Some(ExpeditedPreservation),
+                    "3d",
+                    "Budapest Art 29: 'expeditiously'; node policy 3 days",
+                ),
+                r(
+                    Routine,
+                    Some(SubscriberInformation),
+                    "10d",
+                    "Reg (EU) 2023/1543 Art 10(3): EPOC within 10 days",
+                ),
+                r(
+                    Routine,
+                    Some(TrafficData),
+                    "10d",
+                    "Reg (EU) 2023/1543 Art 10(3): EPOC within 10 days",
+                ),
+                r(
+                    Routine,
+                    Some(ExpeditedTrafficDisclosure),
+                    "3d",
+                    "Budapest Art 30: 'expeditiously'; node policy 3 days",
+                ),
+                r(
+                    Routine,
+                    Some(StoredContent),
+                    "10d",
+                    "Reg (EU) 2023/1543 Art 10(3): EPOC within 10 days",
+                ),
+                r(
+                    Routine,
+                    Some(DomainRegistrationData),
+                    "10d",
+                    "Node policy, aligned with EPOC 10 days",
+                ),
                 r(Routine, Some(Takedown), "3d", "Node policy"),
-                r(Routine, Some(SpontaneousInformation), "7d", "Dir (EU) 2023/977 Art 5(1): other requests within 7 calendar days (acknowledgement only)"),
-                r(Routine, None, "90d", "Dir 2014/41/EU Art 12: carry out the measure within 90 days"),
+                r(
+                    Routine,
+                    Some(SpontaneousInformation),
+                    "7d",
+                    "Dir (EU) 2023/977 Art 5(1): other requests within 7 calendar days (acknowledgement only)",
+                ),
+                r(
+                    Routine,
+                    None,
+                    "90d",
+                    "Dir 2014/41/EU Art 12: carry out the measure within 90 days",
+                ),
             ],
             preservation_days: 90,
             preservation_min_days: 60,
@@ -168,7 +225,9 @@ impl SlaPolicy {
         }
         for u in Urgency::ALL {
             if !self.answer.iter().any(|r| r.urgency == *u && r.kind.is_none()) {
-                return Err(PolicyError(format!("answer has no catch-all row (without kind) for urgency {u}")));
+                return Err(PolicyError(format!(
+                    "answer has no catch-all row (without kind) for urgency {u}"
+                )));
             }
         }
         Ok(())
@@ -192,9 +251,21 @@ impl SlaPolicy {
     }
 
     /// Deadlines for a request submitted at `submitted`, in the requested side's `zone`.
-    pub fn deadlines(&self, urgency: Urgency, kind: RequestKind, submitted: Timestamp, zone: &TimeZone) -> Result<Deadlines, DeadlineError> {
-        let answer = self.answer_rule(urgency, kind).map(|r| r.due).unwrap_or(Period::Days(90));
-        Ok(Deadlines { acknowledge_by: self.acknowledge(urgency).after(submitted, zone)?, answer_by: answer.after(submitted, zone)? })
+    pub fn deadlines(
+        &self,
+        urgency: Urgency,
+        kind: RequestKind,
+        submitted: Timestamp,
+        zone: &TimeZone,
+    ) -> Result<Deadlines, DeadlineError> {
+        let answer = self
+            .answer_rule(urgency, kind)
+            .map(|r| r.due)
+            .unwrap_or(Period::Days(90));
+        Ok(Deadlines {
+            acknowledge_by: self.acknowledge(urgency).after(submitted, zone)?,
+            answer_by: answer.after(submitted, zone)?,
+        })
     }
 
     /// Default end of a preservation started at `at`.
@@ -212,7 +283,9 @@ impl SlaPolicy {
 pub fn running_deadline(state: State) -> Option<DeadlineKind> {
     match state {
         State::Submitted | State::Received => Some(DeadlineKind::Acknowledge),
-        State::Acknowledged | State::InReview | State::Accepted | State::Executing | State::AnsweredPartial => Some(DeadlineKind::Answer),
+        State::Acknowledged | State::InReview | State::Accepted | State::Executing | State::AnsweredPartial => {
+            Some(DeadlineKind::Answer)
+        }
         State::Preserved | State::Extended => Some(DeadlineKind::PreservationExpiry),
         _ => None,
     }
@@ -250,9 +323,24 @@ mod tests {
     fn default_policy_is_valid_and_specific_rows_win() {
         let p = SlaPolicy::default();
         p.validate().unwrap();
-        assert_eq!(p.answer_rule(Urgency::Emergency, RequestKind::StoredContent).unwrap().due, Period::Hours(8));
-        assert_eq!(p.answer_rule(Urgency::Routine, RequestKind::SubscriberInformation).unwrap().due, Period::Days(10));
-        assert_eq!(p.answer_rule(Urgency::Routine, RequestKind::OtherMutualAssistance).unwrap().due, Period::Days(90));
+        assert_eq!(
+            p.answer_rule(Urgency::Emergency, RequestKind::StoredContent)
+                .unwrap()
+                .due,
+            Period::Hours(8)
+        );
+        assert_eq!(
+            p.answer_rule(Urgency::Routine, RequestKind::SubscriberInformation)
+                .unwrap()
+                .due,
+            Period::Days(10)
+        );
+        assert_eq!(
+            p.answer_rule(Urgency::Routine, RequestKind::OtherMutualAssistance)
+                .unwrap()
+                .due,
+            Period::Days(90)
+        );
     }
 
     #[test]
@@ -275,7 +363,16 @@ mod tests {
         assert!("1w".parse::<Period>().is_err());
     }
 
-    const ZONES: &[&str] = &["America/New_York", "Europe/London", "Europe/Berlin", "Asia/Shanghai", "Australia/Sydney", "America/Sao_Paulo", "Pacific/Chatham", "UTC"];
+    const ZONES: &[&str] = &[
+        "America/New_York",
+        "Europe/London",
+        "Europe/Berlin",
+        "Asia/Shanghai",
+        "Australia/Sydney",
+        "America/Sao_Paulo",
+        "Pacific/Chatham",
+        "UTC",
+    ];
 
     proptest! {
         /// Calendar-day deadlines land on the same local wall-clock time (or the first valid time

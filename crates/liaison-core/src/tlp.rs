@@ -93,10 +93,7 @@ impl FromStr for Tlp {
     /// Accepts `TLP:AMBER+STRICT`, `amber+strict`, and the TLP 1.0 `WHITE` (mapped to CLEAR).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        let bare = t
-            .strip_prefix("TLP:")
-            .or_else(|| t.strip_prefix("tlp:"))
-            .unwrap_or(t);
+        let bare = t.strip_prefix("TLP:").or_else(|| t.strip_prefix("tlp:")).unwrap_or(t);
         match bare.to_ascii_uppercase().replace(' ', "").as_str() {
             "CLEAR" | "WHITE" => Ok(Tlp::Clear),
             "GREEN" => Ok(Tlp::Green),
@@ -136,6 +133,9 @@ mod tests {
 
     #[test]
     fn serde_uses_tlp2_spelling() {
-        assert_eq!(serde_json::to_string(&Tlp::AmberStrict).unwrap(), "\"TLP:AMBER+STRICT\"");
+        assert_eq!(
+            serde_json::to_string(&Tlp::AmberStrict).unwrap(),
+            "\"TLP:AMBER+STRICT\""
+        );
     }
 }

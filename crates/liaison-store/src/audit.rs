@@ -37,9 +37,28 @@ impl AuditReport {
     }
 }
 
-pub(crate) fn chain_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, action: &str, subject: &str, detail: &str) -> String {
+pub(crate) fn chain_hash(
+    prev: &str,
+    seq: i64,
+    at_ms: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> String {
     let mut h = Sha256::new();
-    for (i, part) in [prev, &seq.to_string(), &at_ms.to_string(), actor, action, subject, detail].iter().enumerate() {
+    for (i, part) in [
+        prev,
+        &seq.to_string(),
+        &at_ms.to_string(),
+        actor,
+        action,
+        subject,
+        detail,
+    ]
+    .iter()
+    .enumerate()
+    {
         if i > 0 {
             h.update([0x1f]);
         }
@@ -49,11 +68,19 @@ pub(crate) fn chain_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, action: 
 }
 
 /// Appends an entry inside the caller's transaction.
-pub(crate) async fn append(w: &mut WriteTx, at: jiff::Timestamp, actor: &str, action: &str, subject: &str, detail: &serde_json::Value) -> Result<i64> {
+pub(crate) async fn append(
+    w: &mut WriteTx,
+    at: jiff::Timestamp,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> Result<i64> {
     // The UPDATE takes the row lock (PostgreSQL) so concurrent instances serialise here.
-    let (seq, prev): (i64, String) = sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut *w.tx)
-        .await?;
+    let (seq, prev): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *w.tx)
+            .await?;
     let detail = detail.to_string();
     let at_ms = ms(at);
     let hash = chain_hash(&prev, seq, at_ms, actor, action, subject, &detail);
@@ -68,20 +95,34 @@ pub(crate) async fn append(w: &mut WriteTx, at: jiff::Timestamp, actor: &str, ac
         .bind(&hash)
         .execute(&mut *w.tx)
         .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut *w.tx).await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *w.tx)
+        .await?;
     Ok(seq)
 }
 
 type Row = (i64, i64, String, String, String, String, String, String);
 
 fn entry(r: Row) -> Result<AuditEntry> {
-    Ok(AuditEntry { seq: r.0, at: ts(r.1)?, actor: r.2, action: r.3, subject: r.4, detail: r.5, prev_hash: r.6, hash: r.7 })
+    Ok(AuditEntry {
+        seq: r.0,
+        at: ts(r.1)?,
+        actor: r.2,
+        action: r.3,
+        subject: r.4,
+        detail: r.5,
+        prev_hash: r.6,
+        hash: r.7,
+    })
 }
 
 impl Store {
     /// Recomputes the whole chain in pages and reports the first broken link.
     pub async fn verify_audit(&self) -> Result<AuditReport> {
-        let (head_seq, head_hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        let (head_seq, head_hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
         let mut prev = "0".repeat(64);
         let mut expected_seq = 1i64;
         let mut after = 0i64;
@@ -98,9 +139,18 @@ impl Store {
             for r in rows {
                 let e = entry(r)?;
                 after = e.seq;
-                let bad = |why: String| Ok(AuditReport { entries: head_seq, head_hash: head_hash.clone(), first_bad: Some((e.seq, why)) });
+                let bad = |why: String| {
+                    Ok(AuditReport {
+                        entries: head_seq,
+                        head_hash: head_hash.clone(),
+                        first_bad: Some((e.seq, why)),
+                    })
+                };
                 if e.seq != expected_seq {
-                    return bad(format!("entry {expected_seq} is missing (next stored entry is {})", e.seq));
+                    return bad(format!(
+                        "entry {expected_seq} is missing (next stored entry is {})",
+                        e.seq
+                    ));
                 }
                 if e.prev_hash != prev {
                     return bad("prev_hash does not match the previous entry's hash".into());
@@ -118,10 +168,17 @@ impl Store {
             return Ok(AuditReport {
                 entries: head_seq,
                 head_hash: head_hash.clone(),
-                first_bad: Some((last + 1, format!("the log ends at entry {last} but the head records {head_seq} entries (log truncated)"))),
+                first_bad: Some((
+                    last + 1,
+                    format!("the log ends at entry {last} but the head records {head_seq} entries (log truncated)"),
+                )),
             });
         }
-        Ok(AuditReport { entries: head_seq, head_hash, first_bad: None })
+        Ok(AuditReport {
+            entries: head_seq,
+            head_hash,
+            first_bad: None,
+        })
     }
 
     /// Audit entries after `after_seq`, oldest first.
@@ -137,7 +194,14 @@ impl Store {
     }
 
     /// Records an administrative action (user created, token issued, …) on its own.
-    pub async fn audit(&self, at: jiff::Timestamp, actor: &str, action: &str, subject: &str, detail: &serde_json::Value) -> Result<i64> {
+    pub async fn audit(
+        &self,
+        at: jiff::Timestamp,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<i64> {
         let mut w = self.write().await?;
         let seq = append(&mut w, at, actor, action, subject, detail).await?;
         w.commit().await?;
@@ -147,7 +211,11 @@ impl Store {
     /// Test and forensics helper: overwrites an entry's detail without fixing the chain.
     #[doc(hidden)]
     pub async fn tamper_audit_for_test(&self, seq: i64, detail: &str) -> Result<()> {
-        let r = sqlx::query("UPDATE audit_log SET detail = $1 WHERE seq = $2").bind(detail).bind(seq).execute(&self.pool).await?;
+        let r = sqlx::query("UPDATE audit_log SET detail = $1 WHERE seq = $2")
+            .bind(detail)
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("audit entry {seq}")));
         }

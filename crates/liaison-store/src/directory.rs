@@ -44,12 +44,29 @@ impl Store {
     }
 
     pub async fn jurisdictions(&self) -> Result<Vec<Jurisdiction>> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT code, name_en, name_zh FROM jurisdictions ORDER BY code").fetch_all(&self.pool).await?;
-        rows.into_iter().map(|r| Ok(Jurisdiction { code: parse(&r.0, "jurisdiction")?, name_en: r.1, name_zh: r.2 })).collect()
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT code, name_en, name_zh FROM jurisdictions ORDER BY code")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Jurisdiction {
+                    code: parse(&r.0, "jurisdiction")?,
+                    name_en: r.1,
+                    name_zh: r.2,
+                })
+            })
+            .collect()
     }
 
     /// Adds an agency; `node_id` is set for agencies served by a peer node.
-    pub async fn insert_agency(&self, a: &Agency, node_id: Option<&str>, actor: &str, now: jiff::Timestamp) -> Result<()> {
+    pub async fn insert_agency(
+        &self,
+        a: &Agency,
+        node_id: Option<&str>,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query("INSERT INTO agencies (id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(a.id.to_string())
@@ -68,17 +85,33 @@ impl Store {
                 }
                 _ => unique(e, format!("agency with code {}", a.code)),
             })?;
-        audit::append(&mut w, now, actor, "agency.create", &a.id.to_string(), &serde_json::json!({"code": a.code, "name_en": a.name_en})).await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "agency.create",
+            &a.id.to_string(),
+            &serde_json::json!({"code": a.code, "name_en": a.name_en}),
+        )
+        .await?;
         w.commit().await
     }
 
     pub async fn agencies(&self, filter: &AgencyFilter) -> Result<Vec<(Agency, Option<String>)>> {
         let rows: Vec<AgencyRow> = match filter.jurisdiction {
-            Some(j) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} WHERE jurisdiction = $1 ORDER BY code")))
+            Some(j) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{AGENCY_COLS} WHERE jurisdiction = $1 ORDER BY code"
+                )))
                 .bind(j.as_str())
                 .fetch_all(&self.pool)
-                .await?,
-            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} ORDER BY code"))).fetch_all(&self.pool).await?,
+                .await?
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} ORDER BY code")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
         rows.into_iter().map(agency).collect()
     }
@@ -96,10 +129,12 @@ impl Store {
         if let Ok(id) = code_or_id.parse::<AgencyId>() {
             return self.agency(id).await;
         }
-        let row: Option<AgencyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} WHERE UPPER(code) = UPPER($1)")))
-            .bind(code_or_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<AgencyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{AGENCY_COLS} WHERE UPPER(code) = UPPER($1)"
+        )))
+        .bind(code_or_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(agency(row.ok_or_else(|| StoreError::NotFound(format!("agency '{code_or_id}'")))?)?.0)
     }
 
@@ -120,7 +155,15 @@ impl Store {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("agency {}", c.agency)),
                 _ => StoreError::Database(e),
             })?;
-        audit::append(&mut w, now, actor, "contact.create", &c.id.to_string(), &serde_json::json!({"agency": c.agency, "name": c.name})).await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "contact.create",
+            &c.id.to_string(),
+            &serde_json::json!({"agency": c.agency, "name": c.name}),
+        )
+        .await?;
         w.commit().await
     }
 
@@ -128,8 +171,17 @@ impl Store {
         type Row = (String, String, String, String, String, String, String, String);
         let q = "SELECT id, agency_id, name, phone, email, languages, time_zone, office_hours FROM contacts";
         let rows: Vec<Row> = match agency {
-            Some(a) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} WHERE agency_id = $1 ORDER BY name"))).bind(a.to_string()).fetch_all(&self.pool).await?,
-            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} ORDER BY agency_id, name"))).fetch_all(&self.pool).await?,
+            Some(a) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} WHERE agency_id = $1 ORDER BY name")))
+                    .bind(a.to_string())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} ORDER BY agency_id, name")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
         rows.into_iter()
             .map(|r| {

@@ -22,9 +22,7 @@ mod users;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use directory::AgencyFilter;
-pub use requests::{
-    Escalation, EventRecord, Page, RequestFilter, StatsRow, StoredRequest, TransitionRecord,
-};
+pub use requests::{Escalation, EventRecord, Page, RequestFilter, StatsRow, StoredRequest, TransitionRecord};
 pub use users::{Principal, TokenInfo, User};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -135,7 +133,11 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        let store = Store { pool, backend, write_lock: Arc::new(tokio::sync::Mutex::new(())) };
+        let store = Store {
+            pool,
+            backend,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }

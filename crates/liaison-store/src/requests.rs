@@ -119,18 +119,7 @@ pub struct Escalation {
     pub requested: AgencyId,
 }
 
-/// The columns cooperation statistics need.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatsRow {
-    pub requesting: AgencyId,
-    pub requested: AgencyId,
-    pub state: State,
-    pub submitted_at: jiff::Timestamp,
-    pub acknowledged_at: Option<jiff::Timestamp>,
-    pub answered_at: Option<jiff::Timestamp>,
-    pub ack_due: Option<jiff::Timestamp>,
-    pub answer_due: Option<jiff::Timestamp>,
-}
+pub use liaison_core::stats::StatsRow;
 
 const REQ_COLS: &str = "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, assessment, rule_pack_version FROM requests";
 
@@ -152,7 +141,12 @@ type ReqRow = (
 );
 
 /// The instant the running deadline of a request in `state` falls due.
-pub(crate) fn next_due(state: State, ack_due: Option<i64>, answer_due: Option<i64>, preserved_until: Option<i64>) -> Option<i64> {
+pub(crate) fn next_due(
+    state: State,
+    ack_due: Option<i64>,
+    answer_due: Option<i64>,
+    preserved_until: Option<i64>,
+) -> Option<i64> {
     match running_deadline(state)? {
         DeadlineKind::Acknowledge => ack_due,
         DeadlineKind::Answer => answer_due,
@@ -171,7 +165,8 @@ fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineK
 }
 
 fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
-    let draft: RequestDraft = serde_json::from_str(&r.11).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.0)))?;
+    let draft: RequestDraft =
+        serde_json::from_str(&r.11).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.0)))?;
     let request = AssistanceRequest {
         id: parse(&r.0, "request id")?,
         draft,
@@ -186,18 +181,30 @@ fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
         answer_due: opt_ts(r.9)?,
         preserved_until: opt_ts(r.10)?,
     };
-    let assessment = r.12.map(|a| serde_json::from_str(&a)).transpose().map_err(|e| StoreError::Corrupt(format!("request {} assessment: {e}", r.0)))?;
+    let assessment =
+        r.12.map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("request {} assessment: {e}", r.0)))?;
     let overdue = now.and_then(|n| overdue_kind(&request, n));
-    Ok(StoredRequest { request, assessment, rule_pack_version: r.13, overdue })
+    Ok(StoredRequest {
+        request,
+        assessment,
+        rule_pack_version: r.13,
+        overdue,
+    })
 }
-
 
 impl Store {
     /// Stores a new request (usually a draft) with its `created` event and audit entry.
     pub async fn insert_request(&self, r: &AssistanceRequest, actor: &str) -> Result<()> {
         let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
         let mut w = self.write().await?;
-        let nd = next_due(r.state, r.ack_due.map(ms), r.answer_due.map(ms), r.preserved_until.map(ms));
+        let nd = next_due(
+            r.state,
+            r.ack_due.map(ms),
+            r.answer_due.map(ms),
+            r.preserved_until.map(ms),
+        );
         sqlx::query(
             "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
              submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
@@ -228,13 +235,39 @@ impl Store {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(format!("request {}", r.id)),
             _ => StoreError::Database(e),
         })?;
-        insert_event(&mut w, r.id, r.created_at, actor, "created", None, Some(r.state), None, None).await?;
-        audit::append(&mut w, r.created_at, actor, "request.create", &r.id.to_string(), &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference})).await?;
+        insert_event(
+            &mut w,
+            r.id,
+            r.created_at,
+            actor,
+            "created",
+            None,
+            Some(r.state),
+            None,
+            None,
+        )
+        .await?;
+        audit::append(
+            &mut w,
+            r.created_at,
+            actor,
+            "request.create",
+            &r.id.to_string(),
+            &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
+        )
+        .await?;
         w.commit().await
     }
 
     /// Replaces a draft's content (only while it is a draft; optimistic version check).
-    pub async fn update_draft(&self, id: RequestId, expected_version: i64, draft: &RequestDraft, actor: &str, now: jiff::Timestamp) -> Result<i64> {
+    pub async fn update_draft(
+        &self,
+        id: RequestId,
+        expected_version: i64,
+        draft: &RequestDraft,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<i64> {
         let body = serde_json::to_string(draft).map_err(StoreError::corrupt)?;
         let mut w = self.write().await?;
         let r = sqlx::query(
@@ -261,14 +294,25 @@ impl Store {
             )));
         }
         insert_event(&mut w, id, now, actor, "edited", None, None, None, None).await?;
-        audit::append(&mut w, now, actor, "request.edit", &id.to_string(), &serde_json::json!({"version": expected_version + 1})).await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "request.edit",
+            &id.to_string(),
+            &serde_json::json!({"version": expected_version + 1}),
+        )
+        .await?;
         w.commit().await?;
         Ok(expected_version + 1)
     }
 
     /// Reads one request; `now` (if given) fills in whether it is overdue.
     pub async fn request(&self, id: RequestId, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
-        let row: Option<ReqRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQ_COLS} WHERE id = $1"))).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row: Option<ReqRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQ_COLS} WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         request(row.ok_or_else(|| StoreError::NotFound(format!("request {id}")))?, now)
     }
 
@@ -288,7 +332,11 @@ impl Store {
             sql += &format!(" AND (requesting_agency = {p1} OR requested_agency = {p2})");
         }
         if !f.states.is_empty() {
-            let ps: Vec<String> = f.states.iter().map(|s| next(&mut args, Arg::S(s.as_str().to_string()))).collect();
+            let ps: Vec<String> = f
+                .states
+                .iter()
+                .map(|s| next(&mut args, Arg::S(s.as_str().to_string())))
+                .collect();
             sql += &format!(" AND state IN ({})", ps.join(", "));
         }
         if let Some(k) = f.kind {
@@ -322,9 +370,17 @@ impl Store {
         }
         let rows = q.fetch_all(&self.pool).await?;
         let more = rows.len() > limit as usize;
-        let mut items = rows.into_iter().take(limit as usize).map(|r| request(r, Some(now))).collect::<Result<Vec<_>>>()?;
+        let mut items = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| request(r, Some(now)))
+            .collect::<Result<Vec<_>>>()?;
         items.truncate(limit as usize);
-        let next = if more { items.last().map(|r| r.request.id.to_string()) } else { None };
+        let next = if more {
+            items.last().map(|r| r.request.id.to_string())
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
@@ -333,7 +389,11 @@ impl Store {
     pub async fn transition(&self, t: &TransitionRecord) -> Result<StoredRequest> {
         let mut w = self.write().await?;
         type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
-        let cur: Option<Cur> = sqlx::query_as("SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1").bind(t.id.to_string()).fetch_optional(&mut *w.tx).await?;
+        let cur: Option<Cur> =
+            sqlx::query_as("SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1")
+                .bind(t.id.to_string())
+                .fetch_optional(&mut *w.tx)
+                .await?;
         let Some((state, version, ack, ans, pres)) = cur else {
             return Err(StoreError::NotFound(format!("request {}", t.id)));
         };
@@ -343,7 +403,12 @@ impl Store {
                 t.id, t.expected_version, t.from
             )));
         }
-        let nd = next_due(t.to, t.ack_due.map(ms).or(ack), t.answer_due.map(ms).or(ans), t.preserved_until.map(ms).or(pres));
+        let nd = next_due(
+            t.to,
+            t.ack_due.map(ms).or(ack),
+            t.answer_due.map(ms).or(ans),
+            t.preserved_until.map(ms).or(pres),
+        );
         let (assessment, rpv) = match &t.assessment {
             Some((a, v)) => (Some(a.to_string()), Some(v.clone())),
             None => (None, None),
@@ -371,9 +436,23 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         if r.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("request {} changed while being updated; reload and try again", t.id)));
+            return Err(StoreError::Conflict(format!(
+                "request {} changed while being updated; reload and try again",
+                t.id
+            )));
         }
-        insert_event(&mut w, t.id, t.at, &t.actor, "transition", Some(t.from), Some(t.to), t.reason.as_deref(), t.data.as_ref()).await?;
+        insert_event(
+            &mut w,
+            t.id,
+            t.at,
+            &t.actor,
+            "transition",
+            Some(t.from),
+            Some(t.to),
+            t.reason.as_deref(),
+            t.data.as_ref(),
+        )
+        .await?;
         audit::append(
             &mut w,
             t.at,
@@ -390,19 +469,40 @@ impl Store {
     /// Adds a comment to a request's history.
     pub async fn comment(&self, id: RequestId, actor: &str, text: &str, at: jiff::Timestamp) -> Result<EventRecord> {
         let mut w = self.write().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1").bind(id.to_string()).fetch_optional(&mut *w.tx).await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("request {id}")));
         }
         let ev = insert_event(&mut w, id, at, actor, "comment", None, None, Some(text), None).await?;
-        audit::append(&mut w, at, actor, "request.comment", &id.to_string(), &serde_json::json!({"event": ev.id, "length": text.len()})).await?;
+        audit::append(
+            &mut w,
+            at,
+            actor,
+            "request.comment",
+            &id.to_string(),
+            &serde_json::json!({"event": ev.id, "length": text.len()}),
+        )
+        .await?;
         w.commit().await?;
         Ok(ev)
     }
 
     /// A request's history, oldest first.
     pub async fn events(&self, id: RequestId) -> Result<Vec<EventRecord>> {
-        type Row = (String, String, i64, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+        type Row = (
+            String,
+            String,
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, request_id, at, actor, event, from_state, to_state, reason, data FROM request_events WHERE request_id = $1 ORDER BY at, id",
         )
@@ -420,7 +520,11 @@ impl Store {
                     from_state: r.5.map(|s| parse(&s, "state")).transpose()?,
                     to_state: r.6.map(|s| parse(&s, "state")).transpose()?,
                     reason: r.7,
-                    data: r.8.map(|d| serde_json::from_str(&d)).transpose().map_err(StoreError::corrupt)?,
+                    data: r
+                        .8
+                        .map(|d| serde_json::from_str(&d))
+                        .transpose()
+                        .map_err(StoreError::corrupt)?,
                 })
             })
             .collect()
@@ -444,7 +548,10 @@ impl Store {
             let state: State = parse(&r.1, "state")?;
             let id: RequestId = parse(&r.0, "request id")?;
             let (Some(kind), Some(due)) = (running_deadline(state), next_due(state, r.4, r.5, r.6)) else {
-                sqlx::query("UPDATE requests SET next_due = NULL WHERE id = $1").bind(&r.0).execute(&mut *w.tx).await?;
+                sqlx::query("UPDATE requests SET next_due = NULL WHERE id = $1")
+                    .bind(&r.0)
+                    .execute(&mut *w.tx)
+                    .await?;
                 continue;
             };
             let ins = sqlx::query("INSERT INTO escalations (request_id, deadline, due_at, recorded_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
@@ -455,15 +562,37 @@ impl Store {
                 .execute(&mut *w.tx)
                 .await?;
             // The deadline is handled: stop selecting this row until a transition sets a new one.
-            sqlx::query("UPDATE requests SET escalated_due = $1 WHERE id = $2").bind(due).bind(&r.0).execute(&mut *w.tx).await?;
+            sqlx::query("UPDATE requests SET escalated_due = $1 WHERE id = $2")
+                .bind(due)
+                .bind(&r.0)
+                .execute(&mut *w.tx)
+                .await?;
             if ins.rows_affected() == 0 {
                 continue;
             }
             let due_ts = ts(due)?;
             let data = serde_json::json!({"deadline": kind, "due_at": due_ts});
-            insert_event(&mut w, id, now, "system", "escalation", None, None, Some(&format!("{} deadline passed at {due_ts}", kind.as_str())), Some(&data)).await?;
+            insert_event(
+                &mut w,
+                id,
+                now,
+                "system",
+                "escalation",
+                None,
+                None,
+                Some(&format!("{} deadline passed at {due_ts}", kind.as_str())),
+                Some(&data),
+            )
+            .await?;
             audit::append(&mut w, now, "system", "request.escalate", &r.0, &data).await?;
-            out.push(Escalation { request: id, deadline: kind, due_at: due_ts, state, requesting: parse(&r.2, "agency")?, requested: parse(&r.3, "agency")? });
+            out.push(Escalation {
+                request: id,
+                deadline: kind,
+                due_at: due_ts,
+                state,
+                requesting: parse(&r.2, "agency")?,
+                requested: parse(&r.3, "agency")?,
+            });
         }
         w.commit().await?;
         Ok(out)
@@ -471,7 +600,16 @@ impl Store {
 
     /// Rows for cooperation statistics: requests submitted in `[from, to)`.
     pub async fn stats_rows(&self, from: jiff::Timestamp, to: jiff::Timestamp) -> Result<Vec<StatsRow>> {
-        type Row = (String, String, String, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+        type Row = (
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT requesting_agency, requested_agency, state, submitted_at, acknowledged_at, answered_at, ack_due, answer_due FROM requests \
              WHERE submitted_at IS NOT NULL AND submitted_at >= $1 AND submitted_at < $2",
@@ -498,7 +636,9 @@ impl Store {
 
     /// Number of stored requests.
     pub async fn count_requests(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 

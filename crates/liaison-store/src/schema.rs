@@ -129,9 +129,13 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
         .await?;
     if store.backend() == Backend::Postgres {
         // Two instances starting together must not both migrate.
-        sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").execute(&mut *w.tx).await?;
+        sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
+            .execute(&mut *w.tx)
+            .await?;
     }
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *w.tx).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *w.tx)
+        .await?;
     for (version, name, sql) in MIGRATIONS {
         if applied.contains(version) {
             continue;

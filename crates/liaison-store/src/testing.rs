@@ -30,7 +30,9 @@ pub async fn postgres_url() -> Option<String> {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let made = async {
         let mut conn = sqlx::AnyConnection::connect(&base).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut conn)
+            .await?;
         conn.close().await?;
         Ok::<_, sqlx::Error>(())
     }
@@ -44,7 +46,9 @@ pub async fn postgres_url() -> Option<String> {
             if std::env::var("LIAISON_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("PostgreSQL is required (LIAISON_REQUIRE_POSTGRES=1) but {base} failed: {e}");
             }
-            eprintln!("\n*** SKIPPING PostgreSQL half of this test: {base} is not reachable ({e}). ***\n*** Set LIAISON_TEST_POSTGRES_URL or start PostgreSQL to run it. ***\n");
+            eprintln!(
+                "\n*** SKIPPING PostgreSQL half of this test: {base} is not reachable ({e}). ***\n*** Set LIAISON_TEST_POSTGRES_URL or start PostgreSQL to run it. ***\n"
+            );
             None
         }
     }

@@ -63,7 +63,15 @@ fn user(r: UserRow) -> Result<User> {
 const USER_COLS: &str = "SELECT id, username, display_name, agency_id, role, created_at, disabled FROM users";
 
 impl Store {
-    pub async fn create_user(&self, username: &str, display_name: &str, agency: AgencyId, role: Role, actor: &str, now: jiff::Timestamp) -> Result<User> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        agency: AgencyId,
+        role: Role,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<User> {
         let id = UserId::new();
         let mut w = self.write().await?;
         sqlx::query("INSERT INTO users (id, username, display_name, agency_id, role, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, 0)")
@@ -79,33 +87,71 @@ impl Store {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("agency {agency}")),
                 _ => unique(e, format!("user '{username}'")),
             })?;
-        audit::append(&mut w, now, actor, "user.create", &id.to_string(), &serde_json::json!({"username": username, "agency": agency, "role": role})).await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "user.create",
+            &id.to_string(),
+            &serde_json::json!({"username": username, "agency": agency, "role": role}),
+        )
+        .await?;
         w.commit().await?;
         self.user_by_name(username).await
     }
 
     pub async fn users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} ORDER BY username"))).fetch_all(&self.pool).await?;
+        let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} ORDER BY username")))
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(user).collect()
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<User> {
-        let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} WHERE username = $1"))).bind(username).fetch_optional(&self.pool).await?;
+        let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} WHERE username = $1")))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
         user(row.ok_or_else(|| StoreError::NotFound(format!("user '{username}'")))?)
     }
 
-    pub async fn set_user_disabled(&self, username: &str, disabled: bool, actor: &str, now: jiff::Timestamp) -> Result<()> {
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
         let mut w = self.write().await?;
-        let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2").bind(i64::from(disabled)).bind(username).execute(&mut *w.tx).await?;
+        let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+            .bind(i64::from(disabled))
+            .bind(username)
+            .execute(&mut *w.tx)
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user '{username}'")));
         }
-        audit::append(&mut w, now, actor, if disabled { "user.disable" } else { "user.enable" }, username, &serde_json::json!({})).await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            if disabled { "user.disable" } else { "user.enable" },
+            username,
+            &serde_json::json!({}),
+        )
+        .await?;
         w.commit().await
     }
 
     /// Issues a token; returns the secret (shown once) and its metadata.
-    pub async fn create_token(&self, user: UserId, label: &str, expires_at: jiff::Timestamp, actor: &str, now: jiff::Timestamp) -> Result<(String, TokenInfo)> {
+    pub async fn create_token(
+        &self,
+        user: UserId,
+        label: &str,
+        expires_at: jiff::Timestamp,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<(String, TokenInfo)> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let secret = format!("lia_{}", hex::encode(bytes));
@@ -124,26 +170,66 @@ impl Store {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("user {user}")),
                 _ => StoreError::Database(e),
             })?;
-        audit::append(&mut w, now, actor, "token.create", &id, &serde_json::json!({"user": user, "label": label, "expires_at": expires_at})).await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "token.create",
+            &id,
+            &serde_json::json!({"user": user, "label": label, "expires_at": expires_at}),
+        )
+        .await?;
         w.commit().await?;
-        Ok((secret, TokenInfo { id, user, label: label.to_string(), created_at: now, expires_at, revoked_at: None }))
+        Ok((
+            secret,
+            TokenInfo {
+                id,
+                user,
+                label: label.to_string(),
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+            },
+        ))
     }
 
     pub async fn tokens(&self, user: Option<UserId>) -> Result<Vec<TokenInfo>> {
         type Row = (String, String, String, i64, i64, Option<i64>);
         let q = "SELECT id, user_id, label, created_at, expires_at, revoked_at FROM tokens";
         let rows: Vec<Row> = match user {
-            Some(u) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} WHERE user_id = $1 ORDER BY id"))).bind(u.to_string()).fetch_all(&self.pool).await?,
-            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} ORDER BY id"))).fetch_all(&self.pool).await?,
+            Some(u) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} WHERE user_id = $1 ORDER BY id")))
+                    .bind(u.to_string())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q} ORDER BY id")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
         rows.into_iter()
-            .map(|r| Ok(TokenInfo { id: r.0, user: parse(&r.1, "user id")?, label: r.2, created_at: ts(r.3)?, expires_at: ts(r.4)?, revoked_at: opt_ts(r.5)? }))
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.0,
+                    user: parse(&r.1, "user id")?,
+                    label: r.2,
+                    created_at: ts(r.3)?,
+                    expires_at: ts(r.4)?,
+                    revoked_at: opt_ts(r.5)?,
+                })
+            })
             .collect()
     }
 
     pub async fn revoke_token(&self, id: &str, actor: &str, now: jiff::Timestamp) -> Result<()> {
         let mut w = self.write().await?;
-        let r = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL").bind(ms(now)).bind(id).execute(&mut *w.tx).await?;
+        let r = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("active token {id}")));
         }
@@ -165,7 +251,15 @@ impl Store {
         .bind(ms(now))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok(Principal { user: parse(&r.0, "user id")?, username: r.1, agency: parse(&r.2, "agency id")?, role: parse(&r.3, "role")? })).transpose()
+        row.map(|r| {
+            Ok(Principal {
+                user: parse(&r.0, "user id")?,
+                username: r.1,
+                agency: parse(&r.2, "agency id")?,
+                role: parse(&r.3, "role")?,
+            })
+        })
+        .transpose()
     }
 
     /// The principal for a username (local CLI use: access to the data directory is trusted).
@@ -174,22 +268,32 @@ impl Store {
         if u.disabled {
             return Err(StoreError::NotFound(format!("enabled user '{username}'")));
         }
-        Ok(Principal { user: u.id, username: u.username, agency: u.agency, role: u.role })
+        Ok(Principal {
+            user: u.id,
+            username: u.username,
+            agency: u.agency,
+            role: u.role,
+        })
     }
 
     /// Reads a node setting.
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Writes a node setting.
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *w.tx)
+        .await?;
         w.commit().await
     }
 }

@@ -15,7 +15,14 @@ fn t(s: &str) -> Timestamp {
 
 async fn seed(store: &Store) -> (Agency, Agency) {
     for (c, en, zh) in [("US", "United States", "美国"), ("CN", "China", "中国")] {
-        store.upsert_jurisdiction(&Jurisdiction { code: CountryCode::parse(c).unwrap(), name_en: en.into(), name_zh: zh.into() }).await.unwrap();
+        store
+            .upsert_jurisdiction(&Jurisdiction {
+                code: CountryCode::parse(c).unwrap(),
+                name_en: en.into(),
+                name_zh: zh.into(),
+            })
+            .await
+            .unwrap();
     }
     let fbi = Agency {
         id: AgencyId::new(),
@@ -85,13 +92,17 @@ async fn directory_users_and_tokens() {
         // Duplicate agency code is refused by name.
         let mut dup = fbi.clone();
         dup.id = AgencyId::new();
-        assert!(matches!(store.insert_agency(&dup, None, "test", now).await, Err(StoreError::Duplicate(m)) if m.contains("FBI")));
+        assert!(
+            matches!(store.insert_agency(&dup, None, "test", now).await, Err(StoreError::Duplicate(m)) if m.contains("FBI"))
+        );
         // Unknown jurisdiction.
         let mut de = fbi.clone();
         de.id = AgencyId::new();
         de.code = "BKA".into();
         de.jurisdiction = CountryCode::parse("DE").unwrap();
-        assert!(matches!(store.insert_agency(&de, None, "test", now).await, Err(StoreError::NotFound(m)) if m.contains("DE")));
+        assert!(
+            matches!(store.insert_agency(&de, None, "test", now).await, Err(StoreError::NotFound(m)) if m.contains("DE"))
+        );
         assert_eq!(store.agency_by_code("cn-mps").await.unwrap().id, mps.id);
         assert_eq!(store.agencies(&Default::default()).await.unwrap().len(), 2);
 
@@ -115,11 +126,25 @@ async fn directory_users_and_tokens() {
         let contacts = store.contacts(Some(mps.id)).await.unwrap();
         assert_eq!(contacts[0].languages, ["zh", "en"]);
 
-        let u = store.create_user("alice", "Alice", fbi.id, Role::Officer, "test", now).await.unwrap();
-        assert!(matches!(store.create_user("alice", "Alice 2", fbi.id, Role::Desk, "test", now).await, Err(StoreError::Duplicate(_))));
-        let (secret, info) = store.create_token(u.id, "laptop", now + 24.hours(), "test", now).await.unwrap();
+        let u = store
+            .create_user("alice", "Alice", fbi.id, Role::Officer, "test", now)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_user("alice", "Alice 2", fbi.id, Role::Desk, "test", now)
+                .await,
+            Err(StoreError::Duplicate(_))
+        ));
+        let (secret, info) = store
+            .create_token(u.id, "laptop", now + 24.hours(), "test", now)
+            .await
+            .unwrap();
         let p = store.authenticate(&secret, now).await.unwrap().unwrap();
-        assert_eq!((p.username.as_str(), p.role, p.agency), ("alice", Role::Officer, fbi.id));
+        assert_eq!(
+            (p.username.as_str(), p.role, p.agency),
+            ("alice", Role::Officer, fbi.id)
+        );
         // Expired.
         assert!(store.authenticate(&secret, now + 25.hours()).await.unwrap().is_none());
         // Wrong secret of the right shape.
@@ -132,7 +157,14 @@ async fn directory_users_and_tokens() {
         // Revoked.
         store.revoke_token(&info.id, "test", now).await.unwrap();
         assert!(store.authenticate(&secret, now).await.unwrap().is_none());
-        assert!(store.audit_entries(0, 100).await.unwrap().iter().any(|e| e.action == "token.revoke"));
+        assert!(
+            store
+                .audit_entries(0, 100)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.action == "token.revoke")
+        );
     }
 }
 
@@ -158,7 +190,10 @@ async fn requests_transitions_and_optimistic_concurrency() {
 
         // The same (now stale) version again: conflict, nothing changes.
         let err = store.transition(&tr).await.unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("version 2")), "{err}");
+        assert!(
+            matches!(err, StoreError::Conflict(ref m) if m.contains("version 2")),
+            "{err}"
+        );
         assert_eq!(store.request(r.id, None).await.unwrap().request.version, 2);
 
         // Two concurrent writers on version 2: exactly one wins.
@@ -171,10 +206,19 @@ async fn requests_transitions_and_optimistic_concurrency() {
         assert_eq!(final_state.version, 3);
 
         let events = store.events(r.id).await.unwrap();
-        assert_eq!(events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["created", "transition", "transition"]);
-        store.comment(r.id, "alice", "Called the desk, they confirm receipt", at + 3.hours()).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+            ["created", "transition", "transition"]
+        );
+        store
+            .comment(r.id, "alice", "Called the desk, they confirm receipt", at + 3.hours())
+            .await
+            .unwrap();
         assert_eq!(store.events(r.id).await.unwrap().len(), 4);
-        assert!(matches!(store.comment(RequestId::new(), "alice", "x", at).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.comment(RequestId::new(), "alice", "x", at).await,
+            Err(StoreError::NotFound(_))
+        ));
 
         let report = store.verify_audit().await.unwrap();
         assert!(report.is_intact(), "{report:?}");
@@ -204,7 +248,10 @@ async fn listing_filters_pagination_and_overdue() {
         let now = t("2025-01-10T12:00:00Z");
         // Pagination walks every row once, newest first.
         let mut seen = Vec::new();
-        let mut f = RequestFilter { limit: 7, ..Default::default() };
+        let mut f = RequestFilter {
+            limit: 7,
+            ..Default::default()
+        };
         loop {
             let page = store.requests(&f, now).await.unwrap();
             seen.extend(page.items.iter().map(|r| r.request.id));
@@ -217,15 +264,61 @@ async fn listing_filters_pagination_and_overdue() {
         expected.reverse();
         assert_eq!(seen, expected);
 
-        let submitted = store.requests(&RequestFilter { states: vec![State::Submitted], limit: 100, ..Default::default() }, now).await.unwrap();
+        let submitted = store
+            .requests(
+                &RequestFilter {
+                    states: vec![State::Submitted],
+                    limit: 100,
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
         assert_eq!(submitted.items.len(), 13);
-        let pair = store.requests(&RequestFilter { requesting: Some(mps.id), requested: Some(fbi.id), limit: 100, ..Default::default() }, now).await.unwrap();
+        let pair = store
+            .requests(
+                &RequestFilter {
+                    requesting: Some(mps.id),
+                    requested: Some(fbi.id),
+                    limit: 100,
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
         assert_eq!(pair.items.len(), 5);
         // Overdue at `now`: submitted requests whose 24h acknowledgement passed: submitted on days 0,2,4,6,8.
-        let overdue = store.requests(&RequestFilter { overdue_at: Some(now), limit: 100, ..Default::default() }, now).await.unwrap();
+        let overdue = store
+            .requests(
+                &RequestFilter {
+                    overdue_at: Some(now),
+                    limit: 100,
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
         assert_eq!(overdue.items.len(), 5);
-        assert!(overdue.items.iter().all(|r| r.overdue == Some(DeadlineKind::Acknowledge)));
-        let since = store.requests(&RequestFilter { updated_since: Some(t("2025-01-20T00:00:00Z")), limit: 100, ..Default::default() }, now).await.unwrap();
+        assert!(
+            overdue
+                .items
+                .iter()
+                .all(|r| r.overdue == Some(DeadlineKind::Acknowledge))
+        );
+        let since = store
+            .requests(
+                &RequestFilter {
+                    updated_since: Some(t("2025-01-20T00:00:00Z")),
+                    limit: 100,
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
         assert_eq!(since.items.len(), 6);
 
         // Escalations: recorded once per deadline, then not again.
@@ -235,7 +328,22 @@ async fn listing_filters_pagination_and_overdue() {
         let ev = store.events(first[0].request).await.unwrap();
         assert!(ev.iter().any(|e| e.event == "escalation"));
         // Still listed as overdue after escalation.
-        assert_eq!(store.requests(&RequestFilter { overdue_at: Some(now), limit: 100, ..Default::default() }, now).await.unwrap().items.len(), 5);
+        assert_eq!(
+            store
+                .requests(
+                    &RequestFilter {
+                        overdue_at: Some(now),
+                        limit: 100,
+                        ..Default::default()
+                    },
+                    now
+                )
+                .await
+                .unwrap()
+                .items
+                .len(),
+            5
+        );
 
         let rows = store.stats_rows(base, now + 8760.hours()).await.unwrap();
         assert_eq!(rows.len(), 13);
@@ -248,12 +356,18 @@ async fn audit_chain_detects_tampering() {
         let (fbi, mps) = seed(&store).await;
         let at = t("2026-03-01T10:00:00Z");
         for i in 0..5 {
-            store.insert_request(&new_request(&fbi, &mps, at + i.hours()), "alice").await.unwrap();
+            store
+                .insert_request(&new_request(&fbi, &mps, at + i.hours()), "alice")
+                .await
+                .unwrap();
         }
         let ok = store.verify_audit().await.unwrap();
         assert!(ok.is_intact());
         assert_eq!(ok.entries, 7);
-        store.tamper_audit_for_test(4, "{\"kind\":\"stored_content\"}").await.unwrap();
+        store
+            .tamper_audit_for_test(4, "{\"kind\":\"stored_content\"}")
+            .await
+            .unwrap();
         let bad = store.verify_audit().await.unwrap();
         assert_eq!(bad.first_bad.as_ref().map(|b| b.0), Some(4), "{bad:?}");
     }

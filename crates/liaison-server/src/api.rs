@@ -1,0 +1,568 @@
+//! HTTP API under /api/v1: thin handlers over [`crate::service::Node`].
+//!
+//! All errors are RFC 9457 problem+json documents that name the field and value at fault.
+//! Every route except `/api/v1/health` (and the public API description) needs a Bearer token.
+
+use crate::openapi;
+use crate::service::{GroupBy, Node, ServiceError};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use liaison_core::lifecycle::{State, TransitionInput};
+use liaison_core::request::{FieldError, RequestDraft};
+use liaison_core::{AgencyId, RequestId, RequestKind, Role};
+use liaison_store::{Principal, RequestFilter};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The router with every /api/v1 route, the OpenAPI document and Swagger UI.
+pub fn router(node: Node) -> Router {
+    let api = Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi_doc))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/directory", get(directory))
+        .route("/api/v1/requests", get(list_requests).post(create_request))
+        .route("/api/v1/requests/overdue", get(overdue))
+        .route("/api/v1/requests/{id}", get(get_request).put(update_draft))
+        .route("/api/v1/requests/{id}/events", get(events))
+        .route("/api/v1/requests/{id}/transitions", get(allowed).post(transition))
+        .route("/api/v1/requests/{id}/comments", post(comment))
+        .route("/api/v1/assessments", post(assess))
+        .route("/api/v1/reports/cooperation", get(cooperation))
+        .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/users", get(users).post(create_user))
+        .route("/api/v1/tokens", post(create_token))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(node);
+    api.merge(
+        utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
+            .external_url_unchecked("/api/v1/openapi.json", openapi::document()),
+    )
+}
+
+// ----- errors --------------------------------------------------------------------------------
+
+/// An RFC 9457 problem document.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub allowed: Option<Vec<State>>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            title,
+            detail: detail.into(),
+            errors: vec![],
+            allowed: None,
+        }
+    }
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Problem {
+            status: StatusCode::BAD_REQUEST,
+            title: "Invalid input",
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError {
+                field: field.to_string(),
+                message,
+            }],
+            allowed: None,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let slug = self.title.to_ascii_lowercase().replace(' ', "-");
+        let mut body = serde_json::json!({
+            "type": format!("https://liaison.invalid/problems/{slug}"),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = serde_json::to_value(
+                self.errors
+                    .iter()
+                    .map(|e| serde_json::json!({"field": e.field, "message": e.message}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default();
+        }
+        if let Some(a) = &self.allowed {
+            body["allowed"] = serde_json::json!(a);
+        }
+        let mut resp = (self.status, body.to_string()).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"liaison\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(errors) => Problem {
+                status: StatusCode::BAD_REQUEST,
+                title: "Invalid input",
+                detail: errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
+                errors,
+                allowed: None,
+            },
+            ServiceError::Unauthenticated(m) => Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", m),
+            ServiceError::Forbidden(m) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", m),
+            ServiceError::NotFound(m) => Problem::new(StatusCode::NOT_FOUND, "Not found", m),
+            ServiceError::IllegalTransition { message, allowed } => Problem {
+                allowed: Some(allowed),
+                ..Problem::new(StatusCode::CONFLICT, "Illegal transition", message)
+            },
+            ServiceError::Conflict(m) => Problem::new(StatusCode::CONFLICT, "Conflict", m),
+            ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error",
+                    "the node could not complete the request; the error is in its log",
+                )
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, Problem>;
+
+async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "no such route; see /api/v1/openapi.json",
+    )
+}
+
+// ----- extractors ----------------------------------------------------------------------------
+
+/// The authenticated caller.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<Node> for Auth {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, node: &Node) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "send the header 'Authorization: Bearer <token>'",
+            )
+        })?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "the Authorization header must be 'Bearer <token>'",
+                )
+            })?;
+        Ok(Auth(node.authenticate(token.trim(), Timestamp::now()).await?))
+    }
+}
+
+/// Parses a JSON body, naming the exact field path and value on error.
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "send the body as Content-Type: application/json",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        Problem::field(&field, e.inner().to_string())
+    })
+}
+
+fn parse_id(id: &str) -> ApiResult<RequestId> {
+    id.parse()
+        .map_err(|_| Problem::field("id", format!("'{id}' is not a request id (UUID)")))
+}
+
+fn parse_ts(field: &str, v: &str) -> ApiResult<Timestamp> {
+    v.parse().map_err(|_| {
+        Problem::field(
+            field,
+            format!("'{v}' is not an RFC 3339 instant such as 2026-01-31T12:00:00Z"),
+        )
+    })
+}
+
+fn parse_agency(field: &str, v: &str) -> ApiResult<AgencyId> {
+    v.parse()
+        .map_err(|_| Problem::field(field, format!("'{v}' is not an agency id (UUID)")))
+}
+
+fn check_params(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
+    for k in q.keys() {
+        if !known.contains(&k.as_str()) {
+            return Err(Problem::field(
+                k,
+                format!("unknown query parameter; accepted: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ----- handlers ------------------------------------------------------------------------------
+
+async fn health(AxState(node): AxState<Node>) -> Response {
+    match node.store.ping().await {
+        Ok(()) => {
+            Json(serde_json::json!({"status": "ok", "database": "ok", "rule_pack_version": node.legal.version()}))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "database": "unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn openapi_doc() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+async fn me(Auth(p): Auth) -> Json<Principal> {
+    Json(p)
+}
+
+async fn directory(AxState(node): AxState<Node>, Auth(p): Auth) -> ApiResult<Response> {
+    Ok(Json(node.directory(&p, Timestamp::now()).await?).into_response())
+}
+
+const LIST_PARAMS: &[&str] = &[
+    "state",
+    "kind",
+    "requesting",
+    "requested",
+    "overdue",
+    "updated_since",
+    "cursor",
+    "limit",
+];
+
+fn filter_from(q: &HashMap<String, String>) -> ApiResult<RequestFilter> {
+    check_params(q, LIST_PARAMS)?;
+    let mut f = RequestFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    if let Some(s) = q.get("state") {
+        for part in s.split(',').filter(|p| !p.is_empty()) {
+            f.states.push(
+                part.parse()
+                    .map_err(|e: liaison_core::UnknownValue| Problem::field("state", e.to_string()))?,
+            );
+        }
+    }
+    if let Some(k) = q.get("kind") {
+        f.kind = Some(
+            k.parse::<RequestKind>()
+                .map_err(|e| Problem::field("kind", e.to_string()))?,
+        );
+    }
+    if let Some(a) = q.get("requesting") {
+        f.requesting = Some(parse_agency("requesting", a)?);
+    }
+    if let Some(a) = q.get("requested") {
+        f.requested = Some(parse_agency("requested", a)?);
+    }
+    match q.get("overdue").map(String::as_str) {
+        None | Some("false") => {}
+        Some("true") => f.overdue_at = Some(Timestamp::now()),
+        Some(v) => return Err(Problem::field("overdue", format!("'{v}' is not true or false"))),
+    }
+    if let Some(s) = q.get("updated_since") {
+        f.updated_since = Some(parse_ts("updated_since", s)?);
+    }
+    if let Some(c) = q.get("cursor") {
+        f.before = Some(
+            c.parse()
+                .map_err(|_| Problem::field("cursor", format!("'{c}' is not a cursor returned by this API")))?,
+        );
+    }
+    if let Some(l) = q.get("limit") {
+        f.limit = l
+            .parse()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| Problem::field("limit", format!("'{l}' is not a number from 1 to 500")))?;
+    }
+    Ok(f)
+}
+
+async fn list_requests(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let f = filter_from(&q)?;
+    Ok(Json(node.list(&p, f, Timestamp::now()).await?).into_response())
+}
+
+async fn overdue(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    q.insert("overdue".into(), "true".into());
+    let f = filter_from(&q)?;
+    Ok(Json(node.list(&p, f, Timestamp::now()).await?).into_response())
+}
+
+async fn create_request(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let draft: RequestDraft = json_body(&headers, &body)?;
+    let r = node.create_request(&p, draft, Timestamp::now()).await?;
+    let mut resp = (StatusCode::CREATED, Json(&r)).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/requests/{}", r.request.id)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+async fn get_request(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let r = node.request(&p, parse_id(&id)?, Timestamp::now()).await?;
+    let mut resp = Json(&r).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", r.request.version)) {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftUpdate {
+    version: i64,
+    draft: RequestDraft,
+}
+
+async fn update_draft(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let u: DraftUpdate = json_body(&headers, &body)?;
+    Ok(Json(node.update_draft(&p, id, u.version, u.draft, Timestamp::now()).await?).into_response())
+}
+
+async fn events(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(node.events(&p, parse_id(&id)?, Timestamp::now()).await?).into_response())
+}
+
+async fn allowed(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(serde_json::json!({"allowed": node.allowed(&p, parse_id(&id)?, Timestamp::now()).await?})).into_response())
+}
+
+async fn transition(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let raw: serde_json::Value = json_body(&headers, &body)?;
+    let version = raw
+        .get("version")
+        .and_then(|v| v.as_i64())
+        .ok_or_else(|| Problem::field("version", "give the version you last read (an integer)"))?;
+    let mut rest = raw.clone();
+    if let Some(o) = rest.as_object_mut() {
+        o.remove("version");
+    }
+    let input: TransitionInput = serde_path_to_error::deserialize(rest)
+        .map_err(|e| Problem::field(&e.path().to_string(), e.inner().to_string()))?;
+    Ok(Json(node.transition(&p, id, version, input, Timestamp::now()).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    text: String,
+}
+
+async fn comment(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let c: CommentBody = json_body(&headers, &body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(node.comment(&p, id, &c.text, Timestamp::now()).await?),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssessBody {
+    /// A draft (agencies resolve to jurisdictions), or explicit jurisdictions.
+    #[serde(default)]
+    draft: Option<RequestDraft>,
+    #[serde(default)]
+    request: Option<RequestId>,
+    #[serde(default)]
+    input: Option<liaison_law::AssessmentInput>,
+}
+
+async fn assess(AxState(node): AxState<Node>, Auth(p): Auth, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let b: AssessBody = json_body(&headers, &body)?;
+    let now = Timestamp::now();
+    let a = node.assess(&p, b.draft, b.request, b.input, now).await?;
+    Ok(Json(a).into_response())
+}
+
+async fn cooperation(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &["from", "to", "by", "format"])?;
+    let now = Timestamp::now();
+    let from = match q.get("from") {
+        Some(s) => parse_ts("from", s)?,
+        None => now
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 730))
+            .map_err(|e| Problem::field("from", e.to_string()))?,
+    };
+    let to = match q.get("to") {
+        Some(s) => parse_ts("to", s)?,
+        None => now,
+    };
+    let by: GroupBy = q.get("by").map(|s| s.parse()).transpose()?.unwrap_or(GroupBy::Agency);
+    let report = node.cooperation(&p, from, to, by, now).await?;
+    match q.get("format").map(String::as_str) {
+        None | Some("json") => Ok(Json(report).into_response()),
+        Some("csv") => {
+            let mut resp = crate::report::cooperation_csv(&report).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            Ok(resp)
+        }
+        Some(f) => Err(Problem::field("format", format!("'{f}' is not json or csv"))),
+    }
+}
+
+async fn audit_verify(AxState(node): AxState<Node>, Auth(p): Auth) -> ApiResult<Response> {
+    let r = node.verify_audit(&p).await?;
+    Ok(Json(r).into_response())
+}
+
+async fn users(AxState(node): AxState<Node>, Auth(p): Auth) -> ApiResult<Response> {
+    Ok(Json(node.users(&p).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    display_name: String,
+    agency: String,
+    role: Role,
+}
+
+async fn create_user(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let u: NewUser = json_body(&headers, &body)?;
+    let user = node
+        .create_user(&p, &u.username, &u.display_name, &u.agency, u.role, Timestamp::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    username: String,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+async fn create_token(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let t: NewToken = json_body(&headers, &body)?;
+    let (secret, info) = node
+        .create_token(
+            &p,
+            &t.username,
+            t.label.as_deref().unwrap_or("api"),
+            t.days.unwrap_or(90),
+            Timestamp::now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"token": secret, "info": info})),
+    )
+        .into_response())
+}

@@ -1,0 +1,191 @@
+//! The OpenAPI 3.1 description of /api/v1, written out by hand so that it says exactly what
+//! the handlers do (and is checked against them by the API tests).
+
+use serde_json::{Value, json};
+
+fn op(tag: &str, summary: &str, params: Value, body: Option<&str>, ok: (&str, &str)) -> Value {
+    let mut o = json!({
+        "tags": [tag],
+        "summary": summary,
+        "parameters": params,
+        "responses": {
+            ok.0: {"description": "Success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", ok.1)}}}},
+            "400": {"$ref": "#/components/responses/Problem"},
+            "401": {"$ref": "#/components/responses/Problem"},
+            "403": {"$ref": "#/components/responses/Problem"},
+            "404": {"$ref": "#/components/responses/Problem"},
+            "409": {"$ref": "#/components/responses/Problem"},
+            "413": {"$ref": "#/components/responses/Problem"}
+        }
+    });
+    if let Some(schema) = body {
+        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    o
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+fn q(name: &str, desc: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+}
+
+fn enum_of(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+
+/// The OpenAPI document served at /api/v1/openapi.json.
+pub fn document() -> Value {
+    use liaison_core::lifecycle::{RefusalReason, Role, State};
+    use liaison_core::request::{DataCategory, RequestKind, Urgency};
+    let names = |v: Vec<&'static str>| enum_of(&v);
+    let states = names(State::ALL.iter().map(|s| s.as_str()).collect());
+    let kinds = names(RequestKind::ALL.iter().map(|s| s.as_str()).collect());
+    let urgencies = names(Urgency::ALL.iter().map(|s| s.as_str()).collect());
+    let categories = names(DataCategory::ALL.iter().map(|s| s.as_str()).collect());
+    let roles = names(Role::ALL.iter().map(|s| s.as_str()).collect());
+    let refusals = names(RefusalReason::ALL.iter().map(|s| s.as_str()).collect());
+    let list_params = json!([
+        q("state", "Comma-separated states", json!({"type": "string"})),
+        q("kind", "Request kind", kinds.clone()),
+        q(
+            "requesting",
+            "Requesting agency id",
+            json!({"type": "string", "format": "uuid"})
+        ),
+        q(
+            "requested",
+            "Requested agency id",
+            json!({"type": "string", "format": "uuid"})
+        ),
+        q(
+            "overdue",
+            "Only requests whose running deadline has passed",
+            json!({"type": "boolean"})
+        ),
+        q(
+            "updated_since",
+            "RFC 3339 instant",
+            json!({"type": "string", "format": "date-time"})
+        ),
+        q(
+            "cursor",
+            "The `next` value of the previous page",
+            json!({"type": "string"})
+        ),
+        q(
+            "limit",
+            "Page size, 1-500 (default 50)",
+            json!({"type": "integer", "minimum": 1, "maximum": 500})
+        )
+    ]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Liaison node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Cross-border assistance requests between law-enforcement agencies. All routes except /health need 'Authorization: Bearer <token>'. Errors are RFC 9457 problem+json.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/health": {"get": {"tags": ["node"], "summary": "Liveness and database check (no token needed)", "security": [], "responses": {"200": {"description": "Healthy"}, "503": {"description": "Database unreachable"}}}},
+            "/api/v1/me": {"get": op("node", "The caller's identity, agency and role", json!([]), None, ("200", "Principal"))},
+            "/api/v1/directory": {"get": op("directory", "Agencies with contact points, each with local time now and office status", json!([]), None, ("200", "Directory"))},
+            "/api/v1/requests": {
+                "get": op("requests", "List requests sent or received by the caller's agency, newest first", list_params.clone(), None, ("200", "RequestPage")),
+                "post": op("requests", "Create a draft request", json!([]), Some("RequestDraft"), ("201", "Request"))
+            },
+            "/api/v1/requests/overdue": {"get": op("requests", "Requests whose running deadline has passed", list_params, None, ("200", "RequestPage"))},
+            "/api/v1/requests/{id}": {
+                "get": op("requests", "One request (ETag = version)", json!([id_param()]), None, ("200", "Request")),
+                "put": op("requests", "Replace a draft's content (optimistic version)", json!([id_param()]), Some("DraftUpdate"), ("200", "Request"))
+            },
+            "/api/v1/requests/{id}/events": {"get": op("requests", "The request's history", json!([id_param()]), None, ("200", "Events"))},
+            "/api/v1/requests/{id}/transitions": {
+                "get": op("requests", "States the caller may move the request to now", json!([id_param()]), None, ("200", "Allowed")),
+                "post": op("requests", "Move the request to another state; 409 lists the allowed states", json!([id_param()]), Some("Transition"), ("200", "Request"))
+            },
+            "/api/v1/requests/{id}/comments": {"post": op("requests", "Add a comment", json!([id_param()]), Some("Comment"), ("201", "Event"))},
+            "/api/v1/assessments": {"post": op("law", "Assess a draft, a stored request or an explicit input against both states' law", json!([]), Some("AssessmentRequest"), ("200", "Assessment"))},
+            "/api/v1/reports/cooperation": {"get": op("reports", "Cooperation statistics per ordered pair", json!([
+                q("from", "Start (RFC 3339); default two years ago", json!({"type": "string", "format": "date-time"})),
+                q("to", "End (RFC 3339); default now", json!({"type": "string", "format": "date-time"})),
+                q("by", "Group by agency or jurisdiction", enum_of(&["agency", "jurisdiction"])),
+                q("format", "json (default) or csv", enum_of(&["json", "csv"]))
+            ]), None, ("200", "CooperationReport"))},
+            "/api/v1/audit/verify": {"get": op("audit", "Recompute the hash-chained audit log", json!([]), None, ("200", "AuditReport"))},
+            "/api/v1/users": {
+                "get": op("admin", "List users (admin)", json!([]), None, ("200", "Users")),
+                "post": op("admin", "Create a user (admin)", json!([]), Some("NewUser"), ("201", "User"))
+            },
+            "/api/v1/tokens": {"post": op("admin", "Issue an API token (admin, or for oneself)", json!([]), Some("NewToken"), ("201", "IssuedToken"))}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Problem": {"description": "Error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+            "schemas": {
+                "Problem": {"type": "object", "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+                    "allowed": {"type": "array", "items": states.clone()}
+                }},
+                "Principal": {"type": "object", "properties": {"user": {"type": "string"}, "username": {"type": "string"}, "agency": {"type": "string"}, "role": roles.clone()}},
+                "Target": {"type": "object", "required": ["value", "from", "until"], "additionalProperties": false, "properties": {
+                    "value": {"oneOf": [
+                        {"type": "object", "required": ["type", "address", "observed_at"], "properties": {"type": {"const": "ip"}, "address": {"type": "string"}, "port": {"type": "integer"}, "observed_at": {"type": "string", "format": "date-time"}, "zone": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "name"], "properties": {"type": {"const": "domain"}, "name": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "url"], "properties": {"type": {"const": "url"}, "url": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "address"], "properties": {"type": {"const": "email"}, "address": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "service", "identifier"], "properties": {"type": {"const": "account"}, "service": {"type": "string"}, "identifier": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "number"], "properties": {"type": {"const": "phone"}, "number": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "currency", "address"], "properties": {"type": {"const": "crypto_wallet"}, "currency": {"type": "string"}, "address": {"type": "string"}}},
+                        {"type": "object", "required": ["type", "institution", "identifier"], "properties": {"type": {"const": "bank_account"}, "institution": {"type": "string"}, "identifier": {"type": "string"}}}
+                    ]},
+                    "from": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}
+                }},
+                "RequestDraft": {"type": "object", "additionalProperties": false, "required": ["kind", "urgency", "requesting_agency", "requested_agency", "case_reference", "offences", "summary"], "properties": {
+                    "kind": kinds, "urgency": urgencies, "requesting_agency": {"type": "string", "format": "uuid"}, "requested_agency": {"type": "string", "format": "uuid"},
+                    "case_reference": {"type": "string"}, "offences": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"},
+                    "targets": {"type": "array", "items": {"$ref": "#/components/schemas/Target"}},
+                    "data_categories": {"type": "array", "items": categories}, "legal_basis": {"type": "string"},
+                    "related": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                    "attachments": {"type": "array", "items": {"type": "object", "required": ["file_name", "sha256", "size", "media_type"], "properties": {"file_name": {"type": "string"}, "sha256": {"type": "string"}, "size": {"type": "integer"}, "media_type": {"type": "string"}}}},
+                    "amount": {"type": "object", "properties": {"value": {"type": "number"}, "currency": {"type": "string"}}},
+                    "conduct": {"type": "array", "items": {"type": "string"}}
+                }},
+                "Request": {"allOf": [{"$ref": "#/components/schemas/RequestDraft"}, {"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "state": states.clone(), "version": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                    "submitted_at": {"type": "string", "format": "date-time"}, "acknowledged_at": {"type": "string", "format": "date-time"}, "answered_at": {"type": "string", "format": "date-time"},
+                    "ack_due": {"type": "string", "format": "date-time"}, "answer_due": {"type": "string", "format": "date-time"}, "preserved_until": {"type": "string", "format": "date-time"},
+                    "assessment": {"$ref": "#/components/schemas/Assessment"}, "rule_pack_version": {"type": "string"},
+                    "overdue": enum_of(&["acknowledge", "answer", "preservation_expiry"])
+                }}]},
+                "RequestPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}}, "next": {"type": ["string", "null"]}}},
+                "DraftUpdate": {"type": "object", "required": ["version", "draft"], "properties": {"version": {"type": "integer"}, "draft": {"$ref": "#/components/schemas/RequestDraft"}}},
+                "Transition": {"type": "object", "required": ["version", "to"], "additionalProperties": false, "properties": {
+                    "version": {"type": "integer"}, "to": states, "reason": {"type": "string"}, "refusal_reason": refusals,
+                    "preserved_until": {"type": "string", "format": "date-time"}, "follow_up": {"type": "string", "format": "uuid"}
+                }},
+                "Allowed": {"type": "object", "properties": {"allowed": {"type": "array", "items": {"type": "string"}}}},
+                "Comment": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
+                "Event": {"type": "object", "properties": {"id": {"type": "string"}, "request": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "event": {"type": "string"}, "from_state": {"type": "string"}, "to_state": {"type": "string"}, "reason": {"type": "string"}, "data": {}}},
+                "Events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                "Directory": {"type": "array", "items": {"type": "object"}},
+                "AssessmentRequest": {"type": "object", "description": "Exactly one of draft, request (id) or input (explicit jurisdictions)", "properties": {"draft": {"$ref": "#/components/schemas/RequestDraft"}, "request": {"type": "string", "format": "uuid"}, "input": {"type": "object"}}},
+                "Assessment": {"type": "object", "description": "Dual criminality, channels, data-category requirements, retention risk, refusal risks and a plan, each with citations."},
+                "CooperationReport": {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "by": {"type": "string"}, "pairs": {"type": "array", "items": {"type": "object"}}}},
+                "AuditReport": {"type": "object", "properties": {"entries": {"type": "integer"}, "head_hash": {"type": "string"}, "first_bad": {}}},
+                "User": {"type": "object", "properties": {"id": {"type": "string"}, "username": {"type": "string"}, "display_name": {"type": "string"}, "agency": {"type": "string"}, "role": roles.clone(), "disabled": {"type": "boolean"}}},
+                "Users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
+                "NewUser": {"type": "object", "required": ["username", "display_name", "agency", "role"], "properties": {"username": {"type": "string"}, "display_name": {"type": "string"}, "agency": {"type": "string", "description": "Agency code or id"}, "role": roles}},
+                "NewToken": {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}, "label": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 366}}},
+                "IssuedToken": {"type": "object", "properties": {"token": {"type": "string"}, "info": {"type": "object"}}}
+            }
+        }
+    })
+}

@@ -1,0 +1,234 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use common::*;
+use jiff::{SignedDuration, Timestamp};
+use liaison_wire::*;
+use serde_json::json;
+use std::collections::HashSet;
+
+fn verify_at(env: &Envelope, receiver: &Node, peers: &PeerSet, now: Timestamp) -> Result<Verified, Rejection> {
+    let seen = HashSet::new();
+    env.verify(&VerifyContext::new(&receiver.id, peers, now, &seen))
+}
+
+#[test]
+fn sign_verify_round_trip_through_bytes() {
+    let (de, cn) = (de(), cn());
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    let bytes = env.to_bytes().unwrap();
+    let received = Envelope::from_slice(&bytes).unwrap();
+    assert_eq!(received, env);
+    let v = verify_at(&received, &cn, &peers_with(&de), ts(NOW)).unwrap();
+    assert_eq!(v.sender, de.id);
+    assert_eq!(v.link_seq, 1);
+    assert_eq!(v.envelope_hash, env.hash().unwrap());
+    assert_eq!(v.skew_ms, 0);
+}
+
+#[test]
+fn tampered_payload_is_rejected() {
+    let (de, cn) = (de(), cn());
+    let mut env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    env.payload["summary"] = json!("Preserve everything");
+    assert_eq!(
+        verify_at(&env, &cn, &peers_with(&de), ts(NOW)),
+        Err(Rejection::PayloadHashMismatch)
+    );
+}
+
+type Tamper = Box<dyn Fn(&mut Envelope)>;
+
+#[test]
+fn tampered_header_fields_break_the_signature() {
+    let (de, cn) = (de(), cn());
+    let peers = peers_with(&de);
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    let tamperings: Vec<Tamper> = vec![
+        Box::new(|e| e.header.link_seq = 2),
+        Box::new(|e| e.header.payload_type = PayloadType::Comment),
+        Box::new(|e| e.header.created_at = ts("2026-11-22T10:00:01Z")),
+        Box::new(|e| e.header.message_id = message_id(99)),
+        Box::new(|e| e.header.payload_hash = Hash256::digest(b"other")),
+        Box::new(|e| e.header.signature.0[0] ^= 1),
+    ];
+    for t in tamperings {
+        let mut e = env.clone();
+        t(&mut e);
+        let r = verify_at(&e, &cn, &peers, ts(NOW)).unwrap_err();
+        assert_eq!(r.code(), "bad_signature", "{r}");
+    }
+}
+
+#[test]
+fn signature_by_another_key_is_rejected() {
+    let (de, cn) = (de(), cn());
+    let mut env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    let forged = draft(&de, &cn, 1).sign(&NodeKey::from_seed([9; 32])).unwrap();
+    env.header.signature = forged.header.signature;
+    assert!(matches!(
+        verify_at(&env, &cn, &peers_with(&de), ts(NOW)),
+        Err(Rejection::BadSignature { .. })
+    ));
+}
+
+#[test]
+fn wrong_recipient_unknown_sender_and_unknown_key() {
+    let (de, cn) = (de(), cn());
+    let other = node("fr-ocl", 3, "FR");
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    assert!(matches!(
+        verify_at(&env, &other, &peers_with(&de), ts(NOW)),
+        Err(Rejection::WrongRecipient { .. })
+    ));
+    assert_eq!(
+        verify_at(&env, &cn, &peers_with(&other), ts(NOW)),
+        Err(Rejection::UnknownSender(de.id.clone()))
+    );
+    let by_unknown = draft(&de, &cn, 1).sign(&NodeKey::from_seed([9; 32])).unwrap();
+    assert!(matches!(
+        verify_at(&by_unknown, &cn, &peers_with(&de), ts(NOW)),
+        Err(Rejection::UnknownKey { .. })
+    ));
+}
+
+#[test]
+fn replay_is_rejected() {
+    let (de, cn) = (de(), cn());
+    let peers = peers_with(&de);
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    let mut seen = HashSet::new();
+    let ctx = VerifyContext::new(&cn.id, &peers, ts(NOW), &seen);
+    let v = env.verify(&ctx).unwrap();
+    seen.insert(v.message_id);
+    let ctx = VerifyContext::new(&cn.id, &peers, ts(NOW), &seen);
+    assert_eq!(env.verify(&ctx), Err(Rejection::Replay(env.header.message_id)));
+}
+
+#[test]
+fn clock_outside_window_is_rejected() {
+    let (de, cn) = (de(), cn());
+    let peers = peers_with(&de);
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    assert!(verify_at(&env, &cn, &peers, ts("2026-11-22T10:05:00Z")).is_ok());
+    assert_eq!(
+        verify_at(&env, &cn, &peers, ts("2026-11-22T10:05:00.001Z")),
+        Err(Rejection::StaleOrFuture {
+            skew_ms: 300_001,
+            max_ms: 300_000
+        })
+    );
+    assert_eq!(
+        verify_at(&env, &cn, &peers, ts("2026-11-22T09:54:00Z")),
+        Err(Rejection::StaleOrFuture {
+            skew_ms: -360_000,
+            max_ms: 300_000
+        })
+    );
+    let seen = HashSet::new();
+    let wide = VerifyContext::new(&cn.id, &peers, ts("2026-11-22T10:30:00Z"), &seen)
+        .with_max_skew(SignedDuration::from_mins(60));
+    assert!(env.verify(&wide).is_ok());
+}
+
+#[test]
+fn expired_key_is_rejected() {
+    let (de, cn) = (de(), cn());
+    let mut peers = peers_with(&de);
+    peers.get_mut(&de.id).unwrap().keys[0].valid_until = Some(ts("2026-06-01T00:00:00Z"));
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    assert!(matches!(
+        verify_at(&env, &cn, &peers, ts(NOW)),
+        Err(Rejection::KeyNotValidAt { .. })
+    ));
+}
+
+#[test]
+fn strict_parsing_refuses_other_spellings() {
+    let (de, cn) = (de(), cn());
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    let mut v = serde_json::to_value(&env).unwrap();
+    v["extra"] = json!(1);
+    assert_eq!(Envelope::from_value(v).unwrap_err().code(), "malformed");
+    let mut v = serde_json::to_value(&env).unwrap();
+    v["created_at"] = json!("2026-11-22T10:00:00Z");
+    assert_eq!(Envelope::from_value(v).unwrap_err().code(), "malformed");
+    let mut v = serde_json::to_value(&env).unwrap();
+    v["payload_hash"] = json!(env.header.payload_hash.to_hex().to_uppercase());
+    assert_eq!(Envelope::from_value(v).unwrap_err().code(), "malformed");
+    let mut v = serde_json::to_value(&env).unwrap();
+    v.as_object_mut().unwrap().remove("payload");
+    assert_eq!(Envelope::from_value(v).unwrap_err().code(), "malformed");
+    assert_eq!(Envelope::from_slice(b"[1]").unwrap_err().code(), "malformed");
+}
+
+#[test]
+fn floats_are_not_allowed_in_payloads() {
+    let (de, cn) = (de(), cn());
+    let mut d = draft(&de, &cn, 1);
+    d.payload = json!({"amount": 1.5});
+    assert!(matches!(d.sign(&de.key), Err(SignError::PayloadNumbers(_))));
+    // A received envelope with a float (hash computed by a careless sender) is malformed.
+    let mut env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    env.payload = json!({"amount": 1.5});
+    assert_eq!(
+        verify_at(&env, &cn, &peers_with(&de), ts(NOW)).unwrap_err().code(),
+        "malformed"
+    );
+}
+
+#[test]
+fn receipts_verify_and_bind_the_envelope() {
+    let (de, cn) = (de(), cn());
+    let env = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    let v = verify_at(&env, &cn, &peers_with(&de), ts(NOW)).unwrap();
+    let receipt = Receipt::issue(&v, ts("2026-11-22T10:00:00.250Z"), &cn.key).unwrap();
+    // The sender parses and checks it against its pinned view of the receiver.
+    let bytes = serde_json::to_vec(&receipt).unwrap();
+    let parsed = Receipt::from_slice(&bytes).unwrap();
+    let sender_peers = peers_with(&cn);
+    parsed.verify(&env.header, &sender_peers).unwrap();
+
+    let other = draft(&de, &cn, 2).sign(&de.key).unwrap();
+    assert_eq!(
+        parsed.verify(&other.header, &sender_peers),
+        Err(Rejection::ReceiptMismatch { field: "message_id" })
+    );
+    let mut forged = parsed.clone();
+    forged.received_at = ts("2026-11-22T10:00:01Z");
+    assert!(matches!(
+        forged.verify(&env.header, &sender_peers),
+        Err(Rejection::BadSignature { .. })
+    ));
+    // A receipt signed by someone else (here the sender itself) is refused.
+    let self_signed = Receipt::issue(&v, ts(NOW), &de.key).unwrap();
+    assert!(matches!(
+        self_signed.verify(&env.header, &sender_peers),
+        Err(Rejection::UnknownKey { .. })
+    ));
+}
+
+#[test]
+fn link_order_classifies_sequence_numbers() {
+    assert_eq!(link_order(0, 1), LinkOrder::Next);
+    assert_eq!(link_order(5, 6), LinkOrder::Next);
+    assert_eq!(link_order(5, 5), LinkOrder::AlreadyApplied);
+    assert_eq!(link_order(5, 9), LinkOrder::Gap { expected: 6 });
+    let (de, cn) = (de(), cn());
+    let mut d = draft(&de, &cn, 1);
+    d.link_seq = 0;
+    assert_eq!(d.sign(&de.key).unwrap_err(), SignError::ZeroLinkSeq);
+}
+
+#[test]
+fn rejection_codes_are_distinct() {
+    let codes = [
+        Rejection::PayloadHashMismatch.code(),
+        Rejection::Replay(message_id(1)).code(),
+        Rejection::UnknownSender(NodeId::parse("x").unwrap()).code(),
+        Rejection::StaleOrFuture { skew_ms: 0, max_ms: 0 }.code(),
+    ];
+    let unique: HashSet<_> = codes.iter().collect();
+    assert_eq!(unique.len(), codes.len());
+}
