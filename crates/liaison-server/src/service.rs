@@ -534,7 +534,7 @@ impl Node {
         loop {
             let batch = self.store.record_escalations(now, 500).await?;
             for e in &batch {
-                tracing::warn!(request = %e.request, deadline = e.deadline.as_str(), due = %e.due_at, "deadline passed: escalation recorded");
+                tracing::debug!(request = %e.request, deadline = e.deadline.as_str(), due = %e.due_at, "deadline passed: escalation recorded");
             }
             n += batch.len();
             if batch.len() < 500 {

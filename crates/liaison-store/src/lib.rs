@@ -114,6 +114,13 @@ impl Store {
                 reason: "expected sqlite://PATH or postgres://USER@HOST:PORT/DB".into(),
             });
         };
+        // Create the SQLite file on first use unless the URL says otherwise.
+        let url = if backend == Backend::Sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_string()
+        };
+        let url = url.as_str();
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match backend {
             Backend::Sqlite => {

@@ -1,0 +1,359 @@
+//! `liaison directory`, `user`, `token`, `report`, `audit`.
+
+use super::{Ctx, InputError, IntegrityFailure};
+use crate::output::{json, table, when};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use jiff::Timestamp;
+use liaison_core::Role;
+use liaison_server::service::GroupBy;
+
+#[derive(Args, Debug)]
+pub struct DirectoryArgs {
+    /// Only agencies of this jurisdiction (ISO code).
+    #[arg(long)]
+    pub jurisdiction: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Add a user to an agency with a role.
+    Add {
+        username: String,
+        /// Agency code or id.
+        #[arg(long)]
+        agency: String,
+        /// officer, desk, legal_reviewer, supervisor, analyst, auditor or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List,
+    /// Disable a user (their tokens stop working).
+    Disable {
+        username: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Issue a token (printed once).
+    Create {
+        username: String,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCmd {
+    /// Who answers whom, how often and how fast.
+    Cooperation {
+        /// Start (RFC 3339 instant or YYYY-MM-DD); default two years ago.
+        #[arg(long)]
+        from: Option<String>,
+        /// End; default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// agency or jurisdiction.
+        #[arg(long, default_value = "agency")]
+        by: String,
+        /// table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Recompute the hash chain; exit code 7 if any entry was altered, removed or reordered.
+    Verify,
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InputError(msg.into()))
+}
+
+pub fn parse_instant(flag: &str, s: &str) -> Result<Timestamp> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    s.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| bad(format!("{flag}: '{s}' is not a date (YYYY-MM-DD) or RFC 3339 instant")))
+}
+
+pub async fn directory(ctx: &Ctx, a: DirectoryArgs) -> Result<()> {
+    let (node, config) = ctx.node().await?;
+    let p = ctx.principal(&node, &config).await?;
+    let now = Timestamp::now();
+    let mut views = node.directory(&p, now).await?;
+    if let Some(j) = &a.jurisdiction {
+        let code = liaison_core::CountryCode::parse(j).map_err(|e| bad(format!("--jurisdiction: {e}")))?;
+        views.retain(|v| v.agency.jurisdiction == code);
+    }
+    if ctx.json {
+        return json(&views);
+    }
+    let mut t = table(&[
+        "agency",
+        "name",
+        "native name",
+        "jur.",
+        "kind",
+        "contact",
+        "phone / e-mail",
+        "languages",
+        "local time",
+        "hours",
+        "open now",
+    ]);
+    for v in &views {
+        if v.contacts.is_empty() {
+            t.add_row(vec![
+                v.agency.code.clone(),
+                v.agency.name_en.clone(),
+                v.agency.name_native.clone(),
+                v.agency.jurisdiction.to_string(),
+                v.agency.kind.to_string(),
+                "-".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        for c in &v.contacts {
+            t.add_row(vec![
+                v.agency.code.clone(),
+                v.agency.name_en.clone(),
+                v.agency.name_native.clone(),
+                v.agency.jurisdiction.to_string(),
+                v.agency.kind.to_string(),
+                c.contact.name.clone(),
+                format!("{}\n{}", c.contact.phone, c.contact.email),
+                c.contact.languages.join(", "),
+                c.status.local_time.clone(),
+                c.contact.office_hours.to_string(),
+                if c.status.open { "yes".into() } else { "no".into() },
+            ]);
+        }
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
+    let (node, config) = ctx.node().await?;
+    let p = ctx.principal(&node, &config).await?;
+    let now = Timestamp::now();
+    match c {
+        UserCmd::Add {
+            username,
+            agency,
+            role,
+            name,
+        } => {
+            let role: Role = role.parse().map_err(|e| bad(format!("--role: {e}")))?;
+            let u = node
+                .create_user(&p, &username, name.as_deref().unwrap_or(&username), &agency, role, now)
+                .await?;
+            if ctx.json {
+                return json(&u);
+            }
+            println!("Added {} ({}) to {}", u.username, u.role, agency);
+        }
+        UserCmd::List => {
+            let users = node.users(&p).await?;
+            if ctx.json {
+                return json(&users);
+            }
+            let agencies: std::collections::HashMap<_, _> = node
+                .store
+                .agencies(&Default::default())
+                .await?
+                .into_iter()
+                .map(|(a, _)| (a.id, a.code))
+                .collect();
+            let mut t = table(&["username", "name", "agency", "role", "created", "disabled"]);
+            for u in users {
+                t.add_row(vec![
+                    u.username,
+                    u.display_name,
+                    agencies.get(&u.agency).cloned().unwrap_or_default(),
+                    u.role.to_string(),
+                    when(Some(u.created_at)),
+                    u.disabled.to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+        UserCmd::Disable { username } => {
+            if !p.role.may_administer() {
+                return Err(liaison_server::service::ServiceError::Forbidden(
+                    "disabling users needs the admin role".into(),
+                )
+                .into());
+            }
+            node.store
+                .set_user_disabled(&username, true, &p.username, now)
+                .await
+                .map_err(liaison_server::service::ServiceError::from)?;
+            println!("Disabled {username}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn token(ctx: &Ctx, c: TokenCmd) -> Result<()> {
+    let (node, config) = ctx.node().await?;
+    let p = ctx.principal(&node, &config).await?;
+    let now = Timestamp::now();
+    match c {
+        TokenCmd::Create { username, days, label } => {
+            let (secret, info) = node.create_token(&p, &username, &label, days, now).await?;
+            if ctx.json {
+                return json(&serde_json::json!({"token": secret, "info": info}));
+            }
+            println!(
+                "Token for {username} (expires {}); shown once:\n{secret}",
+                info.expires_at
+            );
+        }
+        TokenCmd::List => {
+            if !p.role.may_administer() {
+                return Err(liaison_server::service::ServiceError::Forbidden(
+                    "listing tokens needs the admin role".into(),
+                )
+                .into());
+            }
+            let tokens = node
+                .store
+                .tokens(None)
+                .await
+                .map_err(liaison_server::service::ServiceError::from)?;
+            if ctx.json {
+                return json(&tokens);
+            }
+            let mut t = table(&["id", "user", "label", "created", "expires", "revoked"]);
+            for k in tokens {
+                t.add_row(vec![
+                    k.id,
+                    k.user.to_string(),
+                    k.label,
+                    when(Some(k.created_at)),
+                    when(Some(k.expires_at)),
+                    when(k.revoked_at),
+                ]);
+            }
+            println!("{t}");
+        }
+        TokenCmd::Revoke { id } => {
+            if !p.role.may_administer() {
+                return Err(liaison_server::service::ServiceError::Forbidden(
+                    "revoking tokens needs the admin role".into(),
+                )
+                .into());
+            }
+            node.store
+                .revoke_token(&id, &p.username, now)
+                .await
+                .map_err(liaison_server::service::ServiceError::from)?;
+            println!("Revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn report(ctx: &Ctx, c: ReportCmd) -> Result<()> {
+    let (node, config) = ctx.node().await?;
+    let p = ctx.principal(&node, &config).await?;
+    let now = Timestamp::now();
+    let ReportCmd::Cooperation { from, to, by, format } = c;
+    let from = match from {
+        Some(s) => parse_instant("--from", &s)?,
+        None => now - jiff::SignedDuration::from_hours(24 * 730),
+    };
+    let to = match to {
+        Some(s) => parse_instant("--to", &s)?,
+        None => now,
+    };
+    let by: GroupBy = by.parse()?;
+    let r = node.cooperation(&p, from, to, by, now).await?;
+    print_cooperation(&r, if ctx.json { "json" } else { &format })
+}
+
+pub fn print_cooperation(r: &liaison_server::service::CooperationReport, format: &str) -> Result<()> {
+    match format {
+        "json" => json(r),
+        "csv" => {
+            print!("{}", liaison_server::report::cooperation_csv(r));
+            Ok(())
+        }
+        "table" => {
+            let f = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_else(|| "-".into());
+            let mut t = table(&[
+                "requesting",
+                "requested",
+                "sent",
+                "ack'd",
+                "answered",
+                "refused",
+                "pending",
+                "overdue",
+                "answer rate %",
+                "ack h (median/p90)",
+                "answer days (median/p90)",
+            ]);
+            for p in &r.pairs {
+                t.add_row(vec![
+                    p.requesting.clone(),
+                    p.requested.clone(),
+                    p.sent.to_string(),
+                    p.acknowledged.to_string(),
+                    p.answered.to_string(),
+                    p.refused.to_string(),
+                    p.pending.to_string(),
+                    p.overdue.to_string(),
+                    f(p.answer_rate),
+                    format!(
+                        "{} / {}",
+                        f(p.median_hours_to_acknowledge),
+                        f(p.p90_hours_to_acknowledge)
+                    ),
+                    format!("{} / {}", f(p.median_days_to_answer), f(p.p90_days_to_answer)),
+                ]);
+            }
+            println!("Cooperation {} to {} by {}", when(Some(r.from)), when(Some(r.to)), r.by);
+            println!("{t}");
+            Ok(())
+        }
+        other => Err(bad(format!("--format: '{other}' is not table, json or csv"))),
+    }
+}
+
+pub async fn audit(ctx: &Ctx, c: AuditCmd) -> Result<()> {
+    let (node, config) = ctx.node().await?;
+    let p = ctx.principal(&node, &config).await?;
+    let AuditCmd::Verify = c;
+    let r = node.verify_audit(&p).await?;
+    if ctx.json {
+        json(&r)?;
+    } else if r.is_intact() {
+        println!("Audit log intact: {} entries, head {}", r.entries, r.head_hash);
+    }
+    if let Some((seq, why)) = r.first_bad {
+        return Err(IntegrityFailure(format!("audit log broken at entry {seq}: {why}")).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Command definitions and dispatch.
+
+mod admin;
+mod assess;
+mod demo;
+mod init;
+mod request;
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use liaison_server::legal::Legal;
+use liaison_server::service::Node;
+use liaison_store::{Principal, Store};
+use std::path::PathBuf;
+
+/// An integrity check failed (exit code 7).
+#[derive(Debug)]
+pub struct IntegrityFailure(pub String);
+
+/// The command line's own input errors (exit code 3).
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::error::Error for IntegrityFailure {}
+impl std::error::Error for InputError {}
+
+impl std::fmt::Display for IntegrityFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const AFTER_HELP: &str = "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid input, 4 not found, \
+5 conflict (stale version, illegal transition, duplicate), 6 not permitted, 7 integrity check failed, 10 internal error.";
+
+/// Liaison: cross-border cybercrime cooperation, one node per agency.
+#[derive(Parser, Debug)]
+#[command(name = "liaison", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Data directory (configuration, SQLite database, rule packs, keys).
+    #[arg(long, global = true, env = "LIAISON_DATA_DIR", default_value = "liaison-data")]
+    pub data_dir: PathBuf,
+    /// Act as this user (for commands that act on cases); default: cli_user in liaison.toml.
+    #[arg(long = "as", global = true, env = "LIAISON_USER")]
+    pub user: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a data directory: commented config, database, rule packs, an admin user and token.
+    Init(init::InitArgs),
+    /// Run the node's API (and its deadline watcher).
+    Serve(init::ServeArgs),
+    /// Work with assistance requests.
+    #[command(subcommand)]
+    Request(request::RequestCmd),
+    /// Show the directory: agencies and contact points with their local time and office hours.
+    Directory(admin::DirectoryArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCmd),
+    /// Reports.
+    #[command(subcommand)]
+    Report(admin::ReportCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCmd),
+    /// Assess a request (stored or described by flags) against both states' law.
+    Assess(assess::AssessArgs),
+    /// Rule packs.
+    #[command(subcommand)]
+    Rules(assess::RulesCmd),
+    /// Run a throwaway demonstration node with realistic data, and serve it on 127.0.0.1.
+    Demo(demo::DemoArgs),
+}
+
+/// What every command gets.
+pub struct Ctx {
+    pub data_dir: PathBuf,
+    pub user: Option<String>,
+    pub json: bool,
+}
+
+impl Ctx {
+    pub fn config(&self) -> Result<Config> {
+        Config::load(&self.data_dir)
+    }
+
+    /// Opens the node described by the data directory's configuration.
+    pub async fn node(&self) -> Result<(Node, Config)> {
+        let config = self.config()?;
+        let node = open_node(&config).await?;
+        Ok((node, config))
+    }
+
+    /// The acting user: `--as`, else the configured CLI user.
+    pub async fn principal(&self, node: &Node, config: &Config) -> Result<Principal> {
+        let name = self.user.clone().unwrap_or_else(|| config.node.cli_user.clone());
+        node.store
+            .principal(&name)
+            .await
+            .with_context(|| format!("acting as '{name}' (choose a user with --as)"))
+    }
+}
+
+pub async fn open_node(config: &Config) -> Result<Node> {
+    let legal = Legal::load(&config.node.rules_dir).map_err(|e| {
+        let details: Vec<String> = e.diagnostics().iter().map(|d| format!("  {d}")).collect();
+        anyhow::Error::new(IntegrityFailure(format!(
+            "rule packs in {} are not valid; the node will not run on half-loaded law: {e}\n{}",
+            config.node.rules_dir.display(),
+            details.join("\n")
+        )))
+    })?;
+    let store = Store::open(&config.node.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&config.node.database_url)))?;
+    Ok(Node::new(store, config.sla.clone(), legal))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        data_dir: cli.data_dir,
+        user: cli.user,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init(a) => init::init(&ctx, a).await,
+        Command::Serve(a) => init::serve(&ctx, a).await,
+        Command::Request(c) => request::run(&ctx, c).await,
+        Command::Directory(a) => admin::directory(&ctx, a).await,
+        Command::User(c) => admin::user(&ctx, c).await,
+        Command::Token(c) => admin::token(&ctx, c).await,
+        Command::Report(c) => admin::report(&ctx, c).await,
+        Command::Audit(c) => admin::audit(&ctx, c).await,
+        Command::Assess(a) => assess::assess(&ctx, a).await,
+        Command::Rules(c) => assess::rules(&ctx, c).await,
+        Command::Demo(a) => demo::demo(&ctx, a).await,
+    }
+}

@@ -1,0 +1,347 @@
+//! `liaison request …`
+
+use super::{Ctx, InputError};
+use crate::output::{json, table, when};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use jiff::Timestamp;
+use liaison_core::RequestId;
+use liaison_core::lifecycle::{RefusalReason, State, TransitionInput};
+use liaison_core::request::{RequestDraft, RequestKind, Urgency};
+use liaison_store::{RequestFilter, StoredRequest};
+
+#[derive(Subcommand, Debug)]
+pub enum RequestCmd {
+    /// Create a draft from a JSON file (see the RequestDraft schema) or from flags.
+    Create(CreateArgs),
+    /// List requests your agency sends or receives, newest first.
+    List(ListArgs),
+    /// Show one request with its history and legal assessment.
+    Show { id: String },
+    /// Move a request to another state.
+    Transition(TransitionArgs),
+    /// Add a comment.
+    Comment { id: String, text: String },
+    /// Requests whose running deadline has passed.
+    Overdue(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// JSON file with the draft (other flags are then ignored).
+    #[arg(long)]
+    pub file: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long, default_value = "routine")]
+    pub urgency: String,
+    /// Requested agency (code or id).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Your case reference.
+    #[arg(long)]
+    pub case: Option<String>,
+    /// Offence code (repeatable), e.g. BC-02.
+    #[arg(long = "offence")]
+    pub offences: Vec<String>,
+    #[arg(long)]
+    pub summary: Option<String>,
+    #[arg(long, default_value = "")]
+    pub legal_basis: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only these states (comma-separated).
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Continue after this cursor (printed at the end of the previous page).
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TransitionArgs {
+    pub id: String,
+    /// Target state (e.g. acknowledged, in_review, accepted, refused, answered).
+    #[arg(long)]
+    pub to: String,
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// For refusals: dual_criminality, political_offence, essential_interests, …
+    #[arg(long)]
+    pub refusal_reason: Option<String>,
+    /// For preservation: RFC 3339 instant until which data is kept.
+    #[arg(long)]
+    pub preserved_until: Option<String>,
+    /// For conversion: the follow-up request id.
+    #[arg(long)]
+    pub follow_up: Option<String>,
+    /// The version you last saw (default: the current one).
+    #[arg(long)]
+    pub version: Option<i64>,
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InputError(msg.into()))
+}
+
+fn id(s: &str) -> Result<RequestId> {
+    s.parse().map_err(|_| bad(format!("'{s}' is not a request id")))
+}
+
+pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
+    let (node, config) = ctx.node().await?;
+    let p = ctx.principal(&node, &config).await?;
+    let now = Timestamp::now();
+    match c {
+        RequestCmd::Create(a) => {
+            let draft: RequestDraft = match &a.file {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| bad(format!("{}:{}:{}: {e}", f.display(), e.line(), e.column())))?
+                }
+                None => {
+                    let kind: RequestKind = a
+                        .kind
+                        .as_deref()
+                        .ok_or_else(|| bad("--kind is required (or give --file)"))?
+                        .parse()
+                        .map_err(|e| bad(format!("--kind: {e}")))?;
+                    let urgency: Urgency = a.urgency.parse().map_err(|e| bad(format!("--urgency: {e}")))?;
+                    let to =
+                        a.to.as_deref()
+                            .ok_or_else(|| bad("--to is required: the requested agency's code"))?;
+                    let requested = node
+                        .store
+                        .agency_by_code(to)
+                        .await
+                        .map_err(|_| bad(format!("--to: unknown agency '{to}'")))?;
+                    RequestDraft {
+                        kind,
+                        urgency,
+                        requesting_agency: p.agency,
+                        requested_agency: requested.id,
+                        case_reference: a.case.unwrap_or_default(),
+                        offences: a.offences,
+                        summary: a.summary.unwrap_or_default(),
+                        targets: vec![],
+                        data_categories: vec![],
+                        legal_basis: a.legal_basis,
+                        related: vec![],
+                        attachments: vec![],
+                        amount: None,
+                        conduct: vec![],
+                    }
+                }
+            };
+            let r = node.create_request(&p, draft, now).await?;
+            if ctx.json {
+                return json(&r);
+            }
+            println!("Created draft {} (version {})", r.request.id, r.request.version);
+            println!(
+                "Submit it with: liaison request transition {} --to submitted",
+                r.request.id
+            );
+            Ok(())
+        }
+        RequestCmd::List(a) => list(ctx, &node, &p, a, None, now).await,
+        RequestCmd::Overdue(a) => list(ctx, &node, &p, a, Some(now), now).await,
+        RequestCmd::Show { id: s } => {
+            let rid = id(&s)?;
+            let r = node.request(&p, rid, now).await?;
+            let events = node.events(&p, rid, now).await?;
+            if ctx.json {
+                return json(&serde_json::json!({"request": r, "events": events}));
+            }
+            show(&r);
+            let mut t = table(&["when (UTC)", "actor", "event", "from", "to", "reason"]);
+            for e in &events {
+                t.add_row(vec![
+                    when(Some(e.at)),
+                    e.actor.clone(),
+                    e.event.clone(),
+                    e.from_state.map(|s| s.to_string()).unwrap_or_default(),
+                    e.to_state.map(|s| s.to_string()).unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            if let Some(a) = &r.assessment
+                && let Ok(a) = serde_json::from_value::<liaison_law::Assessment>(a.clone())
+            {
+                println!(
+                    "Legal assessment (rule packs {}):",
+                    r.rule_pack_version.as_deref().unwrap_or("?")
+                );
+                for line in a.summary_lines() {
+                    println!("  {line}");
+                }
+            }
+            let allowed = node.allowed(&p, rid, now).await?;
+            println!(
+                "You ({}, {}) may move it to: {}",
+                p.username,
+                p.role,
+                if allowed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            );
+            Ok(())
+        }
+        RequestCmd::Transition(a) => {
+            let rid = id(&a.id)?;
+            let to: State = a.to.parse().map_err(|e| bad(format!("--to: {e}")))?;
+            let input = TransitionInput {
+                to: Some(to),
+                reason: a.reason,
+                refusal_reason: a
+                    .refusal_reason
+                    .map(|r| r.parse::<RefusalReason>())
+                    .transpose()
+                    .map_err(|e| bad(format!("--refusal-reason: {e}")))?,
+                preserved_until: a
+                    .preserved_until
+                    .map(|s| s.parse::<Timestamp>())
+                    .transpose()
+                    .map_err(|e| bad(format!("--preserved-until: {e}")))?,
+                follow_up: a.follow_up.map(|s| id(&s)).transpose()?,
+            };
+            let version = match a.version {
+                Some(v) => v,
+                None => node.request(&p, rid, now).await?.request.version,
+            };
+            let r = node.transition(&p, rid, version, input, now).await?;
+            if ctx.json {
+                return json(&r);
+            }
+            println!(
+                "{} is now {} (version {})",
+                r.request.id, r.request.state, r.request.version
+            );
+            if let Some(d) = r.request.answer_due.filter(|_| r.request.state.is_pending()) {
+                println!("Answer due {}", when(Some(d)));
+            }
+            Ok(())
+        }
+        RequestCmd::Comment { id: s, text } => {
+            let e = node.comment(&p, id(&s)?, &text, now).await?;
+            if ctx.json {
+                return json(&e);
+            }
+            println!("Comment added ({})", e.id);
+            Ok(())
+        }
+    }
+}
+
+async fn list(
+    ctx: &Ctx,
+    node: &liaison_server::service::Node,
+    p: &liaison_store::Principal,
+    a: ListArgs,
+    overdue: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    let mut f = RequestFilter {
+        limit: a.limit.clamp(1, 500),
+        overdue_at: overdue,
+        ..Default::default()
+    };
+    if let Some(s) = &a.state {
+        for part in s.split(',').filter(|x| !x.is_empty()) {
+            f.states.push(part.parse().map_err(|e| bad(format!("--state: {e}")))?);
+        }
+    }
+    if let Some(k) = &a.kind {
+        f.kind = Some(k.parse().map_err(|e| bad(format!("--kind: {e}")))?);
+    }
+    if let Some(c) = &a.cursor {
+        f.before = Some(id(c)?);
+    }
+    let page = node.list(p, f, now).await?;
+    if ctx.json {
+        return json(&page);
+    }
+    let agencies: std::collections::HashMap<_, _> = node
+        .store
+        .agencies(&Default::default())
+        .await?
+        .into_iter()
+        .map(|(a, _)| (a.id, a.code))
+        .collect();
+    let mut t = table(&[
+        "id",
+        "kind",
+        "urgency",
+        "from → to",
+        "state",
+        "submitted",
+        "due",
+        "overdue",
+    ]);
+    for r in &page.items {
+        let q = &r.request;
+        let code = |id| agencies.get(&id).cloned().unwrap_or_else(|| "?".into());
+        t.add_row(vec![
+            q.id.to_string(),
+            q.draft.kind.to_string(),
+            q.draft.urgency.to_string(),
+            format!(
+                "{} → {}",
+                code(q.draft.requesting_agency),
+                code(q.draft.requested_agency)
+            ),
+            q.state.to_string(),
+            when(q.submitted_at),
+            when(if matches!(q.state, State::Submitted | State::Received) {
+                q.ack_due
+            } else if q.state.is_pending() {
+                q.answer_due
+            } else {
+                q.preserved_until
+            }),
+            r.overdue.map(|k| k.as_str().to_string()).unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    println!("{} shown", page.items.len());
+    if let Some(n) = page.next {
+        println!("more: --cursor {n}");
+    }
+    Ok(())
+}
+
+fn show(r: &StoredRequest) {
+    let q = &r.request;
+    println!("Request {}  [{}]  version {}", q.id, q.state, q.version);
+    println!(
+        "  kind: {}   urgency: {}   case: {}",
+        q.draft.kind, q.draft.urgency, q.draft.case_reference
+    );
+    println!("  offences: {}", q.draft.offences.join(", "));
+    println!("  summary: {}", q.draft.summary);
+    println!(
+        "  submitted: {}   acknowledged: {}   answered: {}",
+        when(q.submitted_at),
+        when(q.acknowledged_at),
+        when(q.answered_at)
+    );
+    println!(
+        "  acknowledge by: {}   answer by: {}   preserved until: {}",
+        when(q.ack_due),
+        when(q.answer_due),
+        when(q.preserved_until)
+    );
+    if let Some(k) = r.overdue {
+        println!("  OVERDUE: {} deadline passed", k.as_str());
+    }
+}

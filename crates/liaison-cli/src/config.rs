@@ -1,0 +1,136 @@
+//! `liaison.toml`: one file in the data directory, with `LIAISON_*` environment overrides.
+
+use anyhow::{Context, Result, bail};
+use liaison_core::sla::SlaPolicy;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const FILE: &str = "liaison.toml";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8640";
+
+/// The node's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    #[serde(default)]
+    pub sla: SlaPolicy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Address the API listens on.
+    pub listen: String,
+    /// `sqlite://PATH` (default, in the data directory) or `postgres://USER@HOST:PORT/DB`.
+    pub database_url: String,
+    /// Directory of rule packs; the node refuses to start if any pack is invalid.
+    pub rules_dir: PathBuf,
+    /// Seconds between runs of the deadline watcher.
+    pub tick_seconds: u64,
+    /// The user the command line acts as when `--as` is not given.
+    pub cli_user: String,
+}
+
+impl Config {
+    pub fn defaults(data_dir: &Path) -> Config {
+        Config {
+            node: NodeSection {
+                listen: DEFAULT_LISTEN.into(),
+                database_url: format!("sqlite://{}", data_dir.join("liaison.db").display()),
+                rules_dir: data_dir.join("rules"),
+                tick_seconds: 30,
+                cli_user: "admin".into(),
+            },
+            sla: SlaPolicy::default(),
+        }
+    }
+
+    /// Loads `DATA_DIR/liaison.toml` and applies `LIAISON_*` overrides.
+    pub fn load(data_dir: &Path) -> Result<Config> {
+        let path = data_dir.join(FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (run `liaison init --data-dir {}` first)",
+                path.display(),
+                data_dir.display()
+            )
+        })?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0);
+            anyhow::anyhow!("{}:{line}: {}", path.display(), e.message())
+        })?;
+        c.apply_env()?;
+        c.sla.validate().with_context(|| format!("in {}", path.display()))?;
+        Ok(c)
+    }
+
+    fn apply_env(&mut self) -> Result<()> {
+        if let Ok(v) = std::env::var("LIAISON_LISTEN") {
+            self.node.listen = v;
+        }
+        if let Ok(v) = std::env::var("LIAISON_DATABASE_URL") {
+            self.node.database_url = v;
+        }
+        if let Ok(v) = std::env::var("LIAISON_RULES_DIR") {
+            self.node.rules_dir = v.into();
+        }
+        if let Ok(v) = std::env::var("LIAISON_TICK_SECONDS") {
+            match v.parse() {
+                Ok(n) if n > 0 => self.node.tick_seconds = n,
+                _ => bail!("LIAISON_TICK_SECONDS='{v}' is not a positive whole number"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The commented file `liaison init` writes.
+    pub fn commented(&self) -> Result<String> {
+        let sla = toml::to_string_pretty(&self.sla)?;
+        Ok(format!(
+            r#"# Liaison node configuration. Every setting can be overridden by an environment variable
+# (shown beside it). Times are UTC in storage and shown in each viewer's time zone.
+
+[node]
+# Address the API listens on (LIAISON_LISTEN). Keep it on 127.0.0.1 unless a TLS proxy fronts it.
+listen = {listen:?}
+# Database (LIAISON_DATABASE_URL): the embedded SQLite file below, or PostgreSQL for several
+# instances sharing one database, e.g. postgres://liaison@127.0.0.1:5432/liaison
+database_url = {db:?}
+# Rule packs: the law the node assesses requests against (LIAISON_RULES_DIR).
+# `liaison rules check` validates them; the node will not start on an invalid pack.
+rules_dir = {rules:?}
+# Seconds between runs of the deadline watcher that records escalations (LIAISON_TICK_SECONDS).
+tick_seconds = {tick}
+# The user the command line acts as when --as is not given (LIAISON_USER).
+cli_user = {user:?}
+
+# Service levels: how long the requested agency has to acknowledge and to answer.
+# Periods are "Nh" (elapsed hours) or "Nd" (calendar days in the requested agency's time zone,
+# correct across daylight-saving changes). In the answer table the row naming the request kind
+# wins over the row without a kind. Each row names where its number comes from.
+[sla]
+{sla}"#,
+            listen = self.node.listen,
+            db = self.node.database_url,
+            rules = self.node.rules_dir.display().to_string(),
+            tick = self.node.tick_seconds,
+            user = self.node.cli_user,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commented_default_parses_back() {
+        let dir = std::env::temp_dir().join("liaison-config-test");
+        let c = Config::defaults(&dir);
+        let text = c.commented().unwrap();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.sla, c.sla);
+        assert_eq!(back.node.listen, DEFAULT_LISTEN);
+    }
+}
