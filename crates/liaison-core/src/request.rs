@@ -120,16 +120,41 @@ string_enum! {
     }
 }
 
+fn de_ip<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.trim()
+        .parse()
+        .map_err(|_| serde::de::Error::custom(format!("address: '{s}' is not an IPv4 or IPv6 address")))
+}
+
+fn instant(s: &str, field: &str) -> Result<jiff::Timestamp, String> {
+    s.parse()
+        .map_err(|_| format!("{field}'{s}' is not an RFC 3339 instant with offset (e.g. 2026-01-31T12:00:00Z)"))
+}
+
+fn de_observed_at<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
+    let s = String::deserialize(d)?;
+    instant(&s, "observed_at: ").map_err(serde::de::Error::custom)
+}
+
+/// Deserializes an RFC 3339 instant with an error that quotes the value.
+pub fn de_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
+    let s = String::deserialize(d)?;
+    instant(&s, "").map_err(serde::de::Error::custom)
+}
+
 /// A typed target of a request: whose data, which machine, which account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TargetValue {
     /// An IP address, with the source port where carrier-grade NAT makes it necessary.
     Ip {
+        #[serde(deserialize_with = "de_ip")]
         address: IpAddr,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         port: Option<u16>,
         /// The instant the address was used (RFC 3339 with offset), required to identify a user.
+        #[serde(deserialize_with = "de_observed_at")]
         observed_at: jiff::Timestamp,
         /// The time zone the original log was kept in (IANA name), if known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,8 +193,10 @@ pub struct Target {
     /// What the target is.
     pub value: TargetValue,
     /// Start of the period of interest.
+    #[serde(deserialize_with = "de_instant")]
     pub from: jiff::Timestamp,
     /// End of the period of interest.
+    #[serde(deserialize_with = "de_instant")]
     pub until: jiff::Timestamp,
 }
 

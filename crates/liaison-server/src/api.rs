@@ -27,7 +27,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(node: Node) -> Router {
     let api = Router::new()
         .route("/api/v1/health", get(health))
-        .route("/api/v1/openapi.json", get(openapi_doc))
         .route("/api/v1/me", get(me))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/requests", get(list_requests).post(create_request))
@@ -262,10 +261,6 @@ async fn health(AxState(node): AxState<Node>) -> Response {
                 .into_response()
         }
     }
-}
-
-async fn openapi_doc() -> Json<serde_json::Value> {
-    Json(openapi::document())
 }
 
 async fn me(Auth(p): Auth) -> Json<Principal> {

@@ -167,6 +167,10 @@ impl Node {
         require(p.role.may_read_requests(), "reading requests", p)?;
         let r = self.store.request(id, Some(now)).await?;
         match side_of(p, &r.request) {
+            // A draft is the requesting side's own business until it is submitted.
+            Some(Side::Requested) if r.request.state == State::Draft => {
+                Err(ServiceError::NotFound(format!("request {id}")))
+            }
             Some(side) => Ok((r, side)),
             None => Err(ServiceError::NotFound(format!("request {id}"))),
         }

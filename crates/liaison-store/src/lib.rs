@@ -15,6 +15,8 @@
 
 mod audit;
 mod directory;
+// [federation]
+mod federation;
 mod requests;
 mod schema;
 pub mod testing;
@@ -22,6 +24,11 @@ mod users;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use directory::AgencyFilter;
+// [federation]
+pub use federation::{
+    FedIdentity, FedWrites, InboxRow, IncomingRecord, LeafRecord, LeafRow, OutboxItem, OutboxRow, OutboxStats, OwnKey,
+    PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
+};
 pub use requests::{Escalation, EventRecord, Page, RequestFilter, StatsRow, StoredRequest, TransitionRecord};
 pub use users::{Principal, TokenInfo, User};
 

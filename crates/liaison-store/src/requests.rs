@@ -84,6 +84,8 @@ pub struct TransitionRecord {
     pub answer_due: Option<jiff::Timestamp>,
     pub preserved_until: Option<jiff::Timestamp>,
     pub assessment: Option<(serde_json::Value, String)>,
+    /// [federation] Outgoing messages and the incoming message record committed in the same transaction.
+    pub fed: crate::federation::FedWrites,
 }
 
 impl TransitionRecord {
@@ -104,6 +106,7 @@ impl TransitionRecord {
             answer_due: None,
             preserved_until: None,
             assessment: None,
+            fed: Default::default(),
         }
     }
 }
@@ -197,6 +200,16 @@ fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
 impl Store {
     /// Stores a new request (usually a draft) with its `created` event and audit entry.
     pub async fn insert_request(&self, r: &AssistanceRequest, actor: &str) -> Result<()> {
+        self.insert_request_fed(r, actor, &Default::default()).await
+    }
+
+    /// [federation] Like [`Store::insert_request`], committing `fed` in the same transaction.
+    pub async fn insert_request_fed(
+        &self,
+        r: &AssistanceRequest,
+        actor: &str,
+        fed: &crate::federation::FedWrites,
+    ) -> Result<()> {
         let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
         let mut w = self.write().await?;
         let nd = next_due(
@@ -256,6 +269,7 @@ impl Store {
             &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
         )
         .await?;
+        crate::federation::write_fed(&mut w, fed).await?; // [federation]
         w.commit().await
     }
 
@@ -329,7 +343,8 @@ impl Store {
         if let Some(a) = f.visible_to {
             let p1 = next(&mut args, Arg::S(a.to_string()));
             let p2 = next(&mut args, Arg::S(a.to_string()));
-            sql += &format!(" AND (requesting_agency = {p1} OR requested_agency = {p2})");
+            // The requested side does not see the other side's drafts.
+            sql += &format!(" AND (requesting_agency = {p1} OR (requested_agency = {p2} AND state <> 'draft'))");
         }
         if !f.states.is_empty() {
             let ps: Vec<String> = f
@@ -462,12 +477,27 @@ impl Store {
             &serde_json::json!({"from": t.from, "to": t.to, "version": t.expected_version + 1, "reason": t.reason}),
         )
         .await?;
+        crate::federation::write_fed(&mut w, &t.fed).await?; // [federation]
         w.commit().await?;
         self.request(t.id, Some(t.at)).await
     }
 
     /// Adds a comment to a request's history.
     pub async fn comment(&self, id: RequestId, actor: &str, text: &str, at: jiff::Timestamp) -> Result<EventRecord> {
+        self.comment_fed(id, actor, text, at, None, &Default::default()).await
+    }
+
+    /// [federation] Like [`Store::comment`], with event data (attachment metadata) and `fed`
+    /// committed in the same transaction.
+    pub async fn comment_fed(
+        &self,
+        id: RequestId,
+        actor: &str,
+        text: &str,
+        at: jiff::Timestamp,
+        data: Option<&serde_json::Value>,
+        fed: &crate::federation::FedWrites,
+    ) -> Result<EventRecord> {
         let mut w = self.write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1")
             .bind(id.to_string())
@@ -476,7 +506,7 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("request {id}")));
         }
-        let ev = insert_event(&mut w, id, at, actor, "comment", None, None, Some(text), None).await?;
+        let ev = insert_event(&mut w, id, at, actor, "comment", None, None, Some(text), data).await?;
         audit::append(
             &mut w,
             at,
@@ -486,6 +516,7 @@ impl Store {
             &serde_json::json!({"event": ev.id, "length": text.len()}),
         )
         .await?;
+        crate::federation::write_fed(&mut w, fed).await?; // [federation]
         w.commit().await?;
         Ok(ev)
     }

@@ -3,7 +3,10 @@
 use crate::{Backend, Result, Store, StoreError};
 
 /// Ordered migrations. Never edit one that has shipped; add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "foundation", FOUNDATION)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", FOUNDATION),
+    (2, "federation", crate::federation::MIGRATION),
+];
 
 const FOUNDATION: &str = r#"
 CREATE TABLE jurisdictions (

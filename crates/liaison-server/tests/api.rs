@@ -1,0 +1,404 @@
+//! The HTTP API end to end over a real socket, on SQLite and (when reachable) PostgreSQL.
+
+mod common;
+
+use liaison_core::Role;
+use liaison_core::request::RequestKind;
+use liaison_store::testing;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    f: common::Fixture,
+}
+
+impl Api {
+    async fn start(store: liaison_store::Store) -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let f = common::fixture(store).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let node = f.node.clone();
+        tokio::spawn(async move {
+            let _ = liaison_server::serve(
+                node,
+                listener,
+                std::time::Duration::from_secs(3600),
+                std::future::pending(),
+            )
+            .await;
+        });
+        Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            f,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: Option<(&str, Role)>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut rq = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some((a, r)) = who {
+            rq = rq.bearer_auth(self.f.token(a, r));
+        }
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        let resp = rq.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v, headers)
+    }
+
+    async fn get(&self, path: &str, who: (&str, Role)) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(reqwest::Method::GET, path, Some(who), None).await;
+        (s, v)
+    }
+
+    async fn post(&self, path: &str, who: (&str, Role), body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(reqwest::Method::POST, path, Some(who), Some(body)).await;
+        (s, v)
+    }
+
+    fn draft_json(&self) -> Value {
+        serde_json::to_value(self.f.draft(RequestKind::SubscriberInformation)).unwrap()
+    }
+}
+
+const FBI_OFFICER: (&str, Role) = ("FBI", Role::Officer);
+const MPS_DESK: (&str, Role) = ("CN-MPS", Role::Desk);
+const MPS_LEGAL: (&str, Role) = ("CN-MPS", Role::LegalReviewer);
+
+fn field_errors(v: &Value) -> Vec<String> {
+    v["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_over_http() {
+    for store in testing::all_backends().await {
+        let api = Api::start(store).await;
+        // Health needs no token; everything else does.
+        let (s, v, _) = api.call(reqwest::Method::GET, "/api/v1/health", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["database"], "ok");
+        let (s, v, h) = api.call(reqwest::Method::GET, "/api/v1/requests", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(h[reqwest::header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(v["status"], 401);
+        let bad = api
+            .http
+            .get(format!("{}/api/v1/requests", api.base))
+            .bearer_auth(format!("lia_{}", "f".repeat(64)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+
+        // Create, submit: the requested agency is local, so it is received at once.
+        let (s, created) = api.post("/api/v1/requests", FBI_OFFICER, api.draft_json()).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        // The requested side does not see drafts.
+        let (s, _) = api.get(&format!("/api/v1/requests/{id}"), MPS_DESK).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, r) = api
+            .post(
+                &format!("/api/v1/requests/{id}/transitions"),
+                FBI_OFFICER,
+                json!({"version": 1, "to": "submitted"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["state"], "received");
+        assert!(r["ack_due"].is_string() && r["answer_due"].is_string());
+        assert_eq!(
+            r["assessment"]["requested"], "CN",
+            "assessment stored on submission: {r}"
+        );
+        assert!(r["rule_pack_version"].as_str().is_some_and(|v| v.len() >= 16));
+        let version = r["version"].as_i64().unwrap();
+
+        // Illegal transition: 409 listing what is allowed.
+        let (s, p) = api
+            .post(
+                &format!("/api/v1/requests/{id}/transitions"),
+                MPS_DESK,
+                json!({"version": version, "to": "answered"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(p["allowed"], json!(["acknowledged", "withdrawn"]));
+        // Wrong role on the right side: 403.
+        let (s, p) = api
+            .post(
+                &format!("/api/v1/requests/{id}/transitions"),
+                ("CN-MPS", Role::Analyst),
+                json!({"version": version, "to": "acknowledged"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        // Stale version: 409.
+        let (s, p) = api
+            .post(
+                &format!("/api/v1/requests/{id}/transitions"),
+                MPS_DESK,
+                json!({"version": 1, "to": "acknowledged"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert!(p["detail"].as_str().unwrap().contains("version"), "{p}");
+
+        let mut v = version;
+        for (who, to) in [
+            (MPS_DESK, "acknowledged"),
+            (MPS_LEGAL, "in_review"),
+            (MPS_LEGAL, "accepted"),
+            (("CN-MPS", Role::Officer), "executing"),
+            (("CN-MPS", Role::Officer), "answered"),
+            (FBI_OFFICER, "closed"),
+        ] {
+            let (s, r) = api
+                .post(
+                    &format!("/api/v1/requests/{id}/transitions"),
+                    who,
+                    json!({"version": v, "to": to}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{to}: {r}");
+            assert_eq!(r["state"], to);
+            v = r["version"].as_i64().unwrap();
+        }
+        let (s, c) = api
+            .post(
+                &format!("/api/v1/requests/{id}/comments"),
+                MPS_DESK,
+                json!({"text": "Answer sent by courier as well"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let (_, events) = api.get(&format!("/api/v1/requests/{id}/events"), FBI_OFFICER).await;
+        let kinds: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "transition").count(), 8, "{kinds:?}");
+        assert_eq!(kinds.last(), Some(&"comment"));
+        let (_, allowed) = api
+            .get(&format!("/api/v1/requests/{id}/transitions"), FBI_OFFICER)
+            .await;
+        assert_eq!(allowed["allowed"], json!([]));
+
+        // Statistics: analysts yes, officers no.
+        let (s, rep) = api
+            .get("/api/v1/reports/cooperation?by=jurisdiction", ("FBI", Role::Analyst))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{rep}");
+        assert_eq!(rep["pairs"][0]["requesting"], "US");
+        assert_eq!(rep["pairs"][0]["answered"], 1);
+        let (s, _) = api.get("/api/v1/reports/cooperation", FBI_OFFICER).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let csv = api
+            .http
+            .get(format!("{}/api/v1/reports/cooperation?format=csv&by=agency", api.base))
+            .bearer_auth(api.f.token("FBI", Role::Analyst))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            csv.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        let body = csv.text().await.unwrap();
+        assert!(body.starts_with("requesting,requested,sent"), "{body}");
+        assert!(body.contains("FBI,CN-MPS,1,1,1,"), "{body}");
+
+        // Audit: auditors yes, officers no; the chain is intact.
+        let (s, a) = api.get("/api/v1/audit/verify", ("FBI", Role::Auditor)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(a["first_bad"], Value::Null);
+        let (s, _) = api.get("/api/v1/audit/verify", FBI_OFFICER).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_named() {
+    for store in testing::all_backends().await {
+        let api = Api::start(store).await;
+        let mut d = api.draft_json();
+        d["colour"] = json!("red");
+        let (s, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(p["detail"].as_str().unwrap().contains("colour"), "{p}");
+
+        let mut d = api.draft_json();
+        d["targets"] = json!([{"value": {"type": "ip", "address": "10.0.0.300", "observed_at": "2026-01-01T00:00:00Z"}, "from": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}]);
+        let (s, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        // Internally tagged values report the enclosing path; the message names the field and value.
+        assert_eq!(field_errors(&p), ["targets[0].value"], "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("address: '10.0.0.300'"), "{p}");
+
+        let mut d = api.draft_json();
+        d["targets"] = json!([{"value": {"type": "ip", "address": "192.0.2.1", "observed_at": "yesterday"}, "from": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}]);
+        let (_, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(field_errors(&p), ["targets[0].value"], "{p}");
+        assert!(
+            p["detail"].as_str().unwrap().contains("observed_at: 'yesterday'"),
+            "{p}"
+        );
+        let mut d = api.draft_json();
+        d["targets"] = json!([{"value": {"type": "domain", "name": "example.com"}, "from": "soon", "until": "2026-01-02T00:00:00Z"}]);
+        let (_, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(field_errors(&p), ["targets[0].from"], "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("'soon'"), "{p}");
+
+        let mut d = api.draft_json();
+        d["targets"] = json!([{"value": {"type": "ip", "address": "192.0.2.1", "observed_at": "2026-01-01T00:00:00Z", "zone": "Mars/Olympus"}, "from": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}]);
+        let (_, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(field_errors(&p), ["targets[0].zone"], "{p}");
+
+        let mut d = api.draft_json();
+        d["offences"] = json!(["BC-02", "NOT-A-CRIME"]);
+        d["summary"] = json!("");
+        let (_, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(field_errors(&p), ["summary", "offences[1]"], "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("NOT-A-CRIME"));
+
+        let mut d = api.draft_json();
+        d["kind"] = json!("wiretap");
+        let (_, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(field_errors(&p), ["kind"], "{p}");
+
+        // Unknown agency in the draft.
+        let mut d = api.draft_json();
+        d["requested_agency"] = json!(uuid_str());
+        let (s, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(field_errors(&p), ["requested_agency"], "{p}");
+
+        // Assessment with an unknown jurisdiction.
+        let (s, p) = api
+            .post("/api/v1/assessments", FBI_OFFICER, json!({"input": {"requesting": "US", "requested": "ZZ", "kind": "subscriber_information", "urgency": "routine", "offences": ["BC-02"], "as_of": "2026-01-01T00:00:00Z"}}))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(p["detail"].as_str().unwrap().contains("ZZ"), "{p}");
+
+        // Query parameters.
+        let (s, p) = api.get("/api/v1/requests?state=lost", FBI_OFFICER).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(field_errors(&p), ["state"]);
+        let (s, p) = api.get("/api/v1/requests?sort=name", FBI_OFFICER).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(field_errors(&p), ["sort"]);
+        let (_, p) = api.get("/api/v1/requests?updated_since=last-week", FBI_OFFICER).await;
+        assert_eq!(field_errors(&p), ["updated_since"]);
+
+        // Oversized body: 413.
+        let big = "x".repeat(liaison_server::api::MAX_BODY_BYTES + 10);
+        let resp = api
+            .http
+            .post(format!("{}/api/v1/requests", api.base))
+            .bearer_auth(api.f.token("FBI", Role::Officer))
+            .header("content-type", "application/json")
+            .body(format!("{{\"summary\":\"{big}\"}}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+        // Wrong agency: an MPS officer cannot draft for the FBI.
+        let (s, _) = api
+            .post("/api/v1/requests", ("CN-MPS", Role::Officer), api.draft_json())
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // Nothing half-written: no request exists after all these failures.
+        assert_eq!(api.f.node.store.count_requests().await.unwrap(), 0);
+    }
+}
+
+fn uuid_str() -> String {
+    liaison_core::RequestId::new().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pagination_filters_and_docs() {
+    let api = Api::start(testing::sqlite().await.unwrap()).await;
+    for _ in 0..7 {
+        let (s, _) = api.post("/api/v1/requests", FBI_OFFICER, api.draft_json()).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/requests?limit=3&cursor={c}"),
+            None => "/api/v1/requests?limit=3".to_string(),
+        };
+        let (s, page) = api.get(&path, FBI_OFFICER).await;
+        assert_eq!(s, StatusCode::OK);
+        seen += page["items"].as_array().unwrap().len();
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 7);
+    let (_, page) = api
+        .get("/api/v1/requests?state=draft&kind=subscriber_information", FBI_OFFICER)
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
+    let (_, page) = api.get("/api/v1/requests?overdue=true", FBI_OFFICER).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    let (_, page) = api
+        .get(&format!("/api/v1/requests?requested={}", api.f.mps.id), FBI_OFFICER)
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
+
+    let (s, doc, _) = api.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/requests",
+        "/api/v1/requests/{id}/transitions",
+        "/api/v1/reports/cooperation",
+        "/api/v1/assessments",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let ui = api.http.get(format!("{}/api/v1/docs/", api.base)).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(
+        ui.text().await.unwrap().contains("swagger"),
+        "Swagger UI is served locally"
+    );
+    let (s, me) = api.get("/api/v1/me", FBI_OFFICER).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["role"], "officer");
+    let (s, dir) = api.get("/api/v1/directory", FBI_OFFICER).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(dir.as_array().unwrap().len(), 2);
+}

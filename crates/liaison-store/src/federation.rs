@@ -1,0 +1,991 @@
+//! Federation persistence (docs/federation.md §8): the node's identity and keys, pinned peers
+//! and their key history, the transactional outbox, the inbox (replay table), per-link
+//! sequence numbers, the Merkle ledger leaves, signed tree heads and receipts.
+//!
+//! Invariants:
+//! - an outgoing message is written by [`write_fed`] inside the same transaction as the
+//!   change that caused it (request insert, transition, comment);
+//! - an incoming message is recorded (inbox row, link advance, `received` ledger leaf, the
+//!   receipt returned) in the same transaction as its effect; a second copy of the same
+//!   `message_id` violates the inbox's unique key and is never applied twice;
+//! - the ledger is append-only: leaf indexes are contiguous from 0.
+
+use crate::{Result, Store, StoreError, WriteTx, ms, opt_ts, ts, unique};
+use jiff::Timestamp;
+
+pub(crate) const MIGRATION: &str = r#"
+CREATE TABLE fed_identity (
+    id INTEGER PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    agency_id TEXT NOT NULL,
+    listen TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    key_dir TEXT NOT NULL,
+    tls_cert_sha256 TEXT NOT NULL,
+    descriptor TEXT NOT NULL,
+    serial BIGINT NOT NULL
+);
+CREATE TABLE own_keys (
+    key_id TEXT PRIMARY KEY,
+    key_path TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    valid_from BIGINT NOT NULL,
+    valid_until BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE peers (
+    node_id TEXT PRIMARY KEY,
+    agency_id TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    tls_cert_sha256 TEXT NOT NULL,
+    serial BIGINT NOT NULL,
+    pinned TEXT NOT NULL,
+    descriptor TEXT NOT NULL,
+    added_at BIGINT NOT NULL
+);
+CREATE TABLE peer_keys (
+    node_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    valid_from BIGINT NOT NULL,
+    valid_until BIGINT,
+    PRIMARY KEY (node_id, key_id)
+);
+CREATE TABLE links (
+    peer TEXT PRIMARY KEY,
+    next_seq BIGINT NOT NULL,
+    last_applied BIGINT NOT NULL
+);
+CREATE TABLE outbox (
+    message_id TEXT PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    link_seq BIGINT NOT NULL,
+    payload_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt BIGINT NOT NULL,
+    last_error TEXT,
+    delivered_at BIGINT,
+    UNIQUE (recipient, link_seq)
+);
+CREATE INDEX outbox_pending ON outbox(recipient, delivered_at, link_seq);
+CREATE TABLE inbox (
+    message_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    link_seq BIGINT NOT NULL,
+    envelope_hash TEXT NOT NULL,
+    header TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    applied_at BIGINT NOT NULL,
+    UNIQUE (sender, link_seq)
+);
+CREATE TABLE receipts (
+    message_id TEXT PRIMARY KEY,
+    envelope_hash TEXT NOT NULL,
+    header TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    stored_at BIGINT NOT NULL
+);
+CREATE TABLE ledger_leaves (
+    idx BIGINT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    leaf TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX ledger_leaves_message ON ledger_leaves(message_id);
+CREATE TABLE sths (
+    id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    tree_size BIGINT NOT NULL,
+    root_hash TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    sth TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    note TEXT
+);
+CREATE INDEX sths_node ON sths(node_id, role, tree_size)
+"#;
+
+/// A message to send, written in the transaction of the change that caused it. The link
+/// sequence number is assigned by the store in that transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub message_id: String,
+    pub recipient: String,
+    pub payload_type: String,
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// A ledger leaf to append: the JCS bytes of a ledger entry and its leaf hash (hex).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafRecord {
+    pub kind: String,
+    pub message_id: String,
+    pub leaf: String,
+    pub leaf_hash: String,
+}
+
+/// An accepted incoming envelope, recorded with its effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingRecord {
+    pub message_id: String,
+    pub sender: String,
+    pub link_seq: i64,
+    pub envelope_hash: String,
+    /// The signed header (JSON).
+    pub header: String,
+    pub payload: String,
+    /// The receipt returned to the sender (JSON).
+    pub receipt: String,
+    /// `applied`, or why the payload could not be applied (it is still received and logged).
+    pub outcome: String,
+    pub leaf: LeafRecord,
+    pub at: Timestamp,
+}
+
+/// Federation writes to commit together with a request change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FedWrites {
+    pub outbox: Vec<OutboxItem>,
+    pub incoming: Option<IncomingRecord>,
+}
+
+impl FedWrites {
+    pub fn is_empty(&self) -> bool {
+        self.outbox.is_empty() && self.incoming.is_none()
+    }
+}
+
+/// The node's own federation identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FedIdentity {
+    pub node_id: String,
+    pub agency_id: String,
+    pub listen: String,
+    pub base_url: String,
+    /// Directory holding the key files and the TLS certificate and key.
+    pub key_dir: String,
+    pub tls_cert_sha256: String,
+    /// The current signed descriptor (JSON).
+    pub descriptor: String,
+    pub serial: i64,
+}
+
+/// One of the node's signing keys (the secret stays in the key file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnKey {
+    pub key_id: String,
+    pub key_path: String,
+    pub public_key: String,
+    pub valid_from: Timestamp,
+    pub valid_until: Option<Timestamp>,
+}
+
+/// A pinned peer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerRecord {
+    pub node_id: String,
+    pub agency_id: String,
+    pub base_url: String,
+    pub tls_cert_sha256: String,
+    pub serial: i64,
+    /// `PinnedPeer` JSON (includes the key list with validity windows).
+    pub pinned: String,
+    pub descriptor: String,
+    pub added_at: Timestamp,
+}
+
+/// A stored peer key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerKeyRecord {
+    pub node_id: String,
+    pub key_id: String,
+    pub public_key: String,
+    pub valid_from: Timestamp,
+    pub valid_until: Option<Timestamp>,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub message_id: String,
+    pub recipient: String,
+    pub link_seq: i64,
+    pub payload_type: String,
+    pub payload: String,
+    pub created_at: Timestamp,
+    pub attempts: i64,
+    pub next_attempt: Timestamp,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// An inbox row (what was accepted and the receipt returned for it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxRow {
+    pub message_id: String,
+    pub sender: String,
+    pub link_seq: i64,
+    pub envelope_hash: String,
+    pub header: String,
+    pub payload: String,
+    pub receipt: String,
+    pub outcome: String,
+    pub applied_at: Timestamp,
+}
+
+/// A ledger leaf as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafRow {
+    pub idx: i64,
+    pub kind: String,
+    pub message_id: String,
+    pub leaf: String,
+    pub leaf_hash: String,
+    pub at: Timestamp,
+}
+
+/// A stored signed tree head. `role`: `own` (issued by this node), `peer` (a peer's, accepted
+/// after a consistency check) or `evidence` (a peer's head that contradicts an accepted one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SthRecord {
+    pub node_id: String,
+    pub role: String,
+    pub tree_size: i64,
+    pub root_hash: String,
+    pub timestamp: Timestamp,
+    pub sth: String,
+    pub recorded_at: Timestamp,
+    pub note: Option<String>,
+}
+
+/// A stored receipt for a message this node sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptRow {
+    pub message_id: String,
+    pub envelope_hash: String,
+    pub header: String,
+    pub receipt: String,
+    pub stored_at: Timestamp,
+}
+
+/// Outbox counts for status displays.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub delivered: i64,
+}
+
+async fn ensure_link(w: &mut WriteTx, peer: &str) -> Result<()> {
+    sqlx::query("INSERT INTO links (peer, next_seq, last_applied) VALUES ($1, 1, 0) ON CONFLICT (peer) DO NOTHING")
+        .bind(peer)
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(())
+}
+
+async fn append_leaf(w: &mut WriteTx, leaf: &LeafRecord, at: Timestamp) -> Result<i64> {
+    let idx: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx), -1) + 1 FROM ledger_leaves")
+        .fetch_one(&mut *w.tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO ledger_leaves (idx, kind, message_id, leaf, leaf_hash, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(idx)
+    .bind(&leaf.kind)
+    .bind(&leaf.message_id)
+    .bind(&leaf.leaf)
+    .bind(&leaf.leaf_hash)
+    .bind(ms(at))
+    .execute(&mut *w.tx)
+    .await
+    .map_err(|e| unique(e, format!("ledger leaf {idx}")))?;
+    Ok(idx)
+}
+
+/// Writes federation rows inside an open transaction (see the module invariants).
+pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
+    if let Some(i) = &fed.incoming {
+        sqlx::query(
+            "INSERT INTO inbox (message_id, sender, link_seq, envelope_hash, header, payload, receipt, outcome, applied_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&i.message_id)
+        .bind(&i.sender)
+        .bind(i.link_seq)
+        .bind(&i.envelope_hash)
+        .bind(&i.header)
+        .bind(&i.payload)
+        .bind(&i.receipt)
+        .bind(&i.outcome)
+        .bind(ms(i.at))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| unique(e, format!("message {}", i.message_id)))?;
+        ensure_link(w, &i.sender).await?;
+        let r = sqlx::query("UPDATE links SET last_applied = $1 WHERE peer = $2 AND last_applied = $3")
+            .bind(i.link_seq)
+            .bind(&i.sender)
+            .bind(i.link_seq - 1)
+            .execute(&mut *w.tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "link {} moved on: message {} with link_seq {} is not the next one",
+                i.sender, i.message_id, i.link_seq
+            )));
+        }
+        append_leaf(w, &i.leaf, i.at).await?;
+    }
+    for o in &fed.outbox {
+        ensure_link(w, &o.recipient).await?;
+        let seq: i64 = sqlx::query_scalar("UPDATE links SET next_seq = next_seq + 1 WHERE peer = $1 RETURNING next_seq - 1")
+            .bind(&o.recipient)
+            .fetch_one(&mut *w.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO outbox (message_id, recipient, link_seq, payload_type, payload, created_at, attempts, next_attempt) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+        )
+        .bind(&o.message_id)
+        .bind(&o.recipient)
+        .bind(seq)
+        .bind(&o.payload_type)
+        .bind(o.payload.to_string())
+        .bind(ms(o.created_at))
+        .bind(ms(o.created_at))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| unique(e, format!("outbox message {}", o.message_id)))?;
+    }
+    Ok(())
+}
+
+type OutboxTuple = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+);
+const OUTBOX_COLS: &str = "SELECT message_id, recipient, link_seq, payload_type, payload, created_at, attempts, next_attempt, last_error, delivered_at FROM outbox";
+
+fn outbox_row(r: OutboxTuple) -> Result<OutboxRow> {
+    Ok(OutboxRow {
+        message_id: r.0,
+        recipient: r.1,
+        link_seq: r.2,
+        payload_type: r.3,
+        payload: r.4,
+        created_at: ts(r.5)?,
+        attempts: r.6,
+        next_attempt: ts(r.7)?,
+        last_error: r.8,
+        delivered_at: opt_ts(r.9)?,
+    })
+}
+
+type InboxTuple = (String, String, i64, String, String, String, String, String, i64);
+const INBOX_COLS: &str =
+    "SELECT message_id, sender, link_seq, envelope_hash, header, payload, receipt, outcome, applied_at FROM inbox";
+
+fn inbox_row(r: InboxTuple) -> Result<InboxRow> {
+    Ok(InboxRow {
+        message_id: r.0,
+        sender: r.1,
+        link_seq: r.2,
+        envelope_hash: r.3,
+        header: r.4,
+        payload: r.5,
+        receipt: r.6,
+        outcome: r.7,
+        applied_at: ts(r.8)?,
+    })
+}
+
+type SthTuple = (String, String, i64, String, i64, String, i64, Option<String>);
+const STH_COLS: &str = "SELECT node_id, role, tree_size, root_hash, ts, sth, recorded_at, note FROM sths";
+
+fn sth_row(r: SthTuple) -> Result<SthRecord> {
+    Ok(SthRecord {
+        node_id: r.0,
+        role: r.1,
+        tree_size: r.2,
+        root_hash: r.3,
+        timestamp: ts(r.4)?,
+        sth: r.5,
+        recorded_at: ts(r.6)?,
+        note: r.7,
+    })
+}
+
+impl Store {
+    // ---- identity and own keys ----
+
+    /// Stores (or replaces) the node's federation identity.
+    pub async fn fed_set_identity(&self, id: &FedIdentity) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("DELETE FROM fed_identity").execute(&mut *w.tx).await?;
+        sqlx::query(
+            "INSERT INTO fed_identity (id, node_id, agency_id, listen, base_url, key_dir, tls_cert_sha256, descriptor, serial) \
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id.node_id)
+        .bind(&id.agency_id)
+        .bind(&id.listen)
+        .bind(&id.base_url)
+        .bind(&id.key_dir)
+        .bind(&id.tls_cert_sha256)
+        .bind(&id.descriptor)
+        .bind(id.serial)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// The node's federation identity, if `liaison init` created one.
+    pub async fn fed_identity(&self) -> Result<Option<FedIdentity>> {
+        type Row = (String, String, String, String, String, String, String, i64);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT node_id, agency_id, listen, base_url, key_dir, tls_cert_sha256, descriptor, serial FROM fed_identity WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| FedIdentity {
+            node_id: r.0,
+            agency_id: r.1,
+            listen: r.2,
+            base_url: r.3,
+            key_dir: r.4,
+            tls_cert_sha256: r.5,
+            descriptor: r.6,
+            serial: r.7,
+        }))
+    }
+
+    /// Adds one of the node's own keys, or updates its validity.
+    pub async fn fed_put_own_key(&self, k: &OwnKey, now: Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "INSERT INTO own_keys (key_id, key_path, public_key, valid_from, valid_until, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (key_id) DO UPDATE SET valid_until = excluded.valid_until",
+        )
+        .bind(&k.key_id)
+        .bind(&k.key_path)
+        .bind(&k.public_key)
+        .bind(ms(k.valid_from))
+        .bind(k.valid_until.map(ms))
+        .bind(ms(now))
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// The node's own keys, oldest first.
+    pub async fn fed_own_keys(&self) -> Result<Vec<OwnKey>> {
+        type Row = (String, String, String, i64, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT key_id, key_path, public_key, valid_from, valid_until FROM own_keys ORDER BY created_at, valid_from",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OwnKey {
+                    key_id: r.0,
+                    key_path: r.1,
+                    public_key: r.2,
+                    valid_from: ts(r.3)?,
+                    valid_until: opt_ts(r.4)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- peers ----
+
+    /// Pins a peer (or replaces its pinned view) with its key history, in one transaction.
+    pub async fn fed_put_peer(&self, p: &PeerRecord, keys: &[PeerKeyRecord]) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "INSERT INTO peers (node_id, agency_id, base_url, tls_cert_sha256, serial, pinned, descriptor, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (node_id) DO UPDATE SET agency_id = excluded.agency_id, base_url = excluded.base_url, tls_cert_sha256 = excluded.tls_cert_sha256, \
+             serial = excluded.serial, pinned = excluded.pinned, descriptor = excluded.descriptor",
+        )
+        .bind(&p.node_id)
+        .bind(&p.agency_id)
+        .bind(&p.base_url)
+        .bind(&p.tls_cert_sha256)
+        .bind(p.serial)
+        .bind(&p.pinned)
+        .bind(&p.descriptor)
+        .bind(ms(p.added_at))
+        .execute(&mut *w.tx)
+        .await?;
+        for k in keys {
+            sqlx::query(
+                "INSERT INTO peer_keys (node_id, key_id, public_key, valid_from, valid_until) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (node_id, key_id) DO UPDATE SET valid_until = excluded.valid_until",
+            )
+            .bind(&k.node_id)
+            .bind(&k.key_id)
+            .bind(&k.public_key)
+            .bind(ms(k.valid_from))
+            .bind(k.valid_until.map(ms))
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        ensure_link(&mut w, &p.node_id).await?;
+        w.commit().await
+    }
+
+    /// All pinned peers.
+    pub async fn fed_peers(&self) -> Result<Vec<PeerRecord>> {
+        type Row = (String, String, String, String, i64, String, String, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT node_id, agency_id, base_url, tls_cert_sha256, serial, pinned, descriptor, added_at FROM peers ORDER BY node_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(PeerRecord {
+                    node_id: r.0,
+                    agency_id: r.1,
+                    base_url: r.2,
+                    tls_cert_sha256: r.3,
+                    serial: r.4,
+                    pinned: r.5,
+                    descriptor: r.6,
+                    added_at: ts(r.7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Unpins a peer: its messages are refused from now on. Keys, ledger and history stay.
+    pub async fn fed_remove_peer(&self, node_id: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        let r = sqlx::query("DELETE FROM peers WHERE node_id = $1")
+            .bind(node_id)
+            .execute(&mut *w.tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("peer {node_id}")));
+        }
+        w.commit().await
+    }
+
+    /// A peer's stored keys (full history).
+    pub async fn fed_peer_keys(&self, node_id: &str) -> Result<Vec<PeerKeyRecord>> {
+        type Row = (String, String, String, i64, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT node_id, key_id, public_key, valid_from, valid_until FROM peer_keys WHERE node_id = $1 ORDER BY valid_from",
+        )
+        .bind(node_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(PeerKeyRecord {
+                    node_id: r.0,
+                    key_id: r.1,
+                    public_key: r.2,
+                    valid_from: ts(r.3)?,
+                    valid_until: opt_ts(r.4)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- outbox ----
+
+    /// Writes federation rows in a transaction of their own (messages that change no request).
+    pub async fn fed_write(&self, fed: &FedWrites) -> Result<()> {
+        let mut w = self.write().await?;
+        write_fed(&mut w, fed).await?;
+        w.commit().await
+    }
+
+    /// Peers with undelivered messages.
+    pub async fn fed_pending_recipients(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT recipient FROM outbox WHERE delivered_at IS NULL ORDER BY recipient")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The first `limit` undelivered messages to `recipient`, in link order.
+    pub async fn fed_outbox_pending(&self, recipient: &str, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows: Vec<OutboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLS} WHERE recipient = $1 AND delivered_at IS NULL ORDER BY link_seq LIMIT $2"
+        )))
+        .bind(recipient)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(outbox_row).collect()
+    }
+
+    /// One outbox message by link position (for resending after a gap).
+    pub async fn fed_outbox_message(&self, message_id: &str) -> Result<Option<OutboxRow>> {
+        let row: Option<OutboxTuple> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{OUTBOX_COLS} WHERE message_id = $1")))
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(outbox_row).transpose()
+    }
+
+    /// Every outbox message, in link order per recipient.
+    pub async fn fed_outbox_all(&self) -> Result<Vec<OutboxRow>> {
+        let rows: Vec<OutboxTuple> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{OUTBOX_COLS} ORDER BY recipient, link_seq")))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(outbox_row).collect()
+    }
+
+    pub async fn fed_outbox_stats(&self) -> Result<OutboxStats> {
+        let (pending, delivered): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN delivered_at IS NULL THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END), 0) FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(OutboxStats { pending, delivered })
+    }
+
+    /// Records a failed attempt (the message stays in the outbox).
+    pub async fn fed_outbox_failed(&self, message_id: &str, error: &str, next_attempt: Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt = $2 WHERE message_id = $3",
+        )
+        .bind(error)
+        .bind(ms(next_attempt))
+        .bind(message_id)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// Ends delivery of a message: stores the verified receipt and appends the `sent` and
+    /// `receipt` ledger leaves, in one transaction. Idempotent: a message already delivered
+    /// is left as it is (returns false).
+    pub async fn fed_delivered(
+        &self,
+        receipt: &ReceiptRow,
+        sent_leaf: &LeafRecord,
+        receipt_leaf: &LeafRecord,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut w = self.write().await?;
+        let r = sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE message_id = $2 AND delivered_at IS NULL")
+            .bind(ms(now))
+            .bind(&receipt.message_id)
+            .execute(&mut *w.tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO receipts (message_id, envelope_hash, header, receipt, stored_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&receipt.message_id)
+        .bind(&receipt.envelope_hash)
+        .bind(&receipt.header)
+        .bind(&receipt.receipt)
+        .bind(ms(receipt.stored_at))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| unique(e, format!("receipt for {}", receipt.message_id)))?;
+        append_leaf(&mut w, sent_leaf, now).await?;
+        append_leaf(&mut w, receipt_leaf, now).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    /// The receipt stored for a message this node sent.
+    pub async fn fed_receipt(&self, message_id: &str) -> Result<Option<ReceiptRow>> {
+        type Row = (String, String, String, String, i64);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT message_id, envelope_hash, header, receipt, stored_at FROM receipts WHERE message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ReceiptRow {
+                message_id: r.0,
+                envelope_hash: r.1,
+                header: r.2,
+                receipt: r.3,
+                stored_at: ts(r.4)?,
+            })
+        })
+        .transpose()
+    }
+
+    // ---- inbox and links ----
+
+    pub async fn fed_inbox(&self, message_id: &str) -> Result<Option<InboxRow>> {
+        let row: Option<InboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{INBOX_COLS} WHERE message_id = $1")))
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(inbox_row).transpose()
+    }
+
+    pub async fn fed_inbox_by_seq(&self, sender: &str, link_seq: i64) -> Result<Option<InboxRow>> {
+        let row: Option<InboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{INBOX_COLS} WHERE sender = $1 AND link_seq = $2"
+        )))
+        .bind(sender)
+        .bind(link_seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(inbox_row).transpose()
+    }
+
+    /// Every accepted incoming message, in link order per sender.
+    pub async fn fed_inbox_all(&self) -> Result<Vec<InboxRow>> {
+        let rows: Vec<InboxTuple> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{INBOX_COLS} ORDER BY sender, link_seq")))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(inbox_row).collect()
+    }
+
+    /// The last link_seq applied from `peer` (0 if none).
+    pub async fn fed_last_applied(&self, peer: &str) -> Result<i64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT last_applied FROM links WHERE peer = $1")
+            .bind(peer)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    // ---- ledger ----
+
+    /// Leaf hashes (hex) from index `from` on, in order.
+    pub async fn fed_leaf_hashes_from(&self, from: i64) -> Result<Vec<(i64, String)>> {
+        Ok(
+            sqlx::query_as("SELECT idx, leaf_hash FROM ledger_leaves WHERE idx >= $1 ORDER BY idx")
+                .bind(from)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Every leaf, in order.
+    pub async fn fed_leaves(&self) -> Result<Vec<LeafRow>> {
+        type Row = (i64, String, String, String, String, i64);
+        let rows: Vec<Row> =
+            sqlx::query_as("SELECT idx, kind, message_id, leaf, leaf_hash, at FROM ledger_leaves ORDER BY idx")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LeafRow {
+                    idx: r.0,
+                    kind: r.1,
+                    message_id: r.2,
+                    leaf: r.3,
+                    leaf_hash: r.4,
+                    at: ts(r.5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The leaves that mention a message.
+    pub async fn fed_leaves_for(&self, message_id: &str) -> Result<Vec<LeafRow>> {
+        type Row = (i64, String, String, String, String, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT idx, kind, message_id, leaf, leaf_hash, at FROM ledger_leaves WHERE message_id = $1 ORDER BY idx",
+        )
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LeafRow {
+                    idx: r.0,
+                    kind: r.1,
+                    message_id: r.2,
+                    leaf: r.3,
+                    leaf_hash: r.4,
+                    at: ts(r.5)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- signed tree heads ----
+
+    pub async fn fed_put_sth(&self, s: &SthRecord) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "INSERT INTO sths (id, node_id, role, tree_size, root_hash, ts, sth, recorded_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&s.node_id)
+        .bind(&s.role)
+        .bind(s.tree_size)
+        .bind(&s.root_hash)
+        .bind(ms(s.timestamp))
+        .bind(&s.sth)
+        .bind(ms(s.recorded_at))
+        .bind(s.note.clone())
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// Stored tree heads of `node_id` with `role`, oldest first.
+    pub async fn fed_sths(&self, node_id: &str, role: &str) -> Result<Vec<SthRecord>> {
+        let rows: Vec<SthTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{STH_COLS} WHERE node_id = $1 AND role = $2 ORDER BY recorded_at, tree_size"
+        )))
+        .bind(node_id)
+        .bind(role)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(sth_row).collect()
+    }
+
+    /// The latest stored tree head of `node_id` with `role`.
+    pub async fn fed_latest_sth(&self, node_id: &str, role: &str) -> Result<Option<SthRecord>> {
+        let row: Option<SthTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{STH_COLS} WHERE node_id = $1 AND role = $2 ORDER BY tree_size DESC, recorded_at DESC LIMIT 1"
+        )))
+        .bind(node_id)
+        .bind(role)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(sth_row).transpose()
+    }
+
+    /// Every stored piece of evidence (conflicting tree heads), oldest first.
+    pub async fn fed_evidence(&self) -> Result<Vec<SthRecord>> {
+        let rows: Vec<SthTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{STH_COLS} WHERE role = 'evidence' ORDER BY recorded_at"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(sth_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(kind: &str, id: &str) -> LeafRecord {
+        LeafRecord {
+            kind: kind.into(),
+            message_id: id.into(),
+            leaf: format!("{{\"kind\":\"{kind}\"}}"),
+            leaf_hash: format!("{:064x}", id.len()),
+        }
+    }
+
+    fn incoming(id: &str, seq: i64) -> IncomingRecord {
+        IncomingRecord {
+            message_id: id.into(),
+            sender: "cn-mps".into(),
+            link_seq: seq,
+            envelope_hash: "00".into(),
+            header: "{}".into(),
+            payload: "{}".into(),
+            receipt: "{}".into(),
+            outcome: "applied".into(),
+            leaf: leaf("received", id),
+            at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn outbox_inbox_links_and_ledger() {
+        for store in crate::testing::all_backends().await {
+            let now = Timestamp::UNIX_EPOCH;
+            let out = |id: &str| OutboxItem {
+                message_id: id.into(),
+                recipient: "cn-mps".into(),
+                payload_type: "comment".into(),
+                payload: serde_json::json!({"text": id}),
+                created_at: now,
+            };
+            store
+                .fed_write(&FedWrites {
+                    outbox: vec![out("m1"), out("m2")],
+                    incoming: None,
+                })
+                .await
+                .unwrap();
+            let pending = store.fed_outbox_pending("cn-mps", 10).await.unwrap();
+            assert_eq!(
+                pending.iter().map(|r| r.link_seq).collect::<Vec<_>>(),
+                vec![1, 2]
+            );
+            // Incoming in order, a duplicate is refused, a gap is refused.
+            store
+                .fed_write(&FedWrites {
+                    outbox: vec![],
+                    incoming: Some(incoming("i1", 1)),
+                })
+                .await
+                .unwrap();
+            let dup = store
+                .fed_write(&FedWrites {
+                    outbox: vec![],
+                    incoming: Some(incoming("i1", 2)),
+                })
+                .await;
+            assert!(matches!(dup, Err(StoreError::Duplicate(_))), "{dup:?}");
+            let gap = store
+                .fed_write(&FedWrites {
+                    outbox: vec![],
+                    incoming: Some(incoming("i3", 3)),
+                })
+                .await;
+            assert!(matches!(gap, Err(StoreError::Conflict(_))), "{gap:?}");
+            assert_eq!(store.fed_last_applied("cn-mps").await.unwrap(), 1);
+            let r = ReceiptRow {
+                message_id: "m1".into(),
+                envelope_hash: "ab".into(),
+                header: "{}".into(),
+                receipt: "{}".into(),
+                stored_at: now,
+            };
+            assert!(
+                store
+                    .fed_delivered(&r, &leaf("sent", "m1"), &leaf("receipt", "m1"), now)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .fed_delivered(&r, &leaf("sent", "m1"), &leaf("receipt", "m1"), now)
+                    .await
+                    .unwrap()
+            );
+            let leaves = store.fed_leaves().await.unwrap();
+            assert_eq!(leaves.iter().map(|l| l.idx).collect::<Vec<_>>(), vec![0, 1, 2]);
+            assert_eq!(store.fed_outbox_stats().await.unwrap().pending, 1);
+        }
+    }
+}
