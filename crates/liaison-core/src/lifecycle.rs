@@ -735,3 +735,46 @@ mod tests {
         );
     }
 }
+
+/// The transition table as Markdown (used to generate docs/lifecycle.md and keep it in sync).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| from | to | kinds | acting side | roles | system | needs |\n|---|---|---|---|---|---|---|\n");
+    for r in RULES {
+        let kinds = match r.kinds {
+            KindFilter::Any => "any",
+            KindFilter::PreservationOnly => "preservation",
+            KindFilter::NotPreservation => "not preservation / spontaneous",
+            KindFilter::SpontaneousOnly => "spontaneous information",
+        };
+        let needs = match r.needs {
+            Needs::Nothing => "",
+            Needs::Reason => "reason",
+            Needs::Refusal => "refusal_reason + reason",
+            Needs::PreservedUntil => "preserved_until (default from policy)",
+            Needs::FollowUp => "follow_up request",
+        };
+        let roles = r.roles.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.from,
+            r.to,
+            kinds,
+            side_name(r.side),
+            if roles.is_empty() { "—".to_string() } else { roles },
+            if r.system { "yes" } else { "" },
+            needs
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod doc_sync {
+    #[test]
+    fn docs_lifecycle_md_has_the_current_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/lifecycle.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        let table = super::markdown_table();
+        assert!(doc.contains(&table), "docs/lifecycle.md is out of date; paste this table into it:\n{table}");
+    }
+}

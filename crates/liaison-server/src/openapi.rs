@@ -87,7 +87,7 @@ pub fn document() -> Value {
             "title": "Liaison node API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Cross-border assistance requests between law-enforcement agencies. All routes except /health need 'Authorization: Bearer <token>'. Errors are RFC 9457 problem+json.",
-            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+            "license": {"name": "MIT", "identifier": "MIT"}
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
