@@ -86,7 +86,12 @@ impl Config {
 
     /// The commented file `liaison init` writes.
     pub fn commented(&self) -> Result<String> {
-        let sla = toml::to_string_pretty(&self.sla)?;
+        #[derive(Serialize)]
+        struct SlaOnly<'a> {
+            sla: &'a SlaPolicy,
+        }
+        // Serialised under its own key so the answer rows become [[sla.answer]] tables.
+        let sla = toml::to_string_pretty(&SlaOnly { sla: &self.sla })?;
         Ok(format!(
             r#"# Liaison node configuration. Every setting can be overridden by an environment variable
 # (shown beside it). Times are UTC in storage and shown in each viewer's time zone.
@@ -109,7 +114,6 @@ cli_user = {user:?}
 # Periods are "Nh" (elapsed hours) or "Nd" (calendar days in the requested agency's time zone,
 # correct across daylight-saving changes). In the answer table the row naming the request kind
 # wins over the row without a kind. Each row names where its number comes from.
-[sla]
 {sla}"#,
             listen = self.node.listen,
             db = self.node.database_url,

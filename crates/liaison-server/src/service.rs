@@ -560,7 +560,8 @@ impl Node {
         input: Option<liaison_law::AssessmentInput>,
         now: Timestamp,
     ) -> Result<liaison_law::Assessment> {
-        require(p.role.may_read_requests(), "legal assessment", p)?;
+        // A what-if assessment reveals no case data: any authenticated user may run one.
+        // Assessing a stored request needs the right to read it (checked by `visible`).
         let input = match (draft, request, input) {
             (Some(d), None, None) => {
                 let a = self.store.agency(d.requesting_agency).await.map_err(|_| {
