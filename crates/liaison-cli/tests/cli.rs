@@ -67,25 +67,63 @@ fn init_then_full_case_from_the_command_line() {
     // init refuses to run twice.
     liaison(&dir).args(["init"]).assert().code(3);
 
-    // The admin adds the other side's agency and users.
+    // The admin adds the other side's agency, a contact, and users.
     let db = format!("sqlite://{}", dir.join("liaison.db").display());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = liaison_store::Store::open(&db).await.unwrap();
-        let mps = liaison_core::directory::Agency {
-            id: liaison_core::AgencyId::new(),
-            code: "CN-MPS".into(),
-            name_en: "Ministry of Public Security".into(),
-            name_native: "中华人民共和国公安部".into(),
-            jurisdiction: liaison_core::CountryCode::parse("CN").unwrap(),
-            kind: liaison_core::directory::AgencyKind::Police,
-            time_zone: "Asia/Shanghai".into(),
-        };
-        store
-            .insert_agency(&mps, None, "test", jiff::Timestamp::now())
-            .await
-            .unwrap();
-    });
+    liaison(&dir)
+        .args([
+            "directory",
+            "add-agency",
+            "CN-MPS",
+            "--name",
+            "Ministry of Public Security",
+            "--native-name",
+            "中华人民共和国公安部",
+            "--jurisdiction",
+            "CN",
+            "--time-zone",
+            "Asia/Shanghai",
+        ])
+        .assert()
+        .success();
+    liaison(&dir)
+        .args([
+            "directory",
+            "add-agency",
+            "X",
+            "--name",
+            "X",
+            "--jurisdiction",
+            "CN",
+            "--time-zone",
+            "Asia/Atlantis",
+        ])
+        .assert()
+        .code(3);
+    liaison(&dir)
+        .args([
+            "directory",
+            "add-contact",
+            "CN-MPS",
+            "--name",
+            "24/7 desk",
+            "--phone",
+            "+86 10 5550 0110",
+            "--email",
+            "desk@example.invalid",
+            "--languages",
+            "zh,en",
+            "--time-zone",
+            "Asia/Shanghai",
+            "--hours",
+            "24/7",
+        ])
+        .assert()
+        .success();
+    let d = json_out(liaison(&dir).args(["directory"]));
+    let mps = d.as_array().unwrap().iter().find(|a| a["code"] == "CN-MPS").unwrap();
+    assert_eq!(mps["contacts"][0]["open"], true);
+    assert!(mps["contacts"][0]["local_time"].as_str().unwrap().ends_with("CST"));
     for (user, agency, role) in [
         ("alice", "FBI", "officer"),
         ("wang", "CN-MPS", "desk"),

@@ -29,6 +29,9 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/me", get(me))
         .route("/api/v1/directory", get(directory))
+        .route("/api/v1/jurisdictions", post(add_jurisdiction))
+        .route("/api/v1/agencies", post(add_agency))
+        .route("/api/v1/contacts", post(add_contact))
         .route("/api/v1/requests", get(list_requests).post(create_request))
         .route("/api/v1/requests/overdue", get(overdue))
         .route("/api/v1/requests/{id}", get(get_request).put(update_draft))
@@ -269,6 +272,89 @@ async fn me(Auth(p): Auth) -> Json<Principal> {
 
 async fn directory(AxState(node): AxState<Node>, Auth(p): Auth) -> ApiResult<Response> {
     Ok(Json(node.directory(&p, Timestamp::now()).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAgency {
+    code: String,
+    name_en: String,
+    #[serde(default)]
+    name_native: Option<String>,
+    jurisdiction: liaison_core::CountryCode,
+    kind: liaison_core::directory::AgencyKind,
+    time_zone: String,
+}
+
+async fn add_jurisdiction(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let j: liaison_core::jurisdiction::Jurisdiction = json_body(&headers, &body)?;
+    node.add_jurisdiction(&p, j.clone()).await?;
+    Ok((StatusCode::CREATED, Json(j)).into_response())
+}
+
+async fn add_agency(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let a: NewAgency = json_body(&headers, &body)?;
+    let agency = liaison_core::directory::Agency {
+        id: AgencyId::new(),
+        name_native: a.name_native.unwrap_or_else(|| a.name_en.clone()),
+        code: a.code,
+        name_en: a.name_en,
+        jurisdiction: a.jurisdiction,
+        kind: a.kind,
+        time_zone: a.time_zone,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(node.add_agency(&p, agency, Timestamp::now()).await?),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewContact {
+    agency: AgencyId,
+    name: String,
+    phone: String,
+    email: String,
+    #[serde(default)]
+    languages: Vec<String>,
+    time_zone: String,
+    office_hours: liaison_core::directory::OfficeHours,
+}
+
+async fn add_contact(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let c: NewContact = json_body(&headers, &body)?;
+    let contact = liaison_core::directory::ContactPoint {
+        id: liaison_core::ContactId::new(),
+        agency: c.agency,
+        name: c.name,
+        phone: c.phone,
+        email: c.email,
+        languages: c.languages,
+        time_zone: c.time_zone,
+        office_hours: c.office_hours,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(node.add_contact(&p, contact, Timestamp::now()).await?),
+    )
+        .into_response())
 }
 
 const LIST_PARAMS: &[&str] = &[

@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! # liaison-server
 //!
 //! The node's use cases ([`service::Node`]) and its HTTP face ([`api::router`]). The CLI calls

@@ -95,6 +95,9 @@ pub fn document() -> Value {
             "/api/v1/health": {"get": {"tags": ["node"], "summary": "Liveness and database check (no token needed)", "security": [], "responses": {"200": {"description": "Healthy"}, "503": {"description": "Database unreachable"}}}},
             "/api/v1/me": {"get": op("node", "The caller's identity, agency and role", json!([]), None, ("200", "Principal"))},
             "/api/v1/directory": {"get": op("directory", "Agencies with contact points, each with local time now and office status", json!([]), None, ("200", "Directory"))},
+            "/api/v1/jurisdictions": {"post": op("directory", "Add or rename a jurisdiction (admin)", json!([]), Some("Jurisdiction"), ("201", "Jurisdiction"))},
+            "/api/v1/agencies": {"post": op("directory", "Add an agency served by this node (admin)", json!([]), Some("NewAgency"), ("201", "Agency"))},
+            "/api/v1/contacts": {"post": op("directory", "Add a contact point (admin)", json!([]), Some("NewContact"), ("201", "Contact"))},
             "/api/v1/requests": {
                 "get": op("requests", "List requests sent or received by the caller's agency, newest first", list_params.clone(), None, ("200", "RequestPage")),
                 "post": op("requests", "Create a draft request", json!([]), Some("RequestDraft"), ("201", "Request"))
@@ -176,6 +179,11 @@ pub fn document() -> Value {
                 "Event": {"type": "object", "properties": {"id": {"type": "string"}, "request": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "event": {"type": "string"}, "from_state": {"type": "string"}, "to_state": {"type": "string"}, "reason": {"type": "string"}, "data": {}}},
                 "Events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
                 "Directory": {"type": "array", "items": {"type": "object"}},
+                "Jurisdiction": {"type": "object", "required": ["code", "name_en", "name_zh"], "additionalProperties": false, "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}$"}, "name_en": {"type": "string"}, "name_zh": {"type": "string"}}},
+                "NewAgency": {"type": "object", "required": ["code", "name_en", "jurisdiction", "kind", "time_zone"], "additionalProperties": false, "properties": {"code": {"type": "string"}, "name_en": {"type": "string"}, "name_native": {"type": "string"}, "jurisdiction": {"type": "string", "description": "ISO 3166-1 alpha-2"}, "kind": enum_of(&["police", "prosecutor", "central_authority", "cert", "point_of_contact_24_7"]), "time_zone": {"type": "string", "description": "IANA time zone"}}},
+                "Agency": {"type": "object"},
+                "NewContact": {"type": "object", "required": ["agency", "name", "phone", "email", "time_zone", "office_hours"], "additionalProperties": false, "properties": {"agency": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "phone": {"type": "string"}, "email": {"type": "string"}, "languages": {"type": "array", "items": {"type": "string"}}, "time_zone": {"type": "string"}, "office_hours": {"type": "string", "description": "24/7 or e.g. Mon-Fri 09:00-17:30"}}},
+                "Contact": {"type": "object"},
                 "AssessmentRequest": {"type": "object", "description": "Exactly one of draft, request (id) or input (explicit jurisdictions)", "properties": {"draft": {"$ref": "#/components/schemas/RequestDraft"}, "request": {"type": "string", "format": "uuid"}, "input": {"type": "object"}}},
                 "Assessment": {"type": "object", "description": "Dual criminality, channels, data-category requirements, retention risk, refusal risks and a plan, each with citations."},
                 "CooperationReport": {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "by": {"type": "string"}, "pairs": {"type": "array", "items": {"type": "object"}}}},

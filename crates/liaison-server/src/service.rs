@@ -657,3 +657,94 @@ impl Node {
         Ok(self.store.create_token(u.id, label, expires, &p.username, now).await?)
     }
 }
+
+/// Directory maintenance (admins).
+impl Node {
+    /// Adds a jurisdiction with its names (needed before agencies of that state).
+    pub async fn add_jurisdiction(&self, p: &Principal, j: liaison_core::jurisdiction::Jurisdiction) -> Result<()> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        if j.name_en.trim().is_empty() || j.name_zh.trim().is_empty() {
+            return Err(ServiceError::invalid(
+                "name_en",
+                "give the jurisdiction's name in English and in Chinese",
+            ));
+        }
+        Ok(self.store.upsert_jurisdiction(&j).await?)
+    }
+
+    /// Adds an agency served by this node.
+    pub async fn add_agency(&self, p: &Principal, a: Agency, now: Timestamp) -> Result<Agency> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        let mut errs = Vec::new();
+        if a.code.trim().is_empty()
+            || a.code.len() > 32
+            || !a
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errs.push(FieldError {
+                field: "code".into(),
+                message: format!("'{}' must be 1-32 letters, digits, '-' or '_'", a.code),
+            });
+        }
+        if a.name_en.trim().is_empty() {
+            errs.push(FieldError {
+                field: "name_en".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        if let Err(e) = time_zone(&a.time_zone) {
+            errs.push(FieldError {
+                field: "time_zone".into(),
+                message: e.to_string(),
+            });
+        }
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
+        }
+        self.store
+            .insert_agency(&a, None, &p.username, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(m) => ServiceError::invalid("jurisdiction", m),
+                other => other.into(),
+            })?;
+        Ok(a)
+    }
+
+    /// Adds a contact point to an agency.
+    pub async fn add_contact(&self, p: &Principal, c: ContactPoint, now: Timestamp) -> Result<ContactPoint> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        let mut errs = Vec::new();
+        if let Err(e) = time_zone(&c.time_zone) {
+            errs.push(FieldError {
+                field: "time_zone".into(),
+                message: e.to_string(),
+            });
+        }
+        if !c.email.contains('@') {
+            errs.push(FieldError {
+                field: "email".into(),
+                message: format!("'{}' is not an e-mail address", c.email),
+            });
+        }
+        if c.name.trim().is_empty() {
+            errs.push(FieldError {
+                field: "name".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
+        }
+        self.store
+            .insert_contact(&c, &p.username, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(m) => ServiceError::invalid("agency", m),
+                other => other.into(),
+            })?;
+        Ok(c)
+    }
+}

@@ -304,6 +304,23 @@ async fn bad_input_is_named() {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(p["detail"].as_str().unwrap().contains("ZZ"), "{p}");
 
+        // Directory: invalid country code, time zone and office hours are named.
+        let admin = ("FBI", Role::Admin);
+        let (s, p) = api.post("/api/v1/agencies", admin, json!({"code": "BKA", "name_en": "Bundeskriminalamt", "jurisdiction": "XX", "kind": "police", "time_zone": "Europe/Berlin"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(field_errors(&p), ["jurisdiction"], "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("'XX'"), "{p}");
+        let (s, p) = api.post("/api/v1/agencies", admin, json!({"code": "BKA", "name_en": "Bundeskriminalamt", "jurisdiction": "CN", "kind": "police", "time_zone": "Europe/Atlantis"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(field_errors(&p), ["time_zone"], "{p}");
+        let (s, p) = api.post("/api/v1/contacts", admin, json!({"agency": api.f.mps.id, "name": "Desk", "phone": "+86", "email": "d@example.invalid", "time_zone": "Asia/Shanghai", "office_hours": "whenever"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(field_errors(&p), ["office_hours"], "{p}");
+        let (s, _) = api.post("/api/v1/agencies", FBI_OFFICER, json!({"code": "BKA", "name_en": "Bundeskriminalamt", "jurisdiction": "CN", "kind": "police", "time_zone": "Europe/Berlin"})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, p) = api.post("/api/v1/contacts", admin, json!({"agency": api.f.mps.id, "name": "Desk", "phone": "+86 10 5550 0110", "email": "desk@example.invalid", "languages": ["zh"], "time_zone": "Asia/Shanghai", "office_hours": "24/7"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+
         // Query parameters.
         let (s, p) = api.get("/api/v1/requests?state=lost", FBI_OFFICER).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);

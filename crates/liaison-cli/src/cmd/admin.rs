@@ -13,6 +13,56 @@ pub struct DirectoryArgs {
     /// Only agencies of this jurisdiction (ISO code).
     #[arg(long)]
     pub jurisdiction: Option<String>,
+    #[command(subcommand)]
+    pub cmd: Option<DirectoryCmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DirectoryCmd {
+    /// Add or rename a jurisdiction (admin).
+    AddJurisdiction {
+        /// ISO 3166-1 alpha-2 code.
+        code: String,
+        #[arg(long)]
+        en: String,
+        #[arg(long)]
+        zh: String,
+    },
+    /// Add an agency served by this node (admin).
+    AddAgency {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        native_name: Option<String>,
+        #[arg(long)]
+        jurisdiction: String,
+        /// police, prosecutor, central_authority, cert or point_of_contact_24_7.
+        #[arg(long, default_value = "police")]
+        kind: String,
+        /// IANA time zone.
+        #[arg(long)]
+        time_zone: String,
+    },
+    /// Add a contact point to an agency (admin).
+    AddContact {
+        /// Agency code or id.
+        agency: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        email: String,
+        /// Comma-separated language tags, e.g. zh,en.
+        #[arg(long, default_value = "en")]
+        languages: String,
+        #[arg(long)]
+        time_zone: String,
+        /// 24/7, or days and hours like "Mon-Fri 09:00-17:30".
+        #[arg(long, default_value = "Mon-Fri 09:00-17:00")]
+        hours: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +146,9 @@ pub async fn directory(ctx: &Ctx, a: DirectoryArgs) -> Result<()> {
     let (node, config) = ctx.node().await?;
     let p = ctx.principal(&node, &config).await?;
     let now = Timestamp::now();
+    if let Some(cmd) = a.cmd {
+        return directory_edit(ctx, &node, &p, cmd, now).await;
+    }
     let mut views = node.directory(&p, now).await?;
     if let Some(j) = &a.jurisdiction {
         let code = liaison_core::CountryCode::parse(j).map_err(|e| bad(format!("--jurisdiction: {e}")))?;
@@ -354,6 +407,90 @@ pub async fn audit(ctx: &Ctx, c: AuditCmd) -> Result<()> {
     }
     if let Some((seq, why)) = r.first_bad {
         return Err(IntegrityFailure(format!("audit log broken at entry {seq}: {why}")).into());
+    }
+    Ok(())
+}
+
+async fn directory_edit(
+    ctx: &Ctx,
+    node: &liaison_server::service::Node,
+    p: &liaison_store::Principal,
+    cmd: DirectoryCmd,
+    now: Timestamp,
+) -> Result<()> {
+    use liaison_core::directory::{Agency, ContactPoint};
+    match cmd {
+        DirectoryCmd::AddJurisdiction { code, en, zh } => {
+            let code = liaison_core::CountryCode::parse(&code).map_err(|e| bad(e.to_string()))?;
+            node.add_jurisdiction(
+                p,
+                liaison_core::jurisdiction::Jurisdiction {
+                    code,
+                    name_en: en,
+                    name_zh: zh,
+                },
+            )
+            .await?;
+            println!("Jurisdiction {code} saved");
+        }
+        DirectoryCmd::AddAgency {
+            code,
+            name,
+            native_name,
+            jurisdiction,
+            kind,
+            time_zone,
+        } => {
+            let a = Agency {
+                id: liaison_core::AgencyId::new(),
+                code,
+                name_native: native_name.unwrap_or_else(|| name.clone()),
+                name_en: name,
+                jurisdiction: liaison_core::CountryCode::parse(&jurisdiction)
+                    .map_err(|e| bad(format!("--jurisdiction: {e}")))?,
+                kind: kind.parse().map_err(|e| bad(format!("--kind: {e}")))?,
+                time_zone,
+            };
+            let a = node.add_agency(p, a, now).await?;
+            if ctx.json {
+                return json(&a);
+            }
+            println!("Added agency {} ({})", a.code, a.id);
+        }
+        DirectoryCmd::AddContact {
+            agency,
+            name,
+            phone,
+            email,
+            languages,
+            time_zone,
+            hours,
+        } => {
+            let ag = node
+                .store
+                .agency_by_code(&agency)
+                .await
+                .map_err(|_| bad(format!("unknown agency '{agency}'")))?;
+            let c = ContactPoint {
+                id: liaison_core::ContactId::new(),
+                agency: ag.id,
+                name,
+                phone,
+                email,
+                languages: languages
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                time_zone,
+                office_hours: hours.parse().map_err(|e| bad(format!("--hours: {e}")))?,
+            };
+            let c = node.add_contact(p, c, now).await?;
+            if ctx.json {
+                return json(&c);
+            }
+            println!("Added contact {} to {}", c.name, ag.code);
+        }
     }
     Ok(())
 }
