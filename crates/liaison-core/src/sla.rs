@@ -102,6 +102,10 @@ pub struct SlaPolicy {
     pub acknowledge_emergency: Period,
     pub acknowledge_urgent: Period,
     pub acknowledge_routine: Period,
+    /// A 24/7 point of contact acknowledges within this period whatever the urgency
+    /// (Budapest Art 35: immediate assistance, around the clock). The shorter period wins.
+    #[serde(default = "default_ack_24_7")]
+    pub acknowledge_24_7: Period,
     /// Time to answer, per urgency and kind.
     pub answer: Vec<AnswerRule>,
     /// Default preservation period when the desk does not give one.
@@ -110,6 +114,10 @@ pub struct SlaPolicy {
     pub preservation_min_days: u32,
     /// Days the requesting side has to supply information asked for before the request expires.
     pub needs_information_days: u32,
+}
+
+fn default_ack_24_7() -> Period {
+    Period::Hours(24)
 }
 
 impl Default for SlaPolicy {
@@ -126,6 +134,7 @@ impl Default for SlaPolicy {
             acknowledge_emergency: Period::Hours(2),
             acknowledge_urgent: Period::Hours(24),
             acknowledge_routine: Period::Days(3),
+            acknowledge_24_7: default_ack_24_7(),
             answer: vec![
                 r(
                     Emergency,
@@ -250,20 +259,26 @@ impl SlaPolicy {
             .or_else(|| self.answer.iter().find(|r| r.urgency == urgency && r.kind.is_none()))
     }
 
-    /// Deadlines for a request submitted at `submitted`, in the requested side's `zone`.
+    /// Deadlines for a request submitted at `submitted`, in the requested side's `zone`;
+    /// `to_24_7_point` when the requested agency is a 24/7 point of contact.
     pub fn deadlines(
         &self,
         urgency: Urgency,
         kind: RequestKind,
         submitted: Timestamp,
         zone: &TimeZone,
+        to_24_7_point: bool,
     ) -> Result<Deadlines, DeadlineError> {
         let answer = self
             .answer_rule(urgency, kind)
             .map(|r| r.due)
             .unwrap_or(Period::Days(90));
+        let mut acknowledge_by = self.acknowledge(urgency).after(submitted, zone)?;
+        if to_24_7_point {
+            acknowledge_by = acknowledge_by.min(self.acknowledge_24_7.after(submitted, zone)?);
+        }
         Ok(Deadlines {
-            acknowledge_by: self.acknowledge(urgency).after(submitted, zone)?,
+            acknowledge_by,
             answer_by: answer.after(submitted, zone)?,
         })
     }
@@ -352,6 +367,25 @@ mod tests {
         // Hours are elapsed time.
         let due = Period::Hours(72).after(start, &ny()).unwrap();
         assert_eq!(due.to_string(), "2026-03-08T14:00:00Z");
+    }
+
+    #[test]
+    fn a_24_7_point_acknowledges_within_a_day() {
+        let p = SlaPolicy::default();
+        let start: Timestamp = "2026-03-05T14:00:00Z".parse().unwrap();
+        let routine = p
+            .deadlines(Urgency::Routine, RequestKind::TrafficData, start, &ny(), false)
+            .unwrap();
+        let desk = p
+            .deadlines(Urgency::Routine, RequestKind::TrafficData, start, &ny(), true)
+            .unwrap();
+        assert_eq!(routine.acknowledge_by.to_string(), "2026-03-08T13:00:00Z");
+        assert_eq!(desk.acknowledge_by.to_string(), "2026-03-06T14:00:00Z");
+        let emergency = p
+            .deadlines(Urgency::Emergency, RequestKind::TrafficData, start, &ny(), true)
+            .unwrap();
+        assert_eq!(emergency.acknowledge_by.to_string(), "2026-03-05T16:00:00Z");
+        assert_eq!(emergency.answer_by.to_string(), "2026-03-05T22:00:00Z");
     }
 
     #[test]

@@ -347,7 +347,7 @@ impl Node {
             State::Submitted => {
                 let d = self
                     .sla
-                    .deadlines(r.draft.urgency, r.draft.kind, now, &zone)
+                    .deadlines(r.draft.urgency, r.draft.kind, now, &zone, requested.kind == liaison_core::directory::AgencyKind::PointOfContact247)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 t.submitted_at = Some(now);
                 t.ack_due = Some(d.acknowledge_by);
