@@ -62,8 +62,10 @@ impl Legal {
         requesting: CountryCode,
         requested: CountryCode,
         now: jiff::Timestamp,
+        observed: std::collections::BTreeMap<String, liaison_law::ObservedDuration>,
     ) -> Option<Result<(serde_json::Value, String), String>> {
-        let input = AssessmentInput::from_draft(draft, requesting, requested, now);
+        let mut input = AssessmentInput::from_draft(draft, requesting, requested, now);
+        input.observed_durations = observed;
         Some(match liaison_law::assess(&self.packs, &input) {
             Ok(a) => serde_json::to_value(&a)
                 .map(|v| (v, self.version().to_string()))

@@ -9,10 +9,14 @@
 //! `liaison-law` (what the law says).
 
 pub mod api;
+// [federation]
+pub mod experience;
+pub mod federation;
 pub mod legal;
 pub mod openapi;
 pub mod report;
 pub mod service;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,10 +44,15 @@ pub async fn serve(
             }
         })
     };
+    // [federation] endpoints, delivery worker and tree head watcher, if the node has an identity.
+    let fed = federation::start(node.clone()).await.map_err(std::io::Error::other)?;
     let app = api::router(node).layer(tower_http::trace::TraceLayer::new_for_http());
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     watcher.abort();
+    if let Some(f) = fed {
+        f.stop(); // [federation]
+    }
     result
 }

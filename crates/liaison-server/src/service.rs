@@ -72,6 +72,8 @@ pub struct Node {
     pub store: Store,
     pub sla: Arc<SlaPolicy>,
     pub legal: Legal,
+    /// How long channels actually took, fed back into assessments.
+    pub experience: Arc<crate::experience::Experience>,
 }
 
 /// A contact point with its local time and office status now.
@@ -151,6 +153,7 @@ impl Node {
             store,
             sla: Arc::new(sla),
             legal,
+            experience: Default::default(),
         }
     }
 
@@ -347,15 +350,25 @@ impl Node {
             State::Submitted => {
                 let d = self
                     .sla
-                    .deadlines(r.draft.urgency, r.draft.kind, now, &zone, requested.kind == liaison_core::directory::AgencyKind::PointOfContact247)
+                    .deadlines(
+                        r.draft.urgency,
+                        r.draft.kind,
+                        now,
+                        &zone,
+                        requested.kind == liaison_core::directory::AgencyKind::PointOfContact247,
+                    )
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 t.submitted_at = Some(now);
                 t.ack_due = Some(d.acknowledge_by);
                 t.answer_due = Some(d.answer_by);
                 let requesting = self.store.agency(r.draft.requesting_agency).await?;
-                if let Some(a) = self
-                    .legal
-                    .assess(&r.draft, requesting.jurisdiction, requested.jurisdiction, now)
+                let observed = self
+                    .experience
+                    .for_state(&self.store, requested.jurisdiction, now)
+                    .await;
+                if let Some(a) =
+                    self.legal
+                        .assess(&r.draft, requesting.jurisdiction, requested.jurisdiction, now, observed)
                 {
                     t.assessment = Some(a.map_err(|e| ServiceError::invalid("offences", e))?);
                 }
@@ -424,6 +437,8 @@ impl Node {
         if !data.is_empty() {
             t.data = Some(serde_json::Value::Object(data));
         }
+        // [federation] mirror the change to the peer node serving the other agency (same transaction).
+        t.fed = crate::federation::outgoing_for_transition(self, r, &t).await?;
         let mut out = self.store.transition(&t).await?;
         // A request to an agency hosted on this node is delivered the moment it is submitted.
         if to == State::Submitted && self.is_local(r.draft.requested_agency).await? {
@@ -444,7 +459,7 @@ impl Node {
     /// Adds a comment.
     pub async fn comment(&self, p: &Principal, id: RequestId, text: &str, now: Timestamp) -> Result<EventRecord> {
         require(p.role.may_comment(), "commenting", p)?;
-        self.visible(p, id, now).await?;
+        let (cur, _) = self.visible(p, id, now).await?;
         let t = text.trim();
         if t.is_empty() {
             return Err(ServiceError::invalid("text", "must not be empty"));
@@ -452,7 +467,9 @@ impl Node {
         if t.len() > 20_000 {
             return Err(ServiceError::invalid("text", "must be at most 20000 bytes"));
         }
-        Ok(self.store.comment(id, &p.username, t, now).await?)
+        // [federation] mirror the comment to the peer node, in the same transaction.
+        let fed = crate::federation::outgoing_for_comment(self, &cur.request, &p.username, t, None, now).await?;
+        Ok(self.store.comment_fed(id, &p.username, t, now, None, &fed).await?)
     }
 
     /// The directory with each contact's local time and office status at `now`.
@@ -592,6 +609,10 @@ impl Node {
                 ));
             }
         };
+        let mut input = input;
+        if input.observed_durations.is_empty() {
+            input.observed_durations = self.experience.for_state(&self.store, input.requested, now).await;
+        }
         self.legal.assess_input(&input)
     }
 

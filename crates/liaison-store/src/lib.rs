@@ -15,6 +15,7 @@
 
 mod audit;
 mod directory;
+mod observed;
 // [federation]
 mod federation;
 mod requests;
@@ -24,6 +25,7 @@ mod users;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use directory::AgencyFilter;
+pub use observed::AnsweredSample;
 // [federation]
 pub use federation::{
     FedIdentity, FedWrites, InboxRow, IncomingRecord, LeafRecord, LeafRow, OutboxItem, OutboxRow, OutboxStats, OwnKey,
