@@ -21,3 +21,16 @@ pub fn when(t: Option<jiff::Timestamp>) -> String {
     t.map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| "-".into())
 }
+
+/// Agency id → short code, for tables.
+pub async fn agency_codes(
+    node: &liaison_server::service::Node,
+) -> anyhow::Result<std::collections::HashMap<liaison_core::AgencyId, String>> {
+    Ok(node
+        .store
+        .agencies(&Default::default())
+        .await?
+        .into_iter()
+        .map(|(a, _)| (a.id, a.code))
+        .collect())
+}

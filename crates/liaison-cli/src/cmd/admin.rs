@@ -231,13 +231,7 @@ pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
             if ctx.json {
                 return json(&users);
             }
-            let agencies: std::collections::HashMap<_, _> = node
-                .store
-                .agencies(&Default::default())
-                .await?
-                .into_iter()
-                .map(|(a, _)| (a.id, a.code))
-                .collect();
+            let agencies = crate::output::agency_codes(&node).await?;
             let mut t = table(&["username", "name", "agency", "role", "created", "disabled"]);
             for u in users {
                 t.add_row(vec![

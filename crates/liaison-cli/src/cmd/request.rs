@@ -271,13 +271,7 @@ async fn list(
     if ctx.json {
         return json(&page);
     }
-    let agencies: std::collections::HashMap<_, _> = node
-        .store
-        .agencies(&Default::default())
-        .await?
-        .into_iter()
-        .map(|(a, _)| (a.id, a.code))
-        .collect();
+    let agencies = crate::output::agency_codes(node).await?;
     let mut t = table(&[
         "id",
         "kind",
