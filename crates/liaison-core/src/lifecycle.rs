@@ -738,7 +738,8 @@ mod tests {
 
 /// The transition table as Markdown (used to generate docs/lifecycle.md and keep it in sync).
 pub fn markdown_table() -> String {
-    let mut out = String::from("| from | to | kinds | acting side | roles | system | needs |\n|---|---|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| from | to | kinds | acting side | roles | system | needs |\n|---|---|---|---|---|---|---|\n");
     for r in RULES {
         let kinds = match r.kinds {
             KindFilter::Any => "any",
@@ -775,6 +776,9 @@ mod doc_sync {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/lifecycle.md");
         let doc = std::fs::read_to_string(path).unwrap_or_default();
         let table = super::markdown_table();
-        assert!(doc.contains(&table), "docs/lifecycle.md is out of date; paste this table into it:\n{table}");
+        assert!(
+            doc.contains(&table),
+            "docs/lifecycle.md is out of date; paste this table into it:\n{table}"
+        );
     }
 }

@@ -45,7 +45,9 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/tokens", post(create_token))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(node);
+        .with_state(node.clone())
+        .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
+        .merge(crate::ui::router(node)); // [ui] web pages at / (see docs/ui.md)
     api.merge(
         utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
             .external_url_unchecked("/api/v1/openapi.json", openapi::document()),

@@ -12,6 +12,7 @@ pub mod api;
 // [federation]
 pub mod experience;
 pub mod federation;
+pub mod intel; // [intel] network clean-up
 pub mod legal;
 pub mod openapi;
 pub mod report;

@@ -452,8 +452,7 @@ impl Node {
     }
 
     async fn is_local(&self, agency: AgencyId) -> Result<bool> {
-        let all = self.store.agencies(&Default::default()).await?;
-        Ok(all.iter().any(|(a, node)| a.id == agency && node.is_none()))
+        Ok(self.store.agency_is_local(agency).await?)
     }
 
     /// Adds a comment.

@@ -346,10 +346,11 @@ pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
     }
     for o in &fed.outbox {
         ensure_link(w, &o.recipient).await?;
-        let seq: i64 = sqlx::query_scalar("UPDATE links SET next_seq = next_seq + 1 WHERE peer = $1 RETURNING next_seq - 1")
-            .bind(&o.recipient)
-            .fetch_one(&mut *w.tx)
-            .await?;
+        let seq: i64 =
+            sqlx::query_scalar("UPDATE links SET next_seq = next_seq + 1 WHERE peer = $1 RETURNING next_seq - 1")
+                .bind(&o.recipient)
+                .fetch_one(&mut *w.tx)
+                .await?;
         sqlx::query(
             "INSERT INTO outbox (message_id, recipient, link_seq, payload_type, payload, created_at, attempts, next_attempt) \
              VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
@@ -652,10 +653,11 @@ impl Store {
 
     /// Every outbox message, in link order per recipient.
     pub async fn fed_outbox_all(&self) -> Result<Vec<OutboxRow>> {
-        let rows: Vec<OutboxTuple> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{OUTBOX_COLS} ORDER BY recipient, link_seq")))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<OutboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLS} ORDER BY recipient, link_seq"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(outbox_row).collect()
     }
 
@@ -742,10 +744,11 @@ impl Store {
     // ---- inbox and links ----
 
     pub async fn fed_inbox(&self, message_id: &str) -> Result<Option<InboxRow>> {
-        let row: Option<InboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{INBOX_COLS} WHERE message_id = $1")))
-            .bind(message_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<InboxTuple> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{INBOX_COLS} WHERE message_id = $1")))
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(inbox_row).transpose()
     }
 
@@ -937,10 +940,7 @@ mod tests {
                 .await
                 .unwrap();
             let pending = store.fed_outbox_pending("cn-mps", 10).await.unwrap();
-            assert_eq!(
-                pending.iter().map(|r| r.link_seq).collect::<Vec<_>>(),
-                vec![1, 2]
-            );
+            assert_eq!(pending.iter().map(|r| r.link_seq).collect::<Vec<_>>(), vec![1, 2]);
             // Incoming in order, a duplicate is refused, a gap is refused.
             store
                 .fed_write(&FedWrites {

@@ -15,6 +15,8 @@
 
 mod audit;
 mod directory;
+// [intel] clean-up pipeline state
+mod intel;
 mod observed;
 // [federation]
 mod federation;
@@ -25,6 +27,7 @@ mod users;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use directory::AgencyFilter;
+pub use intel::{IntelCounts, IntelTx, ItemOwner, StoredNotice, indicator_status};
 pub use observed::AnsweredSample;
 // [federation]
 pub use federation::{
@@ -78,6 +81,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// The pool write transactions use: one dedicated connection for SQLite, the shared pool for PostgreSQL.
+    writer: AnyPool,
     backend: Backend,
     /// SQLite has one writer at a time; taking this lock in-process before a write
     /// transaction avoids SQLITE_BUSY retries between our own connections.
@@ -130,30 +135,21 @@ impl Store {
             url.to_string()
         };
         let url = url.as_str();
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        let pool = match backend {
+        let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                // Readers share a pool; writes go through one dedicated connection so a writer
+                // never queues behind readers for a connection while holding the write lock.
+                let readers = options().max_connections(8).after_connect(|c, _| Box::pin(sqlite_pragmas(c))).connect(url).await?;
+                let writer = options().max_connections(1).after_connect(|c, _| Box::pin(sqlite_pragmas(c))).connect(url).await?;
+                (readers, writer)
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                let p = options().max_connections(16).connect(url).await?;
+                (p.clone(), p)
+            }
         };
-        let store = Store {
-            pool,
-            backend,
-            write_lock: Arc::new(tokio::sync::Mutex::new(())),
-        };
+        let store = Store { pool, writer, backend, write_lock: Arc::new(tokio::sync::Mutex::new(())) };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -168,12 +164,19 @@ impl Store {
             Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let tx = self.pool.begin().await?;
+        // [federation] The server and CLI processes write the same SQLite file: take the write
+        // lock at BEGIN, so a second writer waits (busy_timeout) instead of failing with
+        // SQLITE_BUSY when its read transaction tries to become a write transaction.
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
         Ok(WriteTx { tx, _guard: guard })
     }
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -182,6 +185,15 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Per-connection SQLite settings: WAL, foreign keys, and waiting (not failing) on a busy file.
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    Ok(())
 }
 
 /// Milliseconds since the epoch, as stored.

@@ -369,7 +369,18 @@ impl Store {
             sql += &format!(" AND next_due < {p}");
         }
         if let Some(since) = f.updated_since {
-            sql += &format!(" AND updated_at >= {}", next(&mut args, Arg::I(ms(since))));
+            // SQLite would otherwise read and sort every row of a wide window to return one page;
+            // when the window is large, walking the primary key newest-first is far cheaper
+            // ("+" keeps SQLite off the updated_at index). A capped, index-only count decides.
+            let wide = self.backend() == crate::Backend::Sqlite && {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE updated_at >= $1 LIMIT 2000) AS w")
+                    .bind(ms(since))
+                    .fetch_one(&self.pool)
+                    .await?;
+                n >= 2000
+            };
+            let col = if wide { "+updated_at" } else { "updated_at" };
+            sql += &format!(" AND {col} >= {}", next(&mut args, Arg::I(ms(since))));
         }
         if let Some(b) = f.before {
             sql += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));

@@ -6,7 +6,16 @@ use crate::{Backend, Result, Store, StoreError};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", FOUNDATION),
     (2, "federation", crate::federation::MIGRATION),
+    (3, "intel", crate::intel::MIGRATION),
+    (4, "listing-indexes", LISTING_INDEXES),
 ];
+
+/// Indexes found by the listing benchmark (bench/api/README.md): open requests by state
+/// (the overdue + state listing on PostgreSQL) and changes since an instant, newest first.
+const LISTING_INDEXES: &str = r#"
+CREATE INDEX requests_open_state ON requests(state, id) WHERE next_due IS NOT NULL;
+CREATE INDEX requests_updated_id ON requests(updated_at, id)
+"#;
 
 const FOUNDATION: &str = r#"
 CREATE TABLE jurisdictions (

@@ -37,6 +37,9 @@ pub struct InitArgs {
     /// IANA time zone of the agency.
     #[arg(long, default_value = "UTC")]
     pub time_zone: String,
+    // [federation]
+    #[command(flatten)]
+    pub federation: super::federation::FedInitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -122,6 +125,7 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         .await?;
     std::fs::write(dir.join(FILE), config.commented()?)
         .with_context(|| format!("cannot write {}", dir.join(FILE).display()))?;
+    super::federation::create_identity_for_init(&node, &dir, &agency, &a.federation).await?; // [federation]
     if ctx.json {
         return crate::output::json(
             &serde_json::json!({"data_dir": dir, "agency": agency, "admin_token": token, "token_expires_at": info.expires_at, "rule_files": rules}),

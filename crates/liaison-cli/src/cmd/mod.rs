@@ -3,7 +3,11 @@
 mod admin;
 mod assess;
 mod demo;
+// [federation]
+pub mod federation;
 mod init;
+// [intel] network clean-up
+pub mod intel;
 mod request;
 
 use crate::config::Config;
@@ -86,6 +90,22 @@ pub enum Command {
     Rules(assess::RulesCmd),
     /// Run a throwaway demonstration node with realistic data, and serve it on 127.0.0.1.
     Demo(demo::DemoArgs),
+    // [federation]
+    /// Pinned peer nodes (like SSH known_hosts).
+    #[command(subcommand)]
+    Peer(federation::PeerCmd),
+    /// The append-only ledger of messages sent, received and acknowledged.
+    #[command(subcommand)]
+    Ledger(federation::LedgerCmd),
+    /// This node's federation identity, messages and key rotation.
+    #[command(subcommand)]
+    Federation(federation::FedCmd),
+    /// Two federated nodes (US FBI and China's MPS) on 127.0.0.1 exchanging a request.
+    DemoFederation(federation::DemoFedArgs),
+    // [intel]
+    /// Network clean-up: ingest threat feeds, notify partners, record their feedback, statistics.
+    #[command(subcommand)]
+    Intel(intel::IntelCmd),
 }
 
 /// What every command gets.
@@ -164,5 +184,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Assess(a) => assess::assess(&ctx, a).await,
         Command::Rules(c) => assess::rules(&ctx, c).await,
         Command::Demo(a) => demo::demo(&ctx, a).await,
+        Command::Peer(c) => federation::peer(&ctx, c).await,
+        Command::Ledger(c) => federation::ledger(&ctx, c).await,
+        Command::Federation(c) => federation::federation(&ctx, c).await,
+        Command::DemoFederation(a) => federation::demo_federation(&ctx, a).await,
+        Command::Intel(c) => intel::run(&ctx, c).await, // [intel]
     }
 }

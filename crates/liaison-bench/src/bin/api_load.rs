@@ -1,0 +1,408 @@
+//! API load benchmark: a node in-process on 127.0.0.1:0, N concurrent HTTP clients for D
+//! seconds, latency per operation kind and throughput.
+//!
+//! ```sh
+//! cargo run --release -p liaison-bench --bin api-load -- --clients 64 --duration 20
+//! cargo run --release -p liaison-bench --bin api-load -- --postgres --mode write
+//! ```
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, ValueEnum};
+use liaison_bench::{Db, Login, Summary, fmt_ms, summarize};
+use liaison_core::Role;
+use liaison_core::request::RequestKind;
+use liaison_server::legal::Legal;
+use liaison_server::service::Node;
+use liaison_store::Store;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// 50 % create draft, 20 % transition, 30 % reads (list, filtered list, get).
+    Mix,
+    /// 100 % create draft: the maximum request write rate.
+    Write,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Liaison API load benchmark (in-process node, loopback HTTP clients)")]
+struct Args {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Measured duration in seconds.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Warm-up seconds before measuring (operations run but are not recorded).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    #[arg(long, value_enum, default_value_t = Mode::Mix)]
+    mode: Mode,
+    /// Database URL (`sqlite://PATH` or `postgres://...`); default: a new SQLite file in a temp dir.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Use a fresh schema in the local PostgreSQL (LIAISON_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/test).
+    #[arg(long)]
+    postgres: bool,
+    /// Rule pack directory (default: the workspace's rules/).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Drafts created per client before the run, so reads and transitions have rows to work on.
+    #[arg(long, default_value_t = 20)]
+    preload: usize,
+    /// Keep the temporary SQLite database.
+    #[arg(long)]
+    keep: bool,
+    /// Safety bound on operations per client.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_ops: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Op {
+    Create,
+    Transition,
+    List,
+    ListState,
+    Get,
+}
+
+impl Op {
+    const ALL: [Op; 5] = [Op::Create, Op::Transition, Op::List, Op::ListState, Op::Get];
+    fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create draft (POST)",
+            Op::Transition => "transition (POST)",
+            Op::List => "list newest 50 (GET)",
+            Op::ListState => "list state=received (GET)",
+            Op::Get => "get one (GET)",
+        }
+    }
+    fn is_write(self) -> bool {
+        matches!(self, Op::Create | Op::Transition)
+    }
+}
+
+/// The path of a request through the lifecycle, with who moves it at each step.
+const STEPS: &[((&str, Role), &str)] = &[
+    (("FBI", Role::Officer), "submitted"),
+    (("CN-MPS", Role::Desk), "acknowledged"),
+    (("CN-MPS", Role::LegalReviewer), "in_review"),
+    (("CN-MPS", Role::LegalReviewer), "accepted"),
+    (("CN-MPS", Role::Officer), "executing"),
+    (("CN-MPS", Role::Officer), "answered"),
+    (("FBI", Role::Officer), "closed"),
+];
+
+struct Tracked {
+    id: String,
+    version: i64,
+    step: usize,
+}
+
+#[derive(Default)]
+struct ClientResult {
+    samples: HashMap<Op, Vec<Duration>>,
+    errors: HashMap<Op, u64>,
+    first_errors: Vec<String>,
+}
+
+struct Shared {
+    base: String,
+    http: reqwest::Client,
+    tokens: HashMap<(String, Role), String>,
+    draft: Value,
+    mode: Mode,
+}
+
+impl Shared {
+    fn token(&self, who: (&str, Role)) -> Result<&str> {
+        self.tokens
+            .get(&(who.0.to_string(), who.1))
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("no token for {}/{}", who.0, who.1))
+    }
+
+    async fn send(&self, rq: reqwest::RequestBuilder, expect: u16) -> Result<Value> {
+        let resp = rq.send().await.context("HTTP request failed")?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.context("reading the response body")?;
+        if status != expect {
+            bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+        }
+        serde_json::from_slice(&bytes).context("response is not JSON")
+    }
+
+    async fn create(&self) -> Result<Tracked> {
+        let rq = self
+            .http
+            .post(format!("{}/api/v1/requests", self.base))
+            .bearer_auth(self.token(("FBI", Role::Officer))?)
+            .json(&self.draft);
+        let v = self.send(rq, 201).await?;
+        Ok(Tracked {
+            id: v["id"].as_str().ok_or_else(|| anyhow!("no id in {v}"))?.to_string(),
+            version: v["version"].as_i64().ok_or_else(|| anyhow!("no version in {v}"))?,
+            step: 0,
+        })
+    }
+
+    async fn transition(&self, t: &mut Tracked) -> Result<()> {
+        let (who, to) = STEPS[t.step];
+        let rq = self
+            .http
+            .post(format!("{}/api/v1/requests/{}/transitions", self.base, t.id))
+            .bearer_auth(self.token(who)?)
+            .json(&json!({"version": t.version, "to": to}));
+        let v = self.send(rq, 200).await?;
+        t.version = v["version"].as_i64().ok_or_else(|| anyhow!("no version in {v}"))?;
+        t.step += 1;
+        Ok(())
+    }
+
+    async fn get(&self, path: &str, who: (&str, Role)) -> Result<()> {
+        let rq = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token(who)?);
+        self.send(rq, 200).await.map(|_| ())
+    }
+}
+
+async fn client(
+    shared: Arc<Shared>,
+    idx: u64,
+    start: Instant,
+    warmup: Duration,
+    end: Instant,
+    max_ops: u64,
+) -> ClientResult {
+    let mut res = ClientResult::default();
+    let mut mine: Vec<Tracked> = Vec::new();
+    let mut rng = StdRng::seed_from_u64(idx);
+    let mut ops = 0u64;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end || ops >= max_ops {
+            break;
+        }
+        ops += 1;
+        let roll: u32 = if shared.mode == Mode::Write {
+            0
+        } else {
+            rng.random_range(0..100)
+        };
+        let op = match roll {
+            0..50 => Op::Create,
+            50..70 if !mine.is_empty() => Op::Transition,
+            50..70 => Op::Create,
+            70..85 => Op::List,
+            85..92 => Op::ListState,
+            _ if !mine.is_empty() => Op::Get,
+            _ => Op::List,
+        };
+        let outcome = match op {
+            Op::Create => shared.create().await.map(|t| {
+                if shared.mode == Mode::Mix {
+                    mine.push(t);
+                    if mine.len() > 500 {
+                        mine.swap_remove(0);
+                    }
+                }
+            }),
+            Op::Transition => {
+                let i = rng.random_range(0..mine.len());
+                let r = shared.transition(&mut mine[i]).await;
+                if r.is_err() || mine[i].step >= STEPS.len() {
+                    mine.swap_remove(i);
+                }
+                r
+            }
+            Op::List => shared.get("/api/v1/requests?limit=50", ("FBI", Role::Officer)).await,
+            Op::ListState => {
+                shared
+                    .get("/api/v1/requests?state=received&limit=50", ("CN-MPS", Role::Desk))
+                    .await
+            }
+            Op::Get => {
+                let i = rng.random_range(0..mine.len());
+                let path = format!("/api/v1/requests/{}", mine[i].id);
+                shared.get(&path, ("FBI", Role::Officer)).await
+            }
+        };
+        let took = t0.elapsed();
+        if t0.duration_since(start) < warmup {
+            continue;
+        }
+        match outcome {
+            Ok(()) => res.samples.entry(op).or_default().push(took),
+            Err(e) => {
+                *res.errors.entry(op).or_default() += 1;
+                if res.first_errors.len() < 3 {
+                    res.first_errors.push(format!("{}: {e:#}", op.name()));
+                }
+            }
+        }
+    }
+    res
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.clients == 0 || args.duration == 0 {
+        bail!("--clients and --duration must be positive");
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = Db::resolve(args.database_url.clone(), args.postgres).await?;
+    let result = run(&args, &db).await;
+    db.cleanup(args.keep);
+    result
+}
+
+async fn run(args: &Args, db: &Db) -> Result<()> {
+    let store = Store::open(&db.url)
+        .await
+        .with_context(|| format!("opening {}", db.backend))?;
+    let (fbi, mps, logins) = liaison_bench::api_fixture(&store).await?;
+    let legal = Legal::load(&liaison_bench::rules_dir(args.rules.clone())).context("loading rule packs")?;
+    let node = Node::new(store.clone(), Default::default(), legal);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(liaison_server::serve(
+        node,
+        listener,
+        Duration::from_secs(3600),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let draft = serde_json::to_value(liaison_bench::draft(
+        RequestKind::SubscriberInformation,
+        fbi.id,
+        mps.id,
+        1,
+    ))?;
+    let shared = Arc::new(Shared {
+        base: format!("http://{addr}"),
+        http,
+        tokens: logins
+            .iter()
+            .map(|l: &Login| ((l.agency.clone(), l.role), l.token.clone()))
+            .collect(),
+        draft,
+        mode: args.mode,
+    });
+    // Preload some drafts so lists have content from the start.
+    for _ in 0..args.preload.min(1000) {
+        shared.create().await.context("preloading drafts")?;
+    }
+
+    eprintln!(
+        "{} | mode {:?} | {} clients | {} s (+{} s warm-up) | load average {}",
+        db.backend,
+        args.mode,
+        args.clients,
+        args.duration,
+        args.warmup,
+        liaison_bench::load_average()
+    );
+    let start = Instant::now();
+    let warmup = Duration::from_secs(args.warmup);
+    let end = start + warmup + Duration::from_secs(args.duration);
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(client(shared.clone(), i as u64, start, warmup, end, args.max_ops)))
+        .collect();
+    let mut samples: HashMap<Op, Vec<Duration>> = HashMap::new();
+    let mut errors: HashMap<Op, u64> = HashMap::new();
+    let mut first_errors = Vec::new();
+    for t in tasks {
+        let r = t.await.context("client task panicked")?;
+        for (op, s) in r.samples {
+            samples.entry(op).or_default().extend(s);
+        }
+        for (op, n) in r.errors {
+            *errors.entry(op).or_default() += n;
+        }
+        first_errors.extend(r.first_errors);
+    }
+    let measured = start.elapsed().saturating_sub(warmup).as_secs_f64();
+    let load_after = liaison_bench::load_average();
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let stored = store.count_requests().await.unwrap_or(-1);
+    store.close().await;
+
+    let mut all: Vec<Duration> = Vec::new();
+    let (mut writes, mut reads, mut errs) = (0usize, 0usize, 0u64);
+    println!();
+    println!(
+        "| {:<26} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>6} |",
+        "operation", "count", "p50 ms", "p95 ms", "p99 ms", "max ms", "ops/s", "errors"
+    );
+    println!(
+        "|{:-<28}|{:-<10}|{:-<10}|{:-<10}|{:-<10}|{:-<10}|{:-<11}|{:-<8}|",
+        "", "", "", "", "", "", "", ""
+    );
+    for op in Op::ALL {
+        let s = samples.get_mut(&op).map(|v| v.as_mut_slice()).unwrap_or_default();
+        let e = errors.get(&op).copied().unwrap_or(0);
+        if s.is_empty() && e == 0 {
+            continue;
+        }
+        all.extend_from_slice(s);
+        let sum = summarize(s);
+        if op.is_write() {
+            writes += sum.count;
+        } else {
+            reads += sum.count;
+        }
+        errs += e;
+        row(op.name(), &sum, measured, e);
+    }
+    let total = summarize(&mut all);
+    row("ALL", &total, measured, errs);
+    println!();
+    println!(
+        "backend {} | clients {} | measured {:.1} s | ops {} | writes/s {:.0} | reads/s {:.0} | errors {} | p99 all {} ms | requests stored {} | load average after {}",
+        db.backend,
+        args.clients,
+        measured,
+        total.count,
+        writes as f64 / measured,
+        reads as f64 / measured,
+        errs,
+        fmt_ms(total.p99),
+        stored,
+        load_after
+    );
+    for e in first_errors.iter().take(5) {
+        println!("error sample: {e}");
+    }
+    Ok(())
+}
+
+fn row(name: &str, s: &Summary, secs: f64, errors: u64) {
+    println!(
+        "| {:<26} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9.0} | {:>6} |",
+        name,
+        s.count,
+        fmt_ms(s.p50),
+        fmt_ms(s.p95),
+        fmt_ms(s.p99),
+        fmt_ms(s.max),
+        s.count as f64 / secs,
+        errors
+    );
+}

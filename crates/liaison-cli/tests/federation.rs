@@ -1,0 +1,703 @@
+//! End-to-end federation tests: separate `liaison` processes on 127.0.0.1 ephemeral ports,
+//! talking HTTPS with pinned certificates, on SQLite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use liaison_wire::{EnvelopeDraft, MessageId, NodeId, NodeKey, PayloadType};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_liaison");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\u{1b}' {
+            for d in it.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct TestNode {
+    dir: PathBuf,
+    node_id: String,
+
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl TestNode {
+    fn new(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str) -> TestNode {
+        Self::new_with(base, node_id, code, jurisdiction, tz, None)
+    }
+
+    fn new_with(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str, db: Option<&str>) -> TestNode {
+        let dir = base.join(node_id);
+        let port = free_port();
+        let n = TestNode {
+            log: base.join(format!("{node_id}.log")),
+            dir,
+            node_id: node_id.into(),
+
+            port,
+            child: None,
+        };
+        let mut init = vec!["init"];
+        if let Some(url) = db {
+            init.extend(["--database-url", url]);
+        }
+        let listen = format!("127.0.0.1:{port}");
+        init.extend([
+            "--agency-code",
+            code,
+            "--agency-name",
+            code,
+            "--jurisdiction",
+            jurisdiction,
+            "--time-zone",
+            tz,
+            "--node-id",
+            node_id,
+            "--federation-listen",
+            &listen,
+        ]);
+        n.ok(&init);
+        for (u, role) in [("officer", "officer"), ("desk", "desk"), ("legal", "legal_reviewer")] {
+            n.ok(&["user", "add", u, "--agency", code, "--role", role]);
+        }
+        n
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .env("LIAISON_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args);
+        assert!(
+            o.status.success(),
+            "{} {:?} failed: {}{}",
+            self.node_id,
+            args,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+
+    /// Writes the peer file and returns (path, fingerprint).
+    fn peer_file(&self) -> (PathBuf, String) {
+        let path = self.dir.with_extension("peer.json");
+        let o = self.cmd(&["federation", "descriptor", "--out", path.to_str().unwrap()]);
+        assert!(o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        let fp = err
+            .lines()
+            .find_map(|l| l.strip_prefix("fingerprint: "))
+            .unwrap()
+            .trim()
+            .to_string();
+        (path, fp)
+    }
+
+    fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    fn start_with(&mut self, env: &[(&str, &str)]) {
+        assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("LIAISON_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env("LIAISON_FED_POLL_MS", "20")
+            .env("LIAISON_FED_RETRY_BASE_MS", "50")
+            .env("LIAISON_FED_RETRY_MAX_MS", "400")
+            .env("LIAISON_FED_STH_MS", "300")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+
+    fn log_text(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    fn request(&self, id: &str) -> Value {
+        self.json(&["--as", "officer", "request", "show", id])
+    }
+
+    fn try_request(&self, id: &str) -> Option<Value> {
+        let o = self.cmd(&["--json", "--as", "officer", "request", "show", id]);
+        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
+    }
+
+    fn state(&self, id: &str) -> Option<String> {
+        self.try_request(id)
+            .map(|v| v["request"]["state"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn wait_state(&self, id: &str, state: &str) {
+        wait(Duration::from_secs(30), || self.state(id).as_deref() == Some(state));
+    }
+
+    fn transition(&self, user: &str, id: &str, to: &str) {
+        self.ok(&["--as", user, "request", "transition", id, "--to", to]);
+    }
+
+    fn comment(&self, user: &str, id: &str, text: &str) {
+        self.ok(&["--as", user, "request", "comment", id, text]);
+    }
+
+    fn comments(&self, id: &str) -> Vec<String> {
+        self.request(id)["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "comment")
+            .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn pending(&self) -> usize {
+        let m = self.json(&["federation", "messages"]);
+        m["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["delivered_at"].is_null())
+            .count()
+    }
+
+    fn key_file(&self) -> PathBuf {
+        std::fs::read_dir(self.dir.join("federation"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("node-key-"))
+            .unwrap()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait(timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < timeout, "condition not met within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn base(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "liaison-fed-test-{name}-{}-{}",
+        std::process::id(),
+        MessageId::new()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Two initialised nodes that pinned each other (not started).
+fn pair(name: &str) -> (TestNode, TestNode, PathBuf) {
+    pair_on(name, None, None)
+}
+
+fn pair_on(name: &str, db_us: Option<&str>, db_cn: Option<&str>) -> (TestNode, TestNode, PathBuf) {
+    let b = base(name);
+    let us = TestNode::new_with(&b, "us-fbi", "FBI", "US", "America/New_York", db_us);
+    let cn = TestNode::new_with(&b, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", db_cn);
+    let (pu, fu) = us.peer_file();
+    let (pc, fc) = cn.peer_file();
+    // A wrong fingerprint is refused (exit 7) and nothing is pinned.
+    let o = us.cmd(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &"0".repeat(64)]);
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
+    us.ok(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc]);
+    cn.ok(&["peer", "add", pu.to_str().unwrap(), "--fingerprint", &fu]);
+    (us, cn, b)
+}
+
+fn create_request(us: &TestNode, case: &str) -> String {
+    let v = us.json(&[
+        "--as",
+        "officer",
+        "request",
+        "create",
+        "--kind",
+        "subscriber_information",
+        "--to",
+        "CN-MPS",
+        "--case",
+        case,
+        "--offence",
+        "BC-02",
+        "--summary",
+        "Subscriber details of the VPS account used as ransomware C2.",
+    ]);
+    v["request"]["id"].as_str().or(v["id"].as_str()).unwrap().to_string()
+}
+
+fn transitions(n: &TestNode, id: &str) -> Vec<String> {
+    n.request(id)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "transition")
+        .map(|e| e["to_state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn round_trip_lifecycle_and_offline_proof() {
+    let (mut us, mut cn, base) = pair("roundtrip");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0001");
+    // The draft stays local until submitted.
+    assert!(cn.state(&id).is_none());
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    us.wait_state(&id, "received");
+    cn.transition("desk", &id, "acknowledged");
+    cn.comment("desk", &id, "Acknowledged; contacting the provider.");
+    cn.transition("legal", &id, "in_review");
+    cn.transition("legal", &id, "accepted");
+    cn.transition("desk", &id, "executing");
+    us.wait_state(&id, "executing");
+    us.comment("officer", &id, "Account still active today.");
+    cn.transition("officer", &id, "answered");
+    us.wait_state(&id, "answered");
+    us.transition("officer", &id, "closed");
+    cn.wait_state(&id, "closed");
+    wait(Duration::from_secs(20), || us.pending() == 0 && cn.pending() == 0);
+    wait(Duration::from_secs(20), || {
+        us.comments(&id).len() == 2 && cn.comments(&id).len() == 2
+    });
+    // Same id, same history on both sides (the receiver starts at `received`).
+    let tu = transitions(&us, &id);
+    let tc = transitions(&cn, &id);
+    assert_eq!(tu[0], "submitted");
+    assert_eq!(tu[1..], tc[..], "us {tu:?} cn {tc:?}");
+    assert_eq!(us.comments(&id), cn.comments(&id));
+    // Both ledgers verify.
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+    us.ok(&["ledger", "check-peers"]);
+    // A proof of the submission, verified offline without any data directory.
+    let msgs = us.json(&["federation", "messages"]);
+    let first = msgs["outbox"][0]["message_id"].as_str().unwrap().to_string();
+    assert_eq!(msgs["outbox"][0]["payload_type"], "request_submitted");
+    let proof = base.join("proof.json");
+    us.ok(&[
+        "ledger",
+        "prove",
+        &first,
+        "--out",
+        proof.to_str().unwrap(),
+        "--disclose-payload",
+    ]);
+    let o = Command::new(BIN)
+        .args(["--json", "ledger", "verify-proof", proof.to_str().unwrap()])
+        .current_dir(&base)
+        .env("LIAISON_DATA_DIR", base.join("nonexistent"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rep["message_id"], first.as_str());
+    assert_eq!(rep["receipt_verified"], true);
+    // The receiver can prove it received the same message.
+    let proof2 = base.join("proof-received.json");
+    cn.ok(&["ledger", "prove", &first, "--out", proof2.to_str().unwrap()]);
+    let o = Command::new(BIN)
+        .args(["ledger", "verify-proof", proof2.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // A tampered proof fails (exit 7).
+    let text = std::fs::read_to_string(&proof).unwrap();
+    let tampered = text.replacen("\"leaf_index\": 0", "\"leaf_index\": 1", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(&proof, tampered).unwrap();
+    let o = Command::new(BIN)
+        .args(["ledger", "verify-proof", proof.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7));
+}
+
+#[test]
+fn peer_down_then_up_messages_wait_then_deliver() {
+    let (mut us, mut cn, _base) = pair("downup");
+    us.start();
+    let id = create_request(&us, "FBI-2026-0002");
+    us.transition("officer", &id, "submitted");
+    for i in 0..5 {
+        us.comment("officer", &id, &format!("while down {i}"));
+    }
+    // The peer is down: messages wait in the outbox and are retried.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(us.pending(), 6);
+    let m = us.json(&["federation", "messages"]);
+    assert!(m["outbox"][0]["attempts"].as_i64().unwrap() >= 1, "{m}");
+    assert!(cn.state(&id).is_none());
+    cn.start();
+    cn.wait_state(&id, "received");
+    wait(Duration::from_secs(30), || us.pending() == 0);
+    let expected: Vec<String> = (0..5).map(|i| format!("while down {i}")).collect();
+    assert_eq!(cn.comments(&id), expected);
+    us.wait_state(&id, "received");
+    assert!(us.log_text().contains("delivery failed; will retry"));
+}
+
+#[test]
+fn sigkill_sender_and_receiver_no_loss_no_duplicates() {
+    let (mut us, mut cn, _base) = pair("sigkill");
+    // A third of the receipts are "lost" after the peer committed, so retries hit the
+    // duplicate path (stored receipt + accepted header) as well as the crash windows.
+    let lossy = [("LIAISON_FED_FAULT_DROP_RECEIPT_PCT", "30")];
+    us.start_with(&lossy);
+    cn.start_with(&lossy);
+    let id = create_request(&us, "FBI-2026-0003");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    let mut rng_state = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move |n: u64| {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        rng_state % n
+    };
+    let per_round = 8;
+    let rounds = 4;
+    for round in 0..rounds {
+        for i in 0..per_round {
+            us.comment("officer", &id, &format!("us {round}-{i}"));
+            cn.comment("desk", &id, &format!("cn {round}-{i}"));
+            if i == per_round / 2 {
+                // Kill the sender or the receiver (or both) at a random point of delivery.
+                std::thread::sleep(Duration::from_millis(rnd(60)));
+                match rnd(3) {
+                    0 => us.kill(),
+                    1 => cn.kill(),
+                    _ => {
+                        us.kill();
+                        cn.kill();
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rnd(200)));
+        if us.child.is_none() {
+            us.start_with(&lossy);
+        }
+        if cn.child.is_none() {
+            cn.start_with(&lossy);
+        }
+    }
+    wait(Duration::from_secs(60), || us.pending() == 0 && cn.pending() == 0);
+    let exp_us: Vec<String> = (0..rounds)
+        .flat_map(|r| (0..per_round).map(move |i| format!("us {r}-{i}")))
+        .collect();
+    let exp_cn: Vec<String> = (0..rounds)
+        .flat_map(|r| (0..per_round).map(move |i| format!("cn {r}-{i}")))
+        .collect();
+    let at_cn: Vec<String> = cn.comments(&id).into_iter().filter(|c| c.starts_with("us ")).collect();
+    let at_us: Vec<String> = us.comments(&id).into_iter().filter(|c| c.starts_with("cn ")).collect();
+    assert_eq!(
+        at_cn, exp_us,
+        "comments from us-fbi as applied at cn-mps (order, no loss, no duplicate)"
+    );
+    assert_eq!(at_us, exp_cn, "comments from cn-mps as applied at us-fbi");
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+    // Duplicates did arrive and were answered without being applied again.
+    let logs = us.log_text() + &cn.log_text();
+    assert!(
+        logs.contains("duplicate envelope not applied again"),
+        "no duplicate was exercised"
+    );
+    // Each message is logged exactly once: a `sent` and a `receipt` leaf per delivered
+    // message, a `received` leaf per accepted one.
+    for n in [&us, &cn] {
+        let st = n.json(&["federation", "status"]);
+        assert_eq!(
+            st["ledger_leaves"].as_i64().unwrap(),
+            2 * st["outbox_delivered"].as_i64().unwrap() + st["inbox"].as_i64().unwrap(),
+            "{st}"
+        );
+    }
+}
+
+/// Signs an envelope from us-fbi to cn-mps with `key`.
+fn envelope(key: &NodeKey, sender: &str, recipient: &str, seq: u64, payload: Value) -> Value {
+    let e = EnvelopeDraft {
+        message_id: MessageId::new(),
+        sender: NodeId::parse(sender).unwrap(),
+        recipient: NodeId::parse(recipient).unwrap(),
+        link_seq: seq,
+        created_at: jiff::Timestamp::now(),
+        payload_type: PayloadType::Comment,
+        payload,
+    }
+    .sign(key)
+    .unwrap();
+    serde_json::from_slice(&e.to_bytes().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_replay_and_wrong_key_rejected_with_reason() {
+    let (us, mut cn, _base) = pair("tamper");
+    cn.start();
+    let key = NodeKey::load(&us.key_file()).unwrap();
+    let (peer_file, _) = cn.peer_file();
+    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
+    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
+    let client = liaison_server::federation::tls::pinned_client(fp).unwrap();
+    let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
+    let post = |body: Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let r = client.post(&url).body(body.to_string()).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    let payload = json!({"request_id": "01a20000-0000-7000-8000-000000000000", "at": "2026-11-22T10:00:00Z", "actor": "mallory", "text": "hello", "data": null});
+
+    // Tampered payload: the signature covers payload_hash, which no longer matches.
+    let mut e = envelope(&key, "us-fbi", "cn-mps", 1, payload.clone());
+    e["payload"]["text"] = json!("tampered");
+    let (s, v) = post(e).await;
+    assert_eq!((s, v["title"].as_str()), (422, Some("payload_hash_mismatch")));
+    // Tampered header: the signature does not verify.
+    let mut e = envelope(&key, "us-fbi", "cn-mps", 1, payload.clone());
+    e["link_seq"] = json!(2);
+    let (s, v) = post(e).await;
+    assert_eq!((s, v["title"].as_str()), (401, Some("bad_signature")));
+    // Wrong key: a key us-fbi never published.
+    let mallory = NodeKey::generate().unwrap();
+    let (s, v) = post(envelope(&mallory, "us-fbi", "cn-mps", 1, payload.clone())).await;
+    assert_eq!((s, v["title"].as_str()), (401, Some("unknown_key")));
+    // Right key id, wrong key: bad signature.
+    let mut e = envelope(&mallory, "us-fbi", "cn-mps", 1, payload.clone());
+    e["key_id"] = json!(key.key_id().to_string());
+    let (s, v) = post(e).await;
+    assert_eq!((s, v["title"].as_str()), (401, Some("bad_signature")));
+    // Unknown sender, wrong recipient.
+    let (s, v) = post(envelope(&mallory, "xx-evil", "cn-mps", 1, payload.clone())).await;
+    assert_eq!((s, v["title"].as_str()), (401, Some("unknown_sender")));
+    let (s, v) = post(envelope(&key, "us-fbi", "de-bka", 1, payload.clone())).await;
+    assert_eq!((s, v["title"].as_str()), (421, Some("wrong_recipient")));
+    // Outside the freshness window (a clock 30 minutes ahead).
+    let stale = EnvelopeDraft {
+        message_id: MessageId::new(),
+        sender: NodeId::parse("us-fbi").unwrap(),
+        recipient: NodeId::parse("cn-mps").unwrap(),
+        link_seq: 1,
+        created_at: jiff::Timestamp::now() + jiff::SignedDuration::from_mins(30),
+        payload_type: PayloadType::Comment,
+        payload: payload.clone(),
+    }
+    .sign(&key)
+    .unwrap();
+    let (s, v) = post(serde_json::from_slice(&stale.to_bytes().unwrap()).unwrap()).await;
+    assert_eq!((s, v["title"].as_str()), (400, Some("stale_or_future")));
+    // Nothing was accepted so far.
+    assert_eq!(
+        cn.json(&["federation", "messages"])["inbox"].as_array().unwrap().len(),
+        0
+    );
+    // A valid envelope is accepted once; replaying it returns the stored receipt and applies nothing.
+    let good = envelope(&key, "us-fbi", "cn-mps", 1, payload.clone());
+    let (s1, r1) = post(good.clone()).await;
+    assert_eq!(s1, 200, "{r1}");
+    let (s2, r2) = post(good).await;
+    assert_eq!((s2, &r2), (200, &r1));
+    let inbox = cn.json(&["federation", "messages"])["inbox"].clone();
+    assert_eq!(inbox.as_array().unwrap().len(), 1);
+    // The comment names a request cn-mps does not have: received and logged, not applied.
+    assert!(inbox[0]["outcome"].as_str().unwrap().starts_with("not applied"));
+    let log = cn.log_text();
+    for code in [
+        "payload_hash_mismatch",
+        "bad_signature",
+        "unknown_key",
+        "unknown_sender",
+        "wrong_recipient",
+        "stale_or_future",
+        "replay",
+    ] {
+        assert!(
+            log.contains(&format!("code=\"{code}\"")) || log.contains(&format!("code={code}")),
+            "no {code} in log:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_ledger_detected_by_consistency_check() {
+    let (mut us, mut cn, _base) = pair("rewrite");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0005");
+    us.transition("officer", &id, "submitted");
+    us.comment("officer", &id, "one");
+    us.comment("officer", &id, "two");
+    us.wait_state(&id, "received");
+    wait(Duration::from_secs(20), || us.pending() == 0 && cn.pending() == 0);
+    // us-fbi accepts cn-mps's current tree head.
+    assert!(us.ok(&["ledger", "check-peers"]).contains("consistent"));
+    cn.ok(&["ledger", "verify"]);
+    // cn-mps rewrites its history: leaf 0 is replaced (with a matching leaf hash).
+    cn.kill();
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", cn.dir.join("liaison.db").display());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let leaf: String = sqlx::query_scalar("SELECT leaf FROM ledger_leaves WHERE idx = 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let forged = leaf.replacen("\"link_seq\":1", "\"link_seq\":9", 1);
+    assert_ne!(leaf, forged);
+    let hash = liaison_wire::merkle::leaf_hash(forged.as_bytes()).to_hex();
+    sqlx::query("UPDATE ledger_leaves SET leaf = $1, leaf_hash = $2 WHERE idx = 0")
+        .bind(&forged)
+        .bind(&hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Its own check fails against the tree heads it signed before.
+    let o = cn.cmd(&["ledger", "verify"]);
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stdout));
+    cn.start();
+    // The peer detects the fork and keeps both tree heads as evidence.
+    let o = us.cmd(&["ledger", "check-peers"]);
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("INCONSISTENT"));
+    let ev = us.json(&["ledger", "evidence"]);
+    assert!(!ev.as_array().unwrap().is_empty());
+    assert_eq!(ev[0]["node_id"], "cn-mps");
+    // The running node's watcher reports it too.
+    wait(Duration::from_secs(10), || {
+        us.log_text().contains("LEDGER INCONSISTENCY")
+    });
+}
+
+#[test]
+fn key_rotation_is_announced_and_the_new_key_is_accepted() {
+    let (mut us, mut cn, _base) = pair("rotate");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0006");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    let out = us.ok(&["federation", "rotate-key", "--overlap-hours", "1"]);
+    let new_key = out.split_whitespace().nth(2).unwrap().to_string();
+    assert!(new_key.starts_with("ed25519:"), "{out}");
+    // The statement travels signed by the old key; then the node restarts with the new key.
+    wait(Duration::from_secs(20), || us.pending() == 0);
+    us.kill();
+    us.start();
+    us.comment("officer", &id, "signed with the new key");
+    wait(Duration::from_secs(20), || {
+        cn.comments(&id).contains(&"signed with the new key".to_string())
+    });
+    let inbox = cn.json(&["federation", "messages"])["inbox"].clone();
+    let last = inbox.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["key_id"], new_key.as_str(), "{inbox}");
+    let rot = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["payload"]["new_key"].is_object())
+        .unwrap();
+    assert_eq!(rot["outcome"], "applied");
+}
+
+#[test]
+fn round_trip_on_postgresql() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (Some(a), Some(b)) = rt.block_on(async {
+        (
+            liaison_store::testing::postgres_url().await,
+            liaison_store::testing::postgres_url().await,
+        )
+    }) else {
+        return;
+    };
+    let (mut us, mut cn, _base) = pair_on("pg", Some(&a), Some(&b));
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0007");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    us.wait_state(&id, "received");
+    cn.transition("desk", &id, "acknowledged");
+    cn.comment("desk", &id, "on PostgreSQL");
+    us.wait_state(&id, "acknowledged");
+    wait(Duration::from_secs(20), || {
+        us.comments(&id) == vec!["on PostgreSQL".to_string()]
+    });
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+    assert!(us.ok(&["ledger", "check-peers"]).contains("consistent"));
+}

@@ -1,0 +1,331 @@
+//! Network clean-up end to end: the `liaison intel` commands on a data directory made by
+//! `liaison init`, and the /api/v1/intel routes in process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+fn tmp(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let d = std::env::temp_dir().join(format!("liaison-intel-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn liaison(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_liaison"));
+    c.arg("--data-dir")
+        .arg(dir)
+        .env_remove("LIAISON_USER")
+        .env_remove("LIAISON_DATABASE_URL")
+        .env("LIAISON_LOG", "error");
+    c
+}
+
+fn ok_json(c: &mut Command) -> Value {
+    let out = c.arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A data directory with the FBI node, CN-CNCERT as a partner agency and one user each,
+/// plus a generated feed (2,000 rows, 5 malformed) and MMDB.
+fn setup(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
+    let base = tmp(tag);
+    let dir = base.join("node");
+    let init = ok_json(liaison(&dir).args([
+        "init",
+        "--agency-code",
+        "FBI",
+        "--agency-name",
+        "Federal Bureau of Investigation",
+        "--jurisdiction",
+        "US",
+        "--time-zone",
+        "America/New_York",
+    ]));
+    let token = init["admin_token"].as_str().unwrap().to_string();
+    liaison(&dir)
+        .args([
+            "directory",
+            "add-agency",
+            "CN-CNCERT",
+            "--name",
+            "CNCERT/CC",
+            "--jurisdiction",
+            "CN",
+            "--kind",
+            "cert",
+            "--time-zone",
+            "Asia/Shanghai",
+        ])
+        .assert()
+        .success();
+    for (user, agency, role) in [("cncert", "CN-CNCERT", "officer"), ("fbi-analyst", "FBI", "analyst")] {
+        liaison(&dir)
+            .args(["user", "add", user, "--agency", agency, "--role", role])
+            .assert()
+            .success();
+    }
+    let feed = base.join("feed.csv");
+    let mmdb = base.join("world.mmdb");
+    let stats = liaison_intel::generate_feed(11, 2000, std::fs::File::create(&feed).unwrap()).unwrap();
+    assert_eq!(stats.malformed, 5);
+    liaison_intel::generate_mmdb(11, liaison_intel::MmdbLayout::GeoLite2, std::fs::File::create(&mmdb).unwrap())
+        .unwrap();
+    (dir, feed, mmdb, token)
+}
+
+fn ingest(dir: &Path, feed: &Path, mmdb: &Path) -> Value {
+    ok_json(
+        liaison(dir)
+            .args(["intel", "ingest"])
+            .arg(feed)
+            .args(["--format", "liaison", "--feed", "test botnet feed", "--mmdb"])
+            .arg(mmdb)
+            .args(["--route", "CN=CN-CNCERT", "--route", "US=FBI"]),
+    )
+}
+
+#[test]
+fn cli_ingest_notices_feedback_stats() {
+    let (dir, feed, mmdb, _) = setup("cli");
+
+    let r = ingest(&dir, &feed, &mmdb);
+    assert_eq!(r["rows"], 2000);
+    assert_eq!(r["quarantined"], 5);
+    let q = &r["sources"][0]["quarantine"];
+    assert_eq!(q.as_array().unwrap().len(), 5);
+    assert!(q[0]["file"].as_str().unwrap().ends_with("feed.csv"));
+    assert!(q[0]["line"].as_u64().unwrap() > 1);
+    let new = r["new_indicators"].as_u64().unwrap();
+    assert!(new > 50, "{r}");
+    assert_eq!(r["indicators_total"].as_u64().unwrap(), new);
+    assert_eq!(r["persisted"].as_u64().unwrap(), new);
+    assert!(r["routed"].as_u64().unwrap() > 0 && r["unroutable"].as_u64().unwrap() > 0);
+
+    // The same feed again: nothing new, everything deduplicated or re-sighted.
+    let again = ingest(&dir, &feed, &mmdb);
+    assert_eq!(again["new_indicators"], 0);
+    assert_eq!(again["indicators_total"].as_u64().unwrap(), new);
+
+    // Table output has the summary and quarantined file:line reasons.
+    let out = liaison(&dir)
+        .args(["intel", "ingest"])
+        .arg(&feed)
+        .args(["--format", "liaison", "--mmdb"])
+        .arg(&mmdb)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("quarantined") && text.contains("feed.csv:"), "{text}");
+
+    // Issue notices (admin) and list them.
+    let issued = ok_json(liaison(&dir).args(["intel", "notices", "--issue"]));
+    let partners: Vec<&str> = issued["issued"]["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["partner"].as_str().unwrap())
+        .collect();
+    assert_eq!(partners, ["CN-CNCERT", "FBI"]);
+    let cn = ok_json(liaison(&dir).args(["--as", "cncert", "intel", "notices"]));
+    assert_eq!(cn.as_array().unwrap().len(), 1, "a partner sees only its own notices");
+    assert_eq!(cn[0]["partner"], "CN-CNCERT");
+    let item = cn[0]["items"][0]["item_id"].as_str().unwrap().to_string();
+    // A partner cannot read another partner's notices.
+    liaison(&dir)
+        .args(["--as", "cncert", "intel", "notices", "--partner", "FBI"])
+        .assert()
+        .code(6);
+
+    // Feedback: only the partner the item was sent to.
+    liaison(&dir)
+        .args(["--as", "fbi-analyst", "intel", "feedback", &item, "remediated"])
+        .assert()
+        .code(6);
+    let fb = ok_json(liaison(&dir).args([
+        "--as",
+        "cncert",
+        "intel",
+        "feedback",
+        &item,
+        "remediated",
+        "--note",
+        "host cleaned",
+    ]));
+    assert_eq!(fb["status"], "remediated");
+    liaison(&dir)
+        .args(["--as", "cncert", "intel", "feedback", &item, "maybe"])
+        .assert()
+        .code(3);
+
+    // CSV export.
+    let out = liaison(&dir)
+        .args(["intel", "notices", "--partner", "CN-CNCERT", "--format", "csv"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.starts_with("notice_id,partner,"), "{csv}");
+    assert!(csv.contains(&item));
+
+    // Statistics: C2 servers with victims in CN, by country of the C2.
+    let s = ok_json(liaison(&dir).args([
+        "--as",
+        "fbi-analyst",
+        "intel",
+        "stats",
+        "--by",
+        "country",
+        "--class",
+        "botnet-c2",
+        "--victim-country",
+        "CN",
+    ]));
+    let rows = s["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["victims"].as_u64().unwrap() > 0));
+    liaison(&dir)
+        .args(["--as", "cncert", "intel", "stats", "--by", "country"])
+        .assert()
+        .code(6);
+    liaison(&dir)
+        .args(["intel", "stats", "--by", "planet"])
+        .assert()
+        .code(3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_ingest_issue_feedback_stats() {
+    let (dir, feed, mmdb, admin) = setup("api");
+    let cn_token = ok_json(liaison(&dir).args(["token", "create", "cncert"]));
+    let cn_token = cn_token["token"].as_str().unwrap().to_string();
+
+    let store = liaison_store::Store::open_sqlite(&dir.join("liaison.db")).await.unwrap();
+    let legal = liaison_server::legal::Legal::load(&dir.join("rules")).unwrap();
+    let node = liaison_server::service::Node::new(store, Default::default(), legal);
+    let mut cfg = liaison_intel::IntelConfig::default();
+    cfg.enrich.mmdb = vec![mmdb];
+    cfg.routing.routes = vec![liaison_intel::RouteRule::country(
+        "CN-CNCERT",
+        liaison_core::CountryCode::parse("CN").unwrap(),
+    )];
+    liaison_server::intel::set_config(cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = liaison_server::api::router(node);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+
+    let body = std::fs::read(&feed).unwrap();
+    let r: Value = http
+        .post(format!("{base}/api/v1/intel/ingest?format=liaison&feed=upload"))
+        .bearer_auth(&admin)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["quarantined"], 5, "{r}");
+    assert!(r["new_indicators"].as_u64().unwrap() > 50);
+
+    // Unknown format, unknown parameter: 400 with the field named.
+    let bad = http
+        .post(format!("{base}/api/v1/intel/ingest?format=xml"))
+        .bearer_auth(&admin)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let p: Value = bad.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "format");
+
+    // A partner may not ingest or issue.
+    let denied = http
+        .post(format!("{base}/api/v1/intel/notices/issue"))
+        .bearer_auth(&cn_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let issued = http
+        .post(format!("{base}/api/v1/intel/notices/issue"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 201);
+    let issued: Value = issued.json().await.unwrap();
+    assert_eq!(issued["notices"][0]["partner"], "CN-CNCERT");
+
+    let notices: Value = http
+        .get(format!("{base}/api/v1/intel/notices?partner=CN-CNCERT"))
+        .bearer_auth(&cn_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = notices[0]["items"][0]["item_id"].as_str().unwrap().to_string();
+    let csv = http
+        .get(format!("{base}/api/v1/intel/notices?format=csv"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(&item));
+
+    let fb = http
+        .post(format!("{base}/api/v1/intel/feedback"))
+        .bearer_auth(&cn_token)
+        .json(&json!({"partner": "CN-CNCERT", "item": item, "status": "false-positive", "note": "sinkhole"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fb.status(), 201, "{}", fb.text().await.unwrap());
+    let wrong = http
+        .post(format!("{base}/api/v1/intel/feedback"))
+        .bearer_auth(&admin)
+        .json(&json!({"item": item, "status": "remediated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403, "the admin's agency (FBI) did not get this item");
+
+    let stats: Value = http
+        .get(format!("{base}/api/v1/intel/stats?by=country&class=botnet-c2&victim_country=CN"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!stats["rows"].as_array().unwrap().is_empty(), "{stats}");
+    let denied = http
+        .get(format!("{base}/api/v1/intel/stats?by=country"))
+        .bearer_auth(&cn_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+}

@@ -1,0 +1,189 @@
+//! Node identity: signing key file (0600), self-signed TLS certificate, signed descriptor;
+//! the "peer file" operators exchange; key rotation.
+
+use super::{FedError, tls};
+use jiff::Timestamp;
+use liaison_core::directory::Agency;
+use liaison_store::{FedIdentity, OwnKey, Store};
+use liaison_wire::{DescriptorDraft, KeyRotation, NodeDescriptor, NodeId, NodeKey, PublishedKey};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What `liaison init` knows about the node's federation identity.
+#[derive(Debug, Clone)]
+pub struct IdentityParams {
+    pub node_id: NodeId,
+    /// Address the federation endpoints listen on (`127.0.0.1:8641`).
+    pub listen: String,
+    /// The HTTPS base URL peers use (`https://127.0.0.1:8641`).
+    pub base_url: String,
+    /// Where the key files and TLS material go (created, mode 0700).
+    pub key_dir: PathBuf,
+}
+
+/// What one operator sends another: the signed descriptor and the directory entry of the
+/// agency behind it (code, names, kind, time zone). The descriptor fingerprint is what is
+/// compared out of band; the agency entry must agree with the descriptor (id, jurisdiction).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFile {
+    pub format: String,
+    pub descriptor: NodeDescriptor,
+    pub agency: Agency,
+}
+
+pub const PEER_FILE_FORMAT: &str = "liaison-peer/1";
+
+fn key_path(dir: &Path, key: &NodeKey) -> PathBuf {
+    let id = key.key_id().as_str().replace(':', "-");
+    dir.join(format!("node-key-{id}.json"))
+}
+
+/// Creates the node's signing key, TLS certificate and first descriptor, and stores them.
+pub async fn create_identity(
+    store: &Store,
+    agency: &Agency,
+    p: &IdentityParams,
+    now: Timestamp,
+) -> Result<NodeDescriptor, FedError> {
+    std::fs::create_dir_all(&p.key_dir).map_err(|e| FedError::io(&p.key_dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p.key_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| FedError::io(&p.key_dir, e))?;
+    }
+    let key = NodeKey::generate()?;
+    let path = key_path(&p.key_dir, &key);
+    key.save(&path)?;
+    let fp = tls::generate_cert(&p.key_dir, vec!["localhost".into(), p.node_id.to_string()])?;
+    let published = key.published(now, None);
+    let descriptor = DescriptorDraft {
+        node_id: p.node_id.clone(),
+        agency_id: agency.id,
+        agency_name: agency.name_en.clone(),
+        jurisdiction: agency.jurisdiction,
+        base_url: p.base_url.clone(),
+        tls_cert_sha256: fp,
+        keys: vec![published.clone()],
+        serial: 1,
+        issued_at: now,
+    }
+    .sign(&key)?;
+    store
+        .fed_put_own_key(
+            &OwnKey {
+                key_id: key.key_id().to_string(),
+                key_path: path.display().to_string(),
+                public_key: published.public_key.to_hex(),
+                valid_from: published.valid_from,
+                valid_until: None,
+            },
+            now,
+        )
+        .await?;
+    store
+        .fed_set_identity(&FedIdentity {
+            node_id: p.node_id.to_string(),
+            agency_id: agency.id.to_string(),
+            listen: p.listen.clone(),
+            base_url: p.base_url.clone(),
+            key_dir: p.key_dir.display().to_string(),
+            tls_cert_sha256: fp.to_hex(),
+            descriptor: String::from_utf8(liaison_wire::to_canonical(&descriptor)?)
+                .map_err(|e| FedError::Config(e.to_string()))?,
+            serial: 1,
+        })
+        .await?;
+    Ok(descriptor)
+}
+
+/// The peer file of this node (to send to other operators).
+pub async fn own_peer_file(store: &Store) -> Result<PeerFile, FedError> {
+    let id = store
+        .fed_identity()
+        .await?
+        .ok_or_else(|| FedError::Config("this node has no federation identity (run liaison init)".into()))?;
+    let descriptor = NodeDescriptor::from_slice(id.descriptor.as_bytes())?;
+    let agency = store.agency(descriptor.agency_id).await?;
+    Ok(PeerFile {
+        format: PEER_FILE_FORMAT.into(),
+        descriptor,
+        agency,
+    })
+}
+
+/// Rotates the signing key: a new key file, a rotation statement signed by both keys, a new
+/// descriptor (serial + 1) listing both keys (the old one until `old_valid_until`).
+/// Returns the statement, to be sent to every peer.
+pub async fn rotate_key(
+    store: &Store,
+    old_valid_until: Timestamp,
+    now: Timestamp,
+) -> Result<(KeyRotation, NodeDescriptor), FedError> {
+    let id = store
+        .fed_identity()
+        .await?
+        .ok_or_else(|| FedError::Config("this node has no federation identity".into()))?;
+    let (old, mut published) = super::load_own_keys_store(store, now).await?;
+    let dir = PathBuf::from(&id.key_dir);
+    let new = NodeKey::generate()?;
+    let path = key_path(&dir, &new);
+    new.save(&path)?;
+    let node_id = NodeId::parse(&id.node_id).map_err(|e| FedError::Config(e.to_string()))?;
+    let rotation = KeyRotation::sign(node_id.clone(), &old, &new, now, None, old_valid_until, now)?;
+    for k in published.iter_mut() {
+        if &k.key_id == old.key_id() {
+            k.valid_until = Some(k.valid_until.map_or(old_valid_until, |u| u.min(old_valid_until)));
+        }
+    }
+    let new_pub: PublishedKey = new.published(now, None);
+    published.push(new_pub.clone());
+    let old_desc = NodeDescriptor::from_slice(id.descriptor.as_bytes())?;
+    let descriptor = DescriptorDraft {
+        node_id,
+        agency_id: old_desc.agency_id,
+        agency_name: old_desc.agency_name.clone(),
+        jurisdiction: old_desc.jurisdiction,
+        base_url: old_desc.base_url.clone(),
+        tls_cert_sha256: old_desc.tls_cert_sha256,
+        keys: published.clone(),
+        serial: old_desc.serial + 1,
+        issued_at: now,
+    }
+    .sign(&new)?;
+    for k in &published {
+        let key_path = if &k.key_id == new.key_id() {
+            path.display().to_string()
+        } else {
+            store
+                .fed_own_keys()
+                .await?
+                .into_iter()
+                .find(|o| o.key_id == k.key_id.as_str())
+                .map(|o| o.key_path)
+                .unwrap_or_default()
+        };
+        store
+            .fed_put_own_key(
+                &OwnKey {
+                    key_id: k.key_id.to_string(),
+                    key_path,
+                    public_key: k.public_key.to_hex(),
+                    valid_from: k.valid_from,
+                    valid_until: k.valid_until,
+                },
+                now,
+            )
+            .await?;
+    }
+    store
+        .fed_set_identity(&FedIdentity {
+            descriptor: String::from_utf8(liaison_wire::to_canonical(&descriptor)?)
+                .map_err(|e| FedError::Config(e.to_string()))?,
+            serial: descriptor.serial as i64,
+            ..id
+        })
+        .await?;
+    Ok((rotation, descriptor))
+}

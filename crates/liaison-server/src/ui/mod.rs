@@ -1,0 +1,409 @@
+//! The web UI: server-rendered HTML pages at `/` for case officers, desk officers, legal
+//! reviewers, analysts and supervisors, in English and Chinese.
+//!
+//! Like the API, the pages call [`Node`] use cases with the signed-in [`Principal`]; every rule
+//! and role check stays in the service. Sign-in takes an API token, validated by
+//! [`Node::authenticate`] and kept in an HttpOnly, SameSite=Strict cookie. Every POST carries a
+//! CSRF token (HMAC-SHA256 of the session token under a per-process random key). Every value
+//! that reaches a page is HTML-escaped ([`html::esc`]), and the Content-Security-Policy forbids
+//! scripts altogether. Times are shown in UTC, deadlines also in the requested agency's zone.
+
+mod html;
+mod i18n;
+mod pages;
+
+use crate::service::{Node, ServiceError};
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use html::{Banner, Viewer, esc};
+use i18n::Lang;
+use liaison_store::Principal;
+use std::sync::Arc;
+
+/// Name of the session cookie holding the API token.
+pub const TOKEN_COOKIE: &str = "liaison_token";
+/// Name of the cookie holding the chosen language (`en` or `zh-CN`).
+pub const LANG_COOKIE: &str = "lang";
+
+const CSS: &str = include_str!("../../../../web/static/app.css");
+
+/// Shared state of the UI routes.
+#[derive(Clone)]
+pub(crate) struct Ui {
+    node: Node,
+    csrf_key: Arc<ring::hmac::Key>,
+}
+
+impl Ui {
+    fn csrf_for(&self, token: &str) -> String {
+        hex::encode(ring::hmac::sign(&self.csrf_key, token.as_bytes()).as_ref())
+    }
+
+    fn csrf_ok(&self, token: &str, given: Option<&str>) -> bool {
+        match given.and_then(|g| hex::decode(g.trim()).ok()) {
+            Some(tag) => ring::hmac::verify(&self.csrf_key, token.as_bytes(), &tag).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// The router serving the UI pages and their stylesheet. It has no fallback, so it can be
+/// merged with the API router.
+pub fn router(node: Node) -> Router {
+    let secret: [u8; 32] = rand::random();
+    let ui = Ui {
+        node,
+        csrf_key: Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret)),
+    };
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/lang", get(pages::set_lang))
+        .route("/static/app.css", get(css))
+        .route("/requests", get(pages::list))
+        .route("/requests/new", get(pages::new_form).post(pages::create))
+        .route("/requests/{id}", get(pages::detail))
+        .route("/requests/{id}/transition", post(pages::transition))
+        .route("/requests/{id}/comment", post(pages::comment))
+        .route("/directory", get(pages::directory))
+        .route("/cooperation", get(pages::cooperation))
+        .route("/cooperation.csv", get(pages::cooperation_csv))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(ui)
+}
+
+async fn css() -> Response {
+    let mut r = CSS.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+// ----- request context ---------------------------------------------------------------------
+
+/// Reads one cookie from the request headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// What every page needs, signed in or not.
+pub(crate) struct Ctx {
+    pub lang: Lang,
+    /// This page's path and query, where the language switch returns to.
+    pub here: String,
+    /// Whether the browser reached us over HTTPS (through a reverse proxy): cookies get `Secure`.
+    pub https: bool,
+    token: Option<String>,
+}
+
+impl Ctx {
+    fn from_parts(parts: &Parts) -> Ctx {
+        let h = &parts.headers;
+        let lang = cookie(h, LANG_COOKIE)
+            .and_then(Lang::parse)
+            .or_else(|| {
+                h.get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_accept_language)
+            })
+            .unwrap_or(Lang::En);
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let https = h
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+        let token = cookie(h, TOKEN_COOKIE).filter(|t| !t.is_empty()).map(str::to_string);
+        Ctx {
+            lang,
+            here,
+            https,
+            token,
+        }
+    }
+
+    /// A page for a visitor who is not signed in.
+    pub fn page(&self, status: StatusCode, title: &str, banners: &[Banner], body: &str) -> Response {
+        html_response(status, html::layout(self.lang, &self.here, title, None, banners, body))
+    }
+
+    fn cookie_attrs(&self) -> &'static str {
+        if self.https {
+            "; Path=/; HttpOnly; SameSite=Strict; Secure"
+        } else {
+            "; Path=/; HttpOnly; SameSite=Strict"
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Ctx::from_parts(parts))
+    }
+}
+
+/// A signed-in user. Pages that need one redirect to the sign-in page without it.
+pub(crate) struct Session {
+    pub ctx: Ctx,
+    pub p: Principal,
+    pub csrf: String,
+    pub agency_code: String,
+    token: String,
+}
+
+impl FromRequestParts<Ui> for Session {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, ui: &Ui) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_parts(parts);
+        let Some(token) = ctx.token.clone() else {
+            return Err(redirect("/login"));
+        };
+        match ui.node.authenticate(&token, jiff::Timestamp::now()).await {
+            Ok(p) => {
+                let agency_code = match ui.node.store.agency(p.agency).await {
+                    Ok(a) => a.code,
+                    Err(_) => p.agency.to_string(),
+                };
+                Ok(Session {
+                    csrf: ui.csrf_for(&token),
+                    ctx,
+                    p,
+                    agency_code,
+                    token,
+                })
+            }
+            Err(ServiceError::Unauthenticated(_)) => {
+                let mut r = redirect("/login?expired=1");
+                set_cookie(&mut r, &format!("{TOKEN_COOKIE}={}; Max-Age=0", ctx.cookie_attrs()));
+                Err(r)
+            }
+            Err(e) => {
+                let (status, banner) = service_banner(ctx.lang, &e);
+                Err(ctx.page(status, ctx.lang.t("err.title"), &[banner], ""))
+            }
+        }
+    }
+}
+
+impl Session {
+    /// A page for the signed-in user.
+    pub fn page(&self, status: StatusCode, title: &str, banners: &[Banner], body: &str) -> Response {
+        let role = self.ctx.lang.word("role", self.p.role.as_str());
+        let viewer = Viewer {
+            username: &self.p.username,
+            role: &role,
+            agency: &self.agency_code,
+            csrf: &self.csrf,
+            may_draft: self.p.role.may_draft(),
+            may_read_statistics: self.p.role.may_read_statistics(),
+        };
+        html_response(
+            status,
+            html::layout(self.ctx.lang, &self.ctx.here, title, Some(&viewer), banners, body),
+        )
+    }
+
+    /// An error page for a failed use case.
+    pub fn error(&self, e: &ServiceError) -> Response {
+        let (status, banner) = service_banner(self.ctx.lang, e);
+        self.page(status, self.ctx.lang.t("err.title"), &[banner], "")
+    }
+
+    /// Checks a form's CSRF token against this session.
+    pub fn csrf_ok(&self, ui: &Ui, form: &Form) -> bool {
+        ui.csrf_ok(&self.token, form.get("csrf"))
+    }
+
+    /// The page shown when a form's CSRF token is missing or wrong.
+    pub fn csrf_rejected(&self) -> Response {
+        let b = Banner::error_html(esc(self.ctx.lang.t("err.csrf")));
+        self.page(StatusCode::FORBIDDEN, self.ctx.lang.t("err.title"), &[b], "")
+    }
+
+    /// The `<input>` that carries the CSRF token in every form.
+    pub fn csrf_input(&self) -> String {
+        format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(&self.csrf))
+    }
+}
+
+fn html_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// A 303 redirect to a local path.
+pub(crate) fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn set_cookie(r: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+// ----- forms and errors ----------------------------------------------------------------------
+
+/// A parsed `application/x-www-form-urlencoded` body or query string (repeated names kept).
+#[derive(Default)]
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(bytes: &[u8]) -> Form {
+        Form(serde_urlencoded::from_bytes(bytes).unwrap_or_default())
+    }
+    pub fn query(raw: Option<&str>) -> Form {
+        Form::parse(raw.unwrap_or("").as_bytes())
+    }
+    /// The first value of `name`, if given and not blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// Whether a POST comes from a page of this site (checked before sign-in, where there is no
+/// session CSRF token yet).
+pub(crate) fn same_site(headers: &HeaderMap) -> bool {
+    let fetch_site_ok = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v == "same-origin" || v == "none");
+    let origin_ok = match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        // "null" is what browsers send from privacy-sensitive contexts; Sec-Fetch-Site decides then.
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host),
+        _ => true,
+    };
+    fetch_site_ok && origin_ok
+}
+
+/// The localized label of a field path (`offences[0]` → "Offences").
+fn field_label(lang: Lang, field: &str) -> String {
+    let head = field.split(['[', '.']).find(|s| !s.is_empty()).unwrap_or(field);
+    let head = if head == "draft" {
+        field.split('.').nth(1).unwrap_or(head)
+    } else {
+        head
+    };
+    lang.word("field", head)
+}
+
+/// Maps a use-case error to an HTTP status and a banner that names the fields at fault.
+pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banner) {
+    let detail = |m: &str| format!("<p class=\"small\">{}: {}</p>", esc(lang.t("err.details")), esc(m));
+    match e {
+        ServiceError::Invalid(errs) => {
+            let items: String = errs
+                .iter()
+                .map(|fe| {
+                    format!(
+                        "<li data-field=\"{}\"><strong>{}</strong>: {}</li>",
+                        esc(&fe.field),
+                        esc(&field_label(lang, &fe.field)),
+                        esc(&fe.message)
+                    )
+                })
+                .collect();
+            (
+                StatusCode::BAD_REQUEST,
+                Banner::error_html(format!("<p>{}</p><ul>{items}</ul>", esc(lang.t("err.invalid")))),
+            )
+        }
+        ServiceError::Unauthenticated(m) => (
+            StatusCode::UNAUTHORIZED,
+            Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.unauthenticated")), detail(m))),
+        ),
+        ServiceError::Forbidden(m) => (
+            StatusCode::FORBIDDEN,
+            Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.forbidden")), detail(m))),
+        ),
+        ServiceError::NotFound(_) => (
+            StatusCode::NOT_FOUND,
+            Banner::error_html(format!("<p>{}</p>", esc(lang.t("err.not_found")))),
+        ),
+        ServiceError::IllegalTransition { message, allowed } => {
+            let states: Vec<String> = allowed.iter().map(|s| lang.word("state", s.as_str())).collect();
+            (
+                StatusCode::CONFLICT,
+                Banner::error_html(format!(
+                    "<p>{}</p><p>{}: {}</p>{}",
+                    esc(lang.t("err.illegal")),
+                    esc(lang.t("err.allowed_now")),
+                    esc(&states.join(", ")),
+                    detail(message)
+                )),
+            )
+        }
+        ServiceError::Conflict(m) => (
+            StatusCode::CONFLICT,
+            Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.conflict")), detail(m))),
+        ),
+        ServiceError::Internal(m) => {
+            tracing::error!(error = %m, "internal error in the web UI");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Banner::error_html(format!("<p>{}</p>", esc(lang.t("err.internal")))),
+            )
+        }
+    }
+}

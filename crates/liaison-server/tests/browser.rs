@@ -1,0 +1,239 @@
+//! A real browser drives the web UI: headless Chromium through chromedriver (WebDriver).
+//!
+//! Skips with a loud message when /usr/bin/chromium or chromedriver is missing, unless
+//! LIAISON_REQUIRE_BROWSER=1, in which case it fails. Install them on Debian with
+//! `apt-get install -y chromium chromium-driver`. The last screenshot is written to the
+//! temporary directory (its path is printed) or to LIAISON_SCREENSHOT_DIR when set.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use liaison_core::Role;
+use liaison_core::lifecycle::{State, TransitionInput};
+use liaison_core::request::RequestKind;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn find_chromedriver() -> Option<PathBuf> {
+    for p in ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"] {
+        if Path::new(p).exists() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.exists())
+    })
+}
+
+/// Kills chromedriver (and with it the browser) when the test ends, however it ends.
+struct Driver {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn start_driver(path: &Path) -> (Driver, String) {
+    let port = free_port();
+    let profile = std::env::temp_dir().join(format!("liaison-chromium-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&profile).unwrap();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+    let driver = Driver { child, profile };
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (driver, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on 127.0.0.1:{port} within 10 s");
+}
+
+async fn connect(url: &str, profile: &Path) -> Client {
+    let args = [
+        "--headless".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        "--window-size=1280,1100".into(),
+        "--lang=en-US".into(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"binary": CHROMIUM, "args": args}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a Chromium session through chromedriver: {e}"))
+}
+
+/// Waits for an element; on failure shows the page the browser is on.
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(el) => el,
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let source = c.source().await.unwrap_or_default();
+            panic!("no element {css} on {url}: {e}\n{source}");
+        }
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    element(c, css).await.text().await.unwrap()
+}
+
+async fn click(c: &Client, css: &str) {
+    let el = element(c, css).await;
+    el.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
+async fn screenshot(c: &Client, name: &str) -> PathBuf {
+    let png = c.screenshot().await.unwrap();
+    let dir = std::env::var_os("LIAISON_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let path = dir.join(format!("liaison-ui-{name}-{}.png", std::process::id()));
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_signs_in_moves_a_request_and_switches_language() {
+    let required = std::env::var("LIAISON_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let driver_path = find_chromedriver();
+    if !Path::new(CHROMIUM).exists() || driver_path.is_none() {
+        let msg = format!(
+            "BROWSER TEST SKIPPED: {CHROMIUM} exists: {}, chromedriver found: {}. \
+             Install with `apt-get install -y chromium chromium-driver`.",
+            Path::new(CHROMIUM).exists(),
+            driver_path.is_some()
+        );
+        if required {
+            panic!("{msg} (LIAISON_REQUIRE_BROWSER=1 makes this a failure)");
+        }
+        eprintln!("\n{}\n!!! {msg}\n{}\n", "!".repeat(100), "!".repeat(100));
+        return;
+    }
+    let Some(driver_path) = driver_path else { return };
+
+    // The node, with one submitted request waiting for the requested side's desk.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = liaison_store::testing::sqlite().await.unwrap();
+    let f = common::fixture(store).await;
+    let now = jiff::Timestamp::now();
+    let officer = f.who("FBI", Role::Officer).clone();
+    let mut draft = f.draft(RequestKind::SubscriberInformation);
+    draft.case_reference = "FBI-2026-BROWSER".into();
+    draft.summary =
+        "Ransomware operators used <script>alert(1)</script> in a phishing kit hosted in the requested state".into();
+    let r = f.node.create_request(&officer, draft, now).await.unwrap();
+    let input = TransitionInput {
+        to: Some(State::Submitted),
+        ..Default::default()
+    };
+    let r = f.node.transition(&officer, r.request.id, 1, input, now).await.unwrap();
+    assert_eq!(r.request.state, State::Received);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let node = f.node.clone();
+    tokio::spawn(async move {
+        let _ = liaison_server::serve(node, listener, Duration::from_secs(3600), std::future::pending()).await;
+    });
+
+    let (driver, url) = start_driver(&driver_path).await;
+    let c = connect(&url, &driver.profile).await;
+    let result = async {
+        // Sign in as the requested agency's 24/7 desk officer.
+        c.goto(&format!("{base}/")).await.unwrap();
+        assert!(c.current_url().await.unwrap().path().ends_with("/login"));
+        let token = c.find(Locator::Id("token")).await.unwrap();
+        token.send_keys(f.token("CN-MPS", Role::Desk)).await.unwrap();
+        click(&c, "#login").await;
+        let first = text_of(&c, "#requests tbody tr td a").await;
+        assert_eq!(first, "FBI-2026-BROWSER");
+        screenshot(&c, "list").await;
+
+        // Open the request: it was received; acknowledge it with the button.
+        click(&c, "#requests tbody tr td a").await;
+        assert_eq!(text_of(&c, "#state").await, "Received");
+        let summary = text_of(&c, "#summary").await;
+        assert!(
+            summary.contains("<script>alert(1)</script>"),
+            "shown as text: {summary}"
+        );
+        click(&c, "#go-acknowledged").await;
+        let banner = text_of(&c, ".banner.ok").await;
+        assert_eq!(banner, "The request is now: Acknowledged");
+        assert_eq!(text_of(&c, "#state").await, "Acknowledged");
+        let history = text_of(&c, "#history-table").await;
+        assert!(history.contains("Received → Acknowledged"), "{history}");
+        screenshot(&c, "detail-en").await;
+        // The lower half: actions for the new state, the assessment and the history.
+        c.execute("document.getElementById('actions').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        screenshot(&c, "detail-en-lower").await;
+
+        // Switch to Chinese: the same page with Chinese labels.
+        click(&c, "#lang-switch").await;
+        assert_eq!(text_of(&c, "#state").await, "已确认");
+        let heading = text_of(&c, "#actions").await;
+        assert_eq!(heading, "当前可执行的操作");
+        let shot = screenshot(&c, "detail-zh").await;
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+
+        // And back to English; the directory shows local times and office status.
+        click(&c, "#lang-switch").await;
+        assert_eq!(text_of(&c, "#state").await, "Acknowledged");
+        c.goto(&format!("{base}/directory")).await.unwrap();
+        let dir = text_of(&c, "main").await;
+        assert!(dir.contains("Asia/Shanghai"), "{dir}");
+        screenshot(&c, "directory").await;
+        click(&c, "#logout").await;
+        assert!(text_of(&c, ".banner.ok").await.contains("signed out"));
+    }
+    .await;
+    let _ = c.close().await;
+    drop(driver);
+    result
+}

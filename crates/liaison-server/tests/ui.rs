@@ -1,0 +1,534 @@
+//! The web UI over HTTP: sign-in cookie, pages, form transitions with CSRF, languages, escaping.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use liaison_core::Role;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+
+struct Ui {
+    base: String,
+    http: reqwest::Client,
+    f: common::Fixture,
+}
+
+/// A signed-in browser: the session cookie and, optionally, a language cookie.
+struct Browser<'a> {
+    ui: &'a Ui,
+    cookie: String,
+}
+
+impl Ui {
+    async fn start() -> Ui {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = liaison_store::testing::sqlite().await.unwrap();
+        let f = common::fixture(store).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let node = f.node.clone();
+        tokio::spawn(async move {
+            let _ = liaison_server::serve(
+                node,
+                listener,
+                std::time::Duration::from_secs(3600),
+                std::future::pending(),
+            )
+            .await;
+        });
+        Ui {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            f,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Signs in with the token of `agency`/`role` and returns the session cookie pair.
+    async fn login(&self, agency: &str, role: Role) -> Browser<'_> {
+        let resp = self
+            .http
+            .post(self.url("/login"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("token={}", self.f.token(agency, role)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(resp.headers()[LOCATION], "/requests");
+        let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_string();
+        assert!(set.starts_with("liaison_token=lia_"), "{set}");
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Strict"), "{set}");
+        let pair = set.split(';').next().unwrap().to_string();
+        Browser { ui: self, cookie: pair }
+    }
+}
+
+impl Browser<'_> {
+    fn with_lang(&self, lang: &str) -> Browser<'_> {
+        Browser {
+            ui: self.ui,
+            cookie: format!("{}; lang={lang}", self.cookie),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let resp = self
+            .ui
+            .http
+            .get(self.ui.url(path))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let s = resp.status();
+        (s, resp.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let resp = self
+            .ui
+            .http
+            .post(self.ui.url(path))
+            .header(COOKIE, &self.cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let s = resp.status();
+        let loc = resp.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_string());
+        (s, resp.text().await.unwrap(), loc)
+    }
+
+    /// The CSRF token embedded in the forms of a page.
+    async fn csrf(&self, path: &str) -> String {
+        let (_, html) = self.get(path).await;
+        attr_after(&html, "name=\"csrf\" value=\"").expect("page has a CSRF field")
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn attr_after(html: &str, marker: &str) -> Option<String> {
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}
+
+const XSS: &str = "Phishing kit <script>alert('pwned')</script> & \"quotes\"";
+
+/// Creates a draft through the new-draft form and returns its id.
+async fn create_draft(b: &Browser<'_>, mps: &str) -> String {
+    let csrf = b.csrf("/requests/new").await;
+    let (s, body, loc) = b
+        .post(
+            "/requests/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "subscriber_information"),
+                ("urgency", "urgent"),
+                ("requested_agency", mps),
+                ("case_reference", "FBI-UI-<b>7</b>"),
+                ("offences", "BC-02"),
+                ("summary", XSS),
+                ("legal_basis", "18 USC 1030"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let loc = loc.unwrap();
+    loc.strip_prefix("/requests/").unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_list_detail_transition_and_languages() {
+    let ui = Ui::start().await;
+    let mps_id = ui.f.mps.id.to_string();
+
+    // Not signed in: pages send you to the sign-in form; the stylesheet is public.
+    let r = ui.http.get(ui.url("/requests")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/login");
+    let r = ui.http.get(ui.url("/")).send().await.unwrap();
+    assert_eq!(r.headers()[LOCATION], "/login");
+    let r = ui.http.get(ui.url("/static/app.css")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+    let r = ui.http.get(ui.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("name=\"token\"") && html.contains("<label for=\"token\">API token</label>"));
+
+    // A wrong token is refused with a message naming the field; an empty one too.
+    let r = ui
+        .http
+        .post(ui.url("/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token=lia_{}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("unknown, expired or revoked"), "{html}");
+    let r = ui
+        .http
+        .post(ui.url("/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("token=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A sign-in posted from another site is refused.
+    let r = ui
+        .http
+        .post(ui.url("/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body(format!("token={}", ui.f.token("FBI", Role::Officer)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The requesting officer drafts through the form; the summary is escaped on every page.
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let id = create_draft(&fbi, &mps_id).await;
+    let (s, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("<script>alert"), "summary must be escaped");
+    assert!(
+        html.contains("Phishing kit &lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt; &amp; &quot;quotes&quot;"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>7</b>") && html.contains("FBI-UI-&lt;b&gt;7&lt;/b&gt;"));
+    assert!(html.contains("data-state=\"draft\""));
+    assert!(html.contains("id=\"go-submitted\"") && html.contains("id=\"go-withdrawn\""));
+    assert!(html.contains("BC-02"));
+    assert!(html.contains("href=\"/requests/new\""));
+
+    // The list shows it, with the pair and state; filters work and bad filters are explained.
+    let (s, html) = fbi.get("/requests").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&format!("href=\"/requests/{id}\"")), "{html}");
+    assert!(html.contains("FBI → CN-MPS"));
+    let (_, html) = fbi.get("/requests?state=draft&kind=subscriber_information").await;
+    assert!(html.contains(&format!("href=\"/requests/{id}\"")));
+    let (_, html) = fbi.get("/requests?state=answered").await;
+    assert!(!html.contains(&format!("href=\"/requests/{id}\"")));
+    assert!(html.contains("No requests match"));
+    let (s, html) = fbi.get("/requests?state=<bogus>&overdue=1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("<strong>State</strong>") && html.contains("&lt;bogus&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<bogus>"));
+
+    // A transition without or with a wrong CSRF token is refused and changes nothing.
+    let (s, _, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("version", "1"), ("to", "submitted")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, html, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &"ab".repeat(32)), ("version", "1"), ("to", "submitted")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(html.contains("form has expired"));
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert!(html.contains("data-state=\"draft\""));
+    // Another user's CSRF token does not work with this session either.
+    let other = ui.login("FBI", Role::Supervisor).await;
+    let other_csrf = other.csrf("/requests/new").await;
+    let (s, _, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &other_csrf), ("version", "1"), ("to", "submitted")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Submitting through the form: the local requested agency receives it at once.
+    let csrf = fbi.csrf(&format!("/requests/{id}")).await;
+    let (s, body, loc) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &csrf), ("version", "1"), ("to", "submitted")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(loc.unwrap(), format!("/requests/{id}?moved=received"));
+    let (_, html) = fbi.get(&format!("/requests/{id}?moved=received")).await;
+    assert!(html.contains("The request is now: Received"), "{html}");
+    assert!(html.contains("data-state=\"received\""));
+    assert!(
+        html.contains("Legal assessment") && html.contains("Dual criminality:"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Asia/Shanghai"),
+        "deadline in the requested agency's zone"
+    );
+
+    // Withdrawal needs a reason: the banner names the field and nothing crashes.
+    let (s, html, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &csrf), ("version", "3"), ("to", "withdrawn")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    assert!(
+        html.contains("data-field=\"reason\"") && html.contains("<strong>Reason</strong>"),
+        "{html}"
+    );
+    // Illegal move and stale version get their own messages.
+    let (s, html, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &csrf), ("version", "3"), ("to", "answered")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(html.contains("not possible from the request"), "{html}");
+    let (s, html, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[
+                ("csrf", &csrf),
+                ("version", "1"),
+                ("to", "withdrawn"),
+                ("reason", "dup"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(html.contains("Someone changed this request"), "{html}");
+    let (s, html, _) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &csrf), ("version", "x"), ("to", "nowhere")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("data-field=\"version\"") && html.contains("data-field=\"to\""));
+
+    // The requested side's desk officer acknowledges through the form, in Chinese.
+    let desk = ui.login("CN-MPS", Role::Desk).await;
+    let zh = desk.with_lang("zh-CN");
+    let (s, html) = zh.get(&format!("/requests/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<html lang=\"zh-CN\">"));
+    assert!(
+        html.contains("已接收") && html.contains("法律评估") && html.contains("变更为：已确认"),
+        "{html}"
+    );
+    assert!(html.contains("24/7 值班员"), "role label in Chinese");
+    assert!(!html.contains("href=\"/requests/new\""), "desk officers do not draft");
+    assert!(!html.contains("href=\"/cooperation\""), "nor read statistics");
+    let csrf = zh.csrf(&format!("/requests/{id}")).await;
+    let (s, _, loc) = zh
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &csrf), ("version", "3"), ("to", "acknowledged")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = zh.get(&loc.unwrap()).await;
+    assert!(html.contains("请求当前状态：已确认"), "{html}");
+    // Comments go through the same CSRF check.
+    let (s, _, loc) = zh
+        .post(
+            &format!("/requests/{id}/comment"),
+            &[("csrf", &csrf), ("text", "已电话联系 <i>provider</i>")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = zh.get(&loc.unwrap()).await;
+    assert!(html.contains("已电话联系 &lt;i&gt;provider&lt;/i&gt;"));
+    let (s, _, _) = zh
+        .post(&format!("/requests/{id}/comment"), &[("csrf", &csrf), ("text", "  ")])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Accept-Language picks Chinese when there is no cookie; the switch link sets the cookie.
+    let r = ui
+        .http
+        .get(ui.url("/login"))
+        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("API 令牌"));
+    let r = ui
+        .http
+        .get(ui.url("/lang?to=zh-CN&back=/directory"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/directory");
+    assert!(r.headers()[SET_COOKIE].to_str().unwrap().starts_with("lang=zh-CN"));
+    let r = ui
+        .http
+        .get(ui.url("/lang?to=en&back=//evil.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()[LOCATION], "/requests");
+
+    // Unknown and invisible requests are a friendly 404.
+    let (s, html) = desk.get("/requests/not-an-id").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(html.contains("does not exist or is not visible"));
+    let draft2 = create_draft(&fbi, &mps_id).await;
+    let (s, _) = desk.get(&format!("/requests/{draft2}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "drafts stay invisible to the requested side");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_report_errors_and_other_pages_render() {
+    let ui = Ui::start().await;
+    let fbi = ui.login("FBI", Role::Officer).await;
+
+    // An incomplete draft: every missing field is named, the entered values are kept.
+    let csrf = fbi.csrf("/requests/new").await;
+    let (s, html, _) = fbi
+        .post(
+            "/requests/new",
+            &[("csrf", &csrf), ("case_reference", "KEEP-ME"), ("summary", "")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    for f in ["kind", "requested_agency", "offences"] {
+        assert!(html.contains(&format!("data-field=\"{f}\"")), "{f}: {html}");
+    }
+    assert!(html.contains("value=\"KEEP-ME\""));
+    // The service's own validation (empty summary) is shown too.
+    let (s, html, _) = fbi
+        .post(
+            "/requests/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "takedown"),
+                ("requested_agency", &ui.f.mps.id.to_string()),
+                ("case_reference", "X-1"),
+                ("offences", "BC-02"),
+                ("summary", ""),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("data-field=\"summary\""), "{html}");
+    // Offences come from the taxonomy with English and Chinese names.
+    let (_, html) = fbi.get("/requests/new").await;
+    assert!(html.contains("value=\"BC-02\""));
+    assert!(
+        html.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "Chinese offence names"
+    );
+
+    // Directory: agencies with local time, contacts with office hours and open/closed now.
+    let contact = liaison_core::directory::ContactPoint {
+        id: liaison_core::ContactId::new(),
+        agency: ui.f.mps.id,
+        name: "24/7 desk <night shift>".into(),
+        phone: "+86 10 0000 0000".into(),
+        email: "desk@mps.example".into(),
+        languages: vec!["zh".into(), "en".into()],
+        time_zone: "Asia/Shanghai".into(),
+        office_hours: "24/7".parse().unwrap(),
+    };
+    ui.f.node
+        .store
+        .insert_contact(&contact, "test", jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let (s, html) = fbi.get("/directory").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("CN-MPS") && html.contains("Asia/Shanghai"));
+    assert!(
+        html.contains("24/7 desk &lt;night shift&gt;") && html.contains("badge open-now"),
+        "{html}"
+    );
+
+    // Cooperation: officers may not read statistics; analysts may, with a CSV download.
+    let (s, html) = fbi.get("/cooperation").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(html.contains("Your role may not do this"));
+    let analyst = ui.login("FBI", Role::Analyst).await;
+    let (s, html) = analyst.get("/cooperation?by=jurisdiction").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("/cooperation.csv?by=jurisdiction"));
+    let (s, html) = analyst.get("/cooperation?by=planet&from=yesterday").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("data-field=\"by\"") && html.contains("data-field=\"from\""));
+    let r = ui
+        .http
+        .get(ui.url("/cooperation.csv?by=agency"))
+        .header(COOKIE, &analyst.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/csv"));
+
+    // Analysts see requests but have no transition or comment forms.
+    let (s, html) = analyst.get("/requests").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("go-"));
+
+    // Signing out needs the CSRF token and clears the cookie.
+    let (s, _, _) = fbi.post("/logout", &[]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let csrf = fbi.csrf("/requests").await;
+    let resp = ui
+        .http
+        .post(ui.url("/logout"))
+        .header(COOKIE, &fbi.cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(resp.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    // The API is unaffected by the UI routes.
+    let r = ui.http.get(ui.url("/api/v1/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = ui.http.get(ui.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,139 @@
+//! Clean-up state persistence on every backend: dedup on upsert, reload, notices, feedback,
+//! reappearance.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use liaison_core::{CountryCode, Tlp};
+use liaison_intel::model::{Classification, Event, IndicatorValue, PartnerId};
+use liaison_intel::{CleanupState, FeedbackStatus, Interval};
+use liaison_store::Store;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+const DAY0: i64 = 1_790_208_000; // 2026-09-24T00:00:00Z
+
+fn event(i: u32, at: i64) -> Event {
+    let mut ev = Event::new(
+        IndicatorValue::Ipv4(Ipv4Addr::new(11, 0, (i >> 8) as u8, i as u8)),
+        Arc::from("test feed"),
+        at,
+    );
+    ev.time_source = Some(at);
+    ev.classification = Classification::C2Server;
+    ev.malware = Some(Arc::from("Emotet"));
+    ev.port = Some(443);
+    ev.tlp = Tlp::Green;
+    ev.confidence = 90;
+    ev.victim_count = Some(10 + i);
+    ev.victim_country = Some(CountryCode::parse("CN").unwrap());
+    ev.source_country = Some(CountryCode::parse(if i % 2 == 0 { "US" } else { "DE" }).unwrap());
+    ev.source_asn = Some(64_500 + i % 3);
+    ev.as_org = Some(Arc::from("Example Net"));
+    ev.partner = Some(PartnerId::new(if i % 2 == 0 { "FBI" } else { "DE-BKA" }));
+    ev
+}
+
+fn all(state: &CleanupState) -> Vec<u32> {
+    (0..state.len() as u32).collect()
+}
+
+async fn save_all(store: &Store, state: &CleanupState) {
+    let mut tx = store.intel_begin().await.unwrap();
+    tx.save_indicators(state, &all(state)).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upsert_dedups_and_reloads() {
+    for store in liaison_store::testing::all_backends().await {
+        let mut state = CleanupState::new();
+        for i in 0..2500 {
+            state.observe(&event(i, DAY0 + 60));
+        }
+        // 2,500 rows: two full statements of 1,000 plus a partial one.
+        save_all(&store, &state).await;
+        assert_eq!(store.intel_counts().await.unwrap().indicators, 2500);
+
+        // Same indicators again, later: upserts, no new rows.
+        for i in 0..2500 {
+            state.observe(&event(i, DAY0 + 3600));
+        }
+        save_all(&store, &state).await;
+        let c = store.intel_counts().await.unwrap();
+        assert_eq!(c.indicators, 2500, "{:?}", store.backend());
+
+        let loaded = store.intel_load().await.unwrap();
+        assert_eq!(loaded.len(), 2500);
+        assert_eq!(loaded.indicators, state.indicators, "{:?}", store.backend());
+        let (ix, ind) = loaded.get(&event(7, 0).value).unwrap();
+        assert_eq!(ix, 7);
+        assert_eq!(ind.sightings, 2);
+        assert_eq!(ind.victim_countries.get(CountryCode::parse("CN").unwrap()), Some(17));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_feedback_and_reappearance_persist() {
+    for store in liaison_store::testing::all_backends().await {
+        let mut state = CleanupState::new();
+        for i in 0..10 {
+            state.observe(&event(i, DAY0 + 60));
+        }
+        save_all(&store, &state).await;
+
+        // Issue notices for the day, in one transaction that loads the state.
+        let mut tx = store.intel_begin().await.unwrap();
+        let mut s = tx.load().await.unwrap();
+        let notices = s.issue_notices(Interval::day_of(DAY0), DAY0 + 7200);
+        assert_eq!(notices.len(), 2);
+        tx.save_indicators(&s, &all(&s)).await.unwrap();
+        tx.save_notices(&notices, DAY0 + 7200).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let stored = store.intel_notices(Some("FBI")).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].notice.items.len(), 5);
+        assert_eq!(stored[0].issued_at, DAY0 + 7200);
+        assert_eq!(stored[0].notice.id, notices.iter().find(|n| n.partner.as_str() == "FBI").unwrap().id);
+        assert_eq!(store.intel_notices(None).await.unwrap().len(), 2);
+
+        // Feedback: one remediated, one false positive.
+        let fbi = PartnerId::new("FBI");
+        let items = &stored[0].notice.items;
+        let owner = store.intel_item_owner(items[0].item_id).await.unwrap();
+        assert_eq!(owner.partner, fbi);
+        let mut tx = store.intel_begin().await.unwrap();
+        let mut s = tx.load().await.unwrap();
+        assert_eq!(s.issued_items.len(), 10);
+        s.apply_feedback(&fbi, items[0].item_id, FeedbackStatus::Remediated, DAY0 + 10_000, None)
+            .unwrap();
+        s.apply_feedback(&fbi, items[1].item_id, FeedbackStatus::FalsePositive, DAY0 + 10_000, Some("sinkhole".into()))
+            .unwrap();
+        tx.save_indicators(&s, &[items[0].indicator, items[1].indicator]).await.unwrap();
+        tx.save_feedback(0, &s.feedback).await.unwrap();
+        tx.commit().await.unwrap();
+
+        // The remediated host is seen again: a reappearance.
+        let mut s = store.intel_load().await.unwrap();
+        assert_eq!(s.feedback.len(), 2);
+        assert_eq!(s.feedback[1].note.as_deref(), Some("sinkhole"));
+        let host = items[0].indicator;
+        let ev = event(host, DAY0 + 20_000);
+        assert_eq!(s.get(&ev.value).unwrap().0, host);
+        assert_eq!(s.observe(&ev), liaison_intel::aggregate::Observed::Reappeared);
+        let mut tx = store.intel_begin().await.unwrap();
+        tx.save_indicators(&s, &[host]).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let r = store.intel_load().await.unwrap();
+        assert_eq!(r.indicators, s.indicators, "{:?}", store.backend());
+        let ind = &r.indicators[host as usize];
+        assert_eq!(ind.remediated_at, Some(DAY0 + 10_000));
+        assert_eq!(ind.reappeared_at, Some(DAY0 + 20_000));
+        assert_eq!(ind.reappearances, 1);
+        assert!(r.indicators[items[1].indicator as usize].suppressed);
+        assert_eq!(r.remediation_by_partner(), s.remediation_by_partner());
+        let c = store.intel_counts().await.unwrap();
+        assert_eq!((c.notices, c.notice_items, c.feedback), (2, 10, 2));
+    }
+}
