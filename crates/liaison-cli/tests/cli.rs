@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The `liaison` command end to end: real binary, real data directory.
 
 use assert_cmd::Command;

@@ -46,6 +46,7 @@ struct TestNode {
 }
 
 impl TestNode {
+    #[allow(dead_code)]
     fn new(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str) -> TestNode {
         Self::new_with(base, node_id, code, jurisdiction, tz, None)
     }

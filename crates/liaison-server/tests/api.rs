@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The HTTP API end to end over a real socket, on SQLite and (when reachable) PostgreSQL.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Shared fixtures: a node with two agencies (FBI, MPS), a user per role in each, and tokens.
 #![allow(dead_code)]
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Assessments use the node's own observed channel durations once enough requests were answered.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The role matrix, enforced by the service: every rule of the lifecycle table, tried by every
 //! role on both sides (and by an agency that is not a party), against a stored request.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store's behaviour, on SQLite and (when reachable) PostgreSQL.
 
 use jiff::{Timestamp, ToSpan};

@@ -810,7 +810,8 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {} (choose another with --listen)", a.listen))?;
     let addr = listener.local_addr()?;
     println!();
-    println!("Demo node: http://{addr}/api/v1   (API docs: http://{addr}/api/v1/docs/)");
+    println!("Demo node: http://{addr}/  (web UI in English and Chinese; sign in with a token below)");
+    println!("API:       http://{addr}/api/v1   (docs: http://{addr}/api/v1/docs/)");
     println!("Admin token (FBI, fbi.admin):     {token}");
     println!("Analyst token (FBI, fbi.analyst): {analyst_token}");
     println!(

@@ -1240,7 +1240,7 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
     if report.pairs.is_empty() {
         let _ = write!(body, "<p class=\"card\">{}</p>", esc(l.t("coop.empty")));
     } else {
-        body.push_str("<table id=\"cooperation\"><thead><tr>");
+        body.push_str("<div class=\"scroll\"><table id=\"cooperation\"><thead><tr>");
         for k in [
             "coop.requesting",
             "coop.requested",
@@ -1282,7 +1282,7 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
                 num(p.p90_days_to_answer),
             );
         }
-        body.push_str("</tbody></table>");
+        body.push_str("</tbody></table></div>");
     }
     s.page(StatusCode::OK, l.t("coop.title"), &[], &body)
 }
