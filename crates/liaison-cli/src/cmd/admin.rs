@@ -18,6 +18,7 @@ pub struct DirectoryArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::enum_variant_names)] // the subcommands read add-jurisdiction, add-agency, add-contact
 pub enum DirectoryCmd {
     /// Add or rename a jurisdiction (admin).
     AddJurisdiction {

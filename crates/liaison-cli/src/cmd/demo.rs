@@ -365,9 +365,7 @@ fn case_facts(
     Option<Amount>,
 ) {
     use RequestKind::*;
-    let scenarios: Vec<((RequestKind, Vec<&'static str>, Vec<&'static str>, &'static str), u32)> = match (
-        from_cc, to_cc,
-    ) {
+    let scenarios: Vec<(Scenario, u32)> = match (from_cc, to_cc) {
         ("CN", "US") => vec![
             (
                 (
@@ -524,6 +522,9 @@ fn case_facts(
         });
     (kind, offences, conduct, summary, amount)
 }
+
+/// A kind of case: request kind, offence codes, conduct qualifiers, summary of facts.
+type Scenario = (RequestKind, Vec<&'static str>, Vec<&'static str>, &'static str);
 
 struct Step {
     at: Timestamp,
