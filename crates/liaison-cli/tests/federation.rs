@@ -46,11 +46,6 @@ struct TestNode {
 }
 
 impl TestNode {
-    #[allow(dead_code)]
-    fn new(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str) -> TestNode {
-        Self::new_with(base, node_id, code, jurisdiction, tz, None)
-    }
-
     fn new_with(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str, db: Option<&str>) -> TestNode {
         let dir = base.join(node_id);
         let port = free_port();

@@ -81,8 +81,12 @@ fn setup(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
     let mmdb = base.join("world.mmdb");
     let stats = liaison_intel::generate_feed(11, 2000, std::fs::File::create(&feed).unwrap()).unwrap();
     assert_eq!(stats.malformed, 5);
-    liaison_intel::generate_mmdb(11, liaison_intel::MmdbLayout::GeoLite2, std::fs::File::create(&mmdb).unwrap())
-        .unwrap();
+    liaison_intel::generate_mmdb(
+        11,
+        liaison_intel::MmdbLayout::GeoLite2,
+        std::fs::File::create(&mmdb).unwrap(),
+    )
+    .unwrap();
     (dir, feed, mmdb, token)
 }
 
@@ -212,7 +216,9 @@ async fn api_ingest_issue_feedback_stats() {
     let cn_token = ok_json(liaison(&dir).args(["token", "create", "cncert"]));
     let cn_token = cn_token["token"].as_str().unwrap().to_string();
 
-    let store = liaison_store::Store::open_sqlite(&dir.join("liaison.db")).await.unwrap();
+    let store = liaison_store::Store::open_sqlite(&dir.join("liaison.db"))
+        .await
+        .unwrap();
     let legal = liaison_server::legal::Legal::load(&dir.join("rules")).unwrap();
     let node = liaison_server::service::Node::new(store, Default::default(), legal);
     let mut cfg = liaison_intel::IntelConfig::default();
@@ -312,7 +318,9 @@ async fn api_ingest_issue_feedback_stats() {
     assert_eq!(wrong.status(), 403, "the admin's agency (FBI) did not get this item");
 
     let stats: Value = http
-        .get(format!("{base}/api/v1/intel/stats?by=country&class=botnet-c2&victim_country=CN"))
+        .get(format!(
+            "{base}/api/v1/intel/stats?by=country&class=botnet-c2&victim_country=CN"
+        ))
         .bearer_auth(&admin)
         .send()
         .await

@@ -27,7 +27,7 @@ use liaison_intel::aggregate::{FeedbackError, FeedbackRecord};
 use liaison_intel::source::{NoProgress, Progress};
 use liaison_intel::time::{DAY, UnixTime, parse_timestamp};
 use liaison_intel::{
-    CleanupState, Classification, FeedFormat, FeedbackStatus, GroupBy, Input, Interval, Notice, NoticeId, PartnerId,
+    Classification, CleanupState, FeedFormat, FeedbackStatus, GroupBy, Input, Interval, Notice, NoticeId, PartnerId,
     Pipeline, RunSummary, SourceConfig, StatsQuery, StatsRow, indicator_stats,
 };
 use liaison_store::{Principal, StoredNotice};
@@ -179,7 +179,8 @@ impl Node {
         progress: Arc<dyn Progress + Send + Sync>,
         now: Timestamp,
     ) -> Result<IngestReport> {
-        let mut pipeline = Pipeline::from_config(config, secs(now)).map_err(|e| ServiceError::invalid("intel", e.to_string()))?;
+        let mut pipeline =
+            Pipeline::from_config(config, secs(now)).map_err(|e| ServiceError::invalid("intel", e.to_string()))?;
         let mut tx = self.store.intel_begin().await?;
         let state = tx.load().await?;
         let before: Vec<_> = state.indicators.iter().map(fingerprint).collect();
@@ -250,7 +251,10 @@ impl Node {
             end: until,
         };
         let notices = state.issue_notices(interval, at);
-        let mut ixs: Vec<u32> = notices.iter().flat_map(|n| n.items.iter().map(|i| i.indicator)).collect();
+        let mut ixs: Vec<u32> = notices
+            .iter()
+            .flat_map(|n| n.items.iter().map(|i| i.indicator))
+            .collect();
         ixs.sort_unstable();
         ixs.dedup();
         tx.save_indicators(&state, &ixs).await?;
@@ -302,7 +306,8 @@ impl Node {
                 owner.partner
             )));
         }
-        self.intel_feedback_trusted(&owner.partner, item, status, note, now).await
+        self.intel_feedback_trusted(&owner.partner, item, status, note, now)
+            .await
     }
 
     /// [`Node::intel_feedback`] on behalf of `partner`, without a principal (demo, tooling).
@@ -357,7 +362,10 @@ fn apply(
 /// Parses an instant as feeds write it (`2026-10-01`, RFC 3339, Unix seconds).
 pub fn parse_instant(field: &str, s: &str) -> Result<UnixTime> {
     parse_timestamp(s.trim().as_bytes()).ok_or_else(|| {
-        ServiceError::invalid(field, format!("'{s}' is not a date or instant such as 2026-10-01 or 2026-10-01T12:00:00Z"))
+        ServiceError::invalid(
+            field,
+            format!("'{s}' is not a date or instant such as 2026-10-01 or 2026-10-01T12:00:00Z"),
+        )
     })
 }
 
@@ -390,7 +398,10 @@ pub fn stats_query(
     q.victim_country = cc("victim_country", victim_country)?;
     q.country = cc("country", country)?;
     q.asn = asn
-        .map(|a| liaison_intel::model::parse_asn(a).ok_or_else(|| ServiceError::invalid("asn", format!("'{a}' is not an AS number"))))
+        .map(|a| {
+            liaison_intel::model::parse_asn(a)
+                .ok_or_else(|| ServiceError::invalid("asn", format!("'{a}' is not an AS number")))
+        })
         .transpose()?;
     q.since = since.map(|s| parse_instant("since", s)).transpose()?;
     q.until = until.map(|s| parse_instant("until", s)).transpose()?;
@@ -407,7 +418,10 @@ fn field(field: &str, message: impl Into<String>) -> Problem {
 
 fn check_params(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
     match q.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(field(k, format!("unknown query parameter; accepted: {}", known.join(", ")))),
+        Some(k) => Err(field(
+            k,
+            format!("unknown query parameter; accepted: {}", known.join(", ")),
+        )),
         None => Ok(()),
     }
 }
@@ -433,7 +447,9 @@ async fn ingest(
     body: Bytes,
 ) -> ApiResult<Response> {
     check_params(&q, &["format", "feed", "name"])?;
-    let format = q.get("format").ok_or_else(|| field("format", "required, e.g. ?format=feodo"))?;
+    let format = q
+        .get("format")
+        .ok_or_else(|| field("format", "required, e.g. ?format=feodo"))?;
     let name = q.get("name").map(String::as_str).unwrap_or("upload");
     let src = source(name, format, q.get("feed").map(String::as_str))?;
     let input = Input::new(src, name, std::io::Cursor::new(body));
@@ -457,8 +473,10 @@ async fn notices(
             let mut out = Vec::new();
             liaison_intel::notices_to_csv(&plain, &mut out).map_err(|e| Problem::from(internal(e)))?;
             let mut resp = (StatusCode::OK, out).into_response();
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
             Ok(resp)
         }
         other => Err(field("format", format!("'{other}' is not json or csv"))),
@@ -497,7 +515,10 @@ async fn feedback(AxState(node): AxState<Node>, Auth(p): Auth, body: Bytes) -> A
         field(if path == "." { "body" } else { &path }, e.inner().to_string())
     })?;
     let status: FeedbackStatus = b.status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
-        field("status", format!("{e}; accepted: remediated, not-found, disputed, false-positive"))
+        field(
+            "status",
+            format!("{e}; accepted: remediated, not-found, disputed, false-positive"),
+        )
     })?;
     if let Some(claimed) = &b.partner {
         let own = node.store.agency(p.agency).await.map_err(ServiceError::from)?.code;
@@ -508,7 +529,9 @@ async fn feedback(AxState(node): AxState<Node>, Auth(p): Auth, body: Bytes) -> A
             ))));
         }
     }
-    let rec = node.intel_feedback(&p, b.item, status, b.note, Timestamp::now()).await?;
+    let rec = node
+        .intel_feedback(&p, b.item, status, b.note, Timestamp::now())
+        .await?;
     Ok((StatusCode::CREATED, Json(rec)).into_response())
 }
 
@@ -517,7 +540,10 @@ async fn stats(
     Auth(p): Auth,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    check_params(&q, &["by", "class", "victim_country", "country", "asn", "since", "until"])?;
+    check_params(
+        &q,
+        &["by", "class", "victim_country", "country", "asn", "since", "until"],
+    )?;
     let get = |k: &str| q.get(k).map(String::as_str);
     let query = stats_query(
         get("by").unwrap_or("country"),

@@ -9,8 +9,8 @@
 //! `LIAISON_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 
 use liaison_core::{CountryCode, Tlp};
-use liaison_intel::model::{Classification, Event, IndicatorValue, PartnerId};
 use liaison_intel::CleanupState;
+use liaison_intel::model::{Classification, Event, IndicatorValue, PartnerId};
 use liaison_store::Store;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -21,14 +21,24 @@ fn build_state(n: u32) -> Result<CleanupState, Box<dyn std::error::Error>> {
     let malware: Arc<str> = Arc::from("Emotet");
     let org: Arc<str> = Arc::from("Example Telecom");
     let countries = ["CN", "US", "DE", "GB", "RU", "NL", "FR", "BR"];
-    let ccs: Vec<CountryCode> = countries.iter().map(|c| CountryCode::parse(c)).collect::<Result<_, _>>()?;
-    let partners: Vec<PartnerId> = ["CN-CNCERT", "FBI", "DE-BKA", "UK-NCA"].iter().map(|p| PartnerId::new(p)).collect();
+    let ccs: Vec<CountryCode> = countries
+        .iter()
+        .map(|c| CountryCode::parse(c))
+        .collect::<Result<_, _>>()?;
+    let partners: Vec<PartnerId> = ["CN-CNCERT", "FBI", "DE-BKA", "UK-NCA"]
+        .iter()
+        .map(|p| PartnerId::new(p))
+        .collect();
     let mut state = CleanupState::new();
     let t0 = 1_790_000_000i64;
     for i in 0..n {
         let ip = Ipv4Addr::from(0x0b00_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761) >> 4));
         let mut ev = Event::new(IndicatorValue::Ipv4(ip), feed.clone(), t0 + i64::from(i % 86_400));
-        ev.classification = if i % 2 == 0 { Classification::C2Server } else { Classification::Phishing };
+        ev.classification = if i % 2 == 0 {
+            Classification::C2Server
+        } else {
+            Classification::Phishing
+        };
         ev.malware = Some(malware.clone());
         ev.port = Some(443);
         ev.confidence = 80;
@@ -84,7 +94,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let which = args.get(2).map(String::as_str).unwrap_or("both");
     let t = Instant::now();
     let state = build_state(n)?;
-    println!("built {} indicators in memory in {:.2} s", state.len(), t.elapsed().as_secs_f64());
+    println!(
+        "built {} indicators in memory in {:.2} s",
+        state.len(),
+        t.elapsed().as_secs_f64()
+    );
     if which == "sqlite" || which == "both" {
         run("sqlite", liaison_store::testing::sqlite().await?, &state).await?;
     }

@@ -203,8 +203,10 @@ impl Store {
 impl Store {
     /// Whether an agency is served by this node (true) or by a peer node (false).
     pub async fn agency_is_local(&self, id: AgencyId) -> Result<bool> {
-        let node: Option<Option<String>> =
-            sqlx::query_scalar("SELECT node_id FROM agencies WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let node: Option<Option<String>> = sqlx::query_scalar("SELECT node_id FROM agencies WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         match node {
             Some(n) => Ok(n.is_none()),
             None => Err(StoreError::NotFound(format!("agency {id}"))),

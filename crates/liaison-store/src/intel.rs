@@ -7,7 +7,7 @@
 //!
 //! Indicator rows are written with multi-row `INSERT … ON CONFLICT (kind, value) DO UPDATE`
 //! statements of [`ROWS_PER_STATEMENT`] rows (below SQLite's 32,766 bound-parameter limit).
-//! The row id of an indicator is its index in the state, so reloading in id order rebuilds
+//! The row id of an indicator (`INTEGER PRIMARY KEY`: the rowid on SQLite) is its index in the state, so reloading in id order rebuilds
 //! the same indices that notice items and feedback refer to.
 //!
 //! Instants are stored as integer milliseconds (the pipeline works in Unix seconds).
@@ -22,12 +22,12 @@ use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub(crate) const MIGRATION: &str = r#"
 CREATE TABLE intel_indicator (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
     classification TEXT NOT NULL,
@@ -53,7 +53,6 @@ CREATE TABLE intel_indicator (
     reappearances BIGINT NOT NULL,
     UNIQUE (kind, value)
 );
-CREATE INDEX intel_indicator_partner ON intel_indicator(partner);
 CREATE TABLE intel_notice (
     id TEXT PRIMARY KEY,
     partner TEXT NOT NULL,
@@ -111,8 +110,8 @@ const COLUMNS: [&str; 24] = [
     "reappearances",
 ];
 
-/// Indicator rows per INSERT statement: 24 parameters each, 24,000 per statement, below
-/// SQLite's limit of 32,766 (and PostgreSQL's 65,535).
+/// Indicator rows per INSERT statement: 5 bound parameters each (the rest are literals, see
+/// `upsert_literal_sql`), 5,000 per statement, well below SQLite's limit of 32,766.
 pub const ROWS_PER_STATEMENT: usize = 1000;
 
 fn ms(t: UnixTime) -> i64 {
@@ -162,35 +161,106 @@ fn feedback_str(s: FeedbackStatus) -> &'static str {
     }
 }
 
-fn upsert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(64 + rows * 24 * 6 + 600);
+/// The `n`th (1-based) placeholder: `$n` on PostgreSQL, `?` on SQLite. (SQLite treats `$n`
+/// as a *named* parameter and looks each one up linearly while preparing: quadratic in the
+/// 24,000 parameters of a full statement. Anonymous `?` are numbered in order.)
+fn placeholder(sql: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => sql.push('?'),
+        Backend::Postgres => {
+            let _ = write!(sql, "${n}");
+        }
+    }
+}
+
+/// Builds one multi-row upsert for `rows` into `sql`. Numbers and words from closed sets
+/// (kind, classification, TLP, status, country codes, notice UUIDs, the victims JSON built
+/// here from country codes and numbers) are written as literals: they cannot contain a quote.
+/// Free text (value, malware, feed, AS organisation, partner) is bound: 5 parameters per row.
+fn upsert_literal_sql(sql: &mut String, rows: &[(u32, &Indicator)], backend: Backend) {
+    fn int(sql: &mut String, v: Option<i64>) {
+        match v {
+            Some(v) => {
+                let _ = write!(sql, "{v}");
+            }
+            None => sql.push_str("NULL"),
+        }
+    }
+    fn word(sql: &mut String, v: Option<&str>) {
+        match v {
+            Some(v) => {
+                sql.push('\'');
+                sql.push_str(v);
+                sql.push('\'');
+            }
+            None => sql.push_str("NULL"),
+        }
+    }
+    sql.clear();
     sql.push_str("INSERT INTO intel_indicator (");
     sql.push_str(&COLUMNS.join(", "));
     sql.push_str(") VALUES ");
     let mut n = 0;
-    for r in 0..rows {
+    let mut bound = |sql: &mut String| {
+        n += 1;
+        placeholder(sql, backend, n);
+    };
+    for (r, (ix, ind)) in rows.iter().enumerate() {
         if r > 0 {
             sql.push(',');
         }
-        sql.push('(');
-        for c in 0..COLUMNS.len() {
-            if c > 0 {
-                sql.push(',');
-            }
-            n += 1;
-            let _ = write!(sql, "${n}");
-        }
-        sql.push(')');
+        let _ = write!(sql, "({ix},");
+        word(sql, Some(ind.kind.as_str()));
+        sql.push(',');
+        bound(sql); // value
+        sql.push(',');
+        word(sql, Some(ind.classification.as_str()));
+        sql.push(',');
+        bound(sql); // malware
+        sql.push(',');
+        bound(sql); // feed
+        let _ = write!(
+            sql,
+            ",{},{},{},{},",
+            ms(ind.first_seen),
+            ms(ind.last_seen),
+            i64::try_from(ind.sightings).unwrap_or(i64::MAX),
+            ind.confidence
+        );
+        word(sql, Some(ind.tlp.as_str()));
+        sql.push(',');
+        int(sql, ind.port.map(i64::from));
+        sql.push(',');
+        int(sql, ind.victim_count.map(i64::from));
+        sql.push(',');
+        word(sql, victims_text(&ind.victim_countries).as_deref());
+        sql.push(',');
+        word(sql, ind.source_country.as_ref().map(|c| c.as_str()));
+        sql.push(',');
+        int(sql, ind.source_asn.map(i64::from));
+        sql.push(',');
+        bound(sql); // as_org
+        sql.push(',');
+        bound(sql); // partner
+        sql.push(',');
+        word(sql, Some(indicator_status(ind)));
+        sql.push(',');
+        int(sql, ind.first_notified.map(ms));
+        sql.push(',');
+        word(sql, ind.last_notice.map(|n| n.to_string()).as_deref());
+        sql.push(',');
+        int(sql, ind.remediated_at.map(ms));
+        sql.push(',');
+        int(sql, ind.reappeared_at.map(ms));
+        let _ = write!(sql, ",{})", ind.reappearances);
     }
     sql.push_str(" ON CONFLICT (kind, value) DO UPDATE SET ");
-    let sets: Vec<String> = COLUMNS[3..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    sql.push_str(&sets.join(", "));
-    sql
-}
-
-fn full_upsert_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| upsert_sql(ROWS_PER_STATEMENT))
+    for (i, c) in COLUMNS[3..].iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "{c} = excluded.{c}");
+    }
 }
 
 fn victims_text(v: &Victims) -> Option<String> {
@@ -247,8 +317,8 @@ fn opt_cc(v: Option<String>) -> Result<Option<CountryCode>> {
 
 async fn load_state(conn: &mut sqlx::AnyConnection) -> Result<CleanupState> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM intel_indicator ORDER BY id",
-        COLUMNS.join(", ")
+        "SELECT CAST(id AS BIGINT), {} FROM intel_indicator ORDER BY id",
+        COLUMNS[1..].join(", ")
     )))
     .fetch_all(&mut *conn)
     .await?;
@@ -280,7 +350,10 @@ async fn load_state(conn: &mut sqlx::AnyConnection) -> Result<CleanupState> {
             confidence: r.try_get::<i64, _>(9)?.clamp(0, 100) as u8,
             tlp: crate::parse::<Tlp>(&r.try_get::<String, _>(10)?, "TLP")?,
             port: r.try_get::<Option<i64>, _>(11)?.map(|p| p.clamp(0, 65535) as u16),
-            victim_count: r.try_get::<Option<i64>, _>(12)?.map(|v| u32_of(v, "victim count")).transpose()?,
+            victim_count: r
+                .try_get::<Option<i64>, _>(12)?
+                .map(|v| u32_of(v, "victim count"))
+                .transpose()?,
             victim_countries: match r.try_get::<Option<String>, _>(13)? {
                 Some(s) => parse_victims(&s)?,
                 None => Victims::default(),
@@ -300,10 +373,9 @@ async fn load_state(conn: &mut sqlx::AnyConnection) -> Result<CleanupState> {
         });
     }
     drop(rows);
-    let items: Vec<(String, i64, String)> =
-        sqlx::query_as("SELECT id, indicator_id, partner FROM intel_notice_item")
-            .fetch_all(&mut *conn)
-            .await?;
+    let items: Vec<(String, i64, String)> = sqlx::query_as("SELECT id, indicator_id, partner FROM intel_notice_item")
+        .fetch_all(&mut *conn)
+        .await?;
     let mut issued = Vec::with_capacity(items.len());
     for (id, ix, partner) in items {
         issued.push((
@@ -358,6 +430,7 @@ pub struct IntelCounts {
 /// One clean-up write transaction (see the module docs).
 pub struct IntelTx {
     w: WriteTx,
+    backend: Backend,
 }
 
 impl Store {
@@ -365,12 +438,17 @@ impl Store {
     /// against other writers until commit (SQLite has one writer anyway).
     pub async fn intel_begin(&self) -> Result<IntelTx> {
         let mut w = self.write().await?;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("LOCK TABLE intel_indicator IN EXCLUSIVE MODE")
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        Ok(IntelTx { w })
+        let setup = match self.backend() {
+            Backend::Postgres => "LOCK TABLE intel_indicator IN EXCLUSIVE MODE",
+            // Large ingests touch many index pages: keep them in memory (64 MiB) instead of
+            // spilling to the WAL before commit.
+            Backend::Sqlite => "PRAGMA cache_size = -65536",
+        };
+        sqlx::query(setup).execute(&mut *w.tx).await?;
+        Ok(IntelTx {
+            w,
+            backend: self.backend(),
+        })
     }
 
     /// Loads the whole clean-up state (read only).
@@ -462,7 +540,10 @@ impl Store {
                 source_country: opt_cc(r.try_get(17)?)?,
                 source_asn: r.try_get::<Option<i64>, _>(18)?.map(|v| u32_of(v, "ASN")).transpose()?,
                 as_org: words.opt(r.try_get(19)?),
-                victim_count: r.try_get::<Option<i64>, _>(20)?.map(|v| u32_of(v, "victim count")).transpose()?,
+                victim_count: r
+                    .try_get::<Option<i64>, _>(20)?
+                    .map(|v| u32_of(v, "victim count"))
+                    .transpose()?,
                 tlp: crate::parse(&r.try_get::<String, _>(21)?, "TLP")?,
             };
             if let Some(n) = out.last_mut() {
@@ -491,43 +572,25 @@ impl IntelTx {
     /// ones updated. Returns the number of rows written.
     pub async fn save_indicators(&mut self, state: &CleanupState, ixs: &[u32]) -> Result<u64> {
         let mut written = 0u64;
+        let mut sql = String::new();
         for chunk in ixs.chunks(ROWS_PER_STATEMENT) {
-            let sql = if chunk.len() == ROWS_PER_STATEMENT {
-                full_upsert_sql().to_string()
-            } else {
-                upsert_sql(chunk.len())
-            };
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut rows = Vec::with_capacity(chunk.len());
             for &ix in chunk {
                 let ind = state
                     .indicators
                     .get(ix as usize)
                     .ok_or_else(|| StoreError::NotFound(format!("indicator index {ix}")))?;
+                rows.push((ix, ind));
+            }
+            upsert_literal_sql(&mut sql, &rows, self.backend);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).persistent(false);
+            for (_, ind) in &rows {
                 q = q
-                    .bind(i64::from(ix))
-                    .bind(ind.kind.as_str())
                     .bind(ind.value.to_string())
-                    .bind(ind.classification.as_str())
                     .bind(ind.malware.as_deref().map(str::to_string))
                     .bind(ind.feed.to_string())
-                    .bind(ms(ind.first_seen))
-                    .bind(ms(ind.last_seen))
-                    .bind(i64::try_from(ind.sightings).unwrap_or(i64::MAX))
-                    .bind(i64::from(ind.confidence))
-                    .bind(ind.tlp.as_str())
-                    .bind(ind.port.map(i64::from))
-                    .bind(ind.victim_count.map(i64::from))
-                    .bind(victims_text(&ind.victim_countries))
-                    .bind(ind.source_country.map(|c| c.as_str().to_string()))
-                    .bind(ind.source_asn.map(i64::from))
                     .bind(ind.as_org.as_deref().map(str::to_string))
-                    .bind(ind.partner.as_ref().map(|p| p.as_str().to_string()))
-                    .bind(indicator_status(ind))
-                    .bind(ind.first_notified.map(ms))
-                    .bind(ind.last_notice.map(|n| n.to_string()))
-                    .bind(ind.remediated_at.map(ms))
-                    .bind(ind.reappeared_at.map(ms))
-                    .bind(i64::from(ind.reappearances));
+                    .bind(ind.partner.as_ref().map(|p| p.as_str().to_string()));
             }
             written += q.execute(&mut *self.w.tx).await?.rows_affected();
         }
@@ -554,14 +617,21 @@ impl IntelTx {
             .await?;
             // 5 parameters per row.
             for chunk in n.items.chunks(1000) {
-                let mut sql =
-                    String::from("INSERT INTO intel_notice_item (id, notice_id, indicator_id, partner, status) VALUES ");
+                let mut sql = String::from(
+                    "INSERT INTO intel_notice_item (id, notice_id, indicator_id, partner, status) VALUES ",
+                );
                 for i in 0..chunk.len() {
-                    let b = i * 5;
                     if i > 0 {
                         sql.push(',');
                     }
-                    let _ = write!(sql, "(${},${},${},${},${})", b + 1, b + 2, b + 3, b + 4, b + 5);
+                    sql.push('(');
+                    for c in 1..=5 {
+                        if c > 1 {
+                            sql.push(',');
+                        }
+                        placeholder(&mut sql, self.backend, i * 5 + c);
+                    }
+                    sql.push(')');
                 }
                 sql.push_str(" ON CONFLICT (id) DO UPDATE SET status = excluded.status");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -140,8 +140,16 @@ impl Store {
             Backend::Sqlite => {
                 // Readers share a pool; writes go through one dedicated connection so a writer
                 // never queues behind readers for a connection while holding the write lock.
-                let readers = options().max_connections(8).after_connect(|c, _| Box::pin(sqlite_pragmas(c))).connect(url).await?;
-                let writer = options().max_connections(1).after_connect(|c, _| Box::pin(sqlite_pragmas(c))).connect(url).await?;
+                let readers = options()
+                    .max_connections(8)
+                    .after_connect(|c, _| Box::pin(sqlite_pragmas(c)))
+                    .connect(url)
+                    .await?;
+                let writer = options()
+                    .max_connections(1)
+                    .after_connect(|c, _| Box::pin(sqlite_pragmas(c)))
+                    .connect(url)
+                    .await?;
                 (readers, writer)
             }
             Backend::Postgres => {
@@ -149,7 +157,12 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        let store = Store { pool, writer, backend, write_lock: Arc::new(tokio::sync::Mutex::new(())) };
+        let store = Store {
+            pool,
+            writer,
+            backend,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }

@@ -373,10 +373,12 @@ impl Store {
             // when the window is large, walking the primary key newest-first is far cheaper
             // ("+" keeps SQLite off the updated_at index). A capped, index-only count decides.
             let wide = self.backend() == crate::Backend::Sqlite && {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE updated_at >= $1 LIMIT 2000) AS w")
-                    .bind(ms(since))
-                    .fetch_one(&self.pool)
-                    .await?;
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE updated_at >= $1 LIMIT 2000) AS w",
+                )
+                .bind(ms(since))
+                .fetch_one(&self.pool)
+                .await?;
                 n >= 2000
             };
             let col = if wide { "+updated_at" } else { "updated_at" };

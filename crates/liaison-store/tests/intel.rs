@@ -94,7 +94,10 @@ async fn notices_feedback_and_reappearance_persist() {
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].notice.items.len(), 5);
         assert_eq!(stored[0].issued_at, DAY0 + 7200);
-        assert_eq!(stored[0].notice.id, notices.iter().find(|n| n.partner.as_str() == "FBI").unwrap().id);
+        assert_eq!(
+            stored[0].notice.id,
+            notices.iter().find(|n| n.partner.as_str() == "FBI").unwrap().id
+        );
         assert_eq!(store.intel_notices(None).await.unwrap().len(), 2);
 
         // Feedback: one remediated, one false positive.
@@ -107,9 +110,17 @@ async fn notices_feedback_and_reappearance_persist() {
         assert_eq!(s.issued_items.len(), 10);
         s.apply_feedback(&fbi, items[0].item_id, FeedbackStatus::Remediated, DAY0 + 10_000, None)
             .unwrap();
-        s.apply_feedback(&fbi, items[1].item_id, FeedbackStatus::FalsePositive, DAY0 + 10_000, Some("sinkhole".into()))
+        s.apply_feedback(
+            &fbi,
+            items[1].item_id,
+            FeedbackStatus::FalsePositive,
+            DAY0 + 10_000,
+            Some("sinkhole".into()),
+        )
+        .unwrap();
+        tx.save_indicators(&s, &[items[0].indicator, items[1].indicator])
+            .await
             .unwrap();
-        tx.save_indicators(&s, &[items[0].indicator, items[1].indicator]).await.unwrap();
         tx.save_feedback(0, &s.feedback).await.unwrap();
         tx.commit().await.unwrap();
 

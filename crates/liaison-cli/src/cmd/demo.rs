@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// Number of requests to generate.
     #[arg(long, default_value_t = 360)]
     pub requests: usize,
+    /// Skip the second part: two federated nodes (US FBI and China's MPS) exchanging a request.
+    #[arg(long)]
+    pub no_federation: bool,
 }
 
 struct A {
@@ -803,6 +806,12 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
     println!("Look at CN → US and US → CN: most letters are never acknowledged, and answers take months.");
     let audit = node.store.verify_audit().await?;
     println!("Audit log: {} entries, intact: {}", audit.entries, audit.is_intact());
+    if !a.no_federation && !ctx.json {
+        println!("\n== Federation: two nodes, cop to cop, with signed receipts and ledgers ==");
+        super::federation::federated_demo(&dir.join("federation"))
+            .await
+            .context("federated demo")?;
+    }
     if a.no_serve {
         return Ok(());
     }

@@ -138,7 +138,11 @@ pub fn parse_route(s: &str) -> Result<RouteRule> {
     {
         return Ok(RouteRule::country(partner, cc));
     }
-    if let Some(asn) = m.strip_prefix("AS").or_else(|| m.strip_prefix("as")).and_then(|n| n.parse().ok()) {
+    if let Some(asn) = m
+        .strip_prefix("AS")
+        .or_else(|| m.strip_prefix("as"))
+        .and_then(|n| n.parse().ok())
+    {
         return Ok(RouteRule::asn(partner, asn));
     }
     if m.contains('/')
@@ -269,7 +273,9 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                 .parse()
                 .map_err(|_| bad(format!("'{item}' is not a notice item id (UUID)")))?;
             let status: FeedbackStatus = status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
-                bad(format!("{e}; accepted: remediated, not-found, disputed, false-positive"))
+                bad(format!(
+                    "{e}; accepted: remediated, not-found, disputed, false-positive"
+                ))
             })?;
             let rec = node.intel_feedback(&p, item, status, note, now).await?;
             if ctx.json {
@@ -394,7 +400,16 @@ fn print_notices(notices: &[StoredNotice], per_notice: usize) {
             s.still_active,
             s.reappeared
         );
-        let mut t = table(&["item", "status", "kind", "value", "class", "country", "ASN", "last seen"]);
+        let mut t = table(&[
+            "item",
+            "status",
+            "kind",
+            "value",
+            "class",
+            "country",
+            "ASN",
+            "last seen",
+        ]);
         for i in n.notice.items.iter().take(per_notice) {
             t.add_row(vec![
                 i.item_id.to_string(),
@@ -409,7 +424,10 @@ fn print_notices(notices: &[StoredNotice], per_notice: usize) {
         }
         println!("{t}");
         if n.notice.items.len() > per_notice {
-            println!("  … {} more items (--items N, --format csv)", n.notice.items.len() - per_notice);
+            println!(
+                "  … {} more items (--items N, --format csv)",
+                n.notice.items.len() - per_notice
+            );
         }
     }
 }
@@ -499,7 +517,9 @@ pub async fn populate_intel_demo(node: &Node, dir: &Path, now: Timestamp) -> Res
         }
     }
     // Two remediated hosts show up again: a reappearance.
-    let mut again = String::from("time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n");
+    let mut again = String::from(
+        "time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n",
+    );
     let seen: UnixTime = now.as_second();
     for v in remediated.iter().take(2) {
         let _ = writeln!(again, "{},{v},,443,c2-server,,,CN,90,TLP:GREEN", format_rfc3339(seen));
@@ -508,7 +528,11 @@ pub async fn populate_intel_demo(node: &Node, dir: &Path, now: Timestamp) -> Res
     let second = node
         .intel_ingest_trusted(
             &cfg,
-            vec![Input::new(source, "resighting.csv", std::io::Cursor::new(again.into_bytes()))],
+            vec![Input::new(
+                source,
+                "resighting.csv",
+                std::io::Cursor::new(again.into_bytes()),
+            )],
             noop,
             now,
         )
