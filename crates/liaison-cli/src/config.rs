@@ -15,6 +15,9 @@ pub struct Config {
     pub node: NodeSection,
     #[serde(default)]
     pub sla: SlaPolicy,
+    /// Threat-feed clean-up: enrichment databases, routes to partners, feed column mappings.
+    #[serde(default)]
+    pub intel: liaison_intel::IntelConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +46,7 @@ impl Config {
                 cli_user: "admin".into(),
             },
             sla: SlaPolicy::default(),
+            intel: Default::default(),
         }
     }
 
@@ -114,7 +118,19 @@ cli_user = {user:?}
 # Periods are "Nh" (elapsed hours) or "Nd" (calendar days in the requested agency's time zone,
 # correct across daylight-saving changes). In the answer table the row naming the request kind
 # wins over the row without a kind. Each row names where its number comes from.
-{sla}"#,
+{sla}
+# Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
+# (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the
+# indicators found in which networks. The most specific route wins: indicator > CIDR > ASN > country.
+# [intel]
+# mmdb = ["/var/lib/liaison/GeoLite2-Country.mmdb", "/var/lib/liaison/GeoLite2-ASN.mmdb"]
+# [[intel.routes]]
+# country = "CN"
+# partner = "CN-CNCERT"
+# [[intel.routes]]
+# cidr = "203.0.113.0/24"
+# partner = "FBI"
+"#,
             listen = self.node.listen,
             db = self.node.database_url,
             rules = self.node.rules_dir.display().to_string(),
@@ -136,5 +152,26 @@ mod tests {
         let back: Config = toml::from_str(&text).unwrap();
         assert_eq!(back.sla, c.sla);
         assert_eq!(back.node.listen, DEFAULT_LISTEN);
+    }
+}
+
+#[cfg(test)]
+mod intel_section {
+    use super::*;
+
+    #[test]
+    fn the_commented_intel_example_parses_when_uncommented() {
+        let dir = std::env::temp_dir().join("liaison-config-intel-test");
+        let text = Config::defaults(&dir).commented().unwrap();
+        let start = text.find("# [intel]").unwrap();
+        let uncommented: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let full = format!("{}\n{uncommented}\n", &text[..start]);
+        let c: Config = toml::from_str(&full).unwrap();
+        assert_eq!(c.intel.routing.routes.len(), 2);
+        assert_eq!(c.intel.enrich.mmdb.len(), 2);
     }
 }

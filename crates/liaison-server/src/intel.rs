@@ -212,7 +212,8 @@ impl Node {
     }
 
     /// Builds and records the notices for `[since, until)`. Default `since`: the end of the
-    /// last notice run (else everything); default `until`: the end of today (UTC).
+    /// last notice run (else everything; today when that run already reached `until`);
+    /// default `until`: the end of today (UTC).
     pub async fn intel_issue(
         &self,
         p: &Principal,
@@ -241,6 +242,8 @@ impl Node {
                 .last_interval_end()
                 .await?
                 .or_else(|| state.indicators.iter().map(|i| i.first_seen).min())
+                .filter(|&s| s < until)
+                // A second run the same day: the last day before `until`.
                 .unwrap_or(until - DAY),
         };
         if until <= since {

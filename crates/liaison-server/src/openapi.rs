@@ -120,6 +120,24 @@ pub fn document() -> Value {
                 q("by", "Group by agency or jurisdiction", enum_of(&["agency", "jurisdiction"])),
                 q("format", "json (default) or csv", enum_of(&["json", "csv"]))
             ]), None, ("200", "CooperationReport"))},
+            "/api/v1/intel/ingest": {"post": {
+                "tags": ["intel"], "summary": "Ingest a threat feed (body = the file); bad rows are quarantined with line and reason, the batch goes on",
+                "parameters": [q("format", "feodo, urlhaus, threatfox-csv, threatfox-json, shadowserver, liaison, list, or a source configured in [intel.sources]", json!({"type": "string"})), q("feed", "Feed name recorded on each indicator", json!({"type": "string"})), q("name", "File name used in quarantine messages", json!({"type": "string"}))],
+                "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {}}, "text/plain": {"schema": {"type": "string"}}}},
+                "responses": {"200": {"description": "Run summary with counts and quarantined rows"}, "400": {"$ref": "#/components/responses/Problem"}, "401": {"$ref": "#/components/responses/Problem"}, "403": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}}
+            }},
+            "/api/v1/intel/notices": {"get": op("intel", "Clean-up notices (a partner's users see their own)", json!([q("partner", "Partner agency code", json!({"type": "string"})), q("format", "json (default) or csv", enum_of(&["json", "csv"]))]), None, ("200", "Notices"))},
+            "/api/v1/intel/notices/issue": {"post": op("intel", "Issue the notices for an interval (default: today)", json!([q("since", "RFC 3339", json!({"type": "string", "format": "date-time"})), q("until", "RFC 3339", json!({"type": "string", "format": "date-time"}))]), None, ("201", "Notices"))},
+            "/api/v1/intel/feedback": {"post": op("intel", "A partner's answer for one notice item: remediated, not_found, disputed or false_positive", json!([]), Some("Feedback"), ("201", "Feedback"))},
+            "/api/v1/intel/stats": {"get": op("intel", "Statistics by country, classification, ASN or day (e.g. C2 servers controlling hosts in CN by country of the C2)", json!([
+                q("by", "country, victim_country, classification, asn or day", json!({"type": "string"})),
+                q("class", "Classification, e.g. botnet-c2", json!({"type": "string"})),
+                q("victim_country", "ISO code of the victims' country", json!({"type": "string"})),
+                q("country", "ISO code of the malicious host's country", json!({"type": "string"})),
+                q("asn", "AS number", json!({"type": "integer"})),
+                q("since", "RFC 3339", json!({"type": "string", "format": "date-time"})),
+                q("until", "RFC 3339", json!({"type": "string", "format": "date-time"}))
+            ]), None, ("200", "IntelStats"))},
             "/api/v1/audit/verify": {"get": op("audit", "Recompute the hash-chained audit log", json!([]), None, ("200", "AuditReport"))},
             "/api/v1/users": {
                 "get": op("admin", "List users (admin)", json!([]), None, ("200", "Users")),
@@ -192,6 +210,9 @@ pub fn document() -> Value {
                 "Users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
                 "NewUser": {"type": "object", "required": ["username", "display_name", "agency", "role"], "properties": {"username": {"type": "string"}, "display_name": {"type": "string"}, "agency": {"type": "string", "description": "Agency code or id"}, "role": roles}},
                 "NewToken": {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}, "label": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 366}}},
+                "Notices": {"type": "array", "items": {"type": "object"}},
+                "Feedback": {"type": "object", "required": ["item", "status"], "properties": {"partner": {"type": "string"}, "item": {"type": "string"}, "status": enum_of(&["remediated", "not_found", "disputed", "false_positive"]), "note": {"type": "string"}}},
+                "IntelStats": {"type": "object"},
                 "IssuedToken": {"type": "object", "properties": {"token": {"type": "string"}, "info": {"type": "object"}}}
             }
         }

@@ -401,6 +401,8 @@ async fn listing_pagination_filters_and_docs() {
         "/api/v1/requests/{id}/transitions",
         "/api/v1/reports/cooperation",
         "/api/v1/assessments",
+        "/api/v1/intel/ingest",
+        "/api/v1/intel/stats",
     ] {
         assert!(
             doc["paths"][path].is_object(),

@@ -34,7 +34,7 @@ fn build_state(n: u32) -> Result<CleanupState, Box<dyn std::error::Error>> {
     for i in 0..n {
         let ip = Ipv4Addr::from(0x0b00_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761) >> 4));
         let mut ev = Event::new(IndicatorValue::Ipv4(ip), feed.clone(), t0 + i64::from(i % 86_400));
-        ev.classification = if i % 2 == 0 {
+        ev.classification = if i.is_multiple_of(2) {
             Classification::C2Server
         } else {
             Classification::Phishing

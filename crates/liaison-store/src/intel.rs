@@ -22,7 +22,7 @@ use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 pub(crate) const MIGRATION: &str = r#"
@@ -110,8 +110,8 @@ const COLUMNS: [&str; 24] = [
     "reappearances",
 ];
 
-/// Indicator rows per INSERT statement: 5 bound parameters each (the rest are literals, see
-/// `upsert_literal_sql`), 5,000 per statement, well below SQLite's limit of 32,766.
+/// Indicator rows per INSERT statement: 24 parameters each, 24,000 per statement, below
+/// SQLite's limit of 32,766 (and PostgreSQL's 65,535).
 pub const ROWS_PER_STATEMENT: usize = 1000;
 
 fn ms(t: UnixTime) -> i64 {
@@ -173,93 +173,38 @@ fn placeholder(sql: &mut String, backend: Backend, n: usize) {
     }
 }
 
-/// Builds one multi-row upsert for `rows` into `sql`. Numbers and words from closed sets
-/// (kind, classification, TLP, status, country codes, notice UUIDs, the victims JSON built
-/// here from country codes and numbers) are written as literals: they cannot contain a quote.
-/// Free text (value, malware, feed, AS organisation, partner) is bound: 5 parameters per row.
-fn upsert_literal_sql(sql: &mut String, rows: &[(u32, &Indicator)], backend: Backend) {
-    fn int(sql: &mut String, v: Option<i64>) {
-        match v {
-            Some(v) => {
-                let _ = write!(sql, "{v}");
-            }
-            None => sql.push_str("NULL"),
-        }
-    }
-    fn word(sql: &mut String, v: Option<&str>) {
-        match v {
-            Some(v) => {
-                sql.push('\'');
-                sql.push_str(v);
-                sql.push('\'');
-            }
-            None => sql.push_str("NULL"),
-        }
-    }
-    sql.clear();
+fn upsert_sql(rows: usize, backend: Backend) -> String {
+    let mut sql = String::with_capacity(64 + rows * 24 * 6 + 600);
     sql.push_str("INSERT INTO intel_indicator (");
     sql.push_str(&COLUMNS.join(", "));
     sql.push_str(") VALUES ");
     let mut n = 0;
-    let mut bound = |sql: &mut String| {
-        n += 1;
-        placeholder(sql, backend, n);
-    };
-    for (r, (ix, ind)) in rows.iter().enumerate() {
+    for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        let _ = write!(sql, "({ix},");
-        word(sql, Some(ind.kind.as_str()));
-        sql.push(',');
-        bound(sql); // value
-        sql.push(',');
-        word(sql, Some(ind.classification.as_str()));
-        sql.push(',');
-        bound(sql); // malware
-        sql.push(',');
-        bound(sql); // feed
-        let _ = write!(
-            sql,
-            ",{},{},{},{},",
-            ms(ind.first_seen),
-            ms(ind.last_seen),
-            i64::try_from(ind.sightings).unwrap_or(i64::MAX),
-            ind.confidence
-        );
-        word(sql, Some(ind.tlp.as_str()));
-        sql.push(',');
-        int(sql, ind.port.map(i64::from));
-        sql.push(',');
-        int(sql, ind.victim_count.map(i64::from));
-        sql.push(',');
-        word(sql, victims_text(&ind.victim_countries).as_deref());
-        sql.push(',');
-        word(sql, ind.source_country.as_ref().map(|c| c.as_str()));
-        sql.push(',');
-        int(sql, ind.source_asn.map(i64::from));
-        sql.push(',');
-        bound(sql); // as_org
-        sql.push(',');
-        bound(sql); // partner
-        sql.push(',');
-        word(sql, Some(indicator_status(ind)));
-        sql.push(',');
-        int(sql, ind.first_notified.map(ms));
-        sql.push(',');
-        word(sql, ind.last_notice.map(|n| n.to_string()).as_deref());
-        sql.push(',');
-        int(sql, ind.remediated_at.map(ms));
-        sql.push(',');
-        int(sql, ind.reappeared_at.map(ms));
-        let _ = write!(sql, ",{})", ind.reappearances);
+        sql.push('(');
+        for c in 0..COLUMNS.len() {
+            if c > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            placeholder(&mut sql, backend, n);
+        }
+        sql.push(')');
     }
     sql.push_str(" ON CONFLICT (kind, value) DO UPDATE SET ");
-    for (i, c) in COLUMNS[3..].iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let _ = write!(sql, "{c} = excluded.{c}");
+    let sets: Vec<String> = COLUMNS[3..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    sql.push_str(&sets.join(", "));
+    sql
+}
+
+fn full_upsert_sql(backend: Backend) -> &'static str {
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    match backend {
+        Backend::Sqlite => SQLITE.get_or_init(|| upsert_sql(ROWS_PER_STATEMENT, backend)),
+        Backend::Postgres => POSTGRES.get_or_init(|| upsert_sql(ROWS_PER_STATEMENT, backend)),
     }
 }
 
@@ -572,25 +517,43 @@ impl IntelTx {
     /// ones updated. Returns the number of rows written.
     pub async fn save_indicators(&mut self, state: &CleanupState, ixs: &[u32]) -> Result<u64> {
         let mut written = 0u64;
-        let mut sql = String::new();
         for chunk in ixs.chunks(ROWS_PER_STATEMENT) {
-            let mut rows = Vec::with_capacity(chunk.len());
+            let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                full_upsert_sql(self.backend).to_string()
+            } else {
+                upsert_sql(chunk.len(), self.backend)
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for &ix in chunk {
                 let ind = state
                     .indicators
                     .get(ix as usize)
                     .ok_or_else(|| StoreError::NotFound(format!("indicator index {ix}")))?;
-                rows.push((ix, ind));
-            }
-            upsert_literal_sql(&mut sql, &rows, self.backend);
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).persistent(false);
-            for (_, ind) in &rows {
                 q = q
+                    .bind(i64::from(ix))
+                    .bind(ind.kind.as_str())
                     .bind(ind.value.to_string())
+                    .bind(ind.classification.as_str())
                     .bind(ind.malware.as_deref().map(str::to_string))
                     .bind(ind.feed.to_string())
+                    .bind(ms(ind.first_seen))
+                    .bind(ms(ind.last_seen))
+                    .bind(i64::try_from(ind.sightings).unwrap_or(i64::MAX))
+                    .bind(i64::from(ind.confidence))
+                    .bind(ind.tlp.as_str())
+                    .bind(ind.port.map(i64::from))
+                    .bind(ind.victim_count.map(i64::from))
+                    .bind(victims_text(&ind.victim_countries))
+                    .bind(ind.source_country.map(|c| c.as_str().to_string()))
+                    .bind(ind.source_asn.map(i64::from))
                     .bind(ind.as_org.as_deref().map(str::to_string))
-                    .bind(ind.partner.as_ref().map(|p| p.as_str().to_string()));
+                    .bind(ind.partner.as_ref().map(|p| p.as_str().to_string()))
+                    .bind(indicator_status(ind))
+                    .bind(ind.first_notified.map(ms))
+                    .bind(ind.last_notice.map(|n| n.to_string()))
+                    .bind(ind.remediated_at.map(ms))
+                    .bind(ind.reappeared_at.map(ms))
+                    .bind(i64::from(ind.reappearances));
             }
             written += q.execute(&mut *self.w.tx).await?.rows_affected();
         }

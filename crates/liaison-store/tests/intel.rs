@@ -26,10 +26,10 @@ fn event(i: u32, at: i64) -> Event {
     ev.confidence = 90;
     ev.victim_count = Some(10 + i);
     ev.victim_country = Some(CountryCode::parse("CN").unwrap());
-    ev.source_country = Some(CountryCode::parse(if i % 2 == 0 { "US" } else { "DE" }).unwrap());
+    ev.source_country = Some(CountryCode::parse(if i.is_multiple_of(2) { "US" } else { "DE" }).unwrap());
     ev.source_asn = Some(64_500 + i % 3);
     ev.as_org = Some(Arc::from("Example Net"));
-    ev.partner = Some(PartnerId::new(if i % 2 == 0 { "FBI" } else { "DE-BKA" }));
+    ev.partner = Some(PartnerId::new(if i.is_multiple_of(2) { "FBI" } else { "DE-BKA" }));
     ev
 }
 

@@ -804,6 +804,13 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
     let by_agency = node.cooperation(admin, from, now, GroupBy::Agency, now).await?;
     super::admin::print_cooperation(&by_agency, "table")?;
     println!("Look at CN → US and US → CN: most letters are never acknowledged, and answers take months.");
+    let intel_summary = super::intel::populate_intel_demo(&node, &dir.join("intel"), now)
+        .await
+        .context("intel demo")?;
+    if !ctx.json {
+        println!("\n== Network clean-up: a generated threat feed, enriched, routed and turned into notices ==");
+        println!("{intel_summary}");
+    }
     let audit = node.store.verify_audit().await?;
     println!("Audit log: {} entries, intact: {}", audit.entries, audit.is_intact());
     if !a.no_federation && !ctx.json {

@@ -150,6 +150,7 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
 
 pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     let (node, config) = ctx.node().await?;
+    liaison_server::intel::set_config(config.intel.clone());
     let listen = a.listen.unwrap_or(config.node.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
