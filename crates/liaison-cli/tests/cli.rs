@@ -382,3 +382,27 @@ fn demo_builds_the_unanswered_letters_pattern() {
     let gb_us = rate("GB", "US").or(rate("US", "GB")).expect("GB/US pair present");
     assert!(cn_us < 40.0 && gb_us > 60.0, "CN→US {cn_us}% vs GB/US {gb_us}%");
 }
+
+#[test]
+fn serve_refuses_to_start_on_a_broken_rule_pack() {
+    let dir = tmp().join("node");
+    init(&dir);
+    let cn = dir.join("rules").join("cn.toml");
+    let text = std::fs::read_to_string(&cn).unwrap();
+    // Remove every citation: a rule without its source is invalid.
+    let broken: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("citation"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(broken.len(), text.len(), "fixture: cn.toml should have citation lines");
+    std::fs::write(&cn, broken).unwrap();
+    let out = liaison(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("half-loaded law") && err.contains("cn.toml:"), "{err}");
+}
