@@ -231,6 +231,14 @@ impl Drop for TestNode {
     }
 }
 
+/// The tests run one at a time: a node that is down frees its port, and a node of another test
+/// running in parallel could take it (seen under load in CI), which would make the peer
+/// unreachable for reasons that have nothing to do with the code under test.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn wait(timeout: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
@@ -300,6 +308,7 @@ fn transitions(n: &TestNode, id: &str) -> Vec<String> {
 
 #[test]
 fn round_trip_lifecycle_and_offline_proof() {
+    let _serial = serial();
     let (mut us, mut cn, base) = pair("roundtrip");
     us.start();
     cn.start();
@@ -379,6 +388,7 @@ fn round_trip_lifecycle_and_offline_proof() {
 
 #[test]
 fn peer_down_then_up_messages_wait_then_deliver() {
+    let _serial = serial();
     let (mut us, mut cn, _base) = pair("downup");
     us.start();
     let id = create_request(&us, "FBI-2026-0002");
@@ -403,6 +413,7 @@ fn peer_down_then_up_messages_wait_then_deliver() {
 
 #[test]
 fn sigkill_sender_and_receiver_no_loss_no_duplicates() {
+    let _serial = serial();
     let (mut us, mut cn, _base) = pair("sigkill");
     // A third of the receipts are "lost" after the peer committed, so retries hit the
     // duplicate path (stored receipt + accepted header) as well as the crash windows.
@@ -497,7 +508,9 @@ fn envelope(key: &NodeKey, sender: &str, recipient: &str, seq: u64, payload: Val
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
 async fn tampering_replay_and_wrong_key_rejected_with_reason() {
+    let _serial = serial();
     let (us, mut cn, _base) = pair("tamper");
     cn.start();
     let key = NodeKey::load(&us.key_file()).unwrap();
@@ -589,7 +602,9 @@ async fn tampering_replay_and_wrong_key_rejected_with_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
 async fn rewritten_ledger_detected_by_consistency_check() {
+    let _serial = serial();
     let (mut us, mut cn, _base) = pair("rewrite");
     us.start();
     cn.start();
@@ -640,6 +655,7 @@ async fn rewritten_ledger_detected_by_consistency_check() {
 
 #[test]
 fn key_rotation_is_announced_and_the_new_key_is_accepted() {
+    let _serial = serial();
     let (mut us, mut cn, _base) = pair("rotate");
     us.start();
     cn.start();
@@ -671,6 +687,7 @@ fn key_rotation_is_announced_and_the_new_key_is_accepted() {
 
 #[test]
 fn round_trip_on_postgresql() {
+    let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (Some(a), Some(b)) = rt.block_on(async {
         (
