@@ -366,21 +366,18 @@ impl Store {
         if let Some(at) = f.overdue_at {
             let p = next(&mut args, Arg::I(ms(at)));
             // next_due is the running deadline of the current state (NULL when none runs).
-            sql += &format!(" AND next_due < {p}");
+            let col = if self.wide_window("next_due < $1", ms(at)).await? {
+                "+next_due"
+            } else {
+                "next_due"
+            };
+            sql += &format!(" AND {col} < {p}");
         }
         if let Some(since) = f.updated_since {
             // SQLite would otherwise read and sort every row of a wide window to return one page;
             // when the window is large, walking the primary key newest-first is far cheaper
             // ("+" keeps SQLite off the updated_at index). A capped, index-only count decides.
-            let wide = self.backend() == crate::Backend::Sqlite && {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE updated_at >= $1 LIMIT 2000) AS w",
-                )
-                .bind(ms(since))
-                .fetch_one(&self.pool)
-                .await?;
-                n >= 2000
-            };
+            let wide = self.wide_window("updated_at >= $1", ms(since)).await?;
             let col = if wide { "+updated_at" } else { "updated_at" };
             sql += &format!(" AND {col} >= {}", next(&mut args, Arg::I(ms(since))));
         }
@@ -410,6 +407,22 @@ impl Store {
             None
         };
         Ok(Page { items, next })
+    }
+
+    /// SQLite only: whether at least 2,000 rows match a range condition (an index-only, capped
+    /// count). For such wide windows the listing walks the primary key newest-first ("+col" keeps
+    /// SQLite off the column's index) instead of reading and sorting the whole window; narrow
+    /// windows keep the index. PostgreSQL plans both well on its own (bench/api/README.md).
+    async fn wide_window(&self, condition: &'static str, bound: i64) -> Result<bool> {
+        if self.backend() != crate::Backend::Sqlite {
+            return Ok(false);
+        }
+        let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE {condition} LIMIT 2000) AS w");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(bound)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n >= 2000)
     }
 
     /// Commits a state change with its event and audit entry. Fails with `Conflict` if the
