@@ -366,12 +366,7 @@ impl Store {
         if let Some(at) = f.overdue_at {
             let p = next(&mut args, Arg::I(ms(at)));
             // next_due is the running deadline of the current state (NULL when none runs).
-            let col = if self.wide_window("next_due < $1", ms(at)).await? {
-                "+next_due"
-            } else {
-                "next_due"
-            };
-            sql += &format!(" AND {col} < {p}");
+            sql += &format!(" AND next_due < {p}");
         }
         if let Some(since) = f.updated_since {
             // SQLite would otherwise read and sort every row of a wide window to return one page;
