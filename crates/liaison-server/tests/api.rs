@@ -17,22 +17,10 @@ struct Api {
 
 impl Api {
     async fn start(store: liaison_store::Store) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let f = common::fixture(store).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let node = f.node.clone();
-        tokio::spawn(async move {
-            let _ = liaison_server::serve(
-                node,
-                listener,
-                std::time::Duration::from_secs(3600),
-                std::future::pending(),
-            )
-            .await;
-        });
+        let base = common::serve(&f.node).await;
         Api {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::new(),
             f,
         }

@@ -120,3 +120,21 @@ pub async fn fixture(store: Store) -> Fixture {
         tokens,
     }
 }
+
+/// Serves the node on an ephemeral 127.0.0.1 port in the background; returns the base URL.
+pub async fn serve(node: &Node) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let node = node.clone();
+    tokio::spawn(async move {
+        let _ = liaison_server::serve(
+            node,
+            listener,
+            std::time::Duration::from_secs(3600),
+            std::future::pending(),
+        )
+        .await;
+    });
+    format!("http://{addr}")
+}

@@ -21,23 +21,11 @@ struct Browser<'a> {
 
 impl Ui {
     async fn start() -> Ui {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = liaison_store::testing::sqlite().await.unwrap();
         let f = common::fixture(store).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let node = f.node.clone();
-        tokio::spawn(async move {
-            let _ = liaison_server::serve(
-                node,
-                listener,
-                std::time::Duration::from_secs(3600),
-                std::future::pending(),
-            )
-            .await;
-        });
+        let base = common::serve(&f.node).await;
         Ui {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
