@@ -213,6 +213,8 @@ impl Node {
     pub async fn create_request(&self, p: &Principal, draft: RequestDraft, now: Timestamp) -> Result<StoredRequest> {
         require(p.role.may_draft(), "drafting requests", p)?;
         self.check_draft(p, &draft).await?;
+        // Instants are stored to the millisecond: answer with what a later read returns.
+        let now = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
         let r = AssistanceRequest {
             id: RequestId::new(),
             draft,
@@ -228,7 +230,13 @@ impl Node {
             preserved_until: None,
         };
         self.store.insert_request(&r, &p.username).await?;
-        Ok(self.store.request(r.id, Some(now)).await?)
+        // A draft has no deadline running and no assessment yet: what was stored is the answer.
+        Ok(StoredRequest {
+            request: r,
+            assessment: None,
+            rule_pack_version: None,
+            overdue: None,
+        })
     }
 
     /// Replaces a draft's content.
@@ -439,16 +447,19 @@ impl Node {
         }
         // [federation] mirror the change to the peer node serving the other agency (same transaction).
         t.fed = crate::federation::outgoing_for_transition(self, r, &t).await?;
-        let mut out = self.store.transition(&t).await?;
-        // A request to an agency hosted on this node is delivered the moment it is submitted.
+        let mut chain = vec![t];
+        // A request to an agency hosted on this node is delivered the moment it is submitted,
+        // in the same transaction.
         if to == State::Submitted && self.is_local(r.draft.requested_agency).await? {
             let recv = TransitionInput {
                 to: Some(State::Received),
                 ..Default::default()
             };
-            out = Box::pin(self.apply(out, Actor::System, "system", version + 1, recv, now)).await?;
+            let rule = lifecycle::check(to, r.draft.kind, Actor::System, &recv)
+                .map_err(|e| ServiceError::Internal(format!("local delivery: {e}")))?;
+            chain.push(TransitionRecord::new(r.id, version + 1, to, rule.to, now, "system"));
         }
-        Ok(out)
+        Ok(self.store.transitions(&chain).await?)
     }
 
     async fn is_local(&self, agency: AgencyId) -> Result<bool> {

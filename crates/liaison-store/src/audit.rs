@@ -76,11 +76,11 @@ pub(crate) async fn append(
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<i64> {
-    // The UPDATE takes the row lock (PostgreSQL) so concurrent instances serialise here.
-    let (seq, prev): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *w.tx)
-            .await?;
+    // The first append of a transaction reads the head with an UPDATE, which takes the row
+    // lock on PostgreSQL so concurrent instances serialise here; the head row itself is
+    // written once per transaction, just before the commit (see `WriteTx::audit_head`).
+    let (last, prev) = w.audit_head().await?;
+    let seq = last + 1;
     let detail = detail.to_string();
     let at_ms = ms(at);
     let hash = chain_hash(&prev, seq, at_ms, actor, action, subject, &detail);
@@ -95,10 +95,7 @@ pub(crate) async fn append(
         .bind(&hash)
         .execute(&mut *w.tx)
         .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut *w.tx)
-        .await?;
+    w.set_audit_head(seq, hash);
     Ok(seq)
 }
 

@@ -117,11 +117,23 @@ impl Store {
     }
 
     pub async fn agency(&self, id: AgencyId) -> Result<Agency> {
+        Ok(self.agency_entry(id).await?.0)
+    }
+
+    /// An agency and its serving node (None: this node), from the in-process cache. Agency
+    /// rows are written once and never changed, so a cached row is never stale; only rows
+    /// that exist are cached (an agency added by another process is found on first use).
+    async fn agency_entry(&self, id: AgencyId) -> Result<(Agency, Option<String>)> {
+        if let Some(hit) = self.agency_cache.get(&id) {
+            return Ok(hit);
+        }
         let row: Option<AgencyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{AGENCY_COLS} WHERE id = $1")))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(agency(row.ok_or_else(|| StoreError::NotFound(format!("agency {id}")))?)?.0)
+        let entry = agency(row.ok_or_else(|| StoreError::NotFound(format!("agency {id}")))?)?;
+        self.agency_cache.put(id, entry.clone());
+        Ok(entry)
     }
 
     /// Finds an agency by its short code (case-insensitive) or its id.
@@ -203,13 +215,34 @@ impl Store {
 impl Store {
     /// Whether an agency is served by this node (true) or by a peer node (false).
     pub async fn agency_is_local(&self, id: AgencyId) -> Result<bool> {
-        let node: Option<Option<String>> = sqlx::query_scalar("SELECT node_id FROM agencies WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        match node {
-            Some(n) => Ok(n.is_none()),
-            None => Err(StoreError::NotFound(format!("agency {id}"))),
+        Ok(self.agency_entry(id).await?.1.is_none())
+    }
+
+    /// The peer node serving an agency (None: this node).
+    pub async fn agency_node(&self, id: AgencyId) -> Result<Option<String>> {
+        Ok(self.agency_entry(id).await?.1)
+    }
+}
+
+/// Agencies by id, as read from the database (see [`Store::agency`]).
+#[derive(Default)]
+pub(crate) struct AgencyCache(std::sync::RwLock<std::collections::HashMap<AgencyId, (Agency, Option<String>)>>);
+
+impl AgencyCache {
+    fn get(&self, id: &AgencyId) -> Option<(Agency, Option<String>)> {
+        match self.0.read() {
+            Ok(m) => m.get(id).cloned(),
+            Err(_) => None,
+        }
+    }
+
+    fn put(&self, id: AgencyId, entry: (Agency, Option<String>)) {
+        if let Ok(mut m) = self.0.write() {
+            // Bounded: a directory has hundreds of agencies, not millions.
+            if m.len() >= 100_000 {
+                m.clear();
+            }
+            m.insert(id, entry);
         }
     }
 }

@@ -24,6 +24,7 @@ mod requests;
 mod schema;
 pub mod testing;
 mod users;
+mod writer;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use directory::AgencyFilter;
@@ -81,12 +82,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
-    /// The pool write transactions use: one dedicated connection for SQLite, the shared pool for PostgreSQL.
+    /// The pool write transactions use: one dedicated connection (both backends).
     writer: AnyPool,
     backend: Backend,
-    /// SQLite has one writer at a time; taking this lock in-process before a write
-    /// transaction avoids SQLITE_BUSY retries between our own connections.
-    write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The one write connection and the group commit around it (see the `writer` module).
+    pub(crate) write_lock: Arc<writer::Writer>,
+    /// Agencies by id (rows are immutable once written).
+    agency_cache: Arc<directory::AgencyCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -95,19 +97,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// A write transaction plus the in-process writer lock (held for SQLite only).
-pub(crate) struct WriteTx {
-    pub tx: sqlx::Transaction<'static, sqlx::Any>,
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
-
+pub(crate) use writer::WriteTx;
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and applies migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
@@ -153,15 +143,19 @@ impl Store {
                 (readers, writer)
             }
             Backend::Postgres => {
-                let p = options().max_connections(16).connect(url).await?;
-                (p.clone(), p)
+                // Every write takes the audit chain's head row, so writes serialise anyway: one
+                // write connection with group commit shares each WAL flush among the writers.
+                let readers = options().max_connections(16).connect(url).await?;
+                let writer = options().max_connections(1).connect(url).await?;
+                (readers, writer)
             }
         };
         let store = Store {
             pool,
+            write_lock: Arc::new(writer::Writer::new(backend, writer.clone())),
             writer,
             backend,
-            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            agency_cache: Default::default(),
         };
         schema::migrate(&store).await?;
         Ok(store)
@@ -171,24 +165,20 @@ impl Store {
         self.backend
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction (a savepoint in the current commit group, see [`writer`]).
     pub(crate) async fn write(&self) -> Result<WriteTx> {
-        let guard = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
-        // [federation] The server and CLI processes write the same SQLite file: take the write
-        // lock at BEGIN, so a second writer waits (busy_timeout) instead of failing with
-        // SQLITE_BUSY when its read transaction tries to become a write transaction.
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        };
-        Ok(WriteTx { tx, _guard: guard })
+        self.write_lock.begin().await
+    }
+
+    /// Waits until the write transactions of this process that are running now have been
+    /// committed (or rolled back).
+    pub async fn write_barrier(&self) -> Result<()> {
+        self.write_lock.barrier().await
     }
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        self.write_lock.shutdown().await;
         self.writer.close().await;
         self.pool.close().await;
     }

@@ -167,6 +167,86 @@ fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineK
     (due < now).then_some(kind)
 }
 
+/// One state change inside the caller's write transaction (see [`Store::transition`]).
+async fn transition_in(w: &mut crate::WriteTx, t: &TransitionRecord) -> Result<()> {
+    type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+    let cur: Option<Cur> =
+        sqlx::query_as("SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1")
+            .bind(t.id.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+    let Some((state, version, ack, ans, pres)) = cur else {
+        return Err(StoreError::NotFound(format!("request {}", t.id)));
+    };
+    if version != t.expected_version || state != t.from.as_str() {
+        return Err(StoreError::Conflict(format!(
+            "request {} is now at version {version} in state {state}; you acted on version {} in state {}. Reload and try again.",
+            t.id, t.expected_version, t.from
+        )));
+    }
+    let nd = next_due(
+        t.to,
+        t.ack_due.map(ms).or(ack),
+        t.answer_due.map(ms).or(ans),
+        t.preserved_until.map(ms).or(pres),
+    );
+    let (assessment, rpv) = match &t.assessment {
+        Some((a, v)) => (Some(a.to_string()), Some(v.clone())),
+        None => (None, None),
+    };
+    let r = sqlx::query(
+        "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
+         submitted_at = COALESCE($3, submitted_at), acknowledged_at = COALESCE($4, acknowledged_at), answered_at = COALESCE($5, answered_at), \
+         ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), next_due = $9, \
+         assessment = COALESCE($10, assessment), rule_pack_version = COALESCE($11, rule_pack_version) \
+         WHERE id = $12 AND version = $13",
+    )
+    .bind(t.to.as_str())
+    .bind(ms(t.at))
+    .bind(t.submitted_at.map(ms))
+    .bind(t.acknowledged_at.map(ms))
+    .bind(t.answered_at.map(ms))
+    .bind(t.ack_due.map(ms))
+    .bind(t.answer_due.map(ms))
+    .bind(t.preserved_until.map(ms))
+    .bind(nd)
+    .bind(assessment)
+    .bind(rpv)
+    .bind(t.id.to_string())
+    .bind(t.expected_version)
+    .execute(&mut *w.tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "request {} changed while being updated; reload and try again",
+            t.id
+        )));
+    }
+    insert_event(
+        w,
+        t.id,
+        t.at,
+        &t.actor,
+        "transition",
+        Some(t.from),
+        Some(t.to),
+        t.reason.as_deref(),
+        t.data.as_ref(),
+    )
+    .await?;
+    audit::append(
+        w,
+        t.at,
+        &t.actor,
+        "request.transition",
+        &t.id.to_string(),
+        &serde_json::json!({"from": t.from, "to": t.to, "version": t.expected_version + 1, "reason": t.reason}),
+    )
+    .await?;
+    crate::federation::write_fed(w, &t.fed).await?; // [federation]
+    Ok(())
+}
+
 fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
     let draft: RequestDraft =
         serde_json::from_str(&r.11).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.0)))?;
@@ -332,7 +412,8 @@ impl Store {
 
     /// Lists requests, newest first, one page at a time.
     pub async fn requests(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<StoredRequest>> {
-        let mut sql = format!("{REQ_COLS} WHERE 1 = 1");
+        // Filters other than visibility, each a condition on one row.
+        let mut conds = String::new();
         let mut args: Vec<Arg> = Vec::new();
         let mut n = 0;
         let mut next = |args: &mut Vec<Arg>, a: Arg| {
@@ -340,33 +421,27 @@ impl Store {
             n += 1;
             format!("${n}")
         };
-        if let Some(a) = f.visible_to {
-            let p1 = next(&mut args, Arg::S(a.to_string()));
-            let p2 = next(&mut args, Arg::S(a.to_string()));
-            // The requested side does not see the other side's drafts.
-            sql += &format!(" AND (requesting_agency = {p1} OR (requested_agency = {p2} AND state <> 'draft'))");
-        }
         if !f.states.is_empty() {
             let ps: Vec<String> = f
                 .states
                 .iter()
                 .map(|s| next(&mut args, Arg::S(s.as_str().to_string())))
                 .collect();
-            sql += &format!(" AND state IN ({})", ps.join(", "));
+            conds += &format!(" AND state IN ({})", ps.join(", "));
         }
         if let Some(k) = f.kind {
-            sql += &format!(" AND kind = {}", next(&mut args, Arg::S(k.as_str().to_string())));
+            conds += &format!(" AND kind = {}", next(&mut args, Arg::S(k.as_str().to_string())));
         }
         if let Some(a) = f.requesting {
-            sql += &format!(" AND requesting_agency = {}", next(&mut args, Arg::S(a.to_string())));
+            conds += &format!(" AND requesting_agency = {}", next(&mut args, Arg::S(a.to_string())));
         }
         if let Some(a) = f.requested {
-            sql += &format!(" AND requested_agency = {}", next(&mut args, Arg::S(a.to_string())));
+            conds += &format!(" AND requested_agency = {}", next(&mut args, Arg::S(a.to_string())));
         }
         if let Some(at) = f.overdue_at {
             let p = next(&mut args, Arg::I(ms(at)));
             // next_due is the running deadline of the current state (NULL when none runs).
-            sql += &format!(" AND next_due < {p}");
+            conds += &format!(" AND next_due < {p}");
         }
         if let Some(since) = f.updated_since {
             // SQLite would otherwise read and sort every row of a wide window to return one page;
@@ -374,13 +449,42 @@ impl Store {
             // ("+" keeps SQLite off the updated_at index). A capped, index-only count decides.
             let wide = self.wide_window("updated_at >= $1", ms(since)).await?;
             let col = if wide { "+updated_at" } else { "updated_at" };
-            sql += &format!(" AND {col} >= {}", next(&mut args, Arg::I(ms(since))));
+            conds += &format!(" AND {col} >= {}", next(&mut args, Arg::I(ms(since))));
         }
         if let Some(b) = f.before {
-            sql += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));
+            conds += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));
         }
         let limit = f.limit.clamp(1, 500);
-        sql += &format!(" ORDER BY id DESC LIMIT {}", limit + 1);
+        let page = format!("ORDER BY id DESC LIMIT {}", limit + 1);
+        // The page's ids are chosen first, reading indexes where possible, and only those rows
+        // are read in full. An agency sees what it sends and what it receives (but not the
+        // other side's drafts): two ordered walks, one per side, each stopping after one page,
+        // rather than one OR that SQLite may answer by reading and sorting all of the agency's
+        // requests (bench/api/README.md).
+        // An agency never requests from itself (`RequestDraft::validate`), so a filter on one
+        // side can rule an arm out; an arm that cannot match is left out, not walked.
+        let ids = match f.visible_to {
+            Some(a) => {
+                let p = next(&mut args, Arg::S(a.to_string()));
+                let sent_arm = f.requesting.is_none_or(|x| x == a) && f.requested != Some(a);
+                let received_arm = f.requested.is_none_or(|x| x == a) && f.requesting != Some(a);
+                let sent = format!("SELECT id FROM requests WHERE requesting_agency = {p}{conds} {page}");
+                let received = format!(
+                    "SELECT id FROM requests WHERE requested_agency = {p} AND requesting_agency <> {p} \
+                     AND state <> 'draft'{conds} {page}"
+                );
+                match (sent_arm, received_arm) {
+                    (true, true) => {
+                        format!("SELECT id FROM ({sent}) AS sent UNION ALL SELECT id FROM ({received}) AS received")
+                    }
+                    (true, false) => sent,
+                    (false, true) => received,
+                    (false, false) => "SELECT id FROM requests WHERE 1 = 0".to_string(),
+                }
+            }
+            None => format!("SELECT id FROM requests WHERE 1 = 1{conds} {page}"),
+        };
+        let sql = format!("{REQ_COLS} WHERE id IN ({ids}) {page}");
         let mut q = sqlx::query_as::<_, ReqRow>(sqlx::AssertSqlSafe(sql));
         for a in args {
             q = match a {
@@ -423,84 +527,21 @@ impl Store {
     /// Commits a state change with its event and audit entry. Fails with `Conflict` if the
     /// request moved on since the caller read it.
     pub async fn transition(&self, t: &TransitionRecord) -> Result<StoredRequest> {
+        self.transitions(std::slice::from_ref(t)).await
+    }
+
+    /// Commits consecutive state changes of one request in one transaction (e.g. submitted,
+    /// then received when the requested agency is served by this node): all or none.
+    pub async fn transitions(&self, ts: &[TransitionRecord]) -> Result<StoredRequest> {
+        let Some(last) = ts.last() else {
+            return Err(StoreError::Conflict("no state change to commit".into()));
+        };
         let mut w = self.write().await?;
-        type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
-        let cur: Option<Cur> =
-            sqlx::query_as("SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1")
-                .bind(t.id.to_string())
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let Some((state, version, ack, ans, pres)) = cur else {
-            return Err(StoreError::NotFound(format!("request {}", t.id)));
-        };
-        if version != t.expected_version || state != t.from.as_str() {
-            return Err(StoreError::Conflict(format!(
-                "request {} is now at version {version} in state {state}; you acted on version {} in state {}. Reload and try again.",
-                t.id, t.expected_version, t.from
-            )));
+        for t in ts {
+            transition_in(&mut w, t).await?;
         }
-        let nd = next_due(
-            t.to,
-            t.ack_due.map(ms).or(ack),
-            t.answer_due.map(ms).or(ans),
-            t.preserved_until.map(ms).or(pres),
-        );
-        let (assessment, rpv) = match &t.assessment {
-            Some((a, v)) => (Some(a.to_string()), Some(v.clone())),
-            None => (None, None),
-        };
-        let r = sqlx::query(
-            "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
-             submitted_at = COALESCE($3, submitted_at), acknowledged_at = COALESCE($4, acknowledged_at), answered_at = COALESCE($5, answered_at), \
-             ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), next_due = $9, \
-             assessment = COALESCE($10, assessment), rule_pack_version = COALESCE($11, rule_pack_version) \
-             WHERE id = $12 AND version = $13",
-        )
-        .bind(t.to.as_str())
-        .bind(ms(t.at))
-        .bind(t.submitted_at.map(ms))
-        .bind(t.acknowledged_at.map(ms))
-        .bind(t.answered_at.map(ms))
-        .bind(t.ack_due.map(ms))
-        .bind(t.answer_due.map(ms))
-        .bind(t.preserved_until.map(ms))
-        .bind(nd)
-        .bind(assessment)
-        .bind(rpv)
-        .bind(t.id.to_string())
-        .bind(t.expected_version)
-        .execute(&mut *w.tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "request {} changed while being updated; reload and try again",
-                t.id
-            )));
-        }
-        insert_event(
-            &mut w,
-            t.id,
-            t.at,
-            &t.actor,
-            "transition",
-            Some(t.from),
-            Some(t.to),
-            t.reason.as_deref(),
-            t.data.as_ref(),
-        )
-        .await?;
-        audit::append(
-            &mut w,
-            t.at,
-            &t.actor,
-            "request.transition",
-            &t.id.to_string(),
-            &serde_json::json!({"from": t.from, "to": t.to, "version": t.expected_version + 1, "reason": t.reason}),
-        )
-        .await?;
-        crate::federation::write_fed(&mut w, &t.fed).await?; // [federation]
         w.commit().await?;
-        self.request(t.id, Some(t.at)).await
+        self.request(last.id, Some(last.at)).await
     }
 
     /// Adds a comment to a request's history.

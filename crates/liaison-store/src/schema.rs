@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "federation", crate::federation::MIGRATION),
     (3, "intel", crate::intel::MIGRATION),
     (4, "listing-indexes", LISTING_INDEXES),
+    (5, "overdue-cover", OVERDUE_COVER),
 ];
 
 /// Indexes found by the listing benchmark (bench/api/README.md): open requests by state
@@ -15,6 +16,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 const LISTING_INDEXES: &str = r#"
 CREATE INDEX requests_open_state ON requests(state, id) WHERE next_due IS NOT NULL;
 CREATE INDEX requests_updated_id ON requests(updated_at, id)
+"#;
+
+/// The overdue listing on SQLite read every open request whose deadline passed from the table
+/// (~46,000 rows of ~600 bytes at 1,000,000 requests) to return one page. This partial index
+/// holds everything that listing filters and sorts on, so the page's ids come from the index
+/// alone (bench/api/README.md). It replaces `requests_next_due` (same leading column, open
+/// requests only); `requests_updated` is covered by `requests_updated_id`. Fewer indexes
+/// also make every request write cheaper.
+const OVERDUE_COVER: &str = r#"
+CREATE INDEX requests_due_cover ON requests(next_due, requesting_agency, requested_agency, state, id) WHERE next_due IS NOT NULL;
+DROP INDEX requests_next_due;
+DROP INDEX requests_updated
 "#;
 
 const FOUNDATION: &str = r#"
@@ -164,12 +177,12 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
             .execute(&mut *w.tx)
             .await?;
     }
+    let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
     if let Some(max) = applied.iter().max()
-        && *max > MIGRATIONS.len() as i64
+        && *max > known
     {
         return Err(StoreError::Corrupt(format!(
-            "the database has schema version {max}, newer than this program knows ({}); upgrade liaison",
-            MIGRATIONS.len()
+            "the database has schema version {max}, newer than this program knows ({known}); upgrade liaison"
         )));
     }
     w.commit().await

@@ -386,3 +386,65 @@ async fn reopening_keeps_data_and_skips_applied_migrations() {
     assert_eq!(again.agencies(&Default::default()).await.unwrap().len(), 2);
     assert!(matches!(Store::open("mysql://x").await, Err(StoreError::BadUrl { .. })));
 }
+
+/// Many concurrent writers (group commit): every successful write is stored once, failed
+/// writers (duplicate ids, stale versions) undo only their own work, and the audit chain stays
+/// intact and complete on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_keep_every_write_and_an_intact_audit_chain() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let before = store.verify_audit().await.unwrap().entries;
+        let at = t("2026-03-01T00:00:00Z");
+        let shared = new_request(&fbi, &mps, at);
+        store.insert_request(&shared, "alice").await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..120u32 {
+            let s = store.clone();
+            let (fbi, mps, shared) = (fbi.clone(), mps.clone(), shared.clone());
+            tasks.push(tokio::spawn(async move {
+                match i % 4 {
+                    // A duplicate id: refused, nothing of it stays.
+                    0 => s.insert_request(&shared, "mallory").await.map(|_| false),
+                    // A stale version: refused with a conflict.
+                    1 => {
+                        let mut tr = TransitionRecord::new(shared.id, 99, State::Draft, State::Submitted, at, "bob");
+                        tr.reason = Some("stale".into());
+                        s.transition(&tr).await.map(|_| false)
+                    }
+                    _ => s
+                        .insert_request(&new_request(&fbi, &mps, at + (i as i64).seconds()), "carol")
+                        .await
+                        .map(|_| true),
+                }
+            }));
+        }
+        let mut stored = 0;
+        for (i, task) in tasks.into_iter().enumerate() {
+            match (i % 4, task.await.unwrap()) {
+                (0, r) => assert!(matches!(r, Err(StoreError::Duplicate(_))), "{r:?}"),
+                (1, r) => assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}"),
+                (_, r) => stored += usize::from(r.unwrap()),
+            }
+        }
+        assert_eq!(stored, 60);
+        let page = store
+            .requests(
+                &RequestFilter {
+                    limit: 500,
+                    ..Default::default()
+                },
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 61);
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(
+            report.entries,
+            before + 61,
+            "one audit entry per stored write, none for refused ones"
+        );
+    }
+}

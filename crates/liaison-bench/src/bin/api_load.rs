@@ -59,6 +59,12 @@ struct Args {
     /// Keep the temporary SQLite database.
     #[arg(long)]
     keep: bool,
+    /// Open-loop mode: the clients together start this many operations per second, each at
+    /// its scheduled instant (latency counts from that instant, so a slow server cannot hide
+    /// its queue). Default: closed loop, every client sends its next operation as soon as
+    /// the previous one is answered (the maximum rate).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Safety bound on operations per client.
     #[arg(long, default_value_t = 10_000_000)]
     max_ops: u64,
@@ -175,6 +181,7 @@ impl Shared {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn client(
     shared: Arc<Shared>,
     idx: u64,
@@ -182,13 +189,22 @@ async fn client(
     warmup: Duration,
     end: Instant,
     max_ops: u64,
+    // Open loop: (this client's first instant, interval between its operations).
+    schedule: Option<(Instant, Duration)>,
 ) -> ClientResult {
     let mut res = ClientResult::default();
     let mut mine: Vec<Tracked> = Vec::new();
     let mut rng = StdRng::seed_from_u64(idx);
     let mut ops = 0u64;
     loop {
-        let t0 = Instant::now();
+        let t0 = match schedule {
+            Some((first, every)) => {
+                let at = first + every.mul_f64(ops as f64);
+                tokio::time::sleep_until(at.into()).await;
+                at
+            }
+            None => Instant::now(),
+        };
         if t0 >= end || ops >= max_ops {
             break;
         }
@@ -310,10 +326,14 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
     }
 
     eprintln!(
-        "{} | mode {:?} | {} clients | {} s (+{} s warm-up) | load average {}",
+        "{} | mode {:?} | {} clients{} | {} s (+{} s warm-up) | load average {}",
         db.backend,
         args.mode,
         args.clients,
+        match args.rate {
+            Some(r) => format!(", open loop at {r} ops/s"),
+            None => ", closed loop".into(),
+        },
         args.duration,
         args.warmup,
         liaison_bench::load_average()
@@ -321,8 +341,25 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
     let start = Instant::now();
     let warmup = Duration::from_secs(args.warmup);
     let end = start + warmup + Duration::from_secs(args.duration);
+    let every = match args.rate {
+        Some(r) if r > 0.0 && r.is_finite() => Some(Duration::from_secs_f64(args.clients as f64 / r)),
+        Some(r) => bail!("--rate must be a positive number of operations per second, not {r}"),
+        None => None,
+    };
     let tasks: Vec<_> = (0..args.clients)
-        .map(|i| tokio::spawn(client(shared.clone(), i as u64, start, warmup, end, args.max_ops)))
+        .map(|i| {
+            // Spread the clients' schedules evenly over one interval.
+            let schedule = every.map(|e| (start + e.mul_f64(i as f64 / args.clients as f64), e));
+            tokio::spawn(client(
+                shared.clone(),
+                i as u64,
+                start,
+                warmup,
+                end,
+                args.max_ops,
+                schedule,
+            ))
+        })
         .collect();
     let mut samples: HashMap<Op, Vec<Duration>> = HashMap::new();
     let mut errors: HashMap<Op, u64> = HashMap::new();
@@ -375,9 +412,10 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
     row("ALL", &total, measured, errs);
     println!();
     println!(
-        "backend {} | clients {} | measured {:.1} s | ops {} | writes/s {:.0} | reads/s {:.0} | errors {} | p99 all {} ms | requests stored {} | load average after {}",
+        "backend {} | clients {}{} | measured {:.1} s | ops {} | writes/s {:.0} | reads/s {:.0} | errors {} | p99 all {} ms | requests stored {} | load average after {}",
         db.backend,
         args.clients,
+        args.rate.map(|r| format!(" | offered {r} ops/s")).unwrap_or_default(),
         measured,
         total.count,
         writes as f64 / measured,
