@@ -714,3 +714,166 @@ fn round_trip_on_postgresql() {
     cn.ok(&["ledger", "verify"]);
     assert!(us.ok(&["ledger", "check-peers"]).contains("consistent"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn batch_rejects_per_envelope_skips_the_rest_and_applies_in_order() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("batch");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0008");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    wait(Duration::from_secs(20), || us.pending() == 0);
+    // From here on this test plays us-fbi: link_seq 1 (the submission) is applied at cn-mps.
+    us.kill();
+    let key = NodeKey::load(&us.key_file()).unwrap();
+    let (peer_file, _) = cn.peer_file();
+    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
+    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
+    let client = liaison_server::federation::tls::pinned_client(fp).unwrap();
+    let url = format!("https://127.0.0.1:{}/federation/v1/envelope-batches", cn.port);
+    let post = |envelopes: Vec<Value>| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let r = client
+                .post(&url)
+                .body(json!({ "envelopes": envelopes }).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    let comment = |text: &str| json!({"request_id": id, "at": "2026-11-22T10:00:00Z", "actor": "officer", "text": text, "data": null});
+    let status = |v: &Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // A tampered envelope in the middle: the one before it is applied, it is rejected with its
+    // reason, the one after it is not looked at.
+    let a2 = envelope(&key, "us-fbi", "cn-mps", 2, comment("two"));
+    let mut bad3 = envelope(&key, "us-fbi", "cn-mps", 3, comment("three"));
+    bad3["payload"]["text"] = json!("tampered");
+    let a4 = envelope(&key, "us-fbi", "cn-mps", 4, comment("four"));
+    let (s, v) = post(vec![a2.clone(), bad3, a4.clone()]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(status(&v), ["accepted", "rejected", "skipped"], "{v}");
+    assert_eq!(v["results"][1]["code"], "payload_hash_mismatch");
+    let r2 = v["results"][0]["receipt"].clone();
+    assert_eq!(r2["link_seq"], 2);
+    assert_eq!(r2["message_id"], a2["message_id"]);
+    assert_eq!(cn.comments(&id), ["two"]);
+
+    // The sender resends from there: the copy already accepted is a duplicate (the stored
+    // receipt and the accepted header), the others are applied in order, in one transaction.
+    let a3 = envelope(&key, "us-fbi", "cn-mps", 3, comment("three"));
+    let a5 = envelope(&key, "us-fbi", "cn-mps", 5, comment("five"));
+    let (s, v) = post(vec![a2.clone(), a3.clone(), a4.clone(), a5.clone()]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(status(&v), ["duplicate", "accepted", "accepted", "accepted"], "{v}");
+    assert_eq!(v["results"][0]["receipt"], r2);
+    let mut header = a2.clone();
+    header.as_object_mut().unwrap().remove("payload");
+    assert_eq!(v["results"][0]["accepted_envelope"], header);
+    for (i, seq) in [(1, 3), (2, 4), (3, 5)] {
+        assert_eq!(v["results"][i]["receipt"]["link_seq"], seq);
+        assert_eq!(v["results"][i]["receipt"]["receiver"], "cn-mps");
+    }
+    assert_eq!(cn.comments(&id), ["two", "three", "four", "five"]);
+
+    // A gap: the receiver names the link_seq it expects and applies nothing.
+    let a7 = envelope(&key, "us-fbi", "cn-mps", 7, comment("seven"));
+    let (s, v) = post(vec![a7]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(status(&v), ["out_of_order"]);
+    assert_eq!(v["results"][0]["expected_link_seq"], 6);
+
+    // The same message twice in one batch is refused at its second occurrence.
+    let a6 = envelope(&key, "us-fbi", "cn-mps", 6, comment("six"));
+    let (s, v) = post(vec![a6.clone(), a6.clone()]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(status(&v), ["accepted", "rejected"], "{v}");
+    assert_eq!(v["results"][1]["code"], "malformed");
+
+    // Limits: an empty batch, too many envelopes, unknown members.
+    let (s, _) = post(vec![]).await;
+    assert_eq!(s, 400);
+    let (s, _) = post(vec![a5.clone(); 257]).await;
+    assert_eq!(s, 400);
+    let r = client
+        .post(&url)
+        .body(json!({"envelopes": [a5], "extra": 1}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // Exactly once: six comments, each recorded once, the ledger intact.
+    assert_eq!(cn.comments(&id), ["two", "three", "four", "five", "six"]);
+    let inbox = cn.json(&["federation", "messages"])["inbox"].clone();
+    let seqs: Vec<i64> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"] == "us-fbi")
+        .map(|m| m["link_seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    cn.ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn backlog_is_delivered_in_batches_in_order() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("batched");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0009");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    wait(Duration::from_secs(20), || us.pending() == 0);
+    // The peer is down while 40 comments queue up; then they travel in batches of at most 16.
+    cn.kill();
+    let texts: Vec<String> = (0..40).map(|i| format!("queued {i}")).collect();
+    for t in &texts {
+        us.comment("officer", &id, t);
+    }
+    us.kill();
+    us.start_with(&[
+        ("LIAISON_FED_BATCH", "16"),
+        ("LIAISON_LOG", "liaison_server=debug,info"),
+    ]);
+    cn.start();
+    wait(Duration::from_secs(30), || us.pending() == 0);
+    assert_eq!(cn.comments(&id), texts);
+    let log = us.log_text();
+    let batches: Vec<i64> = log
+        .lines()
+        .filter(|l| l.contains("batch delivered; receipts stored"))
+        .filter_map(|l| l.split("delivered=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(batches.iter().all(|&n| n <= 16), "{batches:?}");
+    assert!(
+        batches.iter().any(|&n| n > 1),
+        "no batch carried more than one envelope: {batches:?}"
+    );
+    for n in [&us, &cn] {
+        n.ok(&["ledger", "verify"]);
+        let st = n.json(&["federation", "status"]);
+        assert_eq!(
+            st["ledger_leaves"].as_i64().unwrap(),
+            2 * st["outbox_delivered"].as_i64().unwrap() + st["inbox"].as_i64().unwrap(),
+            "{st}"
+        );
+    }
+}

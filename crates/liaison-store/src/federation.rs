@@ -12,6 +12,10 @@
 
 use crate::{Result, Store, StoreError, WriteTx, ms, opt_ts, ts, unique};
 use jiff::Timestamp;
+use liaison_core::EventId;
+use liaison_core::lifecycle::State;
+use liaison_wire::Mirrored;
+use std::sync::OnceLock;
 
 pub(crate) const MIGRATION: &str = r#"
 CREATE TABLE fed_identity (
@@ -148,6 +152,11 @@ pub struct IncomingRecord {
     pub outcome: String,
     pub leaf: LeafRecord,
     pub at: Timestamp,
+    /// What the message does to the requests, applied in the transaction that records it
+    /// (checked by the caller: the sender may do this). `None`: recorded only. If applying
+    /// fails for a reason that retrying cannot fix (unknown request, request already
+    /// exists, …), the message is still recorded, with `outcome` = `not applied: …`.
+    pub effect: Option<Mirrored>,
 }
 
 /// Federation writes to commit together with a request change.
@@ -291,58 +300,15 @@ async fn ensure_link(w: &mut WriteTx, peer: &str) -> Result<()> {
     Ok(())
 }
 
-async fn append_leaf(w: &mut WriteTx, leaf: &LeafRecord, at: Timestamp) -> Result<i64> {
-    let idx: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx), -1) + 1 FROM ledger_leaves")
-        .fetch_one(&mut *w.tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO ledger_leaves (idx, kind, message_id, leaf, leaf_hash, at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(idx)
-    .bind(&leaf.kind)
-    .bind(&leaf.message_id)
-    .bind(&leaf.leaf)
-    .bind(&leaf.leaf_hash)
-    .bind(ms(at))
-    .execute(&mut *w.tx)
-    .await
-    .map_err(|e| unique(e, format!("ledger leaf {idx}")))?;
-    Ok(idx)
-}
-
 /// Writes federation rows inside an open transaction (see the module invariants).
 pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
     if let Some(i) = &fed.incoming {
-        sqlx::query(
-            "INSERT INTO inbox (message_id, sender, link_seq, envelope_hash, header, payload, receipt, outcome, applied_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&i.message_id)
-        .bind(&i.sender)
-        .bind(i.link_seq)
-        .bind(&i.envelope_hash)
-        .bind(&i.header)
-        .bind(&i.payload)
-        .bind(&i.receipt)
-        .bind(&i.outcome)
-        .bind(ms(i.at))
-        .execute(&mut *w.tx)
-        .await
-        .map_err(|e| unique(e, format!("message {}", i.message_id)))?;
-        ensure_link(w, &i.sender).await?;
-        let r = sqlx::query("UPDATE links SET last_applied = $1 WHERE peer = $2 AND last_applied = $3")
-            .bind(i.link_seq)
-            .bind(&i.sender)
-            .bind(i.link_seq - 1)
-            .execute(&mut *w.tx)
-            .await?;
-        if r.rows_affected() != 1 {
-            return Err(StoreError::Conflict(format!(
-                "link {} moved on: message {} with link_seq {} is not the next one",
-                i.sender, i.message_id, i.link_seq
-            )));
-        }
-        append_leaf(w, &i.leaf, i.at).await?;
+        write_incoming(w, std::slice::from_ref(i)).await?;
+    }
+    if !fed.outbox.is_empty() {
+        // Wake this process's delivery workers; they wait for this transaction to end
+        // ([`Store::fed_write_barrier`]) before they read the outbox.
+        outbox_signal().send_modify(|n| *n = n.wrapping_add(1));
     }
     for o in &fed.outbox {
         ensure_link(w, &o.recipient).await?;
@@ -365,6 +331,366 @@ pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
         .execute(&mut *w.tx)
         .await
         .map_err(|e| unique(e, format!("outbox message {}", o.message_id)))?;
+    }
+    Ok(())
+}
+
+/// Process-wide counter bumped whenever a transaction writes outbox rows.
+fn outbox_signal() -> &'static tokio::sync::watch::Sender<u64> {
+    static SIGNAL: OnceLock<tokio::sync::watch::Sender<u64>> = OnceLock::new();
+    SIGNAL.get_or_init(|| tokio::sync::watch::Sender::new(0))
+}
+
+/// Whether a failure to apply an incoming message's effect is final (the message is then
+/// recorded as `not applied`) rather than a reason to roll back and let the sender retry.
+fn permanent(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::NotFound(_) | StoreError::Duplicate(_) | StoreError::Corrupt(_) | StoreError::BadUrl { .. }
+    )
+}
+
+/// Records accepted incoming messages (and applies their effects) inside an open
+/// transaction: effects in order, then the inbox rows, one link advance per contiguous run
+/// of a sender's messages (from `link_seq − 1` only) and the `received` leaves. Returns the
+/// recorded outcome of each message.
+pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> Result<Vec<String>> {
+    let mut outcomes = Vec::with_capacity(recs.len());
+    let mut known = std::collections::HashSet::new();
+    for i in recs {
+        let mut outcome = i.outcome.clone();
+        if let Some(effect) = i.effect.as_ref().filter(|_| i.outcome == "applied") {
+            // Applying may fail half-way only for a request insert; keep the rest of the
+            // batch intact with a savepoint around it.
+            let guarded = matches!(effect, Mirrored::Submitted(_));
+            if guarded {
+                sqlx::query("SAVEPOINT fed_effect").execute(&mut *w.tx).await?;
+            }
+            match apply_effect(w, effect, &mut known).await {
+                Ok(()) => {}
+                Err(e) if permanent(&e) => {
+                    if guarded {
+                        sqlx::query("ROLLBACK TO SAVEPOINT fed_effect")
+                            .execute(&mut *w.tx)
+                            .await?;
+                    }
+                    outcome = format!("not applied: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+            if guarded {
+                sqlx::query("RELEASE SAVEPOINT fed_effect").execute(&mut *w.tx).await?;
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let mut done = 0;
+    for chunk in recs.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO inbox (message_id, sender, link_seq, envelope_hash, header, payload, receipt, outcome, applied_at) VALUES {}",
+            placeholders(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, outcome) in chunk.iter().zip(&outcomes[done..]) {
+            q = q
+                .bind(&i.message_id)
+                .bind(&i.sender)
+                .bind(i.link_seq)
+                .bind(&i.envelope_hash)
+                .bind(&i.header)
+                .bind(&i.payload)
+                .bind(&i.receipt)
+                .bind(outcome)
+                .bind(ms(i.at));
+        }
+        let what = match chunk {
+            [one] => format!("message {}", one.message_id),
+            _ => format!(
+                "message {} or one of the {} after it",
+                chunk[0].message_id,
+                chunk.len() - 1
+            ),
+        };
+        q.execute(&mut *w.tx).await.map_err(|e| unique(e, what))?;
+        done += chunk.len();
+    }
+    let mut start = 0;
+    while start < recs.len() {
+        let first = &recs[start];
+        let mut end = start + 1;
+        while end < recs.len() && recs[end].sender == first.sender && recs[end].link_seq == recs[end - 1].link_seq + 1 {
+            end += 1;
+        }
+        let last = &recs[end - 1];
+        ensure_link(w, &first.sender).await?;
+        let r = sqlx::query("UPDATE links SET last_applied = $1 WHERE peer = $2 AND last_applied = $3")
+            .bind(last.link_seq)
+            .bind(&first.sender)
+            .bind(first.link_seq - 1)
+            .execute(&mut *w.tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "link {} moved on: message {} with link_seq {} is not the next one",
+                first.sender, first.message_id, first.link_seq
+            )));
+        }
+        start = end;
+    }
+    let leaves: Vec<(&LeafRecord, Timestamp)> = recs.iter().map(|i| (&i.leaf, i.at)).collect();
+    append_leaves(w, &leaves).await?;
+    Ok(outcomes)
+}
+
+/// Rows per multi-row INSERT (keeps the bound parameters far below every backend's limit).
+const ROWS_PER_INSERT: usize = 100;
+
+/// `($1, $2, …), (…), …`: `rows` tuples of `cols` placeholders.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * cols + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Appends leaves with consecutive indexes after the last stored one.
+async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> Result<()> {
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    let mut idx: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx), -1) + 1 FROM ledger_leaves")
+        .fetch_one(&mut *w.tx)
+        .await?;
+    for chunk in leaves.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO ledger_leaves (idx, kind, message_id, leaf, leaf_hash, at) VALUES {}",
+            placeholders(chunk.len(), 6)
+        );
+        let first = idx;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (leaf, at) in chunk {
+            q = q
+                .bind(idx)
+                .bind(&leaf.kind)
+                .bind(&leaf.message_id)
+                .bind(&leaf.leaf)
+                .bind(&leaf.leaf_hash)
+                .bind(ms(*at));
+            idx += 1;
+        }
+        q.execute(&mut *w.tx)
+            .await
+            .map_err(|e| unique(e, format!("ledger leaves from {first}")))?;
+    }
+    Ok(())
+}
+
+// The three effects below write the same rows as `Store::insert_request_fed`,
+// `Store::transition` and `Store::comment_fed` (request row, `request_events` row, audit
+// entry), but inside the caller's transaction so that a whole batch of incoming messages
+// commits once. The test `batch_effects_match_the_single_paths` keeps them in step.
+// TODO(store owner): expose `pub(crate)` in-transaction variants in requests.rs and call them here.
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_event_in(
+    w: &mut WriteTx,
+    request: liaison_core::RequestId,
+    at: Timestamp,
+    actor: &str,
+    event: &str,
+    from: Option<State>,
+    to: Option<State>,
+    reason: Option<&str>,
+    data: Option<&serde_json::Value>,
+) -> Result<EventId> {
+    let id = EventId::new();
+    sqlx::query("INSERT INTO request_events (id, request_id, at, actor, event, from_state, to_state, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(id.to_string())
+        .bind(request.to_string())
+        .bind(ms(at))
+        .bind(actor)
+        .bind(event)
+        .bind(from.map(|s| s.as_str().to_string()))
+        .bind(to.map(|s| s.as_str().to_string()))
+        .bind(reason.map(str::to_string))
+        .bind(data.map(|d| d.to_string()))
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(id)
+}
+
+/// `known`: requests this transaction already found or created (saves a look-up per message).
+async fn apply_effect(
+    w: &mut WriteTx,
+    effect: &Mirrored,
+    known: &mut std::collections::HashSet<liaison_core::RequestId>,
+) -> Result<()> {
+    match effect {
+        Mirrored::Submitted(p) => {
+            let r = &p.request;
+            let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
+            let nd = crate::requests::next_due(
+                r.state,
+                r.ack_due.map(ms),
+                r.answer_due.map(ms),
+                r.preserved_until.map(ms),
+            );
+            sqlx::query(
+                "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
+                 submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .bind(r.id.to_string())
+            .bind(r.draft.kind.as_str())
+            .bind(r.draft.urgency.as_str())
+            .bind(r.state.as_str())
+            .bind(r.draft.requesting_agency.to_string())
+            .bind(r.draft.requested_agency.to_string())
+            .bind(&r.draft.case_reference)
+            .bind(body)
+            .bind(r.version)
+            .bind(ms(r.created_at))
+            .bind(ms(r.updated_at))
+            .bind(r.submitted_at.map(ms))
+            .bind(r.acknowledged_at.map(ms))
+            .bind(r.answered_at.map(ms))
+            .bind(r.ack_due.map(ms))
+            .bind(r.answer_due.map(ms))
+            .bind(r.preserved_until.map(ms))
+            .bind(nd)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound("requesting or requested agency".into())
+                }
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    StoreError::Duplicate(format!("request {}", r.id))
+                }
+                _ => StoreError::Database(e),
+            })?;
+            insert_event_in(
+                w,
+                r.id,
+                r.created_at,
+                &p.actor,
+                "created",
+                None,
+                Some(r.state),
+                None,
+                None,
+            )
+            .await?;
+            known.insert(r.id);
+            crate::audit::append(
+                w,
+                r.created_at,
+                &p.actor,
+                "request.create",
+                &r.id.to_string(),
+                &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
+            )
+            .await?;
+        }
+        Mirrored::Transition(p) => {
+            type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+            let cur: Option<Cur> = sqlx::query_as(
+                "SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1",
+            )
+            .bind(p.request_id.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            let Some((state, version, ack, ans, pres)) = cur else {
+                return Err(StoreError::NotFound(format!("request {}", p.request_id)));
+            };
+            known.insert(p.request_id);
+            let from: State = crate::parse(&state, "state")?;
+            if from != p.from {
+                tracing::warn!(request = %p.request_id, local = %from, remote = %p.from,
+                    "mirrored transition starts from a different state here; applying it from the local state");
+            }
+            let nd = crate::requests::next_due(p.to, ack, ans, p.preserved_until.map(ms).or(pres));
+            sqlx::query(
+                "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
+                 acknowledged_at = COALESCE($3, acknowledged_at), answered_at = COALESCE($4, answered_at), \
+                 preserved_until = COALESCE($5, preserved_until), next_due = $6 WHERE id = $7 AND version = $8",
+            )
+            .bind(p.to.as_str())
+            .bind(ms(p.at))
+            .bind(p.acknowledged_at.map(ms))
+            .bind(p.answered_at.map(ms))
+            .bind(p.preserved_until.map(ms))
+            .bind(nd)
+            .bind(p.request_id.to_string())
+            .bind(version)
+            .execute(&mut *w.tx)
+            .await?;
+            insert_event_in(
+                w,
+                p.request_id,
+                p.at,
+                &p.actor,
+                "transition",
+                Some(from),
+                Some(p.to),
+                p.reason.as_deref(),
+                p.data.as_ref(),
+            )
+            .await?;
+            crate::audit::append(
+                w,
+                p.at,
+                &p.actor,
+                "request.transition",
+                &p.request_id.to_string(),
+                &serde_json::json!({"from": from, "to": p.to, "version": version + 1, "reason": p.reason}),
+            )
+            .await?;
+        }
+        Mirrored::Comment(p) => {
+            if !known.contains(&p.request_id) {
+                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1")
+                    .bind(p.request_id.to_string())
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(format!("request {}", p.request_id)));
+                }
+                known.insert(p.request_id);
+            }
+            let ev = insert_event_in(
+                w,
+                p.request_id,
+                p.at,
+                &p.actor,
+                "comment",
+                None,
+                None,
+                Some(&p.text),
+                p.data.as_ref(),
+            )
+            .await?;
+            crate::audit::append(
+                w,
+                p.at,
+                &p.actor,
+                "request.comment",
+                &p.request_id.to_string(),
+                &serde_json::json!({"event": ev, "length": p.text.len()}),
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -620,13 +946,40 @@ impl Store {
         w.commit().await
     }
 
-    /// Peers with undelivered messages.
+    /// Records accepted incoming messages and applies their effects in ONE transaction (a
+    /// batch from one link, in link order). Returns each message's recorded outcome
+    /// (`applied` or `not applied: …`). Fails as a whole, with nothing written, on a
+    /// duplicate message id ([`StoreError::Duplicate`]), a link that moved on
+    /// ([`StoreError::Conflict`]) or a database error.
+    pub async fn fed_receive(&self, recs: &[IncomingRecord]) -> Result<Vec<String>> {
+        let mut w = self.write().await?;
+        let outcomes = write_incoming(&mut w, recs).await?;
+        w.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// A receiver of the process-wide outbox signal: it changes whenever a transaction in
+    /// this process writes outbox rows. Call [`Store::fed_write_barrier`] after a change
+    /// before reading the outbox.
+    pub fn fed_outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        outbox_signal().subscribe()
+    }
+
+    /// Waits until the write transactions of this process that are running now have ended
+    /// (the store's writers take one in-process lock, see `Store::write`).
+    pub async fn fed_write_barrier(&self) {
+        drop(self.write_lock.lock().await);
+    }
+
+    /// Peers with undelivered messages. Every outbox row's recipient has a `links` row, so
+    /// this is one index look-up per link, not a scan of the outbox (the worker asks often).
     pub async fn fed_pending_recipients(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT DISTINCT recipient FROM outbox WHERE delivered_at IS NULL ORDER BY recipient")
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT peer FROM links WHERE EXISTS \
+             (SELECT 1 FROM outbox WHERE outbox.recipient = links.peer AND outbox.delivered_at IS NULL) ORDER BY peer",
         )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The first `limit` undelivered messages to `recipient`, in link order.
@@ -694,30 +1047,65 @@ impl Store {
         receipt_leaf: &LeafRecord,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut w = self.write().await?;
-        let r = sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE message_id = $2 AND delivered_at IS NULL")
-            .bind(ms(now))
-            .bind(&receipt.message_id)
-            .execute(&mut *w.tx)
+        let n = self
+            .fed_delivered_batch(&[(receipt.clone(), sent_leaf.clone(), receipt_leaf.clone())], now)
             .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
+        Ok(n == 1)
+    }
+
+    /// Ends delivery of several messages in ONE transaction: for each (receipt, `sent` leaf,
+    /// `receipt` leaf), in order, marks the outbox row delivered, stores the receipt and
+    /// appends both leaves. Messages already delivered are skipped. Returns how many were
+    /// stored.
+    pub async fn fed_delivered_batch(
+        &self,
+        items: &[(ReceiptRow, LeafRecord, LeafRecord)],
+        now: Timestamp,
+    ) -> Result<usize> {
+        let mut w = self.write().await?;
+        let mut fresh = std::collections::HashSet::new();
+        for chunk in items.chunks(ROWS_PER_INSERT) {
+            let list = (0..chunk.len())
+                .map(|k| format!("${}", k + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL \
+                 WHERE delivered_at IS NULL AND message_id IN ({list}) RETURNING message_id"
+            );
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(ms(now));
+            for (r, _, _) in chunk {
+                q = q.bind(&r.message_id);
+            }
+            fresh.extend(q.fetch_all(&mut *w.tx).await?);
         }
-        sqlx::query(
-            "INSERT INTO receipts (message_id, envelope_hash, header, receipt, stored_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&receipt.message_id)
-        .bind(&receipt.envelope_hash)
-        .bind(&receipt.header)
-        .bind(&receipt.receipt)
-        .bind(ms(receipt.stored_at))
-        .execute(&mut *w.tx)
-        .await
-        .map_err(|e| unique(e, format!("receipt for {}", receipt.message_id)))?;
-        append_leaf(&mut w, sent_leaf, now).await?;
-        append_leaf(&mut w, receipt_leaf, now).await?;
+        let todo: Vec<&(ReceiptRow, LeafRecord, LeafRecord)> =
+            items.iter().filter(|(r, _, _)| fresh.contains(&r.message_id)).collect();
+        for chunk in todo.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO receipts (message_id, envelope_hash, header, receipt, stored_at) VALUES {}",
+                placeholders(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (r, _, _) in chunk {
+                q = q
+                    .bind(&r.message_id)
+                    .bind(&r.envelope_hash)
+                    .bind(&r.header)
+                    .bind(&r.receipt)
+                    .bind(ms(r.stored_at));
+            }
+            q.execute(&mut *w.tx)
+                .await
+                .map_err(|e| unique(e, format!("receipt for {}", chunk[0].0.message_id)))?;
+        }
+        let leaves: Vec<(&LeafRecord, Timestamp)> = todo
+            .iter()
+            .flat_map(|(_, sent, rcpt)| [(sent, now), (rcpt, now)])
+            .collect();
+        append_leaves(&mut w, &leaves).await?;
         w.commit().await?;
-        Ok(true)
+        Ok(todo.len())
     }
 
     /// The receipt stored for a message this node sent.
@@ -750,6 +1138,27 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(inbox_row).transpose()
+    }
+
+    /// The inbox rows of those of `message_ids` that were accepted.
+    pub async fn fed_inbox_many(&self, message_ids: &[String]) -> Result<Vec<InboxRow>> {
+        let mut out = Vec::new();
+        for chunk in message_ids.chunks(ROWS_PER_INSERT) {
+            let list = (1..=chunk.len())
+                .map(|k| format!("${k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query_as::<_, InboxTuple>(sqlx::AssertSqlSafe(format!(
+                "{INBOX_COLS} WHERE message_id IN ({list})"
+            )));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(inbox_row(row)?);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn fed_inbox_by_seq(&self, sender: &str, link_seq: i64) -> Result<Option<InboxRow>> {
@@ -896,6 +1305,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TransitionRecord;
+    use liaison_core::request::AssistanceRequest;
 
     fn leaf(kind: &str, id: &str) -> LeafRecord {
         LeafRecord {
@@ -918,6 +1329,7 @@ mod tests {
             outcome: "applied".into(),
             leaf: leaf("received", id),
             at: Timestamp::UNIX_EPOCH,
+            effect: None,
         }
     }
 
@@ -987,5 +1399,288 @@ mod tests {
             assert_eq!(leaves.iter().map(|l| l.idx).collect::<Vec<_>>(), vec![0, 1, 2]);
             assert_eq!(store.fed_outbox_stats().await.unwrap().pending, 1);
         }
+    }
+
+    async fn seed(store: &Store) -> (liaison_core::AgencyId, liaison_core::AgencyId) {
+        use liaison_core::directory::{Agency, AgencyKind};
+        use liaison_core::jurisdiction::Jurisdiction;
+        use liaison_core::{AgencyId, CountryCode};
+        let mut ids = Vec::new();
+        for (c, code) in [("US", "FBI"), ("CN", "CN-MPS")] {
+            store
+                .upsert_jurisdiction(&Jurisdiction {
+                    code: CountryCode::parse(c).unwrap(),
+                    name_en: c.into(),
+                    name_zh: c.into(),
+                })
+                .await
+                .unwrap();
+            let a = Agency {
+                id: AgencyId::new(),
+                code: code.into(),
+                name_en: code.into(),
+                name_native: code.into(),
+                jurisdiction: CountryCode::parse(c).unwrap(),
+                kind: AgencyKind::Police,
+                time_zone: "UTC".into(),
+            };
+            store
+                .insert_agency(&a, None, "test", Timestamp::UNIX_EPOCH)
+                .await
+                .unwrap();
+            ids.push(a.id);
+        }
+        (ids[0], ids[1])
+    }
+
+    fn submitted(from: liaison_core::AgencyId, to: liaison_core::AgencyId, n: u64) -> AssistanceRequest {
+        use liaison_core::request::{RequestDraft, RequestKind, Urgency};
+        let at: Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+        AssistanceRequest {
+            id: liaison_core::RequestId::at(at, n),
+            draft: RequestDraft {
+                kind: RequestKind::SubscriberInformation,
+                urgency: Urgency::Routine,
+                requesting_agency: from,
+                requested_agency: to,
+                case_reference: "CASE-1".into(),
+                offences: vec!["BC-02".into()],
+                summary: "s".into(),
+                targets: vec![],
+                data_categories: vec![],
+                legal_basis: "b".into(),
+                related: vec![],
+                attachments: vec![],
+                amount: None,
+                conduct: vec![],
+            },
+            state: State::Submitted,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            submitted_at: Some(at),
+            acknowledged_at: None,
+            answered_at: None,
+            ack_due: Some(at + jiff::SignedDuration::from_hours(24)),
+            answer_due: Some(at + jiff::SignedDuration::from_hours(240)),
+            preserved_until: None,
+        }
+    }
+
+    fn with_effect(id: &str, seq: i64, effect: Mirrored) -> IncomingRecord {
+        IncomingRecord {
+            effect: Some(effect),
+            ..incoming(id, seq)
+        }
+    }
+
+    /// What a request's history looks like, without ids and with the ids of requests masked.
+    async fn history(store: &Store, id: liaison_core::RequestId) -> (String, i64, Vec<String>) {
+        let r = store.request(id, None).await.unwrap();
+        let events = store
+            .events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "{} {} {:?} {:?} {:?} {:?} {}",
+                    e.event, e.actor, e.from_state, e.to_state, e.reason, e.data, e.at
+                )
+            })
+            .collect();
+        (r.request.state.to_string(), r.request.version, events)
+    }
+
+    /// A batch applies what the single paths (`insert_request_fed`, `comment_fed`,
+    /// `transition`) apply, in one transaction; failures are per message.
+    #[tokio::test]
+    async fn batch_effects_match_the_single_paths() {
+        use liaison_wire::{CommentPayload, SubmittedPayload, TransitionPayload};
+        for store in crate::testing::all_backends().await {
+            let (fbi, mps) = seed(&store).await;
+            let at: Timestamp = "2026-11-22T11:00:00Z".parse().unwrap();
+            let actor = "us-fbi:officer";
+            // Single paths.
+            let a = submitted(fbi, mps, 1);
+            store
+                .insert_request_fed(&a, actor, &FedWrites::default())
+                .await
+                .unwrap();
+            store
+                .comment_fed(
+                    a.id,
+                    actor,
+                    "hello",
+                    at,
+                    Some(&serde_json::json!({"k": 1})),
+                    &FedWrites::default(),
+                )
+                .await
+                .unwrap();
+            let mut t = TransitionRecord::new(a.id, 1, State::Submitted, State::Received, at, actor);
+            t.reason = Some("why".into());
+            store.transition(&t).await.unwrap();
+            // The same as one batch.
+            let b = submitted(fbi, mps, 2);
+            let tp = TransitionPayload {
+                request_id: b.id,
+                from: State::Submitted,
+                to: State::Received,
+                at,
+                actor: actor.into(),
+                reason: Some("why".into()),
+                data: None,
+                acknowledged_at: None,
+                answered_at: None,
+                preserved_until: None,
+            };
+            let comment = |id, text: &str| {
+                Mirrored::Comment(CommentPayload {
+                    request_id: id,
+                    at,
+                    actor: actor.into(),
+                    text: text.into(),
+                    data: Some(serde_json::json!({"k": 1})),
+                })
+            };
+            let unknown = submitted(fbi, mps, 3).id;
+            let batch = vec![
+                with_effect(
+                    "b1",
+                    1,
+                    Mirrored::Submitted(Box::new(SubmittedPayload {
+                        request: b.clone(),
+                        actor: actor.into(),
+                    })),
+                ),
+                with_effect("b2", 2, comment(b.id, "hello")),
+                with_effect("b3", 3, comment(unknown, "lost")),
+                // The same request again: refused, rolled back to its savepoint, recorded.
+                with_effect(
+                    "b4",
+                    4,
+                    Mirrored::Submitted(Box::new(SubmittedPayload {
+                        request: b.clone(),
+                        actor: actor.into(),
+                    })),
+                ),
+                with_effect("b5", 5, Mirrored::Transition(tp)),
+            ];
+            let outcomes = store.fed_receive(&batch).await.unwrap();
+            assert_eq!(outcomes[0], "applied");
+            assert_eq!(outcomes[1], "applied");
+            assert!(
+                outcomes[2].starts_with("not applied: not found: request"),
+                "{outcomes:?}"
+            );
+            assert!(
+                outcomes[3].starts_with("not applied: already exists: request"),
+                "{outcomes:?}"
+            );
+            assert_eq!(outcomes[4], "applied");
+            let (ha, hb) = (history(&store, a.id).await, history(&store, b.id).await);
+            assert_eq!(ha, hb);
+            assert_eq!(hb.0, "received");
+            assert_eq!(hb.2.len(), 3);
+            assert_eq!(store.fed_last_applied("cn-mps").await.unwrap(), 5);
+            assert_eq!(store.fed_leaves().await.unwrap().len(), 5);
+            let inbox = store.fed_inbox_all().await.unwrap();
+            assert_eq!(inbox.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(), outcomes);
+            assert!(store.verify_audit().await.unwrap().is_intact());
+            // A duplicate message id or a gap fails the whole batch; nothing is written.
+            let dup = store
+                .fed_receive(&[with_effect("b6", 6, comment(b.id, "x")), incoming("b1", 7)])
+                .await;
+            assert!(matches!(dup, Err(StoreError::Duplicate(_))), "{dup:?}");
+            let gap = store.fed_receive(&[incoming("b9", 9)]).await;
+            assert!(matches!(gap, Err(StoreError::Conflict(_))), "{gap:?}");
+            assert_eq!(store.fed_last_applied("cn-mps").await.unwrap(), 5);
+            assert_eq!(history(&store, b.id).await.2.len(), 3);
+            assert_eq!(store.fed_leaves().await.unwrap().len(), 5);
+        }
+    }
+
+    #[tokio::test]
+    async fn receipts_of_a_batch_are_stored_in_one_go() {
+        for store in crate::testing::all_backends().await {
+            let now = Timestamp::UNIX_EPOCH;
+            let out = |id: &str| OutboxItem {
+                message_id: id.into(),
+                recipient: "cn-mps".into(),
+                payload_type: "comment".into(),
+                payload: serde_json::json!({"text": id}),
+                created_at: now,
+            };
+            store
+                .fed_write(&FedWrites {
+                    outbox: vec![out("m1"), out("m2"), out("m3")],
+                    incoming: None,
+                })
+                .await
+                .unwrap();
+            let item = |id: &str| {
+                (
+                    ReceiptRow {
+                        message_id: id.into(),
+                        envelope_hash: "ab".into(),
+                        header: "{}".into(),
+                        receipt: "{}".into(),
+                        stored_at: now,
+                    },
+                    leaf("sent", id),
+                    leaf("receipt", id),
+                )
+            };
+            assert_eq!(
+                store.fed_delivered_batch(&[item("m1"), item("m2")], now).await.unwrap(),
+                2
+            );
+            // Already delivered ones are skipped.
+            assert_eq!(
+                store.fed_delivered_batch(&[item("m2"), item("m3")], now).await.unwrap(),
+                1
+            );
+            let leaves = store.fed_leaves().await.unwrap();
+            assert_eq!(leaves.iter().map(|l| l.idx).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+            assert_eq!(
+                leaves
+                    .iter()
+                    .map(|l| format!("{} {}", l.kind, l.message_id))
+                    .collect::<Vec<_>>(),
+                [
+                    "sent m1",
+                    "receipt m1",
+                    "sent m2",
+                    "receipt m2",
+                    "sent m3",
+                    "receipt m3"
+                ]
+            );
+            assert_eq!(store.fed_outbox_stats().await.unwrap().pending, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn writing_outbox_rows_signals_the_workers() {
+        let store = crate::testing::sqlite().await.unwrap();
+        let mut rx = store.fed_outbox_watch();
+        rx.mark_unchanged();
+        store
+            .fed_write(&FedWrites {
+                outbox: vec![OutboxItem {
+                    message_id: "m1".into(),
+                    recipient: "cn-mps".into(),
+                    payload_type: "comment".into(),
+                    payload: serde_json::json!({}),
+                    created_at: Timestamp::UNIX_EPOCH,
+                }],
+                incoming: None,
+            })
+            .await
+            .unwrap();
+        assert!(rx.has_changed().unwrap());
+        store.fed_write_barrier().await;
+        assert_eq!(store.fed_outbox_pending("cn-mps", 10).await.unwrap().len(), 1);
     }
 }

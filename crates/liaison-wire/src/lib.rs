@@ -71,6 +71,7 @@ pub mod jcs;
 pub mod keys;
 pub mod ledger;
 pub mod merkle;
+pub mod payloads;
 pub mod types;
 
 pub use descriptor::{
@@ -86,4 +87,5 @@ pub use ledger::{
     BundleError, BundleReport, EntryKind, Inconsistent, LedgerEntry, ProofBundle, Sth, check_peer_sth, verify_bundle,
 };
 pub use merkle::{MerkleLog, ProofError, VerifyProofError, verify_consistency, verify_inclusion};
+pub use payloads::{CommentPayload, Mirrored, SubmittedPayload, TransitionPayload};
 pub use types::{Hash256, MessageId, NodeId, PublicKeyBytes, SignatureBytes};

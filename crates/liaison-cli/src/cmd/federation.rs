@@ -745,14 +745,19 @@ async fn start(n: &DemoNode) -> Result<liaison_server::federation::FedHandle> {
 async fn wait_drained(nodes: &[&Node], timeout: Duration) -> Result<()> {
     let t0 = std::time::Instant::now();
     loop {
-        let mut pending = 0;
+        // An index look-up per link (the outbox can hold many delivered rows).
+        let mut waiting = Vec::new();
         for n in nodes {
-            pending += n.store.fed_outbox_stats().await?.pending;
+            waiting.extend(n.store.fed_pending_recipients().await?);
         }
-        if pending == 0 {
+        if waiting.is_empty() {
             return Ok(());
         }
         if t0.elapsed() > timeout {
+            let mut pending = 0;
+            for n in nodes {
+                pending += n.store.fed_outbox_stats().await?.pending;
+            }
             bail!("{pending} messages still undelivered after {timeout:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -8,14 +8,18 @@ use jiff::Timestamp;
 use liaison_core::lifecycle::{RULES, Side, State, TransitionInput};
 use liaison_core::request::AssistanceRequest;
 use liaison_core::{AgencyId, RequestId};
-use liaison_store::{FedWrites, IncomingRecord, OutboxItem, StoreError, TransitionRecord};
-use liaison_wire::{Envelope, MessageId, PayloadType};
-use serde::{Deserialize, Serialize};
+use liaison_store::{FedWrites, OutboxItem, StoreError, TransitionRecord};
+use liaison_wire::{Envelope, MessageId, Mirrored, PayloadType};
+use std::collections::HashMap;
 
 /// The peer node serving `agency`, if it is not this node.
 async fn node_of(node: &Node, agency: AgencyId) -> Result<Option<String>, ServiceError> {
-    let all = node.store.agencies(&Default::default()).await?;
-    Ok(all.into_iter().find(|(a, _)| a.id == agency).and_then(|(_, n)| n))
+    // Agency rows never change once written: the store answers from its in-process cache.
+    match node.store.agency_node(agency).await {
+        Ok(n) => Ok(n),
+        Err(liaison_store::StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The peer to mirror a request to: the node serving the agency on the other side.
@@ -26,37 +30,7 @@ async fn counterpart(node: &Node, r: &AssistanceRequest) -> Result<Option<String
     node_of(node, r.draft.requesting_agency).await
 }
 
-/// A transition as mirrored to the peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TransitionPayload {
-    pub request_id: RequestId,
-    pub from: State,
-    pub to: State,
-    pub at: Timestamp,
-    pub actor: String,
-    pub reason: Option<String>,
-    pub data: Option<serde_json::Value>,
-    pub acknowledged_at: Option<Timestamp>,
-    pub answered_at: Option<Timestamp>,
-    pub preserved_until: Option<Timestamp>,
-}
-
-/// A comment as mirrored to the peer (attachments travel as metadata in `data`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CommentPayload {
-    pub request_id: RequestId,
-    pub at: Timestamp,
-    pub actor: String,
-    pub text: String,
-    pub data: Option<serde_json::Value>,
-}
-
-/// A submitted request as sent to the requested agency's node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubmittedPayload {
-    pub request: AssistanceRequest,
-    pub actor: String,
-}
+pub use liaison_wire::{CommentPayload, SubmittedPayload, TransitionPayload};
 
 fn item(recipient: String, t: PayloadType, payload: serde_json::Value, now: Timestamp) -> OutboxItem {
     OutboxItem {
@@ -157,8 +131,6 @@ pub async fn outgoing_for_comment(
 pub(crate) enum ApplyError {
     /// Try again later (the sender retries): the database was busy, a local change raced.
     Transient(String),
-    /// The message id is already in the inbox (a concurrent copy won).
-    Duplicate,
     /// The content cannot be applied here; it is still received, logged and acknowledged.
     Permanent(String),
 }
@@ -168,7 +140,6 @@ impl From<StoreError> for ApplyError {
         match e {
             StoreError::Conflict(m) => ApplyError::Transient(m),
             StoreError::Database(e) => ApplyError::Transient(e.to_string()),
-            StoreError::Duplicate(m) if m.starts_with("message ") => ApplyError::Duplicate,
             other => ApplyError::Permanent(other.to_string()),
         }
     }
@@ -187,131 +158,136 @@ fn perm(e: impl std::fmt::Display) -> ApplyError {
     ApplyError::Permanent(e.to_string())
 }
 
-impl Federation {
-    /// Which side of `r` the sending peer acts for (its agency must be a party).
-    async fn sender_side(&self, sender: &str, r: &AssistanceRequest) -> Result<Side, ApplyError> {
-        let node = &self.inner.node;
-        let requesting = node_of(node, r.draft.requesting_agency).await?;
-        let requested = node_of(node, r.draft.requested_agency).await?;
-        if requesting.as_deref() == Some(sender) {
+/// Decides, for the accepted envelopes of one incoming batch (in link order), what each one
+/// does, before the batch commits in one transaction. Requests and agencies are read once per
+/// batch; a request submitted earlier in the same batch is known to later messages.
+#[derive(Default)]
+pub(crate) struct Planner {
+    /// agency → the peer node serving it (`None`: served here). Absent: unknown agency.
+    agencies: Option<HashMap<AgencyId, Option<String>>>,
+    /// request → (requesting agency, requested agency).
+    requests: HashMap<RequestId, (AgencyId, AgencyId)>,
+}
+
+impl Planner {
+    async fn agencies(&mut self, node: &Node) -> Result<&HashMap<AgencyId, Option<String>>, ApplyError> {
+        if self.agencies.is_none() {
+            let all = node.store.agencies(&Default::default()).await?;
+            self.agencies = Some(all.into_iter().map(|(a, n)| (a.id, n)).collect());
+        }
+        Ok(self.agencies.get_or_insert_with(HashMap::new))
+    }
+
+    /// The peer node serving `agency`, if it is not this node.
+    async fn node_of(&mut self, node: &Node, agency: AgencyId) -> Result<Option<String>, ApplyError> {
+        Ok(self.agencies(node).await?.get(&agency).cloned().flatten())
+    }
+
+    async fn parties(&mut self, node: &Node, id: RequestId) -> Result<(AgencyId, AgencyId), ApplyError> {
+        if let Some(p) = self.requests.get(&id) {
+            return Ok(*p);
+        }
+        let cur = node.store.request(id, None).await?;
+        let p = (cur.request.draft.requesting_agency, cur.request.draft.requested_agency);
+        self.requests.insert(id, p);
+        Ok(p)
+    }
+
+    /// Which side of request `id` the sending peer acts for (its agency must be a party).
+    async fn sender_side(&mut self, node: &Node, sender: &str, id: RequestId) -> Result<Side, ApplyError> {
+        let (requesting, requested) = self.parties(node, id).await?;
+        if self.node_of(node, requesting).await?.as_deref() == Some(sender) {
             Ok(Side::Requesting)
-        } else if requested.as_deref() == Some(sender) {
+        } else if self.node_of(node, requested).await?.as_deref() == Some(sender) {
             Ok(Side::Requested)
         } else {
-            Err(perm(format!("node {sender} serves neither agency of request {}", r.id)))
+            Err(perm(format!("node {sender} serves neither agency of request {id}")))
         }
     }
 
-    /// Applies the payload of a verified envelope together with its inbox record.
-    pub(crate) async fn apply_payload(
-        &self,
-        env: &Envelope,
-        rec: IncomingRecord,
-    ) -> Result<Option<RequestId>, ApplyError> {
-        let node = &self.inner.node;
+    /// Checks a verified envelope's content and returns its effect on the requests (`None`:
+    /// recorded only, e.g. a key rotation, which is applied to the pinned peer here).
+    /// `Permanent`: the envelope is recorded as `not applied: …`.
+    pub(crate) async fn plan(&mut self, fed: &Federation, env: &Envelope) -> Result<Option<Mirrored>, ApplyError> {
+        let node = &fed.inner.node;
         let sender = env.header.sender.to_string();
-        let fed = FedWrites {
-            outbox: vec![],
-            incoming: Some(rec),
-        };
-        match env.header.payload_type {
+        let mut effect = match env.header.payload_type {
             PayloadType::RequestSubmitted => {
                 let p: SubmittedPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
-                let mut r = p.request;
+                let r = &p.request;
                 if r.state != State::Submitted {
                     return Err(perm(format!(
                         "request {} arrived in state {}, not submitted",
                         r.id, r.state
                     )));
                 }
-                if node_of(node, r.draft.requested_agency).await?.is_some()
-                    || node.store.agency(r.draft.requested_agency).await.is_err()
-                {
+                let (requesting, requested) = (r.draft.requesting_agency, r.draft.requested_agency);
+                let agencies = self.agencies(node).await?;
+                if !matches!(agencies.get(&requested), Some(None)) {
                     return Err(perm(format!(
-                        "the requested agency {} is not served by this node",
-                        r.draft.requested_agency
+                        "the requested agency {requested} is not served by this node"
                     )));
                 }
-                if node_of(node, r.draft.requesting_agency).await?.as_deref() != Some(sender.as_str()) {
+                if agencies.get(&requesting).cloned().flatten().as_deref() != Some(sender.as_str()) {
                     return Err(perm(format!(
-                        "the requesting agency {} is not served by {sender}",
-                        r.draft.requesting_agency
+                        "the requesting agency {requesting} is not served by {sender}"
                     )));
                 }
-                r.version = 1;
-                let actor = format!("{sender}:{}", p.actor);
-                node.store.insert_request_fed(&r, &actor, &fed).await?;
-                Ok(Some(r.id))
+                let mut p = p;
+                p.request.version = 1;
+                self.requests.insert(p.request.id, (requesting, requested));
+                Mirrored::Submitted(Box::new(p))
             }
             PayloadType::Transition => {
                 let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
-                let cur = node.store.request(p.request_id, None).await?;
-                let side = self.sender_side(&sender, &cur.request).await?;
-                let kind = cur.request.draft.kind;
+                let side = self.sender_side(node, &sender, p.request_id).await?;
                 let legal = RULES
                     .iter()
                     .any(|rule| rule.from == p.from && rule.to == p.to && (rule.side == side || rule.system));
                 if !legal {
                     return Err(perm(format!(
-                        "{sender} may not move request {} from {} to {} ({kind:?})",
+                        "{sender} may not move request {} from {} to {}",
                         p.request_id, p.from, p.to
                     )));
                 }
-                if cur.request.state != p.from {
-                    tracing::warn!(request = %p.request_id, local = %cur.request.state, remote = %p.from,
-                        "mirrored transition starts from a different state here; applying it from the local state");
-                }
-                let mut t = TransitionRecord::new(
-                    p.request_id,
-                    cur.request.version,
-                    cur.request.state,
-                    p.to,
-                    p.at,
-                    &format!("{sender}:{}", p.actor),
-                );
-                t.reason = p.reason;
-                t.data = p.data;
-                t.acknowledged_at = p.acknowledged_at;
-                t.answered_at = p.answered_at;
-                t.preserved_until = p.preserved_until;
-                t.fed = fed;
-                node.store.transition(&t).await?;
-                Ok(None)
+                Mirrored::Transition(p)
             }
             PayloadType::Comment => {
                 let p: CommentPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
-                let cur = node.store.request(p.request_id, None).await?;
-                self.sender_side(&sender, &cur.request).await?;
-                let actor = format!("{sender}:{}", p.actor);
-                node.store
-                    .comment_fed(p.request_id, &actor, &p.text, p.at, p.data.as_ref(), &fed)
-                    .await?;
-                Ok(None)
+                self.sender_side(node, &sender, p.request_id).await?;
+                Mirrored::Comment(p)
             }
             PayloadType::KeyRotation => {
                 let rot = liaison_wire::KeyRotation::from_slice(&serde_json::to_vec(&env.payload).map_err(perm)?)
                     .map_err(perm)?;
-                let mut peers = self.peers().map_err(|e| ApplyError::Transient(e.to_string()))?;
+                let mut peers = fed.peers().map_err(|e| ApplyError::Transient(e.to_string()))?;
                 let peer = peers
                     .get_mut(&env.header.sender)
                     .ok_or_else(|| perm("sender is no longer pinned"))?;
                 peer.apply_rotation(&rot).map_err(perm)?;
+                // Applying a statement again changes nothing, so this may commit before the
+                // envelope is recorded.
                 super::worker::store_peer(node, peer, None)
                     .await
                     .map_err(|e| ApplyError::Transient(e.to_string()))?;
-                node.store.fed_write(&fed).await?;
-                self.reload_peers()
+                fed.reload_peers()
                     .await
                     .map_err(|e| ApplyError::Transient(e.to_string()))?;
-                Ok(None)
+                return Ok(None);
             }
-            other => Err(perm(format!(
-                "payload type {} is not applied by this node",
-                other.as_str()
-            ))),
-        }
+            other => {
+                return Err(perm(format!(
+                    "payload type {} is not applied by this node",
+                    other.as_str()
+                )));
+            }
+        };
+        effect.qualify_actor(&sender);
+        Ok(Some(effect))
     }
+}
 
+impl Federation {
     /// Moves incoming requests that were stored but not yet marked received (a crash between
     /// the two steps) to `received`.
     pub(crate) async fn receive_pending(&self) -> Result<usize, FedError> {

@@ -84,6 +84,9 @@ pub struct FedSettings {
     pub retry_max: Duration,
     /// How often peers' signed tree heads are fetched and checked.
     pub sth_interval: Duration,
+    /// Most envelopes the worker sends in one batch (1: one envelope per request, the
+    /// single-envelope endpoint).
+    pub batch: usize,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -103,6 +106,11 @@ impl FedSettings {
             retry_base: env_ms("LIAISON_FED_RETRY_BASE_MS", 200),
             retry_max: env_ms("LIAISON_FED_RETRY_MAX_MS", 30_000),
             sth_interval: env_ms("LIAISON_FED_STH_MS", 10_000),
+            batch: std::env::var("LIAISON_FED_BATCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(64usize)
+                .clamp(1, http::MAX_BATCH),
         }
     }
 }
@@ -117,6 +125,10 @@ pub(crate) struct Inner {
     pub peers: RwLock<PeerSet>,
     pub log: tokio::sync::Mutex<MerkleLog>,
     pub wake: tokio::sync::Notify,
+    /// Held while incoming envelopes are checked and committed (one request at a time).
+    pub incoming: tokio::sync::Mutex<()>,
+    /// Peers whose node answered 404/405 to the batch endpoint: sent one envelope at a time.
+    pub single_only: std::sync::Mutex<std::collections::HashSet<String>>,
     pub settings: FedSettings,
     pub clients: std::sync::Mutex<std::collections::HashMap<String, (Hash256, reqwest::Client)>>,
 }
@@ -239,6 +251,8 @@ impl Federation {
                 peers: RwLock::new(peers),
                 log: tokio::sync::Mutex::new(log),
                 wake: tokio::sync::Notify::new(),
+                incoming: tokio::sync::Mutex::new(()),
+                single_only: Default::default(),
                 settings,
                 clients: Default::default(),
             }),

@@ -7,7 +7,9 @@ use super::{FedError, Federation};
 use crate::service::Node;
 use jiff::Timestamp;
 use liaison_store::{LeafRecord, OutboxRow, PeerKeyRecord, PeerRecord, ReceiptRow};
-use liaison_wire::{EnvelopeDraft, EnvelopeHeader, LedgerEntry, MessageId, NodeId, PayloadType, PinnedPeer, Receipt};
+use liaison_wire::{
+    Envelope, EnvelopeDraft, EnvelopeHeader, LedgerEntry, MessageId, NodeId, PayloadType, PinnedPeer, Receipt,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -51,6 +53,7 @@ pub async fn store_peer(node: &Node, p: &PinnedPeer, descriptor: Option<&str>) -
 
 pub(crate) async fn run(fed: Federation) {
     let mut drains: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut outbox = fed.inner.node.store.fed_outbox_watch();
     let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
     loop {
         if last_recovery.elapsed() > Duration::from_secs(2) {
@@ -74,8 +77,15 @@ pub(crate) async fn run(fed: Federation) {
             }
             Err(e) => tracing::warn!(node = %fed.node_id(), error = %e, "cannot read the outbox"),
         }
+        // Rows written by this process wake the worker at once (after their transaction
+        // ended); rows written by other processes (the CLI) are found by the poll.
         tokio::select! {
             _ = fed.inner.wake.notified() => {}
+            changed = outbox.changed() => {
+                if changed.is_ok() {
+                    fed.inner.node.store.fed_write_barrier().await;
+                }
+            }
             _ = tokio::time::sleep(fed.inner.settings.poll) => {}
         }
     }
@@ -91,11 +101,33 @@ fn backoff(fed: &Federation, attempts: i64) -> Duration {
     exp.mul_f64(jitter).min(s.retry_max)
 }
 
+/// How many of `rows` (from the front) go into the next request: at most the batch size,
+/// at most [`MAX_BODY`] bytes of payload, and a key rotation ends a batch (the receiver
+/// skips what follows it, see docs/federation.md §7.1).
+fn batch_len(rows: &[OutboxRow], max: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for row in rows.iter().take(max.max(1)) {
+        bytes += row.payload.len() + 1024;
+        if n > 0 && bytes > MAX_BODY {
+            break;
+        }
+        n += 1;
+        if row.payload_type == PayloadType::KeyRotation.as_str() {
+            break;
+        }
+    }
+    n.max(1)
+}
+
+/// The request body a sender keeps a batch under (the receiver accepts up to 4 MiB).
+const MAX_BODY: usize = 1 << 20;
+
 /// Sends everything pending for `peer`, in order, until the outbox is empty or an attempt fails.
 async fn drain(fed: Federation, peer: String) {
     let mut attempts = 0i64;
     loop {
-        let rows = match fed.inner.node.store.fed_outbox_pending(&peer, 200).await {
+        let rows = match fed.inner.node.store.fed_outbox_pending(&peer, 512).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(node = %fed.node_id(), error = %e, "cannot read the outbox");
@@ -112,35 +144,284 @@ async fn drain(fed: Federation, peer: String) {
             let wait = now.duration_until(first.next_attempt).unsigned_abs();
             tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
         }
-        for row in rows {
-            match deliver(&fed, &row).await {
-                Ok(()) => attempts = 0,
-                Err(e) => {
-                    attempts = attempts.max(row.attempts) + 1;
-                    let wait = backoff(&fed, attempts - 1);
-                    tracing::warn!(node = %fed.node_id(), peer = %peer, message_id = %row.message_id, link_seq = row.link_seq,
-                        attempt = attempts, retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
-                    let next = Timestamp::now()
-                        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
-                        .unwrap_or_else(|_| Timestamp::now());
-                    if let Err(e) = fed
-                        .inner
-                        .node
-                        .store
-                        .fed_outbox_failed(&row.message_id, &e.to_string(), next)
-                        .await
-                    {
-                        tracing::warn!(node = %fed.node_id(), error = %e, "cannot record a failed attempt");
-                    }
-                    tokio::time::sleep(wait).await;
-                    break;
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let single = fed.inner.single_only.lock().map(|s| s.contains(&peer)).unwrap_or(true);
+            let n = if single {
+                1
+            } else {
+                batch_len(rest, fed.inner.settings.batch)
+            };
+            let (done, failure) = if n == 1 && single {
+                match deliver(&fed, &rest[0]).await {
+                    Ok(()) => (1, None),
+                    Err(e) => (0, Some(e)),
                 }
+            } else {
+                deliver_batch(&fed, &rest[..n]).await
+            };
+            rest = &rest[done.min(rest.len())..];
+            if done > 0 {
+                attempts = 0;
             }
+            let Some(e) = failure else {
+                continue;
+            };
+            let Some(row) = rest.first() else {
+                break;
+            };
+            attempts = attempts.max(row.attempts) + 1;
+            let wait = backoff(&fed, attempts - 1);
+            tracing::warn!(node = %fed.node_id(), peer = %peer, message_id = %row.message_id, link_seq = row.link_seq,
+                attempt = attempts, retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
+            let next = Timestamp::now()
+                .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
+                .unwrap_or_else(|_| Timestamp::now());
+            if let Err(e) = fed
+                .inner
+                .node
+                .store
+                .fed_outbox_failed(&row.message_id, &e.to_string(), next)
+                .await
+            {
+                tracing::warn!(node = %fed.node_id(), error = %e, "cannot record a failed attempt");
+            }
+            tokio::time::sleep(wait).await;
+            break;
         }
     }
 }
 
-/// One attempt: sign a fresh copy, POST it, verify and store the receipt.
+/// Signs a fresh copy of an outbox message (`created_at` = now).
+fn sign_row(fed: &Federation, row: &OutboxRow, recipient: &NodeId) -> Result<Envelope, FedError> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&row.payload).map_err(|e| FedError::Ledger(format!("outbox payload: {e}")))?;
+    let payload_type: PayloadType = serde_json::from_value(serde_json::Value::String(row.payload_type.clone()))
+        .map_err(|_| FedError::Ledger(format!("outbox payload type {}", row.payload_type)))?;
+    let message_id: MessageId = row
+        .message_id
+        .parse()
+        .map_err(|e| FedError::Ledger(format!("outbox message id: {e}")))?;
+    Ok(EnvelopeDraft {
+        message_id,
+        sender: fed.inner.node_id.clone(),
+        recipient: recipient.clone(),
+        link_seq: row.link_seq as u64,
+        created_at: Timestamp::now(),
+        payload_type,
+        payload,
+    }
+    .sign(&fed.inner.key)?)
+}
+
+/// Checks the header of the copy a duplicate's receipt acknowledges: signed by this node,
+/// same message, link position and recipient as what we sent.
+fn accepted_copy(fed: &Federation, sent: &EnvelopeHeader, header: EnvelopeHeader) -> Result<EnvelopeHeader, FedError> {
+    header.verify_signature(&fed.inner.own_keys)?;
+    if header.message_id != sent.message_id || header.link_seq != sent.link_seq || header.recipient != sent.recipient {
+        return Err(FedError::Peer {
+            peer: sent.recipient.to_string(),
+            message: "the accepted header is for another message".into(),
+        });
+    }
+    Ok(header)
+}
+
+/// What the sender stores for a delivered message: the receipt row and the `sent` and
+/// `receipt` leaves.
+fn delivered_rows(
+    message_id: &str,
+    acked: &EnvelopeHeader,
+    receipt: &Receipt,
+    now: Timestamp,
+) -> Result<(ReceiptRow, LeafRecord, LeafRecord), FedError> {
+    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| FedError::Ledger(e.to_string()));
+    let sent = LedgerEntry::Sent {
+        envelope: acked.clone(),
+    };
+    let rcpt = LedgerEntry::Receipt {
+        receipt: receipt.clone(),
+    };
+    Ok((
+        ReceiptRow {
+            message_id: message_id.to_string(),
+            envelope_hash: acked.hash()?.to_hex(),
+            header: text(liaison_wire::to_canonical(acked)?)?,
+            receipt: text(liaison_wire::to_canonical(receipt)?)?,
+            stored_at: now,
+        },
+        LeafRecord {
+            kind: "sent".into(),
+            message_id: message_id.to_string(),
+            leaf: text(sent.leaf_bytes()?)?,
+            leaf_hash: sent.leaf_hash()?.to_hex(),
+        },
+        LeafRecord {
+            kind: "receipt".into(),
+            message_id: message_id.to_string(),
+            leaf: text(rcpt.leaf_bytes()?)?,
+            leaf_hash: rcpt.leaf_hash()?.to_hex(),
+        },
+    ))
+}
+
+/// Fault injection for tests: behave as if the answer was lost after the peer committed.
+fn drop_answer() -> bool {
+    std::env::var("LIAISON_FED_FAULT_DROP_RECEIPT_PCT")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|pct| rand::random_range(0..100) < pct)
+}
+
+/// One attempt for consecutive messages of one link: sign fresh copies, POST them as one
+/// batch, verify each result in order and store the receipts of the delivered prefix in
+/// one transaction. Returns how many (from the front) were delivered and, if fewer than all,
+/// why the next one was not.
+async fn deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> (usize, Option<FedError>) {
+    match try_deliver_batch(fed, rows).await {
+        Ok(r) => r,
+        Err(e) => (0, Some(e)),
+    }
+}
+
+async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usize, Option<FedError>), FedError> {
+    let Some(first) = rows.first() else {
+        return Ok((0, None));
+    };
+    let peer_err = |m: String| FedError::Peer {
+        peer: first.recipient.clone(),
+        message: m,
+    };
+    let recipient = NodeId::parse(&first.recipient).map_err(|e| peer_err(e.to_string()))?;
+    let peers = fed.peers()?;
+    let peer = peers
+        .get(&recipient)
+        .ok_or_else(|| peer_err("not a pinned peer (liaison peer add)".into()))?
+        .clone();
+    let mut envs = Vec::with_capacity(rows.len());
+    let mut body = b"{\"envelopes\":[".to_vec();
+    for (i, row) in rows.iter().enumerate() {
+        let env = sign_row(fed, row, &recipient)?;
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&env.to_bytes()?);
+        envs.push(env);
+    }
+    body.extend_from_slice(b"]}");
+    let url = format!("{}/federation/v1/envelope-batches", peer.base_url.trim_end_matches('/'));
+    let client = fed.client(&peer)?;
+    let resp = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| peer_err(format!("POST {url}: {e}")))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| peer_err(format!("reading the answer: {e}")))?;
+    if status.as_u16() == 404 || status.as_u16() == 405 {
+        // A node without the batch endpoint: one envelope per request from now on.
+        tracing::info!(node = %fed.node_id(), peer = %first.recipient, "peer has no batch endpoint; sending one envelope at a time");
+        if let Ok(mut s) = fed.inner.single_only.lock() {
+            s.insert(first.recipient.clone());
+        }
+        return Ok(match deliver(fed, first).await {
+            Ok(()) => (1, None),
+            Err(e) => (0, Some(e)),
+        });
+    }
+    if !status.is_success() {
+        let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| Some(format!("{}: {}", v.get("title")?.as_str()?, v.get("detail")?.as_str()?)))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        return Err(peer_err(format!("{status}: {detail}")));
+    }
+    if drop_answer() {
+        return Err(peer_err("fault injection: receipts dropped".into()));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        results: Vec<serde_json::Value>,
+    }
+    let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| peer_err(format!("batch answer: {e}")))?;
+    if answer.results.len() != rows.len() {
+        return Err(peer_err(format!(
+            "batch answer has {} results for {} envelopes",
+            answer.results.len(),
+            rows.len()
+        )));
+    }
+    let now = Timestamp::now();
+    let mut delivered = Vec::with_capacity(rows.len());
+    let mut failure = None;
+    for ((row, env), result) in rows.iter().zip(&envs).zip(answer.results) {
+        match verify_result(fed, &peers, env, result) {
+            Ok((acked, receipt)) => delivered.push(delivered_rows(&row.message_id, &acked, &receipt, now)?),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let n = delivered.len();
+    if n > 0 {
+        let stored = fed.inner.node.store.fed_delivered_batch(&delivered, now).await?;
+        if stored > 0 {
+            fed.sync_log().await?;
+        }
+        tracing::debug!(node = %fed.node_id(), peer = %first.recipient, from = first.link_seq, delivered = n, "batch delivered; receipts stored");
+    }
+    Ok((n, failure))
+}
+
+/// Checks one result of a batch answer against the envelope sent at its position; returns
+/// the header the receipt acknowledges and the verified receipt.
+fn verify_result(
+    fed: &Federation,
+    peers: &liaison_wire::PeerSet,
+    env: &Envelope,
+    result: serde_json::Value,
+) -> Result<(EnvelopeHeader, Receipt), FedError> {
+    let peer_err = |m: String| FedError::Peer {
+        peer: env.header.recipient.to_string(),
+        message: m,
+    };
+    let field = |name: &str| result.get(name).cloned().unwrap_or(serde_json::Value::Null);
+    let status = result.get("status").and_then(|s| s.as_str()).unwrap_or("");
+    let receipt_of = |v: serde_json::Value| -> Result<Receipt, FedError> {
+        let bytes = serde_json::to_vec(&v).map_err(|e| peer_err(e.to_string()))?;
+        Ok(Receipt::from_slice(&bytes)?)
+    };
+    let (acked, receipt) = match status {
+        "accepted" => (env.header.clone(), receipt_of(field("receipt"))?),
+        "duplicate" => {
+            let bytes = serde_json::to_vec(&field("accepted_envelope")).map_err(|e| peer_err(e.to_string()))?;
+            let header: EnvelopeHeader = liaison_wire::types::strict_from_slice("envelope header", &bytes)
+                .map_err(|e| peer_err(format!("accepted header: {e}")))?;
+            (accepted_copy(fed, &env.header, header)?, receipt_of(field("receipt"))?)
+        }
+        "rejected" => {
+            return Err(peer_err(format!(
+                "rejected: {}: {}",
+                result.get("code").and_then(|v| v.as_str()).unwrap_or("?"),
+                result.get("detail").and_then(|v| v.as_str()).unwrap_or("")
+            )));
+        }
+        "out_of_order" => return Err(peer_err(format!("out of order: {result}"))),
+        "skipped" => return Err(peer_err("skipped after an earlier envelope of the batch".into())),
+        other => return Err(peer_err(format!("unknown result status '{other}'"))),
+    };
+    receipt.verify(&acked, peers)?;
+    Ok((acked, receipt))
+}
+
+/// One attempt with the single-envelope endpoint: sign a fresh copy, POST it, verify and
+/// store the receipt.
 async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
     let peer_err = |m: String| FedError::Peer {
         peer: row.recipient.clone(),
@@ -152,24 +433,7 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
         .get(&recipient)
         .ok_or_else(|| peer_err("not a pinned peer (liaison peer add)".into()))?
         .clone();
-    let payload: serde_json::Value =
-        serde_json::from_str(&row.payload).map_err(|e| FedError::Ledger(format!("outbox payload: {e}")))?;
-    let payload_type: PayloadType = serde_json::from_value(serde_json::Value::String(row.payload_type.clone()))
-        .map_err(|_| FedError::Ledger(format!("outbox payload type {}", row.payload_type)))?;
-    let message_id: MessageId = row
-        .message_id
-        .parse()
-        .map_err(|e| FedError::Ledger(format!("outbox message id: {e}")))?;
-    let env = EnvelopeDraft {
-        message_id,
-        sender: fed.inner.node_id.clone(),
-        recipient: recipient.clone(),
-        link_seq: row.link_seq as u64,
-        created_at: Timestamp::now(),
-        payload_type,
-        payload,
-    }
-    .sign(&fed.inner.key)?;
+    let env = sign_row(fed, row, &recipient)?;
     let body = env.to_bytes()?;
     let url = format!("{}/federation/v1/envelopes", peer.base_url.trim_end_matches('/'));
     let client = fed.client(&peer)?;
@@ -200,12 +464,7 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
         return Err(peer_err(format!("{status}: {detail}")));
     }
-    // Fault injection for tests: behave as if the answer was lost after the peer committed.
-    if let Some(pct) = std::env::var("LIAISON_FED_FAULT_DROP_RECEIPT_PCT")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        && rand::random_range(0..100) < pct
-    {
+    if drop_answer() {
         return Err(peer_err("fault injection: receipt dropped".into()));
     }
     let receipt = Receipt::from_slice(&bytes)?;
@@ -214,54 +473,15 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
         Some(h) => {
             let header: EnvelopeHeader = liaison_wire::types::strict_from_slice("envelope header", h.as_bytes())
                 .map_err(|e| peer_err(format!("accepted header: {e}")))?;
-            header.verify_signature(&fed.inner.own_keys)?;
-            if header.message_id != env.header.message_id
-                || header.link_seq != env.header.link_seq
-                || header.recipient != env.header.recipient
-            {
-                return Err(peer_err("the accepted header is for another message".into()));
-            }
-            header
+            accepted_copy(fed, &env.header, header)?
         }
         None => env.header.clone(),
     };
     receipt.verify(&acked, &peers)?;
-    let sent = LedgerEntry::Sent {
-        envelope: acked.clone(),
-    };
-    let rcpt = LedgerEntry::Receipt {
-        receipt: receipt.clone(),
-    };
-    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| FedError::Ledger(e.to_string()));
     let now = Timestamp::now();
-    let stored = fed
-        .inner
-        .node
-        .store
-        .fed_delivered(
-            &ReceiptRow {
-                message_id: row.message_id.clone(),
-                envelope_hash: acked.hash()?.to_hex(),
-                header: text(liaison_wire::to_canonical(&acked)?)?,
-                receipt: text(liaison_wire::to_canonical(&receipt)?)?,
-                stored_at: now,
-            },
-            &LeafRecord {
-                kind: "sent".into(),
-                message_id: row.message_id.clone(),
-                leaf: text(sent.leaf_bytes()?)?,
-                leaf_hash: sent.leaf_hash()?.to_hex(),
-            },
-            &LeafRecord {
-                kind: "receipt".into(),
-                message_id: row.message_id.clone(),
-                leaf: text(rcpt.leaf_bytes()?)?,
-                leaf_hash: rcpt.leaf_hash()?.to_hex(),
-            },
-            now,
-        )
-        .await?;
-    if stored {
+    let item = delivered_rows(&row.message_id, &acked, &receipt, now)?;
+    let stored = fed.inner.node.store.fed_delivered_batch(&[item], now).await?;
+    if stored > 0 {
         fed.sync_log().await?;
         tracing::debug!(node = %fed.node_id(), peer = %row.recipient, message_id = %row.message_id, link_seq = row.link_seq, "delivered; receipt stored");
     }
