@@ -89,6 +89,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.state.len()
     );
     println!(
+        "clean-up state: {} indicators, about {:.0} MB of heap ({:.0} bytes per indicator)",
+        p.state.len(),
+        p.state.heap_bytes() as f64 / 1e6,
+        p.state.heap_bytes() as f64 / p.state.len().max(1) as f64
+    );
+    println!(
         "cpu: reader thread {reader_cpu:.2}s, aggregation thread {aggregate_cpu:.2}s; on two dedicated cores: {:.0} events/s",
         s.accepted as f64 / reader_cpu.max(aggregate_cpu).max(0.01)
     );

@@ -203,7 +203,9 @@ impl IndicatorValue {
                 .map(IndicatorValue::Asn)
                 .ok_or_else(|| ValueError::BadAsn(clip(s))),
             IndicatorKind::Domain => {
-                let d = s.trim_end_matches('.').to_ascii_lowercase();
+                let Some(d) = domain_to_ascii(s) else {
+                    return Err(ValueError::BadDomain(clip(s)));
+                };
                 if let Some(ip) = parse_ip(&d) {
                     return Ok(IndicatorValue::from_ip(ip));
                 }
@@ -216,17 +218,20 @@ impl IndicatorValue {
             IndicatorKind::Url => normalize_url(s)
                 .map(|u| IndicatorValue::Text(kind, u.into_boxed_str()))
                 .ok_or_else(|| ValueError::BadUrl(clip(s))),
-            IndicatorKind::Email => {
-                let e = s.to_ascii_lowercase();
-                match e.split_once('@') {
-                    Some((local, dom))
-                        if !local.is_empty() && is_domain(dom) && !local.contains(char::is_whitespace) =>
-                    {
-                        Ok(IndicatorValue::Text(kind, e.into_boxed_str()))
+            IndicatorKind::Email => match s.split_once('@') {
+                Some((local, dom)) if !local.is_empty() && !local.contains(char::is_whitespace) => {
+                    match domain_to_ascii(dom) {
+                        Some(d) if is_domain(&d) => {
+                            let mut e = local.to_lowercase();
+                            e.push('@');
+                            e.push_str(&d);
+                            Ok(IndicatorValue::Text(kind, e.into_boxed_str()))
+                        }
+                        _ => Err(ValueError::BadEmail(clip(s))),
                     }
-                    _ => Err(ValueError::BadEmail(clip(s))),
                 }
-            }
+                _ => Err(ValueError::BadEmail(clip(s))),
+            },
             IndicatorKind::FileHash => {
                 let h = s.to_ascii_lowercase();
                 if matches!(h.len(), 32 | 40 | 64) && h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -257,7 +262,7 @@ impl IndicatorValue {
             IndicatorKind::FileHash
         } else if (s.starts_with("AS") || s.starts_with("as")) && parse_asn(s).is_some() {
             IndicatorKind::Asn
-        } else if is_domain(&s.trim_end_matches('.').to_ascii_lowercase()) {
+        } else if domain_to_ascii(s).is_some_and(|d| is_domain(&d)) {
             IndicatorKind::Domain
         } else {
             return Err(ValueError::Unrecognised(clip(s)));
@@ -373,9 +378,56 @@ fn normalize_url(s: &str) -> Option<String> {
     let mut out = String::with_capacity(scheme.len() + 3 + rest.len());
     out.extend(scheme.chars().map(|c| c.to_ascii_lowercase()));
     out.push_str("://");
-    out.extend(authority.chars().map(|c| c.to_ascii_lowercase()));
+    if authority.is_ascii() && !has_ace_label(authority) {
+        out.extend(authority.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        // An internationalised host: its IDNA (punycode) form, so the Unicode and ASCII
+        // spellings of one URL are one indicator.
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (host, port) = if hostport.starts_with('[') {
+            (hostport, "")
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, &hostport[h.len()..]),
+                _ => (hostport, ""),
+            }
+        };
+        if let Some(u) = userinfo {
+            out.push_str(&u.to_lowercase());
+            out.push('@');
+        }
+        if host.starts_with('[') {
+            out.push_str(&host.to_ascii_lowercase());
+        } else {
+            out.push_str(&domain_to_ascii(host).filter(|h| !h.is_empty())?);
+        }
+        out.push_str(port);
+    }
     out.push_str(tail);
     Some(out)
+}
+
+/// Whether `s` has an IDNA ACE label (`xn--…`, any case).
+fn has_ace_label(s: &str) -> bool {
+    s.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"xn--"))
+}
+
+/// The lower-case ASCII form of a domain name without trailing dots.
+///
+/// Internationalised names (any non-ASCII character, or an ACE label `xn--…`) go through
+/// IDNA (UTS #46: case folding, NFC, full-width and ideographic dots, punycode), so
+/// `Bücher.Example`, `bücher.example.` and `xn--bcher-kva.example` are one indicator.
+/// `None` when IDNA rejects the name (e.g. an invalid punycode label).
+pub fn domain_to_ascii(s: &str) -> Option<String> {
+    let s = s.trim_end_matches(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}']);
+    if s.is_ascii() && !has_ace_label(s) {
+        return Some(s.to_ascii_lowercase());
+    }
+    let ascii = idna::domain_to_ascii(s).ok()?;
+    Some(ascii.trim_end_matches('.').to_string())
 }
 
 /// What an indicator is used for: IntelMQ `classification.type`, with its RSIT taxonomy.
@@ -611,6 +663,41 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internationalised_domain_names_are_one_indicator() {
+        let d = |s: &str| IndicatorValue::parse(IndicatorKind::Domain, s).map(|v| v.to_string());
+        assert_eq!(d("Bücher.Example").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(d("bücher.example.").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(d("XN--BCHER-KVA.example").unwrap(), "xn--bcher-kva.example");
+        // Ideographic full stop and full-width letters map to their ASCII forms.
+        assert_eq!(d("例え。テスト").unwrap(), d("例え.テスト").unwrap());
+        assert_eq!(d("例え.テスト").unwrap(), "xn--r8jz45g.xn--zckzah");
+        assert_eq!(d("ＥＸＡＭＰＬＥ.com").unwrap(), "example.com");
+        assert_eq!(d("中国政府.政务").unwrap(), "xn--fiqs8sirgfmh.xn--zfr164b");
+        // An ACE label that is not valid punycode is refused, not stored.
+        assert!(d("xn--a.example").is_err());
+
+        let u = |s: &str| IndicatorValue::parse(IndicatorKind::Url, s).map(|v| v.to_string());
+        assert_eq!(
+            u("https://Bücher.Example:8443/Pfad?q=Ä").unwrap(),
+            "https://xn--bcher-kva.example:8443/Pfad?q=Ä"
+        );
+        assert_eq!(
+            u("http://user@例え.テスト/x").unwrap(),
+            "http://user@xn--r8jz45g.xn--zckzah/x"
+        );
+        assert_eq!(u("http://[2001:DB8::1]:80/x").unwrap(), "http://[2001:db8::1]:80/x");
+        let v = IndicatorValue::parse(IndicatorKind::Url, "http://bücher.example/").unwrap();
+        assert_eq!(v.host(), Some("xn--bcher-kva.example"));
+
+        let e = IndicatorValue::parse(IndicatorKind::Email, "Abuse@Bücher.Example").unwrap();
+        assert_eq!(e.to_string(), "abuse@xn--bcher-kva.example");
+        assert_eq!(
+            IndicatorValue::detect("bücher.example").unwrap().to_string(),
+            "xn--bcher-kva.example"
+        );
+    }
 
     #[test]
     fn normalizes_values() {

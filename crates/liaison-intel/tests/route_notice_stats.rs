@@ -399,3 +399,32 @@ fn stix_indicator_shape_and_misp_mapping() {
     assert_eq!(indicator_to_misp(&s.indicators[1])["type"], "sha256");
     assert_eq!(indicator_to_misp(&s.indicators[1])["category"], "Payload delivery");
 }
+
+#[test]
+fn state_memory_grows_with_distinct_indicators_not_with_sightings() {
+    let feed: Arc<str> = Arc::from("feed");
+    let mut state = CleanupState::new();
+    let ip = |i: u32| IndicatorValue::Ipv4(std::net::Ipv4Addr::from(0x0b00_0000 + i));
+    for i in 0..20_000 {
+        state.observe(&Event::new(ip(i), feed.clone(), T0));
+    }
+    let distinct = state.heap_bytes();
+    let per = distinct as f64 / 20_000.0;
+    // The records and the index: a few hundred bytes per IPv4 indicator.
+    assert!((150.0..600.0).contains(&per), "{per} bytes per indicator");
+    // Ten more sightings of each: no growth.
+    for round in 1..=10 {
+        for i in 0..20_000 {
+            state.observe(&Event::new(ip(i), feed.clone(), T0 + round));
+        }
+    }
+    assert_eq!(state.heap_bytes(), distinct);
+    // A URL's text is counted too.
+    let before = state.heap_bytes();
+    state.observe(&Event::new(
+        v("http://example.com/a-rather-long-path"),
+        feed.clone(),
+        T0,
+    ));
+    assert!(state.heap_bytes() >= before + 2 * "http://example.com/a-rather-long-path".len());
+}

@@ -5,12 +5,27 @@
 //! loads the state inside the transaction, changes it in memory and writes back only what
 //! changed, so two writers (the server and a CLI process) never interleave.
 //!
-//! Indicator rows are written with multi-row `INSERT … ON CONFLICT (kind, value) DO UPDATE`
-//! statements of [`ROWS_PER_STATEMENT`] rows (below SQLite's 32,766 bound-parameter limit).
-//! The row id of an indicator (`INTEGER PRIMARY KEY`: the rowid on SQLite) is its index in the state, so reloading in id order rebuilds
-//! the same indices that notice items and feedback refer to.
+//! The row id of an indicator (`INTEGER PRIMARY KEY`: the rowid on SQLite) is its index in
+//! the state, so reloading in id order rebuilds the same indices that notice items and
+//! feedback refer to. Instants are stored as integer milliseconds (the pipeline works in Unix
+//! seconds).
 //!
-//! Instants are stored as integer milliseconds (the pipeline works in Unix seconds).
+//! How indicators are written (bench/intel/README.md has the measurements):
+//! - **SQLite**: a clean-up transaction runs on a native `SqliteConnection` of its own (the
+//!   store's shared write connection is held idle meanwhile, so nothing else of this process
+//!   writes in between), not through sqlx's `Any` driver, which copies every text value twice.
+//!   Rows go in as multi-row `INSERT … ON CONFLICT (kind, value) DO UPDATE` statements of
+//!   [`SQLITE_ROWS_PER_STATEMENT`] rows (SQLite's bound-parameter limit is 32,766); shared
+//!   words (feed, malware, AS names, partners, closed-set words) are bound as shared `Arc<str>`.
+//!   A large batch of *new* indicators (at least [`IntelTx::BULK_MIN_ROWS`] and at least as many as are
+//!   stored) is a bulk load: the `(kind, value)` index is dropped, the rows are appended in id
+//!   order with plain `INSERT`s, and the unique index is built again by sorting, all inside a
+//!   savepoint. Random-order inserts into that index were most of the cost. If the rebuilt
+//!   index finds a duplicate (a caller's state that was not loaded from this store), the
+//!   savepoint is rolled back and the rows go through the upsert instead, so dedup by
+//!   `(kind, value)` holds either way.
+//! - **PostgreSQL**: rows go in chunks of [`PG_ROWS_PER_STATEMENT`] as ONE JSON parameter
+//!   expanded by `json_to_recordset`, instead of 24 bound parameters per row.
 
 use crate::{Backend, Result, Store, StoreError, WriteTx};
 use liaison_core::{CountryCode, Tlp};
@@ -19,10 +34,15 @@ use liaison_intel::model::{Classification, IndicatorKind, IndicatorValue, Partne
 use liaison_intel::time::UnixTime;
 use liaison_intel::{CleanupState, FeedbackStatus, Indicator, Interval, ItemStatus, Notice, NoticeId, NoticeItem};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Any, Connection, Executor, Row};
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 pub(crate) const MIGRATION: &str = r#"
@@ -82,6 +102,85 @@ CREATE TABLE intel_feedback (
 )
 "#;
 
+/// Migration 7 (`intel-bulk`): the same four tables, rebuilt so that the `(kind, value)`
+/// uniqueness of indicators is a *named* index (`intel_indicator_kv`) that a bulk load can
+/// drop and build again; an inline `UNIQUE` constraint cannot be dropped on SQLite.
+///
+/// Written in the SQL both backends accept: the old tables are renamed (SQLite rewrites the
+/// foreign keys between them, PostgreSQL follows them by oid), new ones are created with
+/// explicitly named constraints (PostgreSQL keeps the old tables' `…_pkey`/`…_key` names
+/// until they are dropped), the rows are copied parents first and the old tables dropped
+/// children first.
+pub(crate) const MIGRATION_7: &str = r#"
+ALTER TABLE intel_feedback RENAME TO intel_feedback_v3;
+ALTER TABLE intel_notice_item RENAME TO intel_notice_item_v3;
+ALTER TABLE intel_notice RENAME TO intel_notice_v3;
+ALTER TABLE intel_indicator RENAME TO intel_indicator_v3;
+CREATE TABLE intel_indicator (
+    id INTEGER CONSTRAINT intel_indicator_id PRIMARY KEY,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    classification TEXT NOT NULL,
+    malware TEXT,
+    feed TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    sightings BIGINT NOT NULL,
+    confidence BIGINT NOT NULL,
+    tlp TEXT NOT NULL,
+    port BIGINT,
+    victim_count BIGINT,
+    victim_countries TEXT,
+    source_country TEXT,
+    source_asn BIGINT,
+    as_org TEXT,
+    partner TEXT,
+    status TEXT NOT NULL,
+    first_notified BIGINT,
+    last_notice TEXT,
+    remediated_at BIGINT,
+    reappeared_at BIGINT,
+    reappearances BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX intel_indicator_kv ON intel_indicator (kind, value);
+CREATE TABLE intel_notice (
+    id TEXT CONSTRAINT intel_notice_id PRIMARY KEY,
+    partner TEXT NOT NULL,
+    interval_start BIGINT NOT NULL,
+    interval_end BIGINT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    tlp TEXT NOT NULL,
+    items BIGINT NOT NULL,
+    CONSTRAINT intel_notice_interval UNIQUE (partner, interval_start, interval_end)
+);
+CREATE TABLE intel_notice_item (
+    id TEXT CONSTRAINT intel_notice_item_id PRIMARY KEY,
+    notice_id TEXT NOT NULL CONSTRAINT intel_notice_item_notice_fk REFERENCES intel_notice(id),
+    indicator_id BIGINT NOT NULL CONSTRAINT intel_notice_item_indicator_fk REFERENCES intel_indicator(id),
+    partner TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX intel_notice_item_by_notice ON intel_notice_item (notice_id);
+CREATE INDEX intel_notice_item_by_indicator ON intel_notice_item (indicator_id);
+CREATE TABLE intel_feedback (
+    id BIGINT CONSTRAINT intel_feedback_id PRIMARY KEY,
+    item_id TEXT NOT NULL CONSTRAINT intel_feedback_item_fk REFERENCES intel_notice_item(id),
+    indicator_id BIGINT NOT NULL,
+    partner TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    note TEXT
+);
+INSERT INTO intel_indicator SELECT * FROM intel_indicator_v3;
+INSERT INTO intel_notice SELECT * FROM intel_notice_v3;
+INSERT INTO intel_notice_item SELECT * FROM intel_notice_item_v3;
+INSERT INTO intel_feedback SELECT * FROM intel_feedback_v3;
+DROP TABLE intel_feedback_v3;
+DROP TABLE intel_notice_item_v3;
+DROP TABLE intel_notice_v3;
+DROP TABLE intel_indicator_v3
+"#;
+
 /// Columns of `intel_indicator`, in bind order.
 const COLUMNS: [&str; 24] = [
     "id",
@@ -110,9 +209,16 @@ const COLUMNS: [&str; 24] = [
     "reappearances",
 ];
 
-/// Indicator rows per INSERT statement: 24 parameters each, 24,000 per statement, below
-/// SQLite's limit of 32,766 (and PostgreSQL's 65,535).
-pub const ROWS_PER_STATEMENT: usize = 1000;
+/// Indicator rows per SQLite statement: 24 parameters each, 32,760 per statement, just below
+/// SQLite's limit of 32,766.
+pub const SQLITE_ROWS_PER_STATEMENT: usize = 1365;
+
+/// Indicator rows per PostgreSQL statement (one JSON parameter each).
+pub const PG_ROWS_PER_STATEMENT: usize = 5000;
+
+/// Page cache of a clean-up transaction on SQLite (KiB): a large ingest keeps its index and
+/// table pages in memory until commit instead of spilling them into the WAL early.
+const SQLITE_CACHE_KIB: i64 = 262_144;
 
 fn ms(t: UnixTime) -> i64 {
     t.saturating_mul(1000)
@@ -161,24 +267,14 @@ fn feedback_str(s: FeedbackStatus) -> &'static str {
     }
 }
 
-/// The `n`th (1-based) placeholder: `$n` on PostgreSQL, `?` on SQLite. (SQLite treats `$n`
-/// as a *named* parameter and looks each one up linearly while preparing: quadratic in the
-/// 24,000 parameters of a full statement. Anonymous `?` are numbered in order.)
-fn placeholder(sql: &mut String, backend: Backend, n: usize) {
-    match backend {
-        Backend::Sqlite => sql.push('?'),
-        Backend::Postgres => {
-            let _ = write!(sql, "${n}");
-        }
-    }
-}
-
-fn upsert_sql(rows: usize, backend: Backend) -> String {
-    let mut sql = String::with_capacity(64 + rows * 24 * 6 + 600);
+/// SQLite statement for `rows` indicator rows: anonymous `?` placeholders (SQLite treats
+/// `$n` as *named* parameters and looks each one up linearly while preparing: quadratic in
+/// the 32,760 parameters of a full statement), with or without the dedup clause.
+fn sqlite_insert_sql(rows: usize, upsert: bool) -> String {
+    let mut sql = String::with_capacity(64 + rows * 24 * 2 + 600);
     sql.push_str("INSERT INTO intel_indicator (");
     sql.push_str(&COLUMNS.join(", "));
     sql.push_str(") VALUES ");
-    let mut n = 0;
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
@@ -188,24 +284,359 @@ fn upsert_sql(rows: usize, backend: Backend) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            n += 1;
-            placeholder(&mut sql, backend, n);
+            sql.push('?');
         }
         sql.push(')');
     }
-    sql.push_str(" ON CONFLICT (kind, value) DO UPDATE SET ");
-    let sets: Vec<String> = COLUMNS[3..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    sql.push_str(&sets.join(", "));
+    if upsert {
+        sql.push_str(&on_conflict());
+    }
     sql
 }
 
-fn full_upsert_sql(backend: Backend) -> &'static str {
-    static SQLITE: OnceLock<String> = OnceLock::new();
-    static POSTGRES: OnceLock<String> = OnceLock::new();
-    match backend {
-        Backend::Sqlite => SQLITE.get_or_init(|| upsert_sql(ROWS_PER_STATEMENT, backend)),
-        Backend::Postgres => POSTGRES.get_or_init(|| upsert_sql(ROWS_PER_STATEMENT, backend)),
+fn on_conflict() -> String {
+    let sets: Vec<String> = COLUMNS[3..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(" ON CONFLICT (kind, value) DO UPDATE SET {}", sets.join(", "))
+}
+
+/// The SQLite statement for a full chunk (built once per process).
+fn full_sqlite_sql(upsert: bool) -> &'static str {
+    static UPSERT: OnceLock<String> = OnceLock::new();
+    static PLAIN: OnceLock<String> = OnceLock::new();
+    if upsert {
+        UPSERT.get_or_init(|| sqlite_insert_sql(SQLITE_ROWS_PER_STATEMENT, true))
+    } else {
+        PLAIN.get_or_init(|| sqlite_insert_sql(SQLITE_ROWS_PER_STATEMENT, false))
     }
+}
+
+/// PostgreSQL type of each column in the JSON records.
+const PG_TYPES: [&str; 24] = [
+    "integer", "text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
+    "bigint", "text", "text", "bigint", "text", "text", "text", "bigint", "text", "bigint", "bigint", "bigint",
+];
+
+/// PostgreSQL statement: one JSON array of row objects, expanded by `json_to_recordset`.
+fn pg_upsert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let defs: Vec<String> = COLUMNS.iter().zip(PG_TYPES).map(|(c, t)| format!("{c} {t}")).collect();
+        format!(
+            "INSERT INTO intel_indicator ({cols}) SELECT {cols} FROM json_to_recordset($1::json) AS r({defs}){conflict}",
+            cols = COLUMNS.join(", "),
+            defs = defs.join(", "),
+            conflict = on_conflict()
+        )
+    })
+}
+
+/// The `n`th (1-based) placeholder: `$n` on PostgreSQL, `?` on SQLite.
+fn placeholder(sql: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => sql.push('?'),
+        Backend::Postgres => {
+            let _ = write!(sql, "${n}");
+        }
+    }
+}
+
+/// Shared `Arc<str>` for the closed-set words of a write, so binding them on SQLite copies
+/// nothing on the Rust side.
+#[derive(Default)]
+struct Words(HashMap<Box<str>, Arc<str>>);
+
+impl Words {
+    fn get(&mut self, w: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(w) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(w);
+        self.0.insert(Box::from(w), a.clone());
+        a
+    }
+}
+
+fn indicator_at(state: &CleanupState, ix: u32) -> Result<&Indicator> {
+    state
+        .indicators
+        .get(ix as usize)
+        .ok_or_else(|| StoreError::NotFound(format!("indicator index {ix}")))
+}
+
+type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// One SQLite statement writing the indicators at `chunk`.
+fn sqlite_chunk(state: &CleanupState, chunk: &[u32], upsert: bool, words: &mut Words) -> Result<SqliteQuery> {
+    let sql = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
+        full_sqlite_sql(upsert).to_string()
+    } else {
+        sqlite_insert_sql(chunk.len(), upsert)
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for &ix in chunk {
+        let ind = indicator_at(state, ix)?;
+        q = q
+            .bind(i64::from(ix))
+            .bind(words.get(ind.kind.as_str()))
+            .bind(ind.value.to_string())
+            .bind(words.get(ind.classification.as_str()))
+            .bind(ind.malware.clone())
+            .bind(ind.feed.clone())
+            .bind(ms(ind.first_seen))
+            .bind(ms(ind.last_seen))
+            .bind(i64::try_from(ind.sightings).unwrap_or(i64::MAX))
+            .bind(i64::from(ind.confidence))
+            .bind(words.get(ind.tlp.as_str()))
+            .bind(ind.port.map(i64::from))
+            .bind(ind.victim_count.map(i64::from))
+            .bind(victims_text(&ind.victim_countries))
+            .bind(ind.source_country.map(|c| words.get(c.as_str())))
+            .bind(ind.source_asn.map(i64::from))
+            .bind(ind.as_org.clone())
+            .bind(ind.partner.as_ref().map(|p| p.0.clone()))
+            .bind(words.get(indicator_status(ind)))
+            .bind(ind.first_notified.map(ms))
+            .bind(ind.last_notice.map(|n| n.to_string()))
+            .bind(ind.remediated_at.map(ms))
+            .bind(ind.reappeared_at.map(ms))
+            .bind(i64::from(ind.reappearances));
+    }
+    Ok(q)
+}
+
+/// Writes `ixs` (sorted, distinct) on a native SQLite connection; `upsert` adds the dedup
+/// clause. Returns the number of rows written.
+///
+/// The statements are pipelined: the next one's arguments are built on this task while
+/// sqlx's SQLite worker thread executes the previous one.
+async fn sqlite_write_rows(
+    conn: &mut SqliteConnection,
+    state: &CleanupState,
+    ixs: &[u32],
+    upsert: bool,
+) -> Result<u64> {
+    let (send, mut recv) = tokio::sync::mpsc::channel::<SqliteQuery>(1);
+    let produce = async move {
+        let mut words = Words::default();
+        for chunk in ixs.chunks(SQLITE_ROWS_PER_STATEMENT) {
+            let q = sqlite_chunk(state, chunk, upsert, &mut words)?;
+            if send.send(q).await.is_err() {
+                // The writer stopped on an error; it reports it.
+                break;
+            }
+        }
+        Ok::<(), StoreError>(())
+    };
+    let consume = async move {
+        let mut written = 0;
+        while let Some(q) = recv.recv().await {
+            written += q.execute(&mut *conn).await?.rows_affected();
+        }
+        Ok::<u64, StoreError>(written)
+    };
+    let (produced, written) = tokio::join!(produce, consume);
+    let written = written?;
+    produced?;
+    Ok(written)
+}
+
+/// The bulk load of new indicators (see the module docs). Runs inside a savepoint of its own;
+/// on an error nothing of it remains and the caller writes the rows the ordinary way.
+async fn sqlite_bulk_load(conn: &mut SqliteConnection, state: &CleanupState, new: &[u32]) -> Result<u64> {
+    conn.execute("DROP INDEX intel_indicator_kv").await?;
+    let written = sqlite_write_rows(conn, state, new, false).await?;
+    // Let SQLite's sorter use a helper thread for the index build.
+    conn.execute("PRAGMA threads = 2").await?;
+    conn.execute("CREATE UNIQUE INDEX intel_indicator_kv ON intel_indicator (kind, value)")
+        .await?;
+    Ok(written)
+}
+
+/// SQLite: known rows by upsert, new rows by bulk load when the batch is large.
+async fn sqlite_save(conn: &mut SqliteConnection, state: &CleanupState, ixs: &[u32]) -> Result<u64> {
+    let stored: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id) + 1, 0) FROM intel_indicator")
+        .fetch_one(&mut *conn)
+        .await?;
+    let split = ixs.partition_point(|&ix| i64::from(ix) < stored);
+    let (known, new) = ixs.split_at(split);
+    let mut written = sqlite_write_rows(conn, state, known, true).await?;
+    if new.len() >= IntelTx::BULK_MIN_ROWS && new.len() as i64 >= stored {
+        conn.execute("SAVEPOINT intel_bulk").await?;
+        match sqlite_bulk_load(conn, state, new).await {
+            Ok(n) => {
+                conn.execute("RELEASE SAVEPOINT intel_bulk").await?;
+                return Ok(written + n);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = new.len(), "bulk load of new indicators undone; upserting them instead");
+                conn.execute("ROLLBACK TO SAVEPOINT intel_bulk").await?;
+                conn.execute("RELEASE SAVEPOINT intel_bulk").await?;
+            }
+        }
+    }
+    written += sqlite_write_rows(conn, state, new, true).await?;
+    Ok(written)
+}
+
+/// In-memory SQLite (no file for a native connection): multi-row upserts through `Any`.
+async fn any_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u32], backend: Backend) -> Result<u64> {
+    let mut written = 0;
+    for chunk in ixs.chunks(1000) {
+        let mut sql = String::from("INSERT INTO intel_indicator (");
+        sql.push_str(&COLUMNS.join(", "));
+        sql.push_str(") VALUES ");
+        for r in 0..chunk.len() {
+            if r > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..COLUMNS.len() {
+                if c > 0 {
+                    sql.push(',');
+                }
+                placeholder(&mut sql, backend, r * COLUMNS.len() + c + 1);
+            }
+            sql.push(')');
+        }
+        sql.push_str(&on_conflict());
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &ix in chunk {
+            let ind = indicator_at(state, ix)?;
+            q = q
+                .bind(i64::from(ix))
+                .bind(ind.kind.as_str())
+                .bind(ind.value.to_string())
+                .bind(ind.classification.as_str())
+                .bind(ind.malware.as_deref().map(str::to_string))
+                .bind(ind.feed.to_string())
+                .bind(ms(ind.first_seen))
+                .bind(ms(ind.last_seen))
+                .bind(i64::try_from(ind.sightings).unwrap_or(i64::MAX))
+                .bind(i64::from(ind.confidence))
+                .bind(ind.tlp.as_str())
+                .bind(ind.port.map(i64::from))
+                .bind(ind.victim_count.map(i64::from))
+                .bind(victims_text(&ind.victim_countries))
+                .bind(ind.source_country.map(|c| c.as_str().to_string()))
+                .bind(ind.source_asn.map(i64::from))
+                .bind(ind.as_org.as_deref().map(str::to_string))
+                .bind(ind.partner.as_ref().map(|p| p.as_str().to_string()))
+                .bind(indicator_status(ind))
+                .bind(ind.first_notified.map(ms))
+                .bind(ind.last_notice.map(|n| n.to_string()))
+                .bind(ind.remediated_at.map(ms))
+                .bind(ind.reappeared_at.map(ms))
+                .bind(i64::from(ind.reappearances));
+        }
+        written += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(written)
+}
+
+/// Appends `s` as a JSON string.
+fn json_str(buf: &mut String, s: &str) {
+    buf.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => buf.push_str("\\\""),
+            '\\' => buf.push_str("\\\\"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            '\t' => buf.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(buf, "\\u{:04x}", c as u32);
+            }
+            c => buf.push(c),
+        }
+    }
+    buf.push('"');
+}
+
+fn json_opt_str(buf: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(buf, s),
+        None => buf.push_str("null"),
+    }
+}
+
+fn json_opt_int(buf: &mut String, v: Option<i64>) {
+    match v {
+        Some(v) => {
+            let _ = write!(buf, "{v}");
+        }
+        None => buf.push_str("null"),
+    }
+}
+
+/// One indicator as a JSON object keyed by column name.
+fn json_row(buf: &mut String, ix: u32, ind: &Indicator) {
+    let _ = write!(buf, "{{\"id\":{ix},\"kind\":");
+    json_str(buf, ind.kind.as_str());
+    buf.push_str(",\"value\":");
+    json_str(buf, &ind.value.to_string());
+    buf.push_str(",\"classification\":");
+    json_str(buf, ind.classification.as_str());
+    buf.push_str(",\"malware\":");
+    json_opt_str(buf, ind.malware.as_deref());
+    buf.push_str(",\"feed\":");
+    json_str(buf, &ind.feed);
+    let _ = write!(
+        buf,
+        ",\"first_seen\":{},\"last_seen\":{},\"sightings\":{},\"confidence\":{},\"tlp\":",
+        ms(ind.first_seen),
+        ms(ind.last_seen),
+        i64::try_from(ind.sightings).unwrap_or(i64::MAX),
+        ind.confidence
+    );
+    json_str(buf, ind.tlp.as_str());
+    buf.push_str(",\"port\":");
+    json_opt_int(buf, ind.port.map(i64::from));
+    buf.push_str(",\"victim_count\":");
+    json_opt_int(buf, ind.victim_count.map(i64::from));
+    buf.push_str(",\"victim_countries\":");
+    json_opt_str(buf, victims_text(&ind.victim_countries).as_deref());
+    buf.push_str(",\"source_country\":");
+    json_opt_str(buf, ind.source_country.as_ref().map(|c| c.as_str()));
+    buf.push_str(",\"source_asn\":");
+    json_opt_int(buf, ind.source_asn.map(i64::from));
+    buf.push_str(",\"as_org\":");
+    json_opt_str(buf, ind.as_org.as_deref());
+    buf.push_str(",\"partner\":");
+    json_opt_str(buf, ind.partner.as_ref().map(|p| p.as_str()));
+    buf.push_str(",\"status\":");
+    json_str(buf, indicator_status(ind));
+    buf.push_str(",\"first_notified\":");
+    json_opt_int(buf, ind.first_notified.map(ms));
+    buf.push_str(",\"last_notice\":");
+    json_opt_str(buf, ind.last_notice.map(|n| n.to_string()).as_deref());
+    buf.push_str(",\"remediated_at\":");
+    json_opt_int(buf, ind.remediated_at.map(ms));
+    buf.push_str(",\"reappeared_at\":");
+    json_opt_int(buf, ind.reappeared_at.map(ms));
+    let _ = write!(buf, ",\"reappearances\":{}}}", ind.reappearances);
+}
+
+/// PostgreSQL: chunks of rows as one JSON parameter each.
+async fn pg_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u32]) -> Result<u64> {
+    let mut written = 0;
+    let mut buf = String::new();
+    for chunk in ixs.chunks(PG_ROWS_PER_STATEMENT) {
+        buf.clear();
+        buf.push('[');
+        for (i, &ix) in chunk.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            json_row(&mut buf, ix, indicator_at(state, ix)?);
+        }
+        buf.push(']');
+        written += sqlx::query(pg_upsert_sql())
+            .bind(buf.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(written)
 }
 
 fn victims_text(v: &Victims) -> Option<String> {
@@ -259,68 +690,100 @@ fn u32_of(v: i64, what: &str) -> Result<u32> {
 fn opt_cc(v: Option<String>) -> Result<Option<CountryCode>> {
     v.map(|c| crate::parse::<CountryCode>(&c, "country")).transpose()
 }
+/// Column access shared by the `Any` and native SQLite rows.
+trait Cols {
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+}
 
-async fn load_state(conn: &mut sqlx::AnyConnection) -> Result<CleanupState> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn text(&self, i: usize) -> Result<String> {
+                Ok(self.try_get(i)?)
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>> {
+                Ok(self.try_get(i)?)
+            }
+            fn int(&self, i: usize) -> Result<i64> {
+                Ok(self.try_get(i)?)
+            }
+            fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+                Ok(self.try_get(i)?)
+            }
+        }
+    };
+}
+impl_cols!(sqlx::any::AnyRow);
+impl_cols!(sqlx::sqlite::SqliteRow);
+
+fn indicator_sql() -> String {
+    format!(
         "SELECT CAST(id AS BIGINT), {} FROM intel_indicator ORDER BY id",
         COLUMNS[1..].join(", ")
-    )))
-    .fetch_all(&mut *conn)
-    .await?;
+    )
+}
+
+const ITEMS_SQL: &str = "SELECT id, indicator_id, partner FROM intel_notice_item";
+const FEEDBACK_SQL: &str = "SELECT item_id, indicator_id, partner, status, at, note FROM intel_feedback ORDER BY id";
+
+type ItemRow = (String, i64, String);
+type FeedbackRow = (String, i64, String, String, i64, Option<String>);
+
+fn indicator_of<R: Cols>(i: usize, r: &R, words: &mut Interner) -> Result<Indicator> {
+    let id = r.int(0)?;
+    if id != i as i64 {
+        return Err(StoreError::Corrupt(format!(
+            "intel_indicator ids are not contiguous: row {i} has id {id}"
+        )));
+    }
+    let kind: IndicatorKind = crate::parse(&r.text(1)?, "indicator kind")?;
+    let raw = r.text(2)?;
+    let value =
+        IndicatorValue::parse(kind, &raw).map_err(|e| StoreError::Corrupt(format!("indicator {id} ({kind}): {e}")))?;
+    let status = r.text(18)?;
+    Ok(Indicator {
+        kind,
+        value,
+        classification: crate::parse::<Classification>(&r.text(3)?, "classification")?,
+        malware: words.opt(r.opt_text(4)?),
+        feed: words.get(r.text(5)?),
+        first_seen: secs(r.int(6)?),
+        last_seen: secs(r.int(7)?),
+        sightings: r.int(8)?.max(0) as u64,
+        confidence: r.int(9)?.clamp(0, 100) as u8,
+        tlp: crate::parse::<Tlp>(&r.text(10)?, "TLP")?,
+        port: r.opt_int(11)?.map(|p| p.clamp(0, 65535) as u16),
+        victim_count: r.opt_int(12)?.map(|v| u32_of(v, "victim count")).transpose()?,
+        victim_countries: match r.opt_text(13)? {
+            Some(s) => parse_victims(&s)?,
+            None => Victims::default(),
+        },
+        source_country: opt_cc(r.opt_text(14)?)?,
+        source_asn: r.opt_int(15)?.map(|v| u32_of(v, "ASN")).transpose()?,
+        as_org: words.opt(r.opt_text(16)?),
+        partner: words.opt(r.opt_text(17)?).map(PartnerId),
+        first_notified: r.opt_int(19)?.map(secs),
+        last_notice: r
+            .opt_text(20)?
+            .map(|s| crate::parse::<Uuid>(&s, "notice id").map(NoticeId))
+            .transpose()?,
+        remediated_at: r.opt_int(21)?.map(secs),
+        reappeared_at: r.opt_int(22)?.map(secs),
+        reappearances: u32_of(r.int(23)?, "reappearances")?,
+        suppressed: status == "suppressed",
+    })
+}
+
+fn state_of<R: Cols>(rows: Vec<R>, items: Vec<ItemRow>, fb: Vec<FeedbackRow>) -> Result<CleanupState> {
     let mut words = Interner::default();
     let mut indicators = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
-        let id: i64 = r.try_get(0)?;
-        if id != i as i64 {
-            return Err(StoreError::Corrupt(format!(
-                "intel_indicator ids are not contiguous: row {i} has id {id}"
-            )));
-        }
-        let kind: IndicatorKind = crate::parse(&r.try_get::<String, _>(1)?, "indicator kind")?;
-        let raw: String = r.try_get(2)?;
-        let value = IndicatorValue::parse(kind, &raw)
-            .map_err(|e| StoreError::Corrupt(format!("indicator {id} ({kind}): {e}")))?;
-        let partner: Option<String> = r.try_get(17)?;
-        let status: String = r.try_get(18)?;
-        let last_notice: Option<String> = r.try_get(20)?;
-        indicators.push(Indicator {
-            kind,
-            value,
-            classification: crate::parse::<Classification>(&r.try_get::<String, _>(3)?, "classification")?,
-            malware: words.opt(r.try_get(4)?),
-            feed: words.get(r.try_get(5)?),
-            first_seen: secs(r.try_get(6)?),
-            last_seen: secs(r.try_get(7)?),
-            sightings: r.try_get::<i64, _>(8)?.max(0) as u64,
-            confidence: r.try_get::<i64, _>(9)?.clamp(0, 100) as u8,
-            tlp: crate::parse::<Tlp>(&r.try_get::<String, _>(10)?, "TLP")?,
-            port: r.try_get::<Option<i64>, _>(11)?.map(|p| p.clamp(0, 65535) as u16),
-            victim_count: r
-                .try_get::<Option<i64>, _>(12)?
-                .map(|v| u32_of(v, "victim count"))
-                .transpose()?,
-            victim_countries: match r.try_get::<Option<String>, _>(13)? {
-                Some(s) => parse_victims(&s)?,
-                None => Victims::default(),
-            },
-            source_country: opt_cc(r.try_get(14)?)?,
-            source_asn: r.try_get::<Option<i64>, _>(15)?.map(|v| u32_of(v, "ASN")).transpose()?,
-            as_org: words.opt(r.try_get(16)?),
-            partner: words.opt(partner).map(PartnerId),
-            first_notified: r.try_get::<Option<i64>, _>(19)?.map(secs),
-            last_notice: last_notice
-                .map(|s| crate::parse::<Uuid>(&s, "notice id").map(NoticeId))
-                .transpose()?,
-            remediated_at: r.try_get::<Option<i64>, _>(21)?.map(secs),
-            reappeared_at: r.try_get::<Option<i64>, _>(22)?.map(secs),
-            reappearances: u32_of(r.try_get(23)?, "reappearances")?,
-            suppressed: status == "suppressed",
-        });
+        indicators.push(indicator_of(i, r, &mut words)?);
     }
     drop(rows);
-    let items: Vec<(String, i64, String)> = sqlx::query_as("SELECT id, indicator_id, partner FROM intel_notice_item")
-        .fetch_all(&mut *conn)
-        .await?;
     let mut issued = Vec::with_capacity(items.len());
     for (id, ix, partner) in items {
         issued.push((
@@ -329,10 +792,6 @@ async fn load_state(conn: &mut sqlx::AnyConnection) -> Result<CleanupState> {
             PartnerId(words.get(partner)),
         ));
     }
-    let fb: Vec<(String, i64, String, String, i64, Option<String>)> =
-        sqlx::query_as("SELECT item_id, indicator_id, partner, status, at, note FROM intel_feedback ORDER BY id")
-            .fetch_all(&mut *conn)
-            .await?;
     let mut feedback = Vec::with_capacity(fb.len());
     for (item, ix, partner, status, at, note) in fb {
         feedback.push(FeedbackRecord {
@@ -345,6 +804,47 @@ async fn load_state(conn: &mut sqlx::AnyConnection) -> Result<CleanupState> {
         });
     }
     Ok(CleanupState::from_parts(indicators, issued, feedback))
+}
+
+/// Loads the state over any connection type (the body is the same SQL for both drivers).
+macro_rules! load_state {
+    ($conn:expr) => {{
+        let rows = sqlx::query(sqlx::AssertSqlSafe(indicator_sql()))
+            .fetch_all(&mut *$conn)
+            .await?;
+        let items: Vec<ItemRow> = sqlx::query_as(ITEMS_SQL).fetch_all(&mut *$conn).await?;
+        let fb: Vec<FeedbackRow> = sqlx::query_as(FEEDBACK_SQL).fetch_all(&mut *$conn).await?;
+        state_of(rows, items, fb)
+    }};
+}
+
+/// The native SQLite connection of a clean-up transaction, and the store's write lock held
+/// idle for its duration.
+struct NativeTx {
+    conn: SqliteConnection,
+    _writer: OwnedMutexGuard<Option<PoolConnection<Any>>>,
+}
+
+enum Conn {
+    /// PostgreSQL, or a SQLite database without a file (in memory): the store's write transaction.
+    Shared(WriteTx),
+    Sqlite(NativeTx),
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection, whichever driver it is.
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            Conn::Shared(w) => {
+                let $c: &mut sqlx::AnyConnection = &mut *w.tx;
+                $body
+            }
+            Conn::Sqlite(n) => {
+                let $c: &mut SqliteConnection = &mut n.conn;
+                $body
+            }
+        }
+    };
 }
 
 /// A stored notice with when it was issued.
@@ -374,32 +874,79 @@ pub struct IntelCounts {
 
 /// One clean-up write transaction (see the module docs).
 pub struct IntelTx {
-    w: WriteTx,
+    conn: Conn,
     backend: Backend,
 }
 
 impl Store {
+    /// The file of a SQLite store (`None` in memory).
+    async fn sqlite_file(&self) -> Result<Option<PathBuf>> {
+        let file: Option<String> = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(file.filter(|f| !f.is_empty()).map(PathBuf::from))
+    }
+
+    /// A native connection to the store's SQLite file, with the store's pragmas.
+    async fn native_sqlite(&self, file: &std::path::Path, read_only: bool) -> Result<SqliteConnection> {
+        let opts = SqliteConnectOptions::new()
+            .filename(file)
+            .create_if_missing(false)
+            .read_only(read_only)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+            // Rows come back from sqlx's SQLite worker thread through a channel: a deep one
+            // saves a thread wake-up per row when loading the state.
+            .row_buffer_size(4096);
+        Ok(SqliteConnection::connect_with(&opts).await?)
+    }
+
     /// Starts a clean-up write transaction. On PostgreSQL the indicator table is locked
-    /// against other writers until commit (SQLite has one writer anyway).
+    /// against other writers until commit; on SQLite the transaction runs on a native
+    /// connection of its own while the store's other writers wait (see the module docs).
     pub async fn intel_begin(&self) -> Result<IntelTx> {
+        if self.backend() == Backend::Sqlite
+            && let Some(file) = self.sqlite_file().await?
+        {
+            let mut conn = self.native_sqlite(&file, false).await?;
+            // Every write of this process that is running now commits first; then nothing
+            // else of this process writes until this transaction ends.
+            let writer = self.write_lock.lock().await;
+            conn.execute("BEGIN IMMEDIATE").await?;
+            return Ok(IntelTx {
+                conn: Conn::Sqlite(NativeTx { conn, _writer: writer }),
+                backend: Backend::Sqlite,
+            });
+        }
         let mut w = self.write().await?;
         let setup = match self.backend() {
             Backend::Postgres => "LOCK TABLE intel_indicator IN EXCLUSIVE MODE",
-            // Large ingests touch many index pages: keep them in memory (64 MiB) instead of
-            // spilling to the WAL before commit.
             Backend::Sqlite => "PRAGMA cache_size = -65536",
         };
         sqlx::query(setup).execute(&mut *w.tx).await?;
         Ok(IntelTx {
-            w,
+            conn: Conn::Shared(w),
             backend: self.backend(),
         })
     }
 
     /// Loads the whole clean-up state (read only).
     pub async fn intel_load(&self) -> Result<CleanupState> {
+        if self.backend() == Backend::Sqlite
+            && let Some(file) = self.sqlite_file().await?
+        {
+            let mut conn = self.native_sqlite(&file, true).await?;
+            conn.execute("BEGIN").await?;
+            let c = &mut conn;
+            let state = load_state!(c);
+            conn.close().await?;
+            return state;
+        }
         let mut conn = self.pool.acquire().await?;
-        load_state(&mut conn).await
+        load_state!(conn)
     }
 
     /// Row counts.
@@ -500,69 +1047,45 @@ impl Store {
 }
 
 impl IntelTx {
+    /// Smallest batch of new indicators written as a bulk load on SQLite (see the module docs).
+    pub const BULK_MIN_ROWS: usize = 20_000;
+
     /// Loads the whole clean-up state inside this transaction.
     pub async fn load(&mut self) -> Result<CleanupState> {
-        load_state(&mut self.w.tx).await
+        on_conn!(&mut self.conn, c => load_state!(c))
     }
 
     /// The end of the latest notice interval issued so far (seconds), if any.
     pub async fn last_interval_end(&mut self) -> Result<Option<UnixTime>> {
-        let end: Option<i64> = sqlx::query_scalar("SELECT MAX(interval_end) FROM intel_notice")
-            .fetch_one(&mut *self.w.tx)
-            .await?;
+        let end: Option<i64> = on_conn!(&mut self.conn, c => {
+            sqlx::query_scalar("SELECT MAX(interval_end) FROM intel_notice")
+                .fetch_one(&mut *c)
+                .await?
+        });
         Ok(end.map(secs))
     }
 
-    /// Writes the indicators at `ixs` (indices into `state`): new ones are inserted, known
-    /// ones updated. Returns the number of rows written.
+    /// Writes the indicators at `ixs` (indices into `state`, in any order; repeats are
+    /// written once): new ones are inserted, known ones (same kind and value) updated.
+    /// Returns the number of rows written.
     pub async fn save_indicators(&mut self, state: &CleanupState, ixs: &[u32]) -> Result<u64> {
-        let mut written = 0u64;
-        for chunk in ixs.chunks(ROWS_PER_STATEMENT) {
-            let sql = if chunk.len() == ROWS_PER_STATEMENT {
-                full_upsert_sql(self.backend).to_string()
-            } else {
-                upsert_sql(chunk.len(), self.backend)
-            };
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for &ix in chunk {
-                let ind = state
-                    .indicators
-                    .get(ix as usize)
-                    .ok_or_else(|| StoreError::NotFound(format!("indicator index {ix}")))?;
-                q = q
-                    .bind(i64::from(ix))
-                    .bind(ind.kind.as_str())
-                    .bind(ind.value.to_string())
-                    .bind(ind.classification.as_str())
-                    .bind(ind.malware.as_deref().map(str::to_string))
-                    .bind(ind.feed.to_string())
-                    .bind(ms(ind.first_seen))
-                    .bind(ms(ind.last_seen))
-                    .bind(i64::try_from(ind.sightings).unwrap_or(i64::MAX))
-                    .bind(i64::from(ind.confidence))
-                    .bind(ind.tlp.as_str())
-                    .bind(ind.port.map(i64::from))
-                    .bind(ind.victim_count.map(i64::from))
-                    .bind(victims_text(&ind.victim_countries))
-                    .bind(ind.source_country.map(|c| c.as_str().to_string()))
-                    .bind(ind.source_asn.map(i64::from))
-                    .bind(ind.as_org.as_deref().map(str::to_string))
-                    .bind(ind.partner.as_ref().map(|p| p.as_str().to_string()))
-                    .bind(indicator_status(ind))
-                    .bind(ind.first_notified.map(ms))
-                    .bind(ind.last_notice.map(|n| n.to_string()))
-                    .bind(ind.remediated_at.map(ms))
-                    .bind(ind.reappeared_at.map(ms))
-                    .bind(i64::from(ind.reappearances));
-            }
-            written += q.execute(&mut *self.w.tx).await?.rows_affected();
+        let mut ixs = ixs.to_vec();
+        ixs.sort_unstable();
+        ixs.dedup();
+        match &mut self.conn {
+            Conn::Sqlite(n) => sqlite_save(&mut n.conn, state, &ixs).await,
+            Conn::Shared(w) => match self.backend {
+                Backend::Postgres => pg_save(&mut w.tx, state, &ixs).await,
+                Backend::Sqlite => any_save(&mut w.tx, state, &ixs, self.backend).await,
+            },
         }
-        Ok(written)
     }
 
     /// Records issued notices and their items (re-issuing the same notice updates it).
     /// Call [`IntelTx::save_indicators`] for the items' indicators too (first-notified times).
     pub async fn save_notices(&mut self, notices: &[Notice], issued_at: UnixTime) -> Result<()> {
+        let backend = self.backend;
+        on_conn!(&mut self.conn, c => {
         for n in notices {
             sqlx::query(
                 "INSERT INTO intel_notice (id, partner, interval_start, interval_end, issued_at, tlp, items) \
@@ -576,7 +1099,7 @@ impl IntelTx {
             .bind(ms(issued_at))
             .bind(n.tlp.as_str())
             .bind(n.items.len() as i64)
-            .execute(&mut *self.w.tx)
+            .execute(&mut *c)
             .await?;
             // 5 parameters per row.
             for chunk in n.items.chunks(1000) {
@@ -588,11 +1111,11 @@ impl IntelTx {
                         sql.push(',');
                     }
                     sql.push('(');
-                    for c in 1..=5 {
-                        if c > 1 {
+                    for col in 1..=5 {
+                        if col > 1 {
                             sql.push(',');
                         }
-                        placeholder(&mut sql, self.backend, i * 5 + c);
+                        placeholder(&mut sql, backend, i * 5 + col);
                     }
                     sql.push(')');
                 }
@@ -606,15 +1129,17 @@ impl IntelTx {
                         .bind(n.partner.as_str().to_string())
                         .bind(item_status_str(item.status));
                 }
-                q.execute(&mut *self.w.tx).await?;
+                q.execute(&mut *c).await?;
             }
         }
+        });
         Ok(())
     }
 
     /// Appends feedback records; `first` is the index of `records[0]` in the state's feedback
     /// list (the stored id).
     pub async fn save_feedback(&mut self, first: usize, records: &[FeedbackRecord]) -> Result<()> {
+        on_conn!(&mut self.conn, c => {
         for (i, f) in records.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO intel_feedback (id, item_id, indicator_id, partner, status, at, note) \
@@ -627,14 +1152,25 @@ impl IntelTx {
             .bind(feedback_str(f.status))
             .bind(ms(f.at))
             .bind(f.note.clone())
-            .execute(&mut *self.w.tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| crate::unique(e, format!("feedback #{}", first + i)))?;
         }
+        });
         Ok(())
     }
 
+    /// Commits: returns once the transaction is durably stored.
     pub async fn commit(self) -> Result<()> {
-        self.w.commit().await
+        match self.conn {
+            Conn::Shared(w) => w.commit().await,
+            Conn::Sqlite(mut n) => {
+                n.conn.execute("COMMIT").await?;
+                if let Err(e) = n.conn.close().await {
+                    tracing::warn!(error = %e, "closing the clean-up connection after commit");
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "intel", crate::intel::MIGRATION),
     (4, "listing-indexes", LISTING_INDEXES),
     (5, "overdue-cover", OVERDUE_COVER),
+    (7, "intel-bulk", crate::intel::MIGRATION_7),
 ];
 
 /// Indexes found by the listing benchmark (bench/api/README.md): open requests by state

@@ -148,3 +148,108 @@ async fn notices_feedback_and_reappearance_persist() {
         assert_eq!((c.notices, c.notice_items, c.feedback), (2, 10, 2));
     }
 }
+
+/// `n` distinct indicators, `11.x.y.z` by index.
+fn big_state(n: u32, at: i64) -> CleanupState {
+    let mut state = CleanupState::new();
+    for i in 0..n {
+        let mut ev = event(i, at);
+        ev.value = IndicatorValue::Ipv4(Ipv4Addr::from(0x0b00_0000 + i));
+        state.observe(&ev);
+    }
+    state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_load_then_incremental_upserts_keep_dedup() {
+    for store in liaison_store::testing::all_backends().await {
+        // Large enough for SQLite's bulk load (index dropped and rebuilt).
+        let n = liaison_store::IntelTx::BULK_MIN_ROWS as u32 + 500;
+        let mut state = big_state(n, DAY0 + 60);
+        save_all(&store, &state).await;
+        assert_eq!(store.intel_counts().await.unwrap().indicators, u64::from(n));
+
+        // Re-sightings of some, plus new ones below the bulk threshold: upserts.
+        for i in (0..n).step_by(7) {
+            let mut ev = event(i, DAY0 + 7200);
+            ev.value = IndicatorValue::Ipv4(Ipv4Addr::from(0x0b00_0000 + i));
+            state.observe(&ev);
+        }
+        for i in n..n + 300 {
+            let mut ev = event(i, DAY0 + 7200);
+            ev.value = IndicatorValue::Ipv4(Ipv4Addr::from(0x0b00_0000 + i));
+            state.observe(&ev);
+        }
+        let mut dirty: Vec<u32> = (0..n).step_by(7).collect();
+        dirty.extend(n..n + 300);
+        // Repeated and unordered indices are written once.
+        dirty.reverse();
+        dirty.push(0);
+        let mut tx = store.intel_begin().await.unwrap();
+        assert_eq!(
+            tx.save_indicators(&state, &dirty).await.unwrap(),
+            dirty.len() as u64 - 1
+        );
+        tx.commit().await.unwrap();
+
+        let loaded = store.intel_load().await.unwrap();
+        assert_eq!(loaded.len() as u32, n + 300, "{:?}", store.backend());
+        assert_eq!(loaded.indicators, state.indicators, "{:?}", store.backend());
+        assert_eq!(loaded.indicators[7].sightings, 2);
+        assert_eq!(loaded.indicators[8].sightings, 1);
+        assert_eq!(loaded.indicators[7].last_seen, DAY0 + 7200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_load_that_meets_stored_duplicates_falls_back_to_upserts() {
+    for store in liaison_store::testing::all_backends().await {
+        // 10 indicators stored from one state ...
+        let small = big_state(10, DAY0 + 60);
+        save_all(&store, &small).await;
+        // ... then a different, larger state whose indices 10.. repeat indicator 3 of the
+        // stored ones (a caller that did not load the state first). Dedup by (kind, value)
+        // must still hold: the duplicate updates row 3, nothing else is lost.
+        let n = liaison_store::IntelTx::BULK_MIN_ROWS as u32 + 100;
+        let mut state = big_state(10, DAY0 + 60);
+        let mut ev = event(0, DAY0 + 600);
+        ev.value = IndicatorValue::Ipv4(Ipv4Addr::new(200, 0, 0, 1));
+        state.observe(&ev);
+        for i in 11..n {
+            let mut ev = event(i, DAY0 + 600);
+            ev.value = IndicatorValue::Ipv4(Ipv4Addr::from(0x0c00_0000 + i));
+            state.observe(&ev);
+        }
+        // Put the stored indicator 3 among the new indices.
+        state.indicators.swap(3, 10);
+        let new: Vec<u32> = (10..n).collect();
+        let mut tx = store.intel_begin().await.unwrap();
+        tx.save_indicators(&state, &new).await.unwrap();
+        tx.commit().await.unwrap();
+        let c = store.intel_counts().await.unwrap();
+        // Index 10 (the repeated indicator 3) updated row 3 instead of adding a row.
+        assert_eq!(c.indicators, u64::from(n) - 1, "{:?}", store.backend());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_stores_nothing_and_the_store_stays_writable() {
+    let dir = std::env::temp_dir().join(format!("liaison-intel-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("liaison.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let state = big_state(liaison_store::IntelTx::BULK_MIN_ROWS as u32, DAY0 + 60);
+    {
+        let mut tx = store.intel_begin().await.unwrap();
+        tx.save_indicators(&state, &all(&state)).await.unwrap();
+        // Dropped without commit.
+    }
+    assert_eq!(store.intel_counts().await.unwrap().indicators, 0);
+    save_all(&store, &state).await;
+    store.close().await;
+    // Reopening applies no migration twice and finds everything.
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(store.intel_load().await.unwrap().indicators, state.indicators);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
