@@ -500,7 +500,8 @@ async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> 
 // `Store::transition` and `Store::comment_fed` (request row, `request_events` row, audit
 // entry), but inside the caller's transaction so that a whole batch of incoming messages
 // commits once. The test `batch_effects_match_the_single_paths` keeps them in step.
-// TODO(store owner): expose `pub(crate)` in-transaction variants in requests.rs and call them here.
+// A mirrored submission uses `requests::insert_request_in`; transitions differ (they apply
+// from the local state, without the sender's version) and keep their own statement.
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_event_in(
@@ -514,20 +515,11 @@ async fn insert_event_in(
     reason: Option<&str>,
     data: Option<&serde_json::Value>,
 ) -> Result<EventId> {
-    let id = EventId::new();
-    sqlx::query("INSERT INTO request_events (id, request_id, at, actor, event, from_state, to_state, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(id.to_string())
-        .bind(request.to_string())
-        .bind(ms(at))
-        .bind(actor)
-        .bind(event)
-        .bind(from.map(|s| s.as_str().to_string()))
-        .bind(to.map(|s| s.as_str().to_string()))
-        .bind(reason.map(str::to_string))
-        .bind(data.map(|d| d.to_string()))
-        .execute(&mut *w.tx)
-        .await?;
-    Ok(id)
+    Ok(
+        crate::requests::insert_event(w, request, at, actor, event, from, to, reason, data)
+            .await?
+            .id,
+    )
 }
 
 /// `known`: requests this transaction already found or created (saves a look-up per message).
@@ -538,70 +530,8 @@ async fn apply_effect(
 ) -> Result<()> {
     match effect {
         Mirrored::Submitted(p) => {
-            let r = &p.request;
-            let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
-            let nd = crate::requests::next_due(
-                r.state,
-                r.ack_due.map(ms),
-                r.answer_due.map(ms),
-                r.preserved_until.map(ms),
-            );
-            sqlx::query(
-                "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
-                 submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            )
-            .bind(r.id.to_string())
-            .bind(r.draft.kind.as_str())
-            .bind(r.draft.urgency.as_str())
-            .bind(r.state.as_str())
-            .bind(r.draft.requesting_agency.to_string())
-            .bind(r.draft.requested_agency.to_string())
-            .bind(&r.draft.case_reference)
-            .bind(body)
-            .bind(r.version)
-            .bind(ms(r.created_at))
-            .bind(ms(r.updated_at))
-            .bind(r.submitted_at.map(ms))
-            .bind(r.acknowledged_at.map(ms))
-            .bind(r.answered_at.map(ms))
-            .bind(r.ack_due.map(ms))
-            .bind(r.answer_due.map(ms))
-            .bind(r.preserved_until.map(ms))
-            .bind(nd)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    StoreError::NotFound("requesting or requested agency".into())
-                }
-                sqlx::Error::Database(db) if db.is_unique_violation() => {
-                    StoreError::Duplicate(format!("request {}", r.id))
-                }
-                _ => StoreError::Database(e),
-            })?;
-            insert_event_in(
-                w,
-                r.id,
-                r.created_at,
-                &p.actor,
-                "created",
-                None,
-                Some(r.state),
-                None,
-                None,
-            )
-            .await?;
-            known.insert(r.id);
-            crate::audit::append(
-                w,
-                r.created_at,
-                &p.actor,
-                "request.create",
-                &r.id.to_string(),
-                &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
-            )
-            .await?;
+            crate::requests::insert_request_in(w, &p.request, &p.actor).await?;
+            known.insert(p.request.id);
         }
         Mirrored::Transition(p) => {
             type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);

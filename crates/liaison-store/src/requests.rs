@@ -167,6 +167,59 @@ fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineK
     (due < now).then_some(kind)
 }
 
+/// Stores a new request with its `created` event and audit entry, inside the caller's
+/// transaction (local drafts and requests mirrored from a peer alike).
+pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequest, actor: &str) -> Result<()> {
+    let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
+    let nd = next_due(
+        r.state,
+        r.ack_due.map(ms),
+        r.answer_due.map(ms),
+        r.preserved_until.map(ms),
+    );
+    sqlx::query(
+        "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
+         submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(r.id.to_string())
+    .bind(r.draft.kind.as_str())
+    .bind(r.draft.urgency.as_str())
+    .bind(r.state.as_str())
+    .bind(r.draft.requesting_agency.to_string())
+    .bind(r.draft.requested_agency.to_string())
+    .bind(&r.draft.case_reference)
+    .bind(body)
+    .bind(r.version)
+    .bind(ms(r.created_at))
+    .bind(ms(r.updated_at))
+    .bind(r.submitted_at.map(ms))
+    .bind(r.acknowledged_at.map(ms))
+    .bind(r.answered_at.map(ms))
+    .bind(r.ack_due.map(ms))
+    .bind(r.answer_due.map(ms))
+    .bind(r.preserved_until.map(ms))
+    .bind(nd)
+    .execute(&mut *w.tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("requesting or requested agency".into()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(format!("request {}", r.id)),
+        _ => StoreError::Database(e),
+    })?;
+    insert_event(w, r.id, r.created_at, actor, "created", None, Some(r.state), None, None).await?;
+    audit::append(
+        w,
+        r.created_at,
+        actor,
+        "request.create",
+        &r.id.to_string(),
+        &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
+    )
+    .await?;
+    Ok(())
+}
+
 /// One state change inside the caller's write transaction (see [`Store::transition`]).
 async fn transition_in(w: &mut crate::WriteTx, t: &TransitionRecord) -> Result<()> {
     type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
@@ -290,65 +343,8 @@ impl Store {
         actor: &str,
         fed: &crate::federation::FedWrites,
     ) -> Result<()> {
-        let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
         let mut w = self.write().await?;
-        let nd = next_due(
-            r.state,
-            r.ack_due.map(ms),
-            r.answer_due.map(ms),
-            r.preserved_until.map(ms),
-        );
-        sqlx::query(
-            "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
-             submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .bind(r.id.to_string())
-        .bind(r.draft.kind.as_str())
-        .bind(r.draft.urgency.as_str())
-        .bind(r.state.as_str())
-        .bind(r.draft.requesting_agency.to_string())
-        .bind(r.draft.requested_agency.to_string())
-        .bind(&r.draft.case_reference)
-        .bind(body)
-        .bind(r.version)
-        .bind(ms(r.created_at))
-        .bind(ms(r.updated_at))
-        .bind(r.submitted_at.map(ms))
-        .bind(r.acknowledged_at.map(ms))
-        .bind(r.answered_at.map(ms))
-        .bind(r.ack_due.map(ms))
-        .bind(r.answer_due.map(ms))
-        .bind(r.preserved_until.map(ms))
-        .bind(nd)
-        .execute(&mut *w.tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("requesting or requested agency".into()),
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(format!("request {}", r.id)),
-            _ => StoreError::Database(e),
-        })?;
-        insert_event(
-            &mut w,
-            r.id,
-            r.created_at,
-            actor,
-            "created",
-            None,
-            Some(r.state),
-            None,
-            None,
-        )
-        .await?;
-        audit::append(
-            &mut w,
-            r.created_at,
-            actor,
-            "request.create",
-            &r.id.to_string(),
-            &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
-        )
-        .await?;
+        insert_request_in(&mut w, r, actor).await?;
         crate::federation::write_fed(&mut w, fed).await?; // [federation]
         w.commit().await
     }
@@ -741,7 +737,7 @@ enum Arg {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_event(
+pub(crate) async fn insert_event(
     w: &mut crate::WriteTx,
     request: RequestId,
     at: jiff::Timestamp,
