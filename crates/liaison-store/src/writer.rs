@@ -35,12 +35,7 @@ type Done = oneshot::Sender<std::result::Result<(), String>>;
 /// The shared write connection and its commit group.
 pub(crate) struct Writer {
     backend: Backend,
-    pool: AnyPool,
-    /// The connection, taken from `pool` on first use and kept. Holding this lock is the
-    /// right to write.
-    conn: Arc<Mutex<Option<PoolConnection<Any>>>>,
-    /// Only changed while `conn` is held; a plain mutex for short, non-async access.
-    group: Arc<StdMutex<Group>>,
+    shared: Arc<WriterHandle>,
 }
 
 #[derive(Default)]
@@ -88,11 +83,15 @@ struct Abandon {
     savepoint: bool,
 }
 
-/// What a [`WriteTx`] needs to finish after it gave up the lock.
+/// The state the writer and its open transactions share (a [`WriteTx`] finishes with it
+/// after it gave up the lock).
 struct WriterHandle {
     pool: AnyPool,
+    /// The connection, taken from `pool` on first use and kept. Holding this lock is the
+    /// right to write.
     conn: Arc<Mutex<Option<PoolConnection<Any>>>>,
-    group: Arc<StdMutex<Group>>,
+    /// Only changed while `conn` is held; a plain mutex for short, non-async access.
+    group: StdMutex<Group>,
 }
 
 const SAVEPOINT: &str = "SAVEPOINT liaison_w";
@@ -103,18 +102,16 @@ impl Writer {
     pub(crate) fn new(backend: Backend, pool: AnyPool) -> Writer {
         Writer {
             backend,
-            pool,
-            conn: Arc::new(Mutex::new(None)),
-            group: Arc::new(StdMutex::new(Group::default())),
+            shared: Arc::new(WriterHandle {
+                pool,
+                conn: Arc::new(Mutex::new(None)),
+                group: StdMutex::new(Group::default()),
+            }),
         }
     }
 
     fn handle(&self) -> Arc<WriterHandle> {
-        Arc::new(WriterHandle {
-            pool: self.pool.clone(),
-            conn: self.conn.clone(),
-            group: self.group.clone(),
-        })
+        self.shared.clone()
     }
 
     /// Starts a write transaction (see the module documentation).
@@ -163,7 +160,7 @@ impl Writer {
     /// back, then returns holding the write lock (drop it to let writers go on).
     pub(crate) async fn lock(&self) -> OwnedMutexGuard<Option<PoolConnection<Any>>> {
         let h = self.handle();
-        let mut guard = self.conn.clone().lock_owned().await;
+        let mut guard = h.conn.clone().lock_owned().await;
         if guard.is_some() {
             h.settle(&mut guard).await;
             h.finish_group(&mut guard).await;
