@@ -1263,17 +1263,22 @@ mod tests {
         }
     }
 
+    /// An outbox comment for the peer `cn-mps`.
+    fn comment_to_cn(id: &str, now: Timestamp) -> OutboxItem {
+        OutboxItem {
+            message_id: id.into(),
+            recipient: "cn-mps".into(),
+            payload_type: "comment".into(),
+            payload: serde_json::json!({"text": id}),
+            created_at: now,
+        }
+    }
+
     #[tokio::test]
     async fn outbox_inbox_links_and_ledger() {
         for store in crate::testing::all_backends().await {
             let now = Timestamp::UNIX_EPOCH;
-            let out = |id: &str| OutboxItem {
-                message_id: id.into(),
-                recipient: "cn-mps".into(),
-                payload_type: "comment".into(),
-                payload: serde_json::json!({"text": id}),
-                created_at: now,
-            };
+            let out = |id: &str| comment_to_cn(id, now);
             store
                 .fed_write(&FedWrites {
                     outbox: vec![out("m1"), out("m2")],
@@ -1535,13 +1540,7 @@ mod tests {
     async fn receipts_of_a_batch_are_stored_in_one_go() {
         for store in crate::testing::all_backends().await {
             let now = Timestamp::UNIX_EPOCH;
-            let out = |id: &str| OutboxItem {
-                message_id: id.into(),
-                recipient: "cn-mps".into(),
-                payload_type: "comment".into(),
-                payload: serde_json::json!({"text": id}),
-                created_at: now,
-            };
+            let out = |id: &str| comment_to_cn(id, now);
             store
                 .fed_write(&FedWrites {
                     outbox: vec![out("m1"), out("m2"), out("m3")],

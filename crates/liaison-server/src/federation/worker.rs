@@ -8,7 +8,7 @@ use crate::service::Node;
 use jiff::Timestamp;
 use liaison_store::{LeafRecord, OutboxRow, PeerKeyRecord, PeerRecord, ReceiptRow};
 use liaison_wire::{
-    Envelope, EnvelopeDraft, EnvelopeHeader, LedgerEntry, MessageId, NodeId, PayloadType, PinnedPeer, Receipt,
+    Envelope, EnvelopeDraft, EnvelopeHeader, LedgerEntry, MessageId, NodeId, PayloadType, PeerSet, PinnedPeer, Receipt,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -277,6 +277,41 @@ fn drop_answer() -> bool {
 /// batch, verify each result in order and store the receipts of the delivered prefix in
 /// one transaction. Returns how many (from the front) were delivered and, if fewer than all,
 /// why the next one was not.
+fn peer_error(peer: &str, message: String) -> FedError {
+    FedError::Peer {
+        peer: peer.to_string(),
+        message,
+    }
+}
+
+/// The pinned peer an outbox row is addressed to.
+fn pinned(peers: &PeerSet, recipient: &str) -> Result<(NodeId, PinnedPeer), FedError> {
+    let id = NodeId::parse(recipient).map_err(|e| peer_error(recipient, e.to_string()))?;
+    let peer = peers
+        .get(&id)
+        .ok_or_else(|| peer_error(recipient, "not a pinned peer (liaison peer add)".into()))?
+        .clone();
+    Ok((id, peer))
+}
+
+/// POSTs a JSON body to a pinned peer over its pinned TLS connection.
+async fn post(
+    fed: &Federation,
+    peer: &PinnedPeer,
+    recipient: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, FedError> {
+    let url = format!("{}{path}", peer.base_url.trim_end_matches('/'));
+    fed.client(peer)?
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| peer_error(recipient, format!("POST {url}: {e}")))
+}
+
 async fn deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> (usize, Option<FedError>) {
     match try_deliver_batch(fed, rows).await {
         Ok(r) => r,
@@ -288,16 +323,9 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
     let Some(first) = rows.first() else {
         return Ok((0, None));
     };
-    let peer_err = |m: String| FedError::Peer {
-        peer: first.recipient.clone(),
-        message: m,
-    };
-    let recipient = NodeId::parse(&first.recipient).map_err(|e| peer_err(e.to_string()))?;
+    let peer_err = |m: String| peer_error(&first.recipient, m);
     let peers = fed.peers()?;
-    let peer = peers
-        .get(&recipient)
-        .ok_or_else(|| peer_err("not a pinned peer (liaison peer add)".into()))?
-        .clone();
+    let (recipient, peer) = pinned(&peers, &first.recipient)?;
     let mut envs = Vec::with_capacity(rows.len());
     let mut body = b"{\"envelopes\":[".to_vec();
     for (i, row) in rows.iter().enumerate() {
@@ -309,15 +337,7 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
         envs.push(env);
     }
     body.extend_from_slice(b"]}");
-    let url = format!("{}/federation/v1/envelope-batches", peer.base_url.trim_end_matches('/'));
-    let client = fed.client(&peer)?;
-    let resp = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| peer_err(format!("POST {url}: {e}")))?;
+    let resp = post(fed, &peer, &first.recipient, "/federation/v1/envelope-batches", body).await?;
     let status = resp.status();
     let bytes = resp
         .bytes()
@@ -423,27 +443,11 @@ fn verify_result(
 /// One attempt with the single-envelope endpoint: sign a fresh copy, POST it, verify and
 /// store the receipt.
 async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
-    let peer_err = |m: String| FedError::Peer {
-        peer: row.recipient.clone(),
-        message: m,
-    };
-    let recipient = NodeId::parse(&row.recipient).map_err(|e| peer_err(e.to_string()))?;
+    let peer_err = |m: String| peer_error(&row.recipient, m);
     let peers = fed.peers()?;
-    let peer = peers
-        .get(&recipient)
-        .ok_or_else(|| peer_err("not a pinned peer (liaison peer add)".into()))?
-        .clone();
+    let (recipient, peer) = pinned(&peers, &row.recipient)?;
     let env = sign_row(fed, row, &recipient)?;
-    let body = env.to_bytes()?;
-    let url = format!("{}/federation/v1/envelopes", peer.base_url.trim_end_matches('/'));
-    let client = fed.client(&peer)?;
-    let resp = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| peer_err(format!("POST {url}: {e}")))?;
+    let resp = post(fed, &peer, &row.recipient, "/federation/v1/envelopes", env.to_bytes()?).await?;
     let status = resp.status();
     let accepted_header = resp
         .headers()
