@@ -558,6 +558,21 @@ pub struct ParseContext<'a> {
 
 const PROGRESS_EVERY: u64 = 16_384;
 
+impl ParseContext<'_> {
+    /// Reports progress every `PROGRESS_EVERY` rows while a source is read.
+    fn tick(&self, rows: u64, bytes_read: &std::sync::atomic::AtomicU64) {
+        if rows.is_multiple_of(PROGRESS_EVERY) {
+            self.progress.update(ProgressUpdate {
+                source: self.source,
+                file: &self.file,
+                bytes_read: bytes_read.load(Ordering::Relaxed),
+                rows,
+                done: false,
+            });
+        }
+    }
+}
+
 /// Parses one source, calling `emit` for every accepted event. Never fails as a whole.
 pub fn parse_source<R: Read>(
     reader: R,
@@ -958,15 +973,7 @@ fn parse_csv<R: Read>(
             }
         };
         report.rows += 1;
-        if report.rows.is_multiple_of(PROGRESS_EVERY) {
-            ctx.progress.update(ProgressUpdate {
-                source: ctx.source,
-                file: &ctx.file,
-                bytes_read: count.load(Ordering::Relaxed),
-                rows: report.rows,
-                done: false,
-            });
-        }
+        ctx.tick(report.rows, count);
         match csv_row(&rec, res, m, &limits, &feed, ctx, line, &mut words) {
             Ok(ev) => {
                 report.accepted += 1;
@@ -1156,15 +1163,7 @@ fn parse_list<R: Read>(
             continue;
         }
         report.rows += 1;
-        if report.rows.is_multiple_of(PROGRESS_EVERY) {
-            ctx.progress.update(ProgressUpdate {
-                source: ctx.source,
-                file: &ctx.file,
-                bytes_read: count.load(Ordering::Relaxed),
-                rows: report.rows,
-                done: false,
-            });
-        }
+        ctx.tick(report.rows, count);
         if overlong || t.len() > limits.max_field_bytes {
             report.quarantine(
                 &limits,
