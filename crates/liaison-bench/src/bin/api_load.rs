@@ -135,14 +135,20 @@ impl Shared {
             .ok_or_else(|| anyhow!("no token for {}/{}", who.0, who.1))
     }
 
-    async fn send(&self, rq: reqwest::RequestBuilder, expect: u16) -> Result<Value> {
+    /// Sends, receives the whole body and checks the status.
+    async fn send_raw(&self, rq: reqwest::RequestBuilder, expect: u16) -> Result<impl AsRef<[u8]> + use<>> {
         let resp = rq.send().await.context("HTTP request failed")?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.context("reading the response body")?;
         if status != expect {
             bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
         }
-        serde_json::from_slice(&bytes).context("response is not JSON")
+        Ok(bytes)
+    }
+
+    async fn send(&self, rq: reqwest::RequestBuilder, expect: u16) -> Result<Value> {
+        let bytes = self.send_raw(rq, expect).await?;
+        serde_json::from_slice(bytes.as_ref()).context("response is not JSON")
     }
 
     async fn create(&self) -> Result<Tracked> {
@@ -180,12 +186,8 @@ impl Shared {
             .http
             .get(format!("{}{path}", self.base))
             .bearer_auth(self.token(who)?);
-        let resp = rq.send().await.context("HTTP request failed")?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.context("reading the response body")?;
-        if status != 200 {
-            bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
-        }
+        let bytes = self.send_raw(rq, 200).await?;
+        let bytes = bytes.as_ref();
         if !bytes.starts_with(b"{") && !bytes.starts_with(b"[") {
             bail!("response is not JSON");
         }
