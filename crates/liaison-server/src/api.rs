@@ -368,6 +368,7 @@ const LIST_PARAMS: &[&str] = &[
     "updated_since",
     "cursor",
     "limit",
+    "view",
 ];
 
 fn filter_from(q: &HashMap<String, String>) -> ApiResult<RequestFilter> {
@@ -425,8 +426,7 @@ async fn list_requests(
     Auth(p): Auth,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let f = filter_from(&q)?;
-    Ok(Json(node.list(&p, f, Timestamp::now()).await?).into_response())
+    list_page(&node, &p, &q).await
 }
 
 async fn overdue(
@@ -435,8 +435,18 @@ async fn overdue(
     Query(mut q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     q.insert("overdue".into(), "true".into());
-    let f = filter_from(&q)?;
-    Ok(Json(node.list(&p, f, Timestamp::now()).await?).into_response())
+    list_page(&node, &p, &q).await
+}
+
+/// A page of requests: summaries (`view=summary`, the default) or full requests (`view=full`).
+async fn list_page(node: &Node, p: &Principal, q: &HashMap<String, String>) -> ApiResult<Response> {
+    let f = filter_from(q)?;
+    let now = Timestamp::now();
+    match q.get("view").map(String::as_str) {
+        None | Some("summary") => Ok(Json(node.list(p, f, now).await?).into_response()),
+        Some("full") => Ok(Json(node.list_full(p, f, now).await?).into_response()),
+        Some(v) => Err(Problem::field("view", format!("'{v}' is not summary or full"))),
+    }
 }
 
 async fn create_request(

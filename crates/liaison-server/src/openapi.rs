@@ -79,6 +79,11 @@ pub fn document() -> Value {
             "limit",
             "Page size, 1-500 (default 50)",
             json!({"type": "integer", "minimum": 1, "maximum": 500})
+        ),
+        q(
+            "view",
+            "summary (default: the listed fields, no body or assessment) or full (each request as GET /requests/{id} returns it)",
+            enum_of(&["summary", "full"])
         )
     ]);
     json!({
@@ -169,7 +174,7 @@ pub fn document() -> Value {
                     "from": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}
                 }},
                 "RequestDraft": {"type": "object", "additionalProperties": false, "required": ["kind", "urgency", "requesting_agency", "requested_agency", "case_reference", "offences", "summary"], "properties": {
-                    "kind": kinds, "urgency": urgencies, "requesting_agency": {"type": "string", "format": "uuid"}, "requested_agency": {"type": "string", "format": "uuid"},
+                    "kind": kinds.clone(), "urgency": urgencies.clone(), "requesting_agency": {"type": "string", "format": "uuid"}, "requested_agency": {"type": "string", "format": "uuid"},
                     "case_reference": {"type": "string"}, "offences": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"},
                     "targets": {"type": "array", "items": {"$ref": "#/components/schemas/Target"}},
                     "data_categories": {"type": "array", "items": categories}, "legal_basis": {"type": "string"},
@@ -186,7 +191,15 @@ pub fn document() -> Value {
                     "assessment": {"$ref": "#/components/schemas/Assessment"}, "rule_pack_version": {"type": "string"},
                     "overdue": enum_of(&["acknowledge", "answer", "preservation_expiry"])
                 }}]},
-                "RequestPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}}, "next": {"type": ["string", "null"]}}},
+                "RequestSummary": {"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "kind": kinds.clone(), "urgency": urgencies.clone(), "state": states.clone(), "version": {"type": "integer"},
+                    "requesting_agency": {"type": "string", "format": "uuid"}, "requested_agency": {"type": "string", "format": "uuid"}, "case_reference": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                    "submitted_at": {"type": "string", "format": "date-time"}, "acknowledged_at": {"type": "string", "format": "date-time"}, "answered_at": {"type": "string", "format": "date-time"},
+                    "ack_due": {"type": "string", "format": "date-time"}, "answer_due": {"type": "string", "format": "date-time"}, "preserved_until": {"type": "string", "format": "date-time"},
+                    "overdue": enum_of(&["acknowledge", "answer", "preservation_expiry"])
+                }},
+                "RequestPage": {"type": "object", "description": "items are RequestSummary objects, or Request objects with view=full", "properties": {"items": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/RequestSummary"}, {"$ref": "#/components/schemas/Request"}]}}, "next": {"type": ["string", "null"]}}},
                 "DraftUpdate": {"type": "object", "required": ["version", "draft"], "properties": {"version": {"type": "integer"}, "draft": {"$ref": "#/components/schemas/RequestDraft"}}},
                 "Transition": {"type": "object", "required": ["version", "to"], "additionalProperties": false, "properties": {
                     "version": {"type": "integer"}, "to": states, "reason": {"type": "string"}, "refusal_reason": refusals,

@@ -12,7 +12,8 @@ use liaison_core::sla::SlaPolicy;
 use liaison_core::stats::{PairStats, cooperation};
 use liaison_core::{AgencyId, RequestId, Role};
 use liaison_store::{
-    AuditReport, EventRecord, Page, Principal, RequestFilter, Store, StoreError, StoredRequest, TransitionRecord,
+    AuditReport, EventRecord, Page, Principal, RequestFilter, RequestSummary, Store, StoreError, StoredRequest,
+    TransitionRecord,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -270,11 +271,20 @@ impl Node {
         Ok(self.store.events(id).await?)
     }
 
-    /// Lists requests the principal's agency sends or receives.
-    pub async fn list(&self, p: &Principal, mut f: RequestFilter, now: Timestamp) -> Result<Page<StoredRequest>> {
+    /// Lists requests the principal's agency sends or receives, in summary form.
+    pub async fn list(&self, p: &Principal, f: RequestFilter, now: Timestamp) -> Result<Page<RequestSummary>> {
+        Ok(self.store.request_summaries(&self.visible_filter(p, f)?, now).await?)
+    }
+
+    /// Like [`Node::list`], with each request in full (body and assessment).
+    pub async fn list_full(&self, p: &Principal, f: RequestFilter, now: Timestamp) -> Result<Page<StoredRequest>> {
+        Ok(self.store.requests(&self.visible_filter(p, f)?, now).await?)
+    }
+
+    fn visible_filter(&self, p: &Principal, mut f: RequestFilter) -> Result<RequestFilter> {
         require(p.role.may_read_requests(), "reading requests", p)?;
         f.visible_to = Some(p.agency);
-        Ok(self.store.requests(&f, now).await?)
+        Ok(f)
     }
 
     /// The target states this principal may move the request to now.

@@ -380,6 +380,28 @@ async fn listing_pagination_filters_and_docs() {
         .get(&format!("/api/v1/requests?requested={}", api.f.mps.id), FBI_OFFICER)
         .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 7);
+    // Pages list summaries by default (no body, no assessment); view=full gives whole requests.
+    let summary = &page["items"][0];
+    assert_eq!(summary["kind"], "subscriber_information");
+    assert_eq!(summary["state"], "draft");
+    assert_eq!(summary["requested_agency"], api.f.mps.id.to_string());
+    assert!(summary["version"].is_i64() && summary["created_at"].is_string());
+    assert!(summary.get("summary").is_none() && summary.get("targets").is_none());
+    let (s, full) = api.get("/api/v1/requests?view=full&limit=2", FBI_OFFICER).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(full["items"].as_array().unwrap().len(), 2);
+    assert!(full["items"][0]["targets"].is_array() && full["items"][0]["summary"].is_string());
+    let (one_s, one) = api
+        .get(
+            &format!("/api/v1/requests/{}", full["items"][0]["id"].as_str().unwrap()),
+            FBI_OFFICER,
+        )
+        .await;
+    assert_eq!(one_s, StatusCode::OK);
+    assert_eq!(one, full["items"][0]);
+    let (s, problem) = api.get("/api/v1/requests?view=everything", FBI_OFFICER).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(problem.to_string().contains("view"), "{problem}");
 
     let (s, doc, _) = api.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);

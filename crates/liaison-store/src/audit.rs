@@ -5,6 +5,7 @@
 //! reordering any entry breaks every later hash; `audit_head` holds the latest hash so that
 //! truncating the tail is detected too.
 
+use crate::writer::Batch;
 use crate::{Result, Store, StoreError, WriteTx, ms, ts};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -79,24 +80,44 @@ pub(crate) async fn append(
     // The first append of a transaction reads the head with an UPDATE, which takes the row
     // lock on PostgreSQL so concurrent instances serialise here; the head row itself is
     // written once per transaction, just before the commit (see `WriteTx::audit_head`).
-    let (last, prev) = w.audit_head().await?;
-    let seq = last + 1;
+    let mut head = w.audit_head().await?;
+    let mut b = Batch::default();
+    let seq = push(&mut b, &mut head, at, actor, action, subject, detail);
+    w.run(b).await?;
+    w.set_audit_head(head.0, head.1);
+    Ok(seq)
+}
+
+/// Adds the statement that appends an entry after `head` to `b`, and moves `head` to that
+/// entry. Once the batch has run, give the new head to [`WriteTx::set_audit_head`].
+pub(crate) fn push(
+    b: &mut Batch,
+    head: &mut (i64, String),
+    at: jiff::Timestamp,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> i64 {
+    let seq = head.0 + 1;
     let detail = detail.to_string();
     let at_ms = ms(at);
-    let hash = chain_hash(&prev, seq, at_ms, actor, action, subject, &detail);
-    sqlx::query("INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(seq)
-        .bind(at_ms)
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(&detail)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *w.tx)
-        .await?;
-    w.set_audit_head(seq, hash);
-    Ok(seq)
+    let hash = chain_hash(&head.1, seq, at_ms, actor, action, subject, &detail);
+    b.push(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            seq.into(),
+            at_ms.into(),
+            actor.into(),
+            action.into(),
+            subject.into(),
+            detail.into(),
+            std::mem::take(&mut head.1).into(),
+            hash.clone().into(),
+        ],
+    );
+    *head = (seq, hash);
+    seq
 }
 
 type Row = (i64, i64, String, String, String, String, String, String);

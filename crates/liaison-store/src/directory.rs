@@ -38,7 +38,7 @@ impl Store {
             .bind(j.code.as_str())
             .bind(&j.name_en)
             .bind(&j.name_zh)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         w.commit().await
     }
@@ -77,7 +77,7 @@ impl Store {
             .bind(a.kind.as_str())
             .bind(&a.time_zone)
             .bind(node_id.map(str::to_string))
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
@@ -161,7 +161,7 @@ impl Store {
             .bind(c.languages.join(","))
             .bind(&c.time_zone)
             .bind(c.office_hours.to_string())
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("agency {}", c.agency)),

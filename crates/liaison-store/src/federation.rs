@@ -295,7 +295,7 @@ pub struct OutboxStats {
 async fn ensure_link(w: &mut WriteTx, peer: &str) -> Result<()> {
     sqlx::query("INSERT INTO links (peer, next_seq, last_applied) VALUES ($1, 1, 0) ON CONFLICT (peer) DO NOTHING")
         .bind(peer)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     Ok(())
 }
@@ -315,7 +315,7 @@ pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
         let seq: i64 =
             sqlx::query_scalar("UPDATE links SET next_seq = next_seq + 1 WHERE peer = $1 RETURNING next_seq - 1")
                 .bind(&o.recipient)
-                .fetch_one(&mut *w.tx)
+                .fetch_one(w.conn().await?)
                 .await?;
         sqlx::query(
             "INSERT INTO outbox (message_id, recipient, link_seq, payload_type, payload, created_at, attempts, next_attempt) \
@@ -328,7 +328,7 @@ pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
         .bind(o.payload.to_string())
         .bind(ms(o.created_at))
         .bind(ms(o.created_at))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await
         .map_err(|e| unique(e, format!("outbox message {}", o.message_id)))?;
     }
@@ -364,14 +364,14 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
             // batch intact with a savepoint around it.
             let guarded = matches!(effect, Mirrored::Submitted(_));
             if guarded {
-                sqlx::query("SAVEPOINT fed_effect").execute(&mut *w.tx).await?;
+                sqlx::query("SAVEPOINT fed_effect").execute(w.conn().await?).await?;
             }
             match apply_effect(w, effect, &mut known).await {
                 Ok(()) => {}
                 Err(e) if permanent(&e) => {
                     if guarded {
                         sqlx::query("ROLLBACK TO SAVEPOINT fed_effect")
-                            .execute(&mut *w.tx)
+                            .execute(w.conn().await?)
                             .await?;
                     }
                     outcome = format!("not applied: {e}");
@@ -379,7 +379,9 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
                 Err(e) => return Err(e),
             }
             if guarded {
-                sqlx::query("RELEASE SAVEPOINT fed_effect").execute(&mut *w.tx).await?;
+                sqlx::query("RELEASE SAVEPOINT fed_effect")
+                    .execute(w.conn().await?)
+                    .await?;
             }
         }
         outcomes.push(outcome);
@@ -411,7 +413,7 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
                 chunk.len() - 1
             ),
         };
-        q.execute(&mut *w.tx).await.map_err(|e| unique(e, what))?;
+        q.execute(w.conn().await?).await.map_err(|e| unique(e, what))?;
         done += chunk.len();
     }
     let mut start = 0;
@@ -427,7 +429,7 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
             .bind(last.link_seq)
             .bind(&first.sender)
             .bind(first.link_seq - 1)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(format!(
@@ -470,7 +472,7 @@ async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> 
         return Ok(());
     }
     let mut idx: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx), -1) + 1 FROM ledger_leaves")
-        .fetch_one(&mut *w.tx)
+        .fetch_one(w.conn().await?)
         .await?;
     for chunk in leaves.chunks(ROWS_PER_INSERT) {
         let sql = format!(
@@ -489,7 +491,7 @@ async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> 
                 .bind(ms(*at));
             idx += 1;
         }
-        q.execute(&mut *w.tx)
+        q.execute(w.conn().await?)
             .await
             .map_err(|e| unique(e, format!("ledger leaves from {first}")))?;
     }
@@ -539,7 +541,7 @@ async fn apply_effect(
                 "SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1",
             )
             .bind(p.request_id.to_string())
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(w.conn().await?)
             .await?;
             let Some((state, version, ack, ans, pres)) = cur else {
                 return Err(StoreError::NotFound(format!("request {}", p.request_id)));
@@ -564,7 +566,7 @@ async fn apply_effect(
             .bind(nd)
             .bind(p.request_id.to_string())
             .bind(version)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
             insert_event_in(
                 w,
@@ -592,7 +594,7 @@ async fn apply_effect(
             if !known.contains(&p.request_id) {
                 let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1")
                     .bind(p.request_id.to_string())
-                    .fetch_optional(&mut *w.tx)
+                    .fetch_optional(w.conn().await?)
                     .await?;
                 if exists.is_none() {
                     return Err(StoreError::NotFound(format!("request {}", p.request_id)));
@@ -694,7 +696,7 @@ impl Store {
     /// Stores (or replaces) the node's federation identity.
     pub async fn fed_set_identity(&self, id: &FedIdentity) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM fed_identity").execute(&mut *w.tx).await?;
+        sqlx::query("DELETE FROM fed_identity").execute(w.conn().await?).await?;
         sqlx::query(
             "INSERT INTO fed_identity (id, node_id, agency_id, listen, base_url, key_dir, tls_cert_sha256, descriptor, serial) \
              VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)",
@@ -707,7 +709,7 @@ impl Store {
         .bind(&id.tls_cert_sha256)
         .bind(&id.descriptor)
         .bind(id.serial)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         w.commit().await
     }
@@ -745,7 +747,7 @@ impl Store {
         .bind(ms(k.valid_from))
         .bind(k.valid_until.map(ms))
         .bind(ms(now))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         w.commit().await
     }
@@ -789,7 +791,7 @@ impl Store {
         .bind(&p.pinned)
         .bind(&p.descriptor)
         .bind(ms(p.added_at))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         for k in keys {
             sqlx::query(
@@ -801,7 +803,7 @@ impl Store {
             .bind(&k.public_key)
             .bind(ms(k.valid_from))
             .bind(k.valid_until.map(ms))
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         }
         ensure_link(&mut w, &p.node_id).await?;
@@ -837,7 +839,7 @@ impl Store {
         let mut w = self.write().await?;
         let r = sqlx::query("DELETE FROM peers WHERE node_id = $1")
             .bind(node_id)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("peer {node_id}")));
@@ -962,7 +964,7 @@ impl Store {
         .bind(error)
         .bind(ms(next_attempt))
         .bind(message_id)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         w.commit().await
     }
@@ -1007,7 +1009,7 @@ impl Store {
             for (r, _, _) in chunk {
                 q = q.bind(&r.message_id);
             }
-            fresh.extend(q.fetch_all(&mut *w.tx).await?);
+            fresh.extend(q.fetch_all(w.conn().await?).await?);
         }
         let todo: Vec<&(ReceiptRow, LeafRecord, LeafRecord)> =
             items.iter().filter(|(r, _, _)| fresh.contains(&r.message_id)).collect();
@@ -1025,7 +1027,7 @@ impl Store {
                     .bind(&r.receipt)
                     .bind(ms(r.stored_at));
             }
-            q.execute(&mut *w.tx)
+            q.execute(w.conn().await?)
                 .await
                 .map_err(|e| unique(e, format!("receipt for {}", chunk[0].0.message_id)))?;
         }
@@ -1192,7 +1194,7 @@ impl Store {
         .bind(&s.sth)
         .bind(ms(s.recorded_at))
         .bind(s.note.clone())
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         w.commit().await
     }

@@ -836,7 +836,7 @@ macro_rules! on_conn {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
             Conn::Shared(w) => {
-                let $c: &mut sqlx::AnyConnection = &mut *w.tx;
+                let $c: &mut sqlx::AnyConnection = w.conn().await?;
                 $body
             }
             Conn::Sqlite(n) => {
@@ -926,7 +926,7 @@ impl Store {
             Backend::Postgres => "LOCK TABLE intel_indicator IN EXCLUSIVE MODE",
             Backend::Sqlite => "PRAGMA cache_size = -65536",
         };
-        sqlx::query(setup).execute(&mut *w.tx).await?;
+        sqlx::query(setup).execute(w.conn().await?).await?;
         Ok(IntelTx {
             conn: Conn::Shared(w),
             backend: self.backend(),
@@ -1075,8 +1075,8 @@ impl IntelTx {
         match &mut self.conn {
             Conn::Sqlite(n) => sqlite_save(&mut n.conn, state, &ixs).await,
             Conn::Shared(w) => match self.backend {
-                Backend::Postgres => pg_save(&mut w.tx, state, &ixs).await,
-                Backend::Sqlite => any_save(&mut w.tx, state, &ixs, self.backend).await,
+                Backend::Postgres => pg_save(w.conn().await?, state, &ixs).await,
+                Backend::Sqlite => any_save(w.conn().await?, state, &ixs, self.backend).await,
             },
         }
     }

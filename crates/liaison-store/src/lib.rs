@@ -35,8 +35,10 @@ pub use federation::{
     FedIdentity, FedWrites, InboxRow, IncomingRecord, LeafRecord, LeafRow, OutboxItem, OutboxRow, OutboxStats, OwnKey,
     PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
 };
-pub use requests::{Escalation, EventRecord, Page, RequestFilter, StatsRow, StoredRequest, TransitionRecord};
-pub use users::{Principal, TokenInfo, User};
+pub use requests::{
+    Escalation, EventRecord, Listed, Page, RequestFilter, RequestSummary, StatsRow, StoredRequest, TransitionRecord,
+};
+pub use users::{AUTH_CACHE_TTL, Principal, TokenInfo, User};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -89,6 +91,53 @@ pub struct Store {
     pub(crate) write_lock: Arc<writer::Writer>,
     /// Agencies by id (rows are immutable once written).
     agency_cache: Arc<directory::AgencyCache>,
+    /// Tokens recently found valid (see [`AUTH_CACHE_TTL`]).
+    auth_cache: Arc<users::AuthCache>,
+    /// SQLite: the thread the busiest write transactions run on (see [`Store::writing`]).
+    write_thread: Option<Arc<WriteThread>>,
+}
+
+/// A thread with a runtime of its own, for write transactions. The write lock's holder
+/// waits for the database's answer to each call; on the node's main runtime it would then
+/// also wait for a turn behind every request handler that is busy (building a page of
+/// results, say), and every other writer would wait with it. On this thread it runs as
+/// soon as the answer is there.
+struct WriteThread {
+    handle: tokio::runtime::Handle,
+    /// Dropped with the last handle on the store: the thread's runtime then stops.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl WriteThread {
+    fn start() -> Result<WriteThread> {
+        let (ready, handle) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("liaison-writer".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(rt.handle().clone()));
+                rt.block_on(async move {
+                    let _ = stopped.await;
+                });
+            })
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let handle = handle
+            .recv()
+            .map_err(|_| {
+                StoreError::Database(sqlx::Error::Io(std::io::Error::other(
+                    "the writer thread did not start",
+                )))
+            })?
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        Ok(WriteThread { handle, _stop: stop })
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -156,6 +205,12 @@ impl Store {
             writer,
             backend,
             agency_cache: Default::default(),
+            auth_cache: Default::default(),
+            // PostgreSQL connections belong to the runtime that opened them: keep them there.
+            write_thread: match backend {
+                Backend::Sqlite => Some(Arc::new(WriteThread::start()?)),
+                Backend::Postgres => None,
+            },
         };
         schema::migrate(&store).await?;
         Ok(store)
@@ -168,6 +223,24 @@ impl Store {
     /// Starts a write transaction (a savepoint in the current commit group, see [`writer`]).
     pub(crate) async fn write(&self) -> Result<WriteTx> {
         self.write_lock.begin().await
+    }
+
+    /// Runs a write on the store's write thread (SQLite; see [`WriteThread`]) and waits for its
+    /// outcome. The write runs to its end even if the caller stops waiting, so it is stored
+    /// or not as a whole, as always.
+    pub(crate) async fn writing<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Store) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let work = f(self.clone());
+        match &self.write_thread {
+            Some(t) => t.handle.spawn(work).await.map_err(|e| {
+                StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!("the write failed: {e}"))))
+            })?,
+            None => work.await,
+        }
     }
 
     /// Waits until the write transactions of this process that are running now have been
@@ -190,12 +263,18 @@ impl Store {
     }
 }
 
-/// Per-connection SQLite settings: WAL, foreign keys, and waiting (not failing) on a busy file.
+/// Per-connection SQLite settings: WAL, foreign keys, waiting (not failing) on a busy file,
+/// memory-mapped reads.
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_mode = WAL").await?;
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
+    // Read through a memory map (no read system call per page) and keep more pages per
+    // connection than the default 2 MB; savepoint journals stay in memory.
+    conn.execute("PRAGMA mmap_size = 1073741824").await?;
+    conn.execute("PRAGMA cache_size = -16384").await?;
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
     Ok(())
 }
 

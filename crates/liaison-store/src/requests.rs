@@ -1,8 +1,9 @@
 //! Assistance requests, their history and escalations.
 
+use crate::writer::Batch;
 use crate::{Result, Store, StoreError, audit, ms, opt_ts, parse, ts};
 use liaison_core::lifecycle::State;
-use liaison_core::request::{AssistanceRequest, RequestDraft};
+use liaison_core::request::{AssistanceRequest, RequestDraft, RequestKind, Urgency};
 use liaison_core::sla::{DeadlineKind, running_deadline};
 use liaison_core::{AgencyId, EventId, RequestId};
 use serde::Serialize;
@@ -57,6 +58,54 @@ pub struct RequestFilter {
     /// Cursor: only ids strictly older than this one.
     pub before: Option<RequestId>,
     pub limit: u32,
+}
+
+/// A request as listed: what the columns hold, without the body (facts, targets, offences)
+/// or the assessment. Field names are those of the full request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestSummary {
+    pub id: RequestId,
+    pub kind: RequestKind,
+    pub urgency: Urgency,
+    pub state: State,
+    pub version: i64,
+    pub requesting_agency: AgencyId,
+    pub requested_agency: AgencyId,
+    pub case_reference: String,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_due: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_due: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preserved_until: Option<jiff::Timestamp>,
+    /// The deadline currently running and whether it has passed (computed at read time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdue: Option<DeadlineKind>,
+}
+
+/// An item of a page: its id is the next page's cursor.
+pub trait Listed {
+    fn list_id(&self) -> RequestId;
+}
+
+impl Listed for StoredRequest {
+    fn list_id(&self) -> RequestId {
+        self.request.id
+    }
+}
+
+impl Listed for RequestSummary {
+    fn list_id(&self) -> RequestId {
+        self.id
+    }
 }
 
 /// One page of a listing; pass `next` as `before` for the following page.
@@ -158,17 +207,74 @@ pub(crate) fn next_due(
 }
 
 fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineKind> {
-    let kind = running_deadline(r.state)?;
+    overdue_in(r.state, r.ack_due, r.answer_due, r.preserved_until, now)
+}
+
+/// The running deadline of a request in `state`, if it has passed at `now`.
+fn overdue_in(
+    state: State,
+    ack_due: Option<jiff::Timestamp>,
+    answer_due: Option<jiff::Timestamp>,
+    preserved_until: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Option<DeadlineKind> {
+    let kind = running_deadline(state)?;
     let due = match kind {
-        DeadlineKind::Acknowledge => r.ack_due,
-        DeadlineKind::Answer => r.answer_due,
-        DeadlineKind::PreservationExpiry => r.preserved_until,
+        DeadlineKind::Acknowledge => ack_due,
+        DeadlineKind::Answer => answer_due,
+        DeadlineKind::PreservationExpiry => preserved_until,
     }?;
     (due < now).then_some(kind)
 }
 
+const SUMMARY_COLS: &str = "SELECT id, kind, urgency, state, version, requesting_agency, requested_agency, case_reference, \
+     created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until FROM requests";
+
+type SummaryRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn summary(r: SummaryRow, now: jiff::Timestamp) -> Result<RequestSummary> {
+    let state = parse(&r.3, "state")?;
+    let (ack_due, answer_due, preserved_until) = (opt_ts(r.13)?, opt_ts(r.14)?, opt_ts(r.15)?);
+    Ok(RequestSummary {
+        id: parse(&r.0, "request id")?,
+        kind: parse(&r.1, "kind")?,
+        urgency: parse(&r.2, "urgency")?,
+        state,
+        version: r.4,
+        requesting_agency: parse(&r.5, "requesting agency")?,
+        requested_agency: parse(&r.6, "requested agency")?,
+        case_reference: r.7,
+        created_at: ts(r.8)?,
+        updated_at: ts(r.9)?,
+        submitted_at: opt_ts(r.10)?,
+        acknowledged_at: opt_ts(r.11)?,
+        answered_at: opt_ts(r.12)?,
+        ack_due,
+        answer_due,
+        preserved_until,
+        overdue: overdue_in(state, ack_due, answer_due, preserved_until, now),
+    })
+}
+
 /// Stores a new request with its `created` event and audit entry, inside the caller's
-/// transaction (local drafts and requests mirrored from a peer alike).
+/// transaction (local drafts and requests mirrored from a peer alike), in one batch.
 pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequest, actor: &str) -> Result<()> {
     let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
     let nd = next_due(
@@ -177,106 +283,109 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
         r.answer_due.map(ms),
         r.preserved_until.map(ms),
     );
-    sqlx::query(
+    let mut head = w.audit_head().await?;
+    let mut b = Batch::default();
+    b.push(
         "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
          submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-    )
-    .bind(r.id.to_string())
-    .bind(r.draft.kind.as_str())
-    .bind(r.draft.urgency.as_str())
-    .bind(r.state.as_str())
-    .bind(r.draft.requesting_agency.to_string())
-    .bind(r.draft.requested_agency.to_string())
-    .bind(&r.draft.case_reference)
-    .bind(body)
-    .bind(r.version)
-    .bind(ms(r.created_at))
-    .bind(ms(r.updated_at))
-    .bind(r.submitted_at.map(ms))
-    .bind(r.acknowledged_at.map(ms))
-    .bind(r.answered_at.map(ms))
-    .bind(r.ack_due.map(ms))
-    .bind(r.answer_due.map(ms))
-    .bind(r.preserved_until.map(ms))
-    .bind(nd)
-    .execute(&mut *w.tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("requesting or requested agency".into()),
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(format!("request {}", r.id)),
-        _ => StoreError::Database(e),
-    })?;
-    insert_event(w, r.id, r.created_at, actor, "created", None, Some(r.state), None, None).await?;
-    audit::append(
-        w,
+        vec![
+            r.id.to_string().into(),
+            r.draft.kind.as_str().into(),
+            r.draft.urgency.as_str().into(),
+            r.state.as_str().into(),
+            r.draft.requesting_agency.to_string().into(),
+            r.draft.requested_agency.to_string().into(),
+            r.draft.case_reference.as_str().into(),
+            body.into(),
+            r.version.into(),
+            ms(r.created_at).into(),
+            ms(r.updated_at).into(),
+            r.submitted_at.map(ms).into(),
+            r.acknowledged_at.map(ms).into(),
+            r.answered_at.map(ms).into(),
+            r.ack_due.map(ms).into(),
+            r.answer_due.map(ms).into(),
+            r.preserved_until.map(ms).into(),
+            nd.into(),
+        ],
+    );
+    push_event(
+        &mut b,
+        r.id,
+        r.created_at,
+        actor,
+        "created",
+        None,
+        Some(r.state),
+        None,
+        None,
+    );
+    audit::push(
+        &mut b,
+        &mut head,
         r.created_at,
         actor,
         "request.create",
         &r.id.to_string(),
         &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
-    )
-    .await?;
+    );
+    // The request row is the batch's first statement: its constraints are what can fail.
+    w.run(b).await.map_err(|e| match e {
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+            StoreError::NotFound("requesting or requested agency".into())
+        }
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            StoreError::Duplicate(format!("request {}", r.id))
+        }
+        e => e,
+    })?;
+    w.set_audit_head(head.0, head.1);
     Ok(())
 }
 
-/// One state change inside the caller's write transaction (see [`Store::transition`]).
-async fn transition_in(w: &mut crate::WriteTx, t: &TransitionRecord) -> Result<()> {
-    type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
-    let cur: Option<Cur> =
-        sqlx::query_as("SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1")
-            .bind(t.id.to_string())
-            .fetch_optional(&mut *w.tx)
-            .await?;
-    let Some((state, version, ack, ans, pres)) = cur else {
-        return Err(StoreError::NotFound(format!("request {}", t.id)));
-    };
-    if version != t.expected_version || state != t.from.as_str() {
-        return Err(StoreError::Conflict(format!(
-            "request {} is now at version {version} in state {state}; you acted on version {} in state {}. Reload and try again.",
-            t.id, t.expected_version, t.from
-        )));
-    }
-    let nd = next_due(
-        t.to,
-        t.ack_due.map(ms).or(ack),
-        t.answer_due.map(ms).or(ans),
-        t.preserved_until.map(ms).or(pres),
-    );
+/// Adds one state change (the request row, its event, its audit entry) to a batch; returns
+/// the index of the `UPDATE`, which changes no row if the request is not at
+/// `t.expected_version` in state `t.from` (see [`Store::transitions`]).
+fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord) -> usize {
     let (assessment, rpv) = match &t.assessment {
         Some((a, v)) => (Some(a.to_string()), Some(v.clone())),
         None => (None, None),
     };
-    let r = sqlx::query(
+    // The deadline that runs in the new state, from the new or the stored due dates (the
+    // right-hand sides of an UPDATE see the row as it was): see `next_due`.
+    let running: i64 = match running_deadline(t.to) {
+        None => 0,
+        Some(DeadlineKind::Acknowledge) => 1,
+        Some(DeadlineKind::Answer) => 2,
+        Some(DeadlineKind::PreservationExpiry) => 3,
+    };
+    let update = b.push(
         "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
          submitted_at = COALESCE($3, submitted_at), acknowledged_at = COALESCE($4, acknowledged_at), answered_at = COALESCE($5, answered_at), \
-         ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), next_due = $9, \
+         ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), \
+         next_due = CASE $9 WHEN 1 THEN COALESCE($6, ack_due) WHEN 2 THEN COALESCE($7, answer_due) WHEN 3 THEN COALESCE($8, preserved_until) ELSE NULL END, \
          assessment = COALESCE($10, assessment), rule_pack_version = COALESCE($11, rule_pack_version) \
-         WHERE id = $12 AND version = $13",
-    )
-    .bind(t.to.as_str())
-    .bind(ms(t.at))
-    .bind(t.submitted_at.map(ms))
-    .bind(t.acknowledged_at.map(ms))
-    .bind(t.answered_at.map(ms))
-    .bind(t.ack_due.map(ms))
-    .bind(t.answer_due.map(ms))
-    .bind(t.preserved_until.map(ms))
-    .bind(nd)
-    .bind(assessment)
-    .bind(rpv)
-    .bind(t.id.to_string())
-    .bind(t.expected_version)
-    .execute(&mut *w.tx)
-    .await?;
-    if r.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!(
-            "request {} changed while being updated; reload and try again",
-            t.id
-        )));
-    }
-    insert_event(
-        w,
+         WHERE id = $12 AND version = $13 AND state = $14",
+        vec![
+            t.to.as_str().into(),
+            ms(t.at).into(),
+            t.submitted_at.map(ms).into(),
+            t.acknowledged_at.map(ms).into(),
+            t.answered_at.map(ms).into(),
+            t.ack_due.map(ms).into(),
+            t.answer_due.map(ms).into(),
+            t.preserved_until.map(ms).into(),
+            running.into(),
+            assessment.into(),
+            rpv.into(),
+            t.id.to_string().into(),
+            t.expected_version.into(),
+            t.from.as_str().into(),
+        ],
+    );
+    push_event(
+        b,
         t.id,
         t.at,
         &t.actor,
@@ -285,19 +394,17 @@ async fn transition_in(w: &mut crate::WriteTx, t: &TransitionRecord) -> Result<(
         Some(t.to),
         t.reason.as_deref(),
         t.data.as_ref(),
-    )
-    .await?;
-    audit::append(
-        w,
+    );
+    audit::push(
+        b,
+        head,
         t.at,
         &t.actor,
         "request.transition",
         &t.id.to_string(),
         &serde_json::json!({"from": t.from, "to": t.to, "version": t.expected_version + 1, "reason": t.reason}),
-    )
-    .await?;
-    crate::federation::write_fed(w, &t.fed).await?; // [federation]
-    Ok(())
+    );
+    update
 }
 
 fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
@@ -343,10 +450,14 @@ impl Store {
         actor: &str,
         fed: &crate::federation::FedWrites,
     ) -> Result<()> {
-        let mut w = self.write().await?;
-        insert_request_in(&mut w, r, actor).await?;
-        crate::federation::write_fed(&mut w, fed).await?; // [federation]
-        w.commit().await
+        let (r, actor, fed) = (r.clone(), actor.to_string(), fed.clone());
+        self.writing(move |s| async move {
+            let mut w = s.write().await?;
+            insert_request_in(&mut w, &r, &actor).await?;
+            crate::federation::write_fed(&mut w, &fed).await?; // [federation]
+            w.commit().await
+        })
+        .await
     }
 
     /// Replaces a draft's content (only while it is a draft; optimistic version check).
@@ -373,7 +484,7 @@ impl Store {
         .bind(ms(now))
         .bind(id.to_string())
         .bind(expected_version)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         if r.rows_affected() == 0 {
             drop(w);
@@ -408,6 +519,31 @@ impl Store {
 
     /// Lists requests, newest first, one page at a time.
     pub async fn requests(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<StoredRequest>> {
+        let (ids, page, args, limit) = self.page_ids(f).await?;
+        let q = bind_args(
+            sqlx::query_as::<_, ReqRow>(sqlx::AssertSqlSafe(format!("{REQ_COLS} WHERE id IN ({ids}) {page}"))),
+            args,
+        );
+        let rows = q.fetch_all(&self.pool).await?;
+        paged(rows, limit, |r| request(r, Some(now)))
+    }
+
+    /// Like [`Store::requests`], each request as a [`RequestSummary`] (no body is read).
+    pub async fn request_summaries(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<RequestSummary>> {
+        let (ids, page, args, limit) = self.page_ids(f).await?;
+        let q = bind_args(
+            sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(format!(
+                "{SUMMARY_COLS} WHERE id IN ({ids}) {page}"
+            ))),
+            args,
+        );
+        let rows = q.fetch_all(&self.pool).await?;
+        paged(rows, limit, |r| summary(r, now))
+    }
+
+    /// The query choosing a page's ids (with one row more than the page, to tell whether
+    /// another page follows), its `ORDER BY … LIMIT`, its arguments and the page size.
+    async fn page_ids(&self, f: &RequestFilter) -> Result<(String, String, Vec<Arg>, u32)> {
         // Filters other than visibility, each a condition on one row.
         let mut conds = String::new();
         let mut args: Vec<Arg> = Vec::new();
@@ -480,28 +616,7 @@ impl Store {
             }
             None => format!("SELECT id FROM requests WHERE 1 = 1{conds} {page}"),
         };
-        let sql = format!("{REQ_COLS} WHERE id IN ({ids}) {page}");
-        let mut q = sqlx::query_as::<_, ReqRow>(sqlx::AssertSqlSafe(sql));
-        for a in args {
-            q = match a {
-                Arg::S(s) => q.bind(s),
-                Arg::I(i) => q.bind(i),
-            };
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let more = rows.len() > limit as usize;
-        let mut items = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| request(r, Some(now)))
-            .collect::<Result<Vec<_>>>()?;
-        items.truncate(limit as usize);
-        let next = if more {
-            items.last().map(|r| r.request.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok((ids, page, args, limit))
     }
 
     /// SQLite only: whether at least 2,000 rows match a range condition (an index-only, capped
@@ -532,12 +647,54 @@ impl Store {
         let Some(last) = ts.last() else {
             return Err(StoreError::Conflict("no state change to commit".into()));
         };
+        let (id, at) = (last.id, last.at);
+        let ts = ts.to_vec();
+        self.writing(move |s| async move { s.transitions_now(&ts).await })
+            .await?;
+        self.request(id, Some(at)).await
+    }
+
+    async fn transitions_now(&self, ts: &[TransitionRecord]) -> Result<()> {
         let mut w = self.write().await?;
-        for t in ts {
-            transition_in(&mut w, t).await?;
+        let mut head = w.audit_head().await?;
+        let mut b = Batch::default();
+        let updates: Vec<usize> = ts.iter().map(|t| push_transition(&mut b, &mut head, t)).collect();
+        let changed = match w.run(b).await {
+            Ok(changed) => changed,
+            // An event of a request that does not exist.
+            Err(StoreError::Database(sqlx::Error::Database(db))) if db.is_foreign_key_violation() => {
+                drop(w);
+                return Err(self.stale(&ts[0]).await);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some((t, _)) = ts.iter().zip(&updates).find(|(_, i)| changed.get(**i) != Some(&1)) {
+            // Not where the caller saw it: undo the batch, then say what it is now.
+            drop(w);
+            return Err(self.stale(t).await);
         }
-        w.commit().await?;
-        self.request(last.id, Some(last.at)).await
+        w.set_audit_head(head.0, head.1);
+        for t in ts {
+            crate::federation::write_fed(&mut w, &t.fed).await?; // [federation]
+        }
+        w.commit().await
+    }
+
+    /// Why a state change found its request elsewhere than expected.
+    async fn stale(&self, t: &TransitionRecord) -> StoreError {
+        let cur: Result<Option<(String, i64)>> = sqlx::query_as("SELECT state, version FROM requests WHERE id = $1")
+            .bind(t.id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from);
+        match cur {
+            Ok(Some((state, version))) => StoreError::Conflict(format!(
+                "request {} is now at version {version} in state {state}; you acted on version {} in state {}. Reload and try again.",
+                t.id, t.expected_version, t.from
+            )),
+            Ok(None) => StoreError::NotFound(format!("request {}", t.id)),
+            Err(e) => e,
+        }
     }
 
     /// Adds a comment to a request's history.
@@ -556,24 +713,41 @@ impl Store {
         data: Option<&serde_json::Value>,
         fed: &crate::federation::FedWrites,
     ) -> Result<EventRecord> {
+        let (actor, text, data, fed) = (actor.to_string(), text.to_string(), data.cloned(), fed.clone());
+        self.writing(move |s| async move { s.comment_now(id, &actor, &text, at, data.as_ref(), &fed).await })
+            .await
+    }
+
+    async fn comment_now(
+        &self,
+        id: RequestId,
+        actor: &str,
+        text: &str,
+        at: jiff::Timestamp,
+        data: Option<&serde_json::Value>,
+        fed: &crate::federation::FedWrites,
+    ) -> Result<EventRecord> {
         let mut w = self.write().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("request {id}")));
-        }
-        let ev = insert_event(&mut w, id, at, actor, "comment", None, None, Some(text), data).await?;
-        audit::append(
-            &mut w,
+        let mut head = w.audit_head().await?;
+        let mut b = Batch::default();
+        let ev = push_event(&mut b, id, at, actor, "comment", None, None, Some(text), data);
+        audit::push(
+            &mut b,
+            &mut head,
             at,
             actor,
             "request.comment",
             &id.to_string(),
             &serde_json::json!({"event": ev.id, "length": text.len()}),
-        )
-        .await?;
+        );
+        w.run(b).await.map_err(|e| match e {
+            // The event's reference to its request.
+            StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("request {id}"))
+            }
+            e => e,
+        })?;
+        w.set_audit_head(head.0, head.1);
         crate::federation::write_fed(&mut w, fed).await?; // [federation]
         w.commit().await?;
         Ok(ev)
@@ -630,7 +804,7 @@ impl Store {
         )
         .bind(ms(now))
         .bind(batch)
-        .fetch_all(&mut *w.tx)
+        .fetch_all(w.conn().await?)
         .await?;
         let mut out = Vec::new();
         for r in rows {
@@ -639,7 +813,7 @@ impl Store {
             let (Some(kind), Some(due)) = (running_deadline(state), next_due(state, r.4, r.5, r.6)) else {
                 sqlx::query("UPDATE requests SET next_due = NULL WHERE id = $1")
                     .bind(&r.0)
-                    .execute(&mut *w.tx)
+                    .execute(w.conn().await?)
                     .await?;
                 continue;
             };
@@ -648,13 +822,13 @@ impl Store {
                 .bind(kind.as_str())
                 .bind(due)
                 .bind(ms(now))
-                .execute(&mut *w.tx)
+                .execute(w.conn().await?)
                 .await?;
             // The deadline is handled: stop selecting this row until a transition sets a new one.
             sqlx::query("UPDATE requests SET escalated_due = $1 WHERE id = $2")
                 .bind(due)
                 .bind(&r.0)
-                .execute(&mut *w.tx)
+                .execute(w.conn().await?)
                 .await?;
             if ins.rows_affected() == 0 {
                 continue;
@@ -736,6 +910,35 @@ enum Arg {
     I(i64),
 }
 
+fn bind_args<'q, O>(
+    mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+    for a in args {
+        q = match a {
+            Arg::S(s) => q.bind(s),
+            Arg::I(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+/// A page of `limit` items from rows fetched with one extra (which says another page follows).
+fn paged<R, T: Listed>(rows: Vec<R>, limit: u32, item: impl Fn(R) -> Result<T>) -> Result<Page<T>> {
+    let more = rows.len() > limit as usize;
+    let items = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(item)
+        .collect::<Result<Vec<_>>>()?;
+    let next = if more {
+        items.last().map(|r| r.list_id().to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_event(
     w: &mut crate::WriteTx,
@@ -748,20 +951,41 @@ pub(crate) async fn insert_event(
     reason: Option<&str>,
     data: Option<&serde_json::Value>,
 ) -> Result<EventRecord> {
+    let mut b = Batch::default();
+    let ev = push_event(&mut b, request, at, actor, event, from, to, reason, data);
+    w.run(b).await?;
+    Ok(ev)
+}
+
+/// Adds the statement that records an event in a request's history to a batch.
+#[allow(clippy::too_many_arguments)]
+fn push_event(
+    b: &mut Batch,
+    request: RequestId,
+    at: jiff::Timestamp,
+    actor: &str,
+    event: &str,
+    from: Option<State>,
+    to: Option<State>,
+    reason: Option<&str>,
+    data: Option<&serde_json::Value>,
+) -> EventRecord {
     let id = EventId::new();
-    sqlx::query("INSERT INTO request_events (id, request_id, at, actor, event, from_state, to_state, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(id.to_string())
-        .bind(request.to_string())
-        .bind(ms(at))
-        .bind(actor)
-        .bind(event)
-        .bind(from.map(|s| s.as_str().to_string()))
-        .bind(to.map(|s| s.as_str().to_string()))
-        .bind(reason.map(str::to_string))
-        .bind(data.map(|d| d.to_string()))
-        .execute(&mut *w.tx)
-        .await?;
-    Ok(EventRecord {
+    b.push(
+        "INSERT INTO request_events (id, request_id, at, actor, event, from_state, to_state, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            id.to_string().into(),
+            request.to_string().into(),
+            ms(at).into(),
+            actor.into(),
+            event.into(),
+            from.map(State::as_str).into(),
+            to.map(State::as_str).into(),
+            reason.into(),
+            data.map(|d| d.to_string()).into(),
+        ],
+    );
+    EventRecord {
         id,
         request,
         at,
@@ -771,5 +995,5 @@ pub(crate) async fn insert_event(
         to_state: to,
         reason: reason.map(str::to_string),
         data: data.cloned(),
-    })
+    }
 }

@@ -151,16 +151,16 @@ CREATE TABLE settings (
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     let mut w = store.write().await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     if store.backend() == Backend::Postgres {
         // Two instances starting together must not both migrate.
         sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
     }
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *w.tx)
+        .fetch_all(w.conn().await?)
         .await?;
     for (version, name, sql) in MIGRATIONS {
         if applied.contains(version) {
@@ -168,14 +168,14 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
         }
         for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
-                .execute(&mut *w.tx)
+                .execute(w.conn().await?)
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("migration {version} ({name}) failed: {e}")))?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(*version)
             .bind(*name)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
     }
     let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);

@@ -22,6 +22,45 @@ pub struct User {
     pub disabled: bool,
 }
 
+/// How long a token found valid is taken as valid without asking the database again. A token
+/// revoked or a user disabled through this store is refused at once; through another process
+/// (the CLI on the same data directory, another instance on the same PostgreSQL database),
+/// within this time.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// At most this many tokens are remembered (then the cache starts afresh).
+const AUTH_CACHE_MAX: usize = 10_000;
+
+/// Tokens recently found valid, by hash, so that an API call costs no database read.
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    inner: std::sync::Mutex<AuthEntries>,
+}
+
+#[derive(Default)]
+struct AuthEntries {
+    /// Bumped by every change to users or tokens: a lookup that started before it is not kept.
+    generation: u64,
+    tokens: std::collections::HashMap<String, (Principal, i64, std::time::Instant)>,
+}
+
+impl AuthCache {
+    fn with<T>(&self, f: impl FnOnce(&mut AuthEntries) -> T) -> T {
+        match self.inner.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Forgets every token (after a change to users or tokens).
+    pub(crate) fn clear(&self) {
+        self.with(|e| {
+            e.generation += 1;
+            e.tokens.clear();
+        });
+    }
+}
+
 /// Who is calling, as established from a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
@@ -81,7 +120,7 @@ impl Store {
             .bind(agency.to_string())
             .bind(role.as_str())
             .bind(ms(now))
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("agency {agency}")),
@@ -126,7 +165,7 @@ impl Store {
         let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
             .bind(i64::from(disabled))
             .bind(username)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user '{username}'")));
@@ -140,7 +179,9 @@ impl Store {
             &serde_json::json!({}),
         )
         .await?;
-        w.commit().await
+        w.commit().await?;
+        self.auth_cache.clear();
+        Ok(())
     }
 
     /// Issues a token; returns the secret (shown once) and its metadata.
@@ -164,7 +205,7 @@ impl Store {
             .bind(label)
             .bind(ms(now))
             .bind(ms(expires_at))
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(format!("user {user}")),
@@ -228,13 +269,15 @@ impl Store {
         let r = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(ms(now))
             .bind(id)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("active token {id}")));
         }
         audit::append(&mut w, now, actor, "token.revoke", id, &serde_json::json!({})).await?;
-        w.commit().await
+        w.commit().await?;
+        self.auth_cache.clear();
+        Ok(())
     }
 
     /// The principal behind a token secret, if the token exists, is not revoked or expired,
@@ -243,23 +286,42 @@ impl Store {
         if !secret.starts_with("lia_") || secret.len() != 68 {
             return Ok(None);
         }
-        let row: Option<(String, String, String, String)> = sqlx::query_as(
-            "SELECT u.id, u.username, u.agency_id, u.role FROM tokens t JOIN users u ON u.id = t.user_id \
+        let hash = hash_token(secret);
+        let now_ms = ms(now);
+        let cached = self.auth_cache.with(|e| match e.tokens.get(&hash) {
+            Some((p, expires, checked)) if now_ms < *expires && checked.elapsed() < AUTH_CACHE_TTL => Ok(p.clone()),
+            _ => Err(e.generation),
+        });
+        let generation = match cached {
+            Ok(p) => return Ok(Some(p)),
+            Err(generation) => generation,
+        };
+        let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT u.id, u.username, u.agency_id, u.role, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
         )
-        .bind(hash_token(secret))
-        .bind(ms(now))
+        .bind(&hash)
+        .bind(now_ms)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(Principal {
-                user: parse(&r.0, "user id")?,
-                username: r.1,
-                agency: parse(&r.2, "agency id")?,
-                role: parse(&r.3, "role")?,
-            })
-        })
-        .transpose()
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let p = Principal {
+            user: parse(&r.0, "user id")?,
+            username: r.1,
+            agency: parse(&r.2, "agency id")?,
+            role: parse(&r.3, "role")?,
+        };
+        self.auth_cache.with(|e| {
+            if e.generation == generation {
+                if e.tokens.len() >= AUTH_CACHE_MAX {
+                    e.tokens.clear();
+                }
+                e.tokens.insert(hash, (p.clone(), r.4, std::time::Instant::now()));
+            }
+        });
+        Ok(Some(p))
     }
 
     /// The principal for a username (local CLI use: access to the data directory is trusted).
@@ -292,7 +354,7 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         w.commit().await
     }

@@ -4,13 +4,15 @@
 //! order the writers asked (a fair lock). A writer's transaction is a `SAVEPOINT` inside an
 //! outer transaction that several writers share:
 //!
-//! 1. [`Writer::begin`] takes the lock, opens the outer transaction if none is open
-//!    (`BEGIN IMMEDIATE` on SQLite, so another process waits instead of failing) and sets a
-//!    savepoint;
-//! 2. [`WriteTx::commit`] releases the savepoint, joins the *group* of writers waiting for
-//!    the outer commit, gives the lock to the next writer in line and queues for the lock
-//!    again; when it gets the lock back and its group has not been committed yet, it commits
-//!    the outer transaction for everyone in the group;
+//! 1. [`Writer::begin`] takes the lock. The writer's first statement is preceded by `BEGIN`
+//!    (`BEGIN IMMEDIATE` on SQLite, so another process waits instead of failing) if no outer
+//!    transaction is open, or else by a `SAVEPOINT`; a writer that never runs a statement
+//!    costs nothing;
+//! 2. [`WriteTx::commit`] joins the *group* of writers waiting for the outer commit, gives the
+//!    lock to the next writer in line and queues for the lock again; when it gets the lock
+//!    back and its group has not been committed yet, it commits the outer transaction for
+//!    everyone in the group. Its savepoint is released by the next writer, in the same call
+//!    as that writer's first statement (or by the `COMMIT`, which ends all savepoints);
 //! 3. a writer that drops its transaction without committing has its savepoint rolled back
 //!    (by the next holder of the lock, or by a task spawned for it), without touching the
 //!    other members' work.
@@ -23,12 +25,19 @@
 //!
 //! The order of the group's savepoints is the order in which the writers held the lock, so
 //! the result is the same as if each had committed alone, one after the other.
+//!
+//! A [`Batch`] of statements runs in one call on SQLite, together with the `BEGIN` or
+//! `SAVEPOINT` that opens the writer's part: with sqlx every call is a round trip to the
+//! connection's worker thread, and the lock is held for all of them. On PostgreSQL (whose
+//! protocol takes one statement with parameters per call) the statements run one by one.
 
 use crate::{Backend, Result, StoreError};
+use futures_util::TryStreamExt;
+use sqlx::any::AnyArguments;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Arguments, Either, Executor};
 use std::sync::{Arc, Mutex as StdMutex};
-use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 type Done = oneshot::Sender<std::result::Result<(), String>>;
 
@@ -42,6 +51,9 @@ pub(crate) struct Writer {
 struct Group {
     /// An outer transaction is open on the connection.
     open: bool,
+    /// The last writer's savepoint is still open although its work is done: the next writer
+    /// releases it before setting its own (savepoints nest; releasing one keeps its work).
+    unreleased: bool,
     /// The savepoint of the last holder was abandoned and must be rolled back first.
     abandoned: bool,
     /// Writers whose savepoints were released into the open transaction, waiting for its commit.
@@ -62,25 +74,50 @@ struct Group {
     abandoned_whole: bool,
 }
 
+/// How a writer's part of the outer transaction starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// No outer transaction is open: this writer opens it (and is alone in it).
+    Begin,
+    /// Others' work is in the open transaction: this writer sets a savepoint.
+    Savepoint,
+    /// Like `Savepoint`, after releasing the previous writer's savepoint.
+    ReleaseThenSavepoint,
+}
+
+impl Start {
+    fn statements(self, backend: Backend) -> &'static [&'static str] {
+        match (self, backend) {
+            (Start::Begin, Backend::Sqlite) => &["BEGIN IMMEDIATE"],
+            (Start::Begin, Backend::Postgres) => &["BEGIN"],
+            (Start::Savepoint, _) => &[SAVEPOINT],
+            (Start::ReleaseThenSavepoint, _) => &[RELEASE, SAVEPOINT],
+        }
+    }
+}
+
 /// A write transaction: the write connection, inside the writer's savepoint.
 ///
-/// Use `&mut *w.tx` as the executor. Dropping it without [`WriteTx::commit`] rolls back
-/// this writer's work only.
+/// Use [`WriteTx::conn`] as the executor, or [`WriteTx::run`] for several statements.
+/// Dropping it without [`WriteTx::commit`] rolls back this writer's work only.
 pub(crate) struct WriteTx {
     // Declared first so it is dropped first: an abandoned savepoint is marked as such before
-    // the lock (in `tx`) passes to the next writer.
+    // the lock (in `guard`) passes to the next writer.
     abandon: Abandon,
-    pub tx: OwnedMappedMutexGuard<Option<PoolConnection<Any>>, AnyConnection>,
-    /// This writer's work is inside a savepoint (false: it opened the outer transaction and
-    /// is alone in it, so `BEGIN`/`ROLLBACK` serve as its savepoint).
-    savepoint: bool,
+    guard: OwnedMutexGuard<Option<PoolConnection<Any>>>,
+    /// What must run before this writer's first statement; `None` once it ran.
+    start: Option<Start>,
+    backend: Backend,
 }
 
 /// Marks the writer's savepoint as abandoned when its transaction is dropped uncommitted.
 struct Abandon {
     writer: Arc<WriterHandle>,
     armed: bool,
+    /// The writer's work is in a savepoint (false: it opened the outer transaction).
     savepoint: bool,
+    /// The writer's `BEGIN`/`SAVEPOINT` ran, so there is something to roll back.
+    started: bool,
 }
 
 /// The state the writer and its open transactions share (a [`WriteTx`] finishes with it
@@ -117,42 +154,22 @@ impl Writer {
     /// Starts a write transaction (see the module documentation).
     pub(crate) async fn begin(&self) -> Result<WriteTx> {
         let h = self.handle();
-        let mut guard = h.acquire().await?;
-        let open = h.with_group(|g| g.open);
-        if !open {
-            let begin = match self.backend {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            };
-            if let Err(e) = exec(&mut guard, begin).await {
-                // The connection may be in any state now: start afresh with a new one.
-                discard(&mut guard).await;
-                return Err(e.into());
-            }
-            h.with_group(|g| {
-                g.open = true;
-                g.head = None;
-                g.head_dirty = false;
-            });
-        } else {
-            // Others' work is in the open transaction: keep ours separable from it.
-            if let Err(e) = exec(&mut guard, SAVEPOINT).await {
-                h.abort_group(&mut guard, &e.to_string()).await;
-                return Err(e.into());
-            }
-            h.with_group(|g| g.head_at_savepoint = (g.head.clone(), g.head_dirty));
-        }
-        let savepoint = open;
-        let tx = OwnedMutexGuard::try_map(guard, |c| c.as_mut().map(|c| &mut **c))
-            .map_err(|_| StoreError::Corrupt("the write connection went away".into()))?;
+        let guard = h.acquire().await?;
+        let start = h.with_group(|g| match (g.open, g.unreleased) {
+            (false, _) => Start::Begin,
+            (true, false) => Start::Savepoint,
+            (true, true) => Start::ReleaseThenSavepoint,
+        });
         Ok(WriteTx {
             abandon: Abandon {
                 writer: h,
                 armed: true,
-                savepoint,
+                savepoint: start != Start::Begin,
+                started: false,
             },
-            tx,
-            savepoint,
+            guard,
+            start: Some(start),
+            backend: self.backend,
         })
     }
 
@@ -205,6 +222,7 @@ impl WriterHandle {
         if guard.is_none() {
             self.with_group(|g| {
                 g.open = false;
+                g.unreleased = false;
                 g.abandoned = false;
             });
             *guard = Some(self.pool.acquire().await?);
@@ -260,6 +278,7 @@ impl WriterHandle {
         };
         let (waiting, failed) = self.with_group(|g| {
             g.open = false;
+            g.unreleased = false;
             g.head = None;
             g.head_dirty = false;
             if result.is_ok() {
@@ -282,6 +301,7 @@ impl WriterHandle {
     async fn abort_group(&self, guard: &mut Option<PoolConnection<Any>>, why: &str) {
         let waiting = self.with_group(|g| {
             g.open = false;
+            g.unreleased = false;
             g.abandoned = false;
             g.abandoned_whole = false;
             g.head = None;
@@ -312,40 +332,237 @@ impl WriterHandle {
     }
 }
 
-impl WriteTx {
-    /// Commits this writer's work: returns once it is durably stored (see the module docs).
-    pub async fn commit(self) -> Result<()> {
-        let WriteTx {
-            mut abandon,
-            mut tx,
-            savepoint,
-        } = self;
-        abandon.armed = false;
-        let writer = abandon.writer.clone();
-        let released = if savepoint {
-            exec_conn(&mut tx, RELEASE).await
-        } else {
-            Ok(())
+/// A value bound to a statement of a [`Batch`] (typed even when NULL: PostgreSQL needs the type).
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<String> for Val {
+    fn from(v: String) -> Val {
+        Val::Text(Some(v))
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Val {
+        Val::Text(Some(v.to_string()))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Val {
+        Val::Text(v)
+    }
+}
+impl From<Option<&str>> for Val {
+    fn from(v: Option<&str>) -> Val {
+        Val::Text(v.map(str::to_string))
+    }
+}
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Val {
+        Val::Int(v)
+    }
+}
+
+impl Val {
+    fn add_to(self, args: &mut AnyArguments) -> Result<()> {
+        let r = match self {
+            Val::Text(v) => args.add(v),
+            Val::Int(v) => args.add(v),
         };
-        if let Err(e) = released {
-            // Undo just this writer's part if the savepoint can still be rolled back.
-            let recovered = match exec_conn(&mut tx, ROLLBACK_TO).await {
-                Ok(()) => exec_conn(&mut tx, RELEASE).await.is_ok(),
-                Err(_) => false,
-            };
-            drop(tx);
-            let mut guard = writer.conn.clone().lock_owned().await;
-            if !recovered {
-                writer.abort_group(&mut guard, &e.to_string()).await;
-            } else {
-                writer.finish_group(&mut guard).await;
+        r.map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))
+    }
+}
+
+/// Statements that run together on the write connection, in order; each uses its own
+/// `$1…$n` placeholders. See [`WriteTx::run`].
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    statements: Vec<(&'static str, Vec<Val>)>,
+}
+
+impl Batch {
+    /// Adds a statement; returns its index in the batch (for [`WriteTx::run`]'s counts).
+    pub(crate) fn push(&mut self, sql: &'static str, values: Vec<Val>) -> usize {
+        self.statements.push((sql, values));
+        self.statements.len() - 1
+    }
+
+    /// One SQL text for SQLite: the statements joined, placeholders renumbered so that each
+    /// statement's `$k` becomes the `$k` of the joined argument list.
+    fn joined(self, prefix: &[&str]) -> Result<(String, AnyArguments)> {
+        let mut sql = String::new();
+        for p in prefix {
+            sql.push_str(p);
+            sql.push_str(";\n");
+        }
+        let mut args = AnyArguments::default();
+        for (text, values) in self.statements {
+            renumber(&mut sql, text, args.len());
+            sql.push_str(";\n");
+            for v in values {
+                v.add_to(&mut args)?;
             }
+        }
+        Ok((sql, args))
+    }
+}
+
+/// Appends `text` to `out` with every `$k` placeholder shifted by `offset`. The store's SQL
+/// has no `$` outside placeholders.
+fn renumber(out: &mut String, text: &str, offset: usize) {
+    if offset == 0 {
+        out.push_str(text);
+        return;
+    }
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 {
+                let n: usize = text[i + 1..i + 1 + digits].parse().unwrap_or(0);
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+                i += 1 + digits;
+                continue;
+            }
+        }
+        let next = text[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&text[i..i + next]);
+        i += next;
+    }
+}
+
+impl WriteTx {
+    /// The write connection, for one statement of this writer's transaction.
+    pub(crate) async fn conn(&mut self) -> Result<&mut AnyConnection> {
+        if let Some(start) = self.start {
+            for sql in start.statements(self.backend) {
+                if let Err(e) = exec(&mut self.guard, sql).await {
+                    return Err(self.start_failed(start, e).await);
+                }
+            }
+            self.started(start);
+        }
+        self.guard
+            .as_mut()
+            .map(|c| &mut **c)
+            .ok_or_else(|| StoreError::Corrupt("the write connection went away".into()))
+    }
+
+    /// Runs the batch's statements in this transaction, in order, and returns the number of
+    /// rows each changed. On SQLite this is one call, together with the `BEGIN`/`SAVEPOINT`
+    /// that starts this writer's part if it has not run yet. An error stops the batch; drop
+    /// the transaction then (its work is rolled back).
+    pub(crate) async fn run(&mut self, batch: Batch) -> Result<Vec<u64>> {
+        let n = batch.statements.len();
+        if self.backend == Backend::Postgres || n == 0 {
+            let mut counts = Vec::with_capacity(n);
+            for (sql, values) in batch.statements {
+                let mut args = AnyArguments::default();
+                for v in values {
+                    v.add_to(&mut args)?;
+                }
+                let r = self.conn().await?.execute(sqlx::query_with(sql, args)).await?;
+                counts.push(r.rows_affected());
+            }
+            return Ok(counts);
+        }
+        let prefix = self.start.map_or(&[][..], |s| s.statements(self.backend));
+        let (sql, args) = batch.joined(prefix)?;
+        let c = self
+            .guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("the write connection went away".into()))?;
+        let mut counts = Vec::with_capacity(prefix.len() + n);
+        let mut failed = None;
+        {
+            let mut results = c.fetch_many(sqlx::query_with(sqlx::AssertSqlSafe(sql), args));
+            loop {
+                match results.try_next().await {
+                    Ok(Some(Either::Left(r))) => counts.push(r.rows_affected()),
+                    Ok(Some(Either::Right(_))) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(start) = self.start {
+            // `counts` has one entry per statement that completed, the prefix's first.
+            if counts.len() >= prefix.len() {
+                self.started(start);
+            } else {
+                let e = failed
+                    .take()
+                    .unwrap_or_else(|| sqlx::Error::Protocol("the batch ended before its transaction started".into()));
+                return Err(self.start_failed(start, e).await);
+            }
+        }
+        if let Some(e) = failed {
             return Err(e.into());
         }
+        Ok(counts.split_off(prefix.len()))
+    }
+
+    /// The `BEGIN`/`SAVEPOINT` of this writer failed (or did not finish).
+    async fn start_failed(&mut self, start: Start, e: sqlx::Error) -> StoreError {
+        self.abandon.armed = false;
+        self.start = None;
+        let h = self.abandon.writer.clone();
+        if start == Start::Begin {
+            // The connection may be in any state now: start afresh with a new one.
+            let _ = exec(&mut self.guard, "ROLLBACK").await;
+            discard(&mut self.guard).await;
+        } else {
+            // The open transaction holds others' work in a state we cannot tell.
+            h.abort_group(&mut self.guard, &e.to_string()).await;
+        }
+        e.into()
+    }
+
+    /// This writer's `BEGIN`/`SAVEPOINT` ran.
+    fn started(&mut self, start: Start) {
+        self.start = None;
+        self.abandon.started = true;
+        self.abandon.writer.with_group(|g| {
+            if start == Start::Begin {
+                g.open = true;
+                g.head = None;
+                g.head_dirty = false;
+            } else {
+                g.unreleased = false;
+                g.head_at_savepoint = (g.head.clone(), g.head_dirty);
+            }
+        });
+    }
+
+    /// Commits this writer's work: returns once it is durably stored (see the module docs).
+    pub async fn commit(self) -> Result<()> {
+        let WriteTx { mut abandon, guard, .. } = self;
+        abandon.armed = false;
+        if !abandon.started {
+            // No statement ran: there is nothing to commit.
+            return Ok(());
+        }
+        let writer = abandon.writer.clone();
         let (send, done) = oneshot::channel();
-        writer.with_group(|g| g.waiting.push(send));
+        writer.with_group(|g| {
+            g.waiting.push(send);
+            // The next writer releases our savepoint (the outer transaction's opener has none).
+            g.unreleased = abandon.savepoint;
+        });
         // Let the writers queued behind us add their work to this transaction.
-        drop(tx);
+        drop(guard);
         let pending = Pending {
             writer: Some(writer.clone()),
         };
@@ -353,18 +570,20 @@ impl WriteTx {
         pending.disarm();
         r
     }
-}
 
-impl WriteTx {
     /// The audit chain's head inside this transaction: (last seq, its hash). Read from the
     /// `audit_head` row on first use in the outer transaction (which also takes that row's
     /// lock on PostgreSQL), then kept here until the commit writes it back once.
     pub(crate) async fn audit_head(&mut self) -> Result<(i64, String)> {
-        if let Some(h) = self.abandon.writer.with_group(|g| g.head.clone()) {
+        // Known in an open transaction: no need to start this writer's part to read it (so
+        // the start can go with the writer's first batch).
+        if self.start != Some(Start::Begin)
+            && let Some(h) = self.abandon.writer.with_group(|g| g.head.clone())
+        {
             return Ok(h);
         }
         let h: (i64, String) = sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await?;
         // If this writer is rolled back, `head` returns to None (its value at the savepoint),
         // so the next append reads the row again (and, on PostgreSQL, locks it again: a
@@ -384,7 +603,7 @@ impl WriteTx {
 
 impl Drop for Abandon {
     fn drop(&mut self) {
-        if !self.armed {
+        if !self.armed || !self.started {
             return;
         }
         // The next holder of the lock rolls the savepoint back; make sure there is one even
@@ -443,13 +662,9 @@ fn group_error(why: String) -> StoreError {
 
 async fn exec(guard: &mut Option<PoolConnection<Any>>, sql: &'static str) -> std::result::Result<(), sqlx::Error> {
     match guard.as_mut() {
-        Some(c) => exec_conn(c, sql).await,
+        Some(c) => c.execute(sql).await.map(|_| ()),
         None => Err(sqlx::Error::PoolClosed),
     }
-}
-
-async fn exec_conn(c: &mut AnyConnection, sql: &'static str) -> std::result::Result<(), sqlx::Error> {
-    c.execute(sql).await.map(|_| ())
 }
 
 /// Drops a connection whose transaction state is unknown; the next writer opens a new one.
@@ -496,7 +711,7 @@ mod tests {
         sqlx::query("INSERT INTO t (k, v) VALUES ($1, $2)")
             .bind(k)
             .bind(v)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
         w.commit().await
     }
@@ -560,7 +775,7 @@ mod tests {
         {
             let mut w = store.write().await.unwrap();
             sqlx::query("INSERT INTO t (k, v) VALUES (7, 'dropped')")
-                .execute(&mut *w.tx)
+                .execute(w.conn().await.unwrap())
                 .await
                 .unwrap();
         }
@@ -570,7 +785,7 @@ mod tests {
         {
             let mut w = store.write().await.unwrap();
             sqlx::query("INSERT INTO t (k, v) VALUES (9, 'dropped')")
-                .execute(&mut *w.tx)
+                .execute(w.conn().await.unwrap())
                 .await
                 .unwrap();
         }
@@ -587,5 +802,87 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
             .await
             .unwrap();
+    }
+
+    async fn put_batch(store: &Store, pairs: &[(i64, &str)]) -> Result<Vec<u64>> {
+        let mut w = store.write().await?;
+        let mut b = Batch::default();
+        for (k, v) in pairs {
+            b.push("INSERT INTO t (k, v) VALUES ($1, $2)", vec![(*k).into(), (*v).into()]);
+        }
+        b.push(
+            "UPDATE t SET v = v || $2 WHERE k = $1",
+            vec![pairs[0].0.into(), "+".into()],
+        );
+        let counts = w.run(b).await?;
+        w.commit().await?;
+        Ok(counts)
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_for_the_joined_statement() {
+        let mut out = String::new();
+        renumber(&mut out, "UPDATE t SET v = $2, w = COALESCE($10, w) WHERE k = $1", 3);
+        assert_eq!(out, "UPDATE t SET v = $5, w = COALESCE($13, w) WHERE k = $4");
+        let mut b = Batch::default();
+        assert_eq!(
+            b.push("INSERT INTO t (k, v) VALUES ($1, $2)", vec![1.into(), "a".into()]),
+            0
+        );
+        assert_eq!(b.push("DELETE FROM t WHERE k = $1", vec![2.into()]), 1);
+        let (sql, args) = b.joined(&[SAVEPOINT]).unwrap();
+        assert_eq!(
+            sql,
+            "SAVEPOINT liaison_w;\nINSERT INTO t (k, v) VALUES ($1, $2);\nDELETE FROM t WHERE k = $3;\n"
+        );
+        assert_eq!(args.len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batches_report_rows_per_statement_and_fail_alone() {
+        let (_d, store) = sqlite().await;
+        assert_eq!(put_batch(&store, &[(1, "a"), (2, "b")]).await.unwrap(), vec![1, 1, 1]);
+        let tasks: Vec<_> = (0..60)
+            .map(|i| {
+                let s = store.clone();
+                // Every fourth batch repeats key 1 in its second statement and fails after
+                // its first statement ran: none of it may stay.
+                let pairs = if i % 4 == 0 {
+                    vec![(100 + i, "x"), (1, "dup")]
+                } else {
+                    vec![(100 + i, "x"), (1000 + i, "y")]
+                };
+                tokio::spawn(async move {
+                    let pairs: Vec<(i64, &str)> = pairs;
+                    (i, put_batch(&s, &pairs).await)
+                })
+            })
+            .collect();
+        let mut expected = vec![(1, "a+".to_string()), (2, "b".to_string())];
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            if i % 4 == 0 {
+                assert!(r.is_err(), "batch {i} should fail");
+            } else {
+                assert_eq!(r.unwrap(), vec![1, 1, 1]);
+                expected.push((100 + i, "x+".to_string()));
+                expected.push((1000 + i, "y".to_string()));
+            }
+        }
+        expected.sort();
+        assert_eq!(rows(&store).await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_runs_nothing_costs_nothing() {
+        let (dir, store) = sqlite().await;
+        let w = store.write().await.unwrap();
+        w.commit().await.unwrap();
+        drop(store.write().await.unwrap());
+        // No transaction was left open: another process can write at once.
+        let other = Store::open_sqlite(&dir.0.join("w.db")).await.unwrap();
+        put(&other, 1, "other").await.unwrap();
+        put(&store, 2, "this").await.unwrap();
+        assert_eq!(rows(&store).await.len(), 2);
     }
 }

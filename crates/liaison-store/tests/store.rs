@@ -322,6 +322,62 @@ async fn listing_filters_pagination_and_overdue() {
             .unwrap();
         assert_eq!(since.items.len(), 6);
 
+        // Summaries list the same requests with the same listed fields.
+        for f in [
+            RequestFilter {
+                limit: 100,
+                ..Default::default()
+            },
+            RequestFilter {
+                overdue_at: Some(now),
+                limit: 100,
+                ..Default::default()
+            },
+            RequestFilter {
+                visible_to: Some(mps.id),
+                limit: 4,
+                ..Default::default()
+            },
+        ] {
+            let full = store.requests(&f, now).await.unwrap();
+            let sums = store.request_summaries(&f, now).await.unwrap();
+            assert_eq!(full.next, sums.next);
+            assert_eq!(full.items.len(), sums.items.len());
+            for (r, s) in full.items.iter().zip(&sums.items) {
+                let q = &r.request;
+                assert_eq!(
+                    (s.id, s.kind, s.urgency, s.state, s.version),
+                    (q.id, q.draft.kind, q.draft.urgency, q.state, q.version)
+                );
+                assert_eq!(
+                    (s.requesting_agency, s.requested_agency, &s.case_reference),
+                    (
+                        q.draft.requesting_agency,
+                        q.draft.requested_agency,
+                        &q.draft.case_reference
+                    )
+                );
+                assert_eq!(
+                    (
+                        s.created_at,
+                        s.updated_at,
+                        s.submitted_at,
+                        s.ack_due,
+                        s.answer_due,
+                        s.overdue
+                    ),
+                    (
+                        q.created_at,
+                        q.updated_at,
+                        q.submitted_at,
+                        q.ack_due,
+                        q.answer_due,
+                        r.overdue
+                    )
+                );
+            }
+        }
+
         // Escalations: recorded once per deadline, then not again.
         let first = store.record_escalations(now, 1000).await.unwrap();
         assert_eq!(first.len(), 5);

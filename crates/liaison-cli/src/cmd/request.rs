@@ -283,17 +283,13 @@ async fn list(
         "overdue",
     ]);
     for r in &page.items {
-        let q = &r.request;
+        let q = r;
         let code = |id| agencies.get(&id).cloned().unwrap_or_else(|| "?".into());
         t.add_row(vec![
             q.id.to_string(),
-            q.draft.kind.to_string(),
-            q.draft.urgency.to_string(),
-            format!(
-                "{} → {}",
-                code(q.draft.requesting_agency),
-                code(q.draft.requested_agency)
-            ),
+            q.kind.to_string(),
+            q.urgency.to_string(),
+            format!("{} → {}", code(q.requesting_agency), code(q.requested_agency)),
             q.state.to_string(),
             when(q.submitted_at),
             when(if matches!(q.state, State::Submitted | State::Received) {

@@ -313,8 +313,8 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                 esc(l.t("col.answer_due")),
             );
             for r in &page.items {
-                let rq = &r.request;
-                let zone = zone_of(map.get(&rq.draft.requested_agency).map(|(a, _)| a));
+                let rq = r;
+                let zone = zone_of(map.get(&rq.requested_agency).map(|(a, _)| a));
                 let overdue = match r.overdue {
                     Some(d) => format!(
                         " <span class=\"badge overdue\" title=\"{}\">{}</span>",
@@ -328,15 +328,15 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                     "<tr><td><a href=\"/requests/{id}\">{case}</a></td><td>{from} → {to}</td><td>{kind}</td>\
                      <td>{urg}</td><td>{state}{overdue}</td><td>{ack}</td><td>{ans}</td></tr>",
                     id = rq.id,
-                    case = esc(if rq.draft.case_reference.is_empty() {
+                    case = esc(if rq.case_reference.is_empty() {
                         "—"
                     } else {
-                        &rq.draft.case_reference
+                        &rq.case_reference
                     }),
-                    from = esc(&code_of(&map, rq.draft.requesting_agency)),
-                    to = esc(&code_of(&map, rq.draft.requested_agency)),
-                    kind = esc(&l.word("kind", rq.draft.kind.as_str())),
-                    urg = esc(&l.word("urgency", rq.draft.urgency.as_str())),
+                    from = esc(&code_of(&map, rq.requesting_agency)),
+                    to = esc(&code_of(&map, rq.requested_agency)),
+                    kind = esc(&l.word("kind", rq.kind.as_str())),
+                    urg = esc(&l.word("urgency", rq.urgency.as_str())),
                     state = badge_state(l, rq.state),
                     ack = due(rq.ack_due, zone.as_ref()),
                     ans = due(rq.answer_due, zone.as_ref()),
