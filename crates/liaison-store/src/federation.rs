@@ -12,7 +12,6 @@
 
 use crate::{Result, Store, StoreError, WriteTx, ms, opt_ts, ts, unique};
 use jiff::Timestamp;
-use liaison_core::EventId;
 use liaison_core::lifecycle::State;
 use liaison_wire::Mirrored;
 use std::sync::OnceLock;
@@ -505,25 +504,6 @@ async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> 
 // A mirrored submission uses `requests::insert_request_in`; transitions differ (they apply
 // from the local state, without the sender's version) and keep their own statement.
 
-#[allow(clippy::too_many_arguments)]
-async fn insert_event_in(
-    w: &mut WriteTx,
-    request: liaison_core::RequestId,
-    at: Timestamp,
-    actor: &str,
-    event: &str,
-    from: Option<State>,
-    to: Option<State>,
-    reason: Option<&str>,
-    data: Option<&serde_json::Value>,
-) -> Result<EventId> {
-    Ok(
-        crate::requests::insert_event(w, request, at, actor, event, from, to, reason, data)
-            .await?
-            .id,
-    )
-}
-
 /// `known`: requests this transaction already found or created (saves a look-up per message).
 async fn apply_effect(
     w: &mut WriteTx,
@@ -568,7 +548,7 @@ async fn apply_effect(
             .bind(version)
             .execute(w.conn().await?)
             .await?;
-            insert_event_in(
+            crate::requests::insert_event(
                 w,
                 p.request_id,
                 p.at,
@@ -601,7 +581,7 @@ async fn apply_effect(
                 }
                 known.insert(p.request_id);
             }
-            let ev = insert_event_in(
+            let ev = crate::requests::insert_event(
                 w,
                 p.request_id,
                 p.at,
@@ -619,7 +599,7 @@ async fn apply_effect(
                 &p.actor,
                 "request.comment",
                 &p.request_id.to_string(),
-                &serde_json::json!({"event": ev, "length": p.text.len()}),
+                &serde_json::json!({"event": ev.id, "length": p.text.len()}),
             )
             .await?;
         }

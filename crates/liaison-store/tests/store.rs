@@ -504,3 +504,40 @@ async fn concurrent_writers_keep_every_write_and_an_intact_audit_chain() {
         );
     }
 }
+
+/// A token found valid is remembered for `AUTH_CACHE_TTL`: revoked through the same store it is
+/// refused at once; revoked through another handle on the same database (the CLI beside a
+/// running node), it is refused once that time has passed.
+#[tokio::test]
+async fn revocations_from_another_process_apply_within_the_cache_time() {
+    let dir = std::env::temp_dir().join(format!("liaison-auth-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = Store::open_sqlite(&dir.join("n.db")).await.unwrap();
+    let cli = Store::open_sqlite(&dir.join("n.db")).await.unwrap();
+    let (fbi, _) = seed(&node).await;
+    let now = Timestamp::now();
+    let u = node
+        .create_user("bob", "Bob", fbi.id, Role::Desk, "test", now)
+        .await
+        .unwrap();
+    let (secret, info) = node
+        .create_token(u.id, "desk", now + 24.hours(), "test", now)
+        .await
+        .unwrap();
+    assert!(node.authenticate(&secret, now).await.unwrap().is_some());
+    cli.revoke_token(&info.id, "test", now).await.unwrap();
+    assert!(cli.authenticate(&secret, now).await.unwrap().is_none());
+    tokio::time::sleep(liaison_store::AUTH_CACHE_TTL + std::time::Duration::from_millis(100)).await;
+    assert!(node.authenticate(&secret, now).await.unwrap().is_none());
+    // Disabling through the node itself applies at once, cache or not.
+    let (secret2, _) = node
+        .create_token(u.id, "desk 2", now + 24.hours(), "test", now)
+        .await
+        .unwrap();
+    assert!(node.authenticate(&secret2, now).await.unwrap().is_some());
+    node.set_user_disabled("bob", true, "test", now).await.unwrap();
+    assert!(node.authenticate(&secret2, now).await.unwrap().is_none());
+    node.close().await;
+    cli.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
