@@ -469,7 +469,7 @@ impl Node {
                 .map_err(|e| ServiceError::Internal(format!("local delivery: {e}")))?;
             chain.push(TransitionRecord::new(r.id, version + 1, to, rule.to, now, "system"));
         }
-        Ok(self.store.transitions(&chain).await?)
+        Ok(self.store.transitions_from(cur, &chain).await?)
     }
 
     async fn is_local(&self, agency: AgencyId) -> Result<bool> {

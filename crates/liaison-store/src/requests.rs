@@ -344,6 +344,33 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
     Ok(())
 }
 
+/// What `push_transition`'s `UPDATE` does to the row, done to a request in memory (instants
+/// kept to the millisecond, as stored).
+fn applied(r: &mut StoredRequest, t: &TransitionRecord) -> Result<()> {
+    let stored = |x: jiff::Timestamp| ts(ms(x));
+    let q = &mut r.request;
+    q.state = t.to;
+    q.version += 1;
+    q.updated_at = stored(t.at)?;
+    for (new, old) in [
+        (t.submitted_at, &mut q.submitted_at),
+        (t.acknowledged_at, &mut q.acknowledged_at),
+        (t.answered_at, &mut q.answered_at),
+        (t.ack_due, &mut q.ack_due),
+        (t.answer_due, &mut q.answer_due),
+        (t.preserved_until, &mut q.preserved_until),
+    ] {
+        if let Some(v) = new {
+            *old = Some(stored(v)?);
+        }
+    }
+    if let Some((a, v)) = &t.assessment {
+        r.assessment = Some(a.clone());
+        r.rule_pack_version = Some(v.clone());
+    }
+    Ok(())
+}
+
 /// Adds one state change (the request row, its event, its audit entry) to a batch; returns
 /// the index of the `UPDATE`, which changes no row if the request is not at
 /// `t.expected_version` in state `t.from` (see [`Store::transitions`]).
@@ -639,6 +666,30 @@ impl Store {
     /// request moved on since the caller read it.
     pub async fn transition(&self, t: &TransitionRecord) -> Result<StoredRequest> {
         self.transitions(std::slice::from_ref(t)).await
+    }
+
+    /// Like [`Store::transitions`] for a caller that has just read the request (`cur`): the
+    /// answer is `cur` with the changes applied as the database applied them, without reading
+    /// it again. The version check in the `UPDATE` guarantees `cur` was what they changed.
+    pub async fn transitions_from(&self, mut cur: StoredRequest, ts: &[TransitionRecord]) -> Result<StoredRequest> {
+        let Some(last) = ts.last() else {
+            return Err(StoreError::Conflict("no state change to commit".into()));
+        };
+        if ts[0].id != cur.request.id || ts[0].expected_version != cur.request.version {
+            return Err(StoreError::Conflict(format!(
+                "request {} was read at version {}, not the version {} the change is for",
+                cur.request.id, cur.request.version, ts[0].expected_version
+            )));
+        }
+        let at = last.at;
+        let owned = ts.to_vec();
+        self.writing(move |s| async move { s.transitions_now(&owned).await })
+            .await?;
+        for t in ts {
+            applied(&mut cur, t)?;
+        }
+        cur.overdue = overdue_kind(&cur.request, at);
+        Ok(cur)
     }
 
     /// Commits consecutive state changes of one request in one transaction (e.g. submitted,

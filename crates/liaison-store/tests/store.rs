@@ -541,3 +541,39 @@ async fn revocations_from_another_process_apply_within_the_cache_time() {
     cli.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A state change answered from the request the caller read equals what a read returns after it.
+#[tokio::test]
+async fn transitions_from_a_read_request_answer_what_is_stored() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let at = Timestamp::now();
+        let r = new_request(&fbi, &mps, at);
+        store.insert_request(&r, "seed").await.unwrap();
+        let cur = store.request(r.id, Some(at)).await.unwrap();
+        // Submitted (with deadlines and an assessment), then received, in one transaction.
+        let mut submit = TransitionRecord::new(r.id, 1, State::Draft, State::Submitted, at, "officer");
+        submit.submitted_at = Some(at);
+        submit.ack_due = Some(at - 1.hours());
+        submit.answer_due = Some(at + 240.hours());
+        submit.assessment = Some((serde_json::json!({"verdict": "ok", "score": 0.25}), "pack-1".into()));
+        submit.reason = Some("go".into());
+        let receive = TransitionRecord::new(r.id, 2, State::Submitted, State::Received, at, "system");
+        let answered = store.transitions_from(cur, &[submit, receive]).await.unwrap();
+        let read = store.request(r.id, Some(at)).await.unwrap();
+        assert_eq!(answered, read);
+        assert_eq!(read.request.version, 3);
+        assert_eq!(read.overdue, Some(DeadlineKind::Acknowledge));
+        // A change for another version than the one read is refused before anything is written.
+        let stale = TransitionRecord::new(r.id, 1, State::Received, State::Acknowledged, at, "desk");
+        assert!(matches!(
+            store.transitions_from(read.clone(), &[stale]).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let mut ack = TransitionRecord::new(r.id, 3, State::Received, State::Acknowledged, at, "desk");
+        ack.acknowledged_at = Some(at);
+        let answered = store.transitions_from(read, &[ack]).await.unwrap();
+        assert_eq!(answered, store.request(r.id, Some(at)).await.unwrap());
+        assert_eq!(answered.overdue, None);
+    }
+}
