@@ -15,7 +15,10 @@
 //!    as that writer's first statement (or by the `COMMIT`, which ends all savepoints);
 //! 3. a writer that drops its transaction without committing has its savepoint rolled back
 //!    (by the next holder of the lock, or by a task spawned for it), without touching the
-//!    other members' work.
+//!    other members' work. A writer dropped while its `BEGIN`/`SAVEPOINT` is on its way (a
+//!    cancelled request) leaves the transaction in a state nobody can tell: the whole group
+//!    is then rolled back and its members are told their writes failed, never that they
+//!    succeeded.
 //!
 //! So when writers queue up, one `COMMIT` (one WAL write on SQLite, one WAL flush on
 //! PostgreSQL) serves all of them; a writer alone commits at once. A writer returns from
@@ -56,6 +59,10 @@ struct Group {
     unreleased: bool,
     /// The savepoint of the last holder was abandoned and must be rolled back first.
     abandoned: bool,
+    /// A writer was dropped while its `BEGIN`/`SAVEPOINT` was on its way to the database: the
+    /// transaction's state is unknown, and the whole group is rolled back (its members are
+    /// told their writes failed) rather than guess.
+    unknown: bool,
     /// Writers whose savepoints were released into the open transaction, waiting for its commit.
     waiting: Vec<Done>,
     /// Commits done (for tests and diagnostics).
@@ -118,6 +125,8 @@ struct Abandon {
     savepoint: bool,
     /// The writer's `BEGIN`/`SAVEPOINT` ran, so there is something to roll back.
     started: bool,
+    /// The writer's `BEGIN`/`SAVEPOINT` has been sent and not yet confirmed.
+    in_flight: bool,
 }
 
 /// The state the writer and its open transactions share (a [`WriteTx`] finishes with it
@@ -166,6 +175,7 @@ impl Writer {
                 armed: true,
                 savepoint: start != Start::Begin,
                 started: false,
+                in_flight: false,
             },
             guard,
             start: Some(start),
@@ -233,6 +243,11 @@ impl WriterHandle {
 
     /// Rolls back an abandoned savepoint; closes the outer transaction if nobody is in it.
     async fn settle(&self, guard: &mut Option<PoolConnection<Any>>) {
+        if self.with_group(|g| std::mem::take(&mut g.unknown)) {
+            self.abort_group(guard, "a cancelled write left the transaction in an unknown state")
+                .await;
+            return;
+        }
         if self.with_group(|g| std::mem::take(&mut g.abandoned_whole)) {
             // The abandoned writer was alone in the transaction.
             self.abort_group(guard, "abandoned").await;
@@ -302,6 +317,7 @@ impl WriterHandle {
         let waiting = self.with_group(|g| {
             g.open = false;
             g.unreleased = false;
+            g.unknown = false;
             g.abandoned = false;
             g.abandoned_whole = false;
             g.head = None;
@@ -444,6 +460,7 @@ impl WriteTx {
     /// The write connection, for one statement of this writer's transaction.
     pub(crate) async fn conn(&mut self) -> Result<&mut AnyConnection> {
         if let Some(start) = self.start {
+            self.abandon.in_flight = true;
             for sql in start.statements(self.backend) {
                 if let Err(e) = exec(&mut self.guard, sql).await {
                     return Err(self.start_failed(start, e).await);
@@ -483,6 +500,8 @@ impl WriteTx {
             .ok_or_else(|| StoreError::Corrupt("the write connection went away".into()))?;
         let mut counts = Vec::with_capacity(prefix.len() + n);
         let mut failed = None;
+        // If this future is dropped before the answer, the start's fate is unknown.
+        self.abandon.in_flight = self.start.is_some();
         {
             let mut results = c.fetch_many(sqlx::query_with(sqlx::AssertSqlSafe(sql), args));
             loop {
@@ -517,6 +536,7 @@ impl WriteTx {
     /// The `BEGIN`/`SAVEPOINT` of this writer failed (or did not finish).
     async fn start_failed(&mut self, start: Start, e: sqlx::Error) -> StoreError {
         self.abandon.armed = false;
+        self.abandon.in_flight = false;
         self.start = None;
         let h = self.abandon.writer.clone();
         if start == Start::Begin {
@@ -534,6 +554,7 @@ impl WriteTx {
     fn started(&mut self, start: Start) {
         self.start = None;
         self.abandon.started = true;
+        self.abandon.in_flight = false;
         self.abandon.writer.with_group(|g| {
             if start == Start::Begin {
                 g.open = true;
@@ -603,14 +624,16 @@ impl WriteTx {
 
 impl Drop for Abandon {
     fn drop(&mut self) {
-        if !self.armed || !self.started {
+        if !self.armed || !(self.started || self.in_flight) {
             return;
         }
         // The next holder of the lock rolls the savepoint back; make sure there is one even
         // if no other write comes.
-        let whole = !self.savepoint;
+        let (whole, unknown) = (!self.savepoint, self.in_flight);
         self.writer.with_group(|g| {
-            if whole {
+            if unknown {
+                g.unknown = true;
+            } else if whole {
                 g.abandoned_whole = true;
             } else {
                 g.abandoned = true;
@@ -884,5 +907,37 @@ mod tests {
         put(&other, 1, "other").await.unwrap();
         put(&store, 2, "this").await.unwrap();
         assert_eq!(rows(&store).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_writer_cancelled_while_starting_fails_its_group_instead_of_guessing() {
+        let (_d, store) = sqlite().await;
+        let mut w1 = store.write().await.unwrap();
+        let mut b = Batch::default();
+        b.push("INSERT INTO t (k, v) VALUES ($1, $2)", vec![1.into(), "first".into()]);
+        w1.run(b).await.unwrap();
+        // A second writer queues for the lock, gets it when the first commits, sends its
+        // SAVEPOINT and insert, and is dropped before the answer comes.
+        let s2 = store.clone();
+        let second = tokio::spawn(async move {
+            let mut w2 = s2.write().await.unwrap();
+            let mut b = Batch::default();
+            b.push(
+                "INSERT INTO t (k, v) VALUES ($1, $2)",
+                vec![2.into(), "cancelled".into()],
+            );
+            // One poll sends the batch to the connection's thread; then the future is dropped.
+            let r = futures_util::FutureExt::now_or_never(w2.run(b));
+            assert!(r.is_none(), "the batch should still be waiting for its answer");
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // The first writer is told the truth: its group was rolled back.
+        assert!(w1.commit().await.is_err());
+        second.await.unwrap();
+        assert!(rows(&store).await.is_empty());
+        put(&store, 3, "after").await.unwrap();
+        assert_eq!(rows(&store).await, vec![(3, "after".to_string())]);
     }
 }
