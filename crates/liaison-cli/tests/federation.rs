@@ -185,7 +185,32 @@ impl TestNode {
     }
 
     fn wait_state(&self, id: &str, state: &str) {
-        wait(Duration::from_secs(30), || self.state(id).as_deref() == Some(state));
+        let t0 = Instant::now();
+        while self.state(id).as_deref() != Some(state) {
+            if t0.elapsed() > Duration::from_secs(30) {
+                // Say why: every node log of this test (they sit beside the nodes' folders).
+                let mut logs = String::new();
+                if let Some(base) = self.log.parent()
+                    && let Ok(entries) = std::fs::read_dir(base)
+                {
+                    for e in entries.flatten() {
+                        let p = e.path();
+                        if p.extension().is_some_and(|x| x == "log") {
+                            let text = strip_ansi(&std::fs::read_to_string(&p).unwrap_or_default());
+                            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                            logs += &format!("\n--- {} (last 40 lines) ---\n", p.display());
+                            logs += &tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                        }
+                    }
+                }
+                panic!(
+                    "{}: request {id} is {:?}, not {state}, after 30 s{logs}",
+                    self.node_id,
+                    self.state(id)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn transition(&self, user: &str, id: &str, to: &str) {
