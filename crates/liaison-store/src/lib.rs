@@ -263,6 +263,16 @@ impl Store {
     }
 }
 
+/// Runs `f` on the contents of an in-process mutex. The store's mutexes guard caches and
+/// bookkeeping that a panic elsewhere cannot leave in a state worse than refusing to go on
+/// would be, so a poisoned lock is used as it is.
+pub(crate) fn with_locked<T, R>(m: &std::sync::Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    match m.lock() {
+        Ok(mut g) => f(&mut g),
+        Err(poisoned) => f(&mut poisoned.into_inner()),
+    }
+}
+
 /// Per-connection SQLite settings: WAL, foreign keys, waiting (not failing) on a busy file,
 /// memory-mapped reads.
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {

@@ -46,10 +46,7 @@ struct AuthEntries {
 
 impl AuthCache {
     fn with<T>(&self, f: impl FnOnce(&mut AuthEntries) -> T) -> T {
-        match self.inner.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        crate::with_locked(&self.inner, f)
     }
 
     /// Forgets every token (after a change to users or tokens).

@@ -216,13 +216,7 @@ impl Writer {
 
 impl WriterHandle {
     fn with_group<T>(&self, f: impl FnOnce(&mut Group) -> T) -> T {
-        // A panic while the std mutex was held cannot leave `Group` half-updated in a way
-        // that matters more than stopping writes would; keep going with its contents.
-        let mut g = match self.group.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut g)
+        crate::with_locked(&self.group, f)
     }
 
     /// Takes the write lock, makes sure there is a connection, and cleans up after an

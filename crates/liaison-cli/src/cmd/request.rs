@@ -282,8 +282,7 @@ async fn list(
         "due",
         "overdue",
     ]);
-    for r in &page.items {
-        let q = r;
+    for q in &page.items {
         let code = |id| agencies.get(&id).cloned().unwrap_or_else(|| "?".into());
         t.add_row(vec![
             q.id.to_string(),
@@ -299,7 +298,7 @@ async fn list(
             } else {
                 q.preserved_until
             }),
-            r.overdue.map(|k| k.as_str().to_string()).unwrap_or_default(),
+            q.overdue.map(|k| k.as_str().to_string()).unwrap_or_default(),
         ]);
     }
     println!("{t}");

@@ -277,6 +277,15 @@ fn drop_answer() -> bool {
 /// batch, verify each result in order and store the receipts of the delivered prefix in
 /// one transaction. Returns how many (from the front) were delivered and, if fewer than all,
 /// why the next one was not.
+/// A peer's refusal in words: the title and detail of its problem+json answer, else its body.
+fn refusal(status: reqwest::StatusCode, body: &[u8]) -> String {
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| Some(format!("{}: {}", v.get("title")?.as_str()?, v.get("detail")?.as_str()?)))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    format!("{status}: {detail}")
+}
+
 fn peer_error(peer: &str, message: String) -> FedError {
     FedError::Peer {
         peer: peer.to_string(),
@@ -355,11 +364,7 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
         });
     }
     if !status.is_success() {
-        let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| Some(format!("{}: {}", v.get("title")?.as_str()?, v.get("detail")?.as_str()?)))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        return Err(peer_err(format!("{status}: {detail}")));
+        return Err(peer_err(refusal(status, &bytes)));
     }
     if drop_answer() {
         return Err(peer_err("fault injection: receipts dropped".into()));
@@ -462,11 +467,7 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
         return Err(peer_err(format!("out of order: {}", String::from_utf8_lossy(&bytes))));
     }
     if !status.is_success() {
-        let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| Some(format!("{}: {}", v.get("title")?.as_str()?, v.get("detail")?.as_str()?)))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        return Err(peer_err(format!("{status}: {detail}")));
+        return Err(peer_err(refusal(status, &bytes)));
     }
     if drop_answer() {
         return Err(peer_err("fault injection: receipt dropped".into()));

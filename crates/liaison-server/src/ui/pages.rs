@@ -312,10 +312,9 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                 esc(l.t("col.ack_due")),
                 esc(l.t("col.answer_due")),
             );
-            for r in &page.items {
-                let rq = r;
+            for rq in &page.items {
                 let zone = zone_of(map.get(&rq.requested_agency).map(|(a, _)| a));
-                let overdue = match r.overdue {
+                let overdue = match rq.overdue {
                     Some(d) => format!(
                         " <span class=\"badge overdue\" title=\"{}\">{}</span>",
                         esc(&l.word("deadline", d.as_str())),
