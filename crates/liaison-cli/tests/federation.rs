@@ -11,12 +11,23 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_liaison");
 
+/// A port for a node's federation listener. The port goes into the node's configuration and its
+/// descriptor before the node binds it, so it must stay free in between. Ports the kernel hands
+/// out for `bind(0)` and for outgoing connections (Linux: 32768–60999) can be taken by anyone in
+/// that gap; these come from below that range, distinct within this test process (a counter) and
+/// spread across concurrent runs (the process id), and are checked free before use.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 400) as u16 * 30;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + n) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        assert!(n < 12_000, "no free port below the ephemeral range");
+    }
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -154,9 +165,19 @@ impl TestNode {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        wait(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-        });
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            // A node that exits (its port taken, say) fails the test here, with its log.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("{} exited on start ({status}):\n{}", self.node_id, self.log_text());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{} did not listen within 20 s",
+                self.node_id
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn kill(&mut self) {
