@@ -63,11 +63,11 @@ impl Legal {
         requested: CountryCode,
         now: jiff::Timestamp,
         observed: std::collections::BTreeMap<String, liaison_law::ObservedDuration>,
-    ) -> Option<Result<(serde_json::Value, String), String>> {
+    ) -> Option<Result<(liaison_store::RawJson, String), String>> {
         let mut input = AssessmentInput::from_draft(draft, requesting, requested, now);
         input.observed_durations = observed;
         Some(match liaison_law::assess(&self.packs, &input) {
-            Ok(a) => serde_json::to_value(&a)
+            Ok(a) => liaison_store::RawJson::to_raw(&a)
                 .map(|v| (v, self.version().to_string()))
                 .map_err(|e| e.to_string()),
             Err(liaison_law::InputError::SameJurisdiction(_)) => {

@@ -36,7 +36,8 @@ pub use federation::{
     PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
 };
 pub use requests::{
-    Escalation, EventRecord, Listed, Page, RequestFilter, RequestSummary, StatsRow, StoredRequest, TransitionRecord,
+    Escalation, EventRecord, Listed, Page, RawJson, RequestFilter, RequestSummary, StatsRow, StoredRequest,
+    TransitionRecord,
 };
 pub use users::{AUTH_CACHE_TTL, Principal, TokenInfo, User};
 

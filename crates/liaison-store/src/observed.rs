@@ -14,9 +14,9 @@ impl Store {
     /// Answered requests submitted since `since` that carry an assessment, newest first, at most `limit`.
     pub async fn answered_samples(&self, since: jiff::Timestamp, limit: i64) -> Result<Vec<AnsweredSample>> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT assessment, submitted_at, answered_at FROM requests \
-             WHERE assessment IS NOT NULL AND submitted_at IS NOT NULL AND answered_at IS NOT NULL AND submitted_at >= $1 \
-             ORDER BY submitted_at DESC LIMIT $2",
+            "SELECT a.assessment, r.submitted_at, r.answered_at FROM requests r JOIN request_assessments a ON a.request_id = r.id \
+             WHERE r.submitted_at IS NOT NULL AND r.answered_at IS NOT NULL AND r.submitted_at >= $1 \
+             ORDER BY r.submitted_at DESC LIMIT $2",
         )
         .bind(ms(since))
         .bind(limit)

@@ -8,14 +8,55 @@ use liaison_core::sla::{DeadlineKind, running_deadline};
 use liaison_core::{AgencyId, EventId, RequestId};
 use serde::Serialize;
 
+/// A JSON document kept as its text: read from the database and written into an answer
+/// without being taken apart and put together again (a legal assessment is about 10 KB, and
+/// every read of a submitted request carries it). [`RawJson::value`] parses it when needed.
+#[derive(Debug, Clone)]
+pub struct RawJson(Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// Checks that `text` is one JSON value and keeps it as it is.
+    pub fn from_text(text: String) -> std::result::Result<RawJson, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(RawJson)
+    }
+
+    /// Serialises `value` once.
+    pub fn to_raw<T: Serialize + ?Sized>(value: &T) -> std::result::Result<RawJson, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(RawJson)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parses the text into `T` (a [`serde_json::Value`], or a typed document).
+    pub fn value<T: serde::de::DeserializeOwned>(&self) -> std::result::Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &RawJson) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 /// A request with what the node stored beside it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredRequest {
     #[serde(flatten)]
     pub request: AssistanceRequest,
-    /// The legal assessment made when the request was submitted.
+    /// The legal assessment made when the request was submitted (JSON of a
+    /// `liaison_law::Assessment`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assessment: Option<serde_json::Value>,
+    pub assessment: Option<RawJson>,
     /// Content hash of the rule packs that produced the assessment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_pack_version: Option<String>,
@@ -132,7 +173,7 @@ pub struct TransitionRecord {
     pub ack_due: Option<jiff::Timestamp>,
     pub answer_due: Option<jiff::Timestamp>,
     pub preserved_until: Option<jiff::Timestamp>,
-    pub assessment: Option<(serde_json::Value, String)>,
+    pub assessment: Option<(RawJson, String)>,
     /// [federation] Outgoing messages and the incoming message record committed in the same transaction.
     pub fed: crate::federation::FedWrites,
 }
@@ -173,7 +214,9 @@ pub struct Escalation {
 
 pub use liaison_core::stats::StatsRow;
 
-const REQ_COLS: &str = "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, assessment, rule_pack_version FROM requests";
+/// A request's columns with its assessment, if any (stored apart: see schema migration 8).
+const REQ_COLS: &str = "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, \
+     (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version FROM requests";
 
 type ReqRow = (
     String,
@@ -371,14 +414,11 @@ fn applied(r: &mut StoredRequest, t: &TransitionRecord) -> Result<()> {
     Ok(())
 }
 
-/// Adds one state change (the request row, its event, its audit entry) to a batch; returns
-/// the index of the `UPDATE`, which changes no row if the request is not at
-/// `t.expected_version` in state `t.from` (see [`Store::transitions`]).
+/// Adds one state change (the request row, its assessment if it has one, its event, its audit
+/// entry) to a batch; returns the index of the `UPDATE`, which changes no row if the request
+/// is not at `t.expected_version` in state `t.from` (see [`Store::transitions`]).
 fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord) -> usize {
-    let (assessment, rpv) = match &t.assessment {
-        Some((a, v)) => (Some(a.to_string()), Some(v.clone())),
-        None => (None, None),
-    };
+    let rpv = t.assessment.as_ref().map(|(_, v)| v.clone());
     // The deadline that runs in the new state, from the new or the stored due dates (the
     // right-hand sides of an UPDATE see the row as it was): see `next_due`.
     let running: i64 = match running_deadline(t.to) {
@@ -392,8 +432,8 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
          submitted_at = COALESCE($3, submitted_at), acknowledged_at = COALESCE($4, acknowledged_at), answered_at = COALESCE($5, answered_at), \
          ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), \
          next_due = CASE $9 WHEN 1 THEN COALESCE($6, ack_due) WHEN 2 THEN COALESCE($7, answer_due) WHEN 3 THEN COALESCE($8, preserved_until) ELSE NULL END, \
-         assessment = COALESCE($10, assessment), rule_pack_version = COALESCE($11, rule_pack_version) \
-         WHERE id = $12 AND version = $13 AND state = $14",
+         rule_pack_version = COALESCE($10, rule_pack_version) \
+         WHERE id = $11 AND version = $12 AND state = $13",
         vec![
             t.to.as_str().into(),
             ms(t.at).into(),
@@ -404,13 +444,20 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
             t.answer_due.map(ms).into(),
             t.preserved_until.map(ms).into(),
             running.into(),
-            assessment.into(),
             rpv.into(),
             t.id.to_string().into(),
             t.expected_version.into(),
             t.from.as_str().into(),
         ],
     );
+    if let Some((a, _)) = &t.assessment {
+        // Apart from the row, which every later state change rewrites (schema migration 8).
+        b.push(
+            "INSERT INTO request_assessments (request_id, assessment) VALUES ($1, $2) \
+             ON CONFLICT (request_id) DO UPDATE SET assessment = excluded.assessment",
+            vec![t.id.to_string().into(), a.get().to_string().into()],
+        );
+    }
     push_event(
         b,
         t.id,
@@ -452,7 +499,7 @@ fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
         preserved_until: opt_ts(r.10)?,
     };
     let assessment =
-        r.12.map(|a| serde_json::from_str(&a))
+        r.12.map(RawJson::from_text)
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("request {} assessment: {e}", r.0)))?;
     let overdue = now.and_then(|n| overdue_kind(&request, n));

@@ -10,7 +10,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "listing-indexes", LISTING_INDEXES),
     (5, "overdue-cover", OVERDUE_COVER),
     (7, "intel-bulk", crate::intel::MIGRATION_7),
+    (8, "assessments-apart", ASSESSMENTS_APART),
 ];
+
+/// A request's legal assessment (about 10 KB of JSON, written once on submission) moves to a
+/// table of its own: SQLite and PostgreSQL rewrite a whole row on `UPDATE`, so every later
+/// state change rewrote the assessment too (three overflow pages into the WAL per change on
+/// SQLite). Measured in bench/api/README.md.
+const ASSESSMENTS_APART: &str = r#"
+CREATE TABLE request_assessments (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    assessment TEXT NOT NULL
+);
+INSERT INTO request_assessments (request_id, assessment) SELECT id, assessment FROM requests WHERE assessment IS NOT NULL;
+ALTER TABLE requests DROP COLUMN assessment
+"#;
 
 /// Indexes found by the listing benchmark (bench/api/README.md): open requests by state
 /// (the overdue + state listing on PostgreSQL) and changes since an instant, newest first.

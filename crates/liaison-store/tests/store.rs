@@ -183,7 +183,10 @@ async fn requests_transitions_and_optimistic_concurrency() {
         tr.submitted_at = Some(at + 1.hour());
         tr.ack_due = Some(at + 72.hours());
         tr.answer_due = Some(at + 240.hours());
-        tr.assessment = Some((serde_json::json!({"ok": true}), "abc123".into()));
+        tr.assessment = Some((
+            liaison_store::RawJson::to_raw(&serde_json::json!({"ok": true})).unwrap(),
+            "abc123".into(),
+        ));
         let after = store.transition(&tr).await.unwrap();
         assert_eq!(after.request.state, State::Submitted);
         assert_eq!(after.request.version, 2);
@@ -443,6 +446,61 @@ async fn reopening_keeps_data_and_skips_applied_migrations() {
     assert!(matches!(Store::open("mysql://x").await, Err(StoreError::BadUrl { .. })));
 }
 
+/// Migration 8 moves each stored assessment out of the request row into its own table: a
+/// database written before it (rebuilt here by undoing the migration by hand) keeps every
+/// assessment, and later state changes leave it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assessments_written_before_migration_8_survive_it() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("liaison-mig8-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let (fbi, mps) = seed(&store).await;
+    let at = t("2026-03-01T09:00:00Z");
+    let (with, without) = (new_request(&fbi, &mps, at), new_request(&fbi, &mps, at + 1.minute()));
+    store.insert_request(&with, "seed").await.unwrap();
+    store.insert_request(&without, "seed").await.unwrap();
+    let text = r#"{"verdict":"proceed","notes":["dual criminality met"]}"#;
+    let mut submit = TransitionRecord::new(with.id, 1, State::Draft, State::Submitted, at, "officer");
+    submit.assessment = Some((liaison_store::RawJson::from_text(text.into()).unwrap(), "pack-7".into()));
+    store.transition(&submit).await.unwrap();
+    store.close().await;
+
+    // The layout of schema 7: the assessment in the request row, no table of its own.
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for sql in [
+        "ALTER TABLE requests ADD COLUMN assessment TEXT",
+        "UPDATE requests SET assessment = (SELECT assessment FROM request_assessments WHERE request_id = requests.id)",
+        "DROP TABLE request_assessments",
+        "DELETE FROM schema_migrations WHERE version = 8",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let got = store.request(with.id, None).await.unwrap();
+    assert_eq!(got.assessment.as_ref().map(|a| a.get()), Some(text));
+    assert_eq!(got.rule_pack_version.as_deref(), Some("pack-7"));
+    assert_eq!(store.request(without.id, None).await.unwrap().assessment, None);
+    // Later changes keep it.
+    let receive = TransitionRecord::new(with.id, 2, State::Submitted, State::Received, at, "system");
+    let after = store.transition(&receive).await.unwrap();
+    assert_eq!(after.assessment.as_ref().map(|a| a.get()), Some(text));
+    store.close().await;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('requests')")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert!(!cols.iter().any(|c| c == "assessment"), "{cols:?}");
+}
+
 /// Many concurrent writers (group commit): every successful write is stored once, failed
 /// writers (duplicate ids, stale versions) undo only their own work, and the audit chain stays
 /// intact and complete on both backends.
@@ -556,7 +614,10 @@ async fn transitions_from_a_read_request_answer_what_is_stored() {
         submit.submitted_at = Some(at);
         submit.ack_due = Some(at - 1.hours());
         submit.answer_due = Some(at + 240.hours());
-        submit.assessment = Some((serde_json::json!({"verdict": "ok", "score": 0.25}), "pack-1".into()));
+        submit.assessment = Some((
+            liaison_store::RawJson::to_raw(&serde_json::json!({"verdict": "ok", "score": 0.25})).unwrap(),
+            "pack-1".into(),
+        ));
         submit.reason = Some("go".into());
         let receive = TransitionRecord::new(r.id, 2, State::Submitted, State::Received, at, "system");
         let answered = store.transitions_from(cur, &[submit, receive]).await.unwrap();

@@ -537,7 +537,8 @@ async fn seed(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result<Wor
 /// The SQL `Store::requests` builds for `f` (kept in step with liaison-store), for EXPLAIN.
 fn listing_sql(f: &RequestFilter) -> (String, Vec<Arg>) {
     let mut sql = String::from(
-        "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, assessment, rule_pack_version FROM requests WHERE 1 = 1",
+        "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, \
+         (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version FROM requests WHERE 1 = 1",
     );
     let mut args: Vec<Arg> = Vec::new();
     let p = |args: &mut Vec<Arg>, a: Arg| {

@@ -174,7 +174,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             }
             println!("{t}");
             if let Some(a) = &r.assessment
-                && let Ok(a) = serde_json::from_value::<liaison_law::Assessment>(a.clone())
+                && let Ok(a) = a.value::<liaison_law::Assessment>()
             {
                 println!(
                     "Legal assessment (rule packs {}):",

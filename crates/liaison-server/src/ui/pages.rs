@@ -660,7 +660,7 @@ fn assessment_html(l: Lang, r: &StoredRequest) -> String {
         None => {
             let _ = write!(out, "<p>{}</p>", esc(l.t("detail.no_assessment")));
         }
-        Some(v) => match serde_json::from_value::<liaison_law::Assessment>(v.clone()) {
+        Some(v) => match v.value::<liaison_law::Assessment>() {
             Ok(a) => {
                 let _ = write!(out, "<p class=\"small\">{}</p>", esc(l.t("footer.advice")));
                 out.push_str("<ul class=\"assessment\">");
@@ -671,7 +671,10 @@ fn assessment_html(l: Lang, r: &StoredRequest) -> String {
                 out.push_str("</ul>");
             }
             Err(_) => {
-                let pretty = serde_json::to_string_pretty(v).unwrap_or_default();
+                let pretty = v
+                    .value::<serde_json::Value>()
+                    .and_then(|j| serde_json::to_string_pretty(&j))
+                    .unwrap_or_else(|_| v.get().to_string());
                 let _ = write!(out, "<pre class=\"pre\">{}</pre>", esc(&pretty));
             }
         },
