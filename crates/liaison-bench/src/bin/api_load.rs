@@ -493,6 +493,15 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         if met { "met" } else { "not met" },
         args.clients
     );
+    if !met && args.rate.is_none() && errs == 0 && writes_per_s >= 1000.0 {
+        // Little's law: in a closed loop the clients' latency is clients / throughput, so this
+        // p99 is the queue at the maximum rate the machine reached, not the latency at 1,000
+        // writes/s.
+        println!(
+            "  (closed loop: every client sends again at once, so this is the latency at the maximum rate, {writes_per_s:.0} writes/s; \
+             for the latency at a given rate use --rate, e.g. --rate 1500 is 1,050 writes/s in mode mix)"
+        );
+    }
     for e in first_errors.iter().take(5) {
         println!("error sample: {e}");
     }
