@@ -15,11 +15,17 @@ pub fn postgres_base_url() -> String {
     std::env::var("LIAISON_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
-/// A fresh SQLite store in a new temporary file.
-pub async fn sqlite() -> Result<Store> {
+/// The path of a SQLite file not yet created, in a new temporary directory (for tests that
+/// close and reopen a store).
+pub fn sqlite_path() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("liaison-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
-    Store::open_sqlite(&dir.join("liaison.db")).await
+    Ok(dir.join("liaison.db"))
+}
+
+/// A fresh SQLite store in a new temporary file.
+pub async fn sqlite() -> Result<Store> {
+    Store::open_sqlite(&sqlite_path()?).await
 }
 
 /// A URL for a fresh, empty PostgreSQL schema, or `None` (after a loud message) if PostgreSQL

@@ -234,9 +234,7 @@ async fn a_bulk_load_that_meets_stored_duplicates_falls_back_to_upserts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_transaction_stores_nothing_and_the_store_stays_writable() {
-    let dir = std::env::temp_dir().join(format!("liaison-intel-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("liaison.db");
+    let path = liaison_store::testing::sqlite_path().unwrap();
     let store = Store::open_sqlite(&path).await.unwrap();
     let state = big_state(liaison_store::IntelTx::BULK_MIN_ROWS as u32, DAY0 + 60);
     {
@@ -251,5 +249,5 @@ async fn a_dropped_transaction_stores_nothing_and_the_store_stays_writable() {
     let store = Store::open_sqlite(&path).await.unwrap();
     assert_eq!(store.intel_load().await.unwrap().indicators, state.indicators);
     store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

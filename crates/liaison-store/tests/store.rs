@@ -435,9 +435,7 @@ async fn audit_chain_detects_tampering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_keeps_data_and_skips_applied_migrations() {
-    let dir = std::env::temp_dir().join(format!("liaison-reopen-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("node.db");
+    let path = testing::sqlite_path().unwrap();
     let store = Store::open_sqlite(&path).await.unwrap();
     seed(&store).await;
     store.close().await;
@@ -452,9 +450,7 @@ async fn reopening_keeps_data_and_skips_applied_migrations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assessments_written_before_migration_8_survive_it() {
     use sqlx::Connection;
-    let dir = std::env::temp_dir().join(format!("liaison-mig8-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("node.db");
+    let path = testing::sqlite_path().unwrap();
     let store = Store::open_sqlite(&path).await.unwrap();
     let (fbi, mps) = seed(&store).await;
     let at = t("2026-03-01T09:00:00Z");
@@ -568,10 +564,9 @@ async fn concurrent_writers_keep_every_write_and_an_intact_audit_chain() {
 /// running node), it is refused once that time has passed.
 #[tokio::test]
 async fn revocations_from_another_process_apply_within_the_cache_time() {
-    let dir = std::env::temp_dir().join(format!("liaison-auth-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let node = Store::open_sqlite(&dir.join("n.db")).await.unwrap();
-    let cli = Store::open_sqlite(&dir.join("n.db")).await.unwrap();
+    let path = testing::sqlite_path().unwrap();
+    let node = Store::open_sqlite(&path).await.unwrap();
+    let cli = Store::open_sqlite(&path).await.unwrap();
     let (fbi, _) = seed(&node).await;
     let now = Timestamp::now();
     let u = node
@@ -597,7 +592,7 @@ async fn revocations_from_another_process_apply_within_the_cache_time() {
     assert!(node.authenticate(&secret2, now).await.unwrap().is_none());
     node.close().await;
     cli.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 /// A state change answered from the request the caller read equals what a read returns after it.

@@ -53,7 +53,7 @@ struct Args {
     /// Rule pack directory (default: the workspace's rules/).
     #[arg(long)]
     rules: Option<PathBuf>,
-    /// Drafts created per client before the run, so reads and transitions have rows to work on.
+    /// Drafts created before the run (in all, at most 1,000), so the first lists have rows to read.
     #[arg(long, default_value_t = 20)]
     preload: usize,
     /// Keep the temporary SQLite database.
