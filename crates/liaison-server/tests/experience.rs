@@ -8,32 +8,18 @@ use liaison_core::Role;
 use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::RequestKind;
 use liaison_law::DurationSource;
+use liaison_server::experience::Experience;
 use liaison_store::testing;
+use std::sync::Arc;
+use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observed_durations_replace_pack_defaults() {
-    let f = common::fixture(testing::sqlite().await.unwrap()).await;
-    let now = Timestamp::now();
+/// Six requests from FBI to CN-MPS submitted 400–395 days before `now` and answered after
+/// `first_days`, `first_days + 4`, … `first_days + 20` days.
+async fn answer_six(f: &common::Fixture, draft: &liaison_core::request::RequestDraft, now: Timestamp, first_days: i64) {
     let to = |s| TransitionInput {
         to: Some(s),
         ..Default::default()
     };
-    let draft = f.draft(RequestKind::StoredContent);
-    // Before any experience: pack default.
-    let before = f
-        .node
-        .assess(f.who("FBI", Role::Officer), Some(draft.clone()), None, None, now)
-        .await
-        .unwrap();
-    let sent = before
-        .plan
-        .iter()
-        .find(|s| s.action == liaison_law::StepAction::Send)
-        .and_then(|s| s.channel.clone())
-        .expect("a send step");
-    let ch = before.channels.iter().find(|c| c.id == sent).unwrap();
-    assert_eq!(ch.duration_source, DurationSource::PackDefault);
-
     for i in 0..6i64 {
         let t0 = now - SignedDuration::from_hours(24 * (400 - i));
         let r = f
@@ -42,7 +28,7 @@ async fn observed_durations_replace_pack_defaults() {
             .await
             .unwrap();
         let mut v = r.request.version;
-        let answered = t0 + SignedDuration::from_hours(24 * (90 + 4 * i));
+        let answered = t0 + SignedDuration::from_hours(24 * (first_days + 4 * i));
         for (who, state, at) in [
             (("FBI", Role::Officer), State::Submitted, t0),
             (
@@ -76,6 +62,29 @@ async fn observed_durations_replace_pack_defaults() {
                 .version;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observed_durations_replace_pack_defaults() {
+    let f = common::fixture(testing::sqlite().await.unwrap()).await;
+    let now = Timestamp::now();
+    let draft = f.draft(RequestKind::StoredContent);
+    // Before any experience: pack default.
+    let before = f
+        .node
+        .assess(f.who("FBI", Role::Officer), Some(draft.clone()), None, None, now)
+        .await
+        .unwrap();
+    let sent = before
+        .plan
+        .iter()
+        .find(|s| s.action == liaison_law::StepAction::Send)
+        .and_then(|s| s.channel.clone())
+        .expect("a send step");
+    let ch = before.channels.iter().find(|c| c.id == sent).unwrap();
+    assert_eq!(ch.duration_source, DurationSource::PackDefault);
+
+    answer_six(&f, &draft, now, 90).await;
     f.node.experience.invalidate();
     let after = f
         .node
@@ -86,4 +95,38 @@ async fn observed_durations_replace_pack_defaults() {
     assert_eq!(ch.duration_source, DurationSource::Observed { samples: 6 });
     // Medians of 90, 94, …, 110 days: nearest-rank median is 98.
     assert_eq!(ch.expected_days, 98.0);
+}
+
+/// Medians found stale are answered at once from the cache while one background task
+/// recomputes them; the next call sees the new medians.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_medians_answer_at_once_and_are_recomputed_behind() {
+    let f = common::fixture(testing::sqlite().await.unwrap()).await;
+    let now = Timestamp::now();
+    let draft = f.draft(RequestKind::StoredContent);
+    let cn = liaison_core::CountryCode::parse("CN").unwrap();
+    let exp = Arc::new(Experience::with_ttl(Duration::ZERO)); // always stale once computed
+    answer_six(&f, &draft, now, 90).await;
+    let first = exp.for_state(&f.node.store, cn, now).await; // nothing cached: computed here
+    let (channel, d) = first.iter().next().expect("a channel with observed durations");
+    assert_eq!((d.samples, d.median_days), (6, 98.0));
+    let channel = channel.clone();
+
+    answer_six(&f, &draft, now, 300).await;
+    let stale = exp.for_state(&f.node.store, cn, now).await;
+    assert_eq!(
+        stale[&channel].samples, 6,
+        "the cached medians, while they are recomputed"
+    );
+    let t0 = std::time::Instant::now();
+    loop {
+        let fresh = exp.for_state(&f.node.store, cn, now).await;
+        if fresh[&channel].samples == 12 {
+            // Nearest-rank median of 90..110 and 300..320 (step 4): the sixth value, 110.
+            assert_eq!(fresh[&channel].median_days, 110.0);
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never recomputed: {fresh:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
