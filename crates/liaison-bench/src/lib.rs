@@ -1,5 +1,6 @@
-//! Shared helpers for the Liaison benchmarks (`api-load`, `list-bench`): opening a store on
-//! either backend, building fixture agencies/users/tokens, and latency statistics.
+//! Shared helpers for the Liaison benchmarks (`api-load`, `list-bench`, `experience-bench`):
+//! opening a store on either backend, building fixture agencies/users/tokens and a node, and
+//! latency statistics.
 
 use anyhow::{Context, Result, anyhow};
 use jiff::{SignedDuration, Timestamp};
@@ -156,6 +157,33 @@ pub async fn api_fixture(store: &Store) -> Result<(Agency, Agency, Vec<Login>)> 
         }
     }
     Ok((fbi, mps, logins))
+}
+
+/// A node on `db` with the [`api_fixture`] agencies and logins and the rule packs of `rules`
+/// (default: the workspace's `rules/`).
+pub struct BenchNode {
+    pub store: Store,
+    pub node: liaison_server::service::Node,
+    pub fbi: Agency,
+    pub mps: Agency,
+    pub logins: Vec<Login>,
+}
+
+/// Opens the store, creates the fixture and loads the rule packs.
+pub async fn bench_node(db: &Db, rules: Option<PathBuf>) -> Result<BenchNode> {
+    let store = Store::open(&db.url)
+        .await
+        .with_context(|| format!("opening {}", db.backend))?;
+    let (fbi, mps, logins) = api_fixture(&store).await?;
+    let legal = liaison_server::legal::Legal::load(&rules_dir(rules)).context("loading rule packs")?;
+    let node = liaison_server::service::Node::new(store.clone(), Default::default(), legal);
+    Ok(BenchNode {
+        store,
+        node,
+        fbi,
+        mps,
+        logins,
+    })
 }
 
 /// Latency summary of one series.

@@ -11,9 +11,6 @@ use clap::{Parser, ValueEnum};
 use liaison_bench::{Db, Login, Summary, fmt_ms, summarize};
 use liaison_core::Role;
 use liaison_core::request::RequestKind;
-use liaison_server::legal::Legal;
-use liaison_server::service::Node;
-use liaison_store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -336,12 +333,13 @@ async fn main() -> Result<()> {
 }
 
 async fn run(args: &Args, db: &Db) -> Result<()> {
-    let store = Store::open(&db.url)
-        .await
-        .with_context(|| format!("opening {}", db.backend))?;
-    let (fbi, mps, logins) = liaison_bench::api_fixture(&store).await?;
-    let legal = Legal::load(&liaison_bench::rules_dir(args.rules.clone())).context("loading rule packs")?;
-    let node = Node::new(store.clone(), Default::default(), legal);
+    let liaison_bench::BenchNode {
+        store,
+        node,
+        fbi,
+        mps,
+        logins,
+    } = liaison_bench::bench_node(db, args.rules.clone()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -13,9 +13,6 @@ use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::RequestKind;
 use liaison_core::{CountryCode, Role};
 use liaison_server::experience::Experience;
-use liaison_server::legal::Legal;
-use liaison_server::service::Node;
-use liaison_store::Store;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,12 +52,8 @@ async fn main() -> Result<()> {
 }
 
 async fn run(args: &Args, db: &liaison_bench::Db) -> Result<()> {
-    let store = Store::open(&db.url)
-        .await
-        .with_context(|| format!("opening {}", db.backend))?;
-    let (fbi, mps, logins) = liaison_bench::api_fixture(&store).await?;
-    let legal = Legal::load(&liaison_bench::rules_dir(args.rules.clone())).context("loading rule packs")?;
-    let node = Node::new(store.clone(), Default::default(), legal);
+    let b = liaison_bench::bench_node(db, args.rules.clone()).await?;
+    let (store, node, logins) = (b.store, b.node, b.logins);
     let now = Timestamp::now();
     let who = |agency: &str, role: Role| {
         logins
@@ -73,7 +66,7 @@ async fn run(args: &Args, db: &liaison_bench::Db) -> Result<()> {
     // One request through the lifecycle, with the assessment made on submission.
     let t0 = now - SignedDuration::from_hours(24 * 400);
     let officer = node.authenticate(&who("FBI", Role::Officer)?, now).await?;
-    let draft = liaison_bench::draft(RequestKind::StoredContent, fbi.id, mps.id, 1);
+    let draft = liaison_bench::draft(RequestKind::StoredContent, b.fbi.id, b.mps.id, 1);
     let r = node.create_request(&officer, draft, t0).await?;
     let mut version = r.request.version;
     for (agency, role, state) in [
