@@ -916,8 +916,11 @@ mod tests {
         let second = tokio::spawn(async move {
             let mut w2 = s2.write().await.unwrap();
             let mut b = Batch::default();
+            // A statement that takes SQLite a while (counting to two million), so the answer
+            // cannot already be there when the one poll below looks for it.
             b.push(
-                "INSERT INTO t (k, v) VALUES ($1, $2)",
+                "INSERT INTO t (k, v) SELECT $1, $2 FROM \
+                 (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT max(x) FROM c)",
                 vec![2.into(), "cancelled".into()],
             );
             // One poll sends the batch to the connection's thread; then the future is dropped.
