@@ -235,6 +235,22 @@ type ReqRow = (
     Option<String>,
 );
 
+/// The deadline that runs in `state` and, of the three due dates, the one it falls due at.
+fn running_due<T>(
+    state: State,
+    ack_due: Option<T>,
+    answer_due: Option<T>,
+    preserved_until: Option<T>,
+) -> Option<(DeadlineKind, T)> {
+    let kind = running_deadline(state)?;
+    let due = match kind {
+        DeadlineKind::Acknowledge => ack_due,
+        DeadlineKind::Answer => answer_due,
+        DeadlineKind::PreservationExpiry => preserved_until,
+    }?;
+    Some((kind, due))
+}
+
 /// The instant the running deadline of a request in `state` falls due.
 pub(crate) fn next_due(
     state: State,
@@ -242,11 +258,7 @@ pub(crate) fn next_due(
     answer_due: Option<i64>,
     preserved_until: Option<i64>,
 ) -> Option<i64> {
-    match running_deadline(state)? {
-        DeadlineKind::Acknowledge => ack_due,
-        DeadlineKind::Answer => answer_due,
-        DeadlineKind::PreservationExpiry => preserved_until,
-    }
+    running_due(state, ack_due, answer_due, preserved_until).map(|(_, due)| due)
 }
 
 fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineKind> {
@@ -261,12 +273,7 @@ fn overdue_in(
     preserved_until: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
 ) -> Option<DeadlineKind> {
-    let kind = running_deadline(state)?;
-    let due = match kind {
-        DeadlineKind::Acknowledge => ack_due,
-        DeadlineKind::Answer => answer_due,
-        DeadlineKind::PreservationExpiry => preserved_until,
-    }?;
+    let (kind, due) = running_due(state, ack_due, answer_due, preserved_until)?;
     (due < now).then_some(kind)
 }
 
@@ -593,26 +600,32 @@ impl Store {
 
     /// Lists requests, newest first, one page at a time.
     pub async fn requests(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<StoredRequest>> {
-        let (ids, page, args, limit) = self.page_ids(f).await?;
-        let q = bind_args(
-            sqlx::query_as::<_, ReqRow>(sqlx::AssertSqlSafe(format!("{REQ_COLS} WHERE id IN ({ids}) {page}"))),
-            args,
-        );
-        let rows = q.fetch_all(&self.pool).await?;
-        paged(rows, limit, |r| request(r, Some(now)))
+        self.listing(f, REQ_COLS, |r: ReqRow| request(r, Some(now))).await
     }
 
     /// Like [`Store::requests`], each request as a [`RequestSummary`] (no body is read).
     pub async fn request_summaries(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<RequestSummary>> {
+        self.listing(f, SUMMARY_COLS, |r: SummaryRow| summary(r, now)).await
+    }
+
+    /// One page of `f`: the page's ids chosen by [`Store::page_ids`], their rows read with
+    /// `cols` (a `SELECT … FROM requests`) and turned into items by `item`.
+    async fn listing<R, T: Listed>(
+        &self,
+        f: &RequestFilter,
+        cols: &str,
+        item: impl Fn(R) -> Result<T>,
+    ) -> Result<Page<T>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         let (ids, page, args, limit) = self.page_ids(f).await?;
         let q = bind_args(
-            sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(format!(
-                "{SUMMARY_COLS} WHERE id IN ({ids}) {page}"
-            ))),
+            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(format!("{cols} WHERE id IN ({ids}) {page}"))),
             args,
         );
         let rows = q.fetch_all(&self.pool).await?;
-        paged(rows, limit, |r| summary(r, now))
+        paged(rows, limit, item)
     }
 
     /// The query choosing a page's ids (with one row more than the page, to tell whether
@@ -908,7 +921,7 @@ impl Store {
         for r in rows {
             let state: State = parse(&r.1, "state")?;
             let id: RequestId = parse(&r.0, "request id")?;
-            let (Some(kind), Some(due)) = (running_deadline(state), next_due(state, r.4, r.5, r.6)) else {
+            let Some((kind, due)) = running_due(state, r.4, r.5, r.6) else {
                 sqlx::query("UPDATE requests SET next_due = NULL WHERE id = $1")
                     .bind(&r.0)
                     .execute(w.conn().await?)
