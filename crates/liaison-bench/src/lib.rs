@@ -3,10 +3,9 @@
 //! latency statistics.
 
 use anyhow::{Context, Result, anyhow};
-use jiff::{SignedDuration, Timestamp};
-use liaison_core::directory::{Agency, AgencyKind};
+use liaison_core::directory::Agency;
 use liaison_core::jurisdiction::Jurisdiction;
-use liaison_core::request::{RequestDraft, RequestKind, Urgency};
+use liaison_core::request::{RequestDraft, RequestKind};
 use liaison_core::{AgencyId, CountryCode, Role};
 use liaison_store::Store;
 use std::path::{Path, PathBuf};
@@ -78,17 +77,9 @@ pub fn rules_dir(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"))
 }
 
-/// An agency for fixtures.
+/// An agency for fixtures (the service's fixture, shared with the demo and the tests).
 pub fn agency(code: &str, cc: &str, tz: &str) -> Result<Agency> {
-    Ok(Agency {
-        id: AgencyId::new(),
-        code: code.into(),
-        name_en: code.into(),
-        name_native: code.into(),
-        jurisdiction: CountryCode::parse(cc).map_err(|e| anyhow!("country code {cc}: {e}"))?,
-        kind: AgencyKind::Police,
-        time_zone: tz.into(),
-    })
+    Ok(liaison_service::fixtures::agency(code, cc, tz)?)
 }
 
 /// Inserts jurisdictions by code (names are placeholders).
@@ -115,55 +106,14 @@ pub struct Login {
 
 /// A draft like the one the API tests use: FBI asks CN-MPS for subscriber information.
 pub fn draft(kind: RequestKind, requesting: AgencyId, requested: AgencyId, n: u64) -> RequestDraft {
-    RequestDraft {
-        kind,
-        urgency: Urgency::Routine,
-        requesting_agency: requesting,
-        requested_agency: requested,
-        case_reference: format!("BENCH-2026-{n:07}"),
-        offences: vec!["BC-02".into()],
-        summary: "Intrusion into a hospital network from servers in the requested state".into(),
-        targets: vec![],
-        data_categories: vec![],
-        legal_basis: "18 USC 1030".into(),
-        related: vec![],
-        attachments: vec![],
-        amount: None,
-        conduct: vec![],
-    }
+    liaison_service::fixtures::draft(kind, requesting, requested, &format!("BENCH-2026-{n:07}"))
 }
 
-/// Two agencies (FBI in US, CN-MPS in CN), one user per role in each, and a token per user.
-pub async fn api_fixture(store: &Store) -> Result<(Agency, Agency, Vec<Login>)> {
-    let now = Timestamp::now();
-    jurisdictions(store, &["US", "CN"]).await?;
-    let fbi = agency("FBI", "US", "America/New_York")?;
-    let mps = agency("CN-MPS", "CN", "Asia/Shanghai")?;
-    store.insert_agency(&fbi, None, "bench", now).await?;
-    store.insert_agency(&mps, None, "bench", now).await?;
-    let mut logins = Vec::new();
-    for a in [&fbi, &mps] {
-        for &role in Role::ALL {
-            let name = format!("{}.{}", a.code.to_lowercase(), role);
-            let u = store.create_user(&name, &name, a.id, role, "bench", now).await?;
-            let (secret, _) = store
-                .create_token(u.id, "bench", now + SignedDuration::from_hours(24), "bench", now)
-                .await?;
-            logins.push(Login {
-                agency: a.code.clone(),
-                role,
-                token: secret,
-            });
-        }
-    }
-    Ok((fbi, mps, logins))
-}
-
-/// A node on `db` with the [`api_fixture`] agencies and logins and the rule packs of `rules`
-/// (default: the workspace's `rules/`).
+/// A node on `db` with the service's two-agency fixture (FBI and CN-MPS, a user per role in
+/// each, a token per user) and the rule packs of `rules` (default: the workspace's `rules/`).
 pub struct BenchNode {
     pub store: Store,
-    pub node: liaison_server::service::Node,
+    pub node: liaison_service::Node,
     pub fbi: Agency,
     pub mps: Agency,
     pub logins: Vec<Login>,
@@ -174,14 +124,23 @@ pub async fn bench_node(db: &Db, rules: Option<PathBuf>) -> Result<BenchNode> {
     let store = Store::open(&db.url)
         .await
         .with_context(|| format!("opening {}", db.backend))?;
-    let (fbi, mps, logins) = api_fixture(&store).await?;
-    let legal = liaison_server::legal::Legal::load(&rules_dir(rules)).context("loading rule packs")?;
-    let node = liaison_server::service::Node::new(store.clone(), Default::default(), legal);
+    let legal = liaison_service::legal::Legal::load(&rules_dir(rules)).context("loading rule packs")?;
+    let node = liaison_service::Node::new(store.clone(), Default::default(), legal);
+    let f = liaison_service::fixtures::TwoAgencies::on(node.clone()).await?;
+    let logins = f
+        .tokens
+        .iter()
+        .map(|((agency, role), token)| Login {
+            agency: agency.clone(),
+            role: *role,
+            token: token.clone(),
+        })
+        .collect();
     Ok(BenchNode {
         store,
         node,
-        fbi,
-        mps,
+        fbi: f.fbi,
+        mps: f.mps,
         logins,
     })
 }

@@ -11,7 +11,7 @@ mod output;
 mod rules;
 
 use clap::Parser;
-use liaison_server::service::ServiceError;
+use liaison_service::ServiceError;
 use std::process::ExitCode;
 
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -21,6 +21,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             ServiceError::NotFound(_) => 4,
             ServiceError::IllegalTransition { .. } | ServiceError::Conflict(_) => 5,
             ServiceError::Forbidden(_) | ServiceError::Unauthenticated(_) => 6,
+            ServiceError::Integrity(_) => 7,
             ServiceError::Internal(_) => 10,
         };
     }
@@ -30,11 +31,56 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<cmd::InputError>().is_some() {
         return 3;
     }
+    // A file named on the command line that is not there: not found, like an unknown id.
+    if e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    }) {
+        return 4;
+    }
     1
+}
+
+/// The kind of failure an exit code stands for, in `--json` error documents.
+fn kind_of(code: u8) -> &'static str {
+    match code {
+        3 => "invalid_input",
+        4 => "not_found",
+        5 => "conflict",
+        6 => "not_permitted",
+        7 => "integrity_check_failed",
+        10 => "internal_error",
+        _ => "failure",
+    }
+}
+
+/// With `--json`, a failure is a JSON document on standard output too:
+/// `{"error": {"exit_code", "kind", "message", "errors": [{"field", "message"}]}}`.
+fn json_error(e: &anyhow::Error, code: u8) -> serde_json::Value {
+    let fields: Vec<serde_json::Value> = match e.downcast_ref::<ServiceError>() {
+        Some(ServiceError::Invalid(errs)) => errs
+            .iter()
+            .map(|f| serde_json::json!({"field": f.field, "message": f.message}))
+            .collect(),
+        _ => vec![],
+    };
+    let mut err = serde_json::json!({
+        "exit_code": code,
+        "kind": kind_of(code),
+        "message": format!("{e:#}"),
+    });
+    if !fields.is_empty() {
+        err["errors"] = serde_json::Value::Array(fields);
+    }
+    if let Some(ServiceError::IllegalTransition { allowed, .. }) = e.downcast_ref::<ServiceError>() {
+        err["allowed"] = serde_json::json!(allowed);
+    }
+    serde_json::json!({ "error": err })
 }
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
+    let json = cli.json;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,liaison=info"));
     tracing_subscriber::fmt()
@@ -51,8 +97,12 @@ fn main() -> ExitCode {
     match runtime.block_on(cmd::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let code = exit_code(&e);
             eprintln!("error: {e:#}");
-            ExitCode::from(exit_code(&e))
+            if json {
+                println!("{}", json_error(&e, code));
+            }
+            ExitCode::from(code)
         }
     }
 }

@@ -16,19 +16,19 @@ pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An instant as `YYYY-MM-DD HH:MM` in UTC, or "-".
+/// An instant as `YYYY-MM-DD HH:MM UTC`, or "-".
 pub fn when(t: Option<jiff::Timestamp>) -> String {
-    t.map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+    t.map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "-".into())
 }
 
 /// Agency id → short code, for tables.
 pub async fn agency_codes(
-    node: &liaison_server::service::Node,
+    node: &liaison_service::Node,
+    p: &liaison_service::Principal,
 ) -> anyhow::Result<std::collections::HashMap<liaison_core::AgencyId, String>> {
     Ok(node
-        .store
-        .agencies(&Default::default())
+        .agencies(p)
         .await?
         .into_iter()
         .map(|(a, _)| (a.id, a.code))

@@ -299,9 +299,16 @@ fn init_then_full_case_from_the_command_line() {
         .args(["--as", "ann", "audit", "verify"])
         .assert()
         .success();
+    // Tamper with entry 3 as someone with write access to the database file would.
     rt.block_on(async {
-        let store = liaison_store::Store::open(&db).await.unwrap();
-        store.tamper_audit_for_test(3, "{}").await.unwrap();
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let r = sqlx::query("UPDATE audit_log SET detail = '{}' WHERE seq = 3")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(r.rows_affected(), 1);
+        conn.close().await.unwrap();
     });
     let out = liaison(&dir).args(["--as", "ann", "audit", "verify"]).output().unwrap();
     assert_eq!(out.status.code(), Some(7));

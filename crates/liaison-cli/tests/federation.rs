@@ -563,7 +563,7 @@ async fn tampering_replay_and_wrong_key_rejected_with_reason() {
     let (peer_file, _) = cn.peer_file();
     let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
     let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-    let client = liaison_server::federation::tls::pinned_client(fp).unwrap();
+    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
     let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
     let post = |body: Value| {
         let client = client.clone();
@@ -737,8 +737,8 @@ fn round_trip_on_postgresql() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (Some(a), Some(b)) = rt.block_on(async {
         (
-            liaison_store::testing::postgres_url().await,
-            liaison_store::testing::postgres_url().await,
+            liaison_service::fixtures::postgres_url().await,
+            liaison_service::fixtures::postgres_url().await,
         )
     }) else {
         return;
@@ -778,7 +778,7 @@ async fn batch_rejects_per_envelope_skips_the_rest_and_applies_in_order() {
     let (peer_file, _) = cn.peer_file();
     let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
     let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-    let client = liaison_server::federation::tls::pinned_client(fp).unwrap();
+    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
     let url = format!("https://127.0.0.1:{}/federation/v1/envelope-batches", cn.port);
     let post = |envelopes: Vec<Value>| {
         let client = client.clone();
@@ -897,7 +897,7 @@ fn backlog_is_delivered_in_batches_in_order() {
     us.kill();
     us.start_with(&[
         ("LIAISON_FED_BATCH", "16"),
-        ("LIAISON_LOG", "liaison_server=debug,info"),
+        ("LIAISON_LOG", "liaison_service=debug,info"),
     ]);
     cn.start();
     wait(Duration::from_secs(30), || us.pending() == 0);
@@ -922,4 +922,153 @@ fn backlog_is_delivered_in_batches_in_order() {
             "{st}"
         );
     }
+}
+
+/// The node's own descriptor serial, its key ids, and how many key-rotation messages its
+/// outbox holds.
+fn rotation_state(n: &TestNode) -> (u64, Vec<String>, usize) {
+    let pf: Value = serde_json::from_str(&n.ok(&["federation", "descriptor"])).unwrap();
+    let serial = pf["descriptor"]["serial"].as_u64().unwrap();
+    let keys = pf["descriptor"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap().to_string())
+        .collect();
+    let m = n.json(&["federation", "messages"]);
+    let rotations = m["outbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["payload_type"] == "key_rotation")
+        .count();
+    (serial, keys, rotations)
+}
+
+/// A key rotation is one transaction: a crash at any point between its statements (a
+/// test-only fail point aborts the process, as a crash would) or a SIGKILL while it is open
+/// leaves the old key and no rotation message; the node keeps working with the old key, and a
+/// later rotation commits the new key, descriptor and messages together, which the peer
+/// accepts.
+#[test]
+fn key_rotation_survives_crashes_at_every_step() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("rotate-crash");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0016");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    let before = rotation_state(&us);
+    assert_eq!((before.0, before.1.len(), before.2), (1, 1, 0), "{before:?}");
+    for point in [
+        "rotate-after-key",
+        "rotate-after-descriptor",
+        "rotate-after-outbox",
+        "rotate-before-commit",
+    ] {
+        let o = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&us.dir)
+            .args(["federation", "rotate-key", "--overlap-hours", "1"])
+            .env("LIAISON_LOG", "warn")
+            .env("LIAISON_FAIL_POINT", point)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: the rotation did not crash");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&format!("aborting at {point}")),
+            "{point}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(rotation_state(&us), before, "after a crash at {point}");
+    }
+    // SIGKILL while the rotation's transaction is open (paused just before its commit).
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&us.dir)
+        .args(["federation", "rotate-key", "--overlap-hours", "1"])
+        .env("LIAISON_LOG", "warn")
+        .env("LIAISON_FAIL_POINT", "rotate-before-commit:pause")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("pausing at rotate-before-commit") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the rotation never reached its commit");
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(rotation_state(&us), before, "after SIGKILL before the commit");
+    // The node still signs with the old key, and the peer accepts it.
+    us.comment("officer", &id, "after the crashes");
+    wait(Duration::from_secs(20), || {
+        cn.comments(&id).contains(&"after the crashes".to_string())
+    });
+    // Now without a crash: the new key, the descriptor and one message per peer, together.
+    let out = us.ok(&["federation", "rotate-key", "--overlap-hours", "1"]);
+    let new_key = out.split_whitespace().nth(2).unwrap().to_string();
+    let after = rotation_state(&us);
+    assert_eq!(after.0, 2, "{after:?}");
+    assert_eq!(after.1.len(), 2, "{after:?}");
+    assert!(after.1.contains(&new_key), "{after:?}");
+    assert_eq!(after.2, 1, "one rotation message for the one peer: {after:?}");
+    wait(Duration::from_secs(20), || us.pending() == 0);
+    us.kill();
+    us.start();
+    us.comment("officer", &id, "signed with the new key after the crashes");
+    wait(Duration::from_secs(20), || {
+        cn.comments(&id)
+            .contains(&"signed with the new key after the crashes".to_string())
+    });
+    let inbox = cn.json(&["federation", "messages"])["inbox"].clone();
+    let last = inbox.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["key_id"], new_key.as_str(), "{inbox}");
+}
+
+/// Pinning a peer is one transaction: a crash after its jurisdiction or its agency was written
+/// leaves neither the agency nor the peer, and pinning again works.
+#[test]
+fn pinning_a_peer_survives_a_crash_half_way() {
+    let _serial = serial();
+    let b = base("pin-crash");
+    let us = TestNode::new_with(&b, "us-fbi", "FBI", "US", "America/New_York", None);
+    let cn = TestNode::new_with(&b, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", None);
+    let (pc, fc) = cn.peer_file();
+    let agencies = |n: &TestNode| -> Vec<String> {
+        n.json(&["directory"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = agencies(&us);
+    assert!(!before.contains(&"CN-MPS".to_string()), "{before:?}");
+    for point in ["pin-after-jurisdiction", "pin-after-agency"] {
+        let o = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&us.dir)
+            .args(["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc])
+            .env("LIAISON_LOG", "warn")
+            .env("LIAISON_FAIL_POINT", point)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: pinning did not crash");
+        assert_eq!(agencies(&us), before, "after a crash at {point}");
+        assert_eq!(us.json(&["peer", "list"]), json!([]), "after a crash at {point}");
+    }
+    us.ok(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc]);
+    assert!(agencies(&us).contains(&"CN-MPS".to_string()));
+    assert_eq!(us.json(&["peer", "list"])[0]["node_id"], "cn-mps");
 }

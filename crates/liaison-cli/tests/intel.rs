@@ -218,18 +218,18 @@ async fn api_ingest_issue_feedback_stats() {
     let cn_token = ok_json(liaison(&dir).args(["token", "create", "cncert"]));
     let cn_token = cn_token["token"].as_str().unwrap().to_string();
 
-    let store = liaison_store::Store::open_sqlite(&dir.join("liaison.db"))
-        .await
-        .unwrap();
-    let legal = liaison_server::legal::Legal::load(&dir.join("rules")).unwrap();
-    let node = liaison_server::service::Node::new(store, Default::default(), legal);
+    let legal = liaison_service::legal::Legal::load(&dir.join("rules")).unwrap();
+    let url = format!("sqlite://{}", dir.join("liaison.db").display());
     let mut cfg = liaison_intel::IntelConfig::default();
     cfg.enrich.mmdb = vec![mmdb];
     cfg.routing.routes = vec![liaison_intel::RouteRule::country(
         "CN-CNCERT",
         liaison_core::CountryCode::parse("CN").unwrap(),
     )];
-    liaison_server::intel::set_config(cfg);
+    let node = liaison_service::Node::open(&url, Default::default(), legal)
+        .await
+        .unwrap()
+        .with_intel_config(cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = liaison_server::api::router(node);

@@ -244,3 +244,66 @@ mod tests {
         assert!(contact("Mars/Olympus", "24/7").status_at(now).is_err());
     }
 }
+
+/// An instant typed by a person, read in `zone` (the zone of the agency the date is about):
+/// - an instant with an offset or `Z` (`2026-12-31T17:00:00Z`, `2026-12-31T12:00:00-05:00`);
+/// - a local date and time (`2026-12-31 17:00` or `2026-12-31T17:00`) in `zone`;
+/// - a date alone (`2026-12-31`): the whole day counts, so the instant is the end of that day
+///   in `zone` (midnight at the start of the next day).
+pub fn instant_in_zone(text: &str, zone: &TimeZone) -> Result<Timestamp, String> {
+    let t = text.trim();
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let expected = "expected a date (2026-12-31, the end of that day), a local time (2026-12-31 17:00) or an instant (2026-12-31T17:00:00Z)";
+    if let Ok(dt) = t.replacen(' ', "T", 1).parse::<jiff::civil::DateTime>()
+        && t.len() > 10
+    {
+        return dt
+            .to_zoned(zone.clone())
+            .map(|z| z.timestamp())
+            .map_err(|e| format!("'{t}' is not a time in that zone: {e}"));
+    }
+    match t.parse::<jiff::civil::Date>() {
+        Ok(d) => {
+            let next = d
+                .tomorrow()
+                .map_err(|e| format!("'{t}': {e}"))?
+                .to_zoned(zone.clone())
+                .map_err(|e| format!("'{t}' is not a date in that zone: {e}"))?;
+            Ok(next.timestamp())
+        }
+        Err(_) => Err(format!("'{t}' is not a date or time; {expected}")),
+    }
+}
+
+#[cfg(test)]
+mod instant_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn dates_times_and_instants_in_the_agency_zone() {
+        let ny = time_zone("America/New_York").unwrap();
+        let sh = time_zone("Asia/Shanghai").unwrap();
+        // A date alone: through the end of that day in the zone.
+        assert_eq!(
+            instant_in_zone("2026-12-31", &ny).unwrap(),
+            "2027-01-01T05:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            instant_in_zone("2026-12-31", &sh).unwrap(),
+            "2026-12-31T16:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            instant_in_zone("2026-07-01 09:30", &ny).unwrap(),
+            "2026-07-01T13:30:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            instant_in_zone("2026-07-01T09:30:00Z", &sh).unwrap(),
+            "2026-07-01T09:30:00Z".parse::<Timestamp>().unwrap()
+        );
+        let e = instant_in_zone("soon", &ny).unwrap_err();
+        assert!(e.contains("'soon' is not a date or time; expected a date"), "{e}");
+    }
+}

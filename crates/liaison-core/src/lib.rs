@@ -10,6 +10,7 @@ pub mod directory;
 pub mod ids;
 pub mod jurisdiction;
 pub mod lifecycle;
+pub mod record;
 pub mod request;
 pub mod sla;
 pub mod stats;
@@ -21,11 +22,88 @@ pub use lifecycle::{Actor, Role, Side, State};
 pub use request::{DataCategory, RequestKind, Urgency};
 pub use tlp::Tlp;
 
-/// A word that is not one of the values a field accepts.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} '{value}'; expected one of: {}", expected.join(", "))]
+/// A word that is not one of the values a field accepts. Shown as, for example,
+/// `unknown state 'answred' (did you mean 'answered'?); expected one of: draft, submitted, …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownValue {
+    /// The type's name (`RequestKind`); shown in words (`request kind`).
     pub what: &'static str,
     pub value: String,
     pub expected: &'static [&'static str],
+}
+
+impl UnknownValue {
+    /// The closest accepted value, if it is close enough to be a typo (at most a third of its
+    /// letters differ) or the value differs only in case, hyphens or spaces.
+    pub fn suggestion(&self) -> Option<&'static str> {
+        let norm = |s: &str| s.to_ascii_lowercase().replace(['-', ' '], "_");
+        let v = norm(&self.value);
+        if let Some(e) = self.expected.iter().find(|e| norm(e) == v) {
+            return Some(e);
+        }
+        self.expected
+            .iter()
+            .map(|e| (edit_distance(&v, e), *e))
+            .filter(|(d, e)| *d > 0 && *d * 3 <= e.chars().count().max(3))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, e)| e)
+    }
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut words = String::new();
+        for (i, c) in self.what.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                words.push(' ');
+            }
+            words.push(c.to_ascii_lowercase());
+        }
+        write!(f, "unknown {words} '{}'", self.value)?;
+        if let Some(s) = self.suggestion() {
+            write!(f, " (did you mean '{s}'?)")?;
+        }
+        write!(f, "; expected one of: {}", self.expected.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// Levenshtein distance over characters (short words only: accepted values are a few dozen
+/// letters).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn unknown_values_are_named_in_words_with_a_suggestion() {
+        let e = "answred".parse::<State>().unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("unknown state 'answred' (did you mean 'answered'?); expected one of: draft"),
+            "{text}"
+        );
+        let e = "Subscriber-Information".parse::<RequestKind>().unwrap_err();
+        assert_eq!(e.suggestion(), Some("subscriber_information"));
+        assert!(e.to_string().starts_with("unknown request kind"), "{e}");
+        let e = "zzzzzz".parse::<RequestKind>().unwrap_err();
+        assert_eq!(e.suggestion(), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

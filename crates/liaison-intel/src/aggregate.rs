@@ -755,3 +755,11 @@ pub fn notices_to_csv<W: std::io::Write>(notices: &[Notice], out: W) -> Result<(
 pub fn notices_to_json(notices: &[Notice]) -> serde_json::Value {
     serde_json::to_value(notices).unwrap_or(serde_json::Value::Null)
 }
+
+/// A notice as the node keeps it, with when it was issued.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredNotice {
+    #[serde(flatten)]
+    pub notice: Notice,
+    pub issued_at: crate::time::UnixTime,
+}

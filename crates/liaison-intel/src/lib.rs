@@ -29,8 +29,8 @@ pub mod stix;
 pub mod time;
 
 pub use aggregate::{
-    CleanupState, FeedbackStatus, Indicator, Interval, ItemStatus, Notice, NoticeId, NoticeItem, notices_to_csv,
-    notices_to_json,
+    CleanupState, FeedbackStatus, Indicator, Interval, ItemStatus, Notice, NoticeId, NoticeItem, StoredNotice,
+    notices_to_csv, notices_to_json,
 };
 pub use demo::{MmdbLayout, generate_feed, generate_mmdb};
 pub use enrich::{EnrichConfig, Enricher, PrefixTable};

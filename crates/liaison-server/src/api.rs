@@ -1,10 +1,9 @@
-//! HTTP API under /api/v1: thin handlers over [`crate::service::Node`].
+//! HTTP API under /api/v1: thin handlers over [`liaison_service::Node`].
 //!
 //! All errors are RFC 9457 problem+json documents that name the field and value at fault.
 //! Every route except `/api/v1/health` (and the public API description) needs a Bearer token.
 
 use crate::openapi;
-use crate::service::{GroupBy, Node, ServiceError};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
@@ -15,7 +14,8 @@ use jiff::Timestamp;
 use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::{FieldError, RequestDraft};
 use liaison_core::{AgencyId, RequestId, RequestKind, Role};
-use liaison_store::{Principal, RequestFilter};
+use liaison_service::{GroupBy, Node, ServiceError};
+use liaison_service::{Principal, RequestFilter};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -42,10 +42,11 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/reports/cooperation", get(cooperation))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/users", get(users).post(create_user))
-        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tokens", get(crate::admin_api::tokens).post(create_token))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(node.clone())
+        .merge(crate::admin_api::router(node.clone())) // users, tokens, peers, ledger, keys
         .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
         .merge(crate::ui::router(node)); // [ui] web pages at / (see docs/ui.md)
     api.merge(
@@ -145,6 +146,7 @@ impl From<ServiceError> for Problem {
                 ..Problem::new(StatusCode::CONFLICT, "Illegal transition", message)
             },
             ServiceError::Conflict(m) => Problem::new(StatusCode::CONFLICT, "Conflict", m),
+            ServiceError::Integrity(m) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Integrity check failed", m),
             ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Problem::new(
@@ -157,7 +159,7 @@ impl From<ServiceError> for Problem {
     }
 }
 
-type ApiResult<T> = Result<T, Problem>;
+pub(crate) type ApiResult<T> = Result<T, Problem>;
 
 async fn not_found() -> Problem {
     Problem::new(
@@ -198,7 +200,7 @@ impl FromRequestParts<Node> for Auth {
 }
 
 /// Parses a JSON body, naming the exact field path and value on error.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
+pub(crate) fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -237,7 +239,8 @@ fn parse_agency(field: &str, v: &str) -> ApiResult<AgencyId> {
         .map_err(|_| Problem::field(field, format!("'{v}' is not an agency id (UUID)")))
 }
 
-fn check_params(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
+/// Refuses query parameters a route does not know, naming the ones it accepts.
+pub(crate) fn check_params(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
     for k in q.keys() {
         if !known.contains(&k.as_str()) {
             return Err(Problem::field(
@@ -252,7 +255,7 @@ fn check_params(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
 // ----- handlers ------------------------------------------------------------------------------
 
 async fn health(AxState(node): AxState<Node>) -> Response {
-    match node.store.ping().await {
+    match node.health().await {
         Ok(()) => {
             Json(serde_json::json!({"status": "ok", "database": "ok", "rule_pack_version": node.legal.version()}))
                 .into_response()
@@ -585,7 +588,7 @@ async fn cooperation(
     match q.get("format").map(String::as_str) {
         None | Some("json") => Ok(Json(report).into_response()),
         Some("csv") => {
-            let mut resp = crate::report::cooperation_csv(&report).into_response();
+            let mut resp = liaison_service::report::cooperation_csv(&report).into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/csv; charset=utf-8"),

@@ -1,23 +1,22 @@
 #![recursion_limit = "512"]
 //! # liaison-server
 //!
-//! The node's use cases ([`service::Node`]) and its HTTP face ([`api::router`]). The CLI calls
-//! the same use cases directly, so the role matrix and every rule are enforced in one place.
+//! The node's faces over the network: the HTTP API ([`api::router`], described by
+//! [`openapi`]), the web UI ([`ui`]) and the federation endpoints ([`federation`]). Every
+//! decision is a use case of `liaison_service::Node`, which the CLI calls too, so the role
+//! matrix and every rule are enforced in one place.
 //!
-//! Architecture invariant: handlers parse and render; they decide nothing. Decisions live in
-//! `service` (who may do what) and below it in `liaison-core` (what is legal) and
-//! `liaison-law` (what the law says).
+//! Architecture invariant: handlers parse and render; they decide nothing. This crate does
+//! not depend on the store: the compiler keeps it that way.
 
+pub mod admin_api;
 pub mod api;
-// [federation]
-pub mod experience;
 pub mod federation;
 pub mod intel; // [intel] network clean-up
-pub mod legal;
 pub mod openapi;
-pub mod report;
-pub mod service;
 pub mod ui;
+
+use liaison_service::Node;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,7 +24,7 @@ use std::time::Duration;
 /// Serves the API on `listener` until `shutdown` resolves, running the deadline watcher every
 /// `tick` in the background.
 pub async fn serve(
-    node: service::Node,
+    node: Node,
     listener: tokio::net::TcpListener,
     tick: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,

@@ -5,7 +5,7 @@ mod common;
 
 use liaison_core::Role;
 use liaison_core::request::RequestKind;
-use liaison_store::testing;
+use liaison_service::fixtures;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -16,8 +16,8 @@ struct Api {
 }
 
 impl Api {
-    async fn start(store: liaison_store::Store) -> Api {
-        let f = common::fixture(store).await;
+    async fn start(node: liaison_service::Node) -> Api {
+        let f = common::fixture(node).await;
         let base = common::serve(&f.node).await;
         Api {
             base,
@@ -80,8 +80,8 @@ fn field_errors(v: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_over_http() {
-    for store in testing::all_backends().await {
-        let api = Api::start(store).await;
+    for node in fixtures::nodes_on_every_backend().await.unwrap() {
+        let api = Api::start(node).await;
         // Health needs no token; everything else does.
         let (s, v, _) = api.call(reqwest::Method::GET, "/api/v1/health", None, None).await;
         assert_eq!(s, StatusCode::OK);
@@ -232,8 +232,8 @@ async fn lifecycle_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_named() {
-    for store in testing::all_backends().await {
-        let api = Api::start(store).await;
+    for node in fixtures::nodes_on_every_backend().await.unwrap() {
+        let api = Api::start(node).await;
         let mut d = api.draft_json();
         d["colour"] = json!("red");
         let (s, p) = api.post("/api/v1/requests", FBI_OFFICER, d).await;
@@ -339,7 +339,7 @@ async fn bad_input_is_named() {
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         // Nothing half-written: no request exists after all these failures.
-        assert_eq!(api.f.node.store.count_requests().await.unwrap(), 0);
+        assert_eq!(fixtures::count_requests(&api.f.node).await.unwrap(), 0);
     }
 }
 
@@ -349,7 +349,7 @@ fn uuid_str() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_pagination_filters_and_docs() {
-    let api = Api::start(testing::sqlite().await.unwrap()).await;
+    let api = Api::start(fixtures::sqlite_node().await.unwrap()).await;
     for _ in 0..7 {
         let (s, _) = api.post("/api/v1/requests", FBI_OFFICER, api.draft_json()).await;
         assert_eq!(s, StatusCode::CREATED);

@@ -158,8 +158,7 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
 
     // The node, with one submitted request waiting for the requested side's desk.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = liaison_store::testing::sqlite().await.unwrap();
-    let f = common::fixture(store).await;
+    let f = common::fixture(liaison_service::fixtures::sqlite_node().await.unwrap()).await;
     let now = jiff::Timestamp::now();
     let officer = f.who("FBI", Role::Officer).clone();
     let mut draft = f.draft(RequestKind::SubscriberInformation);

@@ -21,8 +21,7 @@ struct Browser<'a> {
 
 impl Ui {
     async fn start() -> Ui {
-        let store = liaison_store::testing::sqlite().await.unwrap();
-        let f = common::fixture(store).await;
+        let f = common::fixture(liaison_service::fixtures::sqlite_node().await.unwrap()).await;
         let base = common::serve(&f.node).await;
         Ui {
             base,
@@ -460,11 +459,7 @@ async fn forms_report_errors_and_other_pages_render() {
         time_zone: "Asia/Shanghai".into(),
         office_hours: "24/7".parse().unwrap(),
     };
-    ui.f.node
-        .store
-        .insert_contact(&contact, "test", jiff::Timestamp::now())
-        .await
-        .unwrap();
+    ui.f.add_contact(&contact).await.unwrap();
     let (s, html) = fbi.get("/directory").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("CN-MPS") && html.contains("Asia/Shanghai"));

@@ -7,36 +7,8 @@
 
 use crate::writer::Batch;
 use crate::{Result, Store, StoreError, WriteTx, ms, ts};
-use serde::Serialize;
+use liaison_core::record::{AuditEntry, AuditReport};
 use sha2::{Digest, Sha256};
-
-/// One audit entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditEntry {
-    pub seq: i64,
-    pub at: jiff::Timestamp,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// The outcome of [`Store::verify_audit`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditReport {
-    pub entries: i64,
-    pub head_hash: String,
-    /// The first entry whose hash does not match, with the reason; `None` if intact.
-    pub first_bad: Option<(i64, String)>,
-}
-
-impl AuditReport {
-    pub fn is_intact(&self) -> bool {
-        self.first_bad.is_none()
-    }
-}
 
 pub(crate) fn chain_hash(
     prev: &str,

@@ -1,15 +1,10 @@
 //! Jurisdictions, agencies and contact points.
 
 use crate::{Result, Store, StoreError, audit, parse, unique};
+use liaison_core::AgencyId;
 use liaison_core::directory::{Agency, ContactPoint};
 use liaison_core::jurisdiction::Jurisdiction;
-use liaison_core::{AgencyId, CountryCode};
-
-/// Narrows an agency listing.
-#[derive(Debug, Clone, Default)]
-pub struct AgencyFilter {
-    pub jurisdiction: Option<CountryCode>,
-}
+use liaison_core::record::AgencyFilter;
 
 type AgencyRow = (String, String, String, String, String, String, String, Option<String>);
 
@@ -34,12 +29,7 @@ impl Store {
     /// Adds or renames a jurisdiction.
     pub async fn upsert_jurisdiction(&self, j: &Jurisdiction) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("INSERT INTO jurisdictions (code, name_en, name_zh) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET name_en = excluded.name_en, name_zh = excluded.name_zh")
-            .bind(j.code.as_str())
-            .bind(&j.name_en)
-            .bind(&j.name_zh)
-            .execute(w.conn().await?)
-            .await?;
+        upsert_jurisdiction_in(&mut w, j).await?;
         w.commit().await
     }
 
@@ -68,32 +58,7 @@ impl Store {
         now: jiff::Timestamp,
     ) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("INSERT INTO agencies (id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(a.id.to_string())
-            .bind(&a.code)
-            .bind(&a.name_en)
-            .bind(&a.name_native)
-            .bind(a.jurisdiction.as_str())
-            .bind(a.kind.as_str())
-            .bind(&a.time_zone)
-            .bind(node_id.map(str::to_string))
-            .execute(w.conn().await?)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    StoreError::NotFound(format!("jurisdiction {} (add it to the directory first)", a.jurisdiction))
-                }
-                _ => unique(e, format!("agency with code {}", a.code)),
-            })?;
-        audit::append(
-            &mut w,
-            now,
-            actor,
-            "agency.create",
-            &a.id.to_string(),
-            &serde_json::json!({"code": a.code, "name_en": a.name_en}),
-        )
-        .await?;
+        insert_agency_in(&mut w, a, node_id, actor, now).await?;
         w.commit().await
     }
 
@@ -245,4 +210,52 @@ impl AgencyCache {
             m.insert(id, entry);
         }
     }
+}
+
+/// Adds or renames a jurisdiction inside an open transaction.
+pub(crate) async fn upsert_jurisdiction_in(w: &mut crate::WriteTx, j: &Jurisdiction) -> Result<()> {
+    sqlx::query("INSERT INTO jurisdictions (code, name_en, name_zh) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET name_en = excluded.name_en, name_zh = excluded.name_zh")
+        .bind(j.code.as_str())
+        .bind(&j.name_en)
+        .bind(&j.name_zh)
+        .execute(w.conn().await?)
+        .await?;
+    Ok(())
+}
+
+/// Adds an agency (with its audit entry) inside an open transaction.
+pub(crate) async fn insert_agency_in(
+    w: &mut crate::WriteTx,
+    a: &Agency,
+    node_id: Option<&str>,
+    actor: &str,
+    now: jiff::Timestamp,
+) -> Result<()> {
+    sqlx::query("INSERT INTO agencies (id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(a.id.to_string())
+        .bind(&a.code)
+        .bind(&a.name_en)
+        .bind(&a.name_native)
+        .bind(a.jurisdiction.as_str())
+        .bind(a.kind.as_str())
+        .bind(&a.time_zone)
+        .bind(node_id.map(str::to_string))
+        .execute(w.conn().await?)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("jurisdiction {} (add it to the directory first)", a.jurisdiction))
+            }
+            _ => unique(e, format!("agency with code {}", a.code)),
+        })?;
+    audit::append(
+        w,
+        now,
+        actor,
+        "agency.create",
+        &a.id.to_string(),
+        &serde_json::json!({"code": a.code, "name_en": a.name_en}),
+    )
+    .await?;
+    Ok(())
 }

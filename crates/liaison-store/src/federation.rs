@@ -13,7 +13,9 @@
 use crate::{Result, Store, StoreError, WriteTx, ms, opt_ts, ts, unique};
 use jiff::Timestamp;
 use liaison_core::lifecycle::State;
-use liaison_wire::Mirrored;
+use liaison_core::record::{
+    FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey, PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
+};
 use std::sync::OnceLock;
 
 pub(crate) const MIGRATION: &str = r#"
@@ -155,7 +157,49 @@ pub struct IncomingRecord {
     /// (checked by the caller: the sender may do this). `None`: recorded only. If applying
     /// fails for a reason that retrying cannot fix (unknown request, request already
     /// exists, …), the message is still recorded, with `outcome` = `not applied: …`.
-    pub effect: Option<Mirrored>,
+    pub effect: Option<Effect>,
+}
+
+/// What an accepted incoming message does to the requests, in the store's words (the service
+/// maps the wire payload to it). Each is written by the same functions as the local change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A request the sender submitted: inserted as it is.
+    Insert {
+        request: Box<liaison_core::request::AssistanceRequest>,
+        actor: String,
+    },
+    /// A state change made on the sender's node. It is applied from the request's state and
+    /// version here: `expected_version` and `from` of the record are replaced by the local ones.
+    Transition(Box<crate::TransitionRecord>),
+    /// A comment the sender wrote.
+    Comment {
+        request: liaison_core::RequestId,
+        at: Timestamp,
+        actor: String,
+        text: String,
+        data: Option<serde_json::Value>,
+    },
+}
+
+/// What pinning a peer writes (see [`Store::fed_pin_peer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerPin {
+    /// The peer's jurisdiction, when the directory does not have it yet.
+    pub jurisdiction: Option<liaison_core::jurisdiction::Jurisdiction>,
+    /// The peer's agency, when the directory does not have it yet.
+    pub agency: Option<liaison_core::directory::Agency>,
+    pub peer: PeerRecord,
+    pub keys: Vec<PeerKeyRecord>,
+}
+
+/// What a key rotation writes (see [`Store::fed_rotate_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRotationWrites {
+    pub keys: Vec<OwnKey>,
+    pub identity: FedIdentity,
+    pub outbox: Vec<OutboxItem>,
+    pub actor: String,
 }
 
 /// Federation writes to commit together with a request change.
@@ -171,124 +215,90 @@ impl FedWrites {
     }
 }
 
-/// The node's own federation identity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FedIdentity {
-    pub node_id: String,
-    pub agency_id: String,
-    pub listen: String,
-    pub base_url: String,
-    /// Directory holding the key files and the TLS certificate and key.
-    pub key_dir: String,
-    pub tls_cert_sha256: String,
-    /// The current signed descriptor (JSON).
-    pub descriptor: String,
-    pub serial: i64,
+async fn set_identity_in(w: &mut WriteTx, id: &FedIdentity) -> Result<()> {
+    sqlx::query("DELETE FROM fed_identity").execute(w.conn().await?).await?;
+    sqlx::query(
+        "INSERT INTO fed_identity (id, node_id, agency_id, listen, base_url, key_dir, tls_cert_sha256, descriptor, serial) \
+         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id.node_id)
+    .bind(&id.agency_id)
+    .bind(&id.listen)
+    .bind(&id.base_url)
+    .bind(&id.key_dir)
+    .bind(&id.tls_cert_sha256)
+    .bind(&id.descriptor)
+    .bind(id.serial)
+    .execute(w.conn().await?)
+    .await?;
+    Ok(())
 }
 
-/// One of the node's signing keys (the secret stays in the key file).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OwnKey {
-    pub key_id: String,
-    pub key_path: String,
-    pub public_key: String,
-    pub valid_from: Timestamp,
-    pub valid_until: Option<Timestamp>,
+async fn put_own_key_in(w: &mut WriteTx, k: &OwnKey, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO own_keys (key_id, key_path, public_key, valid_from, valid_until, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (key_id) DO UPDATE SET valid_until = excluded.valid_until",
+    )
+    .bind(&k.key_id)
+    .bind(&k.key_path)
+    .bind(&k.public_key)
+    .bind(ms(k.valid_from))
+    .bind(k.valid_until.map(ms))
+    .bind(ms(now))
+    .execute(w.conn().await?)
+    .await?;
+    Ok(())
 }
 
-/// A pinned peer as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerRecord {
-    pub node_id: String,
-    pub agency_id: String,
-    pub base_url: String,
-    pub tls_cert_sha256: String,
-    pub serial: i64,
-    /// `PinnedPeer` JSON (includes the key list with validity windows).
-    pub pinned: String,
-    pub descriptor: String,
-    pub added_at: Timestamp,
+async fn put_peer_in(w: &mut WriteTx, p: &PeerRecord, keys: &[PeerKeyRecord]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO peers (node_id, agency_id, base_url, tls_cert_sha256, serial, pinned, descriptor, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (node_id) DO UPDATE SET agency_id = excluded.agency_id, base_url = excluded.base_url, tls_cert_sha256 = excluded.tls_cert_sha256, \
+         serial = excluded.serial, pinned = excluded.pinned, descriptor = excluded.descriptor",
+    )
+    .bind(&p.node_id)
+    .bind(&p.agency_id)
+    .bind(&p.base_url)
+    .bind(&p.tls_cert_sha256)
+    .bind(p.serial)
+    .bind(&p.pinned)
+    .bind(&p.descriptor)
+    .bind(ms(p.added_at))
+    .execute(w.conn().await?)
+    .await?;
+    for k in keys {
+        sqlx::query(
+            "INSERT INTO peer_keys (node_id, key_id, public_key, valid_from, valid_until) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (node_id, key_id) DO UPDATE SET valid_until = excluded.valid_until",
+        )
+        .bind(&k.node_id)
+        .bind(&k.key_id)
+        .bind(&k.public_key)
+        .bind(ms(k.valid_from))
+        .bind(k.valid_until.map(ms))
+        .execute(w.conn().await?)
+        .await?;
+    }
+    ensure_link(w, &p.node_id).await?;
+    Ok(())
 }
 
-/// A stored peer key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerKeyRecord {
-    pub node_id: String,
-    pub key_id: String,
-    pub public_key: String,
-    pub valid_from: Timestamp,
-    pub valid_until: Option<Timestamp>,
-}
-
-/// An outbox row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxRow {
-    pub message_id: String,
-    pub recipient: String,
-    pub link_seq: i64,
-    pub payload_type: String,
-    pub payload: String,
-    pub created_at: Timestamp,
-    pub attempts: i64,
-    pub next_attempt: Timestamp,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<Timestamp>,
-}
-
-/// An inbox row (what was accepted and the receipt returned for it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct InboxRow {
-    pub message_id: String,
-    pub sender: String,
-    pub link_seq: i64,
-    pub envelope_hash: String,
-    pub header: String,
-    pub payload: String,
-    pub receipt: String,
-    pub outcome: String,
-    pub applied_at: Timestamp,
-}
-
-/// A ledger leaf as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeafRow {
-    pub idx: i64,
-    pub kind: String,
-    pub message_id: String,
-    pub leaf: String,
-    pub leaf_hash: String,
-    pub at: Timestamp,
-}
-
-/// A stored signed tree head. `role`: `own` (issued by this node), `peer` (a peer's, accepted
-/// after a consistency check) or `evidence` (a peer's head that contradicts an accepted one).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SthRecord {
-    pub node_id: String,
-    pub role: String,
-    pub tree_size: i64,
-    pub root_hash: String,
-    pub timestamp: Timestamp,
-    pub sth: String,
-    pub recorded_at: Timestamp,
-    pub note: Option<String>,
-}
-
-/// A stored receipt for a message this node sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceiptRow {
-    pub message_id: String,
-    pub envelope_hash: String,
-    pub header: String,
-    pub receipt: String,
-    pub stored_at: Timestamp,
-}
-
-/// Outbox counts for status displays.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct OutboxStats {
-    pub pending: i64,
-    pub delivered: i64,
+/// A test-only crash point. When `LIAISON_FAIL_POINT` names this point, the process aborts here
+/// (as a crash or `kill -9` would: no destructor runs and the open transaction is not
+/// committed); `NAME:pause` sleeps 30 s instead, so that a test can send SIGKILL at this point.
+/// Read only on the rare writes that have crash points (key rotation, pinning a peer).
+fn fail_point(name: &str) {
+    let Ok(want) = std::env::var("LIAISON_FAIL_POINT") else {
+        return;
+    };
+    if want == name {
+        eprintln!("LIAISON_FAIL_POINT: aborting at {name}");
+        std::process::abort();
+    }
+    if want.strip_suffix(":pause") == Some(name) {
+        eprintln!("LIAISON_FAIL_POINT: pausing at {name}");
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    }
 }
 
 async fn ensure_link(w: &mut WriteTx, peer: &str) -> Result<()> {
@@ -361,7 +371,7 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
         if let Some(effect) = i.effect.as_ref().filter(|_| i.outcome == "applied") {
             // Applying may fail half-way only for a request insert; keep the rest of the
             // batch intact with a savepoint around it.
-            let guarded = matches!(effect, Mirrored::Submitted(_));
+            let guarded = matches!(effect, Effect::Insert { .. });
             if guarded {
                 sqlx::query("SAVEPOINT fed_effect").execute(w.conn().await?).await?;
             }
@@ -497,111 +507,57 @@ async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> 
     Ok(())
 }
 
-// The three effects below write the same rows as `Store::insert_request_fed`,
-// `Store::transition` and `Store::comment_fed` (request row, `request_events` row, audit
-// entry), but inside the caller's transaction so that a whole batch of incoming messages
-// commits once. The test `batch_effects_match_the_single_paths` keeps them in step.
-// A mirrored submission uses `requests::insert_request_in`; transitions differ (they apply
-// from the local state, without the sender's version) and keep their own statement.
-
+/// Applies one incoming effect inside the caller's transaction, through the same statements as
+/// the local change (`requests::insert_request_in`, `requests::push_transition`,
+/// `requests::push_comment`), so that a whole batch of incoming messages commits once.
 /// `known`: requests this transaction already found or created (saves a look-up per message).
 async fn apply_effect(
     w: &mut WriteTx,
-    effect: &Mirrored,
+    effect: &Effect,
     known: &mut std::collections::HashSet<liaison_core::RequestId>,
 ) -> Result<()> {
     match effect {
-        Mirrored::Submitted(p) => {
-            crate::requests::insert_request_in(w, &p.request, &p.actor).await?;
-            known.insert(p.request.id);
+        Effect::Insert { request, actor } => {
+            crate::requests::insert_request_in(w, request, actor).await?;
+            known.insert(request.id);
         }
-        Mirrored::Transition(p) => {
-            type Cur = (String, i64, Option<i64>, Option<i64>, Option<i64>);
-            let cur: Option<Cur> = sqlx::query_as(
-                "SELECT state, version, ack_due, answer_due, preserved_until FROM requests WHERE id = $1",
-            )
-            .bind(p.request_id.to_string())
-            .fetch_optional(w.conn().await?)
-            .await?;
-            let Some((state, version, ack, ans, pres)) = cur else {
-                return Err(StoreError::NotFound(format!("request {}", p.request_id)));
+        Effect::Transition(t) => {
+            let cur: Option<(String, i64)> = sqlx::query_as("SELECT state, version FROM requests WHERE id = $1")
+                .bind(t.id.to_string())
+                .fetch_optional(w.conn().await?)
+                .await?;
+            let Some((state, version)) = cur else {
+                return Err(StoreError::NotFound(format!("request {}", t.id)));
             };
-            known.insert(p.request_id);
+            known.insert(t.id);
             let from: State = crate::parse(&state, "state")?;
-            if from != p.from {
-                tracing::warn!(request = %p.request_id, local = %from, remote = %p.from,
+            if from != t.from {
+                tracing::warn!(request = %t.id, local = %from, remote = %t.from,
                     "mirrored transition starts from a different state here; applying it from the local state");
             }
-            let nd = crate::requests::next_due(p.to, ack, ans, p.preserved_until.map(ms).or(pres));
-            sqlx::query(
-                "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
-                 acknowledged_at = COALESCE($3, acknowledged_at), answered_at = COALESCE($4, answered_at), \
-                 preserved_until = COALESCE($5, preserved_until), next_due = $6 WHERE id = $7 AND version = $8",
-            )
-            .bind(p.to.as_str())
-            .bind(ms(p.at))
-            .bind(p.acknowledged_at.map(ms))
-            .bind(p.answered_at.map(ms))
-            .bind(p.preserved_until.map(ms))
-            .bind(nd)
-            .bind(p.request_id.to_string())
-            .bind(version)
-            .execute(w.conn().await?)
-            .await?;
-            crate::requests::insert_event(
-                w,
-                p.request_id,
-                p.at,
-                &p.actor,
-                "transition",
-                Some(from),
-                Some(p.to),
-                p.reason.as_deref(),
-                p.data.as_ref(),
-            )
-            .await?;
-            crate::audit::append(
-                w,
-                p.at,
-                &p.actor,
-                "request.transition",
-                &p.request_id.to_string(),
-                &serde_json::json!({"from": from, "to": p.to, "version": version + 1, "reason": p.reason}),
-            )
-            .await?;
+            let mut local = (**t).clone();
+            local.from = from;
+            local.expected_version = version;
+            crate::requests::transition_in(w, &local).await?;
         }
-        Mirrored::Comment(p) => {
-            if !known.contains(&p.request_id) {
+        Effect::Comment {
+            request,
+            at,
+            actor,
+            text,
+            data,
+        } => {
+            if !known.contains(request) {
                 let exists: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE id = $1")
-                    .bind(p.request_id.to_string())
+                    .bind(request.to_string())
                     .fetch_optional(w.conn().await?)
                     .await?;
                 if exists.is_none() {
-                    return Err(StoreError::NotFound(format!("request {}", p.request_id)));
+                    return Err(StoreError::NotFound(format!("request {request}")));
                 }
-                known.insert(p.request_id);
+                known.insert(*request);
             }
-            let ev = crate::requests::insert_event(
-                w,
-                p.request_id,
-                p.at,
-                &p.actor,
-                "comment",
-                None,
-                None,
-                Some(&p.text),
-                p.data.as_ref(),
-            )
-            .await?;
-            crate::audit::append(
-                w,
-                p.at,
-                &p.actor,
-                "request.comment",
-                &p.request_id.to_string(),
-                &serde_json::json!({"event": ev.id, "length": p.text.len()}),
-            )
-            .await?;
+            crate::requests::comment_in(w, *request, actor, text, *at, data.as_ref()).await?;
         }
     }
     Ok(())
@@ -676,21 +632,7 @@ impl Store {
     /// Stores (or replaces) the node's federation identity.
     pub async fn fed_set_identity(&self, id: &FedIdentity) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM fed_identity").execute(w.conn().await?).await?;
-        sqlx::query(
-            "INSERT INTO fed_identity (id, node_id, agency_id, listen, base_url, key_dir, tls_cert_sha256, descriptor, serial) \
-             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id.node_id)
-        .bind(&id.agency_id)
-        .bind(&id.listen)
-        .bind(&id.base_url)
-        .bind(&id.key_dir)
-        .bind(&id.tls_cert_sha256)
-        .bind(&id.descriptor)
-        .bind(id.serial)
-        .execute(w.conn().await?)
-        .await?;
+        set_identity_in(&mut w, id).await?;
         w.commit().await
     }
 
@@ -717,18 +659,7 @@ impl Store {
     /// Adds one of the node's own keys, or updates its validity.
     pub async fn fed_put_own_key(&self, k: &OwnKey, now: Timestamp) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query(
-            "INSERT INTO own_keys (key_id, key_path, public_key, valid_from, valid_until, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (key_id) DO UPDATE SET valid_until = excluded.valid_until",
-        )
-        .bind(&k.key_id)
-        .bind(&k.key_path)
-        .bind(&k.public_key)
-        .bind(ms(k.valid_from))
-        .bind(k.valid_until.map(ms))
-        .bind(ms(now))
-        .execute(w.conn().await?)
-        .await?;
+        put_own_key_in(&mut w, k, now).await?;
         w.commit().await
     }
 
@@ -758,35 +689,65 @@ impl Store {
     /// Pins a peer (or replaces its pinned view) with its key history, in one transaction.
     pub async fn fed_put_peer(&self, p: &PeerRecord, keys: &[PeerKeyRecord]) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query(
-            "INSERT INTO peers (node_id, agency_id, base_url, tls_cert_sha256, serial, pinned, descriptor, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (node_id) DO UPDATE SET agency_id = excluded.agency_id, base_url = excluded.base_url, tls_cert_sha256 = excluded.tls_cert_sha256, \
-             serial = excluded.serial, pinned = excluded.pinned, descriptor = excluded.descriptor",
-        )
-        .bind(&p.node_id)
-        .bind(&p.agency_id)
-        .bind(&p.base_url)
-        .bind(&p.tls_cert_sha256)
-        .bind(p.serial)
-        .bind(&p.pinned)
-        .bind(&p.descriptor)
-        .bind(ms(p.added_at))
-        .execute(w.conn().await?)
-        .await?;
-        for k in keys {
-            sqlx::query(
-                "INSERT INTO peer_keys (node_id, key_id, public_key, valid_from, valid_until) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (node_id, key_id) DO UPDATE SET valid_until = excluded.valid_until",
-            )
-            .bind(&k.node_id)
-            .bind(&k.key_id)
-            .bind(&k.public_key)
-            .bind(ms(k.valid_from))
-            .bind(k.valid_until.map(ms))
-            .execute(w.conn().await?)
-            .await?;
+        put_peer_in(&mut w, p, keys).await?;
+        w.commit().await
+    }
+
+    /// Pins a peer in one transaction: its jurisdiction if the directory lacks it, its agency if
+    /// the directory lacks it (served by the peer), the peer record, its keys and its link.
+    pub async fn fed_pin_peer(&self, pin: &PeerPin, actor: &str, now: Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        if let Some(j) = &pin.jurisdiction {
+            crate::directory::upsert_jurisdiction_in(&mut w, j).await?;
         }
-        ensure_link(&mut w, &p.node_id).await?;
+        fail_point("pin-after-jurisdiction");
+        if let Some(a) = &pin.agency {
+            crate::directory::insert_agency_in(&mut w, a, Some(&pin.peer.node_id), actor, now).await?;
+        }
+        fail_point("pin-after-agency");
+        put_peer_in(&mut w, &pin.peer, &pin.keys).await?;
+        crate::audit::append(
+            &mut w,
+            now,
+            actor,
+            "peer.pin",
+            &pin.peer.node_id,
+            &serde_json::json!({"agency": pin.peer.agency_id, "serial": pin.peer.serial, "tls_cert_sha256": pin.peer.tls_cert_sha256}),
+        )
+        .await?;
+        w.commit().await
+    }
+
+    /// Commits a key rotation in one transaction: the own keys (the new one and the old one with
+    /// its end of validity), the new descriptor, and the rotation statement to every peer.
+    /// Either all of it is stored or none (a crash leaves the old key and no messages).
+    pub async fn fed_rotate_key(&self, r: &KeyRotationWrites, now: Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        for k in &r.keys {
+            put_own_key_in(&mut w, k, now).await?;
+            fail_point("rotate-after-key");
+        }
+        set_identity_in(&mut w, &r.identity).await?;
+        fail_point("rotate-after-descriptor");
+        write_fed(
+            &mut w,
+            &FedWrites {
+                outbox: r.outbox.clone(),
+                incoming: None,
+            },
+        )
+        .await?;
+        fail_point("rotate-after-outbox");
+        crate::audit::append(
+            &mut w,
+            now,
+            &r.actor,
+            "federation.rotate_key",
+            &r.identity.node_id,
+            &serde_json::json!({"serial": r.identity.serial, "peers": r.outbox.len()}),
+        )
+        .await?;
+        fail_point("rotate-before-commit");
         w.commit().await
     }
 
@@ -1384,7 +1345,7 @@ mod tests {
         }
     }
 
-    fn with_effect(id: &str, seq: i64, effect: Mirrored) -> IncomingRecord {
+    fn with_effect(id: &str, seq: i64, effect: Effect) -> IncomingRecord {
         IncomingRecord {
             effect: Some(effect),
             ..incoming(id, seq)
@@ -1410,10 +1371,10 @@ mod tests {
     }
 
     /// A batch applies what the single paths (`insert_request_fed`, `comment_fed`,
-    /// `transition`) apply, in one transaction; failures are per message.
+    /// `transition`) apply, in one transaction, through the same statements; failures are
+    /// per message.
     #[tokio::test]
     async fn batch_effects_match_the_single_paths() {
-        use liaison_wire::{CommentPayload, SubmittedPayload, TransitionPayload};
         for store in crate::testing::all_backends().await {
             let (fbi, mps) = seed(&store).await;
             let at: Timestamp = "2026-11-22T11:00:00Z".parse().unwrap();
@@ -1440,36 +1401,25 @@ mod tests {
             store.transition(&t).await.unwrap();
             // The same as one batch.
             let b = submitted(fbi, mps, 2);
-            let tp = TransitionPayload {
-                request_id: b.id,
-                from: State::Submitted,
-                to: State::Received,
+            // The sender's version and state are replaced by the local ones.
+            let mut tp = TransitionRecord::new(b.id, 99, State::Draft, State::Received, at, actor);
+            tp.reason = Some("why".into());
+            let comment = |id, text: &str| Effect::Comment {
+                request: id,
                 at,
                 actor: actor.into(),
-                reason: Some("why".into()),
-                data: None,
-                acknowledged_at: None,
-                answered_at: None,
-                preserved_until: None,
-            };
-            let comment = |id, text: &str| {
-                Mirrored::Comment(CommentPayload {
-                    request_id: id,
-                    at,
-                    actor: actor.into(),
-                    text: text.into(),
-                    data: Some(serde_json::json!({"k": 1})),
-                })
+                text: text.into(),
+                data: Some(serde_json::json!({"k": 1})),
             };
             let unknown = submitted(fbi, mps, 3).id;
             let batch = vec![
                 with_effect(
                     "b1",
                     1,
-                    Mirrored::Submitted(Box::new(SubmittedPayload {
-                        request: b.clone(),
+                    Effect::Insert {
+                        request: Box::new(b.clone()),
                         actor: actor.into(),
-                    })),
+                    },
                 ),
                 with_effect("b2", 2, comment(b.id, "hello")),
                 with_effect("b3", 3, comment(unknown, "lost")),
@@ -1477,12 +1427,12 @@ mod tests {
                 with_effect(
                     "b4",
                     4,
-                    Mirrored::Submitted(Box::new(SubmittedPayload {
-                        request: b.clone(),
+                    Effect::Insert {
+                        request: Box::new(b.clone()),
                         actor: actor.into(),
-                    })),
+                    },
                 ),
-                with_effect("b5", 5, Mirrored::Transition(tp)),
+                with_effect("b5", 5, Effect::Transition(Box::new(tp))),
             ];
             let outcomes = store.fed_receive(&batch).await.unwrap();
             assert_eq!(outcomes[0], "applied");

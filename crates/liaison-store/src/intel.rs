@@ -32,7 +32,9 @@ use liaison_core::{CountryCode, Tlp};
 use liaison_intel::aggregate::{FeedbackRecord, Victims};
 use liaison_intel::model::{Classification, IndicatorKind, IndicatorValue, PartnerId};
 use liaison_intel::time::UnixTime;
-use liaison_intel::{CleanupState, FeedbackStatus, Indicator, Interval, ItemStatus, Notice, NoticeId, NoticeItem};
+use liaison_intel::{
+    CleanupState, FeedbackStatus, Indicator, Interval, ItemStatus, Notice, NoticeId, NoticeItem, StoredNotice,
+};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
@@ -845,14 +847,6 @@ macro_rules! on_conn {
             }
         }
     };
-}
-
-/// A stored notice with when it was issued.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredNotice {
-    #[serde(flatten)]
-    pub notice: Notice,
-    pub issued_at: UnixTime,
 }
 
 /// Who an issued notice item belongs to.

@@ -26,20 +26,18 @@ pub mod testing;
 mod users;
 mod writer;
 
-pub use audit::{AuditEntry, AuditReport};
-pub use directory::AgencyFilter;
-pub use intel::{IntelCounts, IntelTx, ItemOwner, StoredNotice, indicator_status};
+pub use intel::{IntelCounts, IntelTx, ItemOwner, indicator_status};
+pub use liaison_core::record::{
+    AgencyFilter, AuditEntry, AuditReport, EventRecord, FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey,
+    Page, PeerKeyRecord, PeerRecord, Principal, RawJson, ReceiptRow, RequestFilter, RequestSummary, SthRecord,
+    StoredRequest, TokenInfo, User,
+};
+pub use liaison_intel::StoredNotice;
 pub use observed::AnsweredSample;
 // [federation]
-pub use federation::{
-    FedIdentity, FedWrites, InboxRow, IncomingRecord, LeafRecord, LeafRow, OutboxItem, OutboxRow, OutboxStats, OwnKey,
-    PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
-};
-pub use requests::{
-    Escalation, EventRecord, Listed, Page, RawJson, RequestFilter, RequestSummary, StatsRow, StoredRequest,
-    TransitionRecord,
-};
-pub use users::{AUTH_CACHE_TTL, Principal, TokenInfo, User};
+pub use federation::{Effect, FedWrites, IncomingRecord, KeyRotationWrites, LeafRecord, OutboxItem, PeerPin};
+pub use requests::{Arg as ListingArg, Escalation, Listed, StatsRow, TransitionRecord};
+pub use users::AUTH_CACHE_TTL;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

@@ -3,134 +3,11 @@
 use crate::writer::Batch;
 use crate::{Result, Store, StoreError, audit, ms, opt_ts, parse, ts};
 use liaison_core::lifecycle::State;
-use liaison_core::request::{AssistanceRequest, RequestDraft, RequestKind, Urgency};
+use liaison_core::record::{EventRecord, Page, RawJson, RequestFilter, RequestSummary, StoredRequest};
+use liaison_core::request::{AssistanceRequest, RequestDraft};
 use liaison_core::sla::{DeadlineKind, running_deadline};
 use liaison_core::{AgencyId, EventId, RequestId};
 use serde::Serialize;
-
-/// A JSON document kept as its text: read from the database and written into an answer
-/// without being taken apart and put together again (a legal assessment is about 10 KB, and
-/// every read of a submitted request carries it). [`RawJson::value`] parses it when needed.
-#[derive(Debug, Clone)]
-pub struct RawJson(Box<serde_json::value::RawValue>);
-
-impl RawJson {
-    /// Checks that `text` is one JSON value and keeps it as it is.
-    pub fn from_text(text: String) -> std::result::Result<RawJson, serde_json::Error> {
-        serde_json::value::RawValue::from_string(text).map(RawJson)
-    }
-
-    /// Serialises `value` once.
-    pub fn to_raw<T: Serialize + ?Sized>(value: &T) -> std::result::Result<RawJson, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(RawJson)
-    }
-
-    /// The JSON text.
-    pub fn get(&self) -> &str {
-        self.0.get()
-    }
-
-    /// Parses the text into `T` (a [`serde_json::Value`], or a typed document).
-    pub fn value<T: serde::de::DeserializeOwned>(&self) -> std::result::Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
-    }
-}
-
-impl PartialEq for RawJson {
-    fn eq(&self, other: &RawJson) -> bool {
-        self.get() == other.get()
-    }
-}
-
-impl Serialize for RawJson {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-/// A request with what the node stored beside it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredRequest {
-    #[serde(flatten)]
-    pub request: AssistanceRequest,
-    /// The legal assessment made when the request was submitted (JSON of a
-    /// `liaison_law::Assessment`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assessment: Option<RawJson>,
-    /// Content hash of the rule packs that produced the assessment.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule_pack_version: Option<String>,
-    /// The deadline currently running and whether it has passed (computed at read time).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overdue: Option<DeadlineKind>,
-}
-
-/// A line of a request's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventRecord {
-    pub id: EventId,
-    pub request: RequestId,
-    pub at: jiff::Timestamp,
-    pub actor: String,
-    /// created, transition, comment, escalation, assessment
-    pub event: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_state: Option<State>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to_state: Option<State>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<serde_json::Value>,
-}
-
-/// Filters for listing requests. All given filters must match.
-#[derive(Debug, Clone, Default)]
-pub struct RequestFilter {
-    /// Only requests this agency sends or receives (the caller's scope).
-    pub visible_to: Option<AgencyId>,
-    pub states: Vec<State>,
-    pub kind: Option<liaison_core::RequestKind>,
-    pub requesting: Option<AgencyId>,
-    pub requested: Option<AgencyId>,
-    /// Only requests whose running deadline passed before `overdue_at`.
-    pub overdue_at: Option<jiff::Timestamp>,
-    pub updated_since: Option<jiff::Timestamp>,
-    /// Cursor: only ids strictly older than this one.
-    pub before: Option<RequestId>,
-    pub limit: u32,
-}
-
-/// A request as listed: what the columns hold, without the body (facts, targets, offences)
-/// or the assessment. Field names are those of the full request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RequestSummary {
-    pub id: RequestId,
-    pub kind: RequestKind,
-    pub urgency: Urgency,
-    pub state: State,
-    pub version: i64,
-    pub requesting_agency: AgencyId,
-    pub requested_agency: AgencyId,
-    pub case_reference: String,
-    pub created_at: jiff::Timestamp,
-    pub updated_at: jiff::Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub submitted_at: Option<jiff::Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acknowledged_at: Option<jiff::Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answered_at: Option<jiff::Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ack_due: Option<jiff::Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answer_due: Option<jiff::Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preserved_until: Option<jiff::Timestamp>,
-    /// The deadline currently running and whether it has passed (computed at read time).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overdue: Option<DeadlineKind>,
-}
 
 /// An item of a page: its id is the next page's cursor.
 pub trait Listed {
@@ -149,15 +26,8 @@ impl Listed for RequestSummary {
     }
 }
 
-/// One page of a listing; pass `next` as `before` for the following page.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
-
 /// A state change to commit, checked by the caller against the lifecycle table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TransitionRecord {
     pub id: RequestId,
     pub expected_version: i64,
@@ -608,6 +478,13 @@ impl Store {
         self.listing(f, SUMMARY_COLS, |r: SummaryRow| summary(r, now)).await
     }
 
+    /// The SQL and bound values a listing of summaries runs for `f` (the very text the store
+    /// executes, for EXPLAIN and timing in benchmarks).
+    pub async fn listing_sql(&self, f: &RequestFilter) -> Result<(String, Vec<Arg>)> {
+        let (ids, page, args, _) = self.page_ids(f).await?;
+        Ok((format!("{SUMMARY_COLS} WHERE id IN ({ids}) {page}"), args))
+    }
+
     /// One page of `f`: the page's ids chosen by [`Store::page_ids`], their rows read with
     /// `cols` (a `SELECT … FROM requests`) and turned into items by `item`.
     async fn listing<R, T: Listed>(
@@ -839,26 +716,7 @@ impl Store {
         fed: &crate::federation::FedWrites,
     ) -> Result<EventRecord> {
         let mut w = self.write().await?;
-        let mut head = w.audit_head().await?;
-        let mut b = Batch::default();
-        let ev = push_event(&mut b, id, at, actor, "comment", None, None, Some(text), data);
-        audit::push(
-            &mut b,
-            &mut head,
-            at,
-            actor,
-            "request.comment",
-            &id.to_string(),
-            &serde_json::json!({"event": ev.id, "length": text.len()}),
-        );
-        w.run(b).await.map_err(|e| match e {
-            // The event's reference to its request.
-            StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                StoreError::NotFound(format!("request {id}"))
-            }
-            e => e,
-        })?;
-        w.set_audit_head(head.0, head.1);
+        let ev = comment_in(&mut w, id, actor, text, at, data).await?;
         crate::federation::write_fed(&mut w, fed).await?; // [federation]
         w.commit().await?;
         Ok(ev)
@@ -1016,7 +874,9 @@ impl Store {
     }
 }
 
-enum Arg {
+/// A bound value of a listing query (see [`Store::listing_sql`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
     S(String),
     I(i64),
 }
@@ -1048,6 +908,56 @@ fn paged<R, T: Listed>(rows: Vec<R>, limit: u32, item: impl Fn(R) -> Result<T>) 
         None
     };
     Ok(Page { items, next })
+}
+
+/// Writes a comment (its event and audit entry) inside an open transaction: the one write path
+/// of a comment, local or mirrored from a peer.
+pub(crate) async fn comment_in(
+    w: &mut crate::WriteTx,
+    id: RequestId,
+    actor: &str,
+    text: &str,
+    at: jiff::Timestamp,
+    data: Option<&serde_json::Value>,
+) -> Result<EventRecord> {
+    let mut head = w.audit_head().await?;
+    let mut b = Batch::default();
+    let ev = push_event(&mut b, id, at, actor, "comment", None, None, Some(text), data);
+    audit::push(
+        &mut b,
+        &mut head,
+        at,
+        actor,
+        "request.comment",
+        &id.to_string(),
+        &serde_json::json!({"event": ev.id, "length": text.len()}),
+    );
+    w.run(b).await.map_err(|e| match e {
+        // The event's reference to its request.
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("request {id}"))
+        }
+        e => e,
+    })?;
+    w.set_audit_head(head.0, head.1);
+    Ok(ev)
+}
+
+/// Writes one state change inside an open transaction (the statements of
+/// [`push_transition`]); a request not at `t.expected_version` in `t.from` is a conflict.
+pub(crate) async fn transition_in(w: &mut crate::WriteTx, t: &TransitionRecord) -> Result<()> {
+    let mut head = w.audit_head().await?;
+    let mut b = Batch::default();
+    let update = push_transition(&mut b, &mut head, t);
+    let changed = w.run(b).await?;
+    if changed.get(update) != Some(&1) {
+        return Err(StoreError::Conflict(format!(
+            "request {} moved on while the change was applied",
+            t.id
+        )));
+    }
+    w.set_audit_head(head.0, head.1);
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

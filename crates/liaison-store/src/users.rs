@@ -5,22 +5,10 @@
 //! for 256-bit random secrets and would cost milliseconds on every API call.)
 
 use crate::{Result, Store, StoreError, audit, ms, opt_ts, parse, ts, unique};
+use liaison_core::record::{Principal, TokenInfo, User};
 use liaison_core::{AgencyId, Role, UserId};
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-
-/// A user account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct User {
-    pub id: UserId,
-    pub username: String,
-    pub display_name: String,
-    pub agency: AgencyId,
-    pub role: Role,
-    pub created_at: jiff::Timestamp,
-    pub disabled: bool,
-}
 
 /// How long a token found valid is taken as valid without asking the database again. A token
 /// revoked or a user disabled through this store is refused at once; through another process
@@ -56,26 +44,6 @@ impl AuthCache {
             e.tokens.clear();
         });
     }
-}
-
-/// Who is calling, as established from a token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Principal {
-    pub user: UserId,
-    pub username: String,
-    pub agency: AgencyId,
-    pub role: Role,
-}
-
-/// A token's metadata (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenInfo {
-    pub id: String,
-    pub user: UserId,
-    pub label: String,
-    pub created_at: jiff::Timestamp,
-    pub expires_at: jiff::Timestamp,
-    pub revoked_at: Option<jiff::Timestamp>,
 }
 
 fn hash_token(secret: &str) -> String {

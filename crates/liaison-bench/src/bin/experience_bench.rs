@@ -1,4 +1,4 @@
-//! Observed-duration medians over many answered requests (`liaison_server::experience`).
+//! Observed-duration medians over many answered requests (`liaison_service::experience`).
 //!
 //! A submission's legal assessment uses the node's own medians per (requested state, channel).
 //! They are recomputed every 10 minutes from answered requests, each of which carries a ~10 KB
@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::RequestKind;
 use liaison_core::{CountryCode, Role};
-use liaison_server::experience::Experience;
+use liaison_service::experience::Experience;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -137,7 +137,7 @@ async fn run(args: &Args, db: &liaison_bench::Db) -> Result<()> {
         // A new cache each time: nothing cached, so the call recomputes before it answers.
         let exp = Arc::new(Experience::default());
         let t = Instant::now();
-        let medians = exp.for_state(&store, cn, now).await;
+        let medians = exp.for_node(&node, cn, now).await;
         times.push(t.elapsed());
         let samples: u32 = medians.values().map(|d| d.samples).sum();
         if samples == 0 {

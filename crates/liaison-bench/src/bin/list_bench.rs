@@ -14,7 +14,7 @@ use liaison_core::lifecycle::State;
 use liaison_core::request::{RequestKind, Urgency};
 use liaison_core::sla::{DeadlineKind, running_deadline};
 use liaison_core::{AgencyId, RequestId};
-use liaison_store::{RequestFilter, Store};
+use liaison_store::{ListingArg as Arg, RequestFilter, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::any::AnyPoolOptions;
@@ -225,12 +225,12 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
 
     if args.explain {
         for (name, f) in &queries {
-            explain(&pool, db, name, f).await?;
+            explain(&store, &pool, db, name, f).await?;
         }
     }
 
     if args.experiments {
-        experiments(&pool, db, &world, now).await?;
+        experiments(&store, &pool, db, &world, now).await?;
     }
 
     for round in 1..=args.rounds {
@@ -534,60 +534,10 @@ async fn seed(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result<Wor
     })
 }
 
-/// The SQL `Store::requests` builds for `f` (kept in step with liaison-store), for EXPLAIN.
-fn listing_sql(f: &RequestFilter) -> (String, Vec<Arg>) {
-    let mut sql = String::from(
-        "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, \
-         (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version FROM requests WHERE 1 = 1",
-    );
-    let mut args: Vec<Arg> = Vec::new();
-    let p = |args: &mut Vec<Arg>, a: Arg| {
-        args.push(a);
-        format!("${}", args.len())
-    };
-    if let Some(a) = f.visible_to {
-        let p1 = p(&mut args, Arg::S(a.to_string()));
-        let p2 = p(&mut args, Arg::S(a.to_string()));
-        sql += &format!(" AND (requesting_agency = {p1} OR (requested_agency = {p2} AND state <> 'draft'))");
-    }
-    if !f.states.is_empty() {
-        let ps: Vec<String> = f
-            .states
-            .iter()
-            .map(|s| p(&mut args, Arg::S(s.as_str().to_string())))
-            .collect();
-        sql += &format!(" AND state IN ({})", ps.join(", "));
-    }
-    if let Some(k) = f.kind {
-        sql += &format!(" AND kind = {}", p(&mut args, Arg::S(k.as_str().to_string())));
-    }
-    if let Some(a) = f.requesting {
-        sql += &format!(" AND requesting_agency = {}", p(&mut args, Arg::S(a.to_string())));
-    }
-    if let Some(a) = f.requested {
-        sql += &format!(" AND requested_agency = {}", p(&mut args, Arg::S(a.to_string())));
-    }
-    if let Some(at) = f.overdue_at {
-        sql += &format!(" AND next_due < {}", p(&mut args, Arg::I(at.as_millisecond())));
-    }
-    if let Some(since) = f.updated_since {
-        sql += &format!(" AND updated_at >= {}", p(&mut args, Arg::I(since.as_millisecond())));
-    }
-    if let Some(b) = f.before {
-        sql += &format!(" AND id < {}", p(&mut args, Arg::S(b.to_string())));
-    }
-    sql += &format!(" ORDER BY id DESC LIMIT {}", f.limit.clamp(1, 500) + 1);
-    (sql, args)
-}
-
-enum Arg {
-    S(String),
-    I(i64),
-}
-
-async fn explain(pool: &AnyPool, db: &Db, name: &str, f: &RequestFilter) -> Result<()> {
+async fn explain(store: &Store, pool: &AnyPool, db: &Db, name: &str, f: &RequestFilter) -> Result<()> {
     let pg = !db.url.starts_with("sqlite:");
-    let (sql, args) = listing_sql(f);
+    // The store's own query for this listing, as it runs it.
+    let (sql, args) = store.listing_sql(f).await?;
     let sql = if pg {
         format!("EXPLAIN (ANALYZE, BUFFERS) {sql}")
     } else {
@@ -609,10 +559,10 @@ async fn explain(pool: &AnyPool, db: &Db, name: &str, f: &RequestFilter) -> Resu
     Ok(())
 }
 
-/// Times the SQL of `updated_since 30 d` as `Store::requests` writes it and with the
-/// `updated_at` condition written `+updated_at` (which stops SQLite from choosing the
-/// `requests_updated` index and lets it walk the primary key newest first).
-async fn experiments(pool: &AnyPool, db: &Db, world: &World, now: Timestamp) -> Result<()> {
+/// Times the store's SQL for `updated_since` windows with the `updated_at` condition written
+/// both ways: `updated_at` (SQLite may choose the `requests_updated` index) and `+updated_at`
+/// (it walks the primary key newest first). The store picks one by the window's size.
+async fn experiments(store: &Store, pool: &AnyPool, db: &Db, world: &World, now: Timestamp) -> Result<()> {
     let base = RequestFilter {
         visible_to: Some(world.own),
         limit: PAGE,
@@ -624,10 +574,12 @@ async fn experiments(pool: &AnyPool, db: &Db, world: &World, now: Timestamp) -> 
             ..base.clone()
         };
         for plus in [false, true] {
-            let (mut sql, args) = listing_sql(&f);
-            if plus {
-                sql = sql.replace("AND updated_at >=", "AND +updated_at >=");
-            }
+            let (sql, args) = store.listing_sql(&f).await?;
+            let sql = if plus {
+                sql.replace("AND updated_at >=", "AND +updated_at >=")
+            } else {
+                sql.replace("AND +updated_at >=", "AND updated_at >=")
+            };
             let plan_sql = if db.url.starts_with("sqlite:") {
                 format!("EXPLAIN QUERY PLAN {sql}")
             } else {
@@ -658,7 +610,7 @@ async fn experiments(pool: &AnyPool, db: &Db, world: &World, now: Timestamp) -> 
             let s = summarize(&mut samples);
             println!(
                 "experiment updated_since {label} {}: rows {n} p50 {} ms p99 {} ms | {}",
-                if plus { "+updated_at" } else { "updated_at (as shipped)" },
+                if plus { "+updated_at" } else { "updated_at" },
                 fmt_ms(s.p50),
                 fmt_ms(s.p99),
                 plan.join(" / ")

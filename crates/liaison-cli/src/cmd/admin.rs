@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use liaison_core::Role;
-use liaison_server::service::GroupBy;
+use liaison_service::GroupBy;
 
 #[derive(Args, Debug)]
 pub struct DirectoryArgs {
@@ -232,7 +232,7 @@ pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
             if ctx.json {
                 return json(&users);
             }
-            let agencies = crate::output::agency_codes(&node).await?;
+            let agencies = crate::output::agency_codes(&node, &p).await?;
             let mut t = table(&["username", "name", "agency", "role", "created", "disabled"]);
             for u in users {
                 t.add_row(vec![
@@ -247,16 +247,7 @@ pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
             println!("{t}");
         }
         UserCmd::Disable { username } => {
-            if !p.role.may_administer() {
-                return Err(liaison_server::service::ServiceError::Forbidden(
-                    "disabling users needs the admin role".into(),
-                )
-                .into());
-            }
-            node.store
-                .set_user_disabled(&username, true, &p.username, now)
-                .await
-                .map_err(liaison_server::service::ServiceError::from)?;
+            node.set_user_disabled(&p, &username, true, now).await?;
             println!("Disabled {username}");
         }
     }
@@ -279,17 +270,7 @@ pub async fn token(ctx: &Ctx, c: TokenCmd) -> Result<()> {
             );
         }
         TokenCmd::List => {
-            if !p.role.may_administer() {
-                return Err(liaison_server::service::ServiceError::Forbidden(
-                    "listing tokens needs the admin role".into(),
-                )
-                .into());
-            }
-            let tokens = node
-                .store
-                .tokens(None)
-                .await
-                .map_err(liaison_server::service::ServiceError::from)?;
+            let tokens = node.tokens(&p).await?;
             if ctx.json {
                 return json(&tokens);
             }
@@ -307,16 +288,7 @@ pub async fn token(ctx: &Ctx, c: TokenCmd) -> Result<()> {
             println!("{t}");
         }
         TokenCmd::Revoke { id } => {
-            if !p.role.may_administer() {
-                return Err(liaison_server::service::ServiceError::Forbidden(
-                    "revoking tokens needs the admin role".into(),
-                )
-                .into());
-            }
-            node.store
-                .revoke_token(&id, &p.username, now)
-                .await
-                .map_err(liaison_server::service::ServiceError::from)?;
+            node.revoke_token(&p, &id, now).await?;
             println!("Revoked {id}");
         }
     }
@@ -341,11 +313,11 @@ pub async fn report(ctx: &Ctx, c: ReportCmd) -> Result<()> {
     print_cooperation(&r, if ctx.json { "json" } else { &format })
 }
 
-pub fn print_cooperation(r: &liaison_server::service::CooperationReport, format: &str) -> Result<()> {
+pub fn print_cooperation(r: &liaison_service::CooperationReport, format: &str) -> Result<()> {
     match format {
         "json" => json(r),
         "csv" => {
-            print!("{}", liaison_server::report::cooperation_csv(r));
+            print!("{}", liaison_service::report::cooperation_csv(r));
             Ok(())
         }
         "table" => {
@@ -408,8 +380,8 @@ pub async fn audit(ctx: &Ctx, c: AuditCmd) -> Result<()> {
 
 async fn directory_edit(
     ctx: &Ctx,
-    node: &liaison_server::service::Node,
-    p: &liaison_store::Principal,
+    node: &liaison_service::Node,
+    p: &liaison_service::Principal,
     cmd: DirectoryCmd,
     now: Timestamp,
 ) -> Result<()> {
@@ -461,11 +433,7 @@ async fn directory_edit(
             time_zone,
             hours,
         } => {
-            let ag = node
-                .store
-                .agency_by_code(&agency)
-                .await
-                .map_err(|_| bad(format!("unknown agency '{agency}'")))?;
+            let ag = node.agency_by_code(p, "agency", &agency).await?;
             let c = ContactPoint {
                 id: liaison_core::ContactId::new(),
                 agency: ag.id,

@@ -2,24 +2,18 @@
 //! `liaison demo-federation`, and the identity creation `liaison init` calls.
 
 use super::{Ctx, InputError, IntegrityFailure};
-use crate::config::{Config, FILE};
 use crate::output::{json, table, when};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use liaison_core::directory::{Agency, AgencyKind, time_zone};
-use liaison_core::jurisdiction::Jurisdiction;
 use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::{RequestDraft, RequestKind, Urgency};
 use liaison_core::{AgencyId, CountryCode, RequestId, Role};
-use liaison_server::federation::{
-    FedSettings, Federation, IdentityParams, PeerFile, create_identity, own_peer_file, rotate_key, store_peer,
-};
-use liaison_server::service::Node;
-use liaison_wire::{
-    Keyring, LedgerEntry, MerkleLog, NodeDescriptor, NodeId, PinnedPeer, ProofBundle, PublicKeyBytes, PublishedKey,
-    Receipt, Sth, verify_bundle,
-};
+use liaison_service::federation::{IdentityParams, PeerFile, parse_peer_file};
+use liaison_service::setup::{NewUser, NodeSetup};
+use liaison_service::{Node, Principal};
+use liaison_wire::{NodeDescriptor, NodeId, ProofBundle, verify_bundle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,25 +46,29 @@ fn default_node_id(agency: &Agency) -> String {
         .collect()
 }
 
-/// Creates the node's signing key (0600), TLS certificate and signed descriptor. Called at the
-/// end of `liaison init`; prints to stderr so `--json` output stays clean.
-pub async fn create_identity_for_init(node: &Node, dir: &Path, agency: &Agency, a: &FedInitArgs) -> Result<()> {
+/// The federation identity `liaison init` creates, from its flags.
+pub fn identity_params(dir: &Path, agency: &Agency, a: &FedInitArgs) -> Result<IdentityParams> {
     let node_id = a.node_id.clone().unwrap_or_else(|| default_node_id(agency));
     let node_id = NodeId::parse(&node_id).map_err(|e| InputError(format!("--node-id: {e}")))?;
     let base_url = a
         .base_url
         .clone()
         .unwrap_or_else(|| format!("https://{}", a.federation_listen));
-    let params = IdentityParams {
-        node_id: node_id.clone(),
+    Ok(IdentityParams {
+        node_id,
         listen: a.federation_listen.clone(),
         base_url,
         key_dir: dir.join("federation"),
-    };
-    let d = create_identity(&node.store, agency, &params, Timestamp::now()).await?;
+    })
+}
+
+/// Tells the operator about the identity `init` created; on stderr so `--json` stays clean.
+pub fn print_identity(dir: &Path, d: &NodeDescriptor) -> Result<()> {
     eprintln!(
-        "  federation: node {node_id}, key {} (file mode 0600), TLS certificate {}",
-        d.key_id, d.tls_cert_sha256
+        "  federation: node {}, key {} (file mode 0600), TLS certificate {}",
+        d.node_id,
+        d.keys.first().map(|k| k.key_id.to_string()).unwrap_or_default(),
+        d.tls_cert_sha256
     );
     eprintln!("  descriptor fingerprint (compare out of band): {}", d.fingerprint()?);
     eprintln!(
@@ -103,85 +101,14 @@ pub enum PeerCmd {
     Remove { node_id: String },
 }
 
-/// Pins `pf` if its descriptor fingerprint equals `fingerprint`; registers the peer's agency.
-pub async fn pin_peer(node: &Node, pf: &PeerFile, fingerprint: &str) -> Result<PinnedPeer> {
-    let want = fingerprint.replace(':', "").trim().to_ascii_lowercase();
-    let got = pf.descriptor.fingerprint()?.to_hex();
-    if want != got {
-        bail!(IntegrityFailure(format!(
-            "descriptor fingerprint is {got}, but you expected {want}: do not pin this peer"
-        )));
-    }
-    let pinned = PinnedPeer::pin(&pf.descriptor).map_err(|e| IntegrityFailure(format!("descriptor: {e}")))?;
-    if let Some(own) = node.store.fed_identity().await?
-        && own.node_id == pinned.node_id.as_str()
-    {
-        bail!(InputError("that is this node's own descriptor".into()));
-    }
-    if pf.agency.id != pf.descriptor.agency_id || pf.agency.jurisdiction != pf.descriptor.jurisdiction {
-        bail!(IntegrityFailure(
-            "the agency entry does not match the signed descriptor (id or jurisdiction)".into()
-        ));
-    }
-    if !node
-        .store
-        .jurisdictions()
-        .await?
-        .iter()
-        .any(|j| j.code == pf.agency.jurisdiction)
-    {
-        node.store
-            .upsert_jurisdiction(&Jurisdiction {
-                code: pf.agency.jurisdiction,
-                name_en: pf.agency.jurisdiction.to_string(),
-                name_zh: pf.agency.jurisdiction.to_string(),
-            })
-            .await?;
-    }
-    match node.store.agency(pf.agency.id).await {
-        Ok(_) => {}
-        Err(_) => {
-            node.store
-                .insert_agency(&pf.agency, Some(pinned.node_id.as_str()), "peer-add", Timestamp::now())
-                .await
-                .with_context(|| {
-                    format!(
-                        "registering agency {} (use --agency-code if the code is taken)",
-                        pf.agency.code
-                    )
-                })?;
-        }
-    }
-    let descriptor = String::from_utf8(liaison_wire::to_canonical(&pf.descriptor)?)?;
-    store_peer(node, &pinned, Some(&descriptor)).await?;
-    Ok(pinned)
-}
-
 fn read_peer_file(path: &Path) -> Result<PeerFile> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if let Ok(pf) = serde_json::from_slice::<PeerFile>(&bytes) {
-        return Ok(pf);
-    }
-    let d = NodeDescriptor::from_slice(&bytes)
-        .map_err(|e| InputError(format!("{}: neither a peer file nor a descriptor: {e}", path.display())))?;
-    let agency = Agency {
-        id: d.agency_id,
-        code: d.node_id.as_str().to_ascii_uppercase(),
-        name_en: d.agency_name.clone(),
-        name_native: d.agency_name.clone(),
-        jurisdiction: d.jurisdiction,
-        kind: AgencyKind::Police,
-        time_zone: "UTC".into(),
-    };
-    Ok(PeerFile {
-        format: "liaison-peer/1".into(),
-        descriptor: d,
-        agency,
-    })
+    parse_peer_file(&bytes).with_context(|| path.display().to_string())
 }
 
 pub async fn peer(ctx: &Ctx, c: PeerCmd) -> Result<()> {
-    let (node, _config) = ctx.node().await?;
+    let (node, config) = ctx.node().await?;
+    let me = ctx.principal(&node, &config).await?;
     match c {
         PeerCmd::Add {
             file,
@@ -197,7 +124,7 @@ pub async fn peer(ctx: &Ctx, c: PeerCmd) -> Result<()> {
                 time_zone(&tz).map_err(|e| InputError(format!("--time-zone: {e}")))?;
                 pf.agency.time_zone = tz;
             }
-            let p = pin_peer(&node, &pf, &fingerprint).await?;
+            let p = node.pin_peer(&me, &pf, &fingerprint, Timestamp::now()).await?;
             if ctx.json {
                 return json(
                     &serde_json::json!({"pinned": p.node_id, "agency": pf.agency.code, "base_url": p.base_url}),
@@ -214,7 +141,7 @@ pub async fn peer(ctx: &Ctx, c: PeerCmd) -> Result<()> {
             Ok(())
         }
         PeerCmd::List => {
-            let peers = node.store.fed_peers().await?;
+            let peers = node.peers(&me).await?;
             if ctx.json {
                 let v: Vec<_> = peers
                     .iter()
@@ -237,7 +164,7 @@ pub async fn peer(ctx: &Ctx, c: PeerCmd) -> Result<()> {
             Ok(())
         }
         PeerCmd::Remove { node_id } => {
-            node.store.fed_remove_peer(&node_id).await?;
+            node.remove_peer(&me, &node_id).await?;
             println!("Unpinned {node_id}; its messages are refused from now on.");
             Ok(())
         }
@@ -268,142 +195,6 @@ pub enum LedgerCmd {
     CheckPeers,
     /// Tree heads kept as evidence of a peer rewriting its history.
     Evidence,
-}
-
-async fn federation_of(node: &Node) -> Result<Federation> {
-    Federation::load(node.clone(), FedSettings::from_env())
-        .await?
-        .ok_or_else(|| anyhow::Error::new(InputError("this node has no federation identity".into())))
-}
-
-/// Recomputes the ledger; returns the rebuilt log and a list of problems.
-async fn verify_ledger(node: &Node, fed: &Federation) -> Result<(MerkleLog, usize, Vec<String>)> {
-    let mut problems = Vec::new();
-    let leaves = node.store.fed_leaves().await?;
-    let mut hashes = Vec::with_capacity(leaves.len());
-    for (i, l) in leaves.iter().enumerate() {
-        if l.idx != i as i64 {
-            problems.push(format!("leaf {i} is missing (found index {})", l.idx));
-        }
-        let h = liaison_wire::merkle::leaf_hash(l.leaf.as_bytes());
-        if h.to_hex() != l.leaf_hash {
-            problems.push(format!("leaf {}: stored hash does not match its content", l.idx));
-        }
-        match serde_json::from_str::<LedgerEntry>(&l.leaf) {
-            Ok(e) if e.message_id().to_string() == l.message_id => {}
-            Ok(_) => problems.push(format!("leaf {}: message id does not match", l.idx)),
-            Err(e) => problems.push(format!("leaf {}: not a ledger entry: {e}", l.idx)),
-        }
-        hashes.push(h);
-    }
-    let log = MerkleLog::from_leaf_hashes(hashes);
-    let sths = node.store.fed_sths(fed.node_id().as_str(), "own").await?;
-    for s in &sths {
-        let sth = match Sth::from_slice(s.sth.as_bytes()) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(format!("stored tree head: {e}"));
-                continue;
-            }
-        };
-        if let Err(e) = sth.verify(fed.own_keyring()) {
-            problems.push(format!("tree head of size {}: {e}", sth.tree_size));
-        }
-        match log.root(sth.tree_size) {
-            Ok(root) if root == sth.root_hash => {}
-            Ok(root) => problems.push(format!(
-                "tree head of size {} signed root {} but the stored leaves give {root}",
-                sth.tree_size, sth.root_hash
-            )),
-            Err(e) => problems.push(format!("tree head of size {}: {e}", sth.tree_size)),
-        }
-    }
-    Ok((log, sths.len(), problems))
-}
-
-fn peer_published(keys: &[liaison_store::PeerKeyRecord]) -> Result<Vec<PublishedKey>> {
-    keys.iter()
-        .map(|k| {
-            Ok(PublishedKey {
-                key_id: liaison_wire::KeyId::parse(&k.key_id).map_err(|e| anyhow::anyhow!("{e}"))?,
-                public_key: PublicKeyBytes::from_hex(&k.public_key).map_err(|e| anyhow::anyhow!("{e}"))?,
-                valid_from: k.valid_from,
-                valid_until: k.valid_until,
-            })
-        })
-        .collect()
-}
-
-async fn prove(node: &Node, fed: &Federation, message_id: &str, disclose: bool) -> Result<ProofBundle> {
-    let (log, _, problems) = verify_ledger(node, fed).await?;
-    if !problems.is_empty() {
-        bail!(IntegrityFailure(format!(
-            "the ledger does not verify: {}",
-            problems.join("; ")
-        )));
-    }
-    let leaves = node.store.fed_leaves_for(message_id).await?;
-    let leaf = leaves
-        .iter()
-        .find(|l| l.kind == "sent")
-        .or_else(|| leaves.iter().find(|l| l.kind == "received"))
-        .ok_or_else(|| {
-            liaison_server::service::ServiceError::NotFound(format!("message {message_id} in this node's ledger"))
-        })?;
-    let entry: LedgerEntry = serde_json::from_str(&leaf.leaf)?;
-    let now = Timestamp::now();
-    let sth = Sth::sign_log(fed.node_id().clone(), &log, now, fed.signing_key())?;
-    node.store
-        .fed_put_sth(&liaison_store::SthRecord {
-            node_id: fed.node_id().to_string(),
-            role: "own".into(),
-            tree_size: sth.tree_size as i64,
-            root_hash: sth.root_hash.to_hex(),
-            timestamp: sth.timestamp,
-            sth: String::from_utf8(liaison_wire::to_canonical(&sth)?)?,
-            recorded_at: now,
-            note: Some("proof".into()),
-        })
-        .await?;
-    let (receipt, payload) = if leaf.kind == "sent" {
-        let r = match node.store.fed_receipt(message_id).await? {
-            Some(r) => Some(Receipt::from_slice(r.receipt.as_bytes())?),
-            None => None,
-        };
-        let p = match (disclose, node.store.fed_outbox_message(message_id).await?) {
-            (true, Some(o)) => Some(serde_json::from_str(&o.payload)?),
-            _ => None,
-        };
-        (r, p)
-    } else {
-        let p = match (disclose, node.store.fed_inbox(message_id).await?) {
-            (true, Some(i)) => Some(serde_json::from_str(&i.payload)?),
-            _ => None,
-        };
-        (None, p)
-    };
-    let mut keys = Keyring::default();
-    for (n, k) in &fed.own_keyring().0 {
-        keys.0.insert(n.clone(), k.clone());
-    }
-    let other = match &entry {
-        LedgerEntry::Sent { envelope } => envelope.recipient.clone(),
-        LedgerEntry::Received { envelope } => envelope.sender.clone(),
-        LedgerEntry::Receipt { receipt } => receipt.receiver.clone(),
-    };
-    let pk = node.store.fed_peer_keys(other.as_str()).await?;
-    if !pk.is_empty() {
-        keys.0.insert(other, peer_published(&pk)?);
-    }
-    Ok(ProofBundle::build(
-        &log,
-        entry,
-        leaf.idx as u64,
-        sth,
-        payload,
-        receipt,
-        keys,
-    )?)
 }
 
 pub async fn ledger(ctx: &Ctx, c: LedgerCmd) -> Result<()> {
@@ -440,23 +231,21 @@ pub async fn ledger(ctx: &Ctx, c: LedgerCmd) -> Result<()> {
         }
         return Ok(());
     }
-    let (node, _config) = ctx.node().await?;
-    let fed = federation_of(&node).await?;
+    let (node, config) = ctx.node().await?;
+    let me = ctx.principal(&node, &config).await?;
     match c {
         LedgerCmd::VerifyProof { .. } => Ok(()),
         LedgerCmd::Verify => {
-            let (log, nsth, problems) = verify_ledger(&node, &fed).await?;
+            let r = node.verify_ledger(&me).await?;
+            let problems = &r.problems;
             if ctx.json {
                 json(
-                    &serde_json::json!({"leaves": log.len(), "root": log.current_root().to_hex(), "tree_heads_checked": nsth, "problems": problems}),
+                    &serde_json::json!({"leaves": r.leaves, "root": r.root, "tree_heads_checked": r.tree_heads_checked, "problems": problems}),
                 )?;
             } else {
                 println!(
                     "Ledger of {}: {} leaves, root {}; {} signed tree heads checked",
-                    fed.node_id(),
-                    log.len(),
-                    log.current_root(),
-                    nsth
+                    r.node_id, r.leaves, r.root, r.tree_heads_checked
                 );
             }
             if !problems.is_empty() {
@@ -475,7 +264,7 @@ pub async fn ledger(ctx: &Ctx, c: LedgerCmd) -> Result<()> {
             out,
             disclose_payload,
         } => {
-            let bundle = prove(&node, &fed, &message_id, disclose_payload).await?;
+            let bundle = node.prove_message(&me, &message_id, disclose_payload).await?;
             let out = out.unwrap_or_else(|| PathBuf::from(format!("proof-{message_id}.json")));
             std::fs::write(&out, bundle.to_json_pretty()?)
                 .with_context(|| format!("cannot write {}", out.display()))?;
@@ -489,13 +278,13 @@ pub async fn ledger(ctx: &Ctx, c: LedgerCmd) -> Result<()> {
             Ok(())
         }
         LedgerCmd::Sth => {
-            let sth = fed.current_sth().await?;
+            let sth = node.sign_tree_head(&me).await?;
             println!("{}", String::from_utf8(liaison_wire::to_canonical(&sth)?)?);
             Ok(())
         }
         LedgerCmd::CheckPeers => {
             let mut bad = Vec::new();
-            for (peer, r) in fed.check_peers().await {
+            for (peer, r) in node.check_peers(&me, liaison_server::federation::transport()).await? {
                 match r {
                     Ok(true) => println!("{peer}: consistent"),
                     Ok(false) => {
@@ -514,7 +303,7 @@ pub async fn ledger(ctx: &Ctx, c: LedgerCmd) -> Result<()> {
             Ok(())
         }
         LedgerCmd::Evidence => {
-            let ev = node.store.fed_evidence().await?;
+            let ev = node.ledger_evidence(&me).await?;
             if ctx.json {
                 let v: Vec<_> = ev
                     .iter()
@@ -563,11 +352,11 @@ pub async fn federation(ctx: &Ctx, c: FedCmd) -> Result<()> {
     if let FedCmd::Bench(a) = c {
         return bench(a).await;
     }
-    let (node, _config) = ctx.node().await?;
+    let (node, config) = ctx.node().await?;
     match c {
         FedCmd::Bench(_) => Ok(()),
         FedCmd::Descriptor { out } => {
-            let pf = own_peer_file(&node.store).await?;
+            let pf = node.own_peer_file().await?;
             let fp = pf.descriptor.fingerprint()?;
             let text = serde_json::to_string_pretty(&pf)?;
             match out {
@@ -581,23 +370,12 @@ pub async fn federation(ctx: &Ctx, c: FedCmd) -> Result<()> {
             Ok(())
         }
         FedCmd::Status => {
-            let id = node.store.fed_identity().await?;
-            let stats = node.store.fed_outbox_stats().await?;
-            let inbox = node.store.fed_inbox_all().await?.len();
-            let leaves = node.store.fed_leaves().await?.len();
-            let peers = node.store.fed_peers().await?;
-            let v = serde_json::json!({
-                "node_id": id.as_ref().map(|i| i.node_id.clone()),
-                "base_url": id.as_ref().map(|i| i.base_url.clone()),
-                "peers": peers.iter().map(|p| p.node_id.clone()).collect::<Vec<_>>(),
-                "outbox_pending": stats.pending, "outbox_delivered": stats.delivered,
-                "inbox": inbox, "ledger_leaves": leaves,
-            });
-            json(&v)
+            let me = ctx.principal(&node, &config).await?;
+            json(&node.federation_status(&me).await?)
         }
         FedCmd::Messages => {
-            let out = node.store.fed_outbox_all().await?;
-            let inb = node.store.fed_inbox_all().await?;
+            let me = ctx.principal(&node, &config).await?;
+            let (out, inb) = node.federation_messages(&me).await?;
             let v = serde_json::json!({
                 "outbox": out.iter().map(|o| serde_json::json!({
                     "message_id": o.message_id, "recipient": o.recipient, "link_seq": o.link_seq,
@@ -612,27 +390,16 @@ pub async fn federation(ctx: &Ctx, c: FedCmd) -> Result<()> {
             json(&v)
         }
         FedCmd::RotateKey { overlap_hours } => {
+            let me = ctx.principal(&node, &config).await?;
             let now = Timestamp::now();
             let until = now + SignedDuration::from_hours(overlap_hours.max(0));
-            let (rot, d) = rotate_key(&node.store, until, now).await?;
-            let payload = serde_json::to_value(&rot)?;
-            let mut fw = liaison_store::FedWrites::default();
-            for p in node.store.fed_peers().await? {
-                fw.outbox.push(liaison_store::OutboxItem {
-                    message_id: liaison_wire::MessageId::new().to_string(),
-                    recipient: p.node_id,
-                    payload_type: "key_rotation".into(),
-                    payload: payload.clone(),
-                    created_at: now,
-                });
+            let r = node.rotate_key(&me, until, now).await?;
+            if ctx.json {
+                return json(&r);
             }
-            node.store.fed_write(&fw).await?;
             println!(
                 "New key {} (descriptor serial {}); old key {} valid until {until}. Rotation queued for {} peers. Restart the node to sign with the new key.",
-                rot.new_key.key_id,
-                d.serial,
-                rot.old_key_id,
-                fw.outbox.len()
+                r.new_key_id, r.descriptor_serial, r.old_key_id, r.peers_told
             );
             Ok(())
         }
@@ -646,6 +413,8 @@ pub struct DemoNode {
     pub node: Node,
     pub agency: Agency,
     pub dir: PathBuf,
+    /// The node's administrator (pins peers, reads the outbox).
+    pub admin: Principal,
 }
 
 struct NodeSpec<'a> {
@@ -662,15 +431,7 @@ fn free_port() -> Result<u16> {
 }
 
 async fn setup_node(dir: &Path, s: &NodeSpec<'_>) -> Result<DemoNode> {
-    std::fs::create_dir_all(dir)?;
-    let dir = dir.canonicalize()?;
-    if dir.join(FILE).exists() {
-        bail!(InputError(format!("{} is already initialised", dir.display())));
-    }
-    let config = Config::defaults(&dir);
-    crate::rules::install(&config.node.rules_dir)?;
-    let node = super::open_node(&config).await?;
-    super::init::seed_jurisdictions(&node).await?;
+    let (dir, config, node, _) = super::init::create_data_dir(dir, None, None).await?;
     let jurisdiction = CountryCode::parse(s.jurisdiction).map_err(|e| anyhow::anyhow!("{e}"))?;
     let agency = Agency {
         id: AgencyId::new(),
@@ -681,26 +442,43 @@ async fn setup_node(dir: &Path, s: &NodeSpec<'_>) -> Result<DemoNode> {
         kind: AgencyKind::Police,
         time_zone: s.tz.into(),
     };
-    let now = Timestamp::now();
-    node.store.insert_agency(&agency, None, "demo", now).await?;
-    for (u, role) in [
-        ("officer", Role::Officer),
-        ("desk", Role::Desk),
-        ("legal", Role::LegalReviewer),
-        ("supervisor", Role::Supervisor),
-    ] {
-        node.store.create_user(u, u, agency.id, role, "demo", now).await?;
-    }
-    std::fs::write(dir.join(FILE), config.commented()?)?;
     let port = free_port()?;
-    let params = IdentityParams {
-        node_id: NodeId::parse(s.node_id).map_err(|e| anyhow::anyhow!("{e}"))?,
-        listen: format!("127.0.0.1:{port}"),
-        base_url: format!("https://127.0.0.1:{port}"),
-        key_dir: dir.join("federation"),
-    };
-    create_identity(&node.store, &agency, &params, now).await?;
-    Ok(DemoNode { node, agency, dir })
+    let created = node
+        .set_up(
+            &NodeSetup {
+                agency: agency.clone(),
+                users: [
+                    (config.node.cli_user.as_str(), Role::Admin),
+                    ("officer", Role::Officer),
+                    ("desk", Role::Desk),
+                    ("legal", Role::LegalReviewer),
+                    ("supervisor", Role::Supervisor),
+                ]
+                .into_iter()
+                .map(|(u, role)| NewUser::new(u, u, role))
+                .collect(),
+                token: None,
+                identity: Some(IdentityParams {
+                    node_id: NodeId::parse(s.node_id).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    listen: format!("127.0.0.1:{port}"),
+                    base_url: format!("https://127.0.0.1:{port}"),
+                    key_dir: dir.join("federation"),
+                }),
+                actor: "demo".into(),
+            },
+            Timestamp::now(),
+        )
+        .await?;
+    super::init::write_config(&dir, &config)?;
+    let admin = created
+        .principal(&config.node.cli_user)
+        .ok_or_else(|| anyhow::anyhow!("the demo admin was not created"))?;
+    Ok(DemoNode {
+        node,
+        agency,
+        dir,
+        admin,
+    })
 }
 
 async fn pair(base: &Path) -> Result<(DemoNode, DemoNode)> {
@@ -728,27 +506,30 @@ async fn pair(base: &Path) -> Result<(DemoNode, DemoNode)> {
         },
     )
     .await?;
-    let pa = own_peer_file(&a.node.store).await?;
-    let pb = own_peer_file(&b.node.store).await?;
-    pin_peer(&a.node, &pb, &pb.descriptor.fingerprint()?.to_hex()).await?;
-    pin_peer(&b.node, &pa, &pa.descriptor.fingerprint()?.to_hex()).await?;
+    let pa = a.node.own_peer_file().await?;
+    let pb = b.node.own_peer_file().await?;
+    let now = Timestamp::now();
+    a.node
+        .pin_peer(&a.admin, &pb, &pb.descriptor.fingerprint()?.to_hex(), now)
+        .await?;
+    b.node
+        .pin_peer(&b.admin, &pa, &pa.descriptor.fingerprint()?.to_hex(), now)
+        .await?;
     Ok((a, b))
 }
 
 async fn start(n: &DemoNode) -> Result<liaison_server::federation::FedHandle> {
-    let fed = Federation::load(n.node.clone(), FedSettings::from_env())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no identity"))?;
-    Ok(fed.start().await?)
+    let fed = n.node.federation_with(liaison_server::federation::transport()).await?;
+    Ok(liaison_server::federation::run(fed).await?)
 }
 
-async fn wait_drained(nodes: &[&Node], timeout: Duration) -> Result<()> {
+async fn wait_drained(nodes: &[&DemoNode], timeout: Duration) -> Result<()> {
     let t0 = std::time::Instant::now();
     loop {
         // An index look-up per link (the outbox can hold many delivered rows).
         let mut waiting = Vec::new();
         for n in nodes {
-            waiting.extend(n.store.fed_pending_recipients().await?);
+            waiting.extend(n.node.undelivered_recipients(&n.admin).await?);
         }
         if waiting.is_empty() {
             return Ok(());
@@ -756,7 +537,7 @@ async fn wait_drained(nodes: &[&Node], timeout: Duration) -> Result<()> {
         if t0.elapsed() > timeout {
             let mut pending = 0;
             for n in nodes {
-                pending += n.store.fed_outbox_stats().await?.pending;
+                pending += n.node.federation_status(&n.admin).await?.outbox_pending;
             }
             bail!("{pending} messages still undelivered after {timeout:?}");
         }
@@ -791,8 +572,8 @@ pub struct DemoFedArgs {
 }
 
 async fn step(node: &Node, user: &str, id: RequestId, to: State, reason: Option<&str>, label: &str) -> Result<()> {
-    let p = node.store.principal(user).await?;
-    let cur = node.store.request(id, None).await?;
+    let p = node.local_principal(user).await?;
+    let cur = node.request(&p, id, Timestamp::now()).await?;
     node.transition(
         &p,
         id,
@@ -811,8 +592,10 @@ async fn step(node: &Node, user: &str, id: RequestId, to: State, reason: Option<
 
 async fn wait_state(node: &Node, id: RequestId, state: State) -> Result<()> {
     let t0 = std::time::Instant::now();
+    // Someone of the agency served by this node, who may read its requests.
+    let reader = node.local_principal("officer").await?;
     loop {
-        if let Ok(r) = node.store.request(id, None).await
+        if let Ok(r) = node.request(&reader, id, Timestamp::now()).await
             && r.request.state == state
         {
             return Ok(());
@@ -834,7 +617,7 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
     println!("  us-fbi federation on https://{}  (data {})", ha.addr, a.dir.display());
     println!("  cn-mps federation on https://{}  (data {})", hb.addr, b.dir.display());
     println!("Each pinned the other's descriptor fingerprint and TLS certificate.\n");
-    let officer = a.node.store.principal("officer").await?;
+    let officer = a.node.local_principal("officer").await?;
     let r = a
         .node
         .create_request(
@@ -855,7 +638,7 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
     println!("  cn-mps   system   -> received (mirrored back to us-fbi)");
     wait_state(&a.node, id, State::Received).await?;
     step(&b.node, "desk", id, State::Acknowledged, None, "cn-mps").await?;
-    let desk = b.node.store.principal("desk").await?;
+    let desk = b.node.local_principal("desk").await?;
     b.node
         .comment(
             &desk,
@@ -869,7 +652,7 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
     step(&b.node, "legal", id, State::Accepted, None, "cn-mps").await?;
     step(&b.node, "desk", id, State::Executing, None, "cn-mps").await?;
     wait_state(&a.node, id, State::Executing).await?;
-    let off = a.node.store.principal("officer").await?;
+    let off = a.node.local_principal("officer").await?;
     a.node
         .comment(
             &off,
@@ -883,13 +666,13 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
     wait_state(&a.node, id, State::Answered).await?;
     step(&a.node, "officer", id, State::Closed, None, "us-fbi").await?;
     wait_state(&b.node, id, State::Closed).await?;
-    wait_drained(&[&a.node, &b.node], Duration::from_secs(20)).await?;
+    wait_drained(&[&a, &b], Duration::from_secs(20)).await?;
 
     println!("\nWhat crossed the wire (each line: a signed envelope and its signed receipt):");
     let mut t = table(&["sender", "recipient", "seq", "type", "message id", "what"]);
     let mut rows = Vec::new();
     for (n, name) in [(&a, "us-fbi"), (&b, "cn-mps")] {
-        for o in n.node.store.fed_outbox_all().await? {
+        for o in n.node.federation_messages(&n.admin).await?.0 {
             let p: serde_json::Value = serde_json::from_str(&o.payload)?;
             let what = match o.payload_type.as_str() {
                 "transition" => format!(
@@ -917,9 +700,9 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
         t.add_row(vec![r.1, r.2, r.3.to_string(), r.4, r.5, r.6]);
     }
     println!("{t}");
-    let ea = a.node.store.events(id).await?;
-    let eb = b.node.store.events(id).await?;
-    let states = |e: &[liaison_store::EventRecord]| -> Vec<String> {
+    let ea = a.node.events(&officer, id, Timestamp::now()).await?;
+    let eb = b.node.events(&desk, id, Timestamp::now()).await?;
+    let states = |e: &[liaison_service::EventRecord]| -> Vec<String> {
         e.iter()
             .filter(|e| e.event == "transition")
             .map(|e| e.to_state.map(|s| s.to_string()).unwrap_or_default())
@@ -997,7 +780,7 @@ async fn bench(a: BenchArgs) -> Result<()> {
     // A request FBI -> MPS, delivered and received, carries the benchmark's comments.
     let ha = start(&na).await?;
     let hb = start(&nb).await?;
-    let officer = na.node.store.principal("officer").await?;
+    let officer = na.node.local_principal("officer").await?;
     let r = na
         .node
         .create_request(
@@ -1029,7 +812,7 @@ async fn bench(a: BenchArgs) -> Result<()> {
     let t1 = std::time::Instant::now();
     let ha = start(&na).await?;
     let hb = start(&nb).await?;
-    wait_drained(&[&na.node], Duration::from_secs(3600)).await?;
+    wait_drained(&[&na], Duration::from_secs(3600)).await?;
     let drained = t1.elapsed();
     let rate = a.messages as f64 / drained.as_secs_f64();
     println!(
@@ -1040,7 +823,12 @@ async fn bench(a: BenchArgs) -> Result<()> {
     );
     // Latency: one message at a time at a steady rate.
     let before = std::collections::HashSet::<String>::from_iter(
-        na.node.store.fed_outbox_all().await?.into_iter().map(|o| o.message_id),
+        na.node
+            .federation_messages(&na.admin)
+            .await?
+            .0
+            .into_iter()
+            .map(|o| o.message_id),
     );
     let gap = Duration::from_micros(1_000_000 / a.rate.max(1));
     let mut next = tokio::time::Instant::now();
@@ -1051,12 +839,12 @@ async fn bench(a: BenchArgs) -> Result<()> {
         next += gap;
         tokio::time::sleep_until(next).await;
     }
-    wait_drained(&[&na.node], Duration::from_secs(600)).await?;
+    wait_drained(&[&na], Duration::from_secs(600)).await?;
     let mut lat: Vec<i64> = na
         .node
-        .store
-        .fed_outbox_all()
+        .federation_messages(&na.admin)
         .await?
+        .0
         .into_iter()
         .filter(|o| !before.contains(&o.message_id))
         .filter_map(|o| Some(o.delivered_at?.as_millisecond() - o.created_at.as_millisecond()))
@@ -1071,10 +859,10 @@ async fn bench(a: BenchArgs) -> Result<()> {
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0)
     );
+    let reader = nb.node.local_principal("desk").await?;
     let applied = nb
         .node
-        .store
-        .events(id)
+        .events(&reader, id, Timestamp::now())
         .await?
         .iter()
         .filter(|e| e.event == "comment")

@@ -4,11 +4,12 @@ use super::{Ctx, InputError, open_node};
 use crate::config::{Config, FILE};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use liaison_core::directory::{Agency, AgencyKind, time_zone};
-use liaison_core::jurisdiction::Jurisdiction;
 use liaison_core::{AgencyId, CountryCode, Role};
-use liaison_server::service::Node;
+use liaison_service::Node;
+use liaison_service::setup::{NewUser, NodeSetup};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -49,62 +50,50 @@ pub struct ServeArgs {
     pub listen: Option<String>,
 }
 
-/// Adds every jurisdiction the rule packs know, with their English and Chinese names.
-pub async fn seed_jurisdictions(node: &Node) -> Result<usize> {
-    let packs = node.legal.packs();
-    let mut n = 0;
-    for code in packs.jurisdictions().collect::<Vec<_>>() {
-        let (en, zh) = packs.jurisdiction_name(code).unwrap_or((code.as_str(), code.as_str()));
-        node.store
-            .upsert_jurisdiction(&Jurisdiction {
-                code,
-                name_en: en.to_string(),
-                name_zh: zh.to_string(),
-            })
-            .await?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
-    let dir = &ctx.data_dir;
+/// A new data directory: its folder, the rule packs, `liaison.toml` and the opened node. Written
+/// once for `init`, `demo` and the federation demo; the node's contents come from
+/// `Node::set_up`. Returns the configuration, the node and how many rule files were written.
+pub async fn create_data_dir(
+    dir: &std::path::Path,
+    database_url: Option<String>,
+    listen: Option<String>,
+) -> Result<(PathBuf, Config, Node, usize)> {
     if dir.join(FILE).exists() {
         bail!(InputError(format!(
             "{} already has a {FILE}; this data directory is initialised",
             dir.display()
         )));
     }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let mut config = Config::defaults(&dir);
+    if let Some(url) = database_url {
+        config.node.database_url = url;
+    }
+    if let Some(l) = listen {
+        config.node.listen = l;
+    }
+    let rules = crate::rules::install(&config.node.rules_dir)?;
+    let node = open_node(&config).await?;
+    Ok((dir, config, node, rules))
+}
+
+/// Writes `DIR/liaison.toml` (last, so that a failed set-up can be run again).
+pub fn write_config(dir: &std::path::Path, config: &Config) -> Result<()> {
+    let path = dir.join(FILE);
+    std::fs::write(&path, config.commented()?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
     let jurisdiction = CountryCode::parse(&a.jurisdiction).map_err(|e| InputError(format!("--jurisdiction: {e}")))?;
     let kind: AgencyKind = a
         .agency_kind
         .parse()
         .map_err(|e| InputError(format!("--agency-kind: {e}")))?;
     time_zone(&a.time_zone).map_err(|e| InputError(format!("--time-zone: {e}")))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let mut config = Config::defaults(&dir);
-    if let Some(url) = a.database_url {
-        config.node.database_url = url;
-    }
-    if let Some(l) = a.listen {
-        config.node.listen = l;
-    }
-    let rules = crate::rules::install(&config.node.rules_dir)?;
-    let node = open_node(&config).await?;
-    seed_jurisdictions(&node).await?;
-    if !node.store.jurisdictions().await?.iter().any(|j| j.code == jurisdiction) {
-        node.store
-            .upsert_jurisdiction(&Jurisdiction {
-                code: jurisdiction,
-                name_en: jurisdiction.to_string(),
-                name_zh: jurisdiction.to_string(),
-            })
-            .await?;
-    }
-    let now = Timestamp::now();
+    let (dir, config, node, rules) = create_data_dir(&ctx.data_dir, a.database_url, a.listen).await?;
     let agency = Agency {
         id: AgencyId::new(),
         code: a.agency_code.clone(),
@@ -114,18 +103,30 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         kind,
         time_zone: a.time_zone,
     };
-    node.store.insert_agency(&agency, None, "init", now).await?;
-    let admin = node
-        .store
-        .create_user("admin", "Node administrator", agency.id, Role::Admin, "init", now)
+    let identity = super::federation::identity_params(&dir, &agency, &a.federation)?;
+    let created = node
+        .set_up(
+            &NodeSetup {
+                agency: agency.clone(),
+                users: vec![NewUser::new(
+                    config.node.cli_user.clone(),
+                    "Node administrator",
+                    Role::Admin,
+                )],
+                token: Some((config.node.cli_user.clone(), 90)),
+                identity: Some(identity),
+                actor: "init".into(),
+            },
+            Timestamp::now(),
+        )
         .await?;
-    let (token, info) = node
-        .store
-        .create_token(admin.id, "init", now + SignedDuration::from_hours(24 * 90), "init", now)
-        .await?;
-    std::fs::write(dir.join(FILE), config.commented()?)
-        .with_context(|| format!("cannot write {}", dir.join(FILE).display()))?;
-    super::federation::create_identity_for_init(&node, &dir, &agency, &a.federation).await?; // [federation]
+    write_config(&dir, &config)?;
+    if let Some(d) = &created.descriptor {
+        super::federation::print_identity(&dir, d)?; // [federation]
+    }
+    let (token, info) = created
+        .token
+        .ok_or_else(|| anyhow::anyhow!("no admin token was issued"))?;
     if ctx.json {
         return crate::output::json(
             &serde_json::json!({"data_dir": dir, "agency": agency, "admin_token": token, "token_expires_at": info.expires_at, "rule_files": rules}),
@@ -150,7 +151,6 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
 
 pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     let (node, config) = ctx.node().await?;
-    liaison_server::intel::set_config(config.intel.clone());
     let listen = a.listen.unwrap_or(config.node.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

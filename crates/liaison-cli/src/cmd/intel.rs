@@ -10,12 +10,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
+use liaison_intel::StoredNotice;
 use liaison_intel::source::{Progress, ProgressUpdate};
-use liaison_intel::time::{UnixTime, format_day, format_rfc3339};
-use liaison_intel::{FeedbackStatus, Input, IntelConfig, MmdbLayout, RouteRule, StatsRow};
-use liaison_server::intel::{IngestReport, IssueReport, NoticeSummary};
-use liaison_server::service::Node;
-use liaison_store::StoredNotice;
+use liaison_intel::time::{format_day, format_rfc3339};
+use liaison_intel::{FeedbackStatus, Input, IntelConfig, RouteRule, StatsRow};
+use liaison_service::Node;
+use liaison_service::intel::{IngestReport, IssueReport, NoticeSummary};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -197,7 +197,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                 let name = f.display().to_string();
                 let file = std::fs::File::open(f).map_err(|e| bad(format!("{name}: {e}")))?;
                 sizes.push(file.metadata().map(|m| m.len()).unwrap_or(0));
-                let src = liaison_server::intel::source(&name, &a.format, a.feed.as_deref())?;
+                let src = liaison_service::intel::source(&name, &a.format, a.feed.as_deref())?;
                 inputs.push(Input::new(src, &name, std::io::BufReader::with_capacity(1 << 20, file)));
             }
             let bar = if ctx.json {
@@ -232,12 +232,12 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                 let since = a
                     .since
                     .as_deref()
-                    .map(|s| liaison_server::intel::parse_instant("since", s))
+                    .map(|s| liaison_service::intel::parse_instant("since", s))
                     .transpose()?;
                 let until = a
                     .until
                     .as_deref()
-                    .map(|s| liaison_server::intel::parse_instant("until", s))
+                    .map(|s| liaison_service::intel::parse_instant("until", s))
                     .transpose()?;
                 Some(node.intel_issue(&p, since, until, now).await?)
             } else {
@@ -277,7 +277,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                     "{e}; accepted: remediated, not-found, disputed, false-positive"
                 ))
             })?;
-            let rec = node.intel_feedback(&p, item, status, note, now).await?;
+            let rec = node.intel_feedback(&p, None, item, status, note, now).await?;
             if ctx.json {
                 return json(&rec);
             }
@@ -288,7 +288,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             Ok(())
         }
         IntelCmd::Stats(a) => {
-            let q = liaison_server::intel::stats_query(
+            let q = liaison_service::intel::stats_query(
                 &a.by,
                 a.class.as_deref(),
                 a.victim_country.as_deref(),
@@ -434,154 +434,27 @@ fn print_notices(notices: &[StoredNotice], per_notice: usize) {
 
 /// Demo routes: country → agency code of the demo directory; one Chinese AS to CN-MPS.
 #[allow(dead_code)] // used by populate_intel_demo
-fn demo_routes(seed: u64) -> Vec<RouteRule> {
-    let mut routes = Vec::new();
-    let cn_mps_asn = liaison_intel::demo::world(seed)
-        .into_iter()
-        .find(|n| n.country == "CN")
-        .map(|n| n.asn);
-    if let Some(asn) = cn_mps_asn {
-        routes.push(RouteRule::asn("CN-MPS", asn));
-    }
-    for (cc, partner) in [
-        ("CN", "CN-CNCERT"),
-        ("US", "FBI"),
-        ("GB", "UK-NCA"),
-        ("DE", "DE-BKA"),
-        ("JP", "JP-NPA"),
-        ("KR", "KR-KNPA"),
-    ] {
-        if let Ok(c) = liaison_core::CountryCode::parse(cc) {
-            routes.push(RouteRule::country(partner, c));
-        }
-    }
-    routes
-}
-
-/// Demo hook: generates a realistic feed (with a few malformed rows) and an MMDB into `dir`,
-/// routes them to the demo agencies (CN → CN-CNCERT, one Chinese AS → CN-MPS, US → FBI,
-/// GB → UK-NCA, DE → DE-BKA, JP → JP-NPA, KR → KR-KNPA), ingests, issues notices, records a
-/// few partner answers, sees two remediated C2s again, and returns a printable summary.
-#[allow(dead_code)] // the lead calls it from demo.rs
+/// Demo hook: builds the clean-up demo (see `liaison_service::fixtures::intel`) and returns a
+/// printable summary.
 pub async fn populate_intel_demo(node: &Node, dir: &Path, now: Timestamp) -> Result<String> {
-    const SEED: u64 = 7;
-    const ROWS: u64 = 100_000;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mmdb = dir.join("intel-demo.mmdb");
-    let feed = dir.join("intel-demo-feed.csv");
-    liaison_intel::generate_mmdb(SEED, MmdbLayout::GeoLite2, std::fs::File::create(&mmdb)?)
-        .with_context(|| format!("writing {}", mmdb.display()))?;
-    liaison_intel::generate_feed(SEED, ROWS, std::io::BufWriter::new(std::fs::File::create(&feed)?))
-        .with_context(|| format!("writing {}", feed.display()))?;
-    let mut cfg = IntelConfig::default();
-    cfg.enrich.mmdb = vec![mmdb];
-    cfg.routing.routes = demo_routes(SEED);
-    let source = liaison_server::intel::source(&feed.display().to_string(), "liaison", Some("demo botnet feed"))?;
-    let file = std::fs::File::open(&feed)?;
-    let input = Input::new(source, &feed.display().to_string(), std::io::BufReader::new(file));
-    let noop = Arc::new(liaison_intel::source::NoProgress);
-    let first = node.intel_ingest_trusted(&cfg, vec![input], noop.clone(), now).await?;
-    let issued = node.intel_issue_trusted(None, None, now).await?;
-
-    // Partner answers, an hour before `now`, on the first items of some notices.
-    let answered_at = now - jiff::SignedDuration::from_hours(1);
-    let notices = node.store.intel_notices(None).await?;
-    let mut answers = 0;
-    let mut remediated: Vec<String> = Vec::new();
-    for n in &notices {
-        let plan: &[FeedbackStatus] = match n.notice.partner.as_str() {
-            "CN-CNCERT" => &[
-                FeedbackStatus::Remediated,
-                FeedbackStatus::Remediated,
-                FeedbackStatus::Remediated,
-                FeedbackStatus::FalsePositive,
-            ],
-            "FBI" => &[FeedbackStatus::Remediated, FeedbackStatus::Disputed],
-            "UK-NCA" => &[FeedbackStatus::NotFound],
-            "DE-BKA" => &[FeedbackStatus::Remediated],
-            _ => &[],
-        };
-        for (item, status) in n.notice.items.iter().zip(plan) {
-            node.intel_feedback_trusted(
-                &n.notice.partner,
-                item.item_id,
-                *status,
-                Some("demo answer".into()),
-                answered_at,
-            )
-            .await?;
-            answers += 1;
-            if *status == FeedbackStatus::Remediated && item.kind.as_str().starts_with("ipv") {
-                remediated.push(item.value.clone());
-            }
-        }
-    }
-    // Two remediated hosts show up again: a reappearance.
-    let mut again = String::from(
-        "time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n",
-    );
-    let seen: UnixTime = now.as_second();
-    for v in remediated.iter().take(2) {
-        let _ = writeln!(again, "{},{v},,443,c2-server,,,CN,90,TLP:GREEN", format_rfc3339(seen));
-    }
-    let source = liaison_server::intel::source("resighting.csv", "liaison", Some("demo botnet feed"))?;
-    let second = node
-        .intel_ingest_trusted(
-            &cfg,
-            vec![Input::new(
-                source,
-                "resighting.csv",
-                std::io::Cursor::new(again.into_bytes()),
-            )],
-            noop,
-            now,
-        )
-        .await?;
-
-    let q = liaison_server::intel::stats_query("country", Some("botnet-c2"), Some("CN"), None, None, None, None)?;
-    let rows = node.intel_stats_trusted(&q).await?;
+    let d = liaison_service::fixtures::intel::populate(node, dir, now).await?;
     let mut out = String::new();
-    let s = &first.summary;
+    let s = &d.first.summary;
     let _ = writeln!(
         out,
         "Clean-up feed: {} rows, {} accepted, {} quarantined, {} duplicates; {} distinct indicators ({} routed, {} unroutable events)",
-        s.rows, s.accepted, s.quarantined, s.deduplicated, first.indicators_total, s.routed, s.unroutable
+        s.rows, s.accepted, s.quarantined, s.deduplicated, d.first.indicators_total, s.routed, s.unroutable
     );
     let _ = writeln!(
         out,
-        "Notices issued: {} with {} items; partner answers: {answers}; reappeared after remediation: {}",
-        issued.notices.len(),
-        issued.items,
-        second.summary.reappeared
+        "Notices issued: {} with {} items; partner answers: {}; reappeared after remediation: {}",
+        d.issued.notices.len(),
+        d.issued.items,
+        d.answers,
+        d.second.summary.reappeared
     );
     let _ = writeln!(out, "C2 servers controlling hosts in CN, by country of the C2:");
+    let rows = &d.c2_by_country;
     let _ = write!(out, "{}", stats_table("C2 country", &rows[..rows.len().min(12)]));
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn demo_hook_populates_and_summarises() {
-        let store = liaison_store::testing::sqlite().await.unwrap();
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
-        let legal = liaison_server::legal::Legal::load(&rules).unwrap();
-        let node = Node::new(store, Default::default(), legal);
-        let dir = std::env::temp_dir().join(format!("liaison-intel-demo-{}", uuid::Uuid::new_v4()));
-        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
-        let text = populate_intel_demo(&node, &dir, now).await.unwrap();
-        println!("{text}");
-        assert!(text.contains("C2 servers controlling hosts in CN"), "{text}");
-        assert!(text.contains("reappeared after remediation: 2"), "{text}");
-        let notices = node.store.intel_notices(None).await.unwrap();
-        let partners: std::collections::BTreeSet<&str> = notices.iter().map(|n| n.notice.partner.as_str()).collect();
-        for p in ["CN-CNCERT", "CN-MPS", "FBI", "UK-NCA", "DE-BKA"] {
-            assert!(partners.contains(p), "{partners:?}");
-        }
-        let c = node.store.intel_counts().await.unwrap();
-        assert_eq!(c.feedback, 8);
-    }
 }

@@ -13,9 +13,9 @@ mod request;
 use crate::config::Config;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use liaison_server::legal::Legal;
-use liaison_server::service::Node;
-use liaison_store::{Principal, Store};
+use liaison_service::Node;
+use liaison_service::Principal;
+use liaison_service::legal::Legal;
 use std::path::PathBuf;
 
 /// An integrity check failed (exit code 7).
@@ -48,8 +48,10 @@ const AFTER_HELP: &str = "Exit codes: 0 success, 1 failure, 2 usage error, 3 inv
 #[command(name = "liaison", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Data directory (configuration, SQLite database, rule packs, keys).
-    #[arg(long, global = true, env = "LIAISON_DATA_DIR", default_value = "liaison-data")]
-    pub data_dir: PathBuf,
+    /// The node's data directory [default: liaison-data]; `demo` creates it (default: a new
+    /// temporary directory).
+    #[arg(long, global = true, env = "LIAISON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Act as this user (for commands that act on cases); default: cli_user in liaison.toml.
     #[arg(long = "as", global = true, env = "LIAISON_USER")]
     pub user: Option<String>,
@@ -111,6 +113,8 @@ pub enum Command {
 /// What every command gets.
 pub struct Ctx {
     pub data_dir: PathBuf,
+    /// Whether the user named the data directory (`--data-dir` or `LIAISON_DATA_DIR`).
+    pub data_dir_given: bool,
     pub user: Option<String>,
     pub json: bool,
 }
@@ -130,8 +134,7 @@ impl Ctx {
     /// The acting user: `--as`, else the configured CLI user.
     pub async fn principal(&self, node: &Node, config: &Config) -> Result<Principal> {
         let name = self.user.clone().unwrap_or_else(|| config.node.cli_user.clone());
-        node.store
-            .principal(&name)
+        node.local_principal(&name)
             .await
             .with_context(|| format!("acting as '{name}' (choose a user with --as)"))
     }
@@ -146,10 +149,10 @@ pub async fn open_node(config: &Config) -> Result<Node> {
             details.join("\n")
         )))
     })?;
-    let store = Store::open(&config.node.database_url)
+    let node = Node::open(&config.node.database_url, config.sla.clone(), legal)
         .await
         .with_context(|| format!("opening the database {}", redact(&config.node.database_url)))?;
-    Ok(Node::new(store, config.sla.clone(), legal))
+    Ok(node.with_intel_config(config.intel.clone()))
 }
 
 /// A database URL without its password, for messages.
@@ -168,7 +171,8 @@ pub fn redact(url: &str) -> String {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
-        data_dir: cli.data_dir,
+        data_dir_given: cli.data_dir.is_some(),
+        data_dir: cli.data_dir.unwrap_or_else(|| PathBuf::from("liaison-data")),
         user: cli.user,
         json: cli.json,
     };

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use liaison_core::RequestId;
 use liaison_core::lifecycle::{RefusalReason, State, TransitionInput};
 use liaison_core::request::{RequestDraft, RequestKind, Urgency};
-use liaison_store::{RequestFilter, StoredRequest};
+use liaison_service::{RequestFilter, StoredRequest};
 
 #[derive(Subcommand, Debug)]
 pub enum RequestCmd {
@@ -117,11 +117,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                     let to =
                         a.to.as_deref()
                             .ok_or_else(|| bad("--to is required: the requested agency's code"))?;
-                    let requested = node
-                        .store
-                        .agency_by_code(to)
-                        .await
-                        .map_err(|_| bad(format!("--to: unknown agency '{to}'")))?;
+                    let requested = node.agency_by_code(&p, "--to", to).await?;
                     RequestDraft {
                         kind,
                         urgency,
@@ -146,7 +142,9 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             }
             println!("Created draft {} (version {})", r.request.id, r.request.version);
             println!(
-                "Submit it with: liaison request transition {} --to submitted",
+                "Submit it with: liaison --data-dir {} --as {} request transition {} --to submitted",
+                ctx.data_dir.display(),
+                p.username,
                 r.request.id
             );
             Ok(())
@@ -200,6 +198,21 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
         RequestCmd::Transition(a) => {
             let rid = id(&a.id)?;
             let to: State = a.to.parse().map_err(|e| bad(format!("--to: {e}")))?;
+            let cur = node.request(&p, rid, now).await?;
+            // Dates and local times are read in the requested agency's zone: a preservation
+            // "until 2026-12-31" runs to the end of that day where the data is kept.
+            let preserved_until = match &a.preserved_until {
+                Some(text) => {
+                    let agency = node.agency(&p, cur.request.draft.requested_agency).await?;
+                    let zone = liaison_core::directory::time_zone(&agency.time_zone)
+                        .map_err(|e| bad(format!("--preserved-until: {e}")))?;
+                    Some(
+                        liaison_core::directory::instant_in_zone(text, &zone)
+                            .map_err(|e| bad(format!("--preserved-until: {e}")))?,
+                    )
+                }
+                None => None,
+            };
             let input = TransitionInput {
                 to: Some(to),
                 reason: a.reason,
@@ -208,17 +221,10 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                     .map(|r| r.parse::<RefusalReason>())
                     .transpose()
                     .map_err(|e| bad(format!("--refusal-reason: {e}")))?,
-                preserved_until: a
-                    .preserved_until
-                    .map(|s| s.parse::<Timestamp>())
-                    .transpose()
-                    .map_err(|e| bad(format!("--preserved-until: {e}")))?,
+                preserved_until,
                 follow_up: a.follow_up.map(|s| id(&s)).transpose()?,
             };
-            let version = match a.version {
-                Some(v) => v,
-                None => node.request(&p, rid, now).await?.request.version,
-            };
+            let version = a.version.unwrap_or(cur.request.version);
             let r = node.transition(&p, rid, version, input, now).await?;
             if ctx.json {
                 return json(&r);
@@ -245,8 +251,8 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
 
 async fn list(
     ctx: &Ctx,
-    node: &liaison_server::service::Node,
-    p: &liaison_store::Principal,
+    node: &liaison_service::Node,
+    p: &liaison_service::Principal,
     a: ListArgs,
     overdue: Option<Timestamp>,
     now: Timestamp,
@@ -271,7 +277,7 @@ async fn list(
     if ctx.json {
         return json(&page);
     }
-    let agencies = crate::output::agency_codes(node).await?;
+    let agencies = crate::output::agency_codes(node, p).await?;
     let mut t = table(&[
         "id",
         "kind",

@@ -1,27 +1,17 @@
 //! The federation endpoints (docs/federation.md §7) over TLS.
 
-use super::Federation;
-use super::apply::{ApplyError, Planner};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use jiff::Timestamp;
-use liaison_store::{InboxRow, IncomingRecord, LeafRecord};
-use liaison_wire::{
-    Envelope, LedgerEntry, LinkOrder, Mirrored, NodeId, PayloadType, PeerSet, Receipt, Rejection, VerifyContext,
-    link_order,
-};
-use std::collections::HashSet;
+use liaison_service::federation::Federation;
+use liaison_service::federation::receive::{ACCEPTED_HEADER, MAX_BATCH, MAX_BATCH_BYTES, NotNow, Outcome, receive};
+use liaison_wire::Envelope;
 use std::sync::Arc;
 
-/// Response header carrying the header of the accepted copy when a duplicate is answered
-/// with the stored receipt (the copy the receipt acknowledges; see §3.3).
-pub const ACCEPTED_HEADER: &str = "liaison-accepted-envelope";
-
-pub(crate) async fn serve_tls(fed: Federation, listener: tokio::net::TcpListener, cfg: rustls::ServerConfig) {
+pub(super) async fn serve_tls(fed: Federation, listener: tokio::net::TcpListener, cfg: rustls::ServerConfig) {
     let app = router(fed.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
     loop {
@@ -84,18 +74,11 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
     (status, [("content-type", "application/problem+json")], body.to_string()).into_response()
 }
 
-fn rejection_status(r: &Rejection) -> StatusCode {
-    match r {
-        Rejection::Malformed { .. } | Rejection::UnsupportedVersion(_) | Rejection::StaleOrFuture { .. } => {
-            StatusCode::BAD_REQUEST
-        }
-        Rejection::UnknownSender(_)
-        | Rejection::UnknownKey { .. }
-        | Rejection::KeyNotValidAt { .. }
-        | Rejection::BadSignature { .. } => StatusCode::UNAUTHORIZED,
-        Rejection::WrongRecipient { .. } => StatusCode::MISDIRECTED_REQUEST,
-        Rejection::PayloadHashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-        Rejection::Replay(_) | Rejection::ReceiptMismatch { .. } => StatusCode::CONFLICT,
+/// What a request of envelopes that was not taken now is answered with.
+fn not_now(e: NotNow) -> Response {
+    match e {
+        NotNow::Busy => problem(StatusCode::SERVICE_UNAVAILABLE, "busy", "try again"),
+        NotNow::Internal(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again later"),
     }
 }
 
@@ -104,239 +87,12 @@ fn internal(fed: &Federation, e: impl std::fmt::Display) -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again later")
 }
 
-/// Most envelopes one batch may carry (docs/federation.md §7.1).
-pub const MAX_BATCH: usize = 256;
-/// Largest batch request body.
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
-
-/// What became of one envelope of a request (single or batch).
-enum Outcome {
-    /// Accepted now: the receipt just issued and committed.
-    Accepted { receipt: String },
-    /// Accepted before (same `message_id`, or its `link_seq` was already applied): the
-    /// stored receipt and the header of the copy it acknowledges.
-    Duplicate { receipt: String, accepted_header: String },
-    /// Refused; nothing of it was applied.
-    Rejected {
-        status: StatusCode,
-        code: &'static str,
-        detail: String,
-    },
-    /// `link_seq` is beyond the next one expected on the link.
-    OutOfOrder { expected: u64 },
-    /// Not looked at, because an earlier envelope of the batch was refused or was a key
-    /// rotation.
-    Skipped,
-}
-
-impl Outcome {
-    fn rejected(r: &Rejection) -> Self {
-        Outcome::Rejected {
-            status: rejection_status(r),
-            code: r.code(),
-            detail: r.to_string(),
-        }
-    }
-
-    fn duplicate(row: &InboxRow) -> Self {
-        Outcome::Duplicate {
-            receipt: row.receipt.clone(),
-            accepted_header: row.header.clone(),
-        }
-    }
-}
-
-/// Verifies, in order, each envelope of one request, applies the accepted ones and records
-/// them with their receipts in ONE transaction, and says what became of each. Processing
-/// stops at the first envelope that is neither accepted nor a duplicate (and after a key
-/// rotation): the rest are `Skipped`. `Err`: nothing was applied (try again later).
-async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) -> Result<Vec<Outcome>, Response> {
-    // One request at a time: link order and replay checks see every earlier commit.
-    let _turn = fed.inner.incoming.lock().await;
-    let now = Timestamp::now();
-    let store = &fed.inner.node.store;
-    let mut peers = fed.peers().map_err(|e| internal(fed, e))?;
-    let mut reloaded = false;
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(items.len());
-    let mut accepted: Vec<(usize, IncomingRecord)> = Vec::new();
-    let mut batch_sender: Option<NodeId> = None;
-    let mut next_seq: Option<u64> = None;
-    let mut planner = Planner::default();
-    let mut stop = false;
-    // Which of the batch's messages were accepted before (one look-up for the batch).
-    let ids: Vec<String> = items
-        .iter()
-        .filter_map(|i| i.as_ref().ok())
-        .map(|e| e.header.message_id.to_string())
-        .collect();
-    let mut seen_before: std::collections::HashMap<String, InboxRow> = store
-        .fed_inbox_many(&ids)
-        .await
-        .map_err(|e| internal(fed, e))?
-        .into_iter()
-        .map(|r| (r.message_id.clone(), r))
-        .collect();
-    for item in items {
-        if stop {
-            outcomes.push(Outcome::Skipped);
-            continue;
-        }
-        let env = match item {
-            Ok(e) => e,
-            Err(rej) => {
-                tracing::warn!(node = %fed.node_id(), code = rej.code(), reason = %rej, "envelope rejected");
-                outcomes.push(Outcome::rejected(&rej));
-                stop = true;
-                continue;
-            }
-        };
-        let mid = env.header.message_id.to_string();
-        let seen = seen_before.remove(&mid);
-        let mut replay = HashSet::new();
-        if seen.is_some() || accepted.iter().any(|(_, r)| r.message_id == mid) {
-            replay.insert(env.header.message_id);
-        }
-        let verify = |peers: &PeerSet| {
-            env.verify(
-                &VerifyContext::new(&fed.inner.node_id, peers, now, &replay).with_max_skew(fed.inner.settings.max_skew),
-            )
-        };
-        let mut result = verify(&peers);
-        if !reloaded && matches!(result, Err(Rejection::UnknownSender(_) | Rejection::UnknownKey { .. })) {
-            // The peer may have been pinned (or updated) by `liaison peer add` since we loaded.
-            reloaded = true;
-            if fed.reload_peers().await.is_ok()
-                && let Ok(p) = fed.peers()
-            {
-                peers = p;
-                result = verify(&peers);
-            }
-        }
-        let verified = match result {
-            Ok(v) => v,
-            Err(Rejection::Replay(_)) => {
-                match seen {
-                    Some(row) => {
-                        tracing::warn!(node = %fed.node_id(), code = "replay", message_id = %mid, sender = %env.header.sender, "duplicate envelope not applied again; answered with the stored receipt");
-                        outcomes.push(Outcome::duplicate(&row));
-                    }
-                    None => {
-                        // The same message twice in one batch.
-                        let rej = Rejection::Malformed {
-                            field: "envelopes",
-                            reason: format!("message {mid} appears twice in the batch"),
-                        };
-                        outcomes.push(Outcome::rejected(&rej));
-                        stop = true;
-                    }
-                }
-                continue;
-            }
-            Err(rej) => {
-                tracing::warn!(node = %fed.node_id(), code = rej.code(), sender = %env.header.sender, message_id = %mid, reason = %rej, "envelope rejected");
-                outcomes.push(Outcome::rejected(&rej));
-                stop = true;
-                continue;
-            }
-        };
-        match &batch_sender {
-            None => batch_sender = Some(verified.sender.clone()),
-            Some(s) if *s != verified.sender => {
-                let rej = Rejection::Malformed {
-                    field: "envelopes",
-                    reason: format!("a batch carries one link; {} is not {s}", verified.sender),
-                };
-                tracing::warn!(node = %fed.node_id(), code = rej.code(), message_id = %mid, reason = %rej, "envelope rejected");
-                outcomes.push(Outcome::rejected(&rej));
-                stop = true;
-                continue;
-            }
-            Some(_) => {}
-        }
-        let sender = verified.sender.to_string();
-        let expected = match next_seq {
-            Some(n) => n,
-            None => store.fed_last_applied(&sender).await.map_err(|e| internal(fed, e))? as u64 + 1,
-        };
-        next_seq = Some(expected);
-        match link_order(expected - 1, verified.link_seq) {
-            LinkOrder::Next => {}
-            LinkOrder::AlreadyApplied => {
-                match store.fed_inbox_by_seq(&sender, verified.link_seq as i64).await {
-                    Ok(Some(row)) => {
-                        tracing::warn!(node = %fed.node_id(), code = "replay", message_id = %mid, sender = %sender, link_seq = verified.link_seq, "duplicate envelope not applied again; answered with the stored receipt");
-                        outcomes.push(Outcome::duplicate(&row));
-                    }
-                    Ok(None) => return Err(internal(fed, "applied link_seq without inbox row")),
-                    Err(e) => return Err(internal(fed, e)),
-                }
-                continue;
-            }
-            LinkOrder::Gap { expected } => {
-                tracing::info!(node = %fed.node_id(), sender = %sender, got = verified.link_seq, expected, "envelope out of order");
-                outcomes.push(Outcome::OutOfOrder { expected });
-                stop = true;
-                continue;
-            }
-        }
-        let receipt = Receipt::issue(&verified, now, &fed.inner.key).map_err(|e| internal(fed, e))?;
-        let mut record = incoming_record(&env, &receipt, now).map_err(|e| internal(fed, e))?;
-        match planner.plan(fed, &env).await {
-            Ok(effect) => record.effect = effect,
-            Err(ApplyError::Transient(e)) => {
-                tracing::info!(node = %fed.node_id(), message_id = %mid, error = %e, "envelope not applied yet (busy); the sender will retry");
-                return Err(problem(StatusCode::SERVICE_UNAVAILABLE, "busy", "try again"));
-            }
-            Err(ApplyError::Permanent(reason)) => record.outcome = format!("not applied: {reason}"),
-        }
-        next_seq = Some(expected + 1);
-        if env.header.payload_type == PayloadType::KeyRotation {
-            // Later envelopes may be signed with the new key: the sender resends them.
-            stop = true;
-        }
-        outcomes.push(Outcome::Accepted {
-            receipt: record.receipt.clone(),
-        });
-        accepted.push((outcomes.len() - 1, record));
-    }
-    if accepted.is_empty() {
-        return Ok(outcomes);
-    }
-    let records: Vec<IncomingRecord> = accepted.iter().map(|(_, r)| r.clone()).collect();
-    let recorded = match store.fed_receive(&records).await {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::info!(node = %fed.node_id(), error = %e, "envelopes not applied yet (busy or raced); the sender will retry");
-            return Err(problem(StatusCode::SERVICE_UNAVAILABLE, "busy", "try again"));
-        }
-    };
-    if let Err(e) = fed.sync_log().await {
-        tracing::error!(node = %fed.node_id(), error = %e, "ledger sync failed");
-    }
-    let mut created = Vec::new();
-    for (rec, outcome) in records.iter().zip(&recorded) {
-        if outcome == "applied" {
-            tracing::debug!(node = %fed.node_id(), message_id = %rec.message_id, sender = %rec.sender, link_seq = rec.link_seq, "envelope applied");
-            if let Some(Mirrored::Submitted(p)) = &rec.effect {
-                created.push(p.request.id);
-            }
-        } else {
-            tracing::warn!(node = %fed.node_id(), message_id = %rec.message_id, sender = %rec.sender, reason = %outcome, "envelope accepted but its content cannot be applied; recorded as received");
-        }
-    }
-    drop(_turn);
-    for id in created {
-        fed.mark_received(id).await;
-    }
-    Ok(outcomes)
-}
-
 /// `POST /federation/v1/envelopes`: one envelope.
 async fn envelopes(State(fed): State<Federation>, _headers: HeaderMap, body: Bytes) -> Response {
     let item = Envelope::from_slice(&body);
     let outcome = match receive(&fed, vec![item]).await {
         Ok(mut o) => o.pop(),
-        Err(resp) => return resp,
+        Err(e) => return not_now(e),
     };
     match outcome {
         Some(Outcome::Accepted { receipt }) => json(StatusCode::OK, receipt.into_bytes()),
@@ -350,7 +106,11 @@ async fn envelopes(State(fed): State<Federation>, _headers: HeaderMap, body: Byt
             }
             r
         }
-        Some(Outcome::Rejected { status, code, detail }) => problem(status, code, &detail),
+        Some(Outcome::Rejected { status, code, detail }) => problem(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            &detail,
+        ),
         Some(Outcome::OutOfOrder { expected }) => json(
             StatusCode::CONFLICT,
             serde_json::json!({"expected_link_seq": expected})
@@ -392,7 +152,7 @@ async fn envelope_batches(State(fed): State<Federation>, body: Bytes) -> Respons
     let items = req.envelopes.into_iter().map(Envelope::from_value).collect();
     let outcomes = match receive(&fed, items).await {
         Ok(o) => o,
-        Err(resp) => return resp,
+        Err(e) => return not_now(e),
     };
     let results: Vec<serde_json::Value> = outcomes
         .into_iter()
@@ -418,34 +178,6 @@ async fn envelope_batches(State(fed): State<Federation>, body: Bytes) -> Respons
         StatusCode::OK,
         serde_json::json!({"results": results}).to_string().into_bytes(),
     )
-}
-
-fn incoming_record(env: &Envelope, receipt: &Receipt, now: Timestamp) -> Result<IncomingRecord, super::FedError> {
-    let entry = LedgerEntry::Received {
-        envelope: env.header.clone(),
-    };
-    let leaf = entry.leaf_bytes()?;
-    Ok(IncomingRecord {
-        message_id: env.header.message_id.to_string(),
-        sender: env.header.sender.to_string(),
-        link_seq: env.header.link_seq as i64,
-        envelope_hash: env.header.hash()?.to_hex(),
-        header: String::from_utf8(liaison_wire::to_canonical(&env.header)?)
-            .map_err(|e| super::FedError::Ledger(e.to_string()))?,
-        payload: String::from_utf8(liaison_wire::canonicalize(&env.payload)?)
-            .map_err(|e| super::FedError::Ledger(e.to_string()))?,
-        receipt: String::from_utf8(liaison_wire::to_canonical(receipt)?)
-            .map_err(|e| super::FedError::Ledger(e.to_string()))?,
-        outcome: "applied".into(),
-        leaf: LeafRecord {
-            kind: "received".into(),
-            message_id: env.header.message_id.to_string(),
-            leaf_hash: entry.leaf_hash()?.to_hex(),
-            leaf: String::from_utf8(leaf).map_err(|e| super::FedError::Ledger(e.to_string()))?,
-        },
-        at: now,
-        effect: None,
-    })
 }
 
 async fn sth(State(fed): State<Federation>) -> Response {
@@ -481,7 +213,7 @@ async fn consistency(State(fed): State<Federation>, Query(q): Query<Sizes>) -> R
 }
 
 async fn descriptor(State(fed): State<Federation>) -> Response {
-    match liaison_wire::to_canonical(&fed.inner.descriptor) {
+    match liaison_wire::to_canonical(fed.descriptor()) {
         Ok(b) => json(StatusCode::OK, b),
         Err(e) => internal(&fed, e),
     }

@@ -12,7 +12,6 @@ mod html;
 mod i18n;
 mod pages;
 
-use crate::service::{Node, ServiceError};
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
@@ -20,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use html::{Banner, Viewer, esc};
 use i18n::Lang;
-use liaison_store::Principal;
+use liaison_service::Principal;
+use liaison_service::{Node, ServiceError};
 use std::sync::Arc;
 
 /// Name of the session cookie holding the API token.
@@ -197,7 +197,7 @@ impl FromRequestParts<Ui> for Session {
         };
         match ui.node.authenticate(&token, jiff::Timestamp::now()).await {
             Ok(p) => {
-                let agency_code = match ui.node.store.agency(p.agency).await {
+                let agency_code = match ui.node.agency(&p, p.agency).await {
                     Ok(a) => a.code,
                     Err(_) => p.agency.to_string(),
                 };
@@ -394,7 +394,7 @@ pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banne
                 )),
             )
         }
-        ServiceError::Conflict(m) => (
+        ServiceError::Conflict(m) | ServiceError::Integrity(m) => (
             StatusCode::CONFLICT,
             Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.conflict")), detail(m))),
         ),

@@ -4,7 +4,6 @@
 use super::html::{Banner, esc, options, url_enc};
 use super::i18n::Lang;
 use super::{Ctx, Form, LANG_COOKIE, Session, TOKEN_COOKIE, Ui, redirect, same_site, service_banner, set_cookie};
-use crate::service::{GroupBy, ServiceError};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,7 +14,8 @@ use liaison_core::directory::{Agency, time_zone};
 use liaison_core::lifecycle::{Needs, RULES, RefusalReason, State, TransitionInput};
 use liaison_core::request::{FieldError, RequestDraft, TargetValue};
 use liaison_core::{AgencyId, RequestId, RequestKind, Urgency};
-use liaison_store::{RequestFilter, StoredRequest};
+use liaison_service::{GroupBy, ServiceError};
+use liaison_service::{Principal, RequestFilter, StoredRequest};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -39,11 +39,10 @@ fn due(ts: Option<Timestamp>, zone: Option<&(TimeZone, String)>) -> String {
     }
 }
 
-async fn agencies(ui: &Ui) -> Result<HashMap<AgencyId, (Agency, Option<String>)>, ServiceError> {
+async fn agencies(ui: &Ui, p: &Principal) -> Result<HashMap<AgencyId, (Agency, Option<String>)>, ServiceError> {
     Ok(ui
         .node
-        .store
-        .agencies(&Default::default())
+        .agencies(p)
         .await?
         .into_iter()
         .map(|(a, n)| (a.id, (a, n)))
@@ -263,7 +262,7 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
         banners.push(b);
         None
     };
-    let map = match agencies(&ui).await {
+    let map = match agencies(&ui, &s.p).await {
         Ok(m) => m,
         Err(e) => return s.error(&e),
     };
@@ -406,7 +405,7 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
     let (events, allowed, map) = match (
         ui.node.events(&s.p, id, now).await,
         ui.node.allowed(&s.p, id, now).await,
-        agencies(ui).await,
+        agencies(ui, &s.p).await,
     ) {
         (Ok(e), Ok(a), Ok(m)) => (e, a, m),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return s.error(&e),
@@ -830,7 +829,7 @@ pub async fn transition(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path
         let preserved_until = match form.get("preserved_until") {
             Some(v) => {
                 let cur = ui.node.request(&s.p, rid, now).await?;
-                let map = agencies(&ui).await?;
+                let map = agencies(&ui, &s.p).await?;
                 let zone = zone_of(map.get(&cur.request.draft.requested_agency).map(|(a, _)| a));
                 match parse_until(v, zone.as_ref()) {
                     Ok(t) => Some(t),
@@ -905,7 +904,7 @@ struct DraftForm {
 
 async fn draft_page(ui: &Ui, s: &Session, f: &DraftForm, status: StatusCode, banners: Vec<Banner>) -> Response {
     let l = s.ctx.lang;
-    let map = match agencies(ui).await {
+    let map = match agencies(ui, &s.p).await {
         Ok(m) => m,
         Err(e) => return s.error(&e),
     };
@@ -1318,7 +1317,7 @@ pub async fn cooperation_csv(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw)
     };
     match report {
         Ok(r) => {
-            let mut resp = crate::report::cooperation_csv(&r).into_response();
+            let mut resp = liaison_service::report::cooperation_csv(&r).into_response();
             let h = resp.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,

@@ -2,11 +2,11 @@
 //! link order, retrying with exponential back-off and jitter, and ending a message's delivery
 //! only when a verified receipt is stored (with the `sent` and `receipt` ledger leaves).
 
-use super::http::ACCEPTED_HEADER;
 use super::{FedError, Federation};
-use crate::service::Node;
+use crate::node::Node;
 use jiff::Timestamp;
-use liaison_store::{LeafRecord, OutboxRow, PeerKeyRecord, PeerRecord, ReceiptRow};
+use liaison_core::record::{OutboxRow, ReceiptRow};
+use liaison_store::LeafRecord;
 use liaison_wire::{
     Envelope, EnvelopeDraft, EnvelopeHeader, LedgerEntry, MessageId, NodeId, PayloadType, PeerSet, PinnedPeer, Receipt,
 };
@@ -14,39 +14,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// Persists a pinned peer and its keys (the full key list, with validity windows).
-pub async fn store_peer(node: &Node, p: &PinnedPeer, descriptor: Option<&str>) -> Result<(), FedError> {
-    let existing = node
-        .store
-        .fed_peers()
-        .await?
-        .into_iter()
-        .find(|r| r.node_id == p.node_id.as_str());
+/// Stores a pinned peer's current view (after it rotated a key): record and key history.
+pub(crate) async fn store_peer(node: &Node, p: &PinnedPeer, descriptor: Option<&str>) -> Result<(), FedError> {
+    let existing = super::peers::stored_peer(node, p.node_id.as_str())
+        .await
+        .map_err(|e| FedError::Config(e.to_string()))?;
     let descriptor = match (descriptor, &existing) {
         (Some(d), _) => d.to_string(),
         (None, Some(e)) => e.descriptor.clone(),
         (None, None) => String::new(),
     };
-    let rec = PeerRecord {
-        node_id: p.node_id.to_string(),
-        agency_id: p.agency_id.to_string(),
-        base_url: p.base_url.clone(),
-        tls_cert_sha256: p.tls_cert_sha256.to_hex(),
-        serial: p.descriptor_serial as i64,
-        pinned: serde_json::to_string(p).map_err(|e| FedError::Config(e.to_string()))?,
-        descriptor,
-        added_at: existing.map_or_else(Timestamp::now, |e| e.added_at),
-    };
-    let keys: Vec<PeerKeyRecord> = p
-        .keys
-        .iter()
-        .map(|k| PeerKeyRecord {
-            node_id: p.node_id.to_string(),
-            key_id: k.key_id.to_string(),
-            public_key: k.public_key.to_hex(),
-            valid_from: k.valid_from,
-            valid_until: k.valid_until,
-        })
-        .collect();
+    let added_at = existing.map_or_else(Timestamp::now, |e| e.added_at);
+    let (rec, keys) = super::peers::peer_rows(p, descriptor, added_at).map_err(|e| FedError::Config(e.to_string()))?;
     node.store.fed_put_peer(&rec, &keys).await?;
     Ok(())
 }
@@ -278,7 +257,7 @@ fn drop_answer() -> bool {
 /// one transaction. Returns how many (from the front) were delivered and, if fewer than all,
 /// why the next one was not.
 /// A peer's refusal in words: the title and detail of its problem+json answer, else its body.
-fn refusal(status: reqwest::StatusCode, body: &[u8]) -> String {
+fn refusal(status: u16, body: &[u8]) -> String {
     let detail = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| Some(format!("{}: {}", v.get("title")?.as_str()?, v.get("detail")?.as_str()?)))
@@ -303,22 +282,19 @@ fn pinned(peers: &PeerSet, recipient: &str) -> Result<(NodeId, PinnedPeer), FedE
     Ok((id, peer))
 }
 
-/// POSTs a JSON body to a pinned peer over its pinned TLS connection.
+/// POSTs a JSON body to a pinned peer through the node's transport.
 async fn post(
     fed: &Federation,
     peer: &PinnedPeer,
     recipient: &str,
     path: &str,
     body: Vec<u8>,
-) -> Result<reqwest::Response, FedError> {
-    let url = format!("{}{path}", peer.base_url.trim_end_matches('/'));
-    fed.client(peer)?
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+) -> Result<super::transport::Answer, FedError> {
+    fed.inner
+        .transport
+        .post(peer, path, body)
         .await
-        .map_err(|e| peer_error(recipient, format!("POST {url}: {e}")))
+        .map_err(|e| peer_error(recipient, e))
 }
 
 async fn deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> (usize, Option<FedError>) {
@@ -347,12 +323,8 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
     }
     body.extend_from_slice(b"]}");
     let resp = post(fed, &peer, &first.recipient, "/federation/v1/envelope-batches", body).await?;
-    let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| peer_err(format!("reading the answer: {e}")))?;
-    if status.as_u16() == 404 || status.as_u16() == 405 {
+    let (status, bytes) = (resp.status, resp.body);
+    if status == 404 || status == 405 {
         // A node without the batch endpoint: one envelope per request from now on.
         tracing::info!(node = %fed.node_id(), peer = %first.recipient, "peer has no batch endpoint; sending one envelope at a time");
         if let Ok(mut s) = fed.inner.single_only.lock() {
@@ -363,7 +335,7 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
             Err(e) => (0, Some(e)),
         });
     }
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         return Err(peer_err(refusal(status, &bytes)));
     }
     if drop_answer() {
@@ -453,20 +425,13 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
     let (recipient, peer) = pinned(&peers, &row.recipient)?;
     let env = sign_row(fed, row, &recipient)?;
     let resp = post(fed, &peer, &row.recipient, "/federation/v1/envelopes", env.to_bytes()?).await?;
-    let status = resp.status();
-    let accepted_header = resp
-        .headers()
-        .get(ACCEPTED_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| peer_err(format!("reading the answer: {e}")))?;
-    if status.as_u16() == 409 {
+    let status = resp.status;
+    let accepted_header = resp.accepted_envelope;
+    let bytes = resp.body;
+    if status == 409 {
         return Err(peer_err(format!("out of order: {}", String::from_utf8_lossy(&bytes))));
     }
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         return Err(peer_err(refusal(status, &bytes)));
     }
     if drop_answer() {

@@ -2,14 +2,12 @@
 //! The role matrix, enforced by the service: every rule of the lifecycle table, tried by every
 //! role on both sides (and by an agency that is not a party), against a stored request.
 
-mod common;
-
 use jiff::Timestamp;
 use liaison_core::lifecycle::{Actor, RULES, RefusalReason, Side, State, TransitionInput, allowed_for};
 use liaison_core::request::{AssistanceRequest, RequestKind};
 use liaison_core::{RequestId, Role};
-use liaison_server::service::ServiceError;
-use liaison_store::testing;
+use liaison_service::ServiceError;
+use liaison_service::fixtures::{self, TwoAgencies};
 
 fn kind_for(rule_kinds: &liaison_core::lifecycle::KindFilter) -> RequestKind {
     use liaison_core::lifecycle::KindFilter::*;
@@ -22,8 +20,8 @@ fn kind_for(rule_kinds: &liaison_core::lifecycle::KindFilter) -> RequestKind {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rule_every_role_every_side() {
-    for store in testing::all_backends().await {
-        let f = common::fixture(store).await;
+    for node in fixtures::nodes_on_every_backend().await.unwrap() {
+        let f = TwoAgencies::on(node).await.unwrap();
         let now = Timestamp::now();
         let mut checked = 0;
         for rule in RULES {
@@ -48,7 +46,7 @@ async fn every_rule_every_role_every_side() {
                         answer_due: None,
                         preserved_until: None,
                     };
-                    f.node.store.insert_request(&r, "test").await.unwrap();
+                    fixtures::insert_request_as_is(&f.node, &r).await.unwrap();
                     // A follow-up for conversions.
                     let mut fu = f.draft(RequestKind::StoredContent);
                     fu.related = vec![r.id];
@@ -93,7 +91,9 @@ async fn every_rule_every_role_every_side() {
                             rule.to
                         );
                         // Nothing changed.
-                        assert_eq!(f.node.store.request(r.id, None).await.unwrap().request.state, rule.from);
+                        let reader = f.who("FBI", Role::Supervisor);
+                        let now_state = f.node.request(reader, r.id, now).await.unwrap().request.state;
+                        assert_eq!(now_state, rule.from);
                     }
                     // The allowed list the API returns agrees with the decision.
                     if let Some(side) = side
@@ -113,8 +113,7 @@ async fn every_rule_every_role_every_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outsiders_cannot_see_or_move_requests() {
-    let store = testing::sqlite().await.unwrap();
-    let f = common::fixture(store).await;
+    let f = TwoAgencies::on(fixtures::sqlite_node().await.unwrap()).await.unwrap();
     let now = Timestamp::now();
     // A third agency's officer.
     let third = liaison_core::directory::Agency {
@@ -126,19 +125,7 @@ async fn outsiders_cannot_see_or_move_requests() {
         kind: liaison_core::directory::AgencyKind::Police,
         time_zone: "Europe/London".into(),
     };
-    f.node.store.insert_agency(&third, None, "test", now).await.unwrap();
-    let u = f
-        .node
-        .store
-        .create_user("nca.officer", "x", third.id, Role::Supervisor, "test", now)
-        .await
-        .unwrap();
-    let outsider = liaison_store::Principal {
-        user: u.id,
-        username: u.username,
-        agency: third.id,
-        role: Role::Supervisor,
-    };
+    let outsider = f.add_agency(&third, "nca.officer", Role::Supervisor).await.unwrap();
     let r = f
         .node
         .create_request(

@@ -9,7 +9,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub const CERT_FILE: &str = "tls-cert.der";
 pub const KEY_FILE: &str = "tls-key.der";
@@ -126,20 +125,14 @@ impl ServerCertVerifier for PinnedCert {
     }
 }
 
-/// An HTTPS client that talks only to the server presenting the pinned certificate.
-pub fn pinned_client(fingerprint: Hash256) -> Result<reqwest::Client, FedError> {
+/// A TLS client configuration that accepts only the server presenting the certificate with
+/// this SHA-256 fingerprint (the one pinned from the peer's signed descriptor).
+pub fn pinned_client_config(fingerprint: Hash256) -> Result<rustls::ClientConfig, FedError> {
     let provider = provider();
-    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+    Ok(rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| FedError::Tls(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCert { fingerprint, provider }))
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(cfg)
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(15))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| FedError::Tls(e.to_string()))
+        .with_no_client_auth())
 }

@@ -101,7 +101,17 @@ impl Experience {
     }
 
     /// Observed durations for requests to `requested`, from answered requests of the last two years.
-    pub async fn for_state(
+    /// [`Experience::for_state`] over `node`'s store.
+    pub async fn for_node(
+        self: &Arc<Self>,
+        node: &crate::Node,
+        requested: CountryCode,
+        now: jiff::Timestamp,
+    ) -> BTreeMap<String, ObservedDuration> {
+        self.for_state(&node.store, requested, now).await
+    }
+
+    pub(crate) async fn for_state(
         self: &Arc<Self>,
         store: &Store,
         requested: CountryCode,

@@ -1,6 +1,6 @@
 //! The node's view of the law: the loaded rule packs and the calls the use cases need.
 
-use crate::service::ServiceError;
+use crate::error::ServiceError;
 use liaison_core::CountryCode;
 use liaison_core::request::{FieldError, RequestDraft};
 use liaison_law::{Assessment, AssessmentInput, RulePacks};

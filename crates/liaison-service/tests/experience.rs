@@ -1,21 +1,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Assessments use the node's own observed channel durations once enough requests were answered.
 
-mod common;
-
 use jiff::{SignedDuration, Timestamp};
 use liaison_core::Role;
 use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::RequestKind;
 use liaison_law::DurationSource;
-use liaison_server::experience::Experience;
-use liaison_store::testing;
+use liaison_service::experience::Experience;
+use liaison_service::fixtures::{self, TwoAgencies};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Six requests from FBI to CN-MPS submitted 400–395 days before `now` and answered after
 /// `first_days`, `first_days + 4`, … `first_days + 20` days.
-async fn answer_six(f: &common::Fixture, draft: &liaison_core::request::RequestDraft, now: Timestamp, first_days: i64) {
+async fn answer_six(f: &TwoAgencies, draft: &liaison_core::request::RequestDraft, now: Timestamp, first_days: i64) {
     let to = |s| TransitionInput {
         to: Some(s),
         ..Default::default()
@@ -66,7 +64,7 @@ async fn answer_six(f: &common::Fixture, draft: &liaison_core::request::RequestD
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observed_durations_replace_pack_defaults() {
-    let f = common::fixture(testing::sqlite().await.unwrap()).await;
+    let f = TwoAgencies::on(fixtures::sqlite_node().await.unwrap()).await.unwrap();
     let now = Timestamp::now();
     let draft = f.draft(RequestKind::StoredContent);
     // Before any experience: pack default.
@@ -101,26 +99,26 @@ async fn observed_durations_replace_pack_defaults() {
 /// recomputes them; the next call sees the new medians.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_medians_answer_at_once_and_are_recomputed_behind() {
-    let f = common::fixture(testing::sqlite().await.unwrap()).await;
+    let f = TwoAgencies::on(fixtures::sqlite_node().await.unwrap()).await.unwrap();
     let now = Timestamp::now();
     let draft = f.draft(RequestKind::StoredContent);
     let cn = liaison_core::CountryCode::parse("CN").unwrap();
     let exp = Arc::new(Experience::with_ttl(Duration::ZERO)); // always stale once computed
     answer_six(&f, &draft, now, 90).await;
-    let first = exp.for_state(&f.node.store, cn, now).await; // nothing cached: computed here
+    let first = exp.for_node(&f.node, cn, now).await; // nothing cached: computed here
     let (channel, d) = first.iter().next().expect("a channel with observed durations");
     assert_eq!((d.samples, d.median_days), (6, 98.0));
     let channel = channel.clone();
 
     answer_six(&f, &draft, now, 300).await;
-    let stale = exp.for_state(&f.node.store, cn, now).await;
+    let stale = exp.for_node(&f.node, cn, now).await;
     assert_eq!(
         stale[&channel].samples, 6,
         "the cached medians, while they are recomputed"
     );
     let t0 = std::time::Instant::now();
     loop {
-        let fresh = exp.for_state(&f.node.store, cn, now).await;
+        let fresh = exp.for_node(&f.node, cn, now).await;
         if fresh[&channel].samples == 12 {
             // Nearest-rank median of 90..110 and 300..320 (step 4): the sixth value, 110.
             assert_eq!(fresh[&channel].median_days, 110.0);

@@ -2,9 +2,12 @@
 //! the "peer file" operators exchange; key rotation.
 
 use super::{FedError, tls};
+use crate::error::Result as ServiceResult;
+use crate::node::{Node, require};
 use jiff::Timestamp;
 use liaison_core::directory::Agency;
-use liaison_store::{FedIdentity, OwnKey, Store};
+use liaison_core::record::{FedIdentity, OwnKey, Principal};
+use liaison_store::{KeyRotationWrites, OutboxItem, Store};
 use liaison_wire::{DescriptorDraft, KeyRotation, NodeDescriptor, NodeId, NodeKey, PublishedKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -40,7 +43,7 @@ fn key_path(dir: &Path, key: &NodeKey) -> PathBuf {
 }
 
 /// Creates the node's signing key, TLS certificate and first descriptor, and stores them.
-pub async fn create_identity(
+pub(crate) async fn create_identity(
     store: &Store,
     agency: &Agency,
     p: &IdentityParams,
@@ -99,7 +102,7 @@ pub async fn create_identity(
 }
 
 /// The peer file of this node (to send to other operators).
-pub async fn own_peer_file(store: &Store) -> Result<PeerFile, FedError> {
+pub(crate) async fn own_peer_file(store: &Store) -> Result<PeerFile, FedError> {
     let id = store
         .fed_identity()
         .await?
@@ -113,14 +116,18 @@ pub async fn own_peer_file(store: &Store) -> Result<PeerFile, FedError> {
     })
 }
 
-/// Rotates the signing key: a new key file, a rotation statement signed by both keys, a new
-/// descriptor (serial + 1) listing both keys (the old one until `old_valid_until`).
-/// Returns the statement, to be sent to every peer.
-pub async fn rotate_key(
+/// Rotates the signing key: a new key file (written and synced first), a rotation statement
+/// signed by both keys, a new descriptor (serial + 1) listing both keys (the old one until
+/// `old_valid_until`), and the statement queued for every peer. The keys, the descriptor and
+/// the messages commit in one transaction: after a crash the node has either the old key and no
+/// rotation messages (the new key file is then unused), or the new key and all of them.
+/// Returns the statement and the new descriptor.
+async fn rotate_key(
     store: &Store,
+    actor: &str,
     old_valid_until: Timestamp,
     now: Timestamp,
-) -> Result<(KeyRotation, NodeDescriptor), FedError> {
+) -> Result<(KeyRotation, NodeDescriptor, usize), FedError> {
     let id = store
         .fed_identity()
         .await?
@@ -152,38 +159,104 @@ pub async fn rotate_key(
         issued_at: now,
     }
     .sign(&new)?;
-    for k in &published {
-        let key_path = if &k.key_id == new.key_id() {
-            path.display().to_string()
-        } else {
-            store
-                .fed_own_keys()
-                .await?
-                .into_iter()
-                .find(|o| o.key_id == k.key_id.as_str())
-                .map(|o| o.key_path)
-                .unwrap_or_default()
-        };
-        store
-            .fed_put_own_key(
-                &OwnKey {
-                    key_id: k.key_id.to_string(),
-                    key_path,
-                    public_key: k.public_key.to_hex(),
-                    valid_from: k.valid_from,
-                    valid_until: k.valid_until,
-                },
-                now,
-            )
-            .await?;
-    }
-    store
-        .fed_set_identity(&FedIdentity {
-            descriptor: String::from_utf8(liaison_wire::to_canonical(&descriptor)?)
-                .map_err(|e| FedError::Config(e.to_string()))?,
-            serial: descriptor.serial as i64,
-            ..id
+    let stored = store.fed_own_keys().await?;
+    let keys = published
+        .iter()
+        .map(|k| OwnKey {
+            key_id: k.key_id.to_string(),
+            key_path: if &k.key_id == new.key_id() {
+                path.display().to_string()
+            } else {
+                stored
+                    .iter()
+                    .find(|o| o.key_id == k.key_id.as_str())
+                    .map(|o| o.key_path.clone())
+                    .unwrap_or_default()
+            },
+            public_key: k.public_key.to_hex(),
+            valid_from: k.valid_from,
+            valid_until: k.valid_until,
         })
+        .collect();
+    let payload = serde_json::to_value(&rotation).map_err(|e| FedError::Config(e.to_string()))?;
+    let outbox: Vec<OutboxItem> = store
+        .fed_peers()
+        .await?
+        .into_iter()
+        .map(|p| OutboxItem {
+            message_id: liaison_wire::MessageId::new().to_string(),
+            recipient: p.node_id,
+            payload_type: liaison_wire::PayloadType::KeyRotation.as_str().into(),
+            payload: payload.clone(),
+            created_at: now,
+        })
+        .collect();
+    let peers = outbox.len();
+    store
+        .fed_rotate_key(
+            &KeyRotationWrites {
+                keys,
+                identity: FedIdentity {
+                    descriptor: String::from_utf8(liaison_wire::to_canonical(&descriptor)?)
+                        .map_err(|e| FedError::Config(e.to_string()))?,
+                    serial: descriptor.serial as i64,
+                    ..id
+                },
+                outbox,
+                actor: actor.to_string(),
+            },
+            now,
+        )
         .await?;
-    Ok((rotation, descriptor))
+    Ok((rotation, descriptor, peers))
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotationReport {
+    pub new_key_id: String,
+    pub old_key_id: String,
+    pub old_valid_until: Timestamp,
+    pub descriptor_serial: u64,
+    /// How many peers the rotation statement was queued for.
+    pub peers_told: usize,
+}
+
+impl Node {
+    /// Creates the node's signing key (file mode 0600), TLS certificate and first signed
+    /// descriptor. Part of creating a node (see `setup`); no principal exists yet.
+    pub async fn create_identity(
+        &self,
+        agency: &Agency,
+        p: &IdentityParams,
+        now: Timestamp,
+    ) -> ServiceResult<NodeDescriptor> {
+        Ok(create_identity(&self.store, agency, p, now).await?)
+    }
+
+    /// Replaces the signing key (admins only); the old key stays valid until
+    /// `old_valid_until` and every peer is told in the same transaction. A running node signs
+    /// with the new key after a restart.
+    pub async fn rotate_key(
+        &self,
+        p: &Principal,
+        old_valid_until: Timestamp,
+        now: Timestamp,
+    ) -> ServiceResult<RotationReport> {
+        require(p.role.may_administer(), "rotating the node's signing key", p)?;
+        if old_valid_until < now {
+            return Err(crate::ServiceError::invalid(
+                "overlap",
+                "the old key must stay valid until now or later",
+            ));
+        }
+        let (rot, d, peers_told) = rotate_key(&self.store, &p.username, old_valid_until, now).await?;
+        Ok(RotationReport {
+            new_key_id: rot.new_key.key_id.to_string(),
+            old_key_id: rot.old_key_id.to_string(),
+            old_valid_until,
+            descriptor_serial: d.serial,
+            peers_told,
+        })
+    }
 }

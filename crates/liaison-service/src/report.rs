@@ -1,6 +1,6 @@
 //! Renderings of reports shared by the API and the CLI.
 
-use crate::service::CooperationReport;
+use crate::reports::CooperationReport;
 use std::fmt::Write as _;
 
 fn opt(v: Option<f64>) -> String {

@@ -3,12 +3,13 @@
 //! the lifecycle table).
 
 use super::{FedError, Federation};
-use crate::service::{Node, ServiceError};
+use crate::error::ServiceError;
+use crate::node::Node;
 use jiff::Timestamp;
 use liaison_core::lifecycle::{RULES, Side, State, TransitionInput};
 use liaison_core::request::AssistanceRequest;
 use liaison_core::{AgencyId, RequestId};
-use liaison_store::{FedWrites, OutboxItem, StoreError, TransitionRecord};
+use liaison_store::{Effect, FedWrites, OutboxItem, StoreError, TransitionRecord};
 use liaison_wire::{Envelope, MessageId, Mirrored, PayloadType};
 use std::collections::HashMap;
 
@@ -208,7 +209,7 @@ impl Planner {
     /// Checks a verified envelope's content and returns its effect on the requests (`None`:
     /// recorded only, e.g. a key rotation, which is applied to the pinned peer here).
     /// `Permanent`: the envelope is recorded as `not applied: …`.
-    pub(crate) async fn plan(&mut self, fed: &Federation, env: &Envelope) -> Result<Option<Mirrored>, ApplyError> {
+    pub(crate) async fn plan(&mut self, fed: &Federation, env: &Envelope) -> Result<Option<Effect>, ApplyError> {
         let node = &fed.inner.node;
         let sender = env.header.sender.to_string();
         let mut effect = match env.header.payload_type {
@@ -283,7 +284,33 @@ impl Planner {
             }
         };
         effect.qualify_actor(&sender);
-        Ok(Some(effect))
+        Ok(Some(effect_of(effect)))
+    }
+}
+
+/// The store's words for what a mirrored payload does: the same rows a local change writes.
+fn effect_of(m: Mirrored) -> Effect {
+    match m {
+        Mirrored::Submitted(p) => Effect::Insert {
+            request: Box::new(p.request),
+            actor: p.actor,
+        },
+        Mirrored::Transition(p) => {
+            let mut t = TransitionRecord::new(p.request_id, 0, p.from, p.to, p.at, &p.actor);
+            t.reason = p.reason;
+            t.data = p.data;
+            t.acknowledged_at = p.acknowledged_at;
+            t.answered_at = p.answered_at;
+            t.preserved_until = p.preserved_until;
+            Effect::Transition(Box::new(t))
+        }
+        Mirrored::Comment(p) => Effect::Comment {
+            request: p.request_id,
+            at: p.at,
+            actor: p.actor,
+            text: p.text,
+            data: p.data,
+        },
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::{FedError, Federation};
 use jiff::Timestamp;
-use liaison_store::SthRecord;
+use liaison_core::record::SthRecord;
 use liaison_wire::{Hash256, PinnedPeer, Sth, check_peer_sth};
 
 pub(crate) async fn run(fed: Federation) {
@@ -33,18 +33,14 @@ pub async fn check_peer(fed: &Federation, peer: &PinnedPeer) -> Result<bool, Fed
         peer: peer.node_id.to_string(),
         message: m,
     };
-    let client = fed.client(peer)?;
-    let base = peer.base_url.trim_end_matches('/');
-    let bytes = client
-        .get(format!("{base}/federation/v1/sth"))
-        .send()
-        .await
-        .map_err(|e| perr(e.to_string()))?
-        .error_for_status()
-        .map_err(|e| perr(e.to_string()))?
-        .bytes()
-        .await
-        .map_err(|e| perr(e.to_string()))?;
+    let get = |path: String| async move {
+        let a = fed.inner.transport.get(peer, &path).await.map_err(perr)?;
+        if !a.is_success() {
+            return Err(perr(format!("GET {path}: status {}", a.status)));
+        }
+        Ok::<Vec<u8>, FedError>(a.body)
+    };
+    let bytes = get("/federation/v1/sth".to_string()).await?;
     let new = Sth::from_slice(&bytes).map_err(|e| perr(format!("tree head: {e}")))?;
     if new.node_id != peer.node_id {
         return Err(perr(format!("tree head is for node {}", new.node_id)));
@@ -73,19 +69,13 @@ pub async fn check_peer(fed: &Federation, peer: &PinnedPeer) -> Result<bool, Fed
         return Ok(true);
     }
     let proof: Vec<Hash256> = if new.tree_size >= prev.tree_size {
-        let v: serde_json::Value = client
-            .get(format!(
-                "{base}/federation/v1/consistency?from={}&to={}",
-                prev.tree_size, new.tree_size
-            ))
-            .send()
-            .await
-            .map_err(|e| perr(e.to_string()))?
-            .error_for_status()
-            .map_err(|e| perr(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| perr(e.to_string()))?;
+        let body = get(format!(
+            "/federation/v1/consistency?from={}&to={}",
+            prev.tree_size, new.tree_size
+        ))
+        .await?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| perr(format!("consistency answer: {e}")))?;
         v.get("proof")
             .and_then(|p| p.as_array())
             .ok_or_else(|| perr("consistency answer has no proof".into()))?

@@ -1,0 +1,15 @@
+//! What the node keeps, as plain data: the rows the store reads and writes and the use cases
+//! hand to the CLI, the API and the web UI. No I/O here; the store maps these to SQL and the
+//! service decides who may see them.
+
+mod audit;
+mod federation;
+mod requests;
+mod users;
+
+pub use audit::{AuditEntry, AuditReport};
+pub use federation::{
+    FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey, PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
+};
+pub use requests::{AgencyFilter, EventRecord, Page, RawJson, RequestFilter, RequestSummary, StoredRequest};
+pub use users::{Principal, TokenInfo, User};

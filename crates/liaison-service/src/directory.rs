@@ -1,0 +1,194 @@
+//! The directory: agencies, contact points with their local time, jurisdictions.
+
+use crate::error::{Result, ServiceError};
+use crate::node::{Node, require};
+use jiff::Timestamp;
+use liaison_core::AgencyId;
+use liaison_core::directory::{Agency, ContactPoint, LocalStatus, time_zone};
+use liaison_core::record::Principal;
+use liaison_core::request::FieldError;
+use liaison_store::StoreError;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A contact point with its local time and office status now.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    #[serde(flatten)]
+    pub contact: ContactPoint,
+    #[serde(flatten)]
+    pub status: LocalStatus,
+}
+
+/// An agency with its contact points.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgencyView {
+    #[serde(flatten)]
+    pub agency: Agency,
+    /// The peer node serving this agency, if it is not on this node.
+    pub node_id: Option<String>,
+    pub contacts: Vec<ContactView>,
+}
+
+impl Node {
+    /// Every agency in the directory with the peer node serving it (`None`: served here).
+    /// The directory is not secret: any authenticated user may read it.
+    pub async fn agencies(&self, p: &Principal) -> Result<Vec<(Agency, Option<String>)>> {
+        let _ = p;
+        Ok(self.store.agencies(&Default::default()).await?)
+    }
+
+    /// The agency with directory code `code` (case as stored); an unknown code is invalid
+    /// input on `field`, with the known codes.
+    pub async fn agency_by_code(&self, p: &Principal, field: &str, code: &str) -> Result<Agency> {
+        let _ = p;
+        match self.store.agency_by_code(code).await {
+            Ok(a) => Ok(a),
+            Err(StoreError::NotFound(_)) => {
+                let mut known: Vec<String> = self
+                    .store
+                    .agencies(&Default::default())
+                    .await?
+                    .into_iter()
+                    .map(|(a, _)| a.code)
+                    .collect();
+                known.sort();
+                let hint = match known.iter().find(|k| k.eq_ignore_ascii_case(code)) {
+                    Some(k) => format!(" (did you mean {k}?)"),
+                    None => String::new(),
+                };
+                Err(ServiceError::invalid(
+                    field,
+                    format!(
+                        "unknown agency '{code}'{hint}; known: {}. Add one with: liaison directory add-agency",
+                        known.join(", ")
+                    ),
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One agency of the directory.
+    pub async fn agency(&self, p: &Principal, id: AgencyId) -> Result<Agency> {
+        let _ = p;
+        Ok(self.store.agency(id).await?)
+    }
+
+    /// The directory with each contact's local time and office status at `now`.
+    pub async fn directory(&self, p: &Principal, now: Timestamp) -> Result<Vec<AgencyView>> {
+        let _ = p;
+        let agencies = self.store.agencies(&Default::default()).await?;
+        let contacts = self.store.contacts(None).await?;
+        let mut by_agency: HashMap<AgencyId, Vec<ContactView>> = HashMap::new();
+        for c in contacts {
+            let status = c.status_at(now).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            by_agency
+                .entry(c.agency)
+                .or_default()
+                .push(ContactView { contact: c, status });
+        }
+        Ok(agencies
+            .into_iter()
+            .map(|(a, node_id)| {
+                let contacts = by_agency.remove(&a.id).unwrap_or_default();
+                AgencyView {
+                    agency: a,
+                    node_id,
+                    contacts,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Directory maintenance (admins).
+impl Node {
+    /// Adds a jurisdiction with its names (needed before agencies of that state).
+    pub async fn add_jurisdiction(&self, p: &Principal, j: liaison_core::jurisdiction::Jurisdiction) -> Result<()> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        if j.name_en.trim().is_empty() || j.name_zh.trim().is_empty() {
+            return Err(ServiceError::invalid(
+                "name_en",
+                "give the jurisdiction's name in English and in Chinese",
+            ));
+        }
+        Ok(self.store.upsert_jurisdiction(&j).await?)
+    }
+
+    /// Adds an agency served by this node.
+    pub async fn add_agency(&self, p: &Principal, a: Agency, now: Timestamp) -> Result<Agency> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        let mut errs = Vec::new();
+        if a.code.trim().is_empty()
+            || a.code.len() > 32
+            || !a
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errs.push(FieldError {
+                field: "code".into(),
+                message: format!("'{}' must be 1-32 letters, digits, '-' or '_'", a.code),
+            });
+        }
+        if a.name_en.trim().is_empty() {
+            errs.push(FieldError {
+                field: "name_en".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        if let Err(e) = time_zone(&a.time_zone) {
+            errs.push(FieldError {
+                field: "time_zone".into(),
+                message: e.to_string(),
+            });
+        }
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
+        }
+        self.store
+            .insert_agency(&a, None, &p.username, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(m) => ServiceError::invalid("jurisdiction", m),
+                other => other.into(),
+            })?;
+        Ok(a)
+    }
+
+    /// Adds a contact point to an agency.
+    pub async fn add_contact(&self, p: &Principal, c: ContactPoint, now: Timestamp) -> Result<ContactPoint> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        let mut errs = Vec::new();
+        if let Err(e) = time_zone(&c.time_zone) {
+            errs.push(FieldError {
+                field: "time_zone".into(),
+                message: e.to_string(),
+            });
+        }
+        if !c.email.contains('@') {
+            errs.push(FieldError {
+                field: "email".into(),
+                message: format!("'{}' is not an e-mail address", c.email),
+            });
+        }
+        if c.name.trim().is_empty() {
+            errs.push(FieldError {
+                field: "name".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
+        }
+        self.store
+            .insert_contact(&c, &p.username, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(m) => ServiceError::invalid("agency", m),
+                other => other.into(),
+            })?;
+        Ok(c)
+    }
+}

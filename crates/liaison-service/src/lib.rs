@@ -1,0 +1,38 @@
+//! # liaison-service
+//!
+//! Every use case of a Liaison node, in one place: who may do what, what is written, and what
+//! goes out to peers. The command line (`liaison-cli`), the HTTP API and the web UI
+//! (`liaison-server`) parse, call a use case on [`Node`] and render; they decide nothing.
+//!
+//! Architecture invariants:
+//! - only this crate holds a `liaison_store::Store`, and it re-exports no store type: the CLI
+//!   and the server cannot reach the database except through a use case;
+//! - every use case takes the acting [`Principal`] and checks its role and agency before
+//!   anything is read or written;
+//! - a state change and the federation messages it causes commit in one transaction.
+//!
+//! Rooms (one file per area): [`requests`], [`directory`], [`admin`] (users and tokens),
+//! [`reports`], [`assess`], [`intel`] (network clean-up), [`federation`] (identity and key
+//! rotation, peers, ledger, inbound apply, outgoing mirroring, delivery), [`setup`] (creating a
+//! node), [`fixtures`] (demo, benchmark and test data).
+
+pub mod admin;
+pub mod assess;
+pub mod directory;
+pub mod error;
+pub mod experience;
+pub mod federation;
+pub mod fixtures;
+pub mod intel;
+pub mod legal;
+pub mod node;
+pub mod report;
+pub mod reports;
+pub mod requests;
+pub mod setup;
+
+pub use directory::{AgencyView, ContactView};
+pub use error::{Result, ServiceError};
+pub use liaison_core::record::*;
+pub use node::Node;
+pub use reports::{CooperationReport, GroupBy};

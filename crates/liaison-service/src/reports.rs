@@ -1,0 +1,94 @@
+//! Reports: cooperation statistics and the audit chain.
+
+use crate::error::{Result, ServiceError};
+use crate::node::{Node, require};
+use jiff::Timestamp;
+use liaison_core::directory::Agency;
+use liaison_core::record::{AuditReport, Principal};
+use liaison_core::stats::{PairStats, cooperation};
+use liaison_core::{AgencyId, Role};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How to group cooperation statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Agency,
+    Jurisdiction,
+}
+
+impl std::str::FromStr for GroupBy {
+    type Err = ServiceError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "agency" => Ok(GroupBy::Agency),
+            "jurisdiction" => Ok(GroupBy::Jurisdiction),
+            _ => Err(ServiceError::invalid(
+                "by",
+                format!("'{s}' is not agency or jurisdiction"),
+            )),
+        }
+    }
+}
+
+/// A cooperation report for a period.
+#[derive(Debug, Clone, Serialize)]
+pub struct CooperationReport {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub by: &'static str,
+    pub pairs: Vec<PairStats>,
+}
+
+impl Node {
+    /// Cooperation statistics for requests submitted in `[from, to)`.
+    pub async fn cooperation(
+        &self,
+        p: &Principal,
+        from: Timestamp,
+        to: Timestamp,
+        by: GroupBy,
+        now: Timestamp,
+    ) -> Result<CooperationReport> {
+        require(p.role.may_read_statistics(), "reading statistics", p)?;
+        if to <= from {
+            return Err(ServiceError::invalid("to", "must be after from"));
+        }
+        let mut rows = self.store.stats_rows(from, to).await?;
+        if p.role != Role::Admin {
+            rows.retain(|r| r.requesting == p.agency || r.requested == p.agency);
+        }
+        let agencies: HashMap<AgencyId, Agency> = self
+            .store
+            .agencies(&Default::default())
+            .await?
+            .into_iter()
+            .map(|(a, _)| (a.id, a))
+            .collect();
+        let key = |id: AgencyId| match agencies.get(&id) {
+            Some(a) => match by {
+                GroupBy::Agency => a.code.clone(),
+                GroupBy::Jurisdiction => a.jurisdiction.to_string(),
+            },
+            None => id.to_string(),
+        };
+        let pairs = cooperation(&rows, now, key);
+        Ok(CooperationReport {
+            from,
+            to,
+            by: if by == GroupBy::Agency {
+                "agency"
+            } else {
+                "jurisdiction"
+            },
+            pairs,
+        })
+    }
+
+    /// Recomputes the audit chain.
+    pub async fn verify_audit(&self, p: &Principal) -> Result<AuditReport> {
+        require(p.role.may_audit(), "verifying the audit log", p)?;
+        Ok(self.store.verify_audit().await?)
+    }
+}

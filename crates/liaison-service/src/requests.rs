@@ -1,0 +1,368 @@
+//! Requests: drafts, state changes, comments, history, listings and the deadline watcher.
+
+use crate::error::{Result, ServiceError};
+use crate::node::{Node, require, side_of};
+use jiff::Timestamp;
+use liaison_core::directory::{Agency, time_zone};
+use liaison_core::lifecycle::{self, Actor, Side, State, TransitionError, TransitionInput};
+use liaison_core::record::{EventRecord, Page, Principal, RequestFilter, RequestSummary, StoredRequest};
+use liaison_core::request::{AssistanceRequest, RequestDraft};
+use liaison_core::{AgencyId, RequestId};
+use liaison_store::TransitionRecord;
+
+impl Node {
+    /// Loads a request the principal may see (404 otherwise, so ids of other agencies' cases do not leak).
+    pub(crate) async fn visible(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<(StoredRequest, Side)> {
+        self.visible_for(p, id, now, "reading requests").await
+    }
+
+    /// [`Node::visible`] for a use case named `what` in the refusal ("changing the state of
+    /// requests", …), so that the refusal says what the caller tried.
+    async fn visible_for(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<(StoredRequest, Side)> {
+        require(p.role.may_read_requests(), what, p)?;
+        let r = self.store.request(id, Some(now)).await?;
+        match side_of(p, &r.request) {
+            // A draft is the requesting side's own business until it is submitted.
+            Some(Side::Requested) if r.request.state == State::Draft => {
+                Err(ServiceError::NotFound(format!("request {id}")))
+            }
+            Some(side) => Ok((r, side)),
+            None => Err(ServiceError::NotFound(format!("request {id}"))),
+        }
+    }
+
+    async fn check_draft(&self, p: &Principal, d: &RequestDraft) -> Result<(Agency, Agency)> {
+        let mut errs = d.validate();
+        errs.extend(self.legal.check_offences(&d.offences));
+        if p.agency != d.requesting_agency {
+            return Err(ServiceError::Forbidden(format!(
+                "{} may only draft requests for its own agency ({})",
+                p.username, p.agency
+            )));
+        }
+        let requesting =
+            self.store.agency(d.requesting_agency).await.map_err(|_| {
+                ServiceError::invalid("requesting_agency", format!("unknown agency {}", d.requesting_agency))
+            });
+        let requested =
+            self.store.agency(d.requested_agency).await.map_err(|_| {
+                ServiceError::invalid("requested_agency", format!("unknown agency {}", d.requested_agency))
+            });
+        match (requesting, requested) {
+            (Ok(a), Ok(b)) if errs.is_empty() => Ok((a, b)),
+            (a, b) => {
+                for e in [a.err(), b.err()].into_iter().flatten() {
+                    if let ServiceError::Invalid(v) = e {
+                        errs.extend(v);
+                    }
+                }
+                Err(ServiceError::Invalid(errs))
+            }
+        }
+    }
+
+    /// Creates a draft request.
+    pub async fn create_request(&self, p: &Principal, draft: RequestDraft, now: Timestamp) -> Result<StoredRequest> {
+        require(p.role.may_draft(), "drafting requests", p)?;
+        self.check_draft(p, &draft).await?;
+        // Instants are stored to the millisecond: answer with what a later read returns.
+        let now = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
+        let r = AssistanceRequest {
+            id: RequestId::new(),
+            draft,
+            state: State::Draft,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            submitted_at: None,
+            acknowledged_at: None,
+            answered_at: None,
+            ack_due: None,
+            answer_due: None,
+            preserved_until: None,
+        };
+        self.store.insert_request(&r, &p.username).await?;
+        // A draft has no deadline running and no assessment yet: what was stored is the answer.
+        Ok(StoredRequest {
+            request: r,
+            assessment: None,
+            rule_pack_version: None,
+            overdue: None,
+        })
+    }
+
+    /// Replaces a draft's content.
+    pub async fn update_draft(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        version: i64,
+        draft: RequestDraft,
+        now: Timestamp,
+    ) -> Result<StoredRequest> {
+        require(p.role.may_draft(), "editing drafts", p)?;
+        let (cur, side) = self.visible(p, id, now).await?;
+        if side != Side::Requesting || cur.request.state != State::Draft {
+            return Err(ServiceError::Conflict(format!(
+                "request {id} is {} and can no longer be edited",
+                cur.request.state
+            )));
+        }
+        self.check_draft(p, &draft).await?;
+        self.store.update_draft(id, version, &draft, &p.username, now).await?;
+        Ok(self.store.request(id, Some(now)).await?)
+    }
+
+    pub async fn request(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<StoredRequest> {
+        Ok(self.visible(p, id, now).await?.0)
+    }
+
+    pub async fn events(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<Vec<EventRecord>> {
+        self.visible(p, id, now).await?;
+        Ok(self.store.events(id).await?)
+    }
+
+    /// Lists requests the principal's agency sends or receives, in summary form.
+    pub async fn list(&self, p: &Principal, f: RequestFilter, now: Timestamp) -> Result<Page<RequestSummary>> {
+        Ok(self.store.request_summaries(&self.visible_filter(p, f)?, now).await?)
+    }
+
+    /// Like [`Node::list`], with each request in full (body and assessment).
+    pub async fn list_full(&self, p: &Principal, f: RequestFilter, now: Timestamp) -> Result<Page<StoredRequest>> {
+        Ok(self.store.requests(&self.visible_filter(p, f)?, now).await?)
+    }
+
+    fn visible_filter(&self, p: &Principal, mut f: RequestFilter) -> Result<RequestFilter> {
+        require(p.role.may_read_requests(), "reading requests", p)?;
+        f.visible_to = Some(p.agency);
+        Ok(f)
+    }
+
+    /// The target states this principal may move the request to now.
+    pub async fn allowed(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<Vec<State>> {
+        let (r, side) = self.visible(p, id, now).await?;
+        Ok(lifecycle::allowed_for(
+            r.request.state,
+            r.request.draft.kind,
+            Actor::User { role: p.role, side },
+        ))
+    }
+
+    /// Moves a request to another state, with everything the move implies (deadlines,
+    /// assessment on submission, preservation period), in one transaction.
+    pub async fn transition(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        version: i64,
+        input: TransitionInput,
+        now: Timestamp,
+    ) -> Result<StoredRequest> {
+        let (cur, side) = self.visible_for(p, id, now, "changing the state of requests").await?;
+        self.apply(
+            cur,
+            Actor::User { role: p.role, side },
+            &p.username,
+            version,
+            input,
+            now,
+        )
+        .await
+    }
+
+    /// Applies a transition as the node itself (delivery, expiry).
+    pub async fn system_transition(
+        &self,
+        id: RequestId,
+        input: TransitionInput,
+        now: Timestamp,
+    ) -> Result<StoredRequest> {
+        let cur = self.store.request(id, Some(now)).await?;
+        let v = cur.request.version;
+        self.apply(cur, Actor::System, "system", v, input, now).await
+    }
+
+    async fn apply(
+        &self,
+        cur: StoredRequest,
+        actor: Actor,
+        actor_name: &str,
+        version: i64,
+        input: TransitionInput,
+        now: Timestamp,
+    ) -> Result<StoredRequest> {
+        let r = &cur.request;
+        if version != r.version {
+            return Err(ServiceError::Conflict(format!(
+                "request {} is at version {} (you sent {version}); reload it and try again",
+                r.id, r.version
+            )));
+        }
+        let rule = lifecycle::check(r.state, r.draft.kind, actor, &input).map_err(|e| match e {
+            TransitionError::Illegal { ref allowed, .. } => ServiceError::IllegalTransition {
+                message: e.to_string(),
+                allowed: allowed.clone(),
+            },
+            TransitionError::Forbidden { .. } => ServiceError::Forbidden(e.to_string()),
+            TransitionError::Missing { field, message } => ServiceError::invalid(field, message),
+        })?;
+        let to = rule.to;
+        let requested = self.store.agency(r.draft.requested_agency).await?;
+        let zone = time_zone(&requested.time_zone).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut t = TransitionRecord::new(r.id, version, r.state, to, now, actor_name);
+        t.reason = input.reason.clone();
+        let mut data = serde_json::Map::new();
+        if let Some(code) = input.refusal_reason {
+            data.insert("refusal_reason".into(), serde_json::json!(code));
+        }
+        match to {
+            State::Submitted => {
+                let d = self
+                    .sla
+                    .deadlines(
+                        r.draft.urgency,
+                        r.draft.kind,
+                        now,
+                        &zone,
+                        requested.kind == liaison_core::directory::AgencyKind::PointOfContact247,
+                    )
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                t.submitted_at = Some(now);
+                t.ack_due = Some(d.acknowledge_by);
+                t.answer_due = Some(d.answer_by);
+                let requesting = self.store.agency(r.draft.requesting_agency).await?;
+                let observed = self
+                    .experience
+                    .for_state(&self.store, requested.jurisdiction, now)
+                    .await;
+                if let Some(a) =
+                    self.legal
+                        .assess(&r.draft, requesting.jurisdiction, requested.jurisdiction, now, observed)
+                {
+                    t.assessment = Some(a.map_err(|e| ServiceError::invalid("offences", e))?);
+                }
+            }
+            State::Acknowledged => t.acknowledged_at = Some(now),
+            State::Answered | State::AnsweredPartial if r.answered_at.is_none() => t.answered_at = Some(now),
+            State::Preserved | State::Extended => {
+                let base = if to == State::Extended {
+                    r.preserved_until.unwrap_or(now).max(now)
+                } else {
+                    now
+                };
+                let until = match input.preserved_until {
+                    Some(u) => u,
+                    None => self
+                        .sla
+                        .preserve_until(base, &zone)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                };
+                let min = self
+                    .sla
+                    .preserve_at_least(now, &zone)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                if until < min {
+                    return Err(ServiceError::invalid(
+                        "preserved_until",
+                        format!(
+                            "{until} is less than {} days from now (Budapest Art 29(7)): use {min} or later",
+                            self.sla.preservation_min_days
+                        ),
+                    ));
+                }
+                if r.answered_at.is_none() {
+                    t.answered_at = Some(now);
+                }
+                t.preserved_until = Some(until);
+                data.insert("preserved_until".into(), serde_json::json!(until));
+            }
+            State::Converted => {
+                let fid = input
+                    .follow_up
+                    .ok_or_else(|| ServiceError::invalid("follow_up", "name the follow-up request"))?;
+                let f = self
+                    .store
+                    .request(fid, None)
+                    .await
+                    .map_err(|_| ServiceError::invalid("follow_up", format!("unknown request {fid}")))?;
+                if f.request.draft.requesting_agency != r.draft.requesting_agency
+                    || f.request.draft.requested_agency != r.draft.requested_agency
+                {
+                    return Err(ServiceError::invalid(
+                        "follow_up",
+                        "the follow-up must be between the same two agencies",
+                    ));
+                }
+                if !f.request.draft.related.contains(&r.id) {
+                    return Err(ServiceError::invalid(
+                        "follow_up",
+                        format!("the follow-up request must list {} in its related requests", r.id),
+                    ));
+                }
+                data.insert("follow_up".into(), serde_json::json!(fid));
+            }
+            _ => {}
+        }
+        if !data.is_empty() {
+            t.data = Some(serde_json::Value::Object(data));
+        }
+        // [federation] mirror the change to the peer node serving the other agency (same transaction).
+        t.fed = crate::federation::outgoing_for_transition(self, r, &t).await?;
+        let mut chain = vec![t];
+        // A request to an agency hosted on this node is delivered the moment it is submitted,
+        // in the same transaction.
+        if to == State::Submitted && self.is_local(r.draft.requested_agency).await? {
+            let recv = TransitionInput {
+                to: Some(State::Received),
+                ..Default::default()
+            };
+            let rule = lifecycle::check(to, r.draft.kind, Actor::System, &recv)
+                .map_err(|e| ServiceError::Internal(format!("local delivery: {e}")))?;
+            chain.push(TransitionRecord::new(r.id, version + 1, to, rule.to, now, "system"));
+        }
+        Ok(self.store.transitions_from(cur, &chain).await?)
+    }
+
+    async fn is_local(&self, agency: AgencyId) -> Result<bool> {
+        Ok(self.store.agency_is_local(agency).await?)
+    }
+
+    /// Adds a comment.
+    pub async fn comment(&self, p: &Principal, id: RequestId, text: &str, now: Timestamp) -> Result<EventRecord> {
+        require(p.role.may_comment(), "commenting", p)?;
+        let (cur, _) = self.visible_for(p, id, now, "commenting on requests").await?;
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(ServiceError::invalid("text", "must not be empty"));
+        }
+        if t.len() > 20_000 {
+            return Err(ServiceError::invalid("text", "must be at most 20000 bytes"));
+        }
+        // [federation] mirror the comment to the peer node, in the same transaction.
+        let fed = crate::federation::outgoing_for_comment(self, &cur.request, &p.username, t, None, now).await?;
+        Ok(self.store.comment_fed(id, &p.username, t, now, None, &fed).await?)
+    }
+
+    /// One pass of the deadline watcher: records escalations for passed deadlines and expires
+    /// preservations whose period ended. Returns how many escalations were recorded.
+    pub async fn tick(&self, now: Timestamp) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let batch = self.store.record_escalations(now, 500).await?;
+            for e in &batch {
+                tracing::debug!(request = %e.request, deadline = e.deadline.as_str(), due = %e.due_at, "deadline passed: escalation recorded");
+            }
+            n += batch.len();
+            if batch.len() < 500 {
+                break;
+            }
+        }
+        Ok(n)
+    }
+}
