@@ -515,3 +515,124 @@ async fn forms_report_errors_and_other_pages_render() {
     let r = ui.http.get(ui.url("/no/such/page")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Markup and quotes in stored values: a request's summary and case reference, and an agency's
+/// code and names.
+const MARKUP: &str = "<script>\"'&";
+const MARKUP_ESCAPED: &str = "&lt;script&gt;&quot;&#39;&amp;";
+
+/// Asserts that `html` shows every one of `expected` (escaped text) and no raw markup.
+fn assert_escaped(page: &str, html: &str, expected: &[String]) {
+    assert!(
+        !html.contains("<script"),
+        "{page}: a value reached the page unescaped\n{html}"
+    );
+    for e in expected {
+        assert!(html.contains(e.as_str()), "{page}: {e} is not shown\n{html}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_with_markup_are_escaped_on_every_page() {
+    use liaison_core::directory::{Agency, AgencyKind};
+    use liaison_core::lifecycle::{State, TransitionInput};
+    use liaison_core::request::RequestKind;
+
+    let ui = Ui::start().await;
+    let now = jiff::Timestamp::now();
+    // An agency whose code and names carry markup, and a submitted request to it whose summary
+    // and case reference do too.
+    let agency = Agency {
+        id: liaison_core::AgencyId::new(),
+        code: format!("XA{MARKUP}"),
+        name_en: format!("Agency {MARKUP}"),
+        name_native: format!("机构 {MARKUP}"),
+        jurisdiction: ui.f.mps.jurisdiction,
+        kind: AgencyKind::Police,
+        time_zone: "Asia/Shanghai".into(),
+    };
+    ui.f.add_agency(&agency, "xa.desk", Role::Desk).await.unwrap();
+    let officer = ui.f.who("FBI", Role::Officer).clone();
+    let mut draft = ui.f.draft(RequestKind::SubscriberInformation);
+    draft.requested_agency = agency.id;
+    draft.case_reference = format!("CASE-{MARKUP}");
+    draft.summary = format!("Summary {MARKUP} end");
+    let r = ui.f.node.create_request(&officer, draft, now).await.unwrap();
+    let input = TransitionInput {
+        to: Some(State::Submitted),
+        ..Default::default()
+    };
+    let r =
+        ui.f.node
+            .transition(&officer, r.request.id, 1, input, now)
+            .await
+            .unwrap();
+    let id = r.request.id;
+
+    let code = format!("XA{MARKUP_ESCAPED}");
+    let case = format!("CASE-{MARKUP_ESCAPED}");
+    let summary = format!("Summary {MARKUP_ESCAPED} end");
+    let name = format!("Agency {MARKUP_ESCAPED} (机构 {MARKUP_ESCAPED})");
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let analyst = ui.login("FBI", Role::Analyst).await;
+    for lang in ["en", "zh-CN"] {
+        let b = fbi.with_lang(lang);
+        // The list: case reference and the pair of agency codes.
+        let (s, html) = b.get("/requests").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_escaped("list", &html, &[case.clone(), format!("FBI → {code}")]);
+        // The request: title, heading and facts.
+        let (s, html) = b.get(&format!("/requests/{id}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_escaped(
+            "detail",
+            &html,
+            &[
+                format!("<title>{case} · "),
+                format!("<h1>{case} · "),
+                format!("<td>{case}</td>"),
+                format!("<div class=\"pre\" id=\"summary\">{summary}</div>"),
+                format!("<td>{code} — {name}</td>"),
+            ],
+        );
+        // The new-draft form offers the agency by name.
+        let (s, html) = b.get("/requests/new").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_escaped("new draft", &html, &[format!("\">{code} — {name} (CN)</option>")]);
+        // The directory shows the agency.
+        let (s, html) = b.get("/directory").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_escaped("directory", &html, &[format!("<h2>{code} — {name}</h2>")]);
+        // The cooperation report names the pair by agency code.
+        let (s, html) = analyst.with_lang(lang).get("/cooperation").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_escaped("cooperation", &html, &[format!("<td>{code}</td>")]);
+        // A filter value with markup is named, escaped, in the error banner.
+        let (s, html) = b.get("/requests?state=%3Cscript%3E%22%27%26").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_escaped("list with a bad filter", &html, &[MARKUP_ESCAPED.to_string()]);
+    }
+    // A failed draft keeps the values entered, escaped in the attribute and the text area.
+    let csrf = fbi.csrf("/requests/new").await;
+    let (s, html, _) = fbi
+        .post(
+            "/requests/new",
+            &[
+                ("csrf", &csrf),
+                ("case_reference", &format!("CASE-{MARKUP}")),
+                ("summary", &format!("Summary {MARKUP} end")),
+                ("legal_basis", MARKUP),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_escaped(
+        "new draft with errors",
+        &html,
+        &[
+            format!("value=\"{case}\""),
+            format!(">{summary}</textarea>"),
+            format!("value=\"{MARKUP_ESCAPED}\""),
+        ],
+    );
+}

@@ -1,83 +1,213 @@
-//! HTML escaping and the page layout. Every value that did not come from this file goes
-//! through [`esc`] before it reaches the page.
+//! What every template shares: the HTML escaper, percent-encoding of URL query values, the data
+//! of the page layout (header, banners) and of repeated fragments (option lists, deadlines,
+//! state badges), and the rendering of a template into a response. No markup is built here: the
+//! markup is in `templates/`, and every value reaches it as plain data escaped by [`Entities`].
 
 use super::i18n::Lang;
-use std::fmt::Write as _;
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt;
 
-/// Escapes text for use in element content and in double- or single-quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
+/// The escaper of every `.html` template (wired in `askama.toml`). It escapes the same five
+/// characters as askama's own, but as the named entities the pages have always used (`&lt;`,
+/// `&gt;`, `&amp;`, `&quot;`, `&#39;`), so the output is unchanged by the move to templates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Entities;
+
+impl askama::filters::Escaper for Entities {
+    fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, s: &str) -> fmt::Result {
+        let mut start = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let entity = match b {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            // The five characters are ASCII, so `i` and `i + 1` are character boundaries.
+            dest.write_str(&s[start..i])?;
+            dest.write_str(entity)?;
+            start = i + 1;
         }
+        dest.write_str(&s[start..])
     }
-    out
 }
 
-/// Percent-encodes a query-string value.
+/// Percent-encodes a query-string value: everything but ASCII letters, digits and `-_.~`.
 pub fn url_enc(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
+            out.push(char::from(b));
         } else {
-            let _ = write!(out, "%{b:02X}");
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
     out
 }
 
-/// `<option>` elements; `selected` values are marked.
-pub fn options<'a>(items: impl IntoIterator<Item = (&'a str, String)>, selected: &[&str]) -> String {
-    let mut out = String::new();
-    for (value, label) in items {
-        let sel = if selected.contains(&value) { " selected" } else { "" };
-        let _ = write!(out, "<option value=\"{}\"{sel}>{}</option>", esc(value), esc(&label));
+/// The filters the templates call besides askama's built-ins.
+pub mod filters {
+    /// `{{ value|url_enc }}`: [`super::url_enc`] for a URL query value in a template.
+    #[askama::filter_fn]
+    pub fn url_enc(value: impl std::fmt::Display, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::url_enc(&value.to_string()))
     }
-    out
 }
 
-/// A success, information or error message at the top of a page (already-escaped HTML).
+/// Renders a page; a template that fails (it cannot, short of a formatting error) is a 500.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut r = (status, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a web UI template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// One option of a select element (macro `options` in `macros.html`).
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The options of a select; `selected` values are marked.
+pub fn options<'a>(items: impl IntoIterator<Item = (&'a str, String)>, selected: &[&str]) -> Vec<Opt> {
+    items
+        .into_iter()
+        .map(|(value, label)| Opt {
+            selected: selected.contains(&value),
+            value: value.to_string(),
+            label,
+        })
+        .collect()
+}
+
+/// A label and the text that goes with it (`label: text`).
+pub struct Labelled {
+    pub label: String,
+    pub text: String,
+}
+
+impl Labelled {
+    pub fn new(label: impl Into<String>, text: impl Into<String>) -> Self {
+        Labelled {
+            label: label.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// A field named in an error banner.
+pub struct FieldLine {
+    /// The field path, as the service named it (`offences[0]`).
+    pub field: String,
+    /// Its localized label.
+    pub label: String,
+    pub message: String,
+}
+
+/// A success, information or error message at the top of a page (macro `banner`). The parts
+/// that are set are shown in this order: `text`, `field`, `lead`, `fields`, `allowed`, `detail`.
+#[derive(Default)]
 pub struct Banner {
-    pub class: &'static str,
-    pub html: String,
+    class: &'static str,
+    /// Plain text, the whole message.
+    pub text: Option<String>,
+    /// `label: text` with the label in bold, a message about one form field.
+    pub field: Option<Labelled>,
+    /// The first paragraph of an error from a use case.
+    pub lead: Option<String>,
+    /// The fields at fault, as a list.
+    pub fields: Option<Vec<FieldLine>>,
+    /// The states a request may move to now.
+    pub allowed: Option<Labelled>,
+    /// The service's own message, in small print.
+    pub detail: Option<Labelled>,
 }
 
 impl Banner {
-    pub fn ok(text: &str) -> Self {
+    fn with_text(class: &'static str, text: &str) -> Self {
         Banner {
-            class: "ok",
-            html: esc(text),
+            class,
+            text: Some(text.to_string()),
+            ..Default::default()
         }
+    }
+    pub fn ok(text: &str) -> Self {
+        Banner::with_text("ok", text)
     }
     pub fn info(text: &str) -> Self {
+        Banner::with_text("info", text)
+    }
+    pub fn error(text: &str) -> Self {
+        Banner::with_text("error", text)
+    }
+    /// An error about one form field.
+    pub fn field_error(label: &str, message: &str) -> Self {
         Banner {
-            class: "info",
-            html: esc(text),
+            class: "error",
+            field: Some(Labelled::new(label, message)),
+            ..Default::default()
         }
     }
-    pub fn error_html(html: String) -> Self {
-        Banner { class: "error", html }
+    /// An error from a use case, led by `lead`; add the details with the fields.
+    pub fn service_error(lead: &str) -> Self {
+        Banner {
+            class: "error",
+            lead: Some(lead.to_string()),
+            ..Default::default()
+        }
     }
-    pub fn render(&self) -> String {
-        let role = if self.class == "error" { "alert" } else { "status" };
-        format!(
-            "<div class=\"banner {}\" role=\"{role}\">{}</div>",
-            self.class, self.html
-        )
+    /// Adds the fields at fault.
+    pub fn with_fields(self, fields: Vec<FieldLine>) -> Self {
+        Banner {
+            fields: Some(fields),
+            ..self
+        }
+    }
+    /// Adds the states a request may move to now.
+    pub fn with_allowed(self, label: &str, states: String) -> Self {
+        Banner {
+            allowed: Some(Labelled::new(label, states)),
+            ..self
+        }
+    }
+    /// Adds the service's own message.
+    pub fn with_detail(self, label: &str, message: &str) -> Self {
+        Banner {
+            detail: Some(Labelled::new(label, message)),
+            ..self
+        }
+    }
+    pub fn class(&self) -> &'static str {
+        self.class
+    }
+    pub fn role(&self) -> &'static str {
+        if self.class == "error" { "alert" } else { "status" }
     }
 }
 
 /// Who is signed in, for the page header.
 pub struct Viewer<'a> {
     pub username: &'a str,
-    pub role: &'a str,
+    /// The localized role.
+    pub role: String,
     pub agency: &'a str,
     pub csrf: &'a str,
     /// Whether to offer the new-draft page (officers and supervisors).
@@ -86,79 +216,78 @@ pub struct Viewer<'a> {
     pub may_read_statistics: bool,
 }
 
-/// The page around `body`: header with navigation and language switch, banners, footer.
-pub fn layout(
-    lang: Lang,
-    here: &str,
-    title: &str,
-    viewer: Option<&Viewer<'_>>,
-    banners: &[Banner],
-    body: &str,
-) -> String {
-    let t = |k: &str| lang.t(k).to_string();
-    let mut nav = String::new();
-    if let Some(v) = viewer {
-        nav.push_str(&format!("<nav aria-label=\"{}\"><ul>", esc(&t("nav.main"))));
-        for (href, key, shown) in [
+/// One link of the main navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    /// Message key of its label.
+    pub key: &'static str,
+    /// Whether it is the page shown (`aria-current`).
+    pub current: bool,
+}
+
+/// What `base.html` shows around every page: header with navigation and language switch,
+/// title, banners, footer.
+pub struct Layout<'a> {
+    pub lang: Lang,
+    /// This page's path and query, where the language switch returns to.
+    pub here: &'a str,
+    pub title: String,
+    pub viewer: Option<Viewer<'a>>,
+    pub banners: Vec<Banner>,
+}
+
+impl Layout<'_> {
+    /// The navigation offered to the viewer (none before sign-in).
+    pub fn nav(&self) -> Vec<NavLink> {
+        let Some(v) = &self.viewer else {
+            return Vec::new();
+        };
+        [
             ("/requests", "nav.requests", true),
             ("/requests/new", "nav.new", v.may_draft),
             ("/directory", "nav.directory", true),
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
-        ] {
-            if !shown {
-                continue;
-            }
-            let current = if here == href || (href == "/requests" && here.starts_with("/requests?")) {
-                " aria-current=\"page\""
-            } else {
-                ""
-            };
-            let _ = write!(nav, "<li><a href=\"{href}\"{current}>{}</a></li>", esc(&t(key)));
-        }
-        nav.push_str("</ul></nav>");
+        ]
+        .into_iter()
+        .filter(|(_, _, shown)| *shown)
+        .map(|(href, key, _)| NavLink {
+            href,
+            key,
+            current: self.here == href || (href == "/requests" && self.here.starts_with("/requests?")),
+        })
+        .collect()
     }
-    let mut who = String::new();
-    if let Some(v) = viewer {
-        let _ = write!(
-            who,
-            "<span>{}: <strong>{}</strong> · {} · {}</span>\
-             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" id=\"logout\">{}</button></form>",
-            esc(&t("nav.signed_in_as")),
-            esc(v.username),
-            esc(v.role),
-            esc(v.agency),
-            esc(v.csrf),
-            esc(&t("nav.logout")),
-        );
+
+    /// The CSRF token for the forms of the page (empty before sign-in, where there are none).
+    pub fn csrf(&self) -> &str {
+        self.viewer.as_ref().map_or("", |v| v.csrf)
     }
-    let other = lang.other();
-    let _ = write!(
-        who,
-        "<a id=\"lang-switch\" href=\"/lang?to={}&amp;back={}\" lang=\"{}\" hreflang=\"{}\" aria-label=\"{}\">{}</a>",
-        other.code(),
-        esc(&url_enc(here)),
-        other.code(),
-        other.code(),
-        esc(&t("lang.other_label")),
-        esc(&t("lang.other")),
-    );
-    let banners: String = banners.iter().map(Banner::render).collect();
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · {app}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
-         <body><a class=\"skip\" href=\"#main\">{skip}</a>\
-         <header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/requests\">{app}</a>{nav}<div class=\"who\">{who}</div></div></header>\
-         <main id=\"main\"><h1>{title}</h1>{banners}{body}</main>\
-         <footer><p>{times}</p><p>{advice}</p></footer></body></html>\n",
-        code = lang.code(),
-        title = esc(title),
-        app = esc(&t("app.name")),
-        skip = esc(&t("nav.main")),
-        times = esc(&t("footer.times")),
-        advice = esc(&t("footer.advice")),
-    )
+}
+
+/// A page with nothing but the layout: a title and banners (error pages).
+#[derive(Template)]
+#[template(path = "base.html")]
+pub struct PlainPage<'a> {
+    pub layout: Layout<'a>,
+}
+
+/// A request's state as a badge (macro `state_badge`).
+pub struct StateBadge {
+    pub code: &'static str,
+    pub label: String,
+}
+
+/// A deadline (macro `due`): UTC, and below it the requested agency's local time; `—` if none.
+pub struct Due {
+    pub utc: String,
+    pub local: Option<LocalTime>,
+}
+
+/// A time in a named zone.
+pub struct LocalTime {
+    pub time: String,
+    /// The IANA zone name.
+    pub zone: String,
 }
 
 #[cfg(test)]
@@ -166,11 +295,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc("<script>alert('x')</script> & \"y\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
-        );
+    fn escapes_markup_and_quotes_and_encodes_query_values() {
+        let shown = askama::filters::escape("a < b > c & \"y\" 'z' 中文", Entities)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        assert_eq!(shown, "a &lt; b &gt; c &amp; &quot;y&quot; &#39;z&#39; 中文");
         assert_eq!(url_enc("/requests?state=a b&x"), "%2Frequests%3Fstate%3Da%20b%26x");
+        assert_eq!(url_enc("é~"), "%C3%A9~");
     }
 }

@@ -4,9 +4,19 @@
 //! Like the API, the pages call [`Node`] use cases with the signed-in [`Principal`]; every rule
 //! and role check stays in the service. Sign-in takes an API token, validated by
 //! [`Node::authenticate`] and kept in an HttpOnly, SameSite=Strict cookie. Every POST carries a
-//! CSRF token (HMAC-SHA256 of the session token under a per-process random key). Every value
-//! that reaches a page is HTML-escaped ([`html::esc`]), and the Content-Security-Policy forbids
-//! scripts altogether. Times are shown in UTC, deadlines also in the requested agency's zone.
+//! CSRF token (HMAC-SHA256 of the session token under a per-process random key). Times are
+//! shown in UTC, deadlines also in the requested agency's zone.
+//!
+//! The markup is in compile-time checked askama templates (`templates/`: `base.html` is the
+//! layout with a `content` block, one template per page, shared fragments in `macros.html`).
+//! Handlers hand the templates plain data, and the engine HTML-escapes every value it prints
+//! ([`html::Entities`], wired in `askama.toml`); nothing is marked safe, so no value can reach a
+//! page unescaped, and the Content-Security-Policy forbids scripts altogether. URL query values
+//! go through the `url_enc` filter. Why askama and not maud: both check templates at compile time
+//! and escape automatically, but askama keeps the markup in HTML files that the coming redesign
+//! can edit as HTML, and it takes a custom escaper, which lets the pages keep the exact entities
+//! they have always had (`&lt;`, `&quot;`, `&#39;`: maud does not escape `'` at all, askama's own
+//! escaper writes `&#60;`); maud's markup is Rust macro syntax inside the handlers.
 
 mod html;
 mod i18n;
@@ -17,7 +27,7 @@ use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use html::{Banner, Viewer, esc};
+use html::{Banner, FieldLine, Layout, PlainPage, Viewer, render};
 use i18n::Lang;
 use liaison_service::Principal;
 use liaison_service::{Node, ServiceError};
@@ -158,9 +168,15 @@ impl Ctx {
         }
     }
 
-    /// A page for a visitor who is not signed in.
-    pub fn page(&self, status: StatusCode, title: &str, banners: &[Banner], body: &str) -> Response {
-        html_response(status, html::layout(self.lang, &self.here, title, None, banners, body))
+    /// The layout of a page for a visitor who is not signed in.
+    pub fn layout(&self, title: &str, banners: Vec<Banner>) -> Layout<'_> {
+        Layout {
+            lang: self.lang,
+            here: &self.here,
+            title: title.to_string(),
+            viewer: None,
+            banners,
+        }
     }
 
     fn cookie_attrs(&self) -> &'static str {
@@ -216,34 +232,43 @@ impl FromRequestParts<Ui> for Session {
             }
             Err(e) => {
                 let (status, banner) = service_banner(ctx.lang, &e);
-                Err(ctx.page(status, ctx.lang.t("err.title"), &[banner], ""))
+                let layout = ctx.layout(ctx.lang.t("err.title"), vec![banner]);
+                Err(render(status, &PlainPage { layout }))
             }
         }
     }
 }
 
 impl Session {
-    /// A page for the signed-in user.
-    pub fn page(&self, status: StatusCode, title: &str, banners: &[Banner], body: &str) -> Response {
-        let role = self.ctx.lang.word("role", self.p.role.as_str());
-        let viewer = Viewer {
-            username: &self.p.username,
-            role: &role,
-            agency: &self.agency_code,
-            csrf: &self.csrf,
-            may_draft: self.p.role.may_draft(),
-            may_read_statistics: self.p.role.may_read_statistics(),
-        };
-        html_response(
+    /// The layout of a page for the signed-in user.
+    pub fn layout(&self, title: &str, banners: Vec<Banner>) -> Layout<'_> {
+        Layout {
+            viewer: Some(Viewer {
+                username: &self.p.username,
+                role: self.ctx.lang.word("role", self.p.role.as_str()),
+                agency: &self.agency_code,
+                csrf: &self.csrf,
+                may_draft: self.p.role.may_draft(),
+                may_read_statistics: self.p.role.may_read_statistics(),
+            }),
+            ..self.ctx.layout(title, banners)
+        }
+    }
+
+    /// A page with a title and banners only.
+    fn plain(&self, status: StatusCode, title: &str, banners: Vec<Banner>) -> Response {
+        render(
             status,
-            html::layout(self.ctx.lang, &self.ctx.here, title, Some(&viewer), banners, body),
+            &PlainPage {
+                layout: self.layout(title, banners),
+            },
         )
     }
 
     /// An error page for a failed use case.
     pub fn error(&self, e: &ServiceError) -> Response {
         let (status, banner) = service_banner(self.ctx.lang, e);
-        self.page(status, self.ctx.lang.t("err.title"), &[banner], "")
+        self.plain(status, self.ctx.lang.t("err.title"), vec![banner])
     }
 
     /// Checks a form's CSRF token against this session.
@@ -253,23 +278,9 @@ impl Session {
 
     /// The page shown when a form's CSRF token is missing or wrong.
     pub fn csrf_rejected(&self) -> Response {
-        let b = Banner::error_html(esc(self.ctx.lang.t("err.csrf")));
-        self.page(StatusCode::FORBIDDEN, self.ctx.lang.t("err.title"), &[b], "")
+        let b = Banner::error(self.ctx.lang.t("err.csrf"));
+        self.plain(StatusCode::FORBIDDEN, self.ctx.lang.t("err.title"), vec![b])
     }
-
-    /// The `<input>` that carries the CSRF token in every form.
-    pub fn csrf_input(&self) -> String {
-        format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(&self.csrf))
-    }
-}
-
-fn html_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
 }
 
 /// A 303 redirect to a local path.
@@ -350,60 +361,34 @@ fn field_label(lang: Lang, field: &str) -> String {
 
 /// Maps a use-case error to an HTTP status and a banner that names the fields at fault.
 pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banner) {
-    let detail = |m: &str| format!("<p class=\"small\">{}: {}</p>", esc(lang.t("err.details")), esc(m));
+    let lead = |key: &str| Banner::service_error(lang.t(key));
+    let detailed = |key: &str, m: &str| lead(key).with_detail(lang.t("err.details"), m);
     match e {
         ServiceError::Invalid(errs) => {
-            let items: String = errs
+            let fields = errs
                 .iter()
-                .map(|fe| {
-                    format!(
-                        "<li data-field=\"{}\"><strong>{}</strong>: {}</li>",
-                        esc(&fe.field),
-                        esc(&field_label(lang, &fe.field)),
-                        esc(&fe.message)
-                    )
+                .map(|fe| FieldLine {
+                    field: fe.field.clone(),
+                    label: field_label(lang, &fe.field),
+                    message: fe.message.clone(),
                 })
                 .collect();
-            (
-                StatusCode::BAD_REQUEST,
-                Banner::error_html(format!("<p>{}</p><ul>{items}</ul>", esc(lang.t("err.invalid")))),
-            )
+            (StatusCode::BAD_REQUEST, lead("err.invalid").with_fields(fields))
         }
-        ServiceError::Unauthenticated(m) => (
-            StatusCode::UNAUTHORIZED,
-            Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.unauthenticated")), detail(m))),
-        ),
-        ServiceError::Forbidden(m) => (
-            StatusCode::FORBIDDEN,
-            Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.forbidden")), detail(m))),
-        ),
-        ServiceError::NotFound(_) => (
-            StatusCode::NOT_FOUND,
-            Banner::error_html(format!("<p>{}</p>", esc(lang.t("err.not_found")))),
-        ),
+        ServiceError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, detailed("err.unauthenticated", m)),
+        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, detailed("err.forbidden", m)),
+        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, lead("err.not_found")),
         ServiceError::IllegalTransition { message, allowed } => {
             let states: Vec<String> = allowed.iter().map(|s| lang.word("state", s.as_str())).collect();
             (
                 StatusCode::CONFLICT,
-                Banner::error_html(format!(
-                    "<p>{}</p><p>{}: {}</p>{}",
-                    esc(lang.t("err.illegal")),
-                    esc(lang.t("err.allowed_now")),
-                    esc(&states.join(", ")),
-                    detail(message)
-                )),
+                detailed("err.illegal", message).with_allowed(lang.t("err.allowed_now"), states.join(", ")),
             )
         }
-        ServiceError::Conflict(m) | ServiceError::Integrity(m) => (
-            StatusCode::CONFLICT,
-            Banner::error_html(format!("<p>{}</p>{}", esc(lang.t("err.conflict")), detail(m))),
-        ),
+        ServiceError::Conflict(m) | ServiceError::Integrity(m) => (StatusCode::CONFLICT, detailed("err.conflict", m)),
         ServiceError::Internal(m) => {
             tracing::error!(error = %m, "internal error in the web UI");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Banner::error_html(format!("<p>{}</p>", esc(lang.t("err.internal")))),
-            )
+            (StatusCode::INTERNAL_SERVER_ERROR, lead("err.internal"))
         }
     }
 }

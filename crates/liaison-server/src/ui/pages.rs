@@ -1,9 +1,11 @@
 //! The page handlers: each parses its input, calls one or two [`Node`] use cases and renders
-//! the result or a banner naming what went wrong. No decisions are made here.
+//! the result or a banner naming what went wrong. No decisions are made here. Each page is a
+//! template in `templates/` (`login.html`, `list.html`, …) filled with the plain data below.
 
-use super::html::{Banner, esc, options, url_enc};
+use super::html::{Banner, Due, Labelled, Layout, LocalTime, Opt, StateBadge, filters, options, render, url_enc};
 use super::i18n::Lang;
 use super::{Ctx, Form, LANG_COOKIE, Session, TOKEN_COOKIE, Ui, redirect, same_site, service_banner, set_cookie};
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,7 +19,6 @@ use liaison_core::{AgencyId, RequestId, RequestKind, Urgency};
 use liaison_service::{GroupBy, ServiceError};
 use liaison_service::{Principal, RequestFilter, StoredRequest};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 // ----- helpers -------------------------------------------------------------------------------
 
@@ -26,16 +27,23 @@ fn utc(ts: Timestamp) -> String {
 }
 
 /// A deadline: UTC, and below it the requested agency's local time.
-fn due(ts: Option<Timestamp>, zone: Option<&(TimeZone, String)>) -> String {
+fn due(ts: Option<Timestamp>, zone: Option<&(TimeZone, String)>) -> Due {
     match (ts, zone) {
-        (None, _) => "—".into(),
-        (Some(t), None) => esc(&utc(t)),
-        (Some(t), Some((tz, name))) => format!(
-            "{}<br><span class=\"small\">{} ({})</span>",
-            esc(&utc(t)),
-            esc(&t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string()),
-            esc(name)
-        ),
+        (None, _) => Due {
+            utc: "—".into(),
+            local: None,
+        },
+        (Some(t), None) => Due {
+            utc: utc(t),
+            local: None,
+        },
+        (Some(t), Some((tz, name))) => Due {
+            utc: utc(t),
+            local: Some(LocalTime {
+                time: t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string(),
+                zone: name.clone(),
+            }),
+        },
     }
 }
 
@@ -67,12 +75,11 @@ fn zone_of(a: Option<&Agency>) -> Option<(TimeZone, String)> {
     a.and_then(|a| time_zone(&a.time_zone).ok().map(|z| (z, a.time_zone.clone())))
 }
 
-fn badge_state(lang: Lang, s: State) -> String {
-    format!(
-        "<span class=\"badge state\" data-state=\"{}\">{}</span>",
-        s.as_str(),
-        esc(&lang.word("state", s.as_str()))
-    )
+fn badge_state(lang: Lang, s: State) -> StateBadge {
+    StateBadge {
+        code: s.as_str(),
+        label: lang.word("state", s.as_str()),
+    }
 }
 
 fn offence_label(ui: &Ui, lang: Lang, code: &str) -> String {
@@ -99,18 +106,16 @@ pub async fn home(ctx: Ctx) -> Response {
     }
 }
 
-fn login_page(ctx: &Ctx, status: StatusCode, banners: &[Banner]) -> Response {
-    let l = ctx.lang;
-    let body = format!(
-        "<form class=\"card\" method=\"post\" action=\"/login\"><p>{}</p>\
-         <label for=\"token\">{}</label>\
-         <input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\" required>\
-         <p><button type=\"submit\" id=\"login\">{}</button></p></form>",
-        esc(l.t("login.intro")),
-        esc(l.t("login.token")),
-        esc(l.t("login.submit")),
-    );
-    ctx.page(status, l.t("login.title"), banners, &body)
+/// The sign-in form.
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    layout: Layout<'a>,
+}
+
+fn login_page(ctx: &Ctx, status: StatusCode, banners: Vec<Banner>) -> Response {
+    let layout = ctx.layout(ctx.lang.t("login.title"), banners);
+    render(status, &LoginPage { layout })
 }
 
 pub async fn login_form(mut ctx: Ctx, RawQuery(q): RawQuery) -> Response {
@@ -123,25 +128,21 @@ pub async fn login_form(mut ctx: Ctx, RawQuery(q): RawQuery) -> Response {
         banners.push(Banner::info(ctx.lang.t("err.unauthenticated")));
     }
     ctx.here = "/login".into();
-    login_page(&ctx, StatusCode::OK, &banners)
+    login_page(&ctx, StatusCode::OK, banners)
 }
 
 pub async fn login(AxState(ui): AxState<Ui>, mut ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     ctx.here = "/login".into();
     let l = ctx.lang;
     if !same_site(&headers) {
-        return login_page(&ctx, StatusCode::FORBIDDEN, &[Banner::error_html(esc(l.t("err.csrf")))]);
+        return login_page(&ctx, StatusCode::FORBIDDEN, vec![Banner::error(l.t("err.csrf"))]);
     }
     let form = Form::parse(&body);
     let Some(token) = form.get("token").map(str::trim) else {
         return login_page(
             &ctx,
             StatusCode::BAD_REQUEST,
-            &[Banner::error_html(format!(
-                "<strong>{}</strong>: {}",
-                esc(l.t("field.token")),
-                esc(l.t("login.empty"))
-            ))],
+            vec![Banner::field_error(l.t("field.token"), l.t("login.empty"))],
         );
     };
     let plausible = token.len() <= 256 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -159,15 +160,11 @@ pub async fn login(AxState(ui): AxState<Ui>, mut ctx: Ctx, headers: HeaderMap, b
         Err(ServiceError::Unauthenticated(_)) => login_page(
             &ctx,
             StatusCode::UNAUTHORIZED,
-            &[Banner::error_html(format!(
-                "<strong>{}</strong>: {}",
-                esc(l.t("field.token")),
-                esc(l.t("login.failed"))
-            ))],
+            vec![Banner::field_error(l.t("field.token"), l.t("login.failed"))],
         ),
         Err(e) => {
             let (status, b) = service_banner(l, &e);
-            login_page(&ctx, status, &[b])
+            login_page(&ctx, status, vec![b])
         }
     }
 }
@@ -267,7 +264,6 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
         Err(e) => return s.error(&e),
     };
 
-    let mut body = String::new();
     // Filters.
     let any = l.t("list.any").to_string();
     let state_opts = std::iter::once(("", any.clone()))
@@ -277,98 +273,79 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
             .iter()
             .map(|k| (k.as_str(), l.word("kind", k.as_str()))),
     );
-    let _ = write!(
-        body,
-        "<form class=\"card filters\" method=\"get\" action=\"/requests\" aria-label=\"{}\">\
-         <div><label for=\"f-state\">{}</label><select id=\"f-state\" name=\"state\">{}</select></div>\
-         <div><label for=\"f-kind\">{}</label><select id=\"f-kind\" name=\"kind\">{}</select></div>\
-         <div><label class=\"inline\"><input type=\"checkbox\" name=\"overdue\" value=\"1\"{}> {}</label></div>\
-         <div><button type=\"submit\">{}</button> <a class=\"button secondary\" href=\"/requests\">{}</a></div></form>",
-        esc(l.t("list.filters")),
-        esc(l.t("list.state")),
-        options(state_opts, &[state.unwrap_or("")]),
-        esc(l.t("list.kind")),
-        options(kind_opts, &[kind.unwrap_or("")]),
-        if overdue { " checked" } else { "" },
-        esc(l.t("list.overdue_only")),
-        esc(l.t("list.apply")),
-        esc(l.t("list.reset")),
-    );
-    if let Some(page) = page {
-        if page.items.is_empty() {
-            let _ = write!(body, "<p class=\"card\">{}</p>", esc(l.t("list.empty")));
-        } else {
-            let _ = write!(
-                body,
-                "<table class=\"list\" id=\"requests\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-                 <th scope=\"col\">{}</th></tr></thead><tbody>",
-                esc(l.t("col.case")),
-                esc(l.t("col.pair")),
-                esc(l.t("col.kind")),
-                esc(l.t("col.urgency")),
-                esc(l.t("col.state")),
-                esc(l.t("col.ack_due")),
-                esc(l.t("col.answer_due")),
-            );
-            for rq in &page.items {
+    let next = page.as_ref().and_then(|p| p.next.clone());
+    let rows = page.map(|page| {
+        page.items
+            .iter()
+            .map(|rq| {
                 let zone = zone_of(map.get(&rq.requested_agency).map(|(a, _)| a));
-                let overdue = match rq.overdue {
-                    Some(d) => format!(
-                        " <span class=\"badge overdue\" title=\"{}\">{}</span>",
-                        esc(&l.word("deadline", d.as_str())),
-                        esc(l.t("badge.overdue"))
-                    ),
-                    None => String::new(),
-                };
-                let _ = write!(
-                    body,
-                    "<tr><td><a href=\"/requests/{id}\">{case}</a></td><td>{from} → {to}</td><td>{kind}</td>\
-                     <td>{urg}</td><td>{state}{overdue}</td><td>{ack}</td><td>{ans}</td></tr>",
-                    id = rq.id,
-                    case = esc(if rq.case_reference.is_empty() {
-                        "—"
+                ListRow {
+                    id: rq.id.to_string(),
+                    case: if rq.case_reference.is_empty() {
+                        "—".into()
                     } else {
-                        &rq.case_reference
-                    }),
-                    from = esc(&code_of(&map, rq.requesting_agency)),
-                    to = esc(&code_of(&map, rq.requested_agency)),
-                    kind = esc(&l.word("kind", rq.kind.as_str())),
-                    urg = esc(&l.word("urgency", rq.urgency.as_str())),
-                    state = badge_state(l, rq.state),
-                    ack = due(rq.ack_due, zone.as_ref()),
-                    ans = due(rq.answer_due, zone.as_ref()),
-                );
-            }
-            body.push_str("</tbody></table>");
-        }
-        let mut keep = String::new();
-        for (k, v) in [("state", state), ("kind", kind), ("overdue", overdue.then_some("1"))] {
-            if let Some(v) = v {
-                let _ = write!(keep, "{k}={}&", url_enc(v));
-            }
-        }
-        body.push_str("<p class=\"pager\">");
-        if q.get("cursor").is_some() {
-            let _ = write!(
-                body,
-                "<a href=\"/requests?{}\">{}</a>",
-                esc(keep.trim_end_matches('&')),
-                esc(l.t("list.first"))
-            );
-        }
-        if let Some(next) = &page.next {
-            let _ = write!(
-                body,
-                "<a id=\"next-page\" href=\"/requests?{}cursor={}\">{}</a>",
-                esc(&keep),
-                esc(&url_enc(next)),
-                esc(l.t("list.next"))
-            );
-        }
-        body.push_str("</p>");
-    }
-    s.page(status, l.t("list.title"), &banners, &body)
+                        rq.case_reference.clone()
+                    },
+                    from: code_of(&map, rq.requesting_agency),
+                    to: code_of(&map, rq.requested_agency),
+                    kind: l.word("kind", rq.kind.as_str()),
+                    urgency: l.word("urgency", rq.urgency.as_str()),
+                    state: badge_state(l, rq.state),
+                    overdue: rq.overdue.map(|d| l.word("deadline", d.as_str())),
+                    ack: due(rq.ack_due, zone.as_ref()),
+                    answer: due(rq.answer_due, zone.as_ref()),
+                }
+            })
+            .collect()
+    });
+    let keep = [("state", state), ("kind", kind), ("overdue", overdue.then_some("1"))]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v.to_string())))
+        .collect();
+    let page = ListPage {
+        layout: s.layout(l.t("list.title"), banners),
+        state_opts: options(state_opts, &[state.unwrap_or("")]),
+        kind_opts: options(kind_opts, &[kind.unwrap_or("")]),
+        overdue,
+        rows,
+        keep,
+        first: q.get("cursor").is_some(),
+        next,
+    };
+    render(status, &page)
+}
+
+/// One request in the list.
+struct ListRow {
+    id: String,
+    case: String,
+    from: String,
+    to: String,
+    kind: String,
+    urgency: String,
+    state: StateBadge,
+    /// The deadline missed, if any.
+    overdue: Option<String>,
+    ack: Due,
+    answer: Due,
+}
+
+/// The request list with its filters and pager.
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage<'a> {
+    layout: Layout<'a>,
+    state_opts: Vec<Opt>,
+    kind_opts: Vec<Opt>,
+    overdue: bool,
+    /// The requests found; `None` when the filters or the use case failed.
+    rows: Option<Vec<ListRow>>,
+    /// The filters the pager's links keep.
+    keep: Vec<(&'static str, String)>,
+    /// Whether to link to the first page (this is a later one). The pager is shown with `rows`.
+    first: bool,
+    /// The cursor of the next page, if there is one.
+    next: Option<String>,
 }
 
 // ----- request detail ------------------------------------------------------------------------
@@ -415,198 +392,62 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
     let requesting = map.get(&d.requesting_agency).map(|(a, _)| a);
     let requested = map.get(&d.requested_agency).map(|(a, _)| a);
     let zone = zone_of(requested);
-    let mut body = String::new();
-
-    // Facts.
-    let row = |body: &mut String, key: &str, html: String| {
-        let _ = write!(body, "<tr><th scope=\"row\">{}</th><td>{html}</td></tr>", esc(l.t(key)));
-    };
-    let _ = write!(
-        body,
-        "<p><a href=\"/requests\">← {}</a></p><section class=\"card\" aria-labelledby=\"facts\"><h2 id=\"facts\">{}</h2><table class=\"facts\">",
-        esc(l.t("detail.back")),
-        esc(l.t("detail.facts"))
-    );
-    let mut state_html = format!("<span id=\"state\">{}</span>", badge_state(l, rq.state));
-    if let Some(dk) = r.overdue {
-        let _ = write!(
-            state_html,
-            " <span class=\"badge overdue\">{}</span>",
-            esc(&l.word("deadline", dk.as_str()))
-        );
-    }
-    row(&mut body, "detail.state", state_html);
-    row(
-        &mut body,
-        "detail.requesting",
-        esc(&requesting
-            .map(agency_name)
-            .unwrap_or_else(|| d.requesting_agency.to_string())),
-    );
-    row(
-        &mut body,
-        "detail.requested",
-        esc(&requested
-            .map(agency_name)
-            .unwrap_or_else(|| d.requested_agency.to_string())),
-    );
-    row(&mut body, "detail.kind", esc(&l.word("kind", d.kind.as_str())));
-    row(&mut body, "detail.urgency", esc(&l.word("urgency", d.urgency.as_str())));
-    row(&mut body, "detail.case_reference", esc(&d.case_reference));
-    let offences: Vec<String> = d
-        .offences
-        .iter()
-        .map(|c| format!("<li>{}</li>", esc(&offence_label(ui, l, c))))
-        .collect();
-    row(&mut body, "detail.offences", format!("<ul>{}</ul>", offences.concat()));
-    row(
-        &mut body,
-        "detail.summary",
-        format!("<div class=\"pre\" id=\"summary\">{}</div>", esc(&d.summary)),
-    );
-    if !d.legal_basis.is_empty() {
-        row(&mut body, "detail.legal_basis", esc(&d.legal_basis));
-    }
     let cats = if d.data_categories.is_empty() {
         d.kind.default_categories().to_vec()
     } else {
         d.data_categories.clone()
     };
-    if !cats.is_empty() {
-        let names: Vec<String> = cats.iter().map(|c| l.word("category", c.as_str())).collect();
-        row(&mut body, "detail.data_categories", esc(&names.join(", ")));
-    }
-    row(&mut body, "detail.created", esc(&utc(rq.created_at)));
-    if let Some(t) = rq.submitted_at {
-        row(&mut body, "detail.submitted", esc(&utc(t)));
-    }
-    row(&mut body, "detail.ack_due", due(rq.ack_due, zone.as_ref()));
-    row(&mut body, "detail.answer_due", due(rq.answer_due, zone.as_ref()));
-    if rq.preserved_until.is_some() {
-        row(
-            &mut body,
-            "detail.preserved_until",
-            due(rq.preserved_until, zone.as_ref()),
-        );
-    }
-    row(&mut body, "detail.version", rq.version.to_string());
-    body.push_str("</table></section>");
-
-    // Actions.
-    let _ = write!(
-        body,
-        "<section class=\"card\" aria-labelledby=\"actions\"><h2 id=\"actions\">{}</h2>",
-        esc(l.t("detail.actions"))
-    );
-    if allowed.is_empty() {
-        let _ = write!(body, "<p>{}</p>", esc(l.t("detail.no_actions")));
-    } else {
-        body.push_str("<div class=\"actions\">");
-        for to in &allowed {
-            body.push_str(&transition_form(s, rq.id, rq.version, rq.state, *to));
-        }
-        body.push_str("</div>");
-    }
-    body.push_str("</section>");
-
-    // Targets.
-    let _ = write!(
-        body,
-        "<section class=\"card\" aria-labelledby=\"targets\"><h2 id=\"targets\">{}</h2>",
-        esc(l.t("detail.targets"))
-    );
-    if d.targets.is_empty() {
-        let _ = write!(body, "<p>{}</p>", esc(l.t("detail.no_targets")));
-    } else {
-        let _ = write!(
-            body,
-            "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            esc(l.t("detail.target_type")),
-            esc(l.t("detail.target_value")),
-            esc(l.t("detail.period"))
-        );
-        for t in &d.targets {
+    let categories = (!cats.is_empty()).then(|| {
+        cats.iter()
+            .map(|c| l.word("category", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let targets = d
+        .targets
+        .iter()
+        .map(|t| {
             let (kind, value) = target_text(&t.value);
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{} – {}</td></tr>",
-                esc(&l.word("target", kind)),
-                esc(&value),
-                esc(&utc(t.from)),
-                esc(&utc(t.until))
-            );
-        }
-        body.push_str("</tbody></table>");
-    }
-    body.push_str("</section>");
-
-    // Assessment.
-    body.push_str(&assessment_html(l, &r));
-
-    // Comment.
-    if s.p.role.may_comment() {
-        let _ = write!(
-            body,
-            "<form class=\"card\" method=\"post\" action=\"/requests/{id}/comment\"><h2>{}</h2>{}\
-             <label for=\"comment-text\">{}</label><textarea id=\"comment-text\" name=\"text\" required maxlength=\"20000\"></textarea>\
-             <p><button type=\"submit\" id=\"comment-submit\">{}</button></p></form>",
-            esc(l.t("detail.comment")),
-            s.csrf_input(),
-            esc(l.t("detail.comment_text")),
-            esc(l.t("detail.comment_submit")),
-        );
-    }
-
-    // History.
-    let _ = write!(
-        body,
-        "<section class=\"card\" aria-labelledby=\"history\"><h2 id=\"history\">{}</h2><table id=\"history-table\"><thead><tr>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        esc(l.t("detail.history")),
-        esc(l.t("hist.at")),
-        esc(l.t("hist.actor")),
-        esc(l.t("hist.event")),
-        esc(l.t("hist.change")),
-        esc(l.t("hist.details")),
-    );
-    for e in &events {
-        let change = match (e.from_state, e.to_state) {
-            (Some(a), Some(b)) => format!("{} → {}", l.word("state", a.as_str()), l.word("state", b.as_str())),
-            (None, Some(b)) => l.word("state", b.as_str()),
-            _ => String::new(),
-        };
-        let mut details = String::new();
-        if let Some(reason) = &e.reason {
-            let _ = write!(details, "<div class=\"pre\">{}</div>", esc(reason));
-        }
-        if let Some(serde_json::Value::Object(data)) = &e.data {
-            for (k, v) in data {
-                let shown = match (k.as_str(), v.as_str()) {
-                    ("refusal_reason", Some(code)) => l.word("refusal", code),
-                    ("preserved_until", Some(ts)) => {
-                        ts.parse::<Timestamp>().map(utc).unwrap_or_else(|_| ts.to_string())
-                    }
-                    (_, Some(sv)) => sv.to_string(),
-                    _ => v.to_string(),
-                };
-                let _ = write!(
-                    details,
-                    "<div class=\"small\">{}: {}</div>",
-                    esc(&l.word("field", k)),
-                    esc(&shown)
-                );
+            TargetRow {
+                kind: l.word("target", kind),
+                value,
+                from: utc(t.from),
+                until: utc(t.until),
             }
-        }
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{details}</td></tr>",
-            esc(&utc(e.at)),
-            esc(&e.actor),
-            esc(&l.word("event", &e.event)),
-            esc(&change),
-        );
-    }
-    body.push_str("</tbody></table></section>");
+        })
+        .collect();
+    let history = events
+        .iter()
+        .map(|e| {
+            let change = match (e.from_state, e.to_state) {
+                (Some(a), Some(b)) => format!("{} → {}", l.word("state", a.as_str()), l.word("state", b.as_str())),
+                (None, Some(b)) => l.word("state", b.as_str()),
+                _ => String::new(),
+            };
+            let mut data = Vec::new();
+            if let Some(serde_json::Value::Object(fields)) = &e.data {
+                for (k, v) in fields {
+                    let shown = match (k.as_str(), v.as_str()) {
+                        ("refusal_reason", Some(code)) => l.word("refusal", code),
+                        ("preserved_until", Some(ts)) => {
+                            ts.parse::<Timestamp>().map(utc).unwrap_or_else(|_| ts.to_string())
+                        }
+                        (_, Some(sv)) => sv.to_string(),
+                        _ => v.to_string(),
+                    };
+                    data.push(Labelled::new(l.word("field", k), shown));
+                }
+            }
+            HistoryRow {
+                at: utc(e.at),
+                actor: e.actor.clone(),
+                event: l.word("event", &e.event),
+                change,
+                reason: e.reason.clone(),
+                data,
+            }
+        })
+        .collect();
     let title = format!(
         "{} · {}",
         if d.case_reference.is_empty() {
@@ -616,7 +457,99 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         },
         l.word("kind", d.kind.as_str())
     );
-    s.page(status, &title, &banners, &body)
+    let page = DetailPage {
+        layout: s.layout(&title, banners),
+        id: rq.id.to_string(),
+        version: rq.version,
+        state: badge_state(l, rq.state),
+        overdue: r.overdue.map(|dk| l.word("deadline", dk.as_str())),
+        requesting: requesting
+            .map(agency_name)
+            .unwrap_or_else(|| d.requesting_agency.to_string()),
+        requested: requested
+            .map(agency_name)
+            .unwrap_or_else(|| d.requested_agency.to_string()),
+        kind: l.word("kind", d.kind.as_str()),
+        urgency: l.word("urgency", d.urgency.as_str()),
+        case_reference: d.case_reference.clone(),
+        offences: d.offences.iter().map(|c| offence_label(ui, l, c)).collect(),
+        summary: d.summary.clone(),
+        legal_basis: (!d.legal_basis.is_empty()).then(|| d.legal_basis.clone()),
+        categories,
+        created: utc(rq.created_at),
+        submitted: rq.submitted_at.map(utc),
+        ack_due: due(rq.ack_due, zone.as_ref()),
+        answer_due: due(rq.answer_due, zone.as_ref()),
+        preserved_until: rq.preserved_until.map(|t| due(Some(t), zone.as_ref())),
+        actions: allowed.iter().map(|to| transition_form(l, rq.state, *to)).collect(),
+        targets,
+        assessment: assessment(&r),
+        rule_packs: r.rule_pack_version.clone(),
+        may_comment: s.p.role.may_comment(),
+        history,
+    };
+    render(status, &page)
+}
+
+/// A request with its facts, the moves the viewer may make, targets, assessment and history.
+#[derive(Template)]
+#[template(path = "detail.html")]
+struct DetailPage<'a> {
+    layout: Layout<'a>,
+    id: String,
+    version: i64,
+    state: StateBadge,
+    /// The deadline missed, if any.
+    overdue: Option<String>,
+    requesting: String,
+    requested: String,
+    kind: String,
+    urgency: String,
+    case_reference: String,
+    offences: Vec<String>,
+    summary: String,
+    legal_basis: Option<String>,
+    /// The data categories asked for, if any.
+    categories: Option<String>,
+    created: String,
+    submitted: Option<String>,
+    ack_due: Due,
+    answer_due: Due,
+    preserved_until: Option<Due>,
+    actions: Vec<TransitionForm>,
+    targets: Vec<TargetRow>,
+    assessment: Assessment,
+    /// The versions of the rule packs that made the assessment.
+    rule_packs: Option<String>,
+    may_comment: bool,
+    history: Vec<HistoryRow>,
+}
+
+struct TargetRow {
+    kind: String,
+    value: String,
+    from: String,
+    until: String,
+}
+
+struct HistoryRow {
+    at: String,
+    actor: String,
+    event: String,
+    /// The state change, if the event made one.
+    change: String,
+    reason: Option<String>,
+    /// The event's other data, labelled.
+    data: Vec<Labelled>,
+}
+
+/// The legal assessment as shown: none yet, its summary lines, or (if it does not read as an
+/// assessment) the stored JSON.
+struct Assessment {
+    missing: bool,
+    /// Summary lines; `true` marks a heading.
+    lines: Option<Vec<(bool, String)>>,
+    raw: Option<String>,
 }
 
 fn target_text(v: &TargetValue) -> (&'static str, String) {
@@ -627,15 +560,9 @@ fn target_text(v: &TargetValue) -> (&'static str, String) {
             observed_at,
             zone,
         } => {
-            let mut s = match port {
-                Some(p) => format!("{address} port {p}"),
-                None => address.to_string(),
-            };
-            let _ = write!(s, " @ {}", utc(*observed_at));
-            if let Some(z) = zone {
-                let _ = write!(s, " (log zone {z})");
-            }
-            ("ip", s)
+            let port = port.map(|p| format!(" port {p}")).unwrap_or_default();
+            let zone = zone.as_ref().map(|z| format!(" (log zone {z})")).unwrap_or_default();
+            ("ip", format!("{address}{port} @ {}{zone}", utc(*observed_at)))
         }
         TargetValue::Domain { name } => ("domain", name.clone()),
         TargetValue::Url { url } => ("url", url.clone()),
@@ -650,44 +577,35 @@ fn target_text(v: &TargetValue) -> (&'static str, String) {
     }
 }
 
-fn assessment_html(l: Lang, r: &StoredRequest) -> String {
-    let mut out = format!(
-        "<section class=\"card\" aria-labelledby=\"assessment\"><h2 id=\"assessment\">{}</h2>",
-        esc(l.t("detail.assessment"))
-    );
+fn assessment(r: &StoredRequest) -> Assessment {
     match &r.assessment {
-        None => {
-            let _ = write!(out, "<p>{}</p>", esc(l.t("detail.no_assessment")));
-        }
+        None => Assessment {
+            missing: true,
+            lines: None,
+            raw: None,
+        },
         Some(v) => match v.value::<liaison_law::Assessment>() {
-            Ok(a) => {
-                let _ = write!(out, "<p class=\"small\">{}</p>", esc(l.t("footer.advice")));
-                out.push_str("<ul class=\"assessment\">");
-                for line in a.summary_lines() {
-                    let class = if line.starts_with(' ') { "" } else { " class=\"head\"" };
-                    let _ = write!(out, "<li{class}>{}</li>", esc(&line));
-                }
-                out.push_str("</ul>");
-            }
-            Err(_) => {
-                let pretty = v
-                    .value::<serde_json::Value>()
-                    .and_then(|j| serde_json::to_string_pretty(&j))
-                    .unwrap_or_else(|_| v.get().to_string());
-                let _ = write!(out, "<pre class=\"pre\">{}</pre>", esc(&pretty));
-            }
+            Ok(a) => Assessment {
+                missing: false,
+                lines: Some(
+                    a.summary_lines()
+                        .into_iter()
+                        .map(|line| (!line.starts_with(' '), line))
+                        .collect(),
+                ),
+                raw: None,
+            },
+            Err(_) => Assessment {
+                missing: false,
+                lines: None,
+                raw: Some(
+                    v.value::<serde_json::Value>()
+                        .and_then(|j| serde_json::to_string_pretty(&j))
+                        .unwrap_or_else(|_| v.get().to_string()),
+                ),
+            },
         },
     }
-    if let Some(version) = &r.rule_pack_version {
-        let _ = write!(
-            out,
-            "<p class=\"small\">{}: {}</p>",
-            esc(l.t("detail.rule_packs")),
-            esc(version)
-        );
-    }
-    out.push_str("</section>");
-    out
 }
 
 fn needs(from: State, to: State) -> Needs {
@@ -698,63 +616,36 @@ fn needs(from: State, to: State) -> Needs {
         .unwrap_or(Needs::Nothing)
 }
 
-fn transition_form(s: &Session, id: RequestId, version: i64, from: State, to: State) -> String {
-    let l = s.ctx.lang;
-    let t = to.as_str();
-    let mut fields = String::new();
-    let reason = |fields: &mut String| {
-        let _ = write!(
-            fields,
-            "<label for=\"reason-{t}\">{} ({})</label><textarea id=\"reason-{t}\" name=\"reason\" required></textarea>",
-            esc(l.t("form.reason")),
-            esc(l.t("form.required"))
+/// The form of one move, with the fields the move needs.
+struct TransitionForm {
+    to: &'static str,
+    /// The button's label.
+    label: String,
+    /// The refusal reasons to choose from, if the move is a refusal.
+    refusal: Option<Vec<Opt>>,
+    reason: bool,
+    preserved_until: bool,
+    follow_up: bool,
+}
+
+fn transition_form(l: Lang, from: State, to: State) -> TransitionForm {
+    let needs = needs(from, to);
+    let refusal = (needs == Needs::Refusal).then(|| {
+        let opts = std::iter::once(("", l.t("form.choose").to_string())).chain(
+            RefusalReason::ALL
+                .iter()
+                .map(|r| (r.as_str(), l.word("refusal", r.as_str()))),
         );
-    };
-    match needs(from, to) {
-        Needs::Nothing => {}
-        Needs::Reason => reason(&mut fields),
-        Needs::Refusal => {
-            let opts = std::iter::once(("", l.t("form.choose").to_string())).chain(
-                RefusalReason::ALL
-                    .iter()
-                    .map(|r| (r.as_str(), l.word("refusal", r.as_str()))),
-            );
-            let _ = write!(
-                fields,
-                "<label for=\"refusal-{t}\">{} ({})</label><select id=\"refusal-{t}\" name=\"refusal_reason\" required>{}</select>",
-                esc(l.t("form.refusal_reason")),
-                esc(l.t("form.required")),
-                options(opts, &[])
-            );
-            reason(&mut fields);
-        }
-        Needs::PreservedUntil => {
-            let _ = write!(
-                fields,
-                "<label for=\"until-{t}\">{}</label><input type=\"date\" id=\"until-{t}\" name=\"preserved_until\">\
-                 <p class=\"hint\">{}</p>",
-                esc(l.t("form.preserved_until")),
-                esc(l.t("form.preserved_until_help"))
-            );
-        }
-        Needs::FollowUp => {
-            let _ = write!(
-                fields,
-                "<label for=\"follow-{t}\">{} ({})</label><input type=\"text\" id=\"follow-{t}\" name=\"follow_up\" required>\
-                 <p class=\"hint\">{}</p>",
-                esc(l.t("form.follow_up")),
-                esc(l.t("form.required")),
-                esc(l.t("form.follow_up_help"))
-            );
-        }
+        options(opts, &[])
+    });
+    TransitionForm {
+        to: to.as_str(),
+        label: l.t1("detail.move_to", &l.word("state", to.as_str())),
+        refusal,
+        reason: matches!(needs, Needs::Reason | Needs::Refusal),
+        preserved_until: needs == Needs::PreservedUntil,
+        follow_up: needs == Needs::FollowUp,
     }
-    format!(
-        "<form method=\"post\" action=\"/requests/{id}/transition\" class=\"action\">{}\
-         <input type=\"hidden\" name=\"version\" value=\"{version}\"><input type=\"hidden\" name=\"to\" value=\"{t}\">\
-         {fields}<p><button type=\"submit\" id=\"go-{t}\">{}</button></p></form>",
-        s.csrf_input(),
-        esc(&l.t1("detail.move_to", &l.word("state", t))),
-    )
 }
 
 /// Reads a preservation date: `YYYY-MM-DD` (end of that day in the requested agency's zone)
@@ -930,37 +821,31 @@ async fn draft_page(ui: &Ui, s: &Session, f: &DraftForm, status: StatusCode, ban
         .map(|o| (o.code.as_ref(), format!("{} — {} / {}", o.code, o.name_en, o.name_zh)));
     let selected: Vec<&str> = f.offences.iter().map(String::as_str).collect();
     let urgency = if f.urgency.is_empty() { "routine" } else { &f.urgency };
-    let body = format!(
-        "<form class=\"card\" method=\"post\" action=\"/requests/new\"><p>{intro}</p>{csrf}\
-         <label for=\"kind\">{l_kind}</label><select id=\"kind\" name=\"kind\" required>{kinds}</select>\
-         <label for=\"urgency\">{l_urg}</label><select id=\"urgency\" name=\"urgency\">{urgs}</select>\
-         <label for=\"requested_agency\">{l_agency}</label><select id=\"requested_agency\" name=\"requested_agency\" required>{agencies}</select>\
-         <label for=\"case_reference\">{l_case}</label><input type=\"text\" id=\"case_reference\" name=\"case_reference\" value=\"{case}\" required maxlength=\"200\">\
-         <label for=\"offences\">{l_off}</label><select id=\"offences\" name=\"offences\" multiple required aria-describedby=\"offences-help\">{offs}</select>\
-         <p class=\"hint\" id=\"offences-help\">{l_off_help}</p>\
-         <label for=\"summary\">{l_sum}</label><textarea id=\"summary\" name=\"summary\" required rows=\"6\">{summary}</textarea>\
-         <label for=\"legal_basis\">{l_basis}</label><input type=\"text\" id=\"legal_basis\" name=\"legal_basis\" value=\"{basis}\">\
-         <p><button type=\"submit\" id=\"create\">{submit}</button></p></form>",
-        intro = esc(l.t("new.intro")),
-        csrf = s.csrf_input(),
-        l_kind = esc(l.t("new.kind")),
-        kinds = options(kinds, &[f.kind.as_str()]),
-        l_urg = esc(l.t("new.urgency")),
-        urgs = options(urgencies, &[urgency]),
-        l_agency = esc(l.t("new.requested_agency")),
-        agencies = options(agency_opts, &[f.requested.as_str()]),
-        l_case = esc(l.t("new.case_reference")),
-        case = esc(&f.case_reference),
-        l_off = esc(l.t("new.offences")),
-        offs = options(offence_opts, &selected),
-        l_off_help = esc(l.t("new.offences_help")),
-        l_sum = esc(l.t("new.summary")),
-        summary = esc(&f.summary),
-        l_basis = esc(l.t("new.legal_basis")),
-        basis = esc(&f.legal_basis),
-        submit = esc(l.t("new.submit")),
-    );
-    s.page(status, l.t("new.title"), &banners, &body)
+    let page = DraftPage {
+        layout: s.layout(l.t("new.title"), banners),
+        kinds: options(kinds, &[f.kind.as_str()]),
+        urgencies: options(urgencies, &[urgency]),
+        agencies: options(agency_opts, &[f.requested.as_str()]),
+        case_reference: &f.case_reference,
+        offences: options(offence_opts, &selected),
+        summary: &f.summary,
+        legal_basis: &f.legal_basis,
+    };
+    render(status, &page)
+}
+
+/// The new-draft form, with the values entered so far.
+#[derive(Template)]
+#[template(path = "new.html")]
+struct DraftPage<'a> {
+    layout: Layout<'a>,
+    kinds: Vec<Opt>,
+    urgencies: Vec<Opt>,
+    agencies: Vec<Opt>,
+    case_reference: &'a str,
+    offences: Vec<Opt>,
+    summary: &'a str,
+    legal_basis: &'a str,
 }
 
 pub async fn new_form(AxState(ui): AxState<Ui>, s: Session) -> Response {
@@ -1062,71 +947,91 @@ pub async fn directory(AxState(ui): AxState<Ui>, s: Session) -> Response {
         Err(e) => return s.error(&e),
     };
     views.sort_by(|a, b| a.agency.code.cmp(&b.agency.code));
-    let mut body = String::new();
-    for v in &views {
-        let a = &v.agency;
-        let local = time_zone(&a.time_zone)
-            .map(|z| now.to_zoned(z).strftime("%Y-%m-%d %H:%M %Z").to_string())
-            .unwrap_or_else(|e| e.to_string());
-        let node = match &v.node_id {
-            Some(n) => format!("{}: {}", l.t("dir.peer_node"), n),
-            None => l.t("dir.this_node").to_string(),
-        };
-        let _ = write!(
-            body,
-            "<section class=\"card agency\"><h2>{}</h2><p>{}: {} · {}: {} · {}: {} · {}: <strong>{}</strong> · {}</p>",
-            esc(&agency_name(a)),
-            esc(l.t("dir.jurisdiction")),
-            esc(a.jurisdiction.as_str()),
-            esc(l.t("dir.kind")),
-            esc(&l.word("agency_kind", a.kind.as_str())),
-            esc(l.t("dir.time_zone")),
-            esc(&a.time_zone),
-            esc(l.t("dir.now")),
-            esc(&local),
-            esc(&node),
-        );
-        if v.contacts.is_empty() {
-            let _ = write!(body, "<p>{}</p>", esc(l.t("dir.no_contacts")));
-        } else {
-            let _ = write!(
-                body,
-                "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-                esc(l.t("dir.contact")),
-                esc(l.t("dir.phone")),
-                esc(l.t("dir.email")),
-                esc(l.t("dir.languages")),
-                esc(l.t("dir.office_hours")),
-                esc(l.t("dir.now")),
-                esc(l.t("dir.status")),
-            );
-            for c in &v.contacts {
-                let (class, label) = if c.status.open {
-                    ("open-now", l.t("dir.open"))
-                } else {
-                    ("closed-now", l.t("dir.closed"))
-                };
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td>{}</td><td><a href=\"mailto:{}\">{}</a></td><td>{}</td><td>{} ({})</td><td>{}</td>\
-                     <td><span class=\"badge {class}\">{}</span></td></tr>",
-                    esc(&c.contact.name),
-                    esc(&c.contact.phone),
-                    esc(&url_enc(&c.contact.email).replace("%40", "@")),
-                    esc(&c.contact.email),
-                    esc(&c.contact.languages.join(", ")),
-                    esc(&c.contact.office_hours.to_string()),
-                    esc(&c.contact.time_zone),
-                    esc(&c.status.local_time),
-                    esc(label),
-                );
+    let agencies = views
+        .iter()
+        .map(|v| {
+            let a = &v.agency;
+            let local = time_zone(&a.time_zone)
+                .map(|z| now.to_zoned(z).strftime("%Y-%m-%d %H:%M %Z").to_string())
+                .unwrap_or_else(|e| e.to_string());
+            let node = match &v.node_id {
+                Some(n) => format!("{}: {}", l.t("dir.peer_node"), n),
+                None => l.t("dir.this_node").to_string(),
+            };
+            let contacts = v
+                .contacts
+                .iter()
+                .map(|c| {
+                    let (class, status) = if c.status.open {
+                        ("open-now", l.t("dir.open"))
+                    } else {
+                        ("closed-now", l.t("dir.closed"))
+                    };
+                    ContactRow {
+                        name: c.contact.name.clone(),
+                        phone: c.contact.phone.clone(),
+                        mailto: url_enc(&c.contact.email).replace("%40", "@"),
+                        email: c.contact.email.clone(),
+                        languages: c.contact.languages.join(", "),
+                        office_hours: c.contact.office_hours.to_string(),
+                        time_zone: c.contact.time_zone.clone(),
+                        local_time: c.status.local_time.clone(),
+                        class,
+                        status: status.to_string(),
+                    }
+                })
+                .collect();
+            AgencyCard {
+                name: agency_name(a),
+                jurisdiction: a.jurisdiction.as_str().to_string(),
+                kind: l.word("agency_kind", a.kind.as_str()),
+                time_zone: a.time_zone.clone(),
+                local,
+                node,
+                contacts,
             }
-            body.push_str("</tbody></table>");
-        }
-        body.push_str("</section>");
-    }
-    s.page(StatusCode::OK, l.t("dir.title"), &[], &body)
+        })
+        .collect();
+    let page = DirectoryPage {
+        layout: s.layout(l.t("dir.title"), vec![]),
+        agencies,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The directory: every agency with its local time and contact points.
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct DirectoryPage<'a> {
+    layout: Layout<'a>,
+    agencies: Vec<AgencyCard>,
+}
+
+struct AgencyCard {
+    name: String,
+    jurisdiction: String,
+    kind: String,
+    time_zone: String,
+    /// The time there now.
+    local: String,
+    /// Which node serves the agency.
+    node: String,
+    contacts: Vec<ContactRow>,
+}
+
+struct ContactRow {
+    name: String,
+    phone: String,
+    /// The address for the `mailto:` link.
+    mailto: String,
+    email: String,
+    languages: String,
+    office_hours: String,
+    time_zone: String,
+    local_time: String,
+    /// `open-now` or `closed-now`.
+    class: &'static str,
+    status: String,
 }
 
 // ----- cooperation report --------------------------------------------------------------------
@@ -1212,63 +1117,27 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
         Ok(q) => q,
         Err(e) => {
             let (status, b) = service_banner(l, &e);
-            return s.page(status, l.t("coop.title"), &[b], &coop_form(l, "agency", "", ""));
+            let page = CoopPage {
+                layout: s.layout(l.t("coop.title"), vec![b]),
+                by_opts: coop_by_options(l, "agency"),
+                from: String::new(),
+                to: String::new(),
+                report: None,
+            };
+            return render(status, &page);
         }
     };
     let report = match ui.node.cooperation(&s.p, q.from, q.to, q.by, now).await {
         Ok(r) => r,
         Err(e) => return s.error(&e),
     };
-    let mut body = coop_form(l, &q.by_s, &q.from_s, &q.to_s);
-    let csv = format!(
-        "/cooperation.csv?by={}&from={}&to={}",
-        url_enc(&q.by_s),
-        url_enc(&q.from_s),
-        url_enc(&q.to_s)
-    );
-    let _ = write!(
-        body,
-        "<p><a class=\"button secondary\" id=\"csv\" href=\"{}\">{}</a></p><p class=\"small\">{}</p>",
-        esc(&csv),
-        esc(l.t("coop.csv")),
-        esc(l.t("coop.api_hint"))
-    );
-    let _ = write!(
-        body,
-        "<p>{}</p>",
-        esc(&l.t1("coop.period", &format!("{} – {}", utc(report.from), utc(report.to))))
-    );
-    if report.pairs.is_empty() {
-        let _ = write!(body, "<p class=\"card\">{}</p>", esc(l.t("coop.empty")));
-    } else {
-        body.push_str("<div class=\"scroll\"><table id=\"cooperation\"><thead><tr>");
-        for k in [
-            "coop.requesting",
-            "coop.requested",
-            "coop.sent",
-            "coop.acknowledged",
-            "coop.answered",
-            "coop.refused",
-            "coop.withdrawn",
-            "coop.pending",
-            "coop.overdue",
-            "coop.answer_rate",
-            "coop.median_ack",
-            "coop.p90_ack",
-            "coop.median_answer",
-            "coop.p90_answer",
-        ] {
-            let _ = write!(body, "<th scope=\"col\">{}</th>", esc(l.t(k)));
-        }
-        body.push_str("</tr></thead><tbody>");
-        for p in &report.pairs {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&p.requesting),
-                esc(&p.requested),
+    let rows = report
+        .pairs
+        .iter()
+        .map(|p| CoopRow {
+            requesting: p.requesting.clone(),
+            requested: p.requested.clone(),
+            counts: [
                 p.sent,
                 p.acknowledged,
                 p.answered,
@@ -1276,37 +1145,68 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
                 p.withdrawn,
                 p.pending,
                 p.overdue,
-                num(p.answer_rate),
-                num(p.median_hours_to_acknowledge),
-                num(p.p90_hours_to_acknowledge),
-                num(p.median_days_to_answer),
-                num(p.p90_days_to_answer),
-            );
-        }
-        body.push_str("</tbody></table></div>");
-    }
-    s.page(StatusCode::OK, l.t("coop.title"), &[], &body)
+            ]
+            .iter()
+            .map(|n| n.to_string())
+            .chain(
+                [
+                    p.answer_rate,
+                    p.median_hours_to_acknowledge,
+                    p.p90_hours_to_acknowledge,
+                    p.median_days_to_answer,
+                    p.p90_days_to_answer,
+                ]
+                .into_iter()
+                .map(num),
+            )
+            .collect(),
+        })
+        .collect();
+    let page = CoopPage {
+        layout: s.layout(l.t("coop.title"), vec![]),
+        by_opts: coop_by_options(l, &q.by_s),
+        report: Some(CoopReport {
+            period: l.t1("coop.period", &format!("{} – {}", utc(report.from), utc(report.to))),
+            by: q.by_s,
+            rows,
+        }),
+        from: q.from_s,
+        to: q.to_s,
+    };
+    render(StatusCode::OK, &page)
 }
 
-fn coop_form(l: Lang, by: &str, from: &str, to: &str) -> String {
+fn coop_by_options(l: Lang, by: &str) -> Vec<Opt> {
     let opts = [
         ("agency", l.t("coop.by_agency").to_string()),
         ("jurisdiction", l.t("coop.by_jurisdiction").to_string()),
     ];
-    format!(
-        "<form class=\"card filters\" method=\"get\" action=\"/cooperation\">\
-         <div><label for=\"by\">{}</label><select id=\"by\" name=\"by\">{}</select></div>\
-         <div><label for=\"from\">{}</label><input type=\"date\" id=\"from\" name=\"from\" value=\"{}\"></div>\
-         <div><label for=\"to\">{}</label><input type=\"date\" id=\"to\" name=\"to\" value=\"{}\"></div>\
-         <div><button type=\"submit\">{}</button></div></form>",
-        esc(l.t("coop.by")),
-        options(opts, &[by]),
-        esc(l.t("coop.from")),
-        esc(from),
-        esc(l.t("coop.to")),
-        esc(to),
-        esc(l.t("coop.show")),
-    )
+    options(opts, &[by])
+}
+
+/// The cooperation report: its form, and the report unless the form's values are wrong.
+#[derive(Template)]
+#[template(path = "cooperation.html")]
+struct CoopPage<'a> {
+    layout: Layout<'a>,
+    by_opts: Vec<Opt>,
+    from: String,
+    to: String,
+    report: Option<CoopReport>,
+}
+
+struct CoopReport {
+    /// The grouping, for the CSV link (with the form's `from` and `to`).
+    by: String,
+    period: String,
+    rows: Vec<CoopRow>,
+}
+
+struct CoopRow {
+    requesting: String,
+    requested: String,
+    /// The twelve numeric columns, formatted.
+    counts: Vec<String>,
 }
 
 pub async fn cooperation_csv(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery) -> Response {
