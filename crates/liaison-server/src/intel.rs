@@ -17,7 +17,7 @@ use crate::api::{Auth, Problem};
 use crate::service::{Node, Result, ServiceError};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State as AxState};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -511,12 +511,8 @@ pub struct FeedbackBody {
     pub note: Option<String>,
 }
 
-async fn feedback(AxState(node): AxState<Node>, Auth(p): Auth, body: Bytes) -> ApiResult<Response> {
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let b: FeedbackBody = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        field(if path == "." { "body" } else { &path }, e.inner().to_string())
-    })?;
+async fn feedback(AxState(node): AxState<Node>, Auth(p): Auth, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let b: FeedbackBody = crate::api::json_body(&headers, &body)?;
     let status: FeedbackStatus = b.status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
         field(
             "status",

@@ -704,11 +704,16 @@ impl Node {
     /// Adds a jurisdiction with its names (needed before agencies of that state).
     pub async fn add_jurisdiction(&self, p: &Principal, j: liaison_core::jurisdiction::Jurisdiction) -> Result<()> {
         require(p.role.may_administer(), "maintaining the directory", p)?;
-        if j.name_en.trim().is_empty() || j.name_zh.trim().is_empty() {
-            return Err(ServiceError::invalid(
-                "name_en",
-                "give the jurisdiction's name in English and in Chinese",
-            ));
+        let errs: Vec<FieldError> = [("name_en", &j.name_en, "English"), ("name_zh", &j.name_zh, "Chinese")]
+            .into_iter()
+            .filter(|(_, name, _)| name.trim().is_empty())
+            .map(|(field, _, lang)| FieldError {
+                field: field.into(),
+                message: format!("give the jurisdiction's name in {lang}"),
+            })
+            .collect();
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
         }
         Ok(self.store.upsert_jurisdiction(&j).await?)
     }
@@ -776,6 +781,15 @@ impl Node {
                 message: "must not be empty".into(),
             });
         }
+        // Stored comma-separated: a tag with a comma (or an empty one) would not read back.
+        for (i, l) in c.languages.iter().enumerate() {
+            if !is_language_tag(l) {
+                errs.push(FieldError {
+                    field: format!("languages[{i}]"),
+                    message: format!("'{l}' is not a BCP 47 language tag such as en or zh-Hans"),
+                });
+            }
+        }
         if !errs.is_empty() {
             return Err(ServiceError::Invalid(errs));
         }
@@ -788,4 +802,14 @@ impl Node {
             })?;
         Ok(c)
     }
+}
+
+/// A BCP 47 language tag in the simple form `xx(-yyyy)*`: 2-8 letters, then subtags of 1-8
+/// letters or digits.
+fn is_language_tag(t: &str) -> bool {
+    let mut parts = t.split('-');
+    let primary = parts.next().unwrap_or("");
+    (2..=8).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
