@@ -47,6 +47,7 @@ pub fn router(node: Node) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(node.clone())
         .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
+        .layer(axum::middleware::from_fn(refuse_nul_in_query))
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));
     let doc = openapi::document(&node);
@@ -242,6 +243,9 @@ pub(crate) fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) 
             "send the body as Content-Type: application/json",
         ));
     }
+    if let Some(path) = nul_in_json(body) {
+        return Err(Problem::field(&path, NUL_MESSAGE));
+    }
     let problem = |e: serde_path_to_error::Error<serde_json::Error>| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
@@ -266,6 +270,56 @@ pub(crate) fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) 
                 _ => Err(p),
             }
         }
+    }
+}
+
+const NUL_MESSAGE: &str = "must not contain the character U+0000";
+
+/// The path of the first string (or key) of a JSON body that contains U+0000, which
+/// PostgreSQL cannot store: the node refuses it on every backend.
+fn nul_in_json(body: &[u8]) -> Option<String> {
+    // JSON writes U+0000 only as an escape; most bodies have none.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => {
+                Some(if path.is_empty() { "body".into() } else { path.into() })
+            }
+            serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+                if k.contains('\0') {
+                    Some(at(&k.replace('\0', "\\u0000")))
+                } else {
+                    walk(x, &at(k))
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(&serde_json::from_slice(body).ok()?, "")
+}
+
+/// Refuses U+0000 in query parameters (see [`nul_in_json`]).
+async fn refuse_nul_in_query(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let nul = req.uri().query().and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let has = |s: &str| s.to_ascii_lowercase().contains("%00");
+            (has(k) || has(v)).then(|| k.to_string())
+        })
+    });
+    match nul {
+        Some(k) => Problem::field(&k, NUL_MESSAGE).into_response(),
+        None => next.run(req).await,
     }
 }
 

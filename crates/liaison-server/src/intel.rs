@@ -455,6 +455,21 @@ async fn ingest(
         .ok_or_else(|| field("format", "required, e.g. ?format=feodo"))?;
     let name = q.get("name").map(String::as_str).unwrap_or("upload");
     let src = source(name, format, q.get("feed").map(String::as_str))?;
+    // PostgreSQL cannot store U+0000: NUL bytes are read as U+FFFD, like other invalid text,
+    // so that the rows they are in are kept or quarantined like any other.
+    let body = if body.contains(&0) {
+        let mut clean = Vec::with_capacity(body.len() + 16);
+        for &b in body.iter() {
+            if b == 0 {
+                clean.extend_from_slice("\u{FFFD}".as_bytes());
+            } else {
+                clean.push(b);
+            }
+        }
+        Bytes::from(clean)
+    } else {
+        body
+    };
     let input = Input::new(src, name, std::io::Cursor::new(body));
     let report = node
         .intel_ingest(&p, &config(), vec![input], Arc::new(NoProgress), Timestamp::now())

@@ -126,9 +126,14 @@ fn string() -> Value {
     json!({"type": "string"})
 }
 
+/// An input string: anything but U+0000, which the node refuses everywhere (400).
+fn text() -> Value {
+    json!({"type": "string", "pattern": "^[^\\x00]*$"})
+}
+
 /// A string with at least one character that is not white space (the node trims).
 fn non_blank(max_len: Option<u64>, description: &str) -> Value {
-    let mut s = json!({"type": "string", "pattern": "\\S", "description": description});
+    let mut s = json!({"type": "string", "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$", "description": description});
     if let Some(m) = max_len {
         s["maxLength"] = json!(m);
     }
@@ -275,12 +280,12 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let target_value = json!({"oneOf": [
         ip_target,
         object(&["type", "name"], json!({"type": {"const": "domain"}, "name": {"type": "string", "pattern": domain_pattern(), "description": "A domain name with at least two labels, each of letters, digits, '-' or non-ASCII characters, not starting or ending with '-' (at most 63 bytes a label and 253 in all, trailing dots aside)"}})),
-        object(&["type", "url"], json!({"type": {"const": "url"}, "url": {"type": "string", "pattern": "^https?://"}})),
-        object(&["type", "address"], json!({"type": {"const": "email"}, "address": {"type": "string", "pattern": "@"}})),
-        object(&["type", "service", "identifier"], json!({"type": {"const": "account"}, "service": string(), "identifier": string()})),
-        object(&["type", "number"], json!({"type": {"const": "phone"}, "number": string()})),
-        object(&["type", "currency", "address"], json!({"type": {"const": "crypto_wallet"}, "currency": string(), "address": string()})),
-        object(&["type", "institution", "identifier"], json!({"type": {"const": "bank_account"}, "institution": string(), "identifier": string()}))
+        object(&["type", "url"], json!({"type": {"const": "url"}, "url": {"type": "string", "pattern": "^https?://[^\\x00]*$"}})),
+        object(&["type", "address"], json!({"type": {"const": "email"}, "address": {"type": "string", "pattern": "^[^\\x00]*@[^\\x00]*$"}})),
+        object(&["type", "service", "identifier"], json!({"type": {"const": "account"}, "service": text(), "identifier": text()})),
+        object(&["type", "number"], json!({"type": {"const": "phone"}, "number": text()})),
+        object(&["type", "currency", "address"], json!({"type": {"const": "crypto_wallet"}, "currency": text(), "address": text()})),
+        object(&["type", "institution", "identifier"], json!({"type": {"const": "bank_account"}, "institution": text(), "identifier": text()}))
     ]});
     let target = {
         let mut t = object(
@@ -293,15 +298,15 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let attachment = object(
         &["file_name", "sha256", "size", "media_type"],
         json!({
-            "file_name": string(),
+            "file_name": text(),
             "sha256": {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$"},
             "size": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
-            "media_type": string()
+            "media_type": text()
         }),
     );
     let amount = object(
         &["value", "currency"],
-        json!({"value": {"type": "number"}, "currency": string()}),
+        json!({"value": {"type": "number"}, "currency": text()}),
     );
     let draft_props = json!({
         "kind": schema_ref("RequestKind"),
@@ -313,11 +318,11 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "summary": non_blank(Some(20_000), "Summary of the facts (at most 20000 bytes)"),
         "targets": array(schema_ref("Target")),
         "data_categories": {"type": "array", "items": schema_ref("DataCategory"), "description": "Empty: what the kind implies"},
-        "legal_basis": string(),
+        "legal_basis": text(),
         "related": array(uuid()),
         "attachments": array(attachment),
         "amount": schema_ref("Amount"),
-        "conduct": array(string())
+        "conduct": array(text())
     });
     let draft_required = [
         "kind",
@@ -411,7 +416,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "kind": schema_ref("RequestKind"),
                 "urgency": schema_ref("Urgency"),
                 "offences": array(schema_ref("OffenceCode")),
-                "conduct": array(string()),
+                "conduct": array(text()),
                 "amount": schema_ref("Amount"),
                 "categories": array(schema_ref("DataCategory")),
                 "targets": array(schema_ref("Target")),
@@ -657,8 +662,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         .describe("Any content type; at most 512 MiB")
         .params(vec![
             json!({"name": "format", "in": "query", "required": true, "description": "Feed format (feodotracker, threatfox, generic-csv, demo, plain and txt are accepted aliases)", "schema": feed_formats}),
-            q("feed", "Feed name recorded on each indicator (default: the file name)", string()),
-            q("name", "File name used in quarantine messages (default: upload)", string()),
+            q("feed", "Feed name recorded on each indicator (default: the file name)", text()),
+            q("name", "File name used in quarantine messages (default: upload)", text()),
         ])
         .errors(&[400, 403, 413])
         .ok(200, "Run summary with counts and quarantined rows", json_content(schema_ref("IngestReport")))
@@ -751,7 +756,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/intel/ingest": {"post": ingest},
         "/api/v1/intel/notices": {"get": Op::new("intelNotices", "intel", "Issued clean-up notices (a partner's users see their own only)")
             .params(vec![
-                q("partner", "Partner agency code (others than one's own: operators and statistics readers only)", string()),
+                q("partner", "Partner agency code (others than one's own: operators and statistics readers only)", text()),
                 q("format", "json (default) or csv (one line per item)", enum_of(["json", "csv"]))
             ]).errors(&[400, 403])
             .ok(200, "Notices", {
@@ -802,7 +807,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "info": {
             "title": "Liaison node API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Cross-border assistance requests between law-enforcement agencies. All routes except /health need 'Authorization: Bearer <token>'. Errors are RFC 9457 problem+json documents (application/problem+json); a 400 names each field at fault in `errors`. JSON bodies must be sent as Content-Type: application/json (else 415) and are at most 1 MiB (else 413); unknown fields and unknown query parameters are refused (400).",
+            "description": "Cross-border assistance requests between law-enforcement agencies. All routes except /health need 'Authorization: Bearer <token>'. Errors are RFC 9457 problem+json documents (application/problem+json); a 400 names each field at fault in `errors`. JSON bodies must be sent as Content-Type: application/json (else 415) and are at most 1 MiB (else 413); unknown fields and unknown query parameters are refused (400), and so is the character U+0000 in any string or parameter.",
             "license": {"name": "MIT", "identifier": "MIT"}
         },
         "servers": [{"url": "/"}],
@@ -856,7 +861,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "Transition": object(&["version", "to"], json!({
                     "version": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "The version you last read (stale: 409)"},
                     "to": schema_ref("State"),
-                    "reason": {"type": "string", "description": "Required (not blank) for refusals and withdrawals"},
+                    "reason": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Required (not blank) for refusals and withdrawals"},
                     "refusal_reason": schema_ref("RefusalReason"),
                     "preserved_until": {"type": "string", "format": "date-time", "description": "Preservations: the end of the period (at least the minimum days from now)"},
                     "follow_up": {"type": "string", "format": "uuid", "description": "Conversions: the follow-up request, between the same agencies, that lists this one as related"}
@@ -873,7 +878,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "NewAgency": object(&["code", "name_en", "jurisdiction", "kind", "time_zone"], json!({
                     "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "description": "Unique (409 when taken)"},
                     "name_en": non_blank(None, "English name"),
-                    "name_native": {"type": "string", "description": "Name in the agency's language (default: name_en)"},
+                    "name_native": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Name in the agency's language (default: name_en)"},
                     "jurisdiction": {"allOf": [schema_ref("CountryCode")], "description": "A jurisdiction in the directory (else 400)"},
                     "kind": schema_ref("AgencyKind"),
                     "time_zone": schema_ref("TimeZone")
@@ -882,8 +887,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "NewContact": object(&["agency", "name", "phone", "email", "time_zone", "office_hours"], json!({
                     "agency": {"type": "string", "format": "uuid", "description": "An agency in the directory (else 400)"},
                     "name": non_blank(None, "Name of the person or desk"),
-                    "phone": string(),
-                    "email": {"type": "string", "pattern": "@"},
+                    "phone": text(),
+                    "email": {"type": "string", "pattern": "^[^\\x00]*@[^\\x00]*$"},
                     "languages": array(json!({"type": "string", "pattern": "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", "description": "BCP 47 language tag"})),
                     "time_zone": schema_ref("TimeZone"),
                     "office_hours": {"type": "string", "pattern": office_hours_pattern(), "description": "24/7, or days and hours like Mon-Fri 09:00-17:30 (closing after opening)"}
@@ -912,13 +917,13 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 })),
                 "NewUser": object(&["username", "display_name", "agency", "role"], json!({
                     "username": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "Unique (409 when taken)"},
-                    "display_name": string(),
-                    "agency": {"type": "string", "description": "Agency code or id, of an agency in the directory (else 400)"},
+                    "display_name": text(),
+                    "agency": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Agency code or id, of an agency in the directory (else 400)"},
                     "role": schema_ref("Role")
                 })),
                 "NewToken": object(&["username"], json!({
-                    "username": {"type": "string", "description": "An existing user (else 400); others than oneself: admins only"},
-                    "label": {"type": "string", "description": "Default: api"},
+                    "username": {"type": "string", "pattern": "^[^\\x00]*$", "description": "An existing user (else 400); others than oneself: admins only"},
+                    "label": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Default: api"},
                     "days": {"type": "integer", "minimum": 1, "maximum": 366, "description": "Validity (default 90)"}
                 })),
                 "IssuedToken": object(&["token", "info"], json!({
@@ -932,10 +937,10 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "Notice": notice,
                 "IssueReport": object(&["interval", "notices", "items"], json!({"interval": schema_ref("Interval"), "notices": array(notice_summary), "items": count()})),
                 "Feedback": object(&["item", "status"], json!({
-                    "partner": {"type": "string", "description": "The caller's agency code (optional; another one is a 403)"},
+                    "partner": {"type": "string", "pattern": "^[^\\x00]*$", "description": "The caller's agency code (optional; another one is a 403)"},
                     "item": {"type": "string", "format": "uuid", "description": "A notice item sent to the caller's agency"},
                     "status": {"type": "string", "enum": ["remediated", "not_found", "disputed", "false_positive"], "description": "Aliases such as not-found, fixed or fp are accepted"},
-                    "note": string()
+                    "note": text()
                 })),
                 "FeedbackRecord": object(&["item_id", "indicator", "partner", "status", "at", "note"], json!({
                     "item_id": uuid(), "indicator": count(), "partner": string(),

@@ -406,3 +406,105 @@ async fn document_names_every_status_and_content_type() {
         assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
     }
 }
+
+/// PostgreSQL cannot store U+0000: every text field that reached it was a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_is_refused_on_every_backend() {
+    for store in testing::all_backends().await {
+        let f = common::fixture(store).await;
+        let base = common::serve(&f.node).await;
+        let http = reqwest::Client::new();
+        let post = |path: &str, who: (&str, Role), body: Value| {
+            http.post(format!("{base}{path}"))
+                .bearer_auth(f.token(who.0, who.1))
+                .json(&body)
+                .send()
+        };
+        let problem = |r: reqwest::Response| async move {
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            let p: Value = r.json().await.unwrap();
+            assert!(p["detail"].as_str().unwrap().contains("U+0000"), "{p}");
+            p["errors"][0]["field"].as_str().unwrap().to_string()
+        };
+        let mut d = serde_json::to_value(f.draft(liaison_core::RequestKind::SubscriberInformation)).unwrap();
+        d["targets"] = json!([{"value": {"type": "phone", "number": "+1\u{0}"}, "from": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}]);
+        let field = problem(post("/api/v1/requests", OFFICER, d).await.unwrap()).await;
+        assert_eq!(field, "targets[0].value.number");
+        let field = problem(
+            post(
+                "/api/v1/users",
+                ADMIN,
+                json!({"username": "nul", "display_name": "a\u{0}", "agency": "FBI", "role": "officer"}),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(field, "display_name");
+        let r = http
+            .get(format!("{base}/api/v1/intel/notices?partner=CN%00"))
+            .bearer_auth(f.token("FBI", Role::Admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(problem(r).await, "partner");
+        // In a feed, NUL bytes are read as U+FFFD: the batch goes on.
+        let r = http
+            .post(format!("{base}/api/v1/intel/ingest?format=liaison"))
+            .bearer_auth(f.token("FBI", Role::Admin))
+            .body("indicator,malware,classification\n203.0.113.7,Emo\u{0}tet,c2\n203.0.113.8,\u{0},c2\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let r: Value = http
+            .get(format!("{base}/api/v1/intel/stats?by=malware"))
+            .bearer_auth(f.token("FBI", Role::Admin))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys: Vec<&str> = r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["key"].as_str().unwrap())
+            .collect();
+        assert!(keys.contains(&"Emo\u{FFFD}tet"), "{keys:?}");
+    }
+}
+
+/// A listing filtered on two agencies neither of which is the caller's (or on the caller's on
+/// both sides) matches nothing; on PostgreSQL it was a 500 (a cached statement prepared for
+/// another number of parameters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_that_cannot_match_is_empty_on_every_backend() {
+    for store in testing::all_backends().await {
+        let f = common::fixture(store).await;
+        let base = common::serve(&f.node).await;
+        let http = reqwest::Client::new();
+        let other = liaison_core::AgencyId::new();
+        let own = f.fbi.id;
+        for query in [
+            format!("requesting={other}&requested={other}"),
+            format!("requesting={other}&requested={other}&kind=takedown"),
+            format!("requesting={other}&requested={other}&kind=takedown&state=draft,submitted"),
+            format!("requesting={own}&requested={own}&overdue=true"),
+            format!("requesting={own}&requested={other}&view=full"),
+        ] {
+            for path in ["/api/v1/requests", "/api/v1/requests/overdue"] {
+                let r = http
+                    .get(format!("{base}{path}?{query}"))
+                    .bearer_auth(f.token("FBI", Role::Supervisor))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "{path}?{query}");
+                let page: Value = r.json().await.unwrap();
+                assert_eq!(page, json!({"items": [], "next": null}), "{path}?{query}");
+            }
+        }
+    }
+}
