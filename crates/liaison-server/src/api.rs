@@ -568,6 +568,12 @@ async fn overdue(
     Auth(p): Auth,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
+    if q.contains_key("overdue") {
+        return Err(Problem::field(
+            "overdue",
+            "unknown query parameter: this listing is the overdue requests",
+        ));
+    }
     q.insert("overdue".into(), "true".into());
     list_page(&node, &p, &q).await
 }

@@ -637,8 +637,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "rows": array(object(&["key", "indicators", "sightings", "victims"], json!({"key": string(), "indicators": count(), "sightings": count(), "victims": count()})))
         }),
     );
-    let intel_instant = json!({"description": "A date (2026-10-01), an RFC 3339 instant or Unix seconds",
-        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0, "maximum": 9_999_999_999u64}]});
+    let intel_instant = json!({"description": "A date (2026-10-01), an RFC 3339 instant or Unix seconds, up to 9999-12-30T22:00:00Z",
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0, "maximum": jiff::Timestamp::MAX.as_second()}]});
     let csv = json!({"text/csv": {"schema": {"type": "string"}}});
 
     // ----- operations ----------------------------------------------------------------------
@@ -668,7 +668,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         .errors(&[400, 403, 413])
         .ok(200, "Run summary with counts and quarantined rows", json_content(schema_ref("IngestReport")))
         .build();
-        o["requestBody"] = json!({"required": true, "content": {
+        // An empty body is an empty feed (nothing ingested).
+        o["requestBody"] = json!({"required": false, "content": {
             "text/csv": {"schema": {"type": "string"}},
             "text/plain": {"schema": {"type": "string"}},
             "application/json": {"schema": {}}
@@ -710,7 +711,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 .links(201, request_links("$response.body#/id")).build()
         },
         "/api/v1/requests/overdue": {"get": Op::new("listOverdue", "requests", "Requests whose running deadline has passed (as GET /requests with overdue=true)")
-            .params(list_params).errors(&[400, 403])
+            .params(list_params.iter().filter(|p| p["name"] != "overdue").cloned().collect()).errors(&[400, 403])
             .ok(200, "One page", json_content(schema_ref("RequestPage"))).build()},
         "/api/v1/requests/{id}": {
             "get": Op::new("getRequest", "requests", "One request (ETag = version)")

@@ -122,6 +122,18 @@ async fn framework_refusals_are_problem_documents() {
         .raw(Method::GET, "/api/v1/requests/%FF", Some(OFFICER), None, None)
         .await;
     assert_problem(&a, StatusCode::BAD_REQUEST);
+    // /requests/overdue took an overdue parameter and ignored it; like any unknown one, it is refused.
+    let a = api
+        .raw(
+            Method::GET,
+            "/api/v1/requests/overdue?overdue=false",
+            Some(OFFICER),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(&a, StatusCode::BAD_REQUEST);
+    assert_eq!(fields(&a), ["overdue"], "{}", a.body);
     // Unknown routes were already problems.
     let a = api.raw(Method::GET, "/api/v1/nothing", Some(OFFICER), None, None).await;
     assert_problem(&a, StatusCode::NOT_FOUND);
@@ -491,7 +503,7 @@ async fn listing_that_cannot_match_is_empty_on_every_backend() {
             format!("requesting={other}&requested={other}"),
             format!("requesting={other}&requested={other}&kind=takedown"),
             format!("requesting={other}&requested={other}&kind=takedown&state=draft,submitted"),
-            format!("requesting={own}&requested={own}&overdue=true"),
+            format!("requesting={own}&requested={own}&kind=takedown"),
             format!("requesting={own}&requested={other}&view=full"),
         ] {
             for path in ["/api/v1/requests", "/api/v1/requests/overdue"] {
@@ -507,4 +519,52 @@ async fn listing_that_cannot_match_is_empty_on_every_backend() {
             }
         }
     }
+}
+
+/// Clean-up instants past what the node stores (it keeps milliseconds in an i64) collapsed
+/// into one value: issuing notices for two such intervals was a 500 (a unique key broken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intel_instants_stay_in_range() {
+    let api = Api::start().await;
+    let sup = ("FBI", Role::Supervisor);
+    for until in [
+        "9223372036854775807",
+        "9223372036854775806",
+        "253402207201",
+        "9999-12-31",
+    ] {
+        let a = api
+            .raw(
+                Method::POST,
+                &format!("/api/v1/intel/notices/issue?since=2000-01-01&until={until}"),
+                Some(sup),
+                None,
+                None,
+            )
+            .await;
+        assert_problem(&a, StatusCode::BAD_REQUEST);
+        assert_eq!(fields(&a), ["until"], "{}", a.body);
+    }
+    for until in ["253402207200", "9999-12-30"] {
+        let a = api
+            .raw(
+                Method::POST,
+                &format!("/api/v1/intel/notices/issue?since=2000-01-01&until={until}"),
+                Some(sup),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{until}: {}", a.body);
+    }
+    let a = api
+        .raw(
+            Method::GET,
+            "/api/v1/intel/stats?since=99999999999999",
+            Some(sup),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(&a, StatusCode::BAD_REQUEST);
 }
