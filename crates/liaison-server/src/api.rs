@@ -48,11 +48,42 @@ pub fn router(node: Node) -> Router {
         .with_state(node.clone())
         .merge(crate::admin_api::router(node.clone())) // users, tokens, peers, ledger, keys
         .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
-        .merge(crate::ui::router(node)); // [ui] web pages at / (see docs/ui.md)
-    api.merge(
-        utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
-            .external_url_unchecked("/api/v1/openapi.json", openapi::document()),
-    )
+        .layer(axum::middleware::from_fn(refuse_nul_in_query))
+        // Every error of the API is problem+json, including the framework's own refusals.
+        .layer(axum::middleware::map_response(problem_errors));
+    let doc = openapi::document(&node);
+    api.merge(crate::ui::router(node)) // [ui] web pages at / (see docs/ui.md)
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", doc))
+}
+
+/// Turns an error answer that is not problem+json (the framework's refusals: a body over the
+/// limit, a malformed path or query, a method the route does not have) into one, keeping its
+/// status and headers. The health check's JSON answer is left as it is.
+async fn problem_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let ct = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with(openapi::PROBLEM_JSON) || ct.starts_with("application/json") {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let title = status.canonical_reason().unwrap_or("Error");
+    let detail = if text.is_empty() { title.to_string() } else { text };
+    let mut out = Problem::new(status, title, detail).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 // ----- errors --------------------------------------------------------------------------------
@@ -199,25 +230,128 @@ impl FromRequestParts<Node> for Auth {
     }
 }
 
-/// Parses a JSON body, naming the exact field path and value on error.
+/// Parses a JSON body, naming the exact field path and value on error. A body that is missing
+/// or not sent as application/json is a 415.
 pub(crate) fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct.starts_with("application/json") {
+    let media_type = ct.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported media type",
             "send the body as Content-Type: application/json",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    if let Some(path) = nul_in_json(body) {
+        return Err(Problem::field(&path, NUL_MESSAGE));
+    }
+    let problem = |e: serde_path_to_error::Error<serde_json::Error>| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
         Problem::field(&field, e.inner().to_string())
-    })
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let first = serde_path_to_error::deserialize(&mut de)
+        .map_err(problem)
+        // Nothing but white space may follow the JSON value.
+        .and_then(|v| de.end().map(|()| v).map_err(|e| Problem::field("body", e.to_string())));
+    match first {
+        Ok(v) => Ok(v),
+        Err(p) => {
+            // JSON Schema counts 30.0 as an integer: read integral numbers written with a
+            // fraction or an exponent as integers and try again; else the first error stands.
+            let retried = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|mut v| integral_numbers(&mut v).then_some(v))
+                .map(serde_path_to_error::deserialize::<_, T>);
+            match retried {
+                Some(Ok(v)) => Ok(v),
+                _ => Err(p),
+            }
+        }
+    }
+}
+
+const NUL_MESSAGE: &str = "must not contain the character U+0000";
+
+/// The path of the first string (or key) of a JSON body that contains U+0000, which
+/// PostgreSQL cannot store: the node refuses it on every backend.
+fn nul_in_json(body: &[u8]) -> Option<String> {
+    // JSON writes U+0000 only as an escape; most bodies have none.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => {
+                Some(if path.is_empty() { "body".into() } else { path.into() })
+            }
+            serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+                if k.contains('\0') {
+                    Some(at(&k.replace('\0', "\\u0000")))
+                } else {
+                    walk(x, &at(k))
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(&serde_json::from_slice(body).ok()?, "")
+}
+
+/// Refuses U+0000 in query parameters (see [`nul_in_json`]).
+async fn refuse_nul_in_query(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let nul = req.uri().query().and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let has = |s: &str| s.to_ascii_lowercase().contains("%00");
+            (has(k) || has(v)).then(|| k.to_string())
+        })
+    });
+    match nul {
+        Some(k) => Problem::field(&k, NUL_MESSAGE).into_response(),
+        None => next.run(req).await,
+    }
+}
+
+/// Rewrites every float with no fractional part (within the i64/u64 range) as an integer;
+/// tells whether anything changed.
+fn integral_numbers(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let as_int = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                Some(serde_json::Value::from(f as u64))
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                Some(serde_json::Value::from(f as i64))
+            } else {
+                None
+            };
+            match as_int {
+                Some(i) => {
+                    *v = i;
+                    true
+                }
+                None => false,
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().map(integral_numbers).filter(|&c| c).count() > 0,
+        serde_json::Value::Object(o) => o.values_mut().map(integral_numbers).filter(|&c| c).count() > 0,
+        _ => false,
+    }
 }
 
 fn parse_id(id: &str) -> ApiResult<RequestId> {
@@ -437,6 +571,12 @@ async fn overdue(
     Auth(p): Auth,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
+    if q.contains_key("overdue") {
+        return Err(Problem::field(
+            "overdue",
+            "unknown query parameter: this listing is the overdue requests",
+        ));
+    }
     q.insert("overdue".into(), "true".into());
     list_page(&node, &p, &q).await
 }
@@ -511,7 +651,8 @@ async fn transition(
     body: Bytes,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    let raw: serde_json::Value = json_body(&headers, &body)?;
+    let mut raw: serde_json::Value = json_body(&headers, &body)?;
+    integral_numbers(&mut raw);
     let version = raw
         .get("version")
         .and_then(|v| v.as_i64())
@@ -556,13 +697,63 @@ struct AssessBody {
     #[serde(default)]
     request: Option<RequestId>,
     #[serde(default)]
-    input: Option<liaison_law::AssessmentInput>,
+    input: Option<serde_json::Value>,
+}
+
+/// The fields of an explicit assessment input, as the law engine names them.
+fn assessment_input_fields() -> &'static [String] {
+    static FIELDS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let draft = RequestDraft {
+            kind: RequestKind::SubscriberInformation,
+            urgency: liaison_core::Urgency::Routine,
+            requesting_agency: AgencyId::new(),
+            requested_agency: AgencyId::new(),
+            case_reference: String::new(),
+            offences: vec![],
+            summary: String::new(),
+            targets: vec![],
+            data_categories: vec![],
+            legal_basis: String::new(),
+            related: vec![],
+            attachments: vec![],
+            amount: None,
+            conduct: vec![],
+        };
+        let cc = liaison_core::CountryCode::parse("US").ok();
+        cc.map(|c| liaison_law::AssessmentInput::from_draft(&draft, c, c, Timestamp::UNIX_EPOCH))
+            .and_then(|i| serde_json::to_value(i).ok())
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default()
+    });
+    &FIELDS
+}
+
+/// Parses an explicit assessment input, refusing unknown fields like every other body.
+fn assessment_input(mut v: serde_json::Value) -> ApiResult<liaison_law::AssessmentInput> {
+    integral_numbers(&mut v);
+    let known = assessment_input_fields();
+    if let Some(k) = v.as_object().and_then(|o| o.keys().find(|k| !known.contains(k))) {
+        return Err(Problem::field(
+            &format!("input.{k}"),
+            format!("unknown field `{k}`, expected one of {}", known.join(", ")),
+        ));
+    }
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "input".to_string()
+        } else {
+            format!("input.{path}")
+        };
+        Problem::field(&field, e.inner().to_string())
+    })
 }
 
 async fn assess(AxState(node): AxState<Node>, Auth(p): Auth, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let b: AssessBody = json_body(&headers, &body)?;
+    let input = b.input.map(assessment_input).transpose()?;
     let now = Timestamp::now();
-    let a = node.assess(&p, b.draft, b.request, b.input, now).await?;
+    let a = node.assess(&p, b.draft, b.request, input, now).await?;
     Ok(Json(a).into_response())
 }
 

@@ -4,7 +4,7 @@
 use crate::api::{Auth, Problem, check_params};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State as AxState};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -50,6 +50,21 @@ async fn ingest(
         .ok_or_else(|| field("format", "required, e.g. ?format=feodo"))?;
     let name = q.get("name").map(String::as_str).unwrap_or("upload");
     let src = source(name, format, q.get("feed").map(String::as_str))?;
+    // PostgreSQL cannot store U+0000: NUL bytes are read as U+FFFD, like other invalid text,
+    // so that the rows they are in are kept or quarantined like any other.
+    let body = if body.contains(&0) {
+        let mut clean = Vec::with_capacity(body.len() + 16);
+        for &b in body.iter() {
+            if b == 0 {
+                clean.extend_from_slice("\u{FFFD}".as_bytes());
+            } else {
+                clean.push(b);
+            }
+        }
+        Bytes::from(clean)
+    } else {
+        body
+    };
     let input = Input::new(src, name, std::io::Cursor::new(body));
     let report = node
         .intel_ingest(
@@ -113,12 +128,8 @@ pub struct FeedbackBody {
     pub note: Option<String>,
 }
 
-async fn feedback(AxState(node): AxState<Node>, Auth(p): Auth, body: Bytes) -> ApiResult<Response> {
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let b: FeedbackBody = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        field(if path == "." { "body" } else { &path }, e.inner().to_string())
-    })?;
+async fn feedback(AxState(node): AxState<Node>, Auth(p): Auth, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let b: FeedbackBody = crate::api::json_body(&headers, &body)?;
     let status: FeedbackStatus = b.status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
         field(
             "status",

@@ -1,233 +1,966 @@
 //! The OpenAPI 3.1 description of /api/v1, written out by hand so that it says exactly what
-//! the handlers do (and is checked against them by the API tests).
+//! the handlers do: every constraint they enforce, every status code and content type they
+//! answer with. It is checked against a running node by `tests/contract/run.sh`
+//! (schemathesis) and by the API tests.
+//!
+//! Enumerations come from the code (states, kinds, roles, ...) and from the node itself where
+//! the node decides (the offence codes of its rule packs, the time zones of its time-zone
+//! database), so the document is exact for the node that serves it.
 
-use serde_json::{Value, json};
+use liaison_service::Node;
+use serde_json::{Map, Value, json};
 
-fn op(tag: &str, summary: &str, params: Value, body: Option<&str>, ok: (&str, &str)) -> Value {
-    let mut o = json!({
-        "tags": [tag],
-        "summary": summary,
-        "parameters": params,
-        "responses": {
-            ok.0: {"description": "Success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", ok.1)}}}},
-            "400": {"$ref": "#/components/responses/Problem"},
-            "401": {"$ref": "#/components/responses/Problem"},
-            "403": {"$ref": "#/components/responses/Problem"},
-            "404": {"$ref": "#/components/responses/Problem"},
-            "409": {"$ref": "#/components/responses/Problem"},
-            "413": {"$ref": "#/components/responses/Problem"}
-        }
-    });
-    if let Some(schema) = body {
-        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+/// Content type of every error answer (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn response_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+/// The shared error answers, by status code.
+fn error_response(code: u16) -> Value {
+    let name = match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        413 => "PayloadTooLarge",
+        415 => "UnsupportedMediaType",
+        _ => "InternalError",
+    };
+    response_ref(name)
+}
+
+/// One operation, built up step by step. Every operation needs a token (401) and can fail
+/// inside the node (500); an operation with a JSON body can also answer 400, 413 and 415.
+struct Op(Value);
+
+impl Op {
+    fn new(id: &str, tag: &str, summary: &str) -> Op {
+        Op(json!({
+            "operationId": id,
+            "tags": [tag],
+            "summary": summary,
+            "parameters": [],
+            "responses": {"401": error_response(401), "500": error_response(500)}
+        }))
     }
-    o
+
+    fn describe(mut self, text: &str) -> Op {
+        self.0["description"] = json!(text);
+        self
+    }
+
+    fn params(mut self, params: Vec<Value>) -> Op {
+        self.0["parameters"] = Value::Array(params);
+        self
+    }
+
+    /// A required JSON body; a body that is missing or not `application/json` is a 415, one
+    /// over the size limit a 413, one that does not parse or validate a 400.
+    fn json_body(mut self, schema: Value) -> Op {
+        self.0["requestBody"] = json!({"required": true, "content": json_content(schema)});
+        self.errors(&[400, 413, 415])
+    }
+
+    fn ok(mut self, code: u16, description: &str, content: Value) -> Op {
+        self.0["responses"][code.to_string()] = json!({"description": description, "content": content});
+        self
+    }
+
+    fn ok_header(mut self, code: u16, header: &str, description: &str) -> Op {
+        self.0["responses"][code.to_string()]["headers"][header] =
+            json!({"description": description, "schema": {"type": "string"}});
+        self
+    }
+
+    fn links(mut self, code: u16, links: Value) -> Op {
+        self.0["responses"][code.to_string()]["links"] = links;
+        self
+    }
+
+    fn errors(mut self, codes: &[u16]) -> Op {
+        for &c in codes {
+            self.0["responses"][c.to_string()] = error_response(c);
+        }
+        self
+    }
+
+    fn build(self) -> Value {
+        self.0
+    }
 }
 
 fn id_param() -> Value {
-    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+    json!({"name": "id", "in": "path", "required": true, "description": "Request id (a malformed id is a 400)", "schema": {"type": "string", "format": "uuid"}})
 }
 
 fn q(name: &str, desc: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
 }
 
-fn enum_of(values: &[&str]) -> Value {
-    json!({"type": "string", "enum": values})
+fn enum_of<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Value {
+    let v: Vec<Value> = values.into_iter().map(|s| json!(s.as_ref())).collect();
+    json!({"type": "string", "enum": v})
 }
 
-/// The OpenAPI document served at /api/v1/openapi.json.
-pub fn document() -> Value {
+/// The JSON names of serializable enum values (what serde writes for them).
+fn serde_names<T: serde::Serialize>(values: &[T]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| serde_json::to_value(v).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+/// An input string: anything but U+0000, which the node refuses everywhere (400).
+fn text() -> Value {
+    json!({"type": "string", "pattern": "^[^\\x00]*$"})
+}
+
+/// A string with at least one character that is not white space (the node trims).
+fn non_blank(max_len: Option<u64>, description: &str) -> Value {
+    let mut s = json!({"type": "string", "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$", "description": description});
+    if let Some(m) = max_len {
+        s["maxLength"] = json!(m);
+    }
+    s
+}
+
+fn uuid() -> Value {
+    json!({"type": "string", "format": "uuid"})
+}
+
+fn instant() -> Value {
+    json!({"type": "string", "format": "date-time", "description": "RFC 3339 instant, at most 9999-12-30T22:00:00Z"})
+}
+
+fn nullable(schema: Value) -> Value {
+    json!({"oneOf": [{"type": "null"}, schema]})
+}
+
+fn count() -> Value {
+    json!({"type": "integer", "minimum": 0})
+}
+
+fn array(items: Value) -> Value {
+    json!({"type": "array", "items": items})
+}
+
+/// An object with exactly these properties (`required` must be present, the others may be).
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties})
+}
+
+/// Merges the properties of `extra` into `base` (both `object(...)` schemas).
+fn extend(mut base: Value, required: &[&str], extra: Value) -> Value {
+    if let (Some(p), Some(e)) = (base["properties"].as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(r) = base["required"].as_array_mut() {
+        r.extend(required.iter().map(|s| json!(s)));
+    }
+    base
+}
+
+const WEEKDAY: &str = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const CLOCK: &str = "([01][0-9]|2[0-3]):[0-5][0-9]";
+
+/// Labels of letters, digits, '-' and non-ASCII characters, not starting or ending with '-'.
+fn domain_pattern() -> String {
+    let edge = r"[^\x00-\x2F\x3A-\x40\x5B-\x60\x7B-\x7F]";
+    let inner = r"[^\x00-\x2C\x2E\x2F\x3A-\x40\x5B-\x60\x7B-\x7F]";
+    let label = format!("{edge}({inner}*{edge})?");
+    format!(r"^{label}(\.{label})+\.*$")
+}
+
+fn office_hours_pattern() -> String {
+    let days = format!("{WEEKDAY}(-{WEEKDAY})?");
+    format!("^(24/7|{days}(,{days})* {CLOCK}-{CLOCK})$")
+}
+
+/// The OpenAPI document served at /api/v1/openapi.json, for this node.
+pub fn document(node: &Node) -> Value {
+    let packs = node.legal.packs();
+    let offences: Vec<String> = packs.taxonomy().iter().map(|o| o.code.to_string()).collect();
+    let assessed: Vec<String> = packs.jurisdictions().map(|c| c.to_string()).collect();
+    let time_zones: Vec<String> = {
+        let mut z: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
+        z.sort();
+        z.dedup();
+        z
+    };
+    document_with(&offences, &assessed, &time_zones)
+}
+
+/// The document for the given offence codes, jurisdictions with a rule pack and time-zone names.
+pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[String]) -> Value {
     use liaison_core::lifecycle::{RefusalReason, Role, State};
     use liaison_core::request::{DataCategory, RequestKind, Urgency};
-    let names = |v: Vec<&'static str>| enum_of(&v);
-    let states = names(State::ALL.iter().map(|s| s.as_str()).collect());
-    let kinds = names(RequestKind::ALL.iter().map(|s| s.as_str()).collect());
-    let urgencies = names(Urgency::ALL.iter().map(|s| s.as_str()).collect());
-    let categories = names(DataCategory::ALL.iter().map(|s| s.as_str()).collect());
-    let roles = names(Role::ALL.iter().map(|s| s.as_str()).collect());
-    let refusals = names(RefusalReason::ALL.iter().map(|s| s.as_str()).collect());
-    let list_params = json!([
-        q("state", "Comma-separated states", json!({"type": "string"})),
-        q("kind", "Request kind", kinds.clone()),
-        q(
-            "requesting",
-            "Requesting agency id",
-            json!({"type": "string", "format": "uuid"})
-        ),
-        q(
-            "requested",
-            "Requested agency id",
-            json!({"type": "string", "format": "uuid"})
-        ),
+    let states = enum_of(State::ALL.iter().map(|s| s.as_str()));
+    let kinds = enum_of(RequestKind::ALL.iter().map(|s| s.as_str()));
+    let urgencies = enum_of(Urgency::ALL.iter().map(|s| s.as_str()));
+    let categories = enum_of(DataCategory::ALL.iter().map(|s| s.as_str()));
+    let roles = enum_of(Role::ALL.iter().map(|s| s.as_str()));
+    let refusals = enum_of(RefusalReason::ALL.iter().map(|s| s.as_str()));
+    let agency_kinds = enum_of(liaison_core::directory::AgencyKind::ALL.iter().map(|s| s.as_str()));
+    let deadlines = enum_of(["acknowledge", "answer", "preservation_expiry"]);
+    let tlps = enum_of(serde_names(&liaison_core::Tlp::ALL));
+    let indicator_kinds = enum_of(serde_names(&liaison_intel::IndicatorKind::ALL));
+    let classifications = enum_of(serde_names(&liaison_intel::Classification::ALL));
+    let feed_formats = enum_of(liaison_intel::FeedFormat::NAMES);
+    let mut offence_code = enum_of(offences);
+    offence_code["description"] = json!("An offence code of the node's rule packs (rules/offences.toml)");
+    let mut country = enum_of(
+        liaison_core::CountryCode::all()
+            .map(|c| c.to_string())
+            .chain(["EU".to_string()]),
+    );
+    country["description"] = json!("ISO 3166-1 alpha-2 code (lower case is accepted and upper-cased), or EU");
+    let mut assessed_country = enum_of(assessed);
+    assessed_country["description"] = json!("A jurisdiction with a rule pack on this node");
+    let mut time_zone = enum_of(time_zones);
+    time_zone["description"] = json!("IANA time-zone name known to the node's time-zone database");
+    let agency_id = json!({"type": "string", "format": "uuid", "description": "Agency id"});
+
+    // ----- requests ------------------------------------------------------------------------
+    let list_params = vec![
+        json!({"name": "state", "in": "query", "required": false, "style": "form", "explode": false,
+               "description": "Only requests in one of these states (comma-separated)", "schema": array(schema_ref("State"))}),
+        q("kind", "Only requests of this kind", schema_ref("RequestKind")),
+        q("requesting", "Only requests sent by this agency", agency_id.clone()),
+        q("requested", "Only requests sent to this agency", agency_id.clone()),
         q(
             "overdue",
             "Only requests whose running deadline has passed",
-            json!({"type": "boolean"})
+            json!({"type": "boolean"}),
         ),
         q(
             "updated_since",
-            "RFC 3339 instant",
-            json!({"type": "string", "format": "date-time"})
+            "Only requests changed at or after this instant (RFC 3339)",
+            instant(),
         ),
-        q(
-            "cursor",
-            "The `next` value of the previous page",
-            json!({"type": "string"})
-        ),
+        q("cursor", "The `next` value of the previous page", uuid()),
         q(
             "limit",
-            "Page size, 1-500 (default 50)",
-            json!({"type": "integer", "minimum": 1, "maximum": 500})
+            "Page size (default 50)",
+            json!({"type": "integer", "minimum": 1, "maximum": 500}),
         ),
         q(
             "view",
             "summary (default: the listed fields, no body or assessment) or full (each request as GET /requests/{id} returns it)",
-            enum_of(&["summary", "full"])
+            enum_of(["summary", "full"]),
+        ),
+    ];
+    let ip_target = object(
+        &["type", "address", "observed_at"],
+        json!({
+            "type": {"const": "ip"},
+            "address": {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]},
+            "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+            "observed_at": instant(),
+            "zone": schema_ref("TimeZone")
+        }),
+    );
+    let target_value = json!({"oneOf": [
+        ip_target,
+        object(&["type", "name"], json!({"type": {"const": "domain"}, "name": {"type": "string", "pattern": domain_pattern(), "description": "A domain name with at least two labels, each of letters, digits, '-' or non-ASCII characters, not starting or ending with '-' (at most 63 bytes a label and 253 in all, trailing dots aside)"}})),
+        object(&["type", "url"], json!({"type": {"const": "url"}, "url": {"type": "string", "pattern": "^https?://[^\\x00]*$"}})),
+        object(&["type", "address"], json!({"type": {"const": "email"}, "address": {"type": "string", "pattern": "^[^\\x00]*@[^\\x00]*$"}})),
+        object(&["type", "service", "identifier"], json!({"type": {"const": "account"}, "service": text(), "identifier": text()})),
+        object(&["type", "number"], json!({"type": {"const": "phone"}, "number": text()})),
+        object(&["type", "currency", "address"], json!({"type": {"const": "crypto_wallet"}, "currency": text(), "address": text()})),
+        object(&["type", "institution", "identifier"], json!({"type": {"const": "bank_account"}, "institution": text(), "identifier": text()}))
+    ]});
+    let target = {
+        let mut t = object(
+            &["value", "from", "until"],
+            json!({"value": target_value, "from": instant(), "until": instant()}),
+        );
+        t["description"] = json!("A target and the period for which data is sought; until must not be before from");
+        t
+    };
+    let attachment = object(
+        &["file_name", "sha256", "size", "media_type"],
+        json!({
+            "file_name": text(),
+            "sha256": {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$"},
+            "size": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+            "media_type": text()
+        }),
+    );
+    let amount = object(
+        &["value", "currency"],
+        json!({"value": {"type": "number"}, "currency": text()}),
+    );
+    let draft_props = json!({
+        "kind": schema_ref("RequestKind"),
+        "urgency": schema_ref("Urgency"),
+        "requesting_agency": {"type": "string", "format": "uuid", "description": "The caller's own agency (another agency is a 403); it must exist"},
+        "requested_agency": {"type": "string", "format": "uuid", "description": "An agency in the directory, not the requesting one"},
+        "case_reference": non_blank(Some(200), "The requesting side's case number (at most 200 bytes)"),
+        "offences": {"type": "array", "items": schema_ref("OffenceCode"), "description": "At least one, except for spontaneous_information"},
+        "summary": non_blank(Some(20_000), "Summary of the facts (at most 20000 bytes)"),
+        "targets": array(schema_ref("Target")),
+        "data_categories": {"type": "array", "items": schema_ref("DataCategory"), "description": "Empty: what the kind implies"},
+        "legal_basis": text(),
+        "related": array(uuid()),
+        "attachments": array(attachment),
+        "amount": schema_ref("Amount"),
+        "conduct": array(text())
+    });
+    let draft_required = [
+        "kind",
+        "urgency",
+        "requesting_agency",
+        "requested_agency",
+        "case_reference",
+        "offences",
+        "summary",
+    ];
+    let mut request_draft = object(&draft_required, draft_props.clone());
+    // Only spontaneous information may name no offence.
+    request_draft["if"] = json!({"properties": {"kind": {"not": {"const": "spontaneous_information"}}}});
+    request_draft["then"] = json!({"properties": {"offences": {"minItems": 1}}});
+    let stored_fields = json!({
+        "id": uuid(),
+        "state": schema_ref("State"),
+        "version": {"type": "integer", "minimum": 1},
+        "created_at": instant(),
+        "updated_at": instant(),
+        "submitted_at": instant(),
+        "acknowledged_at": instant(),
+        "answered_at": instant(),
+        "ack_due": instant(),
+        "answer_due": instant(),
+        "preserved_until": instant(),
+        "overdue": {"allOf": [schema_ref("Deadline")], "description": "The running deadline, present when it has passed"}
+    });
+    // A stored request as answered: the draft's fields with defaults filled in, plus the state.
+    let request = {
+        let all_required: Vec<&str> = draft_required
+            .iter()
+            .copied()
+            .chain([
+                "targets",
+                "data_categories",
+                "legal_basis",
+                "related",
+                "attachments",
+                "conduct",
+            ])
+            .chain(["id", "state", "version", "created_at", "updated_at"])
+            .collect();
+        let mut props = draft_props.clone();
+        // Stored values are answered as stored, even if the node's rule packs changed since.
+        props["offences"] = array(string());
+        props["case_reference"] = string();
+        props["summary"] = string();
+        let r = extend(object(&all_required, props), &[], stored_fields.clone());
+        extend(
+            r,
+            &[],
+            json!({"assessment": schema_ref("Assessment"), "rule_pack_version": string()}),
         )
+    };
+    let request_summary = {
+        let mut props = stored_fields.clone();
+        for (k, v) in [
+            ("kind", schema_ref("RequestKind")),
+            ("urgency", schema_ref("Urgency")),
+            ("requesting_agency", uuid()),
+            ("requested_agency", uuid()),
+            ("case_reference", string()),
+        ] {
+            props[k] = v;
+        }
+        object(
+            &[
+                "id",
+                "kind",
+                "urgency",
+                "state",
+                "version",
+                "requesting_agency",
+                "requested_agency",
+                "case_reference",
+                "created_at",
+                "updated_at",
+            ],
+            props,
+        )
+    };
+
+    // ----- assessments ---------------------------------------------------------------------
+    let assessment_input = {
+        let mut i = object(
+            &["requesting", "requested", "kind", "urgency", "offences", "as_of"],
+            json!({
+                "requesting": schema_ref("AssessedJurisdiction"),
+                "requested": schema_ref("AssessedJurisdiction"),
+                "kind": schema_ref("RequestKind"),
+                "urgency": schema_ref("Urgency"),
+                "offences": array(schema_ref("OffenceCode")),
+                "conduct": array(text()),
+                "amount": schema_ref("Amount"),
+                "categories": array(schema_ref("DataCategory")),
+                "targets": array(schema_ref("Target")),
+                "as_of": instant(),
+                "observed_durations": {"type": "object", "description": "Observed median days to answer by channel id; empty: the node's own statistics",
+                    "additionalProperties": {"type": "object", "required": ["median_days", "samples"], "properties": {
+                        "median_days": {"type": "number"}, "samples": {"type": "integer", "minimum": 0, "maximum": u32::MAX}}}}
+            }),
+        );
+        i["description"] = json!("Explicit jurisdictions; both need a rule pack on this node and must differ");
+        i
+    };
+    let assessment_request = json!({
+        "description": "Exactly one of draft (agencies resolve to jurisdictions; the draft is not stored), request (a stored request the caller may read) or input",
+        "oneOf": [
+            object(&["draft"], json!({"draft": schema_ref("RequestDraft")})),
+            object(&["request"], json!({"request": uuid()})),
+            object(&["input"], json!({"input": schema_ref("AssessmentInput")}))
+        ]
+    });
+    let assessment = {
+        let mut a = object(
+            &[
+                "rule_pack_version",
+                "requesting",
+                "requested",
+                "kind",
+                "as_of",
+                "dual_criminality",
+                "channels",
+                "categories",
+                "retention",
+                "refusal_risks",
+                "plan",
+                "notes",
+            ],
+            json!({
+                "rule_pack_version": string(),
+                "requesting": string(),
+                "requested": string(),
+                "kind": schema_ref("RequestKind"),
+                "as_of": instant(),
+                "dual_criminality": array(json!({"type": "object"})),
+                "channels": array(json!({"type": "object"})),
+                "categories": array(json!({"type": "object"})),
+                "retention": array(json!({"type": "object"})),
+                "refusal_risks": array(json!({"type": "object"})),
+                "plan": array(json!({"type": "object"})),
+                "notes": array(string())
+            }),
+        );
+        a["description"] = json!(
+            "Dual criminality, channels, data-category requirements, retention risk, refusal risks and a plan, each with citations"
+        );
+        a
+    };
+
+    // ----- directory -----------------------------------------------------------------------
+    let agency_fields = json!({
+        "id": uuid(),
+        "code": string(),
+        "name_en": string(),
+        "name_native": string(),
+        "jurisdiction": string(),
+        "kind": schema_ref("AgencyKind"),
+        "time_zone": string()
+    });
+    let agency_required = [
+        "id",
+        "code",
+        "name_en",
+        "name_native",
+        "jurisdiction",
+        "kind",
+        "time_zone",
+    ];
+    let contact_fields = json!({
+        "id": uuid(),
+        "agency": uuid(),
+        "name": string(),
+        "phone": string(),
+        "email": string(),
+        "languages": array(string()),
+        "time_zone": string(),
+        "office_hours": string()
+    });
+    let contact_required = [
+        "id",
+        "agency",
+        "name",
+        "phone",
+        "email",
+        "languages",
+        "time_zone",
+        "office_hours",
+    ];
+    let contact_view = extend(
+        object(&contact_required, contact_fields.clone()),
+        &["local_time", "open"],
+        json!({"local_time": {"type": "string", "description": "e.g. 2026-11-22 18:31 CST"}, "open": {"type": "boolean"}}),
+    );
+    let agency_view = extend(
+        object(&agency_required, agency_fields.clone()),
+        &["node_id", "contacts"],
+        json!({"node_id": nullable(string()), "contacts": array(contact_view)}),
+    );
+
+    // ----- intel ---------------------------------------------------------------------------
+    let interval = object(
+        &["start", "end"],
+        json!({"start": {"type": "integer"}, "end": {"type": "integer"}}),
+    );
+    let notice_item = object(
+        &[
+            "item_id",
+            "kind",
+            "value",
+            "status",
+            "classification",
+            "malware",
+            "first_seen",
+            "last_seen",
+            "sightings",
+            "port",
+            "source_country",
+            "source_asn",
+            "as_org",
+            "victim_count",
+            "tlp",
+        ],
+        json!({
+            "item_id": uuid(),
+            "kind": indicator_kinds,
+            "value": string(),
+            "status": enum_of(["new", "still-active", "reappeared"]),
+            "classification": classifications.clone(),
+            "malware": nullable(string()),
+            "first_seen": {"type": "integer", "description": "Unix seconds"},
+            "last_seen": {"type": "integer", "description": "Unix seconds"},
+            "sightings": count(),
+            "port": nullable(json!({"type": "integer", "minimum": 0, "maximum": 65535})),
+            "source_country": nullable(string()),
+            "source_asn": nullable(count()),
+            "as_org": nullable(string()),
+            "victim_count": nullable(count()),
+            "tlp": tlps.clone()
+        }),
+    );
+    let notice = object(
+        &["id", "partner", "interval", "tlp", "items", "issued_at"],
+        json!({"id": uuid(), "partner": string(), "interval": schema_ref("Interval"), "tlp": tlps.clone(),
+               "items": array(notice_item), "issued_at": {"type": "integer", "description": "Unix seconds"}}),
+    );
+    let notice_summary = object(
+        &[
+            "id",
+            "partner",
+            "interval",
+            "tlp",
+            "items",
+            "new",
+            "still_active",
+            "reappeared",
+        ],
+        json!({"id": uuid(), "partner": string(), "interval": schema_ref("Interval"), "tlp": tlps,
+               "items": count(), "new": count(), "still_active": count(), "reappeared": count()}),
+    );
+    let source_report = json!({"type": "object", "required": ["file", "rows", "accepted", "quarantined", "quarantine", "bytes", "error"], "properties": {
+        "file": string(), "rows": count(), "accepted": count(), "quarantined": count(),
+        "quarantine": array(json!({"type": "object", "required": ["file", "line", "reason", "excerpt"], "properties": {
+            "file": string(), "line": count(), "reason": string(), "excerpt": string()}})),
+        "bytes": count(), "error": {"oneOf": [{"type": "null"}, {"type": "object"}]}
+    }});
+    let run_counts = [
+        "rows",
+        "accepted",
+        "quarantined",
+        "deduplicated",
+        "new_indicators",
+        "resightings",
+        "reappeared",
+        "enriched",
+        "routed",
+        "unroutable",
+        "bytes",
+        "persisted",
+        "indicators_total",
+    ];
+    let ingest_report = {
+        let mut props = Map::new();
+        props.insert("sources".into(), array(source_report));
+        for c in run_counts {
+            props.insert(c.into(), count());
+        }
+        for f in ["elapsed_secs", "events_per_sec", "persist_secs"] {
+            props.insert(f.into(), json!({"type": "number", "minimum": 0}));
+        }
+        let required: Vec<&str> = props.keys().map(String::as_str).collect();
+        object(&required, Value::Object(props.clone()))
+    };
+    let stats_by = enum_of([
+        "country",
+        "victim_country",
+        "classification",
+        "asn",
+        "day",
+        "partner",
+        "malware",
     ]);
+    let intel_stats = object(
+        &["query", "rows"],
+        json!({
+            "query": object(&["by", "class", "victim_country", "country", "asn", "since", "until"], json!({
+                "by": enum_of(["country", "victim-country", "classification", "asn", "day", "partner", "malware"]),
+                "class": nullable(classifications.clone()), "victim_country": nullable(string()), "country": nullable(string()),
+                "asn": nullable(count()), "since": nullable(json!({"type": "integer"})), "until": nullable(json!({"type": "integer"}))
+            })),
+            "rows": array(object(&["key", "indicators", "sightings", "victims"], json!({"key": string(), "indicators": count(), "sightings": count(), "victims": count()})))
+        }),
+    );
+    let intel_instant = json!({"description": "A date (2026-10-01), an RFC 3339 instant or Unix seconds, up to 9999-12-30T22:00:00Z",
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0, "maximum": jiff::Timestamp::MAX.as_second()}]});
+    let csv = json!({"text/csv": {"schema": {"type": "string"}}});
+
+    // ----- operations ----------------------------------------------------------------------
+    let request_links = |id_from: &str| {
+        let p = json!({"id": id_from});
+        json!({
+            "GetRequest": {"operationId": "getRequest", "parameters": p},
+            "UpdateDraft": {"operationId": "updateDraft", "parameters": p},
+            "ListEvents": {"operationId": "listEvents", "parameters": p},
+            "AllowedTransitions": {"operationId": "allowedTransitions", "parameters": p},
+            "Transition": {"operationId": "transition", "parameters": p},
+            "Comment": {"operationId": "addComment", "parameters": p}
+        })
+    };
+    let ingest = {
+        let mut o = Op::new(
+            "intelIngest",
+            "intel",
+            "Ingest a threat feed (body = the file); bad rows are quarantined with line and reason, the batch goes on",
+        )
+        .describe("Any content type; at most 512 MiB")
+        .params(vec![
+            json!({"name": "format", "in": "query", "required": true, "description": "Feed format (feodotracker, threatfox, generic-csv, demo, plain and txt are accepted aliases)", "schema": feed_formats}),
+            q("feed", "Feed name recorded on each indicator (default: the file name)", text()),
+            q("name", "File name used in quarantine messages (default: upload)", text()),
+        ])
+        .errors(&[400, 403, 413])
+        .ok(200, "Run summary with counts and quarantined rows", json_content(schema_ref("IngestReport")))
+        .build();
+        // An empty body is an empty feed (nothing ingested).
+        o["requestBody"] = json!({"required": false, "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+            "application/json": {"schema": {}}
+        }});
+        o
+    };
+    let paths = json!({
+        "/api/v1/health": {"get": {
+            "operationId": "health", "tags": ["node"], "summary": "Liveness and database check (no token needed)", "security": [],
+            "responses": {
+                "200": {"description": "Healthy", "content": json_content(object(&["status", "database", "rule_pack_version"], json!({"status": {"const": "ok"}, "database": {"const": "ok"}, "rule_pack_version": string()})))},
+                "503": {"description": "Database unreachable", "content": json_content(object(&["status", "database"], json!({"status": {"const": "unavailable"}, "database": {"const": "unreachable"}})))}
+            }
+        }},
+        "/api/v1/me": {"get": Op::new("me", "node", "The caller's identity, agency and role")
+            .ok(200, "The caller", json_content(schema_ref("Principal"))).build()},
+        "/api/v1/directory": {"get": Op::new("directory", "directory", "Agencies with contact points, each with local time now and office status")
+            .ok(200, "Every agency", json_content(array(schema_ref("AgencyView")))).build()},
+        "/api/v1/jurisdictions": {"post": Op::new("addJurisdiction", "directory", "Add or rename a jurisdiction (admin)")
+            .json_body(schema_ref("Jurisdiction")).errors(&[403])
+            .ok(201, "Stored (code upper-cased)", json_content(schema_ref("Jurisdiction"))).build()},
+        "/api/v1/agencies": {"post": Op::new("addAgency", "directory", "Add an agency served by this node (admin)")
+            .describe("409 when the code is taken; 400 when the jurisdiction is not in the directory")
+            .json_body(schema_ref("NewAgency")).errors(&[403, 409])
+            .ok(201, "Stored", json_content(schema_ref("Agency"))).build()},
+        "/api/v1/contacts": {"post": Op::new("addContact", "directory", "Add a contact point (admin)")
+            .describe("400 when the agency does not exist")
+            .json_body(schema_ref("NewContact")).errors(&[403])
+            .ok(201, "Stored", json_content(schema_ref("Contact"))).build()},
+        "/api/v1/requests": {
+            "get": Op::new("listRequests", "requests", "List requests sent or received by the caller's agency, newest first")
+                .params(list_params.clone()).errors(&[400, 403])
+                .ok(200, "One page", json_content(schema_ref("RequestPage"))).build(),
+            "post": Op::new("createRequest", "requests", "Create a draft request")
+                .describe("403 for a role that may not draft or for another agency's draft; 400 names every invalid field")
+                .json_body(schema_ref("RequestDraft")).errors(&[403])
+                .ok(201, "The draft", json_content(schema_ref("Request")))
+                .ok_header(201, "Location", "/api/v1/requests/{id}")
+                .links(201, request_links("$response.body#/id")).build()
+        },
+        "/api/v1/requests/overdue": {"get": Op::new("listOverdue", "requests", "Requests whose running deadline has passed (as GET /requests with overdue=true)")
+            .params(list_params.iter().filter(|p| p["name"] != "overdue").cloned().collect()).errors(&[400, 403])
+            .ok(200, "One page", json_content(schema_ref("RequestPage"))).build()},
+        "/api/v1/requests/{id}": {
+            "get": Op::new("getRequest", "requests", "One request (ETag = version)")
+                .params(vec![id_param()]).errors(&[400, 403, 404])
+                .ok(200, "The request", json_content(schema_ref("Request")))
+                .ok_header(200, "ETag", "The version, quoted").build(),
+            "put": Op::new("updateDraft", "requests", "Replace a draft's content (optimistic version)")
+                .describe("409 when the version is stale or the request is no longer a draft")
+                .params(vec![id_param()]).json_body(schema_ref("DraftUpdate")).errors(&[403, 404, 409])
+                .ok(200, "The updated draft", json_content(schema_ref("Request"))).build()
+        },
+        "/api/v1/requests/{id}/events": {"get": Op::new("listEvents", "requests", "The request's history")
+            .params(vec![id_param()]).errors(&[400, 403, 404])
+            .ok(200, "Events, oldest first", json_content(array(schema_ref("Event")))).build()},
+        "/api/v1/requests/{id}/transitions": {
+            "get": Op::new("allowedTransitions", "requests", "States the caller may move the request to now")
+                .params(vec![id_param()]).errors(&[400, 403, 404])
+                .ok(200, "Allowed states", json_content(schema_ref("Allowed"))).build(),
+            "post": Op::new("transition", "requests", "Move the request to another state")
+                .describe("409 for a stale version, or an illegal move (the problem lists the allowed states); 403 when the move is for another role or side")
+                .params(vec![id_param()]).json_body(schema_ref("Transition")).errors(&[403, 404, 409])
+                .ok(200, "The request after the move", json_content(schema_ref("Request"))).build()
+        },
+        "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
+            .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
+            .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
+        "/api/v1/assessments": {"post": Op::new("assess", "law", "Assess a draft, a stored request or an explicit input against both states' law")
+            .describe("Nothing is stored. 404/403: the request named is not visible to, or not readable by, the caller")
+            .json_body(schema_ref("AssessmentRequest")).errors(&[403, 404])
+            .ok(200, "The assessment", json_content(schema_ref("Assessment"))).build()},
+        "/api/v1/reports/cooperation": {"get": Op::new("cooperationReport", "reports", "Cooperation statistics per ordered pair")
+            .params(vec![
+                q("from", "Start (RFC 3339); default two years ago", instant()),
+                q("to", "End (RFC 3339), after from; default now", instant()),
+                q("by", "Group by agency (default) or jurisdiction", enum_of(["agency", "jurisdiction"])),
+                q("format", "json (default) or csv", enum_of(["json", "csv"]))
+            ]).errors(&[400, 403])
+            .ok(200, "The report (format=csv: RFC 4180 CSV with a header line)", {
+                let mut c = json_content(schema_ref("CooperationReport"));
+                c["text/csv"] = csv["text/csv"].clone();
+                c
+            }).build()},
+        "/api/v1/intel/ingest": {"post": ingest},
+        "/api/v1/intel/notices": {"get": Op::new("intelNotices", "intel", "Issued clean-up notices (a partner's users see their own only)")
+            .params(vec![
+                q("partner", "Partner agency code (others than one's own: operators and statistics readers only)", text()),
+                q("format", "json (default) or csv (one line per item)", enum_of(["json", "csv"]))
+            ]).errors(&[400, 403])
+            .ok(200, "Notices", {
+                let mut c = json_content(array(schema_ref("Notice")));
+                c["text/csv"] = csv["text/csv"].clone();
+                c
+            }).build()},
+        "/api/v1/intel/notices/issue": {"post": Op::new("intelIssue", "intel", "Issue the notices for an interval (default: since the last run, until the end of today, UTC)")
+            .params(vec![
+                q("since", "Start of the interval", intel_instant.clone()),
+                q("until", "End of the interval, after since", intel_instant.clone())
+            ]).errors(&[400, 403])
+            .ok(201, "What was issued", json_content(schema_ref("IssueReport"))).build()},
+        "/api/v1/intel/feedback": {"post": Op::new("intelFeedback", "intel", "A partner's answer for one of its notice items")
+            .describe("403 when the item was sent to another partner, or for auditors; 404 for an unknown item")
+            .json_body(schema_ref("Feedback")).errors(&[403, 404])
+            .ok(201, "The recorded answer", json_content(schema_ref("FeedbackRecord"))).build()},
+        "/api/v1/intel/stats": {"get": Op::new("intelStats", "intel", "Statistics by country, classification, ASN, day, partner or malware (e.g. C2 servers controlling hosts in CN by country of the C2)")
+            .params(vec![
+                q("by", "Grouping (default country; victim-country, class, cc, ... are accepted aliases)", stats_by),
+                q("class", "Classification (aliases such as botnet-c2 are accepted)", classifications),
+                q("victim_country", "Only indicators with victims in this country", schema_ref("CountryCode")),
+                q("country", "Only indicators whose host is in this country", schema_ref("CountryCode")),
+                q("asn", "AS number (AS prefix accepted)", json!({"type": "integer", "minimum": 1, "maximum": u32::MAX})),
+                q("since", "Only what was last seen at or after", intel_instant.clone()),
+                q("until", "Only what was last seen before", intel_instant)
+            ]).errors(&[400, 403])
+            .ok(200, "Rows", json_content(schema_ref("IntelStats"))).build()},
+        "/api/v1/audit/verify": {"get": Op::new("auditVerify", "audit", "Recompute the hash-chained audit log (auditors, admins)")
+            .errors(&[403])
+            .ok(200, "The chain's state", json_content(schema_ref("AuditReport"))).build()},
+        "/api/v1/users": {
+            "get": Op::new("listUsers", "admin", "List users (admin)").errors(&[403])
+                .ok(200, "Every user", json_content(array(schema_ref("User")))).build(),
+            "post": Op::new("createUser", "admin", "Create a user (admin)")
+                .describe("409 when the username is taken; 400 when the agency is unknown")
+                .json_body(schema_ref("NewUser")).errors(&[403, 409])
+                .ok(201, "The user", json_content(schema_ref("User"))).build()
+        },
+        "/api/v1/tokens": {"post": Op::new("createToken", "admin", "Issue an API token (admin, or for oneself)")
+            .describe("400 when the user is unknown")
+            .json_body(schema_ref("NewToken")).errors(&[403])
+            .ok(201, "The token (shown once) and its metadata", json_content(schema_ref("IssuedToken"))).build()}
+    });
+
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Liaison node API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Cross-border assistance requests between law-enforcement agencies. All routes except /health need 'Authorization: Bearer <token>'. Errors are RFC 9457 problem+json.",
+            "description": "Cross-border assistance requests between law-enforcement agencies. All routes except /health need 'Authorization: Bearer <token>'. Errors are RFC 9457 problem+json documents (application/problem+json); a 400 names each field at fault in `errors`. JSON bodies must be sent as Content-Type: application/json (else 415) and are at most 1 MiB (else 413); unknown fields and unknown query parameters are refused (400), and so is the character U+0000 in any string or parameter.",
             "license": {"name": "MIT", "identifier": "MIT"}
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": {
-            "/api/v1/health": {"get": {"tags": ["node"], "summary": "Liveness and database check (no token needed)", "security": [], "responses": {"200": {"description": "Healthy"}, "503": {"description": "Database unreachable"}}}},
-            "/api/v1/me": {"get": op("node", "The caller's identity, agency and role", json!([]), None, ("200", "Principal"))},
-            "/api/v1/directory": {"get": op("directory", "Agencies with contact points, each with local time now and office status", json!([]), None, ("200", "Directory"))},
-            "/api/v1/jurisdictions": {"post": op("directory", "Add or rename a jurisdiction (admin)", json!([]), Some("Jurisdiction"), ("201", "Jurisdiction"))},
-            "/api/v1/agencies": {"post": op("directory", "Add an agency served by this node (admin)", json!([]), Some("NewAgency"), ("201", "Agency"))},
-            "/api/v1/contacts": {"post": op("directory", "Add a contact point (admin)", json!([]), Some("NewContact"), ("201", "Contact"))},
-            "/api/v1/requests": {
-                "get": op("requests", "List requests sent or received by the caller's agency, newest first", list_params.clone(), None, ("200", "RequestPage")),
-                "post": op("requests", "Create a draft request", json!([]), Some("RequestDraft"), ("201", "Request"))
-            },
-            "/api/v1/requests/overdue": {"get": op("requests", "Requests whose running deadline has passed", list_params, None, ("200", "RequestPage"))},
-            "/api/v1/requests/{id}": {
-                "get": op("requests", "One request (ETag = version)", json!([id_param()]), None, ("200", "Request")),
-                "put": op("requests", "Replace a draft's content (optimistic version)", json!([id_param()]), Some("DraftUpdate"), ("200", "Request"))
-            },
-            "/api/v1/requests/{id}/events": {"get": op("requests", "The request's history", json!([id_param()]), None, ("200", "Events"))},
-            "/api/v1/requests/{id}/transitions": {
-                "get": op("requests", "States the caller may move the request to now", json!([id_param()]), None, ("200", "Allowed")),
-                "post": op("requests", "Move the request to another state; 409 lists the allowed states", json!([id_param()]), Some("Transition"), ("200", "Request"))
-            },
-            "/api/v1/requests/{id}/comments": {"post": op("requests", "Add a comment", json!([id_param()]), Some("Comment"), ("201", "Event"))},
-            "/api/v1/assessments": {"post": op("law", "Assess a draft, a stored request or an explicit input against both states' law", json!([]), Some("AssessmentRequest"), ("200", "Assessment"))},
-            "/api/v1/reports/cooperation": {"get": op("reports", "Cooperation statistics per ordered pair", json!([
-                q("from", "Start (RFC 3339); default two years ago", json!({"type": "string", "format": "date-time"})),
-                q("to", "End (RFC 3339); default now", json!({"type": "string", "format": "date-time"})),
-                q("by", "Group by agency or jurisdiction", enum_of(&["agency", "jurisdiction"])),
-                q("format", "json (default) or csv", enum_of(&["json", "csv"]))
-            ]), None, ("200", "CooperationReport"))},
-            "/api/v1/intel/ingest": {"post": {
-                "tags": ["intel"], "summary": "Ingest a threat feed (body = the file); bad rows are quarantined with line and reason, the batch goes on",
-                "parameters": [q("format", "feodo, urlhaus, threatfox-csv, threatfox-json, shadowserver, liaison, list, or a source configured in [intel.sources]", json!({"type": "string"})), q("feed", "Feed name recorded on each indicator", json!({"type": "string"})), q("name", "File name used in quarantine messages", json!({"type": "string"}))],
-                "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {}}, "text/plain": {"schema": {"type": "string"}}}},
-                "responses": {"200": {"description": "Run summary with counts and quarantined rows"}, "400": {"$ref": "#/components/responses/Problem"}, "401": {"$ref": "#/components/responses/Problem"}, "403": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}}
-            }},
-            "/api/v1/intel/notices": {"get": op("intel", "Clean-up notices (a partner's users see their own)", json!([q("partner", "Partner agency code", json!({"type": "string"})), q("format", "json (default) or csv", enum_of(&["json", "csv"]))]), None, ("200", "Notices"))},
-            "/api/v1/intel/notices/issue": {"post": op("intel", "Issue the notices for an interval (default: today)", json!([q("since", "RFC 3339", json!({"type": "string", "format": "date-time"})), q("until", "RFC 3339", json!({"type": "string", "format": "date-time"}))]), None, ("201", "Notices"))},
-            "/api/v1/intel/feedback": {"post": op("intel", "A partner's answer for one notice item: remediated, not_found, disputed or false_positive", json!([]), Some("Feedback"), ("201", "Feedback"))},
-            "/api/v1/intel/stats": {"get": op("intel", "Statistics by country, classification, ASN or day (e.g. C2 servers controlling hosts in CN by country of the C2)", json!([
-                q("by", "country, victim_country, classification, asn or day", json!({"type": "string"})),
-                q("class", "Classification, e.g. botnet-c2", json!({"type": "string"})),
-                q("victim_country", "ISO code of the victims' country", json!({"type": "string"})),
-                q("country", "ISO code of the malicious host's country", json!({"type": "string"})),
-                q("asn", "AS number", json!({"type": "integer"})),
-                q("since", "RFC 3339", json!({"type": "string", "format": "date-time"})),
-                q("until", "RFC 3339", json!({"type": "string", "format": "date-time"}))
-            ]), None, ("200", "IntelStats"))},
-            "/api/v1/audit/verify": {"get": op("audit", "Recompute the hash-chained audit log", json!([]), None, ("200", "AuditReport"))},
-            "/api/v1/users": {
-                "get": op("admin", "List users (admin)", json!([]), None, ("200", "Users")),
-                "post": op("admin", "Create a user (admin)", json!([]), Some("NewUser"), ("201", "User"))
-            },
-            "/api/v1/tokens": {"post": op("admin", "Issue an API token (admin, or for oneself)", json!([]), Some("NewToken"), ("201", "IssuedToken"))}
-        },
+        "tags": [
+            {"name": "node"}, {"name": "directory"}, {"name": "requests"}, {"name": "law"}, {"name": "reports"},
+            {"name": "intel"}, {"name": "audit"}, {"name": "admin"}
+        ],
+        "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Problem": {"description": "Error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+            "responses": {
+                "BadRequest": problem_response("Invalid input: `errors` names each field (JSON path or parameter) and what is wrong with its value", false),
+                "Unauthorized": problem_response("No token, or one that is unknown, expired or revoked", true),
+                "Forbidden": problem_response("The caller's role or agency may not do this", false),
+                "NotFound": problem_response("No such resource, or one the caller's agency may not see", false),
+                "Conflict": problem_response("Stale version, duplicate, or illegal transition (then `allowed` lists the states allowed from here)", false),
+                "PayloadTooLarge": problem_response("The body is over the size limit", false),
+                "UnsupportedMediaType": problem_response("The body is missing or not sent as Content-Type: application/json", false),
+                "InternalError": problem_response("The node could not complete the request; the details are in its log", false)
+            },
             "schemas": {
-                "Problem": {"type": "object", "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
-                    "allowed": {"type": "array", "items": states.clone()}
-                }},
-                "Principal": {"type": "object", "properties": {"user": {"type": "string"}, "username": {"type": "string"}, "agency": {"type": "string"}, "role": roles.clone()}},
-                "Target": {"type": "object", "required": ["value", "from", "until"], "additionalProperties": false, "properties": {
-                    "value": {"oneOf": [
-                        {"type": "object", "required": ["type", "address", "observed_at"], "properties": {"type": {"const": "ip"}, "address": {"type": "string"}, "port": {"type": "integer"}, "observed_at": {"type": "string", "format": "date-time"}, "zone": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "name"], "properties": {"type": {"const": "domain"}, "name": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "url"], "properties": {"type": {"const": "url"}, "url": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "address"], "properties": {"type": {"const": "email"}, "address": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "service", "identifier"], "properties": {"type": {"const": "account"}, "service": {"type": "string"}, "identifier": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "number"], "properties": {"type": {"const": "phone"}, "number": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "currency", "address"], "properties": {"type": {"const": "crypto_wallet"}, "currency": {"type": "string"}, "address": {"type": "string"}}},
-                        {"type": "object", "required": ["type", "institution", "identifier"], "properties": {"type": {"const": "bank_account"}, "institution": {"type": "string"}, "identifier": {"type": "string"}}}
-                    ]},
-                    "from": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}
-                }},
-                "RequestDraft": {"type": "object", "additionalProperties": false, "required": ["kind", "urgency", "requesting_agency", "requested_agency", "case_reference", "offences", "summary"], "properties": {
-                    "kind": kinds.clone(), "urgency": urgencies.clone(), "requesting_agency": {"type": "string", "format": "uuid"}, "requested_agency": {"type": "string", "format": "uuid"},
-                    "case_reference": {"type": "string"}, "offences": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"},
-                    "targets": {"type": "array", "items": {"$ref": "#/components/schemas/Target"}},
-                    "data_categories": {"type": "array", "items": categories}, "legal_basis": {"type": "string"},
-                    "related": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-                    "attachments": {"type": "array", "items": {"type": "object", "required": ["file_name", "sha256", "size", "media_type"], "properties": {"file_name": {"type": "string"}, "sha256": {"type": "string"}, "size": {"type": "integer"}, "media_type": {"type": "string"}}}},
-                    "amount": {"type": "object", "properties": {"value": {"type": "number"}, "currency": {"type": "string"}}},
-                    "conduct": {"type": "array", "items": {"type": "string"}}
-                }},
-                "Request": {"allOf": [{"$ref": "#/components/schemas/RequestDraft"}, {"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "state": states.clone(), "version": {"type": "integer"},
-                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
-                    "submitted_at": {"type": "string", "format": "date-time"}, "acknowledged_at": {"type": "string", "format": "date-time"}, "answered_at": {"type": "string", "format": "date-time"},
-                    "ack_due": {"type": "string", "format": "date-time"}, "answer_due": {"type": "string", "format": "date-time"}, "preserved_until": {"type": "string", "format": "date-time"},
-                    "assessment": {"$ref": "#/components/schemas/Assessment"}, "rule_pack_version": {"type": "string"},
-                    "overdue": enum_of(&["acknowledge", "answer", "preservation_expiry"])
-                }}]},
-                "RequestSummary": {"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "kind": kinds.clone(), "urgency": urgencies.clone(), "state": states.clone(), "version": {"type": "integer"},
-                    "requesting_agency": {"type": "string", "format": "uuid"}, "requested_agency": {"type": "string", "format": "uuid"}, "case_reference": {"type": "string"},
-                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
-                    "submitted_at": {"type": "string", "format": "date-time"}, "acknowledged_at": {"type": "string", "format": "date-time"}, "answered_at": {"type": "string", "format": "date-time"},
-                    "ack_due": {"type": "string", "format": "date-time"}, "answer_due": {"type": "string", "format": "date-time"}, "preserved_until": {"type": "string", "format": "date-time"},
-                    "overdue": enum_of(&["acknowledge", "answer", "preservation_expiry"])
-                }},
-                "RequestPage": {"type": "object", "description": "items are RequestSummary objects, or Request objects with view=full", "properties": {"items": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/RequestSummary"}, {"$ref": "#/components/schemas/Request"}]}}, "next": {"type": ["string", "null"]}}},
-                "DraftUpdate": {"type": "object", "required": ["version", "draft"], "properties": {"version": {"type": "integer"}, "draft": {"$ref": "#/components/schemas/RequestDraft"}}},
-                "Transition": {"type": "object", "required": ["version", "to"], "additionalProperties": false, "properties": {
-                    "version": {"type": "integer"}, "to": states, "reason": {"type": "string"}, "refusal_reason": refusals,
-                    "preserved_until": {"type": "string", "format": "date-time"}, "follow_up": {"type": "string", "format": "uuid"}
-                }},
-                "Allowed": {"type": "object", "properties": {"allowed": {"type": "array", "items": {"type": "string"}}}},
-                "Comment": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
-                "Event": {"type": "object", "properties": {"id": {"type": "string"}, "request": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "event": {"type": "string"}, "from_state": {"type": "string"}, "to_state": {"type": "string"}, "reason": {"type": "string"}, "data": {}}},
-                "Events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-                "Directory": {"type": "array", "items": {"type": "object"}},
-                "Jurisdiction": {"type": "object", "required": ["code", "name_en", "name_zh"], "additionalProperties": false, "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}$"}, "name_en": {"type": "string"}, "name_zh": {"type": "string"}}},
-                "NewAgency": {"type": "object", "required": ["code", "name_en", "jurisdiction", "kind", "time_zone"], "additionalProperties": false, "properties": {"code": {"type": "string"}, "name_en": {"type": "string"}, "name_native": {"type": "string"}, "jurisdiction": {"type": "string", "description": "ISO 3166-1 alpha-2"}, "kind": enum_of(&["police", "prosecutor", "central_authority", "cert", "point_of_contact_24_7"]), "time_zone": {"type": "string", "description": "IANA time zone"}}},
-                "Agency": {"type": "object"},
-                "NewContact": {"type": "object", "required": ["agency", "name", "phone", "email", "time_zone", "office_hours"], "additionalProperties": false, "properties": {"agency": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "phone": {"type": "string"}, "email": {"type": "string"}, "languages": {"type": "array", "items": {"type": "string"}}, "time_zone": {"type": "string"}, "office_hours": {"type": "string", "description": "24/7 or e.g. Mon-Fri 09:00-17:30"}}},
-                "Contact": {"type": "object"},
-                "AssessmentRequest": {"type": "object", "description": "Exactly one of draft, request (id) or input (explicit jurisdictions)", "properties": {"draft": {"$ref": "#/components/schemas/RequestDraft"}, "request": {"type": "string", "format": "uuid"}, "input": {"type": "object"}}},
-                "Assessment": {"type": "object", "description": "Dual criminality, channels, data-category requirements, retention risk, refusal risks and a plan, each with citations."},
-                "CooperationReport": {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "by": {"type": "string"}, "pairs": {"type": "array", "items": {"type": "object"}}}},
-                "AuditReport": {"type": "object", "properties": {"entries": {"type": "integer"}, "head_hash": {"type": "string"}, "first_bad": {}}},
-                "User": {"type": "object", "properties": {"id": {"type": "string"}, "username": {"type": "string"}, "display_name": {"type": "string"}, "agency": {"type": "string"}, "role": roles.clone(), "disabled": {"type": "boolean"}}},
-                "Users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
-                "NewUser": {"type": "object", "required": ["username", "display_name", "agency", "role"], "properties": {"username": {"type": "string"}, "display_name": {"type": "string"}, "agency": {"type": "string", "description": "Agency code or id"}, "role": roles}},
-                "NewToken": {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}, "label": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 366}}},
-                "Notices": {"type": "array", "items": {"type": "object"}},
-                "Feedback": {"type": "object", "required": ["item", "status"], "properties": {"partner": {"type": "string"}, "item": {"type": "string"}, "status": enum_of(&["remediated", "not_found", "disputed", "false_positive"]), "note": {"type": "string"}}},
-                "IntelStats": {"type": "object"},
-                "IssuedToken": {"type": "object", "properties": {"token": {"type": "string"}, "info": {"type": "object"}}}
+                "Problem": object(&["type", "title", "status", "detail"], json!({
+                    "type": {"type": "string", "format": "uri"}, "title": string(), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "detail": string(),
+                    "errors": array(object(&["field", "message"], json!({"field": string(), "message": string()}))),
+                    "allowed": array(schema_ref("State"))
+                })),
+                "State": states,
+                "RequestKind": kinds,
+                "Urgency": urgencies,
+                "DataCategory": categories,
+                "Role": roles,
+                "RefusalReason": refusals,
+                "AgencyKind": agency_kinds,
+                "Deadline": deadlines,
+                "OffenceCode": offence_code,
+                "CountryCode": country,
+                "AssessedJurisdiction": assessed_country,
+                "TimeZone": time_zone,
+                "Principal": object(&["user", "username", "agency", "role"], json!({"user": uuid(), "username": string(), "agency": uuid(), "role": schema_ref("Role")})),
+                "Target": target,
+                "Amount": amount,
+                "RequestDraft": request_draft,
+                "Request": request,
+                "RequestSummary": request_summary,
+                "RequestPage": object(&["items", "next"], json!({
+                    "items": {"type": "array", "description": "RequestSummary objects, or Request objects with view=full", "items": {"oneOf": [schema_ref("RequestSummary"), schema_ref("Request")]}},
+                    "next": {"oneOf": [{"type": "null"}, {"type": "string", "format": "uuid"}], "description": "Cursor of the next page, null on the last"}
+                })),
+                "DraftUpdate": object(&["version", "draft"], json!({"version": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "The version you last read (stale: 409)"}, "draft": schema_ref("RequestDraft")})),
+                "Transition": object(&["version", "to"], json!({
+                    "version": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "The version you last read (stale: 409)"},
+                    "to": schema_ref("State"),
+                    "reason": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Required (not blank) for refusals and withdrawals"},
+                    "refusal_reason": schema_ref("RefusalReason"),
+                    "preserved_until": {"type": "string", "format": "date-time", "description": "Preservations: the end of the period (at least the minimum days from now)"},
+                    "follow_up": {"type": "string", "format": "uuid", "description": "Conversions: the follow-up request, between the same agencies, that lists this one as related"}
+                })),
+                "Allowed": object(&["allowed"], json!({"allowed": array(schema_ref("State"))})),
+                "Comment": object(&["text"], json!({"text": non_blank(Some(20_000), "At most 20000 bytes once trimmed")})),
+                "Event": object(&["id", "request", "at", "actor", "event"], json!({
+                    "id": uuid(), "request": uuid(), "at": instant(), "actor": string(),
+                    "event": {"type": "string", "description": "created, transition, comment, escalation, assessment, ..."},
+                    "from_state": schema_ref("State"), "to_state": schema_ref("State"), "reason": string(), "data": {}
+                })),
+                "AgencyView": agency_view,
+                "Jurisdiction": object(&["code", "name_en", "name_zh"], json!({"code": schema_ref("CountryCode"), "name_en": non_blank(None, "English name"), "name_zh": non_blank(None, "Chinese name")})),
+                "NewAgency": object(&["code", "name_en", "jurisdiction", "kind", "time_zone"], json!({
+                    "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "description": "Unique (409 when taken)"},
+                    "name_en": non_blank(None, "English name"),
+                    "name_native": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Name in the agency's language (default: name_en)"},
+                    "jurisdiction": {"allOf": [schema_ref("CountryCode")], "description": "A jurisdiction in the directory (else 400)"},
+                    "kind": schema_ref("AgencyKind"),
+                    "time_zone": schema_ref("TimeZone")
+                })),
+                "Agency": object(&agency_required, agency_fields),
+                "NewContact": object(&["agency", "name", "phone", "email", "time_zone", "office_hours"], json!({
+                    "agency": {"type": "string", "format": "uuid", "description": "An agency in the directory (else 400)"},
+                    "name": non_blank(None, "Name of the person or desk"),
+                    "phone": text(),
+                    "email": {"type": "string", "pattern": "^[^\\x00]*@[^\\x00]*$"},
+                    "languages": array(json!({"type": "string", "pattern": "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", "description": "BCP 47 language tag"})),
+                    "time_zone": schema_ref("TimeZone"),
+                    "office_hours": {"type": "string", "pattern": office_hours_pattern(), "description": "24/7, or days and hours like Mon-Fri 09:00-17:30 (closing after opening)"}
+                })),
+                "Contact": object(&contact_required, contact_fields),
+                "AssessmentInput": assessment_input,
+                "AssessmentRequest": assessment_request,
+                "Assessment": assessment,
+                "CooperationReport": object(&["from", "to", "by", "pairs"], json!({
+                    "from": instant(), "to": instant(), "by": enum_of(["agency", "jurisdiction"]),
+                    "pairs": array(object(&["requesting", "requested", "sent", "acknowledged", "answered", "refused", "withdrawn", "pending", "overdue", "answer_rate", "median_hours_to_acknowledge", "p90_hours_to_acknowledge", "median_days_to_answer", "p90_days_to_answer"], json!({
+                        "requesting": string(), "requested": string(),
+                        "sent": count(), "acknowledged": count(), "answered": count(), "refused": count(), "withdrawn": count(), "pending": count(), "overdue": count(),
+                        "answer_rate": nullable(json!({"type": "number"})),
+                        "median_hours_to_acknowledge": nullable(json!({"type": "number"})), "p90_hours_to_acknowledge": nullable(json!({"type": "number"})),
+                        "median_days_to_answer": nullable(json!({"type": "number"})), "p90_days_to_answer": nullable(json!({"type": "number"}))
+                    })))
+                })),
+                "AuditReport": object(&["entries", "head_hash", "first_bad"], json!({
+                    "entries": count(), "head_hash": string(),
+                    "first_bad": {"description": "The first entry whose hash does not match (sequence, reason); null when intact",
+                        "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 2, "maxItems": 2}]}
+                })),
+                "User": object(&["id", "username", "display_name", "agency", "role", "created_at", "disabled"], json!({
+                    "id": uuid(), "username": string(), "display_name": string(), "agency": uuid(), "role": schema_ref("Role"), "created_at": instant(), "disabled": {"type": "boolean"}
+                })),
+                "NewUser": object(&["username", "display_name", "agency", "role"], json!({
+                    "username": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "Unique (409 when taken)"},
+                    "display_name": text(),
+                    "agency": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Agency code or id, of an agency in the directory (else 400)"},
+                    "role": schema_ref("Role")
+                })),
+                "NewToken": object(&["username"], json!({
+                    "username": {"type": "string", "pattern": "^[^\\x00]*$", "description": "An existing user (else 400); others than oneself: admins only"},
+                    "label": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Default: api"},
+                    "days": {"type": "integer", "minimum": 1, "maximum": 366, "description": "Validity (default 90)"}
+                })),
+                "IssuedToken": object(&["token", "info"], json!({
+                    "token": string(),
+                    "info": object(&["id", "user", "label", "created_at", "expires_at", "revoked_at"], json!({
+                        "id": string(), "user": uuid(), "label": string(), "created_at": instant(), "expires_at": instant(), "revoked_at": nullable(instant())
+                    }))
+                })),
+                "Interval": interval,
+                "IngestReport": ingest_report,
+                "Notice": notice,
+                "IssueReport": object(&["interval", "notices", "items"], json!({"interval": schema_ref("Interval"), "notices": array(notice_summary), "items": count()})),
+                "Feedback": object(&["item", "status"], json!({
+                    "partner": {"type": "string", "pattern": "^[^\\x00]*$", "description": "The caller's agency code (optional; another one is a 403)"},
+                    "item": {"type": "string", "format": "uuid", "description": "A notice item sent to the caller's agency"},
+                    "status": {"type": "string", "enum": ["remediated", "not_found", "disputed", "false_positive"], "description": "Aliases such as not-found, fixed or fp are accepted"},
+                    "note": text()
+                })),
+                "FeedbackRecord": object(&["item_id", "indicator", "partner", "status", "at", "note"], json!({
+                    "item_id": uuid(), "indicator": count(), "partner": string(),
+                    "status": enum_of(["remediated", "not-found", "disputed", "false-positive"]),
+                    "at": {"type": "integer", "description": "Unix seconds"}, "note": nullable(string())
+                })),
+                "IntelStats": intel_stats
             }
         }
     })
+}
+
+fn problem_response(description: &str, authenticate: bool) -> Value {
+    let mut content = Map::new();
+    content.insert(PROBLEM_JSON.into(), json!({"schema": schema_ref("Problem")}));
+    let mut r = json!({"description": description, "content": content});
+    if authenticate {
+        r["headers"] =
+            json!({"WWW-Authenticate": {"description": "Bearer realm=\"liaison\"", "schema": {"type": "string"}}});
+    }
+    r
 }

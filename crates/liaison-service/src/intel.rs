@@ -354,13 +354,17 @@ fn apply(
 }
 
 /// Parses an instant as feeds write it (`2026-10-01`, RFC 3339, Unix seconds).
+/// Instants are kept to the millisecond, up to the last one other timestamps can hold
+/// (9999-12-30T22:00:00Z); later ones would collapse into one stored value.
 pub fn parse_instant(field: &str, s: &str) -> Result<UnixTime> {
-    parse_timestamp(s.trim().as_bytes()).ok_or_else(|| {
-        ServiceError::invalid(
-            field,
-            format!("'{s}' is not a date or instant such as 2026-10-01 or 2026-10-01T12:00:00Z"),
-        )
-    })
+    parse_timestamp(s.trim().as_bytes())
+        .filter(|&t| t <= Timestamp::MAX.as_second())
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                field,
+                format!("'{s}' is not a date or instant such as 2026-10-01 or 2026-10-01T12:00:00Z, up to 9999-12-30T22:00:00Z"),
+            )
+        })
 }
 
 /// Builds a statistics query from words (shared by the API and the CLI).
