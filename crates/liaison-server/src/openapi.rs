@@ -35,6 +35,7 @@ fn error_response(code: u16) -> Value {
         409 => "Conflict",
         413 => "PayloadTooLarge",
         415 => "UnsupportedMediaType",
+        422 => "IntegrityFailed",
         _ => "InternalError",
     };
     response_ref(name)
@@ -676,6 +677,13 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         }});
         o
     };
+    // The rotation's body is optional (an empty body takes the default overlap).
+    let mut rotate_key = Op::new("rotateKey", "federation", "Replace the node's signing key; the old one stays valid for the overlap and every peer is told in the same transaction (admin)")
+        .describe("The running node signs with the new key after a restart. 404 when the node has no federation identity")
+        .errors(&[400, 403, 404, 413, 415])
+        .ok(201, "What the rotation did", json_content(schema_ref("RotationReport")))
+        .build();
+    rotate_key["requestBody"] = json!({"required": false, "content": json_content(schema_ref("KeyRotation"))});
     let paths = json!({
         "/api/v1/health": {"get": {
             "operationId": "health", "tags": ["node"], "summary": "Liveness and database check (no token needed)", "security": [],
@@ -797,10 +805,53 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 .json_body(schema_ref("NewUser")).errors(&[403, 409])
                 .ok(201, "The user", json_content(schema_ref("User"))).build()
         },
-        "/api/v1/tokens": {"post": Op::new("createToken", "admin", "Issue an API token (admin, or for oneself)")
-            .describe("400 when the user is unknown")
-            .json_body(schema_ref("NewToken")).errors(&[403])
-            .ok(201, "The token (shown once) and its metadata", json_content(schema_ref("IssuedToken"))).build()}
+        "/api/v1/tokens": {
+            "get": Op::new("listTokens", "admin", "List tokens (admins: every token; others: their own), never their secrets")
+                .ok(200, "Tokens", json_content(array(schema_ref("TokenInfo")))).build(),
+            "post": Op::new("createToken", "admin", "Issue an API token (admin, or for oneself)")
+                .describe("400 when the user is unknown")
+                .json_body(schema_ref("NewToken")).errors(&[403])
+                .ok(201, "The token (shown once) and its metadata", json_content(schema_ref("IssuedToken"))).build()
+        },
+        "/api/v1/tokens/{token_id}": {"delete": Op::new("revokeToken", "admin", "Revoke a token (admins any, others their own)")
+            .describe("404 for an unknown or already revoked token, and for another user's token unless the caller is an admin (token ids do not leak)")
+            .params(vec![json!({"name": "token_id", "in": "path", "required": true, "description": "Token id", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
+            .errors(&[404])
+            .ok(204, "Revoked; the token is refused from now on", json!({})).build()},
+        "/api/v1/users/{username}": {"patch": Op::new("updateUser", "admin", "Disable or enable a user (admin)")
+            .describe("A disabled user's tokens are refused at once on this node. 404 for an unknown user; 400 for an admin disabling their own account")
+            .params(vec![json!({"name": "username", "in": "path", "required": true, "description": "User name", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
+            .json_body(schema_ref("UserChange")).errors(&[403, 404])
+            .ok(204, "Changed", json!({})).build()},
+        "/api/v1/federation/status": {"get": Op::new("federationStatus", "federation", "Identity, peers, outbox and ledger at a glance (auditors, admins)")
+            .errors(&[403])
+            .ok(200, "Status", json_content(schema_ref("FederationStatus"))).build()},
+        "/api/v1/federation/descriptor": {"get": Op::new("federationDescriptor", "federation", "This node's peer file (signed descriptor and agency entry) and its fingerprint, to send to a partner's operator")
+            .describe("404 when the node has no federation identity")
+            .errors(&[404])
+            .ok(200, "The peer file and the fingerprint to read out", json_content(schema_ref("OwnPeerFile"))).build()},
+        "/api/v1/federation/peers": {
+            "get": Op::new("listPeers", "federation", "Pinned peers (auditors, admins)").errors(&[403])
+                .ok(200, "Peers", json_content(array(schema_ref("Peer")))).build(),
+            "post": Op::new("pinPeer", "federation", "Pin a peer from its peer file, after comparing its fingerprint out of band (admin)")
+                .describe("422 when the fingerprint is not the descriptor's or the agency entry does not match the signed descriptor; 400 when the peer file does not parse or names this node itself; 409 when the peer's agency code is taken")
+                .json_body(schema_ref("PeerPin")).errors(&[403, 409, 422])
+                .ok(201, "The pinned peer", json_content(schema_ref("Peer"))).build()
+        },
+        "/api/v1/federation/peers/{node_id}": {"delete": Op::new("unpinPeer", "federation", "Unpin a peer: its messages are refused from now on; history and ledger stay (admin)")
+            .params(vec![json!({"name": "node_id", "in": "path", "required": true, "description": "Peer node id", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
+            .errors(&[403, 404])
+            .ok(204, "Unpinned", json!({})).build()},
+        "/api/v1/federation/ledger/verify": {"get": Op::new("verifyLedger", "federation", "Recompute the ledger from its leaves and check every tree head this node signed (auditors, admins)")
+            .describe("404 when the node has no federation identity")
+            .errors(&[403, 404])
+            .ok(200, "The ledger's state; `problems` lists what does not match", json_content(schema_ref("LedgerReport"))).build()},
+        "/api/v1/federation/ledger/proofs/{message_id}": {"get": Op::new("proveMessage", "federation", "A proof bundle that a message was exchanged and logged, verifiable offline with `liaison ledger verify-proof` (auditors, admins)")
+            .describe("404 for a message not in this node's ledger, or without a federation identity; 422 when the ledger itself does not verify")
+            .params(vec![json!({"name": "message_id", "in": "path", "required": true, "description": "Message id", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}}), q("disclose_payload", "Include the payload (otherwise only its hash)", json!({"type": "boolean"}))])
+            .errors(&[400, 403, 404, 422])
+            .ok(200, "The proof bundle", json_content(json!({"type": "object", "description": "A proof bundle (docs/federation.md): ledger entry, inclusion proof, signed tree head, keys, receipt"}))).build()},
+        "/api/v1/federation/key-rotations": {"post": rotate_key}
     });
 
     json!({
@@ -815,7 +866,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "security": [{"bearer": []}],
         "tags": [
             {"name": "node"}, {"name": "directory"}, {"name": "requests"}, {"name": "law"}, {"name": "reports"},
-            {"name": "intel"}, {"name": "audit"}, {"name": "admin"}
+            {"name": "intel"}, {"name": "audit"}, {"name": "admin"}, {"name": "federation"}
         ],
         "paths": paths,
         "components": {
@@ -828,6 +879,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "Conflict": problem_response("Stale version, duplicate, or illegal transition (then `allowed` lists the states allowed from here)", false),
                 "PayloadTooLarge": problem_response("The body is over the size limit", false),
                 "UnsupportedMediaType": problem_response("The body is missing or not sent as Content-Type: application/json", false),
+                "IntegrityFailed": problem_response("What must match does not (a descriptor fingerprint, a signature): nothing was changed", false),
                 "InternalError": problem_response("The node could not complete the request; the details are in its log", false)
             },
             "schemas": {
@@ -927,11 +979,44 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "label": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Default: api"},
                     "days": {"type": "integer", "minimum": 1, "maximum": 366, "description": "Validity (default 90)"}
                 })),
+                "TokenInfo": object(&["id", "user", "label", "created_at", "expires_at", "revoked_at"], json!({
+                    "id": string(), "user": uuid(), "label": string(), "created_at": instant(), "expires_at": instant(), "revoked_at": nullable(instant())
+                })),
                 "IssuedToken": object(&["token", "info"], json!({
                     "token": string(),
-                    "info": object(&["id", "user", "label", "created_at", "expires_at", "revoked_at"], json!({
-                        "id": string(), "user": uuid(), "label": string(), "created_at": instant(), "expires_at": instant(), "revoked_at": nullable(instant())
-                    }))
+                    "info": schema_ref("TokenInfo")
+                })),
+                "UserChange": object(&["disabled"], json!({
+                    "disabled": {"type": "boolean", "description": "true disables the user (its tokens are refused), false enables it"}
+                })),
+                "FederationStatus": object(&["node_id", "base_url", "peers", "outbox_pending", "outbox_delivered", "inbox", "ledger_leaves"], json!({
+                    "node_id": nullable(string()), "base_url": nullable(string()), "peers": array(string()),
+                    "outbox_pending": count(), "outbox_delivered": count(), "inbox": count(), "ledger_leaves": count()
+                })),
+                "OwnPeerFile": object(&["peer_file", "fingerprint"], json!({
+                    "peer_file": {"type": "object", "description": "format, signed descriptor and agency entry (liaison-peer/1)"},
+                    "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+                })),
+                "PeerPin": object(&["peer_file", "fingerprint"], json!({
+                    "peer_file": {"type": "object", "description": "The peer file (or bare signed descriptor) the peer's operator sent"},
+                    "fingerprint": {"type": "string", "pattern": "^[^\\x00]*$", "description": "The descriptor fingerprint the peer's operator read out (hex, colons allowed)"},
+                    "agency_code": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Directory code for the peer's agency (default: from the peer file)"},
+                    "time_zone": {"type": "string", "pattern": "^[^\\x00]*$", "description": "IANA time zone of the peer's agency (default: from the peer file)"}
+                })),
+                "Peer": {"type": "object", "required": ["node_id", "base_url", "tls_cert_sha256", "serial"], "properties": {
+                    "node_id": string(), "agency_id": string(), "agency": string(), "base_url": string(),
+                    "tls_cert_sha256": string(), "serial": count(), "added_at": instant()
+                }},
+                "LedgerReport": object(&["node_id", "leaves", "root", "tree_heads_checked", "problems", "intact"], json!({
+                    "node_id": string(), "leaves": count(), "root": string(), "tree_heads_checked": count(),
+                    "problems": array(string()), "intact": {"type": "boolean"}
+                })),
+                "KeyRotation": object(&[], json!({
+                    "overlap_hours": {"type": "integer", "minimum": 0, "maximum": 720, "description": "How long the old key stays valid (default 24)"}
+                })),
+                "RotationReport": object(&["new_key_id", "old_key_id", "old_valid_until", "descriptor_serial", "peers_told"], json!({
+                    "new_key_id": string(), "old_key_id": string(), "old_valid_until": instant(),
+                    "descriptor_serial": count(), "peers_told": count()
                 })),
                 "Interval": interval,
                 "IngestReport": ingest_report,

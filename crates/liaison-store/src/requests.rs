@@ -575,7 +575,11 @@ impl Store {
                     }
                     (true, false) => sent,
                     (false, true) => received,
-                    (false, false) => "SELECT id FROM requests WHERE 1 = 0".to_string(),
+                    // Nothing can match; the query still uses every bound value (PostgreSQL
+                    // refuses a statement with a parameter it cannot type).
+                    (false, false) => {
+                        format!("SELECT id FROM requests WHERE requesting_agency = {p}{conds} AND 1 = 0 {page}")
+                    }
                 }
             }
             None => format!("SELECT id FROM requests WHERE 1 = 1{conds} {page}"),

@@ -633,3 +633,31 @@ async fn transitions_from_a_read_request_answer_what_is_stored() {
         assert_eq!(answered.overdue, None);
     }
 }
+
+/// A listing scoped to an agency with both sides filtered to others (or to itself) matches
+/// nothing: an empty page on both backends, not a query PostgreSQL refuses because a bound
+/// value is unused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_that_cannot_match_answer_an_empty_page() {
+    for store in testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let now = t("2026-02-01T00:00:00Z");
+        store
+            .insert_request(&new_request(&fbi, &mps, now), "test")
+            .await
+            .unwrap();
+        for (requesting, requested) in [(mps.id, mps.id), (fbi.id, fbi.id)] {
+            let f = RequestFilter {
+                visible_to: Some(if requesting == fbi.id { fbi.id } else { AgencyId::new() }),
+                requesting: Some(requesting),
+                requested: Some(requested),
+                limit: 10,
+                ..Default::default()
+            };
+            let page = store.request_summaries(&f, now).await.unwrap();
+            assert!(page.items.is_empty() && page.next.is_none());
+            let (sql, _) = store.listing_sql(&f).await.unwrap();
+            assert!(sql.contains("1 = 0"), "{sql}");
+        }
+    }
+}
