@@ -807,7 +807,9 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         },
         "/api/v1/tokens": {
             "get": Op::new("listTokens", "admin", "List tokens (admins: every token; others: their own), never their secrets")
-                .ok(200, "Tokens", json_content(array(schema_ref("TokenInfo")))).build(),
+                .ok(200, "Tokens", json_content(array(schema_ref("TokenInfo"))))
+                .links(200, json!({"RevokeToken": {"operationId": "revokeToken", "parameters": {"token_id": "$response.body#/0/id"}}}))
+                .build(),
             "post": Op::new("createToken", "admin", "Issue an API token (admin, or for oneself)")
                 .describe("400 when the user is unknown")
                 .json_body(schema_ref("NewToken")).errors(&[403])
