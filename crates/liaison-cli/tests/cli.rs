@@ -2,7 +2,7 @@
 //! The `liaison` command end to end: real binary, real data directory.
 
 use assert_cmd::Command;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 fn tmp() -> PathBuf {
@@ -412,4 +412,296 @@ fn serve_refuses_to_start_on_a_broken_rule_pack() {
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("half-loaded law") && err.contains("cn.toml:"), "{err}");
+}
+
+/// Splits one shell command line as the README writes it: words, "double-quoted" words, and
+/// a trailing `# comment` dropped.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            '#' if !quoted && cur.is_empty() => break,
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// The README's "Running a node" commands, run as written on a fresh data directory (the
+/// server and the rules check aside): a newcomer's first session works, including creating a
+/// request to CN-MPS and submitting it.
+#[test]
+fn readme_commands_work_on_a_fresh_node() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let section = readme.split("## Running a node").nth(1).unwrap();
+    let block = section.split("```sh").nth(1).unwrap().split("```").next().unwrap();
+    let joined = block.replace("\\\n", " ");
+    let dir = tmp().join("srv");
+    let mut id = String::new();
+    let mut ran = 0;
+    for line in joined.lines().filter(|l| l.starts_with("liaison ")) {
+        let words: Vec<String> = shell_words(line)
+            .into_iter()
+            .skip(1)
+            .map(|w| w.replace("/srv/liaison", dir.to_str().unwrap()).replace("<ID>", &id))
+            .collect();
+        if words.iter().any(|w| w == "serve") || words.first().is_some_and(|w| w == "rules") {
+            continue;
+        }
+        let mut c = Command::cargo_bin("liaison").unwrap();
+        c.env_remove("LIAISON_USER")
+            .env_remove("LIAISON_DATABASE_URL")
+            .env("LIAISON_LOG", "error");
+        let is_create = words.windows(2).any(|w| w[0] == "request" && w[1] == "create");
+        if is_create {
+            c.arg("--json");
+        }
+        let out = c.args(&words).output().unwrap();
+        assert!(
+            out.status.success(),
+            "README command failed: {line}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if is_create {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            id = v["id"].as_str().unwrap().to_string();
+        }
+        ran += 1;
+    }
+    assert!(ran >= 10, "only {ran} README commands found");
+    assert!(!id.is_empty(), "the README creates a request");
+    // CN-MPS is served by this node too, so the submitted request was received at once.
+    let v = json_out(liaison(&dir).args(["--as", "alice", "request", "show", &id]));
+    let state = v["request"]["state"].as_str().or(v["state"].as_str());
+    assert_eq!(state, Some("received"), "{v}");
+}
+
+/// The newcomer's paper cuts: a date alone for --preserved-until (the end of that day in the
+/// requested agency's zone), `--json` failures as JSON, exit 4 for an unknown user and a
+/// missing file, unknown values with a suggestion, and a refused state change named as such.
+#[test]
+fn newcomer_paper_cuts() {
+    let dir = tmp().join("node");
+    init(&dir);
+    liaison(&dir)
+        .args([
+            "directory",
+            "add-agency",
+            "CN-MPS",
+            "--name",
+            "MPS",
+            "--jurisdiction",
+            "CN",
+            "--time-zone",
+            "Asia/Shanghai",
+        ])
+        .assert()
+        .success();
+    for (u, a, r) in [
+        ("alice", "FBI", "officer"),
+        ("wang", "CN-MPS", "desk"),
+        ("li", "CN-MPS", "legal_reviewer"),
+    ] {
+        liaison(&dir)
+            .args(["user", "add", u, "--agency", a, "--role", r])
+            .assert()
+            .success();
+    }
+    // An unknown agency names the known ones and how to add one.
+    let out = liaison(&dir)
+        .args([
+            "--json",
+            "--as",
+            "alice",
+            "request",
+            "create",
+            "--kind",
+            "expedited_preservation",
+            "--to",
+            "CN-MSP",
+            "--case",
+            "C-1",
+            "--offence",
+            "BC-02",
+            "--summary",
+            "Logs of the C2 server",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["kind"], "invalid_input", "{e}");
+    assert_eq!(e["error"]["errors"][0]["field"], "--to", "{e}");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("known: CN-MPS, FBI") && msg.contains("liaison directory add-agency"),
+        "{msg}"
+    );
+    // A preservation, preserved "until DAY" (a date alone, 400 days ahead: the law wants at
+    // least 60): through that day in Beijing.
+    let day = (jiff::Zoned::now().date() + jiff::ToSpan::days(400))
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let r = json_out(liaison(&dir).args([
+        "--as",
+        "alice",
+        "request",
+        "create",
+        "--kind",
+        "expedited_preservation",
+        "--to",
+        "CN-MPS",
+        "--case",
+        "C-1",
+        "--offence",
+        "BC-02",
+        "--summary",
+        "Logs of the C2 server",
+    ]));
+    let id = r["id"].as_str().unwrap().to_string();
+    // The next step printed names the data directory and the user.
+    let out = liaison(&dir)
+        .args([
+            "--as",
+            "alice",
+            "request",
+            "create",
+            "--kind",
+            "expedited_preservation",
+            "--to",
+            "CN-MPS",
+            "--case",
+            "C-2",
+            "--offence",
+            "BC-02",
+            "--summary",
+            "Logs of the C2 server",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("--data-dir {} --as alice request transition", dir.display())),
+        "{text}"
+    );
+    liaison(&dir)
+        .args(["--as", "alice", "request", "transition", &id, "--to", "submitted"])
+        .assert()
+        .success();
+    // Acknowledged by the desk, accepted by whichever of the requested side's users may.
+    liaison(&dir)
+        .args(["--as", "wang", "request", "transition", &id, "--to", "acknowledged"])
+        .assert()
+        .success();
+    let accepted = ["wang", "li"].iter().any(|who| {
+        liaison(&dir)
+            .args(["--as", who, "request", "transition", &id, "--to", "accepted"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    assert!(accepted, "no requested-side user could accept the preservation");
+    let v = json_out(liaison(&dir).args([
+        "--as",
+        "wang",
+        "request",
+        "transition",
+        &id,
+        "--to",
+        "preserved",
+        "--preserved-until",
+        &day,
+    ]));
+    let until = v["preserved_until"]
+        .as_str()
+        .or(v["request"]["preserved_until"].as_str())
+        .unwrap()
+        .to_string();
+    assert!(
+        until.starts_with(&format!("{day}T16:00:00")),
+        "the end of {day} in Asia/Shanghai: {until}"
+    );
+    // An unknown state: named in words, with the closest one.
+    let out = liaison(&dir)
+        .args(["--as", "wang", "request", "transition", &id, "--to", "answred"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown state 'answred' (did you mean 'answered'?)"),
+        "{err}"
+    );
+    // The admin (cli_user) may not change a request's state: the refusal says so.
+    let out = liaison(&dir)
+        .args(["request", "transition", &id, "--to", "closed"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("changing the state of requests"));
+    // Exit 4 for an unknown user and for a missing file; JSON on stdout with --json.
+    let out = liaison(&dir)
+        .args(["--json", "--as", "nobody", "request", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (e["error"]["exit_code"].clone(), e["error"]["kind"].clone()),
+        (json!(4), json!("not_found"))
+    );
+    let out = liaison(&dir)
+        .args(["--as", "alice", "request", "create", "--file", "no-such-draft.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    // Table times say their zone.
+    let out = liaison(&dir)
+        .args(["--as", "alice", "request", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" UTC"));
+}
+
+/// `demo --data-dir` builds the demo there (not in the temporary directory), and its CLI
+/// user exists: `request list` works there without --as.
+#[test]
+fn demo_honours_the_data_dir() {
+    let dir = tmp().join("demo");
+    let out = liaison(&dir)
+        .args(["demo", "--no-serve", "--no-federation", "--requests", "12"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = std::fs::read_to_string(dir.join("liaison.toml")).unwrap();
+    assert!(config.contains("cli_user = \"fbi.officer\""), "{config}");
+    assert!(dir.join("liaison.db").exists());
+    let list = json_out(liaison(&dir).args(["request", "list"]));
+    assert!(!list["items"].as_array().unwrap().is_empty(), "{list}");
+    // A second demo into the same folder is refused, not mixed in.
+    let again = liaison(&dir)
+        .args(["demo", "--no-serve", "--no-federation", "--requests", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(3));
 }

@@ -178,6 +178,21 @@ impl Node {
         .await
     }
 
+    /// What a face needs to prepare a state change typed by a person: the request's current
+    /// version and the requested agency's time zone (dates such as a preservation's end are
+    /// read there). Refused as "changing the state of requests" for roles that may not.
+    pub async fn change_context(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        now: Timestamp,
+    ) -> Result<(i64, jiff::tz::TimeZone)> {
+        let (cur, _) = self.visible_for(p, id, now, "changing the state of requests").await?;
+        let agency = self.store.agency(cur.request.draft.requested_agency).await?;
+        let zone = time_zone(&agency.time_zone).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok((cur.request.version, zone))
+    }
+
     /// Applies a transition as the node itself (delivery, expiry).
     pub async fn system_transition(
         &self,

@@ -198,21 +198,15 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
         RequestCmd::Transition(a) => {
             let rid = id(&a.id)?;
             let to: State = a.to.parse().map_err(|e| bad(format!("--to: {e}")))?;
-            let cur = node.request(&p, rid, now).await?;
             // Dates and local times are read in the requested agency's zone: a preservation
             // "until 2026-12-31" runs to the end of that day where the data is kept.
-            let preserved_until = match &a.preserved_until {
-                Some(text) => {
-                    let agency = node.agency(&p, cur.request.draft.requested_agency).await?;
-                    let zone = liaison_core::directory::time_zone(&agency.time_zone)
-                        .map_err(|e| bad(format!("--preserved-until: {e}")))?;
-                    Some(
-                        liaison_core::directory::instant_in_zone(text, &zone)
-                            .map_err(|e| bad(format!("--preserved-until: {e}")))?,
-                    )
-                }
-                None => None,
-            };
+            let (current, zone) = node.change_context(&p, rid, now).await?;
+            let preserved_until = a
+                .preserved_until
+                .as_deref()
+                .map(|text| liaison_core::directory::instant_in_zone(text, &zone))
+                .transpose()
+                .map_err(|e| bad(format!("--preserved-until: {e}")))?;
             let input = TransitionInput {
                 to: Some(to),
                 reason: a.reason,
@@ -224,7 +218,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 preserved_until,
                 follow_up: a.follow_up.map(|s| id(&s)).transpose()?,
             };
-            let version = a.version.unwrap_or(cur.request.version);
+            let version = a.version.unwrap_or(current);
             let r = node.transition(&p, rid, version, input, now).await?;
             if ctx.json {
                 return json(&r);
