@@ -1072,3 +1072,139 @@ fn pinning_a_peer_survives_a_crash_half_way() {
     assert!(agencies(&us).contains(&"CN-MPS".to_string()));
     assert_eq!(us.json(&["peer", "list"])[0]["node_id"], "cn-mps");
 }
+
+fn envelope_of(key: &NodeKey, seq: u64, payload_type: PayloadType, payload: Value) -> Value {
+    let e = EnvelopeDraft {
+        message_id: MessageId::new(),
+        sender: NodeId::parse("us-fbi").unwrap(),
+        recipient: NodeId::parse("cn-mps").unwrap(),
+        link_seq: seq,
+        created_at: jiff::Timestamp::now(),
+        payload_type,
+        payload,
+    }
+    .sign(key)
+    .unwrap();
+    serde_json::from_slice(&e.to_bytes().unwrap()).unwrap()
+}
+
+/// A peer's messages are untrusted input (#12 §1-2): a submitted request is validated like a
+/// local draft and gets this node's own deadlines; a state change is checked against the
+/// request's state HERE, its kind and the sender's side (node-only rules only for the side that
+/// owns them). What fails is received, logged and recorded as "not applied", and the link goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn peer_messages_are_checked_against_local_state_and_rules() {
+    let _serial = serial();
+    let (us, mut cn, _base) = pair("untrusted");
+    // us-fbi stays down: its submission waits in its outbox, and the test sends forged copies.
+    let id = create_request(&us, "FBI-2026-0777");
+    us.transition("officer", &id, "submitted");
+    let out = us.json(&["federation", "messages"])["outbox"].clone();
+    let submitted = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["payload_type"] == "request_submitted")
+        .unwrap()["payload"]
+        .clone();
+    cn.start();
+    let key = NodeKey::load(&us.key_file()).unwrap();
+    let (peer_file, _) = cn.peer_file();
+    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
+    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
+    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
+    let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
+    let post = |body: Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let r = client.post(&url).body(body.to_string()).send().await.unwrap();
+            r.status().as_u16()
+        }
+    };
+    let outcome = |n: usize| -> String {
+        let inbox = cn.json(&["federation", "messages"])["inbox"].clone();
+        inbox[n]["outcome"].as_str().unwrap_or_default().to_string()
+    };
+
+    // 1. A 200 KB summary (the local limit is 20 KB): received, not applied, nothing stored.
+    let mut big = submitted.clone();
+    big["request"]["summary"] = json!("x".repeat(200_000));
+    assert_eq!(
+        post(envelope_of(&key, 1, PayloadType::RequestSubmitted, big)).await,
+        200
+    );
+    assert!(outcome(0).starts_with("not applied: invalid request"), "{}", outcome(0));
+    assert!(cn.try_request(&id).is_none());
+
+    // 2. The real request, with deadlines the sender made up (long past): applied, with
+    // cn-mps's own deadlines.
+    let mut forged = submitted.clone();
+    forged["request"]["ack_due"] = json!("2020-01-01T00:00:00Z");
+    forged["request"]["answer_due"] = json!("2020-01-02T00:00:00Z");
+    assert_eq!(
+        post(envelope_of(&key, 2, PayloadType::RequestSubmitted, forged)).await,
+        200
+    );
+    assert_eq!(outcome(1), "applied");
+    cn.wait_state(&id, "received");
+    let r = cn.request(&id);
+    let req = if r["request"].is_object() {
+        r["request"].clone()
+    } else {
+        r.clone()
+    };
+    let due: jiff::Timestamp = req["answer_due"].as_str().unwrap().parse().unwrap();
+    assert!(due > jiff::Timestamp::now(), "the peer's past deadline was kept: {due}");
+    assert!(req["overdue"].is_null(), "{req}");
+
+    // 3. The requesting side closing a request that is `received` here: no such rule for it.
+    let transition = |from: &str, to: &str| {
+        json!({"request_id": id, "from": from, "to": to, "at": jiff::Timestamp::now().to_string(),
+               "actor": "officer", "reason": "forged", "data": null, "acknowledged_at": null,
+               "answered_at": null, "preserved_until": null})
+    };
+    assert_eq!(
+        post(envelope_of(
+            &key,
+            3,
+            PayloadType::Transition,
+            transition("received", "closed")
+        ))
+        .await,
+        200
+    );
+    assert!(outcome(2).starts_with("not applied: conflict"), "{}", outcome(2));
+    // 4. Claiming another starting state (a `refused` request overwritten to `closed`).
+    assert_eq!(
+        post(envelope_of(
+            &key,
+            4,
+            PayloadType::Transition,
+            transition("refused", "closed")
+        ))
+        .await,
+        200
+    );
+    assert!(outcome(3).contains("but it is received here"), "{}", outcome(3));
+    // 5. A node-only rule of the requested side (expiry), used by the requesting side.
+    assert_eq!(
+        post(envelope_of(
+            &key,
+            5,
+            PayloadType::Transition,
+            transition("needs_information", "expired")
+        ))
+        .await,
+        200
+    );
+    assert!(outcome(4).starts_with("not applied: conflict"), "{}", outcome(4));
+    assert_eq!(cn.state(&id).as_deref(), Some("received"));
+    // 6. The link goes on: a legitimate comment is applied.
+    let comment = json!({"request_id": id, "at": jiff::Timestamp::now().to_string(), "actor": "officer",
+                         "text": "still there", "data": null});
+    assert_eq!(post(envelope_of(&key, 6, PayloadType::Comment, comment)).await, 200);
+    assert_eq!(outcome(5), "applied");
+    assert!(cn.comments(&id).contains(&"still there".to_string()));
+}

@@ -151,7 +151,7 @@ pub enum KindFilter {
 }
 
 impl KindFilter {
-    fn matches(self, kind: RequestKind) -> bool {
+    pub fn matches(self, kind: RequestKind) -> bool {
         match self {
             KindFilter::Any => true,
             KindFilter::PreservationOnly => kind.is_preservation(),

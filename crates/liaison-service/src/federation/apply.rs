@@ -166,8 +166,18 @@ fn perm(e: impl std::fmt::Display) -> ApplyError {
 pub(crate) struct Planner {
     /// agency → the peer node serving it (`None`: served here). Absent: unknown agency.
     agencies: Option<HashMap<AgencyId, Option<String>>>,
-    /// request → (requesting agency, requested agency).
-    requests: HashMap<RequestId, (AgencyId, AgencyId)>,
+    /// request → its parties and its state and kind here, as the batch leaves them so far.
+    requests: HashMap<RequestId, Known>,
+}
+
+/// What the planner knows of a request: its parties, and its state and kind on this node
+/// (updated by the batch's earlier messages).
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    requesting: AgencyId,
+    requested: AgencyId,
+    state: State,
+    kind: liaison_core::RequestKind,
 }
 
 impl Planner {
@@ -184,19 +194,27 @@ impl Planner {
         Ok(self.agencies(node).await?.get(&agency).cloned().flatten())
     }
 
-    async fn parties(&mut self, node: &Node, id: RequestId) -> Result<(AgencyId, AgencyId), ApplyError> {
-        if let Some(p) = self.requests.get(&id) {
-            return Ok(*p);
+    async fn known(&mut self, node: &Node, id: RequestId) -> Result<Known, ApplyError> {
+        if let Some(k) = self.requests.get(&id) {
+            return Ok(*k);
         }
         let cur = node.store.request(id, None).await?;
-        let p = (cur.request.draft.requesting_agency, cur.request.draft.requested_agency);
-        self.requests.insert(id, p);
-        Ok(p)
+        let d = &cur.request.draft;
+        let k = Known {
+            requesting: d.requesting_agency,
+            requested: d.requested_agency,
+            state: cur.request.state,
+            kind: d.kind,
+        };
+        self.requests.insert(id, k);
+        Ok(k)
     }
 
     /// Which side of request `id` the sending peer acts for (its agency must be a party).
     async fn sender_side(&mut self, node: &Node, sender: &str, id: RequestId) -> Result<Side, ApplyError> {
-        let (requesting, requested) = self.parties(node, id).await?;
+        let Known {
+            requesting, requested, ..
+        } = self.known(node, id).await?;
         if self.node_of(node, requesting).await?.as_deref() == Some(sender) {
             Ok(Side::Requesting)
         } else if self.node_of(node, requested).await?.as_deref() == Some(sender) {
@@ -235,21 +253,49 @@ impl Planner {
                     )));
                 }
                 let mut p = p;
+                check_incoming(node, &mut p.request).await?;
                 p.request.version = 1;
-                self.requests.insert(p.request.id, (requesting, requested));
+                self.requests.insert(
+                    p.request.id,
+                    Known {
+                        requesting,
+                        requested,
+                        state: State::Submitted,
+                        kind: p.request.draft.kind,
+                    },
+                );
                 Mirrored::Submitted(Box::new(p))
             }
             PayloadType::Transition => {
                 let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
                 let side = self.sender_side(node, &sender, p.request_id).await?;
-                let legal = RULES
-                    .iter()
-                    .any(|rule| rule.from == p.from && rule.to == p.to && (rule.side == side || rule.system));
+                let known = self.known(node, p.request_id).await?;
+                // Checked against the request as it is HERE, with the lifecycle table local
+                // users are held to: a rule of the sender's side (its users' rules, or the node
+                // rules that side's node runs), for this kind of request.
+                if p.from != known.state {
+                    return Err(perm(format!(
+                        "conflict: {sender} moved request {} from {} to {}, but it is {} here",
+                        p.request_id, p.from, p.to, known.state
+                    )));
+                }
+                let legal = RULES.iter().any(|rule| {
+                    rule.from == known.state && rule.to == p.to && rule.side == side && rule.kinds.matches(known.kind)
+                });
                 if !legal {
                     return Err(perm(format!(
-                        "{sender} may not move request {} from {} to {}",
-                        p.request_id, p.from, p.to
+                        "conflict: the {} side may not move a {} request from {} to {}",
+                        match side {
+                            Side::Requesting => "requesting",
+                            Side::Requested => "requested",
+                        },
+                        known.kind,
+                        known.state,
+                        p.to
                     )));
+                }
+                if let Some(k) = self.requests.get_mut(&p.request_id) {
+                    k.state = p.to;
                 }
                 Mirrored::Transition(p)
             }
@@ -286,6 +332,40 @@ impl Planner {
         effect.qualify_actor(&sender);
         Ok(Some(effect_of(effect)))
     }
+}
+
+/// Checks a request a peer submitted as a local draft is checked (every field, the offences
+/// this node's rule packs know) and sets its deadlines from THIS node's SLA policy, in the
+/// requested agency's zone, from when it was submitted (not later than now): a peer does not
+/// choose how long this node has to answer.
+async fn check_incoming(node: &Node, r: &mut AssistanceRequest) -> Result<(), ApplyError> {
+    let mut errs = r.draft.validate();
+    errs.extend(node.legal.check_offences(&r.draft.offences));
+    if !errs.is_empty() {
+        let what: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        return Err(perm(format!("invalid request: {}", what.join("; "))));
+    }
+    let requested = node.store.agency(r.draft.requested_agency).await?;
+    let zone = liaison_core::directory::time_zone(&requested.time_zone).map_err(perm)?;
+    let now = Timestamp::now();
+    let submitted = r.submitted_at.unwrap_or(now).min(now);
+    let d = node
+        .sla
+        .deadlines(
+            r.draft.urgency,
+            r.draft.kind,
+            submitted,
+            &zone,
+            requested.kind == liaison_core::directory::AgencyKind::PointOfContact247,
+        )
+        .map_err(perm)?;
+    r.submitted_at = Some(submitted);
+    r.ack_due = Some(d.acknowledge_by);
+    r.answer_due = Some(d.answer_by);
+    r.acknowledged_at = None;
+    r.answered_at = None;
+    r.preserved_until = None;
+    Ok(())
 }
 
 /// The store's words for what a mirrored payload does: the same rows a local change writes.
