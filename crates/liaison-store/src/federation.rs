@@ -169,8 +169,9 @@ pub enum Effect {
         request: Box<liaison_core::request::AssistanceRequest>,
         actor: String,
     },
-    /// A state change made on the sender's node. It is applied from the request's state and
-    /// version here: `expected_version` and `from` of the record are replaced by the local ones.
+    /// A state change made on the sender's node, checked by the caller against the request's
+    /// state here. Applied at the local version (`expected_version` is replaced); if the state
+    /// is no longer `from`, the batch fails with `Conflict` and is retried.
     Transition(Box<crate::TransitionRecord>),
     /// A comment the sender wrote.
     Comment {
@@ -532,11 +533,14 @@ async fn apply_effect(
             known.insert(t.id);
             let from: State = crate::parse(&state, "state")?;
             if from != t.from {
-                tracing::warn!(request = %t.id, local = %from, remote = %t.from,
-                    "mirrored transition starts from a different state here; applying it from the local state");
+                // The caller checked the change against the state it read; a local change
+                // came in between. Not applied now: the whole batch is retried and checked again.
+                return Err(StoreError::Conflict(format!(
+                    "request {} is {from} here, not {} (changed while the message was checked)",
+                    t.id, t.from
+                )));
             }
             let mut local = (**t).clone();
-            local.from = from;
             local.expected_version = version;
             crate::requests::transition_in(w, &local).await?;
         }
@@ -1401,8 +1405,8 @@ mod tests {
             store.transition(&t).await.unwrap();
             // The same as one batch.
             let b = submitted(fbi, mps, 2);
-            // The sender's version and state are replaced by the local ones.
-            let mut tp = TransitionRecord::new(b.id, 99, State::Draft, State::Received, at, actor);
+            // The sender's version is replaced by the local one.
+            let mut tp = TransitionRecord::new(b.id, 99, State::Submitted, State::Received, at, actor);
             tp.reason = Some("why".into());
             let comment = |id, text: &str| Effect::Comment {
                 request: id,
@@ -1465,6 +1469,15 @@ mod tests {
             assert_eq!(store.fed_last_applied("cn-mps").await.unwrap(), 5);
             assert_eq!(history(&store, b.id).await.2.len(), 3);
             assert_eq!(store.fed_leaves().await.unwrap().len(), 5);
+            // A change checked against a state the request has left since (b is `received`):
+            // the whole batch fails with a conflict (it is retried and checked again).
+            let moved = TransitionRecord::new(b.id, 1, State::Submitted, State::Received, at, actor);
+            let raced = store
+                .fed_receive(&[with_effect("b6", 6, Effect::Transition(Box::new(moved)))])
+                .await;
+            assert!(matches!(raced, Err(StoreError::Conflict(_))), "{raced:?}");
+            assert_eq!(store.fed_last_applied("cn-mps").await.unwrap(), 5);
+            assert_eq!(history(&store, b.id).await, hb);
         }
     }
 
