@@ -705,3 +705,15 @@ fn demo_honours_the_data_dir() {
         .unwrap();
     assert_eq!(again.status.code(), Some(3));
 }
+
+/// The data directory and its database are the operator's only (0700 and 0600).
+#[cfg(unix)]
+#[test]
+fn data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp().join("node");
+    init(&dir);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("liaison.db")), 0o600);
+}

@@ -22,6 +22,17 @@ pub use lifecycle::{Actor, Role, Side, State};
 pub use request::{DataCategory, RequestKind, Urgency};
 pub use tlp::Tlp;
 
+/// A text cell for a CSV export, safe to open in a spreadsheet: a value starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return would be read as a formula (CSV injection), so it gets
+/// a leading `'`, which spreadsheets show as text. Other values are unchanged.
+pub fn spreadsheet_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// A word that is not one of the values a field accepts. Shown as, for example,
 /// `unknown state 'answred' (did you mean 'answered'?); expected one of: draft, submitted, …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,5 +116,15 @@ mod tests {
         let e = "zzzzzz".parse::<RequestKind>().unwrap_err();
         assert_eq!(e.suggestion(), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn csv_cells_that_would_be_formulas_are_neutralised() {
+        for f in ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(spreadsheet_safe(f), format!("'{f}"));
+        }
+        for ok in ["FBI", "CN-MPS", "203.0.113.5", "2026-12-01", ""] {
+            assert_eq!(spreadsheet_safe(ok), ok);
+        }
     }
 }

@@ -718,7 +718,9 @@ pub fn notices_to_csv<W: std::io::Write>(notices: &[Notice], out: W) -> Result<(
     ])?;
     for n in notices {
         for i in &n.items {
-            w.write_record([
+            // Every cell through the spreadsheet guard: partner codes, indicator values,
+            // malware names and AS organisations come from feeds and peers.
+            let record: [String; 20] = [
                 n.id.to_string(),
                 n.partner.to_string(),
                 format_rfc3339(n.interval.start),
@@ -744,7 +746,8 @@ pub fn notices_to_csv<W: std::io::Write>(notices: &[Notice], out: W) -> Result<(
                 i.as_org.as_deref().unwrap_or("").to_string(),
                 i.victim_count.map(|v| v.to_string()).unwrap_or_default(),
                 i.tlp.to_string(),
-            ])?;
+            ];
+            w.write_record(record.iter().map(|c| liaison_core::spreadsheet_safe(c).into_owned()))?;
         }
     }
     w.flush()?;

@@ -248,6 +248,17 @@ async fn peers_ledger_and_keys_are_administered_through_the_api() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // The peer's agency entry is held to the directory's rules (no formula for a code).
+    let (s, v) = api_a
+        .call(
+            Method::POST,
+            "/api/v1/federation/peers",
+            &admin,
+            Some(json!({"peer_file": peer_file, "fingerprint": fingerprint, "agency_code": "=HYPERLINK(\"x\")"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errors"][0]["field"], "agency.code", "{v}");
     let (s, v) = api_a
         .call(Method::GET, "/api/v1/federation/peers", &auditor, None)
         .await;
@@ -272,6 +283,20 @@ async fn peers_ledger_and_keys_are_administered_through_the_api() {
         .cloned()
         .unwrap();
     assert_eq!(entry["node_id"], "gb-nca");
+    // Its users live on its node: no local user may act for it here.
+    let (s, v) = api_a
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            Some(json!({"username": "nca.officer", "display_name": "x", "agency": "GB-NCA", "role": "officer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("served by the peer node gb-nca"),
+        "{v}"
+    );
     let (s, v) = api_a
         .call(Method::GET, "/api/v1/federation/peers", &auditor, None)
         .await;

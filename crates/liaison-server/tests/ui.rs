@@ -396,6 +396,16 @@ async fn sign_in_list_detail_transition_and_languages() {
         .await
         .unwrap();
     assert_eq!(r.headers()[LOCATION], "/requests");
+    // Browsers drop tabs and line breaks from a URL: `/<tab>/host` would be `//host`.
+    for back in ["/%09/evil.example", "/%0A/evil.example", "/%5Cevil.example", "/%20/x"] {
+        let r = ui
+            .http
+            .get(ui.url(&format!("/lang?to=en&back={back}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()[LOCATION], "/requests", "back={back}");
+    }
 
     // Unknown and invisible requests are a friendly 404.
     let (s, html) = desk.get("/requests/not-an-id").await;

@@ -41,6 +41,14 @@ impl Node {
             .agency_by_code(agency)
             .await
             .map_err(|_| ServiceError::invalid("agency", format!("unknown agency '{agency}'")))?;
+        // Users of an agency a peer node serves live on that node: a local user "of" it could
+        // act for it here (send its requests, answer its notices).
+        if let Some(peer) = self.store.agency_node(a.id).await? {
+            return Err(ServiceError::invalid(
+                "agency",
+                format!("'{agency}' is served by the peer node {peer}; its users are created there"),
+            ));
+        }
         Ok(self
             .store
             .create_user(name, display_name, a.id, role, &p.username, now)

@@ -124,31 +124,7 @@ impl Node {
     /// Adds an agency served by this node.
     pub async fn add_agency(&self, p: &Principal, a: Agency, now: Timestamp) -> Result<Agency> {
         require(p.role.may_administer(), "maintaining the directory", p)?;
-        let mut errs = Vec::new();
-        if a.code.trim().is_empty()
-            || a.code.len() > 32
-            || !a
-                .code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            errs.push(FieldError {
-                field: "code".into(),
-                message: format!("'{}' must be 1-32 letters, digits, '-' or '_'", a.code),
-            });
-        }
-        if a.name_en.trim().is_empty() {
-            errs.push(FieldError {
-                field: "name_en".into(),
-                message: "must not be empty".into(),
-            });
-        }
-        if let Err(e) = time_zone(&a.time_zone) {
-            errs.push(FieldError {
-                field: "time_zone".into(),
-                message: e.to_string(),
-            });
-        }
+        let errs = check_agency(&a, "");
         if !errs.is_empty() {
             return Err(ServiceError::Invalid(errs));
         }
@@ -215,4 +191,36 @@ fn is_language_tag(t: &str) -> bool {
     (2..=8).contains(&primary.len())
         && primary.bytes().all(|b| b.is_ascii_alphabetic())
         && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// What a directory entry must be, wherever it comes from (an admin, a peer's file): a code of
+/// 1-32 letters, digits, `-` or `_`, an English name, and a known time zone. `prefix` goes in
+/// front of each field name (`agency.` for a peer file).
+pub(crate) fn check_agency(a: &Agency, prefix: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if a.code.trim().is_empty()
+        || a.code.len() > 32
+        || !a
+            .code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        errs.push(FieldError {
+            field: format!("{prefix}code"),
+            message: format!("'{}' must be 1-32 letters, digits, '-' or '_'", a.code),
+        });
+    }
+    if a.name_en.trim().is_empty() {
+        errs.push(FieldError {
+            field: format!("{prefix}name_en"),
+            message: "must not be empty".into(),
+        });
+    }
+    if let Err(e) = time_zone(&a.time_zone) {
+        errs.push(FieldError {
+            field: format!("{prefix}time_zone"),
+            message: e.to_string(),
+        });
+    }
+    errs
 }

@@ -68,6 +68,9 @@ pub async fn create_data_dir(
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    // The data directory holds the database, the signing keys and the configuration: the
+    // node's operator only (mode 0700; the database file 0600 once it exists).
+    private(&dir, 0o700)?;
     let mut config = Config::defaults(&dir);
     if let Some(url) = database_url {
         config.node.database_url = url;
@@ -77,7 +80,24 @@ pub async fn create_data_dir(
     }
     let rules = crate::rules::install(&config.node.rules_dir)?;
     let node = open_node(&config).await?;
+    let db = dir.join("liaison.db");
+    if db.exists() {
+        private(&db, 0o600)?;
+    }
     Ok((dir, config, node, rules))
+}
+
+/// Restricts `path` to its owner (`mode`); nothing to do where there are no Unix permissions.
+fn private(path: &std::path::Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// Writes `DIR/liaison.toml` (last, so that a failed set-up can be run again).

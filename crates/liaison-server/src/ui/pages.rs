@@ -178,13 +178,20 @@ pub async fn logout(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Respon
     r
 }
 
+/// Whether `b` is a path on this site to send the browser back to: one leading `/`, and only
+/// visible ASCII without `\` (browsers drop tabs and line breaks from a URL, so `/\t/host`
+/// would become `//host`, another site).
+fn is_local_path(b: &str) -> bool {
+    b.starts_with('/')
+        && !b.starts_with("//")
+        && !b.starts_with("/lang")
+        && b.chars().all(|c| c.is_ascii_graphic() && c != '\\')
+}
+
 pub async fn set_lang(ctx: Ctx, RawQuery(q): RawQuery) -> Response {
     let q = Form::query(q.as_deref());
     let lang = q.get("to").and_then(Lang::parse).unwrap_or(ctx.lang);
-    let back = q
-        .get("back")
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') && !b.starts_with("/lang"))
-        .unwrap_or("/requests");
+    let back = q.get("back").filter(|b| is_local_path(b)).unwrap_or("/requests");
     let mut r = redirect(back);
     let secure = if ctx.https { "; Secure" } else { "" };
     set_cookie(

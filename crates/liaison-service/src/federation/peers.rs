@@ -124,8 +124,12 @@ impl Node {
                 format!("'{}' is not {PEER_FILE_FORMAT}", pf.format),
             ));
         }
-        liaison_core::directory::time_zone(&pf.agency.time_zone)
-            .map_err(|e| ServiceError::invalid("agency.time_zone", e.to_string()))?;
+        // The peer names its own agency: held to the rules of a local directory entry (a code
+        // like "=HYPERLINK(…)" would otherwise reach reports and CSV exports).
+        let errs = crate::directory::check_agency(&pf.agency, "agency.");
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
+        }
         let jurisdiction = if self
             .store
             .jurisdictions()
