@@ -91,6 +91,60 @@ async fn users_and_tokens_are_administered_through_the_api() {
     let (s, _) = api.call(Method::DELETE, &path, &admin, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "already revoked");
 
+    // A token a user issues for themselves is a child of the one they used: it expires no
+    // later (the fixture's tokens last 24 hours; 366 days were asked for), and revoking the
+    // parent revokes it and its own children.
+    let desk_t = f.token("FBI", Role::Desk).to_string();
+    let (s, child) = api
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            &desk_t,
+            Some(json!({"username": "fbi.desk", "days": 366})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{child}");
+    let parent_expires: jiff::Timestamp = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["user"] == json!(f.who("FBI", Role::Desk).user))
+        .unwrap()["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let child_expires: jiff::Timestamp = child["info"]["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(child_expires <= parent_expires, "{child_expires} > {parent_expires}");
+    let child_t = child["token"].as_str().unwrap().to_string();
+    let (s, grandchild) = api
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            &child_t,
+            Some(json!({"username": "fbi.desk", "days": 30})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{grandchild}");
+    let grandchild_t = grandchild["token"].as_str().unwrap().to_string();
+    let parent_id = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["user"] == json!(f.who("FBI", Role::Desk).user))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = api
+        .call(Method::DELETE, &format!("/api/v1/tokens/{parent_id}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    for t in [&desk_t, &child_t, &grandchild_t] {
+        let (s, _) = api.call(Method::GET, "/api/v1/me", t, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "a token of the revoked family still works");
+    }
+
     // Users revoke their own token.
     let (s, _) = api
         .call(

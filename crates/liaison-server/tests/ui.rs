@@ -519,6 +519,19 @@ async fn forms_report_errors_and_other_pages_render() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(resp.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    // The browser held a session token of its own, not the typed one; signing out revoked it
+    // on the node (a copied cookie no longer works), and the typed token still does.
+    let session = fbi.cookie.trim_start_matches("liaison_token=").to_string();
+    assert_ne!(session, ui.f.token("FBI", Role::Officer));
+    let (s, _) = fbi.get("/requests").await;
+    assert_ne!(s, StatusCode::OK, "the signed-out session still works");
+    let me = |token: String| {
+        let http = ui.http.clone();
+        let url = ui.url("/api/v1/me");
+        async move { http.get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(me(session).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(ui.f.token("FBI", Role::Officer).to_string()).await, StatusCode::OK);
     // The API is unaffected by the UI routes.
     let r = ui.http.get(ui.url("/api/v1/health")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

@@ -55,7 +55,9 @@ impl Node {
             .await?)
     }
 
-    /// Issues a token for a user (admins for anyone; others only for themselves).
+    /// Issues a token for a user (admins for anyone; others only for themselves). A token issued
+    /// for oneself through the API never outlives the token used to issue it, and is revoked
+    /// with it.
     pub async fn create_token(
         &self,
         p: &Principal,
@@ -78,10 +80,25 @@ impl Node {
             .user_by_name(username)
             .await
             .map_err(|_| ServiceError::invalid("username", format!("unknown user '{username}'")))?;
-        let expires = now
+        let mut expires = now
             .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(days)))
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok(self.store.create_token(u.id, label, expires, &p.username, now).await?)
+        // A token a user issues for themselves with a token is that token's child: it expires
+        // no later, and revoking the parent revokes it.
+        let parent = match &p.token {
+            Some(parent) if u.id == p.user => {
+                let own = self.store.tokens(Some(p.user)).await?;
+                if let Some(t) = own.iter().find(|t| &t.id == parent) {
+                    expires = expires.min(t.expires_at);
+                }
+                Some(parent.as_str())
+            }
+            _ => None,
+        };
+        Ok(self
+            .store
+            .create_child_token(u.id, label, expires, parent, &p.username, now)
+            .await?)
     }
 
     /// Disables or enables a user: a disabled user's tokens stop working at once on this node
@@ -133,4 +150,35 @@ impl Node {
             other => other.into(),
         })
     }
+
+    /// A web session for a caller who signed in with a token: a child token of it (it ends
+    /// when the typed token ends or is revoked), valid 12 hours at most. Returns its secret.
+    pub async fn start_session(&self, p: &Principal, now: Timestamp) -> Result<String> {
+        let Some(parent) = p.token.as_deref() else {
+            return Err(ServiceError::Unauthenticated("a session starts from a token".into()));
+        };
+        let own = self.store.tokens(Some(p.user)).await?;
+        let parent_expires = own
+            .iter()
+            .find(|t| t.id == parent)
+            .map(|t| t.expires_at)
+            .ok_or_else(|| ServiceError::Unauthenticated("the token is unknown, expired or revoked".into()))?;
+        let expires = (now + jiff::SignedDuration::from_hours(SESSION_HOURS)).min(parent_expires);
+        let (secret, _) = self
+            .store
+            .create_child_token(p.user, "web session", expires, Some(parent), &p.username, now)
+            .await?;
+        Ok(secret)
+    }
+
+    /// Ends the caller's web session: its token is revoked.
+    pub async fn end_session(&self, p: &Principal, now: Timestamp) -> Result<()> {
+        match p.token.as_deref() {
+            Some(t) => self.revoke_token(p, t, now).await,
+            None => Ok(()),
+        }
+    }
 }
+
+/// How long a web session lasts at most.
+pub const SESSION_HOURS: i64 = 12;

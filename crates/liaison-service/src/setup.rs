@@ -65,6 +65,7 @@ impl CreatedNode {
             username: u.username.clone(),
             agency: u.agency,
             role: u.role,
+            token: None,
         })
     }
 }

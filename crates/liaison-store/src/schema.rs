@@ -11,7 +11,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "overdue-cover", OVERDUE_COVER),
     (7, "intel-bulk", crate::intel::MIGRATION_7),
     (8, "assessments-apart", ASSESSMENTS_APART),
+    (9, "token-parents", TOKEN_PARENTS),
 ];
+
+/// A token issued by a user for themselves, with another token, names that token as its
+/// parent: it never outlives it, and revoking the parent revokes it (and its own children).
+const TOKEN_PARENTS: &str = r#"
+ALTER TABLE tokens ADD COLUMN parent_id TEXT;
+CREATE INDEX tokens_parent ON tokens(parent_id)
+"#;
 
 /// A request's legal assessment (about 10 KB of JSON, written once on submission) moves to a
 /// table of its own: SQLite and PostgreSQL rewrite a whole row on `UPDATE`, so every later

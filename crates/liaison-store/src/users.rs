@@ -158,18 +158,32 @@ impl Store {
         actor: &str,
         now: jiff::Timestamp,
     ) -> Result<(String, TokenInfo)> {
+        self.create_child_token(user, label, expires_at, None, actor, now).await
+    }
+
+    /// Issues a token; with `parent`, one that is revoked with that token (see migration 9).
+    pub async fn create_child_token(
+        &self,
+        user: UserId,
+        label: &str,
+        expires_at: jiff::Timestamp,
+        parent: Option<&str>,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<(String, TokenInfo)> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let secret = format!("lia_{}", hex::encode(bytes));
         let id = uuid::Uuid::now_v7().to_string();
         let mut w = self.write().await?;
-        sqlx::query("INSERT INTO tokens (id, user_id, token_hash, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO tokens (id, user_id, token_hash, label, created_at, expires_at, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&id)
             .bind(user.to_string())
             .bind(hash_token(&secret))
             .bind(label)
             .bind(ms(now))
             .bind(ms(expires_at))
+            .bind(parent.map(str::to_string))
             .execute(w.conn().await?)
             .await
             .map_err(|e| match &e {
@@ -239,7 +253,26 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("active token {id}")));
         }
-        audit::append(&mut w, now, actor, "token.revoke", id, &serde_json::json!({})).await?;
+        // Every token issued with it, and theirs in turn.
+        let children = sqlx::query(
+            "WITH RECURSIVE family(id) AS (SELECT id FROM tokens WHERE parent_id = $2 \
+             UNION SELECT t.id FROM tokens t JOIN family f ON t.parent_id = f.id) \
+             UPDATE tokens SET revoked_at = $1 WHERE id IN (SELECT id FROM family) AND revoked_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(id)
+        .execute(w.conn().await?)
+        .await?
+        .rows_affected();
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "token.revoke",
+            id,
+            &serde_json::json!({"with_children": children}),
+        )
+        .await?;
         w.commit().await?;
         self.auth_cache.clear();
         Ok(())
@@ -261,8 +294,8 @@ impl Store {
             Ok(p) => return Ok(Some(p)),
             Err(generation) => generation,
         };
-        let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT u.id, u.username, u.agency_id, u.role, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id \
+        let row: Option<(String, String, String, String, i64, String)> = sqlx::query_as(
+            "SELECT u.id, u.username, u.agency_id, u.role, t.expires_at, t.id FROM tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
         )
         .bind(&hash)
@@ -277,6 +310,7 @@ impl Store {
             username: r.1,
             agency: parse(&r.2, "agency id")?,
             role: parse(&r.3, "role")?,
+            token: Some(r.5),
         };
         self.auth_cache.with(|e| {
             if e.generation == generation {
@@ -300,6 +334,7 @@ impl Store {
             username: u.username,
             agency: u.agency,
             role: u.role,
+            token: None,
         })
     }
 

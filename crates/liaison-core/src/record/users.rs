@@ -22,6 +22,10 @@ pub struct Principal {
     pub username: String,
     pub agency: AgencyId,
     pub role: Role,
+    /// The id of the token the caller signed in with (`None` for the local CLI, which acts
+    /// as a user without one). Tokens a user issues for themselves are its children.
+    #[serde(skip)]
+    pub token: Option<String>,
 }
 
 /// A token's metadata (never the secret).

@@ -151,10 +151,16 @@ pub async fn login(AxState(ui): AxState<Ui>, mut ctx: Ctx, headers: HeaderMap, b
     } else {
         Err(ServiceError::Unauthenticated("malformed token".into()))
     };
+    // The browser never holds the token that was typed: it gets a session token of its own, a
+    // child of it (12 hours at most, revoked with it), which signing out revokes.
+    let result = match result {
+        Ok(p) => ui.node.start_session(&p, Timestamp::now()).await,
+        Err(e) => Err(e),
+    };
     match result {
-        Ok(_) => {
+        Ok(session) => {
             let mut r = redirect("/requests");
-            set_cookie(&mut r, &format!("{TOKEN_COOKIE}={token}{}", ctx.cookie_attrs()));
+            set_cookie(&mut r, &format!("{TOKEN_COOKIE}={session}{}", ctx.cookie_attrs()));
             r
         }
         Err(ServiceError::Unauthenticated(_)) => login_page(
@@ -172,6 +178,10 @@ pub async fn login(AxState(ui): AxState<Ui>, mut ctx: Ctx, headers: HeaderMap, b
 pub async fn logout(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Response {
     if !s.csrf_ok(&ui, &Form::parse(&body)) {
         return bad_form(&s);
+    }
+    // Signing out ends the session token on the node too, not only in this browser.
+    if let Err(e) = ui.node.end_session(&s.p, Timestamp::now()).await {
+        tracing::warn!(user = %s.p.username, error = %e, "could not revoke the web session's token");
     }
     let mut r = redirect("/login?out=1");
     set_cookie(&mut r, &format!("{TOKEN_COOKIE}={}; Max-Age=0", s.ctx.cookie_attrs()));
