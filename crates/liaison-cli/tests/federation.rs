@@ -1208,3 +1208,45 @@ async fn peer_messages_are_checked_against_local_state_and_rules() {
     assert_eq!(outcome(5), "applied");
     assert!(cn.comments(&id).contains(&"still there".to_string()));
 }
+
+/// Rejections are logged as escaped fields (a sender's text cannot forge a log line) and at
+/// most 20 per 10 s; the rest are counted and reported (#12 §6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn rejection_logging_is_bounded_and_escaped() {
+    let _serial = serial();
+    let (us, mut cn, _base) = pair("reject-log");
+    cn.start();
+    let (peer_file, _) = cn.peer_file();
+    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
+    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
+    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
+    let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
+    let key = NodeKey::load(&us.key_file()).unwrap();
+    let payload = json!({"request_id": "01a20000-0000-7000-8000-000000000000", "at": "2026-11-22T10:00:00Z", "actor": "x", "text": "x", "data": null});
+    // A malformed envelope whose text carries a line break and a forged log line.
+    let mut forged = envelope(&key, "us-fbi", "cn-mps", 1, payload.clone());
+    forged["payload_type"] = json!("comment\nWARN liaison: FORGED LINE");
+    let r = client.post(&url).body(forged.to_string()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    for _ in 0..59 {
+        let mut e = envelope(&key, "us-fbi", "cn-mps", 1, payload.clone());
+        e["payload"]["text"] = json!("tampered");
+        let r = client.post(&url).body(e.to_string()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+    }
+    std::thread::sleep(Duration::from_millis(10_500));
+    let mut e = envelope(&key, "us-fbi", "cn-mps", 1, payload.clone());
+    e["payload"]["text"] = json!("tampered");
+    client.post(&url).body(e.to_string()).send().await.unwrap();
+    let log = cn.log_text();
+    // The sender's text is in the log, escaped on the rejection's own line.
+    assert!(log.contains("FORGED LINE"), "{log}");
+    let logged = log.lines().filter(|l| l.contains("envelope rejected")).count();
+    assert_eq!(logged, 21, "20 in the first window, 1 in the next:\n{log}");
+    assert!(log.contains("suppressed=40"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.trim_start().starts_with("WARN liaison: FORGED")),
+        "a forged line reached the log:\n{log}"
+    );
+}

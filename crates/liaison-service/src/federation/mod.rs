@@ -137,6 +137,8 @@ pub(crate) struct Inner {
     pub settings: FedSettings,
     /// How messages reach peers (the server's pinned HTTPS client).
     pub transport: Arc<dyn transport::Transport>,
+    /// Rejection logging budget (see `receive::log_rejection`).
+    pub rejections: std::sync::Mutex<receive::RejectionBudget>,
 }
 
 /// A running federation layer (cheap to clone).
@@ -250,6 +252,7 @@ impl Federation {
                 single_only: Default::default(),
                 settings,
                 transport,
+                rejections: Default::default(),
             }),
         }))
     }

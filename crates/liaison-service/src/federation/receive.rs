@@ -41,6 +41,59 @@ pub enum NotNow {
     Internal(String),
 }
 
+/// Most rejections logged per window; the rest are counted and reported when the window ends.
+const REJECTIONS_LOGGED: u32 = 20;
+const REJECTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How many rejections were logged in the current window, and how many were not.
+#[derive(Debug)]
+pub(crate) struct RejectionBudget {
+    window: std::time::Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl Default for RejectionBudget {
+    fn default() -> Self {
+        RejectionBudget {
+            window: std::time::Instant::now(),
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+}
+
+/// Logs a rejected envelope, as structured fields whose text is escaped (a peer's or an
+/// attacker's words cannot start a log line of their own), at most [`REJECTIONS_LOGGED`] per
+/// [`REJECTION_WINDOW`]: anyone who reaches the port can send rejections as fast as the
+/// network allows, and the log must not fill the disk.
+fn log_rejection(fed: &Federation, rej: &Rejection, sender: Option<&str>, message_id: Option<&str>) {
+    let (log, suppressed) = match fed.inner.rejections.lock() {
+        Ok(mut b) => {
+            let mut reported = 0;
+            if b.window.elapsed() >= REJECTION_WINDOW {
+                reported = std::mem::take(&mut b.suppressed);
+                b.window = std::time::Instant::now();
+                b.logged = 0;
+            }
+            if b.logged < REJECTIONS_LOGGED {
+                b.logged += 1;
+                (true, reported)
+            } else {
+                b.suppressed += 1;
+                (false, reported)
+            }
+        }
+        Err(_) => (true, 0),
+    };
+    if suppressed > 0 {
+        tracing::warn!(node = %fed.node_id(), suppressed, window_secs = REJECTION_WINDOW.as_secs(), "envelope rejections not logged (too many)");
+    }
+    if log {
+        tracing::warn!(node = %fed.node_id(), code = rej.code(), sender = ?sender, message_id = ?message_id, reason = ?rej.to_string(), "envelope rejected");
+    }
+}
+
 fn internal(fed: &Federation, e: impl std::fmt::Display) -> NotNow {
     tracing::error!(node = %fed.node_id(), error = %e, "receiving envelopes failed");
     NotNow::Internal(e.to_string())
@@ -126,7 +179,7 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
         let env = match item {
             Ok(e) => e,
             Err(rej) => {
-                tracing::warn!(node = %fed.node_id(), code = rej.code(), reason = %rej, "envelope rejected");
+                log_rejection(fed, &rej, None, None);
                 outcomes.push(Outcome::rejected(&rej));
                 stop = true;
                 continue;
@@ -175,7 +228,7 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
                 continue;
             }
             Err(rej) => {
-                tracing::warn!(node = %fed.node_id(), code = rej.code(), sender = %env.header.sender, message_id = %mid, reason = %rej, "envelope rejected");
+                log_rejection(fed, &rej, Some(env.header.sender.as_str()), Some(&mid));
                 outcomes.push(Outcome::rejected(&rej));
                 stop = true;
                 continue;
@@ -188,7 +241,7 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
                     field: "envelopes",
                     reason: format!("a batch carries one link; {} is not {s}", verified.sender),
                 };
-                tracing::warn!(node = %fed.node_id(), code = rej.code(), message_id = %mid, reason = %rej, "envelope rejected");
+                log_rejection(fed, &rej, None, Some(&mid));
                 outcomes.push(Outcome::rejected(&rej));
                 stop = true;
                 continue;
@@ -263,7 +316,7 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
                 created.push(request.id);
             }
         } else {
-            tracing::warn!(node = %fed.node_id(), message_id = %rec.message_id, sender = %rec.sender, reason = %outcome, "envelope accepted but its content cannot be applied; recorded as received");
+            tracing::warn!(node = %fed.node_id(), message_id = %rec.message_id, sender = %rec.sender, reason = ?outcome, "envelope accepted but its content cannot be applied; recorded as received");
         }
     }
     drop(_turn);
