@@ -94,14 +94,15 @@ impl TestNode {
         n
     }
 
+    /// The `liaison` command on this node's data directory, not yet run.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--data-dir").arg(&self.dir).args(args).env("LIAISON_LOG", "warn");
+        c
+    }
+
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(args)
-            .env("LIAISON_LOG", "warn")
-            .output()
-            .unwrap()
+        self.command(args).output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -260,6 +261,14 @@ impl TestNode {
             .iter()
             .filter(|o| o["delivered_at"].is_null())
             .count()
+    }
+
+    /// An HTTPS client that accepts only this node's pinned certificate (from its peer file).
+    fn pinned_client(&self) -> reqwest::Client {
+        let (peer_file, _) = self.peer_file();
+        let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
+        let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
+        liaison_server::federation::https::pinned_client(fp).unwrap()
     }
 
     fn key_file(&self) -> PathBuf {
@@ -539,13 +548,24 @@ fn sigkill_sender_and_receiver_no_loss_no_duplicates() {
 
 /// Signs an envelope from us-fbi to cn-mps with `key`.
 fn envelope(key: &NodeKey, sender: &str, recipient: &str, seq: u64, payload: Value) -> Value {
+    envelope_typed(key, sender, recipient, seq, PayloadType::Comment, payload)
+}
+
+fn envelope_typed(
+    key: &NodeKey,
+    sender: &str,
+    recipient: &str,
+    seq: u64,
+    payload_type: PayloadType,
+    payload: Value,
+) -> Value {
     let e = EnvelopeDraft {
         message_id: MessageId::new(),
         sender: NodeId::parse(sender).unwrap(),
         recipient: NodeId::parse(recipient).unwrap(),
         link_seq: seq,
         created_at: jiff::Timestamp::now(),
-        payload_type: PayloadType::Comment,
+        payload_type,
         payload,
     }
     .sign(key)
@@ -560,10 +580,7 @@ async fn tampering_replay_and_wrong_key_rejected_with_reason() {
     let (us, mut cn, _base) = pair("tamper");
     cn.start();
     let key = NodeKey::load(&us.key_file()).unwrap();
-    let (peer_file, _) = cn.peer_file();
-    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
-    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
+    let client = cn.pinned_client();
     let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
     let post = |body: Value| {
         let client = client.clone();
@@ -775,10 +792,7 @@ async fn batch_rejects_per_envelope_skips_the_rest_and_applies_in_order() {
     // From here on this test plays us-fbi: link_seq 1 (the submission) is applied at cn-mps.
     us.kill();
     let key = NodeKey::load(&us.key_file()).unwrap();
-    let (peer_file, _) = cn.peer_file();
-    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
-    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
+    let client = cn.pinned_client();
     let url = format!("https://127.0.0.1:{}/federation/v1/envelope-batches", cn.port);
     let post = |envelopes: Vec<Value>| {
         let client = client.clone();
@@ -967,11 +981,8 @@ fn key_rotation_survives_crashes_at_every_step() {
         "rotate-after-outbox",
         "rotate-before-commit",
     ] {
-        let o = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&us.dir)
-            .args(["federation", "rotate-key", "--overlap-hours", "1"])
-            .env("LIAISON_LOG", "warn")
+        let o = us
+            .command(&["federation", "rotate-key", "--overlap-hours", "1"])
             .env("LIAISON_FAIL_POINT", point)
             .output()
             .unwrap();
@@ -984,11 +995,8 @@ fn key_rotation_survives_crashes_at_every_step() {
         assert_eq!(rotation_state(&us), before, "after a crash at {point}");
     }
     // SIGKILL while the rotation's transaction is open (paused just before its commit).
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&us.dir)
-        .args(["federation", "rotate-key", "--overlap-hours", "1"])
-        .env("LIAISON_LOG", "warn")
+    let mut child = us
+        .command(&["federation", "rotate-key", "--overlap-hours", "1"])
         .env("LIAISON_FAIL_POINT", "rotate-before-commit:pause")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -1056,11 +1064,8 @@ fn pinning_a_peer_survives_a_crash_half_way() {
     let before = agencies(&us);
     assert!(!before.contains(&"CN-MPS".to_string()), "{before:?}");
     for point in ["pin-after-jurisdiction", "pin-after-agency"] {
-        let o = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&us.dir)
-            .args(["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc])
-            .env("LIAISON_LOG", "warn")
+        let o = us
+            .command(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc])
             .env("LIAISON_FAIL_POINT", point)
             .output()
             .unwrap();
@@ -1073,19 +1078,9 @@ fn pinning_a_peer_survives_a_crash_half_way() {
     assert_eq!(us.json(&["peer", "list"])[0]["node_id"], "cn-mps");
 }
 
+/// An envelope from us-fbi to cn-mps.
 fn envelope_of(key: &NodeKey, seq: u64, payload_type: PayloadType, payload: Value) -> Value {
-    let e = EnvelopeDraft {
-        message_id: MessageId::new(),
-        sender: NodeId::parse("us-fbi").unwrap(),
-        recipient: NodeId::parse("cn-mps").unwrap(),
-        link_seq: seq,
-        created_at: jiff::Timestamp::now(),
-        payload_type,
-        payload,
-    }
-    .sign(key)
-    .unwrap();
-    serde_json::from_slice(&e.to_bytes().unwrap()).unwrap()
+    envelope_typed(key, "us-fbi", "cn-mps", seq, payload_type, payload)
 }
 
 /// A peer's messages are untrusted input (#12 §1-2): a submitted request is validated like a
@@ -1110,10 +1105,7 @@ async fn peer_messages_are_checked_against_local_state_and_rules() {
         .clone();
     cn.start();
     let key = NodeKey::load(&us.key_file()).unwrap();
-    let (peer_file, _) = cn.peer_file();
-    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
-    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
+    let client = cn.pinned_client();
     let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
     let post = |body: Value| {
         let client = client.clone();
@@ -1217,10 +1209,7 @@ async fn rejection_logging_is_bounded_and_escaped() {
     let _serial = serial();
     let (us, mut cn, _base) = pair("reject-log");
     cn.start();
-    let (peer_file, _) = cn.peer_file();
-    let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
-    let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-    let client = liaison_server::federation::https::pinned_client(fp).unwrap();
+    let client = cn.pinned_client();
     let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", cn.port);
     let key = NodeKey::load(&us.key_file()).unwrap();
     let payload = json!({"request_id": "01a20000-0000-7000-8000-000000000000", "at": "2026-11-22T10:00:00Z", "actor": "x", "text": "x", "data": null});

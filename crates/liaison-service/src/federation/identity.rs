@@ -102,18 +102,18 @@ pub(crate) async fn create_identity(
 }
 
 /// The peer file of this node (to send to other operators).
-pub(crate) async fn own_peer_file(store: &Store) -> Result<PeerFile, FedError> {
-    let id = store
-        .fed_identity()
-        .await?
-        .ok_or_else(|| FedError::Config("this node has no federation identity (run liaison init)".into()))?;
+/// `None` when the node has no federation identity.
+pub(crate) async fn own_peer_file(store: &Store) -> Result<Option<PeerFile>, FedError> {
+    let Some(id) = store.fed_identity().await? else {
+        return Ok(None);
+    };
     let descriptor = NodeDescriptor::from_slice(id.descriptor.as_bytes())?;
     let agency = store.agency(descriptor.agency_id).await?;
-    Ok(PeerFile {
+    Ok(Some(PeerFile {
         format: PEER_FILE_FORMAT.into(),
         descriptor,
         agency,
-    })
+    }))
 }
 
 /// Rotates the signing key: a new key file (written and synced first), a rotation statement

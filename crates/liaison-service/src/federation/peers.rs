@@ -201,11 +201,8 @@ impl Node {
 
     /// This node's peer file, for other operators. Not secret: any user may read it.
     pub async fn own_peer_file(&self) -> Result<PeerFile> {
-        if self.store.fed_identity().await?.is_none() {
-            return Err(ServiceError::NotFound(
-                "this node's federation identity (run liaison init)".into(),
-            ));
-        }
-        Ok(super::identity::own_peer_file(&self.store).await?)
+        super::identity::own_peer_file(&self.store)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("this node's federation identity (run liaison init)".into()))
     }
 }
