@@ -332,7 +332,11 @@ fn pair_on(name: &str, db_us: Option<&str>, db_cn: Option<&str>) -> (TestNode, T
 }
 
 fn create_request(us: &TestNode, case: &str) -> String {
-    let v = us.json(&[
+    create_request_with(us, case, &[])
+}
+
+fn create_request_with(us: &TestNode, case: &str, extra: &[&str]) -> String {
+    let mut args = vec![
         "--as",
         "officer",
         "request",
@@ -347,7 +351,9 @@ fn create_request(us: &TestNode, case: &str) -> String {
         "BC-02",
         "--summary",
         "Subscriber details of the VPS account used as ransomware C2.",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let v = us.json(&args);
     v["request"]["id"].as_str().or(v["id"].as_str()).unwrap().to_string()
 }
 
@@ -367,12 +373,16 @@ fn round_trip_lifecycle_and_offline_proof() {
     let (mut us, mut cn, base) = pair("roundtrip");
     us.start();
     cn.start();
-    let id = create_request(&us, "FBI-2026-0001");
+    // An amount travels exactly (it was an f64 that canonical JSON refused: HTTP 500).
+    let id = create_request_with(&us, "FBI-2026-0001", &["--amount", "2500.10", "--currency", "USD"]);
     // The draft stays local until submitted.
     assert!(cn.state(&id).is_none());
     us.transition("officer", &id, "submitted");
     cn.wait_state(&id, "received");
     us.wait_state(&id, "received");
+    let amount = &cn.request(&id)["request"]["amount"];
+    assert_eq!(amount["value"], "2500.1", "{amount}");
+    assert_eq!(amount["currency"], "USD");
     cn.transition("desk", &id, "acknowledged");
     cn.comment("desk", &id, "Acknowledged; contacting the provider.");
     cn.transition("legal", &id, "in_review");
@@ -430,10 +440,10 @@ fn round_trip_lifecycle_and_offline_proof() {
         .unwrap();
     assert!(o.status.success());
     // A tampered proof fails (exit 7).
-    let text = std::fs::read_to_string(&proof).unwrap();
-    let tampered = text.replacen("\"leaf_index\": 0", "\"leaf_index\": 1", 1);
-    assert_ne!(text, tampered);
-    std::fs::write(&proof, tampered).unwrap();
+    let mut bundle: Value = serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+    let index = bundle["leaf_index"].as_u64().unwrap();
+    bundle["leaf_index"] = (index + 1).into();
+    std::fs::write(&proof, serde_json::to_string_pretty(&bundle).unwrap()).unwrap();
     let o = Command::new(BIN)
         .args(["ledger", "verify-proof", proof.to_str().unwrap()])
         .output()
@@ -539,7 +549,7 @@ fn sigkill_sender_and_receiver_no_loss_no_duplicates() {
     for n in [&us, &cn] {
         let st = n.json(&["federation", "status"]);
         assert_eq!(
-            st["ledger_leaves"].as_i64().unwrap(),
+            st["ledger_leaves"].as_i64().unwrap() - st["ledger_audit_anchors"].as_i64().unwrap(),
             2 * st["outbox_delivered"].as_i64().unwrap() + st["inbox"].as_i64().unwrap(),
             "{st}"
         );
@@ -680,21 +690,24 @@ async fn rewritten_ledger_detected_by_consistency_check() {
     // us-fbi accepts cn-mps's current tree head.
     assert!(us.ok(&["ledger", "check-peers"]).contains("consistent"));
     cn.ok(&["ledger", "verify"]);
-    // cn-mps rewrites its history: leaf 0 is replaced (with a matching leaf hash).
+    // cn-mps rewrites its history: its first message leaf is replaced (with a matching leaf hash).
     cn.kill();
     sqlx::any::install_default_drivers();
     let url = format!("sqlite://{}", cn.dir.join("liaison.db").display());
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let leaf: String = sqlx::query_scalar("SELECT leaf FROM ledger_leaves WHERE idx = 0")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    // The first message leaf (audit anchors have no link_seq).
+    let (idx, leaf): (i64, String) =
+        sqlx::query_as("SELECT idx, leaf FROM ledger_leaves WHERE kind <> 'audit_anchor' ORDER BY idx LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let forged = leaf.replacen("\"link_seq\":1", "\"link_seq\":9", 1);
     assert_ne!(leaf, forged);
     let hash = liaison_wire::merkle::leaf_hash(forged.as_bytes()).to_hex();
-    sqlx::query("UPDATE ledger_leaves SET leaf = $1, leaf_hash = $2 WHERE idx = 0")
+    sqlx::query("UPDATE ledger_leaves SET leaf = $1, leaf_hash = $2 WHERE idx = $3")
         .bind(&forged)
         .bind(&hash)
+        .bind(idx)
         .execute(&pool)
         .await
         .unwrap();
@@ -931,7 +944,7 @@ fn backlog_is_delivered_in_batches_in_order() {
         n.ok(&["ledger", "verify"]);
         let st = n.json(&["federation", "status"]);
         assert_eq!(
-            st["ledger_leaves"].as_i64().unwrap(),
+            st["ledger_leaves"].as_i64().unwrap() - st["ledger_audit_anchors"].as_i64().unwrap(),
             2 * st["outbox_delivered"].as_i64().unwrap() + st["inbox"].as_i64().unwrap(),
             "{st}"
         );
@@ -1238,4 +1251,76 @@ async fn rejection_logging_is_bounded_and_escaped() {
         !log.lines().any(|l| l.trim_start().starts_with("WARN liaison: FORGED")),
         "a forged line reached the log:\n{log}"
     );
+}
+
+/// The audit log's head is anchored in the ledger (signed, before every tree head a peer
+/// fetches), so an insider who rewrites an audit entry and recomputes the whole chain is
+/// caught by `liaison audit verify` (#12 §4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn audit_anchor_catches_a_rechained_rewrite() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("anchor");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0077");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    // cn fetches us's tree head: us anchors its audit log first.
+    assert!(cn.ok(&["ledger", "check-peers"]).contains("consistent"));
+    let before = us.json(&["audit", "verify"]);
+    assert!(before["anchors_checked"].as_u64().unwrap() >= 1, "{before}");
+    let anchored = before["last_anchored_seq"].as_i64().unwrap();
+    assert!(anchored >= 3, "{before}");
+    assert_eq!(before["problems"], 0);
+    us.kill();
+    // The insider rewrites entry 2 and recomputes every later hash and the head.
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", us.dir.join("liaison.db").display());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rows: Vec<(i64, i64, String, String, String, String)> =
+        sqlx::query_as("SELECT seq, at, actor, action, subject, detail FROM audit_log WHERE seq >= 2 ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut prev: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for (seq, at, actor, action, subject, detail) in rows {
+        let text = [
+            prev.clone(),
+            seq.to_string(),
+            at.to_string(),
+            actor,
+            action,
+            subject,
+            detail,
+        ]
+        .join("\u{1f}");
+        let hash = liaison_wire::Hash256::digest(text.as_bytes()).to_hex();
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE seq = $2")
+            .bind(&hash)
+            .bind(seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    pool.close().await;
+    let o = us.cmd(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("was rewritten") && err.contains("audit anchor"), "{err}");
 }

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod ids;
 pub mod jurisdiction;
 pub mod lifecycle;
+pub mod money;
 pub mod record;
 pub mod request;
 pub mod sla;

@@ -249,7 +249,8 @@ pub struct RequestDraft {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Amount {
-    pub value: f64,
+    /// Exact decimal; written in JSON as a string (`"2500.5"`), read from a string or a number.
+    pub value: crate::money::Decimal,
     pub currency: String,
 }
 
@@ -309,6 +310,14 @@ impl RequestDraft {
         }
         if self.summary.len() > 20_000 {
             bad("summary".into(), "must be at most 20000 bytes");
+        }
+        if let Some(a) = &self.amount
+            && !(a.currency.len() == 3 && a.currency.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            bad(
+                "amount.currency".into(),
+                "must be an ISO 4217 code: three capital letters, e.g. USD, CNY, EUR",
+            );
         }
         if self.requesting_agency == self.requested_agency {
             bad("requested_agency".into(), "must differ from requesting_agency");

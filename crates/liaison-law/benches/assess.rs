@@ -67,7 +67,7 @@ fn inputs() -> Vec<AssessmentInput> {
         ),
     ];
     v[0].amount = Some(Amount {
-        value: 2000.0,
+        value: liaison_core::money::Decimal::from_units(2000),
         currency: "CNY".into(),
     });
     v[3].conduct = vec!["possession_only".into()];

@@ -647,7 +647,7 @@ fn evaluate(r: &CriminalityRule, amount: Option<&Amount>) -> (Verdict, String) {
     };
     match (th.amount_min, &th.currency, amount) {
         (Some(min), Some(cur), Some(a)) if same_currency(&a.currency, cur) => {
-            if a.value < min {
+            if a.value.below(min) {
                 (
                     Verdict::NotSatisfied,
                     format!(
@@ -655,7 +655,7 @@ fn evaluate(r: &CriminalityRule, amount: Option<&Amount>) -> (Verdict, String) {
                         a.value, a.currency, th.description, r.note
                     ),
                 )
-            } else if th.amount_certain.is_some_and(|c| a.value < c) {
+            } else if th.amount_certain.is_some_and(|c| a.value.below(c)) {
                 (
                     Verdict::Conditional,
                     format!(

@@ -389,19 +389,20 @@ pub(crate) fn check_params(q: &HashMap<String, String>, known: &[&str]) -> ApiRe
 // ----- handlers ------------------------------------------------------------------------------
 
 async fn health(AxState(node): AxState<Node>) -> Response {
-    match node.health().await {
-        Ok(()) => {
-            Json(serde_json::json!({"status": "ok", "database": "ok", "rule_pack_version": node.legal.version()}))
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "database": "unreachable"})),
-            )
-                .into_response()
-        }
+    let h = node.health().await;
+    let body = serde_json::json!({
+        "status": if h.ok { "ok" } else { "unavailable" },
+        "database": h.database,
+        "integrity": h.integrity,
+        "disk_free_bytes": h.disk_free_bytes,
+        "problems": h.problems,
+        "rule_pack_version": node.legal.version(),
+    });
+    if h.ok {
+        Json(body).into_response()
+    } else {
+        tracing::error!(problems = ?h.problems, "health check failed");
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 

@@ -307,7 +307,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     );
     let amount = object(
         &["value", "currency"],
-        json!({"value": {"type": "number"}, "currency": text()}),
+        json!({
+            "value": {
+                "description": "Exact decimal, at most 15 digits before and 8 after the point. Answers write it as a string (\"2500.5\"); a JSON number is also read",
+                "oneOf": [
+                    {"type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,8})?$"},
+                    {"type": "number", "minimum": 0}
+                ]
+            },
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"}
+        }),
     );
     let draft_props = json!({
         "kind": schema_ref("RequestKind"),
@@ -688,8 +697,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/health": {"get": {
             "operationId": "health", "tags": ["node"], "summary": "Liveness and database check (no token needed)", "security": [],
             "responses": {
-                "200": {"description": "Healthy", "content": json_content(object(&["status", "database", "rule_pack_version"], json!({"status": {"const": "ok"}, "database": {"const": "ok"}, "rule_pack_version": string()})))},
-                "503": {"description": "Database unreachable", "content": json_content(object(&["status", "database"], json!({"status": {"const": "unavailable"}, "database": {"const": "unreachable"}})))}
+                "200": {"description": "Healthy", "content": json_content(schema_ref("Health"))},
+                "503": {"description": "Unhealthy: the database does not answer, is damaged, or its disk is nearly full; `problems` says what and what to do", "content": json_content(schema_ref("Health"))}
             }
         }},
         "/api/v1/me": {"get": Op::new("me", "node", "The caller's identity, agency and role")
@@ -905,6 +914,26 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "Principal": object(&["user", "username", "agency", "role"], json!({"user": uuid(), "username": string(), "agency": uuid(), "role": schema_ref("Role")})),
                 "Target": target,
                 "Amount": amount,
+                "Health": object(
+                    &["status", "database", "integrity", "disk_free_bytes", "problems", "rule_pack_version"],
+                    json!({
+                        "status": {"enum": ["ok", "unavailable"]},
+                        "database": {"enum": ["ok", "unreachable", "corrupt", "disk_full"], "description": "The first problem found, or ok"},
+                        "integrity": {
+                            "type": "object",
+                            "required": ["state"],
+                            "description": "The last integrity check (SQLite quick_check, in the background at most every 6 hours): pending, ok, corrupt (with detail) or not_applicable (PostgreSQL checks itself)",
+                            "properties": {
+                                "state": {"enum": ["pending", "ok", "corrupt", "not_applicable"]},
+                                "checked_at": string(),
+                                "detail": string()
+                            }
+                        },
+                        "disk_free_bytes": nullable(count()),
+                        "problems": {"type": "array", "items": string(), "description": "Each problem in words, with what to do"},
+                        "rule_pack_version": string()
+                    })
+                ),
                 "RequestDraft": request_draft,
                 "Request": request,
                 "RequestSummary": request_summary,
@@ -962,10 +991,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                         "median_days_to_answer": nullable(json!({"type": "number"})), "p90_days_to_answer": nullable(json!({"type": "number"}))
                     })))
                 })),
-                "AuditReport": object(&["entries", "head_hash", "first_bad"], json!({
+                "AuditReport": object(&["entries", "head_hash", "first_bad", "problems", "anchors_checked", "last_anchored_seq", "requests_checked", "comments_checked", "unchecked_legacy"], json!({
                     "entries": count(), "head_hash": string(),
-                    "first_bad": {"description": "The first entry whose hash does not match (sequence, reason); null when intact",
-                        "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 2, "maxItems": 2}]}
+                    "first_bad": {"description": "The first problem (audit entry sequence, reason): an altered, missing or reordered entry, a truncated log, a log rewritten before an anchor in the ledger, or a request or comment changed outside the node; null when intact",
+                        "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 2, "maxItems": 2}]},
+                    "problems": count(),
+                    "anchors_checked": count(),
+                    "last_anchored_seq": nullable(count()),
+                    "requests_checked": count(),
+                    "comments_checked": count(),
+                    "unchecked_legacy": count()
                 })),
                 "User": object(&["id", "username", "display_name", "agency", "role", "created_at", "disabled"], json!({
                     "id": uuid(), "username": string(), "display_name": string(), "agency": uuid(), "role": schema_ref("Role"), "created_at": instant(), "disabled": {"type": "boolean"}
@@ -991,9 +1026,9 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "UserChange": object(&["disabled"], json!({
                     "disabled": {"type": "boolean", "description": "true disables the user (its tokens are refused), false enables it"}
                 })),
-                "FederationStatus": object(&["node_id", "base_url", "peers", "outbox_pending", "outbox_delivered", "inbox", "ledger_leaves"], json!({
+                "FederationStatus": object(&["node_id", "base_url", "peers", "outbox_pending", "outbox_delivered", "inbox", "ledger_leaves", "ledger_audit_anchors"], json!({
                     "node_id": nullable(string()), "base_url": nullable(string()), "peers": array(string()),
-                    "outbox_pending": count(), "outbox_delivered": count(), "inbox": count(), "ledger_leaves": count()
+                    "outbox_pending": count(), "outbox_delivered": count(), "inbox": count(), "ledger_leaves": count(), "ledger_audit_anchors": count()
                 })),
                 "OwnPeerFile": object(&["peer_file", "fingerprint"], json!({
                     "peer_file": {"type": "object", "description": "format, signed descriptor and agency entry (liaison-peer/1)"},

@@ -367,12 +367,14 @@ async fn peers_ledger_and_keys_are_administered_through_the_api() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
-    // The ledger verifies (empty); an unknown message has no proof.
+    // The ledger verifies (no message yet: at most the audit anchor written at start-up, by a
+    // background task); an unknown message has no proof.
     let (s, v) = api_a
         .call(Method::GET, "/api/v1/federation/ledger/verify", &auditor, None)
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!((v["intact"].clone(), v["leaves"].clone()), (json!(true), json!(0)));
+    assert_eq!(v["intact"], json!(true), "{v}");
+    assert!(v["leaves"].as_u64().unwrap() <= 1, "{v}");
     let (s, _) = api_a
         .call(Method::GET, "/api/v1/federation/ledger/proofs/nope", &auditor, None)
         .await;

@@ -57,8 +57,42 @@ impl Node {
     }
 
     /// Whether the database answers (the health check).
-    pub async fn health(&self) -> Result<()> {
-        Ok(self.store.ping().await?)
+    pub async fn health(&self) -> Health {
+        let db = self.store.health().await;
+        let min_free = min_free_bytes();
+        let mut problems = Vec::new();
+        if let Some(e) = &db.unreachable {
+            problems.push(format!("the database does not answer: {e}"));
+        }
+        if let liaison_core::record::Integrity::Corrupt { detail, .. } = &db.integrity {
+            problems.push(format!(
+                "the database is damaged ({detail}); stop the node and restore the last backup (liaison restore)"
+            ));
+        }
+        if let Some(free) = db.free_bytes
+            && free < min_free
+        {
+            problems.push(format!(
+                "the disk holding the database is nearly full: {} MiB free, below the minimum of {} MiB (LIAISON_MIN_FREE_MB); free space before writes fail",
+                free / (1024 * 1024),
+                min_free / (1024 * 1024)
+            ));
+        }
+        Health {
+            ok: problems.is_empty(),
+            database: if db.unreachable.is_some() {
+                "unreachable"
+            } else if matches!(db.integrity, liaison_core::record::Integrity::Corrupt { .. }) {
+                "corrupt"
+            } else if db.free_bytes.is_some_and(|f| f < min_free) {
+                "disk_full"
+            } else {
+                "ok"
+            },
+            integrity: db.integrity,
+            disk_free_bytes: db.free_bytes,
+            problems,
+        }
     }
 
     /// Resolves a bearer token to a principal.
@@ -68,4 +102,27 @@ impl Node {
             .await?
             .ok_or_else(|| ServiceError::Unauthenticated("the token is unknown, expired or revoked".into()))
     }
+}
+
+/// What `/health` answers: `ok` is false when any problem is listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    pub ok: bool,
+    /// `ok`, `unreachable`, `corrupt` or `disk_full`.
+    pub database: &'static str,
+    pub integrity: liaison_core::record::Integrity,
+    /// SQLite: bytes free on the database's file system.
+    pub disk_free_bytes: Option<u64>,
+    /// Each problem in words, with what to do.
+    pub problems: Vec<String>,
+}
+
+/// The free space below which the node reports itself unhealthy: `LIAISON_MIN_FREE_MB`
+/// (default 100 MiB), so operators learn of a filling disk before writes fail.
+fn min_free_bytes() -> u64 {
+    std::env::var("LIAISON_MIN_FREE_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(100)
+        .saturating_mul(1024 * 1024)
 }

@@ -8,6 +8,7 @@
 use crate::writer::Batch;
 use crate::{Result, Store, StoreError, WriteTx, ms, ts};
 use liaison_core::record::{AuditEntry, AuditReport};
+
 use sha2::{Digest, Sha256};
 
 pub(crate) fn chain_hash(
@@ -108,20 +109,47 @@ fn entry(r: Row) -> Result<AuditEntry> {
 }
 
 impl Store {
-    /// Recomputes the whole chain in pages and reports the first broken link.
+    /// Recomputes the whole chain, checks it against the audit anchors in the ledger, and
+    /// checks every request's content, state and version and every comment's text against
+    /// the digests their latest audit entries recorded. Reads one snapshot of the database
+    /// (one read transaction), so writes running meanwhile cannot look like a truncation.
     pub async fn verify_audit(&self) -> Result<AuditReport> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == crate::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let (head_seq, head_hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        let mut v = Verification::new(head_seq, head_hash);
+        // Anchors: (audit seq → hash) from the ledger's audit_anchor leaves.
+        let leaves: Vec<(i64, String)> =
+            sqlx::query_as("SELECT idx, leaf FROM ledger_leaves WHERE kind = 'audit_anchor' ORDER BY idx")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut anchors: std::collections::BTreeMap<i64, String> = Default::default();
+        for (idx, leaf) in leaves {
+            let parsed: serde_json::Value = serde_json::from_str(&leaf).unwrap_or_default();
+            let a = &parsed["anchor"];
+            match (a["audit_seq"].as_i64(), a["audit_hash"].as_str()) {
+                (Some(seq), Some(hash)) => {
+                    anchors.insert(seq, hash.to_string());
+                }
+                _ => v.problem(0, format!("ledger leaf {idx} is not a readable audit anchor")),
+            }
+        }
         let mut prev = "0".repeat(64);
         let mut expected_seq = 1i64;
         let mut after = 0i64;
-        loop {
+        let mut chain_ok = true;
+        'pages: loop {
             let rows: Vec<Row> = sqlx::query_as(
                 "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000",
             )
             .bind(after)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
             if rows.is_empty() {
                 break;
@@ -129,46 +157,61 @@ impl Store {
             for r in rows {
                 let e = entry(r)?;
                 after = e.seq;
-                let bad = |why: String| {
-                    Ok(AuditReport {
-                        entries: head_seq,
-                        head_hash: head_hash.clone(),
-                        first_bad: Some((e.seq, why)),
-                    })
-                };
                 if e.seq != expected_seq {
-                    return bad(format!(
-                        "entry {expected_seq} is missing (next stored entry is {})",
-                        e.seq
-                    ));
+                    v.problem(
+                        e.seq,
+                        format!("entry {expected_seq} is missing (next stored entry is {})", e.seq),
+                    );
+                    chain_ok = false;
+                    break 'pages;
                 }
                 if e.prev_hash != prev {
-                    return bad("prev_hash does not match the previous entry's hash".into());
+                    v.problem(e.seq, "prev_hash does not match the previous entry's hash".into());
+                    chain_ok = false;
+                    break 'pages;
                 }
                 let h = chain_hash(&prev, e.seq, ms(e.at), &e.actor, &e.action, &e.subject, &e.detail);
                 if h != e.hash {
-                    return bad("content does not match its hash (entry altered)".into());
+                    v.problem(e.seq, "content does not match its hash (entry altered)".into());
+                    chain_ok = false;
+                    break 'pages;
                 }
+                if let Some(anchored) = anchors.get(&e.seq) {
+                    v.report.anchors_checked += 1;
+                    v.report.last_anchored_seq = Some(e.seq);
+                    if anchored != &h {
+                        v.problem(
+                            e.seq,
+                            "the log up to this entry was rewritten: the ledger's audit anchor (witnessed by peers through tree heads) records another hash".into(),
+                        );
+                    }
+                }
+                v.note(&e);
                 prev = h;
                 expected_seq += 1;
             }
         }
         let last = expected_seq - 1;
-        if last != head_seq || prev != head_hash {
-            return Ok(AuditReport {
-                entries: head_seq,
-                head_hash: head_hash.clone(),
-                first_bad: Some((
-                    last + 1,
-                    format!("the log ends at entry {last} but the head records {head_seq} entries (log truncated)"),
-                )),
-            });
+        if chain_ok && (last != v.report.entries || prev != v.report.head_hash) {
+            v.problem(
+                last + 1,
+                format!(
+                    "the log ends at entry {last} but the head records {} entries (log truncated)",
+                    v.report.entries
+                ),
+            );
         }
-        Ok(AuditReport {
-            entries: head_seq,
-            head_hash,
-            first_bad: None,
-        })
+        if chain_ok {
+            if let Some((&seq, _)) = anchors.iter().find(|(s, _)| **s > last) {
+                v.problem(
+                    seq,
+                    format!("the ledger anchors entry {seq}, but the log ends at {last} (log truncated)"),
+                );
+            }
+            v.check_content(&mut tx).await?;
+        }
+        tx.rollback().await?;
+        Ok(v.report)
     }
 
     /// Audit entries after `after_seq`, oldest first.
@@ -208,6 +251,259 @@ impl Store {
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("audit entry {seq}")));
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256 of `text`, hex: the digest audit entries record of request content and comments.
+pub(crate) fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What the audit entries vouch for, gathered while the chain is walked.
+struct Verification {
+    report: AuditReport,
+    /// Request id → (entry seq, content digest) of its latest create or edit.
+    content: std::collections::HashMap<String, (i64, Option<String>)>,
+    /// Request id → (entry seq, state, version) after its latest create, edit or transition.
+    state: std::collections::HashMap<String, (i64, Option<String>, i64)>,
+    /// Comment event id → (entry seq, request id, text digest).
+    comments: std::collections::HashMap<String, (i64, String, Option<String>)>,
+}
+
+impl Verification {
+    fn new(entries: i64, head_hash: String) -> Self {
+        Verification {
+            report: AuditReport {
+                entries,
+                head_hash,
+                first_bad: None,
+                problems: 0,
+                anchors_checked: 0,
+                last_anchored_seq: None,
+                requests_checked: 0,
+                comments_checked: 0,
+                unchecked_legacy: 0,
+            },
+            content: Default::default(),
+            state: Default::default(),
+            comments: Default::default(),
+        }
+    }
+
+    fn problem(&mut self, seq: i64, why: String) {
+        self.report.problems += 1;
+        if self.report.first_bad.is_none() {
+            self.report.first_bad = Some((seq, why));
+        }
+    }
+
+    /// Takes what an entry says about a request or comment.
+    fn note(&mut self, e: &AuditEntry) {
+        if !e.action.starts_with("request.") {
+            return;
+        }
+        let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+        let text = |k: &str| d[k].as_str().map(str::to_string);
+        match e.action.as_str() {
+            "request.create" | "request.edit" => {
+                self.content.insert(e.subject.clone(), (e.seq, text("content_sha256")));
+                let prior_state = self.state.get(&e.subject).and_then(|s| s.1.clone());
+                let state = text("state").or(prior_state);
+                let version = d["version"].as_i64().unwrap_or(-1);
+                self.state.insert(e.subject.clone(), (e.seq, state, version));
+            }
+            "request.transition" => {
+                let version = d["version"].as_i64().unwrap_or(-1);
+                self.state.insert(e.subject.clone(), (e.seq, text("to"), version));
+            }
+            "request.comment" => {
+                if let Some(ev) = text("event") {
+                    self.comments
+                        .insert(ev, (e.seq, e.subject.clone(), text("text_sha256")));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Compares the stored requests and comments with what their audit entries vouch for.
+    async fn check_content(&mut self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, String, i64)> =
+                sqlx::query_as("SELECT id, body, state, version FROM requests WHERE id > $1 ORDER BY id LIMIT 2000")
+                    .bind(&after)
+                    .fetch_all(&mut **tx)
+                    .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (id, body, state, version) in rows {
+                after = id.clone();
+                let Some((seq, vouched)) = self.content.remove(&id) else {
+                    self.problem(
+                        0,
+                        format!("request {id} has no audit entry (inserted outside the node)"),
+                    );
+                    continue;
+                };
+                let Some(vouched) = vouched else {
+                    self.report.unchecked_legacy += 1;
+                    continue;
+                };
+                self.report.requests_checked += 1;
+                if digest(&body) != vouched {
+                    self.problem(seq, format!("request {id}: its content was changed outside the node"));
+                }
+                if let Some((seq, s, v)) = self.state.get(&id) {
+                    let state_ok = s.as_deref().is_none_or(|s| s == state);
+                    if !state_ok || *v != version {
+                        self.problem(
+                            *seq,
+                            format!(
+                                "request {id}: stored as {state} version {version}, but its audit entries end at {} version {v}",
+                                s.as_deref().unwrap_or("?")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for (id, (seq, _)) in std::mem::take(&mut self.content) {
+            self.problem(
+                seq,
+                format!("request {id} is in the audit log but no longer stored (deleted)"),
+            );
+        }
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                "SELECT id, request_id, reason FROM request_events WHERE event = 'comment' AND id > $1 ORDER BY id LIMIT 5000",
+            )
+            .bind(&after)
+            .fetch_all(&mut **tx)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (id, request, text) in rows {
+                after = id.clone();
+                let Some((seq, subject, vouched)) = self.comments.remove(&id) else {
+                    self.problem(
+                        0,
+                        format!("comment {id} has no audit entry (inserted outside the node)"),
+                    );
+                    continue;
+                };
+                let Some(vouched) = vouched else {
+                    self.report.unchecked_legacy += 1;
+                    continue;
+                };
+                self.report.comments_checked += 1;
+                if subject != request || digest(text.as_deref().unwrap_or("")) != vouched {
+                    self.problem(
+                        seq,
+                        format!("comment {id} on request {request} was changed outside the node"),
+                    );
+                }
+            }
+        }
+        for (id, (seq, request, _)) in std::mem::take(&mut self.comments) {
+            self.problem(
+                seq,
+                format!("comment {id} on request {request} is in the audit log but no longer stored (deleted)"),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The audit chain's head as committed: (entries, hash of the last).
+    pub async fn audit_head_now(&self) -> Result<(i64, String)> {
+        Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The audit entry the newest anchor in the ledger covers (0: none yet).
+    pub async fn last_audit_anchor(&self) -> Result<i64> {
+        let leaf: Option<String> =
+            sqlx::query_scalar("SELECT leaf FROM ledger_leaves WHERE kind = 'audit_anchor' ORDER BY idx DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(leaf
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+            .and_then(|v| v["anchor"]["audit_seq"].as_i64())
+            .unwrap_or(0))
+    }
+
+    /// Appends an audit anchor leaf to the ledger, unless an anchor of entry `seq` or a later
+    /// one is there already (two instances anchoring at once). `Ok(false)`: nothing appended.
+    pub async fn append_audit_anchor(&self, seq: i64, leaf: &crate::LeafRecord, at: jiff::Timestamp) -> Result<bool> {
+        let mut w = self.write().await?;
+        let leaves: Vec<String> =
+            sqlx::query_scalar("SELECT leaf FROM ledger_leaves WHERE kind = 'audit_anchor' ORDER BY idx DESC LIMIT 1")
+                .fetch_all(w.conn().await?)
+                .await?;
+        let last = leaves
+            .first()
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .and_then(|v| v["anchor"]["audit_seq"].as_i64())
+            .unwrap_or(0);
+        if last >= seq {
+            return Ok(false);
+        }
+        crate::federation::append_leaves(&mut w, &[(leaf, at)]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// Test and forensics helper: runs one SQL statement as an insider with database access
+    /// would (no audit entry, no checks). Never called by the node.
+    #[doc(hidden)]
+    pub async fn raw_sql_for_test(&self, sql: &str) -> Result<u64> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Test helper: what an insider who rewrites entry `seq` and recomputes every later hash
+    /// and the head would leave behind (the chain alone then verifies).
+    #[doc(hidden)]
+    pub async fn rewrite_and_rechain_for_test(&self, seq: i64, detail: &str) -> Result<()> {
+        self.tamper_audit_for_test(seq, detail).await?;
+        let mut prev: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(seq - 1)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or_else(|| "0".repeat(64));
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq >= $1 ORDER BY seq",
+        )
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let e = entry(r)?;
+            let h = chain_hash(&prev, e.seq, ms(e.at), &e.actor, &e.action, &e.subject, &e.detail);
+            sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(&prev)
+                .bind(&h)
+                .bind(e.seq)
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1 AND seq = $2")
+                .bind(&h)
+                .bind(e.seq)
+                .execute(&self.pool)
+                .await?;
+            prev = h;
         }
         Ok(())
     }

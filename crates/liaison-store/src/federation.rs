@@ -477,7 +477,7 @@ fn placeholders(rows: usize, cols: usize) -> String {
 }
 
 /// Appends leaves with consecutive indexes after the last stored one.
-async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> Result<()> {
+pub(crate) async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> Result<()> {
     if leaves.is_empty() {
         return Ok(());
     }

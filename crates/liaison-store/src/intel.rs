@@ -37,7 +37,7 @@ use liaison_intel::{
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
 use sqlx::{Any, Connection, Executor, Row};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -888,7 +888,7 @@ impl Store {
             .create_if_missing(false)
             .read_only(read_only)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(crate::sqlite_synchronous().1)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))

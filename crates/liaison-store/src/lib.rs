@@ -20,6 +20,7 @@ mod intel;
 mod observed;
 // [federation]
 mod federation;
+pub mod health;
 mod requests;
 mod schema;
 pub mod testing;
@@ -94,6 +95,10 @@ pub struct Store {
     auth_cache: Arc<users::AuthCache>,
     /// SQLite: the thread the busiest write transactions run on (see [`Store::writing`]).
     write_thread: Option<Arc<WriteThread>>,
+    /// SQLite: the database file (for its file system's free space).
+    sqlite_path: Option<std::path::PathBuf>,
+    /// The last integrity check (see the `health` module).
+    integrity: health::SharedIntegrity,
 }
 
 /// A thread with a runtime of its own, for write transactions. The write lock's holder
@@ -210,6 +215,8 @@ impl Store {
                 Backend::Sqlite => Some(Arc::new(WriteThread::start()?)),
                 Backend::Postgres => None,
             },
+            sqlite_path: health::sqlite_file(url),
+            integrity: Default::default(),
         };
         schema::migrate(&store).await?;
         Ok(store)
@@ -272,11 +279,26 @@ pub(crate) fn with_locked<T, R>(m: &std::sync::Mutex<T>, f: impl FnOnce(&mut T) 
     }
 }
 
+/// SQLite's `synchronous` setting for every connection: `FULL`, so a commit is on disk before
+/// it is acknowledged — receipts and signed tree heads vouch for what the node stored, and a
+/// power cut after `NORMAL`'s commit could still lose it (WAL mode syncs only at checkpoints).
+/// `LIAISON_SQLITE_SYNCHRONOUS=NORMAL` exists only to measure the cost (bench/README.md).
+pub(crate) fn sqlite_synchronous() -> (&'static str, sqlx::sqlite::SqliteSynchronous) {
+    match std::env::var("LIAISON_SQLITE_SYNCHRONOUS").ok().as_deref() {
+        Some(v) if v.eq_ignore_ascii_case("normal") => ("NORMAL", sqlx::sqlite::SqliteSynchronous::Normal),
+        _ => ("FULL", sqlx::sqlite::SqliteSynchronous::Full),
+    }
+}
+
 /// Per-connection SQLite settings: WAL, foreign keys, waiting (not failing) on a busy file,
 /// memory-mapped reads.
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_mode = WAL").await?;
-    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute(match sqlite_synchronous().0 {
+        "NORMAL" => "PRAGMA synchronous = NORMAL",
+        _ => "PRAGMA synchronous = FULL",
+    })
+    .await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     // Read through a memory map (no read system call per page) and keep more pages per

@@ -197,6 +197,7 @@ fn summary(r: SummaryRow, now: jiff::Timestamp) -> Result<RequestSummary> {
 /// transaction (local drafts and requests mirrored from a peer alike), in one batch.
 pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequest, actor: &str) -> Result<()> {
     let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
+    let content_sha256 = audit::digest(&body);
     let nd = next_due(
         r.state,
         r.ack_due.map(ms),
@@ -248,7 +249,13 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
         actor,
         "request.create",
         &r.id.to_string(),
-        &serde_json::json!({"kind": r.draft.kind, "state": r.state, "case_reference": r.draft.case_reference}),
+        &serde_json::json!({
+            "kind": r.draft.kind,
+            "state": r.state,
+            "version": r.version,
+            "case_reference": r.draft.case_reference,
+            "content_sha256": content_sha256,
+        }),
     );
     // The request row is the batch's first statement: its constraints are what can fail.
     w.run(b).await.map_err(|e| match e {
@@ -421,6 +428,7 @@ impl Store {
         now: jiff::Timestamp,
     ) -> Result<i64> {
         let body = serde_json::to_string(draft).map_err(StoreError::corrupt)?;
+        let content_sha256 = audit::digest(&body);
         let mut w = self.write().await?;
         let r = sqlx::query(
             "UPDATE requests SET body = $1, kind = $2, urgency = $3, requesting_agency = $4, requested_agency = $5, case_reference = $6, version = version + 1, updated_at = $7 \
@@ -452,7 +460,7 @@ impl Store {
             actor,
             "request.edit",
             &id.to_string(),
-            &serde_json::json!({"version": expected_version + 1}),
+            &serde_json::json!({"version": expected_version + 1, "content_sha256": content_sha256}),
         )
         .await?;
         w.commit().await?;
@@ -934,7 +942,7 @@ pub(crate) async fn comment_in(
         actor,
         "request.comment",
         &id.to_string(),
-        &serde_json::json!({"event": ev.id, "length": text.len()}),
+        &serde_json::json!({"event": ev.id, "length": text.len(), "text_sha256": audit::digest(text)}),
     );
     w.run(b).await.map_err(|e| match e {
         // The event's reference to its request.

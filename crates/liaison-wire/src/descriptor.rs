@@ -53,7 +53,11 @@ pub enum DescriptorError {
     Parse(#[from] ParseError),
     #[error(transparent)]
     Canon(#[from] CanonError),
-    #[error("unsupported descriptor version {0}")]
+    #[error(
+        "protocol version {0} is not supported: this node speaks versions {min} to {max}",
+        min = crate::types::MIN_PROTOCOL_VERSION,
+        max = crate::types::PROTOCOL_VERSION
+    )]
     UnsupportedVersion(u32),
     #[error("the signing key {0} is not listed in the descriptor")]
     SignerNotListed(KeyId),
@@ -117,7 +121,9 @@ impl NodeDescriptor {
     }
 
     fn check_shape(&self) -> Result<(), DescriptorError> {
-        if self.version != PROTOCOL_VERSION {
+        // A descriptor says the newest version its node speaks: any version from the oldest
+        // this node accepts up is read (strictly: a newer one with unknown fields is refused).
+        if self.version < crate::types::MIN_PROTOCOL_VERSION {
             return Err(DescriptorError::UnsupportedVersion(self.version));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -249,6 +255,22 @@ pub struct PinnedPeer {
     pub tls_cert_sha256: Hash256,
     pub keys: Vec<PublishedKey>,
     pub descriptor_serial: u64,
+    /// The newest protocol version the peer's descriptor says it speaks (peers pinned before
+    /// version 2 existed spoke version 1).
+    #[serde(default = "first_version")]
+    pub protocol_version: u32,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+impl PinnedPeer {
+    /// The protocol version to use with this peer (the lower of the two newest), or the
+    /// error to show when the peer is too old for this node.
+    pub fn negotiated_version(&self) -> Result<u32, DescriptorError> {
+        crate::types::negotiate(self.protocol_version).ok_or(DescriptorError::UnsupportedVersion(self.protocol_version))
+    }
 }
 
 /// The pinned peers of a node, by node id.
@@ -293,6 +315,7 @@ impl PinnedPeer {
             tls_cert_sha256: descriptor.tls_cert_sha256,
             keys: descriptor.keys.clone(),
             descriptor_serial: descriptor.serial,
+            protocol_version: descriptor.version,
         })
     }
 
@@ -355,13 +378,14 @@ impl PinnedPeer {
         }
         self.keys = keys;
         self.descriptor_serial = new.serial;
+        self.protocol_version = new.version;
         Ok(())
     }
 
     /// Applies a key rotation statement. The old key must be pinned and valid at the
     /// statement's `issued_at`; both signatures must verify. Idempotent.
     pub fn apply_rotation(&mut self, rotation: &KeyRotation) -> Result<(), DescriptorError> {
-        if rotation.version != PROTOCOL_VERSION {
+        if rotation.version < crate::types::MIN_PROTOCOL_VERSION {
             return Err(DescriptorError::UnsupportedVersion(rotation.version));
         }
         if rotation.node_id != self.node_id {

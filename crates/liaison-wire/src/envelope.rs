@@ -4,7 +4,8 @@ use crate::descriptor::KeySource;
 use crate::jcs::{CanonError, canonicalize, check_protocol_numbers};
 use crate::keys::{KeyId, NodeKey, PublishedKey, SignedKind, signing_input_of};
 use crate::types::{
-    Hash256, MessageId, NodeId, PROTOCOL_VERSION, ParseError, SignatureBytes, ms_time, strict_from_value,
+    Hash256, MIN_PROTOCOL_VERSION, MessageId, NodeId, PROTOCOL_VERSION, ParseError, SignatureBytes, ms_time,
+    strict_from_value,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -135,6 +136,22 @@ pub enum SignError {
     NotV7(MessageId),
     #[error("link_seq starts at 1")]
     ZeroLinkSeq,
+    #[error("protocol version {0} is not one this node speaks ({MIN_PROTOCOL_VERSION}–{PROTOCOL_VERSION})")]
+    Version(u32),
+    #[error(
+        "the recipient's node speaks protocol version {peer}, but this message needs version {needs} (see docs/federation.md §3.4); it waits in the outbox until the peer's node is upgraded"
+    )]
+    PeerTooOld { needs: u32, peer: u32 },
+}
+
+/// The oldest protocol version that can carry a payload: an amount in `request_submitted`
+/// needs version 2 (version 1 had no exact form for it). Every later payload type or field
+/// adds its line here and in docs/federation.md §3.4.
+pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {
+    match payload_type {
+        PayloadType::RequestSubmitted if payload.pointer("/request/amount").is_some_and(|a| !a.is_null()) => 2,
+        _ => 1,
+    }
 }
 
 impl EnvelopeDraft {
@@ -142,6 +159,21 @@ impl EnvelopeDraft {
     /// to milliseconds. Retries of the same message are re-signed with a fresh `created_at`
     /// but keep `message_id` and `link_seq`.
     pub fn sign(self, key: &NodeKey) -> Result<Envelope, SignError> {
+        self.sign_version(key, PROTOCOL_VERSION)
+    }
+
+    /// Signs in protocol `version` (the one negotiated with the recipient, see
+    /// [`crate::PinnedPeer::negotiated_version`]). Refuses a version this implementation does
+    /// not speak, and a payload that needs a newer version than `version`
+    /// ([`payload_min_version`]).
+    pub fn sign_version(self, key: &NodeKey, version: u32) -> Result<Envelope, SignError> {
+        if !crate::types::version_supported(version) {
+            return Err(SignError::Version(version));
+        }
+        let needs = payload_min_version(self.payload_type, &self.payload);
+        if needs > version {
+            return Err(SignError::PeerTooOld { needs, peer: version });
+        }
         if !self.message_id.is_v7() {
             return Err(SignError::NotV7(self.message_id));
         }
@@ -151,7 +183,7 @@ impl EnvelopeDraft {
         check_protocol_numbers(&self.payload).map_err(SignError::PayloadNumbers)?;
         let payload_hash = Hash256::digest(&canonicalize(&self.payload)?);
         let mut header = EnvelopeHeader {
-            version: PROTOCOL_VERSION,
+            version,
             message_id: self.message_id,
             sender: self.sender,
             recipient: self.recipient,
@@ -231,7 +263,7 @@ impl<'a> VerifyContext<'a> {
 pub enum Rejection {
     #[error("malformed {field}: {reason}")]
     Malformed { field: &'static str, reason: String },
-    #[error("unsupported protocol version {0}")]
+    #[error("unsupported protocol version {0}: this node speaks versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}")]
     UnsupportedVersion(u32),
     #[error("addressed to node '{got}', but this node is '{expected}'")]
     WrongRecipient { expected: NodeId, got: NodeId },
@@ -317,6 +349,8 @@ pub(crate) fn find_key<'k>(
 /// The facts about an accepted envelope that the node needs next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The envelope's protocol version (its receipt is issued in the same version).
+    pub version: u32,
     pub message_id: MessageId,
     pub sender: NodeId,
     pub recipient: NodeId,
@@ -332,7 +366,7 @@ impl EnvelopeHeader {
     /// Checks the header's signature and key against `keys` (no recipient, freshness or
     /// replay rule: those belong to live delivery, not to a later audit).
     pub fn verify_signature(&self, keys: &dyn KeySource) -> Result<(), Rejection> {
-        if self.version != PROTOCOL_VERSION {
+        if !crate::types::version_supported(self.version) {
             return Err(Rejection::UnsupportedVersion(self.version));
         }
         if !self.message_id.is_v7() {
@@ -411,7 +445,7 @@ impl Envelope {
     /// number rule and hash, freshness, replay. The first failure is returned.
     pub fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Verified, Rejection> {
         let h = &self.header;
-        if h.version != PROTOCOL_VERSION {
+        if !crate::types::version_supported(h.version) {
             return Err(Rejection::UnsupportedVersion(h.version));
         }
         if &h.recipient != ctx.own_node {
@@ -422,6 +456,16 @@ impl Envelope {
         }
         h.verify_signature(ctx.keys)?;
         check_payload(&self.payload, &h.payload_hash)?;
+        if payload_min_version(h.payload_type, &self.payload) > h.version {
+            return Err(Rejection::Malformed {
+                field: "version",
+                reason: format!(
+                    "this {} payload needs protocol version {} or later",
+                    h.payload_type.as_str(),
+                    payload_min_version(h.payload_type, &self.payload)
+                ),
+            });
+        }
         let skew = ctx.now.duration_since(h.created_at);
         let max = ctx.max_skew.abs();
         if skew.abs() > max {
@@ -434,6 +478,7 @@ impl Envelope {
             return Err(Rejection::Replay(h.message_id));
         }
         Ok(Verified {
+            version: h.version,
             message_id: h.message_id,
             sender: h.sender.clone(),
             recipient: h.recipient.clone(),
@@ -489,7 +534,7 @@ impl Receipt {
     /// Signs a receipt for an envelope this node verified and committed.
     pub fn issue(verified: &Verified, received_at: Timestamp, key: &NodeKey) -> Result<Self, CanonError> {
         let mut r = Receipt {
-            version: PROTOCOL_VERSION,
+            version: verified.version,
             message_id: verified.message_id,
             envelope_hash: verified.envelope_hash,
             sender: verified.sender.clone(),
@@ -510,7 +555,7 @@ impl Receipt {
 
     /// Checks only the receipt's own signature, by the receiver's key valid at `received_at`.
     pub fn verify_signature(&self, keys: &dyn KeySource) -> Result<(), Rejection> {
-        if self.version != PROTOCOL_VERSION {
+        if !crate::types::version_supported(self.version) {
             return Err(Rejection::UnsupportedVersion(self.version));
         }
         let key = find_key(keys, &self.receiver, &self.key_id, self.received_at)?;

@@ -77,6 +77,7 @@ pub enum SignedKind {
     Sth,
     Descriptor,
     KeyRotation,
+    AuditAnchor,
 }
 
 impl SignedKind {
@@ -87,6 +88,7 @@ impl SignedKind {
             SignedKind::Sth => "sth",
             SignedKind::Descriptor => "descriptor",
             SignedKind::KeyRotation => "key_rotation",
+            SignedKind::AuditAnchor => "audit_anchor",
         }
     }
 }

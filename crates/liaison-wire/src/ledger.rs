@@ -21,6 +21,8 @@ pub enum EntryKind {
     Received,
     /// A receipt this node obtained from a peer.
     Receipt,
+    /// The head of this node's audit log, signed (protocol version 2).
+    AuditAnchor,
 }
 
 /// One leaf of a node's ledger. The leaf bytes are the JCS form of this object:
@@ -33,6 +35,65 @@ pub enum LedgerEntry {
     Sent { envelope: EnvelopeHeader },
     Received { envelope: EnvelopeHeader },
     Receipt { receipt: Receipt },
+    AuditAnchor { anchor: AuditAnchor },
+}
+
+/// "My audit log had `audit_seq` entries ending in `audit_hash` at `anchored_at`", signed by
+/// the node. Appended to the node's ledger, it is covered by the next signed tree head, which
+/// peers keep: rewriting the audit log before `audit_seq` afterwards changes that hash, and
+/// rewriting the ledger to match breaks consistency with what the peers hold
+/// (docs/federation.md §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditAnchor {
+    pub version: u32,
+    pub node_id: NodeId,
+    pub audit_seq: u64,
+    /// The audit entry's chain hash (64 lowercase hex digits).
+    pub audit_hash: Hash256,
+    #[serde(with = "ms_time")]
+    pub anchored_at: Timestamp,
+    pub key_id: KeyId,
+    pub signature: SignatureBytes,
+}
+
+impl AuditAnchor {
+    /// Signs an anchor of the audit head (`audit_seq`, `audit_hash`).
+    pub fn sign(
+        node_id: NodeId,
+        audit_seq: u64,
+        audit_hash: Hash256,
+        anchored_at: Timestamp,
+        key: &NodeKey,
+    ) -> Result<Self, CanonError> {
+        let mut a = AuditAnchor {
+            version: PROTOCOL_VERSION,
+            node_id,
+            audit_seq,
+            audit_hash,
+            anchored_at: ms_time::truncate(anchored_at),
+            key_id: key.key_id().clone(),
+            signature: SignatureBytes([0; 64]),
+        };
+        a.signature = key.sign_bytes(&signing_input_of(SignedKind::AuditAnchor, &a, &[])?);
+        Ok(a)
+    }
+
+    /// Checks the signature by the node's key valid at `anchored_at`.
+    pub fn verify(&self, keys: &dyn KeySource) -> Result<(), Rejection> {
+        if self.version < crate::types::MIN_PROTOCOL_VERSION {
+            return Err(Rejection::UnsupportedVersion(self.version));
+        }
+        let key = find_key(keys, &self.node_id, &self.key_id, self.anchored_at)?;
+        let input = signing_input_of(SignedKind::AuditAnchor, self, &[]).map_err(|e| Rejection::Malformed {
+            field: "audit_anchor",
+            reason: e.to_string(),
+        })?;
+        key.verify(&input, &self.signature)
+            .map_err(|_| Rejection::BadSignature {
+                key_id: self.key_id.clone(),
+            })
+    }
 }
 
 impl LedgerEntry {
@@ -41,14 +102,27 @@ impl LedgerEntry {
             LedgerEntry::Sent { .. } => EntryKind::Sent,
             LedgerEntry::Received { .. } => EntryKind::Received,
             LedgerEntry::Receipt { .. } => EntryKind::Receipt,
+            LedgerEntry::AuditAnchor { .. } => EntryKind::AuditAnchor,
         }
     }
 
-    /// The message this entry is about.
-    pub fn message_id(&self) -> MessageId {
+    /// The message this entry is about (`None` for an audit anchor).
+    pub fn message_id(&self) -> Option<MessageId> {
         match self {
-            LedgerEntry::Sent { envelope } | LedgerEntry::Received { envelope } => envelope.message_id,
-            LedgerEntry::Receipt { receipt } => receipt.message_id,
+            LedgerEntry::Sent { envelope } | LedgerEntry::Received { envelope } => Some(envelope.message_id),
+            LedgerEntry::Receipt { receipt } => Some(receipt.message_id),
+            LedgerEntry::AuditAnchor { .. } => None,
+        }
+    }
+
+    /// The key a node stores the leaf under: the message id, or `audit-<seq>` for an anchor.
+    pub fn record_key(&self) -> String {
+        match self.message_id() {
+            Some(m) => m.to_string(),
+            None => match self {
+                LedgerEntry::AuditAnchor { anchor } => format!("audit-{}", anchor.audit_seq),
+                _ => String::new(),
+            },
         }
     }
 
@@ -59,6 +133,7 @@ impl LedgerEntry {
             LedgerEntry::Sent { envelope } => &envelope.sender,
             LedgerEntry::Received { envelope } => &envelope.recipient,
             LedgerEntry::Receipt { receipt } => &receipt.sender,
+            LedgerEntry::AuditAnchor { anchor } => &anchor.node_id,
         }
     }
 
@@ -122,7 +197,8 @@ impl Sth {
 
     /// Checks the signature by the node's key valid at `timestamp`.
     pub fn verify(&self, keys: &dyn KeySource) -> Result<(), Rejection> {
-        if self.version != PROTOCOL_VERSION {
+        // A tree head carries its signer's newest version; read any from the oldest accepted.
+        if self.version < crate::types::MIN_PROTOCOL_VERSION {
             return Err(Rejection::UnsupportedVersion(self.version));
         }
         let key = find_key(keys, &self.node_id, &self.key_id, self.timestamp)?;
@@ -349,6 +425,13 @@ pub fn verify_bundle(bundle: &ProofBundle) -> Result<BundleReport, BundleError> 
                 None,
                 receipt.envelope_hash,
             )
+        }
+        // Proof bundles prove messages; an audit anchor is checked by `liaison audit verify`.
+        LedgerEntry::AuditAnchor { .. } => {
+            return Err(BundleError::Unexpected {
+                what: "audit anchor",
+                kind,
+            });
         }
     };
     let owner = bundle.entry.log_owner();

@@ -79,13 +79,17 @@ pub use descriptor::{
 };
 pub use envelope::{
     DEFAULT_MAX_SKEW, Envelope, EnvelopeDraft, EnvelopeHeader, LinkOrder, NothingSeen, PayloadType, Receipt, Rejection,
-    ReplayCheck, SignError, Verified, VerifyContext, link_order,
+    ReplayCheck, SignError, Verified, VerifyContext, link_order, payload_min_version,
 };
 pub use jcs::{CanonError, canonicalize, to_canonical};
 pub use keys::{KeyFileError, KeyId, NodeKey, PublishedKey};
 pub use ledger::{
-    BundleError, BundleReport, EntryKind, Inconsistent, LedgerEntry, ProofBundle, Sth, check_peer_sth, verify_bundle,
+    AuditAnchor, BundleError, BundleReport, EntryKind, Inconsistent, LedgerEntry, ProofBundle, Sth, check_peer_sth,
+    verify_bundle,
 };
 pub use merkle::{MerkleLog, ProofError, VerifyProofError, verify_consistency, verify_inclusion};
 pub use payloads::{CommentPayload, Mirrored, SubmittedPayload, TransitionPayload};
-pub use types::{Hash256, MessageId, NodeId, PublicKeyBytes, SignatureBytes};
+pub use types::{
+    Hash256, MIN_PROTOCOL_VERSION, MessageId, NodeId, PROTOCOL_VERSION, PublicKeyBytes, SignatureBytes, negotiate,
+    version_supported,
+};

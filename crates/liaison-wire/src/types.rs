@@ -6,8 +6,29 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
-/// Protocol version carried in every signed object.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol version this implementation speaks, carried in every signed object
+/// it creates for a peer that speaks it too (docs/federation.md §3.4).
+///
+/// - 1: the first version.
+/// - 2: amounts in `request_submitted` are decimal strings (`"2500.5"`); version numbers are
+///   negotiated (a node sends the lower of its own and the peer's version, and accepts every
+///   version from [`MIN_PROTOCOL_VERSION`] to this one).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest protocol version this implementation still accepts and can send.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// Whether this implementation accepts a signed object of protocol version `v`.
+pub fn version_supported(v: u32) -> bool {
+    (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v)
+}
+
+/// The version to speak with a peer whose descriptor says `peer_version`: the newer of the
+/// two that both know, or `None` when the peer is older than [`MIN_PROTOCOL_VERSION`].
+pub fn negotiate(peer_version: u32) -> Option<u32> {
+    let v = peer_version.min(PROTOCOL_VERSION);
+    (v >= MIN_PROTOCOL_VERSION).then_some(v)
+}
 
 /// The identifier of a federation node: 1–63 characters of `a-z 0-9 . -`, starting with a
 /// letter or digit (e.g. `de-bka`, `cn-mps.cyber`). Chosen by the operator, stable for the

@@ -232,3 +232,67 @@ fn rejection_codes_are_distinct() {
     let unique: HashSet<_> = codes.iter().collect();
     assert_eq!(unique.len(), codes.len());
 }
+
+/// Protocol versions (docs/federation.md §3.4): envelopes are signed in the negotiated
+/// version, every supported version is accepted, a payload needing a newer version is refused
+/// on both sides, and a receipt answers in the envelope's version.
+#[test]
+fn protocol_versions_are_negotiated_and_checked() {
+    let (de, cn) = (de(), cn());
+    let peers = peers_with(&de);
+    assert_eq!(negotiate(1), Some(1));
+    assert_eq!(negotiate(PROTOCOL_VERSION), Some(PROTOCOL_VERSION));
+    assert_eq!(negotiate(PROTOCOL_VERSION + 5), Some(PROTOCOL_VERSION));
+    assert_eq!(negotiate(0), None);
+    // A peer pinned before versions were negotiated (its stored record has no version) speaks 1.
+    let mut stored = serde_json::to_value(PinnedPeer::pin(&de.descriptor).unwrap()).unwrap();
+    assert_eq!(stored["protocol_version"], PROTOCOL_VERSION);
+    stored.as_object_mut().unwrap().remove("protocol_version");
+    let old: PinnedPeer = serde_json::from_value(stored).unwrap();
+    assert_eq!(old.negotiated_version().unwrap(), 1);
+
+    // Every supported version verifies, and its receipt is in the same version.
+    for v in MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION {
+        let env = draft(&de, &cn, 1).sign_version(&de.key, v).unwrap();
+        assert_eq!(env.header.version, v);
+        let ok = verify_at(&env, &cn, &peers, ts(NOW)).unwrap();
+        let receipt = Receipt::issue(&ok, ts(NOW), &cn.key).unwrap();
+        assert_eq!(receipt.version, v);
+    }
+    // A version the receiver does not speak is refused, naming the range it speaks.
+    assert!(matches!(
+        draft(&de, &cn, 1).sign_version(&de.key, PROTOCOL_VERSION + 1),
+        Err(SignError::Version(_))
+    ));
+    let mut newer = draft(&de, &cn, 1).sign(&de.key).unwrap();
+    newer.header.version = PROTOCOL_VERSION + 1;
+    let e = verify_at(&newer, &cn, &peers, ts(NOW)).unwrap_err();
+    assert_eq!(e.code(), "unsupported_version");
+    assert!(
+        e.to_string()
+            .contains(&format!("versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}")),
+        "{e}"
+    );
+
+    // An amount needs version 2: not signed for a version-1 peer, and refused in a version-1
+    // envelope (a forged or broken sender).
+    let mut with_amount = draft(&de, &cn, 1);
+    with_amount.payload = json!({"request": {"amount": {"value": "2500.5", "currency": "USD"}}, "actor": "x"});
+    assert_eq!(
+        payload_min_version(PayloadType::RequestSubmitted, &with_amount.payload),
+        2
+    );
+    match with_amount.clone().sign_version(&de.key, 1) {
+        Err(SignError::PeerTooOld { needs: 2, peer: 1 }) => {}
+        other => panic!("expected PeerTooOld, got {other:?}"),
+    }
+    let env = with_amount.clone().sign_version(&de.key, 2).unwrap();
+    assert!(verify_at(&env, &cn, &peers, ts(NOW)).is_ok());
+    // Re-sign the same content claiming version 1: the signature is good, the version is not.
+    let mut v1 = with_amount.clone().sign_version(&de.key, 2).unwrap();
+    v1.header.version = 1;
+    v1.header.signature = de.key.sign_bytes(&v1.header.signing_input().unwrap());
+    let e = verify_at(&v1, &cn, &peers, ts(NOW)).unwrap_err();
+    assert_eq!(e.code(), "malformed");
+    assert!(e.to_string().contains("needs protocol version 2"), "{e}");
+}

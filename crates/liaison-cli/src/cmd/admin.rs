@@ -371,9 +371,25 @@ pub async fn audit(ctx: &Ctx, c: AuditCmd) -> Result<()> {
         json(&r)?;
     } else if r.is_intact() {
         println!("Audit log intact: {} entries, head {}", r.entries, r.head_hash);
+        println!(
+            "  checked against the log: {} requests (content, state, version) and {} comments (text); {} written before entries carried digests",
+            r.requests_checked, r.comments_checked, r.unchecked_legacy
+        );
+        match r.last_anchored_seq {
+            Some(seq) => println!(
+                "  anchored in the federation ledger up to entry {seq} ({} anchors checked): peers witness it through tree heads",
+                r.anchors_checked
+            ),
+            None => println!("  not anchored yet (anchors are written by a node with a federation identity)"),
+        }
     }
     if let Some((seq, why)) = r.first_bad {
-        return Err(IntegrityFailure(format!("audit log broken at entry {seq}: {why}")).into());
+        let more = if r.problems > 1 {
+            format!(" ({} problems in all; --json lists the counts)", r.problems)
+        } else {
+            String::new()
+        };
+        return Err(IntegrityFailure(format!("audit log broken at entry {seq}: {why}{more}")).into());
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ pub struct AssessArgs {
     pub categories: Vec<String>,
     /// Amount involved, e.g. 2500.
     #[arg(long)]
-    pub amount: Option<f64>,
+    pub amount: Option<liaison_core::money::Decimal>,
     /// ISO 4217 currency of --amount.
     #[arg(long, default_value = "CNY")]
     pub currency: String,

@@ -48,6 +48,12 @@ pub struct CreateArgs {
     pub summary: Option<String>,
     #[arg(long, default_value = "")]
     pub legal_basis: String,
+    /// Amount involved, exact (e.g. 2500.50); needs --currency.
+    #[arg(long, requires = "currency")]
+    pub amount: Option<liaison_core::money::Decimal>,
+    /// ISO 4217 currency of --amount (USD, CNY, EUR, …).
+    #[arg(long, requires = "amount")]
+    pub currency: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -131,7 +137,13 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                         legal_basis: a.legal_basis,
                         related: vec![],
                         attachments: vec![],
-                        amount: None,
+                        amount: a
+                            .amount
+                            .zip(a.currency)
+                            .map(|(value, currency)| liaison_core::request::Amount {
+                                value,
+                                currency: currency.to_ascii_uppercase(),
+                            }),
                         conduct: vec![],
                     }
                 }

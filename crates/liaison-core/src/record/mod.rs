@@ -7,7 +7,7 @@ mod federation;
 mod requests;
 mod users;
 
-pub use audit::{AuditEntry, AuditReport};
+pub use audit::{AuditEntry, AuditReport, Integrity};
 pub use federation::{
     FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey, PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
 };

@@ -52,7 +52,7 @@ pub fn with_conduct(mut i: AssessmentInput, conduct: &[&str]) -> AssessmentInput
 
 pub fn with_amount(mut i: AssessmentInput, value: f64, currency: &str) -> AssessmentInput {
     i.amount = Some(Amount {
-        value,
+        value: liaison_core::money::Decimal::parse(&value.to_string()).expect("a plain test amount"),
         currency: currency.into(),
     });
     i

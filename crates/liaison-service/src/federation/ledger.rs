@@ -40,6 +40,8 @@ pub struct FederationStatus {
     pub outbox_delivered: i64,
     pub inbox: usize,
     pub ledger_leaves: usize,
+    /// Of the ledger's leaves, how many anchor the audit log (docs/federation.md §5.1).
+    pub ledger_audit_anchors: usize,
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -82,7 +84,7 @@ impl Node {
                 problems.push(format!("leaf {}: stored hash does not match its content", l.idx));
             }
             match serde_json::from_str::<LedgerEntry>(&l.leaf) {
-                Ok(e) if e.message_id().to_string() == l.message_id => {}
+                Ok(e) if e.record_key() == l.message_id => {}
                 Ok(_) => problems.push(format!("leaf {}: message id does not match", l.idx)),
                 Err(e) => problems.push(format!("leaf {}: not a ledger entry: {e}", l.idx)),
             }
@@ -172,6 +174,11 @@ impl Node {
             LedgerEntry::Sent { envelope } => envelope.recipient.clone(),
             LedgerEntry::Received { envelope } => envelope.sender.clone(),
             LedgerEntry::Receipt { receipt } => receipt.receiver.clone(),
+            LedgerEntry::AuditAnchor { .. } => {
+                return Err(ServiceError::NotFound(format!(
+                    "{message_id} is an audit anchor, not a message"
+                )));
+            }
         };
         let pk = self.store.fed_peer_keys(other.as_str()).await?;
         if !pk.is_empty() {
@@ -225,6 +232,7 @@ impl Node {
         require(p.role.may_audit(), "reading the federation status", p)?;
         let id = self.store.fed_identity().await?;
         let stats = self.store.fed_outbox_stats().await?;
+        let leaves = self.store.fed_leaves().await?;
         Ok(FederationStatus {
             node_id: id.as_ref().map(|i| i.node_id.clone()),
             base_url: id.as_ref().map(|i| i.base_url.clone()),
@@ -232,7 +240,8 @@ impl Node {
             outbox_pending: stats.pending,
             outbox_delivered: stats.delivered,
             inbox: self.store.fed_inbox_all().await?.len(),
-            ledger_leaves: self.store.fed_leaves().await?.len(),
+            ledger_leaves: leaves.len(),
+            ledger_audit_anchors: leaves.iter().filter(|l| l.kind == "audit_anchor").count(),
         })
     }
 

@@ -10,6 +10,7 @@
 //!   together; rejections are logged with their stable code and nothing is applied;
 //! - the in-memory Merkle log is only ever extended from the stored leaves ([`Federation::sync_log`]).
 
+pub mod anchor;
 mod apply;
 pub mod identity;
 pub mod ledger;
@@ -299,6 +300,10 @@ impl Federation {
 
     /// Signs a tree head over the current log; stores it if the log grew since the last one.
     pub async fn current_sth(&self) -> Result<Sth, FedError> {
+        // Every tree head a peer receives covers the audit log as it is now.
+        if let Err(e) = anchor::anchor_audit(self).await {
+            tracing::warn!(node = %self.inner.node_id, error = %e, "cannot anchor the audit log before signing a tree head");
+        }
         self.sync_log().await?;
         let now = Timestamp::now();
         let sth = {
@@ -388,6 +393,7 @@ impl Federation {
         Ok(vec![
             tokio::spawn(worker::run(self.clone())),
             tokio::spawn(watch::run(self.clone())),
+            tokio::spawn(anchor::run(self.clone())),
         ])
     }
 }

@@ -172,7 +172,11 @@ async fn drain(fed: Federation, peer: String) {
 }
 
 /// Signs a fresh copy of an outbox message (`created_at` = now).
-fn sign_row(fed: &Federation, row: &OutboxRow, recipient: &NodeId) -> Result<Envelope, FedError> {
+fn sign_row(fed: &Federation, row: &OutboxRow, recipient: &NodeId, peer: &PinnedPeer) -> Result<Envelope, FedError> {
+    let version = peer.negotiated_version().map_err(|e| FedError::Peer {
+        peer: recipient.to_string(),
+        message: e.to_string(),
+    })?;
     let payload: serde_json::Value =
         serde_json::from_str(&row.payload).map_err(|e| FedError::Ledger(format!("outbox payload: {e}")))?;
     let payload_type: PayloadType = serde_json::from_value(serde_json::Value::String(row.payload_type.clone()))
@@ -190,7 +194,7 @@ fn sign_row(fed: &Federation, row: &OutboxRow, recipient: &NodeId) -> Result<Env
         payload_type,
         payload,
     }
-    .sign(&fed.inner.key)?)
+    .sign_version(&fed.inner.key, version)?)
 }
 
 /// Checks the header of the copy a duplicate's receipt acknowledges: signed by this node,
@@ -314,7 +318,7 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
     let mut envs = Vec::with_capacity(rows.len());
     let mut body = b"{\"envelopes\":[".to_vec();
     for (i, row) in rows.iter().enumerate() {
-        let env = sign_row(fed, row, &recipient)?;
+        let env = sign_row(fed, row, &recipient, &peer)?;
         if i > 0 {
             body.push(b',');
         }
@@ -423,7 +427,7 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
     let peer_err = |m: String| peer_error(&row.recipient, m);
     let peers = fed.peers()?;
     let (recipient, peer) = pinned(&peers, &row.recipient)?;
-    let env = sign_row(fed, row, &recipient)?;
+    let env = sign_row(fed, row, &recipient, &peer)?;
     let resp = post(fed, &peer, &row.recipient, "/federation/v1/envelopes", env.to_bytes()?).await?;
     let status = resp.status;
     let accepted_header = resp.accepted_envelope;
