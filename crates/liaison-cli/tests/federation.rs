@@ -1324,3 +1324,96 @@ async fn audit_anchor_catches_a_rechained_rewrite() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("was rewritten") && err.contains("audit anchor"), "{err}");
 }
+
+/// Emergency key revocation end to end (#12, docs/federation.md §2.4): us-fbi revokes its key
+/// as compromised; cn-mps is told at once and refuses what the old key signs from then on;
+/// after us-fbi restarts with its new key, cn-mps refuses that too until its operator pins the
+/// new peer file (fingerprint checked by phone); then the held messages go through. An
+/// operator can also revoke a peer's key locally, and a revoked key never comes back.
+#[test]
+fn a_compromised_key_is_revoked_announced_and_refused() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("revoke");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0099");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    let old_key = us.json(&["federation", "status"])["node_id"].clone();
+    assert_eq!(old_key, "us-fbi");
+
+    // The operator revokes the key (the running node still holds it: an attacker would too).
+    let out = us.json(&["federation", "revoke-key", "--reason", "laptop with the key stolen"]);
+    let revoked = out["revocation"]["revoked_key_id"].as_str().unwrap().to_string();
+    let told = out["announced"].as_array().unwrap();
+    assert_eq!(told.len(), 1, "{out}");
+    assert_eq!(told[0]["peer"], "cn-mps");
+    assert!(told[0]["error"].is_null(), "{out}");
+    // Announcing again changes nothing and still succeeds.
+    let again = us.json(&["federation", "announce-revocations"]);
+    assert!(again[0]["error"].is_null(), "{again}");
+    // cn-mps recorded it (audit) and refuses a comment the still-running node signs with the
+    // revoked key.
+    let audit = cn.json(&["audit", "verify"]);
+    assert_eq!(audit["problems"], 0, "{audit}");
+    us.comment("officer", &id, "Signed with the revoked key: must not be applied.");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        cn.comments(&id).is_empty(),
+        "a message signed by a revoked key was applied"
+    );
+    assert!(us.pending() >= 1);
+
+    // Restarted with the new key: refused until cn-mps pins the new descriptor.
+    us.kill();
+    us.start();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(cn.comments(&id).is_empty(), "the new key is not pinned yet");
+    let (pf, fp) = us.peer_file();
+    let file: Value = serde_json::from_slice(&std::fs::read(&pf).unwrap()).unwrap();
+    assert_eq!(
+        file["revocations"][0]["key_id"],
+        revoked.as_str(),
+        "the peer file carries the revocation"
+    );
+    // A wrong fingerprint is refused; the right one re-pins (keys before stay, closed).
+    let o = cn.cmd(&["peer", "add", pf.to_str().unwrap(), "--fingerprint", &"0".repeat(64)]);
+    assert_eq!(o.status.code(), Some(7));
+    cn.ok(&["peer", "add", pf.to_str().unwrap(), "--fingerprint", &fp]);
+    // The held comment was signed by the revoked key at the time: the node re-signs each
+    // attempt with its current key, so it now goes through.
+    wait(Duration::from_secs(30), || cn.comments(&id).len() == 1);
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+
+    // cn-mps's operator revokes the new key too, on their own authority (a phone call).
+    let new_key = us.json(&["federation", "status"]);
+    assert_eq!(new_key["peers"], json!(["cn-mps"]));
+    let pinned: Value = serde_json::from_slice(&std::fs::read(&pf).unwrap()).unwrap();
+    let current = pinned["descriptor"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] != revoked.as_str())
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cn.ok(&[
+        "peer",
+        "revoke-key",
+        "us-fbi",
+        "--key-id",
+        &current,
+        "--reason",
+        "call from the FBI duty officer",
+    ]);
+    // The running node reloads its peers every 2 s.
+    std::thread::sleep(Duration::from_secs(3));
+    us.comment("officer", &id, "Signed with a key revoked by the receiver.");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(cn.comments(&id).len(), 1, "a key revoked locally must be refused");
+    // Re-pinning the same file cannot bring either key back (same serial, and revoked).
+    let o = cn.cmd(&["peer", "add", pf.to_str().unwrap(), "--fingerprint", &fp]);
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
+}

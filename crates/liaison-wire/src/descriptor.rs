@@ -79,6 +79,10 @@ pub enum DescriptorError {
     NoCurrentKey,
     #[error("rotation to a key that is already pinned with a different public key ({0})")]
     ConflictingKey(KeyId),
+    #[error("key {0} was revoked (compromised); no descriptor or rotation can list it again")]
+    RevokedKey(KeyId),
+    #[error("key revocation: {0}")]
+    Revocation(String),
     #[error("the new key in a rotation must differ from the old key")]
     SameKey,
 }
@@ -259,6 +263,9 @@ pub struct PinnedPeer {
     /// version 2 existed spoke version 1).
     #[serde(default = "first_version")]
     pub protocol_version: u32,
+    /// Keys revoked as compromised (their window closed at the compromise, for good).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_keys: Vec<KeyId>,
 }
 
 fn first_version() -> u32 {
@@ -316,6 +323,7 @@ impl PinnedPeer {
             keys: descriptor.keys.clone(),
             descriptor_serial: descriptor.serial,
             protocol_version: descriptor.version,
+            revoked_keys: Vec::new(),
         })
     }
 
@@ -355,6 +363,9 @@ impl PinnedPeer {
         }
         new.verify_with(signer)?;
         for k in &new.keys {
+            if self.reopens_revoked(k) {
+                return Err(DescriptorError::RevokedKey(k.key_id.clone()));
+            }
             if let Some(old) = self.key(&k.key_id)
                 && old.public_key != k.public_key
             {
@@ -369,6 +380,16 @@ impl PinnedPeer {
         // Keep keys that the new descriptor dropped, closed at `now` at the latest, so that
         // messages signed earlier still verify.
         let mut keys = new.keys.clone();
+        // No descriptor lengthens the window of a key pinned before (it can only shorten it).
+        for k in keys.iter_mut() {
+            if let Some(old) = self.key(&k.key_id) {
+                k.valid_from = k.valid_from.max(old.valid_from);
+                k.valid_until = match (k.valid_until, old.valid_until) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
         for old in &self.keys {
             if !keys.iter().any(|k| k.key_id == old.key_id) {
                 let mut closed = old.clone();
@@ -416,6 +437,9 @@ impl PinnedPeer {
             .new_key
             .verify(&input, &rotation.new_signature)
             .map_err(|_| DescriptorError::BadSignature(rotation.new_key.key_id.clone()))?;
+        if self.revoked_keys.contains(&rotation.new_key.key_id) {
+            return Err(DescriptorError::RevokedKey(rotation.new_key.key_id.clone()));
+        }
         if let Some(existing) = self.key(&rotation.new_key.key_id)
             && existing.public_key != rotation.new_key.public_key
         {
@@ -433,5 +457,172 @@ impl PinnedPeer {
             self.keys.push(rotation.new_key.clone());
         }
         Ok(())
+    }
+}
+
+/// An emergency revocation of a compromised node key: "key `key_id` of node `node_id` may
+/// have been in other hands since `compromised_since`". Signed with the revoked key itself:
+/// whoever holds it can kill it, and nobody can bring it back (docs/federation.md §2.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevocation {
+    pub version: u32,
+    pub node_id: NodeId,
+    pub key_id: KeyId,
+    #[serde(with = "ms_time")]
+    pub compromised_since: Timestamp,
+    #[serde(with = "ms_time")]
+    pub issued_at: Timestamp,
+    /// Why, in the operator's words (at most [`MAX_REVOCATION_REASON`] bytes).
+    pub reason: String,
+    pub signature: SignatureBytes,
+}
+
+/// Longest reason a revocation may carry, in bytes.
+pub const MAX_REVOCATION_REASON: usize = 500;
+
+impl KeyRevocation {
+    /// Signs a revocation of `key` (the compromised key signs its own end).
+    pub fn sign(
+        node_id: NodeId,
+        key: &NodeKey,
+        compromised_since: Timestamp,
+        issued_at: Timestamp,
+        reason: &str,
+    ) -> Result<Self, DescriptorError> {
+        if reason.len() > MAX_REVOCATION_REASON {
+            return Err(DescriptorError::Revocation(format!(
+                "the reason is longer than {MAX_REVOCATION_REASON} bytes"
+            )));
+        }
+        let mut r = KeyRevocation {
+            version: PROTOCOL_VERSION,
+            node_id,
+            key_id: key.key_id().clone(),
+            compromised_since: ms_time::truncate(compromised_since),
+            issued_at: ms_time::truncate(issued_at),
+            reason: reason.to_string(),
+            signature: SignatureBytes([0; 64]),
+        };
+        r.signature = key.sign_bytes(&signing_input_of(SignedKind::KeyRevocation, &r, &[])?);
+        Ok(r)
+    }
+
+    /// Parses a received revocation strictly.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, DescriptorError> {
+        Ok(strict_from_slice("key revocation", bytes)?)
+    }
+}
+
+impl PinnedPeer {
+    /// Applies a revocation statement of one of this peer's keys: the key must be pinned
+    /// (in any window: an expired key can still be revoked) and have signed the statement.
+    /// Its window then ends at `compromised_since` for good. Returns whether anything changed
+    /// (applying a statement again changes nothing).
+    pub fn apply_revocation(&mut self, r: &KeyRevocation) -> Result<bool, DescriptorError> {
+        if r.version < crate::types::MIN_PROTOCOL_VERSION {
+            return Err(DescriptorError::UnsupportedVersion(r.version));
+        }
+        if r.node_id != self.node_id {
+            return Err(DescriptorError::WrongNode {
+                expected: self.node_id.clone(),
+                got: r.node_id.clone(),
+            });
+        }
+        if r.reason.len() > MAX_REVOCATION_REASON {
+            return Err(DescriptorError::Revocation(format!(
+                "the reason is longer than {MAX_REVOCATION_REASON} bytes"
+            )));
+        }
+        if r.compromised_since > r.issued_at {
+            return Err(DescriptorError::Revocation(
+                "compromised_since is after the statement was issued".into(),
+            ));
+        }
+        let key = self
+            .key(&r.key_id)
+            .ok_or_else(|| DescriptorError::UnknownKey(r.key_id.clone()))?;
+        let input = signing_input_of(SignedKind::KeyRevocation, r, &[])?;
+        key.verify(&input, &r.signature)
+            .map_err(|_| DescriptorError::BadSignature(r.key_id.clone()))?;
+        Ok(self.revoke(&r.key_id, r.compromised_since))
+    }
+
+    /// Whether listing `k` would open a revoked key again: a revoked key may be listed only
+    /// with a window that ends no later than the one it was closed to.
+    fn reopens_revoked(&self, k: &PublishedKey) -> bool {
+        if !self.revoked_keys.contains(&k.key_id) {
+            return false;
+        }
+        let closed = self.key(&k.key_id).and_then(|p| p.valid_until);
+        match (k.valid_until, closed) {
+            (Some(listed), Some(closed)) => listed > closed,
+            _ => true,
+        }
+    }
+
+    /// Revokes a pinned key as of `since` on the operator's own authority (the peer's operator
+    /// called: no statement). Returns whether anything changed.
+    pub fn revoke(&mut self, key_id: &KeyId, since: Timestamp) -> bool {
+        let mut changed = false;
+        for k in self.keys.iter_mut().filter(|k| &k.key_id == key_id) {
+            let until = k.valid_until.map_or(since, |u| u.min(since));
+            if k.valid_until != Some(until) {
+                k.valid_until = Some(until);
+                changed = true;
+            }
+        }
+        if !self.revoked_keys.contains(key_id) {
+            self.revoked_keys.push(key_id.clone());
+            changed = true;
+        }
+        changed
+    }
+
+    /// The operator pins a new descriptor of a known peer after checking its fingerprint out
+    /// of band (as at first contact), e.g. after the peer revoked its key. Keeps every key
+    /// pinned before (closed at the new descriptor's issue time at the latest, so old messages
+    /// still verify) and the revoked ones revoked; refuses a descriptor listing a revoked key.
+    pub fn repin(&self, descriptor: &NodeDescriptor) -> Result<PinnedPeer, DescriptorError> {
+        let mut fresh = PinnedPeer::pin(descriptor)?;
+        if fresh.node_id != self.node_id {
+            return Err(DescriptorError::WrongNode {
+                expected: self.node_id.clone(),
+                got: fresh.node_id.clone(),
+            });
+        }
+        if descriptor.serial <= self.descriptor_serial {
+            return Err(DescriptorError::StaleSerial {
+                pinned: self.descriptor_serial,
+                got: descriptor.serial,
+            });
+        }
+        for k in &fresh.keys {
+            if self.reopens_revoked(k) {
+                return Err(DescriptorError::RevokedKey(k.key_id.clone()));
+            }
+        }
+        for old in &self.keys {
+            match fresh.keys.iter_mut().find(|k| k.key_id == old.key_id) {
+                Some(k) => {
+                    if k.public_key != old.public_key {
+                        return Err(DescriptorError::ConflictingKey(k.key_id.clone()));
+                    }
+                    k.valid_from = k.valid_from.max(old.valid_from);
+                    k.valid_until = match (k.valid_until, old.valid_until) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => {
+                    let mut closed = old.clone();
+                    let at = descriptor.issued_at;
+                    closed.valid_until = Some(closed.valid_until.map_or(at, |u| u.min(at)));
+                    fresh.keys.push(closed);
+                }
+            }
+        }
+        fresh.revoked_keys = self.revoked_keys.clone();
+        Ok(fresh)
     }
 }

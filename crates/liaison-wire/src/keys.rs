@@ -78,6 +78,7 @@ pub enum SignedKind {
     Descriptor,
     KeyRotation,
     AuditAnchor,
+    KeyRevocation,
 }
 
 impl SignedKind {
@@ -89,6 +90,7 @@ impl SignedKind {
             SignedKind::Descriptor => "descriptor",
             SignedKind::KeyRotation => "key_rotation",
             SignedKind::AuditAnchor => "audit_anchor",
+            SignedKind::KeyRevocation => "key_revocation",
         }
     }
 }

@@ -75,7 +75,8 @@ pub mod payloads;
 pub mod types;
 
 pub use descriptor::{
-    DescriptorDraft, DescriptorError, KeyRotation, KeySource, Keyring, NodeDescriptor, PeerSet, PinnedPeer,
+    DescriptorDraft, DescriptorError, KeyRevocation, KeyRotation, KeySource, Keyring, MAX_REVOCATION_REASON,
+    NodeDescriptor, PeerSet, PinnedPeer,
 };
 pub use envelope::{
     DEFAULT_MAX_SKEW, Envelope, EnvelopeDraft, EnvelopeHeader, LinkOrder, NothingSeen, PayloadType, Receipt, Rejection,

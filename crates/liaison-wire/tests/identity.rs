@@ -294,3 +294,104 @@ fn descriptor_with_mismatched_key_id_is_refused() {
     });
     assert!(matches!(d.verify_self_signed(), Err(DescriptorError::KeyIdMismatch(_))));
 }
+
+/// Emergency revocation (#12, docs/federation.md §2.4): a statement signed by the compromised
+/// key closes its window at the compromise for good; envelopes it signs later are refused; a
+/// forged statement is refused; the operator re-pins the new descriptor and the revoked key
+/// can never come back.
+#[test]
+fn a_revoked_key_is_refused_from_its_compromise_on_and_never_returns() {
+    let (de, cn) = (de(), cn());
+    let mut view = PinnedPeer::pin(&de.descriptor).unwrap();
+    let since = ts("2026-11-22T09:00:00Z");
+    let rev = KeyRevocation::sign(de.id.clone(), &de.key, since, ts(NOW), "laptop stolen").unwrap();
+    let bytes = serde_json::to_vec(&rev).unwrap();
+    let parsed = KeyRevocation::from_slice(&bytes).unwrap();
+    // A statement signed by another key is refused, and changes nothing.
+    let stranger = NodeKey::from_seed([42; 32]);
+    let mut forged = KeyRevocation::sign(de.id.clone(), &stranger, since, ts(NOW), "x").unwrap();
+    forged.key_id = de.key.key_id().clone();
+    assert!(matches!(
+        view.apply_revocation(&forged),
+        Err(DescriptorError::BadSignature(_))
+    ));
+    assert!(view.revoked_keys.is_empty());
+    // Applied once; again changes nothing.
+    assert!(view.apply_revocation(&parsed).unwrap());
+    assert!(!view.apply_revocation(&parsed).unwrap());
+    assert_eq!(view.revoked_keys, vec![de.key.key_id().clone()]);
+    // An envelope signed before the compromise still verifies; one signed after is refused.
+    let mut peers = PeerSet::default();
+    peers.insert(view.clone());
+    let seen = HashSet::new();
+    let mut before = draft(&de, &cn, 1);
+    before.created_at = ts("2026-11-22T08:59:00Z");
+    let before = before.sign(&de.key).unwrap();
+    assert!(
+        before
+            .verify(&VerifyContext::new(&cn.id, &peers, ts("2026-11-22T09:01:00Z"), &seen))
+            .is_ok()
+    );
+    let after = draft(&de, &cn, 2).sign(&de.key).unwrap();
+    let e = after
+        .verify(&VerifyContext::new(&cn.id, &peers, ts(NOW), &seen))
+        .unwrap_err();
+    assert_eq!(e.code(), "key_not_valid_at", "{e}");
+    // Too long a reason, or a compromise after the statement, is refused.
+    assert!(KeyRevocation::sign(de.id.clone(), &de.key, since, ts(NOW), &"x".repeat(501)).is_err());
+    let late = KeyRevocation::sign(de.id.clone(), &de.key, ts("2026-12-01T00:00:00Z"), ts(NOW), "x").unwrap();
+    assert!(matches!(
+        view.apply_revocation(&late),
+        Err(DescriptorError::Revocation(_))
+    ));
+
+    // The operator re-pins the node's new descriptor (new key, higher serial) after checking
+    // its fingerprint by phone: the old key stays pinned (closed) for old messages, and stays
+    // revoked.
+    let new_key = NodeKey::from_seed([7; 32]);
+    let new_desc = DescriptorDraft {
+        node_id: de.id.clone(),
+        agency_id: de.descriptor.agency_id,
+        agency_name: de.descriptor.agency_name.clone(),
+        jurisdiction: de.descriptor.jurisdiction,
+        base_url: de.descriptor.base_url.clone(),
+        tls_cert_sha256: de.descriptor.tls_cert_sha256,
+        keys: vec![new_key.published(ts(NOW), None)],
+        serial: 2,
+        issued_at: ts(NOW),
+    }
+    .sign(&new_key)
+    .unwrap();
+    let repinned = view.repin(&new_desc).unwrap();
+    assert_eq!(repinned.keys.len(), 2);
+    assert_eq!(repinned.revoked_keys, vec![de.key.key_id().clone()]);
+    assert_eq!(repinned.key(de.key.key_id()).unwrap().valid_until, Some(since));
+    assert!(matches!(
+        view.repin(&de.descriptor),
+        Err(DescriptorError::StaleSerial { .. })
+    ));
+    // A later descriptor that lists the revoked key again (with an open window) is refused,
+    // by re-pinning and by a descriptor update alike.
+    let sneaky = DescriptorDraft {
+        node_id: de.id.clone(),
+        agency_id: de.descriptor.agency_id,
+        agency_name: de.descriptor.agency_name.clone(),
+        jurisdiction: de.descriptor.jurisdiction,
+        base_url: de.descriptor.base_url.clone(),
+        tls_cert_sha256: de.descriptor.tls_cert_sha256,
+        keys: vec![
+            new_key.published(ts(NOW), None),
+            de.key.published(ts("2026-01-01T00:00:00Z"), None),
+        ],
+        serial: 3,
+        issued_at: ts(NOW),
+    }
+    .sign(&new_key)
+    .unwrap();
+    assert!(matches!(repinned.repin(&sneaky), Err(DescriptorError::RevokedKey(_))));
+    let mut updated = repinned.clone();
+    assert!(matches!(
+        updated.apply_descriptor(&sneaky, ts(NOW)),
+        Err(DescriptorError::RevokedKey(_))
+    ));
+}

@@ -99,6 +99,20 @@ pub enum PeerCmd {
     List,
     /// Unpin a peer: its messages are refused from now on (history and ledger stay).
     Remove { node_id: String },
+    /// Revoke a peer's key as compromised on your own authority (its operator called you):
+    /// what the key signed since --since is refused from now on, for good.
+    RevokeKey {
+        node_id: String,
+        /// The key id (`liaison peer list` or the peer's descriptor shows it).
+        #[arg(long)]
+        key_id: String,
+        /// Since when the key may be in other hands (RFC 3339 or YYYY-MM-DD; default: now).
+        #[arg(long)]
+        since: Option<String>,
+        /// Why, e.g. "phone call from the peer's duty officer at 14:05".
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 fn read_peer_file(path: &Path) -> Result<PeerFile> {
@@ -166,6 +180,27 @@ pub async fn peer(ctx: &Ctx, c: PeerCmd) -> Result<()> {
         PeerCmd::Remove { node_id } => {
             node.remove_peer(&me, &node_id).await?;
             println!("Unpinned {node_id}; its messages are refused from now on.");
+            Ok(())
+        }
+        PeerCmd::RevokeKey {
+            node_id,
+            key_id,
+            since,
+            reason,
+        } => {
+            let now = Timestamp::now();
+            let since = match since {
+                Some(s) => super::admin::parse_instant("--since", &s)?,
+                None => now,
+            };
+            node.revoke_peer_key(&me, &node_id, &key_id, since, &reason, now)
+                .await?;
+            if ctx.json {
+                return json(&serde_json::json!({"peer": node_id, "revoked_key": key_id, "since": since}));
+            }
+            println!(
+                "Key {key_id} of {node_id} revoked since {since}: what it signed since then is refused. Pin the peer's new descriptor (liaison peer add FILE --fingerprint …) once you have checked its fingerprint with them."
+            );
             Ok(())
         }
     }
@@ -339,6 +374,19 @@ pub enum FedCmd {
     Status,
     /// Messages sent and received (outbox and inbox).
     Messages,
+    /// EMERGENCY: revoke this node's signing key as compromised. A new key is made; every peer
+    /// is told at once and refuses what the old key signed since --since; peers then pin the new
+    /// descriptor after checking its fingerprint with you by phone (docs/federation.md §2.4).
+    RevokeKey {
+        /// Since when the key may be in other hands (RFC 3339 or YYYY-MM-DD; default: now).
+        #[arg(long)]
+        since: Option<String>,
+        /// Why (sent to every peer).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Send this node's key revocations to every peer again (for peers that were unreachable).
+    AnnounceRevocations,
     /// Replace the signing key; the old key stays valid for --overlap-hours; peers are told.
     RotateKey {
         #[arg(long, default_value_t = 24)]
@@ -389,6 +437,47 @@ pub async fn federation(ctx: &Ctx, c: FedCmd) -> Result<()> {
             });
             json(&v)
         }
+        FedCmd::RevokeKey { since, reason } => {
+            let me = ctx.principal(&node, &config).await?;
+            let now = Timestamp::now();
+            let since = match since {
+                Some(s) => super::admin::parse_instant("--since", &s)?,
+                None => now,
+            };
+            let r = node.revoke_own_key(&me, since, &reason, now).await?;
+            let told = node
+                .announce_revocations(&me, liaison_server::federation::transport())
+                .await?;
+            if ctx.json {
+                return json(&serde_json::json!({"revocation": r, "announced": told}));
+            }
+            println!(
+                "Key {} REVOKED as compromised since {}.",
+                r.revoked_key_id, r.compromised_since
+            );
+            println!("New key {} (descriptor serial {}).", r.new_key_id, r.descriptor_serial);
+            println!("Statement: {}", r.statement.display());
+            report_announced(&told);
+            println!("Next:");
+            println!("  1. Restart the node (liaison serve) so it signs with the new key.");
+            println!("  2. Send your new peer file (liaison federation descriptor --out FILE) to every peer.");
+            println!(
+                "  3. Read this fingerprint to each peer's operator by phone; they run liaison peer add FILE --fingerprint …:"
+            );
+            println!("     {}", r.fingerprint);
+            Ok(())
+        }
+        FedCmd::AnnounceRevocations => {
+            let me = ctx.principal(&node, &config).await?;
+            let told = node
+                .announce_revocations(&me, liaison_server::federation::transport())
+                .await?;
+            if ctx.json {
+                return json(&told);
+            }
+            report_announced(&told);
+            Ok(())
+        }
         FedCmd::RotateKey { overlap_hours } => {
             let me = ctx.principal(&node, &config).await?;
             let now = Timestamp::now();
@@ -402,6 +491,21 @@ pub async fn federation(ctx: &Ctx, c: FedCmd) -> Result<()> {
                 r.new_key_id, r.descriptor_serial, r.old_key_id, r.peers_told
             );
             Ok(())
+        }
+    }
+}
+
+fn report_announced(told: &[liaison_service::federation::revoke::Announced]) {
+    if told.is_empty() {
+        println!("No peer to tell (none pinned, or no revocation issued).");
+    }
+    for a in told {
+        match &a.error {
+            None => println!("  {}: told (key {})", a.peer, a.key_id),
+            Some(e) => println!(
+                "  {}: NOT reached ({e}); run liaison federation announce-revocations again, or call them",
+                a.peer
+            ),
         }
     }
 }

@@ -56,6 +56,12 @@ fn router(fed: Federation) -> Router {
         .route("/federation/v1/sth", get(sth))
         .route("/federation/v1/consistency", get(consistency))
         .route("/federation/v1/descriptor", get(descriptor))
+        .route(
+            "/federation/v1/key-revocations",
+            post(key_revocation).layer(axum::extract::DefaultBodyLimit::max(
+                liaison_service::federation::revoke::MAX_REVOCATION_BYTES,
+            )),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(fed)
 }
@@ -85,6 +91,26 @@ fn not_now(e: NotNow) -> Response {
 fn internal(fed: &Federation, e: impl std::fmt::Display) -> Response {
     tracing::error!(node = %fed.node_id(), error = %e, "federation endpoint failed");
     problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again later")
+}
+
+/// `POST /federation/v1/key-revocations`: a pinned peer says one of its keys is compromised
+/// (docs/federation.md §2.4). `200 {"applied": bool}`; a statement that does not check out
+/// (unknown node, unknown key, bad signature, malformed) is a problem+json `400`/`401`.
+async fn key_revocation(State(fed): State<Federation>, body: Bytes) -> Response {
+    use liaison_service::federation::FedError;
+    match fed.receive_revocation(&body).await {
+        Ok(applied) => json(
+            StatusCode::OK,
+            serde_json::json!({"applied": applied}).to_string().into_bytes(),
+        ),
+        Err(FedError::Peer { message, .. }) => problem(StatusCode::UNAUTHORIZED, "unknown_sender", &message),
+        Err(FedError::Descriptor(e)) => {
+            tracing::warn!(node = %fed.node_id(), error = %e, "key revocation refused");
+            problem(StatusCode::BAD_REQUEST, "bad_revocation", &e.to_string())
+        }
+        Err(FedError::Config(m)) => problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &m),
+        Err(e) => internal(&fed, e),
+    }
 }
 
 /// `POST /federation/v1/envelopes`: one envelope.

@@ -33,11 +33,15 @@ pub struct PeerFile {
     pub format: String,
     pub descriptor: NodeDescriptor,
     pub agency: Agency,
+    /// Revocations of the node's compromised keys (docs/federation.md §2.4): applied when
+    /// the file is pinned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocations: Vec<liaison_wire::KeyRevocation>,
 }
 
 pub const PEER_FILE_FORMAT: &str = "liaison-peer/1";
 
-fn key_path(dir: &Path, key: &NodeKey) -> PathBuf {
+pub(crate) fn key_path(dir: &Path, key: &NodeKey) -> PathBuf {
     let id = key.key_id().as_str().replace(':', "-");
     dir.join(format!("node-key-{id}.json"))
 }
@@ -109,10 +113,12 @@ pub(crate) async fn own_peer_file(store: &Store) -> Result<Option<PeerFile>, Fed
     };
     let descriptor = NodeDescriptor::from_slice(id.descriptor.as_bytes())?;
     let agency = store.agency(descriptor.agency_id).await?;
+    let revocations = super::revoke::own_revocations(Path::new(&id.key_dir))?;
     Ok(Some(PeerFile {
         format: PEER_FILE_FORMAT.into(),
         descriptor,
         agency,
+        revocations,
     }))
 }
 

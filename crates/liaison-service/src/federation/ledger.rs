@@ -92,6 +92,10 @@ impl Node {
         }
         let log = MerkleLog::from_leaf_hashes(hashes);
         let sths = self.store.fed_sths(fed.node_id().as_str(), "own").await?;
+        // Tree heads this node signed with one of its keys after revoking it (the node ran on
+        // until restarted) are no evidence, but no damage to the ledger either: their roots
+        // are still checked below.
+        let revoked = super::revoke::own_revocations(std::path::Path::new(&fed.inner.identity.key_dir))?;
         for s in &sths {
             let sth = match Sth::from_slice(s.sth.as_bytes()) {
                 Ok(s) => s,
@@ -101,7 +105,14 @@ impl Node {
                 }
             };
             if let Err(e) = sth.verify(fed.own_keyring()) {
-                problems.push(format!("tree head of size {}: {e}", sth.tree_size));
+                let after_revocation = revoked
+                    .iter()
+                    .any(|r| r.key_id == sth.key_id && sth.timestamp >= r.compromised_since);
+                if after_revocation {
+                    tracing::warn!(size = sth.tree_size, key_id = %sth.key_id, "a tree head was signed with a revoked key (before the restart): not evidence");
+                } else {
+                    problems.push(format!("tree head of size {}: {e}", sth.tree_size));
+                }
             }
             match log.root(sth.tree_size) {
                 Ok(root) if root == sth.root_hash => {}

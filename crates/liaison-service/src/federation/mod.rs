@@ -16,6 +16,7 @@ pub mod identity;
 pub mod ledger;
 pub mod peers;
 pub mod receive;
+pub mod revoke;
 pub mod tls;
 pub mod transport;
 mod watch;

@@ -45,6 +45,7 @@ pub fn parse_peer_file(bytes: &[u8]) -> Result<PeerFile> {
         format: PEER_FILE_FORMAT.into(),
         descriptor: d,
         agency,
+        revocations: Vec::new(),
     })
 }
 
@@ -151,6 +152,26 @@ impl Node {
             Err(e) => return Err(e.into()),
         };
         let existing = stored_peer(self, pinned.node_id.as_str()).await?;
+        // Pinning a known peer again (its operator sent a new descriptor, for example after
+        // revoking a compromised key): every key pinned before stays (closed), revoked keys stay
+        // revoked, and the revocations the file carries are applied.
+        let mut pinned = match &existing {
+            Some(rec) => {
+                let keys = self.store.fed_peer_keys(&rec.node_id).await?;
+                let before = super::pinned_from_store(rec, &keys)?;
+                let mut merged = before
+                    .repin(&pf.descriptor)
+                    .map_err(|e| ServiceError::Integrity(format!("descriptor: {e}")))?;
+                merged.revoked_keys = before.revoked_keys.clone();
+                merged
+            }
+            None => pinned,
+        };
+        for r in &pf.revocations {
+            pinned
+                .apply_revocation(r)
+                .map_err(|e| ServiceError::Integrity(format!("revocation of key {}: {e}", r.key_id)))?;
+        }
         let descriptor = String::from_utf8(
             liaison_wire::to_canonical(&pf.descriptor).map_err(|e| ServiceError::Internal(e.to_string()))?,
         )
