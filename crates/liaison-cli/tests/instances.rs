@@ -352,12 +352,17 @@ fn two_instances_on_one_postgresql_deliver_exactly_once_and_take_over() {
         (&mut us2, &mut us1)
     };
     dead.kill();
+    let killed = Instant::now();
     for i in N..N + 10 {
         alive.ok(&["--as", "officer", "request", "comment", &id, &format!("message {i}")]);
     }
     wait("the survivor delivers", Duration::from_secs(60), || {
         cn.comments(&id).len() == N + 10
     });
+    eprintln!(
+        "takeover: the 10 messages written after the kill were delivered {:?} after it",
+        killed.elapsed()
+    );
     assert!(
         alive.log_text().contains("this instance delivers the link"),
         "{}",

@@ -81,8 +81,14 @@ pub(crate) async fn run(fed: Federation) {
         match fed.inner.node.store.fed_pending_recipients().await {
             Ok(mut peers) => {
                 // Links waiting for recovery after a restore are worked on even when empty.
+                let pinned = fed.peers().map(|s| s.0).unwrap_or_default();
                 for p in super::recovery::pending_peers(&fed) {
-                    if !peers.contains(&p) {
+                    if !pinned.keys().any(|k| k.as_str() == p) {
+                        // Unpinned since the restore: nothing to recover with it.
+                        if let Err(e) = super::recovery::finished(&fed, &p) {
+                            tracing::warn!(node = %fed.node_id(), peer = %p, error = %e, "cannot clear the restore marker");
+                        }
+                    } else if !peers.contains(&p) {
                         peers.push(p);
                     }
                 }
