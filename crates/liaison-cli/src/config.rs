@@ -18,6 +18,9 @@ pub struct Config {
     /// Threat-feed clean-up: enrichment databases, routes to partners, feed column mappings.
     #[serde(default)]
     pub intel: liaison_intel::IntelConfig,
+    /// [instances] This instance's federation settings (per instance, never in the database).
+    #[serde(default, skip_serializing_if = "InstanceFederation::is_empty")]
+    pub federation: InstanceFederation,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +50,7 @@ impl Config {
             },
             sla: SlaPolicy::default(),
             intel: Default::default(),
+            federation: Default::default(),
         }
     }
 
@@ -79,6 +83,7 @@ impl Config {
         if let Ok(v) = std::env::var("LIAISON_RULES_DIR") {
             self.node.rules_dir = v.into();
         }
+        self.federation.apply_env();
         if let Ok(v) = std::env::var("LIAISON_TICK_SECONDS") {
             match v.parse() {
                 Ok(n) if n > 0 => self.node.tick_seconds = n,
@@ -118,7 +123,7 @@ cli_user = {user:?}
 # Periods are "Nh" (elapsed hours) or "Nd" (calendar days in the requested agency's time zone,
 # correct across daylight-saving changes). In the answer table the row naming the request kind
 # wins over the row without a kind. Each row names where its number comes from.
-{sla}
+{sla}{federation}
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the
 # indicators found in which networks. The most specific route wins: indicator > CIDR > ASN > country.
@@ -136,7 +141,92 @@ cli_user = {user:?}
             rules = self.node.rules_dir.display().to_string(),
             tick = self.node.tick_seconds,
             user = self.node.cli_user,
+            federation = self.federation.commented(),
         ))
+    }
+}
+
+// ---- [instances] per-instance federation settings ----
+
+/// `[federation]`: what differs between instances that share one database (several
+/// `liaison serve` processes on one PostgreSQL database, each with its own data directory):
+/// where this instance's federation endpoints listen and where its copy of the keys is.
+/// Unset values fall back to what `liaison init` stored in the database (older data
+/// directories). Environment: `LIAISON_FED_LISTEN`, `LIAISON_FED_KEY_DIR`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceFederation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_dir: Option<PathBuf>,
+}
+
+impl InstanceFederation {
+    pub fn is_empty(&self) -> bool {
+        self.listen.is_none() && self.key_dir.is_none()
+    }
+
+    fn apply_env(&mut self) {
+        if let Ok(v) = std::env::var("LIAISON_FED_LISTEN")
+            && !v.is_empty()
+        {
+            self.listen = Some(v);
+        }
+        if let Ok(v) = std::env::var("LIAISON_FED_KEY_DIR")
+            && !v.is_empty()
+        {
+            self.key_dir = Some(v.into());
+        }
+    }
+
+    /// The federation layer's settings for this instance.
+    pub fn settings(&self) -> liaison_service::federation::FedSettings {
+        let mut s = liaison_service::federation::FedSettings::from_env();
+        s.listen = self.listen.clone();
+        s.key_dir = self.key_dir.clone();
+        s
+    }
+
+    fn commented(&self) -> String {
+        let line = |name: &str, v: Option<String>, example: &str| match v {
+            Some(v) => format!("{name} = {v:?}\n"),
+            None => format!("# {name} = {example:?}\n"),
+        };
+        format!(
+            r#"
+# This instance's federation settings. Per instance: several instances may share one
+# PostgreSQL database, each with its own data directory and liaison.toml.
+[federation]
+# Address this instance's federation endpoints listen on (LIAISON_FED_LISTEN).
+{listen}# Directory of this instance's copy of the key files and TLS certificate (LIAISON_FED_KEY_DIR);
+# default: the federation/ directory of the data directory that ran `liaison init`.
+{key_dir}"#,
+            listen = line("listen", self.listen.clone(), "127.0.0.1:8641"),
+            key_dir = line(
+                "key_dir",
+                self.key_dir.as_ref().map(|p| p.display().to_string()),
+                "/var/lib/liaison/federation"
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod instance_section {
+    use super::*;
+
+    #[test]
+    fn the_federation_section_round_trips() {
+        let dir = std::env::temp_dir().join("liaison-config-instances-test");
+        let mut c = Config::defaults(&dir);
+        let text = c.commented().unwrap();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert!(back.federation.is_empty());
+        c.federation.listen = Some("127.0.0.1:9641".into());
+        c.federation.key_dir = Some(dir.join("keys"));
+        let back: Config = toml::from_str(&c.commented().unwrap()).unwrap();
+        assert_eq!(back.federation, c.federation);
     }
 }
 

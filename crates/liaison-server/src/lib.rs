@@ -29,23 +29,39 @@ pub async fn serve(
     tick: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let settings = liaison_service::federation::FedSettings::from_env();
+    serve_with(node, listener, tick, settings, shutdown).await
+}
+
+/// [`serve`] with this instance's federation settings (listen address, key directory: per
+/// instance, from its configuration). The deadline watcher runs in the one instance holding
+/// its lease (several instances may share a PostgreSQL database).
+pub async fn serve_with(
+    node: Node,
+    listener: tokio::net::TcpListener,
+    tick: Duration,
+    fed_settings: liaison_service::federation::FedSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let watcher = {
-        let node = node.clone();
+        let mut deadlines = liaison_service::instances::DeadlineWatcher::new(node.clone());
         tokio::spawn(async move {
             let mut every = tokio::time::interval(tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                match node.tick(jiff::Timestamp::now()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(escalations = n, "deadline watcher recorded escalations"),
+                match deadlines.tick(jiff::Timestamp::now()).await {
+                    Ok(None | Some(0)) => {}
+                    Ok(Some(n)) => tracing::info!(escalations = n, "deadline watcher recorded escalations"),
                     Err(e) => tracing::error!(error = %e, "deadline watcher failed; will retry"),
                 }
             }
         })
     };
     // [federation] endpoints, delivery worker and tree head watcher, if the node has an identity.
-    let fed = federation::start(node.clone()).await.map_err(std::io::Error::other)?;
+    let fed = federation::start_with(node.clone(), fed_settings)
+        .await
+        .map_err(std::io::Error::other)?;
     let app = api::router(node).layer(tower_http::trace::TraceLayer::new_for_http());
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -18,11 +18,13 @@
 
 pub mod admin;
 pub mod assess;
+pub mod backup;
 pub mod directory;
 pub mod error;
 pub mod experience;
 pub mod federation;
 pub mod fixtures;
+pub mod instances;
 pub mod intel;
 pub mod legal;
 pub mod node;

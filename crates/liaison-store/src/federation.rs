@@ -128,6 +128,17 @@ pub struct OutboxItem {
     pub created_at: Timestamp,
 }
 
+/// What [`Store::fed_recover_link`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkRecovery {
+    /// Messages the peer held that this node had no receipt for (receipts and leaves recorded).
+    pub recorded: usize,
+    /// Undelivered messages moved to fresh link numbers.
+    pub renumbered: usize,
+    /// The link's next number now.
+    pub next_seq: i64,
+}
+
 /// A ledger leaf to append: the JCS bytes of a ledger entry and its leaf hash (hex).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeafRecord {
@@ -960,7 +971,8 @@ impl Store {
             items.iter().filter(|(r, _, _)| fresh.contains(&r.message_id)).collect();
         for chunk in todo.chunks(ROWS_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO receipts (message_id, envelope_hash, header, receipt, stored_at) VALUES {}",
+                "INSERT INTO receipts (message_id, envelope_hash, header, receipt, stored_at) VALUES {} \
+                 ON CONFLICT (message_id) DO NOTHING",
                 placeholders(chunk.len(), 5)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1121,6 +1133,146 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    // ---- link recovery (a peer restored from a backup; docs/federation.md §7.2) ----
+
+    /// The messages accepted from `sender` with `link_seq` greater than `after`, in link
+    /// order, at most `limit`.
+    pub async fn fed_inbox_from(&self, sender: &str, after: i64, limit: i64) -> Result<Vec<InboxRow>> {
+        let rows: Vec<InboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{INBOX_COLS} WHERE sender = $1 AND link_seq > $2 ORDER BY link_seq LIMIT $3"
+        )))
+        .bind(sender)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(inbox_row).collect()
+    }
+
+    /// The highest `link_seq` to `recipient` this node holds a receipt for (0 if none).
+    pub async fn fed_last_delivered(&self, recipient: &str) -> Result<i64> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(link_seq) FROM outbox WHERE recipient = $1 AND delivered_at IS NOT NULL")
+                .bind(recipient)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Sender side of link recovery, in ONE transaction: records what `peer` proved it
+    /// accepted from us (receipts and `sent`/`receipt` leaves for the messages this node has no
+    /// receipt for, their outbox rows marked delivered), then moves every undelivered message
+    /// to `peer` whose `link_seq` the peer already applied (`peer_last_applied`) to fresh
+    /// numbers after it, keeping their order, and advances the link's next number past them.
+    pub async fn fed_recover_link(
+        &self,
+        peer: &str,
+        peer_last_applied: i64,
+        recovered: &[(ReceiptRow, LeafRecord, LeafRecord)],
+        now: Timestamp,
+    ) -> Result<LinkRecovery> {
+        let mut w = self.write().await?;
+        let mut out = LinkRecovery::default();
+        let mut leaves: Vec<(&LeafRecord, Timestamp)> = Vec::new();
+        for item in recovered {
+            let (r, sent, rcpt) = item;
+            let known: Option<String> = sqlx::query_scalar("SELECT message_id FROM receipts WHERE message_id = $1")
+                .bind(&r.message_id)
+                .fetch_optional(w.conn().await?)
+                .await?;
+            sqlx::query(
+                "UPDATE outbox SET delivered_at = $1, last_error = NULL WHERE message_id = $2 AND delivered_at IS NULL",
+            )
+            .bind(ms(now))
+            .bind(&r.message_id)
+            .execute(w.conn().await?)
+            .await?;
+            if known.is_some() {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO receipts (message_id, envelope_hash, header, receipt, stored_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&r.message_id)
+            .bind(&r.envelope_hash)
+            .bind(&r.header)
+            .bind(&r.receipt)
+            .bind(ms(r.stored_at))
+            .execute(w.conn().await?)
+            .await?;
+            leaves.push((sent, now));
+            leaves.push((rcpt, now));
+            out.recorded += 1;
+        }
+        append_leaves(&mut w, &leaves).await?;
+        let pending: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT message_id, link_seq FROM outbox WHERE recipient = $1 AND delivered_at IS NULL ORDER BY link_seq",
+        )
+        .bind(peer)
+        .fetch_all(w.conn().await?)
+        .await?;
+        if pending.first().is_some_and(|(_, seq)| *seq <= peer_last_applied) {
+            // Two steps, so that the unique (recipient, link_seq) never sees two rows at once.
+            sqlx::query("UPDATE outbox SET link_seq = -link_seq WHERE recipient = $1 AND delivered_at IS NULL")
+                .bind(peer)
+                .execute(w.conn().await?)
+                .await?;
+            for (i, (id, _)) in pending.iter().enumerate() {
+                sqlx::query("UPDATE outbox SET link_seq = $1, next_attempt = $2 WHERE message_id = $3")
+                    .bind(peer_last_applied + 1 + i as i64)
+                    .bind(ms(now))
+                    .bind(id)
+                    .execute(w.conn().await?)
+                    .await?;
+            }
+            out.renumbered = pending.len();
+        }
+        let high: Option<i64> = sqlx::query_scalar("SELECT MAX(link_seq) FROM outbox WHERE recipient = $1")
+            .bind(peer)
+            .fetch_one(w.conn().await?)
+            .await?;
+        let next = high.unwrap_or(0).max(peer_last_applied) + 1;
+        sqlx::query(
+            "INSERT INTO links (peer, next_seq, last_applied) VALUES ($1, $2, 0) ON CONFLICT (peer) DO NOTHING",
+        )
+        .bind(peer)
+        .bind(next)
+        .execute(w.conn().await?)
+        .await?;
+        sqlx::query("UPDATE links SET next_seq = $1 WHERE peer = $2 AND next_seq < $1")
+            .bind(next)
+            .bind(peer)
+            .execute(w.conn().await?)
+            .await?;
+        out.next_seq = sqlx::query_scalar("SELECT next_seq FROM links WHERE peer = $1")
+            .bind(peer)
+            .fetch_one(w.conn().await?)
+            .await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    /// Receiver of a gap: `recipient` says it expects `from`, below messages this node holds
+    /// receipts for (it lost them, restored from a backup). Marks the delivered messages to
+    /// it from `from` up to (not including) `below` undelivered again, so the worker sends
+    /// them once more in order. Returns how many.
+    pub async fn fed_requeue(&self, recipient: &str, from: i64, below: i64, now: Timestamp) -> Result<u64> {
+        let mut w = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE outbox SET delivered_at = NULL, next_attempt = $1, attempts = 0, last_error = 'resent: the peer lost it (restored from a backup?)' \
+             WHERE recipient = $2 AND link_seq >= $3 AND link_seq < $4 AND delivered_at IS NOT NULL",
+        )
+        .bind(ms(now))
+        .bind(recipient)
+        .bind(from)
+        .bind(below)
+        .execute(w.conn().await?)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(n)
     }
 
     // ---- signed tree heads ----

@@ -14,9 +14,11 @@
 //! - instants are stored as integer milliseconds since the Unix epoch (UTC).
 
 mod audit;
+pub mod backup;
 mod directory;
 // [intel] clean-up pipeline state
 mod intel;
+pub mod locks;
 mod observed;
 // [federation]
 mod federation;
@@ -36,7 +38,9 @@ pub use liaison_core::record::{
 pub use liaison_intel::StoredNotice;
 pub use observed::AnsweredSample;
 // [federation]
-pub use federation::{Effect, FedWrites, IncomingRecord, KeyRotationWrites, LeafRecord, OutboxItem, PeerPin};
+pub use federation::{
+    Effect, FedWrites, IncomingRecord, KeyRotationWrites, LeafRecord, LinkRecovery, OutboxItem, PeerPin,
+};
 pub use requests::{Arg as ListingArg, Escalation, Listed, StatsRow, TransitionRecord};
 pub use users::AUTH_CACHE_TTL;
 

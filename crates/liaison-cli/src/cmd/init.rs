@@ -113,7 +113,9 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         .parse()
         .map_err(|e| InputError(format!("--agency-kind: {e}")))?;
     time_zone(&a.time_zone).map_err(|e| InputError(format!("--time-zone: {e}")))?;
-    let (dir, config, node, rules) = create_data_dir(&ctx.data_dir, a.database_url, a.listen).await?;
+    let (dir, mut config, node, rules) = create_data_dir(&ctx.data_dir, a.database_url, a.listen).await?;
+    // [instances] The federation listen address is this instance's setting (liaison.toml).
+    config.federation.listen = Some(a.federation.federation_listen.clone());
     let agency = Agency {
         id: AgencyId::new(),
         code: a.agency_code.clone(),
@@ -177,10 +179,11 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     eprintln!("Liaison node serving on http://{addr}/api/v1 (API docs: http://{addr}/api/v1/docs/) — Ctrl-C to stop");
-    liaison_server::serve(
+    liaison_server::serve_with(
         node,
         listener,
         Duration::from_secs(config.node.tick_seconds),
+        config.federation.settings(), // [instances] per-instance federation settings
         shutdown_signal(),
     )
     .await

@@ -2,6 +2,8 @@
 
 mod admin;
 mod assess;
+// [instances]
+mod backup;
 mod demo;
 // [federation]
 pub mod federation;
@@ -108,6 +110,11 @@ pub enum Command {
     /// Network clean-up: ingest threat feeds, notify partners, record their feedback, statistics.
     #[command(subcommand)]
     Intel(intel::IntelCmd),
+    // [instances]
+    /// Write one archive of the node (database snapshot, keys, configuration), mode 0600.
+    Backup(backup::BackupArgs),
+    /// Restore a node from a `liaison backup` archive (verified before anything is touched).
+    Restore(backup::RestoreArgs),
 }
 
 /// What every command gets.
@@ -192,6 +199,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ledger(c) => federation::ledger(&ctx, c).await,
         Command::Federation(c) => federation::federation(&ctx, c).await,
         Command::DemoFederation(a) => federation::demo_federation(&ctx, a).await,
-        Command::Intel(c) => intel::run(&ctx, c).await, // [intel]
+        Command::Intel(c) => intel::run(&ctx, c).await,      // [intel]
+        Command::Backup(a) => backup::backup(&ctx, a).await, // [instances]
+        Command::Restore(a) => backup::restore(&ctx, a).await,
     }
 }

@@ -62,6 +62,7 @@ fn router(fed: Federation) -> Router {
                 liaison_service::federation::revoke::MAX_REVOCATION_BYTES,
             )),
         )
+        .route(liaison_service::federation::recovery::PATH, post(link_recovery))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(fed)
 }
@@ -242,5 +243,18 @@ async fn descriptor(State(fed): State<Federation>) -> Response {
     match liaison_wire::to_canonical(fed.descriptor()) {
         Ok(b) => json(StatusCode::OK, b),
         Err(e) => internal(&fed, e),
+    }
+}
+
+/// `POST /federation/v1/link-recovery`: what this node accepted from a restored peer
+/// (docs/federation.md §7.2).
+async fn link_recovery(State(fed): State<Federation>, body: Bytes) -> Response {
+    match liaison_service::federation::recovery::answer(&fed, &body).await {
+        Ok(b) => json(StatusCode::OK, b),
+        Err(r) => problem(
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+            r.code,
+            &r.detail,
+        ),
     }
 }

@@ -49,7 +49,12 @@ pub fn transport() -> std::sync::Arc<dyn liaison_service::federation::transport:
 
 /// Starts federation for `node` if it has an identity (called by [`crate::serve`]).
 pub async fn start(node: Node) -> Result<Option<FedHandle>, FedError> {
-    match Federation::load(node, FedSettings::from_env(), transport()).await? {
+    start_with(node, FedSettings::from_env()).await
+}
+
+/// [`start`] with this instance's settings.
+pub async fn start_with(node: Node, settings: FedSettings) -> Result<Option<FedHandle>, FedError> {
+    match Federation::load(node, settings, transport()).await? {
         Some(f) => Ok(Some(run(f).await?)),
         None => Ok(None),
     }

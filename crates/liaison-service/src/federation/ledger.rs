@@ -95,7 +95,7 @@ impl Node {
         // Tree heads this node signed with one of its keys after revoking it (the node ran on
         // until restarted) are no evidence, but no damage to the ledger either: their roots
         // are still checked below.
-        let revoked = super::revoke::own_revocations(std::path::Path::new(&fed.inner.identity.key_dir))?;
+        let revoked = super::revoke::own_revocations(&fed.inner.key_dir)?;
         for s in &sths {
             let sth = match Sth::from_slice(s.sth.as_bytes()) {
                 Ok(s) => s,

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod ledger;
 pub mod peers;
 pub mod receive;
+pub mod recovery;
 pub mod revoke;
 pub mod tls;
 pub mod transport;
@@ -68,6 +69,19 @@ pub enum FedError {
     Config(String),
     #[error("peer {peer}: {message}")]
     Peer { peer: String, message: String },
+    /// The peer already applied this link number from another message of ours: this node's
+    /// counters are behind (restored from a backup); the link must be recovered.
+    #[error(
+        "peer {peer}: link_seq {link_seq} was already used for another message (link_seq_reused); recovering the link"
+    )]
+    SeqReused { peer: String, link_seq: u64 },
+    /// The peer expects an earlier link number than the messages we are sending.
+    #[error("peer {peer}: out of order, it expects link_seq {expected}")]
+    OutOfOrder { peer: String, expected: u64 },
+    /// This node was restored from a backup and has not yet recovered its links with every
+    /// peer (its tree head is not served until then).
+    #[error("recovering after a restore from backup: links with {0} not yet recovered")]
+    Recovering(String),
 }
 
 impl FedError {
@@ -94,6 +108,13 @@ pub struct FedSettings {
     /// Most envelopes the worker sends in one batch (1: one envelope per request, the
     /// single-envelope endpoint).
     pub batch: usize,
+    /// Per instance (several instances may share one database): where this instance's
+    /// federation endpoints listen. `None`: the address stored by `liaison init` (a default
+    /// for data directories made before it was configurable).
+    pub listen: Option<String>,
+    /// Per instance: the directory holding this instance's copy of the key files and the TLS
+    /// certificate. `None`: the directory stored by `liaison init`.
+    pub key_dir: Option<PathBuf>,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -118,6 +139,11 @@ impl FedSettings {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(64usize)
                 .clamp(1, receive::MAX_BATCH),
+            listen: std::env::var("LIAISON_FED_LISTEN").ok().filter(|v| !v.is_empty()),
+            key_dir: std::env::var("LIAISON_FED_KEY_DIR")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -141,6 +167,11 @@ pub(crate) struct Inner {
     pub transport: Arc<dyn transport::Transport>,
     /// Rejection logging budget (see `receive::log_rejection`).
     pub rejections: std::sync::Mutex<receive::RejectionBudget>,
+    /// The directory of this instance's key files and TLS certificate.
+    pub key_dir: PathBuf,
+    /// Peers whose link is still to be recovered after a restore from backup (see
+    /// [`recovery`]); empty in normal operation.
+    pub recovering: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A running federation layer (cheap to clone).
@@ -189,6 +220,16 @@ pub(crate) async fn load_own_keys_store(
     store: &liaison_store::Store,
     now: Timestamp,
 ) -> Result<(NodeKey, Vec<PublishedKey>), FedError> {
+    load_own_keys_in(store, now, None).await
+}
+
+/// The same, reading the key files from `key_dir` (this instance's copy) when given: the stored
+/// paths name the directory of the instance that wrote them.
+pub(crate) async fn load_own_keys_in(
+    store: &liaison_store::Store,
+    now: Timestamp,
+    key_dir: Option<&Path>,
+) -> Result<(NodeKey, Vec<PublishedKey>), FedError> {
     let mut current = None;
     let mut published = Vec::new();
     for k in store.fed_own_keys().await? {
@@ -203,8 +244,12 @@ pub(crate) async fn load_own_keys_store(
         }
         published.push(pk);
     }
-    let path = current.ok_or_else(|| FedError::Config("no signing key is valid now".into()))?;
-    Ok((NodeKey::load(Path::new(&path))?, published))
+    let path = PathBuf::from(current.ok_or_else(|| FedError::Config("no signing key is valid now".into()))?);
+    let path = match (key_dir, path.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => path,
+    };
+    Ok((NodeKey::load(&path)?, published))
 }
 
 impl Federation {
@@ -220,7 +265,11 @@ impl Federation {
         };
         let now = Timestamp::now();
         let node_id = NodeId::parse(&identity.node_id).map_err(|e| FedError::Config(e.to_string()))?;
-        let (key, published) = load_own_keys_store(&node.store, now).await?;
+        let key_dir = settings
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&identity.key_dir));
+        let (key, published) = load_own_keys_in(&node.store, now, Some(&key_dir)).await?;
         let mut own_keys = Keyring::default();
         own_keys.0.insert(node_id.clone(), published);
         let descriptor = NodeDescriptor::from_slice(identity.descriptor.as_bytes())?;
@@ -239,6 +288,12 @@ impl Federation {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let log = MerkleLog::from_leaf_hashes(hashes);
+        // After `liaison restore`, every pinned peer's link is recovered before anything else.
+        let recovering = if recovery::restore_pending(&key_dir) {
+            peers.0.keys().map(|k| k.to_string()).collect()
+        } else {
+            Default::default()
+        };
         Ok(Some(Federation {
             inner: Arc::new(Inner {
                 node,
@@ -255,6 +310,8 @@ impl Federation {
                 settings,
                 transport,
                 rejections: Default::default(),
+                key_dir,
+                recovering: std::sync::Mutex::new(recovering),
             }),
         }))
     }
@@ -301,6 +358,12 @@ impl Federation {
 
     /// Signs a tree head over the current log; stores it if the log grew since the last one.
     pub async fn current_sth(&self) -> Result<Sth, FedError> {
+        // A restored node's log may be shorter than heads it signed before the restore: no head
+        // is served until every peer has been told (recovery request) that this is a restore.
+        let pending = self.inner.recovering.lock().map_err(lock_err)?.clone();
+        if !pending.is_empty() {
+            return Err(FedError::Recovering(pending.into_iter().collect::<Vec<_>>().join(", ")));
+        }
         // Every tree head a peer receives covers the audit log as it is now.
         if let Err(e) = anchor::anchor_audit(self).await {
             tracing::warn!(node = %self.inner.node_id, error = %e, "cannot anchor the audit log before signing a tree head");
@@ -367,15 +430,21 @@ impl Federation {
         &self.inner.descriptor
     }
 
-    /// Where the federation endpoints listen (`LIAISON_FED_LISTEN` overrides the stored address).
+    /// Where this instance's federation endpoints listen: the instance's setting
+    /// ([`FedSettings::listen`]: `[federation] listen` in liaison.toml or `LIAISON_FED_LISTEN`),
+    /// else the address stored by `liaison init` (the default for older data directories).
     pub fn listen_address(&self) -> String {
-        std::env::var("LIAISON_FED_LISTEN").unwrap_or_else(|_| self.inner.identity.listen.clone())
+        self.inner
+            .settings
+            .listen
+            .clone()
+            .unwrap_or_else(|| self.inner.identity.listen.clone())
     }
 
     /// The TLS configuration of the federation endpoints: the node's certificate, which must be
     /// the one its descriptor names.
     pub fn tls_server_config(&self) -> Result<rustls::ServerConfig, FedError> {
-        let dir = PathBuf::from(&self.inner.identity.key_dir);
+        let dir = self.inner.key_dir.clone();
         let (server_cfg, fp) = tls::server_config(&dir)?;
         if fp.to_hex() != self.inner.identity.tls_cert_sha256 {
             return Err(FedError::Tls(format!(

@@ -258,6 +258,25 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
             LinkOrder::Next => {}
             LinkOrder::AlreadyApplied => {
                 match store.fed_inbox_by_seq(&sender, verified.link_seq as i64).await {
+                    Ok(Some(row)) if row.message_id != mid => {
+                        // The sender used this number for another message: its counters are
+                        // behind (restored from a backup). Never applied, never overwritten:
+                        // refused with a code the sender answers by recovering the link.
+                        tracing::error!(node = %fed.node_id(), code = super::worker::SEQ_REUSED, sender = %sender,
+                            link_seq = verified.link_seq, message_id = %mid, applied_message_id = %row.message_id,
+                            "LINK SEQUENCE REUSED: the peer sent another message under a link number already applied (restored from a backup?); refused, the peer must recover the link");
+                        outcomes.push(Outcome::Rejected {
+                            status: 409,
+                            code: super::worker::SEQ_REUSED,
+                            detail: format!(
+                                "link_seq {} was applied for message {}, not {mid}; recover the link ({})",
+                                verified.link_seq,
+                                row.message_id,
+                                super::recovery::PATH
+                            ),
+                        });
+                        stop = true;
+                    }
                     Ok(Some(row)) => {
                         tracing::warn!(node = %fed.node_id(), code = "replay", message_id = %mid, sender = %sender, link_seq = verified.link_seq, "duplicate envelope not applied again; answered with the stored receipt");
                         outcomes.push(Outcome::duplicate(&row));

@@ -112,11 +112,14 @@ impl Node {
             .fed_identity()
             .await?
             .ok_or_else(|| ServiceError::NotFound("this node's federation identity (run liaison init)".into()))?;
-        let (old, mut published) = super::load_own_keys_store(store, now).await?;
+        // This instance's key directory (several instances may keep their copies apart).
+        let dir = super::FedSettings::from_env()
+            .key_dir
+            .unwrap_or_else(|| PathBuf::from(&id.key_dir));
+        let (old, mut published) = super::load_own_keys_in(store, now, Some(&dir)).await?;
         let node_id = NodeId::parse(&id.node_id).map_err(internal)?;
         let statement = KeyRevocation::sign(node_id.clone(), &old, compromised_since, now, reason.trim())
             .map_err(|e| ServiceError::invalid("reason", e.to_string()))?;
-        let dir = PathBuf::from(&id.key_dir);
         let new = NodeKey::generate().map_err(FedError::from)?;
         let new_path = identity::key_path(&dir, &new);
         new.save(&new_path).map_err(FedError::from)?;
@@ -226,7 +229,7 @@ impl Node {
     ) -> Result<Vec<Announced>> {
         require(p.role.may_administer(), "announcing key revocations", p)?;
         let fed = self.federation_with(transport).await?;
-        let statements = own_revocations(Path::new(&fed.inner.identity.key_dir))?;
+        let statements = own_revocations(&fed.inner.key_dir)?;
         let peers = fed.peers()?;
         let mut out = Vec::new();
         for peer in peers.0.values() {

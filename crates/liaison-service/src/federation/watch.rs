@@ -2,6 +2,13 @@
 //! head and a consistency proof from the last accepted one; a peer whose new head does not
 //! extend the old one rewrote its history: both heads are kept as evidence and the operators
 //! are alerted (error log), and the accepted head is not replaced.
+//!
+//! A restored peer (docs/federation.md §7.2) tells this node, in a signed link recovery
+//! request, that its log was rolled back to size `k` (a restore notice, stored with role
+//! `restore`). A later head that does not extend the previous one is then accepted, with a
+//! warning instead of the alarm, if it extends the last head this node accepted at or below
+//! `k` (a consistency proof checks it): what the peer signed up to the restore point is still
+//! in its log; what came after is in this node's own ledger (the envelopes and receipts).
 
 use super::{FedError, Federation};
 use jiff::Timestamp;
@@ -94,6 +101,22 @@ pub async fn check_peer(fed: &Federation, peer: &PinnedPeer) -> Result<bool, Fed
             store.fed_put_sth(&record(&new, "peer", None)?).await?;
             Ok(true)
         }
+        Err(inc) if after_restore(fed, peer, &prev_rec, &new, &get).await? => {
+            tracing::warn!(node = %fed.node_id(), peer = %peer.node_id, reason = %inc,
+                previous_size = prev.tree_size, new_size = new.tree_size,
+                "peer was restored from a backup (signed restore notice): its new tree head extends what it signed up to the restore point; accepted");
+            store
+                .fed_put_sth(&record(
+                    &new,
+                    "peer",
+                    Some(format!(
+                        "after a restore from backup (was size {}: {inc})",
+                        prev.tree_size
+                    )),
+                )?)
+                .await?;
+            Ok(true)
+        }
         Err(inc) => {
             let known = store
                 .fed_evidence()
@@ -111,4 +134,65 @@ pub async fn check_peer(fed: &Federation, peer: &PinnedPeer) -> Result<bool, Fed
             Ok(false)
         }
     }
+}
+
+/// Whether `new` is the head of a peer restored from a backup that this node may accept: a
+/// restore notice from the peer recorded after the previous head, for a size `k` at most
+/// `new`'s, and a consistency proof from the last accepted head of size at most `k` to `new`.
+async fn after_restore<F, Fut>(
+    fed: &Federation,
+    peer: &PinnedPeer,
+    prev: &SthRecord,
+    new: &Sth,
+    get: &F,
+) -> Result<bool, FedError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>, FedError>>,
+{
+    let store = &fed.inner.node.store;
+    let Some(notice) = store
+        .fed_sths(peer.node_id.as_str(), "restore")
+        .await?
+        .into_iter()
+        .rfind(|n| n.recorded_at >= prev.recorded_at)
+    else {
+        return Ok(false);
+    };
+    if notice.tree_size < 0 || notice.tree_size as u64 > new.tree_size {
+        return Ok(false);
+    }
+    let base = store
+        .fed_sths(peer.node_id.as_str(), "peer")
+        .await?
+        .into_iter()
+        .filter(|h| h.tree_size <= notice.tree_size)
+        .max_by_key(|h| (h.tree_size, h.recorded_at));
+    let Some(base) = base else {
+        // Nothing witnessed at or below the restore point.
+        return Ok(true);
+    };
+    let base_root = Hash256::from_hex(&base.root_hash).map_err(|e| FedError::Ledger(e.to_string()))?;
+    let body = get(format!(
+        "/federation/v1/consistency?from={}&to={}",
+        base.tree_size, new.tree_size
+    ))
+    .await?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| FedError::Peer {
+        peer: peer.node_id.to_string(),
+        message: format!("consistency answer: {e}"),
+    })?;
+    let proof: Vec<Hash256> = v
+        .get("proof")
+        .and_then(|p| p.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().and_then(|s| Hash256::from_hex(s).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(
+        liaison_wire::verify_consistency(base.tree_size as u64, new.tree_size, &base_root, &new.root_hash, &proof)
+            .is_ok(),
+    )
 }

@@ -1,6 +1,12 @@
 //! The outbox delivery worker: one drain task per peer with pending messages, sending in
 //! link order, retrying with exponential back-off and jitter, and ending a message's delivery
 //! only when a verified receipt is stored (with the `sent` and `receipt` ledger leaves).
+//!
+//! Several instances may share one PostgreSQL database: each link is delivered by exactly one
+//! of them, the one holding the link's lease (`Store::try_lease("deliver:PEER")`, a session
+//! advisory lock on a connection of its own). An instance keeps a lease once it has it; the
+//! others try again every [`LEASE_RETRY`] and take over when the holder dies (its connection
+//! ends and PostgreSQL releases the lock). On SQLite the lease is always granted.
 
 use super::{FedError, Federation};
 use crate::node::Node;
@@ -30,11 +36,39 @@ pub(crate) async fn store_peer(node: &Node, p: &PinnedPeer, descriptor: Option<&
     Ok(())
 }
 
+/// How often an instance tries to take the lease of a link another instance delivers, and
+/// checks that the leases it holds are still alive.
+pub const LEASE_RETRY: Duration = Duration::from_secs(1);
+
+/// The lease name of the delivery worker of the link to `peer`.
+fn lease_name(peer: &str) -> String {
+    format!("deliver:{peer}")
+}
+
 pub(crate) async fn run(fed: Federation) {
     let mut drains: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut leases: HashMap<String, liaison_store::locks::Lease> = HashMap::new();
+    let mut lease_tried: HashMap<String, std::time::Instant> = HashMap::new();
+    let mut leases_checked = std::time::Instant::now();
     let mut outbox = fed.inner.node.store.fed_outbox_watch();
     let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
     loop {
+        if leases_checked.elapsed() >= LEASE_RETRY {
+            leases_checked = std::time::Instant::now();
+            let mut lost = Vec::new();
+            for (peer, lease) in leases.iter_mut() {
+                if !lease.alive().await {
+                    lost.push(peer.clone());
+                }
+            }
+            for peer in lost {
+                tracing::warn!(node = %fed.node_id(), peer = %peer, "lost the delivery lease of this link (database connection ended); stopping its delivery here");
+                leases.remove(&peer);
+                if let Some(h) = drains.remove(&peer) {
+                    h.abort();
+                }
+            }
+        }
         if last_recovery.elapsed() > Duration::from_secs(2) {
             last_recovery = std::time::Instant::now();
             if let Err(e) = fed.reload_peers().await {
@@ -45,13 +79,44 @@ pub(crate) async fn run(fed: Federation) {
             }
         }
         match fed.inner.node.store.fed_pending_recipients().await {
-            Ok(peers) => {
+            Ok(mut peers) => {
+                // Links waiting for recovery after a restore are worked on even when empty.
+                let pinned = fed.peers().map(|s| s.0).unwrap_or_default();
+                for p in super::recovery::pending_peers(&fed) {
+                    if !pinned.keys().any(|k| k.as_str() == p) {
+                        // Unpinned since the restore: nothing to recover with it.
+                        if let Err(e) = super::recovery::finished(&fed, &p) {
+                            tracing::warn!(node = %fed.node_id(), peer = %p, error = %e, "cannot clear the restore marker");
+                        }
+                    } else if !peers.contains(&p) {
+                        peers.push(p);
+                    }
+                }
                 drains.retain(|_, h| !h.is_finished());
                 for p in peers {
-                    if let std::collections::hash_map::Entry::Vacant(v) = drains.entry(p.clone()) {
-                        let f = fed.clone();
-                        v.insert(tokio::spawn(async move { drain(f, p).await }));
+                    if drains.contains_key(&p) {
+                        continue;
                     }
+                    if !leases.contains_key(&p) {
+                        if lease_tried.get(&p).is_some_and(|t| t.elapsed() < LEASE_RETRY) {
+                            continue;
+                        }
+                        lease_tried.insert(p.clone(), std::time::Instant::now());
+                        match fed.inner.node.store.try_lease(&lease_name(&p)).await {
+                            Ok(Some(l)) => {
+                                tracing::info!(node = %fed.node_id(), peer = %p, "this instance delivers the link");
+                                leases.insert(p.clone(), l);
+                            }
+                            Ok(None) => continue, // another instance delivers this link
+                            Err(e) => {
+                                tracing::warn!(node = %fed.node_id(), peer = %p, error = %e, "cannot take the delivery lease");
+                                continue;
+                            }
+                        }
+                    }
+                    let f = fed.clone();
+                    let peer = p.clone();
+                    drains.insert(p, tokio::spawn(async move { drain(f, peer).await }));
                 }
             }
             Err(e) => tracing::warn!(node = %fed.node_id(), error = %e, "cannot read the outbox"),
@@ -99,12 +164,34 @@ fn batch_len(rows: &[OutboxRow], max: usize) -> usize {
     n.max(1)
 }
 
+/// The rejection code of an envelope whose `link_seq` the receiver already applied for another
+/// message (docs/federation.md §3.3).
+pub const SEQ_REUSED: &str = "link_seq_reused";
+
 /// The request body a sender keeps a batch under (the receiver accepts up to 4 MiB).
 const MAX_BODY: usize = 1 << 20;
 
 /// Sends everything pending for `peer`, in order, until the outbox is empty or an attempt fails.
+/// After a restore from backup, recovers the link first (see [`super::recovery`]).
 async fn drain(fed: Federation, peer: String) {
     let mut attempts = 0i64;
+    // Recoveries in a row without a delivery in between (bounded, then back off).
+    let mut recoveries = 0u32;
+    if super::recovery::pending(&fed, &peer) {
+        match super::recovery::recover_link(&fed, &peer).await {
+            Ok(_) => {
+                if let Err(e) = super::recovery::finished(&fed, &peer) {
+                    tracing::warn!(node = %fed.node_id(), peer = %peer, error = %e, "cannot clear the restore marker");
+                }
+            }
+            Err(e) => {
+                let wait = backoff(&fed, 3);
+                tracing::warn!(node = %fed.node_id(), peer = %peer, error = %e, retry_in_ms = wait.as_millis() as u64, "link recovery after the restore failed; will retry");
+                tokio::time::sleep(wait).await;
+                return;
+            }
+        }
+    }
     loop {
         let rows = match fed.inner.node.store.fed_outbox_pending(&peer, 512).await {
             Ok(r) => r,
@@ -142,6 +229,7 @@ async fn drain(fed: Federation, peer: String) {
             rest = &rest[done.min(rest.len())..];
             if done > 0 {
                 attempts = 0;
+                recoveries = 0;
             }
             let Some(e) = failure else {
                 continue;
@@ -149,6 +237,11 @@ async fn drain(fed: Federation, peer: String) {
             let Some(row) = rest.first() else {
                 break;
             };
+            if recoveries < 3 && repair(&fed, &peer, row, &e).await {
+                // Counters fixed: read the outbox again and send at once.
+                recoveries += 1;
+                break;
+            }
             attempts = attempts.max(row.attempts) + 1;
             let wait = backoff(&fed, attempts - 1);
             tracing::warn!(node = %fed.node_id(), peer = %peer, message_id = %row.message_id, link_seq = row.link_seq,
@@ -166,8 +259,52 @@ async fn drain(fed: Federation, peer: String) {
                 tracing::warn!(node = %fed.node_id(), error = %e, "cannot record a failed attempt");
             }
             tokio::time::sleep(wait).await;
+            recoveries = 0;
             break;
         }
+    }
+}
+
+/// Repairs a link after an answer that says the two sides' counters disagree. Returns true
+/// if something was repaired (then the outbox is read again).
+/// - `link_seq_reused`: this node reused a number the peer applied for another message (it was
+///   restored from a backup): recover the link (learn what the peer holds, renumber).
+/// - `out_of_order` with an expected number below messages this node holds receipts for: the
+///   peer lost them (it was restored from a backup): send them again.
+async fn repair(fed: &Federation, peer: &str, first: &OutboxRow, e: &FedError) -> bool {
+    match e {
+        FedError::SeqReused { link_seq, .. } => {
+            tracing::error!(node = %fed.node_id(), peer, link_seq, message_id = %first.message_id,
+                "LINK SEQUENCE REUSED: the peer applied this link number for another message of ours (this node was restored from a backup?); recovering the link");
+            match super::recovery::recover_link(fed, peer).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(node = %fed.node_id(), peer, error = %e, "link recovery failed; will retry");
+                    false
+                }
+            }
+        }
+        FedError::OutOfOrder { expected, .. } if (*expected as i64) < first.link_seq => {
+            match fed
+                .inner
+                .node
+                .store
+                .fed_requeue(peer, *expected as i64, first.link_seq, Timestamp::now())
+                .await
+            {
+                Ok(0) => false,
+                Ok(n) => {
+                    tracing::warn!(node = %fed.node_id(), peer, expected, resent = n,
+                        "the peer expects messages it acknowledged before (restored from a backup?); sending them again");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(node = %fed.node_id(), peer, error = %e, "cannot requeue messages for the peer");
+                    false
+                }
+            }
+        }
+        _ => false,
     }
 }
 
@@ -201,6 +338,14 @@ fn sign_row(fed: &Federation, row: &OutboxRow, recipient: &NodeId, peer: &Pinned
 /// same message, link position and recipient as what we sent.
 fn accepted_copy(fed: &Federation, sent: &EnvelopeHeader, header: EnvelopeHeader) -> Result<EnvelopeHeader, FedError> {
     header.verify_signature(&fed.inner.own_keys)?;
+    if header.message_id != sent.message_id && header.link_seq == sent.link_seq && header.recipient == sent.recipient {
+        // A peer without the `link_seq_reused` code answers a reused number as a duplicate
+        // of the message it applied there.
+        return Err(FedError::SeqReused {
+            peer: sent.recipient.to_string(),
+            link_seq: sent.link_seq,
+        });
+    }
     if header.message_id != sent.message_id || header.link_seq != sent.link_seq || header.recipient != sent.recipient {
         return Err(FedError::Peer {
             peer: sent.recipient.to_string(),
@@ -212,7 +357,7 @@ fn accepted_copy(fed: &Federation, sent: &EnvelopeHeader, header: EnvelopeHeader
 
 /// What the sender stores for a delivered message: the receipt row and the `sent` and
 /// `receipt` leaves.
-fn delivered_rows(
+pub(crate) fn delivered_rows(
     message_id: &str,
     acked: &EnvelopeHeader,
     receipt: &Receipt,
@@ -406,6 +551,12 @@ fn verify_result(
                 .map_err(|e| peer_err(format!("accepted header: {e}")))?;
             (accepted_copy(fed, &env.header, header)?, receipt_of(field("receipt"))?)
         }
+        "rejected" if result.get("code").and_then(|v| v.as_str()) == Some(SEQ_REUSED) => {
+            return Err(FedError::SeqReused {
+                peer: env.header.recipient.to_string(),
+                link_seq: env.header.link_seq,
+            });
+        }
         "rejected" => {
             return Err(peer_err(format!(
                 "rejected: {}: {}",
@@ -413,7 +564,15 @@ fn verify_result(
                 result.get("detail").and_then(|v| v.as_str()).unwrap_or("")
             )));
         }
-        "out_of_order" => return Err(peer_err(format!("out of order: {result}"))),
+        "out_of_order" => {
+            return Err(match result.get("expected_link_seq").and_then(|v| v.as_u64()) {
+                Some(expected) => FedError::OutOfOrder {
+                    peer: env.header.recipient.to_string(),
+                    expected,
+                },
+                None => peer_err(format!("out of order: {result}")),
+            });
+        }
         "skipped" => return Err(peer_err("skipped after an earlier envelope of the batch".into())),
         other => return Err(peer_err(format!("unknown result status '{other}'"))),
     };
@@ -433,6 +592,19 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
     let accepted_header = resp.accepted_envelope;
     let bytes = resp.body;
     if status == 409 {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if let Some(expected) = v.get("expected_link_seq").and_then(|x| x.as_u64()) {
+            return Err(FedError::OutOfOrder {
+                peer: row.recipient.clone(),
+                expected,
+            });
+        }
+        if v.get("title").and_then(|x| x.as_str()) == Some(SEQ_REUSED) {
+            return Err(FedError::SeqReused {
+                peer: row.recipient.clone(),
+                link_seq: row.link_seq as u64,
+            });
+        }
         return Err(peer_err(format!("out of order: {}", String::from_utf8_lossy(&bytes))));
     }
     if !(200..300).contains(&status) {
