@@ -1417,3 +1417,84 @@ fn a_compromised_key_is_revoked_announced_and_refused() {
     let o = cn.cmd(&["peer", "add", pf.to_str().unwrap(), "--fingerprint", &fp]);
     assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Both sides move one request at once (#12 §1, docs/federation.md §10.5): us-fbi withdraws
+/// it while cn-mps, offline, acknowledges it. Both nodes end in the requested side's state;
+/// the officer whose move lost sees why in the history; the losing message is kept as
+/// evidence, not applied, and counted for the operators.
+#[test]
+fn crossing_moves_converge_on_the_requested_sides_state() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("crossing");
+    us.start();
+    cn.start();
+    let id = create_request(&us, "FBI-2026-0123");
+    us.transition("officer", &id, "submitted");
+    cn.wait_state(&id, "received");
+    us.wait_state(&id, "received");
+    // cn-mps goes offline and acknowledges; us-fbi withdraws at the same time.
+    cn.kill();
+    cn.transition("desk", &id, "acknowledged");
+    us.ok(&[
+        "--as",
+        "officer",
+        "request",
+        "transition",
+        &id,
+        "--to",
+        "withdrawn",
+        "--reason",
+        "Suspect identified by other means.",
+    ]);
+    cn.start();
+    us.wait_state(&id, "acknowledged");
+    wait(Duration::from_secs(30), || us.pending() == 0 && cn.pending() == 0);
+    assert_eq!(cn.state(&id).as_deref(), Some("acknowledged"));
+    assert_eq!(us.state(&id).as_deref(), Some("acknowledged"));
+    // The officer at us-fbi sees what happened to the withdrawal.
+    let events = us.request(&id)["events"].as_array().unwrap().clone();
+    let last = events.iter().rev().find(|e| e["event"] == "transition").unwrap();
+    assert_eq!(
+        (last["from_state"].as_str(), last["to_state"].as_str()),
+        (Some("withdrawn"), Some("acknowledged"))
+    );
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Conflict") && reason.contains("requested side's move stands"),
+        "{reason}"
+    );
+    assert_eq!(last["data"]["conflict"]["lost"], "withdrawn", "{last}");
+    // cn-mps kept the withdrawal as evidence, not applied, and tells its operators.
+    let st = cn.json(&["federation", "status"]);
+    assert_eq!(st["inbox_not_applied"], 1, "{st}");
+    let inbox = cn.json(&["federation", "messages"])["inbox"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let refused = inbox
+        .iter()
+        .find(|m| m["outcome"].as_str().unwrap().starts_with("not applied"))
+        .unwrap();
+    assert!(
+        refused["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("requested side's move stands"),
+        "{refused}"
+    );
+    // The requesting side may act again: the withdrawal now goes through on both sides.
+    us.ok(&[
+        "--as",
+        "officer",
+        "request",
+        "transition",
+        &id,
+        "--to",
+        "withdrawn",
+        "--reason",
+        "Still not needed.",
+    ]);
+    cn.wait_state(&id, "withdrawn");
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+}

@@ -1026,9 +1026,9 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "UserChange": object(&["disabled"], json!({
                     "disabled": {"type": "boolean", "description": "true disables the user (its tokens are refused), false enables it"}
                 })),
-                "FederationStatus": object(&["node_id", "base_url", "peers", "outbox_pending", "outbox_delivered", "inbox", "ledger_leaves", "ledger_audit_anchors"], json!({
+                "FederationStatus": object(&["node_id", "base_url", "peers", "outbox_pending", "outbox_delivered", "inbox", "inbox_not_applied", "ledger_leaves", "ledger_audit_anchors"], json!({
                     "node_id": nullable(string()), "base_url": nullable(string()), "peers": array(string()),
-                    "outbox_pending": count(), "outbox_delivered": count(), "inbox": count(), "ledger_leaves": count(), "ledger_audit_anchors": count()
+                    "outbox_pending": count(), "outbox_delivered": count(), "inbox": count(), "inbox_not_applied": count(), "ledger_leaves": count(), "ledger_audit_anchors": count()
                 })),
                 "OwnPeerFile": object(&["peer_file", "fingerprint"], json!({
                     "peer_file": {"type": "object", "description": "format, signed descriptor and agency entry (liaison-peer/1)"},

@@ -444,6 +444,7 @@ impl Store {
     /// one is there already (two instances anchoring at once). `Ok(false)`: nothing appended.
     pub async fn append_audit_anchor(&self, seq: i64, leaf: &crate::LeafRecord, at: jiff::Timestamp) -> Result<bool> {
         let mut w = self.write().await?;
+        crate::federation::lock_ledger(&mut w).await?;
         let leaves: Vec<String> =
             sqlx::query_scalar("SELECT leaf FROM ledger_leaves WHERE kind = 'audit_anchor' ORDER BY idx DESC LIMIT 1")
                 .fetch_all(w.conn().await?)

@@ -488,10 +488,25 @@ fn placeholders(rows: usize, cols: usize) -> String {
 }
 
 /// Appends leaves with consecutive indexes after the last stored one.
+/// Takes the ledger's append lock until the transaction ends. Several instances on one
+/// PostgreSQL database append leaves (deliveries, receptions, audit anchors) in transactions
+/// of their own; each numbers its leaves from the current end, so they must not interleave.
+/// (SQLite: one process writes at a time anyway.)
+///
+/// The lock is the audit head's row lock (the one every write of a node takes, see
+/// `WriteTx::audit_head`): one lock order for all writers, so no deadlock between instances.
+pub(crate) async fn lock_ledger(w: &mut WriteTx) -> Result<()> {
+    if w.backend() == crate::Backend::Postgres {
+        w.audit_head().await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn append_leaves(w: &mut WriteTx, leaves: &[(&LeafRecord, Timestamp)]) -> Result<()> {
     if leaves.is_empty() {
         return Ok(());
     }
+    lock_ledger(w).await?;
     let mut idx: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx), -1) + 1 FROM ledger_leaves")
         .fetch_one(w.conn().await?)
         .await?;

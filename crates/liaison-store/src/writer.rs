@@ -452,6 +452,11 @@ fn renumber(out: &mut String, text: &str, offset: usize) {
 
 impl WriteTx {
     /// The write connection, for one statement of this writer's transaction.
+    /// The backend this transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub(crate) async fn conn(&mut self) -> Result<&mut AnyConnection> {
         if let Some(start) = self.start {
             self.abandon.in_flight = true;

@@ -419,7 +419,14 @@ pub async fn federation(ctx: &Ctx, c: FedCmd) -> Result<()> {
         }
         FedCmd::Status => {
             let me = ctx.principal(&node, &config).await?;
-            json(&node.federation_status(&me).await?)
+            let st = node.federation_status(&me).await?;
+            if st.inbox_not_applied > 0 && !ctx.json {
+                eprintln!(
+                    "{} received message(s) were NOT applied (conflicts or refused moves); see liaison federation messages (inbox outcome)",
+                    st.inbox_not_applied
+                );
+            }
+            json(&st)
         }
         FedCmd::Messages => {
             let me = ctx.principal(&node, &config).await?;

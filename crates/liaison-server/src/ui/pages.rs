@@ -280,6 +280,15 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
         Ok(m) => m,
         Err(e) => return s.error(&e),
     };
+    // Operators (admins, auditors) learn here of messages from peers that were not applied.
+    if s.p.role.may_audit()
+        && let Ok(st) = ui.node.federation_status(&s.p).await
+        && st.inbox_not_applied > 0
+    {
+        banners.push(Banner::info(
+            &l.t("fed.not_applied").replace("{n}", &st.inbox_not_applied.to_string()),
+        ));
+    }
 
     // Filters.
     let any = l.t("list.any").to_string();

@@ -210,6 +210,35 @@ impl Planner {
         Ok(k)
     }
 
+    /// Whether the requested side's move `p` crossed a move this node made for the
+    /// requesting side: the request's last event here is a transition from `p.from` to its
+    /// current state, made on this node (the peer's moves arrive as mirrored events with the
+    /// peer's `data.origin`). Returns the state of the move that gives way. Only a single
+    /// crossing step is resolved; deeper divergence is recorded as a conflict.
+    async fn crossed(
+        &mut self,
+        node: &Node,
+        p: &liaison_wire::TransitionPayload,
+        known: &Known,
+        side: Side,
+    ) -> Result<Option<State>, ApplyError> {
+        if side != Side::Requested {
+            return Ok(None);
+        }
+        let events = node.store.events(p.request_id).await?;
+        let Some(last) = events.iter().rev().find(|e| e.event == "transition") else {
+            return Ok(None);
+        };
+        if last.from_state != Some(p.from) || last.to_state != Some(known.state) {
+            return Ok(None);
+        }
+        // The crossing move must be one of the requesting side's own (not one of the peer's).
+        let by_requesting = RULES.iter().any(|r| {
+            r.from == p.from && r.to == known.state && r.side == Side::Requesting && r.kinds.matches(known.kind)
+        });
+        Ok(by_requesting.then_some(known.state))
+    }
+
     /// Which side of request `id` the sending peer acts for (its agency must be a party).
     async fn sender_side(&mut self, node: &Node, sender: &str, id: RequestId) -> Result<Side, ApplyError> {
         let Known {
@@ -273,14 +302,53 @@ impl Planner {
                 // Checked against the request as it is HERE, with the lifecycle table local
                 // users are held to: a rule of the sender's side (its users' rules, or the node
                 // rules that side's node runs), for this kind of request.
-                if p.from != known.state {
-                    return Err(perm(format!(
-                        "conflict: {sender} moved request {} from {} to {}, but it is {} here",
-                        p.request_id, p.from, p.to, known.state
-                    )));
+                let mut p = p;
+                // What the peer may say about a conflict is not taken from it.
+                if let Some(o) = p.data.as_mut().and_then(|d| d.as_object_mut()) {
+                    o.remove("conflict");
                 }
+                let mut checked_from = known.state;
+                if p.from != known.state {
+                    // Both sides moved the request at once (docs/federation.md §10.5): the
+                    // requested side's move stands. Here (the requesting side's node) the
+                    // local move that crossed it gives way; there, this node's move is
+                    // recorded as not applied. Both end in the requested side's state.
+                    match self.crossed(node, &p, &known, side).await? {
+                        Some(lost) => {
+                            let note = format!(
+                                "Conflict: your move to {lost} crossed the partner's move to {} (both from {}); the requested side's move stands. Act again if your move is still needed.",
+                                p.to, p.from
+                            );
+                            let mut data = p.data.take().unwrap_or_else(|| serde_json::json!({}));
+                            if let Some(o) = data.as_object_mut() {
+                                o.insert(
+                                    "conflict".into(),
+                                    serde_json::json!({"lost": lost, "won": p.to, "from": p.from, "partner_at": p.at, "rule": "requested_side_wins"}),
+                                );
+                            }
+                            p.data = Some(data);
+                            p.reason = Some(match p.reason.take() {
+                                Some(r) if !r.is_empty() => format!("{r} — {note}"),
+                                _ => note,
+                            });
+                            tracing::warn!(request = %p.request_id, lost = %lost, won = %p.to, "crossing moves: the requested side's move stands");
+                            checked_from = p.from;
+                            p.from = known.state;
+                            // In the history after the move that gave way (the partner's own
+                            // time is kept in `data.conflict.partner_at`).
+                            p.at = p.at.max(Timestamp::now());
+                        }
+                        None => {
+                            return Err(perm(format!(
+                                "conflict: {sender} moved request {} from {} to {}, but it is {} here (when both sides move at once, the requested side's move stands: docs/federation.md §10.5)",
+                                p.request_id, p.from, p.to, known.state
+                            )));
+                        }
+                    }
+                }
+                // A crossing move is checked from the state both sides started from.
                 let legal = RULES.iter().any(|rule| {
-                    rule.from == known.state && rule.to == p.to && rule.side == side && rule.kinds.matches(known.kind)
+                    rule.from == checked_from && rule.to == p.to && rule.side == side && rule.kinds.matches(known.kind)
                 });
                 if !legal {
                     return Err(perm(format!(

@@ -39,6 +39,9 @@ pub struct FederationStatus {
     pub outbox_pending: i64,
     pub outbox_delivered: i64,
     pub inbox: usize,
+    /// Received messages recorded as not applied (a conflict with the local state, a rule
+    /// the sender may not use, …): kept as evidence; `federation messages` lists their reasons.
+    pub inbox_not_applied: usize,
     pub ledger_leaves: usize,
     /// Of the ledger's leaves, how many anchor the audit log (docs/federation.md §5.1).
     pub ledger_audit_anchors: usize,
@@ -244,13 +247,15 @@ impl Node {
         let id = self.store.fed_identity().await?;
         let stats = self.store.fed_outbox_stats().await?;
         let leaves = self.store.fed_leaves().await?;
+        let inbox = self.store.fed_inbox_all().await?;
         Ok(FederationStatus {
             node_id: id.as_ref().map(|i| i.node_id.clone()),
             base_url: id.as_ref().map(|i| i.base_url.clone()),
             peers: self.store.fed_peers().await?.into_iter().map(|p| p.node_id).collect(),
             outbox_pending: stats.pending,
             outbox_delivered: stats.delivered,
-            inbox: self.store.fed_inbox_all().await?.len(),
+            inbox: inbox.len(),
+            inbox_not_applied: inbox.iter().filter(|i| i.outcome.starts_with("not applied")).count(),
             ledger_leaves: leaves.len(),
             ledger_audit_anchors: leaves.iter().filter(|l| l.kind == "audit_anchor").count(),
         })
