@@ -165,25 +165,7 @@ async fn rotate_key(
         issued_at: now,
     }
     .sign(&new)?;
-    let stored = store.fed_own_keys().await?;
-    let keys = published
-        .iter()
-        .map(|k| OwnKey {
-            key_id: k.key_id.to_string(),
-            key_path: if &k.key_id == new.key_id() {
-                path.display().to_string()
-            } else {
-                stored
-                    .iter()
-                    .find(|o| o.key_id == k.key_id.as_str())
-                    .map(|o| o.key_path.clone())
-                    .unwrap_or_default()
-            },
-            public_key: k.public_key.to_hex(),
-            valid_from: k.valid_from,
-            valid_until: k.valid_until,
-        })
-        .collect();
+    let keys = own_key_rows(&published, &new, &path, &store.fed_own_keys().await?);
     let payload = serde_json::to_value(&rotation).map_err(|e| FedError::Config(e.to_string()))?;
     let outbox: Vec<OutboxItem> = store
         .fed_peers()
@@ -215,6 +197,34 @@ async fn rotate_key(
         )
         .await?;
     Ok((rotation, descriptor, peers))
+}
+
+/// The stored rows of the own keys after a new key `new` (kept at `new_path`) joined
+/// `published`: the other keys keep the paths they were stored with.
+pub(crate) fn own_key_rows(
+    published: &[PublishedKey],
+    new: &NodeKey,
+    new_path: &Path,
+    stored: &[OwnKey],
+) -> Vec<OwnKey> {
+    published
+        .iter()
+        .map(|k| OwnKey {
+            key_id: k.key_id.to_string(),
+            key_path: if &k.key_id == new.key_id() {
+                new_path.display().to_string()
+            } else {
+                stored
+                    .iter()
+                    .find(|o| o.key_id == k.key_id.as_str())
+                    .map(|o| o.key_path.clone())
+                    .unwrap_or_default()
+            },
+            public_key: k.public_key.to_hex(),
+            valid_from: k.valid_from,
+            valid_until: k.valid_until,
+        })
+        .collect()
 }
 
 /// What a key rotation did.

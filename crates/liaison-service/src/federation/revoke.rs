@@ -17,7 +17,7 @@ use super::{FedError, Federation, identity, peers, worker};
 use crate::error::{Result, ServiceError};
 use crate::node::{Node, require};
 use jiff::Timestamp;
-use liaison_core::record::{FedIdentity, OwnKey, Principal};
+use liaison_core::record::{FedIdentity, Principal};
 use liaison_store::KeyRotationWrites;
 use liaison_wire::{DescriptorDraft, KeyId, KeyRevocation, NodeDescriptor, NodeId, NodeKey, PinnedPeer};
 use serde::Serialize;
@@ -156,25 +156,7 @@ impl Node {
         let pending = rdir.join(format!("{name}.pending"));
         std::fs::write(&pending, serde_json::to_vec_pretty(&statement).map_err(internal)?)
             .map_err(|e| FedError::io(&pending, e))?;
-        let stored = store.fed_own_keys().await?;
-        let keys = published
-            .iter()
-            .map(|k| OwnKey {
-                key_id: k.key_id.to_string(),
-                key_path: if &k.key_id == new.key_id() {
-                    new_path.display().to_string()
-                } else {
-                    stored
-                        .iter()
-                        .find(|o| o.key_id == k.key_id.as_str())
-                        .map(|o| o.key_path.clone())
-                        .unwrap_or_default()
-                },
-                public_key: k.public_key.to_hex(),
-                valid_from: k.valid_from,
-                valid_until: k.valid_until,
-            })
-            .collect();
+        let keys = identity::own_key_rows(&published, &new, &new_path, &store.fed_own_keys().await?);
         store
             .fed_rotate_key(
                 &KeyRotationWrites {
