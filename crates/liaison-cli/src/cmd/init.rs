@@ -177,10 +177,11 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     eprintln!("Liaison node serving on http://{addr}/api/v1 (API docs: http://{addr}/api/v1/docs/) — Ctrl-C to stop");
-    liaison_server::serve(
+    liaison_server::serve_with(
         node,
         listener,
         Duration::from_secs(config.node.tick_seconds),
+        config.limits.to_limits(),
         shutdown_signal(),
     )
     .await
