@@ -66,7 +66,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
-            max_connections: 1024,
+            max_connections: 4096,
             max_per_address: 64,
         }
     }
