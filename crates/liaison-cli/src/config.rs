@@ -21,6 +21,88 @@ pub struct Config {
     /// [instances] This instance's federation settings (per instance, never in the database).
     #[serde(default, skip_serializing_if = "InstanceFederation::is_empty")]
     pub federation: InstanceFederation,
+    /// Bounds on the connections of the API and federation listeners.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[limits]`: how long a connection may take and how many may be open, on the API listener
+/// and on the federation listener (each counted separately).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Federation (TLS) only: seconds for the TLS handshake.
+    pub handshake_timeout_seconds: u64,
+    /// Seconds for a request's headers to arrive, from accept or from the request's first byte.
+    pub header_timeout_seconds: u64,
+    /// Seconds to receive and answer a request (body included); later it is answered 408.
+    pub request_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may stay without a request and without a byte moving.
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once on each listener; more are closed at once.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address on each listener; more are closed at once.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = liaison_server::conn::Limits::default();
+        LimitsSection {
+            handshake_timeout_seconds: d.handshake_timeout.as_secs(),
+            header_timeout_seconds: d.header_timeout.as_secs(),
+            request_timeout_seconds: d.request_timeout.as_secs(),
+            idle_timeout_seconds: d.idle_timeout.as_secs(),
+            max_connections: d.max_connections,
+            max_connections_per_address: d.max_per_address,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// Every value must be at least 1, a connection limit at most 1,000,000 and a time at most
+    /// a day; the per-address limit no more than the total.
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("handshake_timeout_seconds", self.handshake_timeout_seconds),
+            ("header_timeout_seconds", self.header_timeout_seconds),
+            ("request_timeout_seconds", self.request_timeout_seconds),
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                bail!("limits.{name} = {v}: must be 1 to 86400 seconds");
+            }
+        }
+        for (name, v) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_address", self.max_connections_per_address),
+        ] {
+            if !(1..=1_000_000).contains(&v) {
+                bail!("limits.{name} = {v}: must be 1 to 1000000");
+            }
+        }
+        if self.max_connections_per_address > self.max_connections {
+            bail!(
+                "limits.max_connections_per_address = {} is more than limits.max_connections = {}",
+                self.max_connections_per_address,
+                self.max_connections
+            );
+        }
+        Ok(())
+    }
+
+    /// The listeners' limits.
+    pub fn to_limits(self) -> liaison_server::conn::Limits {
+        use std::time::Duration;
+        liaison_server::conn::Limits {
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_seconds),
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            request_timeout: Duration::from_secs(self.request_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+            max_connections: self.max_connections,
+            max_per_address: self.max_connections_per_address,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +133,7 @@ impl Config {
             sla: SlaPolicy::default(),
             intel: Default::default(),
             federation: Default::default(),
+            limits: LimitsSection::default(),
         }
     }
 
@@ -70,6 +153,7 @@ impl Config {
         })?;
         c.apply_env()?;
         c.sla.validate().with_context(|| format!("in {}", path.display()))?;
+        c.limits.validate().with_context(|| format!("in {}", path.display()))?;
         Ok(c)
     }
 
@@ -124,6 +208,25 @@ cli_user = {user:?}
 # correct across daylight-saving changes). In the answer table the row naming the request kind
 # wins over the row without a kind. Each row names where its number comes from.
 {sla}{federation}
+# Connection bounds of the API listener and of the federation (TLS) listener, each counted
+# separately. A connection over a limit is closed at once; refusals and timeouts are counted and
+# logged at most once every 10 s per listener. The limits are lowered (with a warning) when both
+# listeners at their limits would not fit in the process's open-files limit (`ulimit -n`).
+[limits]
+# Seconds for a federation peer's TLS handshake.
+handshake_timeout_seconds = {hs}
+# Seconds for a request's headers to arrive, counted from the connection's start or from the
+# request's first byte: a connection that sends nothing, or half a request, is closed then.
+header_timeout_seconds = {hdr}
+# Seconds to receive and answer one request, its body included; a slower request is answered
+# 408 and its connection closed.
+request_timeout_seconds = {req}
+# Seconds a kept-alive connection may wait for its next request with no byte moving.
+idle_timeout_seconds = {idle}
+# Connections open at once on each listener, and from one IP address on each listener.
+max_connections = {maxc}
+max_connections_per_address = {maxa}
+
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the
 # indicators found in which networks. The most specific route wins: indicator > CIDR > ASN > country.
@@ -142,6 +245,12 @@ cli_user = {user:?}
             tick = self.node.tick_seconds,
             user = self.node.cli_user,
             federation = self.federation.commented(),
+            hs = self.limits.handshake_timeout_seconds,
+            hdr = self.limits.header_timeout_seconds,
+            req = self.limits.request_timeout_seconds,
+            idle = self.limits.idle_timeout_seconds,
+            maxc = self.limits.max_connections,
+            maxa = self.limits.max_connections_per_address,
         ))
     }
 }
@@ -242,6 +351,31 @@ mod tests {
         let back: Config = toml::from_str(&text).unwrap();
         assert_eq!(back.sla, c.sla);
         assert_eq!(back.node.listen, DEFAULT_LISTEN);
+        assert_eq!(back.limits, LimitsSection::default());
+    }
+
+    #[test]
+    fn limits_are_optional_and_validated() {
+        let dir = std::env::temp_dir().join("liaison-config-limits-test");
+        let text = Config::defaults(&dir).commented().unwrap();
+        let start = text.find("[limits]").unwrap();
+        let end = text.find("# Threat-feed").unwrap();
+        let without: Config = toml::from_str(&format!("{}{}", &text[..start], &text[end..])).unwrap();
+        assert_eq!(without.limits, LimitsSection::default());
+        let l: LimitsSection = toml::from_str("header_timeout_seconds = 2\nmax_connections = 8").unwrap();
+        assert_eq!(
+            (l.header_timeout_seconds, l.max_connections, l.idle_timeout_seconds),
+            (2, 8, 60)
+        );
+        assert!(l.validate().is_err(), "per address 64 > total 8");
+        let zero: LimitsSection = toml::from_str("idle_timeout_seconds = 0").unwrap();
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("idle_timeout_seconds")
+        );
+        assert!(toml::from_str::<LimitsSection>("idle_timeout = 3").is_err());
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod admin_api;
 pub mod api;
+pub mod conn;
 pub mod federation;
 pub mod intel; // [intel] network clean-up
 pub mod openapi;
@@ -18,11 +19,10 @@ pub mod ui;
 
 use liaison_service::Node;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Serves the API on `listener` until `shutdown` resolves, running the deadline watcher every
-/// `tick` in the background.
+/// `tick` in the background, with the default connection limits ([`conn::Limits`]).
 pub async fn serve(
     node: Node,
     listener: tokio::net::TcpListener,
@@ -30,19 +30,30 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let settings = liaison_service::federation::FedSettings::from_env();
-    serve_with(node, listener, tick, settings, shutdown).await
+    serve_with(node, listener, tick, settings, conn::Limits::default(), shutdown).await
 }
 
 /// [`serve`] with this instance's federation settings (listen address, key directory: per
-/// instance, from its configuration). The deadline watcher runs in the one instance holding
-/// its lease (several instances may share a PostgreSQL database).
+/// instance, from its configuration) and the connection limits `limits`, applied to the API
+/// listener and to the federation listener each (lowered, with a warning, where both at their
+/// limits would not fit in the process's open-files limit). The deadline watcher runs in the
+/// one instance holding its lease (several instances may share a PostgreSQL database).
 pub async fn serve_with(
     node: Node,
     listener: tokio::net::TcpListener,
     tick: Duration,
     fed_settings: liaison_service::federation::FedSettings,
+    limits: conn::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (limits, lowered) = limits.fitted_to_open_files(2);
+    if lowered {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            max_per_address = limits.max_per_address,
+            "connection limits lowered to fit the open-files limit (raise `ulimit -n`)"
+        );
+    }
     let watcher = {
         let mut deadlines = liaison_service::instances::DeadlineWatcher::new(node.clone());
         tokio::spawn(async move {
@@ -59,13 +70,19 @@ pub async fn serve_with(
         })
     };
     // [federation] endpoints, delivery worker and tree head watcher, if the node has an identity.
-    let fed = federation::start_with(node.clone(), fed_settings)
+    let fed = federation::start_with(node.clone(), fed_settings, limits)
         .await
         .map_err(std::io::Error::other)?;
     let app = api::router(node).layer(tower_http::trace::TraceLayer::new_for_http());
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Handlers that need the peer's address take `ConnectInfo<SocketAddr>`: the accept loop puts
+    // it into every request.
+    let api = conn::Listener {
+        listener,
+        name: "api",
+        limits,
+        transport: conn::Transport::Plain,
+    };
+    let result = conn::serve(api, app, shutdown).await;
     watcher.abort();
     if let Some(f) = fed {
         f.stop(); // [federation]

@@ -69,6 +69,13 @@ struct Args {
     /// get one (five numbers summing to 100), e.g. `0,0,100,0,0` to time listings alone.
     #[arg(long, default_value = "50,20,15,7,8")]
     weights: String,
+    /// Address the node's API listens on (bench/conns attacks it there).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Also give the node a federation identity and run its TLS listener on this address
+    /// (bench/conns attacks it there); default: no federation.
+    #[arg(long)]
+    federation_listen: Option<String>,
 }
 
 /// `--weights` as cumulative bounds over 0..100, in the order of [`Op`].
@@ -340,13 +347,36 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         mps,
         logins,
     } = liaison_bench::bench_node(db, args.rules.clone()).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    if let Some(listen) = &args.federation_listen {
+        let key_dir = std::env::temp_dir().join(format!("liaison-api-load-keys-{}", std::process::id()));
+        let params = liaison_service::federation::IdentityParams {
+            node_id: liaison_wire::NodeId::parse("us-fbi")?,
+            listen: listen.clone(),
+            base_url: format!("https://{listen}"),
+            key_dir,
+        };
+        node.create_identity(&fbi, &params, jiff::Timestamp::now())
+            .await
+            .context("creating the federation identity")?;
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    eprintln!("api-load: node API on http://{addr}/api/v1");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(liaison_server::serve(
+    // The node's default connection limits, except per address: the clients all come from
+    // 127.0.0.1 (bench/conns spreads its attacker over other loopback addresses).
+    let limits = liaison_server::conn::Limits {
+        max_per_address: liaison_server::conn::Limits::default().max_connections,
+        ..Default::default()
+    };
+    let server = tokio::spawn(liaison_server::serve_with(
         node,
         listener,
         Duration::from_secs(3600),
+        liaison_service::federation::FedSettings::from_env(),
+        limits,
         async move {
             let _ = stop_rx.await;
         },

@@ -184,6 +184,7 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
         listener,
         Duration::from_secs(config.node.tick_seconds),
         config.federation.settings(), // [instances] per-instance federation settings
+        config.limits.to_limits(),
         shutdown_signal(),
     )
     .await

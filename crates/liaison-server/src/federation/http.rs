@@ -11,38 +11,23 @@ use liaison_service::federation::receive::{ACCEPTED_HEADER, MAX_BATCH, MAX_BATCH
 use liaison_wire::Envelope;
 use std::sync::Arc;
 
-pub(super) async fn serve_tls(fed: Federation, listener: tokio::net::TcpListener, cfg: rustls::ServerConfig) {
-    let app = router(fed.clone());
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    loop {
-        let (tcp, _peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "federation accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let io = hyper_util::rt::TokioIo::new(tls);
-            let svc = hyper_util::service::TowerToHyperService::new(app);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, svc)
-                .await
-            {
-                tracing::debug!(error = %e, "federation connection ended");
-            }
-        });
+/// Serves the endpoints over TLS on `listener` through the bounded accept loop
+/// ([`crate::conn`]) until `shutdown` resolves.
+pub(super) async fn serve_tls(
+    fed: Federation,
+    listener: tokio::net::TcpListener,
+    cfg: rustls::ServerConfig,
+    limits: crate::conn::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let l = crate::conn::Listener {
+        listener,
+        name: "federation",
+        limits,
+        transport: crate::conn::Transport::Tls(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))),
+    };
+    if let Err(e) = crate::conn::serve(l, router(fed.clone()), shutdown).await {
+        tracing::error!(node = %fed.node_id(), error = %e, "federation listener failed");
     }
 }
 
