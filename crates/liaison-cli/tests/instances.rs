@@ -489,7 +489,12 @@ fn restored_node_rejoins(db: Option<&str>) {
     });
     assert!(!us.dir.join("federation").join("restored-from-backup.json").exists());
     let log = us.log_text();
-    assert!(log.contains("link recovered") && log.contains("renumbered=1"), "{log}");
+    // c4 (written while the node was stopped) is renumbered; so is c5 when it was written
+    // before the recovery ran (a busy machine).
+    assert!(
+        log.contains("link recovered") && (log.contains("renumbered=1") || log.contains("renumbered=2")),
+        "{log}"
+    );
     // No fork alarm: the peer accepted the restored log on the signed restore notice.
     wait("the peer checks the restored log", Duration::from_secs(10), || {
         cn.log_text().contains("peer was restored from a backup")
