@@ -672,6 +672,36 @@ async fn tampering_replay_and_wrong_key_rejected_with_reason() {
             "no {code} in log:\n{log}"
         );
     }
+    // Key revocations are checked like envelopes: garbage, a statement for a node that is not
+    // pinned, and one forged with another key are refused and change nothing.
+    let rev_url = format!("https://127.0.0.1:{}/federation/v1/key-revocations", cn.port);
+    let post_rev = |body: String| {
+        let client = client.clone();
+        let url = rev_url.clone();
+        async move {
+            let r = client.post(&url).body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    let (s, v) = post_rev("{\"not\": \"a revocation\"}".into()).await;
+    assert_eq!((s, v["title"].as_str()), (400, Some("bad_revocation")), "{v}");
+    let now = jiff::Timestamp::now();
+    let stranger =
+        liaison_wire::KeyRevocation::sign(NodeId::parse("xx-node").unwrap(), &mallory, now, now, "x").unwrap();
+    let (s, v) = post_rev(serde_json::to_string(&stranger).unwrap()).await;
+    assert_eq!((s, v["title"].as_str()), (401, Some("unknown_sender")), "{v}");
+    let mut forged =
+        liaison_wire::KeyRevocation::sign(NodeId::parse("us-fbi").unwrap(), &mallory, now, now, "forged").unwrap();
+    forged.key_id = key.key_id().clone();
+    let (s, v) = post_rev(serde_json::to_string(&forged).unwrap()).await;
+    assert_eq!((s, v["title"].as_str()), (400, Some("bad_revocation")), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("does not verify"), "{v}");
+    // us-fbi's key still works at cn-mps.
+    let fresh = json!({"request_id": "01a20000-0000-7000-8000-000000000000", "at": "2026-11-22T10:00:00Z", "actor": "x", "text": "after", "data": null});
+    let (s, _) = post(envelope(&key, "us-fbi", "cn-mps", 99, fresh)).await;
+    assert_ne!(s, 401, "a forged revocation must not disable the key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,10 +90,8 @@ async fn key_revocation(State(fed): State<Federation>, body: Bytes) -> Response 
             serde_json::json!({"applied": applied}).to_string().into_bytes(),
         ),
         Err(FedError::Peer { message, .. }) => problem(StatusCode::UNAUTHORIZED, "unknown_sender", &message),
-        Err(FedError::Descriptor(e)) => {
-            tracing::warn!(node = %fed.node_id(), error = %e, "key revocation refused");
-            problem(StatusCode::BAD_REQUEST, "bad_revocation", &e.to_string())
-        }
+        // Logged by the service, within the rejection budget.
+        Err(FedError::Descriptor(e)) => problem(StatusCode::BAD_REQUEST, "bad_revocation", &e.to_string()),
         Err(FedError::Config(m)) => problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &m),
         Err(e) => internal(&fed, e),
     }

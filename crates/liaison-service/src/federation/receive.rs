@@ -68,6 +68,15 @@ impl Default for RejectionBudget {
 /// [`REJECTION_WINDOW`]: anyone who reaches the port can send rejections as fast as the
 /// network allows, and the log must not fill the disk.
 fn log_rejection(fed: &Federation, rej: &Rejection, sender: Option<&str>, message_id: Option<&str>) {
+    if rejection_budget(fed) {
+        tracing::warn!(node = %fed.node_id(), code = rej.code(), sender = ?sender, message_id = ?message_id, reason = ?rej.to_string(), "envelope rejected");
+    }
+}
+
+/// Whether one more rejection may be logged now (at most [`REJECTIONS_LOGGED`] per
+/// [`REJECTION_WINDOW`], for envelopes and every other refused federation input alike); the
+/// number left out is reported once per window.
+pub(crate) fn rejection_budget(fed: &Federation) -> bool {
     let (log, suppressed) = match fed.inner.rejections.lock() {
         Ok(mut b) => {
             let mut reported = 0;
@@ -89,9 +98,7 @@ fn log_rejection(fed: &Federation, rej: &Rejection, sender: Option<&str>, messag
     if suppressed > 0 {
         tracing::warn!(node = %fed.node_id(), suppressed, window_secs = REJECTION_WINDOW.as_secs(), "envelope rejections not logged (too many)");
     }
-    if log {
-        tracing::warn!(node = %fed.node_id(), code = rej.code(), sender = ?sender, message_id = ?message_id, reason = ?rej.to_string(), "envelope rejected");
-    }
+    log
 }
 
 fn internal(fed: &Federation, e: impl std::fmt::Display) -> NotNow {

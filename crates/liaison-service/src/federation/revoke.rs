@@ -295,6 +295,16 @@ impl Federation {
     /// must have signed it); applied, stored and raised to the operators. `Ok(true)`: applied
     /// now; `Ok(false)`: known already.
     pub async fn receive_revocation(&self, body: &[u8]) -> std::result::Result<bool, FedError> {
+        let r = self.apply_revocation_body(body).await;
+        if let Err(e) = &r
+            && super::receive::rejection_budget(self)
+        {
+            tracing::warn!(node = %self.node_id(), reason = ?e.to_string(), "key revocation refused");
+        }
+        r
+    }
+
+    async fn apply_revocation_body(&self, body: &[u8]) -> std::result::Result<bool, FedError> {
         if body.len() > MAX_REVOCATION_BYTES {
             return Err(FedError::Config(format!(
                 "a key revocation is at most {MAX_REVOCATION_BYTES} bytes"
