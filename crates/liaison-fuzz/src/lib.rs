@@ -26,8 +26,11 @@ use liaison_wire::{
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// A target body: raw input in, panic on a broken invariant.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name of their corpus directory (`fuzz/corpus/<name>`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("mmdb", mmdb),
     ("feed_csv", feed_csv),
     ("threatfox_json", threatfox_json),

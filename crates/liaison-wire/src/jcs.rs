@@ -301,6 +301,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the doubles' exact values, which are the point
     fn exact_ties_go_to_the_even_neighbour() {
         // Found by fuzzing against serde_json_canonicalizer: these doubles lie exactly halfway
         // between two shortest spellings; ECMAScript (and V8) take the even one.
