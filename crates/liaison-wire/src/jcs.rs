@@ -197,6 +197,7 @@ pub fn format_es_number(x: f64) -> Result<String, CanonError> {
     let (mantissa, exp) = sci.split_once('e').ok_or(CanonError::NonFinite)?;
     let exp: i32 = exp.parse().map_err(|_| CanonError::NonFinite)?;
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let digits = tie_to_even(x.abs(), digits, exp);
     let k = digits.len() as i32;
     let n = exp + 1; // value = 0.digits × 10^n
     if k <= n && n <= 21 {
@@ -221,6 +222,42 @@ pub fn format_es_number(x: f64) -> Result<String, CanonError> {
         s.push_str(&(n - 1).abs().to_string());
     }
     Ok(s)
+}
+
+/// Among the shortest digit strings, ECMA-262 (`Number::toString`, note 2) takes the one
+/// closest to `x` and, on an exact tie, the even one; V8, and so RFC 8785's test vectors, do
+/// the same. Rust's shortest formatting may return the odd neighbour of an exact tie
+/// (901234333333333.25 prints as `9.012343333333333e14`, where ECMAScript prints
+/// `901234333333333.2`), so an exact tie is found from `x`'s exact decimal expansion and
+/// resolved to the even neighbour when that one also round-trips.
+fn tie_to_even(x: f64, digits: String, exp: i32) -> String {
+    let k = digits.len();
+    // A double's exact decimal expansion has at most 767 significant digits.
+    let exact = format!("{x:.800e}");
+    let Some((m, e)) = exact.split_once('e') else {
+        return digits;
+    };
+    let exact_digits: String = m.chars().filter(|c| *c != '.').collect();
+    let exact_digits = exact_digits.trim_end_matches('0');
+    // A tie: x is exactly halfway between two k-digit neighbours at the same exponent.
+    if e.parse::<i32>() != Ok(exp) || exact_digits.len() != k + 1 || !exact_digits.ends_with('5') {
+        return digits;
+    }
+    let lower = &exact_digits[..k];
+    let Some(last) = lower.bytes().last().map(|b| b - b'0') else {
+        return digits;
+    };
+    if last == 9 {
+        return digits; // the upper neighbour would end in 0, so it would not be k digits long
+    }
+    let upper = format!("{}{}", &lower[..k - 1], last + 1);
+    let even = if last % 2 == 0 { lower.to_string() } else { upper };
+    let spelled = if k == 1 {
+        format!("{even}e{exp}")
+    } else {
+        format!("{}.{}e{exp}", &even[..1], &even[1..])
+    };
+    if spelled.parse::<f64>() == Ok(x) { even } else { digits }
 }
 
 #[cfg(test)]
@@ -261,6 +298,20 @@ mod tests {
         }
         assert_eq!(format_es_number(f64::NAN), Err(CanonError::NonFinite));
         assert_eq!(format_es_number(f64::INFINITY), Err(CanonError::NonFinite));
+    }
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // the doubles' exact values, which are the point
+    fn exact_ties_go_to_the_even_neighbour() {
+        // Found by fuzzing against serde_json_canonicalizer: these doubles lie exactly halfway
+        // between two shortest spellings; ECMAScript (and V8) take the even one.
+        assert_eq!(format_es_number(901_234_333_333_333.25).unwrap(), "901234333333333.2");
+        assert_eq!(format_es_number(600_000_000_000_000.25).unwrap(), "600000000000000.2");
+        assert_eq!(format_es_number(562_949_953_421_312.75).unwrap(), "562949953421312.8");
+        assert_eq!(format_es_number(-901_234_333_333_333.25).unwrap(), "-901234333333333.2");
+        // Not ties: unchanged.
+        assert_eq!(format_es_number(900_000_000_000_000.5).unwrap(), "900000000000000.5");
+        assert_eq!(format_es_number(0.1).unwrap(), "0.1");
     }
 
     #[test]

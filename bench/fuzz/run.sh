@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs one fuzz target on idle CPU only and keeps its log:
+#   bench/fuzz/run.sh <target> <seconds> [extra libFuzzer flags...]
+# The log (bench/fuzz/logs/<target>-<UTC time>.log) ends with libFuzzer's final statistics and
+# the process's CPU time. Needs cargo-fuzz and the nightly toolchain.
+set -euo pipefail
+target=$1
+secs=$2
+shift 2
+root=$(cd "$(dirname "$0")/../.." && pwd)
+log="$root/bench/fuzz/logs/$target-$(date -u +%Y%m%dT%H%M%SZ).log"
+features=()
+if [ "$target" = peer_file ]; then features=(--features service); fi
+cd "$root/fuzz"
+mkdir -p "corpus/$target"
+start=$(date +%s)
+# `time` reports the CPU the fuzzer actually got (it runs at nice 19 beside other work).
+# NO_BUILD=1 runs the binary `cargo fuzz build -s none` left, without taking cargo's build lock
+# (so a run can start while another target builds).
+flags=(-max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "$@")
+if [ "${NO_BUILD:-}" = 1 ]; then
+  mkdir -p "artifacts/$target"
+  { time nice -n 19 "target/x86_64-unknown-linux-gnu/release/$target" -artifact_prefix="artifacts/$target/" \
+      "corpus/$target" "${flags[@]}" ; } >"$log" 2>&1 || true
+else
+  { time CARGO_BUILD_JOBS=1 nice -n 19 cargo +nightly fuzz run -s none "${features[@]}" "$target" "corpus/$target" -- \
+      "${flags[@]}" ; } >"$log" 2>&1 || true
+fi
+echo "wall_seconds: $(( $(date +%s) - start ))" >>"$log"
+echo "$log"

@@ -1,0 +1,372 @@
+//! The bodies of Liaison's fuzz targets.
+//!
+//! Each function takes the raw bytes libFuzzer produces, runs them through the real parser and
+//! panics if an invariant breaks (a round trip that does not hold, two implementations that
+//! disagree, a report whose counts do not add up). The cargo-fuzz crate in `/fuzz` calls them
+//! from one-line targets; `tests/replay.rs` runs every committed corpus file through them on
+//! stable, so a finding once fixed stays fixed. See `bench/fuzz/README.md`.
+//!
+//! Every function must accept any input without panicking unless an invariant breaks: errors
+//! from the parsers are the expected outcome for most inputs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed invariant is meant to panic
+
+use jiff::Timestamp;
+use liaison_intel::enrich::PrefixTable;
+use liaison_intel::mmdb::{Database, DecodeLimits, MmdbError, TreeLeaf};
+use liaison_intel::model::{Event, IndicatorValue};
+use liaison_intel::source::{CsvMapping, FeedFormat, Limits, ListConfig, SourceConfig, SourceReport, parse_to_vec};
+use liaison_intel::time::{UnixTime, format_rfc3339, parse_timestamp};
+use liaison_wire::jcs::{CanonError, canonicalize, check_protocol_numbers};
+use liaison_wire::types::ms_time;
+use liaison_wire::{
+    Envelope, KeyRotation, Keyring, NodeDescriptor, NodeId, NodeKey, NothingSeen, PinnedPeer, Receipt, Sth,
+    VerifyContext,
+};
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A target body: raw input in, panic on a broken invariant.
+pub type Target = fn(&[u8]);
+
+/// The targets, by the name of their corpus directory (`fuzz/corpus/<name>`).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("mmdb", mmdb),
+    ("feed_csv", feed_csv),
+    ("threatfox_json", threatfox_json),
+    ("envelope", envelope),
+    ("jcs", jcs),
+    ("timestamps", timestamps),
+    ("descriptor", descriptor),
+    #[cfg(feature = "service")]
+    ("peer_file", peer_file),
+];
+
+// ---------------------------------------------------------------------------------------------
+// MMDB
+
+/// Opens `data` as an MMDB file, walks its tree, decodes every record, then compiles it as
+/// enrichment does and looks up a few addresses.
+///
+/// Invariants: the walk yields networks in strictly increasing, non-overlapping address order;
+/// decoding never spends more than the file's budget; a budget error names a limit that was
+/// really reached; a database the table compiler accepts opens and walks on its own; an
+/// IPv4-mapped IPv6 address looks up like the IPv4 address.
+pub fn mmdb(data: &[u8]) {
+    let limits = DecodeLimits::for_file(data.len());
+    if let Ok(db) = Database::open(data) {
+        let mut leaves: Vec<TreeLeaf> = Vec::new();
+        if db.walk(|l| leaves.push(l)).is_ok() {
+            let bits = db.bits();
+            let mut next: Option<u128> = Some(0);
+            for l in &leaves {
+                let start_min = next.expect("a network after one that ends at the top of the address space");
+                assert!(l.start >= start_min, "networks out of order: {leaves:?}");
+                assert!(l.prefix_len >= 1 && u32::from(l.prefix_len) <= bits);
+                let host_bits = bits - u32::from(l.prefix_len);
+                let size_minus_one = if host_bits == 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << host_bits) - 1
+                };
+                assert_eq!(l.start & size_minus_one, 0, "network start not aligned: {l:?}");
+                next = (l.start | size_minus_one).checked_add(1);
+            }
+            let mut seen = std::collections::HashSet::new();
+            for l in &leaves {
+                if !seen.insert(l.data_offset) {
+                    continue;
+                }
+                match db.decode(l.data_offset) {
+                    Ok(_) => {}
+                    Err(MmdbError::Budget { .. }) => break,
+                    Err(_) => {}
+                }
+            }
+        }
+        let spent = db.spent();
+        assert!(spent.values <= limits.max_values_per_file, "{spent:?} over {limits:?}");
+        assert!(spent.bytes <= limits.max_bytes_per_file, "{spent:?} over {limits:?}");
+    }
+    if let Ok(table) = PrefixTable::from_bytes(data) {
+        assert!(
+            Database::open(data).is_ok(),
+            "the table compiled a file that does not open"
+        );
+        let mut probes: Vec<IpAddr> = vec![
+            Ipv4Addr::new(0, 0, 0, 0).into(),
+            Ipv4Addr::new(1, 2, 3, 4).into(),
+            Ipv4Addr::new(255, 255, 255, 255).into(),
+            Ipv6Addr::UNSPECIFIED.into(),
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap().into(),
+            Ipv6Addr::from(u128::MAX).into(),
+        ];
+        for chunk in data.chunks_exact(16).take(8) {
+            let b: [u8; 16] = chunk.try_into().unwrap();
+            probes.push(Ipv6Addr::from(b).into());
+            probes.push(Ipv4Addr::new(b[0], b[1], b[2], b[3]).into());
+        }
+        for ip in probes {
+            let info = table.lookup(ip).copied();
+            if let Some(org) = info.and_then(|i| i.org) {
+                assert!(table.org(org).is_some(), "lookup gave an org index with no org");
+            }
+            if let IpAddr::V4(v4) = ip {
+                assert_eq!(table.lookup(IpAddr::V6(v4.to_ipv6_mapped())).copied(), info);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feeds
+
+fn feed_formats() -> Vec<FeedFormat> {
+    let mut by_index = CsvMapping::new(liaison_intel::source::Column::Index(0));
+    by_index.has_header = false;
+    vec![
+        FeedFormat::Feodo,
+        FeedFormat::Urlhaus,
+        FeedFormat::ThreatfoxCsv,
+        FeedFormat::Shadowserver,
+        FeedFormat::Liaison,
+        FeedFormat::List(ListConfig::default()),
+        FeedFormat::Generic(Box::new(by_index)),
+    ]
+}
+
+/// Small limits so short inputs reach the overflow paths (the reader's floor for a record is
+/// 1 KiB).
+const FUZZ_LIMITS: Limits = Limits {
+    max_field_bytes: 64,
+    max_quarantine_kept: 4,
+    max_record_bytes: 1024,
+};
+
+const OBSERVED_AT: UnixTime = 1_780_000_000;
+
+/// Invariants of any source report: every row counted once, at most the kept number of
+/// quarantined rows with details, accepted events all emitted with a well-formed value.
+fn check_report(input: &[u8], events: &[Event], report: &SourceReport, limits: &Limits) {
+    assert_eq!(report.accepted as usize, events.len(), "{report:?}");
+    assert_eq!(report.rows, report.accepted + report.quarantined, "{report:?}");
+    assert!(report.quarantine.len() <= limits.max_quarantine_kept);
+    assert!(report.bytes <= input.len() as u64);
+    let lines = input.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    for q in &report.quarantine {
+        assert!(q.excerpt.chars().count() <= 160, "excerpt too long: {q:?}");
+        assert!(q.line >= 1, "{q:?}");
+        // CSV lines are lines of the file; JSON "lines" are entry numbers (fewer than bytes).
+        assert!(q.line <= lines.max(input.len() as u64), "{q:?}");
+    }
+    for ev in events {
+        assert!(ev.confidence <= 100, "{ev:?}");
+        assert_eq!(ev.time_observation, OBSERVED_AT);
+        // A normalized value parses back to itself.
+        let again = IndicatorValue::parse(ev.value.kind(), &ev.value.to_string());
+        assert_eq!(
+            again.as_ref(),
+            Ok(&ev.value),
+            "normalization is not idempotent for {:?}",
+            ev.value
+        );
+    }
+}
+
+/// Runs the rest of the input through one feed format chosen by the first byte: the bounded
+/// CSV reader and the Feodo, URLhaus, ThreatFox CSV, Shadowserver, Liaison and generic row
+/// parsers, and plain lists.
+pub fn feed_csv(data: &[u8]) {
+    let Some((&which, input)) = data.split_first() else {
+        return;
+    };
+    let formats = feed_formats();
+    let format = formats[usize::from(which) % formats.len()].clone();
+    let config = SourceConfig {
+        feed: "fuzz".into(),
+        format,
+        limits: FUZZ_LIMITS,
+    };
+    let (events, report) = parse_to_vec(input, &config, "fuzz.csv", OBSERVED_AT);
+    check_report(input, &events, &report, &config.limits);
+}
+
+/// The ThreatFox JSON export parser (object of arrays, API shape or bare array).
+pub fn threatfox_json(data: &[u8]) {
+    let config = SourceConfig {
+        feed: "threatfox".into(),
+        format: FeedFormat::ThreatfoxJson,
+        limits: FUZZ_LIMITS,
+    };
+    let (events, report) = parse_to_vec(data, &config, "threatfox.json", OBSERVED_AT);
+    check_report(data, &events, &report, &config.limits);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire
+
+/// The node id envelopes in the corpus are sent from, and its key (a fixed seed).
+pub const SENDER: &str = "de-bka";
+/// The node id envelopes in the corpus are addressed to.
+pub const RECIPIENT: &str = "fr-pn";
+
+pub fn sender_key() -> NodeKey {
+    NodeKey::from_seed([42; 32])
+}
+
+/// "Now" for verification: the corpus envelopes are created at this instant.
+pub fn fuzz_now() -> Timestamp {
+    "2026-06-01T12:00:00Z".parse().unwrap()
+}
+
+fn keyring() -> Keyring {
+    let mut k = Keyring::default();
+    let valid_from = "2026-01-01T00:00:00Z".parse().unwrap();
+    k.0.insert(
+        NodeId::parse(SENDER).unwrap(),
+        vec![sender_key().published(valid_from, None)],
+    );
+    k
+}
+
+/// Envelope, receipt and tree-head parsing and verification.
+///
+/// Invariants: what parses re-encodes (JCS) to bytes that parse to the same header and to
+/// themselves again, with the same hash; verification never panics, and an envelope verifies
+/// after the round trip exactly when it did before. An envelope that cannot be re-encoded (an
+/// integer beyond ±(2^53 − 1) with no exact double) must not verify.
+pub fn envelope(data: &[u8]) {
+    if let Ok(env) = Envelope::from_slice(data) {
+        let own = NodeId::parse(RECIPIENT).unwrap();
+        let keys = keyring();
+        let ctx = VerifyContext::new(&own, &keys, fuzz_now(), &NothingSeen);
+        let first = env.verify(&ctx);
+        let _ = env.header.verify_signature(&keys);
+        match env.to_bytes() {
+            Ok(bytes) => {
+                let again = Envelope::from_slice(&bytes).expect("a re-encoded envelope parses");
+                // The header comes back equal. The payload comes back with the same canonical
+                // bytes, not always the same `Value`: JCS numbers are doubles, so a decimal
+                // such as 9009007199254772058.8 is written 9009007199254772000 and reads
+                // back as an integer.
+                assert_eq!(again.header, env.header);
+                assert_eq!(again.to_bytes().as_ref(), Ok(&bytes), "canonical form not stable");
+                assert_eq!(again.hash().ok(), env.hash().ok());
+                assert_eq!(again.verify(&ctx).is_ok(), first.is_ok());
+            }
+            // Parsing takes any u64 (`link_seq`) and any JSON number in the payload; one that
+            // has no canonical form cannot be signed, so such an envelope must not verify.
+            Err(CanonError::UnsafeInteger(_)) => assert!(first.is_err(), "an envelope with no canonical form verified"),
+            Err(e) => panic!("a parsed envelope does not re-encode: {e}"),
+        }
+    }
+    if let Ok(r) = Receipt::from_slice(data) {
+        let bytes = serde_json::to_vec(&r).unwrap();
+        assert_eq!(Receipt::from_slice(&bytes).as_ref(), Ok(&r));
+        let _ = r.verify_signature(&keyring());
+    }
+    if let Ok(sth) = Sth::from_slice(data) {
+        let bytes = serde_json::to_vec(&sth).unwrap();
+        assert_eq!(Sth::from_slice(&bytes).as_ref(), Ok(&sth));
+        let _ = sth.verify(&keyring());
+    }
+}
+
+/// Canonical JSON, differentially against `serde_json_canonicalizer` (a second RFC 8785
+/// implementation).
+///
+/// Both canonicalize the same parsed `serde_json::Value`, so JSON parsing (and its float
+/// precision) is shared and only canonicalization is compared. What must agree: when ours
+/// succeeds, theirs succeeds with identical bytes. The intentional difference: an integer
+/// beyond ±(2^53 − 1) whose digits a double does not hold exactly is refused by ours
+/// (`CanonError::UnsafeInteger`) and rounded by theirs; then only ours is checked. Ours must
+/// also be idempotent: canonical bytes parse and canonicalize to themselves.
+pub fn jcs(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let _ = check_protocol_numbers(&value);
+    let theirs = serde_json_canonicalizer::to_vec(&value);
+    match canonicalize(&value) {
+        Ok(ours) => {
+            let theirs = theirs.expect("serde_json_canonicalizer refused what we canonicalized");
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs),
+                "canonical forms differ"
+            );
+            let reparsed: Value = serde_json::from_slice(&ours).expect("canonical bytes are JSON");
+            assert_eq!(canonicalize(&reparsed).as_deref(), Ok(&ours[..]), "not idempotent");
+        }
+        Err(CanonError::UnsafeInteger(_)) => {}
+        Err(e) => panic!("a parsed JSON value has no canonical form: {e}"),
+    }
+}
+
+/// Timestamps: the feed timestamp parser (`liaison_intel::time`) and the wire's
+/// millisecond RFC 3339 form (`ms_time`).
+///
+/// Invariants: a feed time in years 1970..=9999 formats and parses back to itself; `ms_time`
+/// accepts exactly the strings it prints, and whatever jiff parses prints to a string
+/// `ms_time` accepts.
+pub fn timestamps(data: &[u8]) {
+    if let Some(t) = parse_timestamp(data)
+        && (0..=253_402_300_799).contains(&t)
+    {
+        let s = format_rfc3339(t);
+        assert_eq!(parse_timestamp(s.as_bytes()), Some(t), "{s}");
+    }
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(ts) = ms_time::parse(s) {
+        assert_eq!(ms_time::format(&ts), s);
+    }
+    if let Ok(ts) = s.parse::<Timestamp>() {
+        let wire = ms_time::format(&ts);
+        assert_eq!(ms_time::parse(&wire), Ok(ms_time::truncate(ts)), "{wire}");
+    }
+}
+
+/// Node descriptors and key rotation statements.
+///
+/// Invariants: what parses re-encodes to bytes that parse to the same value; the fingerprint
+/// is computable; checking and pinning never panic, and a pinned peer can apply its own
+/// descriptor only as stale (same serial).
+pub fn descriptor(data: &[u8]) {
+    if let Ok(d) = NodeDescriptor::from_slice(data) {
+        let bytes = serde_json::to_vec(&d).unwrap();
+        assert_eq!(NodeDescriptor::from_slice(&bytes).as_ref(), Ok(&d));
+        d.fingerprint().expect("a parsed descriptor has a fingerprint");
+        if let Ok(mut pinned) = PinnedPeer::pin(&d) {
+            assert!(d.verify_self_signed().is_ok());
+            assert!(
+                pinned.apply_descriptor(&d, fuzz_now()).is_err(),
+                "same serial accepted twice"
+            );
+        }
+    }
+    if let Ok(r) = KeyRotation::from_slice(data) {
+        let bytes = serde_json::to_vec(&r).unwrap();
+        assert_eq!(KeyRotation::from_slice(&bytes).as_ref(), Ok(&r));
+    }
+}
+
+/// Peer files (a descriptor with its agency entry, or a bare descriptor), as `liaison
+/// federation pin` and the admin API read them.
+///
+/// Invariants: what parses re-encodes to JSON that parses to the same JSON; the descriptor
+/// inside has a fingerprint.
+#[cfg(feature = "service")]
+pub fn peer_file(data: &[u8]) {
+    use liaison_service::federation::parse_peer_file;
+    if let Ok(pf) = parse_peer_file(data) {
+        let bytes = serde_json::to_vec(&pf).unwrap();
+        let again = parse_peer_file(&bytes).expect("a re-encoded peer file parses");
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::to_value(&pf).unwrap()
+        );
+        pf.descriptor.fingerprint().expect("fingerprint");
+    }
+}
