@@ -10,6 +10,7 @@ for f in *.log; do
   last=$(grep -E '^#[0-9]+' "$f" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' || true)
   if grep -q "panicked at" "$f"; then ended="crash: $(grep -m1 -A1 'panicked at' "$f" | tail -1 | cut -c1-60)";
   elif grep -q "^Done " "$f"; then ended="time limit";
+  elif grep -q "run interrupted" "$f" && grep -q "^cpu_budget_seconds" "$f"; then ended="CPU budget";
   else ended="stopped"; fi
   echo "| $f | $cpu | $(grep -m1 '^wall_seconds' "$f" | awk '{print $2}') | $(stat number_of_executed_units) | $(stat average_exec_per_sec) | $(stat new_units_added) | $(stat peak_rss_mb) | $last | $ended |"
 done

@@ -427,6 +427,17 @@ pub fn domain_to_ascii(s: &str) -> Option<String> {
         return Some(s.to_ascii_lowercase());
     }
     let ascii = idna::domain_to_ascii(s).ok()?;
+    // `idna::domain_to_ascii` does not apply the STD3 rules, so a mapping can leave a space
+    // or other punctuation in the result (U+0385 maps to a space and two combining marks).
+    // Such a name is not a host a URL or an e-mail address can carry, and Liaison would
+    // refuse its own output when it is read back: only letters, digits, hyphens, underscores
+    // and dots may remain.
+    if !ascii
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return None;
+    }
     Some(ascii.trim_end_matches('.').to_string())
 }
 
@@ -697,6 +708,22 @@ mod tests {
             IndicatorValue::detect("bücher.example").unwrap().to_string(),
             "xn--bcher-kva.example"
         );
+    }
+
+    #[test]
+    fn a_name_idna_maps_to_punctuation_is_refused_not_stored() {
+        // Found by the threatfox_json fuzzer: U+0385 (Greek dialytika tonos) maps to a space
+        // and two combining marks, so the URL came out as `htp://xn--dreall y-bze3e`, which the same parser
+        // then refused. Such names are refused at the first reading now.
+        let u = |s: &str| IndicatorValue::parse(IndicatorKind::Url, s);
+        assert!(matches!(u("htp://dreall\u{385}y"), Err(ValueError::BadUrl(_))));
+        assert!(IndicatorValue::parse(IndicatorKind::Domain, "dreall\u{385}y.example").is_err());
+        assert!(IndicatorValue::parse(IndicatorKind::Email, "a@dreall\u{385}y.example").is_err());
+        // Every accepted internationalised value reads back as itself.
+        for s in ["http://bücher.example/x", "https://例え.テスト:8443/", "http://ΑΒΓ.gr/"] {
+            let once = u(s).unwrap().to_string();
+            assert_eq!(u(&once).unwrap().to_string(), once, "{s}");
+        }
     }
 
     #[test]
