@@ -20,7 +20,7 @@ pub mod tlp;
 pub use ids::{AgencyId, ContactId, EventId, RequestId, UserId};
 pub use jurisdiction::CountryCode;
 pub use lifecycle::{Actor, Role, Side, State};
-pub use request::{DataCategory, RequestKind, Urgency};
+pub use request::{DataCategory, Provider, RequestKind, Urgency};
 pub use tlp::Tlp;
 
 /// A text cell for a CSV export, safe to open in a spreadsheet: a value starting with `=`, `+`,

@@ -198,6 +198,25 @@ pub struct Target {
     /// End of the period of interest.
     #[serde(deserialize_with = "de_instant")]
     pub until: jiff::Timestamp,
+    /// The service provider holding the data, where known: its country of establishment
+    /// decides direct-provider paths (voluntary preservation and disclosure, CLOUD Act
+    /// agreements) and whether EU e-Evidence orders reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
+}
+
+/// A service provider (mail host, platform, hosting company, bank) as the requester knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// Its name as the requester knows it (`ExampleMail Inc.`).
+    pub name: String,
+    /// Country of its main establishment (ISO 3166-1 alpha-2).
+    pub established_in: crate::CountryCode,
+    /// Whether it offers services in the European Union (Reg (EU) 2023/1543 Art 2-3: then a
+    /// European Production or Preservation Order can reach it wherever it is established).
+    #[serde(default)]
+    pub offers_services_in_eu: bool,
 }
 
 /// Metadata of an attached document; the content itself travels separately and is verified by hash.
@@ -329,6 +348,18 @@ impl RequestDraft {
             if t.until < t.from {
                 bad(format!("targets[{i}].until"), "is before targets[].from");
             }
+            if let Some(p) = &t.provider {
+                if p.name.trim().is_empty() {
+                    bad(format!("targets[{i}].provider.name"), "must not be empty");
+                } else if p.name.chars().count() > 200 {
+                    bad(format!("targets[{i}].provider.name"), "must be at most 200 characters");
+                } else if p.name.chars().any(char::is_control) {
+                    bad(
+                        format!("targets[{i}].provider.name"),
+                        "must not contain control characters",
+                    );
+                }
+            }
             match &t.value {
                 TargetValue::Domain { name } if !is_domain(name) => {
                     bad(format!("targets[{i}].name"), "is not a domain name")
@@ -415,6 +446,7 @@ mod tests {
             },
             from: "2026-01-02T00:00:00Z".parse().unwrap(),
             until: "2026-01-01T00:00:00Z".parse().unwrap(),
+            provider: None,
         });
         let fields: Vec<_> = d.validate().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["summary", "targets[0].until", "targets[0].name"]);

@@ -28,6 +28,7 @@ fn inputs() -> Vec<AssessmentInput> {
         },
         from: ts(from),
         until: ts(until),
+        provider: None,
     };
     let base = |from: &str, to: &str, kind: RequestKind, offences: &[&str], cats: &[DataCategory]| AssessmentInput {
         requesting: cc(from),
@@ -66,6 +67,24 @@ fn inputs() -> Vec<AssessmentInput> {
             &[DataCategory::SubscriberInformation, DataCategory::IdentificationData],
         ),
     ];
+    // The paths issue #16 added: a CN->US preservation with the provider named (direct
+    // preservation first, the MLAA as follow-up) and an emergency US->KR request.
+    let mut pres = base("CN", "US", RequestKind::ExpeditedPreservation, &["FRAUD-TELECOM"], &[]);
+    pres.targets[0].provider = Some(liaison_core::Provider {
+        name: "ExampleMail Inc.".into(),
+        established_in: cc("US"),
+        offers_services_in_eu: true,
+    });
+    v.push(pres);
+    let mut emergency = base(
+        "US",
+        "KR",
+        RequestKind::SubscriberInformation,
+        &["BC-02"],
+        &[DataCategory::SubscriberInformation],
+    );
+    emergency.urgency = Urgency::Emergency;
+    v.push(emergency);
     v[0].amount = Some(Amount {
         value: liaison_core::money::Decimal::from_units(2000),
         currency: "CNY".into(),
@@ -101,7 +120,7 @@ fn main() {
         black_box(assess(&packs, i).unwrap_or_else(|e| panic!("{e}")));
     }
     for (name, set) in [
-        ("mixed (4 request shapes)", &inputs[..]),
+        ("mixed (6 request shapes)", &inputs[..]),
         ("US->CN traffic data, fraud", &inputs[..1]),
     ] {
         let n = 200_000usize;

@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             from: event,
             until: event,
+            provider: None,
         }],
         as_of,
         observed_durations: BTreeMap::new(),

@@ -12,10 +12,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("rules"));
     let problems = check(&dir);
-    if !problems.is_empty() {
-        for p in &problems {
-            eprintln!("{p}");
-        }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.iter().any(|p| p.is_error()) {
         std::process::exit(1);
     }
     let packs = match RulePacks::load(&dir) {

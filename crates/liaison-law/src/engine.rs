@@ -1,14 +1,16 @@
 //! The assessment engine: a pure, deterministic function of the rule packs and the input.
 
 use crate::model::*;
-use crate::pack::{Channel, CriminalityRule, Jurisdiction, LawVerdict, Membership, MembershipStatus, RulePacks};
+use crate::model::{day, days_text};
+use crate::pack::{
+    Channel, CriminalityRule, FloorWarning, Jurisdiction, LawVerdict, Membership, MembershipStatus, Reach, RulePacks,
+};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use liaison_core::request::{Amount, RequestDraft, Target};
 use liaison_core::{CountryCode, DataCategory, RequestKind, Urgency};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// Observed durations are used instead of pack defaults from this many answered requests on.
@@ -111,10 +113,9 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
     let t = input.as_of;
     let mut notes = Vec::new();
 
-    // Channels for the request itself, and for preservation (used by the plan).
     let members = Members::new(packs, input);
     let channels = channels_for(packs, &members, input, input.kind);
-    let main = channels.iter().find(|c| c.coercive).or(channels.first());
+    let unavailable = unavailable_for(packs, &members, input, input.kind);
     treaty_notes(packs, &members, t, &mut notes);
     for c in &input.conduct {
         let known = input
@@ -123,68 +124,38 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
             .filter_map(|o| inner.taxonomy.get(o))
             .any(|o| o.conduct.iter().any(|k| k == c));
         if !known {
-            notes.push(format!(
-                "conduct qualifier '{c}' is not distinguished by the packs for these offences and was ignored"
-            ));
+            notes.push(Message::new("note.conduct_ignored").with("conduct", c.as_str()));
         }
     }
 
-    // Dual criminality per offence.
-    let reservation_29_4 = has_reservation(packs, input.requested, "budapest", "29(4)", t);
-    let mut dual = Vec::with_capacity(input.offences.len());
-    for code in &input.offences {
-        let Some(off) = inner.taxonomy.get(code) else { continue };
-        let (verdict, explanation, max_penalty, cites) = dual_criminality(requested, &off.code, input);
-        let (required, extra) = match main {
-            Some(c) if c.dual_criminality == DcRequirement::NotRequired && reservation_29_4 && !off.is_budapest() => (
-                DcRequirement::Discretionary,
-                Some(format!(
-                    "{} made the Budapest Art 29(4) reservation: preservation may be refused for offences outside Arts 2-11 if dual criminality cannot be met at disclosure",
-                    input.requested
-                )),
-            ),
-            Some(c) => (c.dual_criminality, None),
-            None => (DcRequirement::Required, None),
-        };
-        let mut explanation = explanation;
-        if let Some(e) = extra {
-            explanation.push_str("; ");
-            explanation.push_str(&e);
-        }
-        let mut citations = cites;
-        if let Some(c) = main
-            && required == DcRequirement::NotRequired
-        {
-            citations.extend(c.citations.iter().cloned());
-        }
-        dual.push(DualCriminality {
-            offence: off.code.clone(),
-            name_en: off.name_en.clone(),
-            name_zh: off.name_zh.clone(),
-            required,
-            verdict,
-            explanation,
-            max_penalty_years: max_penalty,
-            citations,
-        });
-    }
-
-    // Evidence instruments per category.
+    // The channel that carries the request itself.
+    let production = if input.kind.is_preservation() {
+        None
+    } else {
+        production_pick(channels.iter().map(|c| &c.option))
+    };
     let categories: Vec<DataCategory> = if input.categories.is_empty() {
         input.kind.default_categories().to_vec()
     } else {
         input.categories.clone()
     };
-    let mut cat_out = Vec::with_capacity(categories.len());
-    for cat in &categories {
-        cat_out.push(category_requirement(requested, *cat, &dual, t));
-    }
 
-    // Retention per target and stored category.
-    let main_days = main.map(|c| c.expected_days).unwrap_or(365.0);
+    // Retention per target and stored category, against the main channel's expected duration.
+    let main_days = match production {
+        Some(p) => p.expected_days,
+        None => channels
+            .iter()
+            .map(|c| c.expected_days)
+            .min_by(f64::total_cmp)
+            .unwrap_or(365.0),
+    };
+    let preservation_channels: Vec<Avail<'_>> = if input.kind.is_preservation() || input.targets.is_empty() {
+        Vec::new()
+    } else {
+        channels_for(packs, &members, input, RequestKind::ExpeditedPreservation)
+    };
+    let can_preserve = input.kind.is_preservation() || !preservation_channels.is_empty();
     let mut retention = Vec::new();
-    let can_preserve =
-        !input.targets.is_empty() && has_channel(packs, &members, input, RequestKind::ExpeditedPreservation);
     for (i, target) in input.targets.iter().enumerate() {
         for cat in &categories {
             if matches!(cat, DataCategory::RealtimeTrafficData | DataCategory::RealtimeContent) {
@@ -202,6 +173,69 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
             ));
         }
     }
+    // The oldest data's deadline among the categories that need preserving.
+    let earliest = retention
+        .iter()
+        .filter(|r| r.preserve_now || input.kind.is_preservation())
+        .filter_map(|r| r.days_left)
+        .min();
+    let preserve_now = retention.iter().any(|r| r.preserve_now);
+    let preservation: Option<ChannelOption> = if input.kind.is_preservation() {
+        preservation_pick(channels.iter().map(|c| &c.option), earliest).cloned()
+    } else if preserve_now {
+        preservation_pick(preservation_channels.iter().map(|c| &c.option), earliest).cloned()
+    } else {
+        None
+    };
+    // The channel whose conditions decide dual criminality: the preservation for a
+    // preservation request, the production channel otherwise.
+    let main: Option<&ChannelOption> = if input.kind.is_preservation() {
+        preservation.as_ref()
+    } else {
+        production
+    };
+
+    // Dual criminality per offence.
+    let reservation_29_4 = has_reservation(packs, input.requested, "budapest", "29(4)", t);
+    let mut dual = Vec::with_capacity(input.offences.len());
+    for code in &input.offences {
+        let Some(off) = inner.taxonomy.get(code) else { continue };
+        let (verdict, mut reasons, max_penalty, cites) = dual_criminality(requested, &off.code, input);
+        let required = match main {
+            Some(c)
+                if c.dual_criminality == DcRequirement::NotRequired
+                    && c.kind == ChannelKind::Network247
+                    && reservation_29_4
+                    && !off.is_budapest() =>
+            {
+                reasons.push(Message::new("dc.reservation_29_4").with("state", input.requested.as_str()));
+                DcRequirement::Discretionary
+            }
+            Some(c) => c.dual_criminality,
+            None => DcRequirement::Required,
+        };
+        let mut citations = cites;
+        if let Some(c) = main
+            && required == DcRequirement::NotRequired
+        {
+            citations.extend(c.citations.iter().cloned());
+        }
+        dual.push(DualCriminality {
+            offence: off.code.clone(),
+            name_en: off.name_en.clone(),
+            name_zh: off.name_zh.clone(),
+            required,
+            verdict,
+            reasons,
+            max_penalty_years: max_penalty,
+            citations,
+        });
+    }
+
+    let mut cat_out = Vec::with_capacity(categories.len());
+    for cat in &categories {
+        cat_out.push(category_requirement(requested, *cat, &dual, t));
+    }
 
     // Refusal risks.
     let mut refusal_risks = Vec::new();
@@ -215,10 +249,10 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
                         level: RiskLevel::High,
                         channel: ch.option.id.clone(),
                         clause: r.clause.clone(),
-                        explanation: format!(
-                            "{} ({}) is typically treated as touching this ground",
-                            off.code, off.name_en
-                        ),
+                        reason: Message::new("refusal.offence_flag")
+                            .with("offence", &*off.code)
+                            .with("name", &*off.name_en)
+                            .with("name_zh", &*off.name_zh),
                         citations: ch.option.citations.clone(),
                     });
                 }
@@ -228,10 +262,10 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
                     if ch.option.dual_criminality == DcRequirement::NotRequired {
                         continue;
                     }
-                    let (level, why) = match d.verdict {
-                        Verdict::NotSatisfied => (RiskLevel::High, "is not an offence"),
-                        Verdict::Conditional => (RiskLevel::Low, "is an offence only under conditions"),
-                        Verdict::Unknown => (RiskLevel::Low, "may not be an offence (unknown)"),
+                    let (level, code) = match d.verdict {
+                        Verdict::NotSatisfied => (RiskLevel::High, "refusal.dc_not_satisfied"),
+                        Verdict::Conditional => (RiskLevel::Low, "refusal.dc_conditional"),
+                        Verdict::Unknown => (RiskLevel::Low, "refusal.dc_unknown"),
                         Verdict::Satisfied => continue,
                     };
                     refusal_risks.push(RefusalRisk {
@@ -239,10 +273,11 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
                         level,
                         channel: ch.option.id.clone(),
                         clause: r.clause.clone(),
-                        explanation: format!(
-                            "{} ({}) {why} in {} (see dual criminality)",
-                            d.offence, d.name_en, input.requested
-                        ),
+                        reason: Message::new(code)
+                            .with("offence", &*d.offence)
+                            .with("name", &*d.name_en)
+                            .with("name_zh", &*d.name_zh)
+                            .with("state", input.requested.as_str()),
                         citations: d.citations.clone(),
                     });
                 }
@@ -250,54 +285,53 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
         }
     }
 
-    // Preservation goes through the fastest channel that takes it, coercive or not.
-    let fastest_preservation: Option<ChannelOption> = if input.kind.is_preservation() {
-        channels
-            .iter()
-            .min_by(|a, b| fastest_first(a, b))
-            .map(|c| c.option.clone())
-    } else if retention.iter().any(|r| r.preserve_now) {
-        best_channel(
-            packs,
-            &members,
-            input,
-            RequestKind::ExpeditedPreservation,
-            |_| true,
-            fastest_first,
-        )
-    } else {
-        None
-    };
     // After a preservation, the formal request that must follow it.
+    // (the same choice as a production request: a channel whose conditions, such as a
+    // penalty floor, the request is not shown to miss comes first).
     let follow_up = if input.kind.is_preservation() {
-        best_channel(
-            packs,
-            &members,
-            input,
-            RequestKind::StoredContent,
-            |c| c.coercive && c.preservation_days.is_none(),
-            coercive_then_fastest,
+        let production = channels_for(packs, &members, input, RequestKind::StoredContent);
+        production_pick(
+            production
+                .iter()
+                .map(|c| &c.option)
+                .filter(|c| c.preservation_days.is_none()),
         )
+        .filter(|c| c.coercive)
+        .cloned()
     } else {
         None
     };
+    let emergency = if input.urgency == Urgency::Emergency {
+        emergency_pick(channels.iter().map(|c| &c.option))
+    } else {
+        None
+    };
+    if input.urgency == Urgency::Emergency && emergency.is_none() {
+        notes.push(Message::new("note.no_emergency_path"));
+    }
     let plan = build_plan(
         input,
         &dual,
-        channels.iter().map(|c| &c.option),
-        fastest_preservation.as_ref(),
-        follow_up.as_ref(),
+        &Picks {
+            emergency,
+            preservation: preservation.as_ref(),
+            production,
+            follow_up: follow_up.as_ref(),
+        },
         &cat_out,
         &retention,
     );
     Ok(Assessment {
+        format: ASSESSMENT_FORMAT,
         rule_pack_version: Arc::from(inner.hash.as_str()),
         requesting: input.requesting,
         requested: input.requested,
         kind: input.kind,
+        urgency: input.urgency,
         as_of: t,
         dual_criminality: dual,
         channels: channels.into_iter().map(|c| c.option).collect(),
+        unavailable,
         categories: cat_out,
         retention,
         refusal_risks,
@@ -351,6 +385,11 @@ impl<'p> Members<'p> {
             self.requested.get(treaty).copied().flatten(),
         )
     }
+
+    /// Whether both states are bound by the treaty at position `treaty`.
+    fn both_bound(&self, treaty: usize) -> bool {
+        matches!(self.pair(treaty), (Some(a), Some(b)) if is_bound(a.status) && is_bound(b.status))
+    }
 }
 
 fn has_reservation(packs: &RulePacks, party: CountryCode, treaty: &str, reservation: &str, t: Timestamp) -> bool {
@@ -360,43 +399,86 @@ fn has_reservation(packs: &RulePacks, party: CountryCode, treaty: &str, reservat
     })
 }
 
-/// Notes on treaties both states have signed but that are not in force, and on membership
-/// statuses the packs do not know.
-fn treaty_notes(packs: &RulePacks, members: &Members<'_>, t: Timestamp, notes: &mut Vec<String>) {
+/// Notes on membership statuses the packs do not know.
+fn treaty_notes(packs: &RulePacks, members: &Members<'_>, t: Timestamp, notes: &mut Vec<Message>) {
     for (idx, tr) in packs.inner.treaty_list.iter().enumerate() {
         if !tr.meta.in_force(t) {
             continue;
         }
         let (a, b) = members.pair(idx);
-        if !tr.in_force
-            && let (Some(a), Some(b)) = (a, b)
-            && a.status != MembershipStatus::NotParty
-            && b.status != MembershipStatus::NotParty
-        {
-            notes.push(format!("{} binds neither state yet: {}", tr.name, tr.note));
-        }
         for m in [a, b].into_iter().flatten() {
             if m.status == MembershipStatus::Unknown {
-                notes.push(format!(
-                    "status under {} unknown in the packs ({}): {}",
-                    tr.name, m.meta.id, m.note
-                ));
+                notes.push(
+                    Message::new("note.status_unknown")
+                        .with("treaty", &*tr.name)
+                        .with("treaty_zh", zh_or(&tr.name_zh, &tr.name))
+                        .with("rule", &*m.meta.id)
+                        .with("note", &*m.note),
+                );
             }
         }
     }
+}
+
+fn zh_or<'a>(zh: &'a str, en: &'a str) -> &'a str {
+    if zh.is_empty() { en } else { zh }
 }
 
 fn is_bound(status: MembershipStatus) -> bool {
     matches!(status, MembershipStatus::Party | MembershipStatus::Member)
 }
 
-/// Whether any channel takes requests of `kind` between the two states (no allocation).
-fn has_channel(packs: &RulePacks, members: &Members<'_>, input: &AssessmentInput, kind: RequestKind) -> bool {
-    packs
-        .inner
-        .channels
-        .iter()
-        .any(|ch| channel_applies(packs, members, ch, input, kind).is_some())
+/// The providers the targets name (the request's own, not guessed).
+fn providers(input: &AssessmentInput) -> impl Iterator<Item = &liaison_core::Provider> + Clone {
+    input.targets.iter().filter_map(|t| t.provider.as_ref())
+}
+
+/// Whether the channel's provider condition holds: a direct-provider path needs a provider
+/// established where the path's law allows it (the requested state, when no target names one).
+fn provider_ok(ch: &Channel, input: &AssessmentInput) -> bool {
+    let named = providers(input);
+    let any_named = named.clone().next().is_some();
+    if !ch.provider_established_in.is_empty() {
+        return if any_named {
+            named
+                .clone()
+                .any(|p| ch.provider_established_in.contains(&p.established_in))
+        } else {
+            ch.provider_established_in.contains(&input.requested)
+        };
+    }
+    if ch.kind == ChannelKind::DirectProvider && ch.treaty.is_some() && any_named {
+        // An executive agreement reaches the other party's providers.
+        return named.clone().any(|p| p.established_in == input.requested);
+    }
+    true
+}
+
+fn same_sovereign(packs: &RulePacks, input: &AssessmentInput) -> bool {
+    let j = |c: CountryCode| packs.inner.jurisdictions.get(&c).map_or(c, |j| j.sovereign);
+    j(input.requesting) == j(input.requested)
+}
+
+/// Whether the channel's kinds, places and provider fit the request (not its dates or treaty).
+fn shape_fits(ch: &Channel, input: &AssessmentInput, kind: RequestKind) -> bool {
+    (ch.request_kinds.is_empty() || ch.request_kinds.contains(&kind))
+        && (ch.requested_in.is_empty()
+            || !ch.provider_established_in.is_empty()
+            || ch.requested_in.contains(&input.requested))
+        && provider_ok(ch, input)
+}
+
+/// Whether the treaty binds what it must for this channel: both states, or for a Union-wide
+/// reach the requesting state and a provider offering services in the Union.
+fn treaty_binds(ch: &Channel, members: &Members<'_>, input: &AssessmentInput, treaty: usize) -> bool {
+    match ch.reach {
+        Some(Reach::UnionProvider) => {
+            let (a, b) = members.pair(treaty);
+            a.is_some_and(|a| is_bound(a.status))
+                && (b.is_some_and(|b| is_bound(b.status)) || providers(input).any(|p| p.offers_services_in_eu))
+        }
+        None => members.both_bound(treaty),
+    }
 }
 
 /// If the channel is open for this pair, kind and date: the memberships' citations.
@@ -408,30 +490,86 @@ fn channel_applies(
     kind: RequestKind,
 ) -> Option<Option<(Arc<Citation>, Arc<Citation>)>> {
     let t = input.as_of;
-    if !ch.meta.in_force(t)
-        || (!ch.request_kinds.is_empty() && !ch.request_kinds.contains(&kind))
-        || (!ch.requested_in.is_empty() && !ch.requested_in.contains(&input.requested))
-    {
+    if !ch.meta.in_force(t) || !shape_fits(ch, input, kind) {
+        return None;
+    }
+    if ch.kind == ChannelKind::LettersRogatory && same_sovereign(packs, input) {
+        // No diplomatic channel between parts of one state (the Mainland, Hong Kong, Macau).
         return None;
     }
     let Some(treaty) = ch.treaty_idx else { return Some(None) };
     let tr = packs.inner.treaty_list.get(treaty)?;
-    if !tr.in_force || !tr.meta.in_force(t) {
+    if !tr.in_force || !tr.meta.in_force(t) || !treaty_binds(ch, members, input, treaty) {
         return None;
     }
     match members.pair(treaty) {
-        (Some(a), Some(b)) if is_bound(a.status) && is_bound(b.status) => {
-            Some(Some((a.meta.citation.clone(), b.meta.citation.clone())))
-        }
-        _ => None,
+        (Some(a), Some(b)) => Some(Some((a.meta.citation.clone(), b.meta.citation.clone()))),
+        (Some(a), None) => Some(Some((a.meta.citation.clone(), a.meta.citation.clone()))),
+        _ => Some(None),
     }
 }
 
-fn fastest_first(a: &ChannelOption, b: &ChannelOption) -> std::cmp::Ordering {
-    a.expected_days
-        .total_cmp(&b.expected_days)
-        .then_with(|| b.coercive.cmp(&a.coercive))
-        .then_with(|| a.id.cmp(&b.id))
+/// Channels that fit the request but are not open yet: a treaty not in force that both states
+/// could use (Parties of what it is open to, or signatories), or an instrument that applies
+/// from a later date.
+fn unavailable_for(
+    packs: &RulePacks,
+    members: &Members<'_>,
+    input: &AssessmentInput,
+    kind: RequestKind,
+) -> Vec<UnavailableChannel> {
+    let t = input.as_of;
+    let inner = &*packs.inner;
+    let mut out = Vec::new();
+    for ch in &inner.channels {
+        if ch.meta.until.is_some_and(|u| u <= t) || !shape_fits(ch, input, kind) {
+            continue;
+        }
+        let tr = ch.treaty_idx.and_then(|i| inner.treaty_list.get(i).map(|tr| (i, tr)));
+        let reason = match tr {
+            Some((idx, tr)) if !tr.in_force && tr.meta.in_force(t) => {
+                let eligible = match tr
+                    .open_to
+                    .as_deref()
+                    .and_then(|o| inner.treaty_list.iter().position(|x| &*x.meta.id == o))
+                {
+                    Some(parent) => members.both_bound(parent),
+                    None => matches!(members.pair(idx), (Some(a), Some(b))
+                        if a.status != MembershipStatus::NotParty && b.status != MembershipStatus::NotParty),
+                };
+                if !eligible {
+                    continue;
+                }
+                (UnavailableReason::TreatyNotInForce, None, tr.note.clone())
+            }
+            Some((idx, tr))
+                if ch.meta.from > t && tr.in_force && tr.meta.in_force(t) && treaty_binds(ch, members, input, idx) =>
+            {
+                (
+                    UnavailableReason::NotYetApplicable,
+                    Some(day(ch.meta.from)),
+                    ch.note.clone(),
+                )
+            }
+            None if ch.meta.from > t => (
+                UnavailableReason::NotYetApplicable,
+                Some(day(ch.meta.from)),
+                ch.note.clone(),
+            ),
+            _ => continue,
+        };
+        out.push(UnavailableChannel {
+            id: ch.meta.id.clone(),
+            kind: ch.kind,
+            name: ch.name.clone(),
+            name_zh: ch.name_zh.clone(),
+            reason: reason.0,
+            from: reason.1,
+            note: reason.2,
+            citations: vec![ch.meta.citation.clone()],
+        });
+    }
+    out
 }
 
 fn coercive_then_fastest(a: &ChannelOption, b: &ChannelOption) -> std::cmp::Ordering {
@@ -441,36 +579,57 @@ fn coercive_then_fastest(a: &ChannelOption, b: &ChannelOption) -> std::cmp::Orde
         .then_with(|| a.id.cmp(&b.id))
 }
 
-/// The best channel for `kind` by `order` among those passing `keep`, built without
-/// materialising the others' citations.
-fn best_channel(
-    packs: &RulePacks,
-    members: &Members<'_>,
-    input: &AssessmentInput,
-    kind: RequestKind,
-    keep: impl Fn(&Channel) -> bool,
-    order: fn(&ChannelOption, &ChannelOption) -> std::cmp::Ordering,
-) -> Option<ChannelOption> {
-    let mut best: Option<(ChannelOption, &Channel)> = None;
-    for ch in &packs.inner.channels {
-        if !keep(ch) || channel_applies(packs, members, ch, input, kind).is_none() {
-            continue;
-        }
-        let light = option(ch, input, Vec::new());
-        if best.as_ref().is_none_or(|(b, _)| order(&light, b).is_lt()) {
-            best = Some((light, ch));
-        }
-    }
-    let (mut opt, ch) = best?;
-    if let Some(Some((a, b))) = channel_applies(packs, members, ch, input, kind) {
-        opt.citations = vec![ch.meta.citation.clone(), a.clone()];
-        if b != a {
-            opt.citations.push(b);
-        }
-    } else {
-        opt.citations = vec![ch.meta.citation.clone()];
-    }
-    Some(opt)
+/// A preservation that takes longer than this is no expedited preservation, whatever the
+/// retention period (used when the targets give no purge date).
+const PRESERVATION_HORIZON_DAYS: f64 = 30.0;
+
+/// The channel that can freeze the data in time: among channels expected before the oldest
+/// data may go (and within the horizon), a binding one first, then the fastest; when none is
+/// in time, the fastest of all.
+fn preservation_pick<'a>(
+    options: impl Iterator<Item = &'a ChannelOption> + Clone,
+    days_left: Option<i64>,
+) -> Option<&'a ChannelOption> {
+    let limit = days_left.map_or(PRESERVATION_HORIZON_DAYS, |d| {
+        (d.max(0) as f64).min(PRESERVATION_HORIZON_DAYS)
+    });
+    options
+        .clone()
+        .filter(|c| c.expected_days <= limit)
+        .min_by(|a, b| coercive_then_fastest(a, b))
+        .or_else(|| {
+            options.min_by(|a, b| {
+                a.expected_days
+                    .total_cmp(&b.expected_days)
+                    .then_with(|| b.coercive.cmp(&a.coercive))
+                    .then_with(|| a.id.cmp(&b.id))
+            })
+        })
+}
+
+/// The production channel: one that can compel and whose conditions the request meets, the
+/// fastest first; then one that can compel with doubtful conditions; then any.
+fn production_pick<'a>(options: impl Iterator<Item = &'a ChannelOption> + Clone) -> Option<&'a ChannelOption> {
+    let fastest = |it: &mut dyn Iterator<Item = &'a ChannelOption>| {
+        it.min_by(|a, b| {
+            a.expected_days
+                .total_cmp(&b.expected_days)
+                .then_with(|| a.id.cmp(&b.id))
+        })
+    };
+    fastest(&mut options.clone().filter(|c| c.coercive && !c.conditions_doubtful()))
+        .or_else(|| fastest(&mut options.clone().filter(|c| c.coercive)))
+        .or_else(|| fastest(&mut options.clone()))
+}
+
+/// The fastest emergency path (channels with an emergency duration).
+fn emergency_pick<'a>(options: impl Iterator<Item = &'a ChannelOption>) -> Option<&'a ChannelOption> {
+    options.filter(|c| c.emergency_days.is_some()).min_by(|a, b| {
+        a.expected_days
+            .total_cmp(&b.expected_days)
+            .then_with(|| b.coercive.cmp(&a.coercive))
+            .then_with(|| a.id.cmp(&b.id))
+    })
 }
 
 fn channels_for<'p>(
@@ -512,7 +671,7 @@ fn penalty_floor_warnings(
     input: &AssessmentInput,
     kind: RequestKind,
     floor: &crate::pack::PenaltyFloor,
-    out: &mut Vec<String>,
+    out: &mut Vec<Message>,
 ) {
     let cats: &[DataCategory] = if input.categories.is_empty() {
         kind.default_categories()
@@ -525,22 +684,41 @@ fn penalty_floor_warnings(
     let Some(requesting) = packs.inner.jurisdictions.get(&input.requesting) else {
         return;
     };
+    let (unmet, unknown) = match floor.warning {
+        FloorWarning::PenaltyFloor => ("warning.penalty_floor_unmet", "warning.penalty_floor_unknown"),
+        FloorWarning::SeriousCrime => ("warning.not_serious_crime", "warning.serious_crime_unknown"),
+    };
     for code in &input.offences {
         if floor.exempt_offences.iter().any(|e| e == code) {
             continue;
         }
         let (_, _, max, _) = dual_criminality(requesting, code, input);
+        let years = num(floor.min_years);
         match max {
             Some(m) if m >= floor.min_years => {}
-            Some(m) => out.push(format!(
-                "{code}: punishable by at most {m} years in {}, below the {} years this channel needs for these categories",
-                input.requesting, floor.min_years
-            )),
-            None => out.push(format!(
-                "{code}: this channel needs an offence punishable by at least {} years in {} for these categories; the pack does not know the penalty",
-                floor.min_years, input.requesting
-            )),
+            Some(m) => out.push(
+                Message::new(unmet)
+                    .with("offence", code.as_str())
+                    .with("penalty", num(m))
+                    .with("state", input.requesting.as_str())
+                    .with("years", years),
+            ),
+            None => out.push(
+                Message::new(unknown)
+                    .with("offence", code.as_str())
+                    .with("state", input.requesting.as_str())
+                    .with("years", years),
+            ),
         }
+    }
+}
+
+/// A number of years or days as people write it (`3`, `0.5`).
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
     }
 }
 
@@ -561,11 +739,18 @@ fn option(ch: &Channel, input: &AssessmentInput, citations: Vec<Arc<Citation>>) 
         id: ch.meta.id.clone(),
         kind: ch.kind,
         name: ch.name.clone(),
+        name_zh: ch.name_zh.clone(),
         coercive: ch.coercive,
         dual_criminality: ch.dual_criminality,
         expected_days,
         duration_source,
         preservation_days: ch.preservation_days,
+        emergency_days: ch.emergency_days,
+        issuing_instrument: ch
+            .issuing_instrument
+            .iter()
+            .find(|(c, _)| *c == input.requesting)
+            .map(|(_, i)| i.clone()),
         note: ch.note.clone(),
         warnings: Vec::new(),
         citations,
@@ -576,16 +761,18 @@ fn conduct_matches(rule: &CriminalityRule, conduct: &[String]) -> bool {
     rule.conduct.iter().any(|c| conduct.iter().any(|i| i == c))
 }
 
-fn dual_criminality(
-    j: &Jurisdiction,
-    code: &str,
-    input: &AssessmentInput,
-) -> (Verdict, String, Option<f64>, Vec<Arc<Citation>>) {
+type DcOutcome = (Verdict, Vec<Message>, Option<f64>, Vec<Arc<Citation>>);
+
+fn dual_criminality(j: &Jurisdiction, code: &str, input: &AssessmentInput) -> DcOutcome {
     let t = input.as_of;
     let Some(rules) = j.criminality.get(code) else {
         return (
             Verdict::Unknown,
-            format!("the {} pack has no rule for {code}", j.code),
+            vec![
+                Message::new("dc.no_rule")
+                    .with("jurisdiction", j.code.as_str())
+                    .with("offence", code),
+            ],
             None,
             Vec::new(),
         );
@@ -601,25 +788,28 @@ fn dual_criminality(
             }
         })
     };
-    let mut best: Option<(Verdict, String, Option<f64>, Arc<Citation>)> = None;
+    // The most favourable rule (Budapest Art 25(5)) and its verdict.
+    let mut best: Option<(&CriminalityRule, Verdict, Vec<Message>)> = None;
     for r in candidates() {
         let (v, why) = evaluate(r, input.amount.as_ref());
-        if best.as_ref().is_none_or(|b| v.rank() < b.0.rank()) {
-            best = Some((v, why, r.max_penalty_years, r.meta.citation.clone()));
+        if best.as_ref().is_none_or(|b| v.rank() < b.1.rank()) {
+            best = Some((r, v, why));
         }
     }
     match best {
-        Some((v, why, p, c)) => (v, why, p, vec![c]),
+        Some((r, v, why)) => (v, why, r.max_penalty_years, vec![r.meta.citation.clone()]),
         None => {
             let mut known: Vec<&str> = in_force().flat_map(|r| r.conduct.iter().map(String::as_str)).collect();
             known.sort_unstable();
             known.dedup();
             let msg = if known.is_empty() {
-                format!("the {} pack has no rule for {code} in force on this date", j.code)
+                Message::new("dc.no_rule_on_date")
+                    .with("jurisdiction", j.code.as_str())
+                    .with("offence", code)
             } else {
-                format!("the answer depends on the conduct: state one of {}", known.join(", "))
+                Message::new("dc.depends_on_conduct").with("options", known.join(", "))
             };
-            (Verdict::Unknown, msg, None, Vec::new())
+            (Verdict::Unknown, vec![msg], None, Vec::new())
         }
     }
 }
@@ -635,54 +825,55 @@ fn same_currency(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-fn evaluate(r: &CriminalityRule, amount: Option<&Amount>) -> (Verdict, String) {
+fn note(text: &str) -> Option<Message> {
+    (!text.trim().is_empty()).then(|| Message::new("pack.note").with("note", text))
+}
+
+fn evaluate(r: &CriminalityRule, amount: Option<&Amount>) -> (Verdict, Vec<Message>) {
+    let with_note = |m: Option<Message>| -> Vec<Message> { m.into_iter().chain(note(&r.note)).collect() };
     let base = match r.verdict {
         LawVerdict::Criminal => Verdict::Satisfied,
-        LawVerdict::NotCriminal => return (Verdict::NotSatisfied, r.note.to_string()),
+        LawVerdict::NotCriminal => return (Verdict::NotSatisfied, with_note(None)),
         LawVerdict::Conditional => Verdict::Conditional,
-        LawVerdict::Unknown => return (Verdict::Unknown, r.note.to_string()),
+        LawVerdict::Unknown => return (Verdict::Unknown, with_note(None)),
     };
     let Some(th) = &r.threshold else {
-        return (base, r.note.to_string());
+        return (base, with_note(None));
+    };
+    let amount_msg = |code: &'static str, a: &Amount| {
+        Message::new(code)
+            .with("amount", a.value.to_string())
+            .with("currency", a.currency.as_str())
+            .with("threshold", &*th.description)
     };
     match (th.amount_min, &th.currency, amount) {
         (Some(min), Some(cur), Some(a)) if same_currency(&a.currency, cur) => {
             if a.value.below(min) {
                 (
                     Verdict::NotSatisfied,
-                    format!(
-                        "{} {} is below the criminal threshold ({}): administrative matter only, coercive criminal measures unavailable. {}",
-                        a.value, a.currency, th.description, r.note
-                    ),
+                    with_note(Some(amount_msg("dc.below_threshold", a))),
                 )
             } else if th.amount_certain.is_some_and(|c| a.value.below(c)) {
                 (
                     Verdict::Conditional,
-                    format!(
-                        "{} {} is above the national floor but below the highest regional threshold ({}): criminal only where the local threshold is met. {}",
-                        a.value, a.currency, th.description, r.note
-                    ),
+                    with_note(Some(amount_msg("dc.between_thresholds", a))),
                 )
             } else {
-                (
-                    base,
-                    format!(
-                        "{} {} meets the threshold ({}). {}",
-                        a.value, a.currency, th.description, r.note
-                    ),
-                )
+                (base, with_note(Some(amount_msg("dc.meets_threshold", a))))
             }
         }
         (Some(_), Some(cur), Some(a)) => (
             Verdict::Conditional,
-            format!(
-                "criminal only above a threshold ({}); the amount is in {}, not {cur}: convert at the date of the offence. {}",
-                th.description, a.currency, r.note
-            ),
+            with_note(Some(
+                Message::new("dc.other_currency")
+                    .with("threshold", &*th.description)
+                    .with("currency", a.currency.as_str())
+                    .with("pack_currency", &**cur),
+            )),
         ),
         _ => (
             Verdict::Conditional,
-            format!("criminal only above a threshold ({}); {}", th.description, r.note),
+            with_note(Some(Message::new("dc.threshold").with("threshold", &*th.description))),
         ),
     }
 }
@@ -713,31 +904,29 @@ fn category_requirement(
         out.citations.push(rule.meta.citation.clone());
         if let Some(floor) = rule.penalty_over_years {
             for d in dual {
+                let m = |code: &'static str| {
+                    Message::new(code)
+                        .with("offence", &*d.offence)
+                        .with("jurisdiction", j.code.as_str())
+                        .with("years", num(floor))
+                };
                 if d.verdict == Verdict::NotSatisfied {
-                    out.warnings.push(format!(
-                        "{}: not an offence in {}, so this instrument (offences punishable by more than {floor} year(s)) is unavailable",
-                        d.offence, j.code
-                    ));
+                    out.warnings.push(m("evidence.not_an_offence"));
                     continue;
                 }
                 match d.max_penalty_years {
                     Some(p) if p > floor => {}
-                    Some(p) => out.warnings.push(format!(
-                        "{}: maximum penalty {p} years in {} does not exceed {floor} year(s), so this instrument is unavailable",
-                        d.offence, j.code
-                    )),
-                    None => out.warnings.push(format!(
-                        "{}: this instrument needs an offence punishable by more than {floor} year(s) in {}; the pack does not know the penalty",
-                        d.offence, j.code
-                    )),
+                    Some(p) => out.warnings.push(m("evidence.penalty_too_low").with("penalty", num(p))),
+                    None => out.warnings.push(m("evidence.penalty_unknown")),
                 }
             }
         }
     } else {
-        out.warnings.push(format!(
-            "the {} pack has no rule for {cat} on this date: requirements unknown",
-            j.code
-        ));
+        out.warnings.push(
+            Message::new("evidence.no_rule")
+                .with("jurisdiction", j.code.as_str())
+                .term("category", format_args!("category.{cat}")),
+        );
     }
     for a in &j.approvals {
         if a.meta.in_force(t) && (a.categories.is_empty() || a.categories.contains(&cat)) {
@@ -765,29 +954,33 @@ fn retention_risk(
         target: index,
         category: cat,
         status: RetentionStatus::Unknown,
+        period_kind: None,
         period: None,
         estimated_purge: None,
         days_left: None,
         preserve_now: false,
-        explanation: String::new(),
+        reason: Message::new("retention.reason.no_rule"),
+        note: Arc::from(""),
         citations: Vec::new(),
     };
     let wants_preservation = !kind.is_preservation() && can_preserve;
+    let cat_term = format!("category.{cat}");
     // The law in force when the newest data of the window was generated.
     let Some(rule) = j
         .retention
         .get(&cat)
         .and_then(|rs| rs.iter().find(|r| r.meta.in_force(target.until)))
     else {
-        out.explanation = format!(
-            "the {} pack has no retention rule for {cat} at the time of the data",
-            j.code
-        );
+        out.reason = Message::new("retention.reason.no_rule")
+            .with("jurisdiction", j.code.as_str())
+            .term("category", &cat_term);
         out.preserve_now = wants_preservation;
         return out;
     };
     out.citations.push(rule.meta.citation.clone());
     out.period = rule.period.clone();
+    out.period_kind = Some(rule.kind);
+    out.note = rule.note.clone();
     let add = |ts: Timestamp| -> Option<Timestamp> {
         let z = ts.to_zoned(TimeZone::UTC);
         let r = match (rule.days, rule.months) {
@@ -798,7 +991,10 @@ fn retention_risk(
         r.ok().map(|z| z.timestamp())
     };
     let (Some(purge_first), Some(purge_last)) = (add(target.from), add(target.until)) else {
-        out.explanation = format!("no retention duty for {cat} in {}: {}", j.code, rule.note);
+        out.status = RetentionStatus::NoDuty;
+        out.reason = Message::new("retention.reason.no_duty")
+            .with("jurisdiction", j.code.as_str())
+            .term("category", &cat_term);
         out.preserve_now = wants_preservation;
         return out;
     };
@@ -806,223 +1002,297 @@ fn retention_risk(
     out.estimated_purge = Some(purge_last);
     let left_first = days(purge_first);
     out.days_left = Some(left_first);
-    let period = rule.period.as_deref().unwrap_or("the retention period");
-    let mut e = String::new();
-    if t >= purge_last {
+    let period = rule.period.as_deref().unwrap_or_default().to_string();
+    let m = |code: &'static str| {
+        Message::new(code)
+            .with("period", period.as_str())
+            .term("period_kind", format_args!("period_kind.{}", rule.kind.as_str()))
+    };
+    if rule.kind == PeriodKind::Minimum && t >= purge_first {
+        // A minimum period says when the duty ends, not when the data goes.
+        out.status = RetentionStatus::MayBeDeleted;
+        out.reason = m("retention.reason.may_be_deleted").with("date", day(purge_first).to_string());
+        out.preserve_now = wants_preservation;
+    } else if t >= purge_last {
         out.status = RetentionStatus::LikelyPurged;
-        let _ = write!(
-            e,
-            "retention {period} ended on {}: data likely already purged",
-            day(purge_last)
-        );
+        out.reason = m("retention.reason.likely_purged").with("date", day(purge_last).to_string());
     } else if t >= purge_first {
         out.status = RetentionStatus::PartiallyPurged;
-        let _ = write!(
-            e,
-            "the oldest data passed the retention {period}; the rest will go by {} ({} days)",
-            day(purge_last),
-            days(purge_last)
-        );
+        out.reason = m("retention.reason.partially_purged")
+            .with("date", day(purge_last).to_string())
+            .with("days", days(purge_last).to_string());
         out.preserve_now = wants_preservation;
     } else if (left_first as f64) < main_days {
         out.status = RetentionStatus::AtRisk;
-        let _ = write!(
-            e,
-            "retention {period}: data goes from {} ({left_first} days), before the request is expected to be answered (~{} days)",
-            day(purge_first),
-            days_text(main_days)
-        );
+        out.reason = m(if rule.kind == PeriodKind::Minimum {
+            "retention.reason.at_risk_minimum"
+        } else {
+            "retention.reason.at_risk"
+        })
+        .with("date", day(purge_first).to_string())
+        .with("days", left_first.to_string())
+        .with("expected", days_text(main_days).to_string());
         out.preserve_now = wants_preservation;
     } else {
         out.status = RetentionStatus::Available;
-        let _ = write!(
-            e,
-            "retention {period}: data kept until at least {} ({left_first} days)",
-            day(purge_first)
-        );
+        out.reason = m("retention.reason.available")
+            .with("date", day(purge_first).to_string())
+            .with("days", left_first.to_string());
     }
-    let _ = write!(e, ". {}", rule.note);
-    out.explanation = e;
     out
 }
 
-/// Whole days for display (avoids float formatting on the hot path).
-pub(crate) fn days_text(d: f64) -> i64 {
-    d.round() as i64
+/// The channels the plan uses.
+struct Picks<'a> {
+    emergency: Option<&'a ChannelOption>,
+    preservation: Option<&'a ChannelOption>,
+    production: Option<&'a ChannelOption>,
+    follow_up: Option<&'a ChannelOption>,
 }
 
-/// The UTC calendar day of an instant (`2026-08-18`).
-fn day(t: Timestamp) -> jiff::civil::Date {
-    TimeZone::UTC.to_datetime(t).date()
+fn ch_msg(code: &'static str, c: &ChannelOption) -> Message {
+    Message::new(code)
+        .with("channel", &*c.name)
+        .with("channel_zh", zh_or(&c.name_zh, &c.name))
+        .with("days", days_text(c.expected_days).to_string())
 }
 
-fn build_plan<'a>(
+fn build_plan(
     input: &AssessmentInput,
     dual: &[DualCriminality],
-    channels: impl Iterator<Item = &'a ChannelOption> + Clone,
-    preservation: Option<&ChannelOption>,
-    follow_up: Option<&ChannelOption>,
+    picks: &Picks<'_>,
     cats: &[CategoryRequirement],
     retention: &[RetentionRisk],
 ) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
-    let mut push = |action: StepAction, text: String, channel: Option<Arc<str>>, citations: Vec<Arc<Citation>>| {
-        let order = steps.len() as u32 + 1;
-        steps.push(Step {
-            order,
-            action,
-            text,
-            channel,
-            citations,
-        });
-    };
-    let main = channels
-        .clone()
-        .find(|c| c.coercive)
-        .or_else(|| channels.clone().next());
-    let preserve = retention.iter().any(|r| r.preserve_now);
-    if preserve && let Some(p) = preservation {
-        let keep = p
-            .preservation_days
-            .map(|d| format!("; data kept for at least {d} days"))
-            .unwrap_or_default();
-        let informal = if p.coercive {
-            ""
-        } else {
-            " (informal request: no coercive measures, the provider may decline)"
+    let mut push =
+        |action: StepAction, what: Message, why: Message, channel: Option<Arc<str>>, citations: Vec<Arc<Citation>>| {
+            let order = steps.len() as u32 + 1;
+            steps.push(Step {
+                order,
+                action,
+                what,
+                why,
+                channel,
+                citations,
+            });
         };
-        let late = retention
-            .iter()
-            .filter(|r| r.preserve_now)
-            .filter_map(|r| r.days_left)
-            .any(|d| (d as f64) < p.expected_days);
-        let late = if late {
-            "; this channel may be too slow for the oldest data"
-        } else {
-            ""
-        };
+    let kind_term = format!("kind.{}", input.kind);
+
+    // 1. Risk to life comes before everything else.
+    if let Some(e) = picks.emergency {
         push(
-            StepAction::Preserve,
-            format!(
-                "Preserve now via {}{informal} (~{} days){keep}{late}",
-                p.name,
-                days_text(p.expected_days)
+            StepAction::EmergencyRequest,
+            ch_msg(
+                if e.coercive {
+                    "plan.emergency"
+                } else {
+                    "plan.emergency_informal"
+                },
+                e,
             ),
-            Some(p.id.clone()),
-            p.citations.clone(),
+            Message::new("why.emergency"),
+            Some(e.id.clone()),
+            e.citations.clone(),
         );
     }
+
+    // 2. Freeze the data before it may go.
+    let preserve = input.kind.is_preservation() || retention.iter().any(|r| r.preserve_now);
+    let earliest = retention
+        .iter()
+        .filter(|r| r.preserve_now || input.kind.is_preservation())
+        .filter_map(|r| r.days_left.map(|d| (d, r.estimated_purge)))
+        .min_by_key(|(d, _)| *d);
+    if preserve && let Some(p) = picks.preservation {
+        let what = match (p.coercive, p.preservation_days) {
+            (true, Some(keep)) => ch_msg("plan.preserve_keep", p).with("keep", keep.to_string()),
+            (true, None) => ch_msg("plan.preserve", p),
+            (false, _) => ch_msg("plan.preserve_informal", p),
+        };
+        let oldest = retention
+            .iter()
+            .filter(|r| r.preserve_now || input.kind.is_preservation())
+            .filter_map(|r| r.days_left)
+            .min();
+        let why = match oldest {
+            Some(d) if (d as f64) < p.expected_days => {
+                Message::new("why.preserve_too_slow").with("days", d.to_string())
+            }
+            Some(d) if d >= 0 => Message::new("why.preserve_before").with("days", d.to_string()),
+            Some(_) => Message::new("why.preserve_may_be_gone"),
+            None if input.kind.is_preservation() => Message::new("why.preserve_request"),
+            None => Message::new("why.preserve_unknown"),
+        };
+        let _ = earliest;
+        push(StepAction::Preserve, what, why, Some(p.id.clone()), p.citations.clone());
+    }
+
+    // 3. Data that is gone for good (fixed or maximum periods).
     for r in retention.iter().filter(|r| r.status == RetentionStatus::LikelyPurged) {
         push(
             StepAction::ConfirmData,
-            format!(
-                "Target {} ({}): data likely already purged; confirm with the provider or look for other sources before drafting",
-                r.target, r.category
-            ),
+            Message::new("plan.confirm_data")
+                .with("target", r.target.to_string())
+                .term("category", format_args!("category.{}", r.category)),
+            Message::new("why.confirm_data"),
             None,
             r.citations.clone(),
         );
     }
+
+    // 4. Dual criminality that needs work before sending.
     for d in dual {
+        let m = |code: &'static str| {
+            Message::new(code)
+                .with("offence", &*d.offence)
+                .with("name", &*d.name_en)
+                .with("name_zh", &*d.name_zh)
+                .with("state", input.requested.as_str())
+        };
         match (d.verdict, d.required) {
-            (_, DcRequirement::NotRequired) => {}
+            (_, DcRequirement::NotRequired) | (Verdict::Satisfied, _) => {}
             (Verdict::NotSatisfied, _) => push(
                 StepAction::Reframe,
-                format!(
-                    "{} ({}): dual criminality fails in {}; expect refusal unless the request is built on conduct that is criminal there",
-                    d.offence, d.name_en, input.requested
-                ),
+                m("plan.reframe"),
+                m("why.reframe"),
                 None,
                 d.citations.clone(),
             ),
             (Verdict::Conditional, _) => push(
                 StepAction::EstablishFacts,
-                format!(
-                    "{} ({}): state the facts that meet the condition — {}",
-                    d.offence, d.name_en, d.explanation
-                ),
+                m("plan.establish_facts"),
+                m("why.establish_facts"),
                 None,
                 d.citations.clone(),
             ),
             (Verdict::Unknown, _) => push(
                 StepAction::EstablishFacts,
-                format!(
-                    "{} ({}): dual criminality unknown — {}; ask the requested central authority before sending",
-                    d.offence, d.name_en, d.explanation
-                ),
+                m("plan.ask_dual_criminality"),
+                m("why.dc_unknown"),
                 None,
                 d.citations.clone(),
             ),
-            (Verdict::Satisfied, _) => {}
         }
     }
-    match main {
-        Some(c) => {
-            let within = match (preserve, preservation.and_then(|p| p.preservation_days)) {
-                (true, Some(d)) if !input.kind.is_preservation() => format!(" within {d} days of the preservation"),
-                _ => String::new(),
+
+    // 5. The production request (or, after a preservation request, the formal follow-up).
+    let own_law_order = picks.production.and_then(|c| c.issuing_instrument.clone());
+    if input.kind.is_preservation() {
+        if picks.preservation.is_none() {
+            push(
+                StepAction::NoChannel,
+                Message::new("plan.no_channel")
+                    .with("from", input.requesting.as_str())
+                    .with("to", input.requested.as_str())
+                    .term("kind", &kind_term),
+                Message::new("why.no_channel"),
+                None,
+                Vec::new(),
+            );
+        }
+        if let Some(f) = picks.follow_up {
+            let within = picks.preservation.and_then(|p| p.preservation_days);
+            let what = match within {
+                Some(w) => ch_msg("plan.follow_up_within", f).with("within", w.to_string()),
+                None => ch_msg("plan.follow_up", f),
             };
             push(
-                StepAction::Send,
-                format!(
-                    "Send the {} request via {}{within} (expected ~{} days)",
-                    input.kind,
-                    c.name,
-                    days_text(c.expected_days)
-                ),
-                Some(c.id.clone()),
-                c.citations.clone(),
+                StepAction::FollowUp,
+                what,
+                Message::new("why.follow_up"),
+                Some(f.id.clone()),
+                f.citations.clone(),
             );
-            if let (Some(days), Some(f)) = (c.preservation_days, follow_up) {
+        }
+    } else {
+        if let Some(c) = picks.production
+            && !c.coercive
+            && !input.kind.default_categories().is_empty()
+        {
+            // Data from a provider needs a channel that can compel it; none exists.
+            push(
+                StepAction::NoChannel,
+                Message::new("plan.no_coercive_channel")
+                    .with("from", input.requesting.as_str())
+                    .with("to", input.requested.as_str())
+                    .term("kind", &kind_term),
+                Message::new("why.no_coercive_channel"),
+                None,
+                Vec::new(),
+            );
+        }
+        match picks.production {
+            Some(c) => {
+                let within = if preserve {
+                    picks.preservation.and_then(|p| p.preservation_days)
+                } else {
+                    None
+                };
+                let what = match (&own_law_order, within) {
+                    (Some(i), _) => ch_msg("plan.order_own_law", c).with("instrument", &**i),
+                    (None, Some(w)) => ch_msg("plan.send_within", c)
+                        .term("kind", &kind_term)
+                        .with("within", w.to_string()),
+                    (None, None) => ch_msg("plan.send", c).term("kind", &kind_term),
+                };
+                let why = if !c.coercive {
+                    Message::new("why.send_informal")
+                } else if c.conditions_doubtful() {
+                    Message::new("why.send_doubtful")
+                } else if picks.emergency.is_some_and(|e| e.id != c.id) {
+                    Message::new("why.send_after_emergency")
+                } else if own_law_order.is_some() {
+                    Message::new("why.order_own_law")
+                } else {
+                    Message::new("why.send_coercive")
+                };
+                push(StepAction::Send, what, why, Some(c.id.clone()), c.citations.clone());
+            }
+            None => push(
+                StepAction::NoChannel,
+                Message::new("plan.no_channel")
+                    .with("from", input.requesting.as_str())
+                    .with("to", input.requested.as_str())
+                    .term("kind", &kind_term),
+                Message::new("why.no_channel"),
+                None,
+                Vec::new(),
+            ),
+        }
+    }
+
+    // 6. What the requested state's own instruments need (not for orders under the requesting
+    // state's own law).
+    if own_law_order.is_none() {
+        for c in cats {
+            if !c.must_contain.is_empty() {
+                let parts: Vec<&str> = c.must_contain.iter().map(|s| &**s).collect();
                 push(
-                    StepAction::Send,
-                    format!(
-                        "Follow with a formal request via {} for the preserved data within {days} days (expected ~{} days)",
-                        f.name,
-                        days_text(f.expected_days)
-                    ),
-                    Some(f.id.clone()),
-                    f.citations.clone(),
+                    StepAction::Include,
+                    Message::new("plan.include")
+                        .term("category", format_args!("category.{}", c.category))
+                        .with("instrument", c.instrument.as_deref().unwrap_or("?"))
+                        .with("items", parts.join("; ")),
+                    Message::new("why.include").with("state", input.requested.as_str()),
+                    None,
+                    c.citations.clone(),
                 );
             }
         }
-        None => push(
-            StepAction::NoChannel,
-            format!(
-                "No channel between {} and {} for {} in the packs",
-                input.requesting, input.requested, input.kind
-            ),
-            None,
-            Vec::new(),
-        ),
-    }
-    for c in cats {
-        if !c.must_contain.is_empty() {
-            let parts: Vec<&str> = c.must_contain.iter().map(|s| &**s).collect();
-            push(
-                StepAction::Include,
-                format!(
-                    "For {} ({}): include {}",
-                    c.category,
-                    c.instrument.as_deref().unwrap_or("instrument unknown"),
-                    parts.join("; ")
-                ),
-                None,
-                c.citations.clone(),
-            );
-        }
-    }
-    let mut seen: Vec<&str> = Vec::new();
-    for c in cats {
-        for a in &c.approvals {
-            if !seen.contains(&&*a.citation.rule) {
-                seen.push(&a.citation.rule);
-                push(
-                    StepAction::ObtainApproval,
-                    format!("Expect: {}", a.requirement),
-                    None,
-                    vec![a.citation.clone()],
-                );
+        let mut seen: Vec<&str> = Vec::new();
+        for c in cats {
+            for a in &c.approvals {
+                if !seen.contains(&&*a.citation.rule) {
+                    seen.push(&a.citation.rule);
+                    push(
+                        StepAction::ObtainApproval,
+                        Message::new("plan.approval").with("requirement", &*a.requirement),
+                        Message::new("why.approval").with("state", input.requested.as_str()),
+                        None,
+                        vec![a.citation.clone()],
+                    );
+                }
             }
         }
     }

@@ -38,9 +38,13 @@
 //! ```
 
 mod engine;
+mod i18n;
 mod model;
 mod pack;
 
 pub use engine::{AssessmentInput, InputError, MIN_OBSERVED_SAMPLES, ObservedDuration, assess};
+pub use i18n::{Lang, Message, catalogue_problems, has_term, term};
 pub use model::*;
-pub use pack::{CoverageRow, Diagnostic, LoadError, OFFENCES_FILE, Offence, RulePacks, TREATIES_FILE, Taxonomy, check};
+pub use pack::{
+    CoverageRow, Diagnostic, LoadError, OFFENCES_FILE, Offence, RulePacks, Severity, TREATIES_FILE, Taxonomy, check,
+};

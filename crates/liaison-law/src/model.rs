@@ -1,10 +1,11 @@
 //! The vocabulary of an assessment: citations, confidence, verdicts, and the assessment itself.
 //!
 //! Everything here is plain data that serialises to JSON; the engine fills it, the server stores
-//! it next to the request, and the CLI prints [`Assessment::summary_lines`].
+//! it next to the request, and readers see [`Assessment::render`] in their language.
 
+pub use crate::i18n::{Lang, Message};
 use jiff::Timestamp;
-use liaison_core::{CountryCode, DataCategory, RequestKind};
+use liaison_core::{CountryCode, DataCategory, RequestKind, Urgency};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub struct Citation {
     pub article: Arc<str>,
     pub url: Arc<str>,
     pub confidence: Confidence,
+    /// A verbatim quote of the primary source that states the fact (required for
+    /// `confirmed` rules by `liaison rules check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<Arc<str>>,
 }
 
 impl fmt::Display for Citation {
@@ -78,6 +83,16 @@ impl Verdict {
         }
     }
 
+    /// The snake_case code (catalogue key `verdict.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::Satisfied => "satisfied",
+            Verdict::Conditional => "conditional",
+            Verdict::Unknown => "unknown",
+            Verdict::NotSatisfied => "not_satisfied",
+        }
+    }
+
     /// Ranks verdicts so that conduct-based matching can keep the most favourable one
     /// (Budapest Art 25(5): one criminal conduct is enough).
     pub(crate) fn rank(self) -> u8 {
@@ -103,6 +118,15 @@ pub enum DcRequirement {
 }
 
 impl DcRequirement {
+    /// The snake_case code (catalogue key `dc_required.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            DcRequirement::NotRequired => "not_required",
+            DcRequirement::Discretionary => "discretionary",
+            DcRequirement::Required => "required",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DcRequirement::NotRequired => "not required",
@@ -165,6 +189,17 @@ pub enum RefusalGround {
 }
 
 impl RefusalGround {
+    /// The snake_case code (catalogue key `ground.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            RefusalGround::PoliticalOffence => "political_offence",
+            RefusalGround::EssentialInterests => "essential_interests",
+            RefusalGround::MilitaryOffence => "military_offence",
+            RefusalGround::DualCriminality => "dual_criminality",
+            RefusalGround::FundamentalRights => "fundamental_rights",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefusalGround::PoliticalOffence => "political offence",
@@ -185,11 +220,27 @@ pub struct DualCriminality {
     /// Whether the request kind and channel make dual criminality a condition at all.
     pub required: DcRequirement,
     pub verdict: Verdict,
-    pub explanation: String,
+    /// Why, in order (the catalogue renders each; pack notes are quoted as written).
+    pub reasons: Vec<Message>,
     /// Statutory maximum penalty in the requested state, where the pack knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_penalty_years: Option<f64>,
     pub citations: Vec<Arc<Citation>>,
+}
+
+impl DualCriminality {
+    /// The reasons in one language, joined.
+    pub fn explanation(&self, lang: Lang) -> String {
+        join(&self.reasons, lang)
+    }
+}
+
+fn join(ms: &[Message], lang: Lang) -> String {
+    let sep = match lang {
+        Lang::En => " ",
+        Lang::Zh => "",
+    };
+    ms.iter().map(|m| m.render(lang)).collect::<Vec<_>>().join(sep)
 }
 
 /// Where an expected duration comes from.
@@ -208,6 +259,7 @@ pub struct ChannelOption {
     pub id: Arc<str>,
     pub kind: ChannelKind,
     pub name: Arc<str>,
+    pub name_zh: Arc<str>,
     /// Whether the channel can compel a provider (police-to-police cannot).
     pub coercive: bool,
     pub dual_criminality: DcRequirement,
@@ -216,10 +268,67 @@ pub struct ChannelOption {
     /// How long data is kept once preserved through this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preservation_days: Option<u32>,
+    /// Usable for a significant and imminent risk to life or safety, and how fast then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_days: Option<f64>,
+    /// For orders the requesting state issues itself (CLOUD Act agreements, e-Evidence): the
+    /// instrument under the requesting state's own law.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuing_instrument: Option<Arc<str>>,
+    /// The pack's note on the channel, as written (English).
     pub note: Arc<str>,
     /// Conditions of the channel the request may not meet (penalty floors and the like).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Message>,
+    pub citations: Vec<Arc<Citation>>,
+}
+
+impl ChannelOption {
+    /// The channel's name in `lang`.
+    pub fn name_in(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh if !self.name_zh.is_empty() => &self.name_zh,
+            _ => &self.name,
+        }
+    }
+
+    /// Whether a warning says the request does not (or may not) meet the channel's conditions.
+    pub fn conditions_doubtful(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+}
+
+/// Why a channel the two states will have is not open on the date assessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnavailableReason {
+    /// The treaty is not in force (too few ratifications).
+    TreatyNotInForce,
+    /// The instrument applies only from a later date.
+    NotYetApplicable,
+}
+
+impl UnavailableReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            UnavailableReason::TreatyNotInForce => "treaty_not_in_force",
+            UnavailableReason::NotYetApplicable => "not_yet_applicable",
+        }
+    }
+}
+
+/// A channel shown as "not yet available" so officers know it is coming.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnavailableChannel {
+    pub id: Arc<str>,
+    pub kind: ChannelKind,
+    pub name: Arc<str>,
+    pub name_zh: Arc<str>,
+    pub reason: UnavailableReason,
+    /// When it becomes available, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<jiff::civil::Date>,
+    pub note: Arc<str>,
     pub citations: Vec<Arc<Citation>>,
 }
 
@@ -243,8 +352,33 @@ pub struct CategoryRequirement {
     pub must_contain: Vec<Arc<str>>,
     pub approvals: Vec<Approval>,
     /// Problems found (for example a penalty floor the offence does not meet).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Message>,
     pub citations: Vec<Arc<Citation>>,
+}
+
+/// How a retention period binds the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    /// Keep at least this long: the data may exist longer.
+    Minimum,
+    /// Keep no longer than this: deletion is due after it.
+    Maximum,
+    /// Keep exactly this long, then delete.
+    Fixed,
+    /// No retention duty.
+    None,
+}
+
+impl PeriodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::Minimum => "minimum",
+            PeriodKind::Maximum => "maximum",
+            PeriodKind::Fixed => "fixed",
+            PeriodKind::None => "none",
+        }
+    }
 }
 
 /// How likely it is that data still exists.
@@ -255,11 +389,15 @@ pub enum RetentionStatus {
     Available,
     /// Will pass the retention period before the main channel is expected to deliver.
     AtRisk,
-    /// The oldest part of the window is already past the retention period.
+    /// A minimum period has passed: the provider may (not must) have deleted the data.
+    MayBeDeleted,
+    /// The oldest part of the window is already past a fixed or maximum period.
     PartiallyPurged,
-    /// The whole window is past the retention period.
+    /// The whole window is past a fixed or maximum period.
     LikelyPurged,
-    /// No retention duty known: the provider's practice decides.
+    /// No retention duty: the provider's own practice decides.
+    NoDuty,
+    /// The pack has no retention rule.
     Unknown,
 }
 
@@ -267,9 +405,11 @@ impl RetentionStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RetentionStatus::Available => "available",
-            RetentionStatus::AtRisk => "at risk",
-            RetentionStatus::PartiallyPurged => "partially purged",
-            RetentionStatus::LikelyPurged => "likely already purged",
+            RetentionStatus::AtRisk => "at_risk",
+            RetentionStatus::MayBeDeleted => "may_be_deleted",
+            RetentionStatus::PartiallyPurged => "partially_purged",
+            RetentionStatus::LikelyPurged => "likely_purged",
+            RetentionStatus::NoDuty => "no_duty",
             RetentionStatus::Unknown => "unknown",
         }
     }
@@ -282,18 +422,24 @@ pub struct RetentionRisk {
     pub target: usize,
     pub category: DataCategory,
     pub status: RetentionStatus,
+    /// How the period binds (minimum, maximum, fixed), where the pack has a rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_kind: Option<PeriodKind>,
     /// The retention period in force when the data was generated, as written in the pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Arc<str>>,
-    /// When the newest data of the window is expected to be deleted.
+    /// When the newest data of the window reaches the end of the period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_purge: Option<Timestamp>,
-    /// Days until the oldest data of the window is expected to be deleted (negative: past).
+    /// Days until the oldest data of the window reaches the end of the period (negative: past).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days_left: Option<i64>,
     /// Send a preservation request now.
     pub preserve_now: bool,
-    pub explanation: String,
+    pub reason: Message,
+    /// The pack's note on the rule, as written.
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub note: Arc<str>,
     pub citations: Vec<Arc<Citation>>,
 }
 
@@ -305,6 +451,15 @@ pub enum RiskLevel {
     Low,
 }
 
+impl RiskLevel {
+    pub fn code(self) -> &'static str {
+        match self {
+            RiskLevel::High => "high",
+            RiskLevel::Low => "low",
+        }
+    }
+}
+
 /// A ground on which the requested state may refuse, with the clause that allows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefusalRisk {
@@ -312,7 +467,7 @@ pub struct RefusalRisk {
     pub level: RiskLevel,
     pub channel: Arc<str>,
     pub clause: Arc<str>,
-    pub explanation: String,
+    pub reason: Message,
     pub citations: Vec<Arc<Citation>>,
 }
 
@@ -320,14 +475,36 @@ pub struct RefusalRisk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepAction {
+    /// Risk to life: the emergency path, before anything else.
+    EmergencyRequest,
     Preserve,
     ConfirmData,
     Reframe,
     EstablishFacts,
+    /// The production request (or the order the requesting state issues itself).
     Send,
+    /// The formal request that must follow a preservation.
+    FollowUp,
     Include,
     ObtainApproval,
     NoChannel,
+}
+
+impl StepAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepAction::EmergencyRequest => "emergency_request",
+            StepAction::Preserve => "preserve",
+            StepAction::ConfirmData => "confirm_data",
+            StepAction::Reframe => "reframe",
+            StepAction::EstablishFacts => "establish_facts",
+            StepAction::Send => "send",
+            StepAction::FollowUp => "follow_up",
+            StepAction::Include => "include",
+            StepAction::ObtainApproval => "obtain_approval",
+            StepAction::NoChannel => "no_channel",
+        }
+    }
 }
 
 /// One step of the recommended plan, in order.
@@ -335,133 +512,210 @@ pub enum StepAction {
 pub struct Step {
     pub order: u32,
     pub action: StepAction,
-    pub text: String,
+    /// What to do.
+    pub what: Message,
+    /// Why the step is there, and why in this place.
+    pub why: Message,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<Arc<str>>,
     pub citations: Vec<Arc<Citation>>,
 }
 
+/// The shape of [`Assessment`] (stored assessments of an older shape are re-assessed).
+pub const ASSESSMENT_FORMAT: u32 = 2;
+
 /// The result of [`crate::assess`]: everything known in advance about a request's legal fate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
+    /// [`ASSESSMENT_FORMAT`].
+    pub format: u32,
     /// `RulePacks::content_hash()` of the packs used: store it with the request.
     pub rule_pack_version: Arc<str>,
     pub requesting: CountryCode,
     pub requested: CountryCode,
     pub kind: RequestKind,
+    pub urgency: Urgency,
+    /// The date whose law was applied (a stored request: its submission).
     pub as_of: Timestamp,
     pub dual_criminality: Vec<DualCriminality>,
     pub channels: Vec<ChannelOption>,
+    /// Channels that exist on paper but are not open yet (treaties not in force).
+    #[serde(default)]
+    pub unavailable: Vec<UnavailableChannel>,
     pub categories: Vec<CategoryRequirement>,
     pub retention: Vec<RetentionRisk>,
     pub refusal_risks: Vec<RefusalRisk>,
     pub plan: Vec<Step>,
     /// Facts the packs do not know (unknown treaty status and the like).
-    pub notes: Vec<String>,
+    pub notes: Vec<Message>,
 }
 
 impl Assessment {
-    /// Human-readable lines for the CLI, one fact per line, citations in brackets.
+    /// English lines for the CLI (see [`Assessment::render`]).
     pub fn summary_lines(&self) -> Vec<String> {
+        self.render(Lang::En)
+    }
+
+    /// Human-readable lines in `lang`, one fact per line, citations in brackets.
+    pub fn render(&self, lang: Lang) -> Vec<String> {
+        let t = |k: &str| crate::i18n::term(k, lang).to_string();
+        let r = |m: &Message| m.render(lang);
         let mut out = Vec::new();
-        out.push(format!(
-            "{} -> {}: {} (law as of {}, rule packs {})",
-            self.requesting,
-            self.requested,
-            self.kind,
-            self.as_of,
-            short(&self.rule_pack_version)
-        ));
-        out.push("Dual criminality:".to_string());
+        out.push(
+            Message::new("head.title")
+                .with("from", self.requesting.as_str())
+                .with("to", self.requested.as_str())
+                .term("kind", format_args!("kind.{}", self.kind))
+                .term("urgency", format_args!("urgency.{}", self.urgency))
+                .with("date", day(self.as_of).to_string())
+                .with("version", short(&self.rule_pack_version))
+                .render(lang),
+        );
+        out.push(t("head.dual_criminality"));
         for d in &self.dual_criminality {
+            let name = match lang {
+                Lang::Zh => &d.name_zh,
+                Lang::En => &d.name_en,
+            };
             out.push(format!(
-                "  {} {} ({}): {} [{}] — {}{}",
+                "  {} {name}: {} [{}] — {}{}",
                 d.offence,
-                d.name_en,
-                d.name_zh,
-                d.verdict.as_str(),
-                d.required.as_str(),
-                d.explanation,
+                t(&format!("verdict.{}", d.verdict.code())),
+                t(&format!("dc_required.{}", d.required.code())),
+                d.explanation(lang),
                 cites(&d.citations)
             ));
         }
-        out.push("Channels:".to_string());
+        out.push(t("head.channels"));
         if self.channels.is_empty() {
-            out.push("  none available".to_string());
+            out.push(format!("  {}", t("channels.none")));
         }
         for c in &self.channels {
             let src = match c.duration_source {
-                DurationSource::PackDefault => "pack default".to_string(),
-                DurationSource::Observed { samples } => format!("observed, n={samples}"),
+                DurationSource::PackDefault => t("duration.pack_default"),
+                DurationSource::Observed { samples } => Message::new("duration.observed")
+                    .with("samples", samples.to_string())
+                    .render(lang),
             };
             out.push(format!(
-                "  {} ({}{}): ~{} days ({src}){}",
-                c.name,
-                c.kind.as_str(),
-                if c.coercive { "" } else { ", no coercive measures" },
-                c.expected_days.round() as i64,
+                "  {} ({}{}): ~{} {} ({src}){}",
+                c.name_in(lang),
+                t(&format!("channel_kind.{}", c.kind.as_str())),
+                if c.coercive {
+                    String::new()
+                } else {
+                    format!(", {}", t("channel.not_coercive"))
+                },
+                days_text(c.expected_days),
+                t("unit.days"),
                 cites(&c.citations)
             ));
+            if let Some(i) = &c.issuing_instrument {
+                out.push(format!(
+                    "    {}",
+                    Message::new("channel.issuing").with("instrument", &**i).render(lang)
+                ));
+            }
             for w in &c.warnings {
-                out.push(format!("    warning: {w}"));
+                out.push(format!("    {}: {}", t("label.warning"), r(w)));
             }
         }
-        out.push("Evidence:".to_string());
+        for u in &self.unavailable {
+            let name = match lang {
+                Lang::Zh if !u.name_zh.is_empty() => &u.name_zh,
+                _ => &u.name,
+            };
+            let m = match u.from {
+                Some(d) => Message::new("channel.unavailable_from").with("date", d.to_string()),
+                None => {
+                    Message::new("channel.unavailable").term("why", format_args!("unavailable.{}", u.reason.code()))
+                }
+            };
+            out.push(format!("  {}", m.with("channel", &**name).render(lang)));
+        }
+        out.push(t("head.evidence"));
         for c in &self.categories {
+            let cat = t(&format!("category.{}", c.category));
             match (&c.instrument, &c.standard) {
-                (Some(i), Some(s)) => out.push(format!("  {}: {i}; standard: {s}{}", c.category, cites(&c.citations))),
-                _ => out.push(format!("  {}: unknown (no rule in the pack)", c.category)),
+                (Some(i), Some(s)) => out.push(format!(
+                    "  {cat}: {i}; {}: {s}{}",
+                    t("label.standard"),
+                    cites(&c.citations)
+                )),
+                _ => out.push(format!("  {cat}: {}", t("evidence.unknown"))),
             }
             for m in &c.must_contain {
-                out.push(format!("    must contain: {m}"));
+                out.push(format!("    {}: {m}", t("label.must_contain")));
             }
             for a in &c.approvals {
-                out.push(format!("    approval: {} [{}]", a.requirement, a.citation));
+                out.push(format!(
+                    "    {}: {} [{}]",
+                    t("label.approval"),
+                    a.requirement,
+                    a.citation
+                ));
             }
             for w in &c.warnings {
-                out.push(format!("    warning: {w}"));
+                out.push(format!("    {}: {}", t("label.warning"), r(w)));
             }
         }
         if !self.retention.is_empty() {
-            out.push("Retention:".to_string());
+            out.push(t("head.retention"));
         }
-        for r in &self.retention {
+        for x in &self.retention {
             out.push(format!(
-                "  target {} {}: {}{} — {}{}",
-                r.target,
-                r.category,
-                r.status.as_str(),
-                if r.preserve_now {
-                    " (send a preservation request now)"
+                "  {} {} {}: {}{} — {}{}{}",
+                t("label.target"),
+                x.target,
+                t(&format!("category.{}", x.category)),
+                t(&format!("retention.{}", x.status.as_str())),
+                if x.preserve_now {
+                    format!(" ({})", t("retention.preserve_now"))
                 } else {
-                    ""
+                    String::new()
                 },
-                r.explanation,
-                cites(&r.citations)
+                r(&x.reason),
+                if x.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({}: {})", t("label.pack_note"), x.note)
+                },
+                cites(&x.citations)
             ));
         }
         if !self.refusal_risks.is_empty() {
-            out.push("Refusal risks:".to_string());
+            out.push(t("head.refusal"));
         }
-        for r in &self.refusal_risks {
+        for x in &self.refusal_risks {
             out.push(format!(
-                "  {:?} {} via {} ({}): {}",
-                r.level,
-                r.ground.as_str(),
-                r.channel,
-                r.clause,
-                r.explanation
+                "  {} {} — {} ({}): {}",
+                t(&format!("risk.{}", x.level.code())),
+                t(&format!("ground.{}", x.ground.code())),
+                x.channel,
+                x.clause,
+                r(&x.reason)
             ));
         }
-        out.push("Plan:".to_string());
+        out.push(t("head.plan"));
         for s in &self.plan {
-            out.push(format!("  {}. {}", s.order, s.text));
+            out.push(format!("  {}. {}", s.order, r(&s.what)));
+            out.push(format!("     {}: {}", t("label.why"), r(&s.why)));
         }
         for n in &self.notes {
-            out.push(format!("Note: {n}"));
+            out.push(format!("{}: {}", t("label.note"), r(n)));
         }
         out
     }
+}
+
+/// Whole days for display.
+pub(crate) fn days_text(d: f64) -> i64 {
+    d.round() as i64
+}
+
+/// The UTC calendar day of an instant (`2026-08-18`).
+pub(crate) fn day(t: Timestamp) -> jiff::civil::Date {
+    jiff::tz::TimeZone::UTC.to_datetime(t).date()
 }
 
 fn short(hash: &str) -> &str {

@@ -3,7 +3,7 @@
 //! Loading is all or nothing: [`RulePacks::load`] either returns packs in which every rule has
 //! passed every check, or an error listing every problem found ([`check`] returns the same list).
 
-use crate::model::{ChannelKind, Citation, Confidence, DcRequirement, RefusalGround};
+use crate::model::{ChannelKind, Citation, Confidence, DcRequirement, PeriodKind, RefusalGround};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use liaison_core::{CountryCode, DataCategory, RequestKind};
@@ -54,11 +54,30 @@ pub struct Diagnostic {
     pub line: usize,
     pub rule: Option<String>,
     pub message: String,
+    /// Warnings (a "confirmed" rule without its primary excerpt) do not stop the packs loading.
+    pub severity: Severity,
+}
+
+/// How bad a [`Diagnostic`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: ", self.file.display(), self.line)?;
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
         if let Some(r) = &self.rule {
             write!(f, "rule {r}: ")?;
         }
@@ -102,6 +121,9 @@ struct RawCitation {
     article: String,
     #[serde(default)]
     url: String,
+    /// Verbatim quote of the primary source.
+    #[serde(default)]
+    excerpt: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +161,11 @@ struct RawTreaties {
 struct RawTreaty {
     id: Spanned<String>,
     name: String,
+    #[serde(default)]
+    name_zh: String,
+    /// Only Parties to this other treaty may join (the Second Additional Protocol: Budapest).
+    #[serde(default)]
+    open_to: Option<String>,
     #[serde(default)]
     in_force: Option<bool>,
     #[serde(default)]
@@ -193,6 +220,31 @@ struct RawPenaltyFloor {
     /// ...unless the offence is one of these codes.
     #[serde(default)]
     exempt_offences: Vec<String>,
+    /// What the warning says when the floor is not shown to be met.
+    #[serde(default)]
+    warning: FloorWarning,
+}
+
+/// How a channel's penalty floor is named in warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FloorWarning {
+    /// A penalty floor (Reg 2023/1543 Art 5(4)).
+    #[default]
+    PenaltyFloor,
+    /// The serious-crime condition of a CLOUD Act agreement.
+    SeriousCrime,
+}
+
+/// Who a channel reaches besides the requested state's authorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Reach {
+    /// Orders the requesting member state issues to any provider offering services in the
+    /// Union, wherever established (Reg (EU) 2023/1543): only the requesting state must be
+    /// bound, and a target's provider must offer services in the Union (or the requested
+    /// state be bound too).
+    UnionProvider,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +253,17 @@ struct RawChannel {
     id: Spanned<String>,
     kind: ChannelKind,
     name: String,
+    #[serde(default)]
+    name_zh: String,
+    /// Direct-provider paths: the provider must be established in one of these states (when
+    /// no target names a provider, the provider is taken to be in the requested state).
+    #[serde(default)]
+    provider_established_in: Vec<CountryCode>,
+    #[serde(default)]
+    reach: Option<Reach>,
+    /// The order the requesting state issues under its own law, by requesting state.
+    #[serde(default)]
+    issuing_instrument: BTreeMap<String, String>,
     #[serde(default)]
     treaty: Option<String>,
     #[serde(default)]
@@ -233,6 +296,10 @@ struct RawJurisdiction {
     jurisdiction: Spanned<String>,
     name_en: String,
     name_zh: String,
+    /// The sovereign state a territory belongs to (Hong Kong, Macau: CN): no diplomatic
+    /// channel between parts of one state.
+    #[serde(default)]
+    part_of: Option<CountryCode>,
     #[serde(default)]
     criminality: Vec<RawCriminality>,
     #[serde(default)]
@@ -314,6 +381,9 @@ struct RawRetention {
     days: Option<u32>,
     #[serde(default)]
     months: Option<u32>,
+    /// minimum, maximum, fixed or none.
+    #[serde(default)]
+    kind: Option<PeriodKind>,
     note: String,
     effective_from: Option<Datetime>,
     effective_until: Option<Datetime>,
@@ -426,6 +496,8 @@ impl Taxonomy {
 pub(crate) struct Treaty {
     pub meta: Meta,
     pub name: Arc<str>,
+    pub name_zh: Arc<str>,
+    pub open_to: Option<Arc<str>>,
     pub in_force: bool,
     pub note: Arc<str>,
 }
@@ -452,6 +524,10 @@ pub(crate) struct Channel {
     pub meta: Meta,
     pub kind: ChannelKind,
     pub name: Arc<str>,
+    pub name_zh: Arc<str>,
+    pub provider_established_in: Vec<CountryCode>,
+    pub reach: Option<Reach>,
+    pub issuing_instrument: Vec<(CountryCode, Arc<str>)>,
     pub treaty: Option<Arc<str>>,
     /// Position of the treaty in `Inner::treaty_list`.
     pub treaty_idx: Option<usize>,
@@ -472,6 +548,7 @@ pub(crate) struct PenaltyFloor {
     pub min_years: f64,
     pub categories: Vec<DataCategory>,
     pub exempt_offences: Vec<String>,
+    pub warning: FloorWarning,
 }
 
 #[derive(Debug, Clone)]
@@ -504,6 +581,7 @@ pub(crate) struct InstrumentRule {
 #[derive(Debug, Clone)]
 pub(crate) struct RetentionRule {
     pub meta: Meta,
+    pub kind: PeriodKind,
     pub period: Option<Arc<str>>,
     pub days: Option<u32>,
     pub months: Option<u32>,
@@ -520,6 +598,8 @@ pub(crate) struct ApprovalRule {
 #[derive(Debug, Clone)]
 pub(crate) struct Jurisdiction {
     pub code: CountryCode,
+    /// The sovereign state (itself, or the state a territory belongs to).
+    pub sovereign: CountryCode,
     pub name_en: Arc<str>,
     pub name_zh: Arc<str>,
     pub criminality: FastMap<Arc<str>, Vec<CriminalityRule>>,
@@ -561,8 +641,10 @@ impl RulePacks {
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let (packs, diags) = load_all(dir)?;
         match packs {
-            Some(p) if diags.is_empty() => Ok(p),
-            _ => Err(LoadError::Invalid(diags)),
+            Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok(p),
+            _ => Err(LoadError::Invalid(
+                diags.into_iter().filter(Diagnostic::is_error).collect(),
+            )),
         }
     }
 
@@ -578,6 +660,11 @@ impl RulePacks {
     /// Jurisdictions with a pack, in code order.
     pub fn jurisdictions(&self) -> impl Iterator<Item = CountryCode> + '_ {
         self.inner.jurisdictions.keys().copied()
+    }
+
+    /// Every channel's id, in pack order.
+    pub fn channel_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.inner.channels.iter().map(|c| &*c.meta.id)
     }
 
     /// The name of a jurisdiction with a pack, in English and Chinese.
@@ -623,6 +710,7 @@ pub fn check(dir: &Path) -> Vec<Diagnostic> {
             line: 0,
             rule: None,
             message: e.to_string(),
+            severity: Severity::Error,
         }],
     }
 }
@@ -648,6 +736,14 @@ impl FileCtx<'_> {
             line: self.line(span),
             rule: rule.map(str::to_string),
             message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    fn warn(&self, span: &Range<usize>, rule: Option<&str>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..self.diag(span, rule, message)
         }
     }
 }
@@ -750,6 +846,18 @@ fn meta(ctx: &FileCtx<'_>, raw: RawMeta<'_>, diags: &mut Vec<Diagnostic>) -> Opt
                 diags.push(ctx.diag(&span, Some(id), format!("citation is missing {}", missing.join(", "))));
                 ok = false;
             }
+            let excerpt = c.excerpt.as_deref().map(str::trim).filter(|e| !e.is_empty());
+            if confidence == Confidence::Confirmed && excerpt.is_none() {
+                diags.push(ctx.warn(
+                    &span,
+                    Some(id),
+                    "confirmed without a primary excerpt: quote the statute, treaty or register in citation.excerpt, or mark the rule partial",
+                ));
+            }
+            if c.excerpt.is_some() && excerpt.is_none() {
+                diags.push(ctx.diag(&span, Some(id), "citation.excerpt is empty"));
+                ok = false;
+            }
             Some(c)
         }
     };
@@ -764,6 +872,12 @@ fn meta(ctx: &FileCtx<'_>, raw: RawMeta<'_>, diags: &mut Vec<Diagnostic>) -> Opt
                 article: Arc::from(c.article.as_str()),
                 url: Arc::from(c.url.as_str()),
                 confidence,
+                excerpt: c
+                    .excerpt
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(Arc::from),
             }),
         }),
         _ => None,
@@ -928,11 +1042,24 @@ fn parse_treaties(path: &Path, src: &str, diags: &mut Vec<Diagnostic>) -> Option
             m.id.clone(),
             Treaty {
                 name: Arc::from(t.name.as_str()),
+                name_zh: Arc::from(t.name_zh.as_str()),
+                open_to: t.open_to.as_deref().map(Arc::from),
                 in_force: t.in_force.unwrap_or(true),
                 note: Arc::from(t.note.as_str()),
                 meta: m,
             },
         );
+    }
+    for t in &raw.treaty {
+        if let Some(o) = &t.open_to
+            && !treaties.contains_key(o.as_str())
+        {
+            diags.push(ctx.diag(
+                &t.id.span(),
+                Some(t.id.get_ref()),
+                format!("open_to: unknown treaty '{o}'"),
+            ));
+        }
     }
     let mut memberships: FastMap<CountryCode, Vec<Membership>> = FastMap::default();
     for r in &raw.membership {
@@ -984,10 +1111,35 @@ fn parse_treaties(path: &Path, src: &str, diags: &mut Vec<Diagnostic>) -> Option
             diags.push(ctx.diag(&c.id.span(), Some(&m.id), "default_days must be a positive number"));
             continue;
         }
+        if c.name_zh.trim().is_empty() {
+            diags.push(ctx.diag(
+                &c.id.span(),
+                Some(&m.id),
+                "name_zh (the channel's Chinese name) is required",
+            ));
+            continue;
+        }
+        let mut issuing = Vec::new();
+        for (k, v) in &c.issuing_instrument {
+            match CountryCode::parse(k) {
+                Ok(cc) if cc.as_str() == k.as_str() && !v.trim().is_empty() => {
+                    issuing.push((cc, Arc::from(v.as_str())))
+                }
+                _ => diags.push(ctx.diag(
+                    &c.id.span(),
+                    Some(&m.id),
+                    format!("issuing_instrument: '{k}' must be an upper-case ISO code with a non-empty instrument"),
+                )),
+            }
+        }
         overlap.add(&ctx, format!("channel {}", m.id), &m, c.id.span(), diags);
         channels.push(Channel {
             kind: c.kind,
             name: Arc::from(c.name.as_str()),
+            name_zh: Arc::from(c.name_zh.as_str()),
+            provider_established_in: c.provider_established_in.clone(),
+            reach: c.reach,
+            issuing_instrument: issuing,
             treaty: c.treaty.as_deref().map(Arc::from),
             treaty_idx: None,
             requested_in: c.requested_in.clone(),
@@ -1001,6 +1153,7 @@ fn parse_treaties(path: &Path, src: &str, diags: &mut Vec<Diagnostic>) -> Option
                 min_years: f.min_years,
                 categories: f.categories.clone(),
                 exempt_offences: f.exempt_offences.clone(),
+                warning: f.warning,
             }),
             refusal_grounds: c
                 .refusal_grounds
@@ -1022,7 +1175,7 @@ fn parse_treaties(path: &Path, src: &str, diags: &mut Vec<Diagnostic>) -> Option
         c.treaty_idx = c.treaty.as_ref().and_then(|t| pos.get(t).copied());
     }
     let treaty_list = treaties.into_values().collect();
-    (diags.len() == before).then_some(TreatyData {
+    (!diags[before..].iter().any(Diagnostic::is_error)).then_some(TreatyData {
         treaty_list,
         memberships,
         channels,
@@ -1067,6 +1220,7 @@ fn parse_jurisdiction(
     let prefix = format!("{}.", code.as_str().to_ascii_lowercase());
     let mut j = Jurisdiction {
         code,
+        sovereign: raw.part_of.unwrap_or(code),
         name_en: Arc::from(raw.name_en.as_str()),
         name_zh: Arc::from(raw.name_zh.as_str()),
         criminality: FastMap::default(),
@@ -1179,12 +1333,34 @@ fn parse_jurisdiction(
             diags.push(ctx.diag(&r.id.span(), Some(&m.id), "categories must not be empty"));
             continue;
         }
+        let Some(kind) = r.kind else {
+            diags.push(ctx.diag(
+                &r.id.span(),
+                Some(&m.id),
+                "missing kind: is the period a minimum, a maximum, fixed, or is there none?",
+            ));
+            continue;
+        };
+        let has_period = r.days.is_some() || r.months.is_some();
+        if kind == PeriodKind::None && has_period {
+            diags.push(ctx.diag(&r.id.span(), Some(&m.id), "kind = none takes no days or months"));
+            continue;
+        }
+        if kind != PeriodKind::None && !has_period {
+            diags.push(ctx.diag(
+                &r.id.span(),
+                Some(&m.id),
+                format!("kind = {} needs days or months", kind.as_str()),
+            ));
+            continue;
+        }
         for (i, cat) in r.categories.iter().enumerate() {
             let topic = format!("retention {cat}");
             overlap.add_part(&ctx, topic.clone(), &m, r.id.span(), diags, i == 0);
             j.coverage.push((m.id.to_string(), topic, m.citation.confidence));
             j.retention.entry(*cat).or_default().push(RetentionRule {
                 meta: m.clone(),
+                kind,
                 period: r.period.as_deref().map(Arc::from),
                 days: r.days,
                 months: r.months,
@@ -1215,7 +1391,7 @@ fn parse_jurisdiction(
             meta: m,
         });
     }
-    (diags.len() == before).then_some(j)
+    (!diags[before..].iter().any(Diagnostic::is_error)).then_some(j)
 }
 
 /// Reads every `*.toml` in `dir` and validates it. Returns the packs only if nothing is wrong.
@@ -1255,6 +1431,7 @@ fn load_all(dir: &Path) -> Result<(Option<RulePacks>, Vec<Diagnostic>), LoadErro
             line: 0,
             rule: None,
             message: "missing offence taxonomy".into(),
+            severity: Severity::Error,
         });
         return Ok((None, diags));
     };
@@ -1267,6 +1444,7 @@ fn load_all(dir: &Path) -> Result<(Option<RulePacks>, Vec<Diagnostic>), LoadErro
                 line: 0,
                 rule: None,
                 message: "missing treaties file".into(),
+                severity: Severity::Error,
             });
             None
         }
@@ -1283,13 +1461,14 @@ fn load_all(dir: &Path) -> Result<(Option<RulePacks>, Vec<Diagnostic>), LoadErro
                     line: 1,
                     rule: None,
                     message: format!("second pack for jurisdiction {}", j.code),
+                    severity: Severity::Error,
                 });
             }
             jurisdictions.insert(j.code, j);
         }
     }
     match treaties {
-        Some(t) if diags.is_empty() => {
+        Some(t) if !diags.iter().any(Diagnostic::is_error) => {
             let inner = Inner {
                 hash,
                 taxonomy,
@@ -1323,6 +1502,7 @@ mod tests {
             line: 42,
             rule: Some("cn.dc.bc-09".into()),
             message: "boom".into(),
+            severity: Severity::Error,
         };
         assert_eq!(d.to_string(), "rules/cn.toml:42: rule cn.dc.bc-09: boom");
         let d = Diagnostic { rule: None, ..d };
@@ -1352,6 +1532,7 @@ mod tests {
                 article: Arc::from("a"),
                 url: Arc::from("u"),
                 confidence: Confidence::Partial,
+                excerpt: None,
             }),
         };
         assert!(m.in_force("2017-06-01T00:00:00Z".parse().unwrap()));

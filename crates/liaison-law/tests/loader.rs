@@ -140,7 +140,7 @@ fn broken_packs_give_file_line_and_rule() {
         Case {
             name: "overlapping dates",
             file: "cn.toml",
-            text: "[[retention]]\nid = \"cn.ret.logs.draft\"\ncategories = [\"traffic_data\"]\ndays = 90\nnote = \"x\"\neffective_from = 2016-01-01\nconfidence = \"unconfirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
+            text: "[[retention]]\nid = \"cn.ret.logs.draft\"\ncategories = [\"traffic_data\"]\ndays = 90\nkind = \"minimum\"\nnote = \"x\"\neffective_from = 2016-01-01\nconfidence = \"unconfirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
             rule: Some("cn.ret.logs.draft"),
             needle: "id = \"cn.ret.logs.draft\"",
             message: "overlap with rule cn.ret.logs.mps82",
@@ -178,9 +178,25 @@ fn broken_packs_give_file_line_and_rule() {
             message: "effective_until must be after",
         },
         Case {
+            name: "retention without its kind",
+            file: "de.toml",
+            text: "[[retention]]\nid = \"de.ret.draft\"\ncategories = [\"domain_registration_data\"]\ndays = 90\nnote = \"x\"\neffective_from = 2030-01-01\nconfidence = \"unconfirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
+            rule: Some("de.ret.draft"),
+            needle: "id = \"de.ret.draft\"",
+            message: "missing kind",
+        },
+        Case {
+            name: "a channel without its Chinese name",
+            file: "treaties.toml",
+            text: "[[channel]]\nid = \"xx-police\"\nkind = \"police_to_police\"\nname = \"n\"\ncoercive = false\ndual_criminality = \"required\"\ndefault_days = 10\neffective_from = 2000-01-01\nconfidence = \"unconfirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
+            rule: Some("xx-police"),
+            needle: "id = \"xx-police\"",
+            message: "name_zh",
+        },
+        Case {
             name: "unknown treaty for a channel",
             file: "treaties.toml",
-            text: "[[channel]]\nid = \"xx-mla\"\nkind = \"treaty_mla\"\nname = \"n\"\ntreaty = \"nowhere\"\ncoercive = true\ndual_criminality = \"required\"\ndefault_days = 10\neffective_from = 2000-01-01\nconfidence = \"unconfirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
+            text: "[[channel]]\nid = \"xx-mla\"\nkind = \"treaty_mla\"\nname = \"n\"\nname_zh = \"n\"\ntreaty = \"nowhere\"\ncoercive = true\ndual_criminality = \"required\"\ndefault_days = 10\neffective_from = 2000-01-01\nconfidence = \"unconfirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
             rule: Some("xx-mla"),
             needle: "id = \"xx-mla\"",
             message: "unknown treaty 'nowhere'",
@@ -323,25 +339,70 @@ fn missing_directory_is_an_io_error() {
 
 #[test]
 fn art_29_4_reservation_brings_back_dual_criminality_for_non_budapest_offences() {
-    let s = Scratch::new();
-    let p = s.path().join("treaties.toml");
-    let src = std::fs::read_to_string(&p).unwrap();
-    let patched = src.replacen(
-        "note = \"ratification deposited 29 Sep 2006\"",
-        "note = \"ratification deposited 29 Sep 2006\"\nreservations = [\"29(4)\"]",
-        1,
-    );
-    assert_ne!(src, patched);
-    std::fs::write(&p, patched).unwrap();
-    let packs = RulePacks::load(s.path()).unwrap();
+    // Japan made the Art 29(4) reservation (rules/treaties.toml, budapest.jp).
+    let packs = packs();
     let kind = liaison_core::RequestKind::ExpeditedPreservation;
     let porn = assess(
-        &packs,
+        packs,
+        &input("GB", "JP", kind, &["OBSCENE-DISSEMINATION"], "2026-11-01"),
+    )
+    .unwrap();
+    assert_eq!(
+        porn.plan[0].channel.as_deref(),
+        Some("budapest-24-7"),
+        "{:?}",
+        porn.plan
+    );
+    assert_eq!(porn.dual_criminality[0].required, DcRequirement::Discretionary);
+    assert!(porn.dual_criminality[0].explanation(Lang::En).contains("29(4)"));
+    let hacking = assess(packs, &input("GB", "JP", kind, &["BC-02"], "2026-11-01")).unwrap();
+    assert_eq!(hacking.dual_criminality[0].required, DcRequirement::NotRequired);
+    // No reservation by the United States.
+    let us = assess(
+        packs,
         &input("GB", "US", kind, &["OBSCENE-DISSEMINATION"], "2026-11-01"),
     )
     .unwrap();
-    assert_eq!(porn.dual_criminality[0].required, DcRequirement::Discretionary);
-    assert!(porn.dual_criminality[0].explanation.contains("29(4)"));
-    let hacking = assess(&packs, &input("GB", "US", kind, &["BC-02"], "2026-11-01")).unwrap();
-    assert_eq!(hacking.dual_criminality[0].required, DcRequirement::NotRequired);
+    assert_eq!(us.dual_criminality[0].required, DcRequirement::NotRequired);
+}
+
+#[test]
+fn a_confirmed_rule_without_its_excerpt_is_a_warning_not_an_error() {
+    let s = Scratch::new();
+    s.append(
+        "de.toml",
+        "[[approval]]\nid = \"de.ap.draft\"\nrequirement = \"r\"\neffective_from = 2030-01-01\nconfidence = \"confirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\" }\n",
+    );
+    let line = s.line_of("de.toml", "id = \"de.ap.draft\"");
+    let diags = check(s.path());
+    let d = diags
+        .iter()
+        .find(|d| d.rule.as_deref() == Some("de.ap.draft"))
+        .unwrap_or_else(|| panic!("{diags:#?}"));
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(d.line, line);
+    assert!(d.to_string().contains("warning: "), "{d}");
+    assert!(d.message.contains("excerpt"), "{d}");
+    // Warnings do not stop a node from starting.
+    RulePacks::load(s.path()).unwrap();
+
+    // With the quote it is clean; an empty quote is an error.
+    let s = Scratch::new();
+    s.append(
+        "de.toml",
+        "[[approval]]\nid = \"de.ap.draft\"\nrequirement = \"r\"\neffective_from = 2030-01-01\nconfidence = \"confirmed\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\", excerpt = \"The text.\" }\n",
+    );
+    assert!(!check(s.path()).iter().any(|d| d.rule.as_deref() == Some("de.ap.draft")));
+    let s = Scratch::new();
+    s.append(
+        "de.toml",
+        "[[approval]]\nid = \"de.ap.draft\"\nrequirement = \"r\"\neffective_from = 2030-01-01\nconfidence = \"partial\"\ncitation = { instrument = \"i\", article = \"a\", url = \"u\", excerpt = \" \" }\n",
+    );
+    let diags = check(s.path());
+    assert!(
+        diags.iter().any(|d| d.rule.as_deref() == Some("de.ap.draft")
+            && d.is_error()
+            && d.message.contains("excerpt is empty")),
+        "{diags:#?}"
+    );
 }

@@ -38,6 +38,7 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/requests/{id}/events", get(events))
         .route("/api/v1/requests/{id}/transitions", get(allowed).post(transition))
         .route("/api/v1/requests/{id}/comments", post(comment))
+        .route("/api/v1/requests/{id}/reassess", post(reassess))
         .route("/api/v1/assessments", post(assess))
         .route("/api/v1/reports/cooperation", get(cooperation))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -739,7 +740,7 @@ fn assessment_input(mut v: serde_json::Value) -> ApiResult<liaison_law::Assessme
             format!("unknown field `{k}`, expected one of {}", known.join(", ")),
         ));
     }
-    serde_path_to_error::deserialize(v).map_err(|e| {
+    let input: liaison_law::AssessmentInput = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "input".to_string()
@@ -747,15 +748,62 @@ fn assessment_input(mut v: serde_json::Value) -> ApiResult<liaison_law::Assessme
             format!("input.{path}")
         };
         Problem::field(&field, e.inner().to_string())
-    })
+    })?;
+    for (i, t) in input.targets.iter().enumerate() {
+        if let Some(p) = &t.provider {
+            let n = p.name.chars().count();
+            if p.name.trim().is_empty() || n > 200 || p.name.chars().any(char::is_control) {
+                return Err(Problem::field(
+                    &format!("input.targets[{i}].provider.name"),
+                    "give the provider's name: 1 to 200 characters, no control characters",
+                ));
+            }
+        }
+    }
+    Ok(input)
 }
 
-async fn assess(AxState(node): AxState<Node>, Auth(p): Auth, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssessQuery {
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+async fn assess(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<AssessQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let lang = match q.lang.as_deref() {
+        None => None,
+        Some(l) => Some(liaison_law::Lang::parse(l).ok_or_else(|| {
+            Problem::field(
+                "lang",
+                format!("'{l}' is not a language Liaison speaks: use en or zh-CN"),
+            )
+        })?),
+    };
     let b: AssessBody = json_body(&headers, &body)?;
     let input = b.input.map(assessment_input).transpose()?;
     let now = Timestamp::now();
     let a = node.assess(&p, b.draft, b.request, input, now).await?;
-    Ok(Json(a).into_response())
+    match lang {
+        None => Ok(Json(a).into_response()),
+        Some(l) => {
+            let mut v = serde_json::to_value(&a)
+                .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", e.to_string()))?;
+            v["rendered"] = serde_json::json!(a.render(l));
+            Ok(Json(v).into_response())
+        }
+    }
+}
+
+async fn reassess(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    Ok(Json(node.reassess(&p, id, Timestamp::now()).await?).into_response())
 }
 
 async fn cooperation(

@@ -291,7 +291,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let target = {
         let mut t = object(
             &["value", "from", "until"],
-            json!({"value": target_value, "from": instant(), "until": instant()}),
+            json!({"value": target_value, "from": instant(), "until": instant(), "provider": object(
+                &["name", "established_in"],
+                json!({
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200,
+                        "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+                        "description": "The provider holding the data, as the requester knows it"},
+                    "established_in": schema_ref("CountryCode"),
+                    "offers_services_in_eu": {"type": "boolean", "description": "Offers services in the EU (then e-Evidence orders reach it); default false"}
+                }),
+            )}),
         );
         t["description"] = json!("A target and the period for which data is sought; until must not be before from");
         t
@@ -453,10 +462,13 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "rule_pack_version",
                 "requesting",
                 "requested",
+                "format",
                 "kind",
+                "urgency",
                 "as_of",
                 "dual_criminality",
                 "channels",
+                "unavailable",
                 "categories",
                 "retention",
                 "refusal_risks",
@@ -467,15 +479,19 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "rule_pack_version": string(),
                 "requesting": string(),
                 "requested": string(),
+                "format": {"type": "integer", "description": "Shape of the assessment (2 since codes and parameters replaced English sentences)"},
                 "kind": schema_ref("RequestKind"),
+                "urgency": schema_ref("Urgency"),
                 "as_of": instant(),
                 "dual_criminality": array(json!({"type": "object"})),
                 "channels": array(json!({"type": "object"})),
+                "unavailable": {"type": "array", "items": {"type": "object"}, "description": "Channels not open yet on as_of (treaties not in force, instruments applying later)"},
+                "rendered": {"type": "array", "items": string(), "description": "With ?lang=: the assessment in words"},
                 "categories": array(json!({"type": "object"})),
                 "retention": array(json!({"type": "object"})),
                 "refusal_risks": array(json!({"type": "object"})),
                 "plan": array(json!({"type": "object"})),
-                "notes": array(string())
+                "notes": array(object(&["code", "params"], json!({"code": string(), "params": {"type": "object", "additionalProperties": string()}})))
             }),
         );
         a["description"] = json!(
@@ -752,11 +768,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 .params(vec![id_param()]).json_body(schema_ref("Transition")).errors(&[403, 404, 409])
                 .ok(200, "The request after the move", json_content(schema_ref("Request"))).build()
         },
+        "/api/v1/requests/{id}/reassess": {"post": Op::new("reassess", "law", "Re-assess a submitted request under the current rule packs")
+            .describe("Applies the law in force on the submission date with the node's current rule packs and stores the new assessment (an `assessment` event and an audit entry). 400: a draft (assessed when submitted)")
+            .params(vec![id_param()]).errors(&[400, 403, 404])
+            .ok(200, "The request with its new assessment", json_content(schema_ref("Request"))).build()},
         "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
             .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
             .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
         "/api/v1/assessments": {"post": Op::new("assess", "law", "Assess a draft, a stored request or an explicit input against both states' law")
-            .describe("Nothing is stored. 404/403: the request named is not visible to, or not readable by, the caller")
+            .describe("Nothing is stored. 404/403: the request named is not visible to, or not readable by, the caller. A stored request is assessed under the law in force on its submission date. With `lang`, the answer adds `rendered`: the assessment in words, in that language")
+            .params(vec![q("lang", "Add the assessment rendered in this language (en or zh-CN)", enum_of(["en", "zh-CN", "zh"]))])
             .json_body(schema_ref("AssessmentRequest")).errors(&[403, 404])
             .ok(200, "The assessment", json_content(schema_ref("Assessment"))).build()},
         "/api/v1/reports/cooperation": {"get": Op::new("cooperationReport", "reports", "Cooperation statistics per ordered pair")

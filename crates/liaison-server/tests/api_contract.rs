@@ -325,7 +325,7 @@ async fn document_names_every_status_and_content_type() {
                 .map(move |(m, op)| (m.to_uppercase(), path.clone(), op))
         })
         .collect();
-    assert_eq!(ops.len(), 37, "operations in the document");
+    assert_eq!(ops.len(), 38, "operations in the document");
     for (method, path, op) in &ops {
         let codes: Vec<&str> = op["responses"]
             .as_object()
@@ -567,4 +567,68 @@ async fn intel_instants_stay_in_range() {
         )
         .await;
     assert_problem(&a, StatusCode::BAD_REQUEST);
+}
+
+/// An assessment in the reader's language, direct-provider preservation first, and the
+/// re-assessment endpoint's refusals (issue #16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assessments_speak_the_asked_language_and_reassessment_refuses_what_it_must() {
+    let api = Api::start().await;
+    let body = json!({"input": {
+        "requesting": "CN", "requested": "US", "kind": "expedited_preservation", "urgency": "routine",
+        "offences": ["FRAUD-TELECOM"], "as_of": "2026-12-01T00:00:00Z",
+        "targets": [{"value": {"type": "domain", "name": "example.org"},
+            "from": "2026-10-01T00:00:00Z", "until": "2026-11-01T00:00:00Z",
+            "provider": {"name": "ExampleMail Inc.", "established_in": "US"}}]
+    }})
+    .to_string();
+    let a = api.post_json("/api/v1/assessments?lang=zh-CN", OFFICER, &body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["plan"][0]["action"], "preserve", "{}", a.body);
+    assert_eq!(a.body["plan"][0]["channel"], "us-provider-preservation", "{}", a.body);
+    let rendered: Vec<&str> = a.body["rendered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(rendered.iter().any(|l| l.contains("行动方案")), "{rendered:?}");
+    assert!(
+        rendered.iter().any(|l| l.contains("美国服务提供者应外国请求自愿保全")),
+        "{rendered:?}"
+    );
+    // Without lang: codes and parameters only.
+    let a = api.post_json("/api/v1/assessments", OFFICER, &body).await;
+    assert!(a.body.get("rendered").is_none());
+    assert_eq!(
+        a.body["plan"][0]["what"]["code"], "plan.preserve_informal",
+        "{}",
+        a.body
+    );
+    // A language the node does not speak.
+    let a = api.post_json("/api/v1/assessments?lang=fr", OFFICER, &body).await;
+    assert_problem(&a, StatusCode::BAD_REQUEST);
+    assert_eq!(fields(&a), ["lang"], "{}", a.body);
+    // A provider with a control character in its name is refused with its path.
+    let bad = body.replace("ExampleMail Inc.", "Example\\u0007Mail");
+    let a = api.post_json("/api/v1/assessments", OFFICER, &bad).await;
+    assert_problem(&a, StatusCode::BAD_REQUEST);
+    assert_eq!(fields(&a), ["input.targets[0].provider.name"], "{}", a.body);
+    // Re-assessment: unknown request 404, an analyst 403.
+    let a = api
+        .post_json(
+            "/api/v1/requests/00000000-0000-7000-8000-000000000000/reassess",
+            OFFICER,
+            "",
+        )
+        .await;
+    assert_problem(&a, StatusCode::NOT_FOUND);
+    let a = api
+        .post_json(
+            "/api/v1/requests/00000000-0000-7000-8000-000000000000/reassess",
+            ("FBI", Role::Analyst),
+            "",
+        )
+        .await;
+    assert_problem(&a, StatusCode::FORBIDDEN);
 }

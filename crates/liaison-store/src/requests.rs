@@ -734,6 +734,73 @@ impl Store {
         Ok(ev)
     }
 
+    /// Replaces a submitted request's legal assessment (a re-assessment under newer rule
+    /// packs), with an `assessment` event and an audit entry, in one transaction. The request's
+    /// version does not change: nothing the two sides agreed on moves.
+    pub async fn replace_assessment(
+        &self,
+        id: RequestId,
+        assessment: RawJson,
+        rule_pack_version: String,
+        actor: &str,
+        at: jiff::Timestamp,
+    ) -> Result<EventRecord> {
+        let actor = actor.to_string();
+        self.writing(move |s| async move {
+            let mut w = s.write().await?;
+            let mut head = w.audit_head().await?;
+            let mut b = Batch::default();
+            let old: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT rule_pack_version FROM requests WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(w.conn().await?)
+                    .await?;
+            let Some((old,)) = old else {
+                return Err(StoreError::NotFound(format!("request {id}")));
+            };
+            let update = b.push(
+                "UPDATE requests SET rule_pack_version = $1 WHERE id = $2 AND submitted_at IS NOT NULL",
+                vec![rule_pack_version.clone().into(), id.to_string().into()],
+            );
+            b.push(
+                "INSERT INTO request_assessments (request_id, assessment) VALUES ($1, $2) \
+                 ON CONFLICT (request_id) DO UPDATE SET assessment = excluded.assessment",
+                vec![id.to_string().into(), assessment.get().to_string().into()],
+            );
+            let data = serde_json::json!({"rule_pack_version": rule_pack_version, "previous_rule_pack_version": old});
+            let ev = push_event(
+                &mut b,
+                id,
+                at,
+                &actor,
+                "assessment",
+                None,
+                None,
+                Some("re-assessed under the current rule packs"),
+                Some(&data),
+            );
+            audit::push(
+                &mut b,
+                &mut head,
+                at,
+                &actor,
+                "request.reassess",
+                &id.to_string(),
+                &serde_json::json!({"event": ev.id, "rule_pack_version": rule_pack_version, "assessment_sha256": audit::digest(assessment.get())}),
+            );
+            let changed = w.run(b).await?;
+            if changed.get(update) != Some(&1) {
+                return Err(StoreError::Conflict(format!(
+                    "request {id} has not been submitted: it has no assessment to renew"
+                )));
+            }
+            w.set_audit_head(head.0, head.1);
+            w.commit().await?;
+            Ok(ev)
+        })
+        .await
+    }
+
     /// A request's history, oldest first.
     pub async fn events(&self, id: RequestId) -> Result<Vec<EventRecord>> {
         type Row = (

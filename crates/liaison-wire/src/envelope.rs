@@ -145,10 +145,19 @@ pub enum SignError {
 }
 
 /// The oldest protocol version that can carry a payload: an amount in `request_submitted`
-/// needs version 2 (version 1 had no exact form for it). Every later payload type or field
+/// needs version 2 (version 1 had no exact form for it); one whose targets name a provider
+/// needs version 3 (older nodes refuse unknown target fields). Every later payload type or field
 /// adds its line here and in docs/federation.md §3.4.
+fn has_provider(payload: &Value) -> bool {
+    payload
+        .pointer("/request/targets")
+        .and_then(Value::as_array)
+        .is_some_and(|ts| ts.iter().any(|t| t.get("provider").is_some_and(|p| !p.is_null())))
+}
+
 pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {
     match payload_type {
+        PayloadType::RequestSubmitted if has_provider(payload) => 3,
         PayloadType::RequestSubmitted if payload.pointer("/request/amount").is_some_and(|a| !a.is_null()) => 2,
         _ => 1,
     }

@@ -295,4 +295,21 @@ fn protocol_versions_are_negotiated_and_checked() {
     let e = verify_at(&v1, &cn, &peers, ts(NOW)).unwrap_err();
     assert_eq!(e.code(), "malformed");
     assert!(e.to_string().contains("needs protocol version 2"), "{e}");
+
+    // A target naming its provider needs version 3 (older nodes refuse unknown target fields).
+    let mut with_provider = draft(&de, &cn, 1);
+    with_provider.payload = json!({"request": {"targets": [
+        {"value": {"type": "domain", "name": "example.org"}},
+        {"value": {"type": "domain", "name": "example.net"}, "provider": {"name": "ExampleMail", "established_in": "US"}}
+    ]}, "actor": "x"});
+    assert_eq!(
+        payload_min_version(PayloadType::RequestSubmitted, &with_provider.payload),
+        3
+    );
+    match with_provider.clone().sign_version(&de.key, 2) {
+        Err(SignError::PeerTooOld { needs: 3, peer: 2 }) => {}
+        other => panic!("expected PeerTooOld, got {other:?}"),
+    }
+    let env = with_provider.sign_version(&de.key, 3).unwrap();
+    assert!(verify_at(&env, &cn, &peers, ts(NOW)).is_ok());
 }

@@ -46,6 +46,15 @@ pub struct AssessArgs {
     /// Evaluate the law in force on this date instead of today.
     #[arg(long)]
     pub as_of: Option<String>,
+    /// The provider holding the data (name), for direct-provider paths and e-Evidence reach.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Where the provider is established (ISO code); required with --provider.
+    #[arg(long)]
+    pub provider_country: Option<String>,
+    /// The provider offers services in the European Union.
+    #[arg(long)]
+    pub provider_in_eu: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +64,9 @@ pub enum RulesCmd {
         /// Directory to check (default: rules_dir of the data directory, or ./rules).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Fail on warnings too (a "confirmed" rule without its primary excerpt).
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -95,9 +107,34 @@ pub async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<()> {
         if categories.is_empty() {
             categories = kind.default_categories().to_vec();
         }
+        let provider = match (&a.provider, &a.provider_country) {
+            (Some(name), Some(c)) => Some(liaison_core::Provider {
+                name: name.trim().to_string(),
+                established_in: CountryCode::parse(c).map_err(|e| bad(format!("--provider-country: {e}")))?,
+                offers_services_in_eu: a.provider_in_eu,
+            }),
+            (Some(_), None) => {
+                return Err(bad(
+                    "--provider needs --provider-country (ISO code of its establishment)",
+                ));
+            }
+            (None, Some(_)) => return Err(bad("--provider-country needs --provider (the provider's name)")),
+            (None, None) if a.provider_in_eu => {
+                return Err(bad("--provider-in-eu needs --provider and --provider-country"));
+            }
+            (None, None) => None,
+        };
+        if let Some(p) = &provider
+            && (p.name.is_empty() || p.name.chars().count() > 200 || p.name.chars().any(char::is_control))
+        {
+            return Err(bad("--provider: give the provider's name, 1 to 200 characters"));
+        }
         let mut targets = Vec::new();
-        if let Some(e) = &a.event_at {
-            let at = super::admin::parse_instant("--event-at", e)?;
+        if a.event_at.is_some() || provider.is_some() {
+            let at = match &a.event_at {
+                Some(e) => super::admin::parse_instant("--event-at", e)?,
+                None => as_of,
+            };
             targets.push(Target {
                 value: TargetValue::Account {
                     service: "unspecified".into(),
@@ -105,6 +142,7 @@ pub async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<()> {
                 },
                 from: at,
                 until: at,
+                provider,
             });
         }
         let input = AssessmentInput {
@@ -128,14 +166,14 @@ pub async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<()> {
     if ctx.json {
         return json(&assessment);
     }
-    for line in assessment.summary_lines() {
+    for line in assessment.render(ctx.lang) {
         println!("{line}");
     }
     Ok(())
 }
 
 pub async fn rules(ctx: &Ctx, c: RulesCmd) -> Result<()> {
-    let RulesCmd::Check { dir } = c;
+    let RulesCmd::Check { dir, strict } = c;
     let dir = match dir {
         Some(d) => d,
         None => match ctx.config() {
@@ -144,17 +182,26 @@ pub async fn rules(ctx: &Ctx, c: RulesCmd) -> Result<()> {
         },
     };
     let diags = liaison_law::check(&dir);
+    let catalogue = liaison_law::catalogue_problems();
     if ctx.json {
-        json(&diags.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
+        json(&serde_json::json!({
+            "errors": diags.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect::<Vec<_>>(),
+            "warnings": diags.iter().filter(|d| !d.is_error()).map(|d| d.to_string()).collect::<Vec<_>>(),
+            "catalogue": catalogue,
+        }))?;
     } else {
         for d in &diags {
             println!("{d}");
         }
+        for c in &catalogue {
+            println!("message catalogue: {c}");
+        }
     }
-    if !diags.is_empty() {
+    let errors = diags.iter().filter(|d| d.is_error()).count() + catalogue.len();
+    let warnings = diags.len() + catalogue.len() - errors;
+    if errors > 0 || (strict && warnings > 0) {
         return Err(IntegrityFailure(format!(
-            "{} problem(s) in the rule packs under {}",
-            diags.len(),
+            "{errors} error(s) and {warnings} warning(s) in the rule packs under {}",
             dir.display()
         ))
         .into());
@@ -162,10 +209,15 @@ pub async fn rules(ctx: &Ctx, c: RulesCmd) -> Result<()> {
     let packs = liaison_law::RulePacks::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
     if !ctx.json {
         println!(
-            "Rule packs OK: {} jurisdictions, {} offences, version {}",
+            "Rule packs OK: {} jurisdictions, {} offences, version {}{}",
             packs.jurisdictions().count(),
             packs.taxonomy().len(),
-            packs.content_hash()
+            packs.content_hash(),
+            if warnings > 0 {
+                format!(" ({warnings} warning(s): confirmed rules without a primary excerpt)")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())

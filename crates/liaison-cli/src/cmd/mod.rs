@@ -60,6 +60,9 @@ pub struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Language of legal assessments: en or zh (zh-CN) [default: en].
+    #[arg(long, global = true, env = "LIAISON_LANG", value_parser = parse_lang)]
+    pub lang: Option<liaison_law::Lang>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,6 +122,8 @@ pub enum Command {
 
 /// What every command gets.
 pub struct Ctx {
+    /// Language of legal assessments.
+    pub lang: liaison_law::Lang,
     pub data_dir: PathBuf,
     /// Whether the user named the data directory (`--data-dir` or `LIAISON_DATA_DIR`).
     pub data_dir_given: bool,
@@ -176,8 +181,13 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+fn parse_lang(s: &str) -> std::result::Result<liaison_law::Lang, String> {
+    liaison_law::Lang::parse(s).ok_or_else(|| format!("'{s}' is not a language Liaison speaks: use en or zh"))
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
+        lang: cli.lang.unwrap_or_default(),
         data_dir_given: cli.data_dir.is_some(),
         data_dir: cli.data_dir.unwrap_or_else(|| PathBuf::from("liaison-data")),
         user: cli.user,

@@ -18,6 +18,9 @@ pub enum RequestCmd {
     List(ListArgs),
     /// Show one request with its history and legal assessment.
     Show { id: String },
+    /// Re-assess a submitted request under the current rule packs (the law in force on its
+    /// submission date), e.g. after the packs were updated.
+    Reassess { id: String },
     /// Move a request to another state.
     Transition(TransitionArgs),
     /// Add a comment.
@@ -183,15 +186,25 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 ]);
             }
             println!("{t}");
-            if let Some(a) = &r.assessment
-                && let Ok(a) = a.value::<liaison_law::Assessment>()
-            {
-                println!(
-                    "Legal assessment (rule packs {}):",
-                    r.rule_pack_version.as_deref().unwrap_or("?")
-                );
-                for line in a.summary_lines() {
-                    println!("  {line}");
+            if let Some(a) = &r.assessment {
+                match a.value::<liaison_law::Assessment>() {
+                    Ok(a) => {
+                        println!(
+                            "Legal assessment (rule packs {}):",
+                            r.rule_pack_version.as_deref().unwrap_or("?")
+                        );
+                        for line in a.render(ctx.lang) {
+                            println!("  {line}");
+                        }
+                    }
+                    Err(_) => println!("Legal assessment: made in an older format that this version cannot show."),
+                }
+                if node.assessment_outdated(&r) {
+                    println!(
+                        "This assessment was made under older rule packs (now {}): `liaison request reassess {}` renews it.",
+                        node.legal_version(),
+                        r.request.id
+                    );
                 }
             }
             let allowed = node.allowed(&p, rid, now).await?;
@@ -241,6 +254,29 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             );
             if let Some(d) = r.request.answer_due.filter(|_| r.request.state.is_pending()) {
                 println!("Answer due {}", when(Some(d)));
+            }
+            Ok(())
+        }
+        RequestCmd::Reassess { id: s } => {
+            let rid = id(&s)?;
+            let r = node.reassess(&p, rid, now).await?;
+            if ctx.json {
+                return json(&r);
+            }
+            println!(
+                "Re-assessed {} under rule packs {} (law in force on {}).",
+                r.request.id,
+                r.rule_pack_version.as_deref().unwrap_or("?"),
+                r.request.submitted_at.map(|t| t.to_string()).unwrap_or_default()
+            );
+            if let Some(a) = r
+                .assessment
+                .as_ref()
+                .and_then(|a| a.value::<liaison_law::Assessment>().ok())
+            {
+                for line in a.render(ctx.lang) {
+                    println!("  {line}");
+                }
             }
             Ok(())
         }

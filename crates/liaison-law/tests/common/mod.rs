@@ -68,6 +68,7 @@ pub fn with_target(mut i: AssessmentInput, from: &str, until: &str, cats: &[Data
         },
         from: ts(from),
         until: ts(until),
+        provider: None,
     });
     i.categories = cats.to_vec();
     i

@@ -386,6 +386,9 @@ pub async fn detail(AxState(ui): AxState<Ui>, s: Session, Path(id): Path<String>
     if q.get("commented").is_some() {
         banners.push(Banner::ok(l.t("detail.commented")));
     }
+    if q.get("reassessed").is_some() {
+        banners.push(Banner::ok(l.t("detail.reassessed")));
+    }
     render_detail(&ui, &s, &id, StatusCode::OK, banners).await
 }
 
@@ -509,7 +512,9 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         preserved_until: rq.preserved_until.map(|t| due(Some(t), zone.as_ref())),
         actions: allowed.iter().map(|to| transition_form(l, rq.state, *to)).collect(),
         targets,
-        assessment: assessment(&r),
+        assessment: assessment(&r, l),
+        outdated: r.assessment.is_some() && ui.node.assessment_outdated(&r),
+        may_reassess: s.p.role.may_comment() && rq.submitted_at.is_some(),
         rule_packs: r.rule_pack_version.clone(),
         may_comment: s.p.role.may_comment(),
         history,
@@ -547,6 +552,9 @@ struct DetailPage<'a> {
     assessment: Assessment,
     /// The versions of the rule packs that made the assessment.
     rule_packs: Option<String>,
+    /// Made under rule packs other than the node's current ones (or an older format).
+    outdated: bool,
+    may_reassess: bool,
     may_comment: bool,
     history: Vec<HistoryRow>,
 }
@@ -603,7 +611,11 @@ fn target_text(v: &TargetValue) -> (&'static str, String) {
     }
 }
 
-fn assessment(r: &StoredRequest) -> Assessment {
+fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
+    let lang = match l {
+        Lang::En => liaison_law::Lang::En,
+        Lang::Zh => liaison_law::Lang::Zh,
+    };
     match &r.assessment {
         None => Assessment {
             missing: true,
@@ -614,7 +626,7 @@ fn assessment(r: &StoredRequest) -> Assessment {
             Ok(a) => Assessment {
                 missing: false,
                 lines: Some(
-                    a.summary_lines()
+                    a.render(lang)
                         .into_iter()
                         .map(|line| (!line.starts_with(' '), line))
                         .collect(),
@@ -799,6 +811,26 @@ pub async fn comment(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<St
         .await
     {
         Ok(_) => redirect(&format!("/requests/{rid}?commented=1")),
+        Err(e) => {
+            let (status, banner) = service_banner(s.ctx.lang, &e);
+            render_detail(&ui, &s, &id, status, vec![banner]).await
+        }
+    }
+}
+
+/// Re-assesses a submitted request under the current rule packs (the law of its submission date).
+pub async fn reassess(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
+    s.ctx.here = format!("/requests/{}", url_enc(&id));
+    let form = Form::parse(&body);
+    if !s.csrf_ok(&ui, &form) {
+        return bad_form(&s);
+    }
+    let rid = match parse_id(&id) {
+        Ok(r) => r,
+        Err(e) => return s.error(&e),
+    };
+    match ui.node.reassess(&s.p, rid, Timestamp::now()).await {
+        Ok(_) => redirect(&format!("/requests/{rid}?reassessed=1#assessment")),
         Err(e) => {
             let (status, banner) = service_banner(s.ctx.lang, &e);
             render_detail(&ui, &s, &id, status, vec![banner]).await
