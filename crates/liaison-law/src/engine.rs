@@ -1,6 +1,7 @@
 //! The assessment engine: a pure, deterministic function of the rule packs and the input.
 
 use crate::model::*;
+use crate::i18n::Val;
 use crate::model::{day, days_text};
 use crate::pack::{
     Channel, CriminalityRule, FloorWarning, Jurisdiction, LawVerdict, Membership, MembershipStatus, Reach, RulePacks,
@@ -124,7 +125,7 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
             .filter_map(|o| inner.taxonomy.get(o))
             .any(|o| o.conduct.iter().any(|k| k == c));
         if !known {
-            notes.push(Message::new("note.conduct_ignored").with("conduct", c.as_str()));
+            notes.push(Message::new("note.conduct_ignored").with_str("conduct", c));
         }
     }
 
@@ -208,7 +209,7 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
                     && reservation_29_4
                     && !off.is_budapest() =>
             {
-                reasons.push(Message::new("dc.reservation_29_4").with("state", input.requested.as_str()));
+                reasons.push(Message::new("dc.reservation_29_4").with_str("state", input.requested.as_str()));
                 DcRequirement::Discretionary
             }
             Some(c) => c.dual_criminality,
@@ -250,9 +251,9 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
                         channel: ch.option.id.clone(),
                         clause: r.clause.clone(),
                         reason: Message::new("refusal.offence_flag")
-                            .with("offence", &*off.code)
-                            .with("name", &*off.name_en)
-                            .with("name_zh", &*off.name_zh),
+                            .with("offence", &off.code)
+                            .with("name", &off.name_en)
+                            .with("name_zh", &off.name_zh),
                         citations: ch.option.citations.clone(),
                     });
                 }
@@ -274,10 +275,10 @@ pub fn assess(packs: &RulePacks, input: &AssessmentInput) -> Result<Assessment, 
                         channel: ch.option.id.clone(),
                         clause: r.clause.clone(),
                         reason: Message::new(code)
-                            .with("offence", &*d.offence)
-                            .with("name", &*d.name_en)
-                            .with("name_zh", &*d.name_zh)
-                            .with("state", input.requested.as_str()),
+                            .with("offence", &d.offence)
+                            .with("name", &d.name_en)
+                            .with("name_zh", &d.name_zh)
+                            .with_str("state", input.requested.as_str()),
                         citations: d.citations.clone(),
                     });
                 }
@@ -410,18 +411,18 @@ fn treaty_notes(packs: &RulePacks, members: &Members<'_>, t: Timestamp, notes: &
             if m.status == MembershipStatus::Unknown {
                 notes.push(
                     Message::new("note.status_unknown")
-                        .with("treaty", &*tr.name)
+                        .with("treaty", &tr.name)
                         .with("treaty_zh", zh_or(&tr.name_zh, &tr.name))
-                        .with("rule", &*m.meta.id)
-                        .with("note", &*m.note),
+                        .with("rule", &m.meta.id)
+                        .with("note", &m.note),
                 );
             }
         }
     }
 }
 
-fn zh_or<'a>(zh: &'a str, en: &'a str) -> &'a str {
-    if zh.is_empty() { en } else { zh }
+fn zh_or(zh: &Arc<str>, en: &Arc<str>) -> Arc<str> {
+    if zh.is_empty() { en.clone() } else { zh.clone() }
 }
 
 fn is_bound(status: MembershipStatus) -> bool {
@@ -698,15 +699,15 @@ fn penalty_floor_warnings(
             Some(m) if m >= floor.min_years => {}
             Some(m) => out.push(
                 Message::new(unmet)
-                    .with("offence", code.as_str())
+                    .with_str("offence", code)
                     .with("penalty", num(m))
-                    .with("state", input.requesting.as_str())
+                    .with_str("state", input.requesting.as_str())
                     .with("years", years),
             ),
             None => out.push(
                 Message::new(unknown)
-                    .with("offence", code.as_str())
-                    .with("state", input.requesting.as_str())
+                    .with_str("offence", code)
+                    .with_str("state", input.requesting.as_str())
                     .with("years", years),
             ),
         }
@@ -770,8 +771,8 @@ fn dual_criminality(j: &Jurisdiction, code: &str, input: &AssessmentInput) -> Dc
             Verdict::Unknown,
             vec![
                 Message::new("dc.no_rule")
-                    .with("jurisdiction", j.code.as_str())
-                    .with("offence", code),
+                    .with_str("jurisdiction", j.code.as_str())
+                    .with_str("offence", code),
             ],
             None,
             Vec::new(),
@@ -804,8 +805,8 @@ fn dual_criminality(j: &Jurisdiction, code: &str, input: &AssessmentInput) -> Dc
             known.dedup();
             let msg = if known.is_empty() {
                 Message::new("dc.no_rule_on_date")
-                    .with("jurisdiction", j.code.as_str())
-                    .with("offence", code)
+                    .with_str("jurisdiction", j.code.as_str())
+                    .with_str("offence", code)
             } else {
                 Message::new("dc.depends_on_conduct").with("options", known.join(", "))
             };
@@ -825,7 +826,7 @@ fn same_currency(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-fn note(text: &str) -> Option<Message> {
+fn note(text: &Arc<str>) -> Option<Message> {
     (!text.trim().is_empty()).then(|| Message::new("pack.note").with("note", text))
 }
 
@@ -843,8 +844,8 @@ fn evaluate(r: &CriminalityRule, amount: Option<&Amount>) -> (Verdict, Vec<Messa
     let amount_msg = |code: &'static str, a: &Amount| {
         Message::new(code)
             .with("amount", a.value.to_string())
-            .with("currency", a.currency.as_str())
-            .with("threshold", &*th.description)
+            .with_str("currency", &a.currency)
+            .with("threshold", &th.description)
     };
     match (th.amount_min, &th.currency, amount) {
         (Some(min), Some(cur), Some(a)) if same_currency(&a.currency, cur) => {
@@ -866,14 +867,14 @@ fn evaluate(r: &CriminalityRule, amount: Option<&Amount>) -> (Verdict, Vec<Messa
             Verdict::Conditional,
             with_note(Some(
                 Message::new("dc.other_currency")
-                    .with("threshold", &*th.description)
-                    .with("currency", a.currency.as_str())
-                    .with("pack_currency", &**cur),
+                    .with("threshold", &th.description)
+                    .with_str("currency", &a.currency)
+                    .with("pack_currency", cur),
             )),
         ),
         _ => (
             Verdict::Conditional,
-            with_note(Some(Message::new("dc.threshold").with("threshold", &*th.description))),
+            with_note(Some(Message::new("dc.threshold").with("threshold", &th.description))),
         ),
     }
 }
@@ -906,8 +907,8 @@ fn category_requirement(
             for d in dual {
                 let m = |code: &'static str| {
                     Message::new(code)
-                        .with("offence", &*d.offence)
-                        .with("jurisdiction", j.code.as_str())
+                        .with("offence", &d.offence)
+                        .with_str("jurisdiction", j.code.as_str())
                         .with("years", num(floor))
                 };
                 if d.verdict == Verdict::NotSatisfied {
@@ -924,8 +925,8 @@ fn category_requirement(
     } else {
         out.warnings.push(
             Message::new("evidence.no_rule")
-                .with("jurisdiction", j.code.as_str())
-                .term("category", format_args!("category.{cat}")),
+                .with_str("jurisdiction", j.code.as_str())
+                .term("category", "category", cat.as_str()),
         );
     }
     for a in &j.approvals {
@@ -964,7 +965,6 @@ fn retention_risk(
         citations: Vec::new(),
     };
     let wants_preservation = !kind.is_preservation() && can_preserve;
-    let cat_term = format!("category.{cat}");
     // The law in force when the newest data of the window was generated.
     let Some(rule) = j
         .retention
@@ -972,8 +972,8 @@ fn retention_risk(
         .and_then(|rs| rs.iter().find(|r| r.meta.in_force(target.until)))
     else {
         out.reason = Message::new("retention.reason.no_rule")
-            .with("jurisdiction", j.code.as_str())
-            .term("category", &cat_term);
+            .with_str("jurisdiction", j.code.as_str())
+            .term("category", "category", cat.as_str());
         out.preserve_now = wants_preservation;
         return out;
     };
@@ -993,8 +993,8 @@ fn retention_risk(
     let (Some(purge_first), Some(purge_last)) = (add(target.from), add(target.until)) else {
         out.status = RetentionStatus::NoDuty;
         out.reason = Message::new("retention.reason.no_duty")
-            .with("jurisdiction", j.code.as_str())
-            .term("category", &cat_term);
+            .with_str("jurisdiction", j.code.as_str())
+            .term("category", "category", cat.as_str());
         out.preserve_now = wants_preservation;
         return out;
     };
@@ -1002,11 +1002,11 @@ fn retention_risk(
     out.estimated_purge = Some(purge_last);
     let left_first = days(purge_first);
     out.days_left = Some(left_first);
-    let period = rule.period.as_deref().unwrap_or_default().to_string();
+    let period = rule.period.clone().map_or(Val::Static(""), Val::Shared);
     let m = |code: &'static str| {
         Message::new(code)
-            .with("period", period.as_str())
-            .term("period_kind", format_args!("period_kind.{}", rule.kind.as_str()))
+            .with("period", period.clone())
+            .term("period_kind", "period_kind", rule.kind.as_str())
     };
     if rule.kind == PeriodKind::Minimum && t >= purge_first {
         // A minimum period says when the duty ends, not when the data goes.
@@ -1052,7 +1052,7 @@ struct Picks<'a> {
 
 fn ch_msg(code: &'static str, c: &ChannelOption) -> Message {
     Message::new(code)
-        .with("channel", &*c.name)
+        .with("channel", &c.name)
         .with("channel_zh", zh_or(&c.name_zh, &c.name))
         .with("days", days_text(c.expected_days).to_string())
 }
@@ -1077,7 +1077,6 @@ fn build_plan(
                 citations,
             });
         };
-    let kind_term = format!("kind.{}", input.kind);
 
     // 1. Risk to life comes before everything else.
     if let Some(e) = picks.emergency {
@@ -1134,7 +1133,7 @@ fn build_plan(
             StepAction::ConfirmData,
             Message::new("plan.confirm_data")
                 .with("target", r.target.to_string())
-                .term("category", format_args!("category.{}", r.category)),
+                .term("category", "category", r.category.as_str()),
             Message::new("why.confirm_data"),
             None,
             r.citations.clone(),
@@ -1145,10 +1144,10 @@ fn build_plan(
     for d in dual {
         let m = |code: &'static str| {
             Message::new(code)
-                .with("offence", &*d.offence)
-                .with("name", &*d.name_en)
-                .with("name_zh", &*d.name_zh)
-                .with("state", input.requested.as_str())
+                .with("offence", &d.offence)
+                .with("name", &d.name_en)
+                .with("name_zh", &d.name_zh)
+                .with_str("state", input.requested.as_str())
         };
         match (d.verdict, d.required) {
             (_, DcRequirement::NotRequired) | (Verdict::Satisfied, _) => {}
@@ -1183,9 +1182,9 @@ fn build_plan(
             push(
                 StepAction::NoChannel,
                 Message::new("plan.no_channel")
-                    .with("from", input.requesting.as_str())
-                    .with("to", input.requested.as_str())
-                    .term("kind", &kind_term),
+                    .with_str("from", input.requesting.as_str())
+                    .with_str("to", input.requested.as_str())
+                    .term("kind", "kind", input.kind.as_str()),
                 Message::new("why.no_channel"),
                 None,
                 Vec::new(),
@@ -1214,9 +1213,9 @@ fn build_plan(
             push(
                 StepAction::NoChannel,
                 Message::new("plan.no_coercive_channel")
-                    .with("from", input.requesting.as_str())
-                    .with("to", input.requested.as_str())
-                    .term("kind", &kind_term),
+                    .with_str("from", input.requesting.as_str())
+                    .with_str("to", input.requested.as_str())
+                    .term("kind", "kind", input.kind.as_str()),
                 Message::new("why.no_coercive_channel"),
                 None,
                 Vec::new(),
@@ -1230,11 +1229,11 @@ fn build_plan(
                     None
                 };
                 let what = match (&own_law_order, within) {
-                    (Some(i), _) => ch_msg("plan.order_own_law", c).with("instrument", &**i),
+                    (Some(i), _) => ch_msg("plan.order_own_law", c).with("instrument", i),
                     (None, Some(w)) => ch_msg("plan.send_within", c)
-                        .term("kind", &kind_term)
+                        .term("kind", "kind", input.kind.as_str())
                         .with("within", w.to_string()),
-                    (None, None) => ch_msg("plan.send", c).term("kind", &kind_term),
+                    (None, None) => ch_msg("plan.send", c).term("kind", "kind", input.kind.as_str()),
                 };
                 let why = if !c.coercive {
                     Message::new("why.send_informal")
@@ -1252,9 +1251,9 @@ fn build_plan(
             None => push(
                 StepAction::NoChannel,
                 Message::new("plan.no_channel")
-                    .with("from", input.requesting.as_str())
-                    .with("to", input.requested.as_str())
-                    .term("kind", &kind_term),
+                    .with_str("from", input.requesting.as_str())
+                    .with_str("to", input.requested.as_str())
+                    .term("kind", "kind", input.kind.as_str()),
                 Message::new("why.no_channel"),
                 None,
                 Vec::new(),
@@ -1271,10 +1270,10 @@ fn build_plan(
                 push(
                     StepAction::Include,
                     Message::new("plan.include")
-                        .term("category", format_args!("category.{}", c.category))
-                        .with("instrument", c.instrument.as_deref().unwrap_or("?"))
+                        .term("category", "category", c.category.as_str())
+                        .with("instrument", c.instrument.clone().map_or(Val::Static("?"), Val::Shared))
                         .with("items", parts.join("; ")),
-                    Message::new("why.include").with("state", input.requested.as_str()),
+                    Message::new("why.include").with_str("state", input.requested.as_str()),
                     None,
                     c.citations.clone(),
                 );
@@ -1287,8 +1286,8 @@ fn build_plan(
                     seen.push(&a.citation.rule);
                     push(
                         StepAction::ObtainApproval,
-                        Message::new("plan.approval").with("requirement", &*a.requirement),
-                        Message::new("why.approval").with("state", input.requested.as_str()),
+                        Message::new("plan.approval").with("requirement", &a.requirement),
+                        Message::new("why.approval").with_str("state", input.requested.as_str()),
                         None,
                         vec![a.citation.clone()],
                     );

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 const EN_SRC: &str = include_str!("../messages/en.toml");
 const ZH_SRC: &str = include_str!("../messages/zh-CN.toml");
@@ -50,8 +50,74 @@ impl Lang {
     }
 }
 
-/// One parameter's value.
-pub type Params = Vec<(Cow<'static, str>, String)>;
+/// A parameter's value. The engine makes many messages per assessment, so values share what
+/// they can (pack texts are `Arc`s, catalogue terms two static strings) instead of copying.
+#[derive(Debug, Clone)]
+pub enum Val {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+    /// A catalogue entry `<group>.<key>`, written `@<group>.<key>` in JSON.
+    Term(&'static str, &'static str),
+}
+
+impl Val {
+    /// The value as stored (`@group.key` for a term).
+    pub fn as_text(&self) -> Cow<'_, str> {
+        match self {
+            Val::Static(s) => Cow::Borrowed(s),
+            Val::Shared(s) => Cow::Borrowed(s),
+            Val::Owned(s) => Cow::Borrowed(s),
+            Val::Term(g, k) => Cow::Owned(format!("@{g}.{k}")),
+        }
+    }
+
+    fn eq_text(&self, other: &str) -> bool {
+        match self {
+            Val::Term(g, k) => other
+                .strip_prefix('@')
+                .and_then(|o| o.strip_prefix(g))
+                .and_then(|o| o.strip_prefix('.'))
+                == Some(k),
+            v => v.as_text() == other,
+        }
+    }
+}
+
+impl PartialEq for Val {
+    fn eq(&self, other: &Val) -> bool {
+        self.eq_text(&other.as_text())
+    }
+}
+
+impl Eq for Val {}
+
+impl From<&'static str> for Val {
+    fn from(s: &'static str) -> Val {
+        Val::Static(s)
+    }
+}
+
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::Owned(s)
+    }
+}
+
+impl From<Arc<str>> for Val {
+    fn from(s: Arc<str>) -> Val {
+        Val::Shared(s)
+    }
+}
+
+impl From<&Arc<str>> for Val {
+    fn from(s: &Arc<str>) -> Val {
+        Val::Shared(s.clone())
+    }
+}
+
+/// The parameters of a message, in order.
+pub type Params = Vec<(Cow<'static, str>, Val)>;
 
 /// A sentence the catalogue renders: a code (`plan.preserve`) and named parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,19 +135,26 @@ impl Message {
     }
 
     /// Adds a parameter shown as it is.
-    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn with(mut self, name: &'static str, value: impl Into<Val>) -> Self {
         self.params.push((Cow::Borrowed(name), value.into()));
         self
     }
 
-    /// Adds a parameter that names a catalogue entry (`term("kind", "kind.stored_content")`).
-    pub fn term(mut self, name: &'static str, key: impl fmt::Display) -> Self {
-        self.params.push((Cow::Borrowed(name), format!("@{key}")));
+    /// Adds a parameter copied from a borrowed string.
+    pub fn with_str(self, name: &'static str, value: &str) -> Self {
+        self.with(name, Val::Owned(value.to_string()))
+    }
+
+    /// Adds a parameter that names the catalogue entry `<group>.<key>`
+    /// (`term("kind", "kind", "stored_content")`).
+    pub fn term(mut self, name: &'static str, group: &'static str, key: &'static str) -> Self {
+        self.params.push((Cow::Borrowed(name), Val::Term(group, key)));
         self
     }
 
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    /// A parameter's value as stored (`@group.key` for a term).
+    pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_text())
     }
 
     /// The sentence in `lang`.
@@ -97,7 +170,7 @@ impl Serialize for Message {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(self.0.len()))?;
                 for (k, v) in self.0 {
-                    m.serialize_entry(k, v)?;
+                    m.serialize_entry(k, &v.as_text())?;
                 }
                 m.end()
             }
@@ -137,7 +210,7 @@ fn ordered_map<'de, D: Deserializer<'de>>(d: D) -> Result<Params, D::Error> {
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Params, A::Error> {
             let mut out = Vec::new();
             while let Some((k, v)) = m.next_entry::<String, String>()? {
-                out.push((Cow::Owned(k), v));
+                out.push((Cow::Owned(k), Val::Owned(v)));
             }
             Ok(out)
         }
@@ -196,12 +269,15 @@ fn render(code: &str, params: &Params, lang: Lang) -> String {
                     Lang::En => None,
                 };
                 match localised.or_else(|| params.iter().find(|(k, _)| k == name)) {
-                    Some((_, v)) => match v.strip_prefix('@') {
-                        Some(key) if catalogue(lang).contains_key(key) || EN.contains_key(key) => {
-                            out.push_str(term(key, lang))
+                    Some((_, v)) => {
+                        let v = v.as_text();
+                        match v.strip_prefix('@') {
+                            Some(key) if catalogue(lang).contains_key(key) || EN.contains_key(key) => {
+                                out.push_str(term(key, lang))
+                            }
+                            _ => out.push_str(&v),
                         }
-                        _ => out.push_str(v),
-                    },
+                    }
                     None => {
                         out.push('{');
                         out.push_str(name);
@@ -277,7 +353,7 @@ mod tests {
     #[test]
     fn renders_parameters_and_terms() {
         let m = Message::new("plan.send")
-            .term("kind", "kind.stored_content")
+            .term("kind", "kind", "stored_content")
             .with("channel", "US-PRC MLAA")
             .with("days", "300")
             .with("within", "");

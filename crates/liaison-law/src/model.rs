@@ -563,12 +563,12 @@ impl Assessment {
         let mut out = Vec::new();
         out.push(
             Message::new("head.title")
-                .with("from", self.requesting.as_str())
-                .with("to", self.requested.as_str())
-                .term("kind", format_args!("kind.{}", self.kind))
-                .term("urgency", format_args!("urgency.{}", self.urgency))
+                .with_str("from", self.requesting.as_str())
+                .with_str("to", self.requested.as_str())
+                .term("kind", "kind", self.kind.as_str())
+                .term("urgency", "urgency", self.urgency.as_str())
                 .with("date", day(self.as_of).to_string())
-                .with("version", short(&self.rule_pack_version))
+                .with_str("version", short(&self.rule_pack_version))
                 .render(lang),
         );
         out.push(t("head.dual_criminality"));
@@ -613,7 +613,7 @@ impl Assessment {
             if let Some(i) = &c.issuing_instrument {
                 out.push(format!(
                     "    {}",
-                    Message::new("channel.issuing").with("instrument", &**i).render(lang)
+                    Message::new("channel.issuing").with("instrument", i).render(lang)
                 ));
             }
             for w in &c.warnings {
@@ -628,10 +628,10 @@ impl Assessment {
             let m = match u.from {
                 Some(d) => Message::new("channel.unavailable_from").with("date", d.to_string()),
                 None => {
-                    Message::new("channel.unavailable").term("why", format_args!("unavailable.{}", u.reason.code()))
+                    Message::new("channel.unavailable").term("why", "unavailable", u.reason.code())
                 }
             };
-            out.push(format!("  {}", m.with("channel", &**name).render(lang)));
+            out.push(format!("  {}", m.with("channel", name).render(lang)));
         }
         out.push(t("head.evidence"));
         for c in &self.categories {

@@ -503,7 +503,7 @@ fn us_3512_penalty_floor() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0].code, "evidence.penalty_unknown");
     assert_eq!(
-        w[0].param("offence"),
+        w[0].param("offence").as_deref(),
         Some("BC-11"),
         "BC-11 has no known penalty: {w:?}"
     );
