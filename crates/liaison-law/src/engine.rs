@@ -1,7 +1,7 @@
 //! The assessment engine: a pure, deterministic function of the rule packs and the input.
 
-use crate::model::*;
 use crate::i18n::Val;
+use crate::model::*;
 use crate::model::{day, days_text};
 use crate::pack::{
     Channel, CriminalityRule, FloorWarning, Jurisdiction, LawVerdict, Membership, MembershipStatus, Reach, RulePacks,
@@ -1057,6 +1057,17 @@ fn ch_msg(code: &'static str, c: &ChannelOption) -> Message {
         .with("days", days_text(c.expected_days).to_string())
 }
 
+/// A "no channel" step's what and why for this pair and kind.
+fn no_channel(input: &AssessmentInput, what: &'static str, why: &'static str) -> (Message, Message) {
+    (
+        Message::new(what)
+            .with_str("from", input.requesting.as_str())
+            .with_str("to", input.requested.as_str())
+            .term("kind", "kind", input.kind.as_str()),
+        Message::new(why),
+    )
+}
+
 fn build_plan(
     input: &AssessmentInput,
     dual: &[DualCriminality],
@@ -1179,16 +1190,8 @@ fn build_plan(
     let own_law_order = picks.production.and_then(|c| c.issuing_instrument.clone());
     if input.kind.is_preservation() {
         if picks.preservation.is_none() {
-            push(
-                StepAction::NoChannel,
-                Message::new("plan.no_channel")
-                    .with_str("from", input.requesting.as_str())
-                    .with_str("to", input.requested.as_str())
-                    .term("kind", "kind", input.kind.as_str()),
-                Message::new("why.no_channel"),
-                None,
-                Vec::new(),
-            );
+            let (what, why) = no_channel(input, "plan.no_channel", "why.no_channel");
+            push(StepAction::NoChannel, what, why, None, Vec::new());
         }
         if let Some(f) = picks.follow_up {
             let within = picks.preservation.and_then(|p| p.preservation_days);
@@ -1210,16 +1213,8 @@ fn build_plan(
             && !input.kind.default_categories().is_empty()
         {
             // Data from a provider needs a channel that can compel it; none exists.
-            push(
-                StepAction::NoChannel,
-                Message::new("plan.no_coercive_channel")
-                    .with_str("from", input.requesting.as_str())
-                    .with_str("to", input.requested.as_str())
-                    .term("kind", "kind", input.kind.as_str()),
-                Message::new("why.no_coercive_channel"),
-                None,
-                Vec::new(),
-            );
+            let (what, why) = no_channel(input, "plan.no_coercive_channel", "why.no_coercive_channel");
+            push(StepAction::NoChannel, what, why, None, Vec::new());
         }
         match picks.production {
             Some(c) => {
@@ -1248,16 +1243,10 @@ fn build_plan(
                 };
                 push(StepAction::Send, what, why, Some(c.id.clone()), c.citations.clone());
             }
-            None => push(
-                StepAction::NoChannel,
-                Message::new("plan.no_channel")
-                    .with_str("from", input.requesting.as_str())
-                    .with_str("to", input.requested.as_str())
-                    .term("kind", "kind", input.kind.as_str()),
-                Message::new("why.no_channel"),
-                None,
-                Vec::new(),
-            ),
+            None => {
+                let (what, why) = no_channel(input, "plan.no_channel", "why.no_channel");
+                push(StepAction::NoChannel, what, why, None, Vec::new());
+            }
         }
     }
 

@@ -74,11 +74,13 @@ impl Val {
 
     fn eq_text(&self, other: &str) -> bool {
         match self {
-            Val::Term(g, k) => other
-                .strip_prefix('@')
-                .and_then(|o| o.strip_prefix(g))
-                .and_then(|o| o.strip_prefix('.'))
-                == Some(k),
+            Val::Term(g, k) => {
+                other
+                    .strip_prefix('@')
+                    .and_then(|o| o.strip_prefix(g))
+                    .and_then(|o| o.strip_prefix('.'))
+                    == Some(k)
+            }
             v => v.as_text() == other,
         }
     }

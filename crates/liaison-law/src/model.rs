@@ -627,9 +627,7 @@ impl Assessment {
             };
             let m = match u.from {
                 Some(d) => Message::new("channel.unavailable_from").with("date", d.to_string()),
-                None => {
-                    Message::new("channel.unavailable").term("why", "unavailable", u.reason.code())
-                }
+                None => Message::new("channel.unavailable").term("why", "unavailable", u.reason.code()),
             };
             out.push(format!("  {}", m.with("channel", name).render(lang)));
         }

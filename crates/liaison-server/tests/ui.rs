@@ -370,6 +370,21 @@ async fn sign_in_list_detail_transition_and_languages() {
         .post(&format!("/requests/{id}/comment"), &[("csrf", &csrf), ("text", "  ")])
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // The legal assessment speaks the page's language; with current packs nothing is outdated,
+    // and a re-assessment goes through the same CSRF check and comes back with a notice.
+    let (_, html) = zh.get(&format!("/requests/{id}")).await;
+    assert!(html.contains("双重犯罪：") && html.contains("行动方案："), "{html}");
+    assert!(html.contains("理由"), "every step says why: {html}");
+    assert!(!html.contains("Dual criminality:"), "no English headings in Chinese");
+    assert!(!html.contains("id=\"assessment-outdated\""), "{html}");
+    let (s, _, _) = zh
+        .post(&format!("/requests/{id}/reassess"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, loc) = zh.post(&format!("/requests/{id}/reassess"), &[("csrf", &csrf)]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = zh.get(&loc.unwrap()).await;
+    assert!(html.contains("已按当前规则包重新评估"), "{html}");
 
     // Accept-Language picks Chinese when there is no cookie; the switch link sets the cookie.
     let r = ui

@@ -28,6 +28,15 @@ pub enum Lang {
     Zh,
 }
 
+impl From<liaison_law::Lang> for Lang {
+    fn from(l: liaison_law::Lang) -> Lang {
+        match l {
+            liaison_law::Lang::En => Lang::En,
+            liaison_law::Lang::Zh => Lang::Zh,
+        }
+    }
+}
+
 impl Lang {
     /// The BCP 47 tag used in the `lang` cookie and the `lang` attribute.
     pub fn code(self) -> &'static str {
@@ -46,13 +55,14 @@ impl Lang {
 
     /// Reads a tag such as `zh-CN`, `zh`, `zh-Hans`, `en-GB`.
     pub fn parse(tag: &str) -> Option<Lang> {
-        let t = tag.trim().to_ascii_lowercase();
-        if t == "zh" || t.starts_with("zh-") {
-            Some(Lang::Zh)
-        } else if t == "en" || t.starts_with("en-") {
-            Some(Lang::En)
-        } else {
-            None
+        liaison_law::Lang::parse(tag).map(Lang::from)
+    }
+
+    /// The same language for the legal assessment's words.
+    pub fn law(self) -> liaison_law::Lang {
+        match self {
+            Lang::En => liaison_law::Lang::En,
+            Lang::Zh => liaison_law::Lang::Zh,
         }
     }
 

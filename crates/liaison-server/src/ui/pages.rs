@@ -612,10 +612,7 @@ fn target_text(v: &TargetValue) -> (&'static str, String) {
 }
 
 fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
-    let lang = match l {
-        Lang::En => liaison_law::Lang::En,
-        Lang::Zh => liaison_law::Lang::Zh,
-    };
+    let lang = l.law();
     match &r.assessment {
         None => Assessment {
             missing: true,
@@ -795,47 +792,59 @@ pub async fn transition(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path
     }
 }
 
-pub async fn comment(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
-    s.ctx.here = format!("/requests/{}", url_enc(&id));
-    let form = Form::parse(&body);
-    if !s.csrf_ok(&ui, &form) {
-        return bad_form(&s);
+/// The start of a form posted on a request's page: the page to come back to, the CSRF check,
+/// the request id. `Err` is the answer to give at once.
+fn request_form(ui: &Ui, s: &mut Session, id: &str, body: &Bytes) -> Result<(RequestId, Form), Box<Response>> {
+    s.ctx.here = format!("/requests/{}", url_enc(id));
+    let form = Form::parse(body);
+    if !s.csrf_ok(ui, &form) {
+        return Err(Box::new(bad_form(s)));
     }
-    let rid = match parse_id(&id) {
-        Ok(r) => r,
-        Err(e) => return s.error(&e),
-    };
-    match ui
-        .node
-        .comment(&s.p, rid, form.get("text").unwrap_or(""), Timestamp::now())
-        .await
-    {
-        Ok(_) => redirect(&format!("/requests/{rid}?commented=1")),
+    match parse_id(id) {
+        Ok(r) => Ok((r, form)),
+        Err(e) => Err(Box::new(s.error(&e))),
+    }
+}
+
+/// Where a form posted on a request's page ends: back to the page with `done` on success, the
+/// page with the service's refusal otherwise.
+async fn request_form_done<T>(ui: &Ui, s: &Session, id: &str, result: Result<T, ServiceError>, done: &str) -> Response {
+    match result {
+        Ok(_) => redirect(done),
         Err(e) => {
             let (status, banner) = service_banner(s.ctx.lang, &e);
-            render_detail(&ui, &s, &id, status, vec![banner]).await
+            render_detail(ui, s, id, status, vec![banner]).await
         }
     }
 }
 
+pub async fn comment(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
+    let (rid, form) = match request_form(&ui, &mut s, &id, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let result = ui
+        .node
+        .comment(&s.p, rid, form.get("text").unwrap_or(""), Timestamp::now())
+        .await;
+    request_form_done(&ui, &s, &id, result, &format!("/requests/{rid}?commented=1")).await
+}
+
 /// Re-assesses a submitted request under the current rule packs (the law of its submission date).
 pub async fn reassess(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
-    s.ctx.here = format!("/requests/{}", url_enc(&id));
-    let form = Form::parse(&body);
-    if !s.csrf_ok(&ui, &form) {
-        return bad_form(&s);
-    }
-    let rid = match parse_id(&id) {
-        Ok(r) => r,
-        Err(e) => return s.error(&e),
+    let (rid, _) = match request_form(&ui, &mut s, &id, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
-    match ui.node.reassess(&s.p, rid, Timestamp::now()).await {
-        Ok(_) => redirect(&format!("/requests/{rid}?reassessed=1#assessment")),
-        Err(e) => {
-            let (status, banner) = service_banner(s.ctx.lang, &e);
-            render_detail(&ui, &s, &id, status, vec![banner]).await
-        }
-    }
+    let result = ui.node.reassess(&s.p, rid, Timestamp::now()).await;
+    request_form_done(
+        &ui,
+        &s,
+        &id,
+        result,
+        &format!("/requests/{rid}?reassessed=1#assessment"),
+    )
+    .await
 }
 
 // ----- new draft -----------------------------------------------------------------------------
