@@ -294,9 +294,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             json!({"value": target_value, "from": instant(), "until": instant(), "provider": object(
                 &["name", "established_in"],
                 json!({
-                    "name": {"type": "string", "minLength": 1, "maxLength": 200,
-                        "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
-                        "description": "The provider holding the data, as the requester knows it"},
+                    "name": non_blank(Some(200), "The provider holding the data, as the requester knows it: 1 to 200 characters; control characters are refused (400)"),
                     "established_in": schema_ref("CountryCode"),
                     "offers_services_in_eu": {"type": "boolean", "description": "Offers services in the EU (then e-Evidence orders reach it); default false"}
                 }),
