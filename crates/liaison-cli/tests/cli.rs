@@ -5,31 +5,14 @@ use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-fn tmp() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("liaison-cli-test-{}", uuid_like()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
 
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+fn tmp() -> PathBuf {
+    common::unique_dir("liaison-cli-test")
 }
 
 fn liaison(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("liaison").unwrap();
-    c.arg("--data-dir")
-        .arg(dir)
-        .env_remove("LIAISON_USER")
-        .env_remove("LIAISON_DATABASE_URL")
-        .env("LIAISON_LOG", "error");
-    c
+    Command::from_std(common::liaison(dir))
 }
 
 fn json_out(c: &mut Command) -> Value {
@@ -39,20 +22,7 @@ fn json_out(c: &mut Command) -> Value {
 }
 
 fn init(dir: &Path) {
-    liaison(dir)
-        .args([
-            "init",
-            "--agency-code",
-            "FBI",
-            "--agency-name",
-            "Federal Bureau of Investigation",
-            "--jurisdiction",
-            "US",
-            "--time-zone",
-            "America/New_York",
-        ])
-        .assert()
-        .success();
+    liaison(dir).arg("init").args(common::FBI_AGENCY).assert().success();
 }
 
 #[test]
@@ -144,22 +114,7 @@ fn init_then_full_case_from_the_command_line() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("legal_reviewer"));
 
-    let created = json_out(liaison(&dir).args([
-        "--as",
-        "alice",
-        "request",
-        "create",
-        "--kind",
-        "subscriber_information",
-        "--to",
-        "CN-MPS",
-        "--case",
-        "FBI-1",
-        "--offence",
-        "BC-02",
-        "--summary",
-        "Intrusion",
-    ]));
+    let created = json_out(liaison(&dir).args(common::create_request_args("alice", "FBI-1", "Intrusion")));
     let id = created["id"].as_str().unwrap().to_string();
     // Unknown offence: exit 3 naming it.
     let out = liaison(&dir)

@@ -13,22 +13,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_liaison");
+mod common;
+
+use common::BIN;
 
 /// A port below the kernel's ephemeral range, distinct within this process and checked free
 /// (the federation port goes into the node's descriptor before the node binds it).
 fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = (std::process::id() % 400) as u16 * 30 + 7;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (base + n) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-        assert!(n < 12_000, "no free port below the ephemeral range");
-    }
+    common::free_port_from(common::port_slot(7))
 }
 
 struct TestNode {
@@ -55,36 +47,19 @@ impl TestNode {
             log: base.join("node.log"),
         };
         let listen = format!("127.0.0.1:{}", n.fed);
-        let mut init = vec![
-            "init",
-            "--agency-code",
+        let mut init = vec!["init"];
+        init.extend(common::node_init_args(
             "FBI",
-            "--agency-name",
-            "FBI",
-            "--jurisdiction",
             "US",
-            "--time-zone",
             "America/New_York",
-            "--node-id",
             "us-fbi",
-            "--federation-listen",
             &listen,
-        ];
+        ));
         if let Some(url) = db {
             init.extend(["--database-url", url]);
         }
         n.ok(&init);
-        n.ok(&[
-            "directory",
-            "add-agency",
-            "CN-MPS",
-            "--name",
-            "Ministry of Public Security",
-            "--jurisdiction",
-            "CN",
-            "--time-zone",
-            "Asia/Shanghai",
-        ]);
+        n.ok(&common::ADD_CN_MPS);
         n.ok(&["user", "add", "officer", "--agency", "FBI", "--role", "officer"]);
         let t: Value = serde_json::from_str(&n.ok(&["--json", "token", "create", "officer"])).unwrap();
         n.token = t["token"].as_str().unwrap().to_string();
@@ -104,21 +79,11 @@ impl TestNode {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let o = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(args)
-            .env("LIAISON_LOG", "warn")
+        let o = common::data_dir_command(&self.dir, args)
             .env_remove("LIAISON_DATABASE_URL")
             .output()
             .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        common::ok_stdout(&o, format_args!("{args:?}"))
     }
 
     /// Starts `liaison serve`, under `ulimit -n open_files` if given.
@@ -169,7 +134,7 @@ impl TestNode {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        common::read_log(&self.log)
     }
 
     fn api_addr(&self) -> SocketAddr {
@@ -274,10 +239,7 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        common::kill(&mut self.child);
     }
 }
 

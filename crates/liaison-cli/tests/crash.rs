@@ -37,37 +37,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_liaison");
+mod common;
 
-/// The tests run one at a time: each loads the machine's two cores on its own.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
+use common::BIN;
+
+// The tests run one at a time: each loads the machine's two cores on its own.
+use common::serial;
 
 fn base(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("liaison-crash-{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::unique_dir(&format!("liaison-crash-{name}"))
 }
 
 /// A port for the federation listener (written into the configuration by `init`, bound by
 /// `serve`): below the ephemeral range, distinct within this process, checked free.
 fn free_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let start = (std::process::id() % 400) as u16 * 30 + 23;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (start + n) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-        assert!(n < 12_000, "no free port below the ephemeral range");
-    }
+    common::free_port_from(common::port_slot(23))
 }
 
 /// A small deterministic generator (xorshift), so that every run kills at the same points.
@@ -120,19 +104,9 @@ impl Node {
             mps: String::new(),
         };
         let fed = format!("127.0.0.1:{}", free_port());
-        let mut args = vec![
-            "init",
-            "--agency-code",
-            "FBI",
-            "--agency-name",
-            "Federal Bureau of Investigation",
-            "--jurisdiction",
-            "US",
-            "--time-zone",
-            "America/New_York",
-            "--federation-listen",
-            &fed,
-        ];
+        let mut args = vec!["init"];
+        args.extend(common::FBI_AGENCY);
+        args.extend(["--federation-listen", &fed]);
         if let Some(url) = pg {
             args.extend(["--database-url", url]);
         }
@@ -140,17 +114,7 @@ impl Node {
         n.tokens
             .insert("admin", init["admin_token"].as_str().unwrap().to_string());
         n.fbi = init["agency"]["id"].as_str().unwrap().to_string();
-        let mps = n.json(&[
-            "directory",
-            "add-agency",
-            "CN-MPS",
-            "--name",
-            "Ministry of Public Security",
-            "--jurisdiction",
-            "CN",
-            "--time-zone",
-            "Asia/Shanghai",
-        ]);
+        let mps = n.json(&common::ADD_CN_MPS);
         n.mps = mps["id"].as_str().unwrap().to_string();
         for (user, agency, role) in [
             ("officer", "FBI", "officer"),
@@ -206,7 +170,7 @@ impl Node {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log()).unwrap_or_default()
+        common::read_log(&self.log())
     }
 
     /// Starts `liaison serve` on a port the kernel picks (read back from its first line) and
@@ -228,11 +192,7 @@ impl Node {
                 panic!("liaison serve exited on start ({status}):\n{}", self.log_text());
             }
             let log = self.log_text();
-            if let Some(addr) = log
-                .lines()
-                .find_map(|l| l.split("serving on http://").nth(1))
-                .and_then(|rest| rest.split('/').next())
-            {
+            if let Some(addr) = log.lines().find_map(common::served_address) {
                 let api = format!("http://{addr}");
                 if let Ok(r) = probe.get(format!("{api}/api/v1/health")).send().await
                     && r.status().is_success()
@@ -251,10 +211,7 @@ impl Node {
 
     /// SIGKILL: no shutdown code runs, exactly as in a crash.
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        common::kill(&mut self.child);
     }
 
     /// `liaison audit verify` must exit 0; returns the number of entries.

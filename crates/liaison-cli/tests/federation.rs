@@ -9,42 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_liaison");
+mod common;
 
-/// A port for a node's federation listener. The port goes into the node's configuration and its
-/// descriptor before the node binds it, so it must stay free in between. Ports the kernel hands
-/// out for `bind(0)` and for outgoing connections (Linux: 32768–60999) can be taken by anyone in
-/// that gap; these come from below that range, distinct within this test process (a counter) and
-/// spread across concurrent runs (the process id), and are checked free before use.
+use common::{BIN, strip_ansi};
+
+/// A port for a node's federation listener (see `common::free_port_from`).
 fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 400) as u16 * 30;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (base - 20_000 + n) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-        assert!(n < 12_000, "no free port below the ephemeral range");
-    }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        if c == '\u{1b}' {
-            for d in it.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    common::free_port_from(common::port_slot(0))
 }
 
 struct TestNode {
@@ -73,20 +44,7 @@ impl TestNode {
             init.extend(["--database-url", url]);
         }
         let listen = format!("127.0.0.1:{port}");
-        init.extend([
-            "--agency-code",
-            code,
-            "--agency-name",
-            code,
-            "--jurisdiction",
-            jurisdiction,
-            "--time-zone",
-            tz,
-            "--node-id",
-            node_id,
-            "--federation-listen",
-            &listen,
-        ]);
+        init.extend(common::node_init_args(code, jurisdiction, tz, node_id, &listen));
         n.ok(&init);
         for (u, role) in [("officer", "officer"), ("desk", "desk"), ("legal", "legal_reviewer")] {
             n.ok(&["user", "add", u, "--agency", code, "--role", role]);
@@ -96,9 +54,7 @@ impl TestNode {
 
     /// The `liaison` command on this node's data directory, not yet run.
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--data-dir").arg(&self.dir).args(args).env("LIAISON_LOG", "warn");
-        c
+        common::data_dir_command(&self.dir, args)
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
@@ -106,16 +62,7 @@ impl TestNode {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "{} {:?} failed: {}{}",
-            self.node_id,
-            args,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        common::ok_stdout(&self.cmd(args), format_args!("{} {:?}", self.node_id, args))
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -126,17 +73,7 @@ impl TestNode {
 
     /// Writes the peer file and returns (path, fingerprint).
     fn peer_file(&self) -> (PathBuf, String) {
-        let path = self.dir.with_extension("peer.json");
-        let o = self.cmd(&["federation", "descriptor", "--out", path.to_str().unwrap()]);
-        assert!(o.status.success());
-        let err = String::from_utf8_lossy(&o.stderr);
-        let fp = err
-            .lines()
-            .find_map(|l| l.strip_prefix("fingerprint: "))
-            .unwrap()
-            .trim()
-            .to_string();
-        (path, fp)
+        common::peer_file(&self.dir)
     }
 
     fn start(&mut self) {
@@ -145,51 +82,18 @@ impl TestNode {
 
     fn start_with(&mut self, env: &[(&str, &str)]) {
         assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("LIAISON_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env("LIAISON_FED_POLL_MS", "20")
-            .env("LIAISON_FED_RETRY_BASE_MS", "50")
-            .env("LIAISON_FED_RETRY_MAX_MS", "400")
-            .env("LIAISON_FED_STH_MS", "300")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            // A node that exits (its port taken, say) fails the test here, with its log.
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("{} exited on start ({status}):\n{}", self.node_id, self.log_text());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "{} did not listen within 20 s",
-                self.node_id
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = self.child.insert(common::spawn_federated(&self.dir, &self.log, env));
+        // A node that exits (its port taken, say) fails the test here, with its log.
+        let log = || strip_ansi(&common::read_log(&self.log));
+        common::wait_listening(child, self.port, &self.node_id, log, "did not listen within 20 s");
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill(); // SIGKILL
-            let _ = c.wait();
-        }
+        common::kill(&mut self.child);
     }
 
     fn log_text(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+        strip_ansi(&common::read_log(&self.log))
     }
 
     fn request(&self, id: &str) -> Value {
@@ -202,8 +106,7 @@ impl TestNode {
     }
 
     fn state(&self, id: &str) -> Option<String> {
-        self.try_request(id)
-            .map(|v| v["request"]["state"].as_str().unwrap_or_default().to_string())
+        common::request_state(&self.cmd(&["--json", "--as", "officer", "request", "show", id]))
     }
 
     fn wait_state(&self, id: &str, state: &str) {
@@ -244,23 +147,11 @@ impl TestNode {
     }
 
     fn comments(&self, id: &str) -> Vec<String> {
-        self.request(id)["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event"] == "comment")
-            .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
-            .collect()
+        common::comments(&self.request(id))
     }
 
     fn pending(&self) -> usize {
-        let m = self.json(&["federation", "messages"]);
-        m["outbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|o| o["delivered_at"].is_null())
-            .count()
+        common::undelivered(&self.json(&["federation", "messages"]))
     }
 
     /// An HTTPS client that accepts only this node's pinned certificate (from its peer file).
@@ -286,30 +177,20 @@ impl Drop for TestNode {
     }
 }
 
-/// The tests run one at a time: a node that is down frees its port, and a node of another test
-/// running in parallel could take it (seen under load in CI), which would make the peer
-/// unreachable for reasons that have nothing to do with the code under test.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
+// The tests run one at a time: a node that is down frees its port, and a node of another test
+// running in parallel could take it (seen under load in CI), which would make the peer
+// unreachable for reasons that have nothing to do with the code under test.
+use common::serial;
 
-fn wait(timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < timeout, "condition not met within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait(timeout: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        common::poll_until(timeout, Duration::from_millis(50), f),
+        "condition not met within {timeout:?}"
+    );
 }
 
 fn base(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "liaison-fed-test-{name}-{}-{}",
-        std::process::id(),
-        MessageId::new()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::unique_dir(&format!("liaison-fed-test-{name}"))
 }
 
 /// Two initialised nodes that pinned each other (not started).
@@ -336,22 +217,7 @@ fn create_request(us: &TestNode, case: &str) -> String {
 }
 
 fn create_request_with(us: &TestNode, case: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "--as",
-        "officer",
-        "request",
-        "create",
-        "--kind",
-        "subscriber_information",
-        "--to",
-        "CN-MPS",
-        "--case",
-        case,
-        "--offence",
-        "BC-02",
-        "--summary",
-        "Subscriber details of the VPS account used as ransomware C2.",
-    ];
+    let mut args = common::officer_request_args(case);
     args.extend_from_slice(extra);
     let v = us.json(&args);
     v["request"]["id"].as_str().or(v["id"].as_str()).unwrap().to_string()

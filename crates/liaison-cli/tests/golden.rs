@@ -65,6 +65,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::strip_ansi;
+
 const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 /// A UUID that no run of the test creates (ids here are UUIDv7 of now).
 const UNKNOWN_ID: &str = "00000000-0000-7000-8000-000000000000";
@@ -89,23 +93,6 @@ fn s(v: &Value, pointer: &str) -> String {
         Some(Value::Number(n)) => n.to_string(),
         _ => format!("<missing {pointer}>"),
     }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c == '\u{1b}' {
-            for d in it.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 const DURATION_KEYS: &[&str] = &[
@@ -207,19 +194,9 @@ struct Fixture {
 fn cli_session(cli: &mut Cli) -> Fixture {
     // init, and init again.
     let fed_listen = cli.fed_listen.clone();
-    let init = cli.j(&[
-        "init",
-        "--federation-listen",
-        &fed_listen,
-        "--agency-code",
-        "FBI",
-        "--agency-name",
-        "Federal Bureau of Investigation",
-        "--jurisdiction",
-        "US",
-        "--time-zone",
-        "America/New_York",
-    ]);
+    let mut init_args = vec!["init", "--federation-listen", &fed_listen];
+    init_args.extend(common::FBI_AGENCY);
+    let init = cli.j(&init_args);
     let admin_token = s(&init, "/admin_token");
     let fbi = s(&init, "/agency/id");
     cli.run(&["init", "--agency-code", "FBI"]);
@@ -432,22 +409,11 @@ fn cli_session(cli: &mut Cli) -> Fixture {
     cli.j(&["token", "list"]);
 
     // Request 1: subscriber information, through the whole production lifecycle.
-    let r1 = cli.j(&[
-        "--as",
+    let r1 = cli.j(&common::create_request_args(
         "alice",
-        "request",
-        "create",
-        "--kind",
-        "subscriber_information",
-        "--to",
-        "CN-MPS",
-        "--case",
         "FBI-2026-17",
-        "--offence",
-        "BC-02",
-        "--summary",
         "Intrusion into a hospital network",
-    ]);
+    ));
     let r1 = s(&r1, "/id");
     cli.run(&["--as", "alice", "request", "show", &r1]);
     cli.j(&["--as", "alice", "request", "show", &r1]);
@@ -889,20 +855,10 @@ fn cli_session(cli: &mut Cli) -> Fixture {
 
 // ----- the HTTP API --------------------------------------------------------------------------
 
-/// A port below the ephemeral range (as in federation.rs): distinct within this process (a
+/// A port below the ephemeral range (`common::free_port_from`): distinct within this process (a
 /// counter), spread across concurrent runs (the process id), checked free.
 fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = (std::process::id() % 400) as u16 * 30 + 17;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (start + n) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-        assert!(n < 12_000, "no free port below the ephemeral range");
-    }
+    common::free_port_from(common::port_slot(17))
 }
 
 struct Server {
@@ -912,7 +868,7 @@ struct Server {
 
 impl Server {
     fn log_text(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+        strip_ansi(&common::read_log(&self.log))
     }
 }
 
@@ -1044,7 +1000,7 @@ fn openapi_outline(doc: &Value) -> Value {
 async fn start_server(cli: &Cli) -> (Server, String) {
     let port = free_port();
     let log = cli.base.join("serve.log");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
+    let child = std::process::Command::new(common::BIN)
         .arg("--data-dir")
         .arg(&cli.dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -1977,12 +1933,7 @@ fn entries_len(v: &Value) -> usize {
 #[test]
 fn golden_transcripts() {
     let t0 = Instant::now();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let raw_base = std::env::temp_dir().join(format!("liaison-golden-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&raw_base).unwrap();
+    let raw_base = common::unique_dir("liaison-golden");
     let base = raw_base.canonicalize().unwrap();
     let mut cli = Cli {
         dir: base.join("node"),

@@ -6,33 +6,16 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_liaison");
+mod common;
+
+use common::{BIN, liaison};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "liaison-health-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn liaison(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--data-dir")
-        .arg(dir)
-        .env_remove("LIAISON_USER")
-        .env_remove("LIAISON_DATABASE_URL")
-        .env("LIAISON_LOG", "error");
-    c
+    common::unique_dir(&format!("liaison-health-{name}"))
 }
 
 /// A running `liaison serve`; killed on drop.
@@ -57,9 +40,8 @@ fn serve(mut cmd: Command) -> Served {
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stderr).lines();
         for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(rest) = line.split("serving on http://").nth(1) {
-                let addr = rest.split('/').next().unwrap_or("").to_string();
-                let _ = tx.send(addr);
+            if let Some(addr) = common::served_address(&line) {
+                let _ = tx.send(addr.to_string());
             }
         }
     });

@@ -13,42 +13,25 @@
 use liaison_wire::{EnvelopeDraft, MessageId, NodeId, NodeKey, PayloadType};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_liaison");
+mod common;
 
 /// A port below the kernel's ephemeral range, distinct within this process, checked free.
 fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 33_000 + (std::process::id() % 300) as u16 * 20;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (base - 20_000 + n) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-        assert!(n < 12_000, "no free port");
-    }
+    common::free_port_from(13_000 + (std::process::id() % 300) as u16 * 20)
 }
 
 fn base(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "liaison-inst-{name}-{}-{}",
-        std::process::id(),
-        MessageId::new()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::unique_dir(&format!("liaison-inst-{name}"))
 }
 
-fn wait(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        common::poll_until(timeout, Duration::from_millis(100), f),
+        "{what}: not within {timeout:?}"
+    );
 }
 
 /// One `liaison` data directory and, while started, its `serve` process.
@@ -62,9 +45,7 @@ struct Inst {
 
 impl Inst {
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--data-dir").arg(&self.dir).args(args).env("LIAISON_LOG", "warn");
-        c
+        common::data_dir_command(&self.dir, args)
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
@@ -72,15 +53,7 @@ impl Inst {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "{} {args:?} failed: {}{}",
-            self.name,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        common::ok_stdout(&self.cmd(args), format_args!("{} {args:?}", self.name))
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -98,21 +71,8 @@ impl Inst {
             log: base.join(format!("{name}.log")),
         };
         let listen = format!("127.0.0.1:{}", n.fed_port);
-        let mut args = vec![
-            "init",
-            "--agency-code",
-            code,
-            "--agency-name",
-            code,
-            "--jurisdiction",
-            jur,
-            "--time-zone",
-            tz,
-            "--node-id",
-            node_id,
-            "--federation-listen",
-            &listen,
-        ];
+        let mut args = vec!["init"];
+        args.extend(common::node_init_args(code, jur, tz, node_id, &listen));
         if let Some(url) = db {
             args.extend(["--database-url", url]);
         }
@@ -155,60 +115,22 @@ impl Inst {
 
     fn start(&mut self) {
         assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("LIAISON_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env("LIAISON_TICK_SECONDS", "1")
-            .env("LIAISON_FED_POLL_MS", "20")
-            .env("LIAISON_FED_RETRY_BASE_MS", "50")
-            .env("LIAISON_FED_RETRY_MAX_MS", "400")
-            .env("LIAISON_FED_STH_MS", "300")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.fed_port)).is_err() {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("{} exited on start ({status}):\n{}", self.name, self.log_text());
-            }
-            assert!(t0.elapsed() < Duration::from_secs(20), "{} did not listen", self.name);
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let env = [("LIAISON_TICK_SECONDS", "1")];
+        let child = self.child.insert(common::spawn_federated(&self.dir, &self.log, &env));
+        let log = || common::read_log(&self.log);
+        common::wait_listening(child, self.fed_port, &self.name, log, "did not listen");
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill(); // SIGKILL
-            let _ = c.wait();
-        }
+        common::kill(&mut self.child);
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        common::read_log(&self.log)
     }
 
     fn peer_file(&self) -> (PathBuf, String) {
-        let path = self.dir.with_extension("peer.json");
-        let o = self.cmd(&["federation", "descriptor", "--out", path.to_str().unwrap()]);
-        assert!(o.status.success());
-        let err = String::from_utf8_lossy(&o.stderr);
-        let fp = err
-            .lines()
-            .find_map(|l| l.strip_prefix("fingerprint: "))
-            .unwrap()
-            .trim()
-            .to_string();
-        (path, fp)
+        common::peer_file(&self.dir)
     }
 
     fn pin(&self, other: &Inst) {
@@ -217,44 +139,18 @@ impl Inst {
     }
 
     fn create_submitted(&self, case: &str) -> String {
-        let v = self.json(&[
-            "--as",
-            "officer",
-            "request",
-            "create",
-            "--kind",
-            "subscriber_information",
-            "--to",
-            "CN-MPS",
-            "--case",
-            case,
-            "--offence",
-            "BC-02",
-            "--summary",
-            "Subscriber details of the VPS account used as ransomware C2.",
-        ]);
+        let v = self.json(&common::officer_request_args(case));
         let id = v["request"]["id"].as_str().or(v["id"].as_str()).unwrap().to_string();
         self.ok(&["--as", "officer", "request", "transition", &id, "--to", "submitted"]);
         id
     }
 
     fn state(&self, id: &str) -> Option<String> {
-        let o = self.cmd(&["--json", "--as", "officer", "request", "show", id]);
-        o.status.success().then(|| {
-            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-            v["request"]["state"].as_str().unwrap_or_default().to_string()
-        })
+        common::request_state(&self.cmd(&["--json", "--as", "officer", "request", "show", id]))
     }
 
     fn comments(&self, id: &str) -> Vec<String> {
-        let v = self.json(&["--as", "officer", "request", "show", id]);
-        v["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event"] == "comment")
-            .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
-            .collect()
+        common::comments(&self.json(&["--as", "officer", "request", "show", id]))
     }
 
     fn messages(&self) -> Value {
@@ -262,12 +158,7 @@ impl Inst {
     }
 
     fn pending(&self) -> usize {
-        self.messages()["outbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|o| o["delivered_at"].is_null())
-            .count()
+        common::undelivered(&self.messages())
     }
 }
 
@@ -277,11 +168,8 @@ impl Drop for Inst {
     }
 }
 
-/// The tests run one at a time (ports, CPU).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
+// The tests run one at a time (ports, CPU).
+use common::serial;
 
 fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()

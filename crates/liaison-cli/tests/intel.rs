@@ -7,24 +7,14 @@ use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
+mod common;
+
 fn tmp(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("liaison-intel-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::unique_dir(&format!("liaison-intel-{tag}"))
 }
 
 fn liaison(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_liaison"));
-    c.arg("--data-dir")
-        .arg(dir)
-        .env_remove("LIAISON_USER")
-        .env_remove("LIAISON_DATABASE_URL")
-        .env("LIAISON_LOG", "error");
-    c
+    Command::from_std(common::liaison(dir))
 }
 
 fn ok_json(c: &mut Command) -> Value {
@@ -43,17 +33,7 @@ fn ok_json(c: &mut Command) -> Value {
 fn setup(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
     let base = tmp(tag);
     let dir = base.join("node");
-    let init = ok_json(liaison(&dir).args([
-        "init",
-        "--agency-code",
-        "FBI",
-        "--agency-name",
-        "Federal Bureau of Investigation",
-        "--jurisdiction",
-        "US",
-        "--time-zone",
-        "America/New_York",
-    ]));
+    let init = ok_json(liaison(&dir).arg("init").args(common::FBI_AGENCY));
     let token = init["admin_token"].as_str().unwrap().to_string();
     liaison(&dir)
         .args([
