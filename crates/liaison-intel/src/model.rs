@@ -402,7 +402,14 @@ fn normalize_url(s: &str) -> Option<String> {
         if host.starts_with('[') {
             out.push_str(&host.to_ascii_lowercase());
         } else {
-            out.push_str(&domain_to_ascii(host).filter(|h| !h.is_empty())?);
+            // The host must be a host name once converted: an empty one, or one left with a
+            // ':' (an empty host before the port, `user@:24.`), would not read back.
+            let h = domain_to_ascii(host).filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })?;
+            out.push_str(&h);
         }
         out.push_str(port);
     }
@@ -719,8 +726,21 @@ mod tests {
         assert!(matches!(u("htp://dreall\u{385}y"), Err(ValueError::BadUrl(_))));
         assert!(IndicatorValue::parse(IndicatorKind::Domain, "dreall\u{385}y.example").is_err());
         assert!(IndicatorValue::parse(IndicatorKind::Email, "a@dreall\u{385}y.example").is_err());
+        // Found next (2026-12-05): a non-ASCII user name before an empty host and a port with a
+        // trailing dot came out as `conh://\u{75d}@:24`, whose host is empty on reading back.
+        assert!(matches!(u("conh://\u{75d}@:24."), Err(ValueError::BadUrl(_))));
+        assert!(matches!(u("http://\u{75d}@:80"), Err(ValueError::BadUrl(_))));
+        assert_eq!(
+            u("http://Bücher@Bücher.Example:80/").unwrap().to_string(),
+            "http://bücher@xn--bcher-kva.example:80/"
+        );
         // Every accepted internationalised value reads back as itself.
-        for s in ["http://bücher.example/x", "https://例え.テスト:8443/", "http://ΑΒΓ.gr/"] {
+        for s in [
+            "http://bücher.example/x",
+            "https://例え.テスト:8443/",
+            "http://ΑΒΓ.gr/",
+            "http://Bücher@Bücher.Example:80/",
+        ] {
             let once = u(s).unwrap().to_string();
             assert_eq!(u(&once).unwrap().to_string(), once, "{s}");
         }
