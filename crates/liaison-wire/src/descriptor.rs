@@ -115,7 +115,11 @@ impl DescriptorDraft {
 impl NodeDescriptor {
     /// Parses a received descriptor strictly.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DescriptorError> {
-        Ok(strict_from_slice("descriptor", bytes)?)
+        let v: Self = strict_from_slice("descriptor", bytes)?;
+        // What is signed is the canonical (JCS) form: a value without one (an integer beyond
+        // ±(2^53 − 1), which I-JSON forbids) could be neither checked nor fingerprinted.
+        crate::jcs::to_canonical(&v)?;
+        Ok(v)
     }
 
     /// SHA-256 of the JCS form of the whole signed descriptor: the value operators compare
@@ -222,7 +226,11 @@ impl KeyRotation {
 
     /// Parses a received rotation statement strictly.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DescriptorError> {
-        Ok(strict_from_slice("key rotation", bytes)?)
+        let v: Self = strict_from_slice("key rotation", bytes)?;
+        // What is signed is the canonical (JCS) form: a value without one (an integer beyond
+        // ±(2^53 − 1), which I-JSON forbids) could be neither checked nor fingerprinted.
+        crate::jcs::to_canonical(&v)?;
+        Ok(v)
     }
 }
 
@@ -510,7 +518,11 @@ impl KeyRevocation {
 
     /// Parses a received revocation strictly.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DescriptorError> {
-        Ok(strict_from_slice("key revocation", bytes)?)
+        let v: Self = strict_from_slice("key revocation", bytes)?;
+        // What is signed is the canonical (JCS) form: a value without one (an integer beyond
+        // ±(2^53 − 1), which I-JSON forbids) could be neither checked nor fingerprinted.
+        crate::jcs::to_canonical(&v)?;
+        Ok(v)
     }
 }
 

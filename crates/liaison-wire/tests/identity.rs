@@ -23,6 +23,20 @@ fn descriptor_is_self_signed_and_round_trips() {
     assert!(PinnedPeer::pin(&tampered).is_err());
 }
 
+/// Found by the descriptor fuzzer (2026-12-05): a serial beyond 2^53 - 1 parsed, but the
+/// descriptor had no canonical form, so it could be neither checked nor fingerprinted. It is
+/// refused when read.
+#[test]
+fn a_descriptor_without_a_canonical_form_is_refused_when_read() {
+    let de = de();
+    let mut v = serde_json::to_value(&de.descriptor).unwrap();
+    v["serial"] = serde_json::json!(6_641_524_044_444_444_441u64);
+    let err = NodeDescriptor::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+    assert!(matches!(err, DescriptorError::Canon(_)), "{err}");
+    v["serial"] = serde_json::json!(9_007_199_254_740_991u64);
+    assert!(NodeDescriptor::from_slice(&serde_json::to_vec(&v).unwrap()).is_ok());
+}
+
 #[test]
 fn descriptor_must_be_signed_by_a_listed_key() {
     let de = de();
