@@ -192,6 +192,14 @@ pub enum Effect {
         text: String,
         data: Option<serde_json::Value>,
     },
+    /// A marking the requesting agency set on its request (checked by the caller: the sender
+    /// serves the requesting agency).
+    Marking {
+        request: liaison_core::RequestId,
+        at: Timestamp,
+        actor: String,
+        marking: liaison_core::Marking,
+    },
 }
 
 /// What pinning a peer writes (see [`Store::fed_pin_peer`]).
@@ -588,6 +596,15 @@ async fn apply_effect(
                 known.insert(*request);
             }
             crate::requests::comment_in(w, *request, actor, text, *at, data.as_ref()).await?;
+        }
+        Effect::Marking {
+            request,
+            at,
+            actor,
+            marking,
+        } => {
+            crate::requests::marking_in(w, *request, marking, actor, *at).await?;
+            known.insert(*request);
         }
     }
     Ok(())
@@ -1502,6 +1519,7 @@ mod tests {
                 attachments: vec![],
                 amount: None,
                 conduct: vec![],
+                marking_set: None,
             },
             state: State::Submitted,
             version: 1,
