@@ -1457,3 +1457,277 @@ fn markings_travel_and_the_receiver_enforces_them() {
     us.ok(&["ledger", "verify"]);
     cn.ok(&["ledger", "verify"]);
 }
+
+/// The API base (`http://ADDR`) a started node serves on (from its log line "serving on http://ADDR/api/v1").
+fn api_base(n: &TestNode) -> String {
+    let t0 = Instant::now();
+    loop {
+        let log = n.log_text();
+        if let Some(i) = log.rfind("serving on http://") {
+            let rest = &log[i + "serving on ".len()..];
+            let end = rest.find("/api/v1").unwrap();
+            return rest[..end].to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{}: no API address in its log",
+            n.node_id
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One way to read or pass on a request: what it is called in the rule table and how to call it.
+enum Probe {
+    Cli(Vec<String>),
+    Api(reqwest::Method, String, Option<Value>),
+}
+
+/// How each CLI command and API operation that reaches requests or comments is tried against
+/// request `id` (`None`: the command creates the caller's own request and reads no one else's).
+/// A rule without an entry here fails the test: a new path must be probed.
+fn cli_probe(words: &str, id: &str) -> Option<Vec<String>> {
+    let v = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    match words {
+        "request create" => None,
+        "request list" => v(&["request", "list"]),
+        "request overdue" => v(&["request", "overdue"]),
+        "request show" => v(&["request", "show", id]),
+        "request reassess" => v(&["request", "reassess", id]),
+        "request transition" => v(&["request", "transition", id, "--to", "acknowledged"]),
+        "request comment" => v(&["request", "comment", id, "probe"]),
+        "request marking" => v(&["request", "marking", id, "--tlp", "CLEAR"]),
+        "assess" => v(&["assess", "--request", id]),
+        "report cooperation" => v(&["report", "cooperation"]),
+        "audit verify" => v(&["audit", "verify"]),
+        "intel stats" => v(&["intel", "stats"]),
+        other => panic!("no probe for the CLI command '{other}': add one to cli_probe"),
+    }
+}
+
+fn api_probe(op: &str, id: &str) -> Option<(reqwest::Method, String, Option<Value>)> {
+    use reqwest::Method as M;
+    let r = |m: M, p: String, b: Option<Value>| Some((m, p, b));
+    match op {
+        "createRequest" => None,
+        "listRequests" => r(M::GET, "/api/v1/requests?view=full".into(), None),
+        "listOverdue" => r(M::GET, "/api/v1/requests/overdue".into(), None),
+        "getRequest" => r(M::GET, format!("/api/v1/requests/{id}"), None),
+        "updateDraft" => r(
+            M::PUT,
+            format!("/api/v1/requests/{id}"),
+            Some(json!({"version": 3, "draft": {}})),
+        ),
+        "listEvents" => r(M::GET, format!("/api/v1/requests/{id}/events"), None),
+        "allowedTransitions" => r(M::GET, format!("/api/v1/requests/{id}/transitions"), None),
+        "transition" => r(
+            M::POST,
+            format!("/api/v1/requests/{id}/transitions"),
+            Some(json!({"version": 3, "to": "acknowledged"})),
+        ),
+        "reassess" => r(M::POST, format!("/api/v1/requests/{id}/reassess"), None),
+        "setMarking" => r(
+            M::POST,
+            format!("/api/v1/requests/{id}/marking"),
+            Some(json!({"marking": {"tlp": "TLP:CLEAR"}})),
+        ),
+        "addComment" => r(
+            M::POST,
+            format!("/api/v1/requests/{id}/comments"),
+            Some(json!({"text": "probe"})),
+        ),
+        "assess" => r(M::POST, "/api/v1/assessments".into(), Some(json!({"request": id}))),
+        "cooperationReport" => r(M::GET, "/api/v1/reports/cooperation?format=csv".into(), None),
+        "auditVerify" => r(M::GET, "/api/v1/audit/verify".into(), None),
+        "intelStats" => r(M::GET, "/api/v1/intel/stats".into(), None),
+        other => panic!("no probe for the API operation '{other}': add one to api_probe"),
+    }
+}
+
+/// #14: three nodes A (FBI) → B (CN-MPS) → C (DE-BKA) in separate processes. A sends B a
+/// request at every TLP level and comments marked RED; B's users (named and not) and C's users
+/// try every CLI command and API operation that reaches requests or comments (from the marking
+/// rule tables, which every command and operation must be in) to read them or pass them on.
+/// Zero leaks: no reader sees a secret its relation does not admit, and no marking moves.
+#[test]
+fn three_nodes_no_marked_content_leaks_by_any_path() {
+    use liaison_server::marking_rules::{API, CLI, Reach};
+    let _serial = serial();
+    let b = base("leaks");
+    let mut a = TestNode::new_with(&b, "us-fbi", "FBI", "US", "America/New_York", None);
+    let mut bn = TestNode::new_with(&b, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", None);
+    let mut c = TestNode::new_with(&b, "de-bka", "DE-BKA", "DE", "Europe/Berlin", None);
+    for (x, y) in [(&a, &bn), (&bn, &c)] {
+        let (px, fx) = x.peer_file();
+        let (py, fy) = y.peer_file();
+        x.ok(&["peer", "add", py.to_str().unwrap(), "--fingerprint", &fy]);
+        y.ok(&["peer", "add", px.to_str().unwrap(), "--fingerprint", &fx]);
+    }
+    a.start();
+    bn.start();
+    c.start();
+
+    // A's content, one request per level, each with its own secret words.
+    let levels: [(&str, &[&str]); 5] = [
+        ("CLEAR", &[]),
+        ("GREEN", &[]),
+        ("AMBER", &[]),
+        ("AMBER+STRICT", &[]),
+        ("RED", &["desk"]),
+    ];
+    let mut ids = Vec::new();
+    for (level, named) in levels {
+        let secret = format!("SECRET-{}", level.replace('+', "-"));
+        let mut extra = vec!["--tlp", level];
+        for n in named {
+            extra.extend(["--recipient", n]);
+        }
+        let summary = format!("{secret} summary");
+        let mut args = common::create_request_args("officer", &secret, &summary);
+        args.extend(extra);
+        let v = a.json(&args);
+        let id = v["id"].as_str().unwrap().to_string();
+        a.transition("officer", &id, "submitted");
+        ids.push((level, secret, id));
+    }
+    // A RED comment on the CLEAR request, for B's legal reviewer only.
+    let clear_id = ids[0].2.clone();
+    a.ok(&[
+        "--as",
+        "officer",
+        "request",
+        "comment",
+        &clear_id,
+        "SECRET-COMMENT-RED",
+        "--tlp",
+        "RED",
+        "--recipient",
+        "legal",
+    ]);
+    for (_, _, id) in &ids {
+        wait(Duration::from_secs(30), || {
+            bn.cmd(&["--as", "desk", "request", "show", id]).status.success()
+        });
+    }
+    wait(Duration::from_secs(30), || {
+        bn.cmd(&["--json", "--as", "legal", "request", "show", &clear_id])
+            .stdout
+            .windows(18)
+            .any(|w| w == b"SECRET-COMMENT-RED")
+    });
+
+    // Who may see which secret: B's desk is named on the RED request; B's legal reviewer on
+    // the RED comment; C is no party to anything.
+    let may_see = |node: &str, user: &str, secret: &str| -> bool {
+        node == "cn-mps"
+            && match secret {
+                "SECRET-RED" => user == "desk",
+                "SECRET-COMMENT-RED" => user == "legal",
+                _ => true,
+            }
+    };
+    let secrets: Vec<String> = ids
+        .iter()
+        .map(|(_, s, _)| s.clone())
+        .chain(["SECRET-COMMENT-RED".to_string()])
+        .collect();
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::blocking::Client::new();
+    let mut tried = 0usize;
+    let mut leaks = Vec::new();
+    // The control: what each reader may see, it does see by some path (else the probes prove nothing).
+    let mut shown = std::collections::HashSet::new();
+    for node in [&bn, &c] {
+        let base_url = api_base(node);
+        for user in ["officer", "desk", "legal"] {
+            let token = node.json(&["--as", "admin", "token", "create", user])["token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let mut probes: Vec<(String, Probe)> = Vec::new();
+            for (_, _, id) in &ids {
+                for (words, reach) in CLI {
+                    if matches!(reach, Reach::Requests | Reach::Comments | Reach::Statistics)
+                        && let Some(args) = cli_probe(words, id)
+                    {
+                        probes.push((format!("cli: {words}"), Probe::Cli(args)));
+                    }
+                }
+                for (op, reach) in API {
+                    if matches!(reach, Reach::Requests | Reach::Comments | Reach::Statistics)
+                        && let Some((m, p, body)) = api_probe(op, id)
+                    {
+                        probes.push((format!("api: {op}"), Probe::Api(m, p, body)));
+                    }
+                }
+            }
+            // Paths without an id (listings, statistics) once each.
+            let mut once = std::collections::HashSet::new();
+            probes.retain(|(path, probe)| {
+                let key = match probe {
+                    Probe::Cli(a) => format!("{path} {a:?}"),
+                    Probe::Api(m, p, _) => format!("{path} {m} {p}"),
+                };
+                once.insert(key)
+            });
+            for (path, probe) in probes {
+                let seen = match probe {
+                    Probe::Cli(args) => {
+                        let mut full = vec!["--json".to_string(), "--as".into(), user.into()];
+                        full.extend(args);
+                        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+                        let o = node.cmd(&refs);
+                        format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&o.stdout),
+                            String::from_utf8_lossy(&o.stderr)
+                        )
+                    }
+                    Probe::Api(m, p, body) => {
+                        let mut req = http.request(m, format!("{base_url}{p}")).bearer_auth(&token);
+                        if let Some(b) = body {
+                            req = req.json(&b);
+                        }
+                        req.send().unwrap().text().unwrap()
+                    }
+                };
+                tried += 1;
+                for s in &secrets {
+                    if seen.contains(s.as_str()) {
+                        if may_see(&node.node_id, user, s) {
+                            shown.insert((node.node_id.clone(), user, s.clone()));
+                        } else {
+                            leaks.push(format!("{}:{user} {path} shows {s}", node.node_id));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(tried > 200, "probes run: {tried}");
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+    for user in ["officer", "desk", "legal"] {
+        for s in &secrets {
+            if may_see("cn-mps", user, s) {
+                assert!(
+                    shown.contains(&("cn-mps".to_string(), user, s.clone())),
+                    "control: cn-mps:{user} never saw {s}, which it may see"
+                );
+            }
+        }
+    }
+
+    // Nothing moved the markings: at A and at B they are as A set them.
+    for (level, _, id) in &ids {
+        let want = format!("TLP:{level}");
+        assert_eq!(a.request(id)["request"]["marking"]["tlp"], want.as_str());
+        let at_b = bn.json(&["--as", "desk", "request", "show", id]);
+        assert_eq!(at_b["request"]["marking"]["tlp"], want.as_str(), "{at_b}");
+    }
+    // C never received anything of A's.
+    for (_, _, id) in &ids {
+        assert!(!c.cmd(&["--as", "officer", "request", "show", id]).status.success());
+    }
+    println!("three-node leak test: {tried} probes, 0 leaks");
+}
