@@ -674,3 +674,87 @@ async fn values_with_markup_are_escaped_on_every_page() {
         ],
     );
 }
+
+/// Markings through the web UI (#14): chosen on the new-draft form, shown as a badge, changed by
+/// the originator's form only; a RED request is "not found" for the users it does not name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markings_are_set_shown_and_changed_by_the_originator() {
+    let ui = Ui::start().await;
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let csrf = fbi.csrf("/requests/new").await;
+    let mps_id = ui.f.mps.id.to_string();
+    let desk = ui.f.who("CN-MPS", Role::Desk).username.clone();
+    let (s, body, loc) = fbi
+        .post(
+            "/requests/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "subscriber_information"),
+                ("requested_agency", &mps_id),
+                ("case_reference", "FBI-UI-RED"),
+                ("offences", "BC-02"),
+                ("summary", "For the desk only."),
+                ("tlp", "TLP:RED"),
+                ("recipients", &desk),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let id = loc.unwrap().strip_prefix("/requests/").unwrap().to_string();
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert!(html.contains("badge tlp tlp-red"), "{html}");
+    assert!(html.contains(&format!("TLP:RED ({desk})")));
+    assert!(html.contains("action=\"/requests/"), "{html}");
+    assert!(
+        html.contains("id=\"mark-submit\""),
+        "the originator sees the change form"
+    );
+
+    // Submitted: the named desk officer reads it, another officer of CN-MPS finds nothing.
+    let rid: liaison_core::RequestId = id.parse().unwrap();
+    let officer = ui.f.who("FBI", Role::Officer);
+    let r = ui.f.node.request(officer, rid, jiff::Timestamp::now()).await.unwrap();
+    let submit = liaison_core::lifecycle::TransitionInput {
+        to: Some(liaison_core::State::Submitted),
+        ..Default::default()
+    };
+    ui.f.node
+        .transition(officer, rid, r.request.version, submit, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let named = ui.login("CN-MPS", Role::Desk).await;
+    let (s, html) = named.get(&format!("/requests/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("id=\"mark-submit\""), "the recipient has no change form");
+    let other = ui.login("CN-MPS", Role::Officer).await;
+    let (s, _) = other.get(&format!("/requests/{id}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = other.get("/requests").await;
+    assert!(!list.contains("FBI-UI-RED"), "left out of the list");
+
+    // The recipient's post to the change form is refused; the originator's lowers it.
+    let csrf = named.csrf(&format!("/requests/{id}")).await;
+    let (s, html, _) = named
+        .post(
+            &format!("/requests/{id}/marking"),
+            &[("csrf", &csrf), ("tlp", "TLP:CLEAR")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{html}");
+    let csrf = fbi.csrf(&format!("/requests/{id}")).await;
+    let (s, _, loc) = fbi
+        .post(
+            &format!("/requests/{id}/marking"),
+            &[("csrf", &csrf), ("tlp", "TLP:AMBER")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(loc.unwrap().ends_with("?marked=1"));
+    let (s, html) = other.get(&format!("/requests/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("badge tlp tlp-amber"));
+
+    // The same page in Chinese names the marking in Chinese.
+    let (_, html) = named.with_lang("zh-CN").get(&format!("/requests/{id}")).await;
+    assert!(html.contains("标记（TLP）"), "{html}");
+}

@@ -955,6 +955,9 @@ struct DraftForm {
     offences: Vec<String>,
     summary: String,
     legal_basis: String,
+    /// The TLP level chosen (empty: the node's default) and the named recipients typed.
+    tlp: String,
+    recipients: String,
 }
 
 async fn draft_page(ui: &Ui, s: &Session, f: &DraftForm, status: StatusCode, banners: Vec<Banner>) -> Response {
@@ -994,6 +997,12 @@ async fn draft_page(ui: &Ui, s: &Session, f: &DraftForm, status: StatusCode, ban
         offences: options(offence_opts, &selected),
         summary: &f.summary,
         legal_basis: &f.legal_basis,
+        levels: options(
+            std::iter::once(("", l.t1("new.marking_default", ui.node.markings().request.as_str())))
+                .chain(Tlp::ALL.iter().map(|t| (t.as_str(), t.to_string()))),
+            &[f.tlp.as_str()],
+        ),
+        recipients: &f.recipients,
     };
     render(status, &page)
 }
@@ -1010,6 +1019,8 @@ struct DraftPage<'a> {
     offences: Vec<Opt>,
     summary: &'a str,
     legal_basis: &'a str,
+    levels: Vec<Opt>,
+    recipients: &'a str,
 }
 
 pub async fn new_form(AxState(ui): AxState<Ui>, s: Session) -> Response {
@@ -1031,6 +1042,8 @@ pub async fn create(AxState(ui): AxState<Ui>, mut s: Session, body: Bytes) -> Re
         offences: form.all("offences").into_iter().map(|s| s.trim().to_string()).collect(),
         summary: form.get("summary").unwrap_or("").to_string(),
         legal_basis: get("legal_basis"),
+        tlp: get("tlp"),
+        recipients: get("recipients"),
     };
     let mut errs = Vec::new();
     let mut field_err = |field: &str, message: String| {
@@ -1070,6 +1083,22 @@ pub async fn create(AxState(ui): AxState<Ui>, mut s: Session, body: Bytes) -> Re
     if f.offences.is_empty() {
         field_err("offences", "choose at least one offence".into());
     }
+    let marking = match form_marking(Some(&f.tlp), Some(&f.recipients)) {
+        Ok(m) => m,
+        Err(ServiceError::Invalid(v)) => {
+            for e in v {
+                field_err(&e.field, e.message);
+            }
+            None
+        }
+        Err(e) => {
+            field_err("marking", e.to_string());
+            None
+        }
+    };
+    if marking.is_none() && !f.recipients.is_empty() {
+        field_err("marking", "named recipients need TLP:RED".into());
+    }
     let result = match (kind, urgency, requested) {
         (Some(kind), Some(urgency), Some(requested)) if errs.is_empty() => {
             let draft = RequestDraft {
@@ -1087,7 +1116,7 @@ pub async fn create(AxState(ui): AxState<Ui>, mut s: Session, body: Bytes) -> Re
                 attachments: vec![],
                 amount: None,
                 conduct: vec![],
-                marking_set: None,
+                marking_set: marking,
             };
             ui.node.create_request(&s.p, draft, Timestamp::now()).await
         }
