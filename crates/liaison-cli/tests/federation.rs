@@ -1453,6 +1453,13 @@ fn markings_travel_and_the_receiver_enforces_them() {
     let red = ev.iter().find(|e| e["reason"] == "For the case officer only.").unwrap();
     assert_eq!(red["data"]["marking"]["tlp"], "TLP:RED");
     assert_eq!(red["data"]["side"], "requested");
+    // Speciality: the requested side's legal reviewer consents to another use; the requester's
+    // node records it as the requested side's consent.
+    cn.ok(&["--as", "legal", "request", "consent", &id, "--case", "FBI-2026-0901"]);
+    wait(Duration::from_secs(30), || {
+        us.ok(&["--as", "officer", "request", "show", &id])
+            .contains("may be used in (speciality): FBI-2026-0900, FBI-2026-0901")
+    });
     wait(Duration::from_secs(20), || us.pending() == 0 && cn.pending() == 0);
     us.ok(&["ledger", "verify"]);
     cn.ok(&["ledger", "verify"]);
@@ -1497,6 +1504,7 @@ fn cli_probe(words: &str, id: &str) -> Option<Vec<String>> {
         "request transition" => v(&["request", "transition", id, "--to", "acknowledged"]),
         "request comment" => v(&["request", "comment", id, "probe"]),
         "request marking" => v(&["request", "marking", id, "--tlp", "CLEAR"]),
+        "request consent" => v(&["request", "consent", id, "--case", "OTHER-CASE"]),
         "assess" => v(&["assess", "--request", id]),
         "report cooperation" => v(&["report", "cooperation"]),
         "audit verify" => v(&["audit", "verify"]),
@@ -1536,6 +1544,12 @@ fn api_probe(op: &str, id: &str) -> Option<(reqwest::Method, String, Option<Valu
             format!("/api/v1/requests/{id}/comments"),
             Some(json!({"text": "probe"})),
         ),
+        "consentToUse" => r(
+            M::POST,
+            format!("/api/v1/requests/{id}/consents"),
+            Some(json!({"for_case": "OTHER-CASE"})),
+        ),
+        "permittedUses" => r(M::GET, format!("/api/v1/requests/{id}/consents"), None),
         "assess" => r(M::POST, "/api/v1/assessments".into(), Some(json!({"request": id}))),
         "cooperationReport" => r(M::GET, "/api/v1/reports/cooperation?format=csv".into(), None),
         "auditVerify" => r(M::GET, "/api/v1/audit/verify".into(), None),

@@ -40,6 +40,7 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/requests/{id}/comments", post(comment))
         .route("/api/v1/requests/{id}/reassess", post(reassess))
         .route("/api/v1/requests/{id}/marking", post(set_marking))
+        .route("/api/v1/requests/{id}/consents", get(uses).post(consent))
         .route("/api/v1/assessments", post(assess))
         .route("/api/v1/reports/cooperation", get(cooperation))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -822,6 +823,35 @@ async fn set_marking(
     let id = parse_id(&id)?;
     let b: MarkingBody = json_body(&headers, &body)?;
     Ok(Json(node.set_marking(&p, id, b.marking, Timestamp::now()).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    for_case: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn consent(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let b: ConsentBody = json_body(&headers, &body)?;
+    let e = node
+        .consent_to_use(&p, id, &b.for_case, b.note.as_deref(), Timestamp::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(e)).into_response())
+}
+
+async fn uses(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let uses = node.permitted_uses(&p, id, Timestamp::now()).await?;
+    Ok(Json(serde_json::json!({ "cases": uses })).into_response())
 }
 
 async fn reassess(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {

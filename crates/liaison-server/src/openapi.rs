@@ -793,6 +793,15 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .describe("Only users of the requesting agency (the originator) who may draft: others get 403. The change is recorded and mirrored to the peer node (docs/markings.md)")
             .params(vec![id_param()]).json_body(schema_ref("MarkingChange")).errors(&[403, 404])
             .ok(200, "The request with its new marking", json_content(schema_ref("Request"))).build()},
+        "/api/v1/requests/{id}/consents": {
+            "get": Op::new("permittedUses", "requests", "The cases the answer may be used in (speciality)")
+                .describe("The request's own case and those the requested agency consented to (docs/markings.md)")
+                .params(vec![id_param()]).errors(&[403, 404])
+                .ok(200, "The cases", json_content(object(&["cases"], json!({"cases": array(string())})))).build(),
+            "post": Op::new("consentToUse", "requests", "Consent to another use of the answer (speciality)")
+                .describe("The requested agency's legal reviewers and supervisors only; recorded as a comment with data.consent and mirrored to the peer")
+                .params(vec![id_param()]).json_body(schema_ref("Consent")).errors(&[403, 404])
+                .ok(201, "The consent event", json_content(schema_ref("Event"))).build()},
         "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
             .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
             .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
@@ -997,6 +1006,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "marking": {"allOf": [schema_ref("Marking")], "description": "Default: the node's [markings] comment level; never below the request's"}})),
                 "Marking": marking,
                 "MarkingChange": object(&["marking"], json!({"marking": schema_ref("Marking")})),
+                "Consent": object(&["for_case"], json!({"for_case": non_blank(Some(200), "The requesting agency's other case reference (not the request's own)"),
+                    "note": {"type": "string", "maxLength": 20000, "pattern": "^[^\\x00]*$", "description": "Conditions or reasons"}})),
                 "Event": object(&["id", "request", "at", "actor", "event"], json!({
                     "id": uuid(), "request": uuid(), "at": instant(), "actor": string(),
                     "event": {"type": "string", "description": "created, transition, comment, escalation, assessment, ..."},

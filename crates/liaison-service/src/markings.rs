@@ -160,3 +160,97 @@ impl Node {
         Ok(self.store.request(id, Some(now)).await?)
     }
 }
+
+/// The member of a comment's event data that records a speciality consent.
+pub const COMMENT_CONSENT: &str = "consent";
+
+/// Longest case reference a consent may name (as a request's own).
+const MAX_CASE_REFERENCE: usize = 200;
+
+/// The cases what was exchanged on request `r` may be used for (speciality, docs/markings.md):
+/// the request's own case and those the requested agency consented to in its history. Only
+/// consents written by the requested side count, whichever node recorded them.
+pub fn permitted_uses(r: &AssistanceRequest, events: &[EventRecord]) -> Vec<String> {
+    let mut uses = vec![r.draft.case_reference.clone()];
+    for e in events.iter().filter(|e| e.event == "comment") {
+        if comment_side(e) != Some(Side::Requested) {
+            continue;
+        }
+        if let Some(case) = e
+            .data
+            .as_ref()
+            .and_then(|d| d.get(COMMENT_CONSENT))
+            .and_then(|c| c.get("for_case"))
+            .and_then(|c| c.as_str())
+            && !uses.iter().any(|u| u == case)
+        {
+            uses.push(case.to_string());
+        }
+    }
+    uses
+}
+
+impl Node {
+    /// Speciality: the requested agency consents to the requesting agency using what it
+    /// received on request `id` in another case (`for_case`, the requesting side's case
+    /// reference). Legal reviewers and supervisors of the requested agency only. Recorded as a
+    /// comment carrying `data.consent` (history, audit, mirrored to the peer like any comment).
+    pub async fn consent_to_use(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        for_case: &str,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<EventRecord> {
+        let (cur, side) = self.visible(p, id, now).await?;
+        if side != Side::Requested {
+            return Err(ServiceError::Forbidden(
+                "only the requested agency, which answers, may consent to another use of its answer".into(),
+            ));
+        }
+        require(
+            matches!(
+                p.role,
+                liaison_core::Role::LegalReviewer | liaison_core::Role::Supervisor
+            ),
+            "consenting to another use (speciality)",
+            p,
+        )?;
+        let case = for_case.trim();
+        if case.is_empty() || case.len() > MAX_CASE_REFERENCE || case.chars().any(char::is_control) {
+            return Err(ServiceError::invalid(
+                "for_case",
+                format!("must be a case reference of 1 to {MAX_CASE_REFERENCE} bytes without control characters"),
+            ));
+        }
+        if case == cur.request.draft.case_reference {
+            return Err(ServiceError::invalid(
+                "for_case",
+                format!("'{case}' is the request's own case: no consent is needed for it"),
+            ));
+        }
+        let text = match note.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) if n.len() > 20_000 => return Err(ServiceError::invalid("note", "must be at most 20000 bytes")),
+            Some(n) => format!("Consent to use the answer in case {case}: {n}"),
+            None => format!("Consent to use the answer in case {case}."),
+        };
+        let mut data = self.comment_data(&cur.request, side, None)?;
+        if let Some(o) = data.as_object_mut() {
+            o.insert(COMMENT_CONSENT.into(), serde_json::json!({ "for_case": case }));
+        }
+        let fed =
+            crate::federation::outgoing_for_comment(self, &cur.request, &p.username, &text, Some(&data), now).await?;
+        Ok(self
+            .store
+            .comment_fed(id, &p.username, &text, now, Some(&data), &fed)
+            .await?)
+    }
+
+    /// The cases the answer to request `id` may be used for (its own and those consented to).
+    pub async fn permitted_uses(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<Vec<String>> {
+        let (cur, _) = self.visible(p, id, now).await?;
+        let events = self.store.events(id).await?;
+        Ok(permitted_uses(&cur.request, &events))
+    }
+}

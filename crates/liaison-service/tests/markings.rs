@@ -54,6 +54,7 @@ async fn markings_on_every_backend() {
         red_reaches_named_recipients_only(&f, now).await;
         only_the_originator_changes_it(&f, now).await;
         comments_are_never_below_their_request(&f, now).await;
+        speciality_consent_comes_from_the_requested_side(&f, now).await;
         let audit = f.node.verify_audit(f.who("FBI", Role::Auditor)).await.unwrap();
         assert_eq!(
             audit.first_bad, None,
@@ -223,4 +224,73 @@ async fn comments_are_never_below_their_request(f: &TwoAgencies, now: Timestamp)
     assert_eq!(seen(desk).await.len(), 2, "its author's agency reads it");
     let supervisor = seen(f.who("FBI", Role::Supervisor)).await;
     assert_eq!(supervisor, vec!["Provider contacted.".to_string()]);
+}
+
+async fn speciality_consent_comes_from_the_requested_side(f: &TwoAgencies, now: Timestamp) {
+    let id = submitted(f, None, now).await;
+    let own = f
+        .node
+        .request(f.who("FBI", Role::Officer), id, now)
+        .await
+        .unwrap()
+        .request
+        .draft
+        .case_reference;
+    // The requesting side cannot consent to its own further use; a desk officer may not either.
+    let e = f
+        .node
+        .consent_to_use(f.who("FBI", Role::Supervisor), id, "FBI-2026-OTHER", None, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+    let e = f
+        .node
+        .consent_to_use(f.who("CN-MPS", Role::Desk), id, "FBI-2026-OTHER", None, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+    // Not for its own case, not an empty one.
+    for bad in [own.as_str(), "  "] {
+        let e = f
+            .node
+            .consent_to_use(f.who("CN-MPS", Role::LegalReviewer), id, bad, None, now)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Invalid(_)), "{e:?}");
+    }
+    let ev = f
+        .node
+        .consent_to_use(
+            f.who("CN-MPS", Role::LegalReviewer),
+            id,
+            "FBI-2026-OTHER",
+            Some("For the prosecution of the same group only."),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev.data.as_ref().unwrap()["consent"]["for_case"], "FBI-2026-OTHER");
+    let uses = f
+        .node
+        .permitted_uses(f.who("FBI", Role::Officer), id, now)
+        .await
+        .unwrap();
+    assert_eq!(uses, vec![own.clone(), "FBI-2026-OTHER".to_string()]);
+    // A comment of the requesting side is never a consent, whatever it says.
+    f.node
+        .comment(
+            f.who("FBI", Role::Officer),
+            id,
+            "We consent to ourselves: FBI-2026-THIRD",
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    let uses = f
+        .node
+        .permitted_uses(f.who("CN-MPS", Role::Desk), id, now)
+        .await
+        .unwrap();
+    assert_eq!(uses.len(), 2);
 }

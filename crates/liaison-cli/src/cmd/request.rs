@@ -30,6 +30,17 @@ pub enum RequestCmd {
         #[command(flatten)]
         marking: MarkingArgs,
     },
+    /// Speciality: consent, as the requested agency, to the answer being used in another case
+    /// of the requesting agency (legal reviewers and supervisors).
+    Consent {
+        id: String,
+        /// The requesting agency's other case reference.
+        #[arg(long = "case")]
+        for_case: String,
+        /// Conditions or reasons, recorded with the consent.
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Change a request's TLP marking (only the requesting agency may: docs/markings.md).
     Marking {
         id: String,
@@ -219,6 +230,10 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 return json(&serde_json::json!({"request": r, "events": events}));
             }
             show(&r);
+            println!(
+                "  may be used in (speciality): {}",
+                liaison_service::markings::permitted_uses(&r.request, &events).join(", ")
+            );
             let mut t = table(&["when (UTC)", "actor", "event", "from", "to", "reason"]);
             for e in &events {
                 let event = match e.event.as_str() {
@@ -345,6 +360,20 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             }
             let m = liaison_service::markings::comment_marking(&e);
             println!("Comment added ({}), marked {}", e.id, m.tlp);
+            Ok(())
+        }
+        RequestCmd::Consent { id: s, for_case, note } => {
+            let rid = id(&s)?;
+            let e = node.consent_to_use(&p, rid, &for_case, note.as_deref(), now).await?;
+            if ctx.json {
+                return json(&e);
+            }
+            let uses = node.permitted_uses(&p, rid, now).await?;
+            println!(
+                "Consent recorded ({}); the answer may now be used in: {}",
+                e.id,
+                uses.join(", ")
+            );
             Ok(())
         }
         RequestCmd::Marking { id: s, marking } => {
