@@ -796,7 +796,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/requests/{id}/consents": {
             "get": Op::new("permittedUses", "requests", "The cases the answer may be used in (speciality)")
                 .describe("The request's own case and those the requested agency consented to (docs/markings.md)")
-                .params(vec![id_param()]).errors(&[403, 404])
+                .params(vec![id_param()]).errors(&[400, 403, 404])
                 .ok(200, "The cases", json_content(object(&["cases"], json!({"cases": array(string())})))).build(),
             "post": Op::new("consentToUse", "requests", "Consent to another use of the answer (speciality)")
                 .describe("The requested agency's legal reviewers and supervisors only; recorded as a comment with data.consent and mirrored to the peer")
