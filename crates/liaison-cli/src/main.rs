@@ -78,7 +78,27 @@ fn json_error(e: &anyhow::Error, code: u8) -> serde_json::Value {
     serde_json::json!({ "error": err })
 }
 
+/// Stops quietly, with the status a shell gives a process ended by SIGPIPE (128 + 13), when
+/// the reader of standard output went away (`liaison request list | head`): Rust ignores
+/// SIGPIPE, so `println!` panics instead, with a backtrace an officer should not see.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = cmd::Cli::parse();
     let json = cli.json;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")

@@ -672,3 +672,23 @@ fn data_directory_and_database_are_private() {
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join("liaison.db")), 0o600);
 }
+
+/// A reader that stops early (`liaison rules check … | head -1`) ends the command quietly with
+/// the SIGPIPE status (141), not with a panic and a backtrace.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let dir = tmp();
+    init(&dir);
+    let mut child = common::liaison(&dir)
+        .args(["directory"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end of its standard output before it writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.code() == Some(141) || out.status.success(), "{:?} {stderr}", out.status);
+}
