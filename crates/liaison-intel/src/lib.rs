@@ -19,6 +19,7 @@ pub mod aggregate;
 pub mod demo;
 pub mod enrich;
 pub mod fast_hash;
+pub mod inbox;
 pub mod mmdb;
 pub mod model;
 pub mod pipeline;
@@ -33,6 +34,7 @@ pub use aggregate::{
     notices_to_csv, notices_to_json,
 };
 pub use demo::{MmdbLayout, generate_feed, generate_mmdb};
+pub use inbox::{IncomingItem, IncomingNotice, RemoteAnswer};
 pub use enrich::{EnrichConfig, Enricher, PrefixTable};
 pub use model::{Classification, Event, IndicatorKind, IndicatorValue, PartnerId};
 pub use pipeline::{Input, IntelConfig, Pipeline, RunSummary};

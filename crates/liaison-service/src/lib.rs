@@ -28,6 +28,7 @@ pub mod instances;
 pub mod intel;
 pub mod legal;
 pub mod node;
+pub mod notices;
 pub mod report;
 pub mod reports;
 pub mod requests;

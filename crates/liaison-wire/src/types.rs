@@ -13,7 +13,9 @@ use std::str::FromStr;
 /// - 2: amounts in `request_submitted` are decimal strings (`"2500.5"`); version numbers are
 ///   negotiated (a node sends the lower of its own and the peer's version, and accepts every
 ///   version from [`MIN_PROTOCOL_VERSION`] to this one).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// - 3: a target of `request_submitted` may name its `provider`.
+/// - 4: `cleanup_notice` and `cleanup_status` (clean-up notices over federation) are applied.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The oldest protocol version this implementation still accepts and can send.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;

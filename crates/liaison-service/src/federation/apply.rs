@@ -372,6 +372,19 @@ impl Planner {
                 self.sender_side(node, &sender, p.request_id).await?;
                 Mirrored::Comment(p)
             }
+            PayloadType::CleanupNotice => {
+                let p: liaison_wire::CleanupNoticePayload =
+                    serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let n = crate::notices::check_incoming_notice(node, &sender, p, Timestamp::now()).await?;
+                return Ok(Some(Effect::CleanupNotice(Box::new(n))));
+            }
+            PayloadType::CleanupStatus => {
+                let p: liaison_wire::CleanupStatusPayload =
+                    serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let mid = env.header.message_id.to_string();
+                let a = crate::notices::check_remote_answer(node, &sender, &mid, p, Timestamp::now()).await?;
+                return Ok(Some(Effect::CleanupStatus(Box::new(a))));
+            }
             PayloadType::KeyRotation => {
                 let rot = liaison_wire::KeyRotation::from_slice(&serde_json::to_vec(&env.payload).map_err(perm)?)
                     .map_err(perm)?;
