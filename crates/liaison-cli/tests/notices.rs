@@ -67,8 +67,17 @@ impl Node {
         let mut a = vec!["--json", "--as", user];
         a.extend_from_slice(args);
         let o = self.cmd(&a);
-        assert!(!o.status.success(), "{} {a:?} should fail: {}", self.node_id, String::from_utf8_lossy(&o.stdout));
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        assert!(
+            !o.status.success(),
+            "{} {a:?} should fail: {}",
+            self.node_id,
+            String::from_utf8_lossy(&o.stdout)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
     }
 
     fn agency(&self, code: &str, jurisdiction: &str, tz: &str) {
@@ -134,8 +143,9 @@ fn wait(what: &str, a: &Node, b: &Node, f: impl FnMut() -> bool) {
 
 /// A feed in the Liaison CSV layout: `(indicator, tlp)` sighted at `at`.
 fn feed(path: &Path, rows: &[(&str, &str)], at: jiff::Timestamp) {
-    let mut s =
-        String::from("time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n");
+    let mut s = String::from(
+        "time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n",
+    );
     for (ip, tlp) in rows {
         s += &format!("{at},{ip},ipv4,443,botnet-c2,qakbot,3,CN,80,{tlp}\n");
     }
@@ -205,13 +215,18 @@ async fn notice_travels_is_answered_item_by_item_and_scoped() {
 
     // The notice reaches cn-mps, for CN-MPS only, with its marking and issuer.
     wait("notice at cn-mps", &us, &cn, || {
-        cn.as_json("officer", &["intel", "inbox"]).as_array().is_some_and(|a| !a.is_empty())
+        cn.as_json("officer", &["intel", "inbox"])
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
     });
     let inbox = cn.as_json("officer", &["intel", "inbox"]);
     assert_eq!(inbox.as_array().unwrap().len(), 1, "{inbox}");
     let n = &inbox[0];
     assert_eq!(n["id"], notice_id.as_str());
-    assert_eq!((n["issuer"].as_str(), n["sender"].as_str()), (Some("FBI"), Some("us-fbi")));
+    assert_eq!(
+        (n["issuer"].as_str(), n["sender"].as_str()),
+        (Some("FBI"), Some("us-fbi"))
+    );
     assert_eq!(n["partner"], "CN-MPS");
     assert_eq!(n["tlp"], "TLP:AMBER+STRICT");
     let got = items(n);
@@ -234,8 +249,15 @@ async fn notice_travels_is_answered_item_by_item_and_scoped() {
     let statuses = ["remediated", "not-found", "disputed", "false-positive"];
     for (ip, st) in ips.iter().zip(statuses) {
         let id = item_of(&got, ip)["item_id"].as_str().unwrap().to_string();
-        let r = cn.as_json("officer", &["intel", "answer", &id, st, "--note", &format!("{st} by CN-MPS")]);
-        assert_eq!((r["sent_to"].as_str(), r["issuer"].as_str()), (Some("us-fbi"), Some("FBI")), "{r}");
+        let r = cn.as_json(
+            "officer",
+            &["intel", "answer", &id, st, "--note", &format!("{st} by CN-MPS")],
+        );
+        assert_eq!(
+            (r["sent_to"].as_str(), r["issuer"].as_str()),
+            (Some("us-fbi"), Some("FBI")),
+            "{r}"
+        );
     }
     let answered = items(&cn.as_json("officer", &["intel", "inbox"])[0]);
     for (ip, st) in ips.iter().zip(statuses) {
@@ -251,10 +273,20 @@ async fn notice_travels_is_answered_item_by_item_and_scoped() {
         })
     });
     let rem = us.as_json("analyst", &["intel", "remediation"]);
-    let row = rem["rows"].as_array().unwrap().iter().find(|x| x["partner"] == "CN-MPS").unwrap().clone();
+    let row = rem["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["partner"] == "CN-MPS")
+        .unwrap()
+        .clone();
     assert_eq!(row["classification"], "c2-server", "{rem}");
     assert_eq!(
-        (row["notified"].as_u64(), row["not_found"].as_u64(), row["disputed"].as_u64()),
+        (
+            row["notified"].as_u64(),
+            row["not_found"].as_u64(),
+            row["disputed"].as_u64()
+        ),
         (Some(4), Some(1), Some(1)),
         "{rem}"
     );
@@ -263,12 +295,19 @@ async fn notice_travels_is_answered_item_by_item_and_scoped() {
     assert!(table.contains("CN-MPS") && table.contains("c2-server"), "{table}");
 
     // A third agency's analyst on us-fbi sees no notice and no statistics of FBI's.
-    assert_eq!(us.as_json("third", &["intel", "notices", "--partner", "CN-MPS"]), json!([]));
+    assert_eq!(
+        us.as_json("third", &["intel", "notices", "--partner", "CN-MPS"]),
+        json!([])
+    );
     let own = us.as_json("third", &["intel", "notices"]);
     assert!(own.as_array().unwrap().iter().all(|n| n["partner"] == "US-SS"), "{own}");
     let rem3 = us.as_json("third", &["intel", "remediation"]);
     assert!(
-        rem3["rows"].as_array().unwrap().iter().all(|r| r["partner"] != "CN-MPS"),
+        rem3["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["partner"] != "CN-MPS"),
         "{rem3}"
     );
 
@@ -353,8 +392,5 @@ async fn notice_travels_is_answered_item_by_item_and_scoped() {
     }
     assert_eq!(us.as_json("analyst", &["intel", "remediation"]), feedback_before);
     let ss = us.as_json("third", &["intel", "notices"]);
-    assert!(
-        ss.as_array().unwrap().iter().all(|n| n["partner"] == "US-SS"),
-        "{ss}"
-    );
+    assert!(ss.as_array().unwrap().iter().all(|n| n["partner"] == "US-SS"), "{ss}");
 }

@@ -34,8 +34,8 @@ pub use aggregate::{
     notices_to_csv, notices_to_json,
 };
 pub use demo::{MmdbLayout, generate_feed, generate_mmdb};
-pub use inbox::{IncomingItem, IncomingNotice, RemoteAnswer};
 pub use enrich::{EnrichConfig, Enricher, PrefixTable};
+pub use inbox::{IncomingItem, IncomingNotice, RemoteAnswer};
 pub use model::{Classification, Event, IndicatorKind, IndicatorValue, PartnerId};
 pub use pipeline::{Input, IntelConfig, Pipeline, RunSummary};
 pub use route::{RouteRule, Router, RoutingConfig};

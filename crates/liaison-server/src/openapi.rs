@@ -597,7 +597,19 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     );
     let answers = enum_of(["remediated", "not-found", "disputed", "false-positive"]);
     let incoming_item = object(
-        &["item_id", "kind", "value", "status", "classification", "tlp", "detail", "answer", "note", "answered_at", "answered_by"],
+        &[
+            "item_id",
+            "kind",
+            "value",
+            "status",
+            "classification",
+            "tlp",
+            "detail",
+            "answer",
+            "note",
+            "answered_at",
+            "answered_by",
+        ],
         json!({
             "item_id": uuid(), "kind": string(), "value": string(),
             "status": enum_of(["new", "still-active", "reappeared"]),
@@ -608,7 +620,18 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         }),
     );
     let incoming_notice = object(
-        &["sender", "id", "issuer", "partner", "interval", "issued_at", "tlp", "parts", "received_at", "items"],
+        &[
+            "sender",
+            "id",
+            "issuer",
+            "partner",
+            "interval",
+            "issued_at",
+            "tlp",
+            "parts",
+            "received_at",
+            "items",
+        ],
         json!({
             "sender": string(), "id": uuid(), "issuer": string(), "partner": string(),
             "interval": schema_ref("Interval"), "issued_at": {"type": "integer", "description": "Unix seconds"},
@@ -617,7 +640,19 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         }),
     );
     let remediation_row = object(
-        &["partner", "classification", "notified", "remediated", "reappeared", "not_found", "disputed", "false_positive", "median_ttr_secs", "mean_ttr_secs", "max_ttr_secs"],
+        &[
+            "partner",
+            "classification",
+            "notified",
+            "remediated",
+            "reappeared",
+            "not_found",
+            "disputed",
+            "false_positive",
+            "median_ttr_secs",
+            "mean_ttr_secs",
+            "max_ttr_secs",
+        ],
         json!({
             "partner": string(), "classification": string(), "notified": count(), "remediated": count(),
             "reappeared": count(), "not_found": count(), "disputed": count(), "false_positive": count(),

@@ -199,7 +199,9 @@ pub(crate) async fn check_incoming_notice(
         let class: Classification = it
             .classification
             .parse()
-            .map_err(|e: liaison_intel::model::UnknownWord| ServiceError::invalid(&f("classification"), e.to_string()))?;
+            .map_err(|e: liaison_intel::model::UnknownWord| {
+                ServiceError::invalid(&f("classification"), e.to_string())
+            })?;
         if let Some(c) = &it.source_country {
             CountryCode::parse(c)
                 .map_err(|_| ServiceError::invalid(&f("source_country"), format!("'{c}' is not an ISO 3166 code")))?;

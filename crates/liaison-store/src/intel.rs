@@ -989,7 +989,11 @@ impl Store {
 
     /// [`Store::intel_notices`] limited to what agency `viewer` (a code) may see: the notices
     /// it issued and the notices addressed to it (`None`: every notice).
-    pub async fn intel_notices_visible(&self, partner: Option<&str>, viewer: Option<&str>) -> Result<Vec<StoredNotice>> {
+    pub async fn intel_notices_visible(
+        &self,
+        partner: Option<&str>,
+        viewer: Option<&str>,
+    ) -> Result<Vec<StoredNotice>> {
         let mut conds = Vec::new();
         if partner.is_some() {
             conds.push("n.partner = $1".to_string());

@@ -96,14 +96,16 @@ pub(crate) async fn incoming_notice_in(w: &mut WriteTx, n: &IncomingNotice) -> R
     match old {
         Some(old) => {
             let old: Tlp = crate::parse(&old, "TLP")?;
-            sqlx::query("UPDATE intel_inbox_notice SET tlp = $1, issued_at = $2, parts = $3 WHERE sender = $4 AND id = $5")
-                .bind(old.max(n.tlp).as_str())
-                .bind(ms(n.issued_at))
-                .bind(i64::from(n.parts))
-                .bind(&n.sender)
-                .bind(n.id.to_string())
-                .execute(w.conn().await?)
-                .await?;
+            sqlx::query(
+                "UPDATE intel_inbox_notice SET tlp = $1, issued_at = $2, parts = $3 WHERE sender = $4 AND id = $5",
+            )
+            .bind(old.max(n.tlp).as_str())
+            .bind(ms(n.issued_at))
+            .bind(i64::from(n.parts))
+            .bind(&n.sender)
+            .bind(n.id.to_string())
+            .execute(w.conn().await?)
+            .await?;
         }
         None => {
             sqlx::query(
@@ -256,6 +258,14 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Stores an incoming notice in a transaction of its own, as receiving it would (for test
+    /// and demo data; received notices are stored with their envelope by [`Store::fed_receive`]).
+    pub async fn intel_inbox_record(&self, n: &IncomingNotice) -> Result<()> {
+        let mut w = self.write().await?;
+        incoming_notice_in(&mut w, n).await?;
+        w.commit().await
     }
 
     /// The incoming items with this id (normally one; item ids are chosen by the issuing

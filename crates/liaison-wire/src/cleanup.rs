@@ -167,7 +167,10 @@ impl CleanupStatusPayload {
         if let Some(n) = &self.note
             && n.chars().count() > MAX_NOTE_CHARS
         {
-            return Err(format!("note: {} characters (at most {MAX_NOTE_CHARS})", n.chars().count()));
+            return Err(format!(
+                "note: {} characters (at most {MAX_NOTE_CHARS})",
+                n.chars().count()
+            ));
         }
         Ok(())
     }

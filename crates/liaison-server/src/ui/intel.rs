@@ -116,7 +116,10 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
                             tlp: i.tlp.as_str().to_string(),
                             answer: i
                                 .answer
-                                .map(|a| l.t(&format!("intel.answer_{}", answer_word(a).replace('-', "_"))).to_string())
+                                .map(|a| {
+                                    l.t(&format!("intel.answer_{}", answer_word(a).replace('-', "_")))
+                                        .to_string()
+                                })
                                 .unwrap_or_default(),
                             note: i.note.unwrap_or_default(),
                         })
