@@ -26,8 +26,8 @@ struct Node {
 }
 
 impl Node {
-    fn new(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str) -> Node {
-        let port = common::free_port_from(common::port_slot(17));
+    fn new(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str, db: Option<&str>) -> Node {
+        let port = common::free_port_from(common::port_slot(27));
         let n = Node {
             dir: base.join(node_id),
             log: base.join(format!("{node_id}.log")),
@@ -37,6 +37,9 @@ impl Node {
         };
         let listen = format!("127.0.0.1:{port}");
         let mut init = vec!["init"];
+        if let Some(url) = db {
+            init.extend(["--database-url", url]);
+        }
         init.extend(common::node_init_args(code, jurisdiction, tz, node_id, &listen));
         n.ok(&init);
         n
@@ -164,9 +167,26 @@ fn item_of<'a>(items: &'a [Value], value: &str) -> &'a Value {
 #[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
 async fn notice_travels_is_answered_item_by_item_and_scoped() {
     let _serial = common::serial();
-    let base = common::unique_dir("liaison-notices-test");
-    let mut us = Node::new(&base, "us-fbi", "FBI", "US", "America/New_York");
-    let mut cn = Node::new(&base, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai");
+    scenario("sqlite", None, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn the_same_on_postgresql() {
+    let _serial = common::serial();
+    let (Some(a), Some(b)) = (
+        liaison_service::fixtures::postgres_url().await,
+        liaison_service::fixtures::postgres_url().await,
+    ) else {
+        return;
+    };
+    scenario("pg", Some(&a), Some(&b)).await;
+}
+
+async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
+    let base = common::unique_dir(&format!("liaison-notices-test-{name}"));
+    let mut us = Node::new(&base, "us-fbi", "FBI", "US", "America/New_York", db_us);
+    let mut cn = Node::new(&base, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", db_cn);
     us.agency("US-SS", "US", "America/New_York");
     cn.agency("CN-CNCERT", "CN", "Asia/Shanghai");
     us.user("analyst", "FBI", "analyst");
@@ -393,4 +413,7 @@ async fn notice_travels_is_answered_item_by_item_and_scoped() {
     assert_eq!(us.as_json("analyst", &["intel", "remediation"]), feedback_before);
     let ss = us.as_json("third", &["intel", "notices"]);
     assert!(ss.as_array().unwrap().iter().all(|n| n["partner"] == "US-SS"), "{ss}");
+    // Every notice and answer is a ledger leaf on both sides, and the ledgers verify.
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
 }

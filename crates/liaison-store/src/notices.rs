@@ -88,13 +88,21 @@ fn answer_str(s: FeedbackStatus) -> &'static str {
 /// already stored adds its items; the notice's marking only ever becomes stricter; an item
 /// received again (the same notice re-issued) keeps this node's answer.
 pub(crate) async fn incoming_notice_in(w: &mut WriteTx, n: &IncomingNotice) -> Result<()> {
-    let old: Option<String> = sqlx::query_scalar("SELECT tlp FROM intel_inbox_notice WHERE sender = $1 AND id = $2")
-        .bind(&n.sender)
-        .bind(n.id.to_string())
-        .fetch_optional(w.conn().await?)
-        .await?;
+    let old: Option<(String, String, String)> =
+        sqlx::query_as("SELECT tlp, issuer, partner FROM intel_inbox_notice WHERE sender = $1 AND id = $2")
+            .bind(&n.sender)
+            .bind(n.id.to_string())
+            .fetch_optional(w.conn().await?)
+            .await?;
     match old {
-        Some(old) => {
+        Some((_, issuer, partner)) if issuer != n.issuer || partner != n.partner => {
+            // A part of the same notice cannot move it to another issuer or agency.
+            return Err(StoreError::Duplicate(format!(
+                "notice {} from {} (issued by {issuer} for {partner})",
+                n.id, n.sender
+            )));
+        }
+        Some((old, _, _)) => {
             let old: Tlp = crate::parse(&old, "TLP")?;
             sqlx::query(
                 "UPDATE intel_inbox_notice SET tlp = $1, issued_at = $2, parts = $3 WHERE sender = $4 AND id = $5",

@@ -236,6 +236,27 @@ async fn incoming_notices_parts_markings_and_answers() {
         );
         assert_eq!(item.answered_at, Some(DAY0 + 7200));
 
+        // A part that would move the notice to another agency is not applied.
+        let mut moved = incoming(
+            "us-fbi",
+            notice,
+            Tlp::Green,
+            &[(Uuid::from_u128(14), "198.51.100.4", Tlp::Green)],
+            2,
+        );
+        moved.partner = "CN-CNCERT".into();
+        let out = store
+            .fed_receive(&[received("r5", "us-fbi", 4, Effect::CleanupNotice(Box::new(moved)))])
+            .await
+            .unwrap();
+        assert!(out[0].starts_with("not applied"), "{b}: {out:?}");
+        assert!(store.intel_inbox(Some("CN-CNCERT")).await.unwrap().is_empty(), "{b}");
+        assert_eq!(
+            store.intel_inbox(Some("CN-MPS")).await.unwrap()[0].items.len(),
+            3,
+            "{b}"
+        );
+
         // The same item id from another node is another item.
         let other = incoming(
             "de-bka",
@@ -279,7 +300,11 @@ async fn answers_from_peers_are_recorded_and_applied_once() {
             .await
             .unwrap();
         assert_eq!(out, ["applied"], "{b}");
-        assert_eq!(store.intel_remote_pending(10).await.unwrap(), [answer.clone()], "{b}");
+        assert_eq!(
+            store.intel_remote_pending(10).await.unwrap(),
+            std::slice::from_ref(&answer),
+            "{b}"
+        );
 
         // Claimed and applied in one clean-up transaction; a second claim finds it taken.
         let mut tx = store.intel_begin().await.unwrap();
