@@ -107,6 +107,29 @@ impl Node {
         common::wait_listening(child, self.port, &self.node_id, log, "did not listen within 20 s");
     }
 
+    /// The API base URL of the running node (from its "serving on" log line).
+    fn api(&self) -> String {
+        let mut addr = None;
+        assert!(
+            common::poll_until(Duration::from_secs(20), Duration::from_millis(50), || {
+                addr = self.logs().lines().find_map(common::served_address).map(str::to_string);
+                addr.is_some()
+            }),
+            "{} logged no API address:\n{}",
+            self.node_id,
+            self.logs()
+        );
+        format!("http://{}", addr.unwrap_or_default())
+    }
+
+    /// A fresh API token of `user`.
+    fn token(&self, user: &str) -> String {
+        self.json(&["token", "create", user])["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     fn logs(&self) -> String {
         strip_ansi(&common::read_log(&self.log))
     }
@@ -194,6 +217,7 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     cn.user("officer", "CN-MPS", "officer");
     cn.user("auditor", "CN-MPS", "auditor");
     cn.user("cert", "CN-CNCERT", "officer");
+    cn.user("boss", "CN-MPS", "admin");
     let (pu, fu) = common::peer_file(&us.dir);
     let (pc, fc) = common::peer_file(&cn.dir);
     us.ok(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc]);
@@ -265,9 +289,40 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     let e = cn.fails_as("auditor", &["intel", "answer", &first, "remediated"]);
     assert!(e.contains("forbidden") || e.contains("not allowed"), "{e}");
 
-    // CN-MPS answers each item once, each status once, on its own node.
+    // The same through the API: the other agency's list is empty, an admin (no request
+    // reading) is refused, and CN-MPS's officer answers the first item there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let cn_api = cn.api();
+    let get = |base: &str, path: &str, token: &str| {
+        let req = http.get(format!("{base}{path}")).bearer_auth(token);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    let (st, body) = get(&cn_api, "/api/v1/intel/inbox", &cn.token("cert")).await;
+    assert_eq!((st, body.as_str()), (200, "[]"));
+    let (st, _) = get(&cn_api, "/api/v1/intel/inbox", &cn.token("boss")).await;
+    assert_eq!(st, 403);
+    let r = http
+        .post(format!("{cn_api}/api/v1/intel/inbox/answer"))
+        .bearer_auth(cn.token("officer"))
+        .json(&json!({"item": first, "status": "remediated", "note": "remediated by CN-MPS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let r: Value = r.json().await.unwrap();
+    assert_eq!(
+        (r["sent_to"].as_str(), r["status"].as_str()),
+        (Some("us-fbi"), Some("remediated"))
+    );
+
+    // CN-MPS answers each other item once, each status once, on its own node.
     let statuses = ["remediated", "not-found", "disputed", "false-positive"];
-    for (ip, st) in ips.iter().zip(statuses) {
+    for (ip, st) in ips.iter().zip(statuses).skip(1) {
         let id = item_of(&got, ip)["item_id"].as_str().unwrap().to_string();
         let r = cn.as_json(
             "officer",
@@ -313,6 +368,26 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     assert!(row["median_ttr_secs"].as_i64().is_some_and(|t| t >= 0), "{rem}");
     let table = us.ok(&["--as", "analyst", "intel", "remediation"]);
     assert!(table.contains("CN-MPS") && table.contains("c2-server"), "{table}");
+
+    // Through the API at us-fbi: the analyst's export of FBI's notices (CSV, for partners
+    // without a node) and time-to-remediation; the third agency's analyst gets an empty scope.
+    let us_api = us.api();
+    let analyst = us.token("analyst");
+    let (st, csv) = get(&us_api, "/api/v1/intel/notices?partner=CN-MPS&format=csv", &analyst).await;
+    assert_eq!(st, 200);
+    assert_eq!(csv.lines().filter(|l| l.contains("CN-MPS")).count(), 4, "{csv}");
+    let (st, rem) = get(&us_api, "/api/v1/intel/remediation", &analyst).await;
+    assert_eq!(st, 200);
+    assert!(rem.contains("\"CN-MPS\""), "{rem}");
+    let third = us.token("third");
+    let (st, body) = get(&us_api, "/api/v1/intel/notices?partner=CN-MPS", &third).await;
+    assert_eq!((st, body.as_str()), (200, "[]"));
+    let (st, body) = get(&us_api, "/api/v1/intel/notices?partner=CN-MPS&format=csv", &third).await;
+    assert_eq!(st, 200);
+    assert_eq!(body.lines().count(), 1, "the header only: {body}");
+    let (st, body) = get(&us_api, "/api/v1/intel/remediation", &third).await;
+    assert_eq!(st, 200);
+    assert!(!body.contains("CN-MPS"), "{body}");
 
     // A third agency's analyst on us-fbi sees no notice and no statistics of FBI's.
     assert_eq!(
