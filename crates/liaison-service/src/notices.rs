@@ -26,7 +26,7 @@ use liaison_intel::{
     CleanupState, FeedbackStatus, IncomingNotice, Interval, ItemStatus, Notice, PartnerId, RemoteAnswer,
 };
 use liaison_store::OutboxItem;
-use liaison_wire::cleanup::{MAX_NOTE_CHARS, MAX_NOTICE_ITEMS};
+use liaison_wire::cleanup::{MAX_NOTE_CHARS, MAX_NOTICE_ITEMS, MAX_PART_ITEM_BYTES, MAX_WORD_BYTES, fit_word};
 use liaison_wire::{CleanupItem, CleanupNoticePayload, CleanupStatusPayload, MessageId, PayloadType};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -68,8 +68,11 @@ async fn peer_of_code(node: &Node, code: &str) -> Result<Option<String>> {
     }
 }
 
-/// The `cleanup_notice` messages for `notices` issued by `issuer`: one per
-/// [`MAX_NOTICE_ITEMS`] items of each notice whose partner is served by a peer node.
+/// The `cleanup_notice` messages for `notices` issued by `issuer`: each notice whose partner
+/// is served by a peer node, in parts of at most [`MAX_NOTICE_ITEMS`] items and
+/// [`MAX_PART_ITEM_BYTES`] bytes of items. Descriptive texts are fitted to the protocol's
+/// bounds; an item whose value cannot travel (longer than 8 KiB) is left out, logged, and stays
+/// in the issuing node's CSV/JSON export.
 pub(crate) async fn outgoing_for_notices(
     node: &Node,
     state: &CleanupState,
@@ -92,6 +95,10 @@ pub(crate) async fn outgoing_for_notices(
         };
         let mut items = Vec::with_capacity(n.items.len());
         for it in &n.items {
+            if !CleanupItem::value_fits(&it.value) {
+                tracing::warn!(notice = %n.id, item = %it.item_id, bytes = it.value.len(), "a notice item's value is too long to send; it stays in the exports");
+                continue;
+            }
             let reappeared = it.status == ItemStatus::Reappeared;
             let ind = state.indicators.get(it.indicator as usize);
             items.push(CleanupItem {
@@ -100,14 +107,22 @@ pub(crate) async fn outgoing_for_notices(
                 value: it.value.clone(),
                 status: item_status(it.status).to_string(),
                 classification: it.classification.as_str().to_string(),
-                malware: it.malware.as_deref().map(str::to_string),
+                malware: it
+                    .malware
+                    .as_deref()
+                    .map(|m| fit_word(m, MAX_WORD_BYTES))
+                    .filter(|m| !m.is_empty()),
                 first_seen: instant("first_seen", it.first_seen)?,
                 last_seen: instant("last_seen", it.last_seen)?,
                 sightings: it.sightings.min(liaison_wire::jcs::MAX_SAFE_INTEGER),
                 port: it.port,
                 source_country: it.source_country.map(|c| c.as_str().to_string()),
                 source_asn: it.source_asn,
-                as_org: it.as_org.as_deref().map(str::to_string),
+                as_org: it
+                    .as_org
+                    .as_deref()
+                    .map(|m| fit_word(m, MAX_WORD_BYTES))
+                    .filter(|m| !m.is_empty()),
                 victim_count: it.victim_count,
                 tlp: it.tlp,
                 previous_item: if reappeared {
@@ -121,13 +136,12 @@ pub(crate) async fn outgoing_for_notices(
                 },
             });
         }
-        let tlp = items.iter().map(|i| i.tlp).max().unwrap_or(Tlp::Clear).max(n.tlp);
-        let parts = items.len().div_ceil(MAX_NOTICE_ITEMS).max(1);
-        let mut chunks: Vec<Vec<CleanupItem>> = Vec::with_capacity(parts);
-        let mut rest = items.into_iter().peekable();
-        while rest.peek().is_some() {
-            chunks.push(rest.by_ref().take(MAX_NOTICE_ITEMS).collect());
+        if items.is_empty() {
+            continue;
         }
+        let tlp = items.iter().map(|i| i.tlp).max().unwrap_or(Tlp::Clear).max(n.tlp);
+        let chunks = split_parts(items)?;
+        let parts = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
             let p = CleanupNoticePayload {
                 notice_id: n.id.0,
@@ -153,6 +167,27 @@ pub(crate) async fn outgoing_for_notices(
         }
     }
     Ok(out)
+}
+
+/// Items in parts of at most [`MAX_NOTICE_ITEMS`] items and [`MAX_PART_ITEM_BYTES`] bytes of
+/// item JSON, in order.
+pub fn split_parts(items: Vec<CleanupItem>) -> Result<Vec<Vec<CleanupItem>>> {
+    let mut chunks: Vec<Vec<CleanupItem>> = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let size = serde_json::to_vec(&item).map_err(internal)?.len() + 1;
+        match chunks.last_mut() {
+            Some(c) if c.len() < MAX_NOTICE_ITEMS && bytes + size <= MAX_PART_ITEM_BYTES => {
+                bytes += size;
+                c.push(item);
+            }
+            _ => {
+                bytes = size;
+                chunks.push(vec![item]);
+            }
+        }
+    }
+    Ok(chunks)
 }
 
 /// Checks a received `cleanup_notice` (every field hostile): the addressed agency is served
@@ -564,5 +599,54 @@ impl Node {
             rows: remediation_rows(&state, &partners),
             partners,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn item(i: u128, value_len: usize) -> CleanupItem {
+        let t = Timestamp::from_second(1_790_208_000).unwrap();
+        CleanupItem {
+            item_id: Uuid::from_u128(i),
+            kind: "url".into(),
+            value: format!("http://example.org/{}", "a".repeat(value_len)),
+            status: "new".into(),
+            classification: "phishing".into(),
+            malware: None,
+            first_seen: t,
+            last_seen: t,
+            sightings: 1,
+            port: None,
+            source_country: None,
+            source_asn: None,
+            as_org: None,
+            victim_count: None,
+            tlp: Tlp::Green,
+            previous_item: None,
+            remediated_at: None,
+        }
+    }
+
+    /// A notice is split by item count and by bytes, in order, and every part fits the body
+    /// limit of one envelope.
+    #[test]
+    fn large_notices_are_split_into_bounded_parts() {
+        let small: Vec<_> = (0..600).map(|i| item(i, 10)).collect();
+        let parts = split_parts(small).unwrap();
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [250, 250, 100]);
+        assert_eq!(parts[1][0].item_id, Uuid::from_u128(250));
+
+        let big: Vec<_> = (0..200).map(|i| item(i, 8000)).collect();
+        let parts = split_parts(big).unwrap();
+        assert!(parts.len() >= 4, "{}", parts.len());
+        assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 200);
+        for p in &parts {
+            let bytes = serde_json::to_vec(p).unwrap().len();
+            assert!(bytes <= MAX_PART_ITEM_BYTES + p.len(), "{bytes}");
+            assert!(bytes < 1 << 20);
+        }
     }
 }

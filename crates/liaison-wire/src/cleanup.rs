@@ -11,10 +11,13 @@ use uuid::Uuid;
 
 /// Most items one `cleanup_notice` envelope carries; a larger notice is split into parts.
 pub const MAX_NOTICE_ITEMS: usize = 250;
+/// Most bytes of items (their JSON) one `cleanup_notice` envelope carries: a part ends before
+/// this, so an envelope stays well under the 1 MiB body limit of `POST /federation/v1/envelopes`.
+pub const MAX_PART_ITEM_BYTES: usize = 512 * 1024;
 /// Most parts a notice is split into (250,000 items).
 pub const MAX_NOTICE_PARTS: u32 = 1000;
-/// Longest indicator value (bytes).
-pub const MAX_VALUE_BYTES: usize = 2048;
+/// Longest indicator value (bytes; a feed field is at most 8 KiB).
+pub const MAX_VALUE_BYTES: usize = 8192;
 /// Longest short text (agency code, malware, AS name, actor; bytes).
 pub const MAX_WORD_BYTES: usize = 256;
 /// Longest answer note (characters).
@@ -100,6 +103,27 @@ fn opt_word(field: &str, s: Option<&str>, max: usize) -> Result<(), String> {
     s.map_or(Ok(()), |s| word(field, s, max))
 }
 
+/// `s` cut to at most `max` bytes (on a character boundary), with control characters as
+/// spaces: how a sender fits a descriptive text (malware, AS name) into the bounds.
+pub fn fit_word(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl CleanupItem {
+    /// Whether the item's value can travel (length and characters; the receiver checks the rest).
+    pub fn value_fits(value: &str) -> bool {
+        word("value", value, MAX_VALUE_BYTES).is_ok()
+    }
+}
+
 impl CleanupNoticePayload {
     /// Checks sizes and closed words (not what the node knows: agencies, indicator kinds).
     pub fn check(&self) -> Result<(), String> {
@@ -173,5 +197,106 @@ impl CleanupStatusPayload {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn item(i: u128, tlp: Tlp) -> CleanupItem {
+        CleanupItem {
+            item_id: Uuid::from_u128(i),
+            kind: "ipv4".into(),
+            value: "198.51.100.1".into(),
+            status: "new".into(),
+            classification: "c2-server".into(),
+            malware: Some("qakbot".into()),
+            first_seen: t(10),
+            last_seen: t(20),
+            sightings: 2,
+            port: Some(443),
+            source_country: Some("CN".into()),
+            source_asn: Some(4134),
+            as_org: None,
+            victim_count: None,
+            tlp,
+            previous_item: None,
+            remediated_at: None,
+        }
+    }
+
+    fn notice(items: Vec<CleanupItem>) -> CleanupNoticePayload {
+        CleanupNoticePayload {
+            notice_id: Uuid::from_u128(1),
+            issuer: "FBI".into(),
+            partner: "CN-MPS".into(),
+            interval_start: t(0),
+            interval_end: t(86_400),
+            issued_at: t(90_000),
+            tlp: Tlp::Amber,
+            part: 1,
+            parts: 1,
+            items,
+        }
+    }
+
+    #[test]
+    fn notice_checks_name_the_field() {
+        assert_eq!(notice(vec![item(1, Tlp::Green), item(2, Tlp::Amber)]).check(), Ok(()));
+        let bad = |f: &dyn Fn(&mut CleanupNoticePayload), want: &str| {
+            let mut n = notice(vec![item(1, Tlp::Green), item(2, Tlp::Amber)]);
+            f(&mut n);
+            let e = n.check().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        };
+        bad(&|n| n.items.clear(), "items: 0");
+        bad(
+            &|n| n.items = (0..251).map(|i| item(i, Tlp::Green)).collect(),
+            "items: 251",
+        );
+        bad(&|n| n.items[1].item_id = n.items[0].item_id, "appears twice");
+        bad(&|n| n.items[0].tlp = Tlp::Red, "items/0/tlp");
+        bad(&|n| n.items[1].status = "gone".into(), "items/1/status");
+        bad(&|n| n.items[0].value = "x".repeat(MAX_VALUE_BYTES + 1), "items/0/value");
+        bad(&|n| n.items[0].malware = Some("a\nb".into()), "control characters");
+        bad(&|n| n.items[0].last_seen = t(0), "items/0/last_seen");
+        bad(&|n| n.part = 2, "part 2 of 1");
+        bad(&|n| n.parts = MAX_NOTICE_PARTS + 1, "parts run from 1");
+        bad(&|n| n.interval_end = n.interval_start, "interval_end");
+        bad(&|n| n.partner = String::new(), "partner");
+    }
+
+    #[test]
+    fn status_checks_and_fitting_words() {
+        let s = CleanupStatusPayload {
+            notice_id: Uuid::from_u128(1),
+            item_id: Uuid::from_u128(2),
+            partner: "CN-MPS".into(),
+            status: "remediated".into(),
+            note: Some("done".into()),
+            at: t(5),
+            actor: "officer".into(),
+        };
+        assert_eq!(s.check(), Ok(()));
+        let mut bad = s.clone();
+        bad.status = "fixed".into();
+        assert!(bad.check().unwrap_err().starts_with("status"));
+        let mut bad = s.clone();
+        bad.note = Some("n".repeat(MAX_NOTE_CHARS + 1));
+        assert!(bad.check().unwrap_err().starts_with("note"));
+        let mut bad = s;
+        bad.actor = String::new();
+        assert!(bad.check().unwrap_err().starts_with("actor"));
+
+        assert_eq!(fit_word("a\tb", 10), "a b");
+        assert_eq!(fit_word("日本語", 7), "日本");
+        assert!(CleanupItem::value_fits("198.51.100.1"));
+        assert!(!CleanupItem::value_fits(&"x".repeat(MAX_VALUE_BYTES + 1)));
     }
 }
