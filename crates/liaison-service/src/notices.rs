@@ -68,6 +68,21 @@ async fn peer_of_code(node: &Node, code: &str) -> Result<Option<String>> {
     }
 }
 
+/// Whether the pinned peer `node_id` speaks a protocol version that carries clean-up notices
+/// (4). A notice for a partner whose node is older is not queued: an envelope it cannot read
+/// would hold up every later message on the link (docs/federation.md §3.4) until that node is
+/// upgraded; the partner gets the CSV/JSON export meanwhile.
+async fn peer_reads_notices(node: &Node, node_id: &str) -> Result<bool> {
+    let needs = liaison_wire::payload_min_version(PayloadType::CleanupNotice, &serde_json::Value::Null);
+    for p in node.store.fed_peers().await? {
+        if p.node_id == node_id {
+            let pinned: liaison_wire::PinnedPeer = serde_json::from_str(&p.pinned).map_err(internal)?;
+            return Ok(pinned.negotiated_version().is_ok_and(|v| v >= needs));
+        }
+    }
+    Ok(false)
+}
+
 /// The `cleanup_notice` messages for `notices` issued by `issuer`: each notice whose partner
 /// is served by a peer node, in parts of at most [`MAX_NOTICE_ITEMS`] items and
 /// [`MAX_PART_ITEM_BYTES`] bytes of items. Descriptive texts are fitted to the protocol's
@@ -93,6 +108,10 @@ pub(crate) async fn outgoing_for_notices(
         let Some(peer) = peer_of_code(node, n.partner.as_str()).await? else {
             continue;
         };
+        if !peer_reads_notices(node, &peer).await? {
+            tracing::warn!(notice = %n.id, partner = %n.partner, peer = %peer, "the partner's node speaks a protocol older than 4 (or is not pinned): the notice is not sent; export it as CSV or JSON");
+            continue;
+        }
         let mut items = Vec::with_capacity(n.items.len());
         for it in &n.items {
             if !CleanupItem::value_fits(&it.value) {
