@@ -24,6 +24,9 @@ pub struct Config {
     /// Bounds on the connections of the API and federation listeners.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// TLP 2.0 defaults per kind of object and declared client organisations (docs/markings.md).
+    #[serde(default)]
+    pub markings: liaison_core::marking::MarkingConfig,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -134,6 +137,7 @@ impl Config {
             intel: Default::default(),
             federation: Default::default(),
             limits: LimitsSection::default(),
+            markings: Default::default(),
         }
     }
 
@@ -226,6 +230,17 @@ idle_timeout_seconds = {idle}
 # Connections open at once on each listener, and from one IP address on each listener.
 max_connections = {maxc}
 max_connections_per_address = {maxa}
+
+# TLP 2.0 markings (docs/markings.md): the level each kind of object gets when none is given
+# (TLP:CLEAR is refused for requests and comments), and the client organisations an agency
+# declares (they may receive what it receives as TLP:AMBER).
+# [markings]
+# request = "TLP:AMBER+STRICT"
+# comment = "TLP:AMBER+STRICT"
+# indicator = "TLP:AMBER"
+# notice = "TLP:AMBER"
+# [markings.clients]
+# "CN-CNCERT" = ["CN-ISP-A"]
 
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the

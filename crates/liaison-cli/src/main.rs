@@ -106,3 +106,49 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The words of every command that runs something (leaves of the command tree, and
+    /// commands that run without a subcommand).
+    fn commands(c: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in c.get_subcommands() {
+            let words = if prefix.is_empty() {
+                sub.get_name().to_string()
+            } else {
+                format!("{prefix} {}", sub.get_name())
+            };
+            if sub.get_name() == "help" {
+                continue;
+            }
+            if !sub.is_subcommand_required_set() {
+                out.push(words.clone());
+            }
+            commands(sub, &words, out);
+        }
+    }
+
+    /// Every command has a marking rule (docs/markings.md), and every rule a command.
+    #[test]
+    fn every_command_has_a_marking_rule() {
+        let mut all = Vec::new();
+        commands(&super::cmd::Cli::command(), "", &mut all);
+        assert!(all.len() > 30, "{all:?}");
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|c| liaison_server::marking_rules::cli_rule(c).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "commands without a marking rule (add them to liaison_server::marking_rules::CLI): {missing:?}"
+        );
+        let stale: Vec<&str> = liaison_server::marking_rules::CLI
+            .iter()
+            .map(|(c, _)| *c)
+            .filter(|c| !all.iter().any(|a| a == c))
+            .collect();
+        assert!(stale.is_empty(), "rules for commands that no longer exist: {stale:?}");
+    }
+}

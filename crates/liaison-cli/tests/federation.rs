@@ -1394,3 +1394,66 @@ fn crossing_moves_converge_on_the_requested_sides_state() {
     us.ok(&["ledger", "verify"]);
     cn.ok(&["ledger", "verify"]);
 }
+
+/// Markings travel with a request and its comments; the receiving node enforces them for its
+/// own users and refuses a change from anyone but the originator (docs/markings.md, #14).
+#[test]
+fn markings_travel_and_the_receiver_enforces_them() {
+    let _serial = serial();
+    let (mut us, mut cn, _base) = pair("markings");
+    us.start();
+    cn.start();
+    let id = create_request_with(&us, "FBI-2026-0900", &["--tlp", "RED", "--recipient", "desk"]);
+    us.transition("officer", &id, "submitted");
+    let seen_by = |n: &TestNode, user: &str| {
+        n.cmd(&["--json", "--as", user, "request", "show", &id])
+            .status
+            .success()
+    };
+    wait(Duration::from_secs(30), || seen_by(&cn, "desk"));
+    let shown = cn.json(&["--as", "desk", "request", "show", &id]);
+    assert_eq!(shown["request"]["marking"]["tlp"], "TLP:RED", "{shown}");
+    assert_eq!(shown["request"]["marking"]["recipients"][0], "desk");
+    // Another user of the requested agency does not find it, in a listing either.
+    assert!(!seen_by(&cn, "officer"));
+    let listed = cn.json(&["--as", "officer", "request", "list"]);
+    assert!(!listed.to_string().contains(&id), "{listed}");
+    // The requested side may not change the marking, on its node…
+    let o = cn.cmd(&["--as", "desk", "request", "marking", &id, "--tlp", "CLEAR"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("originating agency"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // …while the originator lowers it and the receiver follows.
+    us.ok(&["--as", "officer", "request", "marking", &id, "--tlp", "AMBER"]);
+    wait(Duration::from_secs(30), || seen_by(&cn, "officer"));
+    assert_eq!(cn.request(&id)["request"]["marking"]["tlp"], "TLP:AMBER");
+    // A RED comment of the requested side reaches only the user it names at the requester.
+    cn.ok(&[
+        "--as",
+        "desk",
+        "request",
+        "comment",
+        &id,
+        "For the case officer only.",
+        "--tlp",
+        "RED",
+        "--recipient",
+        "officer",
+    ]);
+    cn.comment("desk", &id, "For everyone on the case.");
+    wait(Duration::from_secs(30), || us.comments(&id).len() == 2);
+    let legal = us.json(&["--as", "legal", "request", "show", &id]);
+    let legal_comments = common::comments(&legal);
+    assert_eq!(legal_comments, vec!["For everyone on the case.".to_string()], "{legal}");
+    // The comment kept its marking at the receiver, and the author's side was recorded there.
+    let ev = us.request(&id)["events"].as_array().unwrap().clone();
+    let red = ev.iter().find(|e| e["reason"] == "For the case officer only.").unwrap();
+    assert_eq!(red["data"]["marking"]["tlp"], "TLP:RED");
+    assert_eq!(red["data"]["side"], "requested");
+    wait(Duration::from_secs(20), || us.pending() == 0 && cn.pending() == 0);
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+}

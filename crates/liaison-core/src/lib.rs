@@ -10,6 +10,7 @@ pub mod directory;
 pub mod ids;
 pub mod jurisdiction;
 pub mod lifecycle;
+pub mod marking;
 pub mod money;
 pub mod record;
 pub mod request;
@@ -20,6 +21,7 @@ pub mod tlp;
 pub use ids::{AgencyId, ContactId, EventId, RequestId, UserId};
 pub use jurisdiction::CountryCode;
 pub use lifecycle::{Actor, Role, Side, State};
+pub use marking::Marking;
 pub use request::{DataCategory, Provider, RequestKind, Urgency};
 pub use tlp::Tlp;
 

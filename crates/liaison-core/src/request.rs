@@ -262,6 +262,11 @@ pub struct RequestDraft {
     /// Facts that qualify an offence (for example `possession_only`, `distribution`), used by the legal engine.
     #[serde(default)]
     pub conduct: Vec<String>,
+    /// How far the request may travel (docs/markings.md). A new draft without one gets the
+    /// node's configured default; a stored request without one (written before markings
+    /// existed) reads as `TLP:AMBER+STRICT` ([`RequestDraft::marking`]).
+    #[serde(default, rename = "marking", skip_serializing_if = "Option::is_none")]
+    pub marking_set: Option<crate::marking::Marking>,
 }
 
 /// A sum of money with its ISO 4217 currency.
@@ -308,6 +313,12 @@ pub struct FieldError {
 }
 
 impl RequestDraft {
+    /// The request's marking: the one set, else what rows written before markings existed
+    /// are read as ([`crate::marking::Marking::upgrade_default`]).
+    pub fn marking(&self) -> crate::marking::Marking {
+        self.marking_set.clone().unwrap_or_default()
+    }
+
     /// Checks what the type system cannot: non-empty texts, ordered time windows, sane hashes.
     /// Returns every problem, not just the first.
     pub fn validate(&self) -> Vec<FieldError> {
@@ -320,6 +331,9 @@ impl RequestDraft {
         };
         if self.case_reference.trim().is_empty() {
             bad("case_reference".into(), "must not be empty");
+        }
+        if let Some(Err(e)) = self.marking_set.as_ref().map(|m| m.validate()) {
+            bad("marking".into(), &e.to_string());
         }
         if self.case_reference.len() > 200 {
             bad("case_reference".into(), "must be at most 200 characters");
@@ -428,6 +442,7 @@ mod tests {
             attachments: vec![],
             amount: None,
             conduct: vec![],
+            marking_set: None,
         }
     }
 

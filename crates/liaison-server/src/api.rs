@@ -39,6 +39,7 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/requests/{id}/transitions", get(allowed).post(transition))
         .route("/api/v1/requests/{id}/comments", post(comment))
         .route("/api/v1/requests/{id}/reassess", post(reassess))
+        .route("/api/v1/requests/{id}/marking", post(set_marking))
         .route("/api/v1/assessments", post(assess))
         .route("/api/v1/reports/cooperation", get(cooperation))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -672,6 +673,9 @@ async fn transition(
 #[serde(deny_unknown_fields)]
 struct CommentBody {
     text: String,
+    /// The comment's marking (default: the node's, never below the request's).
+    #[serde(default)]
+    marking: Option<liaison_core::Marking>,
 }
 
 async fn comment(
@@ -685,7 +689,7 @@ async fn comment(
     let c: CommentBody = json_body(&headers, &body)?;
     Ok((
         StatusCode::CREATED,
-        Json(node.comment(&p, id, &c.text, Timestamp::now()).await?),
+        Json(node.comment(&p, id, &c.text, c.marking, Timestamp::now()).await?),
     )
         .into_response())
 }
@@ -720,6 +724,7 @@ fn assessment_input_fields() -> &'static [String] {
             attachments: vec![],
             amount: None,
             conduct: vec![],
+            marking_set: None,
         };
         let cc = liaison_core::CountryCode::parse("US").ok();
         cc.map(|c| liaison_law::AssessmentInput::from_draft(&draft, c, c, Timestamp::UNIX_EPOCH))
@@ -799,6 +804,24 @@ async fn assess(
             Ok(Json(v).into_response())
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkingBody {
+    marking: liaison_core::Marking,
+}
+
+async fn set_marking(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let b: MarkingBody = json_body(&headers, &body)?;
+    Ok(Json(node.set_marking(&p, id, b.marking, Timestamp::now()).await?).into_response())
 }
 
 async fn reassess(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {

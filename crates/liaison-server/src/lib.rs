@@ -14,6 +14,7 @@ pub mod api;
 pub mod conn;
 pub mod federation;
 pub mod intel; // [intel] network clean-up
+pub mod marking_rules;
 pub mod openapi;
 pub mod ui;
 

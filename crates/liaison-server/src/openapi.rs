@@ -339,8 +339,24 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "related": array(uuid()),
         "attachments": array(attachment),
         "amount": schema_ref("Amount"),
-        "conduct": array(text())
+        "conduct": array(text()),
+        "marking": schema_ref("Marking")
     });
+    let marking = {
+        let mut m = object(
+            &["tlp"],
+            json!({
+                "tlp": tlps.clone(),
+                "recipients": {"type": "array", "maxItems": liaison_core::marking::MAX_RECIPIENTS, "uniqueItems": true,
+                    "items": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"},
+                    "description": "TLP:RED only: users of the receiving agency who may read it; none = the whole agency"}
+            }),
+        );
+        m["description"] = json!("A TLP 2.0 marking (docs/markings.md). Named recipients only with TLP:RED (else 422)");
+        m["if"] = json!({"properties": {"tlp": {"not": {"const": "TLP:RED"}}}});
+        m["then"] = json!({"properties": {"recipients": {"maxItems": 0}}});
+        m
+    };
     let draft_required = [
         "kind",
         "urgency",
@@ -380,6 +396,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "related",
                 "attachments",
                 "conduct",
+                "marking",
             ])
             .chain(["id", "state", "version", "created_at", "updated_at"])
             .collect();
@@ -403,6 +420,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             ("requesting_agency", uuid()),
             ("requested_agency", uuid()),
             ("case_reference", string()),
+            ("marking", schema_ref("Marking")),
         ] {
             props[k] = v;
         }
@@ -418,6 +436,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "case_reference",
                 "created_at",
                 "updated_at",
+                "marking",
             ],
             props,
         )
@@ -836,6 +855,10 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .describe("Applies the law in force on the submission date with the node's current rule packs and stores the new assessment (an `assessment` event and an audit entry). 400: a draft (assessed when submitted)")
             .params(vec![id_param()]).errors(&[400, 403, 404])
             .ok(200, "The request with its new assessment", json_content(schema_ref("Request"))).build()},
+        "/api/v1/requests/{id}/marking": {"post": Op::new("setMarking", "requests", "Change a request's TLP marking")
+            .describe("Only users of the requesting agency (the originator) who may draft: others get 403. The change is recorded and mirrored to the peer node (docs/markings.md)")
+            .params(vec![id_param()]).json_body(schema_ref("MarkingChange")).errors(&[403, 404])
+            .ok(200, "The request with its new marking", json_content(schema_ref("Request"))).build()},
         "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
             .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
             .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
@@ -1046,7 +1069,10 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "follow_up": {"type": "string", "format": "uuid", "description": "Conversions: the follow-up request, between the same agencies, that lists this one as related"}
                 })),
                 "Allowed": object(&["allowed"], json!({"allowed": array(schema_ref("State"))})),
-                "Comment": object(&["text"], json!({"text": non_blank(Some(20_000), "At most 20000 bytes once trimmed")})),
+                "Comment": object(&["text"], json!({"text": non_blank(Some(20_000), "At most 20000 bytes once trimmed"),
+                    "marking": {"allOf": [schema_ref("Marking")], "description": "Default: the node's [markings] comment level; never below the request's"}})),
+                "Marking": marking,
+                "MarkingChange": object(&["marking"], json!({"marking": schema_ref("Marking")})),
                 "Event": object(&["id", "request", "at", "actor", "event"], json!({
                     "id": uuid(), "request": uuid(), "at": instant(), "actor": string(),
                     "event": {"type": "string", "description": "created, transition, comment, escalation, assessment, ..."},

@@ -255,7 +255,13 @@ impl Node {
             start: since,
             end: until,
         };
-        let notices = state.issue_notices(interval, at);
+        let mut notices = state.issue_notices(interval, at);
+        // A notice is marked at least the node's floor (`[markings] notice`), never below its
+        // strictest item (docs/markings.md).
+        let floor = self.markings.notice;
+        for n in &mut notices {
+            n.tlp = n.tlp.max(floor);
+        }
         let mut ixs: Vec<u32> = notices
             .iter()
             .flat_map(|n| n.items.iter().map(|i| i.indicator))

@@ -27,6 +27,7 @@ pub mod fixtures;
 pub mod instances;
 pub mod intel;
 pub mod legal;
+pub mod markings;
 pub mod node;
 pub mod notices;
 pub mod report;

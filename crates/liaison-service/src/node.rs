@@ -22,6 +22,8 @@ pub struct Node {
     pub experience: Arc<crate::experience::Experience>,
     /// [intel] Enrichment databases and routes ([`Node::with_intel_config`]).
     pub(crate) intel: Arc<liaison_intel::IntelConfig>,
+    /// Marking defaults and declared clients ([`Node::with_markings`], docs/markings.md).
+    pub(crate) markings: Arc<liaison_core::marking::MarkingConfig>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -53,6 +55,7 @@ impl Node {
             legal,
             experience: Default::default(),
             intel: Default::default(),
+            markings: Default::default(),
         }
     }
 

@@ -32,8 +32,19 @@ impl Node {
             Some(Side::Requested) if r.request.state == State::Draft => {
                 Err(ServiceError::NotFound(format!("request {id}")))
             }
-            Some(side) => Ok((r, side)),
-            None => Err(ServiceError::NotFound(format!("request {id}"))),
+            // A marking that does not admit the reader (TLP:RED naming others) hides it as
+            // if it did not exist (docs/markings.md).
+            Some(side)
+                if crate::markings::admits_request(
+                    p,
+                    r.request.draft.requesting_agency,
+                    r.request.draft.requested_agency,
+                    &r.request.draft.marking(),
+                ) =>
+            {
+                Ok((r, side))
+            }
+            _ => Err(ServiceError::NotFound(format!("request {id}"))),
         }
     }
 
@@ -68,8 +79,16 @@ impl Node {
     }
 
     /// Creates a draft request.
-    pub async fn create_request(&self, p: &Principal, draft: RequestDraft, now: Timestamp) -> Result<StoredRequest> {
+    pub async fn create_request(
+        &self,
+        p: &Principal,
+        mut draft: RequestDraft,
+        now: Timestamp,
+    ) -> Result<StoredRequest> {
         require(p.role.may_draft(), "drafting requests", p)?;
+        if draft.marking_set.is_none() {
+            draft.marking_set = Some(self.default_request_marking());
+        }
         self.check_draft(p, &draft).await?;
         // Instants are stored to the millisecond: answer with what a later read returns.
         let now = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
@@ -103,7 +122,7 @@ impl Node {
         p: &Principal,
         id: RequestId,
         version: i64,
-        draft: RequestDraft,
+        mut draft: RequestDraft,
         now: Timestamp,
     ) -> Result<StoredRequest> {
         require(p.role.may_draft(), "editing drafts", p)?;
@@ -114,6 +133,9 @@ impl Node {
                 cur.request.state
             )));
         }
+        if draft.marking_set.is_none() {
+            draft.marking_set = Some(cur.request.draft.marking());
+        }
         self.check_draft(p, &draft).await?;
         self.store.update_draft(id, version, &draft, &p.username, now).await?;
         Ok(self.store.request(id, Some(now)).await?)
@@ -123,21 +145,33 @@ impl Node {
         Ok(self.visible(p, id, now).await?.0)
     }
 
+    /// A request's history; comments whose marking does not admit the reader are left out.
     pub async fn events(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<Vec<EventRecord>> {
-        self.visible(p, id, now).await?;
-        Ok(self.store.events(id).await?)
+        let (r, _) = self.visible(p, id, now).await?;
+        let mut events = self.store.events(id).await?;
+        events.retain(|e| e.event != "comment" || crate::markings::admits_comment(p, &r.request, e));
+        Ok(events)
     }
 
     /// Lists requests the principal's agency sends or receives, in summary form.
     pub async fn list(&self, p: &Principal, f: RequestFilter, now: Timestamp) -> Result<Page<RequestSummary>> {
         let f = self.visible_filter(p, f)?;
-        Ok(self.store.request_summaries(&f, now).await?)
+        let mut page = self.store.request_summaries(&f, now).await?;
+        // A page may come out shorter than asked: `next` still leads on.
+        page.items
+            .retain(|s| crate::markings::admits_request(p, s.requesting_agency, s.requested_agency, &s.marking));
+        Ok(page)
     }
 
     /// Like [`Node::list`], with each request in full (body and assessment).
     pub async fn list_full(&self, p: &Principal, f: RequestFilter, now: Timestamp) -> Result<Page<StoredRequest>> {
         let f = self.visible_filter(p, f)?;
-        Ok(self.store.requests(&f, now).await?)
+        let mut page = self.store.requests(&f, now).await?;
+        page.items.retain(|r| {
+            let d = &r.request.draft;
+            crate::markings::admits_request(p, d.requesting_agency, d.requested_agency, &d.marking())
+        });
+        Ok(page)
     }
 
     fn visible_filter(&self, p: &Principal, mut f: RequestFilter) -> Result<RequestFilter> {
@@ -350,10 +384,18 @@ impl Node {
         Ok(self.store.agency_is_local(agency).await?)
     }
 
-    /// Adds a comment.
-    pub async fn comment(&self, p: &Principal, id: RequestId, text: &str, now: Timestamp) -> Result<EventRecord> {
+    /// Adds a comment with `marking` (default: the node's `[markings] comment`, never below
+    /// the request's level).
+    pub async fn comment(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        text: &str,
+        marking: Option<liaison_core::Marking>,
+        now: Timestamp,
+    ) -> Result<EventRecord> {
         require(p.role.may_comment(), "commenting", p)?;
-        let (cur, _) = self.visible_for(p, id, now, "commenting on requests").await?;
+        let (cur, side) = self.visible_for(p, id, now, "commenting on requests").await?;
         let t = text.trim();
         if t.is_empty() {
             return Err(ServiceError::invalid("text", "must not be empty"));
@@ -361,9 +403,13 @@ impl Node {
         if t.len() > 20_000 {
             return Err(ServiceError::invalid("text", "must be at most 20000 bytes"));
         }
+        let data = self.comment_data(&cur.request, side, marking)?;
         // [federation] mirror the comment to the peer node, in the same transaction.
-        let fed = crate::federation::outgoing_for_comment(self, &cur.request, &p.username, t, None, now).await?;
-        Ok(self.store.comment_fed(id, &p.username, t, now, None, &fed).await?)
+        let fed = crate::federation::outgoing_for_comment(self, &cur.request, &p.username, t, Some(&data), now).await?;
+        Ok(self
+            .store
+            .comment_fed(id, &p.username, t, now, Some(&data), &fed)
+            .await?)
     }
 
     /// One pass of the deadline watcher: records escalations for passed deadlines and expires

@@ -307,6 +307,10 @@ impl Verification {
         let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
         let text = |k: &str| d[k].as_str().map(str::to_string);
         match e.action.as_str() {
+            // A marking change rewrites the body only: state and version stay as they were.
+            "request.marking" => {
+                self.content.insert(e.subject.clone(), (e.seq, text("content_sha256")));
+            }
             "request.create" | "request.edit" => {
                 self.content.insert(e.subject.clone(), (e.seq, text("content_sha256")));
                 let prior_state = self.state.get(&e.subject).and_then(|s| s.1.clone());
@@ -332,16 +336,26 @@ impl Verification {
     async fn check_content(&mut self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
         let mut after = String::new();
         loop {
-            let rows: Vec<(String, String, String, i64)> =
-                sqlx::query_as("SELECT id, body, state, version FROM requests WHERE id > $1 ORDER BY id LIMIT 2000")
-                    .bind(&after)
-                    .fetch_all(&mut **tx)
-                    .await?;
+            let rows: Vec<(String, String, String, i64, String, Option<String>)> = sqlx::query_as(
+                "SELECT id, body, state, version, tlp, named FROM requests WHERE id > $1 ORDER BY id LIMIT 2000",
+            )
+            .bind(&after)
+            .fetch_all(&mut **tx)
+            .await?;
             if rows.is_empty() {
                 break;
             }
-            for (id, body, state, version) in rows {
+            for (id, body, state, version, tlp, named) in rows {
                 after = id.clone();
+                // The marking columns are what reads enforce: they must say what the body
+                // (vouched for by its digest below) says.
+                if !marking_matches(&body, &tlp, named.as_deref()) {
+                    let seq = self.content.get(&id).map(|c| c.0).unwrap_or(0);
+                    self.problem(
+                        seq,
+                        format!("request {id}: its marking ({tlp}) was changed outside the node"),
+                    );
+                }
                 let Some((seq, vouched)) = self.content.remove(&id) else {
                     self.problem(
                         0,
@@ -508,4 +522,26 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether a request's `tlp`/`named` columns say what its body's marking says (a body written
+/// before markings has none: the columns then hold the upgrade default).
+fn marking_matches(body: &str, tlp: &str, named: Option<&str>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct MarkingOnly {
+        #[serde(default)]
+        marking: Option<liaison_core::Marking>,
+    }
+    let Ok(b) = serde_json::from_str::<MarkingOnly>(body) else {
+        return false;
+    };
+    let m = b.marking.unwrap_or_default();
+    let names: Vec<String> = match named {
+        Some(n) => match serde_json::from_str(n) {
+            Ok(v) => v,
+            Err(_) => return false,
+        },
+        None => Vec::new(),
+    };
+    m.tlp.as_str() == tlp && m.recipients == names
 }

@@ -192,6 +192,14 @@ pub enum Effect {
         text: String,
         data: Option<serde_json::Value>,
     },
+    /// A marking the requesting agency set on its request (checked by the caller: the sender
+    /// serves the requesting agency).
+    Marking {
+        request: liaison_core::RequestId,
+        at: Timestamp,
+        actor: String,
+        marking: liaison_core::Marking,
+    },
     /// (A part of) a clean-up notice issued for an agency this node serves (checked by the
     /// caller); stored with its marking and issuer.
     CleanupNotice(Box<liaison_intel::IncomingNotice>),
@@ -597,6 +605,15 @@ async fn apply_effect(
                 known.insert(*request);
             }
             crate::requests::comment_in(w, *request, actor, text, *at, data.as_ref()).await?;
+        }
+        Effect::Marking {
+            request,
+            at,
+            actor,
+            marking,
+        } => {
+            crate::requests::marking_in(w, *request, marking, actor, *at).await?;
+            known.insert(*request);
         }
         Effect::CleanupNotice(n) => crate::notices::incoming_notice_in(w, n).await?,
         Effect::CleanupStatus(a) => crate::notices::remote_answer_in(w, a).await?,
@@ -1513,6 +1530,7 @@ mod tests {
                 attachments: vec![],
                 amount: None,
                 conduct: vec![],
+                marking_set: None,
             },
             state: State::Submitted,
             version: 1,

@@ -6,7 +6,7 @@ use liaison_core::lifecycle::State;
 use liaison_core::record::{EventRecord, Page, RawJson, RequestFilter, RequestSummary, StoredRequest};
 use liaison_core::request::{AssistanceRequest, RequestDraft};
 use liaison_core::sla::{DeadlineKind, running_deadline};
-use liaison_core::{AgencyId, EventId, RequestId};
+use liaison_core::{AgencyId, EventId, Marking, RequestId};
 use serde::Serialize;
 
 /// An item of a page: its id is the next page's cursor.
@@ -86,7 +86,7 @@ pub use liaison_core::stats::StatsRow;
 
 /// A request's columns with its assessment, if any (stored apart: see schema migration 8).
 const REQ_COLS: &str = "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, \
-     (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version FROM requests";
+     (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version, tlp, named FROM requests";
 
 type ReqRow = (
     String,
@@ -102,6 +102,8 @@ type ReqRow = (
     Option<i64>,
     String,
     Option<String>,
+    Option<String>,
+    String,
     Option<String>,
 );
 
@@ -148,9 +150,26 @@ fn overdue_in(
 }
 
 const SUMMARY_COLS: &str = "SELECT id, kind, urgency, state, version, requesting_agency, requested_agency, case_reference, \
-     created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until FROM requests";
+     created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, tlp, named FROM requests";
 
-type SummaryRow = (
+/// The `tlp` and `named` columns of a marking.
+fn marking_cols(m: &Marking) -> (&'static str, Option<String>) {
+    let named = (!m.recipients.is_empty()).then(|| serde_json::to_string(&m.recipients).unwrap_or_default());
+    (m.tlp.as_str(), named)
+}
+
+fn marking_of(tlp: &str, named: Option<&str>) -> Result<Marking> {
+    Ok(Marking {
+        tlp: parse(tlp, "marking")?,
+        recipients: match named {
+            Some(n) => serde_json::from_str(n).map_err(StoreError::corrupt)?,
+            None => Vec::new(),
+        },
+    })
+}
+
+/// A summary's columns (more than sqlx reads into a tuple, hence read by position).
+struct SummaryRow(
     String,
     String,
     String,
@@ -167,7 +186,35 @@ type SummaryRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    String,
+    Option<String>,
 );
+
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for SummaryRow {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> std::result::Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(SummaryRow(
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+            row.try_get(6)?,
+            row.try_get(7)?,
+            row.try_get(8)?,
+            row.try_get(9)?,
+            row.try_get(10)?,
+            row.try_get(11)?,
+            row.try_get(12)?,
+            row.try_get(13)?,
+            row.try_get(14)?,
+            row.try_get(15)?,
+            row.try_get(16)?,
+            row.try_get(17)?,
+        ))
+    }
+}
 
 fn summary(r: SummaryRow, now: jiff::Timestamp) -> Result<RequestSummary> {
     let state = parse(&r.3, "state")?;
@@ -190,6 +237,7 @@ fn summary(r: SummaryRow, now: jiff::Timestamp) -> Result<RequestSummary> {
         answer_due,
         preserved_until,
         overdue: overdue_in(state, ack_due, answer_due, preserved_until, now),
+        marking: marking_of(&r.16, r.17.as_deref())?,
     })
 }
 
@@ -204,12 +252,13 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
         r.answer_due.map(ms),
         r.preserved_until.map(ms),
     );
+    let (tlp, named) = marking_cols(&r.draft.marking());
     let mut head = w.audit_head().await?;
     let mut b = Batch::default();
     b.push(
         "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
-         submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due, tlp, named) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         vec![
             r.id.to_string().into(),
             r.draft.kind.as_str().into(),
@@ -229,6 +278,8 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
             r.answer_due.map(ms).into(),
             r.preserved_until.map(ms).into(),
             nd.into(),
+            tlp.into(),
+            named.into(),
         ],
     );
     push_event(
@@ -366,8 +417,10 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
 }
 
 fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
-    let draft: RequestDraft =
+    let mut draft: RequestDraft =
         serde_json::from_str(&r.11).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.0)))?;
+    // The columns are the marking of record (a body written before markings has none).
+    draft.marking_set = Some(marking_of(&r.14, r.15.as_deref())?);
     let request = AssistanceRequest {
         id: parse(&r.0, "request id")?,
         draft,
@@ -429,10 +482,11 @@ impl Store {
     ) -> Result<i64> {
         let body = serde_json::to_string(draft).map_err(StoreError::corrupt)?;
         let content_sha256 = audit::digest(&body);
+        let (tlp, named) = marking_cols(&draft.marking());
         let mut w = self.write().await?;
         let r = sqlx::query(
-            "UPDATE requests SET body = $1, kind = $2, urgency = $3, requesting_agency = $4, requested_agency = $5, case_reference = $6, version = version + 1, updated_at = $7 \
-             WHERE id = $8 AND version = $9 AND state = 'draft'",
+            "UPDATE requests SET body = $1, kind = $2, urgency = $3, requesting_agency = $4, requested_agency = $5, case_reference = $6, version = version + 1, updated_at = $7, \
+             tlp = $10, named = $11 WHERE id = $8 AND version = $9 AND state = 'draft'",
         )
         .bind(body)
         .bind(draft.kind.as_str())
@@ -443,6 +497,8 @@ impl Store {
         .bind(ms(now))
         .bind(id.to_string())
         .bind(expected_version)
+        .bind(tlp)
+        .bind(named)
         .execute(w.conn().await?)
         .await?;
         if r.rows_affected() == 0 {
@@ -734,6 +790,27 @@ impl Store {
         Ok(ev)
     }
 
+    /// Changes a request's marking ([`marking_in`]) with `fed` (the message to the peer node)
+    /// in the same transaction.
+    pub async fn set_marking_fed(
+        &self,
+        id: RequestId,
+        marking: &Marking,
+        actor: &str,
+        at: jiff::Timestamp,
+        fed: &crate::federation::FedWrites,
+    ) -> Result<EventRecord> {
+        let (marking, actor, fed) = (marking.clone(), actor.to_string(), fed.clone());
+        self.writing(move |s| async move {
+            let mut w = s.write().await?;
+            let ev = marking_in(&mut w, id, &marking, &actor, at).await?;
+            crate::federation::write_fed(&mut w, &fed).await?; // [federation]
+            w.commit().await?;
+            Ok(ev)
+        })
+        .await
+    }
+
     /// Replaces a submitted request's legal assessment (a re-assessment under newer rule
     /// packs), with an `assessment` event and an audit entry, in one transaction. The request's
     /// version does not change: nothing the two sides agreed on moves.
@@ -1018,6 +1095,50 @@ pub(crate) async fn comment_in(
         }
         e => e,
     })?;
+    w.set_audit_head(head.0, head.1);
+    Ok(ev)
+}
+
+/// Sets a request's marking (its columns and the marking in its body), with a `marking`
+/// event and a `request.marking` audit entry carrying the digest of the new body, inside an
+/// open transaction: the one write path of a marking change, local or mirrored from a peer.
+/// The request's version does not move: a marking is not a step of the lifecycle.
+pub(crate) async fn marking_in(
+    w: &mut crate::WriteTx,
+    id: RequestId,
+    marking: &Marking,
+    actor: &str,
+    at: jiff::Timestamp,
+) -> Result<EventRecord> {
+    let row: Option<(String, String)> = sqlx::query_as("SELECT body, tlp FROM requests WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(w.conn().await?)
+        .await?;
+    let Some((body, old)) = row else {
+        return Err(StoreError::NotFound(format!("request {id}")));
+    };
+    let mut draft: RequestDraft = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+    draft.marking_set = Some(marking.clone());
+    let body = serde_json::to_string(&draft).map_err(StoreError::corrupt)?;
+    let (tlp, named) = marking_cols(marking);
+    let mut head = w.audit_head().await?;
+    let mut b = Batch::default();
+    b.push(
+        "UPDATE requests SET body = $1, tlp = $2, named = $3 WHERE id = $4",
+        vec![body.as_str().into(), tlp.into(), named.into(), id.to_string().into()],
+    );
+    let data = serde_json::json!({"marking": marking, "previous": old});
+    let ev = push_event(&mut b, id, at, actor, "marking", None, None, None, Some(&data));
+    audit::push(
+        &mut b,
+        &mut head,
+        at,
+        actor,
+        "request.marking",
+        &id.to_string(),
+        &serde_json::json!({"event": ev.id, "marking": marking, "previous": old, "content_sha256": audit::digest(&body)}),
+    );
+    w.run(b).await?;
     w.set_audit_head(head.0, head.1);
     Ok(ev)
 }

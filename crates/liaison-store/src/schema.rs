@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "intel-bulk", crate::intel::MIGRATION_7),
     (8, "assessments-apart", ASSESSMENTS_APART),
     (9, "token-parents", TOKEN_PARENTS),
+    (10, "markings", MARKINGS),
     (11, "notices-federated", crate::notices::MIGRATION_11),
 ];
 
@@ -20,6 +21,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 const TOKEN_PARENTS: &str = r#"
 ALTER TABLE tokens ADD COLUMN parent_id TEXT;
 CREATE INDEX tokens_parent ON tokens(parent_id)
+"#;
+
+/// TLP 2.0 markings on requests (docs/markings.md): the level and the named users, as
+/// columns so that listings can leave out what a reader may not see without reading bodies.
+/// Existing requests get `TLP:AMBER+STRICT` (their two agencies only: who could read them
+/// before), never CLEAR; the marking in a request's body, when there is one, is the same.
+/// Comments carry theirs in the event's data; one without is read as `TLP:AMBER+STRICT`.
+const MARKINGS: &str = r#"
+ALTER TABLE requests ADD COLUMN tlp TEXT NOT NULL DEFAULT 'TLP:AMBER+STRICT';
+ALTER TABLE requests ADD COLUMN named TEXT
 "#;
 
 /// A request's legal assessment (about 10 KB of JSON, written once on submission) moves to a

@@ -67,6 +67,7 @@ fn new_request(from: &Agency, to: &Agency, at: Timestamp) -> AssistanceRequest {
             attachments: vec![],
             amount: None,
             conduct: vec![],
+            marking_set: None,
         },
         state: State::Draft,
         version: 1,
@@ -177,7 +178,10 @@ async fn requests_transitions_and_optimistic_concurrency() {
         let r = new_request(&fbi, &mps, at);
         store.insert_request(&r, "alice").await.unwrap();
         let got = store.request(r.id, Some(at)).await.unwrap();
-        assert_eq!(got.request, r);
+        // A draft stored without a marking reads with the upgrade default (#14).
+        let mut expected = r.clone();
+        expected.draft.marking_set = Some(liaison_core::Marking::default());
+        assert_eq!(got.request, expected);
 
         let mut tr = TransitionRecord::new(r.id, 1, State::Draft, State::Submitted, at + 1.hour(), "alice");
         tr.submitted_at = Some(at + 1.hour());
@@ -703,6 +707,11 @@ async fn audit_covers_content_anchors_and_reads_one_snapshot() {
                 ),
                 "was changed outside the node",
             ),
+            // The marking reads enforce, lowered in its column only (#14).
+            (
+                format!("UPDATE requests SET tlp = 'TLP:CLEAR' WHERE id = '{}'", ids[0]),
+                "its marking (TLP:CLEAR) was changed outside the node",
+            ),
         ];
         for (n, (sql, says)) in changes.iter().enumerate() {
             assert_eq!(store.raw_sql_for_test(sql).await.unwrap(), 1, "{sql}");
@@ -710,9 +719,19 @@ async fn audit_covers_content_anchors_and_reads_one_snapshot() {
             assert_eq!(r.problems, n as u64 + 1, "{r:?}");
             let all = format!("{r:?}");
             assert!(n > 0 || all.contains(says), "{all}");
+            if n == 3 {
+                // Found beside the earlier problems (the report keeps the first one).
+                assert_eq!(r.problems, 4, "{r:?}");
+            }
         }
         let r = store.verify_audit().await.unwrap();
-        assert!(r.first_bad.unwrap().1.contains("content was changed outside the node"));
+        // The first request in id order is the one whose marking was lowered.
+        assert!(
+            r.first_bad
+                .unwrap()
+                .1
+                .contains("marking (TLP:CLEAR) was changed outside the node")
+        );
     }
 }
 

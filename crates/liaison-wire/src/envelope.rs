@@ -35,6 +35,8 @@ pub enum PayloadType {
     DescriptorUpdate,
     /// A key rotation statement.
     KeyRotation,
+    /// A change of a request's marking by its originator (protocol version 4).
+    Marking,
 }
 
 impl PayloadType {
@@ -50,6 +52,7 @@ impl PayloadType {
             PayloadType::CleanupStatus => "cleanup_status",
             PayloadType::DescriptorUpdate => "descriptor_update",
             PayloadType::KeyRotation => "key_rotation",
+            PayloadType::Marking => "marking",
         }
     }
 }
@@ -156,8 +159,38 @@ fn has_provider(payload: &Value) -> bool {
         .is_some_and(|ts| ts.iter().any(|t| t.get("provider").is_some_and(|p| !p.is_null())))
 }
 
+/// The TLP level a payload's marking names (`/request/marking` of a submitted request,
+/// `/data/marking` of a comment, `/marking` of a marking change), if it names one.
+fn marking_tlp(payload_type: PayloadType, payload: &Value) -> Option<&str> {
+    let at = match payload_type {
+        PayloadType::RequestSubmitted => "/request/marking/tlp",
+        PayloadType::Comment => "/data/marking/tlp",
+        PayloadType::Marking => "/marking/tlp",
+        _ => return None,
+    };
+    payload.pointer(at).and_then(Value::as_str)
+}
+
+/// Makes a payload fit an older protocol `version` where that loses nothing the older node
+/// would not enforce anyway: before version 4 a submitted request's marking is left out
+/// unless it is `TLP:RED` (an older node shows a request to its two agencies only, which is
+/// what every other level allows; a RED marking must wait for an upgraded peer). Comments
+/// keep their marking in free-form `data`, which older nodes store without reading.
+pub fn fit_payload(payload_type: PayloadType, payload: &mut Value, version: u32) {
+    if version < 4
+        && payload_type == PayloadType::RequestSubmitted
+        && marking_tlp(payload_type, payload).is_some_and(|t| t != "TLP:RED")
+        && let Some(r) = payload.get_mut("request").and_then(Value::as_object_mut)
+    {
+        r.remove("marking");
+    }
+}
+
 pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {
     match payload_type {
+        PayloadType::Marking => 4,
+        PayloadType::RequestSubmitted if payload.pointer("/request/marking").is_some_and(|m| !m.is_null()) => 4,
+        PayloadType::Comment if marking_tlp(payload_type, payload) == Some("TLP:RED") => 4,
         PayloadType::CleanupNotice | PayloadType::CleanupStatus => 4,
         PayloadType::RequestSubmitted if has_provider(payload) => 3,
         PayloadType::RequestSubmitted if payload.pointer("/request/amount").is_some_and(|a| !a.is_null()) => 2,

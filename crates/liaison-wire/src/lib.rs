@@ -82,7 +82,7 @@ pub use descriptor::{
 };
 pub use envelope::{
     DEFAULT_MAX_SKEW, Envelope, EnvelopeDraft, EnvelopeHeader, LinkOrder, NothingSeen, PayloadType, Receipt, Rejection,
-    ReplayCheck, SignError, Verified, VerifyContext, link_order, payload_min_version,
+    ReplayCheck, SignError, Verified, VerifyContext, fit_payload, link_order, payload_min_version,
 };
 pub use jcs::{CanonError, canonicalize, to_canonical};
 pub use keys::{KeyFileError, KeyId, NodeKey, PublishedKey};
@@ -91,7 +91,7 @@ pub use ledger::{
     verify_bundle,
 };
 pub use merkle::{MerkleLog, ProofError, VerifyProofError, verify_consistency, verify_inclusion};
-pub use payloads::{CommentPayload, Mirrored, SubmittedPayload, TransitionPayload};
+pub use payloads::{CommentPayload, MarkingPayload, Mirrored, SubmittedPayload, TransitionPayload};
 pub use types::{
     Hash256, MIN_PROTOCOL_VERSION, MessageId, NodeId, PROTOCOL_VERSION, PublicKeyBytes, SignatureBytes, negotiate,
     version_supported,

@@ -34,6 +34,17 @@ pub struct CommentPayload {
     pub data: Option<serde_json::Value>,
 }
 
+/// A change of a request's marking, sent by the requesting agency's node (the originator:
+/// docs/markings.md). Needs protocol version 4.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkingPayload {
+    pub request_id: RequestId,
+    pub at: Timestamp,
+    pub actor: String,
+    pub marking: liaison_core::Marking,
+}
+
 /// A submitted request as sent to the requested agency's node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmittedPayload {
@@ -47,6 +58,7 @@ pub enum Mirrored {
     Submitted(Box<SubmittedPayload>),
     Transition(TransitionPayload),
     Comment(CommentPayload),
+    Marking(MarkingPayload),
 }
 
 impl Mirrored {
@@ -56,6 +68,7 @@ impl Mirrored {
             Mirrored::Submitted(p) => p.request.id,
             Mirrored::Transition(p) => p.request_id,
             Mirrored::Comment(p) => p.request_id,
+            Mirrored::Marking(p) => p.request_id,
         }
     }
 
@@ -65,6 +78,7 @@ impl Mirrored {
             Mirrored::Submitted(p) => &mut p.actor,
             Mirrored::Transition(p) => &mut p.actor,
             Mirrored::Comment(p) => &mut p.actor,
+            Mirrored::Marking(p) => &mut p.actor,
         };
         *actor = format!("{sender}:{actor}");
     }

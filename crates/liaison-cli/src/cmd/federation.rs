@@ -672,6 +672,7 @@ fn draft(from: &Agency, to: &Agency, kind: RequestKind, case: &str) -> RequestDr
         attachments: vec![],
         amount: None,
         conduct: vec![],
+        marking_set: None,
     }
 }
 
@@ -755,6 +756,7 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
             &desk,
             id,
             "Acknowledged; the provider is being contacted.",
+            None,
             Timestamp::now(),
         )
         .await?;
@@ -769,6 +771,7 @@ pub async fn federated_demo(base: &Path) -> Result<()> {
             &off,
             id,
             "Thank you. The account is still active as of today.",
+            None,
             Timestamp::now(),
         )
         .await?;
@@ -911,7 +914,7 @@ async fn bench(a: BenchArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     for i in 0..a.messages {
         na.node
-            .comment(&officer, id, &format!("backlog message {i}"), Timestamp::now())
+            .comment(&officer, id, &format!("backlog message {i}"), None, Timestamp::now())
             .await?;
     }
     let queued = t0.elapsed();
@@ -945,7 +948,7 @@ async fn bench(a: BenchArgs) -> Result<()> {
     let mut next = tokio::time::Instant::now();
     for i in 0..a.latency_messages {
         na.node
-            .comment(&officer, id, &format!("latency message {i}"), Timestamp::now())
+            .comment(&officer, id, &format!("latency message {i}"), None, Timestamp::now())
             .await?;
         next += gap;
         tokio::time::sleep_until(next).await;

@@ -164,7 +164,9 @@ pub async fn open_node(config: &Config) -> Result<Node> {
     let node = Node::open(&config.node.database_url, config.sla.clone(), legal)
         .await
         .with_context(|| format!("opening the database {}", redact(&config.node.database_url)))?;
-    Ok(node.with_intel_config(config.intel.clone()))
+    node.with_intel_config(config.intel.clone())
+        .with_markings(config.markings.clone())
+        .context("[markings] in liaison.toml")
 }
 
 /// A database URL without its password, for messages.

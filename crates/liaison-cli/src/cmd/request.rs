@@ -23,8 +23,19 @@ pub enum RequestCmd {
     Reassess { id: String },
     /// Move a request to another state.
     Transition(TransitionArgs),
-    /// Add a comment.
-    Comment { id: String, text: String },
+    /// Add a comment (marked like the request unless --tlp says stricter).
+    Comment {
+        id: String,
+        text: String,
+        #[command(flatten)]
+        marking: MarkingArgs,
+    },
+    /// Change a request's TLP marking (only the requesting agency may: docs/markings.md).
+    Marking {
+        id: String,
+        #[command(flatten)]
+        marking: MarkingArgs,
+    },
     /// Requests whose running deadline has passed.
     Overdue(ListArgs),
 }
@@ -57,6 +68,39 @@ pub struct CreateArgs {
     /// ISO 4217 currency of --amount (USD, CNY, EUR, …).
     #[arg(long, requires = "amount")]
     pub currency: Option<String>,
+    #[command(flatten)]
+    pub marking: MarkingArgs,
+}
+
+/// A TLP 2.0 marking typed on the command line.
+#[derive(Args, Debug, Default)]
+pub struct MarkingArgs {
+    /// TLP 2.0 level: CLEAR, GREEN, AMBER, AMBER+STRICT or RED (default: the node's [markings]).
+    #[arg(long)]
+    pub tlp: Option<String>,
+    /// With --tlp RED: a user of the receiving agency who may read it (repeatable; none: the
+    /// whole receiving agency).
+    #[arg(long = "recipient")]
+    pub recipients: Vec<String>,
+}
+
+impl MarkingArgs {
+    /// The marking asked for, if any (`--recipient` needs `--tlp`).
+    pub fn marking(&self) -> Result<Option<liaison_core::Marking>> {
+        let Some(t) = &self.tlp else {
+            if !self.recipients.is_empty() {
+                return Err(bad("--recipient needs --tlp RED"));
+            }
+            return Ok(None);
+        };
+        let tlp: liaison_core::Tlp = t.parse().map_err(|e| bad(format!("--tlp: {e}")))?;
+        let m = liaison_core::Marking {
+            tlp,
+            recipients: self.recipients.clone(),
+        };
+        m.validate().map_err(|e| bad(format!("--tlp/--recipient: {e}")))?;
+        Ok(Some(m))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +192,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                                 currency: currency.to_ascii_uppercase(),
                             }),
                         conduct: vec![],
+                        marking_set: a.marking.marking()?,
                     }
                 }
             };
@@ -176,10 +221,23 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             show(&r);
             let mut t = table(&["when (UTC)", "actor", "event", "from", "to", "reason"]);
             for e in &events {
+                let event = match e.event.as_str() {
+                    "comment" => format!("comment [{}]", liaison_service::markings::comment_marking(e).tlp),
+                    "marking" => format!(
+                        "marking → {}",
+                        e.data
+                            .as_ref()
+                            .and_then(|d| d.get("marking"))
+                            .and_then(|m| serde_json::from_value::<liaison_core::Marking>(m.clone()).ok())
+                            .map(|m| describe(&m))
+                            .unwrap_or_default()
+                    ),
+                    _ => e.event.clone(),
+                };
                 t.add_row(vec![
                     when(Some(e.at)),
                     e.actor.clone(),
-                    e.event.clone(),
+                    event,
                     e.from_state.map(|s| s.to_string()).unwrap_or_default(),
                     e.to_state.map(|s| s.to_string()).unwrap_or_default(),
                     e.reason.clone().unwrap_or_default(),
@@ -280,12 +338,28 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             }
             Ok(())
         }
-        RequestCmd::Comment { id: s, text } => {
-            let e = node.comment(&p, id(&s)?, &text, now).await?;
+        RequestCmd::Comment { id: s, text, marking } => {
+            let e = node.comment(&p, id(&s)?, &text, marking.marking()?, now).await?;
             if ctx.json {
                 return json(&e);
             }
-            println!("Comment added ({})", e.id);
+            let m = liaison_service::markings::comment_marking(&e);
+            println!("Comment added ({}), marked {}", e.id, m.tlp);
+            Ok(())
+        }
+        RequestCmd::Marking { id: s, marking } => {
+            let m = marking
+                .marking()?
+                .ok_or_else(|| bad("--tlp is required: the new level (CLEAR, GREEN, AMBER, AMBER+STRICT, RED)"))?;
+            let r = node.set_marking(&p, id(&s)?, m, now).await?;
+            if ctx.json {
+                return json(&r);
+            }
+            println!(
+                "Request {} is marked {}",
+                r.request.id,
+                describe(&r.request.draft.marking())
+            );
             Ok(())
         }
     }
@@ -364,6 +438,7 @@ fn show(r: &StoredRequest) {
         "  kind: {}   urgency: {}   case: {}",
         q.draft.kind, q.draft.urgency, q.draft.case_reference
     );
+    println!("  marking: {}", describe(&q.draft.marking()));
     println!("  offences: {}", q.draft.offences.join(", "));
     println!("  summary: {}", q.draft.summary);
     println!(
@@ -380,5 +455,14 @@ fn show(r: &StoredRequest) {
     );
     if let Some(k) = r.overdue {
         println!("  OVERDUE: {} deadline passed", k.as_str());
+    }
+}
+
+/// A marking as a line: `TLP:RED (named: amy, bob)`.
+pub fn describe(m: &liaison_core::Marking) -> String {
+    if m.recipients.is_empty() {
+        m.tlp.to_string()
+    } else {
+        format!("{} (named: {})", m.tlp, m.recipients.join(", "))
     }
 }

@@ -128,6 +128,8 @@ pub struct RequestSummary {
     /// The deadline currently running and whether it has passed (computed at read time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overdue: Option<DeadlineKind>,
+    /// How far the request may travel (docs/markings.md).
+    pub marking: crate::marking::Marking,
 }
 
 /// One page of a listing; pass `next` as `before` for the following page.

@@ -81,6 +81,7 @@ pub fn router(node: Node) -> Router {
         .route("/requests/{id}/transition", post(pages::transition))
         .route("/requests/{id}/comment", post(pages::comment))
         .route("/requests/{id}/reassess", post(pages::reassess))
+        .route("/requests/{id}/marking", post(pages::marking))
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))

@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use liaison_core::directory::{Agency, time_zone};
 use liaison_core::lifecycle::{Needs, RULES, RefusalReason, State, TransitionInput};
 use liaison_core::request::{FieldError, RequestDraft, TargetValue};
-use liaison_core::{AgencyId, RequestId, RequestKind, Urgency};
+use liaison_core::{AgencyId, Marking, RequestId, RequestKind, Tlp, Urgency};
 use liaison_service::{GroupBy, ServiceError};
 use liaison_service::{Principal, RequestFilter, StoredRequest};
 use std::collections::HashMap;
@@ -320,6 +320,8 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                     overdue: rq.overdue.map(|d| l.word("deadline", d.as_str())),
                     ack: due(rq.ack_due, zone.as_ref()),
                     answer: due(rq.answer_due, zone.as_ref()),
+                    tlp: rq.marking.tlp.as_str(),
+                    tlp_class: marking_class(rq.marking.tlp),
                 }
             })
             .collect()
@@ -354,6 +356,9 @@ struct ListRow {
     overdue: Option<String>,
     ack: Due,
     answer: Due,
+    /// The request's TLP level and its badge's CSS class.
+    tlp: &'static str,
+    tlp_class: &'static str,
 }
 
 /// The request list with its filters and pager.
@@ -388,6 +393,9 @@ pub async fn detail(AxState(ui): AxState<Ui>, s: Session, Path(id): Path<String>
     }
     if q.get("reassessed").is_some() {
         banners.push(Banner::ok(l.t("detail.reassessed")));
+    }
+    if q.get("marked").is_some() {
+        banners.push(Banner::ok(l.t("detail.marked")));
     }
     render_detail(&ui, &s, &id, StatusCode::OK, banners).await
 }
@@ -461,6 +469,10 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
                         ("preserved_until", Some(ts)) => {
                             ts.parse::<Timestamp>().map(utc).unwrap_or_else(|_| ts.to_string())
                         }
+                        ("marking", _) => serde_json::from_value::<Marking>(v.clone())
+                            .map(|m| marking_text(&m))
+                            .unwrap_or_else(|_| v.to_string()),
+                        ("side", Some(sd)) => l.word("side", sd),
                         (_, Some(sv)) => sv.to_string(),
                         _ => v.to_string(),
                     };
@@ -517,6 +529,23 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         may_reassess: s.p.role.may_comment() && rq.submitted_at.is_some(),
         rule_packs: r.rule_pack_version.clone(),
         may_comment: s.p.role.may_comment(),
+        marking: marking_text(&d.marking()),
+        marking_class: marking_class(d.marking().tlp),
+        comment_levels: options(
+            std::iter::once(("", l.t("marking.default").to_string())).chain(
+                Tlp::ALL
+                    .iter()
+                    .filter(|t| **t >= d.marking().tlp)
+                    .map(|t| (t.as_str(), t.to_string())),
+            ),
+            &[],
+        ),
+        may_mark: s.p.role.may_draft() && s.p.agency == d.requesting_agency,
+        mark_levels: options(
+            Tlp::ALL.iter().map(|t| (t.as_str(), t.to_string())),
+            &[d.marking().tlp.as_str()],
+        ),
+        mark_recipients: d.marking().recipients.join(", "),
         history,
     };
     render(status, &page)
@@ -556,6 +585,15 @@ struct DetailPage<'a> {
     outdated: bool,
     may_reassess: bool,
     may_comment: bool,
+    /// The request's marking as a label, and its CSS class (`tlp-red`, …).
+    marking: String,
+    marking_class: &'static str,
+    /// Levels for the comment form (first: the node's default) and the change form.
+    comment_levels: Vec<Opt>,
+    /// The change form: shown to the requesting agency's drafting users (the originator).
+    may_mark: bool,
+    mark_levels: Vec<Opt>,
+    mark_recipients: String,
     history: Vec<HistoryRow>,
 }
 
@@ -823,11 +861,70 @@ pub async fn comment(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<St
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let result = ui
-        .node
-        .comment(&s.p, rid, form.get("text").unwrap_or(""), Timestamp::now())
-        .await;
+    let result = match form_marking(form.get("tlp"), None) {
+        Ok(m) => {
+            ui.node
+                .comment(&s.p, rid, form.get("text").unwrap_or(""), m, Timestamp::now())
+                .await
+        }
+        Err(e) => Err(e),
+    };
     request_form_done(&ui, &s, &id, result, &format!("/requests/{rid}?commented=1")).await
+}
+
+/// Changes a request's marking (the originator only; the service checks).
+pub async fn marking(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
+    let (rid, form) = match request_form(&ui, &mut s, &id, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let result = match form_marking(form.get("tlp"), form.get("recipients")) {
+        Ok(Some(m)) => ui.node.set_marking(&s.p, rid, m, Timestamp::now()).await,
+        Ok(None) => Err(ServiceError::invalid("tlp", "choose a level")),
+        Err(e) => Err(e),
+    };
+    request_form_done(&ui, &s, &id, result, &format!("/requests/{rid}?marked=1")).await
+}
+
+/// A marking from a form: a level (empty: none chosen) and user names separated by commas.
+fn form_marking(tlp: Option<&str>, recipients: Option<&str>) -> Result<Option<Marking>, ServiceError> {
+    let Some(t) = tlp.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let tlp: Tlp = t
+        .parse()
+        .map_err(|e: liaison_core::tlp::TlpParseError| ServiceError::invalid("tlp", e.to_string()))?;
+    let recipients: Vec<String> = recipients
+        .unwrap_or("")
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    let m = Marking { tlp, recipients };
+    m.validate()
+        .map_err(|e| ServiceError::invalid("marking", e.to_string()))?;
+    Ok(Some(m))
+}
+
+/// A marking as shown: `TLP:RED (amy, bob)`.
+fn marking_text(m: &Marking) -> String {
+    if m.recipients.is_empty() {
+        m.tlp.to_string()
+    } else {
+        format!("{} ({})", m.tlp, m.recipients.join(", "))
+    }
+}
+
+/// The CSS class of a TLP badge.
+pub(crate) fn marking_class(t: Tlp) -> &'static str {
+    match t {
+        Tlp::Clear => "tlp-clear",
+        Tlp::Green => "tlp-green",
+        Tlp::Amber => "tlp-amber",
+        Tlp::AmberStrict => "tlp-amber-strict",
+        Tlp::Red => "tlp-red",
+    }
 }
 
 /// Re-assesses a submitted request under the current rule packs (the law of its submission date).
@@ -990,6 +1087,7 @@ pub async fn create(AxState(ui): AxState<Ui>, mut s: Session, body: Bytes) -> Re
                 attachments: vec![],
                 amount: None,
                 conduct: vec![],
+                marking_set: None,
             };
             ui.node.create_request(&s.p, draft, Timestamp::now()).await
         }

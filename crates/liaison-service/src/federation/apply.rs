@@ -127,6 +127,34 @@ pub async fn outgoing_for_comment(
     })
 }
 
+/// The outbox message a change of `r`'s marking causes (the requesting agency's node tells
+/// the requested agency's; nothing for a draft or when both agencies are local).
+pub async fn outgoing_for_marking(
+    node: &Node,
+    r: &AssistanceRequest,
+    actor: &str,
+    marking: &liaison_core::Marking,
+    at: Timestamp,
+) -> Result<FedWrites, ServiceError> {
+    if r.state == State::Draft {
+        return Ok(FedWrites::default());
+    }
+    let Some(peer) = counterpart(node, r).await? else {
+        return Ok(FedWrites::default());
+    };
+    let p = liaison_wire::MarkingPayload {
+        request_id: r.id,
+        at,
+        actor: actor.to_string(),
+        marking: marking.clone(),
+    };
+    let payload = serde_json::to_value(p).map_err(internal)?;
+    Ok(FedWrites {
+        outbox: vec![item(peer, PayloadType::Marking, payload, at)],
+        incoming: None,
+    })
+}
+
 /// Why an accepted envelope could not be applied.
 #[derive(Debug)]
 pub(crate) enum ApplyError {
@@ -368,8 +396,25 @@ impl Planner {
                 Mirrored::Transition(p)
             }
             PayloadType::Comment => {
-                let p: CommentPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
-                self.sender_side(node, &sender, p.request_id).await?;
+                let mut p: CommentPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let side = self.sender_side(node, &sender, p.request_id).await?;
+                // The author's side is the sender's, whatever the payload says; a marking it
+                // carries must be one (docs/markings.md).
+                let mut data = match p.data.take() {
+                    Some(serde_json::Value::Object(o)) => o,
+                    None => serde_json::Map::new(),
+                    Some(_) => return Err(perm("comment data is not an object")),
+                };
+                if let Some(m) = data.get(crate::markings::COMMENT_MARKING) {
+                    let m: liaison_core::Marking =
+                        serde_json::from_value(m.clone()).map_err(|e| perm(format!("comment marking: {e}")))?;
+                    m.validate().map_err(|e| perm(format!("comment marking: {e}")))?;
+                }
+                data.insert(
+                    crate::markings::COMMENT_SIDE.into(),
+                    serde_json::to_value(side).map_err(perm)?,
+                );
+                p.data = Some(serde_json::Value::Object(data));
                 Mirrored::Comment(p)
             }
             PayloadType::CleanupNotice => {
@@ -384,6 +429,19 @@ impl Planner {
                 let mid = env.header.message_id.to_string();
                 let a = crate::notices::check_remote_answer(node, &sender, &mid, p, Timestamp::now()).await?;
                 return Ok(Some(Effect::CleanupStatus(Box::new(a))));
+            }
+            PayloadType::Marking => {
+                let p: liaison_wire::MarkingPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let side = self.sender_side(node, &sender, p.request_id).await?;
+                // Only the originator changes a marking: the requesting agency's node.
+                if side != Side::Requesting {
+                    return Err(perm(format!(
+                        "only the requesting agency may change the marking of request {}; {sender} serves the requested agency",
+                        p.request_id
+                    )));
+                }
+                p.marking.validate().map_err(|e| perm(format!("marking: {e}")))?;
+                Mirrored::Marking(p)
             }
             PayloadType::KeyRotation => {
                 let rot = liaison_wire::KeyRotation::from_slice(&serde_json::to_vec(&env.payload).map_err(perm)?)
@@ -471,6 +529,12 @@ fn effect_of(m: Mirrored) -> Effect {
             actor: p.actor,
             text: p.text,
             data: p.data,
+        },
+        Mirrored::Marking(p) => Effect::Marking {
+            request: p.request_id,
+            at: p.at,
+            actor: p.actor,
+            marking: p.marking,
         },
     }
 }

@@ -23,7 +23,7 @@ pub mod transport;
 mod watch;
 mod worker;
 
-pub use apply::{outgoing_for_comment, outgoing_for_transition};
+pub use apply::{outgoing_for_comment, outgoing_for_marking, outgoing_for_transition};
 pub use identity::{IdentityParams, PeerFile, RotationReport};
 pub use ledger::{FederationStatus, LedgerReport};
 pub use peers::parse_peer_file;

@@ -317,10 +317,12 @@ fn sign_row(fed: &Federation, row: &OutboxRow, recipient: &NodeId, peer: &Pinned
         peer: recipient.to_string(),
         message: e.to_string(),
     })?;
-    let payload: serde_json::Value =
+    let mut payload: serde_json::Value =
         serde_json::from_str(&row.payload).map_err(|e| FedError::Ledger(format!("outbox payload: {e}")))?;
     let payload_type: PayloadType = serde_json::from_value(serde_json::Value::String(row.payload_type.clone()))
         .map_err(|_| FedError::Ledger(format!("outbox payload type {}", row.payload_type)))?;
+    // What an older peer cannot read and would not enforce anyway is left out for it.
+    liaison_wire::fit_payload(payload_type, &mut payload, version);
     let message_id: MessageId = row
         .message_id
         .parse()

@@ -1,0 +1,175 @@
+//! What every API operation and every CLI command does with marked content
+//! (docs/markings.md). A route or command added without a line here fails the tests that
+//! walk the OpenAPI document (`every_operation_has_a_marking_rule`) and the CLI's command
+//! tree (`every_command_has_a_marking_rule` in the `liaison` binary): whoever adds a path
+//! must say how markings apply to it.
+
+/// How a path reaches marked content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Reads or changes requests through `Node::visible_for` and the listings, which apply
+    /// the request's marking (a `TLP:RED` request is "not found" for users it does not name).
+    Requests,
+    /// Comments: read through their request, then through their own marking (`Node::events`);
+    /// written with a marking never below the request's.
+    Comments,
+    /// Clean-up notices, feedback and indicators: scoped to the issuing agency and the
+    /// partner agency; items keep their TLP (docs/federation.md for what travels).
+    Intel,
+    /// Counts and durations over requests or indicators, no content of any object.
+    Statistics,
+    /// Not marked content: the directory, users and tokens, rule packs, node settings and
+    /// health — information the node's users need to work, never shared under TLP.
+    Unmarked,
+    /// Federation metadata: envelope headers, receipts, tree heads, peers. A proof bundle
+    /// discloses a payload only when asked, and the payload carries its own marking.
+    FederationMetadata,
+    /// Whole-node operations run on the node's own machine (set-up, serving, backup and
+    /// restore, demos, benchmarks): the data stays with the node that holds it.
+    NodeOperator,
+}
+
+/// Every operation of the API, by its OpenAPI `operationId`.
+pub const API: &[(&str, Reach)] = &[
+    ("health", Reach::Unmarked),
+    ("me", Reach::Unmarked),
+    ("directory", Reach::Unmarked),
+    ("addJurisdiction", Reach::Unmarked),
+    ("addAgency", Reach::Unmarked),
+    ("addContact", Reach::Unmarked),
+    ("listRequests", Reach::Requests),
+    ("createRequest", Reach::Requests),
+    ("listOverdue", Reach::Requests),
+    ("getRequest", Reach::Requests),
+    ("updateDraft", Reach::Requests),
+    ("listEvents", Reach::Comments),
+    ("allowedTransitions", Reach::Requests),
+    ("transition", Reach::Requests),
+    ("reassess", Reach::Requests),
+    ("setMarking", Reach::Requests),
+    ("addComment", Reach::Comments),
+    ("assess", Reach::Requests),
+    ("cooperationReport", Reach::Statistics),
+    ("intelIngest", Reach::Intel),
+    ("intelNotices", Reach::Intel),
+    ("intelIssue", Reach::Intel),
+    ("intelFeedback", Reach::Intel),
+    ("intelStats", Reach::Statistics),
+    ("intelInbox", Reach::Intel),
+    ("intelInboxAnswer", Reach::Intel),
+    ("intelRemediation", Reach::Statistics),
+    ("auditVerify", Reach::Statistics),
+    ("listUsers", Reach::Unmarked),
+    ("createUser", Reach::Unmarked),
+    ("updateUser", Reach::Unmarked),
+    ("listTokens", Reach::Unmarked),
+    ("createToken", Reach::Unmarked),
+    ("revokeToken", Reach::Unmarked),
+    ("rotateKey", Reach::FederationMetadata),
+    ("federationStatus", Reach::FederationMetadata),
+    ("federationDescriptor", Reach::FederationMetadata),
+    ("listPeers", Reach::FederationMetadata),
+    ("pinPeer", Reach::FederationMetadata),
+    ("unpinPeer", Reach::FederationMetadata),
+    ("verifyLedger", Reach::FederationMetadata),
+    ("proveMessage", Reach::FederationMetadata),
+];
+
+/// Every command of the `liaison` binary, by its words (`request show`).
+pub const CLI: &[(&str, Reach)] = &[
+    ("init", Reach::NodeOperator),
+    ("serve", Reach::NodeOperator),
+    ("request create", Reach::Requests),
+    ("request list", Reach::Requests),
+    ("request show", Reach::Comments),
+    ("request reassess", Reach::Requests),
+    ("request transition", Reach::Requests),
+    ("request comment", Reach::Comments),
+    ("request marking", Reach::Requests),
+    ("request overdue", Reach::Requests),
+    ("directory", Reach::Unmarked),
+    ("directory add-jurisdiction", Reach::Unmarked),
+    ("directory add-agency", Reach::Unmarked),
+    ("directory add-contact", Reach::Unmarked),
+    ("user add", Reach::Unmarked),
+    ("user list", Reach::Unmarked),
+    ("user disable", Reach::Unmarked),
+    ("token create", Reach::Unmarked),
+    ("token list", Reach::Unmarked),
+    ("token revoke", Reach::Unmarked),
+    ("report cooperation", Reach::Statistics),
+    ("audit verify", Reach::Statistics),
+    ("assess", Reach::Requests),
+    ("rules check", Reach::Unmarked),
+    ("demo", Reach::NodeOperator),
+    ("peer add", Reach::FederationMetadata),
+    ("peer list", Reach::FederationMetadata),
+    ("peer remove", Reach::FederationMetadata),
+    ("peer revoke-key", Reach::FederationMetadata),
+    ("ledger verify", Reach::FederationMetadata),
+    ("ledger prove", Reach::FederationMetadata),
+    ("ledger verify-proof", Reach::FederationMetadata),
+    ("ledger sth", Reach::FederationMetadata),
+    ("ledger check-peers", Reach::FederationMetadata),
+    ("ledger evidence", Reach::FederationMetadata),
+    ("federation descriptor", Reach::FederationMetadata),
+    ("federation status", Reach::FederationMetadata),
+    ("federation messages", Reach::FederationMetadata),
+    ("federation revoke-key", Reach::FederationMetadata),
+    ("federation announce-revocations", Reach::FederationMetadata),
+    ("federation rotate-key", Reach::FederationMetadata),
+    ("federation bench", Reach::NodeOperator),
+    ("demo-federation", Reach::NodeOperator),
+    ("intel ingest", Reach::Intel),
+    ("intel notices", Reach::Intel),
+    ("intel feedback", Reach::Intel),
+    ("intel stats", Reach::Statistics),
+    ("intel inbox", Reach::Intel),
+    ("intel answer", Reach::Intel),
+    ("intel remediation", Reach::Statistics),
+    ("backup", Reach::NodeOperator),
+    ("restore", Reach::NodeOperator),
+];
+
+/// The rule of an API operation, if it has one.
+pub fn api_rule(operation_id: &str) -> Option<Reach> {
+    API.iter().find(|(o, _)| *o == operation_id).map(|(_, r)| *r)
+}
+
+/// The rule of a CLI command (its words joined by spaces), if it has one.
+pub fn cli_rule(words: &str) -> Option<Reach> {
+    CLI.iter().find(|(c, _)| *c == words).map(|(_, r)| *r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation of the OpenAPI document has a rule here, and every rule an operation.
+    #[test]
+    fn every_operation_has_a_marking_rule() {
+        let doc = crate::openapi::document_with(&[], &[], &[]);
+        let mut ids: Vec<String> = Vec::new();
+        if let Some(paths) = doc["paths"].as_object() {
+            for item in paths.values() {
+                for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+                    if let Some(id) = op["operationId"].as_str() {
+                        ids.push(id.to_string());
+                    }
+                }
+            }
+        }
+        assert!(ids.len() > 30, "the document lists its operations: {ids:?}");
+        let missing: Vec<&String> = ids.iter().filter(|id| api_rule(id).is_none()).collect();
+        assert!(
+            missing.is_empty(),
+            "operations without a marking rule (add them to marking_rules::API): {missing:?}"
+        );
+        let stale: Vec<&str> = API
+            .iter()
+            .map(|(o, _)| *o)
+            .filter(|o| !ids.iter().any(|id| id == o))
+            .collect();
+        assert!(stale.is_empty(), "rules for operations that no longer exist: {stale:?}");
+    }
+}
