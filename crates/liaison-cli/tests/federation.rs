@@ -1509,6 +1509,7 @@ fn cli_probe(words: &str, id: &str) -> Option<Vec<String>> {
         "report cooperation" => v(&["report", "cooperation"]),
         "audit verify" => v(&["audit", "verify"]),
         "intel stats" => v(&["intel", "stats"]),
+        "intel remediation" => v(&["intel", "remediation"]),
         other => panic!("no probe for the CLI command '{other}': add one to cli_probe"),
     }
 }
@@ -1554,6 +1555,7 @@ fn api_probe(op: &str, id: &str) -> Option<(reqwest::Method, String, Option<Valu
         "cooperationReport" => r(M::GET, "/api/v1/reports/cooperation?format=csv".into(), None),
         "auditVerify" => r(M::GET, "/api/v1/audit/verify".into(), None),
         "intelStats" => r(M::GET, "/api/v1/intel/stats".into(), None),
+        "intelRemediation" => r(M::GET, "/api/v1/intel/remediation".into(), None),
         other => panic!("no probe for the API operation '{other}': add one to api_probe"),
     }
 }

@@ -765,4 +765,8 @@ pub struct StoredNotice {
     #[serde(flatten)]
     pub notice: Notice,
     pub issued_at: crate::time::UnixTime,
+    /// The issuing agency (its code); `None` for notices issued by trusted tooling or before
+    /// issuers were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }

@@ -19,6 +19,7 @@ pub mod aggregate;
 pub mod demo;
 pub mod enrich;
 pub mod fast_hash;
+pub mod inbox;
 pub mod mmdb;
 pub mod model;
 pub mod pipeline;
@@ -34,6 +35,7 @@ pub use aggregate::{
 };
 pub use demo::{MmdbLayout, generate_feed, generate_mmdb};
 pub use enrich::{EnrichConfig, Enricher, PrefixTable};
+pub use inbox::{IncomingItem, IncomingNotice, RemoteAnswer};
 pub use model::{Classification, Event, IndicatorKind, IndicatorValue, PartnerId};
 pub use pipeline::{Input, IntelConfig, Pipeline, RunSummary};
 pub use route::{RouteRule, Router, RoutingConfig};

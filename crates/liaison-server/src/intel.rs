@@ -35,6 +35,9 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/intel/notices/issue", post(issue))
         .route("/api/v1/intel/feedback", post(feedback))
         .route("/api/v1/intel/stats", get(stats))
+        .route("/api/v1/intel/inbox", get(inbox))
+        .route("/api/v1/intel/inbox/answer", post(inbox_answer))
+        .route("/api/v1/intel/remediation", get(remediation))
         .with_state(node)
 }
 
@@ -163,4 +166,51 @@ async fn stats(
     )?;
     let rows = node.intel_stats(&p, &query).await?;
     Ok(Json(serde_json::json!({ "query": query, "rows": rows })).into_response())
+}
+
+async fn inbox(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &[])?;
+    Ok(Json(node.intel_inbox(&p).await?).into_response())
+}
+
+/// Body of `POST /api/v1/intel/inbox/answer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    pub item: Uuid,
+    pub status: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+async fn inbox_answer(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: AnswerBody = crate::api::json_body(&headers, &body)?;
+    let status: FeedbackStatus = b.status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
+        field(
+            "status",
+            format!("{e}; accepted: remediated, not-found, disputed, false-positive"),
+        )
+    })?;
+    let report = node
+        .intel_inbox_answer(&p, b.item, status, b.note, Timestamp::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(report)).into_response())
+}
+
+async fn remediation(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &[])?;
+    Ok(Json(node.intel_remediation(&p).await?).into_response())
 }

@@ -611,7 +611,73 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let notice = object(
         &["id", "partner", "interval", "tlp", "items", "issued_at"],
         json!({"id": uuid(), "partner": string(), "interval": schema_ref("Interval"), "tlp": tlps.clone(),
-               "items": array(notice_item), "issued_at": {"type": "integer", "description": "Unix seconds"}}),
+               "items": array(notice_item), "issued_at": {"type": "integer", "description": "Unix seconds"},
+               "issuer": {"type": "string", "description": "The issuing agency's code (absent: issued by trusted tooling)"}}),
+    );
+    let answers = enum_of(["remediated", "not-found", "disputed", "false-positive"]);
+    let incoming_item = object(
+        &[
+            "item_id",
+            "kind",
+            "value",
+            "status",
+            "classification",
+            "tlp",
+            "detail",
+            "answer",
+            "note",
+            "answered_at",
+            "answered_by",
+        ],
+        json!({
+            "item_id": uuid(), "kind": string(), "value": string(),
+            "status": enum_of(["new", "still-active", "reappeared"]),
+            "classification": string(), "tlp": tlps.clone(),
+            "detail": {"type": "object", "description": "The other fields as received: first_seen, last_seen, sightings, port, source_country, source_asn, as_org, victim_count, malware; for a reappearance previous_item and remediated_at"},
+            "answer": nullable(answers.clone()), "note": nullable(string()),
+            "answered_at": nullable(json!({"type": "integer", "description": "Unix seconds"})), "answered_by": nullable(string())
+        }),
+    );
+    let incoming_notice = object(
+        &[
+            "sender",
+            "id",
+            "issuer",
+            "partner",
+            "interval",
+            "issued_at",
+            "tlp",
+            "parts",
+            "received_at",
+            "items",
+        ],
+        json!({
+            "sender": string(), "id": uuid(), "issuer": string(), "partner": string(),
+            "interval": schema_ref("Interval"), "issued_at": {"type": "integer", "description": "Unix seconds"},
+            "tlp": tlps.clone(), "parts": count(), "received_at": {"type": "integer", "description": "Unix seconds"},
+            "items": array(incoming_item)
+        }),
+    );
+    let remediation_row = object(
+        &[
+            "partner",
+            "classification",
+            "notified",
+            "remediated",
+            "reappeared",
+            "not_found",
+            "disputed",
+            "false_positive",
+            "median_ttr_secs",
+            "mean_ttr_secs",
+            "max_ttr_secs",
+        ],
+        json!({
+            "partner": string(), "classification": string(), "notified": count(), "remediated": count(),
+            "reappeared": count(), "not_found": count(), "disputed": count(), "false_positive": count(),
+            "median_ttr_secs": nullable(json!({"type": "integer"})), "mean_ttr_secs": nullable(json!({"type": "number"})),
+            "max_ttr_secs": nullable(json!({"type": "integer"}))
+        }),
     );
     let notice_summary = object(
         &[
@@ -843,6 +909,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .describe("403 when the item was sent to another partner, or for auditors; 404 for an unknown item")
             .json_body(schema_ref("Feedback")).errors(&[403, 404])
             .ok(201, "The recorded answer", json_content(schema_ref("FeedbackRecord"))).build()},
+        "/api/v1/intel/inbox": {"get": Op::new("intelInbox", "intel", "Clean-up notices other nodes issued for the caller's agency (any role that reads requests; other agencies' notices are never listed)")
+            .errors(&[403])
+            .ok(200, "Incoming notices, newest first", json_content(array(schema_ref("IncomingNotice")))).build()},
+        "/api/v1/intel/inbox/answer": {"post": Op::new("intelInboxAnswer", "intel", "Answer one item of an incoming notice; the answer travels back to the issuing node")
+            .describe("403 for auditors and admins; 404 for an item not addressed to the caller's agency")
+            .json_body(schema_ref("InboxAnswer")).errors(&[400, 403, 404, 409])
+            .ok(201, "What was answered and where it goes", json_content(schema_ref("AnswerReport"))).build()},
+        "/api/v1/intel/remediation": {"get": Op::new("intelRemediation", "intel", "Time-to-remediation per partner and classification, for the partners in the caller's scope (its agency's notices as issuer or as partner)")
+            .errors(&[403])
+            .ok(200, "Rows", json_content(schema_ref("Remediation"))).build()},
         "/api/v1/intel/stats": {"get": Op::new("intelStats", "intel", "Statistics by country, classification, ASN, day, partner or malware (e.g. C2 servers controlling hosts in CN by country of the C2)")
             .params(vec![
                 q("by", "Grouping (default country; victim-country, class, cc, ... are accepted aliases)", stats_by),
@@ -1126,7 +1202,17 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "status": enum_of(["remediated", "not-found", "disputed", "false-positive"]),
                     "at": {"type": "integer", "description": "Unix seconds"}, "note": nullable(string())
                 })),
-                "IntelStats": intel_stats
+                "IntelStats": intel_stats,
+                "IncomingNotice": incoming_notice,
+                "InboxAnswer": object(&["item", "status"], json!({
+                    "item": {"type": "string", "format": "uuid", "description": "An item of a notice addressed to the caller's agency"},
+                    "status": {"type": "string", "enum": ["remediated", "not-found", "disputed", "false-positive"], "description": "Aliases such as not_found, fixed or fp are accepted"},
+                    "note": {"type": "string", "maxLength": 2000}
+                })),
+                "AnswerReport": object(&["item_id", "notice_id", "status", "issuer", "sent_to"], json!({
+                    "item_id": uuid(), "notice_id": uuid(), "status": answers, "issuer": string(), "sent_to": string()
+                })),
+                "Remediation": object(&["partners", "rows"], json!({"partners": array(string()), "rows": array(remediation_row)}))
             }
         }
     })

@@ -202,12 +202,34 @@ impl Node {
         now: Timestamp,
     ) -> Result<IssueReport> {
         require(may_operate(p.role), "issuing clean-up notices", p)?;
-        self.intel_issue_trusted(since, until, now).await
+        if !self.store.agency_is_local(p.agency).await? {
+            return Err(ServiceError::Forbidden(format!(
+                "user {} belongs to an agency served by another node; only this node's agencies issue notices here",
+                p.username
+            )));
+        }
+        let issuer = self.partner_of(p).await?;
+        self.intel_issue_as(Some(&issuer), since, until, now).await
     }
 
-    /// [`Node::intel_issue`] without a principal: for the demo and trusted tooling.
+    /// [`Node::intel_issue`] without a principal: for the demo and trusted tooling. The
+    /// notices record no issuing agency (only their partner sees them, besides a run as
+    /// [`Node::intel_issue_as`]) and are not sent over federation.
     pub async fn intel_issue_trusted(
         &self,
+        since: Option<UnixTime>,
+        until: Option<UnixTime>,
+        now: Timestamp,
+    ) -> Result<IssueReport> {
+        self.intel_issue_as(None, since, until, now).await
+    }
+
+    /// A notice run on behalf of agency `issuer` (a code; trusted: the caller checked it):
+    /// the notices record it, and each notice whose partner is served by a peer node travels
+    /// to that node as `cleanup_notice` envelopes written in the same transaction.
+    pub async fn intel_issue_as(
+        &self,
+        issuer: Option<&str>,
         since: Option<UnixTime>,
         until: Option<UnixTime>,
         now: Timestamp,
@@ -233,7 +255,13 @@ impl Node {
             start: since,
             end: until,
         };
-        let notices = state.issue_notices(interval, at);
+        let mut notices = state.issue_notices(interval, at);
+        // A notice is marked at least the node's floor (`[markings] notice`), never below its
+        // strictest item (docs/markings.md).
+        let floor = self.markings.notice;
+        for n in &mut notices {
+            n.tlp = n.tlp.max(floor);
+        }
         let mut ixs: Vec<u32> = notices
             .iter()
             .flat_map(|n| n.items.iter().map(|i| i.indicator))
@@ -242,6 +270,12 @@ impl Node {
         ixs.dedup();
         tx.save_indicators(&state, &ixs).await?;
         tx.save_notices(&notices, at).await?;
+        if let Some(issuer) = issuer {
+            let ids: Vec<NoticeId> = notices.iter().map(|n| n.id).collect();
+            tx.set_issuer(&ids, issuer).await?;
+            let outbox = crate::notices::outgoing_for_notices(self, &state, &notices, issuer, at).await?;
+            tx.queue_outbox(&outbox).await?;
+        }
         tx.commit().await?;
         Ok(IssueReport {
             interval,
@@ -250,14 +284,15 @@ impl Node {
         })
     }
 
-    /// Issued notices: all of them for operators and statistics readers (optionally one
-    /// partner's), else the caller's own agency's only.
+    /// Issued notices (optionally one partner's): for operators and statistics readers those
+    /// their agency issued and those addressed to it; for other roles those addressed to their
+    /// agency only. A third agency's users get an empty list.
     pub async fn intel_notices(&self, p: &Principal, partner: Option<&str>) -> Result<Vec<StoredNotice>> {
-        let sees_all = may_operate(p.role) || p.role.may_read_statistics();
-        let partner = if sees_all {
-            partner.map(str::to_string)
+        let sees_issued = may_operate(p.role) || p.role.may_read_statistics();
+        let own = self.partner_of(p).await?;
+        let partner = if sees_issued {
+            return Ok(self.store.intel_notices_visible(partner, Some(&own)).await?);
         } else {
-            let own = self.partner_of(p).await?;
             if let Some(asked) = partner
                 && !asked.eq_ignore_ascii_case(&own)
             {
@@ -337,7 +372,7 @@ impl Node {
     }
 }
 
-fn apply(
+pub(crate) fn apply(
     state: &mut CleanupState,
     partner: &PartnerId,
     item: Uuid,

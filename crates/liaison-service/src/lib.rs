@@ -29,6 +29,7 @@ pub mod intel;
 pub mod legal;
 pub mod markings;
 pub mod node;
+pub mod notices;
 pub mod report;
 pub mod reports;
 pub mod requests;

@@ -200,6 +200,12 @@ pub enum Effect {
         actor: String,
         marking: liaison_core::Marking,
     },
+    /// (A part of) a clean-up notice issued for an agency this node serves (checked by the
+    /// caller); stored with its marking and issuer.
+    CleanupNotice(Box<liaison_intel::IncomingNotice>),
+    /// A partner's answer about an item this node issued (checked by the caller); recorded,
+    /// then applied as feedback by the service.
+    CleanupStatus(Box<liaison_intel::RemoteAnswer>),
 }
 
 /// What pinning a peer writes (see [`Store::fed_pin_peer`]).
@@ -365,7 +371,7 @@ pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
 }
 
 /// Process-wide counter bumped whenever a transaction writes outbox rows.
-fn outbox_signal() -> &'static tokio::sync::watch::Sender<u64> {
+pub(crate) fn outbox_signal() -> &'static tokio::sync::watch::Sender<u64> {
     static SIGNAL: OnceLock<tokio::sync::watch::Sender<u64>> = OnceLock::new();
     SIGNAL.get_or_init(|| tokio::sync::watch::Sender::new(0))
 }
@@ -389,9 +395,12 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
     for i in recs {
         let mut outcome = i.outcome.clone();
         if let Some(effect) = i.effect.as_ref().filter(|_| i.outcome == "applied") {
-            // Applying may fail half-way only for a request insert; keep the rest of the
-            // batch intact with a savepoint around it.
-            let guarded = matches!(effect, Effect::Insert { .. });
+            // Applying may fail half-way only for a request insert or a clean-up row; keep the
+            // rest of the batch intact with a savepoint around it.
+            let guarded = matches!(
+                effect,
+                Effect::Insert { .. } | Effect::CleanupNotice(_) | Effect::CleanupStatus(_)
+            );
             if guarded {
                 sqlx::query("SAVEPOINT fed_effect").execute(w.conn().await?).await?;
             }
@@ -606,6 +615,8 @@ async fn apply_effect(
             crate::requests::marking_in(w, *request, marking, actor, *at).await?;
             known.insert(*request);
         }
+        Effect::CleanupNotice(n) => crate::notices::incoming_notice_in(w, n).await?,
+        Effect::CleanupStatus(a) => crate::notices::remote_answer_in(w, a).await?,
     }
     Ok(())
 }

@@ -849,6 +849,13 @@ macro_rules! on_conn {
     };
 }
 
+/// A value bound by [`IntelTx::exec`].
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
 /// Who an issued notice item belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemOwner {
@@ -977,18 +984,43 @@ impl Store {
     /// Issued notices with their items (current indicator data), newest first; optionally
     /// for one partner only.
     pub async fn intel_notices(&self, partner: Option<&str>) -> Result<Vec<StoredNotice>> {
+        self.intel_notices_visible(partner, None).await
+    }
+
+    /// [`Store::intel_notices`] limited to what agency `viewer` (a code) may see: the notices
+    /// it issued and the notices addressed to it (`None`: every notice).
+    pub async fn intel_notices_visible(
+        &self,
+        partner: Option<&str>,
+        viewer: Option<&str>,
+    ) -> Result<Vec<StoredNotice>> {
+        let mut conds = Vec::new();
+        if partner.is_some() {
+            conds.push("n.partner = $1".to_string());
+        }
+        if viewer.is_some() {
+            let n = conds.len() + 1;
+            conds.push(format!("(n.issuer = ${n} OR n.partner = ${n})"));
+        }
         let sql = format!(
             "SELECT n.id, n.partner, n.interval_start, n.interval_end, n.issued_at, n.tlp, \
              i.id, i.indicator_id, i.status, d.kind, d.value, d.classification, d.malware, d.first_seen, \
-             d.last_seen, d.sightings, d.port, d.source_country, d.source_asn, d.as_org, d.victim_count, d.tlp \
+             d.last_seen, d.sightings, d.port, d.source_country, d.source_asn, d.as_org, d.victim_count, d.tlp, n.issuer \
              FROM intel_notice n JOIN intel_notice_item i ON i.notice_id = n.id \
              JOIN intel_indicator d ON d.id = i.indicator_id {} \
              ORDER BY n.issued_at DESC, n.interval_start DESC, n.partner, n.id, d.kind, d.value",
-            if partner.is_some() { "WHERE n.partner = $1" } else { "" }
+            if conds.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conds.join(" AND "))
+            }
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(p) = partner {
             q = q.bind(p.to_string());
+        }
+        if let Some(v) = viewer {
+            q = q.bind(v.to_string());
         }
         let rows = q.fetch_all(&self.pool).await?;
         let mut words = Interner::default();
@@ -1009,6 +1041,7 @@ impl Store {
                         items: Vec::new(),
                     },
                     issued_at: secs(r.try_get(4)?),
+                    issuer: r.try_get(22)?,
                 });
             }
             let item = NoticeItem {
@@ -1152,6 +1185,35 @@ impl IntelTx {
         }
         });
         Ok(())
+    }
+
+    /// Runs one statement with `$n` placeholders in this transaction (for the clean-up rows
+    /// that travel over federation, `crate::notices`). Returns the rows changed.
+    pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64> {
+        on_conn!(&mut self.conn, c => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+            for a in args {
+                q = match a {
+                    Arg::Int(v) => q.bind(*v),
+                    Arg::Text(v) => q.bind(v.clone()),
+                };
+            }
+            Ok(q.execute(&mut *c).await?.rows_affected())
+        })
+    }
+
+    /// Runs one statement returning one integer in this transaction.
+    pub(crate) async fn scalar(&mut self, sql: &str, args: &[Arg]) -> Result<i64> {
+        on_conn!(&mut self.conn, c => {
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()));
+            for a in args {
+                q = match a {
+                    Arg::Int(v) => q.bind(*v),
+                    Arg::Text(v) => q.bind(v.clone()),
+                };
+            }
+            Ok(q.fetch_one(&mut *c).await?)
+        })
     }
 
     /// Commits: returns once the transaction is durably stored.

@@ -19,6 +19,7 @@ mod directory;
 // [intel] clean-up pipeline state
 mod intel;
 pub mod locks;
+mod notices;
 mod observed;
 // [federation]
 mod federation;
@@ -36,6 +37,7 @@ pub use liaison_core::record::{
     StoredRequest, TokenInfo, User,
 };
 pub use liaison_intel::StoredNotice;
+pub use notices::InboxItemRef;
 pub use observed::AnsweredSample;
 // [federation]
 pub use federation::{

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "assessments-apart", ASSESSMENTS_APART),
     (9, "token-parents", TOKEN_PARENTS),
     (10, "markings", MARKINGS),
+    (11, "notices-federated", crate::notices::MIGRATION_11),
 ];
 
 /// A token issued by a user for themselves, with another token, names that token as its

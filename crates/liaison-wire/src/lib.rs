@@ -65,6 +65,7 @@
 //! # }
 //! ```
 
+pub mod cleanup;
 pub mod descriptor;
 pub mod envelope;
 pub mod jcs;
@@ -74,6 +75,7 @@ pub mod merkle;
 pub mod payloads;
 pub mod types;
 
+pub use cleanup::{CleanupItem, CleanupNoticePayload, CleanupStatusPayload};
 pub use descriptor::{
     DescriptorDraft, DescriptorError, KeyRevocation, KeyRotation, KeySource, Keyring, MAX_REVOCATION_REASON,
     NodeDescriptor, PeerSet, PinnedPeer,

@@ -13,6 +13,9 @@ use std::str::FromStr;
 /// - 2: amounts in `request_submitted` are decimal strings (`"2500.5"`); version numbers are
 ///   negotiated (a node sends the lower of its own and the peer's version, and accepts every
 ///   version from [`MIN_PROTOCOL_VERSION`] to this one).
+/// - 3: a target of `request_submitted` may name its `provider`.
+/// - 4: markings (TLP 2.0 on requests and comments, the `marking` payload; docs/markings.md) and
+///   clean-up notices over federation (`cleanup_notice`, `cleanup_status`).
 pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The oldest protocol version this implementation still accepts and can send.

@@ -312,4 +312,23 @@ fn protocol_versions_are_negotiated_and_checked() {
     }
     let env = with_provider.sign_version(&de.key, 3).unwrap();
     assert!(verify_at(&env, &cn, &peers, ts(NOW)).is_ok());
+
+    // Clean-up notices and answers need version 4: never signed for an older peer, and a v4
+    // payload in a v3 envelope is refused by the receiver.
+    for t in [PayloadType::CleanupNotice, PayloadType::CleanupStatus] {
+        let mut d = draft(&de, &cn, 1);
+        d.payload_type = t;
+        d.payload = json!({"notice_id": "x"});
+        assert_eq!(payload_min_version(t, &d.payload), 4);
+        match d.clone().sign_version(&de.key, 3) {
+            Err(SignError::PeerTooOld { needs: 4, peer: 3 }) => {}
+            other => panic!("expected PeerTooOld, got {other:?}"),
+        }
+        let mut old = d.clone().sign_version(&de.key, 4).unwrap();
+        assert!(verify_at(&old, &cn, &peers, ts(NOW)).is_ok());
+        old.header.version = 3;
+        old.header.signature = de.key.sign_bytes(&old.header.signing_input().unwrap());
+        let e = verify_at(&old, &cn, &peers, ts(NOW)).unwrap_err();
+        assert!(e.to_string().contains("needs protocol version 4"), "{e}");
+    }
 }

@@ -37,6 +37,23 @@ pub enum IntelCmd {
     },
     /// Statistics over the known indicators.
     Stats(StatsArgs),
+    /// Notices other nodes issued for your agency (newest first), with your answers.
+    Inbox {
+        /// Items to list per notice in table output.
+        #[arg(long, default_value_t = 20)]
+        items: usize,
+    },
+    /// Answer one item of an incoming notice (it travels back to the issuing node).
+    Answer {
+        /// Notice item id (UUID), as `intel inbox` lists it.
+        item: String,
+        /// remediated, not-found, disputed or false-positive.
+        status: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Time-to-remediation per partner and classification (your agency's notices).
+    Remediation,
 }
 
 #[derive(Args, Debug)]
@@ -287,6 +304,45 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             );
             Ok(())
         }
+        IntelCmd::Inbox { items } => {
+            let notices = node.intel_inbox(&p).await?;
+            if ctx.json {
+                return json(&notices);
+            }
+            print_inbox(&notices, items);
+            Ok(())
+        }
+        IntelCmd::Answer { item, status, note } => {
+            let item: uuid::Uuid = item
+                .parse()
+                .map_err(|_| bad(format!("'{item}' is not a notice item id (UUID)")))?;
+            let status: FeedbackStatus = status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
+                bad(format!(
+                    "{e}; accepted: remediated, not-found, disputed, false-positive"
+                ))
+            })?;
+            let r = node.intel_inbox_answer(&p, item, status, note, now).await?;
+            if ctx.json {
+                return json(&r);
+            }
+            println!(
+                "Answered item {} of notice {}: {}; sent to {} ({})",
+                r.item_id,
+                r.notice_id,
+                liaison_service::notices::answer_word(r.status),
+                r.issuer,
+                r.sent_to
+            );
+            Ok(())
+        }
+        IntelCmd::Remediation => {
+            let r = node.intel_remediation(&p).await?;
+            if ctx.json {
+                return json(&r);
+            }
+            println!("{}", remediation_table(&r.rows));
+            Ok(())
+        }
         IntelCmd::Stats(a) => {
             let q = liaison_service::intel::stats_query(
                 &a.by,
@@ -318,6 +374,92 @@ fn stats_table(by: &str, rows: &[StatsRow]) -> String {
         ]);
     }
     t.to_string()
+}
+
+/// Seconds as days and hours (`3d 4h`, `5h 12m`, `40m`).
+fn duration_words(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, (secs % 86_400) / 3600, (secs % 3600) / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+fn remediation_table(rows: &[liaison_service::notices::RemediationRow]) -> String {
+    if rows.is_empty() {
+        return "No notified indicators in your scope.".to_string();
+    }
+    let mut t = table(&[
+        "partner",
+        "class",
+        "notified",
+        "remediated",
+        "reappeared",
+        "not found",
+        "disputed",
+        "false pos.",
+        "median TTR",
+        "mean TTR",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            r.partner.clone(),
+            r.classification.clone(),
+            r.notified.to_string(),
+            r.remediated.to_string(),
+            r.reappeared.to_string(),
+            r.not_found.to_string(),
+            r.disputed.to_string(),
+            r.false_positive.to_string(),
+            r.median_ttr_secs.map(duration_words).unwrap_or_else(|| "-".into()),
+            r.mean_ttr_secs
+                .map(|s| duration_words(s as i64))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t.to_string()
+}
+
+fn print_inbox(notices: &[liaison_intel::IncomingNotice], per_notice: usize) {
+    if notices.is_empty() {
+        println!("No incoming notices.");
+        return;
+    }
+    for n in notices {
+        println!(
+            "Notice {} from {} (node {}) to {} ({}), {} .. {}, issued {}: {} items",
+            n.id,
+            n.issuer,
+            n.sender,
+            n.partner,
+            n.tlp,
+            format_day(n.interval.start),
+            format_day(n.interval.end),
+            format_rfc3339(n.issued_at),
+            n.items.len()
+        );
+        let mut t = table(&["item", "status", "kind", "value", "class", "TLP", "answer"]);
+        for i in n.items.iter().take(per_notice) {
+            t.add_row(vec![
+                i.item_id.to_string(),
+                i.status.clone(),
+                i.kind.clone(),
+                i.value.clone(),
+                i.classification.clone(),
+                i.tlp.to_string(),
+                i.answer
+                    .map(|a| liaison_service::notices::answer_word(a).to_string())
+                    .unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+        if n.items.len() > per_notice {
+            println!("  … {} more items (--items N, --json)", n.items.len() - per_notice);
+        }
+    }
 }
 
 fn print_ingest(r: &IngestReport, show: usize) {

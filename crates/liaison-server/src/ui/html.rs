@@ -247,6 +247,7 @@ impl Layout<'_> {
             ("/requests/new", "nav.new", v.may_draft),
             ("/directory", "nav.directory", true),
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
+            ("/intel", "nav.intel", true),
         ]
         .into_iter()
         .filter(|(_, _, shown)| *shown)

@@ -20,6 +20,7 @@
 
 mod html;
 mod i18n;
+mod intel;
 mod pages;
 
 use axum::Router;
@@ -84,6 +85,8 @@ pub fn router(node: Node) -> Router {
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))
+        .route("/intel", get(intel::page))
+        .route("/intel/answer", post(intel::answer))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ui)
 }

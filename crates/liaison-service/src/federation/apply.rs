@@ -417,6 +417,19 @@ impl Planner {
                 p.data = Some(serde_json::Value::Object(data));
                 Mirrored::Comment(p)
             }
+            PayloadType::CleanupNotice => {
+                let p: liaison_wire::CleanupNoticePayload =
+                    serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let n = crate::notices::check_incoming_notice(node, &sender, p, Timestamp::now()).await?;
+                return Ok(Some(Effect::CleanupNotice(Box::new(n))));
+            }
+            PayloadType::CleanupStatus => {
+                let p: liaison_wire::CleanupStatusPayload =
+                    serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let mid = env.header.message_id.to_string();
+                let a = crate::notices::check_remote_answer(node, &sender, &mid, p, Timestamp::now()).await?;
+                return Ok(Some(Effect::CleanupStatus(Box::new(a))));
+            }
             PayloadType::Marking => {
                 let p: liaison_wire::MarkingPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
                 let side = self.sender_side(node, &sender, p.request_id).await?;

@@ -335,7 +335,9 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
         tracing::error!(node = %fed.node_id(), error = %e, "ledger sync failed");
     }
     let mut created = Vec::new();
+    let mut answers = false;
     for (rec, outcome) in records.iter().zip(&recorded) {
+        answers |= outcome == "applied" && matches!(rec.effect, Some(Effect::CleanupStatus(_)));
         if outcome == "applied" {
             tracing::debug!(node = %fed.node_id(), message_id = %rec.message_id, sender = %rec.sender, link_seq = rec.link_seq, "envelope applied");
             if let Some(Effect::Insert { request, .. }) = &rec.effect {
@@ -346,6 +348,13 @@ pub async fn receive(fed: &Federation, items: Vec<Result<Envelope, Rejection>>) 
         }
     }
     drop(_turn);
+    if answers {
+        // Partners' answers are applied as feedback in the clean-up state's own transaction
+        // (they are recorded; the delivery worker retries any left over).
+        if let Err(e) = fed.inner.node.intel_apply_remote_answers().await {
+            tracing::warn!(node = %fed.node_id(), error = %e, "cannot apply partners' answers yet; will retry");
+        }
+    }
     for id in created {
         fed.mark_received(id).await;
     }

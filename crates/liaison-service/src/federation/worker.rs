@@ -77,6 +77,9 @@ pub(crate) async fn run(fed: Federation) {
             if let Err(e) = fed.receive_pending().await {
                 tracing::warn!(node = %fed.node_id(), error = %e, "cannot check incoming requests");
             }
+            if let Err(e) = fed.inner.node.intel_apply_remote_answers().await {
+                tracing::warn!(node = %fed.node_id(), error = %e, "cannot apply partners' clean-up answers");
+            }
         }
         match fed.inner.node.store.fed_pending_recipients().await {
             Ok(mut peers) => {

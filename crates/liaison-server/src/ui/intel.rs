@@ -1,0 +1,194 @@
+//! The clean-up page (`/intel`): time-to-remediation for the viewer's scope, and the notices
+//! other nodes issued for the viewer's agency with a per-item answer form (`/intel/answer`).
+//! What a viewer sees and may answer is decided by the use cases (`Node::intel_inbox`,
+//! `Node::intel_inbox_answer`, `Node::intel_remediation`).
+
+use super::html::{Banner, Layout, filters, render};
+use super::{Form, Session, Ui, redirect, service_banner};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State as AxState};
+use axum::http::StatusCode;
+use axum::response::Response;
+use jiff::Timestamp;
+use liaison_core::Role;
+use liaison_intel::FeedbackStatus;
+use liaison_service::notices::{RemediationRow, answer_word};
+
+/// The clean-up page.
+#[derive(Template)]
+#[template(path = "intel.html")]
+struct IntelPage<'a> {
+    layout: Layout<'a>,
+    remediation: Vec<RemRow>,
+    notices: Vec<InNotice>,
+    /// Whether the viewer may answer (any role that reads requests, except auditors).
+    may_answer: bool,
+    /// Whether the viewer may read incoming notices at all.
+    reads_inbox: bool,
+}
+
+struct RemRow {
+    partner: String,
+    class: String,
+    counts: Vec<String>,
+}
+
+struct InNotice {
+    id: String,
+    issuer: String,
+    sender: String,
+    tlp: String,
+    period: String,
+    items: Vec<InItem>,
+}
+
+struct InItem {
+    id: String,
+    kind: String,
+    value: String,
+    class: String,
+    tlp: String,
+    /// Localized item status; `reappeared` items are marked.
+    status: String,
+    reappeared: bool,
+    answer: String,
+    note: String,
+}
+
+fn day(t: i64) -> String {
+    Timestamp::from_second(t)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn hours(secs: Option<f64>) -> String {
+    secs.map(|s| format!("{:.1}", s / 3600.0)).unwrap_or_else(|| "—".into())
+}
+
+fn rem_row(r: &RemediationRow) -> RemRow {
+    RemRow {
+        partner: r.partner.clone(),
+        class: r.classification.clone(),
+        counts: vec![
+            r.notified.to_string(),
+            r.remediated.to_string(),
+            r.reappeared.to_string(),
+            r.not_found.to_string(),
+            r.disputed.to_string(),
+            r.false_positive.to_string(),
+            hours(r.median_ttr_secs.map(|s| s as f64)),
+            hours(r.mean_ttr_secs),
+        ],
+    }
+}
+
+async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<Banner>) -> Response {
+    let l = s.ctx.lang;
+    let remediation = match ui.node.intel_remediation(&s.p).await {
+        Ok(r) => r.rows.iter().map(rem_row).collect(),
+        Err(e) => {
+            banners.push(service_banner(l, &e).1);
+            Vec::new()
+        }
+    };
+    let reads_inbox = s.p.role.may_read_requests();
+    let notices = if reads_inbox {
+        match ui.node.intel_inbox(&s.p).await {
+            Ok(ns) => ns
+                .into_iter()
+                .map(|n| InNotice {
+                    id: n.id.to_string(),
+                    issuer: n.issuer,
+                    sender: n.sender,
+                    tlp: n.tlp.as_str().to_string(),
+                    period: format!("{} – {}", day(n.interval.start), day(n.interval.end)),
+                    items: n
+                        .items
+                        .into_iter()
+                        .map(|i| InItem {
+                            id: i.item_id.to_string(),
+                            reappeared: i.is_reappearance(),
+                            status: l.t(&format!("intel.item_{}", i.status.replace('-', "_"))).to_string(),
+                            kind: i.kind,
+                            value: i.value,
+                            class: i.classification,
+                            tlp: i.tlp.as_str().to_string(),
+                            answer: i
+                                .answer
+                                .map(|a| {
+                                    l.t(&format!("intel.answer_{}", answer_word(a).replace('-', "_")))
+                                        .to_string()
+                                })
+                                .unwrap_or_default(),
+                            note: i.note.unwrap_or_default(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            Err(e) => {
+                banners.push(service_banner(l, &e).1);
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let page = IntelPage {
+        layout: s.layout(l.t("intel.title"), banners),
+        remediation,
+        notices,
+        may_answer: reads_inbox && s.p.role != Role::Auditor,
+        reads_inbox,
+    };
+    render(status, &page)
+}
+
+/// `GET /intel`.
+pub async fn page(AxState(ui): AxState<Ui>, mut s: Session, RawQuery(raw): RawQuery) -> Response {
+    s.ctx.here = "/intel".into();
+    let q = Form::query(raw.as_deref());
+    let mut banners = Vec::new();
+    if q.get("answered").is_some() {
+        banners.push(Banner::ok(s.ctx.lang.t("intel.answered")));
+    }
+    render_page(&ui, &s, StatusCode::OK, banners).await
+}
+
+/// `POST /intel/answer`: one item's answer (fields `item`, `status`, `note`).
+pub async fn answer(AxState(ui): AxState<Ui>, mut s: Session, body: Bytes) -> Response {
+    s.ctx.here = "/intel".into();
+    let form = Form::parse(&body);
+    if !s.csrf_ok(&ui, &form) {
+        return s.csrf_rejected();
+    }
+    let l = s.ctx.lang;
+    let item = match form.get("item").unwrap_or("").parse::<uuid::Uuid>() {
+        Ok(i) => i,
+        Err(_) => {
+            let e = liaison_service::ServiceError::invalid("item", "not a notice item id");
+            let (st, b) = service_banner(l, &e);
+            return render_page(&ui, &s, st, vec![b]).await;
+        }
+    };
+    let status = match form.get("status").unwrap_or("").parse::<FeedbackStatus>() {
+        Ok(st) => st,
+        Err(e) => {
+            let e = liaison_service::ServiceError::invalid("status", e.to_string());
+            let (st, b) = service_banner(l, &e);
+            return render_page(&ui, &s, st, vec![b]).await;
+        }
+    };
+    let note = form.get("note").map(str::to_string);
+    match ui
+        .node
+        .intel_inbox_answer(&s.p, item, status, note, Timestamp::now())
+        .await
+    {
+        Ok(_) => redirect("/intel?answered=1"),
+        Err(e) => {
+            let (st, b) = service_banner(l, &e);
+            render_page(&ui, &s, st, vec![b]).await
+        }
+    }
+}

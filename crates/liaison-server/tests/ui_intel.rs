@@ -1,0 +1,155 @@
+//! The clean-up page (`/intel`) over HTTP: incoming notices for the viewer's agency only, the
+//! per-item answer form (not for auditors), the answer going out, both languages, escaping.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use liaison_core::{Role, Tlp};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+
+async fn login(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let resp = http
+        .post(format!("{base}/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn get(http: &reqwest::Client, base: &str, cookie: &str, path: &str) -> (StatusCode, String) {
+    let r = http
+        .get(format!("{base}{path}"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post(http: &reqwest::Client, base: &str, cookie: &str, form: &str) -> (StatusCode, Option<String>, String) {
+    let r = http
+        .post(format!("{base}/intel/answer"))
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form.to_string())
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_string());
+    (r.status(), loc, r.text().await.unwrap())
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_notices_are_listed_and_answered_per_item() {
+    let f = common::fixture(liaison_service::fixtures::sqlite_node().await.unwrap()).await;
+    let n = liaison_service::fixtures::intel::incoming_notice(
+        &f.node,
+        "de-bka",
+        "DE-<b>BKA</b>",
+        "CN-MPS",
+        &[("198.51.100.7", Tlp::Amber), ("198.51.100.8", Tlp::Green)],
+        jiff::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    let item = n.items[0].item_id.to_string();
+    let base = common::serve(&f.node).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The addressed agency's officer: the notice, its marking, an answer form per item; the
+    // issuer's name is escaped.
+    let officer = login(&http, &base, f.token("CN-MPS", Role::Officer)).await;
+    let (s, html) = get(&http, &base, &officer, "/intel").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("198.51.100.7") && html.contains("TLP:AMBER"), "{html}");
+    assert!(
+        html.contains("DE-&lt;b&gt;BKA&lt;/b&gt;") && !html.contains("<b>BKA"),
+        "{html}"
+    );
+    assert_eq!(html.matches("action=\"/intel/answer\"").count(), 2);
+    assert!(html.contains("href=\"/intel\""), "the navigation links the page");
+    let (_, zh) = get(&http, &base, &format!("{officer}; lang=zh-CN"), "/intel").await;
+    assert!(zh.contains("收到的通知") && zh.contains("处置时长"), "{zh}");
+
+    // A form without the CSRF token is refused; with it the answer is recorded and sent.
+    let (s, _, _) = post(&http, &base, &officer, &format!("item={item}&status=remediated")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&html);
+    let (s, loc, body) = post(
+        &http,
+        &base,
+        &officer,
+        &format!("csrf={csrf}&item={item}&status=remediated&note=host%20reinstalled"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(loc.as_deref(), Some("/intel?answered=1"));
+    let (_, html) = get(&http, &base, &officer, "/intel?answered=1").await;
+    assert!(
+        html.contains("Answer recorded") && html.contains("host reinstalled"),
+        "{html}"
+    );
+    let p = f.who("CN-MPS", Role::Officer);
+    let inbox = f.node.intel_inbox(p).await.unwrap();
+    assert_eq!(
+        inbox[0]
+            .items
+            .iter()
+            .find(|i| i.item_id == n.items[0].item_id)
+            .unwrap()
+            .answer,
+        Some(liaison_intel::FeedbackStatus::Remediated)
+    );
+    // A bad status is named.
+    let (s, _, body) = post(&http, &base, &officer, &format!("csrf={csrf}&item={item}&status=maybe")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    // The agency's auditor reads but has no form and cannot answer.
+    let auditor = login(&http, &base, f.token("CN-MPS", Role::Auditor)).await;
+    let (_, html) = get(&http, &base, &auditor, "/intel").await;
+    assert!(
+        html.contains("198.51.100.7") && !html.contains("action=\"/intel/answer\""),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let (s, _, _) = post(
+        &http,
+        &base,
+        &auditor,
+        &format!("csrf={csrf}&item={item}&status=disputed"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Another agency on the same node sees no incoming notice and cannot answer one.
+    let fbi = login(&http, &base, f.token("FBI", Role::Officer)).await;
+    let (_, html) = get(&http, &base, &fbi, "/intel").await;
+    assert!(
+        !html.contains("198.51.100.7") && html.contains("No incoming notices"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let (s, _, _) = post(
+        &http,
+        &base,
+        &fbi,
+        &format!("csrf={csrf}&item={item}&status=remediated"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
