@@ -690,5 +690,9 @@ fn a_closed_pipe_ends_the_command_quietly() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.status.code() == Some(141) || out.status.success(), "{:?} {stderr}", out.status);
+    assert!(
+        out.status.code() == Some(141) || out.status.success(),
+        "{:?} {stderr}",
+        out.status
+    );
 }

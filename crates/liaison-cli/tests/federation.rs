@@ -5,177 +5,15 @@
 
 use liaison_wire::{EnvelopeDraft, MessageId, NodeId, NodeKey, PayloadType};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 mod common;
 
-use common::{BIN, strip_ansi};
+use common::BIN;
 
-/// A port for a node's federation listener (see `common::free_port_from`).
-fn free_port() -> u16 {
-    common::free_port_from(common::port_slot(0))
-}
-
-struct TestNode {
-    dir: PathBuf,
-    node_id: String,
-
-    port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl TestNode {
-    fn new_with(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str, db: Option<&str>) -> TestNode {
-        let dir = base.join(node_id);
-        let port = free_port();
-        let n = TestNode {
-            log: base.join(format!("{node_id}.log")),
-            dir,
-            node_id: node_id.into(),
-
-            port,
-            child: None,
-        };
-        let mut init = vec!["init"];
-        if let Some(url) = db {
-            init.extend(["--database-url", url]);
-        }
-        let listen = format!("127.0.0.1:{port}");
-        init.extend(common::node_init_args(code, jurisdiction, tz, node_id, &listen));
-        n.ok(&init);
-        for (u, role) in [("officer", "officer"), ("desk", "desk"), ("legal", "legal_reviewer")] {
-            n.ok(&["user", "add", u, "--agency", code, "--role", role]);
-        }
-        n
-    }
-
-    /// The `liaison` command on this node's data directory, not yet run.
-    fn command(&self, args: &[&str]) -> Command {
-        common::data_dir_command(&self.dir, args)
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        common::ok_stdout(&self.cmd(args), format_args!("{} {:?}", self.node_id, args))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-
-    /// Writes the peer file and returns (path, fingerprint).
-    fn peer_file(&self) -> (PathBuf, String) {
-        common::peer_file(&self.dir)
-    }
-
-    fn start(&mut self) {
-        self.start_with(&[]);
-    }
-
-    fn start_with(&mut self, env: &[(&str, &str)]) {
-        assert!(self.child.is_none());
-        let child = self.child.insert(common::spawn_federated(&self.dir, &self.log, env));
-        // A node that exits (its port taken, say) fails the test here, with its log.
-        let log = || strip_ansi(&common::read_log(&self.log));
-        common::wait_listening(child, self.port, &self.node_id, log, "did not listen within 20 s");
-    }
-
-    fn kill(&mut self) {
-        common::kill(&mut self.child);
-    }
-
-    fn log_text(&self) -> String {
-        strip_ansi(&common::read_log(&self.log))
-    }
-
-    fn request(&self, id: &str) -> Value {
-        self.json(&["--as", "officer", "request", "show", id])
-    }
-
-    fn try_request(&self, id: &str) -> Option<Value> {
-        let o = self.cmd(&["--json", "--as", "officer", "request", "show", id]);
-        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
-    }
-
-    fn state(&self, id: &str) -> Option<String> {
-        common::request_state(&self.cmd(&["--json", "--as", "officer", "request", "show", id]))
-    }
-
-    fn wait_state(&self, id: &str, state: &str) {
-        let t0 = Instant::now();
-        while self.state(id).as_deref() != Some(state) {
-            if t0.elapsed() > Duration::from_secs(30) {
-                // Say why: every node log of this test (they sit beside the nodes' folders).
-                let mut logs = String::new();
-                if let Some(base) = self.log.parent()
-                    && let Ok(entries) = std::fs::read_dir(base)
-                {
-                    for e in entries.flatten() {
-                        let p = e.path();
-                        if p.extension().is_some_and(|x| x == "log") {
-                            let text = strip_ansi(&std::fs::read_to_string(&p).unwrap_or_default());
-                            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                            logs += &format!("\n--- {} (last 40 lines) ---\n", p.display());
-                            logs += &tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-                        }
-                    }
-                }
-                panic!(
-                    "{}: request {id} is {:?}, not {state}, after 30 s{logs}",
-                    self.node_id,
-                    self.state(id)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn transition(&self, user: &str, id: &str, to: &str) {
-        self.ok(&["--as", user, "request", "transition", id, "--to", to]);
-    }
-
-    fn comment(&self, user: &str, id: &str, text: &str) {
-        self.ok(&["--as", user, "request", "comment", id, text]);
-    }
-
-    fn comments(&self, id: &str) -> Vec<String> {
-        common::comments(&self.request(id))
-    }
-
-    fn pending(&self) -> usize {
-        common::undelivered(&self.json(&["federation", "messages"]))
-    }
-
-    /// An HTTPS client that accepts only this node's pinned certificate (from its peer file).
-    fn pinned_client(&self) -> reqwest::Client {
-        let (peer_file, _) = self.peer_file();
-        let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
-        let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-        liaison_server::federation::https::pinned_client(fp).unwrap()
-    }
-
-    fn key_file(&self) -> PathBuf {
-        std::fs::read_dir(self.dir.join("federation"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("node-key-"))
-            .unwrap()
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use common::fed::FedNode as TestNode;
 
 // The tests run one at a time: a node that is down frees its port, and a node of another test
 // running in parallel could take it (seen under load in CI), which would make the peer
@@ -1465,25 +1303,6 @@ fn markings_travel_and_the_receiver_enforces_them() {
     cn.ok(&["ledger", "verify"]);
 }
 
-/// The API base (`http://ADDR`) a started node serves on (from its log line "serving on http://ADDR/api/v1").
-fn api_base(n: &TestNode) -> String {
-    let t0 = Instant::now();
-    loop {
-        let log = n.log_text();
-        if let Some(i) = log.rfind("serving on http://") {
-            let rest = &log[i + "serving on ".len()..];
-            let end = rest.find("/api/v1").unwrap();
-            return rest[..end].to_string();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "{}: no API address in its log",
-            n.node_id
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// One way to read or pass on a request: what it is called in the rule table and how to call it.
 enum Probe {
     Cli(Vec<String>),
@@ -1655,7 +1474,7 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
     // The control: what each reader may see, it does see by some path (else the probes prove nothing).
     let mut shown = std::collections::HashSet::new();
     for node in [&bn, &c] {
-        let base_url = api_base(node);
+        let base_url = node.api();
         for user in ["officer", "desk", "legal"] {
             let token = node.json(&["--as", "admin", "token", "create", user])["token"]
                 .as_str()

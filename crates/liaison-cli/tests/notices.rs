@@ -9,161 +9,22 @@
 
 use liaison_wire::{EnvelopeDraft, MessageId, NodeId, NodeKey, PayloadType};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Output};
+use std::path::Path;
+
 use std::time::Duration;
 
 mod common;
 
-use common::strip_ansi;
-
-struct Node {
-    dir: PathBuf,
-    node_id: String,
-    port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Node {
-    fn new(base: &Path, node_id: &str, code: &str, jurisdiction: &str, tz: &str, db: Option<&str>) -> Node {
-        let port = common::free_port_from(common::port_slot(27));
-        let n = Node {
-            dir: base.join(node_id),
-            log: base.join(format!("{node_id}.log")),
-            node_id: node_id.into(),
-            port,
-            child: None,
-        };
-        let listen = format!("127.0.0.1:{port}");
-        let mut init = vec!["init"];
-        if let Some(url) = db {
-            init.extend(["--database-url", url]);
-        }
-        init.extend(common::node_init_args(code, jurisdiction, tz, node_id, &listen));
-        n.ok(&init);
-        n
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        common::data_dir_command(&self.dir, args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        common::ok_stdout(&self.cmd(args), format_args!("{} {:?}", self.node_id, args))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-
-    /// `--json --as USER ARGS…`.
-    fn as_json(&self, user: &str, args: &[&str]) -> Value {
-        let mut a = vec!["--as", user];
-        a.extend_from_slice(args);
-        self.json(&a)
-    }
-
-    fn fails_as(&self, user: &str, args: &[&str]) -> String {
-        let mut a = vec!["--json", "--as", user];
-        a.extend_from_slice(args);
-        let o = self.cmd(&a);
-        assert!(
-            !o.status.success(),
-            "{} {a:?} should fail: {}",
-            self.node_id,
-            String::from_utf8_lossy(&o.stdout)
-        );
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    }
-
-    fn agency(&self, code: &str, jurisdiction: &str, tz: &str) {
-        self.ok(&[
-            "directory",
-            "add-agency",
-            code,
-            "--name",
-            code,
-            "--jurisdiction",
-            jurisdiction,
-            "--time-zone",
-            tz,
-        ]);
-    }
-
-    fn user(&self, name: &str, agency: &str, role: &str) {
-        self.ok(&["user", "add", name, "--agency", agency, "--role", role]);
-    }
-
-    fn start(&mut self) {
-        let child = self.child.insert(common::spawn_federated(&self.dir, &self.log, &[]));
-        let log = || strip_ansi(&common::read_log(&self.log));
-        common::wait_listening(child, self.port, &self.node_id, log, "did not listen within 20 s");
-    }
-
-    /// The API base URL of the running node (from its "serving on" log line).
-    fn api(&self) -> String {
-        let mut addr = None;
-        assert!(
-            common::poll_until(Duration::from_secs(20), Duration::from_millis(50), || {
-                addr = self.logs().lines().find_map(common::served_address).map(str::to_string);
-                addr.is_some()
-            }),
-            "{} logged no API address:\n{}",
-            self.node_id,
-            self.logs()
-        );
-        format!("http://{}", addr.unwrap_or_default())
-    }
-
-    /// A fresh API token of `user`.
-    fn token(&self, user: &str) -> String {
-        self.json(&["token", "create", user])["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    fn logs(&self) -> String {
-        strip_ansi(&common::read_log(&self.log))
-    }
-
-    fn key_file(&self) -> PathBuf {
-        std::fs::read_dir(self.dir.join("federation"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("node-key-"))
-            .unwrap()
-    }
-
-    fn pinned_client(&self) -> reqwest::Client {
-        let (peer_file, _) = common::peer_file(&self.dir);
-        let pf: Value = serde_json::from_slice(&std::fs::read(peer_file).unwrap()).unwrap();
-        let fp = liaison_wire::Hash256::from_hex(pf["descriptor"]["tls_cert_sha256"].as_str().unwrap()).unwrap();
-        liaison_server::federation::https::pinned_client(fp).unwrap()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        common::kill(&mut self.child);
-    }
-}
+use common::fed::FedNode as Node;
 
 fn wait(what: &str, a: &Node, b: &Node, f: impl FnMut() -> bool) {
     assert!(
         common::poll_until(Duration::from_secs(30), Duration::from_millis(100), f),
         "{what}: not within 30 s\n--- {} ---\n{}\n--- {} ---\n{}",
         a.node_id,
-        a.logs(),
+        a.log_text(),
         b.node_id,
-        b.logs()
+        b.log_text()
     );
 }
 
@@ -208,8 +69,8 @@ async fn the_same_on_postgresql() {
 
 async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     let base = common::unique_dir(&format!("liaison-notices-test-{name}"));
-    let mut us = Node::new(&base, "us-fbi", "FBI", "US", "America/New_York", db_us);
-    let mut cn = Node::new(&base, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", db_cn);
+    let mut us = Node::init_at(27, &base, "us-fbi", "FBI", "US", "America/New_York", db_us);
+    let mut cn = Node::init_at(27, &base, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", db_cn);
     us.agency("US-SS", "US", "America/New_York");
     cn.agency("CN-CNCERT", "CN", "Asia/Shanghai");
     us.user("analyst", "FBI", "analyst");

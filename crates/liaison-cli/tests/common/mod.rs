@@ -5,6 +5,8 @@
 //! Each test file is its own crate and includes this module with `mod common;`; an item that a
 //! file does not use is dead code there, hence the `allow`s.
 
+pub mod fed;
+
 use serde_json::Value;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
