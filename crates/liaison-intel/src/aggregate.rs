@@ -680,10 +680,9 @@ impl CleanupState {
         }
         out.into_values()
             .map(|(mut r, mut ttr)| {
-                if !ttr.is_empty() {
-                    ttr.sort_unstable();
-                    r.median_ttr_secs = Some(ttr[ttr.len() / 2]);
-                    r.mean_ttr_secs = Some(ttr.iter().map(|&t| t as f64).sum::<f64>() / ttr.len() as f64);
+                if let Some(s) = TtrSummary::of(&mut ttr) {
+                    r.median_ttr_secs = Some(s.median);
+                    r.mean_ttr_secs = Some(s.mean);
                 }
                 r
             })
@@ -769,4 +768,22 @@ pub struct StoredNotice {
     /// issuers were recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+}
+
+/// The median, mean and longest of time-to-remediation durations (seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TtrSummary {
+    pub median: i64,
+    pub mean: f64,
+    pub max: i64,
+}
+
+impl TtrSummary {
+    /// Summarises `ttr` (sorted in place); `None` when there is none.
+    pub fn of(ttr: &mut [i64]) -> Option<TtrSummary> {
+        ttr.sort_unstable();
+        let (&median, &max) = (ttr.get(ttr.len() / 2)?, ttr.last()?);
+        let mean = ttr.iter().map(|&t| t as f64).sum::<f64>() / ttr.len() as f64;
+        Some(TtrSummary { median, mean, max })
+    }
 }

@@ -438,11 +438,10 @@ pub fn remediation_rows(state: &CleanupState, partners: &[String]) -> Vec<Remedi
     }
     out.into_values()
         .map(|(mut r, mut ttr)| {
-            if !ttr.is_empty() {
-                ttr.sort_unstable();
-                r.median_ttr_secs = Some(ttr[ttr.len() / 2]);
-                r.mean_ttr_secs = Some(ttr.iter().map(|&t| t as f64).sum::<f64>() / ttr.len() as f64);
-                r.max_ttr_secs = ttr.last().copied();
+            if let Some(s) = liaison_intel::aggregate::TtrSummary::of(&mut ttr) {
+                r.median_ttr_secs = Some(s.median);
+                r.mean_ttr_secs = Some(s.mean);
+                r.max_ttr_secs = Some(s.max);
             }
             r
         })

@@ -286,14 +286,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             Ok(())
         }
         IntelCmd::Feedback { item, status, note } => {
-            let item: uuid::Uuid = item
-                .parse()
-                .map_err(|_| bad(format!("'{item}' is not a notice item id (UUID)")))?;
-            let status: FeedbackStatus = status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
-                bad(format!(
-                    "{e}; accepted: remediated, not-found, disputed, false-positive"
-                ))
-            })?;
+            let (item, status) = item_and_status(&item, &status)?;
             let rec = node.intel_feedback(&p, None, item, status, note, now).await?;
             if ctx.json {
                 return json(&rec);
@@ -313,14 +306,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             Ok(())
         }
         IntelCmd::Answer { item, status, note } => {
-            let item: uuid::Uuid = item
-                .parse()
-                .map_err(|_| bad(format!("'{item}' is not a notice item id (UUID)")))?;
-            let status: FeedbackStatus = status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
-                bad(format!(
-                    "{e}; accepted: remediated, not-found, disputed, false-positive"
-                ))
-            })?;
+            let (item, status) = item_and_status(&item, &status)?;
             let r = node.intel_inbox_answer(&p, item, status, note, now).await?;
             if ctx.json {
                 return json(&r);
@@ -599,4 +585,17 @@ pub async fn populate_intel_demo(node: &Node, dir: &Path, now: Timestamp) -> Res
     let rows = &d.c2_by_country;
     let _ = write!(out, "{}", stats_table("C2 country", &rows[..rows.len().min(12)]));
     Ok(out)
+}
+
+/// A notice item id and an answer word, as typed.
+fn item_and_status(item: &str, status: &str) -> Result<(uuid::Uuid, FeedbackStatus)> {
+    let item: uuid::Uuid = item
+        .parse()
+        .map_err(|_| bad(format!("'{item}' is not a notice item id (UUID)")))?;
+    let status: FeedbackStatus = status.parse().map_err(|e: liaison_intel::model::UnknownWord| {
+        bad(format!(
+            "{e}; accepted: remediated, not-found, disputed, false-positive"
+        ))
+    })?;
+    Ok((item, status))
 }
