@@ -1312,7 +1312,7 @@ enum Probe {
 /// How each CLI command and API operation that reaches requests or comments is tried against
 /// request `id` (`None`: the command creates the caller's own request and reads no one else's).
 /// A rule without an entry here fails the test: a new path must be probed.
-fn cli_probe(words: &str, id: &str) -> Option<Vec<String>> {
+fn cli_probe(words: &str, id: &str, item: &str) -> Option<Vec<String>> {
     let v = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     match words {
         "request create" => None,
@@ -1329,11 +1329,16 @@ fn cli_probe(words: &str, id: &str) -> Option<Vec<String>> {
         "audit verify" => v(&["audit", "verify"]),
         "intel stats" => v(&["intel", "stats"]),
         "intel remediation" => v(&["intel", "remediation"]),
+        "intel ingest" => None,
+        "intel notices" => v(&["intel", "notices", "--items", "50"]),
+        "intel feedback" => v(&["intel", "feedback", item, "false-positive"]),
+        "intel inbox" => v(&["intel", "inbox", "--items", "50"]),
+        "intel answer" => v(&["intel", "answer", item, "disputed"]),
         other => panic!("no probe for the CLI command '{other}': add one to cli_probe"),
     }
 }
 
-fn api_probe(op: &str, id: &str) -> Option<(reqwest::Method, String, Option<Value>)> {
+fn api_probe(op: &str, id: &str, item: &str) -> Option<(reqwest::Method, String, Option<Value>)> {
     use reqwest::Method as M;
     let r = |m: M, p: String, b: Option<Value>| Some((m, p, b));
     match op {
@@ -1375,14 +1380,29 @@ fn api_probe(op: &str, id: &str) -> Option<(reqwest::Method, String, Option<Valu
         "auditVerify" => r(M::GET, "/api/v1/audit/verify".into(), None),
         "intelStats" => r(M::GET, "/api/v1/intel/stats".into(), None),
         "intelRemediation" => r(M::GET, "/api/v1/intel/remediation".into(), None),
+        "intelIngest" => None,
+        "intelNotices" => r(M::GET, "/api/v1/intel/notices".into(), None),
+        "intelIssue" => r(M::POST, "/api/v1/intel/notices/issue".into(), None),
+        "intelFeedback" => r(
+            M::POST,
+            "/api/v1/intel/feedback".into(),
+            Some(json!({"item": item, "status": "false-positive"})),
+        ),
+        "intelInbox" => r(M::GET, "/api/v1/intel/inbox".into(), None),
+        "intelInboxAnswer" => r(
+            M::POST,
+            "/api/v1/intel/inbox/answer".into(),
+            Some(json!({"item": item, "status": "disputed"})),
+        ),
         other => panic!("no probe for the API operation '{other}': add one to api_probe"),
     }
 }
 
 /// #14: three nodes A (FBI) → B (CN-MPS) → C (DE-BKA) in separate processes. A sends B a
-/// request at every TLP level and comments marked RED; B's users (named and not) and C's users
-/// try every CLI command and API operation that reaches requests or comments (from the marking
-/// rule tables, which every command and operation must be in) to read them or pass them on.
+/// request at every TLP level, a comment marked RED and a clean-up notice whose items are RED
+/// and AMBER+STRICT; B's users (named and not) and C's users try every CLI command and API
+/// operation that reaches requests, comments, notices or statistics (from the marking rule
+/// tables, which every command and operation must be in) to read them or pass them on.
 /// Zero leaks: no reader sees a secret its relation does not admit, and no marking moves.
 #[test]
 fn three_nodes_no_marked_content_leaks_by_any_path() {
@@ -1451,8 +1471,40 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
             .any(|w| w == b"SECRET-COMMENT-RED")
     });
 
+    // A clean-up notice from A to CN-MPS, its items marked RED and AMBER+STRICT.
+    a.ok(&["user", "add", "analyst", "--agency", "FBI", "--role", "analyst"]);
+    let feed = b.join("leak-feed.csv");
+    let hosts = [("198.51.100.77", "TLP:RED"), ("198.51.100.78", "TLP:AMBER+STRICT")];
+    common::fed::feed(
+        &feed,
+        &hosts,
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+    );
+    a.as_json(
+        "analyst",
+        &[
+            "intel",
+            "ingest",
+            feed.to_str().unwrap(),
+            "--format",
+            "liaison",
+            "--route",
+            "198.51.100.0/24=CN-MPS",
+        ],
+    );
+    a.as_json("analyst", &["intel", "notices", "--issue"]);
+    wait(Duration::from_secs(30), || {
+        bn.as_json("officer", &["intel", "inbox"])
+            .as_array()
+            .is_some_and(|n| !n.is_empty())
+    });
+    let item = bn.as_json("officer", &["intel", "inbox"])[0]["items"][0]["item_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     // Who may see which secret: B's desk is named on the RED request; B's legal reviewer on
-    // the RED comment; C is no party to anything.
+    // the RED comment; the notice is CN-MPS's; C is no party to anything.
     let may_see = |node: &str, user: &str, secret: &str| -> bool {
         node == "cn-mps"
             && match secret {
@@ -1465,6 +1517,7 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
         .iter()
         .map(|(_, s, _)| s.clone())
         .chain(["SECRET-COMMENT-RED".to_string()])
+        .chain(hosts.iter().map(|(h, _)| h.to_string()))
         .collect();
 
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -1483,15 +1536,19 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
             let mut probes: Vec<(String, Probe)> = Vec::new();
             for (_, _, id) in &ids {
                 for (words, reach) in CLI {
-                    if matches!(reach, Reach::Requests | Reach::Comments | Reach::Statistics)
-                        && let Some(args) = cli_probe(words, id)
+                    if matches!(
+                        reach,
+                        Reach::Requests | Reach::Comments | Reach::Statistics | Reach::Intel
+                    ) && let Some(args) = cli_probe(words, id, &item)
                     {
                         probes.push((format!("cli: {words}"), Probe::Cli(args)));
                     }
                 }
                 for (op, reach) in API {
-                    if matches!(reach, Reach::Requests | Reach::Comments | Reach::Statistics)
-                        && let Some((m, p, body)) = api_probe(op, id)
+                    if matches!(
+                        reach,
+                        Reach::Requests | Reach::Comments | Reach::Statistics | Reach::Intel
+                    ) && let Some((m, p, body)) = api_probe(op, id, &item)
                     {
                         probes.push((format!("api: {op}"), Probe::Api(m, p, body)));
                     }

@@ -28,17 +28,6 @@ fn wait(what: &str, a: &Node, b: &Node, f: impl FnMut() -> bool) {
     );
 }
 
-/// A feed in the Liaison CSV layout: `(indicator, tlp)` sighted at `at`.
-fn feed(path: &Path, rows: &[(&str, &str)], at: jiff::Timestamp) {
-    let mut s = String::from(
-        "time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n",
-    );
-    for (ip, tlp) in rows {
-        s += &format!("{at},{ip},ipv4,443,botnet-c2,qakbot,3,CN,80,{tlp}\n");
-    }
-    std::fs::write(path, s).unwrap();
-}
-
 fn items(notice: &Value) -> Vec<Value> {
     notice["items"].as_array().unwrap().clone()
 }
@@ -92,7 +81,7 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     let tlps = ["TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:GREEN"];
     let mut rows: Vec<(&str, &str)> = ips.iter().copied().zip(tlps).collect();
     rows.push(("203.0.113.5", "TLP:CLEAR"));
-    feed(&f1, &rows, jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1));
+    common::fed::feed(&f1, &rows, jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1));
     let routes = [
         "--format",
         "liaison",
@@ -271,7 +260,7 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     // update, which cn-mps shows as a reappearance.
     std::thread::sleep(Duration::from_millis(1100));
     let f2 = base.join("feed-2.csv");
-    feed(&f2, &[(ips[0], "TLP:GREEN")], jiff::Timestamp::now());
+    common::fed::feed(&f2, &[(ips[0], "TLP:GREEN")], jiff::Timestamp::now());
     let mut ingest = vec!["intel", "ingest", f2.to_str().unwrap()];
     ingest.extend(routes);
     let r = us.as_json("analyst", &ingest);

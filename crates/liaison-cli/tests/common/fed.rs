@@ -251,3 +251,14 @@ impl Drop for FedNode {
         self.kill();
     }
 }
+
+/// A feed in the Liaison CSV layout: `(indicator, tlp)` sighted at `at`.
+pub fn feed(path: &Path, rows: &[(&str, &str)], at: jiff::Timestamp) {
+    let mut s = String::from(
+        "time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n",
+    );
+    for (ip, tlp) in rows {
+        s += &format!("{at},{ip},ipv4,443,botnet-c2,qakbot,3,CN,80,{tlp}\n");
+    }
+    std::fs::write(path, s).unwrap();
+}
