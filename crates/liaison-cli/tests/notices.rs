@@ -9,7 +9,6 @@
 
 use liaison_wire::{EnvelopeDraft, MessageId, NodeId, NodeKey, PayloadType};
 use serde_json::{Value, json};
-use std::path::Path;
 
 use std::time::Duration;
 
