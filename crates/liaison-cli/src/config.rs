@@ -237,7 +237,6 @@ max_connections_per_address = {maxa}
 # [markings]
 # request = "TLP:AMBER+STRICT"
 # comment = "TLP:AMBER+STRICT"
-# indicator = "TLP:AMBER"
 # notice = "TLP:AMBER"
 # [markings.clients]
 # "CN-CNCERT" = ["CN-ISP-A"]

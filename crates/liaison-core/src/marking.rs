@@ -257,8 +257,6 @@ pub struct MarkingConfig {
     pub request: Tlp,
     /// A new comment's marking when the author names none (never below its request's).
     pub comment: Tlp,
-    /// An ingested indicator's marking when its feed row and source name none.
-    pub indicator: Tlp,
     /// A notice's marking floor (never below its items').
     pub notice: Tlp,
     /// Client organisations an agency declares (agency code → client agency codes), e.g. a
@@ -271,7 +269,6 @@ impl Default for MarkingConfig {
         MarkingConfig {
             request: Tlp::AmberStrict,
             comment: Tlp::AmberStrict,
-            indicator: Tlp::Amber,
             notice: Tlp::Amber,
             clients: BTreeMap::new(),
         }
