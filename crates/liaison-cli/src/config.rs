@@ -412,4 +412,22 @@ mod intel_section {
         assert_eq!(c.intel.routing.routes.len(), 2);
         assert_eq!(c.intel.enrich.mmdb.len(), 2);
     }
+
+    #[test]
+    fn the_commented_markings_example_parses_when_uncommented() {
+        let dir = std::env::temp_dir().join("liaison-config-markings-test");
+        let text = Config::defaults(&dir).commented().unwrap();
+        let start = text.find("# [markings]").unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        let block: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let full = format!("{}\n{}\n{block}\n", &text[..start], &text[end..]);
+        let c: Config = toml::from_str(&full).unwrap();
+        assert_eq!(c.markings.request, liaison_core::Tlp::AmberStrict);
+        assert!(c.markings.is_client("CN-CNCERT", "CN-ISP-A"));
+        assert!(c.markings.validate().is_ok());
+    }
 }
