@@ -22,6 +22,8 @@ pub struct Node {
     pub experience: Arc<crate::experience::Experience>,
     /// [intel] Enrichment databases and routes ([`Node::with_intel_config`]).
     pub(crate) intel: Arc<liaison_intel::IntelConfig>,
+    /// [intel] The intel guard, ingest jobs and spool directory ([`crate::intel_ingest`]).
+    pub(crate) intel_rt: Arc<crate::intel_ingest::IntelRuntime>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -53,6 +55,7 @@ impl Node {
             legal,
             experience: Default::default(),
             intel: Default::default(),
+            intel_rt: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "intel-bulk", crate::intel::MIGRATION_7),
     (8, "assessments-apart", ASSESSMENTS_APART),
     (9, "token-parents", TOKEN_PARENTS),
+    (12, "intel-ingest-journal", crate::intel::MIGRATION_12),
 ];
 
 /// A token issued by a user for themselves, with another token, names that token as its
