@@ -416,7 +416,9 @@ async fn api_busy_progress_limits(tag: &str, pg: Option<&str>) {
         ));
         i += 1;
     }
-    let r = http
+    // A client of its own: the node closes this connection while the body is still coming,
+    // which must not leave a broken connection in the shared client's pool.
+    let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/intel/ingest?format=partner-list&wait=true"))
         .bearer_auth(&admin)
         .body(big)

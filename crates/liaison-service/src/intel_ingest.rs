@@ -43,11 +43,13 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
-/// Aimed-at write-lock hold per persistence chunk (the limit is 50 ms).
+/// Aimed-at write-lock hold per persistence chunk (the limit is 50 ms): chunks grow while
+/// below it and shrink above [`CHUNK_CEILING`].
 pub const CHUNK_TARGET: Duration = Duration::from_millis(20);
+pub const CHUNK_CEILING: Duration = Duration::from_millis(35);
 /// Indicator rows of the first chunk, and bounds of the adaptive size.
 const CHUNK_FIRST: usize = 500;
-const CHUNK_MIN: usize = 50;
+const CHUNK_MIN: usize = 100;
 /// Below the store's bulk-load threshold ([`liaison_store::IntelTx::BULK_MIN_ROWS`]), which
 /// rebuilds the whole index in one transaction.
 const CHUNK_MAX: usize = 10_000;
@@ -58,6 +60,8 @@ pub const GUARD_WAIT: Duration = Duration::from_secs(30);
 pub const RETRY_AFTER_SECS: u64 = 30;
 /// Finished jobs kept for `GET /api/v1/intel/ingest/{id}`.
 pub const JOBS_KEPT: usize = 32;
+/// Quarantined rows listed per source in a kept job's report.
+pub const JOB_QUARANTINE_KEPT: usize = 100;
 
 /// Per-node state of the clean-up runs (shared by clones of the node).
 #[derive(Default)]
@@ -196,7 +200,13 @@ impl JobCell {
                     j.quarantined = r.summary.quarantined;
                     j.bytes_read = r.summary.bytes;
                     j.persisted = r.persisted;
-                    j.report = Some(r.clone());
+                    // Kept jobs list a few quarantined rows each (the full list went to the
+                    // caller that waited), so 32 jobs stay small.
+                    let mut kept = r.clone();
+                    for src in &mut kept.summary.sources {
+                        src.quarantine.truncate(JOB_QUARANTINE_KEPT);
+                    }
+                    j.report = Some(kept);
                 }
                 Err(e) => {
                     j.state = JobState::Failed;
@@ -730,24 +740,35 @@ impl Node {
         let mut chunks = 0u64;
         let mut size = CHUNK_FIRST;
         let mut at = 0usize;
+        let mut writer = self.store.intel_chunks().await?;
         while at < dirty.len() {
             let end = (at + size).min(dirty.len());
-            let (n, held) = self.store.intel_save_chunk(state, &dirty[at..end], base).await?;
+            let (n, held) = match writer.save(state, &dirty[at..end], base).await {
+                Ok(w) => w,
+                Err(e) => {
+                    writer.close().await;
+                    return Err(e.into());
+                }
+            };
             persisted += n;
             chunks += 1;
             longest = longest.max(held);
             if let Some(c) = job {
                 c.persisted.store(persisted, Ordering::Relaxed);
             }
-            // Next size from this chunk's time per row, moving at most 2× per step.
-            let rows = (end - at).max(1) as f64;
-            let per_row = held.as_secs_f64().max(1e-7) / rows;
-            let want = (CHUNK_TARGET.as_secs_f64() / per_row) as usize;
-            size = want.clamp(size / 2, size.saturating_mul(2)).clamp(CHUNK_MIN, CHUNK_MAX);
+            // Next size: double below the aim, halve above the ceiling, else keep. (A hold is
+            // a fixed part — BEGIN, COMMIT and its fsync — plus a part per row, so scaling by
+            // time per row would shrink chunks to nothing when the fixed part dominates.)
+            if held < CHUNK_TARGET {
+                size = size.saturating_mul(2).min(CHUNK_MAX);
+            } else if held > CHUNK_CEILING {
+                size = (size / 2).max(CHUNK_MIN);
+            }
             at = end;
             // Let other writers in between chunks.
             tokio::task::yield_now().await;
         }
+        writer.close().await;
         // The commit point: until here, a run that dies is rolled back by the next one.
         longest = longest.max(self.store.intel_run_end(run).await?);
         Ok((persisted, chunks + 1, longest))

@@ -930,6 +930,73 @@ pub struct IntelTx {
     locked_at: std::time::Instant,
 }
 
+/// Writes an ingest's chunks ([`Store::intel_chunks`]).
+pub struct IntelChunks {
+    store: Store,
+    native: Option<SqliteConnection>,
+}
+
+impl IntelChunks {
+    /// Writes the indicators at `ixs` in one short journalled transaction (see
+    /// [`Store::intel_save_chunk`]); returns the rows written and the write-lock hold.
+    pub async fn save(&mut self, state: &CleanupState, ixs: &[u32], base: u32) -> Result<(u64, Duration)> {
+        let Some(conn) = self.native.as_mut() else {
+            return self.store.intel_save_chunk(state, ixs, base).await;
+        };
+        let mut ixs = ixs.to_vec();
+        ixs.sort_unstable();
+        ixs.dedup();
+        let undo = undo_sql(&ixs, base);
+        // Every write of this process running now commits first; then nothing else of this
+        // process writes until this chunk's transaction ends.
+        let guard = self.store.write_lock.lock().await;
+        let at = std::time::Instant::now();
+        conn.execute("BEGIN IMMEDIATE").await?;
+        let written = async {
+            if let Some(sql) = undo {
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+            sqlite_save(conn, state, &ixs).await
+        }
+        .await;
+        match written {
+            Ok(n) => {
+                conn.execute("COMMIT").await?;
+                drop(guard);
+                Ok((n, at.elapsed()))
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the native connection, if any.
+    pub async fn close(mut self) {
+        if let Some(c) = self.native.take()
+            && let Err(e) = c.close().await
+        {
+            tracing::warn!(error = %e, "closing the clean-up connection");
+        }
+    }
+}
+
+/// The statement copying the known indicators among `ixs` (ids below `base`) into the undo
+/// journal, if there are any. Integer literals only (indices), so the text is safe to build.
+fn undo_sql(ixs: &[u32], base: u32) -> Option<String> {
+    let known: Vec<String> = ixs.iter().filter(|&&i| i < base).map(|i| i.to_string()).collect();
+    if known.is_empty() {
+        return None;
+    }
+    let cols = COLUMNS.join(", ");
+    Some(format!(
+        "INSERT INTO intel_indicator_undo ({cols}) SELECT {cols} FROM intel_indicator WHERE id IN ({}) \
+         ON CONFLICT (id) DO NOTHING",
+        known.join(",")
+    ))
+}
+
 /// The right to change the clean-up state outside a single write transaction (an ingest that
 /// parses outside the write lock and persists in short transactions), held by one process
 /// at a time across every process sharing the database. Notice runs and feedback take it
@@ -1052,20 +1119,29 @@ impl Store {
     /// already there: call [`Store::intel_run_begin`] before the first chunk.
     pub async fn intel_save_chunk(&self, state: &CleanupState, ixs: &[u32], base: u32) -> Result<(u64, Duration)> {
         let mut tx = self.intel_begin().await?;
-        let known: Vec<String> = ixs.iter().filter(|&&i| i < base).map(|i| i.to_string()).collect();
-        if !known.is_empty() {
-            let cols = COLUMNS.join(", ");
-            // Integer literals only (indices), so the text is safe to build.
-            tx.exec(&format!(
-                "INSERT INTO intel_indicator_undo ({cols}) SELECT {cols} FROM intel_indicator WHERE id IN ({}) \
-                 ON CONFLICT (id) DO NOTHING",
-                known.join(",")
-            ))
-            .await?;
+        if let Some(sql) = undo_sql(ixs, base) {
+            tx.exec(&sql).await?;
         }
         let n = tx.save_indicators(state, ixs).await?;
         let held = tx.commit_timed().await?;
         Ok((n, held))
+    }
+
+    /// A writer of journalled chunks for one ingest run: like [`Store::intel_save_chunk`], but
+    /// on SQLite it keeps one native connection (and its warm page cache) for all the chunks,
+    /// taking the store's write lock for each chunk's transaction only.
+    pub async fn intel_chunks(&self) -> Result<IntelChunks> {
+        let native = match self.backend() {
+            Backend::Sqlite => match self.sqlite_file().await? {
+                Some(file) => Some(self.native_sqlite(&file, false).await?),
+                None => None,
+            },
+            Backend::Postgres => None,
+        };
+        Ok(IntelChunks {
+            store: self.clone(),
+            native,
+        })
     }
 
     /// Opens the journal of an ingest about to write (see [`MIGRATION_12`]): `base` is the
