@@ -1782,7 +1782,10 @@ impl Normaliser {
                             json!("<open-now>")
                         }
                         (k, Value::Number(_))
-                            if DURATION_KEYS.contains(&k) || k.ends_with("_secs") || k.ends_with("per_sec") || k.ends_with("_write_ms") =>
+                            if DURATION_KEYS.contains(&k)
+                                || k.ends_with("_secs")
+                                || k.ends_with("per_sec")
+                                || k.ends_with("_write_ms") =>
                         {
                             json!("<duration>")
                         }

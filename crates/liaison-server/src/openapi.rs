@@ -716,14 +716,6 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         let required: Vec<&str> = props.keys().map(String::as_str).collect();
         object(&required, Value::Object(props.clone()))
     };
-    let busy = {
-        let mut r = problem_response(
-            "Another ingest is running on this node (or on another instance sharing its database): try again after Retry-After seconds",
-            false,
-        );
-        r["headers"] = json!({"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}});
-        r
-    };
     let ingest = {
         let mut o = Op::new(
             "intelIngest",
@@ -742,7 +734,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         .ok(202, "The ingest job, running (GET its Location for progress and the report)", json_content(schema_ref("IngestJob")))
         .ok_header(202, "Location", "The job: /api/v1/intel/ingest/{id}")
         .build();
-        o["responses"]["409"] = busy;
+        o["responses"]["409"] = response_ref("Busy");
         // An empty body is an empty feed (nothing accepted: the run fails).
         o["requestBody"] = json!({"required": false, "content": {
             "text/csv": {"schema": {"type": "string"}},
@@ -966,6 +958,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "NotFound": problem_response("No such resource, or one the caller's agency may not see", false),
                 "Conflict": problem_response("Stale version, duplicate, or illegal transition (then `allowed` lists the states allowed from here)", false),
                 "PayloadTooLarge": problem_response("The body is over the size limit", false),
+                "Busy": busy_response(),
                 "UnsupportedMediaType": problem_response("The body is missing or not sent as Content-Type: application/json", false),
                 "IntegrityFailed": problem_response("What must match does not (a descriptor fingerprint, a signature): nothing was changed", false),
                 "InternalError": problem_response("The node could not complete the request; the details are in its log", false)
@@ -1152,6 +1145,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             }
         }
     })
+}
+
+/// 409 of an ingest while another runs, with `Retry-After`.
+fn busy_response() -> Value {
+    let mut r = problem_response(
+        "Another ingest is running on this node (or on another instance sharing its database): try again after Retry-After seconds",
+        false,
+    );
+    r["headers"] = json!({"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}});
+    r
 }
 
 fn problem_response(description: &str, authenticate: bool) -> Value {
