@@ -660,7 +660,7 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
             break j;
         }
         polls += 1;
-        if polls % 20 == 0 {
+        if polls.is_multiple_of(20) {
             eprintln!(
                 "ingest {:.0} s: phase {}, {} rows, {} accepted, {}/{} persisted, RSS {} MB (anonymous {} MB)",
                 t0.elapsed().as_secs_f64(),
