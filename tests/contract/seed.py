@@ -101,7 +101,7 @@ request_ids.append(preservation)
 
 # Threat intelligence: a feed whose addresses are routed to FBI and CN-MPS (routes in liaison.toml).
 feed = "203.0.113.5\n203.0.113.9\n198.51.100.7\nnot an indicator\n"
-call("POST", "/api/v1/intel/ingest?format=list&feed=contract&name=contract.txt", SUP,
+call("POST", "/api/v1/intel/ingest?format=list&feed=contract&name=contract.txt&wait=true", SUP,
      data=feed.encode(), content_type="text/plain")
 call("POST", "/api/v1/intel/notices/issue", SUP)
 items = [i["item_id"] for n in call("GET", "/api/v1/intel/notices", SUP) for i in n["items"]]

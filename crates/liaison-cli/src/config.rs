@@ -244,14 +244,26 @@ max_connections_per_address = {maxa}
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the
 # indicators found in which networks. The most specific route wins: indicator > CIDR > ASN > country.
+# Feeds uploaded to POST /api/v1/intel/ingest are streamed to DATA_DIR/spool, at most
+# max_upload_bytes (default 4 GiB).
 # [intel]
 # mmdb = ["/var/lib/liaison/GeoLite2-Country.mmdb", "/var/lib/liaison/GeoLite2-ASN.mmdb"]
+# max_upload_bytes = 4294967296
 # [[intel.routes]]
 # country = "CN"
 # partner = "CN-CNCERT"
 # [[intel.routes]]
 # cidr = "203.0.113.0/24"
 # partner = "FBI"
+## A partner's CSV in its own layout: `liaison intel ingest list.csv --format partner-list` (API:
+## format=partner-list). Every column named here must be in the file's header, else the run fails.
+# [intel.sources.partner-list]
+# feed = "partner list"
+# format = "generic"
+# indicator = "addr"
+# time_source = "seen"
+# classification = "type"
+# default_classification = "c2-server"
 "#,
             listen = self.node.listen,
             db = self.node.database_url,
@@ -411,6 +423,10 @@ mod intel_section {
         let c: Config = toml::from_str(&full).unwrap();
         assert_eq!(c.intel.routing.routes.len(), 2);
         assert_eq!(c.intel.enrich.mmdb.len(), 2);
+        assert_eq!(c.intel.max_upload_bytes, Some(4 << 30));
+        let src = c.intel.named_source("partner-list").unwrap();
+        assert_eq!(src.feed, "partner list");
+        assert!(matches!(src.format, liaison_intel::FeedFormat::Generic(_)));
     }
 
     #[test]

@@ -17,9 +17,9 @@ use std::process::ExitCode;
 fn exit_code(e: &anyhow::Error) -> u8 {
     if let Some(s) = e.downcast_ref::<ServiceError>() {
         return match s {
-            ServiceError::Invalid(_) => 3,
+            ServiceError::Invalid(_) | ServiceError::Unprocessable(_) => 3,
             ServiceError::NotFound(_) => 4,
-            ServiceError::IllegalTransition { .. } | ServiceError::Conflict(_) => 5,
+            ServiceError::IllegalTransition { .. } | ServiceError::Conflict(_) | ServiceError::Busy { .. } => 5,
             ServiceError::Forbidden(_) | ServiceError::Unauthenticated(_) => 6,
             ServiceError::Integrity(_) => 7,
             ServiceError::Internal(_) => 10,

@@ -10,10 +10,13 @@
 //!   comment is there with its id and text (once), `liaison audit verify` exits 0 and counts at
 //!   least one more entry per acknowledged write, and the clients go on from what the node says
 //!   (a write in flight at the kill may have landed or not; the test accepts either). Five rounds.
-//! - **Intel ingest.** An ingest is one transaction (`Node::intel_ingest_trusted`: the whole run
-//!   is parsed, merged and written under one write lock, then committed), so what the design
-//!   guarantees is all-or-nothing: a run killed before its commit leaves no trace and is simply
-//!   run again; a run the server answered is fully stored. The test compares the indicator table
+//! - **Intel ingest.** An ingest parses outside the write lock and writes in many short
+//!   transactions, journalled (schema migration 12; `liaison_service::intel_ingest`): deleting
+//!   its journal row is its commit point, and a run killed before it is rolled back when the
+//!   node starts again (or by the next ingest). So what the design guarantees is still
+//!   all-or-nothing once the node is back: a run killed before its commit leaves no trace and is
+//!   simply run again; a run the server answered is fully stored. After a CLI kill the server
+//!   is restarted too, to roll the CLI's run back. The test compares the indicator table
 //!   row by row with a reference built by the same feeds on a node that was never killed: after
 //!   each kill the table is exactly the state before the killed run (or, if the commit won the
 //!   race, exactly the state after it; an answered run must be the latter), the re-run then gives
@@ -841,7 +844,11 @@ async fn api_ingest(http: &reqwest::Client, node: &Node, feeds: &Feeds, seed: u6
     let body = std::fs::read(feed_path(&feeds.dir, seed)).unwrap();
     let r = http
         .post(format!("{}/api/v1/intel/ingest", node.api))
-        .query(&[("format", "liaison"), ("feed", feed_name(seed).as_str())])
+        .query(&[
+            ("format", "liaison"),
+            ("feed", feed_name(seed).as_str()),
+            ("wait", "true"),
+        ])
         .bearer_auth(&node.tokens["admin"])
         .body(body)
         .send()
@@ -1030,6 +1037,10 @@ async fn intel_under_sigkill(name: &str, pg: Option<&str>) {
             let mut child = child.into_inner().unwrap();
             let _ = child.kill();
             let o = child.wait_with_output().unwrap();
+            // The CLI's run may have died between its short transactions: the server's next
+            // start (or the next ingest) rolls it back.
+            node.kill();
+            node.start().await;
             (o.status.success(), when)
         } else {
             let request = {
@@ -1040,7 +1051,11 @@ async fn intel_under_sigkill(name: &str, pg: Option<&str>) {
                 tokio::spawn(async move {
                     let r = http
                         .post(format!("{api}/api/v1/intel/ingest"))
-                        .query(&[("format", "liaison"), ("feed", feed_name(seed).as_str())])
+                        .query(&[
+                            ("format", "liaison"),
+                            ("feed", feed_name(seed).as_str()),
+                            ("wait", "true"),
+                        ])
                         .bearer_auth(&token)
                         .body(body)
                         .send()

@@ -1381,6 +1381,8 @@ fn api_probe(op: &str, id: &str, item: &str) -> Option<(reqwest::Method, String,
         "intelStats" => r(M::GET, "/api/v1/intel/stats".into(), None),
         "intelRemediation" => r(M::GET, "/api/v1/intel/remediation".into(), None),
         "intelIngest" => None,
+        "intelIngestJobs" => r(M::GET, "/api/v1/intel/ingests".into(), None),
+        "intelIngestJob" => r(M::GET, format!("/api/v1/intel/ingest/{item}"), None),
         "intelNotices" => r(M::GET, "/api/v1/intel/notices".into(), None),
         "intelIssue" => r(M::POST, "/api/v1/intel/notices/issue".into(), None),
         "intelFeedback" => r(

@@ -44,7 +44,7 @@
 //! - the timing statistics of the cooperation report (`median_hours_to_acknowledge`,
 //!   `p90_hours_to_acknowledge`, `median_days_to_answer`, `p90_days_to_answer`) → `<duration>`
 //!   when they are numbers (JSON) or non-empty (the CSV columns of the same names);
-//! - elapsed-time figures of an intel ingest (keys ending in `_secs` or `per_sec`) → `<duration>`;
+//! - elapsed-time figures of an intel ingest (keys ending in `_secs`, `per_sec` or `_write_ms`) → `<duration>`;
 //! - ANSI colour escapes are removed from process output.
 //!
 //! Kept as they are, because they do not depend on the clock during a run: overdue flags and
@@ -1503,7 +1503,7 @@ async fn api_session(api: &mut Api, f: &Fixture) {
     api.call(
         Auth::User("admin"),
         "POST",
-        "/api/v1/intel/ingest?format=list&feed=golden",
+        "/api/v1/intel/ingest?format=list&feed=golden&wait=true",
         Body::Raw("text/plain", feed.as_bytes().to_vec()),
     )
     .await;
@@ -1782,7 +1782,10 @@ impl Normaliser {
                             json!("<open-now>")
                         }
                         (k, Value::Number(_))
-                            if DURATION_KEYS.contains(&k) || k.ends_with("_secs") || k.ends_with("per_sec") =>
+                            if DURATION_KEYS.contains(&k)
+                                || k.ends_with("_secs")
+                                || k.ends_with("per_sec")
+                                || k.ends_with("_write_ms") =>
                         {
                             json!("<duration>")
                         }

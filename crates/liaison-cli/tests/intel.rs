@@ -219,7 +219,9 @@ async fn api_ingest_issue_feedback_stats() {
 
     let body = std::fs::read(&feed).unwrap();
     let r: Value = http
-        .post(format!("{base}/api/v1/intel/ingest?format=liaison&feed=upload"))
+        .post(format!(
+            "{base}/api/v1/intel/ingest?format=liaison&feed=upload&wait=true"
+        ))
         .bearer_auth(&admin)
         .body(body)
         .send()

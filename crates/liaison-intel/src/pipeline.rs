@@ -40,9 +40,29 @@ pub struct IntelConfig {
     pub enrich: EnrichConfig,
     #[serde(default, flatten)]
     pub routing: RoutingConfig,
-    /// Named source configurations (`[intel.sources.NAME]`).
+    /// Named source configurations (`[intel.sources.NAME]`): `--format NAME` (CLI) and
+    /// `format=NAME` (API) read a feed with the named source's format or column mapping.
     #[serde(default)]
     pub sources: std::collections::BTreeMap<String, SourceConfig>,
+    /// Largest feed accepted by upload (`POST /api/v1/intel/ingest`), in bytes; `None`:
+    /// [`DEFAULT_MAX_UPLOAD_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upload_bytes: Option<u64>,
+}
+
+/// Default for [`IntelConfig::max_upload_bytes`]: 4 GiB (uploads go to disk, not memory).
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 << 30;
+
+impl IntelConfig {
+    /// The configured source named `name` (`[intel.sources.NAME]`, names compared exactly).
+    pub fn named_source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.get(name.trim())
+    }
+
+    /// The upload limit in bytes.
+    pub fn upload_limit(&self) -> u64 {
+        self.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES)
+    }
 }
 
 /// Something the pipeline could not start with.

@@ -93,8 +93,15 @@ impl fmt::Display for Quarantined {
 pub enum SourceError {
     #[error("{file}: read error after line {line}: {message}")]
     Io { file: String, line: u64, message: String },
-    #[error("{file}: no column matches the indicator column {wanted}")]
-    MissingColumn { file: String, wanted: String },
+    /// The header (at `line`) lacks columns the format maps: `wanted` lists the missing ones,
+    /// `found` the header's columns.
+    #[error("{file}:{line}: the columns do not match the format: expected {wanted}, found [{}]", .found.join(", "))]
+    MissingColumn {
+        file: String,
+        line: u64,
+        wanted: String,
+        found: Vec<String>,
+    },
     #[error("{file}:{line}:{column}: malformed JSON: {message}")]
     Json {
         file: String,
@@ -277,6 +284,37 @@ fn other() -> Classification {
 }
 
 impl CsvMapping {
+    /// The named columns of this mapping that `header` does not have (described as in
+    /// error messages: `'ip'`, `one of ["a", "b"]`). Index columns are not checked.
+    pub fn missing_columns(&self, header: &[String]) -> Vec<String> {
+        let all = [
+            Some(&self.indicator),
+            self.kind.as_ref(),
+            self.time_source.as_ref(),
+            self.first_seen.as_ref(),
+            self.last_seen.as_ref(),
+            self.classification.as_ref(),
+            self.malware.as_ref(),
+            self.port.as_ref(),
+            self.confidence.as_ref(),
+            self.tlp.as_ref(),
+            self.victim_count.as_ref(),
+            self.victim_country.as_ref(),
+            self.source_country.as_ref(),
+            self.source_asn.as_ref(),
+        ];
+        let mut out: Vec<String> = Vec::new();
+        for c in all.into_iter().flatten() {
+            if !matches!(c, Column::Index(_)) && c.resolve(Some(header)).is_none() {
+                let d = c.describe();
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
     /// A mapping with only an indicator column; everything else default.
     pub fn new(indicator: Column) -> CsvMapping {
         CsvMapping {
@@ -904,6 +942,7 @@ fn parse_csv<R: Read>(
     let mut last_comment: Option<Record> = None;
     let mut resolved: Option<Resolved> = None;
     let mut words = Words::default();
+    let strict = matches!(config.format, FeedFormat::Generic(_));
     if !m.has_header {
         resolved = resolve(m, None);
     }
@@ -947,6 +986,18 @@ fn parse_csv<R: Read>(
                 // Header row, or the last comment line as header (abuse.ch style).
                 let names = header_names(&rec);
                 if let Some(r) = resolve(m, Some(&names)) {
+                    // A mapping from configuration names its columns on purpose: every one
+                    // of them must be in the header, or the file is not in that layout.
+                    let missing = if strict { m.missing_columns(&names) } else { Vec::new() };
+                    if !missing.is_empty() {
+                        report.error = Some(SourceError::MissingColumn {
+                            file: ctx.file.to_string(),
+                            line,
+                            wanted: missing.join(", "),
+                            found: names,
+                        });
+                        break;
+                    }
                     resolved = Some(r);
                     continue;
                 }
@@ -965,7 +1016,13 @@ fn parse_csv<R: Read>(
                     None => {
                         report.error = Some(SourceError::MissingColumn {
                             file: ctx.file.to_string(),
-                            wanted: m.indicator.describe(),
+                            line,
+                            wanted: if strict {
+                                m.missing_columns(&names).join(", ")
+                            } else {
+                                format!("the indicator column {}", m.indicator.describe())
+                            },
+                            found: names,
                         });
                         break;
                     }

@@ -99,16 +99,19 @@ pub struct Problem {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub allowed: Option<Vec<State>>,
+    /// Seconds for a `Retry-After` header (a busy answer).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
-    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             status,
             title,
             detail: detail.into(),
             errors: vec![],
             allowed: None,
+            retry_after: None,
         }
     }
     fn field(field: &str, message: impl Into<String>) -> Self {
@@ -122,6 +125,7 @@ impl Problem {
                 message,
             }],
             allowed: None,
+            retry_after: None,
         }
     }
 }
@@ -152,6 +156,9 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -171,6 +178,7 @@ impl From<ServiceError> for Problem {
                 detail: errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
                 errors,
                 allowed: None,
+                retry_after: None,
             },
             ServiceError::Unauthenticated(m) => Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", m),
             ServiceError::Forbidden(m) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", m),
@@ -181,6 +189,16 @@ impl From<ServiceError> for Problem {
             },
             ServiceError::Conflict(m) => Problem::new(StatusCode::CONFLICT, "Conflict", m),
             ServiceError::Integrity(m) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Integrity check failed", m),
+            ServiceError::Busy {
+                message,
+                retry_after_secs,
+            } => Problem {
+                retry_after: Some(retry_after_secs),
+                ..Problem::new(StatusCode::CONFLICT, "Busy", message)
+            },
+            ServiceError::Unprocessable(m) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable content", m)
+            }
             ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Problem::new(

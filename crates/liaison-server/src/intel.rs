@@ -2,20 +2,21 @@
 //! `liaison_service::intel` (ingest feeds, issue notices, record feedback, statistics).
 
 use crate::api::{Auth, Problem, check_params};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State as AxState};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use jiff::Timestamp;
-use liaison_intel::source::NoProgress;
-use liaison_intel::{FeedbackStatus, Input, Notice};
-use liaison_service::intel::{MAX_FEED_BYTES, parse_instant, source, stats_query};
+use liaison_intel::{FeedbackStatus, Notice};
+use liaison_service::intel::{parse_instant, source_in, stats_query};
+use liaison_service::intel_ingest::{JobHandle, SpoolFile, nul_to_replacement};
 use liaison_service::{Node, ServiceError};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::io::Write as _;
 use uuid::Uuid;
 
 type ApiResult<T> = std::result::Result<T, Problem>;
@@ -27,10 +28,11 @@ fn field(field: &str, message: impl Into<String>) -> Problem {
 /// The /api/v1/intel routes, using the node's `[intel]` configuration.
 pub fn router(node: Node) -> Router {
     Router::new()
-        .route(
-            "/api/v1/intel/ingest",
-            post(ingest).layer(DefaultBodyLimit::max(MAX_FEED_BYTES)),
-        )
+        // The upload is streamed to a spool file under `[intel] max_upload_bytes`, not read
+        // into memory: no framework body limit.
+        .route("/api/v1/intel/ingest", post(ingest).layer(DefaultBodyLimit::disable()))
+        .route("/api/v1/intel/ingest/{id}", get(ingest_job))
+        .route("/api/v1/intel/ingests", get(ingest_jobs))
         .route("/api/v1/intel/notices", get(notices))
         .route("/api/v1/intel/notices/issue", post(issue))
         .route("/api/v1/intel/feedback", post(feedback))
@@ -41,44 +43,122 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
+/// `POST /api/v1/intel/ingest?format=F[&feed=][&name=][&wait=true]`: the body is streamed to
+/// a spool file (NUL bytes read as U+FFFD, at most `[intel] max_upload_bytes`), then
+/// ingested in the background: 202 with the job (follow it at `Location`), or with
+/// `wait=true` 200 with the report once done. A second ingest while one runs: 409 with
+/// `Retry-After`. A feed whose columns do not match its format, or of which no row is
+/// accepted: 422 (the job, or the answer with `wait=true`), and nothing is stored.
 async fn ingest(
     AxState(node): AxState<Node>,
     Auth(p): Auth,
     Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
-    check_params(&q, &["format", "feed", "name"])?;
+    check_params(&q, &["format", "feed", "name", "wait"])?;
     let format = q
         .get("format")
         .ok_or_else(|| field("format", "required, e.g. ?format=feodo"))?;
     let name = q.get("name").map(String::as_str).unwrap_or("upload");
-    let src = source(name, format, q.get("feed").map(String::as_str))?;
-    // PostgreSQL cannot store U+0000: NUL bytes are read as U+FFFD, like other invalid text,
-    // so that the rows they are in are kept or quarantined like any other.
-    let body = if body.contains(&0) {
-        let mut clean = Vec::with_capacity(body.len() + 16);
-        for &b in body.iter() {
-            if b == 0 {
-                clean.extend_from_slice("\u{FFFD}".as_bytes());
-            } else {
-                clean.push(b);
-            }
-        }
-        Bytes::from(clean)
-    } else {
-        body
+    let wait = match q.get("wait").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(field("wait", format!("'{other}' is not true or false"))),
     };
-    let input = Input::new(src, name, std::io::Cursor::new(body));
-    let report = node
-        .intel_ingest(
-            &p,
-            &node.intel_config(),
-            vec![input],
-            Arc::new(NoProgress),
-            Timestamp::now(),
-        )
-        .await?;
-    Ok(Json(report).into_response())
+    let config = node.intel_config();
+    let src = source_in(&config, name, format, q.get("feed").map(String::as_str))?;
+    let (job, guard) = node.intel_ingest_begin(&p, &src, format, name).await?;
+    let spool = match receive(&node, &job, body, config.upload_limit()).await {
+        Ok(spool) => spool,
+        Err(problem) => {
+            job.fail(problem.status.as_u16(), problem.detail.clone());
+            guard.release().await;
+            return Err(problem);
+        }
+    };
+    let task = node.intel_ingest_start(&job, guard, src, spool, Timestamp::now());
+    if wait {
+        return match task.await {
+            Ok(Ok(report)) => Ok(Json(report).into_response()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(Problem::from(ServiceError::Internal(format!("ingest task: {e}")))),
+        };
+    }
+    let snapshot = job.snapshot();
+    let mut resp = (StatusCode::ACCEPTED, Json(&snapshot)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/intel/ingest/{}", snapshot.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Streams an upload into a new spool file, frame by frame.
+async fn receive(node: &Node, job: &JobHandle, body: Body, limit: u64) -> ApiResult<SpoolFile> {
+    const FLUSH: usize = 1 << 20;
+    let mut spool = node.intel_spool_file()?;
+    let mut file = spool
+        .take_file()
+        .ok_or_else(|| Problem::from(ServiceError::Internal("spool file already taken".into())))?;
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH + FLUSH / 4);
+    loop {
+        let frame = stream.next().await;
+        let last = frame.is_none();
+        if let Some(frame) = frame {
+            let bytes = frame.map_err(|e| {
+                field(
+                    "body",
+                    format!("the upload broke off after {received} bytes: {e}; nothing was ingested"),
+                )
+            })?;
+            received += bytes.len() as u64;
+            if received > limit {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Content too large",
+                    format!(
+                        "the feed is larger than this node accepts by upload ({limit} bytes, [intel] max_upload_bytes); nothing was ingested: split it, or ingest it with the CLI"
+                    ),
+                ));
+            }
+            nul_to_replacement(&bytes, &mut buf);
+            job.received(received);
+        }
+        if buf.len() >= FLUSH || (last && !buf.is_empty()) {
+            let chunk = std::mem::take(&mut buf);
+            let (f, back) = tokio::task::spawn_blocking(move || {
+                let r = file.write_all(&chunk);
+                (file, r.map(|()| chunk))
+            })
+            .await
+            .map_err(|e| Problem::from(ServiceError::Internal(format!("spool writer: {e}"))))?;
+            file = f;
+            buf = back.map_err(|e| Problem::from(ServiceError::Internal(format!("writing the spool file: {e}"))))?;
+            buf.clear();
+        }
+        if last {
+            break;
+        }
+    }
+    job.received(received);
+    Ok(spool)
+}
+
+/// `GET /api/v1/intel/ingest/{id}`: one ingest job of this node process.
+async fn ingest_job(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = Uuid::parse_str(&id).map_err(|_| field("id", format!("'{id}' is not an ingest job id (UUID)")))?;
+    Ok(Json(node.intel_ingest_job(&p, id)?).into_response())
+}
+
+/// `GET /api/v1/intel/ingests`: the recent ingest jobs of this node process, newest first.
+async fn ingest_jobs(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &[])?;
+    Ok(Json(node.intel_ingest_jobs(&p)?).into_response())
 }
 
 async fn notices(

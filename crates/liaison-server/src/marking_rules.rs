@@ -53,6 +53,8 @@ pub const API: &[(&str, Reach)] = &[
     ("assess", Reach::Requests),
     ("cooperationReport", Reach::Statistics),
     ("intelIngest", Reach::Intel),
+    ("intelIngestJob", Reach::Intel),
+    ("intelIngestJobs", Reach::Intel),
     ("intelNotices", Reach::Intel),
     ("intelIssue", Reach::Intel),
     ("intelFeedback", Reach::Intel),

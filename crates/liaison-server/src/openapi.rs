@@ -224,7 +224,6 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let tlps = enum_of(serde_names(&liaison_core::Tlp::ALL));
     let indicator_kinds = enum_of(serde_names(&liaison_intel::IndicatorKind::ALL));
     let classifications = enum_of(serde_names(&liaison_intel::Classification::ALL));
-    let feed_formats = enum_of(liaison_intel::FeedFormat::NAMES);
     let mut offence_code = enum_of(offences);
     offence_code["description"] = json!("An offence code of the node's rule packs (rules/offences.toml)");
     let mut country = enum_of(
@@ -713,6 +712,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "bytes",
         "persisted",
         "indicators_total",
+        "chunks",
     ];
     let ingest_report = {
         let mut props = Map::new();
@@ -720,7 +720,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         for c in run_counts {
             props.insert(c.into(), count());
         }
-        for f in ["elapsed_secs", "events_per_sec", "persist_secs"] {
+        for f in ["elapsed_secs", "events_per_sec", "persist_secs", "longest_write_ms"] {
             props.insert(f.into(), json!({"type": "number", "minimum": 0}));
         }
         let required: Vec<&str> = props.keys().map(String::as_str).collect();
@@ -762,22 +762,65 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "Comment": {"operationId": "addComment", "parameters": p}
         })
     };
+    let ingest_job = {
+        let counters = [
+            "bytes_received",
+            "bytes_read",
+            "rows",
+            "accepted",
+            "quarantined",
+            "to_persist",
+            "persisted",
+        ];
+        let mut props = Map::new();
+        props.insert("id".into(), uuid());
+        props.insert("state".into(), enum_of(["running", "succeeded", "failed"]));
+        props.insert(
+            "phase".into(),
+            enum_of(["receiving", "loading", "parsing", "persisting", "done"]),
+        );
+        for f in ["format", "feed", "name"] {
+            props.insert(f.into(), string());
+        }
+        props.insert("started_at".into(), json!({"type": "string", "format": "date-time"}));
+        props.insert(
+            "finished_at".into(),
+            nullable(json!({"type": "string", "format": "date-time"})),
+        );
+        for c in counters {
+            props.insert(c.into(), count());
+        }
+        props.insert("report".into(), nullable(schema_ref("IngestReport")));
+        props.insert(
+            "error".into(),
+            nullable(object(
+                &["status", "detail"],
+                json!({"status": {"type": "integer", "minimum": 400, "maximum": 599}, "detail": string()}),
+            )),
+        );
+        let required: Vec<&str> = props.keys().map(String::as_str).collect();
+        object(&required, Value::Object(props.clone()))
+    };
     let ingest = {
         let mut o = Op::new(
             "intelIngest",
             "intel",
             "Ingest a threat feed (body = the file); bad rows are quarantined with line and reason, the batch goes on",
         )
-        .describe("Any content type; at most 512 MiB")
+        .describe("Any content type, streamed to disk; at most [intel] max_upload_bytes (default 4 GiB, else 413). Answers 202 with the job at once (follow it at Location), or with wait=true 200 with the report when done. One ingest at a time: 409 with Retry-After. A feed whose columns do not match its format, or of which no row is accepted, fails (422 with wait=true; else in the job) and stores nothing")
         .params(vec![
-            json!({"name": "format", "in": "query", "required": true, "description": "Feed format (feodotracker, threatfox, generic-csv, demo, plain and txt are accepted aliases)", "schema": feed_formats}),
+            json!({"name": "format", "in": "query", "required": true, "description": format!("Feed format ({}; feodotracker, threatfox, generic-csv, demo, plain and txt are accepted aliases) or the name of a configured source ([intel.sources.NAME])", liaison_intel::FeedFormat::NAMES.join(", ")), "schema": text()}),
             q("feed", "Feed name recorded on each indicator (default: the file name)", text()),
             q("name", "File name used in quarantine messages (default: upload)", text()),
+            q("wait", "true: answer when the ingest is done, with its report", enum_of(["true", "false"])),
         ])
-        .errors(&[400, 403, 413])
-        .ok(200, "Run summary with counts and quarantined rows", json_content(schema_ref("IngestReport")))
+        .errors(&[400, 403, 413, 422])
+        .ok(200, "With wait=true: the run summary with counts and quarantined rows", json_content(schema_ref("IngestReport")))
+        .ok(202, "The ingest job, running (GET its Location for progress and the report)", json_content(schema_ref("IngestJob")))
+        .ok_header(202, "Location", "The job: /api/v1/intel/ingest/{id}")
         .build();
-        // An empty body is an empty feed (nothing ingested).
+        o["responses"]["409"] = response_ref("Busy");
+        // An empty body is an empty feed (nothing accepted: the run fails).
         o["requestBody"] = json!({"required": false, "content": {
             "text/csv": {"schema": {"type": "string"}},
             "text/plain": {"schema": {"type": "string"}},
@@ -889,6 +932,13 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 c
             }).build()},
         "/api/v1/intel/ingest": {"post": ingest},
+        "/api/v1/intel/ingest/{id}": {"get": Op::new("intelIngestJob", "intel", "One ingest job of this node process: state, phase, counters, and the report or error when done")
+            .params(vec![json!({"name": "id", "in": "path", "required": true, "description": "Job id (a malformed id is a 400)", "schema": {"type": "string", "format": "uuid"}})])
+            .errors(&[400, 403, 404])
+            .ok(200, "The job", json_content(schema_ref("IngestJob"))).build()},
+        "/api/v1/intel/ingests": {"get": Op::new("intelIngestJobs", "intel", "The recent ingest jobs of this node process, newest first")
+            .errors(&[403])
+            .ok(200, "The jobs", json_content(array(schema_ref("IngestJob")))).build()},
         "/api/v1/intel/notices": {"get": Op::new("intelNotices", "intel", "Issued clean-up notices (a partner's users see their own only)")
             .params(vec![
                 q("partner", "Partner agency code (others than one's own: operators and statistics readers only)", text()),
@@ -1016,6 +1066,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "NotFound": problem_response("No such resource, or one the caller's agency may not see", false),
                 "Conflict": problem_response("Stale version, duplicate, or illegal transition (then `allowed` lists the states allowed from here)", false),
                 "PayloadTooLarge": problem_response("The body is over the size limit", false),
+                "Busy": busy_response(),
                 "UnsupportedMediaType": problem_response("The body is missing or not sent as Content-Type: application/json", false),
                 "IntegrityFailed": problem_response("What must match does not (a descriptor fingerprint, a signature): nothing was changed", false),
                 "InternalError": problem_response("The node could not complete the request; the details are in its log", false)
@@ -1189,6 +1240,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 })),
                 "Interval": interval,
                 "IngestReport": ingest_report,
+                "IngestJob": ingest_job,
                 "Notice": notice,
                 "IssueReport": object(&["interval", "notices", "items"], json!({"interval": schema_ref("Interval"), "notices": array(notice_summary), "items": count()})),
                 "Feedback": object(&["item", "status"], json!({
@@ -1216,6 +1268,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             }
         }
     })
+}
+
+/// 409 of an ingest while another runs, with `Retry-After`.
+fn busy_response() -> Value {
+    let mut r = problem_response(
+        "Another ingest is running on this node (or on another instance sharing its database): try again after Retry-After seconds",
+        false,
+    );
+    r["headers"] = json!({"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}});
+    r
 }
 
 fn problem_response(description: &str, authenticate: bool) -> Value {

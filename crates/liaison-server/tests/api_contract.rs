@@ -325,7 +325,7 @@ async fn document_names_every_status_and_content_type() {
                 .map(move |(m, op)| (m.to_uppercase(), path.clone(), op))
         })
         .collect();
-    assert_eq!(ops.len(), 44, "operations in the document");
+    assert_eq!(ops.len(), 46, "operations in the document");
     for (method, path, op) in &ops {
         let codes: Vec<&str> = op["responses"]
             .as_object()
@@ -463,7 +463,7 @@ async fn nul_is_refused_on_every_backend() {
         assert_eq!(problem(r).await, "partner");
         // In a feed, NUL bytes are read as U+FFFD: the batch goes on.
         let r = http
-            .post(format!("{base}/api/v1/intel/ingest?format=liaison"))
+            .post(format!("{base}/api/v1/intel/ingest?format=liaison&wait=true"))
             .bearer_auth(f.token("FBI", Role::Admin))
             .body("indicator,malware,classification\n203.0.113.7,Emo\u{0}tet,c2\n203.0.113.8,\u{0},c2\n")
             .send()

@@ -28,6 +28,14 @@ pub enum ServiceError {
     /// What should match does not: a fingerprint, a signature, a hash chain (422; CLI exit 7).
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// Someone else is doing this now (409 with `Retry-After`; CLI exit 5): one ingest at a
+    /// time per node.
+    #[error("busy: {message}")]
+    Busy { message: String, retry_after_secs: u64 },
+    /// The input was read but cannot be used as a whole (422; CLI exit 3): a feed whose
+    /// columns do not match its format, or of which no row was accepted.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     /// The store failed (500). Details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),

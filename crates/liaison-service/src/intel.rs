@@ -10,8 +10,10 @@
 //! Enrichment databases and routes come from the node's `[intel]` configuration, given to the
 //! node when it is opened ([`Node::with_intel_config`]).
 //!
-//! Every write is one [`liaison_store::IntelTx`]: the state is loaded inside the write
-//! transaction, changed in memory, and only changed indicators are written back.
+//! A notice run or feedback is one [`liaison_store::IntelTx`]: the state is loaded inside the
+//! write transaction, changed in memory, and only changed indicators are written back. An
+//! ingest parses outside any write transaction and writes in short ones
+//! ([`crate::intel_ingest`]); all three hold the intel guard, so they never interleave.
 
 use crate::error::{Result, ServiceError};
 use crate::node::{Node, require};
@@ -24,16 +26,13 @@ use liaison_intel::source::Progress;
 use liaison_intel::time::{DAY, UnixTime, parse_timestamp};
 use liaison_intel::{
     Classification, CleanupState, FeedFormat, FeedbackStatus, GroupBy, Input, Interval, Notice, NoticeId, PartnerId,
-    Pipeline, RunSummary, SourceConfig, StatsQuery, StatsRow, indicator_stats,
+    RunSummary, SourceConfig, StatsQuery, StatsRow, indicator_stats,
 };
 use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub use liaison_intel::IntelConfig;
-
-/// Largest accepted feed body on `POST /api/v1/intel/ingest`.
-pub const MAX_FEED_BYTES: usize = 512 * 1024 * 1024;
 
 // ----- use cases -----------------------------------------------------------------------------
 
@@ -47,6 +46,10 @@ pub struct IngestReport {
     pub persist_secs: f64,
     /// Distinct indicators known after the run.
     pub indicators_total: u64,
+    /// Write transactions the indicators were persisted in.
+    pub chunks: u64,
+    /// The longest time one of them held the node's write lock (milliseconds).
+    pub longest_write_ms: f64,
 }
 
 /// A notice as issued: counts only (the items are listed by `GET /api/v1/intel/notices`).
@@ -94,8 +97,24 @@ pub fn may_operate(role: Role) -> bool {
 
 /// A source in an ingest: display name (file path), format word and feed name.
 pub fn source(name: &str, format: &str, feed: Option<&str>) -> Result<SourceConfig> {
+    source_in(&IntelConfig::default(), name, format, feed)
+}
+
+/// Like [`source`], where the format word may also name a configured source
+/// (`[intel.sources.NAME]`: its format or column mapping, feed name and limits; `feed`
+/// replaces its feed name). A configured name wins over a built-in format word.
+pub fn source_in(config: &IntelConfig, name: &str, format: &str, feed: Option<&str>) -> Result<SourceConfig> {
+    if let Some(configured) = config.named_source(format) {
+        let mut src = configured.clone();
+        if let Some(f) = feed {
+            src.feed = f.to_string();
+        }
+        return Ok(src);
+    }
     let fmt: FeedFormat = format.parse().map_err(|e: liaison_intel::model::UnknownWord| {
-        ServiceError::invalid("format", format!("{e}; accepted: {}", FeedFormat::NAMES.join(", ")))
+        let mut names: Vec<&str> = FeedFormat::NAMES.to_vec();
+        names.extend(config.sources.keys().map(String::as_str));
+        ServiceError::invalid("format", format!("{e}; accepted: {}", names.join(", ")))
     })?;
     let feed = feed.map(str::to_string).unwrap_or_else(|| {
         std::path::Path::new(name)
@@ -106,19 +125,8 @@ pub fn source(name: &str, format: &str, feed: Option<&str>) -> Result<SourceConf
     Ok(SourceConfig::new(&feed, fmt))
 }
 
-/// A cheap fingerprint of what an update can change about a known indicator. Every
-/// non-duplicate sighting bumps `sightings`; duplicates can only raise victim numbers.
-fn fingerprint(ind: &liaison_intel::Indicator) -> (u64, Option<u32>, u64, usize) {
-    let by_country: u64 = ind.victim_countries.iter().map(|(_, n)| u64::from(n)).sum();
-    (ind.sightings, ind.victim_count, by_country, ind.victim_countries.len())
-}
-
 fn secs(t: Timestamp) -> UnixTime {
     t.as_second()
-}
-
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
 }
 
 impl Node {
@@ -148,10 +156,18 @@ impl Node {
         now: Timestamp,
     ) -> Result<IngestReport> {
         require(may_operate(p.role), "ingesting intelligence feeds", p)?;
+        if !self.store.agency_is_local(p.agency).await? {
+            return Err(ServiceError::Forbidden(format!(
+                "user {} belongs to an agency served by another node; only this node's agencies ingest here",
+                p.username
+            )));
+        }
         self.intel_ingest_trusted(config, inputs, progress, now).await
     }
 
     /// [`Node::intel_ingest`] without a principal: for the demo and trusted tooling.
+    /// Parses outside any write transaction and persists in short ones, holding the intel
+    /// guard (busy when another ingest runs): see [`crate::intel_ingest`].
     pub async fn intel_ingest_trusted(
         &self,
         config: &IntelConfig,
@@ -159,36 +175,8 @@ impl Node {
         progress: Arc<dyn Progress + Send + Sync>,
         now: Timestamp,
     ) -> Result<IngestReport> {
-        let mut pipeline =
-            Pipeline::from_config(config, secs(now)).map_err(|e| ServiceError::invalid("intel", e.to_string()))?;
-        let mut tx = self.store.intel_begin().await?;
-        let state = tx.load().await?;
-        let before: Vec<_> = state.indicators.iter().map(fingerprint).collect();
-        pipeline.state = state;
-        let (pipeline, summary, dirty) = tokio::task::spawn_blocking(move || {
-            let summary = pipeline.run(inputs, &*progress);
-            let state = &pipeline.state;
-            let mut dirty: Vec<u32> = before
-                .iter()
-                .zip(&state.indicators)
-                .enumerate()
-                .filter(|(_, (f, ind))| **f != fingerprint(ind))
-                .map(|(i, _)| i as u32)
-                .collect();
-            dirty.extend(before.len() as u32..state.len() as u32);
-            (pipeline, summary, dirty)
-        })
-        .await
-        .map_err(internal)?;
-        let started = std::time::Instant::now();
-        let persisted = tx.save_indicators(&pipeline.state, &dirty).await?;
-        tx.commit().await?;
-        Ok(IngestReport {
-            summary,
-            persisted,
-            persist_secs: started.elapsed().as_secs_f64(),
-            indicators_total: pipeline.state.len() as u64,
-        })
+        let guard = self.intel_guard_try().await?;
+        self.intel_ingest_run(guard, config, inputs, progress, None, now).await
     }
 
     /// Builds and records the notices for `[since, until)`. Default `since`: the end of the
@@ -226,8 +214,22 @@ impl Node {
 
     /// A notice run on behalf of agency `issuer` (a code; trusted: the caller checked it):
     /// the notices record it, and each notice whose partner is served by a peer node travels
-    /// to that node as `cleanup_notice` envelopes written in the same transaction.
+    /// to that node as `cleanup_notice` envelopes written in the same transaction. Holds the
+    /// intel guard ([`crate::intel_ingest`]): never interleaves with an ingest.
     pub async fn intel_issue_as(
+        &self,
+        issuer: Option<&str>,
+        since: Option<UnixTime>,
+        until: Option<UnixTime>,
+        now: Timestamp,
+    ) -> Result<IssueReport> {
+        let guard = self.intel_guard_wait().await?;
+        let out = self.intel_issue_guarded(issuer, since, until, now).await;
+        guard.release().await;
+        out
+    }
+
+    async fn intel_issue_guarded(
         &self,
         issuer: Option<&str>,
         since: Option<UnixTime>,
@@ -340,7 +342,22 @@ impl Node {
     }
 
     /// [`Node::intel_feedback`] on behalf of `partner`, without a principal (demo, tooling).
+    /// Holds the intel guard ([`crate::intel_ingest`]): never interleaves with an ingest.
     pub async fn intel_feedback_trusted(
+        &self,
+        partner: &PartnerId,
+        item: Uuid,
+        status: FeedbackStatus,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<FeedbackRecord> {
+        let guard = self.intel_guard_wait().await?;
+        let out = self.intel_feedback_guarded(partner, item, status, note, now).await;
+        guard.release().await;
+        out
+    }
+
+    async fn intel_feedback_guarded(
         &self,
         partner: &PartnerId,
         item: Uuid,

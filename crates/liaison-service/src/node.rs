@@ -24,6 +24,8 @@ pub struct Node {
     pub(crate) intel: Arc<liaison_intel::IntelConfig>,
     /// Marking defaults and declared clients ([`Node::with_markings`], docs/markings.md).
     pub(crate) markings: Arc<liaison_core::marking::MarkingConfig>,
+    /// [intel] The intel guard, ingest jobs and spool directory ([`crate::intel_ingest`]).
+    pub(crate) intel_rt: Arc<crate::intel_ingest::IntelRuntime>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -56,6 +58,7 @@ impl Node {
             experience: Default::default(),
             intel: Default::default(),
             markings: Default::default(),
+            intel_rt: Default::default(),
         }
     }
 

@@ -548,11 +548,19 @@ impl Node {
     /// Applies the answers partners' nodes sent (recorded when they were received) as
     /// feedback, exactly as [`Node::intel_feedback_trusted`] does; each is applied once.
     /// Returns how many were applied.
+    /// Holds the intel guard ([`crate::intel_ingest`]): never interleaves with an ingest.
     pub async fn intel_apply_remote_answers(&self) -> Result<usize> {
         let pending = self.store.intel_remote_pending(500).await?;
         if pending.is_empty() {
             return Ok(0);
         }
+        let guard = self.intel_guard_wait().await?;
+        let out = self.intel_apply_remote_guarded(pending).await;
+        guard.release().await;
+        out
+    }
+
+    async fn intel_apply_remote_guarded(&self, pending: Vec<liaison_intel::RemoteAnswer>) -> Result<usize> {
         let now = Timestamp::now().as_second();
         let mut tx = self.store.intel_begin().await?;
         let mut state = tx.load().await?;

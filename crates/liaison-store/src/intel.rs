@@ -183,6 +183,62 @@ DROP TABLE intel_notice_v3;
 DROP TABLE intel_indicator_v3
 "#;
 
+/// Migration 12 (`intel-ingest-journal`): the journal that makes an ingest persisted in many
+/// short transactions all-or-nothing. While a run writes, `intel_ingest_run` holds its row
+/// (id, `base`: the first indicator id the run adds) and `intel_indicator_undo` the rows of
+/// known indicators as they were before the run changed them. The run's last, tiny
+/// transaction deletes its journal row: that is its commit point. A run that died before it
+/// is rolled back by [`Store::intel_recover`] (the next ingest, or the node's start): the
+/// undo rows are written back and the indicators from `base` on deleted, in short
+/// transactions too. Undo rows without a journal row are left-overs of a finished run.
+pub(crate) const MIGRATION_12: &str = r#"
+CREATE TABLE intel_ingest_run (
+    id TEXT CONSTRAINT intel_ingest_run_id PRIMARY KEY,
+    base BIGINT NOT NULL,
+    started_at BIGINT NOT NULL
+);
+CREATE TABLE intel_indicator_undo (
+    id BIGINT CONSTRAINT intel_indicator_undo_id PRIMARY KEY,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    classification TEXT NOT NULL,
+    malware TEXT,
+    feed TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    sightings BIGINT NOT NULL,
+    confidence BIGINT NOT NULL,
+    tlp TEXT NOT NULL,
+    port BIGINT,
+    victim_count BIGINT,
+    victim_countries TEXT,
+    source_country TEXT,
+    source_asn BIGINT,
+    as_org TEXT,
+    partner TEXT,
+    status TEXT NOT NULL,
+    first_notified BIGINT,
+    last_notice TEXT,
+    remediated_at BIGINT,
+    reappeared_at BIGINT,
+    reappearances BIGINT NOT NULL
+)
+"#;
+
+/// Rows per statement when the journal is cleared or a run rolled back.
+const JOURNAL_ROWS: i64 = 2000;
+
+/// What [`Store::intel_recover`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IntelRecovery {
+    /// A run that died while writing was rolled back.
+    pub rolled_back: bool,
+    /// Indicator rows written back from the undo journal, and rows the dead run had added
+    /// that were removed.
+    pub restored: u64,
+    pub removed: u64,
+}
+
 /// Columns of `intel_indicator`, in bind order.
 const COLUMNS: [&str; 24] = [
     "id",
@@ -877,6 +933,101 @@ pub struct IntelCounts {
 pub struct IntelTx {
     conn: Conn,
     backend: Backend,
+    /// When this transaction got the write lock (for [`IntelTx::commit_timed`]).
+    locked_at: std::time::Instant,
+}
+
+/// Writes an ingest's chunks ([`Store::intel_chunks`]).
+pub struct IntelChunks {
+    store: Store,
+    native: Option<SqliteConnection>,
+}
+
+impl IntelChunks {
+    /// Writes the indicators at `ixs` in one short journalled transaction (see
+    /// [`Store::intel_save_chunk`]); returns the rows written and the write-lock hold.
+    pub async fn save(&mut self, state: &CleanupState, ixs: &[u32], base: u32) -> Result<(u64, Duration)> {
+        let Some(conn) = self.native.as_mut() else {
+            return self.store.intel_save_chunk(state, ixs, base).await;
+        };
+        let mut ixs = ixs.to_vec();
+        ixs.sort_unstable();
+        ixs.dedup();
+        let undo = undo_sql(&ixs, base);
+        // Every write of this process running now commits first; then nothing else of this
+        // process writes until this chunk's transaction ends.
+        let guard = self.store.write_lock.lock().await;
+        let at = std::time::Instant::now();
+        conn.execute("BEGIN IMMEDIATE").await?;
+        let written = async {
+            if let Some(sql) = undo {
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+            sqlite_save(conn, state, &ixs).await
+        }
+        .await;
+        match written {
+            Ok(n) => {
+                conn.execute("COMMIT").await?;
+                drop(guard);
+                Ok((n, at.elapsed()))
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the native connection, if any.
+    pub async fn close(mut self) {
+        if let Some(c) = self.native.take()
+            && let Err(e) = c.close().await
+        {
+            tracing::warn!(error = %e, "closing the clean-up connection");
+        }
+    }
+}
+
+/// The statement copying the known indicators among `ixs` (ids below `base`) into the undo
+/// journal, if there are any. Integer literals only (indices), so the text is safe to build.
+fn undo_sql(ixs: &[u32], base: u32) -> Option<String> {
+    let known: Vec<String> = ixs.iter().filter(|&&i| i < base).map(|i| i.to_string()).collect();
+    if known.is_empty() {
+        return None;
+    }
+    let cols = COLUMNS.join(", ");
+    Some(format!(
+        "INSERT INTO intel_indicator_undo ({cols}) SELECT {cols} FROM intel_indicator WHERE id IN ({}) \
+         ON CONFLICT (id) DO NOTHING",
+        known.join(",")
+    ))
+}
+
+/// The right to change the clean-up state outside a single write transaction (an ingest that
+/// parses outside the write lock and persists in short transactions), held by one process
+/// at a time across every process sharing the database. Notice runs and feedback take it
+/// too, so that nothing changes indicators between an ingest's load and its last write.
+///
+/// PostgreSQL: the advisory lease `intel` ([`Store::try_lease`]). SQLite: an exclusive
+/// advisory lock (`flock`) on `DATABASE.intel-lock` next to the database file, released
+/// when the holder ends or dies. An in-memory SQLite store has one process: always granted.
+#[derive(Debug)]
+pub struct IntelLease {
+    pg: Option<crate::locks::Lease>,
+    file: Option<std::fs::File>,
+}
+
+impl IntelLease {
+    /// Gives the lease up now (dropping it does too).
+    pub async fn release(mut self) {
+        if let Some(l) = self.pg.take() {
+            l.release().await;
+        }
+        if let Some(f) = self.file.take() {
+            let _ = f.unlock();
+        }
+    }
 }
 
 impl Store {
@@ -916,13 +1067,16 @@ impl Store {
             // Every write of this process that is running now commits first; then nothing
             // else of this process writes until this transaction ends.
             let writer = self.write_lock.lock().await;
+            let locked_at = std::time::Instant::now();
             conn.execute("BEGIN IMMEDIATE").await?;
             return Ok(IntelTx {
                 conn: Conn::Sqlite(NativeTx { conn, _writer: writer }),
                 backend: Backend::Sqlite,
+                locked_at,
             });
         }
         let mut w = self.write().await?;
+        let locked_at = std::time::Instant::now();
         let setup = match self.backend() {
             Backend::Postgres => "LOCK TABLE intel_indicator IN EXCLUSIVE MODE",
             Backend::Sqlite => "PRAGMA cache_size = -65536",
@@ -931,7 +1085,176 @@ impl Store {
         Ok(IntelTx {
             conn: Conn::Shared(w),
             backend: self.backend(),
+            locked_at,
         })
+    }
+
+    /// Tries to take the [`IntelLease`]; `Ok(None)`: another process holds it.
+    pub async fn intel_try_lease(&self) -> Result<Option<IntelLease>> {
+        if self.backend() == Backend::Postgres {
+            return Ok(self.try_lease("intel").await?.map(|l| IntelLease {
+                pg: Some(l),
+                file: None,
+            }));
+        }
+        let Some(db) = self.sqlite_file().await? else {
+            return Ok(Some(IntelLease { pg: None, file: None }));
+        };
+        let mut path = db.into_os_string();
+        path.push(".intel-lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(IntelLease {
+                pg: None,
+                file: Some(file),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(sqlx::Error::Io(e))),
+        }
+    }
+
+    /// Writes the indicators at `ixs` of `state` in one short transaction of their own and
+    /// returns the rows written and how long the transaction held the write lock (from
+    /// taking it to the end of `COMMIT`). Callers keep `ixs` small enough for that to stay
+    /// short (an ingest sizes its chunks from the times measured here). Known indicators
+    /// (ids below `base`) are copied into the undo journal first (migration 12), unless
+    /// already there: call [`Store::intel_run_begin`] before the first chunk.
+    pub async fn intel_save_chunk(&self, state: &CleanupState, ixs: &[u32], base: u32) -> Result<(u64, Duration)> {
+        let mut tx = self.intel_begin().await?;
+        if let Some(sql) = undo_sql(ixs, base) {
+            tx.exec(&sql).await?;
+        }
+        let n = tx.save_indicators(state, ixs).await?;
+        let held = tx.commit_timed().await?;
+        Ok((n, held))
+    }
+
+    /// A writer of journalled chunks for one ingest run: like [`Store::intel_save_chunk`], but
+    /// on SQLite it keeps one native connection (and its warm page cache) for all the chunks,
+    /// taking the store's write lock for each chunk's transaction only.
+    pub async fn intel_chunks(&self) -> Result<IntelChunks> {
+        let native = match self.backend() {
+            Backend::Sqlite => match self.sqlite_file().await? {
+                Some(file) => Some(self.native_sqlite(&file, false).await?),
+                None => None,
+            },
+            Backend::Postgres => None,
+        };
+        Ok(IntelChunks {
+            store: self.clone(),
+            native,
+        })
+    }
+
+    /// Opens the journal of an ingest about to write (see [`MIGRATION_12`]): `base` is the
+    /// number of indicators it loaded (the first id it adds). The caller holds the
+    /// [`IntelLease`] and ran [`Store::intel_recover`].
+    pub async fn intel_run_begin(&self, run: Uuid, base: u32, started_at: UnixTime) -> Result<()> {
+        let mut tx = self.intel_begin().await?;
+        tx.exec_bind(
+            "INSERT INTO intel_ingest_run (id, base, started_at) VALUES ($1, $2, $3)",
+            run.to_string(),
+            i64::from(base),
+            ms(started_at),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The commit point of an ingest: its journal row goes (a tiny transaction); returns how
+    /// long it held the write lock. The undo rows are cleared after, in short transactions.
+    pub async fn intel_run_end(&self, run: Uuid) -> Result<Duration> {
+        let mut tx = self.intel_begin().await?;
+        tx.exec_bind("DELETE FROM intel_ingest_run WHERE id = $1", run.to_string(), 0, 0)
+            .await?;
+        let held = tx.commit_timed().await?;
+        self.intel_clear_undo().await?;
+        Ok(held)
+    }
+
+    /// Deletes the undo journal, [`JOURNAL_ROWS`] rows per transaction.
+    async fn intel_clear_undo(&self) -> Result<()> {
+        loop {
+            let mut tx = self.intel_begin().await?;
+            let n = tx
+                .exec(&format!(
+                    "DELETE FROM intel_indicator_undo WHERE id IN \
+                     (SELECT id FROM intel_indicator_undo ORDER BY id LIMIT {JOURNAL_ROWS})"
+                ))
+                .await?;
+            tx.commit().await?;
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Rolls back an ingest that died while writing (its journal row is still there): the
+    /// known indicators it changed are written back from the undo journal, the ones it added
+    /// are deleted, then the journal row, all in short transactions (a recovery that dies is
+    /// simply run again). Then clears left-over undo rows. The caller holds the
+    /// [`IntelLease`], so no live run is touched.
+    pub async fn intel_recover(&self) -> Result<IntelRecovery> {
+        let mut out = IntelRecovery::default();
+        let run: Option<(String, i64)> =
+            sqlx::query_as("SELECT id, base FROM intel_ingest_run ORDER BY started_at LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some((id, base)) = run {
+            out.rolled_back = true;
+            let cols = COLUMNS.join(", ");
+            let sets: Vec<String> = COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            let mut after: i64 = -1;
+            loop {
+                let last: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT MAX(id) FROM (SELECT id FROM intel_indicator_undo WHERE id > {after} ORDER BY id LIMIT {JOURNAL_ROWS}) AS page"
+                )))
+                .fetch_one(&self.pool)
+                .await?;
+                let Some(last) = last else { break };
+                let mut tx = self.intel_begin().await?;
+                out.restored += tx
+                    .exec(&format!(
+                        "INSERT INTO intel_indicator ({cols}) SELECT {cols} FROM intel_indicator_undo \
+                         WHERE id > {after} AND id <= {last} ON CONFLICT (id) DO UPDATE SET {}",
+                        sets.join(", ")
+                    ))
+                    .await?;
+                tx.commit().await?;
+                after = last;
+            }
+            let top: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM intel_indicator")
+                .fetch_one(&self.pool)
+                .await?;
+            let mut from = base;
+            while let Some(top) = top
+                && from <= top
+            {
+                let to = from + JOURNAL_ROWS * 4;
+                let mut tx = self.intel_begin().await?;
+                out.removed += tx
+                    .exec(&format!("DELETE FROM intel_indicator WHERE id >= {from} AND id < {to}"))
+                    .await?;
+                tx.commit().await?;
+                from = to;
+            }
+            let mut tx = self.intel_begin().await?;
+            tx.exec_bind("DELETE FROM intel_ingest_run WHERE id = $1", id, 0, 0)
+                .await?;
+            tx.commit().await?;
+            tracing::warn!(
+                restored = out.restored,
+                removed = out.removed,
+                "rolled back an intel ingest that died while writing"
+            );
+        }
+        self.intel_clear_undo().await?;
+        Ok(out)
     }
 
     /// Loads the whole clean-up state (read only).
@@ -1077,6 +1400,35 @@ impl IntelTx {
     /// Smallest batch of new indicators written as a bulk load on SQLite (see the module docs).
     pub const BULK_MIN_ROWS: usize = 20_000;
 
+    /// Runs one statement without parameters; returns the rows it changed.
+    async fn exec(&mut self, sql: &str) -> Result<u64> {
+        let n = on_conn!(&mut self.conn, c => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Runs one statement with a text and two integer parameters (unused ones are ignored
+    /// only if the statement does not name them: pass statements that use all it binds).
+    async fn exec_bind(&mut self, sql: &'static str, a: String, b: i64, c2: i64) -> Result<u64> {
+        let uses = |n: &str| sql.contains(n);
+        let (use_b, use_c) = (uses("$2"), uses("$3"));
+        let n = on_conn!(&mut self.conn, c => {
+            let mut q = sqlx::query(sql).bind(a);
+            if use_b {
+                q = q.bind(b);
+            }
+            if use_c {
+                q = q.bind(c2);
+            }
+            q.execute(&mut *c).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Loads the whole clean-up state inside this transaction.
     pub async fn load(&mut self) -> Result<CleanupState> {
         on_conn!(&mut self.conn, c => load_state!(c))
@@ -1189,7 +1541,7 @@ impl IntelTx {
 
     /// Runs one statement with `$n` placeholders in this transaction (for the clean-up rows
     /// that travel over federation, `crate::notices`). Returns the rows changed.
-    pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64> {
+    pub(crate) async fn exec_args(&mut self, sql: &str, args: &[Arg]) -> Result<u64> {
         on_conn!(&mut self.conn, c => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
             for a in args {
@@ -1214,6 +1566,14 @@ impl IntelTx {
             }
             Ok(q.fetch_one(&mut *c).await?)
         })
+    }
+
+    /// Commits like [`IntelTx::commit`]; returns how long the transaction held the write
+    /// lock (from taking it until the commit returned: an upper bound).
+    pub async fn commit_timed(self) -> Result<Duration> {
+        let at = self.locked_at;
+        self.commit().await?;
+        Ok(at.elapsed())
     }
 
     /// Commits: returns once the transaction is durably stored.

@@ -30,7 +30,7 @@ pub mod testing;
 mod users;
 mod writer;
 
-pub use intel::{IntelCounts, IntelTx, ItemOwner, indicator_status};
+pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
 pub use liaison_core::record::{
     AgencyFilter, AuditEntry, AuditReport, EventRecord, FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey,
     Page, PeerKeyRecord, PeerRecord, Principal, RawJson, ReceiptRow, RequestFilter, RequestSummary, SthRecord,

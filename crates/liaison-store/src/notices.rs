@@ -413,7 +413,7 @@ impl IntelTx {
     /// Records who issued `notices` (an agency code).
     pub async fn set_issuer(&mut self, notices: &[NoticeId], issuer: &str) -> Result<()> {
         for n in notices {
-            self.exec(
+            self.exec_args(
                 "UPDATE intel_notice SET issuer = $1 WHERE id = $2",
                 &[Arg::Text(Some(issuer.to_string())), Arg::Text(Some(n.to_string()))],
             )
@@ -430,7 +430,7 @@ impl IntelTx {
         }
         crate::federation::outbox_signal().send_modify(|n| *n = n.wrapping_add(1));
         for o in items {
-            self.exec(
+            self.exec_args(
                 "INSERT INTO links (peer, next_seq, last_applied) VALUES ($1, 1, 0) ON CONFLICT (peer) DO NOTHING",
                 &[Arg::Text(Some(o.recipient.clone()))],
             )
@@ -442,7 +442,7 @@ impl IntelTx {
                 )
                 .await?;
             let at = crate::ms(o.created_at);
-            self.exec(
+            self.exec_args(
                 "INSERT INTO outbox (message_id, recipient, link_seq, payload_type, payload, created_at, attempts, next_attempt) \
                  VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
                 &[
@@ -464,7 +464,7 @@ impl IntelTx {
     /// claimed) already.
     pub async fn claim_remote_answer(&mut self, message_id: &str) -> Result<bool> {
         let n = self
-            .exec(
+            .exec_args(
                 "UPDATE intel_remote_answer SET outcome = 'applying' WHERE message_id = $1 AND applied_at IS NULL AND outcome IS NULL",
                 &[Arg::Text(Some(message_id.to_string()))],
             )
@@ -475,7 +475,7 @@ impl IntelTx {
     /// Marks a received answer as applied (or why it was not), in the transaction that
     /// applied it.
     pub async fn mark_remote_answer(&mut self, message_id: &str, outcome: &str, at: UnixTime) -> Result<()> {
-        self.exec(
+        self.exec_args(
             "UPDATE intel_remote_answer SET applied_at = $1, outcome = $2 WHERE message_id = $3",
             &[
                 Arg::Int(Some(ms(at))),

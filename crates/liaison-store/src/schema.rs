@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "token-parents", TOKEN_PARENTS),
     (10, "markings", MARKINGS),
     (11, "notices-federated", crate::notices::MIGRATION_11),
+    (12, "intel-ingest-journal", crate::intel::MIGRATION_12),
 ];
 
 /// A token issued by a user for themselves, with another token, names that token as its

@@ -251,3 +251,64 @@ async fn a_dropped_transaction_stores_nothing_and_the_store_stays_writable() {
     store.close().await;
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// The rows of the indicator table as (id, kind, value, sightings, last_seen), in id order.
+async fn rows(store: &Store) -> Vec<(u32, String, u64, i64)> {
+    let st = store.intel_load().await.unwrap();
+    st.indicators
+        .iter()
+        .enumerate()
+        .map(|(i, ind)| (i as u32, ind.value.to_string(), ind.sightings, ind.last_seen))
+        .collect()
+}
+
+/// An ingest persisted in short journalled transactions is all-or-nothing: one that died
+/// after some chunks (its journal row still there) is rolled back exactly to the state
+/// before it — changed rows written back, added rows removed — and a finished one leaves
+/// no journal behind. The intel lease is exclusive across processes on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journalled_ingest_that_dies_is_rolled_back_exactly() {
+    for store in liaison_store::testing::all_backends().await {
+        let mut state = CleanupState::new();
+        for i in 0..300 {
+            state.observe(&event(i, DAY0 + 60));
+        }
+        save_all(&store, &state).await;
+        let before = rows(&store).await;
+        let base = state.len() as u32;
+        // The next run re-sights 0..300 and adds 300..700, and dies after two chunks.
+        for i in 0..700 {
+            state.observe(&event(i, DAY0 + 7200));
+        }
+        let dirty: Vec<u32> = (0..700).collect();
+        let run = uuid::Uuid::now_v7();
+        store.intel_run_begin(run, base, DAY0).await.unwrap();
+        store.intel_save_chunk(&state, &dirty[..250], base).await.unwrap();
+        store.intel_save_chunk(&state, &dirty[250..500], base).await.unwrap();
+        assert_ne!(rows(&store).await, before, "the chunks were written");
+        let r = store.intel_recover().await.unwrap();
+        assert!(r.rolled_back, "{r:?}");
+        assert_eq!((r.restored, r.removed), (300, 200), "{r:?}");
+        assert_eq!(rows(&store).await, before, "exactly the state before the dead run");
+        // Recovery again: nothing to do.
+        assert!(!store.intel_recover().await.unwrap().rolled_back);
+
+        // The same run to its commit point: all of it stays, the journal is empty.
+        let run = uuid::Uuid::now_v7();
+        store.intel_run_begin(run, base, DAY0).await.unwrap();
+        for chunk in dirty.chunks(180) {
+            store.intel_save_chunk(&state, chunk, base).await.unwrap();
+        }
+        store.intel_run_end(run).await.unwrap();
+        let after = rows(&store).await;
+        assert_eq!(after.len(), 700);
+        assert!(!store.intel_recover().await.unwrap().rolled_back);
+        assert_eq!(rows(&store).await, after);
+
+        // One holder of the lease at a time (SQLite: a lock file next to the database).
+        let held = store.intel_try_lease().await.unwrap().expect("free");
+        assert!(store.intel_try_lease().await.unwrap().is_none(), "a second holder");
+        held.release().await;
+        assert!(store.intel_try_lease().await.unwrap().is_some(), "released");
+    }
+}

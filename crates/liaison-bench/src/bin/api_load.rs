@@ -76,6 +76,18 @@ struct Args {
     /// (bench/conns attacks it there); default: no federation.
     #[arg(long)]
     federation_listen: Option<String>,
+    /// Upload this feed to `POST /api/v1/intel/ingest` when the measurement starts (streamed
+    /// from the file, as an analyst of FBI), follow its job, and stop the clients when it has
+    /// finished (or at --duration): the request latencies are then those during the ingest
+    /// (bench/intel/README.md, "Ingest under load").
+    #[arg(long)]
+    ingest: Option<PathBuf>,
+    /// Format of --ingest.
+    #[arg(long, default_value = "liaison")]
+    ingest_format: String,
+    /// MMDB files for the node's enrichment during --ingest (routes: CN to CN-MPS, US to FBI).
+    #[arg(long)]
+    ingest_mmdb: Vec<PathBuf>,
 }
 
 /// `--weights` as cumulative bounds over 0..100, in the order of [`Op`].
@@ -165,6 +177,8 @@ struct Shared {
     mode: Mode,
     /// Cumulative bounds of the operations in mode `mix` (see `--weights`).
     weights: [u32; 5],
+    /// Set when the --ingest job has finished: the clients stop.
+    stop: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -260,7 +274,7 @@ async fn client(
             }
             None => Instant::now(),
         };
-        if t0 >= end || ops >= max_ops {
+        if t0 >= end || ops >= max_ops || shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
         ops += 1;
@@ -359,6 +373,17 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
             .await
             .context("creating the federation identity")?;
     }
+    let spool = std::env::temp_dir().join(format!("liaison-api-load-spool-{}", std::process::id()));
+    let node = if args.ingest.is_some() {
+        let cfg: liaison_service::intel::IntelConfig = serde_json::from_value(json!({
+            "mmdb": args.ingest_mmdb,
+            "routes": [{"partner": "CN-MPS", "country": "CN"}, {"partner": "FBI", "country": "US"}]
+        }))
+        .context("intel configuration")?;
+        node.with_intel_config(cfg).with_intel_spool(spool.clone())
+    } else {
+        node
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -401,6 +426,7 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         draft,
         mode: args.mode,
         weights: parse_weights(&args.weights)?,
+        stop: std::sync::atomic::AtomicBool::new(false),
     });
     // Preload some drafts so lists have content from the start.
     for _ in 0..args.preload.min(1000) {
@@ -447,6 +473,17 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
             ))
         })
         .collect();
+    let ingest = args.ingest.clone().map(|file| {
+        let shared = shared.clone();
+        let format = args.ingest_format.clone();
+        let at = start + warmup;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let r = ingest_under_load(&shared, &addr.to_string(), &file, &format).await;
+            shared.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        })
+    });
     let mut samples: HashMap<Op, Vec<Duration>> = HashMap::new();
     let mut errors: HashMap<Op, u64> = HashMap::new();
     let mut first_errors = Vec::new();
@@ -462,6 +499,11 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
     }
     let measured = start.elapsed().saturating_sub(warmup).as_secs_f64();
     let load_after = liaison_bench::load_average();
+    let ingest_line = match ingest {
+        Some(t) => Some(t.await.context("ingest task panicked")??),
+        None => None,
+    };
+    let _ = std::fs::remove_dir_all(&spool);
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     let stored = store.count_requests().await.unwrap_or(-1);
@@ -533,7 +575,128 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
     for e in first_errors.iter().take(5) {
         println!("error sample: {e}");
     }
+    if let Some(line) = ingest_line {
+        println!("{line}");
+    }
+    println!(
+        "process peak RSS (VmHWM: node and clients): {} MB",
+        vm_kib("VmHWM") / 1024
+    );
     Ok(())
+}
+
+/// A field of /proc/self/status in KiB (0 if unknown).
+fn vm_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Streams `file` to the node's ingest route over a plain HTTP/1.1 connection (1 MiB at a
+/// time, so the client holds no copy), then follows the job until it ends. Returns a report
+/// line: the job's outcome, counters, write transactions and longest write-lock hold, times
+/// and the process's RSS while it ran.
+async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, format: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let token = shared
+        .tokens
+        .get(&("FBI".to_string(), Role::Analyst))
+        .cloned()
+        .context("no FBI analyst token")?;
+    let t0 = Instant::now();
+    let (addr2, file2, token2, format2) = (addr.to_string(), file.to_path_buf(), token.clone(), format.to_string());
+    let answer = tokio::task::spawn_blocking(move || -> Result<String> {
+        let mut f = std::fs::File::open(&file2).with_context(|| format!("{}", file2.display()))?;
+        let len = f.metadata()?.len();
+        let mut s = std::net::TcpStream::connect(&addr2)?;
+        write!(
+            s,
+            "POST /api/v1/intel/ingest?format={format2}&name=bench.csv HTTP/1.1\r\nHost: {addr2}\r\nAuthorization: Bearer {token2}\r\nContent-Type: text/csv\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n])?;
+        }
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        Ok(answer)
+    })
+    .await??;
+    let uploaded = t0.elapsed().as_secs_f64();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json_text = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) => &body[a..=b],
+        _ => bail!("ingest upload: unexpected answer: {answer}"),
+    };
+    let job: serde_json::Value = serde_json::from_str(json_text)?;
+    let id = job["id"]
+        .as_str()
+        .with_context(|| format!("ingest upload: no job in {job}"))?
+        .to_string();
+    let mut max_rss = 0u64;
+    let mut max_anon = 0u64;
+    let mut polls = 0u64;
+    let done = loop {
+        max_rss = max_rss.max(vm_kib("VmRSS"));
+        max_anon = max_anon.max(vm_kib("RssAnon"));
+        let j: serde_json::Value = shared
+            .http
+            .get(format!("{}/api/v1/intel/ingest/{id}", shared.base))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if j["state"] != "running" {
+            break j;
+        }
+        polls += 1;
+        if polls.is_multiple_of(20) {
+            eprintln!(
+                "ingest {:.0} s: phase {}, {} rows, {} accepted, {}/{} persisted, RSS {} MB (anonymous {} MB)",
+                t0.elapsed().as_secs_f64(),
+                j["phase"],
+                j["rows"],
+                j["accepted"],
+                j["persisted"],
+                j["to_persist"],
+                vm_kib("VmRSS") / 1024,
+                vm_kib("RssAnon") / 1024
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let r = &done["report"];
+    Ok(format!(
+        "ingest: {} in {:.1} s (upload {:.1} s) | {} bytes, {} rows, {} accepted, {} quarantined, {} new indicators, {} rows persisted in {} write transactions, longest write-lock hold {:.1} ms, persist {:.1} s | process RSS max while ingesting {} MB (anonymous {} MB; the rest is SQLite's memory-mapped database file){}",
+        done["state"].as_str().unwrap_or("?"),
+        t0.elapsed().as_secs_f64(),
+        uploaded,
+        done["bytes_received"],
+        done["rows"],
+        done["accepted"],
+        done["quarantined"],
+        r["new_indicators"],
+        r["persisted"],
+        r["chunks"],
+        r["longest_write_ms"].as_f64().unwrap_or(f64::NAN),
+        r["persist_secs"].as_f64().unwrap_or(f64::NAN),
+        max_rss / 1024,
+        max_anon / 1024,
+        match done["error"]["detail"].as_str() {
+            Some(e) => format!(" | error: {e}"),
+            None => String::new(),
+        }
+    ))
 }
 
 fn row(name: &str, s: &Summary, secs: f64, errors: u64) {

@@ -173,6 +173,16 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
 
 pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     let (node, config) = ctx.node().await?;
+    // [intel] feed uploads are spooled in the data directory, never held in memory.
+    let node = node.with_intel_spool(ctx.data_dir.join("spool"));
+    // [intel] an ingest killed while writing is rolled back before the node answers.
+    if node
+        .intel_recover()
+        .await
+        .context("rolling back an interrupted intel ingest")?
+    {
+        eprintln!("rolled back an intel ingest that was interrupted while writing");
+    }
     let listen = a.listen.unwrap_or(config.node.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

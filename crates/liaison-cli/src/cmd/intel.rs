@@ -61,7 +61,8 @@ pub struct IngestArgs {
     /// Feed files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// feodo, urlhaus, threatfox-csv, threatfox-json, shadowserver, liaison or list.
+    /// feodo, urlhaus, threatfox-csv, threatfox-json, shadowserver, liaison, list, or the NAME
+    /// of a configured source (`[intel.sources.NAME]` in liaison.toml: a column mapping).
     #[arg(long)]
     pub format: String,
     /// MMDB file for enrichment (repeatable; replaces `[intel] mmdb` of the config).
@@ -214,7 +215,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                 let name = f.display().to_string();
                 let file = std::fs::File::open(f).map_err(|e| bad(format!("{name}: {e}")))?;
                 sizes.push(file.metadata().map(|m| m.len()).unwrap_or(0));
-                let src = liaison_service::intel::source(&name, &a.format, a.feed.as_deref())?;
+                let src = liaison_service::intel::source_in(&cfg, &name, &a.format, a.feed.as_deref())?;
                 inputs.push(Input::new(src, &name, std::io::BufReader::with_capacity(1 << 20, file)));
             }
             let bar = if ctx.json {
@@ -469,8 +470,8 @@ fn print_ingest(r: &IngestReport, show: usize) {
     }
     println!("{t}");
     println!(
-        "{} bytes in {:.2} s ({:.0} events/s); persisted in {:.2} s",
-        s.bytes, s.elapsed_secs, s.events_per_sec, r.persist_secs
+        "{} bytes in {:.2} s ({:.0} events/s); persisted in {:.2} s ({} write transactions, longest {:.1} ms)",
+        s.bytes, s.elapsed_secs, s.events_per_sec, r.persist_secs, r.chunks, r.longest_write_ms
     );
     let quarantined: Vec<_> = s.sources.iter().flat_map(|src| src.quarantine.iter()).collect();
     if !quarantined.is_empty() {

@@ -390,7 +390,10 @@ pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banne
                 detailed("err.illegal", message).with_allowed(lang.t("err.allowed_now"), states.join(", ")),
             )
         }
-        ServiceError::Conflict(m) | ServiceError::Integrity(m) => (StatusCode::CONFLICT, detailed("err.conflict", m)),
+        ServiceError::Conflict(m) | ServiceError::Integrity(m) | ServiceError::Busy { message: m, .. } => {
+            (StatusCode::CONFLICT, detailed("err.conflict", m))
+        }
+        ServiceError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, detailed("err.conflict", m)),
         ServiceError::Internal(m) => {
             tracing::error!(error = %m, "internal error in the web UI");
             (StatusCode::INTERNAL_SERVER_ERROR, lead("err.internal"))
