@@ -774,6 +774,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         ];
         let mut props = Map::new();
         props.insert("id".into(), uuid());
+        props.insert("agency".into(), uuid());
         props.insert("state".into(), enum_of(["running", "succeeded", "failed"]));
         props.insert(
             "phase".into(),
