@@ -529,12 +529,18 @@ async fn restore_staged(
     // The database: SQLite into place inside the staged directory; PostgreSQL loaded in one
     // transaction (nothing changes if it fails).
     let db_staged = stage.join(safe_relative(&manifest.database)?);
+    // The ledger as restored: the restore point the link recovery requests declare.
+    let ledger_size: i64;
     match manifest.backend.as_str() {
         "sqlite" => {
             let file = manifest.sqlite_file.clone().unwrap_or_else(|| "liaison.db".into());
             let dest = stage.join(safe_relative(&file)?);
             std::fs::rename(&db_staged, &dest).map_err(io(&dest))?;
             set_mode(&dest, 0o600)?;
+            let store = liaison_store::Store::open_sqlite(&dest).await?;
+            let size = store.fed_ledger_size().await;
+            store.close().await;
+            ledger_size = size?;
         }
         _ => {
             let url = match &opts.database_url {
@@ -551,8 +557,13 @@ async fn restore_staged(
             }
             let f = std::fs::File::open(&db_staged).map_err(io(&db_staged))?;
             let loaded = store.load_postgres(&mut BufReader::new(f)).await;
+            let size = match &loaded {
+                Ok(_) => store.fed_ledger_size().await,
+                Err(_) => Ok(0),
+            };
             store.close().await;
             loaded?;
+            ledger_size = size?;
             std::fs::remove_file(&db_staged).map_err(io(&db_staged))?;
         }
     }
@@ -564,6 +575,7 @@ async fn restore_staged(
         let text = serde_json::json!({
             "restored_at": Timestamp::now().to_string(),
             "backup_created_at": manifest.created_at.to_string(),
+            "ledger_size": ledger_size,
         })
         .to_string();
         std::fs::write(&marker, text).map_err(io(&marker))?;

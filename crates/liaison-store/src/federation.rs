@@ -1124,6 +1124,13 @@ impl Store {
 
     // ---- ledger ----
 
+    /// The number of leaves in the ledger.
+    pub async fn fed_ledger_size(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ledger_leaves")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Leaf hashes (hex) from index `from` on, in order.
     pub async fn fed_leaf_hashes_from(&self, from: i64) -> Result<Vec<(i64, String)>> {
         Ok(

@@ -172,6 +172,9 @@ pub(crate) struct Inner {
     /// Peers whose link is still to be recovered after a restore from backup (see
     /// [`recovery`]); empty in normal operation.
     pub recovering: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The ledger size as restored from the backup (kept in the restore marker), which the
+    /// link recovery requests declare; `None` when this process did not start from a restore.
+    pub restore_point: Option<u64>,
 }
 
 /// A running federation layer (cheap to clone).
@@ -289,10 +292,13 @@ impl Federation {
             .collect::<Result<Vec<_>, _>>()?;
         let log = MerkleLog::from_leaf_hashes(hashes);
         // After `liaison restore`, every pinned peer's link is recovered before anything else.
-        let recovering = if recovery::restore_pending(&key_dir) {
-            peers.0.keys().map(|k| k.to_string()).collect()
+        let (recovering, restore_point) = if recovery::restore_pending(&key_dir) {
+            (
+                peers.0.keys().map(|k| k.to_string()).collect(),
+                Some(recovery::restore_point(&key_dir, log.len())?),
+            )
         } else {
-            Default::default()
+            (Default::default(), None)
         };
         Ok(Some(Federation {
             inner: Arc::new(Inner {
@@ -312,6 +318,7 @@ impl Federation {
                 rejections: Default::default(),
                 key_dir,
                 recovering: std::sync::Mutex::new(recovering),
+                restore_point,
             }),
         }))
     }

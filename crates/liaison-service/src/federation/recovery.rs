@@ -6,11 +6,15 @@
 //! peer's on each receipt), records them in its ledger, and moves its undelivered messages to
 //! fresh numbers after what the peer applied, so no number is ever used for two messages.
 //!
-//! The request also carries the node's current ledger size and root: a peer that holds a
-//! tree head of this node for a larger log keeps the signed request as a restore notice, and
-//! its watcher then accepts the shorter log if it extends what the peer saw up to the
-//! restore point (no fork alarm; the rollback is logged, and the node's signature on it is
-//! kept). The other direction needs no request: a peer whose messages the restored node lost
+//! The request also carries the size and root of the node's ledger **as restored** (the
+//! restore point, which `liaison restore` writes into the restore marker): a peer that holds a tree head of this node for a larger log keeps
+//! the signed request as a restore notice, and its watcher then accepts the shorter log if it
+//! extends what the peer saw up to the restore point (no fork alarm; the rollback is logged,
+//! and the node's signature on it is kept). Declaring the ledger's size at the time of the
+//! request instead would be wrong: the restored node records envelopes its peers send it
+//! before its own links are recovered, so its log may already be longer than the restore
+//! point, and a peer that had witnessed an old head between the two sizes would then check
+//! the new log against a head from the discarded history and raise a false fork alarm. The other direction needs no request: a peer whose messages the restored node lost
 //! is told so by the restored node's `out_of_order` answer and sends them again (see the
 //! delivery worker).
 
@@ -38,6 +42,33 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Whether `liaison restore` left its marker in `key_dir`.
 pub fn restore_pending(key_dir: &Path) -> bool {
     key_dir.join(MARKER).exists()
+}
+
+/// The ledger size as restored (`ledger_size` in the restore marker in `key_dir`, written by
+/// `liaison restore` from the restored database, before anything was appended). A marker
+/// without it (written by an older version) gives `current`, the best this node knows.
+pub(crate) fn restore_point(key_dir: &Path, current: u64) -> Result<u64, FedError> {
+    let marker = key_dir.join(MARKER);
+    let text = std::fs::read_to_string(&marker).map_err(|e| FedError::io(&marker, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| FedError::Config(format!("{}: not JSON: {e}", marker.display())))?;
+    let Some(size) = v.get("ledger_size") else {
+        tracing::warn!(marker = %marker.display(), "the restore marker names no ledger size; the ledger's size now is declared as the restore point");
+        return Ok(current);
+    };
+    let size = size.as_u64().ok_or_else(|| {
+        FedError::Config(format!(
+            "{}: ledger_size is not a whole number: {size}",
+            marker.display()
+        ))
+    })?;
+    if size > current {
+        return Err(FedError::Config(format!(
+            "{}: the restore point (ledger size {size}) is beyond the ledger ({current} leaves)",
+            marker.display()
+        )));
+    }
+    Ok(size)
 }
 
 /// The signed request. Strictly parsed: unknown members are refused.
@@ -275,7 +306,9 @@ pub(crate) async fn recover_link(fed: &Federation, peer: &str) -> Result<LinkRec
         let (size, root) = {
             fed.sync_log().await?;
             let log = fed.inner.log.lock().await;
-            let size = log.len();
+            // The restore point when this process started from a restore; otherwise (a link
+            // found reused without a marker) the ledger as it is.
+            let size = fed.inner.restore_point.unwrap_or(log.len()).min(log.len());
             (size, log.root(size).map_err(|e| FedError::Ledger(e.to_string()))?)
         };
         let mut req = RecoveryRequest {
