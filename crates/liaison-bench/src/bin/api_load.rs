@@ -179,6 +179,10 @@ struct Shared {
     weights: [u32; 5],
     /// Set when the --ingest job has finished: the clients stop.
     stop: std::sync::atomic::AtomicBool,
+    /// Operations completed and the slowest latency (µs) since the ingest's progress line last
+    /// read them (the line shows what requests saw in each phase of the ingest).
+    window_ops: std::sync::atomic::AtomicU64,
+    window_max_us: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -323,6 +327,10 @@ async fn client(
             }
         };
         let took = t0.elapsed();
+        shared.window_ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .window_max_us
+            .fetch_max(took.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
         if t0.duration_since(start) < warmup {
             continue;
         }
@@ -427,6 +435,8 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         mode: args.mode,
         weights: parse_weights(&args.weights)?,
         stop: std::sync::atomic::AtomicBool::new(false),
+        window_ops: Default::default(),
+        window_max_us: Default::default(),
     });
     // Preload some drafts so lists have content from the start.
     for _ in 0..args.preload.min(1000) {
@@ -586,6 +596,18 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
 }
 
 /// A field of /proc/self/status in KiB (0 if unknown).
+/// CPU time (user + system) of this process so far, in clock ticks (/proc/self/stat).
+fn cpu_ticks() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) end with ')'.
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
 fn vm_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -645,6 +667,8 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
     let mut max_rss = 0u64;
     let mut max_anon = 0u64;
     let mut polls = 0u64;
+    let mut window_at = Instant::now();
+    let mut window_ticks = cpu_ticks();
     let done = loop {
         max_rss = max_rss.max(vm_kib("VmRSS"));
         max_anon = max_anon.max(vm_kib("RssAnon"));
@@ -661,8 +685,13 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
         }
         polls += 1;
         if polls.is_multiple_of(20) {
+            let now = Instant::now();
+            let secs = now.duration_since(window_at).as_secs_f64().max(0.001);
+            let ticks = cpu_ticks();
+            let ops = shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
+            let slowest = shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
             eprintln!(
-                "ingest {:.0} s: phase {}, {} rows, {} accepted, {}/{} persisted, RSS {} MB (anonymous {} MB)",
+                "ingest {:.0} s: phase {}, {} rows, {} accepted, {}/{} persisted, RSS {} MB (anonymous {} MB) | requests {:.0}/s, slowest {:.0} ms | CPU {:.0} %",
                 t0.elapsed().as_secs_f64(),
                 j["phase"],
                 j["rows"],
@@ -670,8 +699,13 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
                 j["persisted"],
                 j["to_persist"],
                 vm_kib("VmRSS") / 1024,
-                vm_kib("RssAnon") / 1024
+                vm_kib("RssAnon") / 1024,
+                ops as f64 / secs,
+                slowest as f64 / 1000.0,
+                (ticks - window_ticks) as f64 / 100.0 / secs * 100.0
             );
+            window_at = now;
+            window_ticks = ticks;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
