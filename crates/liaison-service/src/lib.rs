@@ -21,6 +21,7 @@ pub mod assess;
 pub mod backup;
 pub mod directory;
 pub mod error;
+pub mod evidence;
 pub mod experience;
 pub mod federation;
 pub mod fixtures;
