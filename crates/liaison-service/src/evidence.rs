@@ -161,7 +161,10 @@ impl Node {
 
     fn key_file(&self) -> Result<KeyFile> {
         let c = self.evidence_config()?;
-        let path = c.key_file.clone().ok_or_else(|| internal("[evidence] key_file is not set"))?;
+        let path = c
+            .key_file
+            .clone()
+            .ok_or_else(|| internal("[evidence] key_file is not set"))?;
         Ok(KeyFile { path })
     }
 }
@@ -219,7 +222,13 @@ impl KeyFile {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = || internal(format!("evidence key file {}:{}: not 'kek ID HEX'", self.path.display(), i + 1));
+            let bad = || {
+                internal(format!(
+                    "evidence key file {}:{}: not 'kek ID HEX'",
+                    self.path.display(),
+                    i + 1
+                ))
+            };
             let mut parts = line.split_whitespace();
             let (Some("kek"), Some(id), Some(hexkey), None) = (parts.next(), parts.next(), parts.next(), parts.next())
             else {
@@ -234,10 +243,16 @@ impl KeyFile {
                     i + 1
                 )));
             }
-            keys.push(Kek { id: id.to_string(), key });
+            keys.push(Kek {
+                id: id.to_string(),
+                key,
+            });
         }
         if keys.is_empty() {
-            return Err(internal(format!("evidence key file {} holds no key", self.path.display())));
+            return Err(internal(format!(
+                "evidence key file {} holds no key",
+                self.path.display()
+            )));
         }
         Ok(keys)
     }
@@ -327,14 +342,23 @@ fn unwrap_key(keys: &[Kek], s: &EvidenceStorage) -> Result<[u8; 32]> {
             s.kek_id
         ))
     })?;
-    let bytes = hex::decode(&s.wrapped_key).map_err(|_| ServiceError::Integrity("a wrapped data key is not hex".into()))?;
+    let bytes =
+        hex::decode(&s.wrapped_key).map_err(|_| ServiceError::Integrity("a wrapped data key is not hex".into()))?;
     if bytes.len() != 24 + 32 + TAG {
-        return Err(ServiceError::Integrity("a wrapped data key has the wrong length".into()));
+        return Err(ServiceError::Integrity(
+            "a wrapped data key has the wrong length".into(),
+        ));
     }
     let cipher = XChaCha20Poly1305::new((&kek.key).into());
     let aad = wrap_aad(&s.blob_id);
     let key = cipher
-        .decrypt(&xnonce(&bytes[..24]), Payload { msg: &bytes[24..], aad: &aad })
+        .decrypt(
+            &xnonce(&bytes[..24]),
+            Payload {
+                msg: &bytes[24..],
+                aad: &aad,
+            },
+        )
         .map_err(|_| ServiceError::Integrity("a wrapped data key does not open under its key-encryption key".into()))?;
     key.try_into()
         .map_err(|_| ServiceError::Integrity("a data key has the wrong length".into()))
@@ -431,7 +455,10 @@ impl SealReader {
     async fn open(path: &Path, blob_id: &str, key: &[u8; 32]) -> Result<SealReader> {
         let file = tokio::fs::File::open(path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                ServiceError::Integrity(format!("the content {} is missing from the evidence directory", path.display()))
+                ServiceError::Integrity(format!(
+                    "the content {} is missing from the evidence directory",
+                    path.display()
+                ))
             } else {
                 internal(format!("opening {}: {e}", path.display()))
             }
@@ -485,10 +512,18 @@ impl SealReader {
         let last = match head[4] {
             0 => false,
             1 => true,
-            _ => return Err(ServiceError::Integrity(format!("chunk {} has a bad header", self.index))),
+            _ => {
+                return Err(ServiceError::Integrity(format!(
+                    "chunk {} has a bad header",
+                    self.index
+                )));
+            }
         };
         if len > CHUNK {
-            return Err(ServiceError::Integrity(format!("chunk {} claims {len} bytes", self.index)));
+            return Err(ServiceError::Integrity(format!(
+                "chunk {} claims {len} bytes",
+                self.index
+            )));
         }
         let mut ct = vec![0u8; len + TAG];
         let got = read_full(&mut self.file, &mut ct).await?;
@@ -589,7 +624,12 @@ pub fn sanitize_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let mut out = String::new();
     for c in base.chars() {
-        let c = if c.is_control() || matches!(c, '"' | '\'' | ';' | ':' | '<' | '>' | '|' | '*' | '?' | '`' | '\u{202e}' | '\u{202d}' | '\u{2066}'..='\u{2069}') {
+        let c = if c.is_control()
+            || matches!(
+                c,
+                '"' | '\'' | ';' | ':' | '<' | '>' | '|' | '*' | '?' | '`' | '\u{202e}' | '\u{202d}' | '\u{2066}'
+                    ..='\u{2069}'
+            ) {
             '_'
         } else {
             c
@@ -614,7 +654,10 @@ fn check_media_type(m: &str) -> Result<String> {
     } else {
         Err(ServiceError::invalid(
             "media_type",
-            format!("'{}' is not a media type such as application/pdf", m.chars().take(60).collect::<String>()),
+            format!(
+                "'{}' is not a media type such as application/pdf",
+                m.chars().take(60).collect::<String>()
+            ),
         ))
     }
 }
@@ -742,9 +785,18 @@ impl Node {
     }
 
     /// The request `id` as `p` may add files to it: a party that may comment.
-    async fn evidence_request(&self, p: &Principal, id: RequestId, now: Timestamp, what: &str) -> Result<(AssistanceRequest, Side)> {
+    async fn evidence_request(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<(AssistanceRequest, Side)> {
         let (r, side) = self.visible(p, id, now).await.map_err(|e| match e {
-            ServiceError::Forbidden(_) => ServiceError::Forbidden(format!("{what} is not allowed for role {} (user {})", p.role, p.username)),
+            ServiceError::Forbidden(_) => ServiceError::Forbidden(format!(
+                "{what} is not allowed for role {} (user {})",
+                p.role, p.username
+            )),
             e => e,
         })?;
         Ok((r.request, side))
@@ -769,10 +821,16 @@ impl Node {
         });
         match (kind, side) {
             (EvidenceKind::Supporting, Side::Requested) => {
-                return Err(ServiceError::invalid("kind", "supporting documents come from the requesting agency; the requested agency adds 'answer' files"));
+                return Err(ServiceError::invalid(
+                    "kind",
+                    "supporting documents come from the requesting agency; the requested agency adds 'answer' files",
+                ));
             }
             (EvidenceKind::Answer, Side::Requesting) => {
-                return Err(ServiceError::invalid("kind", "answer files come from the requested agency; the requesting agency adds 'supporting' files"));
+                return Err(ServiceError::invalid(
+                    "kind",
+                    "answer files come from the requested agency; the requesting agency adds 'supporting' files",
+                ));
             }
             _ => {}
         }
@@ -780,18 +838,36 @@ impl Node {
             (EvidenceKind::Comment, Some(ev)) if !ev.is_empty() => {
                 let events = self.events(p, id, now).await?;
                 if !events.iter().any(|e| e.event == "comment" && e.id.to_string() == ev) {
-                    return Err(ServiceError::invalid("attached_to", format!("'{}' is not a comment on request {id}", ev.chars().take(80).collect::<String>())));
+                    return Err(ServiceError::invalid(
+                        "attached_to",
+                        format!(
+                            "'{}' is not a comment on request {id}",
+                            ev.chars().take(80).collect::<String>()
+                        ),
+                    ));
                 }
                 Some(ev.to_string())
             }
-            (EvidenceKind::Comment, _) => return Err(ServiceError::invalid("attached_to", "a comment's file names the comment (its event id)")),
-            (_, Some(a)) if !a.is_empty() => return Err(ServiceError::invalid("attached_to", "only 'comment' files are attached to a comment")),
+            (EvidenceKind::Comment, _) => {
+                return Err(ServiceError::invalid(
+                    "attached_to",
+                    "a comment's file names the comment (its event id)",
+                ));
+            }
+            (_, Some(a)) if !a.is_empty() => {
+                return Err(ServiceError::invalid(
+                    "attached_to",
+                    "only 'comment' files are attached to a comment",
+                ));
+            }
             _ => None,
         };
         let file_name = sanitize_file_name(&new.file_name);
         let media = new.media_type.as_deref().map(check_media_type).transpose()?;
         let mut marking = new.marking.unwrap_or_else(|| r.draft.marking());
-        marking.validate().map_err(|e| ServiceError::invalid("marking", e.to_string()))?;
+        marking
+            .validate()
+            .map_err(|e| ServiceError::invalid("marking", e.to_string()))?;
         marking.tlp = marking.tlp.stricter(r.draft.marking().tlp);
         if marking.tlp != Tlp::Red {
             marking.recipients.clear();
@@ -852,7 +928,11 @@ impl Node {
     /// Reads a session file's frame headers: (plaintext bytes, sealed bytes) of whole frames,
     /// and the number of frames.
     async fn scan_session(&self, path: &Path, _key: &EvidenceStorage) -> Result<(u64, (u64, u64))> {
-        let mut f = tokio::io::BufReader::new(tokio::fs::File::open(path).await.map_err(|e| internal(format!("upload session file: {e}")))?);
+        let mut f = tokio::io::BufReader::new(
+            tokio::fs::File::open(path)
+                .await
+                .map_err(|e| internal(format!("upload session file: {e}")))?,
+        );
         let mut header = [0u8; HEADER];
         if read_full(&mut f, &mut header).await? < HEADER || &header[..8] != MAGIC {
             return Err(ServiceError::Integrity("the upload session file is damaged".into()));
@@ -870,7 +950,9 @@ impl Node {
                 break;
             }
             let mut skip = (&mut f).take(len + TAG as u64);
-            let n = tokio::io::copy(&mut skip, &mut tokio::io::sink()).await.map_err(internal)?;
+            let n = tokio::io::copy(&mut skip, &mut tokio::io::sink())
+                .await
+                .map_err(internal)?;
             if n < len + TAG as u64 {
                 break;
             }
@@ -891,13 +973,22 @@ impl Node {
     pub async fn evidence_upload_piece(&self, p: &Principal, upload: &str, offset: u64) -> Result<UploadWriter<'_>> {
         let limit = self.evidence_config()?.limit();
         {
-            let mut busy = self.evidence.busy.lock().map_err(|_| internal("upload table poisoned"))?;
+            let mut busy = self
+                .evidence
+                .busy
+                .lock()
+                .map_err(|_| internal("upload table poisoned"))?;
             if busy.contains_key(upload) {
-                return Err(ServiceError::Conflict(format!("upload {upload} is receiving another piece now")));
+                return Err(ServiceError::Conflict(format!(
+                    "upload {upload} is receiving another piece now"
+                )));
             }
             busy.insert(upload.to_string(), ());
         }
-        let guard = BusyGuard { node: self, id: upload.to_string() };
+        let guard = BusyGuard {
+            node: self,
+            id: upload.to_string(),
+        };
         let (u, key) = self.own_upload(p, upload).await?;
         if offset != u.received {
             return Err(ServiceError::Conflict(format!(
@@ -907,11 +998,19 @@ impl Node {
         }
         let path = self.session_path(upload)?;
         let lock = std::fs::OpenOptions::new().read(true).open(&path).map_err(internal)?;
-        lock.try_lock().map_err(|_| ServiceError::Conflict(format!("upload {upload} is receiving another piece now (another instance)")))?;
+        lock.try_lock().map_err(|_| {
+            ServiceError::Conflict(format!(
+                "upload {upload} is receiving another piece now (another instance)"
+            ))
+        })?;
         let keys = self.key_file()?.load()?;
         let dk = unwrap_key(&keys, &key)?;
         let (frames, _) = self.scan_session(&path, &key).await?;
-        let file = tokio::fs::OpenOptions::new().append(true).open(&path).await.map_err(internal)?;
+        let file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(internal)?;
         let seal = SealWriter {
             file,
             cipher: XChaCha20Poly1305::new((&dk).into()),
@@ -958,13 +1057,22 @@ impl Node {
             })
             .transpose()?;
         {
-            let mut busy = self.evidence.busy.lock().map_err(|_| internal("upload table poisoned"))?;
+            let mut busy = self
+                .evidence
+                .busy
+                .lock()
+                .map_err(|_| internal("upload table poisoned"))?;
             if busy.contains_key(upload) {
-                return Err(ServiceError::Conflict(format!("upload {upload} is receiving a piece now")));
+                return Err(ServiceError::Conflict(format!(
+                    "upload {upload} is receiving a piece now"
+                )));
             }
             busy.insert(upload.to_string(), ());
         }
-        let _guard = BusyGuard { node: self, id: upload.to_string() };
+        let _guard = BusyGuard {
+            node: self,
+            id: upload.to_string(),
+        };
         let (u, session_key) = self.own_upload(p, upload).await?;
         // Still a party that may see the request?
         self.evidence_request(p, u.request_id, now, "adding evidence").await?;
@@ -1147,11 +1255,24 @@ impl Node {
             }
             let mut rewrapped = Vec::with_capacity(batch.len());
             for k in &batch {
-                let blob_id = if k.upload { k.id.clone() } else { self.store.evidence_file(&k.id).await?.1.blob_id };
-                let s = EvidenceStorage { blob_id: blob_id.clone(), wrapped_key: k.wrapped_key.clone(), kek_id: k.kek_id.clone() };
+                let blob_id = if k.upload {
+                    k.id.clone()
+                } else {
+                    self.store.evidence_file(&k.id).await?.1.blob_id
+                };
+                let s = EvidenceStorage {
+                    blob_id: blob_id.clone(),
+                    wrapped_key: k.wrapped_key.clone(),
+                    kek_id: k.kek_id.clone(),
+                };
                 let dk = unwrap_key(&keys, &s)?;
                 let w = wrap(&new, &blob_id, &dk)?;
-                rewrapped.push(WrappedKey { id: k.id.clone(), upload: k.upload, wrapped_key: w.wrapped_key, kek_id: w.kek_id });
+                rewrapped.push(WrappedKey {
+                    id: k.id.clone(),
+                    upload: k.upload,
+                    wrapped_key: w.wrapped_key,
+                    kek_id: w.kek_id,
+                });
             }
             total += self.store.evidence_rewrap(&batch, &rewrapped, &p.username, now).await?;
         }
@@ -1161,13 +1282,30 @@ impl Node {
 
     /// Places a legal hold on request `id`'s files, or on one of its files: held files are
     /// never deleted under retention. Legal reviewers and supervisors of either party.
-    pub async fn evidence_hold(&self, p: &Principal, id: RequestId, file: Option<&str>, reason: &str, now: Timestamp) -> Result<()> {
+    pub async fn evidence_hold(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        file: Option<&str>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         let reason = reason.trim();
         if reason.is_empty() || reason.len() > 2000 || reason.chars().any(char::is_control) {
-            return Err(ServiceError::invalid("reason", "must be 1 to 2000 bytes without control characters"));
+            return Err(ServiceError::invalid(
+                "reason",
+                "must be 1 to 2000 bytes without control characters",
+            ));
         }
         self.evidence_request(p, id, now, "placing a legal hold").await?;
-        require(matches!(p.role, liaison_core::Role::LegalReviewer | liaison_core::Role::Supervisor), "placing a legal hold", p)?;
+        require(
+            matches!(
+                p.role,
+                liaison_core::Role::LegalReviewer | liaison_core::Role::Supervisor
+            ),
+            "placing a legal hold",
+            p,
+        )?;
         let subject = match file {
             Some(f) => {
                 let (ef, _) = self.visible_file(p, f, now).await?;
@@ -1178,19 +1316,36 @@ impl Node {
             }
             None => id.to_string(),
         };
-        self.store.evidence_hold(id, &subject, file.is_some(), &p.username, reason, now).await?;
+        self.store
+            .evidence_hold(id, &subject, file.is_some(), &p.username, reason, now)
+            .await?;
         Ok(())
     }
 
     /// Lifts a legal hold placed by [`Node::evidence_hold`].
-    pub async fn evidence_release(&self, p: &Principal, id: RequestId, file: Option<&str>, now: Timestamp) -> Result<()> {
+    pub async fn evidence_release(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        file: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
         self.evidence_request(p, id, now, "lifting a legal hold").await?;
-        require(matches!(p.role, liaison_core::Role::LegalReviewer | liaison_core::Role::Supervisor), "lifting a legal hold", p)?;
+        require(
+            matches!(
+                p.role,
+                liaison_core::Role::LegalReviewer | liaison_core::Role::Supervisor
+            ),
+            "lifting a legal hold",
+            p,
+        )?;
         let subject = match file {
             Some(f) => self.visible_file(p, f, now).await?.0.id,
             None => id.to_string(),
         };
-        self.store.evidence_release(&subject, file.is_some(), &p.username, now).await?;
+        self.store
+            .evidence_release(&subject, file.is_some(), &p.username, now)
+            .await?;
         Ok(())
     }
 
@@ -1220,7 +1375,9 @@ impl Node {
             after = last.id.clone();
             for f in files {
                 report.examined += 1;
-                let Some(days) = config.retention_days(f.kind, f.marking.tlp) else { continue };
+                let Some(days) = config.retention_days(f.kind, f.marking.tlp) else {
+                    continue;
+                };
                 let expires = f
                     .uploaded_at
                     .checked_add(jiff::SignedDuration::from_hours(i64::from(days) * 24))
@@ -1234,7 +1391,17 @@ impl Node {
                 }
                 let (deleted, shared) = self
                     .store
-                    .evidence_delete(&f.id, &actor, &format!("deleted under retention ({} days for {} files marked {})", days, f.kind, f.marking.tlp.as_str()), now)
+                    .evidence_delete(
+                        &f.id,
+                        &actor,
+                        &format!(
+                            "deleted under retention ({} days for {} files marked {})",
+                            days,
+                            f.kind,
+                            f.marking.tlp.as_str()
+                        ),
+                        now,
+                    )
                     .await?;
                 if !deleted {
                     report.held.push(f.id);
@@ -1280,13 +1447,32 @@ mod tests {
     fn retention_rules_match_in_order() {
         let c = EvidenceConfig {
             retention: vec![
-                RetentionRule { kind: Some(EvidenceKind::Answer), tlp: Some(Tlp::Red), days: 30 },
-                RetentionRule { kind: None, tlp: None, days: 365 },
+                RetentionRule {
+                    kind: Some(EvidenceKind::Answer),
+                    tlp: Some(Tlp::Red),
+                    days: 30,
+                },
+                RetentionRule {
+                    kind: None,
+                    tlp: None,
+                    days: 365,
+                },
             ],
             ..Default::default()
         };
         assert_eq!(c.retention_days(EvidenceKind::Answer, Tlp::Red), Some(30));
         assert_eq!(c.retention_days(EvidenceKind::Answer, Tlp::Amber), Some(365));
-        assert!(EvidenceConfig { retention: vec![RetentionRule { kind: None, tlp: None, days: 0 }], ..Default::default() }.validate().is_err());
+        assert!(
+            EvidenceConfig {
+                retention: vec![RetentionRule {
+                    kind: None,
+                    tlp: None,
+                    days: 0
+                }],
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

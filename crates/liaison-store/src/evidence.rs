@@ -88,7 +88,6 @@ const FILE_COLS: &str = "f.id, f.request_id, f.kind, f.attached_to, f.sha256, f.
     (SELECT COUNT(*) FROM evidence_holds h WHERE h.subject = f.id OR h.subject = f.request_id), \
     f.blob_id, f.wrapped_key, f.kek_id";
 
-
 fn side(s: &str) -> Result<Side> {
     match s {
         "requesting" => Ok(Side::Requesting),
@@ -273,12 +272,7 @@ impl Store {
 
     /// Records a stored file: its row, the end of its upload session (if any) and its first
     /// custody entry `evidence.upload`, in one transaction.
-    pub async fn evidence_insert(
-        &self,
-        f: &EvidenceFile,
-        key: &EvidenceStorage,
-        upload: Option<&str>,
-    ) -> Result<()> {
+    pub async fn evidence_insert(&self, f: &EvidenceFile, key: &EvidenceStorage, upload: Option<&str>) -> Result<()> {
         let (f, key, upload) = (f.clone(), key.clone(), upload.map(str::to_string));
         self.writing(move |s| async move {
             let mut w = s.write().await?;
@@ -501,19 +495,29 @@ impl Store {
 
     /// Places a legal hold on a request's files or one file (`subject`), with an audit entry
     /// (and a custody entry when the subject is a file).
-    pub async fn evidence_hold(&self, request: RequestId, subject: &str, file: bool, by: &str, reason: &str, at: jiff::Timestamp) -> Result<()> {
+    pub async fn evidence_hold(
+        &self,
+        request: RequestId,
+        subject: &str,
+        file: bool,
+        by: &str,
+        reason: &str,
+        at: jiff::Timestamp,
+    ) -> Result<()> {
         let (subject, by, reason) = (subject.to_string(), by.to_string(), reason.to_string());
         self.writing(move |s| async move {
             let mut w = s.write().await?;
-            sqlx::query("INSERT INTO evidence_holds (subject, request_id, by_user, at, reason) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&subject)
-                .bind(request.to_string())
-                .bind(&by)
-                .bind(ms(at))
-                .bind(&reason)
-                .execute(w.conn().await?)
-                .await
-                .map_err(|e| unique(e, format!("a legal hold on {subject}")))?;
+            sqlx::query(
+                "INSERT INTO evidence_holds (subject, request_id, by_user, at, reason) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&subject)
+            .bind(request.to_string())
+            .bind(&by)
+            .bind(ms(at))
+            .bind(&reason)
+            .execute(w.conn().await?)
+            .await
+            .map_err(|e| unique(e, format!("a legal hold on {subject}")))?;
             let detail = serde_json::json!({ "request": request.to_string(), "reason": reason });
             if file {
                 custody_in(&mut w, &subject, at, &by, "evidence.hold", &detail).await?;
@@ -572,7 +576,13 @@ impl Store {
     /// the custody entry `evidence.delete`, unless the file or its request is on legal hold
     /// (checked in the same statement). Answers whether it was deleted and whether another
     /// live file still shares its content (then the content must stay).
-    pub async fn evidence_delete(&self, id: &str, actor: &str, reason: &str, at: jiff::Timestamp) -> Result<(bool, bool)> {
+    pub async fn evidence_delete(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(bool, bool)> {
         let (id, actor, reason) = (id.to_string(), actor.to_string(), reason.to_string());
         self.writing(move |s| async move {
             let mut w = s.write().await?;
