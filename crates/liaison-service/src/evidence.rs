@@ -728,6 +728,11 @@ impl UploadWriter<'_> {
         self.received
     }
 
+    /// The largest file accepted (`[evidence] max_file_bytes`).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     pub async fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
         if self.received + bytes.len() as u64 > self.limit {
             // Keep what came before, so that a client can see the offset.
@@ -968,6 +973,16 @@ impl Node {
         Ok(self.own_upload(p, upload).await?.0)
     }
 
+    /// Whether upload session `upload` of `p`'s belongs to request `request` (else "not
+    /// found", as for another user's session).
+    pub async fn evidence_upload_on(&self, p: &Principal, request: RequestId, upload: &str) -> Result<()> {
+        let (u, _) = self.store.evidence_upload(upload).await?;
+        if u.request_id != request || u.uploader != p.username || u.uploader_agency != p.agency {
+            return Err(ServiceError::NotFound(format!("upload {upload}")));
+        }
+        Ok(())
+    }
+
     /// Opens the next piece of an upload, which must start at `offset`, the session's
     /// received offset (else `Conflict`, naming it). One piece at a time per session.
     pub async fn evidence_upload_piece(&self, p: &Principal, upload: &str, offset: u64) -> Result<UploadWriter<'_>> {
@@ -1173,10 +1188,24 @@ impl Node {
     /// A file as `p` may see it: a party to its request admitted by the file's marking;
     /// anything else is "not found".
     async fn visible_file(&self, p: &Principal, file: &str, now: Timestamp) -> Result<(EvidenceFile, EvidenceStorage)> {
+        self.visible_file_of(p, None, file, now).await
+    }
+
+    /// [`Node::visible_file`], and on request `request` when one is named.
+    async fn visible_file_of(
+        &self,
+        p: &Principal,
+        request: Option<RequestId>,
+        file: &str,
+        now: Timestamp,
+    ) -> Result<(EvidenceFile, EvidenceStorage)> {
         let (f, s) = self.store.evidence_file(file).await.map_err(|e| match e {
             liaison_store::StoreError::NotFound(_) => ServiceError::NotFound(format!("evidence file {file}")),
             e => e.into(),
         })?;
+        if request.is_some_and(|r| r != f.request_id) {
+            return Err(ServiceError::NotFound(format!("evidence file {file}")));
+        }
         let (r, _) = self
             .evidence_request(p, f.request_id, now, "reading evidence")
             .await
@@ -1199,14 +1228,26 @@ impl Node {
     }
 
     /// One file's metadata.
-    pub async fn evidence_meta(&self, p: &Principal, file: &str, now: Timestamp) -> Result<EvidenceFile> {
-        Ok(self.visible_file(p, file, now).await?.0)
+    pub async fn evidence_meta(
+        &self,
+        p: &Principal,
+        request: Option<RequestId>,
+        file: &str,
+        now: Timestamp,
+    ) -> Result<EvidenceFile> {
+        Ok(self.visible_file_of(p, request, file, now).await?.0)
     }
 
     /// Opens a file's content for `p`, recording the custody step `evidence.download` first.
     /// The content is checked chunk by chunk as it is read: an altered chunk fails there.
-    pub async fn evidence_download(&self, p: &Principal, file: &str, now: Timestamp) -> Result<EvidenceDownload> {
-        let (f, s) = self.visible_file(p, file, now).await?;
+    pub async fn evidence_download(
+        &self,
+        p: &Principal,
+        request: Option<RequestId>,
+        file: &str,
+        now: Timestamp,
+    ) -> Result<EvidenceDownload> {
+        let (f, s) = self.visible_file_of(p, request, file, now).await?;
         if f.deleted_at.is_some() {
             return Err(ServiceError::NotFound(format!(
                 "the content of evidence file {file} was deleted under retention (its record and custody remain)"
@@ -1230,8 +1271,14 @@ impl Node {
     }
 
     /// A file's chain of custody: every audit entry about it, oldest first.
-    pub async fn evidence_custody(&self, p: &Principal, file: &str, now: Timestamp) -> Result<Vec<AuditEntry>> {
-        let (f, _) = self.visible_file(p, file, now).await?;
+    pub async fn evidence_custody(
+        &self,
+        p: &Principal,
+        request: Option<RequestId>,
+        file: &str,
+        now: Timestamp,
+    ) -> Result<Vec<AuditEntry>> {
+        let (f, _) = self.visible_file_of(p, request, file, now).await?;
         Ok(self.store.evidence_custody(&f.id).await?)
     }
 

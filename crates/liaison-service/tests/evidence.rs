@@ -82,7 +82,7 @@ async fn upload(
 }
 
 async fn download(f: &TwoAgencies, p: &Principal, file: &str, now: Timestamp) -> Result<Vec<u8>, ServiceError> {
-    let mut d = f.node.evidence_download(p, file, now).await?;
+    let mut d = f.node.evidence_download(p, None, file, now).await?;
     let mut out = Vec::new();
     while let Some(c) = d.content.next_chunk().await? {
         out.extend_from_slice(&c);
@@ -213,7 +213,7 @@ async fn resumable_upload_and_download(f: &TwoAgencies, id: liaison_core::Reques
     assert_eq!(download(f, desk, &file.id, now).await.unwrap(), bytes);
     let list = f.node.evidence_list(desk, id, now).await.unwrap();
     assert!(list.iter().any(|x| x.id == file.id));
-    let custody = f.node.evidence_custody(officer, &file.id, now).await.unwrap();
+    let custody = f.node.evidence_custody(officer, None, &file.id, now).await.unwrap();
     let steps: Vec<(&str, &str)> = custody.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
     assert_eq!(
         steps,
@@ -223,7 +223,7 @@ async fn resumable_upload_and_download(f: &TwoAgencies, id: liaison_core::Reques
     let other = fixtures::agency("DE-BKA", "DE", "Europe/Berlin").unwrap();
     let bka = f.add_agency(&other, "bka.officer", Role::Officer).await.unwrap();
     assert!(matches!(
-        f.node.evidence_meta(&bka, &file.id, now).await,
+        f.node.evidence_meta(&bka, None, &file.id, now).await,
         Err(ServiceError::NotFound(_))
     ));
     assert!(matches!(
@@ -352,7 +352,7 @@ async fn red_file_reaches_named_recipient_only(f: &TwoAgencies, id: liaison_core
             .all(|x| x.id != file.id)
     );
     assert!(matches!(
-        f.node.evidence_meta(other, &file.id, now).await,
+        f.node.evidence_meta(other, None, &file.id, now).await,
         Err(ServiceError::NotFound(_))
     ));
     assert!(matches!(
@@ -360,7 +360,7 @@ async fn red_file_reaches_named_recipient_only(f: &TwoAgencies, id: liaison_core
         Err(ServiceError::NotFound(_))
     ));
     assert!(matches!(
-        f.node.evidence_custody(other, &file.id, now).await,
+        f.node.evidence_custody(other, None, &file.id, now).await,
         Err(ServiceError::NotFound(_))
     ));
 }
@@ -395,9 +395,13 @@ async fn hold_blocks_the_sweep(f: &TwoAgencies, now: Timestamp) {
         download(f, officer, &gone.id, later).await,
         Err(ServiceError::NotFound(_))
     ));
-    let meta = f.node.evidence_meta(officer, &gone.id, later).await.unwrap();
+    let meta = f.node.evidence_meta(officer, None, &gone.id, later).await.unwrap();
     assert!(meta.deleted_at.is_some());
-    let custody = f.node.evidence_custody(officer, &gone.id, later).await.unwrap();
+    let custody = f
+        .node
+        .evidence_custody(officer, Some(id), &gone.id, later)
+        .await
+        .unwrap();
     let last = custody.last().unwrap();
     assert_eq!(last.action, "evidence.delete");
     assert!(last.detail.contains("deleted under retention"), "{}", last.detail);
@@ -419,7 +423,7 @@ async fn hold_blocks_the_sweep(f: &TwoAgencies, now: Timestamp) {
     assert!(r.deleted.contains(&kept.id));
     let actions: Vec<String> = f
         .node
-        .evidence_custody(officer, &kept.id, later)
+        .evidence_custody(officer, None, &kept.id, later)
         .await
         .unwrap()
         .into_iter()
