@@ -1225,7 +1225,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "marking": schema_ref("Marking"), "legal_hold": {"type": "boolean"},
                     "deleted_at": {"type": "string", "description": "When the content was deleted under retention"}
                 })),
-                "EvidenceUpload": object(&["id", "request_id", "kind", "file_name", "media_type_claimed", "uploader", "uploader_agency", "side", "marking", "created_at", "received"], json!({
+                "EvidenceUpload": object(&["id", "request_id", "kind", "file_name", "media_type_claimed", "uploader", "uploader_agency", "side", "marking", "created_at", "received", "receiving"], json!({
+                    "receiving": {"type": "boolean", "description": "A piece is arriving now: wait for it to end before resuming"},
                     "id": uuid(), "request_id": uuid(), "kind": evidence_kinds.clone(), "attached_to": string(),
                     "file_name": string(), "media_type_claimed": nullable(string()), "uploader": string(),
                     "uploader_agency": uuid(), "side": enum_of(["requesting", "requested"]), "marking": schema_ref("Marking"),

@@ -890,6 +890,7 @@ impl Node {
             marking,
             created_at: now,
             received: 0,
+            receiving: false,
         };
         let keys = self.key_file()?.load()?;
         let key: [u8; 32] = rand::random();
@@ -970,7 +971,14 @@ impl Node {
 
     /// An upload session and how much of it arrived.
     pub async fn evidence_upload_status(&self, p: &Principal, upload: &str) -> Result<EvidenceUpload> {
-        Ok(self.own_upload(p, upload).await?.0)
+        let mut u = self.own_upload(p, upload).await?.0;
+        u.receiving = self
+            .evidence
+            .busy
+            .lock()
+            .map(|b| b.contains_key(upload))
+            .unwrap_or(false);
+        Ok(u)
     }
 
     /// Whether upload session `upload` of `p`'s belongs to request `request` (else "not

@@ -247,6 +247,7 @@ impl Store {
                 marking: marking(&r.9, r.10.as_deref())?,
                 created_at: ts(r.11)?,
                 received: 0,
+                receiving: false,
             },
             EvidenceStorage {
                 blob_id: r.0,

@@ -87,6 +87,9 @@ pub struct EvidenceUpload {
     pub created_at: jiff::Timestamp,
     /// Bytes received and stored so far: the offset the next piece must start at.
     pub received: u64,
+    /// Whether a piece is arriving now (through this node process): wait for it to end (a
+    /// broken connection ends it) before resuming.
+    pub receiving: bool,
 }
 
 /// A legal hold on a request (all its files) or on one file.
