@@ -1278,7 +1278,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                         "median_days_to_answer": nullable(json!({"type": "number"})), "p90_days_to_answer": nullable(json!({"type": "number"}))
                     })))
                 })),
-                "AuditReport": object(&["entries", "head_hash", "first_bad", "problems", "anchors_checked", "last_anchored_seq", "requests_checked", "comments_checked", "unchecked_legacy"], json!({
+                "AuditReport": object(&["entries", "head_hash", "first_bad", "problems", "anchors_checked", "last_anchored_seq", "requests_checked", "comments_checked", "evidence_checked", "unchecked_legacy"], json!({
                     "entries": count(), "head_hash": string(),
                     "first_bad": {"description": "The first problem (audit entry sequence, reason): an altered, missing or reordered entry, a truncated log, a log rewritten before an anchor in the ledger, or a request or comment changed outside the node; null when intact",
                         "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 2, "maxItems": 2}]},
@@ -1287,6 +1287,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "last_anchored_seq": nullable(count()),
                     "requests_checked": count(),
                     "comments_checked": count(),
+                    "evidence_checked": count(),
                     "unchecked_legacy": count()
                 })),
                 "User": object(&["id", "username", "display_name", "agency", "role", "created_at", "disabled"], json!({
