@@ -12,7 +12,7 @@ use liaison_service::evidence::{CHUNK, EvidenceConfig, NewEvidence, RetentionRul
 use liaison_service::fixtures::{self, TwoAgencies};
 use liaison_service::{Principal, ServiceError};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::Path;
 
 fn content(len: usize, seed: u8) -> Vec<u8> {
     // Recognisable plaintext: a repeated phrase with a counter.
@@ -122,7 +122,7 @@ async fn evidence_on_every_backend() {
     }
 }
 
-async fn resumable_upload_and_download(f: &TwoAgencies, id: liaison_core::RequestId, dir: &PathBuf, now: Timestamp) {
+async fn resumable_upload_and_download(f: &TwoAgencies, id: liaison_core::RequestId, dir: &Path, now: Timestamp) {
     let officer = f.who("FBI", Role::Officer);
     let bytes = content(2 * CHUNK + 12_345, 1);
     let u = f
@@ -305,7 +305,7 @@ async fn altered_content_is_detected(f: &TwoAgencies, id: liaison_core::RequestI
     assert_eq!(download(f, officer, &file.id, now).await.unwrap(), bytes);
 }
 
-async fn rotation_keeps_files_readable(f: &TwoAgencies, id: liaison_core::RequestId, dir: &PathBuf, now: Timestamp) {
+async fn rotation_keeps_files_readable(f: &TwoAgencies, id: liaison_core::RequestId, dir: &Path, now: Timestamp) {
     let officer = f.who("FBI", Role::Officer);
     let bytes = content(4000, 3);
     let file = upload(f, officer, id, "ledger.xlsx", None, &bytes, now).await;

@@ -93,9 +93,9 @@ pub(crate) fn push(
     seq
 }
 
-type Row = (i64, i64, String, String, String, String, String, String);
+pub(crate) type Row = (i64, i64, String, String, String, String, String, String);
 
-fn entry(r: Row) -> Result<AuditEntry> {
+pub(crate) fn entry(r: Row) -> Result<AuditEntry> {
     Ok(AuditEntry {
         seq: r.0,
         at: ts(r.1)?,

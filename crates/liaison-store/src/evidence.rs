@@ -399,27 +399,14 @@ impl Store {
 
     /// A file's custody log: the audit entries about it, oldest first (at most 10,000).
     pub async fn evidence_custody(&self, file_id: &str) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(i64, i64, String, String, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<crate::audit::Row> = sqlx::query_as(
             "SELECT a.seq, a.at, a.actor, a.action, a.subject, a.detail, a.prev_hash, a.hash FROM evidence_custody c \
              JOIN audit_log a ON a.seq = c.seq WHERE c.file_id = $1 ORDER BY a.seq LIMIT 10000",
         )
         .bind(file_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.0,
-                    at: ts(r.1)?,
-                    actor: r.2,
-                    action: r.3,
-                    subject: r.4,
-                    detail: r.5,
-                    prev_hash: r.6,
-                    hash: r.7,
-                })
-            })
-            .collect()
+        rows.into_iter().map(crate::audit::entry).collect()
     }
 
     /// Every wrapped data key not wrapped by `kek_id`, at most `limit`.
