@@ -12,7 +12,7 @@
 //! - a state change and the federation messages it causes commit in one transaction.
 //!
 //! Rooms (one file per area): [`requests`], [`directory`], [`admin`] (users and tokens),
-//! [`reports`], [`assess`], [`intel`] (network clean-up), [`federation`] (identity and key
+//! [`reports`], [`assess`], [`evidence`] (evidence files, custody, retention), [`intel`] (network clean-up), [`federation`] (identity and key
 //! rotation, peers, ledger, inbound apply, outgoing mirroring, delivery), [`setup`] (creating a
 //! node), [`fixtures`] (demo, benchmark and test data).
 
