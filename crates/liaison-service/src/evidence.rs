@@ -147,6 +147,11 @@ impl Node {
         Ok(self)
     }
 
+    /// Whether this node keeps evidence files (has an evidence directory configured).
+    pub fn evidence_enabled(&self) -> bool {
+        self.evidence.config.is_some()
+    }
+
     fn evidence_config(&self) -> Result<&EvidenceConfig> {
         self.evidence
             .config
