@@ -926,14 +926,27 @@ impl Node {
     /// off by a crash is removed (the client sends those bytes again).
     async fn session_received(&self, id: &str, key: &EvidenceStorage) -> Result<u64> {
         let path = self.session_path(id)?;
-        let (_, len) = self.scan_session(&path, key).await?;
-        let on_disk = tokio::fs::metadata(&path).await.map_err(internal)?.len();
-        if on_disk > len.1 {
-            let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(internal)?;
-            f.set_len(len.1).map_err(internal)?;
+        // Only the holder of the session's lock may cut a partial frame off: a frame being
+        // written by a piece arriving now is not partial, only unfinished.
+        let lock = std::fs::File::open(&path).map_err(|e| internal(format!("upload session file: {e}")))?;
+        if lock.try_lock().is_ok() {
+            Ok(self.trim_session(&path, key).await?.1)
+        } else {
+            Ok(self.scan_session(&path, key).await?.1.0)
+        }
+    }
+
+    /// With the session's lock held: cuts off a frame a crash left partial; answers (frames,
+    /// plaintext bytes) of the whole ones.
+    async fn trim_session(&self, path: &Path, key: &EvidenceStorage) -> Result<(u64, u64)> {
+        let (frames, (plain, sealed)) = self.scan_session(path, key).await?;
+        let on_disk = tokio::fs::metadata(path).await.map_err(internal)?.len();
+        if on_disk > sealed {
+            let f = std::fs::OpenOptions::new().write(true).open(path).map_err(internal)?;
+            f.set_len(sealed).map_err(internal)?;
             f.sync_all().map_err(internal)?;
         }
-        Ok(len.0)
+        Ok((frames, plain))
     }
 
     /// Reads a session file's frame headers: (plaintext bytes, sealed bytes) of whole frames,
@@ -1017,12 +1030,9 @@ impl Node {
             node: self,
             id: upload.to_string(),
         };
-        let (u, key) = self.own_upload(p, upload).await?;
-        if offset != u.received {
-            return Err(ServiceError::Conflict(format!(
-                "upload {upload} has received {} bytes: send the piece that starts at offset {}",
-                u.received, u.received
-            )));
+        let (u, key) = self.store.evidence_upload(upload).await?;
+        if u.uploader != p.username || u.uploader_agency != p.agency {
+            return Err(ServiceError::NotFound(format!("upload {upload}")));
         }
         let path = self.session_path(upload)?;
         let lock = std::fs::OpenOptions::new().read(true).open(&path).map_err(internal)?;
@@ -1031,9 +1041,14 @@ impl Node {
                 "upload {upload} is receiving another piece now (another instance)"
             ))
         })?;
+        let (frames, received) = self.trim_session(&path, &key).await?;
+        if offset != received {
+            return Err(ServiceError::Conflict(format!(
+                "upload {upload} has received {received} bytes: send the piece that starts at offset {received}"
+            )));
+        }
         let keys = self.key_file()?.load()?;
         let dk = unwrap_key(&keys, &key)?;
-        let (frames, _) = self.scan_session(&path, &key).await?;
         let file = tokio::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -1050,7 +1065,7 @@ impl Node {
             _lock: lock,
             seal,
             buf: Vec::with_capacity(CHUNK),
-            received: u.received,
+            received,
             limit,
         })
     }
@@ -1102,6 +1117,10 @@ impl Node {
             id: upload.to_string(),
         };
         let (u, session_key) = self.own_upload(p, upload).await?;
+        let lock = std::fs::File::open(self.session_path(&u.id)?).map_err(internal)?;
+        lock.try_lock().map_err(|_| {
+            ServiceError::Conflict(format!("upload {upload} is receiving a piece now (another instance)"))
+        })?;
         // Still a party that may see the request?
         self.evidence_request(p, u.request_id, now, "adding evidence").await?;
         let keys = self.key_file()?.load()?;
@@ -1172,9 +1191,13 @@ impl Node {
                 if let Some(parent) = target.parent() {
                     let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
                 }
+                // The key file as it is now: a rotation may have run while the content was
+                // being read back.
+                let keys = self.key_file()?.load()?;
                 wrap(&keys[0], &file_id, &dk)?
             }
         };
+        drop(lock);
         let f = EvidenceFile {
             id: file_id,
             request_id: u.request_id,
@@ -1302,41 +1325,68 @@ impl Node {
     pub async fn evidence_rotate_key(&self, p: &Principal, now: Timestamp) -> Result<u64> {
         require(p.role.may_administer(), "rotating the evidence key", p)?;
         let kf = self.key_file()?;
+        // One rotation at a time, across the instances sharing the key file.
+        let lock_path = kf.path.with_extension("lock");
+        let lock = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(|e| internal(format!("{}: {e}", lock_path.display())))?
+        };
+        lock.try_lock()
+            .map_err(|_| ServiceError::Conflict("another evidence key rotation is running".into()))?;
         let mut keys = kf.load()?;
         let key: [u8; 32] = rand::random();
         let new = Kek { id: kek_id(&key), key };
         keys.insert(0, new.clone());
         kf.replace(&keys)?;
         let mut total = 0u64;
-        loop {
-            let batch = self.store.evidence_keys_not_under(&new.id, 500).await?;
-            if batch.is_empty() {
-                break;
+        // Two passes: the second re-wraps what an upload finishing meanwhile wrapped under the
+        // old key (it read the key file just before the first pass wrote it).
+        for pass in 0..2 {
+            if pass == 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            let mut rewrapped = Vec::with_capacity(batch.len());
-            for k in &batch {
-                let blob_id = if k.upload {
-                    k.id.clone()
-                } else {
-                    self.store.evidence_file(&k.id).await?.1.blob_id
-                };
-                let s = EvidenceStorage {
-                    blob_id: blob_id.clone(),
-                    wrapped_key: k.wrapped_key.clone(),
-                    kek_id: k.kek_id.clone(),
-                };
-                let dk = unwrap_key(&keys, &s)?;
-                let w = wrap(&new, &blob_id, &dk)?;
-                rewrapped.push(WrappedKey {
-                    id: k.id.clone(),
-                    upload: k.upload,
-                    wrapped_key: w.wrapped_key,
-                    kek_id: w.kek_id,
-                });
+            loop {
+                let batch = self.store.evidence_keys_not_under(&new.id, 500).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                let mut rewrapped = Vec::with_capacity(batch.len());
+                for k in &batch {
+                    let blob_id = if k.upload {
+                        k.id.clone()
+                    } else {
+                        self.store.evidence_file(&k.id).await?.1.blob_id
+                    };
+                    let s = EvidenceStorage {
+                        blob_id: blob_id.clone(),
+                        wrapped_key: k.wrapped_key.clone(),
+                        kek_id: k.kek_id.clone(),
+                    };
+                    let dk = unwrap_key(&keys, &s)?;
+                    let w = wrap(&new, &blob_id, &dk)?;
+                    rewrapped.push(WrappedKey {
+                        id: k.id.clone(),
+                        upload: k.upload,
+                        wrapped_key: w.wrapped_key,
+                        kek_id: w.kek_id,
+                    });
+                }
+                let n = self.store.evidence_rewrap(&batch, &rewrapped, &p.username, now).await?;
+                if n == 0 {
+                    // Every row of the batch changed under us (another writer): read again.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                total += n;
             }
-            total += self.store.evidence_rewrap(&batch, &rewrapped, &p.username, now).await?;
         }
         kf.replace(&[new])?;
+        drop(lock);
         Ok(total)
     }
 
