@@ -1217,6 +1217,27 @@ impl Node {
             deleted_at: None,
         };
         self.store.evidence_insert(&f, &storage, Some(&u.id)).await?;
+        // A rotation that finished between our wrap and our insert removed the key we wrapped
+        // under: wrap again under the current one (we still hold the data key).
+        if storage.blob_id == f.id {
+            let keys = self.key_file()?.load()?;
+            if !keys.iter().any(|k| k.id == storage.kek_id) {
+                let w = wrap(&keys[0], &f.id, &dk)?;
+                let old = WrappedKey {
+                    id: f.id.clone(),
+                    upload: false,
+                    wrapped_key: storage.wrapped_key.clone(),
+                    kek_id: storage.kek_id.clone(),
+                };
+                let new = WrappedKey {
+                    id: f.id.clone(),
+                    upload: false,
+                    wrapped_key: w.wrapped_key,
+                    kek_id: w.kek_id,
+                };
+                self.store.evidence_rewrap(&[old], &[new], &f.uploader, now).await?;
+            }
+        }
         let _ = std::fs::remove_file(&session);
         Ok(f)
     }
