@@ -27,6 +27,9 @@ pub struct Config {
     /// TLP 2.0 defaults per kind of object and declared client organisations (docs/markings.md).
     #[serde(default)]
     pub markings: liaison_core::marking::MarkingConfig,
+    /// Evidence files: directory, key file, size limit, retention (docs/evidence.md).
+    #[serde(default)]
+    pub evidence: liaison_service::evidence::EvidenceConfig,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -138,6 +141,7 @@ impl Config {
             federation: Default::default(),
             limits: LimitsSection::default(),
             markings: Default::default(),
+            evidence: liaison_service::evidence::EvidenceConfig::default().resolved(data_dir),
         }
     }
 
@@ -158,6 +162,16 @@ impl Config {
         c.apply_env()?;
         c.sla.validate().with_context(|| format!("in {}", path.display()))?;
         c.limits.validate().with_context(|| format!("in {}", path.display()))?;
+        c.evidence
+            .validate()
+            .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
+        // Relative paths are relative to the data directory; unset ones default into it.
+        for p in [&mut c.evidence.dir, &mut c.evidence.key_file].into_iter().flatten() {
+            if p.is_relative() {
+                *p = data_dir.join(&*p);
+            }
+        }
+        c.evidence = c.evidence.resolved(data_dir);
         Ok(c)
     }
 
@@ -240,6 +254,24 @@ max_connections_per_address = {maxa}
 # notice = "TLP:AMBER"
 # [markings.clients]
 # "CN-CNCERT" = ["CN-ISP-A"]
+
+# Evidence files (`liaison evidence …`, docs/evidence.md): content is stored encrypted and
+# content-addressed in `dir` (default DATA_DIR/evidence); the key-encryption keys are in
+# `key_file` (default DATA_DIR/evidence.key), never in the database: back it up, and give every
+# instance sharing the directory the same key file. Uploads larger than max_file_bytes
+# (default 16 GiB) are refused. Retention: the first rule matching a file's kind (supporting,
+# answer, comment) and TLP wins; its content is deleted `days` after upload unless a legal hold
+# covers it or its request. No rule: kept for ever.
+# [evidence]
+# dir = "/srv/liaison/evidence"
+# key_file = "/etc/liaison/evidence.key"
+# max_file_bytes = 17179869184
+# [[evidence.retention]]
+# kind = "answer"
+# tlp = "TLP:RED"
+# days = 365
+# [[evidence.retention]]
+# days = 3650
 
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the
@@ -402,6 +434,40 @@ mod tests {
                 .contains("idle_timeout_seconds")
         );
         assert!(toml::from_str::<LimitsSection>("idle_timeout = 3").is_err());
+    }
+}
+
+#[cfg(test)]
+mod evidence_section {
+    use super::*;
+
+    #[test]
+    fn the_commented_evidence_example_parses_when_uncommented() {
+        let dir = std::env::temp_dir().join("liaison-config-evidence-test");
+        let text = Config::defaults(&dir).commented().unwrap();
+        let start = text.find("# [evidence]").unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        let block: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let full = format!("{}\n{}\n{block}\n", &text[..start], &text[end..]);
+        let c: Config = toml::from_str(&full).unwrap();
+        assert_eq!(c.evidence.dir.as_deref(), Some(Path::new("/srv/liaison/evidence")));
+        assert_eq!(c.evidence.limit(), 16 << 30);
+        assert_eq!(c.evidence.retention.len(), 2);
+        use liaison_core::record::EvidenceKind;
+        assert_eq!(
+            c.evidence.retention_days(EvidenceKind::Answer, liaison_core::Tlp::Red),
+            Some(365)
+        );
+        assert_eq!(
+            c.evidence
+                .retention_days(EvidenceKind::Supporting, liaison_core::Tlp::Amber),
+            Some(3650)
+        );
+        assert!(c.evidence.validate().is_ok());
     }
 }
 

@@ -51,6 +51,7 @@ pub fn router(node: Node) -> Router {
         .with_state(node.clone())
         .merge(crate::admin_api::router(node.clone())) // users, tokens, peers, ledger, keys
         .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
+        .merge(crate::evidence::router(node.clone())) // /api/v1/requests/{id}/evidence
         .layer(axum::middleware::from_fn(refuse_nul_in_query))
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));
@@ -375,7 +376,7 @@ fn integral_numbers(v: &mut serde_json::Value) -> bool {
     }
 }
 
-fn parse_id(id: &str) -> ApiResult<RequestId> {
+pub(crate) fn parse_id(id: &str) -> ApiResult<RequestId> {
     id.parse()
         .map_err(|_| Problem::field("id", format!("'{id}' is not a request id (UUID)")))
 }

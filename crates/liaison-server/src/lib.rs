@@ -12,6 +12,7 @@
 pub mod admin_api;
 pub mod api;
 pub mod conn;
+pub mod evidence;
 pub mod federation;
 pub mod intel; // [intel] network clean-up
 pub mod marking_rules;

@@ -13,6 +13,10 @@ pub enum Reach {
     /// Comments: read through their request, then through their own marking (`Node::events`);
     /// written with a marking never below the request's.
     Comments,
+    /// Evidence files: parties to their request only (`Node::visible_for`), then the file's own
+    /// marking, never below the request's, with the uploader's agency as originator — the
+    /// comment rule (`evidence::admits_file`); a file a reader may not see is "not found".
+    Evidence,
     /// Clean-up notices, feedback and indicators: scoped to the issuing agency and the
     /// partner agency; items keep their TLP (docs/federation.md for what travels).
     Intel,
@@ -52,6 +56,16 @@ pub const API: &[(&str, Reach)] = &[
     ("permittedUses", Reach::Requests),
     ("assess", Reach::Requests),
     ("cooperationReport", Reach::Statistics),
+    ("listEvidence", Reach::Evidence),
+    ("uploadEvidence", Reach::Evidence),
+    ("beginEvidenceUpload", Reach::Evidence),
+    ("evidenceUploadStatus", Reach::Evidence),
+    ("putEvidencePiece", Reach::Evidence),
+    ("abortEvidenceUpload", Reach::Evidence),
+    ("finishEvidenceUpload", Reach::Evidence),
+    ("getEvidence", Reach::Evidence),
+    ("downloadEvidence", Reach::Evidence),
+    ("evidenceCustody", Reach::Evidence),
     ("intelIngest", Reach::Intel),
     ("intelIngestJob", Reach::Intel),
     ("intelIngestJobs", Reach::Intel),
@@ -92,6 +106,15 @@ pub const CLI: &[(&str, Reach)] = &[
     ("request marking", Reach::Requests),
     ("request consent", Reach::Comments),
     ("request overdue", Reach::Requests),
+    ("evidence add", Reach::Evidence),
+    ("evidence list", Reach::Evidence),
+    ("evidence show", Reach::Evidence),
+    ("evidence get", Reach::Evidence),
+    ("evidence custody", Reach::Evidence),
+    ("evidence hold", Reach::Evidence),
+    ("evidence release", Reach::Evidence),
+    ("evidence sweep", Reach::NodeOperator),
+    ("evidence rotate-key", Reach::NodeOperator),
     ("directory", Reach::Unmarked),
     ("directory add-jurisdiction", Reach::Unmarked),
     ("directory add-agency", Reach::Unmarked),

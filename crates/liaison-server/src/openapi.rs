@@ -802,6 +802,45 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         let required: Vec<&str> = props.keys().map(String::as_str).collect();
         object(&required, Value::Object(props.clone()))
     };
+    let sha256 =
+        json!({"type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "SHA-256, 64 hexadecimal digits"});
+    let upload_param = json!({"name": "upload", "in": "path", "required": true, "description": "Upload session id", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}});
+    let file_param = json!({"name": "file", "in": "path", "required": true, "description": "Evidence file id", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}});
+    let evidence_kinds = enum_of(["supporting", "answer", "comment"]);
+    let binary_body = json!({"required": false, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}, "*/*": {"schema": {}}}});
+    let evidence_upload = {
+        let mut o = Op::new("uploadEvidence", "evidence", "Upload a whole file in one streamed body")
+            .describe("The body is the file, streamed to sealed chunks on disk (never held in memory), at most [evidence] max_file_bytes (else 413). Parties to the request who may comment; a supporting file comes from the requesting agency, an answer from the requested agency. With sha256, content with another digest is refused (422, nothing kept). Large files: use the resumable uploads")
+            .params(vec![
+                id_param(),
+                json!({"name": "file_name", "in": "query", "required": true, "description": "The original file name (kept sanitised)", "schema": text()}),
+                q("media_type", "The media type claimed (default: the Content-Type, unless application/octet-stream)", text()),
+                q("kind", "supporting (requesting agency, default there), answer (requested agency, default there) or comment", evidence_kinds.clone()),
+                q("attached_to", "comment files: the comment's event id", text()),
+                q("tlp", "The file's TLP level (default and minimum: the request's)", text()),
+                q("recipients", "With tlp=TLP:RED: named users, comma-separated", text()),
+                q("sha256", "The content's SHA-256, checked", sha256.clone()),
+            ])
+            .errors(&[400, 403, 404, 409, 413, 422])
+            .ok(201, "The stored file", json_content(schema_ref("EvidenceFile")))
+            .build();
+        o["requestBody"] = binary_body.clone();
+        o
+    };
+    let evidence_piece = {
+        let mut o = Op::new("putEvidencePiece", "evidence", "Send the next piece of an upload")
+            .describe("The piece must start at the session's received offset (else 409, naming it). What arrives before a connection breaks stays: ask the session where to resume. Over [evidence] max_file_bytes: 413")
+            .params(vec![
+                id_param(),
+                upload_param.clone(),
+                json!({"name": "offset", "in": "query", "required": true, "description": "Where this piece starts", "schema": {"type": "integer", "minimum": 0}}),
+            ])
+            .errors(&[400, 404, 409, 413, 422])
+            .ok(200, "The session after the piece", json_content(schema_ref("EvidenceUpload")))
+            .build();
+        o["requestBody"] = binary_body;
+        o
+    };
     let ingest = {
         let mut o = Op::new(
             "intelIngest",
@@ -915,6 +954,42 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
             .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
             .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
+        "/api/v1/requests/{id}/evidence": {
+            "get": Op::new("listEvidence", "evidence", "The request's evidence files the caller may see")
+                .describe("Parties to the request only; a file's marking (never below the request's) decides the rest, as for comments (docs/markings.md)")
+                .params(vec![id_param()]).errors(&[400, 403, 404])
+                .ok(200, "Files, oldest first (metadata only)", json_content(array(schema_ref("EvidenceFile")))).build(),
+            "post": evidence_upload
+        },
+        "/api/v1/requests/{id}/evidence/uploads": {"post": Op::new("beginEvidenceUpload", "evidence", "Open a resumable upload")
+            .describe("Send the content with PATCH …/uploads/{upload}?offset=N in pieces of any size, ask GET …/uploads/{upload} where to resume, then POST …/finish with the SHA-256")
+            .params(vec![id_param()]).json_body(schema_ref("NewEvidence")).errors(&[403, 404])
+            .ok(201, "The upload session", json_content(schema_ref("EvidenceUpload")))
+            .ok_header(201, "Location", "The session").build()},
+        "/api/v1/requests/{id}/evidence/uploads/{upload}": {
+            "get": Op::new("evidenceUploadStatus", "evidence", "An upload session: `received` is the offset the next piece starts at")
+                .params(vec![id_param(), upload_param.clone()]).errors(&[400, 404])
+                .ok(200, "The session", json_content(schema_ref("EvidenceUpload"))).build(),
+            "patch": evidence_piece,
+            "delete": Op::new("abortEvidenceUpload", "evidence", "Abandon an upload (its partial content is removed)")
+                .params(vec![id_param(), upload_param.clone()]).errors(&[400, 404])
+                .ok(204, "Abandoned", json!({})).build()
+        },
+        "/api/v1/requests/{id}/evidence/uploads/{upload}/finish": {"post": Op::new("finishEvidenceUpload", "evidence", "Finish an upload: the content's SHA-256 must match")
+            .describe("422 when the content's SHA-256 is not the one sent (the upload is discarded); 409 while a piece is arriving")
+            .params(vec![id_param(), upload_param]).json_body(object(&["sha256"], json!({"sha256": sha256.clone()}))).errors(&[404, 409, 422])
+            .ok(201, "The stored file", json_content(schema_ref("EvidenceFile"))).build()},
+        "/api/v1/requests/{id}/evidence/{file}": {"get": Op::new("getEvidence", "evidence", "One evidence file's metadata")
+            .params(vec![id_param(), file_param.clone()]).errors(&[400, 403, 404])
+            .ok(200, "The file", json_content(schema_ref("EvidenceFile"))).build()},
+        "/api/v1/requests/{id}/evidence/{file}/content": {"get": Op::new("downloadEvidence", "evidence", "Download a file (never inline)")
+            .describe("application/octet-stream with Content-Disposition: attachment, X-Content-Type-Options: nosniff, Content-Security-Policy: sandbox, Cache-Control: no-store. The content is checked chunk by chunk while it is sent: content altered on disk breaks the answer off before its Content-Length. Recorded in the file's custody (evidence.download). 404 also when the content was deleted under retention")
+            .params(vec![id_param(), file_param.clone()]).errors(&[400, 403, 404, 422])
+            .ok(200, "The content", json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}))
+            .ok_header(200, "Content-Disposition", "attachment; filename=…").build()},
+        "/api/v1/requests/{id}/evidence/{file}/custody": {"get": Op::new("evidenceCustody", "evidence", "A file's chain of custody: its audit entries, oldest first")
+            .params(vec![id_param(), file_param]).errors(&[400, 403, 404])
+            .ok(200, "Entries", json_content(array(schema_ref("CustodyEntry")))).build()},
         "/api/v1/assessments": {"post": Op::new("assess", "law", "Assess a draft, a stored request or an explicit input against both states' law")
             .describe("Nothing is stored. 404/403: the request named is not visible to, or not readable by, the caller. A stored request is assessed under the law in force on its submission date. With `lang`, the answer adds `rendered`: the assessment in words, in that language")
             .params(vec![q("lang", "Add the assessment rendered in this language (en or zh-CN)", enum_of(["en", "zh-CN", "zh"]))])
@@ -1134,6 +1209,34 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "marking": {"allOf": [schema_ref("Marking")], "description": "Default: the node's [markings] comment level; never below the request's"}})),
                 "Marking": marking,
                 "MarkingChange": object(&["marking"], json!({"marking": schema_ref("Marking")})),
+                "NewEvidence": object(&["file_name"], json!({
+                    "file_name": non_blank(Some(10_000), "The original file name (kept sanitised, at most 200 bytes)"),
+                    "media_type": nullable(text()),
+                    "kind": nullable(evidence_kinds.clone()),
+                    "attached_to": nullable(text()),
+                    "marking": {"oneOf": [{"type": "null"}, schema_ref("Marking")], "description": "Default and minimum: the request's"}
+                })),
+                "EvidenceFile": object(&["id", "request_id", "kind", "sha256", "size", "media_type_sniffed", "media_type_claimed", "file_name", "uploader", "uploader_agency", "side", "uploaded_at", "marking", "legal_hold"], json!({
+                    "id": uuid(), "request_id": uuid(), "kind": evidence_kinds.clone(), "attached_to": string(),
+                    "sha256": sha256.clone(), "size": count(),
+                    "media_type_sniffed": nullable(string()), "media_type_claimed": nullable(string()),
+                    "file_name": string(), "uploader": string(), "uploader_agency": uuid(),
+                    "side": enum_of(["requesting", "requested"]), "uploaded_at": string(),
+                    "marking": schema_ref("Marking"), "legal_hold": {"type": "boolean"},
+                    "deleted_at": {"type": "string", "description": "When the content was deleted under retention"}
+                })),
+                "EvidenceUpload": object(&["id", "request_id", "kind", "file_name", "media_type_claimed", "uploader", "uploader_agency", "side", "marking", "created_at", "received", "receiving"], json!({
+                    "receiving": {"type": "boolean", "description": "A piece is arriving now: wait for it to end before resuming"},
+                    "id": uuid(), "request_id": uuid(), "kind": evidence_kinds.clone(), "attached_to": string(),
+                    "file_name": string(), "media_type_claimed": nullable(string()), "uploader": string(),
+                    "uploader_agency": uuid(), "side": enum_of(["requesting", "requested"]), "marking": schema_ref("Marking"),
+                    "created_at": string(), "received": {"type": "integer", "minimum": 0, "description": "The offset the next piece starts at"}
+                })),
+                "CustodyEntry": object(&["seq", "at", "actor", "action", "subject", "detail", "prev_hash", "hash"], json!({
+                    "seq": {"type": "integer", "minimum": 1}, "at": string(), "actor": string(),
+                    "action": {"type": "string", "description": "evidence.upload, evidence.download, evidence.hold, evidence.release, evidence.delete"},
+                    "subject": string(), "detail": {"type": "string", "description": "JSON"}, "prev_hash": string(), "hash": string()
+                })),
                 "Consent": object(&["for_case"], json!({"for_case": non_blank(Some(200), "The requesting agency's other case reference (not the request's own)"),
                     "note": {"type": "string", "maxLength": 20000, "pattern": "^[^\\x00]*$", "description": "Conditions or reasons"}})),
                 "Event": object(&["id", "request", "at", "actor", "event"], json!({
@@ -1175,7 +1278,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                         "median_days_to_answer": nullable(json!({"type": "number"})), "p90_days_to_answer": nullable(json!({"type": "number"}))
                     })))
                 })),
-                "AuditReport": object(&["entries", "head_hash", "first_bad", "problems", "anchors_checked", "last_anchored_seq", "requests_checked", "comments_checked", "unchecked_legacy"], json!({
+                "AuditReport": object(&["entries", "head_hash", "first_bad", "problems", "anchors_checked", "last_anchored_seq", "requests_checked", "comments_checked", "evidence_checked", "unchecked_legacy"], json!({
                     "entries": count(), "head_hash": string(),
                     "first_bad": {"description": "The first problem (audit entry sequence, reason): an altered, missing or reordered entry, a truncated log, a log rewritten before an anchor in the ledger, or a request or comment changed outside the node; null when intact",
                         "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 2, "maxItems": 2}]},
@@ -1184,6 +1287,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "last_anchored_seq": nullable(count()),
                     "requests_checked": count(),
                     "comments_checked": count(),
+                    "evidence_checked": count(),
                     "unchecked_legacy": count()
                 })),
                 "User": object(&["id", "username", "display_name", "agency", "role", "created_at", "disabled"], json!({

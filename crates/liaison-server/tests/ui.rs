@@ -758,3 +758,140 @@ async fn markings_are_set_shown_and_changed_by_the_originator() {
     let (_, html) = named.with_lang("zh-CN").get(&format!("/requests/{id}")).await;
     assert!(html.contains("标记（TLP）"), "{html}");
 }
+
+/// A `multipart/form-data` body as a browser sends the evidence form: the CSRF field, the
+/// marking, then the file.
+fn multipart(csrf: &str, tlp: &str, file_name: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----liaisonTestBoundary7MA4YWxkTrZu0gW";
+    let mut b = Vec::new();
+    for (name, value) in [("csrf", csrf), ("tlp", tlp)] {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    b.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/html\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    b.extend_from_slice(content);
+    b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_files_are_listed_uploaded_and_downloaded_never_inline() {
+    let dir = std::env::temp_dir().join(format!("liaison-ui-evidence-{}", std::process::id()));
+    let node = liaison_service::fixtures::sqlite_node()
+        .await
+        .unwrap()
+        .with_evidence(liaison_service::evidence::EvidenceConfig::default().resolved(&dir))
+        .unwrap();
+    let f = common::fixture(node).await;
+    let base = common::serve(&f.node).await;
+    let ui = Ui {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        f,
+    };
+    let officer = ui.f.who("FBI", Role::Officer);
+    let now = jiff::Timestamp::now();
+    let r =
+        ui.f.node
+            .create_request(
+                officer,
+                ui.f.draft(liaison_core::RequestKind::SubscriberInformation),
+                now,
+            )
+            .await
+            .unwrap();
+    let submit = liaison_core::lifecycle::TransitionInput {
+        to: Some(liaison_core::State::Submitted),
+        ..Default::default()
+    };
+    ui.f.node
+        .transition(officer, r.request.id, r.request.version, submit, now)
+        .await
+        .unwrap();
+    let id = r.request.id.to_string();
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let page = format!("/requests/{id}");
+    let (_, html) = fbi.get(&page).await;
+    assert!(html.contains("id=\"evidence-none\""), "{html}");
+    assert!(html.contains("enctype=\"multipart/form-data\""));
+
+    // Without the CSRF token: refused, nothing stored.
+    let content = b"<html><script>alert('would run if shown inline')</script></html>".to_vec();
+    let (ct, body) = multipart("wrong", "", "page.html", &content);
+    let resp = ui
+        .http
+        .post(ui.url(&format!("{page}/evidence")))
+        .header(COOKIE, &fbi.cookie)
+        .header(CONTENT_TYPE, ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let csrf = fbi.csrf(&page).await;
+    let (ct, body) = multipart(&csrf, "TLP:RED", "page.html", &content);
+    let resp = ui
+        .http
+        .post(ui.url(&format!("{page}/evidence")))
+        .header(COOKIE, &fbi.cookie)
+        .header(CONTENT_TYPE, ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{:?}", resp.text().await);
+    assert_eq!(resp.headers()[LOCATION], format!("/requests/{id}?uploaded=1#evidence"));
+    let (_, html) = fbi.get(&format!("{page}?uploaded=1")).await;
+    assert!(html.contains("The file was uploaded."));
+    assert!(html.contains("id=\"evidence-table\""));
+    assert!(html.contains("page.html"));
+    assert!(html.contains("badge tlp tlp-red"));
+    let href = attr_after(&html, &format!("href=\"/requests/{id}/evidence/")).unwrap();
+    let file_url = format!("/requests/{id}/evidence/{href}");
+
+    // The download is an attachment that never renders: even HTML comes as octet-stream.
+    let resp = ui
+        .http
+        .get(ui.url(&file_url))
+        .header(COOKIE, &fbi.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers().clone();
+    assert_eq!(h[CONTENT_TYPE], "application/octet-stream");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"page.html\"")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("sandbox; default-src 'none'")
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), content.as_slice());
+
+    // RED, for the requesting agency's file: the whole requested agency is its named
+    // recipient (no names), so CN-MPS's desk sees it; a third agency's user does not.
+    let desk = ui.login("CN-MPS", Role::Desk).await;
+    let (_, html) = desk.with_lang("zh-CN").get(&page).await;
+    assert!(html.contains("证据文件"), "{html}");
+    assert!(html.contains("page.html"));
+    let (s, _) = desk.get(&file_url).await;
+    assert_eq!(s, StatusCode::OK);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,7 @@
 //! - a state change and the federation messages it causes commit in one transaction.
 //!
 //! Rooms (one file per area): [`requests`], [`directory`], [`admin`] (users and tokens),
-//! [`reports`], [`assess`], [`intel`] (network clean-up), [`federation`] (identity and key
+//! [`reports`], [`assess`], [`evidence`] (evidence files, custody, retention), [`intel`] (network clean-up), [`federation`] (identity and key
 //! rotation, peers, ledger, inbound apply, outgoing mirroring, delivery), [`setup`] (creating a
 //! node), [`fixtures`] (demo, benchmark and test data).
 
@@ -21,6 +21,7 @@ pub mod assess;
 pub mod backup;
 pub mod directory;
 pub mod error;
+pub mod evidence;
 pub mod experience;
 pub mod federation;
 pub mod fixtures;

@@ -26,6 +26,8 @@ pub struct Node {
     pub(crate) markings: Arc<liaison_core::marking::MarkingConfig>,
     /// [intel] The intel guard, ingest jobs and spool directory ([`crate::intel_ingest`]).
     pub(crate) intel_rt: Arc<crate::intel_ingest::IntelRuntime>,
+    /// Evidence directory, key file and retention ([`Node::with_evidence`]).
+    pub(crate) evidence: Arc<crate::evidence::EvidenceRuntime>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -59,6 +61,7 @@ impl Node {
             intel: Default::default(),
             markings: Default::default(),
             intel_rt: Default::default(),
+            evidence: Default::default(),
         }
     }
 

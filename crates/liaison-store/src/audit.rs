@@ -93,9 +93,9 @@ pub(crate) fn push(
     seq
 }
 
-type Row = (i64, i64, String, String, String, String, String, String);
+pub(crate) type Row = (i64, i64, String, String, String, String, String, String);
 
-fn entry(r: Row) -> Result<AuditEntry> {
+pub(crate) fn entry(r: Row) -> Result<AuditEntry> {
     Ok(AuditEntry {
         seq: r.0,
         at: ts(r.1)?,
@@ -270,6 +270,8 @@ struct Verification {
     state: std::collections::HashMap<String, (i64, Option<String>, i64)>,
     /// Comment event id → (entry seq, request id, text digest).
     comments: std::collections::HashMap<String, (i64, String, Option<String>)>,
+    /// Evidence file id → (entry seq, its `evidence.upload` detail).
+    evidence: std::collections::HashMap<String, (i64, serde_json::Value)>,
 }
 
 impl Verification {
@@ -284,11 +286,13 @@ impl Verification {
                 last_anchored_seq: None,
                 requests_checked: 0,
                 comments_checked: 0,
+                evidence_checked: 0,
                 unchecked_legacy: 0,
             },
             content: Default::default(),
             state: Default::default(),
             comments: Default::default(),
+            evidence: Default::default(),
         }
     }
 
@@ -301,6 +305,11 @@ impl Verification {
 
     /// Takes what an entry says about a request or comment.
     fn note(&mut self, e: &AuditEntry) {
+        if e.action == "evidence.upload" {
+            let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+            self.evidence.insert(e.subject.clone(), (e.seq, d));
+            return;
+        }
         if !e.action.starts_with("request.") {
             return;
         }
@@ -428,6 +437,51 @@ impl Verification {
             self.problem(
                 seq,
                 format!("comment {id} on request {request} is in the audit log but no longer stored (deleted)"),
+            );
+        }
+        self.check_evidence(tx).await
+    }
+
+    /// Evidence rows against their `evidence.upload` entries: the digest (the content's
+    /// address), size, request and marking a file was stored with (docs/evidence.md).
+    async fn check_evidence(&mut self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, String, i64, String)> = sqlx::query_as(
+                "SELECT id, request_id, sha256, size, tlp FROM evidence_files WHERE id > $1 ORDER BY id LIMIT 5000",
+            )
+            .bind(&after)
+            .fetch_all(&mut **tx)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (id, request, sha256, size, tlp) in rows {
+                after = id.clone();
+                let Some((seq, d)) = self.evidence.remove(&id) else {
+                    self.problem(
+                        0,
+                        format!("evidence file {id} has no audit entry (inserted outside the node)"),
+                    );
+                    continue;
+                };
+                self.report.evidence_checked += 1;
+                let same = d["request"].as_str() == Some(request.as_str())
+                    && d["sha256"].as_str() == Some(sha256.as_str())
+                    && d["size"].as_i64() == Some(size)
+                    && d["marking"]["tlp"].as_str() == Some(tlp.as_str());
+                if !same {
+                    self.problem(
+                        seq,
+                        format!("evidence file {id} on request {request}: its record was changed outside the node"),
+                    );
+                }
+            }
+        }
+        for (id, (seq, _)) in std::mem::take(&mut self.evidence) {
+            self.problem(
+                seq,
+                format!("evidence file {id} is in the audit log but no longer stored (deleted)"),
             );
         }
         Ok(())

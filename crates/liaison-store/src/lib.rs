@@ -16,6 +16,7 @@
 mod audit;
 pub mod backup;
 mod directory;
+mod evidence;
 // [intel] clean-up pipeline state
 mod intel;
 pub mod locks;
@@ -30,6 +31,7 @@ pub mod testing;
 mod users;
 mod writer;
 
+pub use evidence::{EvidenceStorage, WrappedKey};
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
 pub use liaison_core::record::{
     AgencyFilter, AuditEntry, AuditReport, EventRecord, FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey,

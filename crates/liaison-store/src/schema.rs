@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "markings", MARKINGS),
     (11, "notices-federated", crate::notices::MIGRATION_11),
     (12, "intel-ingest-journal", crate::intel::MIGRATION_12),
+    (13, "evidence", crate::evidence::MIGRATION_13),
     (15, "listing-side-state", LISTING_SIDE_STATE),
 ];
 

@@ -372,8 +372,8 @@ pub async fn audit(ctx: &Ctx, c: AuditCmd) -> Result<()> {
     } else if r.is_intact() {
         println!("Audit log intact: {} entries, head {}", r.entries, r.head_hash);
         println!(
-            "  checked against the log: {} requests (content, state, version) and {} comments (text); {} written before entries carried digests",
-            r.requests_checked, r.comments_checked, r.unchecked_legacy
+            "  checked against the log: {} requests (content, state, version), {} comments (text) and {} evidence files (digest, size, marking); {} written before entries carried digests",
+            r.requests_checked, r.comments_checked, r.evidence_checked, r.unchecked_legacy
         );
         match r.last_anchored_seq {
             Some(seq) => println!(

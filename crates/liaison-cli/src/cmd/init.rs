@@ -183,6 +183,26 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     {
         eprintln!("rolled back an intel ingest that was interrupted while writing");
     }
+    // Evidence retention: the sweep runs hourly (as `retention`); deletion is checked
+    // against legal holds in its own transaction, so instances may all run it.
+    let sweeper = node.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match sweeper.evidence_sweep(None, jiff::Timestamp::now()).await {
+                Ok(r) if !r.deleted.is_empty() => {
+                    tracing::info!(
+                        deleted = r.deleted.len(),
+                        held = r.held.len(),
+                        "evidence retention sweep"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "evidence retention sweep failed"),
+            }
+        }
+    });
     let listen = a.listen.unwrap_or(config.node.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

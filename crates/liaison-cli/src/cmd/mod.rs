@@ -5,6 +5,7 @@ mod assess;
 // [instances]
 mod backup;
 mod demo;
+mod evidence;
 // [federation]
 pub mod federation;
 mod init;
@@ -90,6 +91,9 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// Evidence files on requests: add, list, get, custody, legal holds, retention, key rotation.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCmd),
     /// Assess a request (stored or described by flags) against both states' law.
     Assess(assess::AssessArgs),
     /// Rule packs.
@@ -166,7 +170,9 @@ pub async fn open_node(config: &Config) -> Result<Node> {
         .with_context(|| format!("opening the database {}", redact(&config.node.database_url)))?;
     node.with_intel_config(config.intel.clone())
         .with_markings(config.markings.clone())
-        .context("[markings] in liaison.toml")
+        .context("[markings] in liaison.toml")?
+        .with_evidence(config.evidence.clone())
+        .context("[evidence] in liaison.toml")
 }
 
 /// A database URL without its password, for messages.
@@ -204,6 +210,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Token(c) => admin::token(&ctx, c).await,
         Command::Report(c) => admin::report(&ctx, c).await,
         Command::Audit(c) => admin::audit(&ctx, c).await,
+        Command::Evidence(c) => evidence::run(&ctx, c).await,
         Command::Assess(a) => assess::assess(&ctx, a).await,
         Command::Rules(c) => assess::rules(&ctx, c).await,
         Command::Demo(a) => demo::demo(&ctx, a).await,

@@ -37,6 +37,9 @@ pub struct AuditReport {
     pub requests_checked: u64,
     /// Comments whose text was checked against their audit entries.
     pub comments_checked: u64,
+    /// Evidence files whose digest, size and request were checked against their
+    /// `evidence.upload` entries (docs/evidence.md).
+    pub evidence_checked: u64,
     /// Requests and comments written before audit entries carried digests (not checked).
     pub unchecked_legacy: u64,
 }

@@ -3,11 +3,13 @@
 //! service decides who may see them.
 
 mod audit;
+mod evidence;
 mod federation;
 mod requests;
 mod users;
 
 pub use audit::{AuditEntry, AuditReport, Integrity};
+pub use evidence::{EvidenceFile, EvidenceKind, EvidenceUpload, LegalHold};
 pub use federation::{
     FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey, PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
 };

@@ -18,6 +18,7 @@
 //! they have always had (`&lt;`, `&quot;`, `&#39;`: maud does not escape `'` at all, askama's own
 //! escaper writes `&#60;`); maud's markup is Rust macro syntax inside the handlers.
 
+mod evidence;
 mod html;
 mod i18n;
 mod intel;
@@ -82,6 +83,11 @@ pub fn router(node: Node) -> Router {
         .route("/requests/{id}/comment", post(pages::comment))
         .route("/requests/{id}/reassess", post(pages::reassess))
         .route("/requests/{id}/marking", post(pages::marking))
+        .route(
+            "/requests/{id}/evidence",
+            post(evidence::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/requests/{id}/evidence/{file}", get(evidence::download))
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))
@@ -104,12 +110,23 @@ async fn css() -> Response {
 
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
+    // An evidence download keeps its `sandbox` and gets the page policy too.
+    let sandbox = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .is_some_and(|v| v.as_bytes() == b"sandbox");
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
+        if sandbox {
+            HeaderValue::from_static(
+                "sandbox; default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            )
+        } else {
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            )
+        },
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -274,6 +291,11 @@ impl Session {
     pub fn error(&self, e: &ServiceError) -> Response {
         let (status, banner) = service_banner(self.ctx.lang, e);
         self.plain(status, self.ctx.lang.t("err.title"), vec![banner])
+    }
+
+    /// Checks a CSRF token read from a multipart form against this session.
+    pub fn csrf_value_ok(&self, ui: &Ui, given: Option<&str>) -> bool {
+        ui.csrf_ok(&self.token, given)
     }
 
     /// Checks a form's CSRF token against this session.

@@ -397,12 +397,26 @@ pub async fn detail(AxState(ui): AxState<Ui>, s: Session, Path(id): Path<String>
     if q.get("marked").is_some() {
         banners.push(Banner::ok(l.t("detail.marked")));
     }
+    if q.get("uploaded").is_some() {
+        banners.push(Banner::ok(l.t("detail.evidence_uploaded")));
+    }
     render_detail(&ui, &s, &id, StatusCode::OK, banners).await
 }
 
 fn parse_id(id: &str) -> Result<RequestId, ServiceError> {
     id.parse()
         .map_err(|_| ServiceError::NotFound(format!("'{id}' is not a request id")))
+}
+
+/// [`render_detail`] for the other page modules (evidence uploads).
+pub(crate) async fn render_detail_with(
+    ui: &Ui,
+    s: &Session,
+    id: &str,
+    status: StatusCode,
+    banners: Vec<Banner>,
+) -> Response {
+    render_detail(ui, s, id, status, banners).await
 }
 
 async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banners: Vec<Banner>) -> Response {
@@ -423,6 +437,15 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
     ) {
         (Ok(e), Ok(a), Ok(m)) => (e, a, m),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return s.error(&e),
+    };
+    // Evidence files, on a node with an evidence directory.
+    let evidence = if ui.node.evidence_enabled() {
+        match ui.node.evidence_list(&s.p, id, now).await {
+            Ok(files) => Some(super::evidence::rows(l, &files)),
+            Err(e) => return s.error(&e),
+        }
+    } else {
+        None
     };
     let rq = &r.request;
     let d = &rq.draft;
@@ -546,6 +569,8 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             &[d.marking().tlp.as_str()],
         ),
         mark_recipients: d.marking().recipients.join(", "),
+        evidence_levels: super::evidence::levels(l, d.marking().tlp),
+        evidence,
         history,
     };
     render(status, &page)
@@ -594,6 +619,9 @@ struct DetailPage<'a> {
     may_mark: bool,
     mark_levels: Vec<Opt>,
     mark_recipients: String,
+    /// The request's evidence files (`None`: the node keeps none) and the upload form's levels.
+    evidence: Option<Vec<super::evidence::EvidenceRow>>,
+    evidence_levels: Vec<Opt>,
     history: Vec<HistoryRow>,
 }
 
