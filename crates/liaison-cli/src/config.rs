@@ -27,6 +27,10 @@ pub struct Config {
     /// TLP 2.0 defaults per kind of object and declared client organisations (docs/markings.md).
     #[serde(default)]
     pub markings: liaison_core::marking::MarkingConfig,
+    /// The formal letter: its font and the language request summaries are written in
+    /// (docs/letter.md).
+    #[serde(default)]
+    pub letter: liaison_service::letter::LetterConfig,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -138,6 +142,7 @@ impl Config {
             federation: Default::default(),
             limits: LimitsSection::default(),
             markings: Default::default(),
+            letter: Default::default(),
         }
     }
 
@@ -172,6 +177,9 @@ impl Config {
             self.node.rules_dir = v.into();
         }
         self.federation.apply_env();
+        if let Ok(v) = std::env::var("LIAISON_LETTER_FONT") {
+            self.letter.font = Some(v.into());
+        }
         if let Ok(v) = std::env::var("LIAISON_TICK_SECONDS") {
             match v.parse() {
                 Ok(n) if n > 0 => self.node.tick_seconds = n,
@@ -240,6 +248,15 @@ max_connections_per_address = {maxa}
 # notice = "TLP:AMBER"
 # [markings.clients]
 # "CN-CNCERT" = ["CN-ISP-A"]
+
+# The formal letter (`liaison request letter`, docs/letter.md): a font with Latin and Chinese
+# glyphs, embedded in the PDF (default: fonts-wqy-zenhei or fonts-noto-cjk, found at run time;
+# LIAISON_LETTER_FONT), and the language officers write a request's summary in (the other
+# language needs `liaison request translate`).
+# [letter]
+# font = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
+# font_index = 0
+# source_lang = "en"
 
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the

@@ -26,6 +26,9 @@ pub struct Node {
     pub(crate) markings: Arc<liaison_core::marking::MarkingConfig>,
     /// [intel] The intel guard, ingest jobs and spool directory ([`crate::intel_ingest`]).
     pub(crate) intel_rt: Arc<crate::intel_ingest::IntelRuntime>,
+    /// `[letter]`: the formal letter's font and source language ([`Node::with_letter_config`]).
+    pub(crate) letter: Arc<crate::letter::LetterConfig>,
+    pub(crate) letter_font: Arc<crate::letter::FontCache>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -59,6 +62,8 @@ impl Node {
             intel: Default::default(),
             markings: Default::default(),
             intel_rt: Default::default(),
+            letter: Default::default(),
+            letter_font: Default::default(),
         }
     }
 

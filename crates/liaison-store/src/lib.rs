@@ -18,6 +18,7 @@ pub mod backup;
 mod directory;
 // [intel] clean-up pipeline state
 mod intel;
+mod letters;
 pub mod locks;
 mod notices;
 mod observed;
@@ -31,6 +32,7 @@ mod users;
 mod writer;
 
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
+pub use letters::{LetterRef, RequestText};
 pub use liaison_core::record::{
     AgencyFilter, AuditEntry, AuditReport, EventRecord, FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey,
     Page, PeerKeyRecord, PeerRecord, Principal, RawJson, ReceiptRow, RequestFilter, RequestSummary, SthRecord,

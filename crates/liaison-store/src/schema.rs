@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "markings", MARKINGS),
     (11, "notices-federated", crate::notices::MIGRATION_11),
     (12, "intel-ingest-journal", crate::intel::MIGRATION_12),
+    (14, "letters", crate::letters::MIGRATION_14),
 ];
 
 /// A token issued by a user for themselves, with another token, names that token as its
