@@ -82,6 +82,7 @@ pub fn router(node: Node) -> Router {
         .route("/requests/{id}/comment", post(pages::comment))
         .route("/requests/{id}/reassess", post(pages::reassess))
         .route("/requests/{id}/marking", post(pages::marking))
+        .route("/requests/{id}/letter", post(pages::letter))
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))
