@@ -375,7 +375,7 @@ impl Layout<'_, '_> {
                         });
                     }
                 }
-                self.y -= 2.0;
+                self.y -= 4.0;
             }
             Block::Badge { text, fg, bg } => {
                 let size = 11.0;

@@ -576,7 +576,8 @@ impl Node {
                         match r.request.answer_due {
                             Some(due) => format!(
                                 "{u}; {}",
-                                term("letter.urgency_due", l).replace("{date}", &due.to_string())
+                                term("letter.urgency_due", l)
+                                    .replace("{date}", &due.strftime("%Y-%m-%d %H:%M UTC").to_string())
                             ),
                             None => u,
                         }
@@ -762,7 +763,15 @@ impl Node {
             .join(" / ");
         let doc = Document {
             title: format!("{reference} {}", term(title_key, Lang::En)),
-            footer: format!("{reference}  {}  {produced}", marking.tlp.as_str()),
+            footer: format!(
+                "{}{reference}  {}  {produced}",
+                if opts.draft {
+                    format!("{}  ", both("letter.draft"))
+                } else {
+                    String::new()
+                },
+                marking.tlp.as_str()
+            ),
             watermark: opts.draft.then(|| both("letter.draft")),
             blocks,
         };

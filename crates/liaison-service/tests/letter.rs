@@ -116,14 +116,26 @@ async fn mlaa_letter_lists_what_is_missing_then_is_produced_with_a_stable_refere
             ("purpose", "en", "   "),
             ("purpose", "en", "bad\u{0}text"),
         ] {
-            let e = f.node.set_request_text(officer, id, field, lang, text, now).await.unwrap_err();
+            let e = f
+                .node
+                .set_request_text(officer, id, field, lang, text, now)
+                .await
+                .unwrap_err();
             assert!(matches!(e, ServiceError::Invalid(_)), "{field}/{lang}: {e:?}");
         }
         let long = "x".repeat(liaison_service::letter::MAX_TEXT_CHARS + 1);
-        let e = f.node.set_request_text(officer, id, "purpose", "en", &long, now).await.unwrap_err();
+        let e = f
+            .node
+            .set_request_text(officer, id, "purpose", "en", &long, now)
+            .await
+            .unwrap_err();
         assert!(matches!(e, ServiceError::Invalid(_)), "{e:?}");
         let theirs = f.who("CN-MPS", Role::Officer);
-        let e = f.node.set_request_text(theirs, id, "purpose", "zh-CN", "x", now).await.unwrap_err();
+        let e = f
+            .node
+            .set_request_text(theirs, id, "purpose", "zh-CN", "x", now)
+            .await
+            .unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
         let e = f.node.request_letter(theirs, id, &opts(true), now).await.unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
@@ -150,7 +162,14 @@ async fn mlaa_letter_lists_what_is_missing_then_is_produced_with_a_stable_refere
             .await
             .unwrap();
         f.node
-            .set_request_text(officer, id, "purpose", "en", "To identify the renter of the server.", now)
+            .set_request_text(
+                officer,
+                id,
+                "purpose",
+                "en",
+                "To identify the renter of the server.",
+                now,
+            )
             .await
             .unwrap();
         // A second write replaces the first.
