@@ -138,7 +138,10 @@ pub struct Letter {
 
 /// The font found for letters, read once per process.
 #[derive(Default)]
-pub(crate) struct FontCache(Mutex<Option<(PathBuf, u32, Arc<Vec<u8>>)>>);
+pub(crate) struct FontCache(Mutex<Option<LoadedFont>>);
+
+/// A font file's path, the face index in it, and its bytes.
+type LoadedFont = (PathBuf, u32, Arc<Vec<u8>>);
 
 fn parse_langs(tags: &[String]) -> Result<Vec<Lang>> {
     let mut out = Vec::new();
@@ -589,7 +592,6 @@ impl Node {
                 ),
             }
         }
-        drop(miss);
         if rules.is_empty() {
             missing.push(FieldError {
                 field: "particulars".into(),
@@ -818,7 +820,7 @@ impl Node {
     }
 
     /// The letter font: `[letter] font`, else the first known system font, else fontconfig.
-    fn letter_font(&self) -> Result<(PathBuf, u32, Arc<Vec<u8>>)> {
+    fn letter_font(&self) -> Result<LoadedFont> {
         let mut cache = self
             .letter_font
             .0
