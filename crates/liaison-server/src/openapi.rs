@@ -89,9 +89,9 @@ impl Op {
         self
     }
 
-    /// A 422 problem with its own description.
-    fn unprocessable(mut self, description: &str) -> Op {
-        self.0["responses"]["422"] = problem_response(description, false);
+    /// A 422 for a request that lacks what the output must contain (the letter's particulars).
+    fn incomplete(mut self) -> Op {
+        self.0["responses"]["422"] = response_ref("MissingParticulars");
         self
     }
 
@@ -939,7 +939,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .ok_header(200, "Content-Disposition", "attachment; filename=\"letter-AGENCY-YEAR-SEQ.pdf\"")
             .ok_header(200, "X-Liaison-Letter-Reference", "The letter reference (AGENCY/YEAR/SEQ), stable per request")
             .ok_header(200, "X-Liaison-Letter-Sha256", "SHA-256 of the PDF, as recorded in the audit log")
-            .unprocessable("Missing particulars: `errors` names each (`particulars.<code>[<lang>]`) and how to supply it; or no CJK font on the node")
+            .incomplete()
             .build()},
         "/api/v1/requests/{id}/texts/{field}/{lang}": {"put": Op::new("setRequestText", "requests", "Set a letter's free text (summary, purpose, necessity) in one language")
             .describe("The requesting agency's officers and supervisors only. At most 20000 characters; the text's SHA-256 is in the audit entry (`request.text`)")
@@ -1107,6 +1107,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "PayloadTooLarge": problem_response("The body is over the size limit", false),
                 "Busy": busy_response(),
                 "UnsupportedMediaType": problem_response("The body is missing or not sent as Content-Type: application/json", false),
+                "MissingParticulars": problem_response("Missing particulars (docs/letter.md): `errors` names each (`particulars.<code>[<lang>]`) and how to supply it; or the node has no font with Chinese glyphs (the detail names the package to install)", false),
                 "IntegrityFailed": problem_response("What must match does not (a descriptor fingerprint, a signature): nothing was changed", false),
                 "InternalError": problem_response("The node could not complete the request; the details are in its log", false)
             },
