@@ -492,7 +492,11 @@ fn bilingual_letter_through_the_cli_and_the_api() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     fields.sort();
-    assert_eq!(fields, ["particulars.period", "particulars.targets"], "{v}");
+    assert_eq!(
+        fields,
+        ["particulars.legal_basis", "particulars.period", "particulars.targets"],
+        "{v}"
+    );
     // A draft is always available.
     let r = http
         .get(format!(

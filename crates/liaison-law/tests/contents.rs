@@ -18,7 +18,10 @@ fn lists_are_chosen_by_channel_kind_and_date() {
     let p = packs();
     let now = ts("2026-06-01");
     let mlaa = p.request_contents(Some("us-cn-mlaa"), RequestKind::SubscriberInformation, cc("CN"), now);
-    assert_eq!(ids(&mlaa), ["us-cn-mlaa.art4"]);
+    // To the PRC, its own law's list applies on top of the MLAA's.
+    assert_eq!(ids(&mlaa), ["us-cn-mlaa.art4", "cn.icjal.art13"]);
+    let to_us = p.request_contents(Some("us-cn-mlaa"), RequestKind::SubscriberInformation, cc("US"), now);
+    assert_eq!(ids(&to_us), ["us-cn-mlaa.art4"]);
     assert!(mlaa[0].particulars.contains(&Particular::Purpose));
     let preservation = p.request_contents(Some("budapest-24-7"), RequestKind::ExpeditedPreservation, cc("DE"), now);
     assert_eq!(ids(&preservation), ["budapest.art29-2"]);
@@ -41,7 +44,12 @@ fn lists_are_chosen_by_channel_kind_and_date() {
     let none = p.request_contents(None, RequestKind::StoredContent, cc("DE"), now);
     assert_eq!(ids(&none), ["generic.mla"]);
     // Before the MLAA (and the generic list's source) were in force: nothing.
-    let early = p.request_contents(Some("us-cn-mlaa"), RequestKind::StoredContent, cc("CN"), ts("2000-06-01"));
+    let early = p.request_contents(
+        Some("us-cn-mlaa"),
+        RequestKind::StoredContent,
+        cc("CN"),
+        ts("2000-06-01"),
+    );
     assert!(early.is_empty(), "{early:?}");
 }
 
@@ -74,7 +82,12 @@ fn a_list_naming_an_unknown_channel_is_refused() {
     )
     .unwrap();
     let err = RulePacks::load(&dir).unwrap_err();
-    let text = err.diagnostics().iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n");
+    let text = err
+        .diagnostics()
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(text.contains("unknown channel 'no-such-channel'"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
