@@ -560,16 +560,13 @@ impl Node {
                     } else if domestic.is_empty() {
                         miss(part, None, "the request names no legal basis (legal_basis)".into());
                     } else {
-                        push(
-                            part,
-                            per_lang(&|l| {
-                                format!(
-                                    "{}\n{}: {domestic}",
-                                    instrument.clone().unwrap_or_default(),
-                                    term("letter.domestic_basis", l)
-                                )
-                            }),
-                        );
+                        // The instrument once (a citation reads the same in both), then the
+                        // requesting side's basis with its label in each language.
+                        let mut values: Vec<String> = instrument.iter().cloned().collect();
+                        values.extend(per_lang(&|l| {
+                            format!("{}: {domestic}", term("letter.domestic_basis", l))
+                        }));
+                        push(part, values);
                     }
                 }
                 Particular::Urgency => push(
