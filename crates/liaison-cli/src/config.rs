@@ -30,6 +30,10 @@ pub struct Config {
     /// Evidence files: directory, key file, size limit, retention (docs/evidence.md).
     #[serde(default)]
     pub evidence: liaison_service::evidence::EvidenceConfig,
+    /// The formal letter: its font and the language request summaries are written in
+    /// (docs/letter.md).
+    #[serde(default)]
+    pub letter: liaison_service::letter::LetterConfig,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -142,6 +146,7 @@ impl Config {
             limits: LimitsSection::default(),
             markings: Default::default(),
             evidence: liaison_service::evidence::EvidenceConfig::default().resolved(data_dir),
+            letter: Default::default(),
         }
     }
 
@@ -186,6 +191,9 @@ impl Config {
             self.node.rules_dir = v.into();
         }
         self.federation.apply_env();
+        if let Ok(v) = std::env::var("LIAISON_LETTER_FONT") {
+            self.letter.font = Some(v.into());
+        }
         if let Ok(v) = std::env::var("LIAISON_TICK_SECONDS") {
             match v.parse() {
                 Ok(n) if n > 0 => self.node.tick_seconds = n,
@@ -272,6 +280,14 @@ max_connections_per_address = {maxa}
 # days = 365
 # [[evidence.retention]]
 # days = 3650
+# The formal letter (`liaison request letter`, docs/letter.md): a font with Latin and Chinese
+# glyphs, embedded in the PDF (default: fonts-wqy-zenhei or fonts-noto-cjk, found at run time;
+# LIAISON_LETTER_FONT), and the language officers write a request's summary in (the other
+# language needs `liaison request translate`).
+# [letter]
+# font = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
+# font_index = 0
+# source_lang = "en"
 
 # Threat-feed clean-up (`liaison intel ingest …`): MaxMind-format databases for country and ASN
 # (GeoLite2 Country/City/ASN, DB-IP, IPinfo Lite), and which partner agency receives the

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 fn exit_code(e: &anyhow::Error) -> u8 {
     if let Some(s) = e.downcast_ref::<ServiceError>() {
         return match s {
-            ServiceError::Invalid(_) | ServiceError::Unprocessable(_) => 3,
+            ServiceError::Invalid(_) | ServiceError::Unprocessable(_) | ServiceError::Incomplete(_) => 3,
             ServiceError::NotFound(_) => 4,
             ServiceError::IllegalTransition { .. } | ServiceError::Conflict(_) | ServiceError::Busy { .. } => 5,
             ServiceError::Forbidden(_) | ServiceError::Unauthenticated(_) => 6,
@@ -58,7 +58,7 @@ fn kind_of(code: u8) -> &'static str {
 /// `{"error": {"exit_code", "kind", "message", "errors": [{"field", "message"}]}}`.
 fn json_error(e: &anyhow::Error, code: u8) -> serde_json::Value {
     let fields: Vec<serde_json::Value> = match e.downcast_ref::<ServiceError>() {
-        Some(ServiceError::Invalid(errs)) => errs
+        Some(ServiceError::Invalid(errs) | ServiceError::Incomplete(errs)) => errs
             .iter()
             .map(|f| serde_json::json!({"field": f.field, "message": f.message}))
             .collect(),

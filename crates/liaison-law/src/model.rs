@@ -727,3 +727,103 @@ fn cites(c: &[Arc<Citation>]) -> String {
     let parts: Vec<String> = c.iter().map(|c| c.to_string()).collect();
     format!(" [{}]", parts.join("; "))
 }
+
+/// A particular that a formal request (the letter) must contain under the requested side's law
+/// or the instrument used: the rule packs list them per channel (`[[request_contents]]` in
+/// `rules/treaties.toml`), the letter maps each to the request's data, and whatever the request
+/// lacks is a missing particular. Words: `particular.<code>` in the message catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Particular {
+    /// The authority making the request (and conducting the investigation).
+    RequestingAuthority,
+    /// The authority to which the request is addressed.
+    RequestedAuthority,
+    /// The requesting side's own case number.
+    CaseReference,
+    /// The offences under investigation, by name.
+    Offences,
+    /// A summary of the facts (officer's free text, in every language of the letter).
+    SummaryOfFacts,
+    /// The evidence, information or other assistance sought.
+    AssistanceSought,
+    /// The purpose for which it is sought (officer's free text, in every language).
+    Purpose,
+    /// The identity and location of the persons, accounts or machines concerned.
+    Targets,
+    /// The period for which data is sought.
+    Period,
+    /// The stored data to be preserved and its relation to the offence (Budapest Art 29(2)(c)).
+    DataToPreserve,
+    /// What identifies the custodian of the data or the location of the system (Art 29(2)(d)).
+    Custodian,
+    /// Why preservation is necessary (Art 29(2)(e); officer's free text, in every language).
+    Necessity,
+    /// That a request for mutual assistance will follow (Art 29(2)(f)).
+    IntentToFollowUp,
+    /// The legal basis of the request (instrument, domestic law).
+    LegalBasis,
+    /// Urgency and any time limit.
+    Urgency,
+    /// Confidentiality required (the marking).
+    Confidentiality,
+}
+
+impl Particular {
+    pub const ALL: &'static [Particular] = &[
+        Particular::RequestingAuthority,
+        Particular::RequestedAuthority,
+        Particular::CaseReference,
+        Particular::Offences,
+        Particular::SummaryOfFacts,
+        Particular::AssistanceSought,
+        Particular::Purpose,
+        Particular::Targets,
+        Particular::Period,
+        Particular::DataToPreserve,
+        Particular::Custodian,
+        Particular::Necessity,
+        Particular::IntentToFollowUp,
+        Particular::LegalBasis,
+        Particular::Urgency,
+        Particular::Confidentiality,
+    ];
+
+    /// The snake_case code (JSON, the catalogue key `particular.<code>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Particular::RequestingAuthority => "requesting_authority",
+            Particular::RequestedAuthority => "requested_authority",
+            Particular::CaseReference => "case_reference",
+            Particular::Offences => "offences",
+            Particular::SummaryOfFacts => "summary_of_facts",
+            Particular::AssistanceSought => "assistance_sought",
+            Particular::Purpose => "purpose",
+            Particular::Targets => "targets",
+            Particular::Period => "period",
+            Particular::DataToPreserve => "data_to_preserve",
+            Particular::Custodian => "custodian",
+            Particular::Necessity => "necessity",
+            Particular::IntentToFollowUp => "intent_to_follow_up",
+            Particular::LegalBasis => "legal_basis",
+            Particular::Urgency => "urgency",
+            Particular::Confidentiality => "confidentiality",
+        }
+    }
+}
+
+impl fmt::Display for Particular {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[request_contents]]` rule: what a request on a channel must contain, with its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentsRule {
+    pub id: Arc<str>,
+    pub particulars: Vec<Particular>,
+    /// The pack's note (what could not be confirmed).
+    pub note: Arc<str>,
+    pub citation: Arc<Citation>,
+}

@@ -3,7 +3,9 @@
 //! Loading is all or nothing: [`RulePacks::load`] either returns packs in which every rule has
 //! passed every check, or an error listing every problem found ([`check`] returns the same list).
 
-use crate::model::{ChannelKind, Citation, Confidence, DcRequirement, PeriodKind, RefusalGround};
+use crate::model::{
+    ChannelKind, Citation, Confidence, ContentsRule, DcRequirement, Particular, PeriodKind, RefusalGround,
+};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use liaison_core::{CountryCode, DataCategory, RequestKind};
@@ -154,6 +156,37 @@ struct RawTreaties {
     membership: Vec<RawMembership>,
     #[serde(default)]
     channel: Vec<RawChannel>,
+    #[serde(default)]
+    request_contents: Vec<RawContents>,
+}
+
+/// `[[request_contents]]`: what a formal request must contain on some channels (the letter).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContents {
+    id: Spanned<String>,
+    /// Channel ids this list applies to.
+    #[serde(default)]
+    channels: Vec<String>,
+    /// Channel kinds this list applies to (any channel of the kind).
+    #[serde(default)]
+    channel_kinds: Vec<ChannelKind>,
+    /// Request kinds (empty: all).
+    #[serde(default)]
+    request_kinds: Vec<RequestKind>,
+    /// Requested states (empty: all).
+    #[serde(default)]
+    requested_in: Vec<CountryCode>,
+    /// The list used when no list names the channel.
+    #[serde(default)]
+    generic: bool,
+    particulars: Vec<Particular>,
+    #[serde(default)]
+    note: String,
+    effective_from: Option<Datetime>,
+    effective_until: Option<Datetime>,
+    confidence: Option<Confidence>,
+    citation: Option<RawCitation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -544,6 +577,18 @@ pub(crate) struct Channel {
 }
 
 #[derive(Debug, Clone)]
+pub(crate) struct Contents {
+    pub meta: Meta,
+    pub channels: Vec<Arc<str>>,
+    pub channel_kinds: Vec<ChannelKind>,
+    pub request_kinds: Vec<RequestKind>,
+    pub requested_in: Vec<CountryCode>,
+    pub generic: bool,
+    pub particulars: Vec<Particular>,
+    pub note: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct PenaltyFloor {
     pub min_years: f64,
     pub categories: Vec<DataCategory>,
@@ -619,6 +664,7 @@ pub(crate) struct Inner {
     pub treaty_list: Vec<Treaty>,
     pub memberships: FastMap<CountryCode, Vec<Membership>>,
     pub channels: Vec<Channel>,
+    pub contents: Vec<Contents>,
 }
 
 /// Loaded, validated, immutable rule packs. Cloning is cheap (one `Arc`).
@@ -651,6 +697,69 @@ impl RulePacks {
     /// SHA-256 (hex) over every pack file's name and bytes in file-name order: the rule-pack version.
     pub fn content_hash(&self) -> &str {
         &self.inner.hash
+    }
+
+    /// What a formal request on `channel` (a channel id; `None` when the assessment found
+    /// none) must contain, for a request of `kind` to `requested`, under the law in force at
+    /// `at`: every list that names the channel (or its kind), else the generic lists. Each
+    /// comes with its source; the letter takes the union of their particulars.
+    pub fn request_contents(
+        &self,
+        channel: Option<&str>,
+        kind: RequestKind,
+        requested: CountryCode,
+        at: Timestamp,
+    ) -> Vec<ContentsRule> {
+        let channel_kind = channel.and_then(|id| {
+            self.inner
+                .channels
+                .iter()
+                .find(|c| &*c.meta.id == id && c.meta.in_force(at))
+                .map(|c| c.kind)
+        });
+        let applies = |r: &&Contents| {
+            r.meta.in_force(at)
+                && (r.request_kinds.is_empty() || r.request_kinds.contains(&kind))
+                && (r.requested_in.is_empty() || r.requested_in.contains(&requested))
+        };
+        let specific: Vec<&Contents> = self
+            .inner
+            .contents
+            .iter()
+            .filter(applies)
+            .filter(|r| {
+                channel.is_some_and(|id| r.channels.iter().any(|c| &**c == id))
+                    || channel_kind.is_some_and(|k| r.channel_kinds.contains(&k))
+            })
+            .collect();
+        let chosen = if specific.is_empty() {
+            self.inner
+                .contents
+                .iter()
+                .filter(applies)
+                .filter(|r| r.generic)
+                .collect()
+        } else {
+            specific
+        };
+        chosen
+            .into_iter()
+            .map(|r| ContentsRule {
+                id: r.meta.id.clone(),
+                particulars: r.particulars.clone(),
+                note: r.note.clone(),
+                citation: r.meta.citation.clone(),
+            })
+            .collect()
+    }
+
+    /// A channel's names (English, Chinese), if the packs have it.
+    pub fn channel_name(&self, id: &str) -> Option<(&str, &str)> {
+        self.inner
+            .channels
+            .iter()
+            .find(|c| &*c.meta.id == id)
+            .map(|c| (&*c.name, &*c.name_zh))
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
@@ -1020,6 +1129,7 @@ struct TreatyData {
     treaty_list: Vec<Treaty>,
     memberships: FastMap<CountryCode, Vec<Membership>>,
     channels: Vec<Channel>,
+    contents: Vec<Contents>,
 }
 
 fn parse_treaties(path: &Path, src: &str, diags: &mut Vec<Diagnostic>) -> Option<TreatyData> {
@@ -1174,11 +1284,54 @@ fn parse_treaties(path: &Path, src: &str, diags: &mut Vec<Diagnostic>) -> Option
     for c in &mut channels {
         c.treaty_idx = c.treaty.as_ref().and_then(|t| pos.get(t).copied());
     }
+    let mut contents = Vec::new();
+    for r in &raw.request_contents {
+        let raw_meta = RawMeta {
+            id: &r.id,
+            effective_from: &r.effective_from,
+            effective_until: &r.effective_until,
+            confidence: r.confidence,
+            citation: &r.citation,
+        };
+        let Some(m) = meta(&ctx, raw_meta, diags) else { continue };
+        let span = r.id.span();
+        if r.particulars.is_empty() {
+            diags.push(ctx.diag(&span, Some(&m.id), "particulars: list at least one particular"));
+            continue;
+        }
+        if r.generic == (!r.channels.is_empty() || !r.channel_kinds.is_empty()) {
+            diags.push(ctx.diag(
+                &span,
+                Some(&m.id),
+                "name channels or channel_kinds, or set generic = true (one of the two)",
+            ));
+            continue;
+        }
+        if let Some(unknown) = r
+            .channels
+            .iter()
+            .find(|c| !channels.iter().any(|k| &*k.meta.id == c.as_str()))
+        {
+            diags.push(ctx.diag(&span, Some(&m.id), format!("channels: unknown channel '{unknown}'")));
+            continue;
+        }
+        contents.push(Contents {
+            channels: r.channels.iter().map(|c| Arc::from(c.as_str())).collect(),
+            channel_kinds: r.channel_kinds.clone(),
+            request_kinds: r.request_kinds.clone(),
+            requested_in: r.requested_in.clone(),
+            generic: r.generic,
+            particulars: r.particulars.clone(),
+            note: Arc::from(r.note.as_str()),
+            meta: m,
+        });
+    }
     let treaty_list = treaties.into_values().collect();
     (!diags[before..].iter().any(Diagnostic::is_error)).then_some(TreatyData {
         treaty_list,
         memberships,
         channels,
+        contents,
     })
 }
 
@@ -1476,6 +1629,7 @@ fn load_all(dir: &Path) -> Result<(Option<RulePacks>, Vec<Diagnostic>), LoadErro
                 treaty_list: t.treaty_list,
                 memberships: t.memberships,
                 channels: t.channels,
+                contents: t.contents,
             };
             Ok((Some(RulePacks { inner: Arc::new(inner) }), diags))
         }

@@ -41,6 +41,11 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/requests/{id}/reassess", post(reassess))
         .route("/api/v1/requests/{id}/marking", post(set_marking))
         .route("/api/v1/requests/{id}/consents", get(uses).post(consent))
+        .route("/api/v1/requests/{id}/letter", get(letter))
+        .route(
+            "/api/v1/requests/{id}/texts/{field}/{lang}",
+            axum::routing::put(set_text),
+        )
         .route("/api/v1/assessments", post(assess))
         .route("/api/v1/reports/cooperation", get(cooperation))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -200,6 +205,14 @@ impl From<ServiceError> for Problem {
             ServiceError::Unprocessable(m) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable content", m)
             }
+            ServiceError::Incomplete(errors) => Problem {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                title: "Missing particulars",
+                detail: errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
+                errors,
+                allowed: None,
+                retry_after: None,
+            },
             ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Problem::new(
@@ -871,6 +884,71 @@ async fn uses(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String
     let id = parse_id(&id)?;
     let uses = node.permitted_uses(&p, id, Timestamp::now()).await?;
     Ok(Json(serde_json::json!({ "cases": uses })).into_response())
+}
+
+/// `GET /api/v1/requests/{id}/letter`: the formal letter as a PDF attachment.
+async fn letter(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &["lang", "draft", "signer", "function", "place"])?;
+    let id = parse_id(&id)?;
+    let draft = match q.get("draft").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(Problem::field("draft", format!("'{other}' is not true or false"))),
+    };
+    let opts = liaison_service::letter::LetterOptions {
+        langs: vec![q.get("lang").cloned().unwrap_or_else(|| "en,zh-CN".into())],
+        draft,
+        signer: q.get("signer").cloned(),
+        function: q.get("function").cloned(),
+        place: q.get("place").cloned(),
+    };
+    let letter = node.request_letter(&p, id, &opts, Timestamp::now()).await?;
+    Ok(pdf_attachment(letter))
+}
+
+/// A letter as a download: never shown inline, never cached, never sniffed.
+pub(crate) fn pdf_attachment(letter: liaison_service::letter::Letter) -> Response {
+    let mut resp = (StatusCode::OK, letter.pdf).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", letter.file_name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(v) = HeaderValue::from_str(&letter.reference) {
+        h.insert("x-liaison-letter-reference", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&letter.sha256) {
+        h.insert("x-liaison-letter-sha256", v);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    text: String,
+}
+
+/// `PUT /api/v1/requests/{id}/texts/{field}/{lang}`: a letter's free text in one language.
+async fn set_text(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path((id, field, lang)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let b: TextBody = json_body(&headers, &body)?;
+    node.set_request_text(&p, id, &field, &lang, &b.text, Timestamp::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn reassess(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {

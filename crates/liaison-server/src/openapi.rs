@@ -89,6 +89,18 @@ impl Op {
         self
     }
 
+    /// A 422 for a request that lacks what the output must contain (the letter's particulars).
+    fn incomplete(mut self) -> Op {
+        self.0["responses"]["422"] = response_ref("MissingParticulars");
+        self
+    }
+
+    /// A success without a body.
+    fn ok_empty(mut self, code: u16, description: &str) -> Op {
+        self.0["responses"][code.to_string()] = json!({"description": description});
+        self
+    }
+
     fn errors(mut self, codes: &[u16]) -> Op {
         for &c in codes {
             self.0["responses"][c.to_string()] = error_response(c);
@@ -951,6 +963,32 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 .describe("The requested agency's legal reviewers and supervisors only; recorded as a comment with data.consent and mirrored to the peer")
                 .params(vec![id_param()]).json_body(schema_ref("Consent")).errors(&[403, 404])
                 .ok(201, "The consent event", json_content(schema_ref("Event"))).build()},
+        "/api/v1/requests/{id}/letter": {"get": Op::new("requestLetter", "requests", "The formal request letter as a bilingual PDF (docs/letter.md)")
+            .describe("The requesting agency's officers and supervisors only (403 otherwise). The particulars the requested side's law asks for (rule packs, by the channel of the request's assessment) are mapped to the request's data; while any is missing (a translation too) the answer is 422 with `errors` naming each, unless draft=true, which returns a watermarked draft listing them. Always an attachment (Content-Disposition), never cached; the PDF's SHA-256 is in the audit log (`letter.produced`) and in X-Liaison-Letter-Sha256")
+            .params(vec![
+                id_param(),
+                q("lang", "Languages in print order, comma-separated (en, zh-CN); default en,zh-CN", text()),
+                q("draft", "true: a watermarked draft even with missing particulars", enum_of(["true", "false"])),
+                q("signer", "The signer's name for the signature block (else a line to write on)", text()),
+                q("function", "The signer's rank or function", text()),
+                q("place", "The place of signature", text()),
+            ])
+            .errors(&[400, 403, 404])
+            .ok(200, "The letter (application/pdf, attachment)", json!({"application/pdf": {"schema": {"type": "string", "format": "binary"}}}))
+            .ok_header(200, "Content-Disposition", "attachment; filename=\"letter-AGENCY-YEAR-SEQ.pdf\"")
+            .ok_header(200, "X-Liaison-Letter-Reference", "The letter reference (AGENCY/YEAR/SEQ), stable per request")
+            .ok_header(200, "X-Liaison-Letter-Sha256", "SHA-256 of the PDF, as recorded in the audit log")
+            .incomplete()
+            .build()},
+        "/api/v1/requests/{id}/texts/{field}/{lang}": {"put": Op::new("setRequestText", "requests", "Set a letter's free text (summary, purpose, necessity) in one language")
+            .describe("The requesting agency's officers and supervisors only. At most 20000 characters; the text's SHA-256 is in the audit entry (`request.text`)")
+            .params(vec![
+                id_param(),
+                json!({"name": "field", "in": "path", "required": true, "description": "Which text", "schema": enum_of(["summary", "purpose", "necessity"])}),
+                json!({"name": "lang", "in": "path", "required": true, "description": "Its language", "schema": enum_of(["en", "zh-CN", "zh"])}),
+            ])
+            .json_body(object(&["text"], json!({"text": non_blank(Some(20000), "The text")}))).errors(&[403, 404])
+            .ok_empty(204, "Stored").build()},
         "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
             .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
             .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
@@ -1144,6 +1182,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "PayloadTooLarge": problem_response("The body is over the size limit", false),
                 "Busy": busy_response(),
                 "UnsupportedMediaType": problem_response("The body is missing or not sent as Content-Type: application/json", false),
+                "MissingParticulars": problem_response("Missing particulars (docs/letter.md): `errors` names each (`particulars.<code>[<lang>]`) and how to supply it; or the node has no font with Chinese glyphs (the detail names the package to install)", false),
                 "IntegrityFailed": problem_response("What must match does not (a descriptor fingerprint, a signature): nothing was changed", false),
                 "InternalError": problem_response("The node could not complete the request; the details are in its log", false)
             },

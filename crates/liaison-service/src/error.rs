@@ -36,6 +36,10 @@ pub enum ServiceError {
     /// columns do not match its format, or of which no row was accepted.
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// The request lacks what the asked output must contain (422; CLI exit 3): the formal
+    /// letter's missing particulars, each named with its field and what to do.
+    #[error("missing particulars:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Incomplete(Vec<FieldError>),
     /// The store failed (500). Details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),

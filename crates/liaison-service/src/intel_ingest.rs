@@ -236,7 +236,7 @@ fn status_of(e: &ServiceError) -> u16 {
         ServiceError::Forbidden(_) => 403,
         ServiceError::NotFound(_) => 404,
         ServiceError::IllegalTransition { .. } | ServiceError::Conflict(_) | ServiceError::Busy { .. } => 409,
-        ServiceError::Integrity(_) | ServiceError::Unprocessable(_) => 422,
+        ServiceError::Integrity(_) | ServiceError::Unprocessable(_) | ServiceError::Incomplete(_) => 422,
         ServiceError::Internal(_) => 500,
     }
 }

@@ -29,6 +29,7 @@ pub mod instances;
 pub mod intel;
 pub mod intel_ingest;
 pub mod legal;
+pub mod letter;
 pub mod markings;
 pub mod node;
 pub mod notices;

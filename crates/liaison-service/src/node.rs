@@ -28,6 +28,9 @@ pub struct Node {
     pub(crate) intel_rt: Arc<crate::intel_ingest::IntelRuntime>,
     /// Evidence directory, key file and retention ([`Node::with_evidence`]).
     pub(crate) evidence: Arc<crate::evidence::EvidenceRuntime>,
+    /// `[letter]`: the formal letter's font and source language ([`Node::with_letter_config`]).
+    pub(crate) letter: Arc<crate::letter::LetterConfig>,
+    pub(crate) letter_font: Arc<crate::letter::FontCache>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -62,6 +65,8 @@ impl Node {
             markings: Default::default(),
             intel_rt: Default::default(),
             evidence: Default::default(),
+            letter: Default::default(),
+            letter_font: Default::default(),
         }
     }
 

@@ -19,6 +19,7 @@ mod directory;
 mod evidence;
 // [intel] clean-up pipeline state
 mod intel;
+mod letters;
 pub mod locks;
 mod notices;
 mod observed;
@@ -33,6 +34,7 @@ mod writer;
 
 pub use evidence::{EvidenceStorage, WrappedKey};
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
+pub use letters::{LetterRef, RequestText};
 pub use liaison_core::record::{
     AgencyFilter, AuditEntry, AuditReport, EventRecord, FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey,
     Page, PeerKeyRecord, PeerRecord, Principal, RawJson, ReceiptRow, RequestFilter, RequestSummary, SthRecord,

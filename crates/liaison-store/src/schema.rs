@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "notices-federated", crate::notices::MIGRATION_11),
     (12, "intel-ingest-journal", crate::intel::MIGRATION_12),
     (13, "evidence", crate::evidence::MIGRATION_13),
+    (14, "letters", crate::letters::MIGRATION_14),
     (15, "listing-side-state", LISTING_SIDE_STATE),
 ];
 

@@ -61,9 +61,10 @@ pub struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Language of legal assessments: en or zh (zh-CN) [default: en].
-    #[arg(long, global = true, env = "LIAISON_LANG", value_parser = parse_lang)]
-    pub lang: Option<liaison_law::Lang>,
+    /// Language of legal assessments: en or zh (zh-CN) [default: en]. `request letter` takes a
+    /// comma-separated list in print order (default en,zh-CN), `request translate` one.
+    #[arg(long, global = true, env = "LIAISON_LANG", value_parser = parse_langs)]
+    pub lang: Option<Langs>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -126,8 +127,10 @@ pub enum Command {
 
 /// What every command gets.
 pub struct Ctx {
-    /// Language of legal assessments.
+    /// Language of legal assessments (the first of `--lang`).
     pub lang: liaison_law::Lang,
+    /// Every language of `--lang` as given (empty: none given): the letter's languages.
+    pub langs: Vec<String>,
     pub data_dir: PathBuf,
     /// Whether the user named the data directory (`--data-dir` or `LIAISON_DATA_DIR`).
     pub data_dir_given: bool,
@@ -172,7 +175,9 @@ pub async fn open_node(config: &Config) -> Result<Node> {
         .with_markings(config.markings.clone())
         .context("[markings] in liaison.toml")?
         .with_evidence(config.evidence.clone())
-        .context("[evidence] in liaison.toml")
+        .context("[evidence] in liaison.toml")?
+        .with_letter_config(config.letter.clone())
+        .context("[letter] in liaison.toml")
 }
 
 /// A database URL without its password, for messages.
@@ -189,13 +194,33 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn parse_lang(s: &str) -> std::result::Result<liaison_law::Lang, String> {
-    liaison_law::Lang::parse(s).ok_or_else(|| format!("'{s}' is not a language Liaison speaks: use en or zh"))
+/// `--lang`: one language, or several separated by commas (the letter's print order).
+#[derive(Debug, Clone)]
+pub struct Langs {
+    pub first: liaison_law::Lang,
+    pub tags: Vec<String>,
+}
+
+fn parse_langs(s: &str) -> std::result::Result<Langs, String> {
+    let tags: Vec<String> = s
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut first = None;
+    for t in &tags {
+        let l = liaison_law::Lang::parse(t)
+            .ok_or_else(|| format!("'{t}' is not a language Liaison speaks: use en or zh"))?;
+        first.get_or_insert(l);
+    }
+    let first = first.ok_or_else(|| "name a language: en or zh".to_string())?;
+    Ok(Langs { first, tags })
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
-        lang: cli.lang.unwrap_or_default(),
+        lang: cli.lang.as_ref().map(|l| l.first).unwrap_or_default(),
+        langs: cli.lang.map(|l| l.tags).unwrap_or_default(),
         data_dir_given: cli.data_dir.is_some(),
         data_dir: cli.data_dir.unwrap_or_else(|| PathBuf::from("liaison-data")),
         user: cli.user,

@@ -49,6 +49,45 @@ pub enum RequestCmd {
     },
     /// Requests whose running deadline has passed.
     Overdue(ListArgs),
+    /// Write the formal letter of a request as a PDF in the languages of `--lang` (default
+    /// en,zh-CN; docs/letter.md). Refused,
+    /// listing them, while particulars the requested side's law asks for are missing, unless
+    /// --draft (a watermarked draft that lists them).
+    Letter(LetterArgs),
+    /// Set the text of a letter's free-text field in one language (`--lang en` or `--lang
+    /// zh-CN`): a translation of the summary, the purpose, the necessity of preservation.
+    Translate {
+        id: String,
+        /// summary, purpose or necessity.
+        #[arg(long)]
+        field: String,
+        /// The text (or --file).
+        #[arg(long, conflicts_with = "file")]
+        text: Option<String>,
+        /// A UTF-8 file with the text.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct LetterArgs {
+    pub id: String,
+    /// Where to write the PDF.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Write a watermarked draft even if particulars are missing (they are listed in it).
+    #[arg(long)]
+    pub draft: bool,
+    /// The signer's name, printed in the signature block (else a line to write it on).
+    #[arg(long)]
+    pub signer: Option<String>,
+    /// The signer's rank or function.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// The place of signature.
+    #[arg(long)]
+    pub place: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -374,6 +413,73 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 e.id,
                 uses.join(", ")
             );
+            Ok(())
+        }
+        RequestCmd::Letter(a) => {
+            let opts = liaison_service::letter::LetterOptions {
+                langs: if ctx.langs.is_empty() {
+                    vec!["en".into(), "zh-CN".into()]
+                } else {
+                    ctx.langs.clone()
+                },
+                draft: a.draft,
+                signer: a.signer,
+                function: a.function,
+                place: a.place,
+            };
+            let letter = node.request_letter(&p, id(&a.id)?, &opts, now).await?;
+            std::fs::write(&a.out, &letter.pdf).with_context(|| format!("cannot write {}", a.out.display()))?;
+            if ctx.json {
+                return json(&serde_json::json!({
+                    "reference": letter.reference,
+                    "out": a.out,
+                    "sha256": letter.sha256,
+                    "bytes": letter.pdf.len(),
+                    "languages": letter.languages,
+                    "draft": letter.draft,
+                    "missing": letter.missing.iter().map(|m| serde_json::json!({"field": m.field, "message": m.message})).collect::<Vec<_>>(),
+                }));
+            }
+            println!(
+                "Letter {} written to {} ({} bytes, SHA-256 {}){}",
+                letter.reference,
+                a.out.display(),
+                letter.pdf.len(),
+                letter.sha256,
+                if letter.draft { " — DRAFT" } else { "" }
+            );
+            for m in &letter.missing {
+                println!("  missing {}: {}", m.field, m.message);
+            }
+            Ok(())
+        }
+        RequestCmd::Translate {
+            id: s,
+            field,
+            text,
+            file,
+        } => {
+            let lang = match ctx.langs.as_slice() {
+                [one] => one.clone(),
+                _ => return Err(bad("name the text's language with --lang (one of en, zh-CN)")),
+            };
+            let text = match (text, file) {
+                (Some(t), None) => t,
+                (None, Some(f)) => {
+                    let meta = std::fs::metadata(&f).with_context(|| format!("cannot read {}", f.display()))?;
+                    if meta.len() > 256 * 1024 {
+                        return Err(bad(format!("{}: {} bytes, at most 256 KiB", f.display(), meta.len())));
+                    }
+                    std::fs::read_to_string(&f).with_context(|| format!("cannot read {} as UTF-8", f.display()))?
+                }
+                _ => return Err(bad("give the text with --text or --file")),
+            };
+            let rid = id(&s)?;
+            node.set_request_text(&p, rid, &field, &lang, &text, now).await?;
+            if ctx.json {
+                return json(&serde_json::json!({"request": rid, "field": field, "lang": lang}));
+            }
+            println!("Text '{field}' of request {rid} set in {lang}.");
             Ok(())
         }
         RequestCmd::Marking { id: s, marking } => {

@@ -88,6 +88,7 @@ pub fn router(node: Node) -> Router {
             post(evidence::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/requests/{id}/evidence/{file}", get(evidence::download))
+        .route("/requests/{id}/letter", post(pages::letter))
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))
@@ -391,7 +392,7 @@ pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banne
     let lead = |key: &str| Banner::service_error(lang.t(key));
     let detailed = |key: &str, m: &str| lead(key).with_detail(lang.t("err.details"), m);
     match e {
-        ServiceError::Invalid(errs) => {
+        ServiceError::Invalid(errs) | ServiceError::Incomplete(errs) => {
             let fields = errs
                 .iter()
                 .map(|fe| FieldLine {
@@ -400,7 +401,12 @@ pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banne
                     message: fe.message.clone(),
                 })
                 .collect();
-            (StatusCode::BAD_REQUEST, lead("err.invalid").with_fields(fields))
+            let status = if matches!(e, ServiceError::Incomplete(_)) {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, lead("err.invalid").with_fields(fields))
         }
         ServiceError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, detailed("err.unauthenticated", m)),
         ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, detailed("err.forbidden", m)),

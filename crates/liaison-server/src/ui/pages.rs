@@ -564,6 +564,7 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             &[],
         ),
         may_mark: s.p.role.may_draft() && s.p.agency == d.requesting_agency,
+        may_letter: s.p.role.may_draft() && s.p.agency == d.requesting_agency,
         mark_levels: options(
             Tlp::ALL.iter().map(|t| (t.as_str(), t.to_string())),
             &[d.marking().tlp.as_str()],
@@ -617,6 +618,8 @@ struct DetailPage<'a> {
     comment_levels: Vec<Opt>,
     /// The change form: shown to the requesting agency's drafting users (the originator).
     may_mark: bool,
+    /// The letter form: the requesting agency's drafting users.
+    may_letter: bool,
     mark_levels: Vec<Opt>,
     mark_recipients: String,
     /// The request's evidence files (`None`: the node keeps none) and the upload form's levels.
@@ -898,6 +901,26 @@ pub async fn comment(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<St
         Err(e) => Err(e),
     };
     request_form_done(&ui, &s, &id, result, &format!("/requests/{rid}?commented=1")).await
+}
+
+/// The formal letter as a PDF download (the requesting agency's drafting users; the service
+/// checks). Missing particulars: the page again, with a banner naming each.
+pub async fn letter(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
+    let (rid, form) = match request_form(&ui, &mut s, &id, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let opts = liaison_service::letter::LetterOptions {
+        langs: vec![form.get("lang").unwrap_or("en,zh-CN").to_string()],
+        draft: form.get("draft").is_some(),
+        signer: form.get("signer").map(str::to_string),
+        function: form.get("function").map(str::to_string),
+        place: form.get("place").map(str::to_string),
+    };
+    match ui.node.request_letter(&s.p, rid, &opts, Timestamp::now()).await {
+        Ok(letter) => crate::api::pdf_attachment(letter),
+        Err(e) => request_form_done(&ui, &s, &id, Err::<(), _>(e), "").await,
+    }
 }
 
 /// Changes a request's marking (the originator only; the service checks).
