@@ -280,6 +280,7 @@ max_connections_per_address = {maxa}
 # days = 365
 # [[evidence.retention]]
 # days = 3650
+
 # The formal letter (`liaison request letter`, docs/letter.md): a font with Latin and Chinese
 # glyphs, embedded in the PDF (default: fonts-wqy-zenhei or fonts-noto-cjk, found at run time;
 # LIAISON_LETTER_FONT), and the language officers write a request's summary in (the other
