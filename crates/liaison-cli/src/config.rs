@@ -267,13 +267,17 @@ max_connections_per_address = {maxa}
 # content-addressed in `dir` (default DATA_DIR/evidence); the key-encryption keys are in
 # `key_file` (default DATA_DIR/evidence.key), never in the database: back it up, and give every
 # instance sharing the directory the same key file. Uploads larger than max_file_bytes
-# (default 16 GiB) are refused. Retention: the first rule matching a file's kind (supporting,
+# (default 16 GiB) are refused; a user may have max_open_uploads unfinished uploads (default 16),
+# and one that received nothing for upload_expiry_hours (default 168) is removed by the hourly
+# sweep. Retention: the first rule matching a file's kind (supporting,
 # answer, comment) and TLP wins; its content is deleted `days` after upload unless a legal hold
 # covers it or its request. No rule: kept for ever.
 # [evidence]
 # dir = "/srv/liaison/evidence"
 # key_file = "/etc/liaison/evidence.key"
 # max_file_bytes = 17179869184
+# max_open_uploads = 16
+# upload_expiry_hours = 168
 # [[evidence.retention]]
 # kind = "answer"
 # tlp = "TLP:RED"
@@ -473,6 +477,8 @@ mod evidence_section {
         let c: Config = toml::from_str(&full).unwrap();
         assert_eq!(c.evidence.dir.as_deref(), Some(Path::new("/srv/liaison/evidence")));
         assert_eq!(c.evidence.limit(), 16 << 30);
+        assert_eq!(c.evidence.open_uploads_limit(), 16);
+        assert_eq!(c.evidence.upload_expiry(), std::time::Duration::from_secs(168 * 3600));
         assert_eq!(c.evidence.retention.len(), 2);
         use liaison_core::record::EvidenceKind;
         assert_eq!(

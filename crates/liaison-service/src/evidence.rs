@@ -75,7 +75,20 @@ pub struct EvidenceConfig {
     /// kept for ever.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retention: Vec<RetentionRule>,
+    /// Unfinished uploads one user may have open at once (default 16): each holds disk space
+    /// until it is finished, abandoned or expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open_uploads: Option<u32>,
+    /// Hours after which an unfinished upload that received nothing in that time is removed
+    /// by the sweep (default 168, a week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_expiry_hours: Option<u32>,
 }
+
+/// Default of [`EvidenceConfig::max_open_uploads`].
+pub const DEFAULT_MAX_OPEN_UPLOADS: u32 = 16;
+/// Default of [`EvidenceConfig::upload_expiry_hours`].
+pub const DEFAULT_UPLOAD_EXPIRY_HOURS: u32 = 168;
 
 /// One retention rule: files of `kind` (any when absent) marked `tlp` (any when absent)
 /// are deleted `days` after their upload unless held.
@@ -103,6 +116,12 @@ impl EvidenceConfig {
         if self.max_file_bytes == Some(0) {
             return Err("evidence.max_file_bytes = 0: must be at least 1".into());
         }
+        if self.max_open_uploads == Some(0) {
+            return Err("evidence.max_open_uploads = 0: must be at least 1".into());
+        }
+        if self.upload_expiry_hours == Some(0) {
+            return Err("evidence.upload_expiry_hours = 0: must be at least 1".into());
+        }
         for (i, r) in self.retention.iter().enumerate() {
             if r.days == 0 || r.days > 36_500 {
                 return Err(format!("evidence.retention[{i}].days = {}: must be 1 to 36500", r.days));
@@ -113,6 +132,16 @@ impl EvidenceConfig {
 
     pub fn limit(&self) -> u64 {
         self.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES)
+    }
+
+    pub fn open_uploads_limit(&self) -> u32 {
+        self.max_open_uploads.unwrap_or(DEFAULT_MAX_OPEN_UPLOADS)
+    }
+
+    pub fn upload_expiry(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            u64::from(self.upload_expiry_hours.unwrap_or(DEFAULT_UPLOAD_EXPIRY_HOURS)) * 3600,
+        )
     }
 
     /// Days a file of `kind` marked `tlp` is kept (`None`: for ever).
@@ -694,6 +723,8 @@ pub struct SweepReport {
     pub held: Vec<String>,
     /// Live files examined.
     pub examined: u64,
+    /// Unfinished uploads removed because nothing arrived for `upload_expiry_hours`.
+    pub uploads_expired: Vec<String>,
 }
 
 /// A download: the file's metadata and its content, opened chunk by chunk.
@@ -872,6 +903,14 @@ impl Node {
             }
             _ => None,
         };
+        let open = self.store.evidence_uploads_open(&p.username).await?;
+        let most = self.evidence_config()?.open_uploads_limit();
+        if open >= i64::from(most) {
+            return Err(ServiceError::Conflict(format!(
+                "{} has {open} unfinished uploads (at most {most}, [evidence] max_open_uploads): finish or abandon one first (liaison evidence add resumes; DELETE …/evidence/uploads/ID abandons)",
+                p.username
+            )));
+        }
         let file_name = sanitize_file_name(&new.file_name);
         let media = new.media_type.as_deref().map(check_media_type).transpose()?;
         let mut marking = new.marking.unwrap_or_else(|| r.draft.marking());
@@ -1549,7 +1588,45 @@ impl Node {
                 report.deleted.push(f.id);
             }
         }
+        self.expire_uploads(&config, now, &mut report).await?;
         Ok(report)
+    }
+
+    /// Removes unfinished uploads begun more than `upload_expiry_hours` ago whose session
+    /// file received nothing in that time either (a slow upload that is still moving is kept),
+    /// and which no piece is being written to now (the session's lock is free).
+    async fn expire_uploads(&self, config: &EvidenceConfig, now: Timestamp, report: &mut SweepReport) -> Result<()> {
+        let expiry = config.upload_expiry();
+        let before = now
+            .checked_sub(jiff::SignedDuration::try_from(expiry).map_err(internal)?)
+            .map_err(internal)?;
+        let quiet_since = std::time::SystemTime::now()
+            .checked_sub(expiry)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        for id in self.store.evidence_uploads_begun_before(before, 1000).await? {
+            let path = self.session_path(&id)?;
+            match std::fs::File::open(&path) {
+                Ok(f) => {
+                    let moved = f.metadata().and_then(|m| m.modified()).map_err(internal)?;
+                    if moved > quiet_since || f.try_lock().is_err() {
+                        continue;
+                    }
+                    self.store.evidence_upload_drop(&id).await?;
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!(path = %path.display(), error = %e, "could not remove an expired upload session");
+                    }
+                }
+                // No session file (removed by hand, or a crash before it was made): the row goes.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.store.evidence_upload_drop(&id).await?;
+                }
+                Err(e) => return Err(internal(format!("upload session file: {e}"))),
+            }
+            report.uploads_expired.push(id);
+        }
+        Ok(())
     }
 }
 

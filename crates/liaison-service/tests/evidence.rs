@@ -100,6 +100,8 @@ async fn evidence_on_every_backend() {
                 tlp: None,
                 days: 30,
             }],
+            max_open_uploads: Some(4),
+            upload_expiry_hours: Some(1),
             ..Default::default()
         }
         .resolved(&dir);
@@ -113,6 +115,7 @@ async fn evidence_on_every_backend() {
         rotation_keeps_files_readable(&f, id, &dir, now).await;
         red_file_reaches_named_recipient_only(&f, id, now).await;
         hold_blocks_the_sweep(&f, now).await;
+        unfinished_uploads_are_bounded(&f, id, &dir, now).await;
         let audit = f.node.verify_audit(f.who("FBI", Role::Auditor)).await.unwrap();
         assert_eq!(
             audit.first_bad, None,
@@ -439,4 +442,84 @@ async fn hold_blocks_the_sweep(f: &TwoAgencies, now: Timestamp) {
             "evidence.delete"
         ]
     );
+}
+
+/// A user has at most `max_open_uploads` unfinished uploads; the sweep removes the ones begun
+/// more than `upload_expiry_hours` ago whose session file has not moved for as long.
+async fn unfinished_uploads_are_bounded(f: &TwoAgencies, id: liaison_core::RequestId, dir: &Path, now: Timestamp) {
+    let sup = f.who("FBI", Role::Supervisor);
+    let begin = || async {
+        f.node
+            .evidence_upload_begin(
+                sup,
+                id,
+                NewEvidence {
+                    file_name: "partial.bin".into(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+    };
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(begin().await.unwrap().id);
+    }
+    match begin().await {
+        Err(ServiceError::Conflict(m)) => assert!(m.contains("max_open_uploads"), "{m}"),
+        other => panic!("a fifth open upload must be refused, got {other:?}"),
+    }
+    // Another user's count is their own.
+    let other = f
+        .node
+        .evidence_upload_begin(
+            f.who("FBI", Role::Officer),
+            id,
+            NewEvidence {
+                file_name: "other.bin".into(),
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    // Not yet expired: begun now.
+    let r = f.node.evidence_sweep(None, now).await.unwrap();
+    assert!(r.uploads_expired.is_empty(), "{r:?}");
+    // Two hours later, two sessions have been idle for three hours, the others moved recently.
+    let idle = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
+    for u in &open[..2] {
+        let path = dir.join("evidence").join("uploads").join(u);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(idle)
+            .unwrap();
+    }
+    let later = now + jiff::SignedDuration::from_hours(2);
+    let r = f.node.evidence_sweep(None, later).await.unwrap();
+    let mut expired = r.uploads_expired.clone();
+    expired.sort();
+    let mut want = open[..2].to_vec();
+    want.sort();
+    assert_eq!(expired, want, "only the idle sessions expire");
+    for u in &open[..2] {
+        assert!(!dir.join("evidence").join("uploads").join(u).exists());
+        assert!(matches!(
+            f.node.evidence_upload_status(sup, u).await,
+            Err(ServiceError::NotFound(_))
+        ));
+    }
+    assert!(f.node.evidence_upload_status(sup, &open[2]).await.is_ok());
+    // Room again for two.
+    open.push(begin().await.unwrap().id);
+    for u in open[2..].iter().chain(std::iter::once(&other.id)) {
+        let who = if *u == other.id {
+            f.who("FBI", Role::Officer)
+        } else {
+            sup
+        };
+        f.node.evidence_upload_abort(who, u).await.unwrap();
+    }
 }

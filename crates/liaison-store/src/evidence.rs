@@ -258,6 +258,27 @@ impl Store {
     }
 
     /// Forgets an upload session (its partial content is the service's to remove).
+    /// Unfinished upload sessions of `uploader` (a user name).
+    pub async fn evidence_uploads_open(&self, uploader: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM evidence_uploads WHERE uploader = $1")
+                .bind(uploader)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Ids of upload sessions begun before `before`, oldest first, at most `limit`.
+    pub async fn evidence_uploads_begun_before(&self, before: jiff::Timestamp, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT id FROM evidence_uploads WHERE created_at < $1 ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(crate::ms(before))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn evidence_upload_drop(&self, id: &str) -> Result<()> {
         let id = id.to_string();
         self.writing(move |s| async move {

@@ -267,10 +267,11 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
                 return json(&r);
             }
             println!(
-                "{} files examined, {} deleted under retention, {} expired but on legal hold",
+                "{} files examined, {} deleted under retention, {} expired but on legal hold; {} unfinished uploads expired",
                 r.examined,
                 r.deleted.len(),
-                r.held.len()
+                r.held.len(),
+                r.uploads_expired.len()
             );
         }
         EvidenceCmd::RotateKey => {

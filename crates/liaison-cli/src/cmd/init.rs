@@ -191,10 +191,11 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
         loop {
             every.tick().await;
             match sweeper.evidence_sweep(None, jiff::Timestamp::now()).await {
-                Ok(r) if !r.deleted.is_empty() => {
+                Ok(r) if !r.deleted.is_empty() || !r.uploads_expired.is_empty() => {
                     tracing::info!(
                         deleted = r.deleted.len(),
                         held = r.held.len(),
+                        uploads_expired = r.uploads_expired.len(),
                         "evidence retention sweep"
                     );
                 }
