@@ -188,7 +188,15 @@ pub fn peer_file(dir: &Path) -> (PathBuf, String) {
     let o = data_dir_command(dir, &["federation", "descriptor", "--out", path.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(o.status.success());
+    // Says why when it fails (it failed once under load, at the three-node leak test's set-up).
+    assert!(
+        o.status.success(),
+        "federation descriptor in {} failed ({}): {}{}",
+        dir.display(),
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     let fp = err
         .lines()
