@@ -1000,8 +1000,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "post": evidence_upload
         },
         "/api/v1/requests/{id}/evidence/uploads": {"post": Op::new("beginEvidenceUpload", "evidence", "Open a resumable upload")
-            .describe("Send the content with PATCH …/uploads/{upload}?offset=N in pieces of any size, ask GET …/uploads/{upload} where to resume, then POST …/finish with the SHA-256")
-            .params(vec![id_param()]).json_body(schema_ref("NewEvidence")).errors(&[403, 404])
+            .describe("Send the content with PATCH …/uploads/{upload}?offset=N in pieces of any size, ask GET …/uploads/{upload} where to resume, then POST …/finish with the SHA-256. 409 when the caller already has [evidence] max_open_uploads unfinished uploads (default 16; an upload idle for upload_expiry_hours is removed)")
+            .params(vec![id_param()]).json_body(schema_ref("NewEvidence")).errors(&[403, 404, 409])
             .ok(201, "The upload session", json_content(schema_ref("EvidenceUpload")))
             .ok_header(201, "Location", "The session").build()},
         "/api/v1/requests/{id}/evidence/uploads/{upload}": {
