@@ -738,6 +738,28 @@ struct BusyGuard<'a> {
     id: String,
 }
 
+impl<'a> BusyGuard<'a> {
+    /// Marks `upload` as being written by this process; `Conflict` if it already is (`what`
+    /// names what it is receiving, for the message).
+    fn claim(node: &'a Node, upload: &str, what: &str) -> Result<BusyGuard<'a>> {
+        let mut busy = node
+            .evidence
+            .busy
+            .lock()
+            .map_err(|_| internal("upload table poisoned"))?;
+        if busy.contains_key(upload) {
+            return Err(ServiceError::Conflict(format!(
+                "upload {upload} is receiving {what} now"
+            )));
+        }
+        busy.insert(upload.to_string(), ());
+        Ok(BusyGuard {
+            node,
+            id: upload.to_string(),
+        })
+    }
+}
+
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut b) = self.node.evidence.busy.lock() {
@@ -1052,23 +1074,7 @@ impl Node {
     /// received offset (else `Conflict`, naming it). One piece at a time per session.
     pub async fn evidence_upload_piece(&self, p: &Principal, upload: &str, offset: u64) -> Result<UploadWriter<'_>> {
         let limit = self.evidence_config()?.limit();
-        {
-            let mut busy = self
-                .evidence
-                .busy
-                .lock()
-                .map_err(|_| internal("upload table poisoned"))?;
-            if busy.contains_key(upload) {
-                return Err(ServiceError::Conflict(format!(
-                    "upload {upload} is receiving another piece now"
-                )));
-            }
-            busy.insert(upload.to_string(), ());
-        }
-        let guard = BusyGuard {
-            node: self,
-            id: upload.to_string(),
-        };
+        let guard = BusyGuard::claim(self, upload, "another piece")?;
         let (u, key) = self.store.evidence_upload(upload).await?;
         if u.uploader != p.username || u.uploader_agency != p.agency {
             return Err(ServiceError::NotFound(format!("upload {upload}")));
@@ -1138,23 +1144,7 @@ impl Node {
                 }
             })
             .transpose()?;
-        {
-            let mut busy = self
-                .evidence
-                .busy
-                .lock()
-                .map_err(|_| internal("upload table poisoned"))?;
-            if busy.contains_key(upload) {
-                return Err(ServiceError::Conflict(format!(
-                    "upload {upload} is receiving a piece now"
-                )));
-            }
-            busy.insert(upload.to_string(), ());
-        }
-        let _guard = BusyGuard {
-            node: self,
-            id: upload.to_string(),
-        };
+        let _guard = BusyGuard::claim(self, upload, "a piece")?;
         let (u, session_key) = self.own_upload(p, upload).await?;
         let lock = std::fs::File::open(self.session_path(&u.id)?).map_err(internal)?;
         lock.try_lock().map_err(|_| {
