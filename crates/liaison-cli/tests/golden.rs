@@ -36,7 +36,8 @@
 //!   times as Unix seconds: notice intervals, issued_at, first_seen, feedback at);
 //! - `local_time` of a directory contact → `<local-time>`, and its `open` flag → `<open-now>`
 //!   unless the contact's office hours are `24/7` (both depend on the wall clock);
-//! - `days_left` of a retention warning → `<days-left>` (counted from now for stored requests);
+//! - `days_left` of a retention warning, and the `days` of a plan step's `why.preserve_*`
+//!   reason → `<days-left>` (counted from now for stored requests);
 //! - `/health`'s `disk_free_bytes` → `<bytes>`, and its `integrity` → `<integrity-ok-or-pending>`
 //!   while the first background check may still be running (a `corrupt` answer is kept);
 //! - the audit-anchor counts (`anchors_checked`, `last_anchored_seq`, `ledger_audit_anchors`)
@@ -1763,11 +1764,22 @@ impl Normaliser {
             Value::Array(a) => Value::Array(a.iter().map(|x| self.value(x)).collect()),
             Value::Object(m) => {
                 let always_open = m.get("office_hours") == Some(&json!("24/7"));
+                // A plan step's "why" for preservation counts days from the assessment's
+                // instant, which is now for stored requests.
+                let counts_days = m
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| c.starts_with("why.preserve_"));
                 let mut out = Map::new();
                 for (k, x) in m {
                     let nx = match (k.as_str(), x) {
                         ("local_time", Value::String(_)) => json!("<local-time>"),
                         ("days_left", Value::Number(_)) => json!("<days-left>"),
+                        ("params", Value::Object(p)) if counts_days && p.contains_key("days") => {
+                            let mut p = p.clone();
+                            p.insert("days".into(), json!("<days-left>"));
+                            Value::Object(p)
+                        }
                         ("disk_free_bytes", Value::Number(_)) => json!("<bytes>"),
                         // The first integrity check runs in the background: pending or ok.
                         ("integrity", Value::Object(i))

@@ -1109,11 +1109,6 @@ fn build_plan(
 
     // 2. Freeze the data before it may go.
     let preserve = input.kind.is_preservation() || retention.iter().any(|r| r.preserve_now);
-    let earliest = retention
-        .iter()
-        .filter(|r| r.preserve_now || input.kind.is_preservation())
-        .filter_map(|r| r.days_left.map(|d| (d, r.estimated_purge)))
-        .min_by_key(|(d, _)| *d);
     if preserve && let Some(p) = picks.preservation {
         let what = match (p.coercive, p.preservation_days) {
             (true, Some(keep)) => ch_msg("plan.preserve_keep", p).with("keep", keep.to_string()),
@@ -1125,16 +1120,16 @@ fn build_plan(
             .filter(|r| r.preserve_now || input.kind.is_preservation())
             .filter_map(|r| r.days_left)
             .min();
+        // Past the estimate first: a negative count would read "may go in -158 days".
         let why = match oldest {
+            Some(d) if d < 0 => Message::new("why.preserve_may_be_gone"),
             Some(d) if (d as f64) < p.expected_days => {
                 Message::new("why.preserve_too_slow").with("days", d.to_string())
             }
-            Some(d) if d >= 0 => Message::new("why.preserve_before").with("days", d.to_string()),
-            Some(_) => Message::new("why.preserve_may_be_gone"),
+            Some(d) => Message::new("why.preserve_before").with("days", d.to_string()),
             None if input.kind.is_preservation() => Message::new("why.preserve_request"),
             None => Message::new("why.preserve_unknown"),
         };
-        let _ = earliest;
         push(StepAction::Preserve, what, why, Some(p.id.clone()), p.citations.clone());
     }
 

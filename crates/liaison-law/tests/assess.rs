@@ -293,6 +293,10 @@ fn cn_log_retention_order_82_vs_csl() {
                 assert!(!a.plan.iter().any(|s| s.action == StepAction::ConfirmData), "{name}");
                 assert!(a.plan[0].action == StepAction::Preserve, "{name}: {:?}", a.plan);
                 assert!(r.reason.render(Lang::En).contains("may delete"), "{name}");
+                // Past the estimate, the plan says so; it never counts "-N days" ahead.
+                let why = a.plan[0].why.render(Lang::En);
+                assert!(why.starts_with("The retention period has passed"), "{name}: {why}");
+                assert!(!why.contains('-'), "{name}: {why}");
             }
             _ => {
                 assert!(r.preserve_now, "{name}");
