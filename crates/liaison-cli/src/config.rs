@@ -255,11 +255,14 @@ max_connections_per_address = {maxa}
 
 # TLP 2.0 markings (docs/markings.md): the level each kind of object gets when none is given
 # (TLP:CLEAR is refused for requests and comments), and the client organisations an agency
-# declares (they may receive what it receives as TLP:AMBER).
+# declares (they may receive what it receives as TLP:AMBER). notice_pap: what a partner may do
+# about a clean-up notice's machines when the issuer says nothing (PAP:GREEN: act on them;
+# PAP:AMBER: passive checks only; PAP:RED: nothing detectable).
 # [markings]
 # request = "TLP:AMBER+STRICT"
 # comment = "TLP:AMBER+STRICT"
 # notice = "TLP:AMBER"
+# notice_pap = "PAP:GREEN"
 # [markings.clients]
 # "CN-CNCERT" = ["CN-ISP-A"]
 

@@ -94,12 +94,16 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     us.as_json("analyst", &ingest);
 
     // Only this node's agencies' operators issue; the notice records its issuer (FBI).
-    let issued = us.as_json("analyst", &["intel", "notices", "--issue"]);
+    // A PAP that is not one is refused by name; the analyst asks for passive checks only.
+    let e = us.fails_as("analyst", &["intel", "notices", "--issue", "--pap", "TLP:RED"]);
+    assert!(e.contains("--pap") && e.contains("'TLP:RED' is not a PAP level"), "{e}");
+    let issued = us.as_json("analyst", &["intel", "notices", "--issue", "--pap", "amber"]);
     let ours: Vec<&Value> = issued["notices"].as_array().unwrap().iter().collect();
     assert_eq!(ours.len(), 2, "{issued}");
     let to_cn = ours.iter().find(|n| n["partner"] == "CN-MPS").unwrap();
     assert_eq!(to_cn["issuer"], "FBI");
     assert_eq!(to_cn["tlp"], "TLP:AMBER+STRICT", "the strictest item's marking");
+    assert_eq!(to_cn["pap"], "PAP:AMBER", "the PAP the issuer chose");
     let notice_id = to_cn["id"].as_str().unwrap().to_string();
     let us_ss_item = ours.iter().find(|n| n["partner"] == "US-SS").unwrap()["items"][0]["item_id"]
         .as_str()
@@ -122,6 +126,9 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     );
     assert_eq!(n["partner"], "CN-MPS");
     assert_eq!(n["tlp"], "TLP:AMBER+STRICT");
+    assert_eq!(n["pap"], "PAP:AMBER", "the PAP travels with the notice");
+    let table = cn.ok(&["--as", "officer", "intel", "inbox"]);
+    assert!(table.contains("PAP:AMBER: passive cross-checks only"), "{table}");
     let got = items(n);
     assert_eq!(got.len(), 4);
     for (ip, tlp) in ips.iter().zip(tlps) {

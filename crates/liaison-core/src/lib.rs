@@ -12,6 +12,7 @@ pub mod jurisdiction;
 pub mod lifecycle;
 pub mod marking;
 pub mod money;
+pub mod pap;
 pub mod record;
 pub mod request;
 pub mod sla;
@@ -22,6 +23,7 @@ pub use ids::{AgencyId, ContactId, EventId, RequestId, UserId};
 pub use jurisdiction::CountryCode;
 pub use lifecycle::{Actor, Role, Side, State};
 pub use marking::Marking;
+pub use pap::Pap;
 pub use request::{DataCategory, Provider, RequestKind, Urgency};
 pub use tlp::Tlp;
 

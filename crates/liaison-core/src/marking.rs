@@ -259,6 +259,8 @@ pub struct MarkingConfig {
     pub comment: Tlp,
     /// A notice's marking floor (never below its items').
     pub notice: Tlp,
+    /// A notice's PAP when the issuer names none (docs/markings.md).
+    pub notice_pap: crate::Pap,
     /// Client organisations an agency declares (agency code → client agency codes), e.g. a
     /// CERT's constituents: they may receive what the agency receives as TLP:AMBER.
     pub clients: BTreeMap<String, Vec<String>>,
@@ -270,6 +272,7 @@ impl Default for MarkingConfig {
             request: Tlp::AmberStrict,
             comment: Tlp::AmberStrict,
             notice: Tlp::Amber,
+            notice_pap: crate::Pap::Green,
             clients: BTreeMap::new(),
         }
     }

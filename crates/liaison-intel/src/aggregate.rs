@@ -34,7 +34,7 @@
 use crate::fast_hash::FastMap;
 use crate::model::{Classification, Event, IndicatorKind, IndicatorValue, PartnerId};
 use crate::time::{UnixTime, format_rfc3339};
-use liaison_core::{CountryCode, Tlp};
+use liaison_core::{CountryCode, Pap, Tlp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -279,7 +279,15 @@ pub struct Notice {
     pub interval: Interval,
     /// The strictest TLP of its items.
     pub tlp: Tlp,
+    /// What the partner may do about the items (docs/markings.md). A notice run gives every
+    /// notice the level its issuer chose ([`Notice::DEFAULT_PAP`] unless told otherwise).
+    pub pap: Pap,
     pub items: Vec<NoticeItem>,
+}
+
+impl Notice {
+    /// The PAP of a notice whose issuer chose none: a clean-up notice asks the partner to act.
+    pub const DEFAULT_PAP: Pap = Pap::Green;
 }
 
 /// A partner's answer about one item.
@@ -570,6 +578,7 @@ impl CleanupState {
                     partner: partner.clone(),
                     interval,
                     tlp,
+                    pap: Notice::DEFAULT_PAP,
                     items,
                 }
             })
@@ -714,12 +723,13 @@ pub fn notices_to_csv<W: std::io::Write>(notices: &[Notice], out: W) -> Result<(
         "as_org",
         "victim_count",
         "tlp",
+        "pap",
     ])?;
     for n in notices {
         for i in &n.items {
             // Every cell through the spreadsheet guard: partner codes, indicator values,
             // malware names and AS organisations come from feeds and peers.
-            let record: [String; 20] = [
+            let record: [String; 21] = [
                 n.id.to_string(),
                 n.partner.to_string(),
                 format_rfc3339(n.interval.start),
@@ -745,6 +755,7 @@ pub fn notices_to_csv<W: std::io::Write>(notices: &[Notice], out: W) -> Result<(
                 i.as_org.as_deref().unwrap_or("").to_string(),
                 i.victim_count.map(|v| v.to_string()).unwrap_or_default(),
                 i.tlp.to_string(),
+                n.pap.to_string(),
             ];
             w.write_record(record.iter().map(|c| liaison_core::spreadsheet_safe(c).into_owned()))?;
         }

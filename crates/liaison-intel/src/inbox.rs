@@ -5,7 +5,7 @@
 use crate::aggregate::{FeedbackStatus, Interval};
 use crate::model::PartnerId;
 use crate::time::UnixTime;
-use liaison_core::Tlp;
+use liaison_core::{Pap, Tlp};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -23,6 +23,9 @@ pub struct IncomingNotice {
     pub issued_at: UnixTime,
     /// The notice's marking as received (the strictest of its items); never lowered here.
     pub tlp: Tlp,
+    /// What this agency may do about the items (docs/markings.md), as received; `None` when
+    /// the sending node speaks a protocol older than 5, which carries no PAP. Never lowered here.
+    pub pap: Option<Pap>,
     /// Parts the notice was sent in.
     pub parts: u32,
     pub received_at: UnixTime,

@@ -191,10 +191,14 @@ async fn issue(
     Auth(p): Auth,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    check_params(&q, &["since", "until"])?;
+    check_params(&q, &["since", "until", "pap"])?;
     let since = q.get("since").map(|s| parse_instant("since", s)).transpose()?;
     let until = q.get("until").map(|s| parse_instant("until", s)).transpose()?;
-    let report = node.intel_issue(&p, since, until, Timestamp::now()).await?;
+    let pap = q
+        .get("pap")
+        .map(|s| s.parse::<liaison_core::Pap>().map_err(|e| field("pap", e.to_string())))
+        .transpose()?;
+    let report = node.intel_issue(&p, since, until, pap, Timestamp::now()).await?;
     Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 

@@ -619,9 +619,11 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "tlp": tlps.clone()
         }),
     );
+    let paps = enum_of(["PAP:CLEAR", "PAP:GREEN", "PAP:AMBER", "PAP:RED"]);
     let notice = object(
-        &["id", "partner", "interval", "tlp", "items", "issued_at"],
+        &["id", "partner", "interval", "tlp", "pap", "items", "issued_at"],
         json!({"id": uuid(), "partner": string(), "interval": schema_ref("Interval"), "tlp": tlps.clone(),
+               "pap": paps.clone(),
                "items": array(notice_item), "issued_at": {"type": "integer", "description": "Unix seconds"},
                "issuer": {"type": "string", "description": "The issuing agency's code (absent: issued by trusted tooling)"}}),
     );
@@ -658,6 +660,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "interval",
             "issued_at",
             "tlp",
+            "pap",
             "parts",
             "received_at",
             "items",
@@ -666,6 +669,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "sender": string(), "id": uuid(), "issuer": string(), "partner": string(),
             "interval": schema_ref("Interval"), "issued_at": {"type": "integer", "description": "Unix seconds"},
             "tlp": tlps.clone(), "parts": count(), "received_at": {"type": "integer", "description": "Unix seconds"},
+            "pap": {"oneOf": [{"type": "null", "description": "not stated: the sending node speaks a protocol older than 5"}, paps.clone()]},
             "items": array(incoming_item)
         }),
     );
@@ -696,12 +700,13 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "partner",
             "interval",
             "tlp",
+            "pap",
             "items",
             "new",
             "still_active",
             "reappeared",
         ],
-        json!({"id": uuid(), "partner": string(), "interval": schema_ref("Interval"), "tlp": tlps,
+        json!({"id": uuid(), "partner": string(), "interval": schema_ref("Interval"), "tlp": tlps, "pap": paps,
                "items": count(), "new": count(), "still_active": count(), "reappeared": count()}),
     );
     let source_report = json!({"type": "object", "required": ["file", "rows", "accepted", "quarantined", "quarantine", "bytes", "error"], "properties": {
@@ -1066,7 +1071,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/intel/notices/issue": {"post": Op::new("intelIssue", "intel", "Issue the notices for an interval (default: since the last run, until the end of today, UTC)")
             .params(vec![
                 q("since", "Start of the interval", intel_instant.clone()),
-                q("until", "End of the interval, after since", intel_instant.clone())
+                q("until", "End of the interval, after since", intel_instant.clone()),
+                q("pap", "What the partners may do about the items (Permissible Actions Protocol); default [markings] notice_pap, PAP:GREEN", enum_of(["PAP:CLEAR", "PAP:GREEN", "PAP:AMBER", "PAP:RED"]))
             ]).errors(&[400, 403])
             .ok(201, "What was issued", json_content(schema_ref("IssueReport"))).build()},
         "/api/v1/intel/feedback": {"post": Op::new("intelFeedback", "intel", "A partner's answer for one of its notice items")

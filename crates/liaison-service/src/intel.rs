@@ -19,7 +19,7 @@ use crate::error::{Result, ServiceError};
 use crate::node::{Node, require};
 use jiff::Timestamp;
 use liaison_core::record::Principal;
-use liaison_core::{CountryCode, Role};
+use liaison_core::{CountryCode, Pap, Role};
 use liaison_intel::StoredNotice;
 use liaison_intel::aggregate::{FeedbackError, FeedbackRecord};
 use liaison_intel::source::Progress;
@@ -59,6 +59,7 @@ pub struct NoticeSummary {
     pub partner: PartnerId,
     pub interval: Interval,
     pub tlp: liaison_core::Tlp,
+    pub pap: Pap,
     pub items: usize,
     pub new: usize,
     pub still_active: usize,
@@ -74,6 +75,7 @@ impl NoticeSummary {
             partner: n.partner.clone(),
             interval: n.interval,
             tlp: n.tlp,
+            pap: n.pap,
             items: n.items.len(),
             new: count(S::New),
             still_active: count(S::StillActive),
@@ -181,12 +183,14 @@ impl Node {
 
     /// Builds and records the notices for `[since, until)`. Default `since`: the end of the
     /// last notice run (else everything; today when that run already reached `until`);
-    /// default `until`: the end of today (UTC).
+    /// default `until`: the end of today (UTC). `pap`: what the partners may do about the
+    /// items (default `[markings] notice_pap`); every notice of the run carries it.
     pub async fn intel_issue(
         &self,
         p: &Principal,
         since: Option<UnixTime>,
         until: Option<UnixTime>,
+        pap: Option<Pap>,
         now: Timestamp,
     ) -> Result<IssueReport> {
         require(may_operate(p.role), "issuing clean-up notices", p)?;
@@ -197,7 +201,7 @@ impl Node {
             )));
         }
         let issuer = self.partner_of(p).await?;
-        self.intel_issue_as(Some(&issuer), since, until, now).await
+        self.intel_issue_as(Some(&issuer), since, until, pap, now).await
     }
 
     /// [`Node::intel_issue`] without a principal: for the demo and trusted tooling. The
@@ -209,7 +213,7 @@ impl Node {
         until: Option<UnixTime>,
         now: Timestamp,
     ) -> Result<IssueReport> {
-        self.intel_issue_as(None, since, until, now).await
+        self.intel_issue_as(None, since, until, None, now).await
     }
 
     /// A notice run on behalf of agency `issuer` (a code; trusted: the caller checked it):
@@ -221,10 +225,11 @@ impl Node {
         issuer: Option<&str>,
         since: Option<UnixTime>,
         until: Option<UnixTime>,
+        pap: Option<Pap>,
         now: Timestamp,
     ) -> Result<IssueReport> {
         let guard = self.intel_guard_wait().await?;
-        let out = self.intel_issue_guarded(issuer, since, until, now).await;
+        let out = self.intel_issue_guarded(issuer, since, until, pap, now).await;
         guard.release().await;
         out
     }
@@ -234,6 +239,7 @@ impl Node {
         issuer: Option<&str>,
         since: Option<UnixTime>,
         until: Option<UnixTime>,
+        pap: Option<Pap>,
         now: Timestamp,
     ) -> Result<IssueReport> {
         let at = secs(now);
@@ -261,8 +267,10 @@ impl Node {
         // A notice is marked at least the node's floor (`[markings] notice`), never below its
         // strictest item (docs/markings.md).
         let floor = self.markings.notice;
+        let pap = pap.unwrap_or(self.markings.notice_pap);
         for n in &mut notices {
             n.tlp = n.tlp.max(floor);
+            n.pap = pap;
         }
         let mut ixs: Vec<u32> = notices
             .iter()

@@ -19,7 +19,7 @@ use crate::error::{Result, ServiceError};
 use crate::node::{Node, require};
 use jiff::Timestamp;
 use liaison_core::record::Principal;
-use liaison_core::{CountryCode, Role, Tlp};
+use liaison_core::{CountryCode, Pap, Role, Tlp};
 use liaison_intel::model::{Classification, IndicatorKind, IndicatorValue};
 use liaison_intel::time::UnixTime;
 use liaison_intel::{
@@ -68,19 +68,37 @@ async fn peer_of_code(node: &Node, code: &str) -> Result<Option<String>> {
     }
 }
 
-/// Whether the pinned peer `node_id` speaks a protocol version that carries clean-up notices
-/// (4). A notice for a partner whose node is older is not queued: an envelope it cannot read
-/// would hold up every later message on the link (docs/federation.md §3.4) until that node is
-/// upgraded; the partner gets the CSV/JSON export meanwhile.
-async fn peer_reads_notices(node: &Node, node_id: &str) -> Result<bool> {
-    let needs = liaison_wire::payload_min_version(PayloadType::CleanupNotice, &serde_json::Value::Null);
+/// The protocol version negotiated with the pinned peer `node_id`, if it is pinned and one
+/// can be negotiated. A notice for a partner whose node speaks less than 4 is not queued: an
+/// envelope it cannot read would hold up every later message on the link (docs/federation.md
+/// §3.4) until that node is upgraded; the partner gets the CSV/JSON export meanwhile. A node
+/// that speaks 4 reads notices but not their PAP (added in 5): it gets a notice that lets it
+/// act (`PAP:GREEN`, `PAP:CLEAR`) without the field, which tells it nothing it would not
+/// assume; a stricter PAP cannot be dropped, so such a notice is exported instead.
+async fn peer_version(node: &Node, node_id: &str) -> Result<Option<u32>> {
     for p in node.store.fed_peers().await? {
         if p.node_id == node_id {
             let pinned: liaison_wire::PinnedPeer = serde_json::from_str(&p.pinned).map_err(internal)?;
-            return Ok(pinned.negotiated_version().is_ok_and(|v| v >= needs));
+            return Ok(pinned.negotiated_version().ok());
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// How a notice's PAP travels to a peer speaking `version` (at least 4): `Some(Some(pap))`
+/// from version 5; `Some(None)`, left out, for a version-4 peer when the PAP lets the partner
+/// act (what such a node assumes of every notice); `None` when it cannot travel (a stricter
+/// PAP to a version-4 peer: the notice is exported instead).
+fn pap_for_peer(pap: Pap, version: u32) -> Option<Option<Pap>> {
+    let pap_from =
+        liaison_wire::payload_min_version(PayloadType::CleanupNotice, &serde_json::json!({ "pap": pap.as_str() }));
+    if version >= pap_from {
+        Some(Some(pap))
+    } else if pap.allows_active() {
+        Some(None)
+    } else {
+        None
+    }
 }
 
 /// The `cleanup_notice` messages for `notices` issued by `issuer`: each notice whose partner
@@ -108,10 +126,16 @@ pub(crate) async fn outgoing_for_notices(
         let Some(peer) = peer_of_code(node, n.partner.as_str()).await? else {
             continue;
         };
-        if !peer_reads_notices(node, &peer).await? {
+        let notices_from = liaison_wire::payload_min_version(PayloadType::CleanupNotice, &serde_json::Value::Null);
+        let version = peer_version(node, &peer).await?.unwrap_or(0);
+        if version < notices_from {
             tracing::warn!(notice = %n.id, partner = %n.partner, peer = %peer, "the partner's node speaks a protocol older than 4 (or is not pinned): the notice is not sent; export it as CSV or JSON");
             continue;
         }
+        let Some(pap) = pap_for_peer(n.pap, version) else {
+            tracing::warn!(notice = %n.id, partner = %n.partner, peer = %peer, pap = %n.pap, "the partner's node speaks protocol 4, which cannot carry this notice's PAP: the notice is not sent; export it as CSV or JSON");
+            continue;
+        };
         let mut items = Vec::with_capacity(n.items.len());
         for it in &n.items {
             if !CleanupItem::value_fits(&it.value) {
@@ -170,6 +194,7 @@ pub(crate) async fn outgoing_for_notices(
                 interval_end: instant("interval_end", n.interval.end)?,
                 issued_at,
                 tlp,
+                pap,
                 part: (i + 1) as u32,
                 parts: parts as u32,
                 items: chunk,
@@ -298,6 +323,7 @@ pub(crate) async fn check_incoming_notice(
         },
         issued_at: p.issued_at.as_second(),
         tlp: p.tlp,
+        pap: p.pap,
         parts: p.parts,
         received_at: now.as_second(),
         items,
@@ -632,6 +658,17 @@ impl Node {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_strict_pap_never_travels_without_its_field() {
+        for pap in Pap::ALL {
+            assert_eq!(pap_for_peer(pap, 5), Some(Some(pap)), "{pap}");
+        }
+        assert_eq!(pap_for_peer(Pap::Green, 4), Some(None));
+        assert_eq!(pap_for_peer(Pap::Clear, 4), Some(None));
+        assert_eq!(pap_for_peer(Pap::Amber, 4), None);
+        assert_eq!(pap_for_peer(Pap::Red, 4), None);
+    }
 
     fn item(i: u128, value_len: usize) -> CleanupItem {
         let t = Timestamp::from_second(1_790_208_000).unwrap();

@@ -104,6 +104,16 @@ CREATE TABLE intel_feedback (
 )
 "#;
 
+/// Migration 18 (`notice-pap`): the Permissible Actions Protocol level of each clean-up
+/// notice, issued (`intel_notice`) and received (`intel_inbox_notice`; NULL when the sending
+/// node speaks a protocol older than 5 and so stated none). Notices issued before it said
+/// nothing either; they asked the partner to act, so they read as `PAP:GREEN`
+/// (docs/markings.md).
+pub(crate) const MIGRATION_18: &str = r#"
+ALTER TABLE intel_notice ADD COLUMN pap TEXT NOT NULL DEFAULT 'PAP:GREEN';
+ALTER TABLE intel_inbox_notice ADD COLUMN pap TEXT
+"#;
+
 /// Migration 7 (`intel-bulk`): the same four tables, rebuilt so that the `(kind, value)`
 /// uniqueness of indicators is a *named* index (`intel_indicator_kv`) that a bulk load can
 /// drop and build again; an inline `UNIQUE` constraint cannot be dropped on SQLite.
@@ -1328,7 +1338,7 @@ impl Store {
         let sql = format!(
             "SELECT n.id, n.partner, n.interval_start, n.interval_end, n.issued_at, n.tlp, \
              i.id, i.indicator_id, i.status, d.kind, d.value, d.classification, d.malware, d.first_seen, \
-             d.last_seen, d.sightings, d.port, d.source_country, d.source_asn, d.as_org, d.victim_count, d.tlp, n.issuer \
+             d.last_seen, d.sightings, d.port, d.source_country, d.source_asn, d.as_org, d.victim_count, d.tlp, n.issuer, n.pap \
              FROM intel_notice n JOIN intel_notice_item i ON i.notice_id = n.id \
              JOIN intel_indicator d ON d.id = i.indicator_id {} \
              ORDER BY n.issued_at DESC, n.interval_start DESC, n.partner, n.id, d.kind, d.value",
@@ -1361,6 +1371,7 @@ impl Store {
                             end: secs(r.try_get(3)?),
                         },
                         tlp: crate::parse(&r.try_get::<String, _>(5)?, "TLP")?,
+                        pap: crate::parse(&r.try_get::<String, _>(23)?, "PAP")?,
                         items: Vec::new(),
                     },
                     issued_at: secs(r.try_get(4)?),
@@ -1467,9 +1478,10 @@ impl IntelTx {
         on_conn!(&mut self.conn, c => {
         for n in notices {
             sqlx::query(
-                "INSERT INTO intel_notice (id, partner, interval_start, interval_end, issued_at, tlp, items) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at, tlp = excluded.tlp, items = excluded.items",
+                "INSERT INTO intel_notice (id, partner, interval_start, interval_end, issued_at, tlp, items, pap) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at, tlp = excluded.tlp, items = excluded.items, \
+                 pap = excluded.pap",
             )
             .bind(n.id.to_string())
             .bind(n.partner.as_str().to_string())
@@ -1478,6 +1490,7 @@ impl IntelTx {
             .bind(ms(issued_at))
             .bind(n.tlp.as_str())
             .bind(n.items.len() as i64)
+            .bind(n.pap.as_str())
             .execute(&mut *c)
             .await?;
             // 5 parameters per row.

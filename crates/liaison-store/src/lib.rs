@@ -300,6 +300,15 @@ pub(crate) fn sqlite_synchronous() -> (&'static str, sqlx::sqlite::SqliteSynchro
     }
 }
 
+/// Bytes of the database file each SQLite connection maps. `LIAISON_SQLITE_MMAP_MB` exists
+/// only to measure the choice (bench/intel/README.md); it is not a setting.
+pub(crate) fn sqlite_mmap_bytes() -> u64 {
+    std::env::var("LIAISON_SQLITE_MMAP_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(1 << 30, |mb| mb.min(4096) << 20)
+}
+
 /// Per-connection SQLite settings: WAL, foreign keys, waiting (not failing) on a busy file,
 /// memory-mapped reads.
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
@@ -313,7 +322,8 @@ async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     // Read through a memory map (no read system call per page) and keep more pages per
     // connection than the default 2 MB; savepoint journals stay in memory.
-    conn.execute("PRAGMA mmap_size = 1073741824").await?;
+    let mmap = format!("PRAGMA mmap_size = {}", sqlite_mmap_bytes());
+    conn.execute(sqlx::AssertSqlSafe(mmap)).await?;
     conn.execute("PRAGMA cache_size = -16384").await?;
     conn.execute("PRAGMA temp_store = MEMORY").await?;
     Ok(())

@@ -11,7 +11,7 @@
 
 use crate::intel::Arg;
 use crate::{FedWrites, IntelTx, OutboxItem, Result, Store, StoreError, WriteTx};
-use liaison_core::Tlp;
+use liaison_core::{Pap, Tlp};
 use liaison_intel::time::UnixTime;
 use liaison_intel::{FeedbackStatus, IncomingItem, IncomingNotice, Interval, NoticeId, PartnerId, RemoteAnswer};
 use sqlx::Row;
@@ -88,37 +88,45 @@ fn answer_str(s: FeedbackStatus) -> &'static str {
 /// already stored adds its items; the notice's marking only ever becomes stricter; an item
 /// received again (the same notice re-issued) keeps this node's answer.
 pub(crate) async fn incoming_notice_in(w: &mut WriteTx, n: &IncomingNotice) -> Result<()> {
-    let old: Option<(String, String, String)> =
-        sqlx::query_as("SELECT tlp, issuer, partner FROM intel_inbox_notice WHERE sender = $1 AND id = $2")
+    let old: Option<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT tlp, issuer, partner, pap FROM intel_inbox_notice WHERE sender = $1 AND id = $2")
             .bind(&n.sender)
             .bind(n.id.to_string())
             .fetch_optional(w.conn().await?)
             .await?;
     match old {
-        Some((_, issuer, partner)) if issuer != n.issuer || partner != n.partner => {
+        Some((_, issuer, partner, _)) if issuer != n.issuer || partner != n.partner => {
             // A part of the same notice cannot move it to another issuer or agency.
             return Err(StoreError::Duplicate(format!(
                 "notice {} from {} (issued by {issuer} for {partner})",
                 n.id, n.sender
             )));
         }
-        Some((old, _, _)) => {
+        Some((old, _, _, old_pap)) => {
             let old: Tlp = crate::parse(&old, "TLP")?;
+            // The stricter PAP of the two, as with the marking; a part without one (an older
+            // sender) keeps what is known.
+            let old_pap: Option<Pap> = old_pap.as_deref().map(|p| crate::parse(p, "PAP")).transpose()?;
+            let pap = match (old_pap, n.pap) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             sqlx::query(
-                "UPDATE intel_inbox_notice SET tlp = $1, issued_at = $2, parts = $3 WHERE sender = $4 AND id = $5",
+                "UPDATE intel_inbox_notice SET tlp = $1, issued_at = $2, parts = $3, pap = $6 WHERE sender = $4 AND id = $5",
             )
             .bind(old.max(n.tlp).as_str())
             .bind(ms(n.issued_at))
             .bind(i64::from(n.parts))
             .bind(&n.sender)
             .bind(n.id.to_string())
+            .bind(pap.map(Pap::as_str))
             .execute(w.conn().await?)
             .await?;
         }
         None => {
             sqlx::query(
-                "INSERT INTO intel_inbox_notice (sender, id, issuer, partner, interval_start, interval_end, issued_at, tlp, parts, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO intel_inbox_notice (sender, id, issuer, partner, interval_start, interval_end, issued_at, tlp, parts, received_at, pap) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&n.sender)
             .bind(n.id.to_string())
@@ -130,6 +138,7 @@ pub(crate) async fn incoming_notice_in(w: &mut WriteTx, n: &IncomingNotice) -> R
             .bind(n.tlp.as_str())
             .bind(i64::from(n.parts))
             .bind(ms(n.received_at))
+            .bind(n.pap.map(Pap::as_str))
             .execute(w.conn().await?)
             .await?;
         }
@@ -186,7 +195,19 @@ pub struct InboxItemRef {
     pub issuer: String,
 }
 
-type NoticeRow = (String, String, String, String, i64, i64, i64, String, i64, i64);
+type NoticeRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<String>,
+);
 type ItemRow = (
     String,
     String,
@@ -208,7 +229,7 @@ impl Store {
     /// (an agency code) when given.
     pub async fn intel_inbox(&self, partner: Option<&str>) -> Result<Vec<IncomingNotice>> {
         let sql = format!(
-            "SELECT sender, id, issuer, partner, interval_start, interval_end, issued_at, tlp, parts, received_at \
+            "SELECT sender, id, issuer, partner, interval_start, interval_end, issued_at, tlp, parts, received_at, pap \
              FROM intel_inbox_notice {} ORDER BY issued_at DESC, interval_start DESC, sender, id",
             if partner.is_some() { "WHERE partner = $1" } else { "" }
         );
@@ -260,6 +281,7 @@ impl Store {
                 },
                 issued_at: secs(r.6),
                 tlp: crate::parse(&r.7, "TLP")?,
+                pap: r.10.as_deref().map(|p| crate::parse(p, "PAP")).transpose()?,
                 parts: u32::try_from(r.8).unwrap_or(u32::MAX),
                 received_at: secs(r.9),
                 items,

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use jiff::Timestamp;
-use liaison_core::{CountryCode, Tlp};
+use liaison_core::{CountryCode, Pap, Tlp};
 use liaison_intel::model::{Classification, Event, IndicatorValue, PartnerId};
 use liaison_intel::{CleanupState, FeedbackStatus, IncomingItem, IncomingNotice, Interval, RemoteAnswer};
 use liaison_store::{Effect, IncomingRecord, LeafRecord, OutboxItem, Store};
@@ -146,6 +146,12 @@ fn incoming(sender: &str, id: Uuid, tlp: Tlp, items: &[(Uuid, &str, Tlp)], part:
         interval: Interval::day_of(DAY0),
         issued_at: DAY0 + 3600,
         tlp,
+        // Part 1 says PAP:RED, part 2 PAP:GREEN, part 3 (an older sender) nothing.
+        pap: match part {
+            1 => Some(Pap::Red),
+            2 => Some(Pap::Green),
+            _ => None,
+        },
         parts: 2,
         received_at: DAY0 + 3700 + i64::from(part),
         items: items
@@ -193,6 +199,7 @@ async fn incoming_notices_parts_markings_and_answers() {
         assert_eq!(inbox.len(), 1, "{b}");
         let n = &inbox[0];
         assert_eq!(n.tlp, Tlp::Red, "a later part never lowers the marking ({b})");
+        assert_eq!(n.pap, Some(Pap::Red), "nor the PAP ({b})");
         assert_eq!((n.issuer.as_str(), n.sender.as_str()), ("FBI", "us-fbi"));
         assert_eq!(n.items.len(), 3);
         assert_eq!(n.items[0].tlp, Tlp::Red);
@@ -235,6 +242,17 @@ async fn incoming_notices_parts_markings_and_answers() {
             (Some("gone"), Some("officer"))
         );
         assert_eq!(item.answered_at, Some(DAY0 + 7200));
+        // A part from an older sender states no PAP: what is known stays.
+        let old_part = incoming("us-fbi", notice, Tlp::Green, &[(i3, "198.51.100.3", Tlp::Clear)], 3);
+        store
+            .fed_receive(&[received("r6", "us-fbi", 4, Effect::CleanupNotice(Box::new(old_part)))])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.intel_inbox(Some("CN-MPS")).await.unwrap()[0].pap,
+            Some(Pap::Red),
+            "{b}"
+        );
 
         // A part that would move the notice to another agency is not applied.
         let mut moved = incoming(
@@ -246,7 +264,7 @@ async fn incoming_notices_parts_markings_and_answers() {
         );
         moved.partner = "CN-CNCERT".into();
         let out = store
-            .fed_receive(&[received("r5", "us-fbi", 4, Effect::CleanupNotice(Box::new(moved)))])
+            .fed_receive(&[received("r5", "us-fbi", 5, Effect::CleanupNotice(Box::new(moved)))])
             .await
             .unwrap();
         assert!(out[0].starts_with("not applied"), "{b}: {out:?}");

@@ -5,7 +5,7 @@
 //! [`CleanupStatusPayload::check`]) before anything is stored.
 
 use jiff::Timestamp;
-use liaison_core::Tlp;
+use liaison_core::{Pap, Tlp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -42,6 +42,11 @@ pub struct CleanupNoticePayload {
     pub issued_at: Timestamp,
     /// The notice's marking: at least the strictest of its items.
     pub tlp: Tlp,
+    /// What the partner may do about the items (docs/markings.md). Added in protocol
+    /// version 5: absent in an envelope of an older version, which a receiver reads as "not
+    /// stated".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pap: Option<Pap>,
     /// 1-based part number and number of parts.
     pub part: u32,
     pub parts: u32,
@@ -240,6 +245,7 @@ mod tests {
             interval_end: t(86_400),
             issued_at: t(90_000),
             tlp: Tlp::Amber,
+            pap: Some(Pap::Amber),
             part: 1,
             parts: 1,
             items,

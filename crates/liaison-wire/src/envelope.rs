@@ -150,7 +150,8 @@ pub enum SignError {
 /// The oldest protocol version that can carry a payload: an amount in `request_submitted`
 /// needs version 2 (version 1 had no exact form for it); one whose targets name a provider
 /// needs version 3 (older nodes refuse unknown target fields); `cleanup_notice` and
-/// `cleanup_status` need version 4 (older nodes do not apply them). Every later payload type or
+/// `cleanup_status` need version 4 (older nodes do not apply them); a `cleanup_notice` that
+/// states a PAP needs version 5 (version 4 refuses the unknown field). Every later payload type or
 /// field adds its line here and in docs/federation.md §3.4.
 fn has_provider(payload: &Value) -> bool {
     payload
@@ -191,6 +192,7 @@ pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {
         PayloadType::Marking => 4,
         PayloadType::RequestSubmitted if payload.pointer("/request/marking").is_some_and(|m| !m.is_null()) => 4,
         PayloadType::Comment if marking_tlp(payload_type, payload) == Some("TLP:RED") => 4,
+        PayloadType::CleanupNotice if payload.get("pap").is_some_and(|p| !p.is_null()) => 5,
         PayloadType::CleanupNotice | PayloadType::CleanupStatus => 4,
         PayloadType::RequestSubmitted if has_provider(payload) => 3,
         PayloadType::RequestSubmitted if payload.pointer("/request/amount").is_some_and(|a| !a.is_null()) => 2,

@@ -331,4 +331,15 @@ fn protocol_versions_are_negotiated_and_checked() {
         let e = verify_at(&old, &cn, &peers, ts(NOW)).unwrap_err();
         assert!(e.to_string().contains("needs protocol version 4"), "{e}");
     }
+
+    // A notice that states a PAP needs version 5; without one, 4 still carries it.
+    let mut d = draft(&de, &cn, 1);
+    d.payload_type = PayloadType::CleanupNotice;
+    d.payload = json!({"notice_id": "x", "pap": "PAP:AMBER"});
+    assert_eq!(payload_min_version(PayloadType::CleanupNotice, &d.payload), 5);
+    match d.clone().sign_version(&de.key, 4) {
+        Err(SignError::PeerTooOld { needs: 5, peer: 4 }) => {}
+        other => panic!("expected PeerTooOld, got {other:?}"),
+    }
+    assert!(verify_at(&d.sign_version(&de.key, 5).unwrap(), &cn, &peers, ts(NOW)).is_ok());
 }

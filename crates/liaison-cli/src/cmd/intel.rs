@@ -94,6 +94,11 @@ pub struct NoticesArgs {
     /// With --issue: end of the interval (exclusive).
     #[arg(long)]
     pub until: Option<String>,
+    /// With --issue: what the partners may do about the items: PAP:GREEN (act on them),
+    /// PAP:AMBER (passive checks only), PAP:RED (nothing detectable), PAP:CLEAR (no limit).
+    /// Default: [markings] notice_pap (PAP:GREEN).
+    #[arg(long, requires = "issue")]
+    pub pap: Option<String>,
     /// table, json or csv.
     #[arg(long, default_value = "table")]
     pub format: String,
@@ -257,7 +262,12 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                     .as_deref()
                     .map(|s| liaison_service::intel::parse_instant("until", s))
                     .transpose()?;
-                Some(node.intel_issue(&p, since, until, now).await?)
+                let pap = a
+                    .pap
+                    .as_deref()
+                    .map(|s| s.parse::<liaison_core::Pap>().map_err(|e| bad(format!("--pap: {e}"))))
+                    .transpose()?;
+                Some(node.intel_issue(&p, since, until, pap, now).await?)
             } else {
                 None
             };
@@ -428,6 +438,10 @@ fn print_inbox(notices: &[liaison_intel::IncomingNotice], per_notice: usize) {
             format_rfc3339(n.issued_at),
             n.items.len()
         );
+        match n.pap {
+            Some(pap) => println!("  {pap}: {}", pap.meaning()),
+            None => println!("  PAP not stated (the issuing node speaks an older protocol)"),
+        }
         let mut t = table(&["item", "status", "kind", "value", "class", "TLP", "answer"]);
         for i in n.items.iter().take(per_notice) {
             t.add_row(vec![
@@ -529,6 +543,7 @@ fn print_notices(notices: &[StoredNotice], per_notice: usize) {
             s.still_active,
             s.reappeared
         );
+        println!("  {}: {}", n.notice.pap, n.notice.pap.meaning());
         let mut t = table(&[
             "item",
             "status",

@@ -39,6 +39,9 @@ struct InNotice {
     issuer: String,
     sender: String,
     tlp: String,
+    /// `PAP:…` and what it permits, in the viewer's language; empty label when not stated.
+    pap: String,
+    pap_meaning: String,
     period: String,
     items: Vec<InItem>,
 }
@@ -102,6 +105,13 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
                     issuer: n.issuer,
                     sender: n.sender,
                     tlp: n.tlp.as_str().to_string(),
+                    pap: n.pap.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                    pap_meaning: match n.pap {
+                        Some(p) => l
+                            .t(&format!("intel.pap_{}", p.as_str()[4..].to_ascii_lowercase()))
+                            .to_string(),
+                        None => l.t("intel.pap_unstated").to_string(),
+                    },
                     period: format!("{} – {}", day(n.interval.start), day(n.interval.end)),
                     items: n
                         .items
