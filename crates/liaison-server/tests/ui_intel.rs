@@ -85,6 +85,13 @@ async fn incoming_notices_are_listed_and_answered_per_item() {
     assert!(html.contains("href=\"/intel\""), "the navigation links the page");
     let (_, zh) = get(&http, &base, &format!("{officer}; lang=zh-CN"), "/intel").await;
     assert!(zh.contains("收到的通知") && zh.contains("处置时长"), "{zh}");
+    // The notice's PAP with what it permits, in each language; the badges carry their level.
+    assert!(
+        html.contains("badge pap pap-green\">PAP:GREEN<") && html.contains("active actions allowed"),
+        "{html}"
+    );
+    assert!(html.contains("badge tlp tlp-amber\">TLP:AMBER<"), "{html}");
+    assert!(zh.contains("允许主动处置"), "{zh}");
 
     // A form without the CSRF token is refused; with it the answer is recorded and sent.
     let (s, _, _) = post(&http, &base, &officer, &format!("item={item}&status=remediated")).await;

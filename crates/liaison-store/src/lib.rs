@@ -208,8 +208,16 @@ impl Store {
             Backend::Postgres => {
                 // Every write takes the audit chain's head row, so writes serialise anyway: one
                 // write connection with group commit shares each WAL flush among the writers.
-                let readers = options().max_connections(16).connect(url).await?;
-                let writer = options().max_connections(1).connect(url).await?;
+                let readers = options()
+                    .max_connections(16)
+                    .after_connect(|c, _| Box::pin(postgres_settings(c)))
+                    .connect(url)
+                    .await?;
+                let writer = options()
+                    .max_connections(1)
+                    .after_connect(|c, _| Box::pin(postgres_settings(c)))
+                    .connect(url)
+                    .await?;
                 (readers, writer)
             }
         };
@@ -307,6 +315,16 @@ pub(crate) fn sqlite_mmap_bytes() -> u64 {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(1 << 30, |mb| mb.min(4096) << 20)
+}
+
+/// Per-connection PostgreSQL settings: plan every statement for its own values. A prepared
+/// statement otherwise switches to a generic plan after five runs, chosen without the values;
+/// for the listings that plan can be one that suits one agency and walks the whole table for
+/// another (an agency with no received requests, while the other has thousands), and it was
+/// chosen while the table was small. Planning each run costs well under a millisecond.
+async fn postgres_settings(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
+    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+    Ok(())
 }
 
 /// Per-connection SQLite settings: WAL, foreign keys, waiting (not failing) on a busy file,

@@ -31,8 +31,11 @@
 //!
 //! A [`Batch`] of statements runs in one call on SQLite, together with the `BEGIN` or
 //! `SAVEPOINT` that opens the writer's part: with sqlx every call is a round trip to the
-//! connection's worker thread, and the lock is held for all of them. On PostgreSQL (whose
-//! protocol takes one statement with parameters per call) the statements run one by one.
+//! connection's worker thread, and the lock is held for all of them. PostgreSQL's protocol
+//! takes one statement with parameters per call, so there a batch runs in parts whose
+//! statements cannot see each other's effects (only new rows, or one change per table:
+//! [`Batch::parts`]), each part one statement of data-modifying `WITH` queries; the
+//! `RELEASE`/`SAVEPOINT` pair that starts a writer's part is one call.
 
 use crate::{Backend, Result, StoreError};
 use futures_util::TryStreamExt;
@@ -98,7 +101,9 @@ impl Start {
             (Start::Begin, Backend::Sqlite) => &["BEGIN IMMEDIATE"],
             (Start::Begin, Backend::Postgres) => &["BEGIN"],
             (Start::Savepoint, _) => &[SAVEPOINT],
-            (Start::ReleaseThenSavepoint, _) => &[RELEASE, SAVEPOINT],
+            // One round trip (PostgreSQL's simple protocol takes several statements).
+            (Start::ReleaseThenSavepoint, Backend::Postgres) => &[RELEASE_THEN_SAVEPOINT],
+            (Start::ReleaseThenSavepoint, Backend::Sqlite) => &[RELEASE, SAVEPOINT],
         }
     }
 }
@@ -143,6 +148,7 @@ struct WriterHandle {
 const SAVEPOINT: &str = "SAVEPOINT liaison_w";
 const RELEASE: &str = "RELEASE SAVEPOINT liaison_w";
 const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT liaison_w";
+const RELEASE_THEN_SAVEPOINT: &str = "RELEASE SAVEPOINT liaison_w; SAVEPOINT liaison_w";
 
 impl Writer {
     pub(crate) fn new(backend: Backend, pool: AnyPool) -> Writer {
@@ -390,6 +396,15 @@ impl Val {
     }
 }
 
+/// How a statement of a [`Batch`] writes its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// A plain `INSERT`: new rows only.
+    Insert,
+    /// `UPDATE`, `DELETE` or `INSERT … ON CONFLICT`: may touch existing rows.
+    Other,
+}
+
 /// Statements that run together on the write connection, in order; each uses its own
 /// `$1…$n` placeholders. See [`WriteTx::run`].
 #[derive(Debug, Default)]
@@ -402,6 +417,105 @@ impl Batch {
     pub(crate) fn push(&mut self, sql: &'static str, values: Vec<Val>) -> usize {
         self.statements.push((sql, values));
         self.statements.len() - 1
+    }
+
+    /// The table a statement writes and how: `INSERT INTO t …` (plain, or with `ON CONFLICT`),
+    /// `UPDATE t …`, `DELETE FROM t …`; `None` for anything else.
+    fn target(sql: &str) -> Option<(&str, Write)> {
+        let mut words = sql.split_ascii_whitespace();
+        let first = words.next()?.to_ascii_uppercase();
+        let (table, kind) = match first.as_str() {
+            "INSERT" if words.next()?.eq_ignore_ascii_case("INTO") => (words.next()?, Write::Insert),
+            "UPDATE" => (words.next()?, Write::Other),
+            "DELETE" if words.next()?.eq_ignore_ascii_case("FROM") => (words.next()?, Write::Other),
+            _ => return None,
+        };
+        let upper = sql.to_ascii_uppercase();
+        if upper.contains("SELECT") || upper.contains("RETURNING") || upper.contains(';') {
+            return None;
+        }
+        let kind = if kind == Write::Insert && upper.contains("ON CONFLICT") {
+            Write::Other
+        } else {
+            kind
+        };
+        let table = table.split('(').next().unwrap_or(table);
+        Some((table, kind))
+    }
+
+    /// Whether the statements can run as one PostgreSQL statement ([`Batch::combined`]) with
+    /// the same outcome as one after the other. The parts of one statement share a snapshot,
+    /// so none may depend on another's effect: each is an `INSERT`, `UPDATE` or `DELETE`
+    /// without a sub-query; a table is written by several of them only if they are all plain
+    /// `INSERT`s (new rows that no other part reads or changes).
+    #[cfg(test)]
+    fn combinable(&self) -> bool {
+        self.statements.len() >= 2 && Batch::combinable_len(&self.statements) == self.statements.len()
+    }
+
+    /// How many statements from the start of `statements` can run as one statement (at
+    /// least one, unless there are none).
+    fn combinable_len(statements: &[(&'static str, Vec<Val>)]) -> usize {
+        let mut seen: Vec<(&str, Write)> = Vec::with_capacity(statements.len());
+        for (i, (sql, _)) in statements.iter().enumerate() {
+            let Some((table, kind)) = Batch::target(sql) else {
+                return i.max(1);
+            };
+            if let Some((_, k)) = seen.iter().find(|(t, _)| t.eq_ignore_ascii_case(table)) {
+                if *k != Write::Insert || kind != Write::Insert {
+                    return i.max(1);
+                }
+            } else {
+                seen.push((table, kind));
+            }
+        }
+        statements.len()
+    }
+
+    /// The batch cut into consecutive parts that each run as one statement: a part ends
+    /// where the next statement could depend on one in it (two state changes of one request:
+    /// the second `UPDATE` must see the first), so running the parts in order is running the
+    /// statements in order.
+    fn parts(mut self) -> Vec<Batch> {
+        let mut out = Vec::new();
+        while !self.statements.is_empty() {
+            let n = Batch::combinable_len(&self.statements);
+            let rest = self.statements.split_off(n);
+            out.push(Batch {
+                statements: std::mem::replace(&mut self.statements, rest),
+            });
+        }
+        out
+    }
+
+    /// One PostgreSQL statement doing the whole batch: each part a data-modifying `WITH`
+    /// query (`RETURNING 1`), the result one row with each part's row count. One round trip
+    /// instead of one per statement, while the write lock is held (bench/intel/README.md).
+    /// PostgreSQL runs every part exactly once, to completion; foreign keys are checked at
+    /// the end of the statement, so a row may refer to one inserted by an earlier part.
+    fn combined(self) -> Result<(String, AnyArguments, usize)> {
+        let n = self.statements.len();
+        let mut sql = String::from("WITH ");
+        let mut args = AnyArguments::default();
+        for (i, (text, values)) in self.statements.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("s{i} AS ("));
+            renumber(&mut sql, text, args.len());
+            sql.push_str(" RETURNING 1)");
+            for v in values {
+                v.add_to(&mut args)?;
+            }
+        }
+        sql.push_str(" SELECT ");
+        for i in 0..n {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(SELECT count(*) FROM s{i})"));
+        }
+        Ok((sql, args, n))
     }
 
     /// One SQL text for SQLite: the statements joined, placeholders renumbered so that each
@@ -479,6 +593,33 @@ impl WriteTx {
     /// the transaction then (its work is rolled back).
     pub(crate) async fn run(&mut self, batch: Batch) -> Result<Vec<u64>> {
         let n = batch.statements.len();
+        if self.backend == Backend::Postgres && n > 1 {
+            let mut counts = Vec::with_capacity(n);
+            for part in batch.parts() {
+                if part.statements.len() == 1 {
+                    for (sql, values) in part.statements {
+                        let mut args = AnyArguments::default();
+                        for v in values {
+                            v.add_to(&mut args)?;
+                        }
+                        let r = self.conn().await?.execute(sqlx::query_with(sql, args)).await?;
+                        counts.push(r.rows_affected());
+                    }
+                    continue;
+                }
+                let (sql, args, k) = part.combined()?;
+                let row = self
+                    .conn()
+                    .await?
+                    .fetch_one(sqlx::query_with(sqlx::AssertSqlSafe(sql), args))
+                    .await?;
+                for i in 0..k {
+                    let c: i64 = sqlx::Row::try_get(&row, i)?;
+                    counts.push(u64::try_from(c).unwrap_or(0));
+                }
+            }
+            return Ok(counts);
+        }
         if self.backend == Backend::Postgres || n == 0 {
             let mut counts = Vec::with_capacity(n);
             for (sql, values) in batch.statements {
@@ -701,6 +842,84 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::Store;
+
+    fn batch(sqls: &[&'static str]) -> Batch {
+        let mut b = Batch::default();
+        for s in sqls {
+            b.push(s, vec![]);
+        }
+        b
+    }
+
+    #[test]
+    fn only_independent_statements_are_combined() {
+        let create = [
+            "INSERT INTO requests (id, body) VALUES ($1, $2)",
+            "INSERT INTO request_events (id, request_id) VALUES ($1, $2)",
+            "INSERT INTO audit_log (seq, hash) VALUES ($1, $2)",
+            "INSERT INTO audit_log (seq, hash) VALUES ($1, $2)",
+        ];
+        assert!(batch(&create).combinable());
+        let transition = [
+            "UPDATE requests SET state = $1 WHERE id = $2 AND version = $3",
+            "INSERT INTO request_events (id) VALUES ($1)",
+            "INSERT INTO audit_log (seq) VALUES ($1)",
+        ];
+        assert!(batch(&transition).combinable());
+        // Two changes of one row: the second must see the first.
+        let twice = [
+            "UPDATE requests SET state = $1 WHERE id = $2 AND version = $3",
+            "UPDATE requests SET state = $1 WHERE id = $2 AND version = $3",
+        ];
+        assert!(!batch(&twice).combinable());
+        // A new row changed, or an upsert beside an insert into the same table.
+        assert!(!batch(&["INSERT INTO t (k) VALUES ($1)", "UPDATE t SET v = $1 WHERE k = $2"]).combinable());
+        assert!(
+            !batch(&[
+                "INSERT INTO t (k) VALUES ($1)",
+                "INSERT INTO t (k) VALUES ($1) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
+            ])
+            .combinable()
+        );
+        // Reads, RETURNING, several statements in one text, anything but a write.
+        assert!(!batch(&["INSERT INTO a (k) SELECT k FROM b", "INSERT INTO c (k) VALUES ($1)"]).combinable());
+        assert!(
+            !batch(&[
+                "INSERT INTO a (k) VALUES ($1) RETURNING k",
+                "INSERT INTO c (k) VALUES ($1)"
+            ])
+            .combinable()
+        );
+        assert!(!batch(&["DELETE FROM a", "VACUUM"]).combinable());
+        assert!(
+            !batch(&["INSERT INTO a (k) VALUES ($1)"]).combinable(),
+            "one statement runs as it is"
+        );
+        // Two state changes of one request: two parts, each one statement.
+        let two: Vec<&'static str> = transition.iter().chain(transition.iter()).copied().collect();
+        let parts: Vec<usize> = batch(&two).parts().iter().map(|p| p.statements.len()).collect();
+        assert_eq!(parts, [3, 3]);
+        let parts: Vec<usize> = batch(&[
+            "DELETE FROM a",
+            "VACUUM",
+            "INSERT INTO a (k) VALUES ($1)",
+            "INSERT INTO b (k) VALUES ($1)",
+        ])
+        .parts()
+        .iter()
+        .map(|p| p.statements.len())
+        .collect();
+        assert_eq!(parts, [1, 1, 2]);
+        let (sql, _, n) = batch(&["INSERT INTO a (k) VALUES ($1)", "DELETE FROM b WHERE k = $1"])
+            .combined()
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            sql,
+            "WITH s0 AS (INSERT INTO a (k) VALUES ($1) RETURNING 1), s1 AS (DELETE FROM b WHERE k = $1 RETURNING 1) \
+             SELECT (SELECT count(*) FROM s0), (SELECT count(*) FROM s1)"
+        );
+    }
 
     async fn sqlite() -> (tempdir::Dir, Store) {
         let dir = tempdir::Dir::new();

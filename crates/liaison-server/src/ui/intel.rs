@@ -39,6 +39,10 @@ struct InNotice {
     issuer: String,
     sender: String,
     tlp: String,
+    /// The TLP badge's CSS class (`tlp-amber`, …).
+    tlp_class: &'static str,
+    /// The PAP badge's CSS class (`pap-amber`, …); empty when not stated.
+    pap_class: &'static str,
     /// `PAP:…` and what it permits, in the viewer's language; empty label when not stated.
     pap: String,
     pap_meaning: String,
@@ -105,6 +109,14 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
                     issuer: n.issuer,
                     sender: n.sender,
                     tlp: n.tlp.as_str().to_string(),
+                    tlp_class: super::pages::marking_class(n.tlp),
+                    pap_class: match n.pap {
+                        Some(liaison_core::Pap::Red) => "pap-red",
+                        Some(liaison_core::Pap::Amber) => "pap-amber",
+                        Some(liaison_core::Pap::Green) => "pap-green",
+                        Some(liaison_core::Pap::Clear) => "pap-clear",
+                        None => "",
+                    },
                     pap: n.pap.map(|p| p.as_str().to_string()).unwrap_or_default(),
                     pap_meaning: match n.pap {
                         Some(p) => l
