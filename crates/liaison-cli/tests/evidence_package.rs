@@ -202,16 +202,27 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     let out = us.as_json("officer", &["evidence", "export", &id, "--out", pkg.to_str().unwrap()]);
     let bytes = std::fs::read(&pkg).unwrap();
     assert_eq!(out["sha256"], sha(&bytes).as_str());
-    assert_eq!(out["fingerprint"], fp_us.as_str(), "the package is signed by the node's key");
+    assert_eq!(
+        out["fingerprint"],
+        fp_us.as_str(),
+        "the package is signed by the node's key"
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&pkg).unwrap().permissions().mode() & 0o777, 0o600);
-    let grouped: Vec<String> = fp_us.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into()).collect();
+    let grouped: Vec<String> = fp_us
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into())
+        .collect();
     let (code, report) = verify(&base, &pkg, &[&grouped.join(" "), &fp_cn]);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["valid"], true);
     assert_eq!(report["files"], 2);
     assert_eq!(report["request_id"], id.as_str());
-    assert!(report["proofs"].as_u64().unwrap() >= 2, "sent + receipt leaves at least: {report}");
+    assert!(
+        report["proofs"].as_u64().unwrap() >= 2,
+        "sent + receipt leaves at least: {report}"
+    );
     assert!(report["receipts"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["custody_entries"].as_u64().unwrap() >= 2, "{report}");
     assert!(
@@ -270,12 +281,22 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     // --- Markings: at cn-mps the RED comment is for the legal reviewer only: the desk's
     // package holds neither the comment nor the message that carried it. ---
     let desk_pkg = base.join("desk.zip");
-    cn.as_json("desk", &["evidence", "export", &id, "--out", desk_pkg.to_str().unwrap()]);
+    cn.as_json(
+        "desk",
+        &["evidence", "export", &id, "--out", desk_pkg.to_str().unwrap()],
+    );
     let desk_bytes = std::fs::read(&desk_pkg).unwrap();
-    assert!(!cn.as_json("desk", &["request", "show", &id]).to_string().contains("SECRET-RED-COMMENT"));
+    assert!(
+        !cn.as_json("desk", &["request", "show", &id])
+            .to_string()
+            .contains("SECRET-RED-COMMENT")
+    );
     assert!(!String::from_utf8_lossy(&desk_bytes).contains("SECRET-RED-COMMENT"));
     let legal_pkg = base.join("legal.zip");
-    cn.as_json("legal", &["evidence", "export", &id, "--out", legal_pkg.to_str().unwrap()]);
+    cn.as_json(
+        "legal",
+        &["evidence", "export", &id, "--out", legal_pkg.to_str().unwrap()],
+    );
     let legal_bytes = std::fs::read(&legal_pkg).unwrap();
     assert!(String::from_utf8_lossy(&legal_bytes).contains("SECRET-RED-COMMENT"));
     let (code, desk_report) = verify(&base, &desk_pkg, &[&fp_cn, &fp_us]);
@@ -314,14 +335,28 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     let mut t = all.clone();
     t[7].1[100] ^= 0x80;
     let got = sha(&t[7].1);
-    assert_detected(&base, "file content", &rebuild(&t), &[&fp_us], &["files/0001-disk_image.bin", "sha256", &got]);
+    assert_detected(
+        &base,
+        "file content",
+        &rebuild(&t),
+        &[&fp_us],
+        &["files/0001-disk_image.bin", "sha256", &got],
+    );
     // The same for a JSON entry (the custody log).
     let mut t = all.clone();
-    let c = String::from_utf8(t[4].1.clone()).unwrap().replacen("evidence.upload", "evidence.uploaD", 1);
+    let c = String::from_utf8(t[4].1.clone())
+        .unwrap()
+        .replacen("evidence.upload", "evidence.uploaD", 1);
     t[4].1 = c.into_bytes();
     assert_detected(&base, "custody", &rebuild(&t), &[&fp_us], &["custody.json", "sha256"]);
     // Truncated, and bytes appended.
-    assert_detected(&base, "truncated", &bytes[..bytes.len() - 1], &[&fp_us], &["end of central directory"]);
+    assert_detected(
+        &base,
+        "truncated",
+        &bytes[..bytes.len() - 1],
+        &[&fp_us],
+        &["end of central directory"],
+    );
     let mut t = bytes.clone();
     t.extend_from_slice(b"x");
     assert_detected(&base, "appended", &t, &[&fp_us], &["end of input"]);
@@ -329,13 +364,31 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     // --- Entries added, removed, renamed, reordered. ---
     let mut t = all.clone();
     t.insert(9, ("files/0003-extra.txt".into(), b"planted".to_vec()));
-    assert_detected(&base, "added", &rebuild(&t), &[&fp_us], &["files/0003-extra.txt", "presence"]);
+    assert_detected(
+        &base,
+        "added",
+        &rebuild(&t),
+        &[&fp_us],
+        &["files/0003-extra.txt", "presence"],
+    );
     let mut t = all.clone();
     t.remove(8);
-    assert_detected(&base, "removed", &rebuild(&t), &[&fp_us], &["files/0002-notes.txt", "presence"]);
+    assert_detected(
+        &base,
+        "removed",
+        &rebuild(&t),
+        &[&fp_us],
+        &["files/0002-notes.txt", "presence"],
+    );
     let mut t = all.clone();
     t[8].0 = "files/0002-other.txt".into();
-    assert_detected(&base, "renamed", &rebuild(&t), &[&fp_us], &["files/0002-notes.txt", "files/0002-other.txt"]);
+    assert_detected(
+        &base,
+        "renamed",
+        &rebuild(&t),
+        &[&fp_us],
+        &["files/0002-notes.txt", "files/0002-other.txt"],
+    );
     let mut t = all.clone();
     t.swap(7, 8);
     assert_detected(&base, "reordered files", &rebuild(&t), &[&fp_us], &["name"]);
@@ -353,7 +406,13 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     sig.signature = hex::encode(s);
     let mut t = all.clone();
     t[10].1 = liaison_wire::to_canonical(&sig).unwrap();
-    assert_detected(&base, "signature", &rebuild(&t), &[&fp_us], &["manifest.sig", "signature"]);
+    assert_detected(
+        &base,
+        "signature",
+        &rebuild(&t),
+        &[&fp_us],
+        &["manifest.sig", "signature"],
+    );
 
     // --- Re-signed by another key (a forger's, or another node's): untrusted. ---
     let forger = liaison_wire::NodeKey::generate().unwrap();

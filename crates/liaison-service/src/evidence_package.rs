@@ -1093,10 +1093,10 @@ fn collect_hash_values(v: &serde_json::Value, out: &mut BTreeSet<String>, depth:
     match v {
         serde_json::Value::Object(m) => {
             for (k, x) in m {
-                if k.ends_with("hashValue") {
-                    if let Some(s) = x.get("@value").and_then(|s| s.as_str()).or(x.as_str()) {
-                        out.insert(s.to_ascii_lowercase());
-                    }
+                if k.ends_with("hashValue")
+                    && let Some(s) = x.get("@value").and_then(|s| s.as_str()).or(x.as_str())
+                {
+                    out.insert(s.to_ascii_lowercase());
                 }
                 collect_hash_values(x, out, depth + 1);
             }
