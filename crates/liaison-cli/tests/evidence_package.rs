@@ -160,6 +160,8 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     let (pc, fc) = cn.peer_file();
     us.ok(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc]);
     cn.ok(&["peer", "add", pu.to_str().unwrap(), "--fingerprint", &fu]);
+    us.agency("US-SS", "US", "America/New_York");
+    us.user("third", "US-SS", "officer");
     let fp_us = key_fingerprint(&pu);
     let fp_cn = key_fingerprint(&pc);
     us.start();
@@ -277,6 +279,90 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     // An existing file is not replaced.
     let e = us.fails_as("officer", &["evidence", "export", &id, "--out", pkg.to_str().unwrap()]);
     assert!(e.contains("exists"), "{e}");
+
+    // --- The API route and the web UI's button: the same package, as an attachment. ---
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let api = us.api();
+    let token = us.token("officer");
+    let r = http
+        .get(format!("{api}/api/v1/requests/{id}/evidence-package"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/zip");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"evidence-package-")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-liaison-key-fingerprint"], fp_us.as_str());
+    let body = r.bytes().unwrap().to_vec();
+    assert_eq!(h["x-liaison-package-sha256"], sha(&body).as_str());
+    assert_eq!(h["content-length"], body.len().to_string().as_str());
+    let api_pkg = base.join("api.zip");
+    std::fs::write(&api_pkg, &body).unwrap();
+    assert_eq!(verify(&base, &api_pkg, &[&fp_us]).0, Some(0));
+    let r = http
+        .get(format!("{api}/api/v1/requests/{id}/evidence-package"))
+        .bearer_auth(us.token("third"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404, "a user of an agency that is no party to the request");
+    // The button on the request page (a form with the CSRF token).
+    let r = http
+        .post(format!("{api}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = http
+        .get(format!("{api}/requests/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html.contains("id=\"evidence-package\""), "{html}");
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let csrf = &html[start..start + html[start..].find('"').unwrap()];
+    let r = http
+        .post(format!("{api}/requests/{id}/evidence-package"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let ui_pkg = base.join("ui.zip");
+    std::fs::write(&ui_pkg, r.bytes().unwrap()).unwrap();
+    assert_eq!(verify(&base, &ui_pkg, &[&fp_us]).0, Some(0));
+    let r = http
+        .post(format!("{api}/requests/{id}/evidence-package"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=wrong")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403, "the button needs the page's CSRF token");
 
     // --- Markings: at cn-mps the RED comment is for the legal reviewer only: the desk's
     // package holds neither the comment nor the message that carried it. ---

@@ -68,6 +68,7 @@ pub const API: &[(&str, Reach)] = &[
     ("getEvidence", Reach::Evidence),
     ("downloadEvidence", Reach::Evidence),
     ("evidenceCustody", Reach::Evidence),
+    ("exportEvidencePackage", Reach::Evidence),
     ("intelIngest", Reach::Intel),
     ("intelIngestJob", Reach::Intel),
     ("intelIngestJobs", Reach::Intel),
