@@ -150,6 +150,7 @@ fn assert_detected(dir: &Path, what: &str, bytes: &[u8], trust: &[&str], expect:
     for e in expect {
         assert!(p.contains(e), "{what}: the problems do not name '{e}': {p}");
     }
+    std::fs::remove_file(&path).unwrap();
 }
 
 fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
@@ -559,6 +560,7 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     assert!(text.contains("Conforms: True") || text.contains("SKIPPED"), "{text}");
     us.kill();
     cn.kill();
+    let _ = std::fs::remove_dir_all(&base);
 }
 
 #[test]
