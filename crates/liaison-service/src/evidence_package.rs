@@ -613,7 +613,7 @@ fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
                 size.to_string(),
             ));
         }
-        let mut kept = keep.then(|| Vec::with_capacity(size as usize));
+        let mut kept = keep.then(|| Vec::with_capacity(size.min(1 << 20) as usize));
         let mut sha = Sha256::new();
         let mut crc_calc = crc32fast::Hasher::new();
         let mut left = size;
