@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-/// Most messages about one request that a package proves.
-const MAX_MESSAGES: i64 = 100_000;
+/// Most messages about one request (sent and received, each) that a package proves; a
+/// request with more is refused rather than exported incomplete.
+const MAX_MESSAGES: usize = 10_000;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -234,7 +235,18 @@ impl Node {
         // --- Ledger: every leaf about a message on this request that p may read. ---
         let id_str = id.to_string();
         let mut messages = Vec::new();
-        for m in self.store.package_messages_mentioning(&id_str, MAX_MESSAGES).await? {
+        let candidates = self
+            .store
+            .package_messages_mentioning(&id_str, MAX_MESSAGES as i64 + 1)
+            .await?;
+        for direction in ["sent", "received"] {
+            if candidates.iter().filter(|m| m.direction == direction).count() > MAX_MESSAGES {
+                return Err(ServiceError::Unprocessable(format!(
+                    "request {id} has more than {MAX_MESSAGES} messages {direction}: too many for one package"
+                )));
+            }
+        }
+        for m in candidates {
             let Ok(v) = serde_json::from_str::<Value>(&m.payload) else {
                 continue;
             };
