@@ -40,15 +40,14 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 doc="$input"
-case "$input" in
-  *.zip)
-    doc="$work/case.jsonld"
-    python3 - "$input" "$doc" <<'PY'
+# A package (a ZIP file, whatever its name): take its case.jsonld.
+if [ "$(head -c 4 "$input" | od -An -tx1 | tr -d ' \n')" = "504b0304" ]; then
+  doc="$work/case.jsonld"
+  python3 - "$input" "$doc" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as out:
     out.write(z.read("case.jsonld"))
 PY
-    ;;
-esac
+fi
 echo "case_validate $(basename "$input") (case-utils $("$venv/bin/pip" show case-utils 2>/dev/null | sed -n 's/^Version: //p'))"
 "$venv/bin/case_validate" "$doc"
