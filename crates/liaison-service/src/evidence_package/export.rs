@@ -13,10 +13,10 @@ use crate::error::{Result, ServiceError};
 use crate::federation::transport::Offline;
 use crate::node::Node;
 use jiff::Timestamp;
+use liaison_core::EventId;
 use liaison_core::RequestId;
 use liaison_core::record::{EventRecord, EvidenceFile, Principal};
 use liaison_core::request::AssistanceRequest;
-use liaison_core::{EventId, record::SthRecord};
 use liaison_wire::{Keyring, LedgerEntry, MerkleLog, ProofBundle, PublicKeyBytes, PublishedKey, Receipt, Sth};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -257,9 +257,18 @@ impl Node {
             }
             messages.push((m, v));
         }
+        // The tree head as the node serves it (refused while a restored node has not told its
+        // peers; it anchors the audit log first, so the head also covers the custody entries),
+        // then the log rebuilt from the stored leaves up to its size, which must give its root.
+        let sth = fed.current_sth().await.map_err(|e| match e {
+            crate::federation::FedError::Recovering(peers) => ServiceError::Conflict(format!(
+                "this node was restored from a backup and has not yet told {peers} (link recovery): no tree head is signed until then; export again afterwards"
+            )),
+            e => e.into(),
+        })?;
         let hashes = self.store.fed_leaf_hashes_from(0).await?;
         let mut leaf_hashes = Vec::with_capacity(hashes.len());
-        for (i, (idx, h)) in hashes.iter().enumerate() {
+        for (i, (idx, h)) in hashes.iter().enumerate().take(sth.tree_size as usize) {
             if *idx != i as i64 {
                 return Err(ServiceError::Integrity(format!(
                     "the ledger misses leaf {i} (found {idx}): run liaison ledger verify"
@@ -268,20 +277,12 @@ impl Node {
             leaf_hashes.push(liaison_wire::Hash256::from_hex(h).map_err(internal)?);
         }
         let log = MerkleLog::from_leaf_hashes(leaf_hashes);
-        let sth = Sth::sign_log(fed.node_id().clone(), &log, now, key).map_err(internal)?;
-        if !messages.is_empty() {
-            self.store
-                .fed_put_sth(&SthRecord {
-                    node_id: node_id.clone(),
-                    role: "own".into(),
-                    tree_size: sth.tree_size as i64,
-                    root_hash: sth.root_hash.to_hex(),
-                    timestamp: sth.timestamp,
-                    sth: String::from_utf8(liaison_wire::to_canonical(&sth).map_err(internal)?).map_err(internal)?,
-                    recorded_at: now,
-                    note: Some("evidence-package".into()),
-                })
-                .await?;
+        if log.len() != sth.tree_size || log.current_root() != sth.root_hash {
+            return Err(ServiceError::Integrity(format!(
+                "the stored ledger ({} leaves) does not give the root of the tree head just signed (size {}): run liaison ledger verify",
+                log.len(),
+                sth.tree_size
+            )));
         }
         let mut peer_keys: BTreeMap<String, Vec<PublishedKey>> = BTreeMap::new();
         let mut proofs = Vec::new();
