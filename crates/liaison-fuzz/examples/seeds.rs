@@ -280,5 +280,118 @@ fn main() {
     wire_seeds();
     jcs_seeds();
     timestamp_seeds();
+    package_seeds();
     println!("seeds written under {}", root().display());
+}
+
+/// A minimal valid evidence package signed by the target's trusted key, one with a file, and
+/// cut and damaged copies.
+fn package_seeds() {
+    use liaison_service::evidence_package::{
+        FORMAT, HEAD, MANIFEST, Manifest, ManifestEntry, ManifestSignature, SIGNATURE, SIGNING_CONTEXT, SigningKey,
+        central_header, end_records, fingerprint, local_header,
+    };
+    let key = NodeKey::from_seed(liaison_fuzz::PACKAGE_KEY_SEED);
+    let request = "01a248c1-1dd0-7456-a5fb-320333e1aab4";
+    let build = |files: &[(&str, &[u8])]| -> Vec<u8> {
+        let file_records: Vec<serde_json::Value> = files
+            .iter()
+            .enumerate()
+            .map(|(i, (n, d))| {
+                serde_json::json!({"path": n, "id": format!("f{i}"), "sha256": Hash256::digest(d).to_hex(), "size": d.len(), "record": {}})
+            })
+            .collect();
+        let hashes: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(_, d)| serde_json::json!({"types:hashValue": {"@value": Hash256::digest(d).to_hex()}}))
+            .collect();
+        let head: Vec<(String, Vec<u8>)> = vec![
+            (HEAD[0].into(), b"LIAISON EVIDENCE PACKAGE (seed)\n".to_vec()),
+            (
+                HEAD[1].into(),
+                serde_json::to_vec(&serde_json::json!({"id": request})).unwrap(),
+            ),
+            (
+                HEAD[2].into(),
+                serde_json::to_vec(&serde_json::json!([{"request": request}])).unwrap(),
+            ),
+            (
+                HEAD[3].into(),
+                serde_json::to_vec(&serde_json::json!({"files": file_records})).unwrap(),
+            ),
+            (HEAD[4].into(), br#"{"files":[]}"#.to_vec()),
+            (HEAD[5].into(), br#"{"node_id":"us-fbi","proofs":[]}"#.to_vec()),
+            (
+                HEAD[6].into(),
+                serde_json::to_vec(&serde_json::json!({"@context": {}, "@graph": hashes})).unwrap(),
+            ),
+        ];
+        let mut entries = head;
+        for (n, d) in files {
+            entries.push((n.to_string(), d.to_vec()));
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            node_id: "us-fbi".into(),
+            request_id: request.into(),
+            exported_at: "2026-12-06T00:00:00Z".into(),
+            exported_by: "officer".into(),
+            signing_key: SigningKey {
+                key_id: key.key_id().to_string(),
+                public_key: key.public_key().to_hex(),
+                fingerprint: fingerprint(&key.public_key()),
+            },
+            entries: entries
+                .iter()
+                .map(|(n, d)| ManifestEntry {
+                    path: n.clone(),
+                    size: d.len() as u64,
+                    sha256: Hash256::digest(d).to_hex(),
+                })
+                .collect(),
+        };
+        let mbytes = liaison_wire::to_canonical(&manifest).unwrap();
+        let mut msg = SIGNING_CONTEXT.to_vec();
+        msg.extend_from_slice(&mbytes);
+        let sig = ManifestSignature {
+            format: FORMAT.into(),
+            key_id: key.key_id().to_string(),
+            public_key: key.public_key().to_hex(),
+            signature: key.sign_bytes(&msg).to_hex(),
+        };
+        entries.push((MANIFEST.into(), mbytes));
+        entries.push((SIGNATURE.into(), liaison_wire::to_canonical(&sig).unwrap()));
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (n, d) in &entries {
+            let crc = crc32(d);
+            central.extend(central_header(n, crc, d.len() as u64, out.len() as u64));
+            out.extend(local_header(n, crc, d.len() as u64));
+            out.extend_from_slice(d);
+        }
+        let cd = out.len() as u64;
+        out.extend_from_slice(&central);
+        out.extend(end_records(entries.len() as u64, cd, central.len() as u64));
+        out
+    };
+    let empty = build(&[]);
+    let one = build(&[("files/0001-notes.txt", b"subscriber: example\n")]);
+    put("evidence_package", "empty", &empty);
+    put("evidence_package", "one-file", &one);
+    put("evidence_package", "cut", &one[..one.len() / 2]);
+    let mut flipped = one.clone();
+    let i = one.len() / 3;
+    flipped[i] ^= 0x20;
+    put("evidence_package", "flipped", &flipped);
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+    }
+    !c
 }

@@ -40,6 +40,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("descriptor", descriptor),
     #[cfg(feature = "service")]
     ("peer_file", peer_file),
+    #[cfg(feature = "service")]
+    ("evidence_package", evidence_package),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -368,5 +370,49 @@ pub fn peer_file(data: &[u8]) {
             serde_json::to_value(&pf).unwrap()
         );
         pf.descriptor.fingerprint().expect("fingerprint");
+    }
+}
+
+/// The seed of the key that signs the `evidence_package` seeds; its fingerprint is the one the
+/// target trusts.
+pub const PACKAGE_KEY_SEED: [u8; 32] = [7; 32];
+
+/// Verifies `data` as an evidence package (`liaison_service::evidence_package::verify_package`,
+/// the offline reader of `liaison evidence verify`) trusting the seed key.
+///
+/// Invariants: never panics on any bytes; `valid` exactly when no problem is listed; a valid
+/// package was signed by the trusted key and lists every entry with its digest; the report is
+/// the same when the input arrives in pieces of one byte (the reader does not depend on how
+/// reads are cut).
+#[cfg(feature = "service")]
+pub fn evidence_package(data: &[u8]) {
+    use liaison_service::evidence_package::{fingerprint, verify_package};
+    let trust = vec![fingerprint(&NodeKey::from_seed(PACKAGE_KEY_SEED).public_key())];
+    let r = verify_package(data, &trust);
+    assert_eq!(r.valid, r.problems.is_empty(), "{r:?}");
+    if r.valid {
+        assert!(
+            r.signer
+                .as_ref()
+                .is_some_and(|s| s.trusted && s.fingerprint == trust[0])
+        );
+        assert_eq!(r.bytes, data.len() as u64);
+        assert!(r.entries >= 9, "head, manifest and signature at least: {r:?}");
+    }
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+    if data.len() <= 1 << 16 {
+        assert_eq!(verify_package(Trickle(data), &trust), r);
     }
 }

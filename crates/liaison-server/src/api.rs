@@ -57,6 +57,7 @@ pub fn router(node: Node) -> Router {
         .merge(crate::admin_api::router(node.clone())) // users, tokens, peers, ledger, keys
         .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
         .merge(crate::evidence::router(node.clone())) // /api/v1/requests/{id}/evidence
+        .merge(crate::evidence_package::router(node.clone())) // /api/v1/requests/{id}/evidence-package
         .layer(axum::middleware::from_fn(refuse_nul_in_query))
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));

@@ -13,6 +13,7 @@ pub mod admin_api;
 pub mod api;
 pub mod conn;
 pub mod evidence;
+pub mod evidence_package;
 pub mod federation;
 pub mod intel; // [intel] network clean-up
 pub mod marking_rules;

@@ -68,6 +68,7 @@ pub const API: &[(&str, Reach)] = &[
     ("getEvidence", Reach::Evidence),
     ("downloadEvidence", Reach::Evidence),
     ("evidenceCustody", Reach::Evidence),
+    ("exportEvidencePackage", Reach::Evidence),
     ("intelIngest", Reach::Intel),
     ("intelIngestJob", Reach::Intel),
     ("intelIngestJobs", Reach::Intel),
@@ -117,6 +118,11 @@ pub const CLI: &[(&str, Reach)] = &[
     ("evidence release", Reach::Evidence),
     ("evidence sweep", Reach::NodeOperator),
     ("evidence rotate-key", Reach::NodeOperator),
+    // The package holds only what the exporting user may read (files as `evidence list`,
+    // comments as `Node::events`, ledger messages whose payload that user may read).
+    ("evidence export", Reach::Evidence),
+    // Reads only the package file it is given: no node, no database.
+    ("evidence verify", Reach::Unmarked),
     ("request letter", Reach::Requests),
     ("request translate", Reach::Requests),
     ("directory", Reach::Unmarked),

@@ -1030,6 +1030,13 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .params(vec![id_param(), file_param.clone()]).errors(&[400, 403, 404, 422])
             .ok(200, "The content", json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}))
             .ok_header(200, "Content-Disposition", "attachment; filename=…").build()},
+        "/api/v1/requests/{id}/evidence-package": {"get": Op::new("exportEvidencePackage", "evidence", "The request's evidence package: one signed ZIP to verify offline (docs/evidence.md)")
+            .describe("What the caller may read of the request: its history, its files (decrypted), their custody, signed receipts and Merkle inclusion proofs of its ledger leaves, a cover page and a CASE/UCO document, listed with their SHA-256 in a manifest signed by the node's key. Verify it with `liaison evidence verify PACKAGE --trust FINGERPRINT`. Parties to the request only (404 otherwise); 422 when the node has no federation signing key or the request has more than 9999 files or 10,000 messages; 409 while a node restored from a backup has not yet told its peers (no tree head is signed until then). Always an attachment, never cached; each exported file's custody records evidence.export with the package's SHA-256 (also in X-Liaison-Package-Sha256)")
+            .params(vec![id_param()]).errors(&[400, 403, 404, 409, 422])
+            .ok(200, "The package (application/zip, attachment)", json!({"application/zip": {"schema": {"type": "string", "format": "binary"}}}))
+            .ok_header(200, "Content-Disposition", "attachment; filename=\"evidence-package-ID.zip\"")
+            .ok_header(200, "X-Liaison-Package-Sha256", "SHA-256 of the package, as recorded in the files' custody")
+            .ok_header(200, "X-Liaison-Key-Fingerprint", "Fingerprint of the key that signed the manifest: compare it out of band").build()},
         "/api/v1/requests/{id}/evidence/{file}/custody": {"get": Op::new("evidenceCustody", "evidence", "A file's chain of custody: its audit entries, oldest first")
             .params(vec![id_param(), file_param]).errors(&[400, 403, 404])
             .ok(200, "Entries", json_content(array(schema_ref("CustodyEntry")))).build()},

@@ -1356,6 +1356,37 @@ impl Node {
         Ok(EvidenceDownload { file: f, content })
     }
 
+    /// Opens the content of a file `p` may see (listed by [`Node::evidence_list`]) without a
+    /// custody step: the evidence package records its own (`evidence.export`, with the
+    /// package's digest) once the package is written.
+    pub(crate) async fn evidence_open_for_export(
+        &self,
+        p: &Principal,
+        f: &EvidenceFile,
+        now: Timestamp,
+    ) -> Result<SealReader> {
+        let (f, s) = self.visible_file_of(p, Some(f.request_id), &f.id, now).await?;
+        if f.deleted_at.is_some() {
+            return Err(ServiceError::NotFound(format!(
+                "the content of evidence file {} was deleted under retention",
+                f.id
+            )));
+        }
+        let keys = self.key_file()?.load()?;
+        let dk = unwrap_key(&keys, &s)?;
+        let path = blob_path(&self.evidence_dir()?, &f.sha256);
+        let mut content = SealReader::open(&path, &s.blob_id, &dk).await?;
+        content.expect_size = Some(f.size);
+        Ok(content)
+    }
+
+    /// The directory where a file being written is kept until complete (`DIR/tmp`).
+    pub(crate) fn evidence_tmp_dir(&self) -> Result<PathBuf> {
+        let dir = self.evidence_dir()?.join("tmp");
+        ensure_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// A file's chain of custody: every audit entry about it, oldest first.
     pub async fn evidence_custody(
         &self,

@@ -22,6 +22,7 @@ pub mod backup;
 pub mod directory;
 pub mod error;
 pub mod evidence;
+pub mod evidence_package;
 pub mod experience;
 pub mod federation;
 pub mod fixtures;

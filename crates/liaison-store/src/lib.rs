@@ -17,6 +17,7 @@ mod audit;
 pub mod backup;
 mod directory;
 mod evidence;
+mod evidence_package;
 // [intel] clean-up pipeline state
 mod intel;
 mod letters;
@@ -33,6 +34,7 @@ mod users;
 mod writer;
 
 pub use evidence::{EvidenceStorage, WrappedKey};
+pub use evidence_package::PackageMessage;
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
 pub use letters::{LetterRef, RequestText};
 pub use liaison_core::record::{

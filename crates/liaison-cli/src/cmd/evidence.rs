@@ -69,6 +69,23 @@ pub enum EvidenceCmd {
     Sweep,
     /// Rotate the key-encryption key: re-wrap every file's data key under a new key (admins).
     RotateKey,
+    /// Write the evidence package of a request (files, manifest, history, custody, receipts
+    /// and inclusion proofs, cover page, CASE document; signed): what you may read of it.
+    Export {
+        request: String,
+        /// The package to write (a new file).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an evidence package offline (no data directory or node needed) against node key
+    /// fingerprints obtained out of band; exit 7 naming every mismatch.
+    Verify {
+        package: PathBuf,
+        /// A trusted key fingerprint (SHA-256 of the public key, as the letter and the cover
+        /// page print it); repeat for several.
+        #[arg(long, required = true)]
+        trust: Vec<String>,
+    },
 }
 
 fn bad(msg: impl Into<String>) -> anyhow::Error {
@@ -80,6 +97,11 @@ fn request_id(s: &str) -> Result<RequestId> {
 }
 
 pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
+    match &c {
+        EvidenceCmd::Verify { package, trust } => return super::evidence_package::verify(ctx, package, trust),
+        EvidenceCmd::Export { request, out } => return super::evidence_package::export(ctx, request, out).await,
+        _ => {}
+    }
     let (node, config) = ctx.node().await?;
     let p = ctx.principal(&node, &config).await?;
     let now = Timestamp::now();
@@ -281,6 +303,8 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
             }
             println!("evidence key rotated: {n} data keys re-wrapped; the content was not rewritten");
         }
+        // Handled above, before opening the node (verify needs none).
+        EvidenceCmd::Export { .. } | EvidenceCmd::Verify { .. } => {}
     }
     Ok(())
 }

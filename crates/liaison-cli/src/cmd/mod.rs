@@ -6,6 +6,7 @@ mod assess;
 mod backup;
 mod demo;
 mod evidence;
+mod evidence_package;
 // [federation]
 pub mod federation;
 mod init;

@@ -89,6 +89,7 @@ pub fn router(node: Node) -> Router {
         )
         .route("/requests/{id}/evidence/{file}", get(evidence::download))
         .route("/requests/{id}/letter", post(pages::letter))
+        .route("/requests/{id}/evidence-package", post(pages::evidence_package))
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))

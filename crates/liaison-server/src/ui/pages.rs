@@ -923,6 +923,24 @@ pub async fn letter(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<Str
     }
 }
 
+/// The request's evidence package as a download (docs/evidence.md): what the user may read,
+/// signed by the node; the service checks who may export and records the custody steps.
+pub async fn evidence_package(
+    AxState(ui): AxState<Ui>,
+    mut s: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (rid, _) = match request_form(&ui, &mut s, &id, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    match crate::evidence_package::package_response(&ui.node, &s.p, rid).await {
+        Ok(r) => r,
+        Err(e) => request_form_done(&ui, &s, &id, Err::<(), _>(e), "").await,
+    }
+}
+
 /// Changes a request's marking (the originator only; the service checks).
 pub async fn marking(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<String>, body: Bytes) -> Response {
     let (rid, form) = match request_form(&ui, &mut s, &id, &body) {
