@@ -95,6 +95,13 @@ async fn ingest(
 /// Streams an upload into a new spool file, frame by frame.
 async fn receive(node: &Node, job: &JobHandle, body: Body, limit: u64) -> ApiResult<SpoolFile> {
     const FLUSH: usize = 1 << 20;
+    // The spool file is synced every SYNC_EVERY bytes. Unsynced, a 1 GB upload left a
+    // gigabyte of dirty pages for the kernel to write back later, and the database's commits
+    // (each waits for its WAL to reach the disk) then queued behind that write-back: one
+    // stall of about half a second for every request, seconds after the upload had ended
+    // (bench/intel/README.md).
+    const SYNC_EVERY: u64 = 32 << 20;
+    let mut unsynced = 0u64;
     let mut spool = node.intel_spool_file()?;
     let mut file = spool
         .take_file()
@@ -127,8 +134,15 @@ async fn receive(node: &Node, job: &JobHandle, body: Body, limit: u64) -> ApiRes
         }
         if buf.len() >= FLUSH || (last && !buf.is_empty()) {
             let chunk = std::mem::take(&mut buf);
+            unsynced += chunk.len() as u64;
+            let sync = unsynced >= SYNC_EVERY || last;
+            if sync {
+                unsynced = 0;
+            }
             let (f, back) = tokio::task::spawn_blocking(move || {
-                let r = file.write_all(&chunk);
+                let r = file
+                    .write_all(&chunk)
+                    .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
                 (file, r.map(|()| chunk))
             })
             .await

@@ -1060,6 +1060,8 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+            // As the store's own connections: the store's checkpointer copies the WAL.
+            .pragma("wal_autocheckpoint", crate::SQLITE_AUTOCHECKPOINT_PAGES.to_string())
             // Rows come back from sqlx's SQLite worker thread through a channel: a deep one
             // saves a thread wake-up per row when loading the state.
             .row_buffer_size(4096);

@@ -54,7 +54,7 @@ pub use users::AUTH_CACHE_TTL;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -239,6 +239,9 @@ impl Store {
             integrity: Default::default(),
         };
         schema::migrate(&store).await?;
+        if let (Some(t), Some(file)) = (&store.write_thread, &store.sqlite_path) {
+            t.handle.spawn(checkpointer(file.clone()));
+        }
         Ok(store)
     }
 
@@ -319,6 +322,46 @@ pub(crate) fn sqlite_mmap_bytes() -> u64 {
         .map_or(1 << 30, |mb| mb.min(4096) << 20)
 }
 
+/// WAL frames after which a committing SQLite connection checkpoints by itself: a safety net
+/// only (256 MiB of 4 KiB pages), for when [`checkpointer`] cannot keep up.
+pub(crate) const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 65_536;
+/// How often [`checkpointer`] runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL into the database file, every [`CHECKPOINT_EVERY`], on a connection of its
+/// own, while the store lives (on the writer thread's runtime, which stops with the store).
+/// SQLite's default is for the connection that commits to checkpoint once the WAL holds 1,000
+/// pages, in the commit, while this process's write lock is held: every writer then waited
+/// for a copy and a sync of the database file (hundreds of milliseconds under an ingest,
+/// bench/intel/README.md). A `PASSIVE` checkpoint waits for nobody: writers keep appending to
+/// the WAL while it copies and syncs.
+async fn checkpointer(file: PathBuf) {
+    use sqlx::ConnectOptions;
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_millis(0));
+    let mut conn: Option<sqlx::SqliteConnection> = None;
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if conn.is_none() {
+            match opts.connect().await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::debug!(error = %e, "checkpointer: cannot open the database yet");
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = conn.as_mut()
+            && let Err(e) = c.execute("PRAGMA wal_checkpoint(PASSIVE)").await
+        {
+            tracing::debug!(error = %e, "checkpointer: checkpoint not done this time");
+            conn = None;
+        }
+    }
+}
+
 /// Per-connection PostgreSQL settings: plan every statement for its own values. A prepared
 /// statement otherwise switches to a generic plan after five runs, chosen without the values;
 /// for the listings that plan can be one that suits one agency and walks the whole table for
@@ -340,6 +383,9 @@ async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(
     .await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
+    // Checkpoints are the checkpointer's (see there); this is the safety net.
+    let auto = format!("PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}");
+    conn.execute(sqlx::AssertSqlSafe(auto)).await?;
     // Read through a memory map (no read system call per page) and keep more pages per
     // connection than the default 2 MB; savepoint journals stay in memory.
     let mmap = format!("PRAGMA mmap_size = {}", sqlite_mmap_bytes());

@@ -831,3 +831,53 @@ async fn verify_under_write_load_sees_one_snapshot() {
         assert_eq!((r.requests_checked, r.comments_checked), (300, 300));
     }
 }
+
+/// SQLite: committed pages reach the database file without any writer checkpointing in its
+/// commit: the store's checkpointer copies the WAL in the background (before it, a small
+/// commit stayed in the WAL until 1,000 pages had gathered, and the commit that crossed that
+/// line copied them while holding the write lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let dir = std::env::temp_dir().join(format!("liaison-ckpt-{}", rand_u64()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.db");
+    let store = Store::open_sqlite(&file).await.unwrap();
+    let marker = format!("Checkpoint marker {}", rand_u64());
+    let agency = Agency {
+        id: AgencyId::new(),
+        code: "CKPT".into(),
+        name_en: marker.clone(),
+        name_native: marker.clone(),
+        jurisdiction: CountryCode::parse("US").unwrap(),
+        kind: AgencyKind::Police,
+        time_zone: "UTC".into(),
+    };
+    store
+        .upsert_jurisdiction(&Jurisdiction {
+            code: CountryCode::parse("US").unwrap(),
+            name_en: "United States".into(),
+            name_zh: "美国".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_agency(&agency, None, "test", Timestamp::now())
+        .await
+        .unwrap();
+    let in_main_file = || {
+        std::fs::read(&file)
+            .unwrap()
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    };
+    let t0 = std::time::Instant::now();
+    while !in_main_file() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "the committed row never reached the database file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
