@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jcs", jcs),
     ("timestamps", timestamps),
     ("descriptor", descriptor),
+    ("cleanup_payloads", cleanup_payloads),
     #[cfg(feature = "service")]
     ("peer_file", peer_file),
     #[cfg(feature = "service")]
@@ -271,6 +272,47 @@ pub fn envelope(data: &[u8]) {
         let bytes = serde_json::to_vec(&sth).unwrap();
         assert_eq!(Sth::from_slice(&bytes).as_ref(), Ok(&sth));
         let _ = sth.verify(&keyring());
+    }
+}
+
+/// The clean-up payloads a peer sends (`cleanup_notice`, `cleanup_status`, docs/federation.md
+/// §11), parsed strictly and checked as the receiver does before it looks anything up.
+///
+/// Invariants: a payload that passes its check stays within the protocol's bounds (1 to 250
+/// items, parts in order, no item stricter than the notice, distinct item ids); it round-trips
+/// through JSON to an equal payload that passes again; a notice needs protocol 5 exactly when
+/// it states a PAP, else 4, and an answer 4.
+pub fn cleanup_payloads(data: &[u8]) {
+    use liaison_wire::cleanup::{MAX_NOTICE_ITEMS, MAX_NOTICE_PARTS};
+    use liaison_wire::{CleanupNoticePayload, CleanupStatusPayload, PayloadType, payload_min_version};
+    if let Ok(n) = serde_json::from_slice::<CleanupNoticePayload>(data) {
+        let value = serde_json::to_value(&n).unwrap();
+        let needs = payload_min_version(PayloadType::CleanupNotice, &value);
+        assert_eq!(needs, if n.pap.is_some() { 5 } else { 4 }, "{value}");
+        if n.check().is_ok() {
+            assert!(!n.items.is_empty() && n.items.len() <= MAX_NOTICE_ITEMS);
+            assert!(1 <= n.part && n.part <= n.parts && n.parts <= MAX_NOTICE_PARTS);
+            assert!(
+                n.items.iter().all(|i| i.tlp <= n.tlp),
+                "an item stricter than its notice passed"
+            );
+            let mut ids: Vec<_> = n.items.iter().map(|i| i.item_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), n.items.len(), "an item id twice passed");
+            let again: CleanupNoticePayload = serde_json::from_value(value).unwrap();
+            assert_eq!(again, n);
+            assert!(again.check().is_ok());
+        }
+    }
+    if let Ok(a) = serde_json::from_slice::<CleanupStatusPayload>(data) {
+        let value = serde_json::to_value(&a).unwrap();
+        assert_eq!(payload_min_version(PayloadType::CleanupStatus, &value), 4);
+        if a.check().is_ok() {
+            let again: CleanupStatusPayload = serde_json::from_value(value).unwrap();
+            assert_eq!(again, a);
+            assert!(again.check().is_ok());
+        }
     }
 }
 

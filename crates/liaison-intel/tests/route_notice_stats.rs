@@ -242,7 +242,8 @@ fn notices_feedback_reappearance_and_time_to_remediation() {
         row.contains(",reappeared,ipv4,198.51.100.1,c2-server,malicious-code,"),
         "{row}"
     );
-    assert!(row.ends_with(",TLP:GREEN"));
+    // The item's marking, then the notice's PAP (a notice run's default: act on it).
+    assert!(row.ends_with(",TLP:GREEN,PAP:GREEN"), "{row}");
     let json = notices_to_json(std::slice::from_ref(n3));
     assert_eq!(json[0]["partner"], "cncert");
     assert_eq!(json[0]["items"][0]["status"], "reappeared");
