@@ -15,6 +15,7 @@
 
 mod audit;
 pub mod backup;
+mod bulk;
 mod directory;
 mod evidence;
 // [intel] clean-up pipeline state
@@ -32,6 +33,7 @@ pub mod testing;
 mod users;
 mod writer;
 
+pub use bulk::{BulkIn, BulkOut, transfer_subject};
 pub use evidence::{EvidenceStorage, WrappedKey};
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
 pub use letters::{LetterRef, RequestText};

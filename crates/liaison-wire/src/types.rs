@@ -16,7 +16,9 @@ use std::str::FromStr;
 /// - 3: a target of `request_submitted` may name its `provider`.
 /// - 4: markings (TLP 2.0 on requests and comments, the `marking` payload; docs/markings.md) and
 ///   clean-up notices over federation (`cleanup_notice`, `cleanup_status`).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// - 5: evidence transfer (`evidence_manifest`, `evidence_result`, the bulk channel:
+///   docs/federation.md §11).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The oldest protocol version this implementation still accepts and can send.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
