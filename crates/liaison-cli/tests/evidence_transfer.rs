@@ -1,4 +1,4 @@
-//! Evidence transfer over federation (docs/federation.md §11, issue #13 part 3), end to end:
+//! Evidence transfer over federation (docs/federation.md §12, issue #13 part 3), end to end:
 //! two `liaison serve` processes on 127.0.0.1 talking HTTPS with pinned certificates, on
 //! SQLite and on PostgreSQL. A file attached to a mirrored request reaches the peer on the
 //! bulk channel: verified chunk by chunk and whole, stored encrypted, listed there with its

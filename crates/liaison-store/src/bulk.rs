@@ -1,4 +1,4 @@
-//! Evidence transfer over federation (schema migration 16, docs/federation.md §11): what this
+//! Evidence transfer over federation (schema migration 16, docs/federation.md §12): what this
 //! node offered to peers (`bulk_out`, one row per file and peer) and what peers offer it
 //! (`bulk_in`, one row per incoming transfer, with the data key of the content being
 //! received, wrapped like a stored file's).
@@ -464,6 +464,7 @@ impl Store {
     /// Ends an incoming transfer whose content was verified and made durable: the file's row,
     /// its first custody entry `evidence.received` (`detail`), the transfer's state and the
     /// signed result to the sender, in one transaction. `Conflict` if it was not receiving.
+    #[allow(clippy::too_many_arguments)]
     pub async fn bulk_in_stored(
         &self,
         sender: &str,

@@ -1,4 +1,4 @@
-//! Evidence transfer over federation (docs/federation.md §11, protocol version 5): the signed
+//! Evidence transfer over federation (docs/federation.md §12, protocol version 5): the signed
 //! manifest that opens a transfer in the ordered envelope stream, the result the receiver
 //! sends back once the file is verified and durable (or refused), and the signature that
 //! authenticates each chunk pushed on the bulk channel.
@@ -163,7 +163,7 @@ pub struct EvidenceResult {
     pub size: Option<u64>,
     /// The receiver's id of the stored file.
     pub file_id: Option<String>,
-    /// Why it was refused, with a stable code (docs/federation.md §11.5).
+    /// Why it was refused, with a stable code (docs/federation.md §12.5).
     pub code: Option<String>,
     pub detail: Option<String>,
 }

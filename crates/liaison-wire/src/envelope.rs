@@ -38,7 +38,7 @@ pub enum PayloadType {
     /// A change of a request's marking by its originator (protocol version 4).
     Marking,
     /// An evidence file offered on a mirrored request: the signed manifest of its chunks
-    /// (protocol version 5; the content follows on the bulk channel, docs/federation.md §11).
+    /// (protocol version 5; the content follows on the bulk channel, docs/federation.md §12).
     EvidenceManifest,
     /// The receiver's verdict on a transferred file: stored (verified, durable) or refused
     /// (protocol version 5).

@@ -17,7 +17,7 @@ use std::str::FromStr;
 /// - 4: markings (TLP 2.0 on requests and comments, the `marking` payload; docs/markings.md) and
 ///   clean-up notices over federation (`cleanup_notice`, `cleanup_status`).
 /// - 5: evidence transfer (`evidence_manifest`, `evidence_result`, the bulk channel:
-///   docs/federation.md §11).
+///   docs/federation.md §12).
 pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The oldest protocol version this implementation still accepts and can send.

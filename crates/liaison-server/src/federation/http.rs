@@ -49,7 +49,7 @@ fn router(fed: Federation) -> Router {
         )
         .route(liaison_service::federation::recovery::PATH, post(link_recovery))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
-        // The bulk channel (docs/federation.md §11): its own body limit and its own
+        // The bulk channel (docs/federation.md §12): its own body limit and its own
         // concurrency limit (in the service), so that chunks never hold up envelopes.
         .route(
             "/federation/v1/evidence/{transfer}/chunks/{index}",
@@ -262,7 +262,7 @@ fn bulk_reply(r: liaison_service::federation::bulk::BulkReply) -> Response {
 }
 
 /// `PUT /federation/v1/evidence/{transfer}/chunks/{index}`: one chunk of an evidence transfer
-/// (docs/federation.md §11.4).
+/// (docs/federation.md §12.4).
 async fn bulk_chunk(
     State(fed): State<Federation>,
     Path((transfer, index)): Path<(String, u64)>,
@@ -280,7 +280,7 @@ struct StatusQuery {
     sender: String,
 }
 
-/// `GET /federation/v1/evidence/{transfer}/status?sender=NODE` (docs/federation.md §11.4).
+/// `GET /federation/v1/evidence/{transfer}/status?sender=NODE` (docs/federation.md §12.4).
 async fn bulk_status(
     State(fed): State<Federation>,
     Path(transfer): Path<String>,

@@ -1,4 +1,4 @@
-//! Evidence transfer over federation (docs/federation.md §11, protocol version 5): a file on a
+//! Evidence transfer over federation (docs/federation.md §12, protocol version 5): a file on a
 //! mirrored request goes to the peer serving the other agency on a **bulk channel** of its
 //! own, so that a large file never delays the ordered envelope stream.
 //!
@@ -220,7 +220,7 @@ pub(crate) async fn plan_manifest(
 
 type Verdict = Result<(Side, liaison_core::AgencyId), (&'static str, String)>;
 
-/// The rules an offered file must meet here, in order (docs/federation.md §11.3).
+/// The rules an offered file must meet here, in order (docs/federation.md §12.3).
 async fn judge(
     planner: &mut Planner,
     fed: &Federation,
@@ -494,7 +494,7 @@ impl Federation {
         }
         let sender = auth.sender.to_string();
         let node = &self.inner.node;
-        let b = match node.store.bulk_in(&sender, transfer).await {
+        let mut b = match node.store.bulk_in(&sender, transfer).await {
             Ok(b) => b,
             Err(StoreError::NotFound(_)) => {
                 return Ok(problem(
@@ -541,7 +541,24 @@ impl Federation {
         ensure_dir(&tmp_dir)?;
         let path = self.partial_path(&b)?;
         let keys = node.key_file()?.load()?;
-        let dk = unwrap_key(&keys, &b.storage)?;
+        let dk = match unwrap_key(&keys, &b.storage) {
+            Ok(k) => k,
+            Err(ServiceError::Integrity(e)) => {
+                // A key rotation removed the key the partial content was written under: it
+                // cannot be read back, so it is received again from chunk 0 under a new key.
+                tracing::warn!(node = %self.node_id(), sender = %sender, transfer, error = %e, "the partial content of a transfer cannot be opened any more; receiving it again from chunk 0");
+                let dk: [u8; 32] = rand::random();
+                let fresh = wrap(&keys[0], &b.storage.blob_id, &dk)?;
+                node.store.bulk_in_rekey(&sender, transfer, &fresh).await?;
+                let _ = std::fs::remove_file(&path);
+                if let Ok(mut r) = self.inner.bulk.recv.lock() {
+                    r.remove(&key);
+                }
+                b.storage = fresh;
+                dk
+            }
+            Err(e) => return Err(e),
+        };
         if !path.exists() {
             SealWriter::create(&path, &b.storage.blob_id, &dk).await?.sync().await?;
         }

@@ -176,7 +176,7 @@ pub(crate) struct Inner {
     /// The ledger size as restored from the backup (kept in the restore marker), which the
     /// link recovery requests declare; `None` when this process did not start from a restore.
     pub restore_point: Option<u64>,
-    /// The evidence transfer's state in this process (docs/federation.md §11).
+    /// The evidence transfer's state in this process (docs/federation.md §12).
     pub bulk: bulk::BulkState,
 }
 

@@ -33,7 +33,7 @@ pub trait Transport: Send + Sync {
     /// GETs `path_and_query` of the peer.
     fn get<'a>(&'a self, peer: &'a PinnedPeer, path_and_query: &'a str) -> BoxFuture<'a, Result<Answer, String>>;
     /// PUTs a binary body with extra headers to `path` of the peer (the evidence transfer's
-    /// chunks, docs/federation.md §11). Transports without a bulk channel refuse it.
+    /// chunks, docs/federation.md §12). Transports without a bulk channel refuse it.
     fn put<'a>(
         &'a self,
         _peer: &'a PinnedPeer,
