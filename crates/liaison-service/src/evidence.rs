@@ -1024,7 +1024,7 @@ impl Node {
 
     /// Reads a session file's frame headers: (plaintext bytes, sealed bytes) of whole frames,
     /// and the number of frames.
-    pub(crate) async fn scan_session(&self, path: &Path, _key: &EvidenceStorage) -> Result<(u64, (u64, u64))> {
+    async fn scan_session(&self, path: &Path, _key: &EvidenceStorage) -> Result<(u64, (u64, u64))> {
         let mut f = tokio::io::BufReader::new(
             tokio::fs::File::open(path)
                 .await

@@ -238,14 +238,15 @@ pub(crate) async fn bulk_result_in(
 }
 
 impl Store {
-    /// Live files with no transfer row yet (never offered, not received from a peer), oldest
-    /// first: (file id, request id).
-    pub async fn bulk_unoffered(&self, limit: i64) -> Result<Vec<(String, RequestId)>> {
+    /// Live files after `after` (in id order) with no transfer row yet (never offered, not
+    /// received from a peer): (file id, request id).
+    pub async fn bulk_unoffered(&self, after: &str, limit: i64) -> Result<Vec<(String, RequestId)>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT f.id, f.request_id FROM evidence_files f WHERE f.deleted_at IS NULL \
+            "SELECT f.id, f.request_id FROM evidence_files f WHERE f.id > $1 AND f.deleted_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM bulk_out o WHERE o.file_id = f.id) \
-             AND NOT EXISTS (SELECT 1 FROM bulk_in i WHERE i.file_id = f.id) ORDER BY f.id LIMIT $1",
+             AND NOT EXISTS (SELECT 1 FROM bulk_in i WHERE i.file_id = f.id) ORDER BY f.id LIMIT $2",
         )
+        .bind(after)
         .bind(limit.clamp(1, 10_000))
         .fetch_all(&self.pool)
         .await?;

@@ -138,6 +138,18 @@ fn total_frames(m: &EvidenceManifest) -> u64 {
     m.size.div_ceil(CHUNK as u64).max(1)
 }
 
+/// Sealed length of the whole file: full frames, then the last (shorter or empty) one.
+fn sealed_total(m: &EvidenceManifest) -> u64 {
+    let per = (FRAME_HEADER + TAG) as u64;
+    let full = m.size / CHUNK as u64;
+    let rest = m.size % CHUNK as u64;
+    let mut t = HEADER as u64 + full * (per + CHUNK as u64);
+    if rest > 0 || m.size == 0 {
+        t += per + rest;
+    }
+    t
+}
+
 /// Sealed bytes of `frames` full frames after the header.
 fn sealed_len(frames: u64) -> u64 {
     HEADER as u64 + frames * (FRAME_HEADER + CHUNK + TAG) as u64
@@ -387,19 +399,23 @@ impl Federation {
             .join(format!("in-{}", b.storage.blob_id)))
     }
 
-    /// Chunks of an incoming transfer durable on disk (whole chunks only), from its partial file.
+    /// Chunks of an incoming transfer durable on disk (whole chunks only), with its frames
+    /// and sealed length, from the partial file's length alone (no read: every frame before
+    /// the last chunk's is a full one, and frames are written only after their chunk was
+    /// verified, so only a crash's cut-off tail can be incomplete).
     async fn chunks_on_disk(&self, b: &BulkIn, m: &EvidenceManifest) -> Result<(u64, u64, u64), ServiceError> {
         let path = self.partial_path(b)?;
-        if !path.exists() {
-            return Ok((0, 0, 0));
-        }
-        let (frames, (_, sealed)) = self.inner.node.scan_session(&path, &b.storage).await?;
-        let done = if frames >= total_frames(m) {
-            m.chunk_count()
-        } else {
-            frames / frames_per_chunk(m)
+        let len = match tokio::fs::metadata(&path).await {
+            Ok(md) => md.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0, 0)),
+            Err(e) => return Err(internal(e)),
         };
-        Ok((done, frames, sealed))
+        if len == sealed_total(m) {
+            return Ok((m.chunk_count(), total_frames(m), len));
+        }
+        let frames = len.saturating_sub(HEADER as u64) / (FRAME_HEADER + CHUNK + TAG) as u64;
+        let done = (frames / frames_per_chunk(m)).min(m.chunk_count().saturating_sub(1));
+        Ok((done, frames, len))
     }
 
     /// `GET /federation/v1/evidence/{transfer}/status?sender=NODE`: where an incoming transfer
@@ -939,7 +955,24 @@ async fn offer_new(fed: &Federation) -> Result<(), FedError> {
         return Ok(());
     }
     let now = Timestamp::now();
-    for (file_id, request) in node.store.bulk_unoffered(50).await? {
+    // Every file not offered yet (drafts' files stay so and are passed over each time).
+    let mut after = String::new();
+    loop {
+        let page = node.store.bulk_unoffered(&after, 100).await?;
+        let Some(last) = page.last() else { break };
+        after = last.0.clone();
+        offer_page(fed, page, now).await?;
+    }
+    Ok(())
+}
+
+async fn offer_page(
+    fed: &Federation,
+    page: Vec<(String, liaison_core::RequestId)>,
+    now: Timestamp,
+) -> Result<(), FedError> {
+    let node = &fed.inner.node;
+    for (file_id, request) in page {
         let r = node.store.request(request, None).await?.request;
         if r.state == State::Draft {
             continue; // offered once submitted
