@@ -35,12 +35,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Plaintext bytes per chunk of a stored file.
 pub const CHUNK: usize = 1 << 20;
 /// What a stored blob and an upload session file start with.
-const MAGIC: &[u8; 8] = b"LIAEVD01";
+pub(crate) const MAGIC: &[u8; 8] = b"LIAEVD01";
 /// Header: magic, 16-byte blob id, chunk size (u32 BE).
-const HEADER: usize = 8 + 16 + 4;
+pub(crate) const HEADER: usize = 8 + 16 + 4;
 /// Frame header: plaintext length (u32 BE), last-chunk flag, 24-byte nonce.
-const FRAME_HEADER: usize = 4 + 1 + 24;
-const TAG: usize = 16;
+pub(crate) const FRAME_HEADER: usize = 4 + 1 + 24;
+pub(crate) const TAG: usize = 16;
 /// Longest file name kept (bytes, after sanitising).
 const MAX_FILE_NAME: usize = 200;
 /// Longest media type accepted as claimed.
@@ -48,7 +48,7 @@ const MAX_MEDIA_TYPE: usize = 127;
 /// Default `[evidence] max_file_bytes`: 16 GiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 30;
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
 
@@ -181,19 +181,19 @@ impl Node {
         self.evidence.config.is_some()
     }
 
-    fn evidence_config(&self) -> Result<&EvidenceConfig> {
+    pub(crate) fn evidence_config(&self) -> Result<&EvidenceConfig> {
         self.evidence
             .config
             .as_ref()
             .ok_or_else(|| internal("this node has no evidence directory configured ([evidence])"))
     }
 
-    fn evidence_dir(&self) -> Result<PathBuf> {
+    pub(crate) fn evidence_dir(&self) -> Result<PathBuf> {
         let c = self.evidence_config()?;
         c.dir.clone().ok_or_else(|| internal("[evidence] dir is not set"))
     }
 
-    fn key_file(&self) -> Result<KeyFile> {
+    pub(crate) fn key_file(&self) -> Result<KeyFile> {
         let c = self.evidence_config()?;
         let path = c
             .key_file
@@ -214,7 +214,7 @@ pub struct KeyFile {
 }
 
 #[derive(Clone)]
-struct Kek {
+pub(crate) struct Kek {
     id: String,
     key: [u8; 32],
 }
@@ -225,7 +225,7 @@ fn kek_id(key: &[u8; 32]) -> String {
 
 impl KeyFile {
     /// The keys, creating the file with one new key if there is none.
-    fn load(&self) -> Result<Vec<Kek>> {
+    pub(crate) fn load(&self) -> Result<Vec<Kek>> {
         match std::fs::read_to_string(&self.path) {
             Ok(text) => self.parse(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -353,7 +353,7 @@ fn wrap_aad(blob_id: &str) -> Vec<u8> {
 }
 
 /// Wraps a data key for blob `blob_id` under the current KEK.
-fn wrap(kek: &Kek, blob_id: &str, key: &[u8; 32]) -> Result<EvidenceStorage> {
+pub(crate) fn wrap(kek: &Kek, blob_id: &str, key: &[u8; 32]) -> Result<EvidenceStorage> {
     let cipher = XChaCha20Poly1305::new((&kek.key).into());
     let nonce: [u8; 24] = rand::random();
     let aad = wrap_aad(blob_id);
@@ -369,7 +369,7 @@ fn wrap(kek: &Kek, blob_id: &str, key: &[u8; 32]) -> Result<EvidenceStorage> {
     })
 }
 
-fn unwrap_key(keys: &[Kek], s: &EvidenceStorage) -> Result<[u8; 32]> {
+pub(crate) fn unwrap_key(keys: &[Kek], s: &EvidenceStorage) -> Result<[u8; 32]> {
     let kek = keys.iter().find(|k| k.id == s.kek_id).ok_or_else(|| {
         ServiceError::Integrity(format!(
             "the key-encryption key {} of this file is not in the key file (was the key file replaced?)",
@@ -402,7 +402,7 @@ fn unwrap_key(keys: &[Kek], s: &EvidenceStorage) -> Result<[u8; 32]> {
 // Sealed files
 // ---------------------------------------------------------------------------------------
 
-fn blob_bytes(blob_id: &str) -> Result<[u8; 16]> {
+pub(crate) fn blob_bytes(blob_id: &str) -> Result<[u8; 16]> {
     uuid::Uuid::parse_str(blob_id)
         .map(|u| *u.as_bytes())
         .map_err(|_| ServiceError::Integrity(format!("blob id '{blob_id}' is not a UUID")))
@@ -417,15 +417,15 @@ fn chunk_aad(blob: &[u8; 16], index: u64, last: bool) -> Vec<u8> {
 }
 
 /// Writes sealed frames after a header.
-struct SealWriter {
-    file: tokio::fs::File,
-    cipher: XChaCha20Poly1305,
-    blob: [u8; 16],
-    index: u64,
+pub(crate) struct SealWriter {
+    pub(crate) file: tokio::fs::File,
+    pub(crate) cipher: XChaCha20Poly1305,
+    pub(crate) blob: [u8; 16],
+    pub(crate) index: u64,
 }
 
 impl SealWriter {
-    async fn create(path: &Path, blob_id: &str, key: &[u8; 32]) -> Result<SealWriter> {
+    pub(crate) async fn create(path: &Path, blob_id: &str, key: &[u8; 32]) -> Result<SealWriter> {
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -447,7 +447,7 @@ impl SealWriter {
         Ok(w)
     }
 
-    async fn frame(&mut self, plain: &[u8], last: bool) -> Result<()> {
+    pub(crate) async fn frame(&mut self, plain: &[u8], last: bool) -> Result<()> {
         let nonce: [u8; 24] = rand::random();
         let aad = chunk_aad(&self.blob, self.index, last);
         let ct = self
@@ -465,7 +465,7 @@ impl SealWriter {
         Ok(())
     }
 
-    async fn sync(&mut self) -> Result<()> {
+    pub(crate) async fn sync(&mut self) -> Result<()> {
         self.file.flush().await.map_err(internal)?;
         self.file.sync_all().await.map_err(internal)
     }
@@ -486,7 +486,7 @@ pub struct SealReader {
 }
 
 impl SealReader {
-    async fn open(path: &Path, blob_id: &str, key: &[u8; 32]) -> Result<SealReader> {
+    pub(crate) async fn open(path: &Path, blob_id: &str, key: &[u8; 32]) -> Result<SealReader> {
         let file = tokio::fs::File::open(path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 ServiceError::Integrity(format!(
@@ -521,9 +521,21 @@ impl SealReader {
         })
     }
 
+    /// Opens sealed content at frame `frame` (every frame before it a full [`CHUNK`], as in a
+    /// stored file): what the evidence transfer reads a chunk from (federation::bulk).
+    pub(crate) async fn open_at(path: &Path, blob_id: &str, key: &[u8; 32], frame: u64) -> Result<SealReader> {
+        use tokio::io::AsyncSeekExt;
+        let mut r = SealReader::open(path, blob_id, key).await?;
+        let pos = HEADER as u64 + frame * (FRAME_HEADER + CHUNK + TAG) as u64;
+        r.file.seek(std::io::SeekFrom::Start(pos)).await.map_err(internal)?;
+        r.index = frame;
+        r.pos = pos;
+        Ok(r)
+    }
+
     /// The next chunk's plaintext; `None` after the last. A stored file must end with a
     /// frame flagged last (`need_last`); an upload session may end anywhere.
-    async fn next_frame(&mut self, need_last: bool) -> Result<Option<(Vec<u8>, bool)>> {
+    pub(crate) async fn next_frame(&mut self, need_last: bool) -> Result<Option<(Vec<u8>, bool)>> {
         if self.done {
             return Ok(None);
         }
@@ -614,11 +626,11 @@ async fn read_full(r: &mut (impl tokio::io::AsyncRead + Unpin), buf: &mut [u8]) 
 }
 
 /// Where content with this digest lives: `DIR/ab/abcdef…`.
-fn blob_path(dir: &Path, sha256: &str) -> PathBuf {
+pub(crate) fn blob_path(dir: &Path, sha256: &str) -> PathBuf {
     dir.join(&sha256[..2]).join(sha256)
 }
 
-fn ensure_dir(path: &Path) -> Result<()> {
+pub(crate) fn ensure_dir(path: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !path.exists() {
         std::fs::DirBuilder::new()
@@ -677,7 +689,7 @@ pub fn sanitize_file_name(name: &str) -> String {
     if trimmed.is_empty() { "file".into() } else { trimmed }
 }
 
-fn check_media_type(m: &str) -> Result<String> {
+pub(crate) fn check_media_type(m: &str) -> Result<String> {
     let m = m.trim();
     let ok = !m.is_empty()
         && m.len() <= MAX_MEDIA_TYPE

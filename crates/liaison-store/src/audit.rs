@@ -305,7 +305,7 @@ impl Verification {
 
     /// Takes what an entry says about a request or comment.
     fn note(&mut self, e: &AuditEntry) {
-        if e.action == "evidence.upload" {
+        if e.action == "evidence.upload" || e.action == "evidence.received" {
             let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
             self.evidence.insert(e.subject.clone(), (e.seq, d));
             return;

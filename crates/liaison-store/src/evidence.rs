@@ -157,7 +157,7 @@ fn file(r: &sqlx::any::AnyRow) -> Result<(EvidenceFile, EvidenceStorage)> {
 }
 
 /// Appends the audit entry `action` about file `file_id` and its custody row.
-async fn custody_in(
+pub(crate) async fn custody_in(
     w: &mut WriteTx,
     file_id: &str,
     at: jiff::Timestamp,
@@ -172,6 +172,36 @@ async fn custody_in(
         .execute(w.conn().await?)
         .await?;
     Ok(seq)
+}
+
+/// Inserts a file's row (the caller writes its first custody entry in the same transaction).
+pub(crate) async fn insert_file_in(w: &mut WriteTx, f: &EvidenceFile, key: &EvidenceStorage) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO evidence_files (id, request_id, kind, attached_to, sha256, size, media_sniffed, media_claimed, file_name, uploader, uploader_agency, side, uploaded_at, tlp, named, blob_id, wrapped_key, kek_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&f.id)
+    .bind(f.request_id.to_string())
+    .bind(f.kind.as_str())
+    .bind(f.attached_to.clone())
+    .bind(&f.sha256)
+    .bind(i64::try_from(f.size).map_err(StoreError::corrupt)?)
+    .bind(f.media_type_sniffed.clone())
+    .bind(f.media_type_claimed.clone())
+    .bind(&f.file_name)
+    .bind(&f.uploader)
+    .bind(f.uploader_agency.to_string())
+    .bind(side_str(f.side))
+    .bind(ms(f.uploaded_at))
+    .bind(f.marking.tlp.as_str())
+    .bind(named(&f.marking))
+    .bind(&key.blob_id)
+    .bind(&key.wrapped_key)
+    .bind(&key.kek_id)
+    .execute(w.conn().await?)
+    .await
+    .map_err(|e| unique(e, format!("evidence file {}", f.id)))?;
+    Ok(())
 }
 
 impl Store {
@@ -298,31 +328,7 @@ impl Store {
         let (f, key, upload) = (f.clone(), key.clone(), upload.map(str::to_string));
         self.writing(move |s| async move {
             let mut w = s.write().await?;
-            sqlx::query(
-                "INSERT INTO evidence_files (id, request_id, kind, attached_to, sha256, size, media_sniffed, media_claimed, file_name, uploader, uploader_agency, side, uploaded_at, tlp, named, blob_id, wrapped_key, kek_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            )
-            .bind(&f.id)
-            .bind(f.request_id.to_string())
-            .bind(f.kind.as_str())
-            .bind(f.attached_to.clone())
-            .bind(&f.sha256)
-            .bind(i64::try_from(f.size).map_err(StoreError::corrupt)?)
-            .bind(f.media_type_sniffed.clone())
-            .bind(f.media_type_claimed.clone())
-            .bind(&f.file_name)
-            .bind(&f.uploader)
-            .bind(f.uploader_agency.to_string())
-            .bind(side_str(f.side))
-            .bind(ms(f.uploaded_at))
-            .bind(f.marking.tlp.as_str())
-            .bind(named(&f.marking))
-            .bind(&key.blob_id)
-            .bind(&key.wrapped_key)
-            .bind(&key.kek_id)
-            .execute(w.conn().await?)
-            .await
-            .map_err(|e| unique(e, format!("evidence file {}", f.id)))?;
+            insert_file_in(&mut w, &f, &key).await?;
             if let Some(u) = &upload {
                 sqlx::query("DELETE FROM evidence_uploads WHERE id = $1")
                     .bind(u)

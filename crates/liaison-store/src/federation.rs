@@ -206,6 +206,22 @@ pub enum Effect {
     /// A partner's answer about an item this node issued (checked by the caller); recorded,
     /// then applied as feedback by the service.
     CleanupStatus(Box<liaison_intel::RemoteAnswer>),
+    /// An evidence file a peer offers (its manifest, checked by the caller): the incoming
+    /// transfer is recorded, `receiving` or, when a rule here refuses it, `refused` (then with
+    /// the signed result that tells the sender, `result`).
+    BulkOffer {
+        transfer: Box<crate::BulkIn>,
+        result: Option<OutboxItem>,
+    },
+    /// A peer's verdict on a file this node offered it (checked by the caller: the sender is
+    /// the peer it was offered to): stored or refused, with its custody entry.
+    BulkResult {
+        file_id: String,
+        peer: String,
+        stored: bool,
+        at: Timestamp,
+        detail: serde_json::Value,
+    },
 }
 
 /// What pinning a peer writes (see [`Store::fed_pin_peer`]).
@@ -340,12 +356,17 @@ pub(crate) async fn write_fed(w: &mut WriteTx, fed: &FedWrites) -> Result<()> {
     if let Some(i) = &fed.incoming {
         write_incoming(w, std::slice::from_ref(i)).await?;
     }
-    if !fed.outbox.is_empty() {
+    write_outbox_in(w, &fed.outbox).await
+}
+
+/// Writes outgoing messages (their link numbers assigned here) inside an open transaction.
+pub(crate) async fn write_outbox_in(w: &mut WriteTx, outbox: &[OutboxItem]) -> Result<()> {
+    if !outbox.is_empty() {
         // Wake this process's delivery workers; they wait for this transaction to end
         // ([`Store::fed_write_barrier`]) before they read the outbox.
         outbox_signal().send_modify(|n| *n = n.wrapping_add(1));
     }
-    for o in &fed.outbox {
+    for o in outbox {
         ensure_link(w, &o.recipient).await?;
         let seq: i64 =
             sqlx::query_scalar("UPDATE links SET next_seq = next_seq + 1 WHERE peer = $1 RETURNING next_seq - 1")
@@ -399,7 +420,11 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
             // rest of the batch intact with a savepoint around it.
             let guarded = matches!(
                 effect,
-                Effect::Insert { .. } | Effect::CleanupNotice(_) | Effect::CleanupStatus(_)
+                Effect::Insert { .. }
+                    | Effect::CleanupNotice(_)
+                    | Effect::CleanupStatus(_)
+                    | Effect::BulkOffer { .. }
+                    | Effect::BulkResult { .. }
             );
             if guarded {
                 sqlx::query("SAVEPOINT fed_effect").execute(w.conn().await?).await?;
@@ -617,6 +642,14 @@ async fn apply_effect(
         }
         Effect::CleanupNotice(n) => crate::notices::incoming_notice_in(w, n).await?,
         Effect::CleanupStatus(a) => crate::notices::remote_answer_in(w, a).await?,
+        Effect::BulkOffer { transfer, result } => crate::bulk::bulk_offer_in(w, transfer, result.as_ref()).await?,
+        Effect::BulkResult {
+            file_id,
+            peer,
+            stored,
+            at,
+            detail,
+        } => crate::bulk::bulk_result_in(w, file_id, peer, *stored, *at, detail).await?,
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 
 mod audit;
 pub mod backup;
+mod bulk;
 mod directory;
 mod evidence;
 mod evidence_package;
@@ -33,6 +34,7 @@ pub mod testing;
 mod users;
 mod writer;
 
+pub use bulk::{BulkIn, BulkOut, transfer_subject};
 pub use evidence::{EvidenceStorage, WrappedKey};
 pub use evidence_package::PackageMessage;
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};

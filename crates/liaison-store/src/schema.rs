@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "evidence", crate::evidence::MIGRATION_13),
     (14, "letters", crate::letters::MIGRATION_14),
     (15, "listing-side-state", LISTING_SIDE_STATE),
+    (16, "evidence-transfer", crate::bulk::MIGRATION_16),
     (18, "notice-pap", crate::intel::MIGRATION_18),
 ];
 

@@ -37,6 +37,12 @@ pub enum PayloadType {
     KeyRotation,
     /// A change of a request's marking by its originator (protocol version 4).
     Marking,
+    /// An evidence file offered on a mirrored request: the signed manifest of its chunks
+    /// (protocol version 5; the content follows on the bulk channel, docs/federation.md §12).
+    EvidenceManifest,
+    /// The receiver's verdict on a transferred file: stored (verified, durable) or refused
+    /// (protocol version 5).
+    EvidenceResult,
 }
 
 impl PayloadType {
@@ -53,6 +59,8 @@ impl PayloadType {
             PayloadType::DescriptorUpdate => "descriptor_update",
             PayloadType::KeyRotation => "key_rotation",
             PayloadType::Marking => "marking",
+            PayloadType::EvidenceManifest => "evidence_manifest",
+            PayloadType::EvidenceResult => "evidence_result",
         }
     }
 }
@@ -189,6 +197,7 @@ pub fn fit_payload(payload_type: PayloadType, payload: &mut Value, version: u32)
 
 pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {
     match payload_type {
+        PayloadType::EvidenceManifest | PayloadType::EvidenceResult => 5,
         PayloadType::Marking => 4,
         PayloadType::RequestSubmitted if payload.pointer("/request/marking").is_some_and(|m| !m.is_null()) => 4,
         PayloadType::Comment if marking_tlp(payload_type, payload) == Some("TLP:RED") => 4,

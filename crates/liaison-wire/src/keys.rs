@@ -79,6 +79,7 @@ pub enum SignedKind {
     KeyRotation,
     AuditAnchor,
     KeyRevocation,
+    BulkChunk,
 }
 
 impl SignedKind {
@@ -91,6 +92,7 @@ impl SignedKind {
             SignedKind::KeyRotation => "key_rotation",
             SignedKind::AuditAnchor => "audit_anchor",
             SignedKind::KeyRevocation => "key_revocation",
+            SignedKind::BulkChunk => "bulk_chunk",
         }
     }
 }

@@ -65,6 +65,7 @@
 //! # }
 //! ```
 
+pub mod bulk;
 pub mod cleanup;
 pub mod descriptor;
 pub mod envelope;
@@ -75,6 +76,7 @@ pub mod merkle;
 pub mod payloads;
 pub mod types;
 
+pub use bulk::{ChunkAuth, ChunkAuthError, EvidenceManifest, EvidenceResult, ManifestError, TransferOutcome};
 pub use cleanup::{CleanupItem, CleanupNoticePayload, CleanupStatusPayload};
 pub use descriptor::{
     DescriptorDraft, DescriptorError, KeyRevocation, KeyRotation, KeySource, Keyring, MAX_REVOCATION_REASON,

@@ -16,6 +16,8 @@ use std::str::FromStr;
 /// - 3: a target of `request_submitted` may name its `provider`.
 /// - 4: markings (TLP 2.0 on requests and comments, the `marking` payload; docs/markings.md) and
 ///   clean-up notices over federation (`cleanup_notice`, `cleanup_status`).
+/// - 5: evidence transfer (`evidence_manifest`, `evidence_result`, the bulk channel:
+///   docs/federation.md §12) and PAP on clean-up notices (`cleanup_notice.pap`, §11.1).
 pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The oldest protocol version this implementation still accepts and can send.

@@ -2,10 +2,10 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use liaison_service::federation::Federation;
 use liaison_service::federation::receive::{ACCEPTED_HEADER, MAX_BATCH, MAX_BATCH_BYTES, NotNow, Outcome, receive};
 use liaison_wire::Envelope;
@@ -49,6 +49,15 @@ fn router(fed: Federation) -> Router {
         )
         .route(liaison_service::federation::recovery::PATH, post(link_recovery))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        // The bulk channel (docs/federation.md §12): its own body limit and its own
+        // concurrency limit (in the service), so that chunks never hold up envelopes.
+        .route(
+            "/federation/v1/evidence/{transfer}/chunks/{index}",
+            put(bulk_chunk).layer(axum::extract::DefaultBodyLimit::max(
+                liaison_service::federation::bulk::MAX_CHUNK_BODY,
+            )),
+        )
+        .route("/federation/v1/evidence/{transfer}/status", get(bulk_status))
         .with_state(fed)
 }
 
@@ -240,4 +249,42 @@ async fn link_recovery(State(fed): State<Federation>, body: Bytes) -> Response {
             &r.detail,
         ),
     }
+}
+
+fn bulk_reply(r: liaison_service::federation::bulk::BulkReply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let ct = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    (status, [("content-type", ct)], r.body.to_string()).into_response()
+}
+
+/// `PUT /federation/v1/evidence/{transfer}/chunks/{index}`: one chunk of an evidence transfer
+/// (docs/federation.md §12.4).
+async fn bulk_chunk(
+    State(fed): State<Federation>,
+    Path((transfer, index)): Path<(String, u64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get(liaison_service::federation::bulk::CHUNK_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok());
+    bulk_reply(fed.bulk_chunk(&transfer, index, auth, &body).await)
+}
+
+#[derive(serde::Deserialize)]
+struct StatusQuery {
+    sender: String,
+}
+
+/// `GET /federation/v1/evidence/{transfer}/status?sender=NODE` (docs/federation.md §12.4).
+async fn bulk_status(
+    State(fed): State<Federation>,
+    Path(transfer): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> Response {
+    bulk_reply(fed.bulk_status(&q.sender, &transfer).await)
 }

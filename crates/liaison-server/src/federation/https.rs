@@ -14,6 +14,8 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Whole-request limit (a batch of 256 envelopes is at most 4 MiB).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Whole-request limit of a chunk of the bulk channel (at most 16 MiB).
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest answer read from a peer (a batch answer carries one receipt per envelope).
 const MAX_ANSWER_BYTES: usize = 8 << 20;
 
@@ -98,6 +100,28 @@ impl Transport for Https {
                 .send()
                 .await
                 .map_err(|e| format!("POST {url}: {e}"))?;
+            Https::answer(&url, resp).await
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        peer: &'a PinnedPeer,
+        path: &'a str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Answer, String>> {
+        Box::pin(async move {
+            let url = url(peer, path);
+            let mut req = self
+                .client(peer)?
+                .put(&url)
+                .timeout(CHUNK_TIMEOUT)
+                .header("content-type", "application/octet-stream");
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let resp = req.body(body).send().await.map_err(|e| format!("PUT {url}: {e}"))?;
             Https::answer(&url, resp).await
         })
     }

@@ -23,6 +23,11 @@ async fn node_of(node: &Node, agency: AgencyId) -> Result<Option<String>, Servic
     }
 }
 
+/// The peer a request is mirrored to (for the evidence transfer, `super::bulk`).
+pub(crate) async fn counterpart_of(node: &Node, r: &AssistanceRequest) -> Result<Option<String>, ServiceError> {
+    counterpart(node, r).await
+}
+
 /// The peer to mirror a request to: the node serving the agency on the other side.
 async fn counterpart(node: &Node, r: &AssistanceRequest) -> Result<Option<String>, ServiceError> {
     if let Some(n) = node_of(node, r.draft.requested_agency).await? {
@@ -268,7 +273,7 @@ impl Planner {
     }
 
     /// Which side of request `id` the sending peer acts for (its agency must be a party).
-    async fn sender_side(&mut self, node: &Node, sender: &str, id: RequestId) -> Result<Side, ApplyError> {
+    pub(super) async fn sender_side(&mut self, node: &Node, sender: &str, id: RequestId) -> Result<Side, ApplyError> {
         let Known {
             requesting, requested, ..
         } = self.known(node, id).await?;
@@ -443,6 +448,8 @@ impl Planner {
                 p.marking.validate().map_err(|e| perm(format!("marking: {e}")))?;
                 Mirrored::Marking(p)
             }
+            PayloadType::EvidenceManifest => return super::bulk::plan_manifest(self, fed, env).await,
+            PayloadType::EvidenceResult => return super::bulk::plan_result(fed, env).await,
             PayloadType::KeyRotation => {
                 let rot = liaison_wire::KeyRotation::from_slice(&serde_json::to_vec(&env.payload).map_err(perm)?)
                     .map_err(perm)?;

@@ -12,6 +12,7 @@
 
 pub mod anchor;
 mod apply;
+pub mod bulk;
 pub mod identity;
 pub mod ledger;
 pub mod peers;
@@ -175,6 +176,8 @@ pub(crate) struct Inner {
     /// The ledger size as restored from the backup (kept in the restore marker), which the
     /// link recovery requests declare; `None` when this process did not start from a restore.
     pub restore_point: Option<u64>,
+    /// The evidence transfer's state in this process (docs/federation.md §12).
+    pub bulk: bulk::BulkState,
 }
 
 /// A running federation layer (cheap to clone).
@@ -319,6 +322,7 @@ impl Federation {
                 key_dir,
                 recovering: std::sync::Mutex::new(recovering),
                 restore_point,
+                bulk: Default::default(),
             }),
         }))
     }
@@ -471,6 +475,7 @@ impl Federation {
             tokio::spawn(worker::run(self.clone())),
             tokio::spawn(watch::run(self.clone())),
             tokio::spawn(anchor::run(self.clone())),
+            tokio::spawn(bulk::run(self.clone())),
         ])
     }
 }

@@ -32,6 +32,17 @@ pub trait Transport: Send + Sync {
     fn post<'a>(&'a self, peer: &'a PinnedPeer, path: &'a str, body: Vec<u8>) -> BoxFuture<'a, Result<Answer, String>>;
     /// GETs `path_and_query` of the peer.
     fn get<'a>(&'a self, peer: &'a PinnedPeer, path_and_query: &'a str) -> BoxFuture<'a, Result<Answer, String>>;
+    /// PUTs a binary body with extra headers to `path` of the peer (the evidence transfer's
+    /// chunks, docs/federation.md §12). Transports without a bulk channel refuse it.
+    fn put<'a>(
+        &'a self,
+        _peer: &'a PinnedPeer,
+        path: &'a str,
+        _headers: Vec<(&'static str, String)>,
+        _body: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Answer, String>> {
+        Box::pin(async move { Err(format!("PUT {path}: this transport has no bulk channel")) })
+    }
 }
 
 /// A transport for work that never reaches a peer (ledger checks, proofs): every call fails.

@@ -1,0 +1,65 @@
+#!/bin/sh
+# Evidence transfer benchmark (docs/federation.md §12): two `liaison serve` processes, each with
+# its own SQLite data directory, on 127.0.0.1 with pinned TLS; one evidence file of SIZE_MIB
+# (default 1024) attached to a mirrored request goes from us-fbi to cn-mps on the bulk channel.
+# Reports MB/s (chunk phase and end to end) and the RSS growth of both server processes.
+# Usage: bench/evidence/run.sh [SIZE_MIB]   (release build; CARGO_TARGET_DIR honoured)
+set -eu
+cd "$(dirname "$0")/../.."
+SIZE_MIB="${1:-1024}"
+BIN="${CARGO_TARGET_DIR:-target}/release/liaison"
+[ -x "$BIN" ] || cargo build --release -p liaison-cli --bin liaison
+BIN="$(cd "$(dirname "$BIN")" && pwd)/liaison"
+W="$(mktemp -d /tmp/liaison-bulk-bench.XXXXXX)"
+trap 'kill $US_PID $CN_PID 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+L() { dir="$1"; shift; LIAISON_LOG=warn "$BIN" --data-dir "$W/$dir" "$@"; }
+US_FED=$(free_port); CN_FED=$(free_port)
+L us init --agency-code FBI --agency-name FBI --jurisdiction US --time-zone America/New_York --node-id us-fbi --federation-listen "127.0.0.1:$US_FED" >/dev/null 2>&1
+L cn init --agency-code CN-MPS --agency-name CN-MPS --jurisdiction CN --time-zone Asia/Shanghai --node-id cn-mps --federation-listen "127.0.0.1:$CN_FED" >/dev/null 2>&1
+L us user add officer --agency FBI --role officer >/dev/null
+L cn user add desk --agency CN-MPS --role desk >/dev/null
+fp() { L "$1" federation descriptor --out "$W/$1.peer.json" 2>&1 | sed -n 's/^fingerprint: //p'; }
+FU=$(fp us); FC=$(fp cn)
+L us peer add "$W/cn.peer.json" --fingerprint "$FC" >/dev/null
+L cn peer add "$W/us.peer.json" --fingerprint "$FU" >/dev/null
+LIAISON_LOG=info "$BIN" --data-dir "$W/us" serve --listen 127.0.0.1:0 2>"$W/us.log" & US_PID=$!
+LIAISON_LOG=info "$BIN" --data-dir "$W/cn" serve --listen 127.0.0.1:0 2>"$W/cn.log" & CN_PID=$!
+sleep 2
+ID=$(L us --json --as officer request create --kind subscriber_information --to CN-MPS --case BENCH-1 --offence BC-02 --summary "Bulk transfer benchmark." | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get("request",{}).get("id") or v["id"])')
+L us --as officer request transition "$ID" --to submitted >/dev/null
+until L cn --json --as desk request show "$ID" >/dev/null 2>&1; do sleep 0.2; done
+echo "generating $SIZE_MIB MiB of random content"
+head -c "$((SIZE_MIB * 1048576))" /dev/urandom > "$W/file.bin"
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+US0=$(rss $US_PID); CN0=$(rss $CN_PID)
+FILE=$(L us --json --as officer evidence add "$ID" "$W/file.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+rm -f "$W/file.bin"
+T0=$(date +%s.%N)
+US_MAX=$US0; CN_MAX=$CN0; T1=""
+status() { curl -sk "https://127.0.0.1:$CN_FED/federation/v1/evidence/$FILE/status?sender=us-fbi" 2>/dev/null || true; }
+while :; do
+  S=$(status)
+  u=$(rss $US_PID); c=$(rss $CN_PID)
+  [ "$u" -gt "$US_MAX" ] && US_MAX=$u
+  [ "$c" -gt "$CN_MAX" ] && CN_MAX=$c
+  case "$S" in
+    *'"state":"stored"'*) break ;;
+    *'"state":"refused"'*) echo "refused: $S"; exit 1 ;;
+    *'"state":"receiving"'*) [ -z "$T1" ] && T1=$(date +%s.%N) ;;
+  esac
+  sleep 0.1
+done
+T2=$(date +%s.%N)
+python3 - "$SIZE_MIB" "$T0" "$T1" "$T2" "$US0" "$US_MAX" "$CN0" "$CN_MAX" <<'PY'
+import sys
+size, t0, t1, t2, u0, umax, c0, cmax = sys.argv[1:]
+mb = int(size) * 1048576 / 1e6
+t0, t1, t2 = float(t0), float(t1 or t0), float(t2)
+print(f"file: {size} MiB ({mb:.0f} MB)")
+print(f"offer (sender hashes the chunks, manifest delivered): {t1 - t0:.2f} s")
+print(f"chunk phase: {t2 - t1:.2f} s = {mb / (t2 - t1):.0f} MB/s")
+print(f"end to end (stored, verified, durable at the receiver): {t2 - t0:.2f} s = {mb / (t2 - t0):.0f} MB/s")
+print(f"RSS growth: sender {(int(umax) - int(u0)) / 1024:.1f} MB (from {int(u0) / 1024:.0f}), receiver {(int(cmax) - int(c0)) / 1024:.1f} MB (from {int(c0) / 1024:.0f})")
+PY
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
