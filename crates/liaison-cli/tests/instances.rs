@@ -368,6 +368,10 @@ fn restored_node_rejoins(db: Option<&str>) {
         point > 0 && point < witnessed["leaves"].as_u64().unwrap_or(0),
         "{marker} {witnessed}"
     );
+    // No tree head is signed before the peers were told of the restore, proofs included.
+    let o = us.cmd(&["ledger", "prove", "any-message"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("restored from a backup"), "{e}");
     // New messages after the restore take numbers the peer already applied: c4 written while
     // the node is down (renumbered by the recovery), c5 after it started.
     us.ok(&["--as", "officer", "request", "comment", &id, "c4"]);

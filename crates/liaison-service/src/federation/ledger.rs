@@ -135,6 +135,16 @@ impl Node {
     pub async fn prove_message(&self, p: &Principal, message_id: &str, disclose: bool) -> Result<ProofBundle> {
         require(p.role.may_audit(), "proving ledger entries", p)?;
         let fed = self.federation_with(Arc::new(Offline)).await?;
+        // A proof carries a tree head signed now; a node restored from a backup signs none
+        // until every peer has been told that its log restarts there (docs/federation.md §7.2),
+        // as `Federation::current_sth` refuses to.
+        let pending: Vec<String> = fed.inner.recovering.lock().map_err(internal)?.iter().cloned().collect();
+        if !pending.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "this node was restored from a backup and has not yet told {} so; no tree head is signed until then: start the node (liaison serve) and try again once the links are recovered",
+                pending.join(", ")
+            )));
+        }
         let (log, _, problems) = self.rebuild_ledger(&fed).await?;
         if !problems.is_empty() {
             return Err(ServiceError::Integrity(format!(
