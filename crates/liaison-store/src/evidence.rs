@@ -157,6 +157,21 @@ fn file(r: &sqlx::any::AnyRow) -> Result<(EvidenceFile, EvidenceStorage)> {
 }
 
 /// Appends the audit entry `action` about file `file_id` and its custody row.
+/// What the custody entry that brings a file to this node records of it (`evidence.upload`,
+/// and `evidence.received` for a file from the peer node, which adds its transfer's facts).
+pub fn file_detail(f: &EvidenceFile) -> serde_json::Value {
+    serde_json::json!({
+        "request": f.request_id.to_string(),
+        "sha256": f.sha256,
+        "size": f.size,
+        "kind": f.kind,
+        "file_name": f.file_name,
+        "media_type_sniffed": f.media_type_sniffed,
+        "media_type_claimed": f.media_type_claimed,
+        "marking": f.marking,
+    })
+}
+
 pub(crate) async fn custody_in(
     w: &mut WriteTx,
     file_id: &str,
@@ -335,16 +350,7 @@ impl Store {
                     .execute(w.conn().await?)
                     .await?;
             }
-            let detail = serde_json::json!({
-                "request": f.request_id.to_string(),
-                "sha256": f.sha256,
-                "size": f.size,
-                "kind": f.kind,
-                "file_name": f.file_name,
-                "media_type_sniffed": f.media_type_sniffed,
-                "media_type_claimed": f.media_type_claimed,
-                "marking": f.marking,
-            });
+            let detail = file_detail(&f);
             custody_in(&mut w, &f.id, f.uploaded_at, &f.uploader, "evidence.upload", &detail).await?;
             w.commit().await
         })

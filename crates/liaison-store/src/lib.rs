@@ -35,7 +35,7 @@ mod users;
 mod writer;
 
 pub use bulk::{BulkIn, BulkOut, transfer_subject};
-pub use evidence::{EvidenceStorage, WrappedKey};
+pub use evidence::{EvidenceStorage, WrappedKey, file_detail as evidence_file_detail};
 pub use evidence_package::PackageMessage;
 pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
 pub use letters::{LetterRef, RequestText};

@@ -430,19 +430,32 @@ impl Federation {
         }
     }
 
-    async fn bulk_status_inner(&self, sender: &str, transfer: &str) -> Result<BulkReply, ServiceError> {
+    /// An incoming transfer and its manifest, or the 404 answer naming it.
+    async fn incoming(
+        &self,
+        sender: &str,
+        transfer: &str,
+    ) -> Result<Result<(BulkIn, EvidenceManifest), BulkReply>, ServiceError> {
         let b = match self.inner.node.store.bulk_in(sender, transfer).await {
             Ok(b) => b,
             Err(StoreError::NotFound(_)) => {
-                return Ok(problem(
+                return Ok(Err(problem(
                     404,
                     "unknown_transfer",
                     format!("no transfer {transfer} from {sender}"),
-                ));
+                )));
             }
             Err(e) => return Err(e.into()),
         };
         let m: EvidenceManifest = serde_json::from_str(&b.manifest).map_err(internal)?;
+        Ok(Ok((b, m)))
+    }
+
+    async fn bulk_status_inner(&self, sender: &str, transfer: &str) -> Result<BulkReply, ServiceError> {
+        let (b, m) = match self.incoming(sender, transfer).await? {
+            Ok(found) => found,
+            Err(reply) => return Ok(reply),
+        };
         let next = match b.state.as_str() {
             "receiving" => self
                 .chunks_on_disk(&b, &m)
@@ -510,18 +523,10 @@ impl Federation {
         }
         let sender = auth.sender.to_string();
         let node = &self.inner.node;
-        let mut b = match node.store.bulk_in(&sender, transfer).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound(_)) => {
-                return Ok(problem(
-                    404,
-                    "unknown_transfer",
-                    format!("no transfer {transfer} from {sender}"),
-                ));
-            }
-            Err(e) => return Err(e.into()),
+        let (mut b, m) = match self.incoming(&sender, transfer).await? {
+            Ok(found) => found,
+            Err(reply) => return Ok(reply),
         };
-        let m: EvidenceManifest = serde_json::from_str(&b.manifest).map_err(internal)?;
         match b.state.as_str() {
             "refused" => {
                 let detail: serde_json::Value = b
@@ -846,15 +851,7 @@ impl Federation {
             legal_hold: false,
             deleted_at: None,
         };
-        let detail = json!({
-            "request": f.request_id.to_string(),
-            "sha256": f.sha256,
-            "size": f.size,
-            "kind": f.kind,
-            "file_name": f.file_name,
-            "media_type_sniffed": f.media_type_sniffed,
-            "media_type_claimed": f.media_type_claimed,
-            "marking": f.marking,
+        let transfer = json!({
             "from": b.sender,
             "transfer_id": b.transfer_id,
             "manifest_message_id": b.message_id,
@@ -863,6 +860,10 @@ impl Federation {
             "sender_uploaded_at": m.uploaded_at,
             "verified": "every chunk and the whole file against the signed manifest",
         });
+        let mut detail = liaison_store::evidence_file_detail(&f);
+        if let (Some(d), serde_json::Value::Object(t)) = (detail.as_object_mut(), transfer) {
+            d.extend(t);
+        }
         let result = EvidenceResult {
             transfer_id: b.transfer_id.clone(),
             request_id: m.request_id,
