@@ -204,10 +204,25 @@ fn a_full_disk_is_reported_and_writes_fail_cleanly() {
     assert_eq!(s, 503, "{v}");
     assert_eq!(v["database"], "disk_full", "{v}");
     assert!(v["problems"].to_string().contains("nearly full"), "{v}");
-    // A write now fails with an error that says why; nothing is half-stored.
-    let o = add("FR-GN");
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    // Writes now fail with an error that says why, and nothing is half-stored. A small write
+    // may still fit: once the checkpointer has copied the WAL into the database, SQLite reuses
+    // the WAL file's blocks from its start. So write until one needs a block the disk cannot
+    // give; each write either lands whole or fails, and which is checked below.
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for i in 0..400 {
+        let code = format!("FR-X{i}");
+        let o = add(&code);
+        if o.status.success() {
+            stored.push(code);
+        } else {
+            refused = Some((code, String::from_utf8_lossy(&o.stderr).to_lowercase()));
+            break;
+        }
+    }
+    let Some((refused, err)) = refused else {
+        panic!("400 writes on a full disk all succeeded");
+    };
     assert!(err.contains("full"), "{err}");
 
     // Space freed: healthy again, writes work, the audit chain is intact.
@@ -222,4 +237,11 @@ fn a_full_disk_is_reported_and_writes_fail_cleanly() {
     let o = inside(pid, &[BIN, "--data-dir", &d, "--json", "directory"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("FR-PN") && text.contains("FR-GN"), "{text}");
+    for code in &stored {
+        assert!(text.contains(&format!("\"{code}\"")), "{code} was stored: {text}");
+    }
+    assert!(
+        !text.contains(&format!("\"{refused}\"")),
+        "{refused} was refused yet stored: {text}"
+    );
 }
