@@ -28,6 +28,12 @@ skip() {
 command -v python3 >/dev/null 2>&1 || skip "python3 is not installed"
 req="$here/requirements.txt"
 venv="${LIAISON_CASE_VENV:-$HOME/.cache/liaison-case/venv-$(sha256sum "$req" | cut -c1-12)}"
+mkdir -p "$(dirname "$venv")"
+# Tests run side by side (SQLite and PostgreSQL scenarios): one installs, the others wait.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$venv.lock"
+  flock 9
+fi
 if [ ! -x "$venv/bin/case_validate" ]; then
   python3 -m venv "$venv" >/dev/null 2>&1 || skip "python3 cannot create a venv (python3-venv missing?)"
   if ! "$venv/bin/pip" install -q --disable-pip-version-check --timeout 30 -r "$req" >"$venv.log" 2>&1; then

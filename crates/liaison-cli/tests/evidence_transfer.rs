@@ -154,6 +154,41 @@ fn transfer_audit(rt: &tokio::runtime::Runtime, url: &str) -> Vec<String> {
     })
 }
 
+/// The transfer chunk hashes a node recorded for a content (table `evidence_chunks`).
+fn recorded_chunks(rt: &tokio::runtime::Runtime, url: &str, sha: &str) -> Option<(i64, String)> {
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        sqlx::query_as("SELECT chunk_size, hashes FROM evidence_chunks WHERE sha256 = $1")
+            .bind(sha)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    })
+}
+
+fn forget_chunks(rt: &tokio::runtime::Runtime, url: &str, sha: &str) {
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        let done = sqlx::query("DELETE FROM evidence_chunks WHERE sha256 = $1")
+            .bind(sha)
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1, "the upload recorded the chunk hashes of {sha}");
+    })
+}
+
+/// The 4 MiB chunk hashes of a file, hex, one after another (as `evidence_chunks` keeps them).
+fn chunk_hashes(path: &Path) -> String {
+    std::fs::read(path)
+        .unwrap()
+        .chunks(4 * MIB)
+        .map(|c| hex::encode(Sha256::digest(c)))
+        .collect()
+}
+
 fn db_url(n: &TestNode, given: Option<&str>) -> String {
     given
         .map(str::to_string)
@@ -218,10 +253,26 @@ fn suite(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     );
     assert!(starts.len() >= 2, "pushed in two runs: {starts:?}");
 
-    // --- 2. A second file, and the receiver SIGKILLed mid-transfer. ---
+    // The chunk hashes were taken at the upload (the offer read nothing) and recorded by the
+    // receiver from the manifest it verified the chunks against.
+    let want = (4 * MIB as i64, chunk_hashes(&a));
+    assert_eq!(recorded_chunks(&rt, &db_url(&us, db_us), &sha_a), Some(want.clone()));
+    wait(
+        "the receiver recorded the chunk hashes",
+        Duration::from_secs(10),
+        || recorded_chunks(&rt, &db_url(&cn, db_cn), &sha_a).as_ref() == Some(&want),
+        &[&us, &cn],
+    );
+
+    // --- 2. A second file, and the receiver SIGKILLed mid-transfer. It is added while the
+    // sender's node is down and its recorded chunk hashes are removed (as for a file stored by
+    // an older version): the offer reads the file to hash it, and records the hashes. ---
     let b = base.join("records-b.bin");
     let sha_b = content(&b, 40 * MIB, 2);
+    us.kill();
     let fb = add_file(&us, &id, &b, &[])["id"].as_str().unwrap().to_string();
+    forget_chunks(&rt, &db_url(&us, db_us), &sha_b);
+    us.start_with(&env);
     wait(
         "transfer B under way",
         Duration::from_secs(60),
@@ -241,6 +292,10 @@ fn suite(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     assert!(
         starts.iter().skip(1).any(|s| *s >= 3),
         "after the receiver restarted the sender resumed from what it held: {starts:?}"
+    );
+    assert_eq!(
+        recorded_chunks(&rt, &db_url(&us, db_us), &sha_b),
+        Some((4 * MIB as i64, chunk_hashes(&b)))
     );
 
     // --- Both files on the receiver: listed with marking kept, same bytes. ---

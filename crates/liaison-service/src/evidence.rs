@@ -16,15 +16,17 @@
 //! any size.
 
 use crate::error::{Result, ServiceError};
+use crate::federation::bulk::{ChunkHasher, hashes_hex};
 use crate::markings::relation_to;
 use crate::node::{Node, require, side_of};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use jiff::Timestamp;
 use liaison_core::record::{AuditEntry, EvidenceFile, EvidenceKind, EvidenceUpload, LegalHold, Principal};
 use liaison_core::request::AssistanceRequest;
 use liaison_core::{Marking, RequestId, Side, Tlp};
 use liaison_store::{EvidenceStorage, WrappedKey};
+use liaison_wire::bulk::chunk_size_for;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -160,6 +162,9 @@ pub(crate) struct EvidenceRuntime {
     /// Upload sessions being written by this process (another process is kept out by the
     /// session file's lock).
     busy: Mutex<HashMap<String, ()>>,
+    /// Woken when a file is stored in this process (the bulk worker offers it to the peer now
+    /// rather than at its next poll).
+    pub(crate) stored: tokio::sync::Notify,
 }
 
 impl Node {
@@ -172,6 +177,7 @@ impl Node {
         self.evidence = Arc::new(EvidenceRuntime {
             config: Some(config),
             busy: Default::default(),
+            stored: Default::default(),
         });
         Ok(self)
     }
@@ -416,6 +422,31 @@ fn chunk_aad(blob: &[u8; 16], index: u64, last: bool) -> Vec<u8> {
     aad
 }
 
+/// Appends frame `index` of blob `blob` holding `plain` to `out`: its header (length, last
+/// flag, nonce), the ciphertext and the tag (docs/evidence.md). No I/O.
+pub(crate) fn seal_frame(
+    cipher: &XChaCha20Poly1305,
+    blob: &[u8; 16],
+    index: u64,
+    plain: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let nonce: [u8; 24] = rand::random();
+    let aad = chunk_aad(blob, index, last);
+    let len = u32::try_from(plain.len()).map_err(internal)?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(u8::from(last));
+    out.extend_from_slice(&nonce);
+    let start = out.len();
+    out.extend_from_slice(plain);
+    let tag = cipher
+        .encrypt_in_place_detached(&xnonce(&nonce), &aad, &mut out[start..])
+        .map_err(|_| internal("sealing a chunk failed"))?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
 /// Writes sealed frames after a header.
 pub(crate) struct SealWriter {
     pub(crate) file: tokio::fs::File,
@@ -448,18 +479,8 @@ impl SealWriter {
     }
 
     pub(crate) async fn frame(&mut self, plain: &[u8], last: bool) -> Result<()> {
-        let nonce: [u8; 24] = rand::random();
-        let aad = chunk_aad(&self.blob, self.index, last);
-        let ct = self
-            .cipher
-            .encrypt(&xnonce(&nonce), Payload { msg: plain, aad: &aad })
-            .map_err(|_| internal("sealing a chunk failed"))?;
-        let len = u32::try_from(plain.len()).map_err(internal)?;
-        let mut out = Vec::with_capacity(FRAME_HEADER + ct.len());
-        out.extend_from_slice(&len.to_be_bytes());
-        out.push(u8::from(last));
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        let mut out = Vec::with_capacity(FRAME_HEADER + plain.len() + TAG);
+        seal_frame(&self.cipher, &self.blob, self.index, plain, last, &mut out)?;
         self.file.write_all(&out).await.map_err(internal)?;
         self.index += 1;
         Ok(())
@@ -577,16 +598,21 @@ impl SealReader {
             return Err(ServiceError::Integrity(format!("chunk {} is cut off", self.index)));
         }
         let aad = chunk_aad(&self.blob, self.index, last);
-        let plain = self
-            .cipher
-            .decrypt(&xnonce(&head[5..29]), Payload { msg: &ct, aad: &aad })
+        // Opened in place: the buffer read becomes the plaintext (no second copy).
+        let (body, tag_bytes) = ct.split_at_mut(len);
+        let mut tag = chacha20poly1305::Tag::default();
+        tag.copy_from_slice(tag_bytes);
+        self.cipher
+            .decrypt_in_place_detached(&xnonce(&head[5..29]), &aad, body, &tag)
             .map_err(|_| {
                 ServiceError::Integrity(format!(
                     "chunk {} does not authenticate: the stored content was altered, reordered or replaced",
                     self.index
                 ))
             })?;
-        self.pos += (FRAME_HEADER + ct.len()) as u64;
+        ct.truncate(len);
+        let plain = ct;
+        self.pos += (FRAME_HEADER + len + TAG) as u64;
         self.index += 1;
         self.plain += plain.len() as u64;
         if last {
@@ -1177,11 +1203,15 @@ impl Node {
             let mut reader = SealReader::open(&session, &u.id, &sk).await?;
             let mut writer = SealWriter::create(&tmp, &file_id, &dk).await?;
             let mut hash = Sha256::new();
+            // The transfer chunks' hashes at the usual chunk size, taken in this pass so that
+            // offering the file to a peer reads nothing (docs/federation.md §12).
+            let mut chunks = ChunkHasher::new(chunk_size_for(0));
             let mut size = 0u64;
             let mut sniff: Vec<u8> = Vec::new();
             let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
             while let Some((piece, _)) = reader.next_frame(false).await? {
                 hash.update(&piece);
+                chunks.update(&piece);
                 size += piece.len() as u64;
                 if sniff.len() < 8192 {
                     sniff.extend_from_slice(&piece[..piece.len().min(8192 - sniff.len())]);
@@ -1199,10 +1229,10 @@ impl Node {
             }
             writer.frame(&pending, true).await?;
             writer.sync().await?;
-            Ok::<_, ServiceError>((hex::encode(hash.finalize()), size, sniff))
+            Ok::<_, ServiceError>((hex::encode(hash.finalize()), size, sniff, chunks.finish()))
         }
         .await;
-        let (sha256, size, sniff) = match result {
+        let (sha256, size, sniff, chunks) = match result {
             Ok(r) => r,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
@@ -1258,6 +1288,16 @@ impl Node {
             deleted_at: None,
         };
         self.store.evidence_insert(&f, &storage, Some(&u.id)).await?;
+        self.evidence.stored.notify_one();
+        if chunk_size_for(size) == chunk_size_for(0)
+            && let Err(e) = self
+                .store
+                .evidence_chunks_put(&f.sha256, chunk_size_for(0), &hashes_hex(&chunks))
+                .await
+        {
+            // Not needed for the file: an offer to a peer hashes it again.
+            tracing::warn!(file = %f.id, error = %e, "cannot record the chunk hashes of an evidence file");
+        }
         // A rotation that finished between our wrap and our insert removed the key we wrapped
         // under: wrap again under the current one (we still hold the data key).
         if storage.blob_id == f.id {

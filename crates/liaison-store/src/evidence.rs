@@ -10,6 +10,17 @@ use crate::{Result, Store, StoreError, WriteTx, ms, opt_ts, parse, ts, unique};
 use liaison_core::record::{AuditEntry, EvidenceFile, EvidenceKind, EvidenceUpload, LegalHold};
 use liaison_core::{Marking, RequestId, Side, Tlp};
 
+/// Migration 19 (`evidence-chunks`): the SHA-256 of each transfer chunk of a stored content
+/// (docs/federation.md §12), taken when the content is stored, so that offering a file to a
+/// peer reads nothing of it. Keyed by the content's SHA-256, like the content itself.
+pub(crate) const MIGRATION_19: &str = r#"
+CREATE TABLE evidence_chunks (
+    sha256 TEXT PRIMARY KEY,
+    chunk_size BIGINT NOT NULL,
+    hashes TEXT NOT NULL
+)
+"#;
+
 pub(crate) const MIGRATION_13: &str = r#"
 CREATE TABLE evidence_files (
     id TEXT PRIMARY KEY,
@@ -357,6 +368,38 @@ impl Store {
         .await
     }
 
+    /// The transfer chunk hashes recorded for a content (`sha256` of the whole): the chunk size
+    /// and the chunks' SHA-256 values, hex, one after another.
+    pub async fn evidence_chunks(&self, sha256: &str) -> Result<Option<(u64, String)>> {
+        let r: Option<(i64, String)> =
+            sqlx::query_as("SELECT chunk_size, hashes FROM evidence_chunks WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await?;
+        r.map(|(size, hashes)| Ok((u64::try_from(size).map_err(StoreError::corrupt)?, hashes)))
+            .transpose()
+    }
+
+    /// Records the transfer chunk hashes of a content (kept if already recorded: the same
+    /// content has the same chunks).
+    pub async fn evidence_chunks_put(&self, sha256: &str, chunk_size: u64, hashes: &str) -> Result<()> {
+        let (sha256, hashes) = (sha256.to_string(), hashes.to_string());
+        let chunk_size = i64::try_from(chunk_size).map_err(StoreError::corrupt)?;
+        self.writing(move |s| async move {
+            let mut w = s.write().await?;
+            sqlx::query(
+                "INSERT INTO evidence_chunks (sha256, chunk_size, hashes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&sha256)
+            .bind(chunk_size)
+            .bind(&hashes)
+            .execute(w.conn().await?)
+            .await?;
+            w.commit().await
+        })
+        .await
+    }
+
     /// A file's metadata and storage.
     pub async fn evidence_file(&self, id: &str) -> Result<(EvidenceFile, EvidenceStorage)> {
         let r: Option<sqlx::any::AnyRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -624,6 +667,15 @@ impl Store {
             .bind(&id)
             .fetch_one(w.conn().await?)
             .await?;
+            if shared == 0 {
+                // The content goes: so do its chunk hashes.
+                sqlx::query(
+                    "DELETE FROM evidence_chunks WHERE sha256 = (SELECT sha256 FROM evidence_files WHERE id = $1)",
+                )
+                .bind(&id)
+                .execute(w.conn().await?)
+                .await?;
+            }
             custody_in(
                 &mut w,
                 &id,

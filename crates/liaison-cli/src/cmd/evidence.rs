@@ -20,6 +20,7 @@ pub enum EvidenceCmd {
     /// the requested agency, or --kind comment with --comment EVENT).
     Add {
         request: String,
+        /// The file to add ('-' for standard input, e.g. from a tool's output; give --name).
         file: PathBuf,
         /// supporting, answer or comment (default: by your side of the request).
         #[arg(long)]
@@ -122,11 +123,22 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
                         .ok_or_else(|| bad(format!("--kind: '{k}' is not supporting, answer or comment")))
                 })
                 .transpose()?;
-            let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let stdin = file.as_os_str() == "-";
+            let what = if stdin {
+                "standard input".to_string()
+            } else {
+                file.display().to_string()
+            };
+            let mut f: Box<dyn Read> = if stdin {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::fs::File::open(&file).with_context(|| format!("cannot read {what}"))?)
+            };
             let file_name = name.unwrap_or_else(|| {
                 file.file_name()
+                    .filter(|_| !stdin)
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "file".into())
+                    .unwrap_or_else(|| "standard-input".into())
             });
             let new = NewEvidence {
                 kind,
@@ -141,9 +153,7 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
                 let mut hash = Sha256::new();
                 let mut buf = vec![0u8; CHUNK];
                 loop {
-                    let n = f
-                        .read(&mut buf)
-                        .with_context(|| format!("reading {}", file.display()))?;
+                    let n = f.read(&mut buf).with_context(|| format!("reading {what}"))?;
                     if n == 0 {
                         break;
                     }

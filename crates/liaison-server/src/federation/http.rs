@@ -272,7 +272,7 @@ async fn bulk_chunk(
     let auth = headers
         .get(liaison_service::federation::bulk::CHUNK_AUTH_HEADER)
         .and_then(|v| v.to_str().ok());
-    bulk_reply(fed.bulk_chunk(&transfer, index, auth, &body).await)
+    bulk_reply(fed.bulk_chunk(&transfer, index, auth, body).await)
 }
 
 #[derive(serde::Deserialize)]

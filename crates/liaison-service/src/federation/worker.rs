@@ -525,6 +525,7 @@ async fn try_deliver_batch(fed: &Federation, rows: &[OutboxRow]) -> Result<(usiz
         if stored > 0 {
             fed.sync_log().await?;
         }
+        fed.delivered_types(rows[..n].iter().map(|r| r.payload_type.as_str()));
         tracing::debug!(node = %fed.node_id(), peer = %first.recipient, from = first.link_seq, delivered = n, "batch delivered; receipts stored");
     }
     Ok((n, failure))
@@ -632,6 +633,7 @@ async fn deliver(fed: &Federation, row: &OutboxRow) -> Result<(), FedError> {
     let now = Timestamp::now();
     let item = delivered_rows(&row.message_id, &acked, &receipt, now)?;
     let stored = fed.inner.node.store.fed_delivered_batch(&[item], now).await?;
+    fed.delivered_types(std::iter::once(row.payload_type.as_str()));
     if stored > 0 {
         fed.sync_log().await?;
         tracing::debug!(node = %fed.node_id(), peer = %row.recipient, message_id = %row.message_id, link_seq = row.link_seq, "delivered; receipt stored");
