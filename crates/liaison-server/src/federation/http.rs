@@ -53,9 +53,7 @@ fn router(fed: Federation) -> Router {
         // concurrency limit (in the service), so that chunks never hold up envelopes.
         .route(
             "/federation/v1/evidence/{transfer}/chunks/{index}",
-            put(bulk_chunk).layer(axum::extract::DefaultBodyLimit::max(
-                liaison_service::federation::bulk::MAX_CHUNK_BODY,
-            )),
+            put(bulk_chunk), // the body is read (and limited) by the handler
         )
         .route("/federation/v1/evidence/{transfer}/status", get(bulk_status))
         .with_state(fed)
@@ -267,12 +265,48 @@ async fn bulk_chunk(
     State(fed): State<Federation>,
     Path((transfer, index)): Path<(String, u64)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    use futures_util::StreamExt;
+    use liaison_service::federation::bulk::{BulkReply, MAX_CHUNK_BODY};
+    use sha2::Digest;
     let auth = headers
         .get(liaison_service::federation::bulk::CHUNK_AUTH_HEADER)
         .and_then(|v| v.to_str().ok());
-    bulk_reply(fed.bulk_chunk(&transfer, index, auth, body).await)
+    // Read up to the limit and hashed as it arrives (the digest the chunk's signature covers),
+    // so that nothing waits for a hash of the whole chunk after its last byte.
+    let expect = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let too_large = || {
+        bulk_reply(BulkReply {
+            status: 413,
+            body: serde_json::json!({"code": "too_large", "detail": format!("a chunk is at most {MAX_CHUNK_BODY} bytes")}),
+        })
+    };
+    if expect > MAX_CHUNK_BODY {
+        return too_large();
+    }
+    let mut buf = bytes::BytesMut::with_capacity(expect);
+    let mut hash = sha2::Sha256::new();
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let Ok(b) = frame else {
+            return bulk_reply(BulkReply {
+                status: 400,
+                body: serde_json::json!({"code": "broken_body", "detail": format!("the chunk broke off after {} bytes", buf.len())}),
+            });
+        };
+        if buf.len() + b.len() > MAX_CHUNK_BODY {
+            return too_large();
+        }
+        hash.update(&b);
+        buf.extend_from_slice(&b);
+    }
+    let digest = liaison_wire::Hash256(hash.finalize().into());
+    bulk_reply(fed.bulk_chunk(&transfer, index, auth, buf.freeze(), Some(digest)).await)
 }
 
 #[derive(serde::Deserialize)]

@@ -525,7 +525,15 @@ impl Federation {
 
     /// `PUT /federation/v1/evidence/{transfer}/chunks/{index}`: one chunk of an incoming
     /// transfer, authenticated by `auth` (the [`CHUNK_AUTH_HEADER`]).
-    pub async fn bulk_chunk(&self, transfer: &str, index: u64, auth: Option<&str>, body: bytes::Bytes) -> BulkReply {
+    /// `digest`: the body's SHA-256 when the caller took it as the body arrived.
+    pub async fn bulk_chunk(
+        &self,
+        transfer: &str,
+        index: u64,
+        auth: Option<&str>,
+        body: bytes::Bytes,
+        digest: Option<Hash256>,
+    ) -> BulkReply {
         let Ok(_slot) = self.inner.bulk.slots.clone().try_acquire_owned() else {
             return problem(
                 503,
@@ -533,7 +541,11 @@ impl Federation {
                 format!("{RECEIVE_SLOTS} chunks are being received; try again"),
             );
         };
-        match self.bulk_chunk_inner(transfer, index, auth, body).await {
+        if body.len() > MAX_CHUNK_BODY {
+            return problem(413, "too_large", format!("a chunk is at most {MAX_CHUNK_BODY} bytes"));
+        }
+        let digest = digest.unwrap_or_else(|| Hash256::digest(&body));
+        match self.bulk_chunk_inner(transfer, index, auth, body, digest).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(node = %self.node_id(), transfer, index, error = %e, "receiving a chunk failed");
@@ -548,6 +560,7 @@ impl Federation {
         index: u64,
         auth: Option<&str>,
         body: bytes::Bytes,
+        digest: Hash256,
     ) -> Result<BulkReply, ServiceError> {
         let now = Timestamp::now();
         let Some(auth) = auth else {
@@ -561,7 +574,6 @@ impl Federation {
             Ok(a) => a,
             Err(e) => return Ok(problem(401, "bad_auth", e.to_string())),
         };
-        let digest = Hash256(Sha256::digest(&body).into());
         let peers = self.peers().map_err(internal)?;
         let Some(peer) = peers.0.get(&auth.sender) else {
             return Ok(problem(
