@@ -26,6 +26,7 @@ use liaison_core::record::{AuditEntry, EvidenceFile, EvidenceKind, EvidenceUploa
 use liaison_core::request::AssistanceRequest;
 use liaison_core::{Marking, RequestId, Side, Tlp};
 use liaison_store::{EvidenceStorage, WrappedKey};
+use liaison_wire::Hash256;
 use liaison_wire::bulk::chunk_size_for;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -1289,14 +1290,8 @@ impl Node {
         };
         self.store.evidence_insert(&f, &storage, Some(&u.id)).await?;
         self.evidence.stored.notify_one();
-        if chunk_size_for(size) == chunk_size_for(0)
-            && let Err(e) = self
-                .store
-                .evidence_chunks_put(&f.sha256, chunk_size_for(0), &hashes_hex(&chunks))
-                .await
-        {
-            // Not needed for the file: an offer to a peer hashes it again.
-            tracing::warn!(file = %f.id, error = %e, "cannot record the chunk hashes of an evidence file");
+        if chunk_size_for(size) == chunk_size_for(0) {
+            self.record_chunk_hashes(&f, chunk_size_for(0), &chunks).await;
         }
         // A rotation that finished between our wrap and our insert removed the key we wrapped
         // under: wrap again under the current one (we still hold the data key).
@@ -1321,6 +1316,18 @@ impl Node {
         }
         let _ = std::fs::remove_file(&session);
         Ok(f)
+    }
+
+    /// Records the transfer chunk hashes of a file's content. A failure is logged only: the
+    /// hashes are not needed for the file, and an offer to a peer takes them again.
+    pub(crate) async fn record_chunk_hashes(&self, f: &EvidenceFile, chunk_size: u64, chunks: &[Hash256]) {
+        if let Err(e) = self
+            .store
+            .evidence_chunks_put(&f.sha256, chunk_size, &hashes_hex(chunks))
+            .await
+        {
+            tracing::warn!(file = %f.id, error = %e, "cannot record the chunk hashes of an evidence file");
+        }
     }
 
     /// A file as `p` may see it: a party to its request admitted by the file's marking;

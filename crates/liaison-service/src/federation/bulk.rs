@@ -971,15 +971,7 @@ impl Federation {
             .bulk_in_stored(&b.sender, &b.transfer_id, &f, &storage, &detail, item, now)
             .await
         {
-            Ok(()) => {
-                if let Err(e) = node
-                    .store
-                    .evidence_chunks_put(&sha_hex, m.chunk_size, &hashes_hex(&m.chunks))
-                    .await
-                {
-                    tracing::warn!(node = %self.node_id(), file = %f.id, error = %e, "cannot record the chunk hashes of an evidence file");
-                }
-            }
+            Ok(()) => node.record_chunk_hashes(&f, m.chunk_size, &m.chunks).await,
             Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -1134,13 +1126,7 @@ async fn offer(fed: &Federation, file_id: &str, peer: &str, now: Timestamp) -> R
         Some(c) => c,
         None => {
             let c = hash_stored(node, &f, &s, chunk_size).await?;
-            if let Err(e) = node
-                .store
-                .evidence_chunks_put(&f.sha256, chunk_size, &hashes_hex(&c))
-                .await
-            {
-                tracing::warn!(node = %fed.node_id(), file = %f.id, error = %e, "cannot record the chunk hashes of an evidence file");
-            }
+            node.record_chunk_hashes(&f, chunk_size, &c).await;
             c
         }
     };
