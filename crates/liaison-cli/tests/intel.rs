@@ -192,6 +192,94 @@ fn cli_ingest_notices_feedback_stats() {
         .code(3);
 }
 
+/// Indicators counted by `intel stats` for `user` (all groups by classification).
+fn counted(dir: &Path, user: &str) -> u64 {
+    let s = ok_json(liaison(dir).args(["--as", user, "intel", "stats", "--by", "classification"]));
+    common::stats_total(&s)
+}
+
+/// Statistics count only what concerns the reader's agency (docs/markings.md): what it
+/// ingested on this node, and what was put on a notice to it. Two agencies served by one
+/// node are two organisations: neither sees the other's counts.
+#[test]
+fn stats_are_scoped_to_the_readers_agency() {
+    let (dir, feed, mmdb, _) = setup("scoped");
+    liaison(&dir)
+        .args([
+            "directory",
+            "add-agency",
+            "US-SS",
+            "--name",
+            "United States Secret Service",
+            "--jurisdiction",
+            "US",
+            "--kind",
+            "police",
+            "--time-zone",
+            "America/New_York",
+        ])
+        .assert()
+        .success();
+    for (user, agency) in [("usss-analyst", "US-SS"), ("cn-analyst", "CN-CNCERT")] {
+        liaison(&dir)
+            .args(["user", "add", user, "--agency", agency, "--role", "analyst"])
+            .assert()
+            .success();
+    }
+    let r = ingest(&dir, &feed, &mmdb);
+    let new = r["new_indicators"].as_u64().unwrap();
+    assert_eq!(counted(&dir, "fbi-analyst"), new, "FBI's own ingest counts for FBI");
+    assert_eq!(
+        counted(&dir, "usss-analyst"),
+        0,
+        "another agency of the same node sees none of it"
+    );
+    assert_eq!(counted(&dir, "cn-analyst"), 0, "nothing was sent to CN-CNCERT yet");
+
+    // Put on a notice to CN-CNCERT: then they count for CN-CNCERT, and only those.
+    ok_json(liaison(&dir).args(["intel", "notices", "--issue"]));
+    let cn = ok_json(liaison(&dir).args(["--as", "cncert", "intel", "notices"]));
+    let items = cn[0]["items"].as_array().unwrap().len() as u64;
+    assert!(items > 0);
+    assert_eq!(counted(&dir, "cn-analyst"), items);
+
+    // US-SS ingests three rows, one of them a host FBI's feed has: three count for US-SS, and
+    // FBI's count is unchanged.
+    let bytes = std::fs::read(&feed).unwrap();
+    let csv = String::from_utf8_lossy(&bytes);
+    let known = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .find(|v| v.parse::<std::net::Ipv4Addr>().is_ok())
+        .unwrap()
+        .to_string();
+    let small = dir.join("usss.csv");
+    std::fs::write(
+        &small,
+        format!(
+            "time_source,indicator,kind,port,classification,malware,victim_count,victim_country,confidence,tlp\n\
+             2026-11-30T10:00:00Z,{known},,443,c2-server,Emotet,3,US,80,TLP:AMBER\n\
+             2026-11-30T10:00:00Z,198.51.100.77,,443,c2-server,Emotet,3,US,80,TLP:AMBER\n\
+             2026-11-30T10:00:00Z,phish.example.net,,,phishing,,,US,70,TLP:AMBER\n"
+        ),
+    )
+    .unwrap();
+    liaison(&dir)
+        .args(["user", "add", "usss-admin", "--agency", "US-SS", "--role", "admin"])
+        .assert()
+        .success();
+    let r2 = ok_json(
+        liaison(&dir)
+            .args(["--as", "usss-admin", "intel", "ingest"])
+            .arg(&small)
+            .args(["--format", "liaison", "--feed", "usss"]),
+    );
+    assert_eq!(r2["new_indicators"], 2, "{r2}");
+    assert_eq!(counted(&dir, "usss-analyst"), 3);
+    assert_eq!(counted(&dir, "fbi-analyst"), new);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_ingest_issue_feedback_stats() {
     let (dir, feed, mmdb, admin) = setup("api");

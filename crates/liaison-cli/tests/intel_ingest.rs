@@ -71,12 +71,7 @@ fn setup(tag: &str, pg: Option<&str>) -> (PathBuf, String) {
 /// Distinct indicators stored, by the statistics of the CLI.
 fn indicators(dir: &Path) -> u64 {
     let s = ok_json(liaison(dir).args(["intel", "stats", "--by", "classification"]));
-    s["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["indicators"].as_u64().unwrap())
-        .sum()
+    common::stats_total(&s)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -40,6 +40,20 @@ use std::fmt;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// An indicator value's text as stored (`Display`): borrowed when the value holds it, else
+/// written into `buf`.
+fn value_text<'a>(v: &'a IndicatorValue, buf: &'a mut String) -> &'a str {
+    match v {
+        IndicatorValue::Text(_, s) => s,
+        other => {
+            use std::fmt::Write as _;
+            buf.clear();
+            let _ = write!(buf, "{other}");
+            buf
+        }
+    }
+}
+
 /// Namespace for Liaison's deterministic UUIDv5 ids (notices, items, STIX ids).
 pub const LIAISON_NAMESPACE: Uuid = Uuid::from_u128(0x6c69_6169_736f_6e00_8000_0000_0000_0001);
 
@@ -76,6 +90,12 @@ pub struct Indicator {
     pub reappearances: u32,
     /// Marked a false positive: left out of further notices.
     pub suppressed: bool,
+    /// Which of the node's agencies ingested it: their codes, sorted, joined by `,` (shared
+    /// between indicators with the same set). `None` when not recorded: a pipeline run of its
+    /// own, or an indicator stored before the node recorded it (schema migration 20). Local
+    /// to the node: never serialized.
+    #[serde(skip)]
+    pub ingested_by: Option<Arc<str>>,
 }
 
 impl Indicator {
@@ -106,6 +126,7 @@ impl Indicator {
             reappeared_at: None,
             reappearances: 0,
             suppressed: false,
+            ingested_by: None,
         };
         ind.add_victims(ev);
         ind
@@ -115,6 +136,13 @@ impl Indicator {
         if let Some(cc) = ev.victim_country {
             self.victim_countries.add_max(cc, ev.victim_count.unwrap_or(1));
         }
+    }
+
+    /// Whether agency `code` is among those that ingested the indicator.
+    pub fn ingested_by(&self, code: &str) -> bool {
+        self.ingested_by
+            .as_deref()
+            .is_some_and(|list| list.split(',').any(|c| c == code))
     }
 
     /// Whether the indicator counts as active (not remediated, or seen again since).
@@ -367,6 +395,63 @@ pub struct CleanupState {
 impl CleanupState {
     pub fn new() -> CleanupState {
         CleanupState::default()
+    }
+
+    /// Orders the indicators from index `base` on by kind, then by value as text (the order
+    /// of a store's `(kind, value)` index), renumbering them. Written in index order, they then
+    /// go into such an index in key order: consecutive rows land in the same few index pages,
+    /// where in the order a feed first named them every row changed another page. Only for
+    /// indicators nothing refers to yet: returns `false` and changes nothing when a notice
+    /// item or an answer names one of them.
+    pub fn sort_from(&mut self, base: u32) -> bool {
+        let base_ix = base as usize;
+        if base_ix >= self.indicators.len() {
+            return true;
+        }
+        if self.issued_items.values().any(|(i, _)| *i >= base) || self.feedback.iter().any(|f| f.indicator >= base) {
+            return false;
+        }
+        // In place, and without a key per indicator (the state is at its largest here): each
+        // comparison writes the values that have no text of their own into two buffers.
+        let new = &mut self.indicators[base_ix..];
+        let (mut ta, mut tb) = (String::new(), String::new());
+        new.sort_unstable_by(|a, b| {
+            a.kind
+                .as_str()
+                .cmp(b.kind.as_str())
+                .then_with(|| value_text(&a.value, &mut ta).cmp(value_text(&b.value, &mut tb)))
+        });
+        for (k, ind) in new.iter().enumerate() {
+            if let Some(ix) = self.index.get_mut(&ind.value) {
+                *ix = base + k as u32;
+            }
+        }
+        true
+    }
+
+    /// Records that agency `code` ingested the indicators at `ixs` (see
+    /// [`Indicator::ingested_by`]). Indicators with the same set before share one set after.
+    /// Indices out of range are ignored.
+    pub fn mark_ingested_by(&mut self, ixs: &[u32], code: &str) {
+        let mut sets: FastMap<Option<Arc<str>>, Option<Arc<str>>> = FastMap::default();
+        for &ix in ixs {
+            let Some(ind) = self.indicators.get_mut(ix as usize) else {
+                continue;
+            };
+            if ind.ingested_by(code) {
+                continue;
+            }
+            let next = sets
+                .entry(ind.ingested_by.clone())
+                .or_insert_with_key(|old| {
+                    let mut codes: Vec<&str> = old.as_deref().map(|l| l.split(',').collect()).unwrap_or_default();
+                    codes.push(code);
+                    codes.sort_unstable();
+                    Some(Arc::from(codes.join(",")))
+                })
+                .clone();
+            ind.ingested_by = next;
+        }
     }
 
     /// Rebuilds a state from persisted parts (indicators in id order, issued items, feedback).

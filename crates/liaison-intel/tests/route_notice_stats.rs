@@ -267,6 +267,72 @@ fn state_round_trips_through_parts() {
     );
 }
 
+#[test]
+fn ingesting_agencies_are_recorded_as_one_shared_sorted_set() {
+    let mut s = CleanupState::new();
+    for host in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        s.observe(&ev(host, T0, Classification::C2Server, None));
+    }
+    assert!(s.indicators.iter().all(|i| i.ingested_by.is_none()));
+    s.mark_ingested_by(&[0, 1, 2], "US-SS");
+    s.mark_ingested_by(&[1, 2, 99], "FBI");
+    s.mark_ingested_by(&[2], "FBI");
+    let sets: Vec<Option<&str>> = s.indicators.iter().map(|i| i.ingested_by.as_deref()).collect();
+    assert_eq!(sets, [Some("US-SS"), Some("FBI,US-SS"), Some("FBI,US-SS")]);
+    assert!(s.indicators[1].ingested_by("FBI") && s.indicators[1].ingested_by("US-SS"));
+    assert!(!s.indicators[0].ingested_by("FBI"));
+    assert!(!s.indicators[1].ingested_by("FB"), "codes match whole, not by prefix");
+    // Indicators with the same set share one allocation.
+    let (a, b) = (&s.indicators[1].ingested_by, &s.indicators[2].ingested_by);
+    assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+}
+
+#[test]
+fn new_indicators_are_renumbered_in_store_index_order() {
+    let mut s = CleanupState::new();
+    s.observe(&ev("203.0.113.9", T0, Classification::C2Server, None));
+    let base = s.len() as u32;
+    for host in [
+        "198.51.100.20",
+        "evil.example",
+        "198.51.100.3",
+        "10.0.0.1",
+        "abc.example",
+    ] {
+        s.observe(&ev(host, T0, Classification::C2Server, None));
+    }
+    assert!(s.sort_from(base));
+    let order: Vec<String> = s.indicators.iter().map(|i| i.value.to_string()).collect();
+    // The old one keeps its place; the new ones by kind, then by their text byte by byte
+    // (SQLite's BINARY collation): "198.51.100.20" < "198.51.100.3".
+    assert_eq!(
+        order,
+        [
+            "203.0.113.9",
+            "abc.example",
+            "evil.example",
+            "10.0.0.1",
+            "198.51.100.20",
+            "198.51.100.3"
+        ]
+    );
+    let kinds: Vec<&str> = s.indicators[1..].iter().map(|i| i.kind.as_str()).collect();
+    assert!(kinds.windows(2).all(|w| w[0] <= w[1]), "{kinds:?}");
+    // The lookup follows the new numbering.
+    for (ix, ind) in s.indicators.iter().enumerate() {
+        assert_eq!(s.get(&ind.value).unwrap().0 as usize, ix);
+    }
+    // Once a notice names one of them, they keep their numbers.
+    let mut t = CleanupState::new();
+    t.observe(&ev("198.51.100.9", T0, Classification::C2Server, Some("p")));
+    t.observe(&ev("198.51.100.1", T0, Classification::C2Server, Some("p")));
+    t.issue_notices(Interval::day_of(T0), T0 + 10);
+    let before: Vec<String> = t.indicators.iter().map(|i| i.value.to_string()).collect();
+    assert!(!t.sort_from(0));
+    let after: Vec<String> = t.indicators.iter().map(|i| i.value.to_string()).collect();
+    assert_eq!(before, after);
+}
+
 fn c2(value: &str, cc: &str, asn: u32, victims: &[(&str, u32)]) -> Vec<Event> {
     victims
         .iter()

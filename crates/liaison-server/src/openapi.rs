@@ -1096,7 +1096,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/intel/remediation": {"get": Op::new("intelRemediation", "intel", "Time-to-remediation per partner and classification, for the partners in the caller's scope (its agency's notices as issuer or as partner)")
             .errors(&[403])
             .ok(200, "Rows", json_content(schema_ref("Remediation"))).build()},
-        "/api/v1/intel/stats": {"get": Op::new("intelStats", "intel", "Statistics by country, classification, ASN, day, partner or malware (e.g. C2 servers controlling hosts in CN by country of the C2)")
+        "/api/v1/intel/stats": {"get": Op::new("intelStats", "intel", "Statistics by country, classification, ASN, day, partner or malware (e.g. C2 servers controlling hosts in CN by country of the C2), over the indicators that concern the caller's agency: those it ingested on this node and those put on a notice to it")
             .params(vec![
                 q("by", "Grouping (default country; victim-country, class, cc, ... are accepted aliases)", stats_by),
                 q("class", "Classification (aliases such as botnet-c2 are accepted)", classifications),

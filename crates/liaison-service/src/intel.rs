@@ -164,21 +164,28 @@ impl Node {
                 p.username
             )));
         }
-        self.intel_ingest_trusted(config, inputs, progress, now).await
+        let code = self.partner_of(p).await?;
+        let guard = self.intel_guard_try().await?;
+        self.intel_ingest_run(guard, config, inputs, progress, None, Some(code), now)
+            .await
     }
 
     /// [`Node::intel_ingest`] without a principal: for the demo and trusted tooling.
     /// Parses outside any write transaction and persists in short ones, holding the intel
-    /// guard (busy when another ingest runs): see [`crate::intel_ingest`].
+    /// guard (busy when another ingest runs): see [`crate::intel_ingest`]. `agency`: the code
+    /// of the local agency the indicators are ingested for (their statistics readers count
+    /// them), if any.
     pub async fn intel_ingest_trusted(
         &self,
         config: &IntelConfig,
         inputs: Vec<Input<'static>>,
         progress: Arc<dyn Progress + Send + Sync>,
+        agency: Option<&str>,
         now: Timestamp,
     ) -> Result<IngestReport> {
         let guard = self.intel_guard_try().await?;
-        self.intel_ingest_run(guard, config, inputs, progress, None, now).await
+        self.intel_ingest_run(guard, config, inputs, progress, None, agency.map(str::to_string), now)
+            .await
     }
 
     /// Builds and records the notices for `[since, until)`. Default `since`: the end of the
@@ -384,13 +391,28 @@ impl Node {
         Ok(rec)
     }
 
-    /// Statistics over the persisted indicators.
+    /// Statistics over the persisted indicators that concern the reader's agency
+    /// (docs/markings.md): those it ingested here, and those put on a notice to it. An
+    /// indicator stored before the node recorded who ingested it (schema migration 20) counts
+    /// for the node's agency when the node serves exactly one.
     pub async fn intel_stats(&self, p: &Principal, q: &StatsQuery) -> Result<Vec<StatsRow>> {
         require(p.role.may_read_statistics(), "reading clean-up statistics", p)?;
-        self.intel_stats_trusted(q).await
+        let code = self.partner_of(p).await?;
+        let local = self.store.agency_is_local(p.agency).await?;
+        let only_local = local && {
+            let all = self.store.agencies(&Default::default()).await?;
+            all.iter().filter(|(_, node)| node.is_none()).count() == 1
+        };
+        let state = self.store.intel_load().await?;
+        let concerns = |i: &&liaison_intel::Indicator| {
+            (local && (i.ingested_by(&code) || (only_local && i.ingested_by.is_none())))
+                || (i.first_notified.is_some() && i.partner.as_ref().is_some_and(|pt| pt.as_str() == code))
+        };
+        Ok(indicator_stats(state.indicators.iter().filter(concerns), q))
     }
 
-    /// [`Node::intel_stats`] without a principal (demo).
+    /// Statistics over every indicator of the node: [`Node::intel_stats`] without a principal
+    /// (demo).
     pub async fn intel_stats_trusted(&self, q: &StatsQuery) -> Result<Vec<StatsRow>> {
         let state = self.store.intel_load().await?;
         Ok(indicator_stats(&state.indicators, q))

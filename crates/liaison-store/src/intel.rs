@@ -25,7 +25,7 @@
 //!   savepoint is rolled back and the rows go through the upsert instead, so dedup by
 //!   `(kind, value)` holds either way.
 //! - **PostgreSQL**: rows go in chunks of [`PG_ROWS_PER_STATEMENT`] as ONE JSON parameter
-//!   expanded by `json_to_recordset`, instead of 24 bound parameters per row.
+//!   expanded by `json_to_recordset`, instead of 25 bound parameters per row.
 
 use crate::{Backend, Result, Store, StoreError, WriteTx};
 use liaison_core::{CountryCode, Tlp};
@@ -235,6 +235,15 @@ CREATE TABLE intel_indicator_undo (
 )
 "#;
 
+/// Migration 20 (`intel-ingested-by`): which of the node's agencies ingested each indicator
+/// (their codes, sorted, comma-separated; [`Indicator::ingested_by`]), so that statistics are
+/// scoped to the reader's agency (docs/markings.md). Rows stored before it have none: who
+/// ingested them was not recorded.
+pub(crate) const MIGRATION_20: &str = r#"
+ALTER TABLE intel_indicator ADD COLUMN ingested_by TEXT;
+ALTER TABLE intel_indicator_undo ADD COLUMN ingested_by TEXT
+"#;
+
 /// Rows per statement when the journal is cleared or a run rolled back.
 const JOURNAL_ROWS: i64 = 2000;
 
@@ -250,7 +259,7 @@ pub struct IntelRecovery {
 }
 
 /// Columns of `intel_indicator`, in bind order.
-const COLUMNS: [&str; 24] = [
+const COLUMNS: [&str; 25] = [
     "id",
     "kind",
     "value",
@@ -275,11 +284,12 @@ const COLUMNS: [&str; 24] = [
     "remediated_at",
     "reappeared_at",
     "reappearances",
+    "ingested_by",
 ];
 
-/// Indicator rows per SQLite statement: 24 parameters each, 32,760 per statement, just below
+/// Indicator rows per SQLite statement: 25 parameters each, 32,750 per statement, just below
 /// SQLite's limit of 32,766.
-pub const SQLITE_ROWS_PER_STATEMENT: usize = 1365;
+pub const SQLITE_ROWS_PER_STATEMENT: usize = 1310;
 
 /// Indicator rows per PostgreSQL statement (one JSON parameter each).
 pub const PG_ROWS_PER_STATEMENT: usize = 5000;
@@ -287,6 +297,13 @@ pub const PG_ROWS_PER_STATEMENT: usize = 5000;
 /// Page cache of a clean-up transaction on SQLite (KiB): a large ingest keeps its index and
 /// table pages in memory until commit instead of spilling them into the WAL early.
 const SQLITE_CACHE_KIB: i64 = 262_144;
+
+/// Page cache of the connection an ingest writes its chunks on (KiB). Each chunk is a short
+/// transaction, and new indicators come in the order of the `(kind, value)` index
+/// ([`CleanupState::sort_from`]), so a chunk touches few pages besides the ones the last
+/// chunk left warm; the connection lives for the whole run, so this is memory the node holds
+/// while persisting.
+const SQLITE_CHUNK_CACHE_KIB: i64 = 32_768;
 
 fn ms(t: UnixTime) -> i64 {
     t.saturating_mul(1000)
@@ -339,7 +356,7 @@ fn feedback_str(s: FeedbackStatus) -> &'static str {
 /// `$n` as *named* parameters and looks each one up linearly while preparing: quadratic in
 /// the 32,760 parameters of a full statement), with or without the dedup clause.
 fn sqlite_insert_sql(rows: usize, upsert: bool) -> String {
-    let mut sql = String::with_capacity(64 + rows * 24 * 2 + 600);
+    let mut sql = String::with_capacity(64 + rows * COLUMNS.len() * 2 + 600);
     sql.push_str("INSERT INTO intel_indicator (");
     sql.push_str(&COLUMNS.join(", "));
     sql.push_str(") VALUES ");
@@ -379,9 +396,9 @@ fn full_sqlite_sql(upsert: bool) -> &'static str {
 }
 
 /// PostgreSQL type of each column in the JSON records.
-const PG_TYPES: [&str; 24] = [
+const PG_TYPES: [&str; 25] = [
     "integer", "text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
-    "bigint", "text", "text", "bigint", "text", "text", "text", "bigint", "text", "bigint", "bigint", "bigint",
+    "bigint", "text", "text", "bigint", "text", "text", "text", "bigint", "text", "bigint", "bigint", "bigint", "text",
 ];
 
 /// PostgreSQL statement: one JSON array of row objects, expanded by `json_to_recordset`.
@@ -467,7 +484,8 @@ fn sqlite_chunk(state: &CleanupState, chunk: &[u32], upsert: bool, words: &mut W
             .bind(ind.last_notice.map(|n| n.to_string()))
             .bind(ind.remediated_at.map(ms))
             .bind(ind.reappeared_at.map(ms))
-            .bind(i64::from(ind.reappearances));
+            .bind(i64::from(ind.reappearances))
+            .bind(ind.ingested_by.clone());
     }
     Ok(q)
 }
@@ -594,7 +612,8 @@ async fn any_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u
                 .bind(ind.last_notice.map(|n| n.to_string()))
                 .bind(ind.remediated_at.map(ms))
                 .bind(ind.reappeared_at.map(ms))
-                .bind(i64::from(ind.reappearances));
+                .bind(i64::from(ind.reappearances))
+                .bind(ind.ingested_by.as_deref().map(str::to_string));
         }
         written += q.execute(&mut *conn).await?.rows_affected();
     }
@@ -681,7 +700,9 @@ fn json_row(buf: &mut String, ix: u32, ind: &Indicator) {
     json_opt_int(buf, ind.remediated_at.map(ms));
     buf.push_str(",\"reappeared_at\":");
     json_opt_int(buf, ind.reappeared_at.map(ms));
-    let _ = write!(buf, ",\"reappearances\":{}}}", ind.reappearances);
+    let _ = write!(buf, ",\"reappearances\":{},\"ingested_by\":", ind.reappearances);
+    json_opt_str(buf, ind.ingested_by.as_deref());
+    buf.push('}');
 }
 
 /// PostgreSQL: chunks of rows as one JSON parameter each.
@@ -842,6 +863,7 @@ fn indicator_of<R: Cols>(i: usize, r: &R, words: &mut Interner) -> Result<Indica
         reappeared_at: r.opt_int(22)?.map(secs),
         reappearances: u32_of(r.int(23)?, "reappearances")?,
         suppressed: status == "suppressed",
+        ingested_by: words.opt(r.opt_text(24)?),
     })
 }
 
@@ -956,37 +978,33 @@ pub struct IntelChunks {
 impl IntelChunks {
     /// Writes the indicators at `ixs` in one short journalled transaction (see
     /// [`Store::intel_save_chunk`]); returns the rows written and the write-lock hold.
-    pub async fn save(&mut self, state: &CleanupState, ixs: &[u32], base: u32) -> Result<(u64, Duration)> {
-        let Some(conn) = self.native.as_mut() else {
-            return self.store.intel_save_chunk(state, ixs, base).await;
-        };
+    ///
+    /// The transaction runs on the store's write thread, like every other write: its holder
+    /// waits for the database several times (`BEGIN`, the statements, `COMMIT`), and on the
+    /// node's main runtime each wait also waited for a turn behind the request handlers,
+    /// while every request write waited for the lock.
+    pub async fn save(&mut self, state: &Arc<CleanupState>, ixs: &[u32], base: u32) -> Result<(u64, Duration)> {
+        let state = state.clone();
         let mut ixs = ixs.to_vec();
+        let Some(conn) = self.native.take() else {
+            return self
+                .store
+                .writing(move |s| async move { s.intel_save_chunk(&state, &ixs, base).await })
+                .await;
+        };
         ixs.sort_unstable();
         ixs.dedup();
         let undo = undo_sql(&ixs, base);
-        // Every write of this process running now commits first; then nothing else of this
-        // process writes until this chunk's transaction ends.
-        let guard = self.store.write_lock.lock().await;
-        let at = std::time::Instant::now();
-        conn.execute("BEGIN IMMEDIATE").await?;
-        let written = async {
-            if let Some(sql) = undo {
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
-            }
-            sqlite_save(conn, state, &ixs).await
-        }
-        .await;
-        match written {
-            Ok(n) => {
-                conn.execute("COMMIT").await?;
-                drop(guard);
-                Ok((n, at.elapsed()))
-            }
-            Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
-                Err(e)
-            }
-        }
+        let (conn, out) = self
+            .store
+            .writing(move |store| async move {
+                let mut conn = conn;
+                let out = native_chunk(&store, &mut conn, &state, &ixs, undo).await;
+                Ok((conn, out))
+            })
+            .await?;
+        self.native = Some(conn);
+        out
     }
 
     /// Closes the native connection, if any.
@@ -995,6 +1013,39 @@ impl IntelChunks {
             && let Err(e) = c.close().await
         {
             tracing::warn!(error = %e, "closing the clean-up connection");
+        }
+    }
+}
+
+/// One chunk's transaction on the ingest's native SQLite connection (see [`IntelChunks::save`]).
+async fn native_chunk(
+    store: &Store,
+    conn: &mut SqliteConnection,
+    state: &CleanupState,
+    ixs: &[u32],
+    undo: Option<String>,
+) -> Result<(u64, Duration)> {
+    // Every write of this process running now commits first; then nothing else of this
+    // process writes until this chunk's transaction ends.
+    let guard = store.write_lock.lock().await;
+    let at = std::time::Instant::now();
+    conn.execute("BEGIN IMMEDIATE").await?;
+    let written = async {
+        if let Some(sql) = undo {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+        }
+        sqlite_save(conn, state, ixs).await
+    }
+    .await;
+    match written {
+        Ok(n) => {
+            conn.execute("COMMIT").await?;
+            drop(guard);
+            Ok((n, at.elapsed()))
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
         }
     }
 }
@@ -1050,7 +1101,7 @@ impl Store {
     }
 
     /// A native connection to the store's SQLite file, with the store's pragmas.
-    async fn native_sqlite(&self, file: &std::path::Path, read_only: bool) -> Result<SqliteConnection> {
+    async fn native_sqlite(&self, file: &std::path::Path, read_only: bool, cache_kib: i64) -> Result<SqliteConnection> {
         let opts = SqliteConnectOptions::new()
             .filename(file)
             .create_if_missing(false)
@@ -1059,7 +1110,7 @@ impl Store {
             .synchronous(crate::sqlite_synchronous().1)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+            .pragma("cache_size", format!("-{cache_kib}"))
             // As the store's own connections: the store's checkpointer copies the WAL.
             .pragma("wal_autocheckpoint", crate::SQLITE_AUTOCHECKPOINT_PAGES.to_string())
             // Rows come back from sqlx's SQLite worker thread through a channel: a deep one
@@ -1075,7 +1126,7 @@ impl Store {
         if self.backend() == Backend::Sqlite
             && let Some(file) = self.sqlite_file().await?
         {
-            let mut conn = self.native_sqlite(&file, false).await?;
+            let mut conn = self.native_sqlite(&file, false, SQLITE_CACHE_KIB).await?;
             // Every write of this process that is running now commits first; then nothing
             // else of this process writes until this transaction ends.
             let writer = self.write_lock.lock().await;
@@ -1152,7 +1203,7 @@ impl Store {
     pub async fn intel_chunks(&self) -> Result<IntelChunks> {
         let native = match self.backend() {
             Backend::Sqlite => match self.sqlite_file().await? {
-                Some(file) => Some(self.native_sqlite(&file, false).await?),
+                Some(file) => Some(self.native_sqlite(&file, false, SQLITE_CHUNK_CACHE_KIB).await?),
                 None => None,
             },
             Backend::Postgres => None,
@@ -1274,7 +1325,7 @@ impl Store {
         if self.backend() == Backend::Sqlite
             && let Some(file) = self.sqlite_file().await?
         {
-            let mut conn = self.native_sqlite(&file, true).await?;
+            let mut conn = self.native_sqlite(&file, true, SQLITE_CACHE_KIB).await?;
             conn.execute("BEGIN").await?;
             let c = &mut conn;
             let state = load_state!(c);

@@ -119,7 +119,10 @@ pub struct Store {
 /// waits for the database's answer to each call; on the node's main runtime it would then
 /// also wait for a turn behind every request handler that is busy (building a page of
 /// results, say), and every other writer would wait with it. On this thread it runs as
-/// soon as the answer is there.
+/// soon as the answer is there. On PostgreSQL the write connection is opened here too, so
+/// this thread's runtime also reads its socket: a writer spends most of its time between
+/// round trips to the server (bench/intel/README.md), and the main runtime's workers, busy
+/// with request handlers, delayed each of them.
 struct WriteThread {
     handle: tokio::runtime::Handle,
     /// Dropped with the last handle on the store: the thread's runtime then stops.
@@ -193,6 +196,7 @@ impl Store {
         };
         let url = url.as_str();
         let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let write_thread = Arc::new(WriteThread::start()?);
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 // Readers share a pool; writes go through one dedicated connection so a writer
@@ -217,11 +221,18 @@ impl Store {
                     .after_connect(|c, _| Box::pin(postgres_settings(c)))
                     .connect(url)
                     .await?;
-                let writer = options()
-                    .max_connections(1)
-                    .after_connect(|c, _| Box::pin(postgres_settings(c)))
-                    .connect(url)
-                    .await?;
+                // The write connection keeps PostgreSQL's default plan cache: its statements
+                // (inserts, updates and reads by key) have one good plan whatever the values,
+                // and planning every run of a multi-part `WITH` statement was much of the
+                // serialised writer's time (bench/intel/README.md). It is opened on the
+                // write thread, so that its socket is served by that thread's runtime, which
+                // is never busy with anything else (see [`WriteThread`]).
+                let url = url.to_string();
+                let writer = write_thread
+                    .handle
+                    .spawn(async move { options().max_connections(1).connect(&url).await })
+                    .await
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(std::io::Error::other(e.to_string()))))??;
                 (readers, writer)
             }
         };
@@ -232,11 +243,7 @@ impl Store {
             backend,
             agency_cache: Default::default(),
             auth_cache: Default::default(),
-            // PostgreSQL connections belong to the runtime that opened them: keep them there.
-            write_thread: match backend {
-                Backend::Sqlite => Some(Arc::new(WriteThread::start()?)),
-                Backend::Postgres => None,
-            },
+            write_thread: Some(write_thread),
             sqlite_path: health::sqlite_file(url),
             integrity: Default::default(),
         };
@@ -256,7 +263,7 @@ impl Store {
         self.write_lock.begin().await
     }
 
-    /// Runs a write on the store's write thread (SQLite; see [`WriteThread`]) and waits for its
+    /// Runs a write on the store's write thread (see [`WriteThread`]) and waits for its
     /// outcome. The write runs to its end even if the caller stops waiting, so it is stored
     /// or not as a whole, as always.
     pub(crate) async fn writing<T, F, Fut>(&self, f: F) -> Result<T>
@@ -315,13 +322,17 @@ pub(crate) fn sqlite_synchronous() -> (&'static str, sqlx::sqlite::SqliteSynchro
     }
 }
 
-/// Bytes of the database file each SQLite connection maps. `LIAISON_SQLITE_MMAP_MB` exists
-/// only to measure the choice (bench/intel/README.md); it is not a setting.
+/// Bytes of the database file each SQLite connection maps: 64 MiB (the hottest pages: the
+/// schema, index roots and the newest rows); the rest is read with `pread` through SQLite's
+/// page cache and the kernel's. The mapped pages count in the process's RSS: with a 1 GiB
+/// map a node serving the paced request mix during a 1 GB ingest reached 540 MB, with
+/// 64 MiB 370 MB, and the mix alone was no slower (bench/intel/README.md).
+/// `LIAISON_SQLITE_MMAP_MB` exists only to measure the choice; it is not a setting.
 pub(crate) fn sqlite_mmap_bytes() -> u64 {
     std::env::var("LIAISON_SQLITE_MMAP_MB")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
-        .map_or(1 << 30, |mb| mb.min(4096) << 20)
+        .map_or(64 << 20, |mb| mb.min(4096) << 20)
 }
 
 /// WAL frames after which a committing SQLite connection checkpoints by itself: a safety net
@@ -369,6 +380,7 @@ async fn checkpointer(file: PathBuf) {
 /// for the listings that plan can be one that suits one agency and walks the whole table for
 /// another (an agency with no received requests, while the other has thousands), and it was
 /// chosen while the table was small. Planning each run costs well under a millisecond.
+/// Readers only: the write connection keeps the default (see [`Store::open`]).
 async fn postgres_settings(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
     conn.execute("SET plan_cache_mode = force_custom_plan").await?;
     Ok(())

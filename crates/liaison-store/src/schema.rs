@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "evidence-transfer", crate::bulk::MIGRATION_16),
     (18, "notice-pap", crate::intel::MIGRATION_18),
     (19, "evidence-chunks", crate::evidence::MIGRATION_19),
+    (20, "intel-ingested-by", crate::intel::MIGRATION_20),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,

@@ -50,6 +50,8 @@ async fn upsert_dedups_and_reloads() {
         for i in 0..2500 {
             state.observe(&event(i, DAY0 + 60));
         }
+        let first: Vec<u32> = (0..1200).collect();
+        state.mark_ingested_by(&first, "FBI");
         // 2,500 rows: two full statements of 1,000 plus a partial one.
         save_all(&store, &state).await;
         assert_eq!(store.intel_counts().await.unwrap().indicators, 2500);
@@ -58,6 +60,8 @@ async fn upsert_dedups_and_reloads() {
         for i in 0..2500 {
             state.observe(&event(i, DAY0 + 3600));
         }
+        let second: Vec<u32> = (1000..2500).collect();
+        state.mark_ingested_by(&second, "US-SS");
         save_all(&store, &state).await;
         let c = store.intel_counts().await.unwrap();
         assert_eq!(c.indicators, 2500, "{:?}", store.backend());
@@ -69,6 +73,12 @@ async fn upsert_dedups_and_reloads() {
         assert_eq!(ix, 7);
         assert_eq!(ind.sightings, 2);
         assert_eq!(ind.victim_countries.get(CountryCode::parse("CN").unwrap()), Some(17));
+        // Who ingested each indicator (migration 20) is stored and read back.
+        let by = |i: usize| loaded.indicators[i].ingested_by.as_deref();
+        assert_eq!(
+            (by(0), by(1100), by(2000)),
+            (Some("FBI"), Some("FBI,US-SS"), Some("US-SS"))
+        );
     }
 }
 

@@ -35,7 +35,8 @@ pub enum IntelCmd {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Statistics over the known indicators.
+    /// Statistics over the indicators that concern your agency (ingested by it here, or put
+    /// on a notice to it).
     Stats(StatsArgs),
     /// Notices other nodes issued for your agency (newest first), with your answers.
     Inbox {

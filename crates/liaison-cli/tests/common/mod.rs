@@ -333,3 +333,12 @@ pub fn undelivered(messages: &Value) -> usize {
         .filter(|o| o["delivered_at"].is_null())
         .count()
 }
+
+/// The distinct indicators an `intel stats --json` answer counts (all its groups).
+#[allow(dead_code)] // not every test binary reads statistics
+pub fn stats_total(stats: &Value) -> u64 {
+    stats["rows"]
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["indicators"].as_u64()).sum())
+        .unwrap_or(0)
+}
