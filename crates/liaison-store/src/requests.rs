@@ -628,10 +628,33 @@ impl Store {
                 let p = next(&mut args, Arg::S(a.to_string()));
                 let sent_arm = f.requesting.is_none_or(|x| x == a) && f.requested != Some(a);
                 let received_arm = f.requested.is_none_or(|x| x == a) && f.requesting != Some(a);
-                let sent = format!("SELECT id FROM requests WHERE requesting_agency = {p}{conds} {page}");
+                // Each arm walks the index that starts with its agency column. PostgreSQL, given
+                // `col = $p … ORDER BY id DESC`, may instead walk the primary key newest-first
+                // and filter: it assumes the agency's rows are spread evenly over the ids. They
+                // are not when the newest rows are another agency's drafts (the receiving side
+                // of a busy partner): a page then read every draft since the last received
+                // request, 60–200 ms at 80,000 rows and growing (bench/intel/README.md). Written
+                // as a range and ordered by the agency column first, the order can only come
+                // from an index on (agency, id). SQLite walks that index for the plain form.
+                let pg = self.backend() == crate::Backend::Postgres;
+                let arm = |col: &str| match pg {
+                    true => format!("{col} >= {p} AND {col} <= {p}"),
+                    false => format!("{col} = {p}"),
+                };
+                let order = |col: &str| match pg {
+                    true => format!("ORDER BY {col} DESC, id DESC LIMIT {}", limit + 1),
+                    false => page.clone(),
+                };
+                let sent = format!(
+                    "SELECT id FROM requests WHERE {}{conds} {}",
+                    arm("requesting_agency"),
+                    order("requesting_agency")
+                );
                 let received = format!(
-                    "SELECT id FROM requests WHERE requested_agency = {p} AND requesting_agency <> {p} \
-                     AND state <> 'draft'{conds} {page}"
+                    "SELECT id FROM requests WHERE {} AND requesting_agency <> {p} \
+                     AND state <> 'draft'{conds} {}",
+                    arm("requested_agency"),
+                    order("requested_agency")
                 );
                 match (sent_arm, received_arm) {
                     (true, true) => {

@@ -88,6 +88,10 @@ struct Args {
     /// MMDB files for the node's enrichment during --ingest (routes: CN to CN-MPS, US to FBI).
     #[arg(long)]
     ingest_mmdb: Vec<PathBuf>,
+    /// Without --ingest: print, every this many seconds of the measurement, the operations
+    /// completed, the slowest latency and the process's CPU (to see when a tail happens).
+    #[arg(long)]
+    timeline: Option<f64>,
 }
 
 /// `--weights` as cumulative bounds over 0..100, in the order of [`Op`].
@@ -494,6 +498,42 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
             r
         })
     });
+    if let (Some(secs), None) = (args.timeline, &args.ingest) {
+        let shared = shared.clone();
+        let every = Duration::from_secs_f64(secs.max(0.1));
+        let at = start + warmup;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
+            shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
+            let mut window_at = Instant::now();
+            let mut ticks = cpu_ticks();
+            while Instant::now() < end {
+                tokio::time::sleep(every).await;
+                let now = Instant::now();
+                let secs = now.duration_since(window_at).as_secs_f64().max(0.001);
+                let t = cpu_ticks();
+                let ops = shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
+                let slowest = shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64() % 86_400.0)
+                    .unwrap_or(0.0);
+                eprintln!(
+                    "timeline {:.1} s ({:02}:{:02}:{:04.1} UTC): requests {:.0}/s, slowest {:.0} ms | CPU {:.0} %",
+                    now.duration_since(at).as_secs_f64(),
+                    (wall / 3600.0) as u32,
+                    (wall % 3600.0 / 60.0) as u32,
+                    wall % 60.0,
+                    ops as f64 / secs,
+                    slowest as f64 / 1000.0,
+                    (t - ticks) as f64 / 100.0 / secs * 100.0
+                );
+                window_at = now;
+                ticks = t;
+            }
+        });
+    }
     let mut samples: HashMap<Op, Vec<Duration>> = HashMap::new();
     let mut errors: HashMap<Op, u64> = HashMap::new();
     let mut first_errors = Vec::new();
