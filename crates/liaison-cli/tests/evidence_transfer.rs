@@ -196,7 +196,9 @@ fn db_url(n: &TestNode, given: Option<&str>) -> String {
 }
 
 /// The whole story on one pair of databases.
-fn suite(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
+/// `sent_delay_ms`: the sender's pause before it records `evidence.sent`; a long one makes
+/// the peer's result arrive first, and the custody log must read the same either way.
+fn suite(name: &str, db_us: Option<&str>, db_cn: Option<&str>, sent_delay_ms: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (mut us, mut cn, base) = pair(name, db_us, db_cn);
     // Chunks are 4 MiB; the throttle makes "mid-transfer" last a few seconds.
@@ -204,6 +206,7 @@ fn suite(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
         ("LIAISON_BULK_THROTTLE_MS", "250"),
         ("LIAISON_BULK_POLL_MS", "50"),
         ("LIAISON_BULK_RETRY_MS", "200"),
+        ("LIAISON_BULK_SENT_DELAY_MS", sent_delay_ms),
     ];
     us.start_with(&env);
     cn.start_with(&env);
@@ -422,7 +425,7 @@ fn suite(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
 #[test]
 fn evidence_transfer_on_sqlite() {
     let _serial = serial();
-    suite("sqlite", None, None);
+    suite("sqlite", None, None, "2000");
 }
 
 #[test]
@@ -438,5 +441,5 @@ fn evidence_transfer_on_postgresql() {
         return;
     };
     drop(rt);
-    suite("pg", Some(&a), Some(&b));
+    suite("pg", Some(&a), Some(&b), "0");
 }

@@ -212,6 +212,15 @@ pub(crate) async fn bulk_result_in(
     detail: &serde_json::Value,
 ) -> Result<()> {
     let state = if stored { "stored" } else { "refused" };
+    // The peer's result can overtake the sender's own record that every chunk was accepted
+    // (`evidence.sent`, written after the last chunk's answer): the receiver stores the file
+    // and signs its result as soon as the last chunk is in. A stored result proves every chunk
+    // arrived, so the missing entry is written first and the custody log keeps its order.
+    let was: Option<String> = sqlx::query_scalar("SELECT state FROM bulk_out WHERE file_id = $1 AND peer = $2")
+        .bind(file_id)
+        .bind(peer)
+        .fetch_optional(w.conn().await?)
+        .await?;
     let n = sqlx::query(
         "UPDATE bulk_out SET state = $1, detail = $2, updated_at = $3 WHERE file_id = $4 AND peer = $5 AND state IN ('offered', 'sent')",
     )
@@ -227,6 +236,10 @@ pub(crate) async fn bulk_result_in(
         return Err(StoreError::NotFound(format!(
             "no transfer of file {file_id} to {peer} is waiting for a result"
         )));
+    }
+    if stored && was.as_deref() == Some("offered") {
+        let confirmed = serde_json::json!({"peer": peer, "confirmed_by": "evidence_result"});
+        custody_in(w, file_id, at, "federation", "evidence.sent", &confirmed).await?;
     }
     let action = if stored {
         "evidence.delivered"

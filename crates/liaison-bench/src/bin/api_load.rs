@@ -751,7 +751,7 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
     };
     let r = &done["report"];
     Ok(format!(
-        "ingest: {} in {:.1} s (upload {:.1} s) | {} bytes, {} rows, {} accepted, {} quarantined, {} new indicators, {} rows persisted in {} write transactions, longest write-lock hold {:.1} ms, persist {:.1} s | process RSS max while ingesting {} MB (anonymous {} MB; the rest is SQLite's memory-mapped database file){}",
+        "ingest: {} in {:.1} s (upload {:.1} s) | {} bytes, {} rows, {} accepted, {} quarantined, {} new indicators, {} rows persisted in {} write transactions, longest write-lock hold {:.1} ms, persist {:.1} s | process RSS max while ingesting {} MB (anonymous {} MB; the rest is file pages: SQLite's memory-mapped database, the binary){}",
         done["state"].as_str().unwrap_or("?"),
         t0.elapsed().as_secs_f64(),
         uploaded,

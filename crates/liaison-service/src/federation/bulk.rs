@@ -1465,8 +1465,15 @@ async fn push_once(fed: &Federation, o: &BulkOut) -> Result<Duration, FedError> 
     }
 }
 
-/// Every chunk accepted: the custody entry `evidence.sent` (once).
+/// Every chunk accepted: the custody entry `evidence.sent` (once). The peer's signed result
+/// may arrive first; applying it writes the entry then (`bulk_result_in`), and this finds the
+/// transfer no longer `offered` and writes nothing.
 async fn sent(fed: &Federation, o: &BulkOut, f: &EvidenceFile, m: &EvidenceManifest) -> Result<(), FedError> {
+    // Test knob: a pause here lets the peer's result overtake this step.
+    let pause = env_ms("LIAISON_BULK_SENT_DELAY_MS", 0);
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
     let moved = fed
         .inner
         .node
