@@ -923,20 +923,23 @@ async fn a_receiving_agencys_page_skips_the_senders_newer_drafts() {
         ..Default::default()
     };
     let (sql, args) = store.listing_sql(&f).await.unwrap();
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN ANALYZE {sql}")));
-    for a in args {
-        q = match a {
-            liaison_store::ListingArg::S(s) => q.bind(s),
-            liaison_store::ListingArg::I(i) => q.bind(i),
-        };
-    }
-    let plan: Vec<String> = q
-        .fetch_all(&mut conn)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect();
+    // The first column of every row `sql` answers, with the listing's values bound.
+    let first_column = async |conn: &mut sqlx::AnyConnection, sql: String| -> Vec<String> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in args.clone() {
+            q = match a {
+                liaison_store::ListingArg::S(s) => q.bind(s),
+                liaison_store::ListingArg::I(i) => q.bind(i),
+            };
+        }
+        q.fetch_all(conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect()
+    };
+    let plan = first_column(&mut conn, format!("EXPLAIN ANALYZE {sql}")).await;
     // Rows the plan's scans read and threw away (every scan here runs once).
     let removed: u64 = plan
         .iter()
@@ -950,20 +953,7 @@ async fn a_receiving_agencys_page_skips_the_senders_newer_drafts() {
     );
     // And the page is still the newest received requests (the copies' ids are not request
     // ids, so the statement is run here rather than through the store's parser).
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for a in store.listing_sql(&f).await.unwrap().1 {
-        q = match a {
-            liaison_store::ListingArg::S(s) => q.bind(s),
-            liaison_store::ListingArg::I(i) => q.bind(i),
-        };
-    }
-    let ids: Vec<String> = q
-        .fetch_all(&mut conn)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect();
+    let ids = first_column(&mut conn, sql).await;
     assert_eq!(ids.len(), 51, "a page of 50 and one more");
     assert_eq!(ids[0], "a0006000-0000-7000-8000-000000000000");
     assert_eq!(ids[50], "a0005950-0000-7000-8000-000000000000");
