@@ -504,33 +504,22 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         let at = start + warmup;
         tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
-            shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
-            shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
-            let mut window_at = Instant::now();
-            let mut ticks = cpu_ticks();
+            let mut window = Window::start();
+            window.read(&shared); // the warm-up's requests are not the first interval's
             while Instant::now() < end {
                 tokio::time::sleep(every).await;
-                let now = Instant::now();
-                let secs = now.duration_since(window_at).as_secs_f64().max(0.001);
-                let t = cpu_ticks();
-                let ops = shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
-                let slowest = shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
+                let (per_s, slowest_ms, cpu) = window.read(&shared);
                 let wall = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs_f64() % 86_400.0)
                     .unwrap_or(0.0);
                 eprintln!(
-                    "timeline {:.1} s ({:02}:{:02}:{:04.1} UTC): requests {:.0}/s, slowest {:.0} ms | CPU {:.0} %",
-                    now.duration_since(at).as_secs_f64(),
+                    "timeline {:.1} s ({:02}:{:02}:{:04.1} UTC): requests {per_s:.0}/s, slowest {slowest_ms:.0} ms | CPU {cpu:.0} %",
+                    Instant::now().duration_since(at).as_secs_f64(),
                     (wall / 3600.0) as u32,
                     (wall % 3600.0 / 60.0) as u32,
                     wall % 60.0,
-                    ops as f64 / secs,
-                    slowest as f64 / 1000.0,
-                    (t - ticks) as f64 / 100.0 / secs * 100.0
                 );
-                window_at = now;
-                ticks = t;
             }
         });
     }
@@ -637,6 +626,34 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
 
 /// A field of /proc/self/status in KiB (0 if unknown).
 /// CPU time (user + system) of this process so far, in clock ticks (/proc/self/stat).
+/// The requests since the last reading of a [`Window`]: completed per second, the slowest (ms),
+/// and the process's CPU (% of one core). Shared by `--timeline` and the ingest's progress.
+struct Window {
+    at: Instant,
+    ticks: u64,
+}
+
+impl Window {
+    /// From now; what the counters already hold counts in the first reading.
+    fn start() -> Window {
+        Window {
+            at: Instant::now(),
+            ticks: cpu_ticks(),
+        }
+    }
+
+    fn read(&mut self, shared: &Shared) -> (f64, f64, f64) {
+        let now = Instant::now();
+        let secs = now.duration_since(self.at).as_secs_f64().max(0.001);
+        let ticks = cpu_ticks();
+        let ops = shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let slowest = shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let cpu = ticks.saturating_sub(self.ticks) as f64 / 100.0 / secs * 100.0;
+        (self.at, self.ticks) = (now, ticks);
+        (ops as f64 / secs, slowest as f64 / 1000.0, cpu)
+    }
+}
+
 fn cpu_ticks() -> u64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
@@ -707,8 +724,7 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
     let mut max_rss = 0u64;
     let mut max_anon = 0u64;
     let mut polls = 0u64;
-    let mut window_at = Instant::now();
-    let mut window_ticks = cpu_ticks();
+    let mut window = Window::start();
     let done = loop {
         max_rss = max_rss.max(vm_kib("VmRSS"));
         max_anon = max_anon.max(vm_kib("RssAnon"));
@@ -725,13 +741,9 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
         }
         polls += 1;
         if polls.is_multiple_of(20) {
-            let now = Instant::now();
-            let secs = now.duration_since(window_at).as_secs_f64().max(0.001);
-            let ticks = cpu_ticks();
-            let ops = shared.window_ops.swap(0, std::sync::atomic::Ordering::Relaxed);
-            let slowest = shared.window_max_us.swap(0, std::sync::atomic::Ordering::Relaxed);
+            let (per_s, slowest_ms, cpu) = window.read(shared);
             eprintln!(
-                "ingest {:.0} s: phase {}, {} rows, {} accepted, {}/{} persisted, RSS {} MB (anonymous {} MB) | requests {:.0}/s, slowest {:.0} ms | CPU {:.0} %",
+                "ingest {:.0} s: phase {}, {} rows, {} accepted, {}/{} persisted, RSS {} MB (anonymous {} MB) | requests {per_s:.0}/s, slowest {slowest_ms:.0} ms | CPU {cpu:.0} %",
                 t0.elapsed().as_secs_f64(),
                 j["phase"],
                 j["rows"],
@@ -740,12 +752,7 @@ async fn ingest_under_load(shared: &Shared, addr: &str, file: &std::path::Path, 
                 j["to_persist"],
                 vm_kib("VmRSS") / 1024,
                 vm_kib("RssAnon") / 1024,
-                ops as f64 / secs,
-                slowest as f64 / 1000.0,
-                (ticks - window_ticks) as f64 / 100.0 / secs * 100.0
             );
-            window_at = now;
-            window_ticks = ticks;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
