@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -13,20 +12,7 @@ fn tmp(tag: &str) -> PathBuf {
     common::unique_dir(&format!("liaison-intel-{tag}"))
 }
 
-fn liaison(dir: &Path) -> Command {
-    Command::from_std(common::liaison(dir))
-}
-
-fn ok_json(c: &mut Command) -> Value {
-    let out = c.arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use common::{cmd as liaison, ok_json};
 
 /// A data directory with the FBI node, CN-CNCERT as a partner agency and one user each,
 /// plus a generated feed (2,000 rows, 5 malformed) and MMDB.

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,20 +14,7 @@ use std::time::Duration;
 
 mod common;
 
-fn liaison(dir: &Path) -> Command {
-    Command::from_std(common::liaison(dir))
-}
-
-fn ok_json(c: &mut Command) -> Value {
-    let out = c.arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use common::{cmd as liaison, ok_json};
 
 /// The `[intel]` section the tests append to liaison.toml: a mapped source and a small
 /// upload limit.

@@ -34,6 +34,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mmdb", mmdb),
     ("feed_csv", feed_csv),
     ("threatfox_json", threatfox_json),
+    ("stix_bundle", stix_bundle),
+    ("stix_pattern", stix_pattern),
+    ("misp_events", misp_events),
     ("envelope", envelope),
     ("jcs", jcs),
     ("timestamps", timestamps),
@@ -145,6 +148,7 @@ const FUZZ_LIMITS: Limits = Limits {
     max_field_bytes: 64,
     max_quarantine_kept: 4,
     max_record_bytes: 1024,
+    max_document_bytes: 16 * 1024,
 };
 
 const OBSERVED_AT: UnixTime = 1_780_000_000;
@@ -152,19 +156,30 @@ const OBSERVED_AT: UnixTime = 1_780_000_000;
 /// Invariants of any source report: every row counted once, at most the kept number of
 /// quarantined rows with details, accepted events all emitted with a well-formed value.
 fn check_report(input: &[u8], events: &[Event], report: &SourceReport, limits: &Limits) {
-    assert_eq!(report.accepted as usize, events.len(), "{report:?}");
     assert_eq!(report.rows, report.accepted + report.quarantined, "{report:?}");
-    assert!(report.quarantine.len() <= limits.max_quarantine_kept);
     assert!(report.bytes <= input.len() as u64);
     let lines = input.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
     for q in &report.quarantine {
-        assert!(q.excerpt.chars().count() <= 160, "excerpt too long: {q:?}");
-        assert!(q.line >= 1, "{q:?}");
         // CSV lines are lines of the file; JSON "lines" are entry numbers (fewer than bytes).
         assert!(q.line <= lines.max(input.len() as u64), "{q:?}");
     }
+    check_events(events, report, limits);
+}
+
+/// What every parser's report and events must satisfy: every event counted as accepted, at
+/// most the kept number of quarantined entries with details (excerpts clipped), values that
+/// normalize to themselves.
+fn check_events(events: &[Event], report: &SourceReport, limits: &Limits) {
+    assert_eq!(report.accepted as usize, events.len(), "{report:?}");
+    assert!(report.quarantine.len() <= limits.max_quarantine_kept);
+    assert!(report.quarantine.len() as u64 <= report.quarantined);
+    for q in &report.quarantine {
+        assert!(q.excerpt.chars().count() <= 160, "excerpt too long: {q:?}");
+        assert!(q.line >= 1, "{q:?}");
+    }
     for ev in events {
         assert!(ev.confidence <= 100, "{ev:?}");
+        assert!(ev.count >= 1, "{ev:?}");
         assert_eq!(ev.time_observation, OBSERVED_AT);
         // A normalized value parses back to itself.
         let again = IndicatorValue::parse(ev.value.kind(), &ev.value.to_string());
@@ -204,6 +219,86 @@ pub fn threatfox_json(data: &[u8]) {
     };
     let (events, report) = parse_to_vec(data, &config, "threatfox.json", OBSERVED_AT);
     check_report(data, &events, &report, &config.limits);
+}
+
+/// Invariants of a STIX or MISP import: those of every parser, and nothing at all from a
+/// document over the size cap.
+fn check_document(input: &[u8], events: &[Event], report: &SourceReport, limits: &Limits) {
+    if matches!(report.error, Some(liaison_intel::source::SourceError::TooLarge { .. })) {
+        assert!(input.len() as u64 > limits.max_document_bytes, "{report:?}");
+    }
+    check_events(events, report, limits);
+}
+
+/// The STIX 2.1 import (bundles, TAXII envelopes, lists, single objects), the first byte
+/// choosing the default marking. Also: a document the importer accepts imports the same
+/// after a JSON round trip (the reader does not depend on formatting).
+pub fn stix_bundle(data: &[u8]) {
+    let Some((&which, input)) = data.split_first() else {
+        return;
+    };
+    let import = liaison_intel::ImportConfig {
+        default_tlp: liaison_core::Tlp::ALL[usize::from(which) % 5],
+        default_confidence: 50,
+    };
+    let config = SourceConfig {
+        feed: "stix".into(),
+        format: FeedFormat::Stix(import),
+        limits: FUZZ_LIMITS,
+    };
+    let (events, report) = parse_to_vec(input, &config, "bundle.json", OBSERVED_AT);
+    check_document(input, &events, &report, &config.limits);
+    for ev in &events {
+        // An unmarked object never gets a wider level than the default; a marked one keeps
+        // its own (any level), so only the default case is checked here.
+        assert!(liaison_core::Tlp::ALL.contains(&ev.tlp));
+    }
+    if report.error.is_none()
+        && let Ok(v) = serde_json::from_slice::<Value>(input)
+        && let Ok(again) = serde_json::to_vec_pretty(&v)
+        && again.len() as u64 <= config.limits.max_document_bytes
+    {
+        let (events2, report2) = parse_to_vec(&again[..], &config, "bundle.json", OBSERVED_AT);
+        assert_eq!(events2.len(), events.len(), "{report:?} vs {report2:?}");
+        for (a, b) in events.iter().zip(&events2) {
+            assert_eq!((&a.value, a.tlp, a.classification), (&b.value, b.tlp, b.classification));
+        }
+    }
+}
+
+/// The STIX pattern reader: never panics; what it names has an object type and a path, and a
+/// pattern written by the exports' mapping reads back as the value it was written for.
+pub fn stix_pattern(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(named) = liaison_intel::pattern::parse(text) {
+        for n in &named {
+            assert!(
+                !n.comparison.object.is_empty() && !n.comparison.path.is_empty(),
+                "{n:?}"
+            );
+        }
+    }
+    // Any text as a URL literal: the pattern the export writes reads back to the same text.
+    if let Ok(value) = IndicatorValue::parse(liaison_intel::IndicatorKind::Url, text) {
+        let p = liaison_intel::mapping::stix_pattern(&value, liaison_intel::mapping::Direction::None);
+        let named = liaison_intel::pattern::parse(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert_eq!(named.len(), 1, "{p}");
+        assert_eq!(named[0].comparison.literal, value.to_string(), "{p}");
+    }
+}
+
+/// The MISP import (events, restSearch answers, lists, attributes inside objects).
+pub fn misp_events(data: &[u8]) {
+    let config = SourceConfig {
+        feed: "misp".into(),
+        format: FeedFormat::Misp(liaison_intel::ImportConfig::default()),
+        limits: FUZZ_LIMITS,
+    };
+    let (events, report) = parse_to_vec(data, &config, "events.json", OBSERVED_AT);
+    check_document(data, &events, &report, &config.limits);
+    assert!(report.rows >= report.accepted, "{report:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ impl Indicator {
             feed: ev.feed.clone(),
             first_seen: first,
             last_seen: seen,
-            sightings: 1,
+            sightings: u64::from(ev.count.max(1)),
             confidence: ev.confidence,
             tlp: ev.tlp,
             port: ev.port,
@@ -571,7 +571,7 @@ impl CleanupState {
         if seen == ind.last_seen {
             return Observed::Duplicate;
         }
-        ind.sightings += 1;
+        ind.sightings += u64::from(ev.count.max(1));
         ind.last_seen = ind.last_seen.max(seen);
         let first = ev.first_seen.or(ev.time_source).unwrap_or(seen).min(seen);
         ind.first_seen = ind.first_seen.min(first);

@@ -20,13 +20,18 @@ pub mod demo;
 pub mod enrich;
 pub mod fast_hash;
 pub mod inbox;
+mod json_doc;
+pub mod mapping;
+pub mod misp;
 pub mod mmdb;
 pub mod model;
+pub mod pattern;
 pub mod pipeline;
 pub mod route;
 pub mod source;
 pub mod stats;
 pub mod stix;
+pub mod stix_in;
 pub mod time;
 
 pub use aggregate::{
@@ -36,9 +41,10 @@ pub use aggregate::{
 pub use demo::{MmdbLayout, generate_feed, generate_mmdb};
 pub use enrich::{EnrichConfig, Enricher, PrefixTable};
 pub use inbox::{IncomingItem, IncomingNotice, RemoteAnswer};
+pub use misp::indicator_to_misp;
 pub use model::{Classification, Event, IndicatorKind, IndicatorValue, PartnerId};
 pub use pipeline::{Input, IntelConfig, Pipeline, RunSummary};
 pub use route::{RouteRule, Router, RoutingConfig};
-pub use source::{CsvMapping, FeedFormat, Limits, Progress, ProgressUpdate, SourceConfig, SourceReport};
+pub use source::{CsvMapping, FeedFormat, ImportConfig, Limits, Progress, ProgressUpdate, SourceConfig, SourceReport};
 pub use stats::{GroupBy, StatsQuery, StatsRow, event_stats, indicator_stats};
-pub use stix::{indicator_to_misp, indicator_to_stix};
+pub use stix::indicator_to_stix;

@@ -633,6 +633,9 @@ pub struct Event {
     /// Routing: the responsible partner, if any rule matched.
     pub partner: Option<PartnerId>,
     pub origin: Origin,
+    /// How many sightings the row stands for (1 for a feed row; a STIX `sighting` or a MISP
+    /// export can state more).
+    pub count: u32,
 }
 
 impl Event {
@@ -657,6 +660,7 @@ impl Event {
             as_org: None,
             partner: None,
             origin: Origin::default(),
+            count: 1,
         }
     }
 

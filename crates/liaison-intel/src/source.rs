@@ -33,6 +33,9 @@ pub struct Limits {
     /// A CSV record longer than this is skipped without being buffered (default 256 KiB), so a
     /// hostile file (an endless line, an unterminated quote) cannot exhaust memory.
     pub max_record_bytes: usize,
+    /// A STIX bundle or MISP document longer than this is refused as a whole (default
+    /// 100 MiB): those formats are read to the end before their objects are converted.
+    pub max_document_bytes: u64,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             max_field_bytes: 8 * 1024,
             max_quarantine_kept: 10_000,
             max_record_bytes: 256 * 1024,
+            max_document_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -102,6 +106,11 @@ pub enum SourceError {
         wanted: String,
         found: Vec<String>,
     },
+    /// A STIX or MISP document over [`Limits::max_document_bytes`]: nothing of it is kept.
+    #[error(
+        "{file}: the document is larger than the limit of {limit} bytes (max_document_bytes); nothing of it was imported"
+    )]
+    TooLarge { file: String, limit: u64 },
     #[error("{file}:{line}:{column}: malformed JSON: {message}")]
     Json {
         file: String,
@@ -119,14 +128,30 @@ pub struct SourceReport {
     pub rows: u64,
     pub accepted: u64,
     pub quarantined: u64,
+    /// Entries read but not meant to become indicators: MISP attributes of other types,
+    /// deleted or not for detection; STIX objects that are neither indicators nor
+    /// observables Liaison keeps.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
     /// The first [`Limits::max_quarantine_kept`] quarantined rows.
     pub quarantine: Vec<Quarantined>,
     pub bytes: u64,
     pub error: Option<SourceError>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl SourceReport {
-    fn quarantine(&mut self, limits: &Limits, file: &Arc<str>, line: u64, reason: QuarantineReason, raw: &[u8]) {
+    pub(crate) fn quarantine(
+        &mut self,
+        limits: &Limits,
+        file: &Arc<str>,
+        line: u64,
+        reason: QuarantineReason,
+        raw: &[u8],
+    ) {
         self.quarantined += 1;
         if self.quarantine.len() < limits.max_quarantine_kept {
             let cut = raw.len().min(160);
@@ -475,6 +500,54 @@ impl Default for ListConfig {
     }
 }
 
+/// Options for the STIX and MISP imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// The marking of an object that states none Liaison can read (docs/intel-formats.md):
+    /// the strictest level unless the source is configured otherwise.
+    #[serde(default = "red")]
+    pub default_tlp: Tlp,
+    /// The confidence of an indicator that states none.
+    #[serde(default = "default_confidence")]
+    pub default_confidence: u8,
+}
+
+fn red() -> Tlp {
+    Tlp::Red
+}
+
+/// Where the STIX and MISP readers put what they convert: the import options, the feed name
+/// and the source's place in the run.
+pub(crate) struct Convert<'a> {
+    pub import: &'a ImportConfig,
+    pub feed: Arc<str>,
+    pub source: u32,
+    pub observed_at: UnixTime,
+}
+
+impl Convert<'_> {
+    /// A new event of this source, from entry `line`.
+    pub(crate) fn event(&self, value: crate::model::IndicatorValue, line: u64) -> Event {
+        let mut ev = Event::new(value, self.feed.clone(), self.observed_at);
+        ev.origin = Origin {
+            source: self.source,
+            line,
+        };
+        ev.confidence = self.import.default_confidence;
+        ev
+    }
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            default_tlp: Tlp::Red,
+            default_confidence: 50,
+        }
+    }
+}
+
 /// A feed format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "kebab-case")]
@@ -488,6 +561,10 @@ pub enum FeedFormat {
     Liaison,
     Generic(Box<CsvMapping>),
     List(ListConfig),
+    /// A STIX 2.1 bundle or TAXII envelope ([`crate::stix_in`]).
+    Stix(ImportConfig),
+    /// MISP events or a restSearch answer ([`crate::misp`]).
+    Misp(ImportConfig),
 }
 
 impl FeedFormat {
@@ -500,7 +577,9 @@ impl FeedFormat {
             FeedFormat::Shadowserver => CsvMapping::shadowserver(),
             FeedFormat::Liaison => CsvMapping::liaison(),
             FeedFormat::Generic(m) => (**m).clone(),
-            FeedFormat::ThreatfoxJson | FeedFormat::List(_) => return None,
+            FeedFormat::ThreatfoxJson | FeedFormat::List(_) | FeedFormat::Stix(_) | FeedFormat::Misp(_) => {
+                return None;
+            }
         })
     }
 
@@ -513,6 +592,8 @@ impl FeedFormat {
         "shadowserver",
         "liaison",
         "list",
+        "stix",
+        "misp",
     ];
 }
 
@@ -528,6 +609,8 @@ impl FromStr for FeedFormat {
             "shadowserver" => FeedFormat::Shadowserver,
             "liaison" | "generic-csv" | "demo" => FeedFormat::Liaison,
             "list" | "plain" | "txt" => FeedFormat::List(ListConfig::default()),
+            "stix" | "stix2" | "stix-2.1" | "taxii" => FeedFormat::Stix(ImportConfig::default()),
+            "misp" | "misp-event" | "misp-feed" => FeedFormat::Misp(ImportConfig::default()),
             _ => {
                 return Err(crate::model::UnknownWord {
                     what: "feed format",
@@ -626,6 +709,8 @@ pub fn parse_source<R: Read>(
     match &config.format {
         FeedFormat::List(list) => parse_list(reader, &count, list, config, ctx, &mut report, emit),
         FeedFormat::ThreatfoxJson => parse_threatfox_json(reader, config, ctx, &mut report, emit),
+        FeedFormat::Stix(c) => crate::json_doc::parse_stix(reader, c, config, ctx, &mut report, emit),
+        FeedFormat::Misp(c) => crate::json_doc::parse_misp(reader, c, config, ctx, &mut report, emit),
         other => {
             if let Some(m) = other.csv_mapping() {
                 parse_csv(reader, &count, &m, config, ctx, &mut report, emit);

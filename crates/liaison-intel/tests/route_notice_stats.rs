@@ -4,14 +4,19 @@
 
 use liaison_core::Tlp;
 use liaison_intel::aggregate::{FeedbackError, Observed};
+use liaison_intel::mapping::{Direction, stix_pattern as directed_pattern};
 use liaison_intel::route::{RouteReason, country};
-use liaison_intel::stix::{stix_pattern, tlp_marking_ref};
+use liaison_intel::stix::tlp_marking_ref;
 use liaison_intel::{
     Classification, CleanupState, Event, FeedbackStatus, GroupBy, IndicatorKind, IndicatorValue, Interval, ItemStatus,
     PartnerId, RouteRule, Router, RoutingConfig, StatsQuery, event_stats, indicator_stats, indicator_to_misp,
     indicator_to_stix, notices_to_csv, notices_to_json,
 };
 use std::sync::Arc;
+
+fn stix_pattern(v: &IndicatorValue) -> String {
+    directed_pattern(v, Direction::None)
+}
 
 const DAY: i64 = 86_400;
 const T0: i64 = 1_793_491_200; // 2026-11-01T00:00:00Z
@@ -397,10 +402,14 @@ fn stix_indicator_shape_and_misp_mapping() {
     e.confidence = 90;
     s.observe(&e);
     let ind = &s.indicators[0];
-    let x = indicator_to_stix(ind);
+    let x = indicator_to_stix(ind, None);
     assert_eq!(x["type"], "indicator");
     assert_eq!(x["spec_version"], "2.1");
-    assert_eq!(x["pattern"], "[ipv4-addr:value = '198.51.100.1']");
+    // A C2 server is where victims connect to: MISP ip-dst, a dst_ref pattern in STIX.
+    assert_eq!(
+        x["pattern"],
+        "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.1' AND network-traffic:protocols[*] = 'ipv4']"
+    );
     assert_eq!(x["pattern_type"], "stix");
     assert_eq!(x["valid_from"], "2026-11-01T00:00:00.000Z");
     assert_eq!(x["created"], "2026-11-01T00:00:00.000Z");
@@ -414,7 +423,7 @@ fn stix_indicator_shape_and_misp_mapping() {
     assert!(id.starts_with("indicator--"));
     let u = uuid::Uuid::parse_str(&id["indicator--".len()..]).unwrap();
     assert_eq!(u.get_version_num(), 5);
-    assert_eq!(indicator_to_stix(ind)["id"], x["id"], "deterministic");
+    assert_eq!(indicator_to_stix(ind, None)["id"], x["id"], "deterministic");
     for key in [
         "type",
         "spec_version",
@@ -432,7 +441,9 @@ fn stix_indicator_shape_and_misp_mapping() {
         (m["type"].as_str(), m["category"].as_str()),
         (Some("ip-dst"), Some("Network activity"))
     );
-    assert_eq!(m["Tag"][0]["name"], "tlp:amber+strict");
+    assert_eq!(m["Tag"][0]["name"], "rsit:malicious-code=\"c2-server\"");
+    assert_eq!(m["Tag"][1]["name"], "liaison:malware=\"qakbot\"");
+    assert_eq!(m["Tag"][2]["name"], "tlp:amber+strict");
 
     assert_eq!(
         stix_pattern(&v("http://evil.example/it's")),
@@ -462,7 +473,10 @@ fn stix_indicator_shape_and_misp_mapping() {
         None,
     ));
     assert_eq!(indicator_to_misp(&s.indicators[0])["type"], "ip-src");
-    assert_eq!(indicator_to_stix(&s.indicators[0])["indicator_types"][0], "compromised");
+    assert_eq!(
+        indicator_to_stix(&s.indicators[0], None)["indicator_types"][0],
+        "compromised"
+    );
     assert_eq!(indicator_to_misp(&s.indicators[1])["type"], "sha256");
     assert_eq!(indicator_to_misp(&s.indicators[1])["category"], "Payload delivery");
 }

@@ -319,6 +319,31 @@ pub fn content_disposition(name: &str) -> String {
 }
 
 /// The headers of every evidence download.
+/// A temporary file as a streamed body; the file is removed at once (the open handle keeps
+/// its content until the answer is sent). `what` names it in errors and logs.
+pub(crate) async fn temp_file_body(path: &std::path::Path, what: &'static str) -> Result<Body, ServiceError> {
+    use tokio::io::AsyncReadExt as _;
+    let file = tokio::fs::File::open(path).await;
+    let _ = std::fs::remove_file(path);
+    let file = file.map_err(|e| ServiceError::Internal(format!("reading {what}: {e}")))?;
+    let stream = futures_util::stream::unfold(Some(file), move |f| async move {
+        let mut f = f?;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), Some(f)))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading {what} failed");
+                Some((Err(e), None))
+            }
+        }
+    });
+    Ok(Body::from_stream(stream))
+}
+
 pub fn download_headers(h: &mut HeaderMap, file_name: &str, size: u64) {
     h.insert(
         header::CONTENT_TYPE,

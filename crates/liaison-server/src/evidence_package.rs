@@ -5,7 +5,6 @@
 
 use crate::api::{Auth, Problem, parse_id};
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -13,7 +12,6 @@ use axum::routing::get;
 use jiff::Timestamp;
 use liaison_core::RequestId;
 use liaison_service::{Node, Principal, ServiceError};
-use tokio::io::AsyncReadExt;
 
 pub fn router(node: Node) -> Router {
     Router::new()
@@ -30,25 +28,8 @@ async fn package(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<Str
 /// API and the web UI's button).
 pub(crate) async fn package_response(node: &Node, p: &Principal, id: RequestId) -> Result<Response, ServiceError> {
     let (done, path) = node.evidence_export_temp(p, id, Timestamp::now()).await?;
-    let file = tokio::fs::File::open(&path).await;
-    let _ = std::fs::remove_file(&path);
-    let file = file.map_err(|e| ServiceError::Internal(format!("reading the package: {e}")))?;
-    let stream = futures_util::stream::unfold(Some(file), |f| async move {
-        let mut f = f?;
-        let mut buf = vec![0u8; 1 << 20];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), Some(f)))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "reading an evidence package failed");
-                Some((Err(e), None))
-            }
-        }
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
+    let body = crate::evidence::temp_file_body(&path, "an evidence package").await?;
+    let mut resp = Response::new(body);
     crate::evidence::download_headers(resp.headers_mut(), &format!("evidence-package-{id}.zip"), done.size);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));

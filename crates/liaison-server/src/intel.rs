@@ -40,6 +40,9 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/intel/inbox", get(inbox))
         .route("/api/v1/intel/inbox/answer", post(inbox_answer))
         .route("/api/v1/intel/remediation", get(remediation))
+        .route("/api/v1/intel/export", get(export))
+        .route("/api/v1/intel/misp-feed/manifest.json", get(misp_manifest))
+        .route("/api/v1/intel/misp-feed/{event}", get(misp_event))
         .with_state(node)
 }
 
@@ -311,4 +314,89 @@ async fn remediation(
 ) -> ApiResult<Response> {
     check_params(&q, &[])?;
     Ok(Json(node.intel_remediation(&p).await?).into_response())
+}
+
+/// The export filters of a query (`tlp_max`, `since`, `feed`, `active`).
+fn export_query(q: &HashMap<String, String>) -> ApiResult<liaison_service::intel_export::ExportQuery> {
+    Ok(liaison_service::intel_export::ExportQuery {
+        tlp_max: q
+            .get("tlp_max")
+            .map(|t| {
+                t.parse::<liaison_core::Tlp>()
+                    .map_err(|e| field("tlp_max", e.to_string()))
+            })
+            .transpose()?,
+        since: q.get("since").map(|s| parse_instant("since", s)).transpose()?,
+        feed: q.get("feed").cloned(),
+        active_only: match q.get("active").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(field("active", format!("'{other}' is not true or false"))),
+        },
+    })
+}
+
+/// `GET /api/v1/intel/export?format=stix|misp`: the caller's agency's indicators (and, for
+/// STIX, its notices as reports), written to a temporary file and streamed as a download.
+async fn export(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &["format", "tlp_max", "since", "feed", "active"])?;
+    let format: liaison_service::intel_export::ExportFormat = q
+        .get("format")
+        .ok_or_else(|| field("format", "required: stix or misp"))?
+        .parse()?;
+    let query = export_query(&q)?;
+    let (summary, path) = node.intel_export_temp(&p, format, &query).await?;
+    let body = crate::evidence::temp_file_body(&path, "an indicator export").await?;
+    let mut resp = Response::new(body);
+    let (name, ctype) = match format {
+        liaison_service::intel_export::ExportFormat::Stix => {
+            ("liaison-indicators.stix.json", "application/stix+json;version=2.1")
+        }
+        _ => ("liaison-indicators.misp.json", "application/json"),
+    };
+    crate::evidence::download_headers(resp.headers_mut(), name, summary.bytes);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert("x-liaison-indicators", HeaderValue::from(summary.indicators));
+    h.insert(
+        "x-liaison-left-out-by-marking",
+        HeaderValue::from(summary.left_out_by_marking),
+    );
+    Ok(resp)
+}
+
+/// `GET /api/v1/intel/misp-feed/manifest.json`: the manifest of the caller's agency's MISP
+/// feed (a MISP instance subscribes with the node's URL of this directory and an
+/// `Authorization` header).
+async fn misp_manifest(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &[])?;
+    let m = node.intel_misp_manifest(&p, &Default::default()).await?;
+    Ok(Json(m).into_response())
+}
+
+/// `GET /api/v1/intel/misp-feed/{uuid}.json`: one event of that feed.
+async fn misp_event(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(event): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    check_params(&q, &[])?;
+    let id = event
+        .strip_suffix(".json")
+        .and_then(|u| Uuid::parse_str(u).ok())
+        .ok_or_else(|| field("event", format!("'{event}' is not <uuid>.json")))?;
+    let body = node.intel_misp_event(&p, &Default::default(), id).await?;
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
 }

@@ -79,6 +79,11 @@ pub const API: &[(&str, Reach)] = &[
     ("intelInbox", Reach::Intel),
     ("intelInboxAnswer", Reach::Intel),
     ("intelRemediation", Reach::Statistics),
+    // The exporting agency's own indicators and notices (the originator), each object with
+    // its own marking; tlp_max narrows, nothing widens.
+    ("intelExport", Reach::Intel),
+    ("intelMispManifest", Reach::Intel),
+    ("intelMispEvent", Reach::Intel),
     ("auditVerify", Reach::Statistics),
     ("listUsers", Reach::Unmarked),
     ("createUser", Reach::Unmarked),
@@ -165,6 +170,7 @@ pub const CLI: &[(&str, Reach)] = &[
     ("intel inbox", Reach::Intel),
     ("intel answer", Reach::Intel),
     ("intel remediation", Reach::Statistics),
+    ("intel export", Reach::Intel),
     ("backup", Reach::NodeOperator),
     ("restore", Reach::NodeOperator),
 ];

@@ -1093,6 +1093,30 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .describe("403 for auditors and admins; 404 for an item not addressed to the caller's agency")
             .json_body(schema_ref("InboxAnswer")).errors(&[400, 403, 404, 409])
             .ok(201, "What was answered and where it goes", json_content(schema_ref("AnswerReport"))).build()},
+        "/api/v1/intel/export": {"get": Op::new("intelExport", "intel", "Export the caller's agency's indicators as a STIX 2.1 bundle (with its notices as reports) or as MISP events (docs/intel-formats.md)")
+            .describe("Analysts, supervisors and admins of an agency this node serves: the indicators their agency ingested (suppressed ones never), each with its own TLP marking; a STIX bundle also holds the marking-definition objects it references, the malware families, sightings and the agency's issued notices as reports. tlp_max leaves out what is marked stricter (counted in X-Liaison-Left-Out-By-Marking). Always an attachment, never cached")
+            .params(vec![
+                q("format", "stix (a STIX 2.1 bundle) or misp (MISP events, as restSearch answers them)", enum_of(["stix", "misp"])),
+                q("tlp_max", "Leave out what is marked stricter than this level", enum_of(["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"])),
+                q("since", "Only indicators seen at or after this instant", intel_instant.clone()),
+                q("feed", "Only indicators of this feed", text()),
+                q("active", "Only indicators still active", enum_of(["true", "false"]))
+            ]).errors(&[400, 403])
+            .ok(200, "The export (attachment)", json!({
+                "application/stix+json;version=2.1": {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}}
+            }))
+            .ok_header(200, "Content-Disposition", "attachment; filename=…")
+            .ok_header(200, "X-Liaison-Indicators", "Indicators in the export")
+            .ok_header(200, "X-Liaison-Left-Out-By-Marking", "Indicators and notices left out by tlp_max").build()},
+        "/api/v1/intel/misp-feed/manifest.json": {"get": Op::new("intelMispManifest", "intel", "The manifest of the caller's agency's MISP feed: event uuid to event header (a MISP instance subscribes to /api/v1/intel/misp-feed with an Authorization header)")
+            .describe("Who may read it and what it holds: as /api/v1/intel/export. One event per feed and TLP level; an event's timestamp is its newest sighting")
+            .errors(&[403])
+            .ok(200, "The manifest", json_content(json!({"type": "object", "additionalProperties": {"type": "object"}}))).build()},
+        "/api/v1/intel/misp-feed/{event}": {"get": Op::new("intelMispEvent", "intel", "One event of the caller's agency's MISP feed")
+            .params(vec![json!({"name": "event", "in": "path", "required": true, "description": "The event's file name, <uuid>.json, as the manifest lists it (anything else is a 400)", "schema": {"type": "string"}})])
+            .errors(&[400, 403, 404])
+            .ok(200, "The event ({\"Event\": {…}})", json_content(json!({"type": "object", "required": ["Event"]}))).build()},
         "/api/v1/intel/remediation": {"get": Op::new("intelRemediation", "intel", "Time-to-remediation per partner and classification, for the partners in the caller's scope (its agency's notices as issuer or as partner)")
             .errors(&[403])
             .ok(200, "Rows", json_content(schema_ref("Remediation"))).build()},

@@ -507,9 +507,14 @@ impl Node {
         Ok(r?.rolled_back)
     }
 
+    /// The directory of upload spool files and export files.
+    pub(crate) fn intel_spool_dir(&self) -> PathBuf {
+        self.intel_rt.spool.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
     /// A new spool file for an upload.
     pub fn intel_spool_file(&self) -> Result<SpoolFile> {
-        let dir = self.intel_rt.spool.clone().unwrap_or_else(std::env::temp_dir);
+        let dir = self.intel_spool_dir();
         SpoolFile::create(&dir)
             .map_err(|e| internal(format!("creating an ingest spool file in {}: {e}", dir.display())))
     }

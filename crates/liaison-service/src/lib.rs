@@ -28,6 +28,7 @@ pub mod federation;
 pub mod fixtures;
 pub mod instances;
 pub mod intel;
+pub mod intel_export;
 pub mod intel_ingest;
 pub mod legal;
 pub mod letter;

@@ -55,6 +55,32 @@ pub enum IntelCmd {
     },
     /// Time-to-remediation per partner and classification (your agency's notices).
     Remediation,
+    /// Export your agency's indicators as a STIX 2.1 bundle, MISP events or a MISP feed.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// stix (a STIX 2.1 bundle, with your agency's notices as reports), misp (MISP events)
+    /// or misp-feed (a directory a MISP instance can subscribe to: manifest.json + events).
+    #[arg(long)]
+    pub format: String,
+    /// The file to write (for misp-feed: the directory).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Leave out what is marked stricter than this level (e.g. TLP:GREEN for a community
+    /// feed). Every object keeps its own marking.
+    #[arg(long)]
+    pub tlp_max: Option<String>,
+    /// Only indicators seen since this instant (date or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only indicators of this feed.
+    #[arg(long)]
+    pub feed: Option<String>,
+    /// Only indicators still active (not remediated, or seen again since).
+    #[arg(long)]
+    pub active: bool,
 }
 
 #[derive(Args, Debug)]
@@ -62,8 +88,9 @@ pub struct IngestArgs {
     /// Feed files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// feodo, urlhaus, threatfox-csv, threatfox-json, shadowserver, liaison, list, or the NAME
-    /// of a configured source (`[intel.sources.NAME]` in liaison.toml: a column mapping).
+    /// feodo, urlhaus, threatfox-csv, threatfox-json, shadowserver, liaison, list, stix (a
+    /// STIX 2.1 bundle or TAXII envelope), misp (MISP events; a directory is read as a MISP
+    /// feed), or the NAME of a configured source (`[intel.sources.NAME]` in liaison.toml).
     #[arg(long)]
     pub format: String,
     /// MMDB file for enrichment (repeatable; replaces `[intel] mmdb` of the config).
@@ -217,7 +244,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             }
             let mut inputs = Vec::new();
             let mut sizes = Vec::new();
-            for f in &a.files {
+            for f in &expand_feed_dirs(&a.files)? {
                 let name = f.display().to_string();
                 let file = std::fs::File::open(f).map_err(|e| bad(format!("{name}: {e}")))?;
                 sizes.push(file.metadata().map(|m| m.len()).unwrap_or(0));
@@ -333,6 +360,55 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             );
             Ok(())
         }
+        IntelCmd::Export(a) => {
+            let format: liaison_service::intel_export::ExportFormat = a.format.parse()?;
+            let q = liaison_service::intel_export::ExportQuery {
+                tlp_max: a
+                    .tlp_max
+                    .as_deref()
+                    .map(|t| {
+                        t.parse::<liaison_core::Tlp>()
+                            .map_err(|e| bad(format!("--tlp-max: {e}")))
+                    })
+                    .transpose()?,
+                since: a
+                    .since
+                    .as_deref()
+                    .map(|s| liaison_service::intel::parse_instant("since", s))
+                    .transpose()?,
+                feed: a.feed.clone(),
+                active_only: a.active,
+            };
+            let s = node.intel_export(&p, format, &q, &a.out).await?;
+            if ctx.json {
+                return json(&s);
+            }
+            println!(
+                "Exported {} indicators{} to {} ({} {}, {} bytes).",
+                s.indicators,
+                if s.notices > 0 {
+                    format!(" and {} notices", s.notices)
+                } else {
+                    String::new()
+                },
+                a.out.display(),
+                s.objects,
+                if format == liaison_service::intel_export::ExportFormat::Stix {
+                    "STIX objects"
+                } else {
+                    "MISP events"
+                },
+                s.bytes
+            );
+            if s.left_out_by_marking > 0 {
+                println!(
+                    "Left out {} marked stricter than {}.",
+                    s.left_out_by_marking,
+                    a.tlp_max.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
         IntelCmd::Remediation => {
             let r = node.intel_remediation(&p).await?;
             if ctx.json {
@@ -359,6 +435,38 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The files to ingest: a directory holding a MISP feed (`manifest.json`) stands for the
+/// event files its manifest lists, in its order; every listed file must be there.
+fn expand_feed_dirs(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for f in files {
+        if !f.is_dir() {
+            out.push(f.clone());
+            continue;
+        }
+        let manifest = f.join("manifest.json");
+        let file = std::fs::File::open(&manifest).map_err(|e| {
+            bad(format!(
+                "{}: a directory is read as a MISP feed, but its manifest.json cannot be opened: {e}",
+                f.display()
+            ))
+        })?;
+        let ids = liaison_intel::misp::read_manifest(file).map_err(|e| bad(format!("{}: {e}", manifest.display())))?;
+        for id in ids {
+            let event = f.join(format!("{id}.json"));
+            if !event.is_file() {
+                return Err(bad(format!(
+                    "{}: lists event {id}, but {} is missing",
+                    manifest.display(),
+                    event.display()
+                )));
+            }
+            out.push(event);
+        }
+    }
+    Ok(out)
 }
 
 fn stats_table(by: &str, rows: &[StatsRow]) -> String {

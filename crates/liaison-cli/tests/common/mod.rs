@@ -160,6 +160,26 @@ pub fn liaison(dir: &Path) -> Command {
     c
 }
 
+/// [`liaison`] as an `assert_cmd` command.
+#[allow(dead_code)]
+pub fn cmd(dir: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(liaison(dir))
+}
+
+/// Runs a command with `--json`; it must succeed (else the test fails with its stdout and
+/// stderr); its output parsed.
+#[allow(dead_code)]
+pub fn ok_json(c: &mut assert_cmd::Command) -> Value {
+    let out = c.arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `liaison --data-dir DIR ARGS…`, logging warnings; not yet run.
 #[allow(dead_code)]
 pub fn data_dir_command(dir: &Path, args: &[&str]) -> Command {
