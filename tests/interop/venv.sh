@@ -7,7 +7,7 @@
 #
 # When python3, its venv module or the package registry is unavailable the check is SKIPPED with a
 # loud message and exit status 0, or fails (exit 1) when LIAISON_REQUIRE_INTEROP=1.
-# Called by the Rust interop tests (crates/liaison-intel) on what Liaison exports.
+# Called by crates/liaison-cli/tests/interop.rs on what Liaison exports.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 script="${1:?usage: venv.sh SCRIPT.py ARGS...}"

@@ -80,6 +80,24 @@ fn stix_and_misp_both_ways_with_the_peers_tools() {
         .assert()
         .success();
     let fixtures = repo().join("tests/interop/fixtures");
+    // A source with a small document cap, to see a bundle over it refused.
+    let toml = dir.join("liaison.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(
+        "\n[intel.sources.tiny-stix]\nformat = \"stix\"\nfeed = \"tiny\"\nlimits = { max_document_bytes = 1000 }\n",
+    );
+    std::fs::write(&toml, text).unwrap();
+    let refused = liaison(&dir)
+        .args(["--as", "fbi-analyst", "intel", "ingest", "--format", "tiny-stix"])
+        .arg(fixtures.join("stix2-lib-bundle.json"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("larger than the limit of 1000 bytes") && err.contains("nothing of it was imported"),
+        "{err}"
+    );
 
     // --- Import: a bundle made by the stix2 library, a MISP feed made by pymisp. ---
     let stix_in = ok_json(

@@ -157,9 +157,11 @@ fn write_stix(sel: &Selection, out: impl Write) -> std::io::Result<(u64, u64)> {
         w.indicator(ind)?;
     }
     for n in &sel.notices {
-        // The notice's items, where the export does not hold them already.
+        // The notice's items, where the export does not hold them already (filtered out by
+        // `since` or `active`), never one found to be a false positive since.
         for item in &n.notice.items {
             if let Some(ind) = item_indicator(item, "clean-up notice")
+                && !sel.state.get(&ind.value).is_some_and(|(_, i)| i.suppressed)
                 && written.insert(ind.value.clone())
             {
                 w.indicator(&ind)?;
@@ -270,7 +272,8 @@ impl Node {
             (&x.feed, x.tlp, x.kind, &x.value).cmp(&(&y.feed, y.tlp, y.kind, &y.value))
         });
         let mut notices = Vec::new();
-        if with_notices {
+        // Notices are not of one feed: an export of one feed holds none.
+        if with_notices && q.feed.is_none() {
             for n in self.store.intel_notices_visible(None, Some(&code)).await? {
                 if n.issuer.as_deref() != Some(code.as_str()) || q.since.is_some_and(|s| n.issued_at < s) {
                     continue;

@@ -390,15 +390,22 @@ fn check_run(summary: &RunSummary) -> Option<String> {
     let mut problems = Vec::new();
     for s in &summary.sources {
         match &s.error {
-            Some(e @ SourceError::MissingColumn { .. }) => problems.push(e.to_string()),
+            Some(e @ (SourceError::MissingColumn { .. } | SourceError::TooLarge { .. })) => {
+                problems.push(e.to_string())
+            }
             _ if s.rows > 0 && s.accepted == 0 => {
                 let first: Vec<String> = s.quarantine.iter().take(3).map(|q| q.to_string()).collect();
-                problems.push(format!(
-                    "{}: none of its {} rows was accepted (is it in this format?); first bad rows: {}",
-                    s.file,
-                    s.rows,
-                    first.join("; ")
-                ));
+                let mut p = format!(
+                    "{}: none of its {} rows was accepted (is it in this format?)",
+                    s.file, s.rows
+                );
+                if !first.is_empty() {
+                    p.push_str(&format!("; first bad rows: {}", first.join("; ")));
+                }
+                if let Some(e) = &s.error {
+                    p.push_str(&format!("; {e}"));
+                }
+                problems.push(p);
             }
             _ => {}
         }
