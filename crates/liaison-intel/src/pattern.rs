@@ -194,8 +194,8 @@ impl Parser {
         let Some(Tok::Word(path)) = self.next() else {
             return err("expected an object path inside [ ]");
         };
-        let Some((object, prop)) = path.split_once(':') else {
-            return err(format!("has an object path without ':': '{path}'"));
+        let Some((object, prop)) = path.split_once(':').filter(|(o, p)| !o.is_empty() && !p.is_empty()) else {
+            return err(format!("has an object path that is not TYPE:PROPERTY: '{path}'"));
         };
         if self.word_is("NOT") {
             return err(format!("negates a comparison on {path}"));
@@ -392,6 +392,8 @@ mod tests {
             ("[ipv4-addr:value = '1.2.3.4'", "unterminated"),
             ("[ipv4-addr:value = '1.2", "unterminated"),
             ("ipv4-addr:value = '1.2.3.4'", "'['"),
+            ("[ipv4-addraluve: = '1.2.3.4']", "TYPE:PROPERTY"),
+            ("[:value = '1.2.3.4']", "unexpected character ':'"),
         ] {
             let e = parse(p).unwrap_err().to_string();
             assert!(e.contains(why), "{p}: {e}");
