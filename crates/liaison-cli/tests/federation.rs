@@ -1341,6 +1341,8 @@ fn cli_probe(words: &str, id: &str, item: &str) -> Option<Vec<String>> {
         "audit verify" => v(&["audit", "verify"]),
         "intel stats" => v(&["intel", "stats"]),
         "intel remediation" => v(&["intel", "remediation"]),
+        // The bundle to stdout, where the probe reads it.
+        "intel export" => v(&["intel", "export", "--format", "stix", "--out", "/dev/stdout"]),
         "intel ingest" => None,
         "intel notices" => v(&["intel", "notices", "--items", "50"]),
         "intel feedback" => v(&["intel", "feedback", item, "false-positive"]),
@@ -1398,6 +1400,14 @@ fn api_probe(op: &str, id: &str, item: &str) -> Option<(reqwest::Method, String,
         "auditVerify" => r(M::GET, "/api/v1/audit/verify".into(), None),
         "intelStats" => r(M::GET, "/api/v1/intel/stats".into(), None),
         "intelRemediation" => r(M::GET, "/api/v1/intel/remediation".into(), None),
+        "intelExport" => r(M::GET, "/api/v1/intel/export?format=stix".into(), None),
+        "intelMispManifest" => r(M::GET, "/api/v1/intel/misp-feed/manifest.json".into(), None),
+        // An event id nobody's feed holds: 404 (the manifest probe reads what a feed lists).
+        "intelMispEvent" => r(
+            M::GET,
+            "/api/v1/intel/misp-feed/00000000-0000-4000-8000-000000000000.json".into(),
+            None,
+        ),
         "intelIngest" => None,
         "intelIngestJobs" => r(M::GET, "/api/v1/intel/ingests".into(), None),
         "intelIngestJob" => r(M::GET, format!("/api/v1/intel/ingest/{item}"), None),
