@@ -158,49 +158,28 @@ fn stix_and_misp_both_ways_with_the_peers_tools() {
         out.join("export.misp.json"),
         out.join("feed"),
     );
-    let s = ok_json(
-        liaison(&dir)
-            .args(["--as", "fbi-analyst", "intel", "export", "--format", "stix", "--out"])
-            .arg(&stix),
-    );
+    // `intel export` as the analyst, with extra flags, to `path`.
+    let export = |extra: &[&str], path: &Path| {
+        ok_json(
+            liaison(&dir)
+                .args(["--as", "fbi-analyst", "intel", "export"])
+                .args(extra)
+                .arg("--out")
+                .arg(path),
+        )
+    };
+    let s = export(&["--format", "stix"], &stix);
     assert_eq!(
         (s["indicators"].as_u64(), s["notices"].as_u64()),
         (Some(38), Some(1)),
         "{s:#}"
     );
-    ok_json(
-        liaison(&dir)
-            .args(["--as", "fbi-analyst", "intel", "export", "--format", "misp", "--out"])
-            .arg(&misp),
-    );
-    ok_json(
-        liaison(&dir)
-            .args([
-                "--as",
-                "fbi-analyst",
-                "intel",
-                "export",
-                "--format",
-                "misp-feed",
-                "--out",
-            ])
-            .arg(&feed),
-    );
+    export(&["--format", "misp"], &misp);
+    export(&["--format", "misp-feed"], &feed);
     // A community export leaves out what is marked above TLP:GREEN.
-    let green = ok_json(
-        liaison(&dir)
-            .args([
-                "--as",
-                "fbi-analyst",
-                "intel",
-                "export",
-                "--format",
-                "stix",
-                "--tlp-max",
-                "TLP:GREEN",
-                "--out",
-            ])
-            .arg(out.join("green.stix.json")),
+    let green = export(
+        &["--format", "stix", "--tlp-max", "TLP:GREEN"],
+        &out.join("green.stix.json"),
     );
     let bundle: Value = serde_json::from_slice(&std::fs::read(out.join("green.stix.json")).unwrap()).unwrap();
     for o in bundle["objects"].as_array().unwrap() {
@@ -299,22 +278,6 @@ async fn api_export_and_misp_feed() {
     let dir = base_dir.join("node");
     let init = ok_json(liaison(&dir).arg("init").args(common::FBI_AGENCY));
     let admin = init["admin_token"].as_str().unwrap().to_string();
-    liaison(&dir)
-        .args([
-            "directory",
-            "add-agency",
-            "DE-BKA",
-            "--name",
-            "Bundeskriminalamt",
-            "--jurisdiction",
-            "DE",
-            "--kind",
-            "police",
-            "--time-zone",
-            "Europe/Berlin",
-        ])
-        .assert()
-        .success();
     liaison(&dir)
         .args(["user", "add", "fbi-officer", "--agency", "FBI", "--role", "officer"])
         .assert()

@@ -99,7 +99,7 @@ pub struct Indicator {
 }
 
 impl Indicator {
-    fn from_event(ev: &Event) -> Indicator {
+    pub(crate) fn from_event(ev: &Event) -> Indicator {
         let seen = ev.seen_at();
         let first = ev.first_seen.or(ev.time_source).unwrap_or(seen).min(seen);
         let mut ind = Indicator {

@@ -84,6 +84,18 @@ fn run<R: Read>(
     })
 }
 
+/// A seed that hands itself, as the visitor, to the deserializer's `$method`.
+macro_rules! seed {
+    ($ty:ident, $method:ident) => {
+        impl<'de> DeserializeSeed<'de> for $ty<'_, '_, '_> {
+            type Value = ();
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.$method(self)
+            }
+        }
+    };
+}
+
 // ----- STIX ------------------------------------------------------------------------------------
 
 struct StixTop<'s, 'a, 'b> {
@@ -105,12 +117,7 @@ impl StixTop<'_, '_, '_> {
 
 struct StixObjects<'s, 'a, 'b>(StixTop<'s, 'a, 'b>);
 
-impl<'de> DeserializeSeed<'de> for StixObjects<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(StixObjects, deserialize_seq);
 
 impl<'de> Visitor<'de> for StixObjects<'_, '_, '_> {
     type Value = ();
@@ -125,12 +132,7 @@ impl<'de> Visitor<'de> for StixObjects<'_, '_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for StixTop<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(StixTop, deserialize_any);
 
 impl<'de> Visitor<'de> for StixTop<'_, '_, '_> {
     type Value = ();
@@ -234,12 +236,7 @@ struct MispObjects<'s, 'a, 'b>(&'s mut MispState<'a, 'b>, &'s mut MispEvent);
 /// One MISP object (its `Attribute` list is read into the event).
 struct MispObject<'s, 'a, 'b>(&'s mut MispState<'a, 'b>, &'s mut MispEvent);
 
-impl<'de> DeserializeSeed<'de> for MispMap<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(MispMap, deserialize_any);
 
 impl<'de> Visitor<'de> for MispMap<'_, '_, '_> {
     type Value = ();
@@ -289,12 +286,7 @@ impl<'de> Visitor<'de> for MispMap<'_, '_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for MispList<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(MispList, deserialize_seq);
 
 impl<'de> Visitor<'de> for MispList<'_, '_, '_> {
     type Value = ();
@@ -307,12 +299,7 @@ impl<'de> Visitor<'de> for MispList<'_, '_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for MispAttrs<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(MispAttrs, deserialize_seq);
 
 impl<'de> Visitor<'de> for MispAttrs<'_, '_, '_> {
     type Value = ();
@@ -333,12 +320,7 @@ impl<'de> Visitor<'de> for MispAttrs<'_, '_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for MispObjects<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(MispObjects, deserialize_seq);
 
 impl<'de> Visitor<'de> for MispObjects<'_, '_, '_> {
     type Value = ();
@@ -351,12 +333,7 @@ impl<'de> Visitor<'de> for MispObjects<'_, '_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for MispObject<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
+seed!(MispObject, deserialize_map);
 
 impl<'de> Visitor<'de> for MispObject<'_, '_, '_> {
     type Value = ();

@@ -18,7 +18,7 @@ use crate::aggregate::{Indicator, LIAISON_NAMESPACE};
 use crate::mapping::{self, Direction};
 use crate::model::{Classification, Event, IndicatorValue};
 use crate::source::{Convert, QuarantineReason};
-use crate::time::{UnixTime, format_day, format_rfc3339, parse_timestamp};
+use crate::time::{UnixTime, format_day, format_rfc3339};
 use liaison_core::Tlp;
 use serde_json::{Value, json};
 use std::io::{self, Write};
@@ -265,14 +265,7 @@ fn instant(v: &Value, k: &str) -> Result<Option<UnixTime>, QuarantineReason> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(t)) if t.trim().is_empty() => Ok(None),
-        Some(Value::String(t)) => {
-            parse_timestamp(t.as_bytes())
-                .map(Some)
-                .ok_or_else(|| QuarantineReason::BadTimestamp {
-                    column: k.to_string(),
-                    value: t.chars().take(64).collect(),
-                })
-        }
+        Some(Value::String(t)) => QuarantineReason::timestamp(k, t).map(Some),
         Some(Value::Number(n)) => Ok(n.as_i64()),
         Some(_) => Err(QuarantineReason::Malformed {
             message: format!("field '{k}' must be a timestamp"),

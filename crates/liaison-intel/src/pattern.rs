@@ -62,24 +62,14 @@ fn lex(s: &str) -> Result<Vec<Tok>, PatternError> {
         let c = b[i];
         match c {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'[' => {
-                out.push(Tok::Open);
-                i += 1;
-            }
-            b']' => {
-                out.push(Tok::Close);
-                i += 1;
-            }
-            b'(' => {
-                out.push(Tok::LParen);
-                i += 1;
-            }
-            b')' => {
-                out.push(Tok::RParen);
-                i += 1;
-            }
-            b',' => {
-                out.push(Tok::Comma);
+            b'[' | b']' | b'(' | b')' | b',' => {
+                out.push(match c {
+                    b'[' => Tok::Open,
+                    b']' => Tok::Close,
+                    b'(' => Tok::LParen,
+                    b')' => Tok::RParen,
+                    _ => Tok::Comma,
+                });
                 i += 1;
             }
             b'=' | b'!' | b'<' | b'>' => {

@@ -69,6 +69,16 @@ pub enum QuarantineReason {
     Malformed { message: String },
 }
 
+impl QuarantineReason {
+    /// Parses the timestamp in field `field` of a JSON entry, or says which field held what.
+    pub(crate) fn timestamp(field: &str, text: &str) -> Result<UnixTime, QuarantineReason> {
+        parse_timestamp(text.as_bytes()).ok_or_else(|| QuarantineReason::BadTimestamp {
+            column: field.to_string(),
+            value: text.chars().take(64).collect(),
+        })
+    }
+}
+
 impl From<ValueError> for QuarantineReason {
     fn from(e: ValueError) -> Self {
         QuarantineReason::BadIndicator { message: e.to_string() }
@@ -1412,12 +1422,7 @@ impl JsonSink<'_, '_> {
         let time = |k: &str| -> Result<Option<UnixTime>, QuarantineReason> {
             match s(k) {
                 None => Ok(None),
-                Some(t) => parse_timestamp(t.as_bytes())
-                    .map(Some)
-                    .ok_or_else(|| QuarantineReason::BadTimestamp {
-                        column: k.to_string(),
-                        value: t.chars().take(64).collect(),
-                    }),
+                Some(t) => QuarantineReason::timestamp(k, t).map(Some),
             }
         };
         let mut ev = Event::new(value, self.feed.clone(), self.ctx.observed_at);

@@ -126,6 +126,13 @@ impl Producer {
     }
 }
 
+/// Sets `created_by_ref` of an object to the producer's identity, when there is one.
+fn created_by(obj: &mut Value, producer: Option<&Producer>) {
+    if let (Some(p), Some(map)) = (producer, obj.as_object_mut()) {
+        map.insert("created_by_ref".into(), Value::from(p.stix_id()));
+    }
+}
+
 /// The deterministic STIX id (`indicator--<UUIDv5>`) of an indicator.
 pub fn stix_id(ind: &Indicator) -> String {
     value_stix_id(&ind.value)
@@ -189,9 +196,7 @@ pub fn indicator_to_stix(ind: &Indicator, producer: Option<&Producer>) -> Value 
         "labels": labels,
         "object_marking_refs": [tlp_marking_ref(ind.tlp)],
     });
-    if let (Some(p), Some(map)) = (producer, obj.as_object_mut()) {
-        map.insert("created_by_ref".into(), Value::from(p.stix_id()));
-    }
+    created_by(&mut obj, producer);
     obj
 }
 
@@ -208,9 +213,7 @@ pub fn malware_to_stix(family: &str, producer: Option<&Producer>) -> Value {
         "is_family": true,
         "object_marking_refs": [tlp_marking_ref(Tlp::Clear)],
     });
-    if let (Some(p), Some(map)) = (producer, obj.as_object_mut()) {
-        map.insert("created_by_ref".into(), Value::from(p.stix_id()));
-    }
+    created_by(&mut obj, producer);
     obj
 }
 
@@ -249,12 +252,8 @@ pub fn related_to_stix(ind: &Indicator, producer: Option<&Producer>) -> Vec<Valu
         "description": format!("Seen {} times in feed {}", ind.sightings, ind.feed),
         "object_marking_refs": marking,
     }));
-    if let Some(p) = producer {
-        for o in &mut out {
-            if let Some(map) = o.as_object_mut() {
-                map.insert("created_by_ref".into(), Value::from(p.stix_id()));
-            }
-        }
+    for o in &mut out {
+        created_by(o, producer);
     }
     out
 }
@@ -294,9 +293,7 @@ pub fn notice_to_stix(n: &StoredNotice, producer: Option<&Producer>) -> Value {
         "labels": [notice.pap.as_str().to_ascii_lowercase()],
         "object_marking_refs": [tlp_marking_ref(notice.tlp)],
     });
-    if let (Some(p), Some(map)) = (producer, obj.as_object_mut()) {
-        map.insert("created_by_ref".into(), Value::from(p.stix_id()));
-    }
+    created_by(&mut obj, producer);
     obj
 }
 
@@ -403,9 +400,7 @@ pub fn item_indicator(item: &crate::aggregate::NoticeItem, feed: &str) -> Option
     ev.source_asn = item.source_asn;
     ev.as_org = item.as_org.clone();
     ev.victim_count = item.victim_count;
-    let mut state = crate::aggregate::CleanupState::new();
-    state.observe(&ev);
-    let mut ind = state.indicators.pop()?;
+    let mut ind = Indicator::from_event(&ev);
     ind.sightings = item.sightings.max(1);
     Some(ind)
 }

@@ -27,7 +27,7 @@ use crate::mapping::{self, Direction};
 use crate::model::{Classification, Event, IndicatorKind, IndicatorValue};
 use crate::pattern;
 use crate::source::{Convert, QuarantineReason};
-use crate::time::{UnixTime, parse_timestamp};
+use crate::time::UnixTime;
 use liaison_core::Tlp;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -71,14 +71,7 @@ fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 fn time(v: &Value, k: &str) -> Result<Option<UnixTime>, QuarantineReason> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(t)) => {
-            parse_timestamp(t.as_bytes())
-                .map(Some)
-                .ok_or_else(|| QuarantineReason::BadTimestamp {
-                    column: k.to_string(),
-                    value: t.chars().take(64).collect(),
-                })
-        }
+        Some(Value::String(t)) => QuarantineReason::timestamp(k, t).map(Some),
         Some(other) => Err(wrong_type(k, "a timestamp string", other)),
     }
 }

@@ -95,29 +95,50 @@ struct Selection {
     left_out: u64,
 }
 
+/// One MISP event of an export: the indicators of one feed at one marking.
+struct Group {
+    uuid: Uuid,
+    /// The event's header (its `timestamp` the group's newest sighting).
+    header: serde_json::Value,
+    indices: Vec<u32>,
+}
+
 impl Selection {
-    /// The MISP events: (feed, marking, indices, newest sighting).
-    fn groups(&self) -> Vec<(Arc<str>, Tlp, Vec<u32>, UnixTime)> {
-        let mut out: Vec<(Arc<str>, Tlp, Vec<u32>, UnixTime)> = Vec::new();
+    /// The MISP events, in the selection's order (by feed, then marking).
+    fn groups(&self) -> Vec<Group> {
+        let mut runs: Vec<(Arc<str>, Tlp, Vec<u32>, UnixTime)> = Vec::new();
         for &i in &self.chosen {
             let ind = &self.state.indicators[i as usize];
-            match out.last_mut() {
+            match runs.last_mut() {
                 Some((f, t, ixs, newest)) if *f == ind.feed && *t == ind.tlp => {
                     ixs.push(i);
                     *newest = (*newest).max(ind.last_seen);
                 }
-                _ => out.push((ind.feed.clone(), ind.tlp, vec![i], ind.last_seen)),
+                _ => runs.push((ind.feed.clone(), ind.tlp, vec![i], ind.last_seen)),
             }
         }
-        out
-    }
-
-    fn org(&self) -> Org {
-        Org {
+        let org = Org {
             code: self.producer.code.clone(),
             name: self.producer.name.clone(),
-        }
+        };
+        runs.into_iter()
+            .map(|(feed, tlp, indices, newest)| Group {
+                uuid: event_uuid(&org, &feed, tlp),
+                header: event_header(&org, &feed, tlp, newest),
+                indices,
+            })
+            .collect()
     }
+}
+
+/// A MISP feed's `manifest.json`: event uuid → the header's manifest fields.
+fn manifest(groups: &[Group]) -> serde_json::Value {
+    serde_json::Value::Object(
+        groups
+            .iter()
+            .map(|g| (g.uuid.to_string(), manifest_entry(&g.header)))
+            .collect(),
+    )
 }
 
 /// Counts bytes written.
@@ -174,10 +195,9 @@ fn write_stix(sel: &Selection, out: impl Write) -> std::io::Result<(u64, u64)> {
     Ok((objects, counting.n))
 }
 
-fn write_misp_event(sel: &Selection, g: &(Arc<str>, Tlp, Vec<u32>, UnixTime), out: impl Write) -> std::io::Result<()> {
-    let header = event_header(&sel.org(), &g.0, g.1, g.3);
-    let mut w = EventWriter::begin(out, &header)?;
-    for &i in &g.2 {
+fn write_misp_event(sel: &Selection, g: &Group, out: impl Write) -> std::io::Result<()> {
+    let mut w = EventWriter::begin(out, &g.header)?;
+    for &i in &g.indices {
         w.attribute(&sel.state.indicators[i as usize])?;
     }
     w.finish()?;
@@ -204,11 +224,10 @@ fn write_misp(sel: &Selection, out: impl Write) -> std::io::Result<(u64, u64)> {
 /// polling the directory never reads half a file.
 fn write_feed(sel: &Selection, dir: &Path) -> std::io::Result<(u64, u64)> {
     std::fs::create_dir_all(dir)?;
-    let mut manifest = serde_json::Map::new();
     let mut bytes = 0;
     let groups = sel.groups();
     for g in &groups {
-        let uuid = event_uuid(&sel.org(), &g.0, g.1);
+        let uuid = g.uuid;
         let tmp = dir.join(format!(".{uuid}.json.tmp"));
         let mut c = Counting {
             inner: BufWriter::new(std::fs::File::create(&tmp)?),
@@ -218,12 +237,8 @@ fn write_feed(sel: &Selection, dir: &Path) -> std::io::Result<(u64, u64)> {
         bytes += c.n;
         c.inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, dir.join(format!("{uuid}.json")))?;
-        manifest.insert(
-            uuid.to_string(),
-            manifest_entry(&event_header(&sel.org(), &g.0, g.1, g.3)),
-        );
     }
-    let body = serde_json::to_vec_pretty(&serde_json::Value::Object(manifest))?;
+    let body = serde_json::to_vec_pretty(&manifest(&groups))?;
     bytes += body.len() as u64;
     let tmp = dir.join(".manifest.json.tmp");
     std::fs::write(&tmp, &body)?;
@@ -365,15 +380,7 @@ impl Node {
     /// subscribes to the node's feed.
     pub async fn intel_misp_manifest(&self, p: &Principal, q: &ExportQuery) -> Result<serde_json::Value> {
         let sel = self.export_selection(p, q, false).await?;
-        let mut m = serde_json::Map::new();
-        for g in sel.groups() {
-            let uuid = event_uuid(&sel.org(), &g.0, g.1);
-            m.insert(
-                uuid.to_string(),
-                manifest_entry(&event_header(&sel.org(), &g.0, g.1, g.3)),
-            );
-        }
-        Ok(serde_json::Value::Object(m))
+        Ok(manifest(&sel.groups()))
     }
 
     /// One event of the MISP feed (`<uuid>.json`); "not found" for an event the reader's
@@ -383,7 +390,7 @@ impl Node {
         let group = sel
             .groups()
             .into_iter()
-            .find(|g| event_uuid(&sel.org(), &g.0, g.1) == event)
+            .find(|g| g.uuid == event)
             .ok_or_else(|| ServiceError::NotFound(format!("MISP event {event}")))?;
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
