@@ -310,7 +310,7 @@ impl<'de> Visitor<'de> for MispAttrs<'_, '_, '_> {
         let (st, ev) = (self.0, self.1);
         while let Some(v) = seq.next_element::<Value>()? {
             st.sink.entry += 1;
-            match ev.attribute(st.sink.entry, &v) {
+            match ev.attribute(st.sink.entry, &v, st.sink.config.limits.max_field_bytes) {
                 Ok(true) => st.sink.report.rows += 1,
                 Ok(false) => {}
                 Err(reason) => st.sink.bad(reason, &v),

@@ -290,7 +290,7 @@ impl MispEvent {
     }
 
     /// Reads one attribute. `Ok(false)`: skipped (counted in `skipped`).
-    pub(crate) fn attribute(&mut self, entry: u64, v: &Value) -> Result<bool, QuarantineReason> {
+    pub(crate) fn attribute(&mut self, entry: u64, v: &Value, max_field: usize) -> Result<bool, QuarantineReason> {
         if !v.is_object() {
             return Err(QuarantineReason::Malformed {
                 message: "attribute is not a JSON object".into(),
@@ -320,6 +320,7 @@ impl MispEvent {
         };
         // The direction is in the type; the stored indicator keeps it through its
         // classification only (docs/intel-formats.md).
+        QuarantineReason::check_len("value", raw, max_field)?;
         let Some((kind, _direction)) = mapping::from_misp_type(ty) else {
             self.skipped += 1;
             return Ok(false);

@@ -70,6 +70,20 @@ pub enum QuarantineReason {
 }
 
 impl QuarantineReason {
+    /// Refuses a JSON entry's value `text` of field `field` longer than `limit` bytes
+    /// ([`Limits::max_field_bytes`]), as the CSV readers refuse a long field.
+    pub(crate) fn check_len(field: &str, text: &str, limit: usize) -> Result<(), QuarantineReason> {
+        if text.len() > limit {
+            return Err(QuarantineReason::Malformed {
+                message: format!(
+                    "field '{field}' is {} bytes, over the limit of {limit} (max_field_bytes)",
+                    text.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Parses the timestamp in field `field` of a JSON entry, or says which field held what.
     pub(crate) fn timestamp(field: &str, text: &str) -> Result<UnixTime, QuarantineReason> {
         parse_timestamp(text.as_bytes()).ok_or_else(|| QuarantineReason::BadTimestamp {

@@ -120,7 +120,11 @@ fn address(lit: &str) -> Result<IndicatorValue, QuarantineReason> {
 }
 
 /// The value a comparison names, if Liaison keeps its kind.
-fn named_value(c: &pattern::Comparison) -> Result<Option<(IndicatorValue, Direction)>, QuarantineReason> {
+fn named_value(
+    c: &pattern::Comparison,
+    max_field: usize,
+) -> Result<Option<(IndicatorValue, Direction)>, QuarantineReason> {
+    QuarantineReason::check_len(&format!("{}:{}", c.object, c.path), &c.literal, max_field)?;
     let Some((kind, dir)) = mapping::from_stix_path(&c.object, &c.path) else {
         return Ok(None);
     };
@@ -132,7 +136,10 @@ fn named_value(c: &pattern::Comparison) -> Result<Option<(IndicatorValue, Direct
 }
 
 /// The value of a cyber-observable object.
-fn observable_value(ty: &str, v: &Value) -> Result<Option<IndicatorValue>, QuarantineReason> {
+fn observable_value(ty: &str, v: &Value, max_field: usize) -> Result<Option<IndicatorValue>, QuarantineReason> {
+    if let Some(text) = v.get("value").and_then(Value::as_str) {
+        QuarantineReason::check_len("value", text, max_field)?;
+    }
     Ok(Some(match ty {
         "ipv4-addr" | "ipv6-addr" => address(s(v, "value").ok_or(QuarantineReason::Malformed {
             message: format!("{ty} without a value"),
@@ -292,7 +299,7 @@ impl StixDoc {
                 })?;
                 let mut values = Vec::new();
                 for n in &named {
-                    if let Some((val, dir)) = named_value(&n.comparison)? {
+                    if let Some((val, dir)) = named_value(&n.comparison, max_field)? {
                         values.push((val, n.port, dir));
                     }
                 }
@@ -324,7 +331,7 @@ impl StixDoc {
                 Ok(true)
             }
             t if OBSERVABLES.contains(&t) => {
-                let Some(val) = observable_value(t, v)? else {
+                let Some(val) = observable_value(t, v, max_field)? else {
                     return Ok(false);
                 };
                 self.pending.push(Pending {

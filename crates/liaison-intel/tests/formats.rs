@@ -428,3 +428,34 @@ fn a_configured_source_sets_the_default_marking_and_the_cap() {
         .is_err()
     );
 }
+
+#[test]
+fn a_value_over_the_field_limit_is_quarantined_not_stored() {
+    let long = format!("http://evil.example/{}", "a".repeat(9000));
+    let misp_doc = serde_json::json!({"Event": {"uuid": "u", "Tag": [{"name": "tlp:green"}], "Attribute": [
+        {"type": "url", "value": long},
+        {"type": "url", "value": "http://evil.example/short"}
+    ]}});
+    let (events, rep) = import(misp(), misp_doc.to_string().as_bytes());
+    assert_eq!((events.len(), rep.quarantined), (1, 1), "{rep:?}");
+    assert!(
+        rep.quarantine[0]
+            .to_string()
+            .contains("field 'value' is 9020 bytes, over the limit of 8192"),
+        "{}",
+        rep.quarantine[0]
+    );
+    let bundle = serde_json::json!({"type": "bundle", "id": "bundle--1", "objects": [
+        {"type": "indicator", "id": "indicator--1", "pattern": format!("[url:value = '{long}']"), "pattern_type": "stix"},
+        {"type": "url", "id": "url--2", "value": long}
+    ]});
+    let (events, rep) = import(stix(), bundle.to_string().as_bytes());
+    assert_eq!((events.len(), rep.quarantined), (0, 2), "{rep:?}");
+    assert!(
+        rep.quarantine[0]
+            .to_string()
+            .contains("field 'url:value' is 9020 bytes"),
+        "{}",
+        rep.quarantine[0]
+    );
+}
