@@ -2,7 +2,8 @@
 """The one TAXII 2.1 client of the benchmark, used unchanged against medallion and Liaison.
 
     client.py URL --user U --password P --collection ID [--per-page 100] [--runs 3]
-              [--expect N] [--bundle BUNDLE.json] [--json] [--label NAME]
+              [--expect N] [--bundle BUNDLE.json] [--by ids|values] [--match-type T]
+              [--json] [--label NAME]
 
 URL is the API root (e.g. http://127.0.0.1:5501/api1/); a discovery URL (one whose
 answer lists `api_roots`, e.g. .../taxii2/) is also accepted and resolved to the API root
@@ -13,11 +14,15 @@ collection.get_objects, per_request=PER_PAGE)`, which follows the envelope's `ne
 while `more` is true.  The run's wall-clock time covers the paging only (the collection's
 own metadata is fetched once before the runs).  Every run checks that each object id
 arrived exactly once and, with --expect, that N distinct ids arrived (with --bundle: exactly
-the bundle's ids).  Prints objects/s per run and the median; --json prints one JSON result.
+the bundle's ids, or with --by values exactly the bundle's indicator values, for a server that
+keeps indicators by value and gives them its own ids, as Liaison does).  --match-type T asks
+for objects of type T only (`match[type]`; Liaison serves each indicator with its sighting).
+Prints objects/s per run and the median; --json prints one JSON result.
 """
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -85,7 +90,19 @@ class Deadline:
         return self._request(*args, **kwargs)
 
 
-def one_run(collection, per_page, expect, expected_ids, log, deadline, max_run_s):
+# The value a pattern names: `...value = 'X'` or `file:hashes.'SHA-256' = 'X'` (both the
+# plain `[ipv4-addr:value = ...]` form and the directed `network-traffic:dst_ref.value` form).
+VALUE = re.compile(r"(?:value|hashes\.'SHA-256')\s*=\s*'([^']*)'")
+
+
+def key_of(o, by):
+    if by == "ids":
+        return o["id"]
+    m = VALUE.search(o.get("pattern", ""))
+    return m.group(1) if m else "(no value: %s)" % o["id"]
+
+
+def one_run(collection, per_page, expect, expected_ids, log, deadline, max_run_s, by="ids", match_type=None):
     log.pages.clear()
     seen = set()
     dupes = 0
@@ -95,7 +112,9 @@ def one_run(collection, per_page, expect, expected_ids, log, deadline, max_run_s
     completed = True
     t0 = time.perf_counter()
     deadline.until = t0 + max_run_s if max_run_s else None
-    pages = as_pages(collection.get_objects, per_request=per_page)
+    kwargs = {"type": match_type} if match_type else {}
+    pages = as_pages(collection.get_objects, per_request=per_page, **kwargs)
+    keys = set()
     while True:
         try:
             envelope = next(pages)
@@ -113,6 +132,8 @@ def one_run(collection, per_page, expect, expected_ids, log, deadline, max_run_s
                 dupes += 1
             else:
                 seen.add(oid)
+            if by != "ids" and o.get("type") == "indicator":
+                keys.add(key_of(o, by))
         more_false_at_end = not envelope.get("more", False)
     wall = time.perf_counter() - t0
     deadline.until = None
@@ -122,11 +143,12 @@ def one_run(collection, per_page, expect, expected_ids, log, deadline, max_run_s
         problems.append("run stopped at its %g s budget (incomplete: a lower bound on the time)" % max_run_s)
     if dupes:
         problems.append("%d duplicate ids" % dupes)
-    if expect is not None and len(seen) != expect:
+    if by == "ids" and expect is not None and len(seen) != expect:
         problems.append("%d distinct ids, expected %d" % (len(seen), expect))
-    if expected_ids is not None and seen != expected_ids:
-        problems.append("%d expected ids missing, %d unexpected ids" %
-                        (len(expected_ids - seen), len(seen - expected_ids)))
+    got = seen if by == "ids" else keys
+    if expected_ids is not None and got != expected_ids:
+        problems.append("%d expected %s missing, %d unexpected" %
+                        (len(expected_ids - got), by, len(got - expected_ids)))
     over = [s for s in sizes if s > per_page]
     if over:
         problems.append("%d pages larger than limit=%d (max %d)" % (len(over), per_page, max(over)))
@@ -167,7 +189,10 @@ def main(argv=None):
     ap.add_argument("--per-page", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--expect", type=int, help="number of distinct objects the collection holds")
-    ap.add_argument("--bundle", help="STIX bundle whose ids must arrive, exactly")
+    ap.add_argument("--bundle", help="STIX bundle whose ids (or values, --by values) must arrive, exactly")
+    ap.add_argument("--by", choices=["ids", "values"], default="ids",
+                    help="compare with the bundle by object id (default) or by indicator value")
+    ap.add_argument("--match-type", help="ask only for objects of this STIX type (match[type])")
     ap.add_argument("--label", default="", help="name of the server, copied into the result")
     ap.add_argument("--max-run-s", type=float, default=0,
                     help="stop a run that has not finished after this many seconds (0: no limit); "
@@ -178,8 +203,8 @@ def main(argv=None):
     expected_ids = None
     if args.bundle:
         with open(args.bundle, encoding="utf-8") as f:
-            expected_ids = {o["id"] for o in json.load(f)["objects"]}
-        if args.expect is None:
+            expected_ids = {key_of(o, args.by) for o in json.load(f)["objects"]}
+        if args.expect is None and args.by == "ids":
             args.expect = len(expected_ids)
 
     api_root = resolve_api_root(args.url, args.user, args.password, args.collection)
@@ -196,7 +221,8 @@ def main(argv=None):
     say("collection %s at %s, %d runs, per page %d" % (args.collection, api_root, args.runs, args.per_page))
     runs = []
     for i in range(args.runs):
-        r = one_run(collection, args.per_page, args.expect, expected_ids, log, deadline, args.max_run_s)
+        r = one_run(collection, args.per_page, args.expect, expected_ids, log, deadline, args.max_run_s,
+                    args.by, args.match_type)
         runs.append(r)
         say("run %d: %d objects (%d distinct) in %d pages, %.2f s -> %.1f objects/s; first page %.2f s, "
             "page median %.4f s max %.4f s; %s" % (
@@ -212,6 +238,8 @@ def main(argv=None):
         "api_root": api_root,
         "collection": args.collection,
         "per_page": args.per_page,
+        "by": args.by,
+        "match_type": args.match_type,
         "runs": runs,
         "objects_per_s": rates,
         "median_objects_per_s": round(statistics.median(rates), 1) if rates else None,

@@ -6,7 +6,8 @@
 The indicators have the shape Liaison exports (type, spec_version, id, created,
 modified, name, indicator_types, pattern, pattern_type, pattern_version,
 valid_from, confidence, labels, object_marking_refs).  Patterns are a mix of
-ipv4-addr, domain-name, url and file SHA-256.  Object i is created inside its
+ipv4-addr, domain-name, url and file SHA-256, every value distinct (object i's address is the
+i-th of 198.18.0.0/15), so a server that keeps indicators by value holds N of them.  Object i is created inside its
 own 300-second slot starting at 2024-01-01T00:00:00Z, and modified later inside
 the same slot, so `created` and `modified` are distinct and strictly increase
 with i across ~347 days (100,000 objects): `added_after` filters are meaningful.
@@ -43,10 +44,15 @@ def stix_time(t):
 def make_observable(rng, kind, i):
     """Return (pattern, value) for one indicator of the given kind."""
     if kind == "ipv4":
-        # Documentation and benchmarking ranges only (RFC 5737 / RFC 2544).
-        net = rng.choice(["192.0.2", "198.51.100", "203.0.113", "198.18.%d" % rng.randrange(256),
-                          "198.19.%d" % rng.randrange(256)])
-        value = "%s.%d" % (net, rng.randrange(1, 255))
+        # The benchmarking range 198.18.0.0/15 (RFC 2544), one address per object (i < 131,072)
+        # so that every object is a distinct indicator. The random draws of the first version
+        # of this generator are kept, so every other field is as it was.
+        rng.choice(["192.0.2", "198.51.100", "203.0.113", "198.18.%d" % rng.randrange(256),
+                    "198.19.%d" % rng.randrange(256)])
+        rng.randrange(1, 255)
+        if i >= 1 << 17:
+            raise SystemExit("at most 131,072 objects: one benchmarking address each")
+        value = "198.%d.%d.%d" % (18 + (i >> 16), (i >> 8) & 255, i & 255)
         return "[ipv4-addr:value = '%s']" % value, value
     if kind == "domain":
         value = "%s-%s%d.example.%s" % (rng.choice(WORDS), rng.choice(WORDS), i, rng.choice(TLDS))

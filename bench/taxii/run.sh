@@ -72,11 +72,16 @@ medallion)
 liaison)
     [ $# -eq 4 ] || { echo "usage: $0 liaison URL USER TOKEN" >&2; exit 2; }
     echo "== Liaison at $2, $N objects expected, $RUNS runs, $PER_PAGE per page ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
-    out=data/result-liaison-$N.json
     status=0
+    # Liaison keeps indicators by value and gives them its own ids: compared by value.
+    # MATCH_TYPE=indicator (the default) pages the 100,000 indicator objects alone; MATCH_TYPE=
+    # (empty) pages everything, each indicator with its sighting.
+    match=()
+    [ -n "${MATCH_TYPE-indicator}" ] && match=(--match-type "${MATCH_TYPE-indicator}")
+    out=data/result-liaison-$N-${MATCH_TYPE-indicator}.json; out=${out/%-.json/-all.json}
     .venv/bin/python client.py "$2" --user "$3" --password "$4" --collection "$COLLECTION" \
-        --per-page "$PER_PAGE" --runs "$RUNS" --bundle "$BUNDLE" --max-run-s "$MAX_RUN_S" \
-        --label liaison --json > "$out" || status=$?
+        --per-page "$PER_PAGE" --runs "$RUNS" --bundle "$BUNDLE" --by values "${match[@]}" \
+        --max-run-s "$MAX_RUN_S" --label liaison --json > "$out" || status=$?
     echo "== Liaison: $N objects"
     summary "$out"
     exit $status

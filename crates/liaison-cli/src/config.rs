@@ -34,6 +34,12 @@ pub struct Config {
     /// (docs/letter.md).
     #[serde(default)]
     pub letter: liaison_service::letter::LetterConfig,
+    /// The TAXII 2.1 server: page sizes, partner collections (docs/intel-formats.md).
+    #[serde(default)]
+    pub taxii: liaison_service::taxii::TaxiiConfig,
+    /// Partners' TAXII collections and MISP feeds pulled as sources (docs/intel-formats.md).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pull: liaison_service::intel_pull::PullSources,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -147,6 +153,8 @@ impl Config {
             markings: Default::default(),
             evidence: liaison_service::evidence::EvidenceConfig::default().resolved(data_dir),
             letter: Default::default(),
+            taxii: Default::default(),
+            pull: Default::default(),
         }
     }
 
@@ -167,6 +175,17 @@ impl Config {
         c.apply_env()?;
         c.sla.validate().with_context(|| format!("in {}", path.display()))?;
         c.limits.validate().with_context(|| format!("in {}", path.display()))?;
+        c.taxii
+            .validate()
+            .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
+        liaison_service::intel_pull::validate(&c.pull).map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
+        for s in c.pull.values_mut() {
+            for p in [&mut s.token_file, &mut s.ca_file].into_iter().flatten() {
+                if p.is_relative() {
+                    *p = data_dir.join(&*p);
+                }
+            }
+        }
         c.evidence
             .validate()
             .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
@@ -265,6 +284,33 @@ max_connections_per_address = {maxa}
 # notice_pap = "PAP:GREEN"
 # [markings.clients]
 # "CN-CNCERT" = ["CN-ISP-A"]
+
+# TAXII 2.1 (docs/intel-formats.md, "TAXII 2.1") at /taxii2/ on the API's address: every agency
+# of the node has a community collection (up to TLP:GREEN) and an inbox its analysts add STIX to;
+# a collection for a partner agency carries up to the level you choose (never TLP:RED), from every
+# feed or the feeds listed. Clients sign in with a token (Bearer, or Basic: user name, token).
+# [taxii]
+# default_page = 100
+# max_page = 1000
+# max_content_bytes = 10485760
+# community_collection = true
+# [[taxii.collections]]
+# audience = "CN-MPS"
+# tlp_max = "TLP:AMBER"
+# feeds = ["sinkhole"]
+
+# Pulling from partners (`liaison intel pull`, and `liaison serve` every `every_minutes`): a
+# partner's TAXII 2.1 collection (url = the collection's URL) or MISP feed (url = the directory
+# of manifest.json), ingested for one of this node's agencies under the feed name (default: the
+# section's name). The token is read from token_file (Bearer; with `user`, HTTP Basic); what
+# arrives unmarked gets default_tlp. What was seen is kept: nothing is pulled twice.
+# [pull.partner-cert]
+# kind = "taxii"
+# url = "https://taxii.partner.example/taxii2/api1/collections/COLLECTION-ID/"
+# user = "liaison"
+# token_file = "partner-cert.token"
+# default_tlp = "TLP:AMBER"
+# every_minutes = 60
 
 # Evidence files (`liaison evidence …`, docs/evidence.md): content is stored encrypted and
 # content-addressed in `dir` (default DATA_DIR/evidence); the key-encryption keys are in

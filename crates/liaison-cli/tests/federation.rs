@@ -1343,6 +1343,7 @@ fn cli_probe(words: &str, id: &str, item: &str) -> Option<Vec<String>> {
         "intel remediation" => v(&["intel", "remediation"]),
         // The bundle to stdout, where the probe reads it.
         "intel export" => v(&["intel", "export", "--format", "stix", "--out", "/dev/stdout"]),
+        "intel pull" => v(&["intel", "pull", "--list"]),
         "intel ingest" => None,
         "intel notices" => v(&["intel", "notices", "--items", "50"]),
         "intel feedback" => v(&["intel", "feedback", item, "false-positive"]),

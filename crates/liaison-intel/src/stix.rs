@@ -222,7 +222,6 @@ pub fn malware_to_stix(family: &str, producer: Option<&Producer>) -> Value {
 pub fn related_to_stix(ind: &Indicator, producer: Option<&Producer>) -> Vec<Value> {
     let id = stix_id(ind);
     let created = format_rfc3339(ind.first_seen);
-    let modified = format_rfc3339(ind.last_seen.max(ind.first_seen));
     let marking = [tlp_marking_ref(ind.tlp)];
     let mut out = Vec::with_capacity(2);
     if let Some(m) = &ind.malware {
@@ -239,7 +238,19 @@ pub fn related_to_stix(ind: &Indicator, producer: Option<&Producer>) -> Vec<Valu
             "object_marking_refs": marking,
         }));
     }
-    out.push(json!({
+    for o in &mut out {
+        created_by(o, producer);
+    }
+    out.push(sighting_to_stix(ind, producer));
+    out
+}
+
+/// The `sighting` of an indicator: how often and between when its feed saw it.
+pub fn sighting_to_stix(ind: &Indicator, producer: Option<&Producer>) -> Value {
+    let id = stix_id(ind);
+    let created = format_rfc3339(ind.first_seen);
+    let modified = format_rfc3339(ind.last_seen.max(ind.first_seen));
+    let mut obj = json!({
         "type": "sighting",
         "spec_version": "2.1",
         "id": format!("sighting--{}", v5(&format!("sighting|{id}"))),
@@ -250,12 +261,10 @@ pub fn related_to_stix(ind: &Indicator, producer: Option<&Producer>) -> Vec<Valu
         "first_seen": created,
         "last_seen": modified,
         "description": format!("Seen {} times in feed {}", ind.sightings, ind.feed),
-        "object_marking_refs": marking,
-    }));
-    for o in &mut out {
-        created_by(o, producer);
-    }
-    out
+        "object_marking_refs": [tlp_marking_ref(ind.tlp)],
+    });
+    created_by(&mut obj, producer);
+    obj
 }
 
 /// A clean-up notice as a `report` whose `object_refs` are its items' indicators; its

@@ -62,7 +62,8 @@ pub fn router(node: Node) -> Router {
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));
     let doc = openapi::document(&node);
-    api.merge(crate::ui::router(node)) // [ui] web pages at / (see docs/ui.md)
+    api.merge(crate::taxii::router(node.clone())) // [intel] TAXII 2.1 at /taxii2/ (its own error format)
+        .merge(crate::ui::router(node)) // [ui] web pages at / (see docs/ui.md)
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", doc))
 }
 

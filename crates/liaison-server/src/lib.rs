@@ -18,6 +18,8 @@ pub mod federation;
 pub mod intel; // [intel] network clean-up
 pub mod marking_rules;
 pub mod openapi;
+pub mod pull; // [intel] pulling partners' TAXII collections and MISP feeds
+pub mod taxii; // [intel] TAXII 2.1 at /taxii2/
 pub mod ui;
 
 use liaison_service::Node;
@@ -76,6 +78,8 @@ pub async fn serve_with(
     let fed = federation::start_with(node.clone(), fed_settings, limits)
         .await
         .map_err(std::io::Error::other)?;
+    // [intel] partners' TAXII collections and MISP feeds on their schedule.
+    let puller = pull::spawn_schedule(node.clone());
     let app = api::router(node).layer(tower_http::trace::TraceLayer::new_for_http());
     // Handlers that need the peer's address take `ConnectInfo<SocketAddr>`: the accept loop puts
     // it into every request.
@@ -87,6 +91,9 @@ pub async fn serve_with(
     };
     let result = conn::serve(api, app, shutdown).await;
     watcher.abort();
+    if let Some(p) = puller {
+        p.abort();
+    }
     if let Some(f) = fed {
         f.stop(); // [federation]
     }

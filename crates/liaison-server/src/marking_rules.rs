@@ -171,6 +171,7 @@ pub const CLI: &[(&str, Reach)] = &[
     ("intel answer", Reach::Intel),
     ("intel remediation", Reach::Statistics),
     ("intel export", Reach::Intel),
+    ("intel pull", Reach::Intel),
     ("backup", Reach::NodeOperator),
     ("restore", Reach::NodeOperator),
 ];

@@ -245,6 +245,7 @@ fn status_of(e: &ServiceError) -> u16 {
 }
 
 /// A job being run: updates its counters from the pipeline's progress.
+#[derive(Clone)]
 pub struct JobHandle(Arc<JobCell>);
 
 impl JobHandle {

@@ -30,6 +30,7 @@ pub mod instances;
 pub mod intel;
 pub mod intel_export;
 pub mod intel_ingest;
+pub mod intel_pull;
 pub mod legal;
 pub mod letter;
 pub mod markings;
@@ -39,6 +40,7 @@ pub mod report;
 pub mod reports;
 pub mod requests;
 pub mod setup;
+pub mod taxii;
 
 pub use directory::{AgencyView, ContactView};
 pub use error::{Result, ServiceError};

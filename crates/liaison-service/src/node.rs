@@ -31,6 +31,13 @@ pub struct Node {
     /// `[letter]`: the formal letter's font and source language ([`Node::with_letter_config`]).
     pub(crate) letter: Arc<crate::letter::LetterConfig>,
     pub(crate) letter_font: Arc<crate::letter::FontCache>,
+    /// `[taxii]`: collections and page sizes ([`Node::with_taxii_config`]).
+    pub(crate) taxii: Arc<crate::taxii::TaxiiConfig>,
+    /// TAXII status resources of this process.
+    pub(crate) taxii_rt: Arc<crate::taxii::TaxiiRuntime>,
+    /// `[pull.*]`: partners' TAXII collections and MISP feeds, and the data directory
+    /// ([`Node::with_pull_sources`]).
+    pub(crate) pull: Arc<(crate::intel_pull::PullSources, std::path::PathBuf)>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -67,6 +74,9 @@ impl Node {
             evidence: Default::default(),
             letter: Default::default(),
             letter_font: Default::default(),
+            taxii: Default::default(),
+            taxii_rt: Default::default(),
+            pull: Default::default(),
         }
     }
 

@@ -244,6 +244,32 @@ ALTER TABLE intel_indicator ADD COLUMN ingested_by TEXT;
 ALTER TABLE intel_indicator_undo ADD COLUMN ingested_by TEXT
 "#;
 
+/// Schema migration 21: when each indicator row was last written (`changed_at`, UTC
+/// milliseconds), the `date_added` of its objects in the TAXII collections
+/// (docs/intel-formats.md, "TAXII"), indexed with the id for keyset paging. Rows stored
+/// before take their last sighting, and never a time before [`CHANGE_FLOOR_MS`], so that
+/// they sort after the objects every collection holds from the start.
+pub(crate) const MIGRATION_21: &str = r#"
+ALTER TABLE intel_indicator ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE intel_indicator_undo ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0;
+UPDATE intel_indicator SET changed_at = CASE WHEN last_seen > 1764547200000 THEN last_seen ELSE 1764547200001 END;
+CREATE INDEX intel_indicator_changed ON intel_indicator (changed_at, id)
+"#;
+
+/// The earliest `changed_at` an indicator row gets: one millisecond after
+/// `liaison_intel::stix::MAPPING_EPOCH` (2025-12-01), the `date_added` of the objects a TAXII
+/// collection holds from the start (its producer's identity, the marking definitions).
+pub const CHANGE_FLOOR_MS: i64 = 1_764_547_200_001;
+
+/// The `changed_at` of rows written now (never below [`CHANGE_FLOOR_MS`]).
+fn change_stamp() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    now.max(CHANGE_FLOOR_MS)
+}
+
 /// Rows per statement when the journal is cleared or a run rolled back.
 const JOURNAL_ROWS: i64 = 2000;
 
@@ -259,7 +285,7 @@ pub struct IntelRecovery {
 }
 
 /// Columns of `intel_indicator`, in bind order.
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 26] = [
     "id",
     "kind",
     "value",
@@ -285,11 +311,12 @@ const COLUMNS: [&str; 25] = [
     "reappeared_at",
     "reappearances",
     "ingested_by",
+    "changed_at",
 ];
 
-/// Indicator rows per SQLite statement: 25 parameters each, 32,750 per statement, just below
+/// Indicator rows per SQLite statement: 26 parameters each, 32,760 per statement, just below
 /// SQLite's limit of 32,766.
-pub const SQLITE_ROWS_PER_STATEMENT: usize = 1310;
+pub const SQLITE_ROWS_PER_STATEMENT: usize = 1260;
 
 /// Indicator rows per PostgreSQL statement (one JSON parameter each).
 pub const PG_ROWS_PER_STATEMENT: usize = 5000;
@@ -396,9 +423,10 @@ fn full_sqlite_sql(upsert: bool) -> &'static str {
 }
 
 /// PostgreSQL type of each column in the JSON records.
-const PG_TYPES: [&str; 25] = [
+const PG_TYPES: [&str; 26] = [
     "integer", "text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
     "bigint", "text", "text", "bigint", "text", "text", "text", "bigint", "text", "bigint", "bigint", "bigint", "text",
+    "bigint",
 ];
 
 /// PostgreSQL statement: one JSON array of row objects, expanded by `json_to_recordset`.
@@ -451,7 +479,13 @@ fn indicator_at(state: &CleanupState, ix: u32) -> Result<&Indicator> {
 type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 /// One SQLite statement writing the indicators at `chunk`.
-fn sqlite_chunk(state: &CleanupState, chunk: &[u32], upsert: bool, words: &mut Words) -> Result<SqliteQuery> {
+fn sqlite_chunk(
+    state: &CleanupState,
+    chunk: &[u32],
+    upsert: bool,
+    stamp: i64,
+    words: &mut Words,
+) -> Result<SqliteQuery> {
     let sql = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
         full_sqlite_sql(upsert).to_string()
     } else {
@@ -485,7 +519,8 @@ fn sqlite_chunk(state: &CleanupState, chunk: &[u32], upsert: bool, words: &mut W
             .bind(ind.remediated_at.map(ms))
             .bind(ind.reappeared_at.map(ms))
             .bind(i64::from(ind.reappearances))
-            .bind(ind.ingested_by.clone());
+            .bind(ind.ingested_by.clone())
+            .bind(stamp);
     }
     Ok(q)
 }
@@ -502,10 +537,11 @@ async fn sqlite_write_rows(
     upsert: bool,
 ) -> Result<u64> {
     let (send, mut recv) = tokio::sync::mpsc::channel::<SqliteQuery>(1);
+    let stamp = change_stamp();
     let produce = async move {
         let mut words = Words::default();
         for chunk in ixs.chunks(SQLITE_ROWS_PER_STATEMENT) {
-            let q = sqlite_chunk(state, chunk, upsert, &mut words)?;
+            let q = sqlite_chunk(state, chunk, upsert, stamp, &mut words)?;
             if send.send(q).await.is_err() {
                 // The writer stopped on an error; it reports it.
                 break;
@@ -567,6 +603,7 @@ async fn sqlite_save(conn: &mut SqliteConnection, state: &CleanupState, ixs: &[u
 /// In-memory SQLite (no file for a native connection): multi-row upserts through `Any`.
 async fn any_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u32], backend: Backend) -> Result<u64> {
     let mut written = 0;
+    let stamp = change_stamp();
     for chunk in ixs.chunks(1000) {
         let mut sql = String::from("INSERT INTO intel_indicator (");
         sql.push_str(&COLUMNS.join(", "));
@@ -613,7 +650,8 @@ async fn any_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u
                 .bind(ind.remediated_at.map(ms))
                 .bind(ind.reappeared_at.map(ms))
                 .bind(i64::from(ind.reappearances))
-                .bind(ind.ingested_by.as_deref().map(str::to_string));
+                .bind(ind.ingested_by.as_deref().map(str::to_string))
+                .bind(stamp);
         }
         written += q.execute(&mut *conn).await?.rows_affected();
     }
@@ -656,7 +694,7 @@ fn json_opt_int(buf: &mut String, v: Option<i64>) {
 }
 
 /// One indicator as a JSON object keyed by column name.
-fn json_row(buf: &mut String, ix: u32, ind: &Indicator) {
+fn json_row(buf: &mut String, ix: u32, ind: &Indicator, stamp: i64) {
     let _ = write!(buf, "{{\"id\":{ix},\"kind\":");
     json_str(buf, ind.kind.as_str());
     buf.push_str(",\"value\":");
@@ -702,13 +740,14 @@ fn json_row(buf: &mut String, ix: u32, ind: &Indicator) {
     json_opt_int(buf, ind.reappeared_at.map(ms));
     let _ = write!(buf, ",\"reappearances\":{},\"ingested_by\":", ind.reappearances);
     json_opt_str(buf, ind.ingested_by.as_deref());
-    buf.push('}');
+    let _ = write!(buf, ",\"changed_at\":{stamp}}}");
 }
 
 /// PostgreSQL: chunks of rows as one JSON parameter each.
 async fn pg_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u32]) -> Result<u64> {
     let mut written = 0;
     let mut buf = String::new();
+    let stamp = change_stamp();
     for chunk in ixs.chunks(PG_ROWS_PER_STATEMENT) {
         buf.clear();
         buf.push('[');
@@ -716,7 +755,7 @@ async fn pg_save(conn: &mut sqlx::AnyConnection, state: &CleanupState, ixs: &[u3
             if i > 0 {
                 buf.push(',');
             }
-            json_row(&mut buf, ix, indicator_at(state, ix)?);
+            json_row(&mut buf, ix, indicator_at(state, ix)?, stamp);
         }
         buf.push(']');
         written += sqlx::query(pg_upsert_sql())
@@ -827,6 +866,15 @@ fn indicator_of<R: Cols>(i: usize, r: &R, words: &mut Interner) -> Result<Indica
         return Err(StoreError::Corrupt(format!(
             "intel_indicator ids are not contiguous: row {i} has id {id}"
         )));
+    }
+    indicator_row(r, words)
+}
+
+/// One indicator row (columns in [`COLUMNS`] order), wherever it sits.
+fn indicator_row<R: Cols>(r: &R, words: &mut Interner) -> Result<Indicator> {
+    let id = r.int(0)?;
+    if id < 0 {
+        return Err(StoreError::Corrupt(format!("intel_indicator row with id {id}")));
     }
     let kind: IndicatorKind = crate::parse(&r.text(1)?, "indicator kind")?;
     let raw = r.text(2)?;
@@ -966,6 +1014,34 @@ pub struct IntelCounts {
     pub notices: u64,
     pub notice_items: u64,
     pub feedback: u64,
+}
+
+/// Which indicator rows [`Store::intel_page`] reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndicatorPage {
+    /// Rows this agency ingested (its code among the row's `ingested_by`).
+    pub agency: String,
+    /// Also rows stored before the node recorded who ingested them (migration 20).
+    pub or_unattributed: bool,
+    /// Only these levels (none: no rows).
+    pub tlp: Vec<Tlp>,
+    /// Only these feeds (empty: every feed).
+    pub feeds: Vec<String>,
+    /// Rows after this `(changed_at, id)` key, or at it when `inclusive`.
+    pub after: Option<(i64, i64)>,
+    pub inclusive: bool,
+    /// Only rows written after this instant (UTC milliseconds).
+    pub added_after: Option<i64>,
+    pub limit: u32,
+}
+
+/// A row of [`Store::intel_page`].
+#[derive(Debug, Clone)]
+pub struct PagedIndicator {
+    pub id: i64,
+    /// When the row was last written (UTC milliseconds).
+    pub changed_at: i64,
+    pub indicator: Indicator,
 }
 
 /// One clean-up write transaction (see the module docs).
@@ -1344,6 +1420,75 @@ impl Store {
     }
 
     /// Row counts.
+    /// One keyset page of indicator rows in `(changed_at, id)` order (the TAXII collections'
+    /// order, docs/intel-formats.md): rows of `q.agency` (its code among `ingested_by`),
+    /// never suppressed ones, at the given TLP levels and feeds.
+    pub async fn intel_page(&self, q: &IndicatorPage) -> Result<Vec<PagedIndicator>> {
+        if q.tlp.is_empty() || q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let levels: Vec<String> = q.tlp.iter().map(|t| format!("'{}'", t.as_str())).collect();
+        let mut sql = format!(
+            "SELECT CAST(id AS BIGINT), {} FROM intel_indicator WHERE status <> 'suppressed' AND tlp IN ({}) \
+             AND ((',' || ingested_by || ',') LIKE $1 ESCAPE '\\'{})",
+            COLUMNS[1..].join(", "),
+            levels.join(", "),
+            if q.or_unattributed {
+                " OR ingested_by IS NULL"
+            } else {
+                ""
+            }
+        );
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if !q.feeds.is_empty() {
+            let ps: Vec<String> = q.feeds.iter().map(|_| next()).collect();
+            let _ = write!(sql, " AND feed IN ({})", ps.join(", "));
+        }
+        if q.after.is_some() {
+            let (a, b) = (next(), next());
+            let op = if q.inclusive { ">=" } else { ">" };
+            let _ = write!(sql, " AND (changed_at, id) {op} ({a}, {b})");
+        }
+        if q.added_after.is_some() {
+            let a = next();
+            let _ = write!(sql, " AND changed_at > {a}");
+        }
+        let _ = write!(sql, " ORDER BY changed_at, id LIMIT {}", q.limit);
+        let escaped: String = q
+            .agency
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(format!("%,{escaped},%"));
+        for f in &q.feeds {
+            query = query.bind(f.clone());
+        }
+        if let Some((t, id)) = q.after {
+            query = query.bind(t).bind(id);
+        }
+        if let Some(t) = q.added_after {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut words = Interner::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(PagedIndicator {
+                id: r.int(0)?,
+                changed_at: r.int(COLUMNS.len() - 1)?,
+                indicator: indicator_row(r, &mut words)?,
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn intel_counts(&self) -> Result<IntelCounts> {
         let (a, b, c, d): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM intel_indicator), (SELECT COUNT(*) FROM intel_notice), \

@@ -37,7 +37,10 @@ mod writer;
 pub use bulk::{BulkIn, BulkOut, transfer_subject};
 pub use evidence::{EvidenceStorage, WrappedKey, file_detail as evidence_file_detail};
 pub use evidence_package::PackageMessage;
-pub use intel::{IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner, indicator_status};
+pub use intel::{
+    CHANGE_FLOOR_MS, IndicatorPage, IntelChunks, IntelCounts, IntelLease, IntelRecovery, IntelTx, ItemOwner,
+    PagedIndicator, indicator_status,
+};
 pub use letters::{LetterRef, RequestText};
 pub use liaison_core::record::{
     AgencyFilter, AuditEntry, AuditReport, EventRecord, FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey,

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "notice-pap", crate::intel::MIGRATION_18),
     (19, "evidence-chunks", crate::evidence::MIGRATION_19),
     (20, "intel-ingested-by", crate::intel::MIGRATION_20),
+    (21, "intel-changed-at", crate::intel::MIGRATION_21),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,

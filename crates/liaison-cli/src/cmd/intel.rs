@@ -57,6 +57,15 @@ pub enum IntelCmd {
     Remediation,
     /// Export your agency's indicators as a STIX 2.1 bundle, MISP events or a MISP feed.
     Export(ExportArgs),
+    /// Pull from partners now: the `[pull.NAME]` TAXII collections and MISP feeds of
+    /// liaison.toml (all, or NAME), only what is new since the last pull.
+    Pull {
+        /// The source to pull (default: every configured one).
+        name: Option<String>,
+        /// List the sources and what each has seen, pulling nothing.
+        #[arg(long)]
+        list: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -408,6 +417,81 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                 );
             }
             Ok(())
+        }
+        IntelCmd::Pull { name, list } => {
+            node.pull_may_start(&p)?;
+            if list {
+                let l = node.pull_list(&p).await?;
+                if ctx.json {
+                    return json(&l);
+                }
+                let mut t = table(&["source", "kind", "every", "last run", "last success", "pulled", "error"]);
+                for s in &l {
+                    let when = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_else(|| "never".into());
+                    t.add_row(vec![
+                        s.name.clone(),
+                        format!("{:?}", s.kind).to_lowercase(),
+                        if s.every_minutes == 0 {
+                            "by hand".into()
+                        } else {
+                            format!("{} min", s.every_minutes)
+                        },
+                        when(s.state.last_run),
+                        when(s.state.last_success),
+                        s.state.pulled.to_string(),
+                        s.state.last_error.clone().unwrap_or_default(),
+                    ]);
+                }
+                println!("{t}");
+                return Ok(());
+            }
+            let names: Vec<String> = match name {
+                Some(n) => vec![n],
+                None => node.pull_sources().keys().cloned().collect(),
+            };
+            if names.is_empty() {
+                anyhow::bail!("no source to pull: add a [pull.NAME] section to liaison.toml (docs/intel-formats.md)");
+            }
+            let mut reports = Vec::new();
+            let mut failed = Vec::new();
+            for n in &names {
+                match liaison_server::pull::pull(&node, n).await {
+                    Ok(r) => {
+                        if !ctx.json {
+                            let new = r.ingest.as_ref().map(|i| i.summary.new_indicators).unwrap_or(0);
+                            println!(
+                                "{n}: {} {} ({} bytes), {new} new indicators for {} (feed {}){}",
+                                r.items,
+                                if node
+                                    .pull_source(n)
+                                    .map(|s| s.kind == liaison_service::intel_pull::PullKind::MispFeed)
+                                    .unwrap_or(false)
+                                {
+                                    "events"
+                                } else {
+                                    "objects"
+                                },
+                                r.bytes,
+                                r.agency,
+                                r.feed,
+                                if r.more { "; more remains: pull again" } else { "" }
+                            );
+                        }
+                        reports.push(r);
+                    }
+                    Err(e) => {
+                        eprintln!("{n}: {e}");
+                        failed.push(e);
+                    }
+                }
+            }
+            if ctx.json {
+                json(&reports)?;
+            }
+            match failed.into_iter().next() {
+                Some(e) => Err(e.into()),
+                None => Ok(()),
+            }
         }
         IntelCmd::Remediation => {
             let r = node.intel_remediation(&p).await?;

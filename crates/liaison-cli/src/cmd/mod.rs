@@ -173,6 +173,8 @@ pub async fn open_node(config: &Config) -> Result<Node> {
         .await
         .with_context(|| format!("opening the database {}", redact(&config.node.database_url)))?;
     node.with_intel_config(config.intel.clone())
+        .with_taxii_config(config.taxii.clone())
+        .with_pull_sources(config.pull.clone(), std::path::PathBuf::new())
         .with_markings(config.markings.clone())
         .context("[markings] in liaison.toml")?
         .with_evidence(config.evidence.clone())
