@@ -737,6 +737,22 @@ async fn pull_a_partners_taxii_collection_and_misp_feed() {
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     assert_eq!(pull("csirt")[0]["items"], 1);
 
+    // An event with nothing Liaison keeps (every attribute `to_ids: false`): read, judged,
+    // reported, and not fetched again.
+    let event_path = feed_dir.join(format!("{uuid}.json"));
+    let mut ev: Value = serde_json::from_str(&std::fs::read_to_string(&event_path).unwrap()).unwrap();
+    for a in ev["Event"]["Attribute"].as_array_mut().unwrap() {
+        a["to_ids"] = Value::Bool(false);
+    }
+    ev["Event"]["Object"] = serde_json::json!([]);
+    std::fs::write(&event_path, ev.to_string()).unwrap();
+    manifest[&uuid]["timestamp"] = Value::from("2000000000");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let r = pull("csirt");
+    assert_eq!(r[0]["items"], 1, "{r}");
+    assert!(r[0]["problem"].as_str().unwrap().contains("accepted"), "{r}");
+    assert_eq!(pull("csirt")[0]["items"], 0);
+
     // A broken answer: the pull fails naming it, and the state stays where it was.
     std::fs::write(&manifest_path, "{ not json").unwrap();
     let before = ok_json(liaison(&b).args(["intel", "pull", "--list"]));

@@ -47,6 +47,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("peer_file", peer_file),
     #[cfg(feature = "service")]
     ("evidence_package", evidence_package),
+    #[cfg(feature = "service")]
+    ("taxii_query", taxii_query),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -555,6 +557,34 @@ pub fn peer_file(data: &[u8]) {
             serde_json::to_value(&pf).unwrap()
         );
         pf.descriptor.fingerprint().expect("fingerprint");
+    }
+}
+
+/// TAXII query strings as the `/taxii2/` routes read them
+/// (`liaison_service::taxii::ObjectQuery::parse`), and their `next` against the filters.
+///
+/// Invariants: never panics; a query read without paging has no `limit` and no `next`; what
+/// reads with `added_after` reads the same again from its own re-encoding.
+#[cfg(feature = "service")]
+pub fn taxii_query(data: &[u8]) {
+    use liaison_service::taxii::{ObjectQuery, taxii_time};
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    for paging in [true, false] {
+        if let Ok(q) = ObjectQuery::parse(s, paging) {
+            let _ = q.check_next(uuid::Uuid::nil());
+            if !paging {
+                assert!(q.limit.is_none() && q.next.is_none());
+            }
+            if let Some(t) = q.added_after
+                && (0..=253_402_300_799_999).contains(&t)
+            {
+                let again = ObjectQuery::parse(&format!("added_after={}", taxii_time(t)), paging)
+                    .expect("a TAXII timestamp reads back");
+                assert_eq!(again.added_after, Some(t));
+            }
+        }
     }
 }
 

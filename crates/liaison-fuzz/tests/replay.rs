@@ -38,9 +38,10 @@ fn every_corpus_directory_has_a_target() {
     let known: Vec<&str> = liaison_fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
     for e in std::fs::read_dir(corpus_root()).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
-        // `peer_file` and `evidence_package` are compiled only with the (default) `service` feature.
+        // `peer_file`, `evidence_package` and `taxii_query` are compiled only with the
+        // (default) `service` feature.
         assert!(
-            known.contains(&name.as_str()) || name == "peer_file" || name == "evidence_package",
+            known.contains(&name.as_str()) || ["peer_file", "evidence_package", "taxii_query"].contains(&name.as_str()),
             "corpus '{name}' has no target"
         );
     }

@@ -154,8 +154,11 @@ pub struct PullReport {
     pub items: u64,
     pub bytes: u64,
     pub more: bool,
-    /// The ingest's report (none when nothing new arrived).
+    /// The ingest's report (none when nothing new arrived, or nothing of it was kept).
     pub ingest: Option<IngestReport>,
+    /// Why nothing of what arrived was kept (every object quarantined, or none an
+    /// indicator): the source still moves past it, so it is not fetched again.
+    pub problem: Option<String>,
     pub state: PullState,
 }
 
@@ -294,8 +297,15 @@ impl Node {
     }
 
     /// Checks that `p` may start a pull by hand (operators of this node's agencies).
-    pub fn pull_may_start(&self, p: &Principal) -> Result<()> {
-        require(may_operate(p.role), "pulling from partners", p)
+    pub async fn pull_may_start(&self, p: &Principal) -> Result<()> {
+        require(may_operate(p.role), "pulling from partners", p)?;
+        if !self.store.agency_is_local(p.agency).await? {
+            return Err(ServiceError::Forbidden(format!(
+                "user {} belongs to an agency served by another node; only this node's agencies pull here",
+                p.username
+            )));
+        }
+        Ok(())
     }
 
     /// Ingests what a fetch brought (the agency's indicators, feed `feed`), then keeps the
@@ -307,6 +317,7 @@ impl Node {
         let now = Timestamp::now();
         let mut next = fetched.next;
         next.last_run = Some(now);
+        let mut problem = None;
         let ingest = if fetched.items == 0 {
             None
         } else {
@@ -334,6 +345,12 @@ impl Node {
                 .await;
             match r {
                 Ok(r) => Some(r),
+                // The document was read and judged, and nothing in it is an indicator Liaison
+                // keeps: moving past it is right (fetching it again would give the same).
+                Err(ServiceError::Unprocessable(m)) if m.contains("accepted") => {
+                    problem = Some(m);
+                    None
+                }
                 Err(e) => {
                     self.pull_failed(name, &e.to_string()).await?;
                     return Err(e);
@@ -341,7 +358,7 @@ impl Node {
             }
         };
         next.last_success = Some(now);
-        next.last_error = None;
+        next.last_error = problem.clone();
         next.pulled += fetched.items;
         self.save_pull_state(name, &next).await?;
         drop(fetched.spool);
@@ -353,6 +370,7 @@ impl Node {
             bytes: fetched.bytes,
             more: fetched.more,
             ingest,
+            problem,
             state: next,
         })
     }

@@ -229,6 +229,67 @@ pub struct ObjectQuery {
     pub spec_versions: Vec<String>,
 }
 
+impl ObjectQuery {
+    /// Reads a query string: `limit`, `next`, `added_after`, `match[id|type|version|
+    /// spec_version]` (comma-separated lists, or repeated); `paging`: whether `limit` and
+    /// `next` are allowed (Get Objects, Get Manifest). Anything else is refused by name, and
+    /// every value is checked here, before a page is read (`next` against the filters).
+    pub fn parse(raw: &str, paging: bool) -> Result<ObjectQuery> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|e| ServiceError::invalid("query", format!("the query string cannot be read: {e}")))?;
+        let mut q = ObjectQuery::default();
+        for (k, v) in pairs {
+            if v.contains('\0') || k.contains('\0') {
+                return Err(ServiceError::invalid("query", "the query string holds a NUL character"));
+            }
+            let list = || {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            match k.as_str() {
+                "limit" if paging => {
+                    let n: u32 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| ServiceError::invalid("limit", format!("'{v}' is not a whole number")))?;
+                    // 0 (which taxii2-client sends after a page that came back empty with
+                    // `more`) means the server's own page size.
+                    q.limit = (n > 0).then_some(n);
+                }
+                "next" if paging => q.next = Some(v),
+                "added_after" => q.added_after = Some(parse_taxii_time("added_after", &v)?),
+                "match[id]" => q.ids.extend(list()),
+                "match[type]" => q.types.extend(list()),
+                "match[version]" => q.versions.extend(list()),
+                "match[spec_version]" => q.spec_versions.extend(list()),
+                other => {
+                    return Err(ServiceError::invalid(
+                        "query",
+                        format!(
+                            "unknown parameter '{}'; accepted: {}added_after, match[id], match[type], match[version], match[spec_version]",
+                            other.chars().take(60).collect::<String>(),
+                            if paging { "limit, next, " } else { "" }
+                        ),
+                    ));
+                }
+            }
+        }
+        Filter::new(&q)?;
+        Ok(q)
+    }
+
+    /// Checks `next` (if any) against the collection and the filters it was given with.
+    pub fn check_next(&self, collection: Uuid) -> Result<()> {
+        match &self.next {
+            Some(n) => decode_next(n, &digest(collection, self)).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One object of a page and when it was added.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -536,8 +597,15 @@ impl Node {
                     inbox,
                 }
             };
+            let mut push = |c: Collection| {
+                // The same scope twice (a configured community collection like the default
+                // one) is one collection.
+                if !out.iter().any(|o: &Collection| o.id == c.id) {
+                    out.push(c);
+                }
+            };
             if cfg.community_collection {
-                out.push(make(Some(Audience::Community), Some(Tlp::Green), Vec::new(), None));
+                push(make(Some(Audience::Community), Some(Tlp::Green), Vec::new(), None));
             }
             for (i, c) in cfg.collections.iter().enumerate() {
                 let publisher = match &c.publisher {
@@ -570,9 +638,9 @@ impl Node {
                         }
                     }
                 };
-                out.push(make(Some(audience), Some(c.tlp_max), c.feeds.clone(), c.title.clone()));
+                push(make(Some(audience), Some(c.tlp_max), c.feeds.clone(), c.title.clone()));
             }
-            out.push(make(None, None, Vec::new(), None));
+            push(make(None, None, Vec::new(), None));
         }
         for c in &cfg.collections {
             if let Some(p) = &c.publisher
@@ -1065,6 +1133,29 @@ mod tests {
         c.collections[0].audience = "CN-MPS".into();
         c.collections[0].tlp_max = Tlp::Red;
         assert!(c.validate().unwrap_err().contains("RED"));
+    }
+
+    #[test]
+    fn query_names_unknown_parameters() {
+        let e = ObjectQuery::parse("match[types]=indicator", true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("match[types]"), "{e}");
+        let q = ObjectQuery::parse(
+            "limit=5&match[type]=indicator,sighting&added_after=2026-01-01T00:00:00Z",
+            true,
+        )
+        .unwrap();
+        assert_eq!(q.limit, Some(5));
+        assert_eq!(q.types, vec!["indicator", "sighting"]);
+        assert!(q.added_after.is_some());
+        assert_eq!(ObjectQuery::parse("limit=0", true).unwrap().limit, None);
+        assert!(ObjectQuery::parse("limit=-1", true).is_err());
+        assert!(ObjectQuery::parse("limit=5", false).is_err());
+        assert!(ObjectQuery::parse("match[type]=Indicator%20x", true).is_err());
+        assert!(ObjectQuery::parse("match[version]=yesterday", true).is_err());
+        let q = ObjectQuery::parse("next=1.2.3.abc", true).unwrap();
+        assert!(q.check_next(Uuid::nil()).is_err());
     }
 
     #[test]

@@ -322,3 +322,83 @@ async fn a_journalled_ingest_that_dies_is_rolled_back_exactly() {
         assert!(store.intel_try_lease().await.unwrap().is_some(), "released");
     }
 }
+
+/// `intel_page` (the TAXII collections' reads, migration 21) on every backend: rows in
+/// `(changed_at, id)` order, by agency among `ingested_by`, level and feed, never suppressed
+/// ones, resumed after a key or at it; a rewritten row moves to the end with a later
+/// `changed_at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_by_change_time() {
+    use liaison_store::IndicatorPage;
+    for store in liaison_store::testing::all_backends().await {
+        let mut state = CleanupState::new();
+        for i in 0..300 {
+            let mut ev = event(i, DAY0 + 60);
+            ev.tlp = if i % 3 == 0 { Tlp::Amber } else { Tlp::Green };
+            state.observe(&ev);
+        }
+        let fbi: Vec<u32> = (0..200).collect();
+        state.mark_ingested_by(&fbi, "FBI");
+        let usss: Vec<u32> = (150..300).collect();
+        state.mark_ingested_by(&usss, "US-SS");
+        save_all(&store, &state).await;
+        let q = |after: Option<(i64, i64)>, inclusive: bool, limit: u32| IndicatorPage {
+            agency: "FBI".into(),
+            or_unattributed: false,
+            tlp: vec![Tlp::Clear, Tlp::Green],
+            feeds: vec![],
+            after,
+            inclusive,
+            added_after: None,
+            limit,
+        };
+        // FBI's GREEN rows (ids 0..200 not divisible by 3), in pages of 50.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.intel_page(&q(after, false, 50)).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.iter().all(|r| r.changed_at >= liaison_store::CHANGE_FLOOR_MS));
+            after = page.last().map(|r| (r.changed_at, r.id));
+            seen.extend(page.iter().map(|r| r.id));
+        }
+        let want: Vec<i64> = (0..200).filter(|i| i % 3 != 0).collect();
+        assert_eq!(seen, want, "{:?}", store.backend());
+        // At a key (inclusive) and after it.
+        let first = store.intel_page(&q(None, false, 2)).await.unwrap();
+        let k = (first[1].changed_at, first[1].id);
+        assert_eq!(store.intel_page(&q(Some(k), true, 1)).await.unwrap()[0].id, first[1].id);
+        assert_ne!(
+            store.intel_page(&q(Some(k), false, 1)).await.unwrap()[0].id,
+            first[1].id
+        );
+        // A feed that is not there; a level list that is empty.
+        let mut other = q(None, false, 10);
+        other.feeds = vec!["another feed".into()];
+        assert!(store.intel_page(&other).await.unwrap().is_empty());
+        other.feeds.clear();
+        other.tlp.clear();
+        assert!(store.intel_page(&other).await.unwrap().is_empty());
+        // An agency code with LIKE wildcards matches nothing it should not.
+        other.tlp = vec![Tlp::Green];
+        other.agency = "F%".into();
+        assert!(store.intel_page(&other).await.unwrap().is_empty());
+
+        // Row 1 is written again: it moves to the end; added_after finds it alone.
+        let before = store.intel_page(&q(None, false, 1000)).await.unwrap();
+        let newest = before.iter().map(|r| r.changed_at).max().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        state.observe(&event(1, DAY0 + 7200));
+        let mut tx = store.intel_begin().await.unwrap();
+        tx.save_indicators(&state, &[1]).await.unwrap();
+        tx.commit().await.unwrap();
+        let after_write = store.intel_page(&q(None, false, 1000)).await.unwrap();
+        assert_eq!(after_write.last().unwrap().id, 1, "{:?}", store.backend());
+        let mut since = q(None, false, 1000);
+        since.added_after = Some(newest);
+        let new: Vec<i64> = store.intel_page(&since).await.unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(new, vec![1]);
+    }
+}

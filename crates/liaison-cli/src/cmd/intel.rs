@@ -419,7 +419,7 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
             Ok(())
         }
         IntelCmd::Pull { name, list } => {
-            node.pull_may_start(&p)?;
+            node.pull_may_start(&p).await?;
             if list {
                 let l = node.pull_list(&p).await?;
                 if ctx.json {
@@ -476,6 +476,9 @@ pub async fn run(ctx: &Ctx, cmd: IntelCmd) -> Result<()> {
                                 r.feed,
                                 if r.more { "; more remains: pull again" } else { "" }
                             );
+                            if let Some(problem) = &r.problem {
+                                println!("  nothing of it was kept: {problem}");
+                            }
                         }
                         reports.push(r);
                     }
