@@ -10,7 +10,7 @@ shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 log="$root/bench/fuzz/logs/$target-$(date -u +%Y%m%dT%H%M%SZ).log"
 features=()
-if [ "$target" = peer_file ]; then features=(--features service); fi
+case "$target" in peer_file | evidence_package | taxii_query) features=(--features service) ;; esac
 cd "$root/fuzz"
 mkdir -p "corpus/$target"
 start=$(date +%s)

@@ -100,38 +100,28 @@ async fn taxii_collections_by_marking_scope_paging_and_inbox() {
     let base_dir = common::unique_dir("liaison-taxii");
     let dir = base_dir.join("node");
     ok_json(liaison(&dir).arg("init").args(common::FBI_AGENCY));
-    for (code, name, j, tz) in [
-        ("DE-BKA", "Bundeskriminalamt", "DE", "Europe/Berlin"),
-        ("US-SS", "United States Secret Service", "US", "America/New_York"),
-    ] {
+    for (user, role) in [("fbi-analyst", "analyst"), ("fbi-officer", "officer")] {
         liaison(&dir)
-            .args([
-                "directory",
-                "add-agency",
-                code,
-                "--name",
-                name,
-                "--jurisdiction",
-                j,
-                "--kind",
-                "police",
-                "--time-zone",
-                tz,
-            ])
+            .args(["user", "add", user, "--agency", "FBI", "--role", role])
             .assert()
             .success();
     }
-    for (user, agency, role) in [
-        ("fbi-analyst", "FBI", "analyst"),
-        ("fbi-officer", "FBI", "officer"),
-        ("bka-officer", "DE-BKA", "officer"),
-        ("usss-officer", "US-SS", "officer"),
-    ] {
-        liaison(&dir)
-            .args(["user", "add", user, "--agency", agency, "--role", role])
-            .assert()
-            .success();
-    }
+    common::add_agency(
+        &dir,
+        "DE-BKA",
+        "Bundeskriminalamt",
+        "DE",
+        "Europe/Berlin",
+        &[("bka-officer", "officer")],
+    );
+    common::add_agency(
+        &dir,
+        "US-SS",
+        "United States Secret Service",
+        "US",
+        "America/New_York",
+        &[("usss-officer", "officer")],
+    );
     let analyst = token(&dir, "fbi-analyst");
     let fbi_officer = token(&dir, "fbi-officer");
     let bka = token(&dir, "bka-officer");
@@ -558,27 +548,17 @@ async fn pull_a_partners_taxii_collection_and_misp_feed() {
     let a = base_dir.join("a");
     ok_json(liaison(&a).arg("init").args(common::FBI_AGENCY));
     liaison(&a)
-        .args([
-            "directory",
-            "add-agency",
-            "DE-BKA",
-            "--name",
-            "Bundeskriminalamt",
-            "--jurisdiction",
-            "DE",
-            "--kind",
-            "police",
-            "--time-zone",
-            "Europe/Berlin",
-        ])
+        .args(["user", "add", "fbi-analyst", "--agency", "FBI", "--role", "analyst"])
         .assert()
         .success();
-    for (user, agency, role) in [("fbi-analyst", "FBI", "analyst"), ("bka-puller", "DE-BKA", "officer")] {
-        liaison(&a)
-            .args(["user", "add", user, "--agency", agency, "--role", role])
-            .assert()
-            .success();
-    }
+    common::add_agency(
+        &a,
+        "DE-BKA",
+        "Bundeskriminalamt",
+        "DE",
+        "Europe/Berlin",
+        &[("bka-puller", "officer")],
+    );
     let bundle = repo().join("tests/interop/fixtures/stix2-lib-bundle.json");
     ok_json(
         liaison(&a)

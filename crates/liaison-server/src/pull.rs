@@ -8,6 +8,7 @@
 //! are capped by `max_bytes`, one answer by what is left of it; every request has a time limit.
 
 use futures_util::StreamExt;
+use liaison_service::intel_ingest::SpoolFile;
 use liaison_service::intel_pull::{Fetched, PullConfig, PullKind, PullReport, PullState};
 use liaison_service::{Node, ServiceError};
 use serde_json::Value;
@@ -160,6 +161,28 @@ fn io(name: &str) -> impl Fn(std::io::Error) -> ServiceError + '_ {
     move |e| ServiceError::Internal(format!("pull {name}: writing the spool file: {e}"))
 }
 
+/// A new spool file and its writer, under `key` (`objects` or `response`).
+fn spool(node: &Node, name: &str, key: &str) -> Result<(SpoolFile, SpoolWriter), ServiceError> {
+    let mut spool = node.intel_spool_file()?;
+    let file = spool
+        .take_file()
+        .ok_or_else(|| ServiceError::Internal("spool file already taken".into()))?;
+    let w = SpoolWriter::new(file, key).map_err(io(name))?;
+    Ok((spool, w))
+}
+
+/// Closes the spool file: what a fetch brought.
+fn fetched(name: &str, spool: SpoolFile, w: SpoolWriter, next: PullState, more: bool) -> Result<Fetched, ServiceError> {
+    let (items, bytes) = w.finish().map_err(io(name))?;
+    Ok(Fetched {
+        spool,
+        items,
+        bytes,
+        next,
+        more,
+    })
+}
+
 /// Pulls one source now: fetches what is new, ingests it, keeps the new state.
 pub async fn pull(node: &Node, name: &str) -> Result<PullReport, ServiceError> {
     let cfg = node.pull_source(name)?;
@@ -206,11 +229,7 @@ fn later(a: Option<String>, b: Option<String>) -> Option<String> {
 
 async fn fetch_taxii(node: &Node, src: &Source, state: PullState) -> Result<Fetched, ServiceError> {
     let name = &src.name;
-    let mut spool = node.intel_spool_file()?;
-    let file = spool
-        .take_file()
-        .ok_or_else(|| ServiceError::Internal("spool file already taken".into()))?;
-    let mut w = SpoolWriter::new(file, "objects").map_err(io(name))?;
+    let (spool, mut w) = spool(node, name, "objects")?;
     let base = format!("{}objects/", src.cfg.url);
     let accept = "application/taxii+json;version=2.1";
     let mut next: Option<String> = None;
@@ -270,18 +289,11 @@ async fn fetch_taxii(node: &Node, src: &Source, state: PullState) -> Result<Fetc
             break;
         }
     }
-    let (items, bytes) = w.finish().map_err(io(name))?;
     let mut next_state = state;
     if newest.is_some() {
         next_state.added_after = newest;
     }
-    Ok(Fetched {
-        spool,
-        items,
-        bytes,
-        next: next_state,
-        more,
-    })
+    fetched(name, spool, w, next_state, more)
 }
 
 fn event_time(v: &Value) -> Option<i64> {
@@ -332,11 +344,7 @@ async fn fetch_misp(node: &Node, src: &Source, state: PullState) -> Result<Fetch
         }
     }
     todo.sort();
-    let mut spool = node.intel_spool_file()?;
-    let file = spool
-        .take_file()
-        .ok_or_else(|| ServiceError::Internal("spool file already taken".into()))?;
-    let mut w = SpoolWriter::new(file, "response").map_err(io(name))?;
+    let (spool, mut w) = spool(node, name, "response")?;
     let mut next_state = state;
     let mut more = false;
     for (t, key) in todo {
@@ -365,14 +373,7 @@ async fn fetch_misp(node: &Node, src: &Source, state: PullState) -> Result<Fetch
         w.item(&ev).map_err(io(name))?;
         next_state.events.insert(key, t);
     }
-    let (items, bytes) = w.finish().map_err(io(name))?;
-    Ok(Fetched {
-        spool,
-        items,
-        bytes,
-        next: next_state,
-        more,
-    })
+    fetched(name, spool, w, next_state, more)
 }
 
 /// The schedule: every minute, pulls each source whose `every_minutes` have passed since its

@@ -292,24 +292,35 @@ fn object_query(raw: Option<String>, paging: bool) -> TaxiiResult<ObjectQuery> {
     Ok(ObjectQuery::parse(raw.as_deref().unwrap_or(""), paging)?)
 }
 
+/// A page of Get Objects or Get Manifest as an envelope: each entry as `item` makes it.
+async fn page(
+    node: &Node,
+    p: &Principal,
+    id: &str,
+    raw: Option<String>,
+    item: fn(&Entry) -> Value,
+) -> TaxiiResult<Response> {
+    let q = object_query(raw, true)?;
+    let page = node.taxii_objects(p, id, &q).await?;
+    let mut body = json!({ "more": page.more });
+    if let Some(n) = &page.next {
+        body["next"] = Value::from(n.clone());
+    }
+    if !page.entries.is_empty() {
+        body["objects"] = Value::Array(page.entries.iter().map(item).collect());
+    }
+    let mut resp = taxii_json(StatusCode::OK, &body);
+    date_headers(&mut resp, &page.entries);
+    Ok(resp)
+}
+
 async fn objects(
     AxState(node): AxState<Node>,
     TaxiiAuth(p): TaxiiAuth,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> TaxiiResult<Response> {
-    let q = object_query(raw, true)?;
-    let page = node.taxii_objects(&p, &id, &q).await?;
-    let mut body = json!({ "more": page.more });
-    if let Some(n) = &page.next {
-        body["next"] = Value::from(n.clone());
-    }
-    if !page.entries.is_empty() {
-        body["objects"] = Value::Array(page.entries.iter().map(|e| e.object.clone()).collect());
-    }
-    let mut resp = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut resp, &page.entries);
-    Ok(resp)
+    page(&node, &p, &id, raw, |e| e.object.clone()).await
 }
 
 async fn manifest(
@@ -318,17 +329,27 @@ async fn manifest(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> TaxiiResult<Response> {
-    let q = object_query(raw, true)?;
-    let page = node.taxii_objects(&p, &id, &q).await?;
-    let mut body = json!({ "more": page.more });
-    if let Some(n) = &page.next {
-        body["next"] = Value::from(n.clone());
-    }
-    if !page.entries.is_empty() {
-        body["objects"] = Value::Array(page.entries.iter().map(Entry::manifest).collect());
-    }
+    page(&node, &p, &id, raw, Entry::manifest).await
+}
+
+/// Get an Object (`versions`: false) or Get Object Versions (true).
+async fn one(
+    node: &Node,
+    p: &Principal,
+    id: &str,
+    object: &str,
+    raw: Option<String>,
+    versions: bool,
+) -> TaxiiResult<Response> {
+    let q = object_query(raw, false)?;
+    let entries = node.taxii_object(p, id, object, &q).await?;
+    let body = if versions {
+        json!({"more": false, "versions": entries.iter().map(|e| e.version().to_string()).collect::<Vec<_>>()})
+    } else {
+        json!({"more": false, "objects": entries.iter().map(|e| e.object.clone()).collect::<Vec<_>>()})
+    };
     let mut resp = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut resp, &page.entries);
+    date_headers(&mut resp, &entries);
     Ok(resp)
 }
 
@@ -338,15 +359,7 @@ async fn object(
     Path((id, object)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> TaxiiResult<Response> {
-    let q = object_query(raw, false)?;
-    let entries = node.taxii_object(&p, &id, &object, &q).await?;
-    let body = json!({
-        "more": false,
-        "objects": entries.iter().map(|e| e.object.clone()).collect::<Vec<_>>(),
-    });
-    let mut resp = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut resp, &entries);
-    Ok(resp)
+    one(&node, &p, &id, &object, raw, false).await
 }
 
 async fn versions(
@@ -355,15 +368,7 @@ async fn versions(
     Path((id, object)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> TaxiiResult<Response> {
-    let q = object_query(raw, false)?;
-    let entries = node.taxii_object(&p, &id, &object, &q).await?;
-    let body = json!({
-        "more": false,
-        "versions": entries.iter().map(|e| e.version().to_string()).collect::<Vec<_>>(),
-    });
-    let mut resp = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut resp, &entries);
-    Ok(resp)
+    one(&node, &p, &id, &object, raw, true).await
 }
 
 async fn delete_object(

@@ -44,6 +44,31 @@ pub const ADD_CN_MPS: [&str; 9] = [
     "Asia/Shanghai",
 ];
 
+/// Adds an agency served by the node at `dir` to its directory, and users of it
+/// (`(name, role)`).
+#[allow(dead_code)]
+pub fn add_agency(dir: &Path, code: &str, name: &str, jurisdiction: &str, tz: &str, users: &[(&str, &str)]) {
+    cmd(dir)
+        .args([
+            "directory",
+            "add-agency",
+            code,
+            "--name",
+            name,
+            "--jurisdiction",
+            jurisdiction,
+        ])
+        .args(["--kind", "police", "--time-zone", tz])
+        .assert()
+        .success();
+    for (user, role) in users {
+        cmd(dir)
+            .args(["user", "add", user, "--agency", code, "--role", role])
+            .assert()
+            .success();
+    }
+}
+
 /// A free port on 127.0.0.1 for a listener whose address is written down (in a node's
 /// configuration and its descriptor) before the node binds it, so it must stay free in between.
 /// Ports the kernel hands out for `bind(0)` and for outgoing connections (Linux: 32768–60999)
