@@ -568,6 +568,30 @@ mod intel_section {
     }
 
     #[test]
+    fn the_commented_taxii_and_pull_examples_parse_when_uncommented() {
+        let dir = std::env::temp_dir().join("liaison-config-taxii-test");
+        let mut text = Config::defaults(&dir).commented().unwrap();
+        for marker in ["# [taxii]", "# [pull.partner-cert]"] {
+            let start = text.find(marker).unwrap();
+            let end = start + text[start..].find("\n\n").unwrap();
+            let block: String = text[start..end]
+                .lines()
+                .map(|l| l.strip_prefix("# ").unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n");
+            text = format!("{}\n{}\n{block}\n", &text[..start], &text[end..]);
+        }
+        let c: Config = toml::from_str(&text).unwrap();
+        assert!(c.taxii.validate().is_ok());
+        assert_eq!(c.taxii.collections[0].audience, "CN-MPS");
+        assert_eq!(c.taxii.collections[0].tlp_max, liaison_core::Tlp::Amber);
+        let p = &c.pull["partner-cert"];
+        assert_eq!(p.kind, liaison_service::intel_pull::PullKind::Taxii);
+        assert_eq!(p.default_tlp, liaison_core::Tlp::Amber);
+        assert!(liaison_service::intel_pull::validate(&c.pull).is_ok());
+    }
+
+    #[test]
     fn the_commented_markings_example_parses_when_uncommented() {
         let dir = std::env::temp_dir().join("liaison-config-markings-test");
         let text = Config::defaults(&dir).commented().unwrap();
