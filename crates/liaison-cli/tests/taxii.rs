@@ -122,6 +122,8 @@ async fn taxii_collections_by_marking_scope_paging_and_inbox() {
         "America/New_York",
         &[("usss-officer", "officer")],
     );
+    // An agency of the directory nobody works for here publishes nothing.
+    common::add_agency(&dir, "JP-NPA", "National Police Agency", "JP", "Asia/Tokyo", &[]);
     let analyst = token(&dir, "fbi-analyst");
     let fbi_officer = token(&dir, "fbi-officer");
     let bka = token(&dir, "bka-officer");
@@ -190,7 +192,9 @@ async fn taxii_collections_by_marking_scope_paging_and_inbox() {
             })
             .unwrap_or_default()
     };
-    let fbi_cols = fbi_of(&c.json("/taxii2/intel/collections/", &analyst).await);
+    let every = c.json("/taxii2/intel/collections/", &analyst).await;
+    assert!(!every.to_string().contains("JP-NPA"), "{every}");
+    let fbi_cols = fbi_of(&every);
     let shape: Vec<(&str, bool, bool)> = fbi_cols.iter().map(|(_, t, r, w)| (t.as_str(), *r, *w)).collect();
     assert_eq!(
         shape,

@@ -1,7 +1,8 @@
 //! TAXII 2.1 collections (docs/intel-formats.md, "TAXII 2.1"): which collections the node
 //! offers, who may read or write each, and what a page of objects holds.
 //!
-//! **The model.** A collection is what one of this node's agencies (the *publisher*) shares
+//! **The model.** A collection is what one of this node's agencies (the *publisher*, one
+//! with users on this node) shares
 //! with one audience at one marking scope: a partner agency (`audience = "CN-MPS"`, up to
 //! `TLP:AMBER+STRICT`) or the community (`audience = "community"`, up to `TLP:GREEN`).
 //! Collections are declared in `[[taxii.collections]]`; every agency of the node also has a
@@ -534,8 +535,18 @@ impl Node {
         let cfg = self.taxii.clone();
         let all = self.store.agencies(&Default::default()).await?;
         let local: Vec<_> = all.iter().filter(|(_, n)| n.is_none()).map(|(a, _)| a).collect();
+        // Publishers are the node's agencies that have people on it: a directory entry no one
+        // works for here (an agency known for letters only) shares nothing through this node.
+        let staffed: std::collections::HashSet<AgencyId> = self
+            .store
+            .users()
+            .await?
+            .iter()
+            .filter(|u| !u.disabled)
+            .map(|u| u.agency)
+            .collect();
         let mut out = Vec::new();
-        for a in &local {
+        for a in local.iter().filter(|a| staffed.contains(&a.id)) {
             let make = |audience: Option<Audience>, tlp_max: Option<Tlp>, feeds: Vec<String>, title: Option<String>| {
                 let inbox = audience.is_none();
                 let key = match &audience {
