@@ -286,9 +286,9 @@ max_connections_per_address = {maxa}
 # "CN-CNCERT" = ["CN-ISP-A"]
 
 # TAXII 2.1 (docs/intel-formats.md, "TAXII 2.1") at /taxii2/ on the API's address: every agency
-# of the node has a community collection (up to TLP:GREEN) and an inbox its analysts add STIX to;
-# a collection for a partner agency carries up to the level you choose (never TLP:RED), from every
-# feed or the feeds listed. Clients sign in with a token (Bearer, or Basic: user name, token).
+# with users on the node has a community collection (up to TLP:GREEN) and an inbox its analysts
+# add STIX to; a collection for a partner agency carries up to the level you choose (never
+# TLP:RED), from every feed or the feeds listed. Clients sign in with a token (Bearer, or Basic: user name, token).
 # [taxii]
 # default_page = 100
 # max_page = 1000

@@ -5,7 +5,7 @@
 //! with users on this node) shares
 //! with one audience at one marking scope: a partner agency (`audience = "CN-MPS"`, up to
 //! `TLP:AMBER+STRICT`) or the community (`audience = "community"`, up to `TLP:GREEN`).
-//! Collections are declared in `[[taxii.collections]]`; every agency of the node also has a
+//! Collections are declared in `[[taxii.collections]]`; every such agency also has a
 //! community collection at `TLP:GREEN` (unless `community_collection = false`) and a writable
 //! **inbox**. A collection holds the publisher's indicators (those its users ingested, never
 //! false positives) at the levels of its scope and of its feeds (all unless listed), each as
@@ -77,7 +77,7 @@ pub struct TaxiiConfig {
     pub max_content_bytes: u64,
     /// The feed name objects added to an inbox are ingested under.
     pub inbox_feed: String,
-    /// Whether every agency of the node has a community collection at `TLP:GREEN`.
+    /// Whether every agency with users on the node has a community collection at `TLP:GREEN`.
     pub community_collection: bool,
     /// Collections for partners (and further community collections).
     pub collections: Vec<CollectionConfig>,
