@@ -630,7 +630,7 @@ async fn pull_a_partners_taxii_collection_and_misp_feed() {
     std::fs::write(b.join("fbi.token"), format!("{puller}\n")).unwrap();
     let mut cfg = std::fs::read_to_string(b.join("liaison.toml")).unwrap();
     cfg.push_str(&format!(
-        "\n[pull.fbi]\nkind = \"taxii\"\nurl = \"{base}/taxii2/intel/collections/{community}/\"\nuser = \"bka-puller\"\ntoken_file = \"fbi.token\"\nevery_minutes = 0\n\n[pull.csirt]\nkind = \"misp-feed\"\nurl = \"http://127.0.0.1:{misp_port}/\"\ndefault_tlp = \"TLP:AMBER\"\nevery_minutes = 0\n"
+        "\n[pull.fbi]\nkind = \"taxii\"\nurl = \"{base}/taxii2/intel/collections/{community}/\"\nuser = \"bka-puller\"\ntoken_file = \"fbi.token\"\nevery_minutes = 0\n\n[pull.huge]\nkind = \"taxii\"\nurl = \"http://127.0.0.1:{misp_port}/huge/\"\nevery_minutes = 0\n\n[pull.csirt]\nkind = \"misp-feed\"\nurl = \"http://127.0.0.1:{misp_port}/\"\ndefault_tlp = \"TLP:AMBER\"\nevery_minutes = 0\n"
     ));
     std::fs::write(b.join("liaison.toml"), cfg).unwrap();
     let pull = |name: &str| -> Value {
@@ -736,6 +736,22 @@ async fn pull_a_partners_taxii_collection_and_misp_feed() {
     assert_eq!(r[0]["items"], 1, "{r}");
     assert!(r[0]["problem"].as_str().unwrap().contains("accepted"), "{r}");
     assert_eq!(pull("csirt")[0]["items"], 0);
+
+    // A hostile TAXII server whose page is over 32 MiB: refused before it is read whole.
+    let huge = feed_dir.join("huge/objects");
+    std::fs::create_dir_all(&huge).unwrap();
+    let mut big = String::from("{\"objects\":[");
+    while big.len() < (33 << 20) {
+        big.push_str(
+            "{\"type\":\"note\",\"padding\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"},",
+        );
+    }
+    big.push_str("{}]}");
+    std::fs::write(huge.join("index.html"), big).unwrap();
+    let o = liaison(&b).args(["intel", "pull", "huge"]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("larger than"), "{err}");
 
     // A broken answer: the pull fails naming it, and the state stays where it was.
     std::fs::write(&manifest_path, "{ not json").unwrap();

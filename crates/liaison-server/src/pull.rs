@@ -25,6 +25,10 @@ const PAGE: u32 = 1000;
 const MAX_PAGES: u32 = 100_000;
 /// The largest MISP manifest read.
 const MAX_MANIFEST: u64 = 32 << 20;
+/// The largest TAXII page read (a page is parsed whole: this bounds the memory it takes).
+const MAX_PAGE_BYTES: u64 = 32 << 20;
+/// The largest MISP event read (parsed whole, like a page).
+const MAX_EVENT_BYTES: u64 = 64 << 20;
 /// The system's certificate authorities (Debian's ca-certificates).
 const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -252,11 +256,15 @@ async fn fetch_taxii(node: &Node, src: &Source, state: PullState) -> Result<Fetc
             .map_err(|e| bad(name, format!("{base}: {e}")))?;
         let last = header(&resp, "x-taxii-date-added-last");
         let left = src.cfg.max_bytes.saturating_sub(w.bytes);
-        let Some(body) = src.body(&base, resp, left).await? else {
-            if pages == 0 {
+        let Some(body) = src.body(&base, resp, left.min(MAX_PAGE_BYTES)).await? else {
+            if pages == 0 || left > MAX_PAGE_BYTES {
                 return Err(bad(
                     name,
-                    format!("the first page is larger than max_bytes ({})", src.cfg.max_bytes),
+                    format!(
+                        "a page is larger than {} bytes (max_bytes {}, at most {MAX_PAGE_BYTES} a page): ask the partner for smaller pages",
+                        left.min(MAX_PAGE_BYTES),
+                        src.cfg.max_bytes
+                    ),
                 ));
             }
             // Over this pull's budget: the rest comes with the next pull.
@@ -355,11 +363,15 @@ async fn fetch_misp(node: &Node, src: &Source, state: PullState) -> Result<Fetch
             .await
             .map_err(|e| bad(name, format!("{url}: {e}")))?;
         let left = src.cfg.max_bytes.saturating_sub(w.bytes);
-        let Some(body) = src.body(&url, resp, left).await? else {
-            if w.items == 0 {
+        let Some(body) = src.body(&url, resp, left.min(MAX_EVENT_BYTES)).await? else {
+            if w.items == 0 || left > MAX_EVENT_BYTES {
                 return Err(bad(
                     name,
-                    format!("event {key} is larger than max_bytes ({})", src.cfg.max_bytes),
+                    format!(
+                        "event {key} is larger than {} bytes (max_bytes {}, at most {MAX_EVENT_BYTES} an event)",
+                        left.min(MAX_EVENT_BYTES),
+                        src.cfg.max_bytes
+                    ),
                 ));
             }
             more = true;
