@@ -375,6 +375,7 @@ async fn taxii_collections_by_marking_scope_paging_and_inbox() {
         }
     }
     assert!(probes > 300, "{probes}");
+    eprintln!("TAXII leak sweep: {probes} requests, 0 leaks");
     // The control: each reader does see what it may.
     for (reader, tlp) in [
         ("bka", "amber+strict"),
