@@ -507,6 +507,20 @@ mod tests {
     }
 }
 
+/// The commented template with the example block starting at `marker` uncommented and moved
+/// to the end (tables must follow the plain keys).
+#[cfg(test)]
+fn uncommented(text: &str, marker: &str) -> String {
+    let start = text.find(marker).expect("the example is in the template");
+    let end = start + text[start..].find("\n\n").expect("the example ends with a blank line");
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!("{}\n{}\n{block}\n", &text[..start], &text[end..])
+}
+
 #[cfg(test)]
 mod evidence_section {
     use super::*;
@@ -514,15 +528,7 @@ mod evidence_section {
     #[test]
     fn the_commented_evidence_example_parses_when_uncommented() {
         let dir = std::env::temp_dir().join("liaison-config-evidence-test");
-        let text = Config::defaults(&dir).commented().unwrap();
-        let start = text.find("# [evidence]").unwrap();
-        let end = start + text[start..].find("\n\n").unwrap();
-        let block: String = text[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let full = format!("{}\n{}\n{block}\n", &text[..start], &text[end..]);
+        let full = uncommented(&Config::defaults(&dir).commented().unwrap(), "# [evidence]");
         let c: Config = toml::from_str(&full).unwrap();
         assert_eq!(c.evidence.dir.as_deref(), Some(Path::new("/srv/liaison/evidence")));
         assert_eq!(c.evidence.limit(), 16 << 30);
@@ -570,17 +576,8 @@ mod intel_section {
     #[test]
     fn the_commented_taxii_and_pull_examples_parse_when_uncommented() {
         let dir = std::env::temp_dir().join("liaison-config-taxii-test");
-        let mut text = Config::defaults(&dir).commented().unwrap();
-        for marker in ["# [taxii]", "# [pull.partner-cert]"] {
-            let start = text.find(marker).unwrap();
-            let end = start + text[start..].find("\n\n").unwrap();
-            let block: String = text[start..end]
-                .lines()
-                .map(|l| l.strip_prefix("# ").unwrap_or(l))
-                .collect::<Vec<_>>()
-                .join("\n");
-            text = format!("{}\n{}\n{block}\n", &text[..start], &text[end..]);
-        }
+        let text = Config::defaults(&dir).commented().unwrap();
+        let text = uncommented(&uncommented(&text, "# [taxii]"), "# [pull.partner-cert]");
         let c: Config = toml::from_str(&text).unwrap();
         assert!(c.taxii.validate().is_ok());
         assert_eq!(c.taxii.collections[0].audience, "CN-MPS");
@@ -594,15 +591,7 @@ mod intel_section {
     #[test]
     fn the_commented_markings_example_parses_when_uncommented() {
         let dir = std::env::temp_dir().join("liaison-config-markings-test");
-        let text = Config::defaults(&dir).commented().unwrap();
-        let start = text.find("# [markings]").unwrap();
-        let end = start + text[start..].find("\n\n").unwrap();
-        let block: String = text[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let full = format!("{}\n{}\n{block}\n", &text[..start], &text[end..]);
+        let full = uncommented(&Config::defaults(&dir).commented().unwrap(), "# [markings]");
         let c: Config = toml::from_str(&full).unwrap();
         assert_eq!(c.markings.request, liaison_core::Tlp::AmberStrict);
         assert!(c.markings.is_client("CN-CNCERT", "CN-ISP-A"));

@@ -188,6 +188,10 @@ pub struct Collection {
     pub tlp_max: Option<Tlp>,
     pub feeds: Vec<String>,
     pub inbox: bool,
+    /// Whether the collection also holds the indicators stored before the node recorded who
+    /// ingested them (migration 20): when the node serves this agency alone.
+    #[serde(skip)]
+    unattributed: bool,
 }
 
 /// A collection and what the reader may do with it (the TAXII collection resource).
@@ -532,8 +536,16 @@ impl Node {
     /// that names an agency this node does not serve, or leaves the publisher out on a node
     /// serving several, is left out with a warning in the log.
     pub async fn taxii_all_collections(&self) -> Result<Vec<Collection>> {
-        let cfg = self.taxii.clone();
         let all = self.store.agencies(&Default::default()).await?;
+        self.collections_of(&all).await
+    }
+
+    /// [`Node::taxii_all_collections`] over the directory `all` (read once by the caller).
+    async fn collections_of(
+        &self,
+        all: &[(liaison_core::directory::Agency, Option<String>)],
+    ) -> Result<Vec<Collection>> {
+        let cfg = self.taxii.clone();
         let local: Vec<_> = all.iter().filter(|(_, n)| n.is_none()).map(|(a, _)| a).collect();
         // Publishers are the node's agencies that have people on it: a directory entry no one
         // works for here (an agency known for letters only) shares nothing through this node.
@@ -606,6 +618,7 @@ impl Node {
                     tlp_max,
                     feeds,
                     inbox,
+                    unattributed: local.len() == 1,
                 }
             };
             let mut push = |c: Collection| {
@@ -666,19 +679,14 @@ impl Node {
     /// The collections `p` may read or write, with what `p` sees in each.
     pub async fn taxii_collections(&self, p: &Principal) -> Result<Vec<CollectionView>> {
         let reader = self.store.agency(p.agency).await?;
-        let known: Vec<String> = self
-            .store
-            .agencies(&Default::default())
-            .await?
-            .into_iter()
-            .map(|(a, _)| a.code)
-            .collect();
+        let all = self.store.agencies(&Default::default()).await?;
+        let known: Vec<String> = all.iter().map(|(a, _)| a.code.clone()).collect();
         let circle = NodeCircle {
             markings: &self.markings,
             known: &known,
         };
         let mut out = Vec::new();
-        for c in self.taxii_all_collections().await? {
+        for c in self.collections_of(&all).await? {
             let own = c.publisher_id == p.agency;
             if c.inbox {
                 if own && may_operate(p.role) {
@@ -734,13 +742,6 @@ impl Node {
             .into_iter()
             .find(|c| Some(c.collection.id) == wanted)
             .ok_or_else(|| ServiceError::NotFound(format!("collection '{}'", id.chars().take(80).collect::<String>())))
-    }
-
-    /// Whether the node serves exactly one agency (then indicators stored before the node
-    /// recorded who ingested them are that agency's).
-    async fn only_local(&self) -> Result<bool> {
-        let all = self.store.agencies(&Default::default()).await?;
-        Ok(all.iter().filter(|(_, n)| n.is_none()).count() == 1)
     }
 
     /// One page of a collection's objects (Get Objects, Get Manifest, Get an Object).
@@ -817,14 +818,13 @@ impl Node {
         let mut scanned = 0u64;
         let mut out_of_budget = None;
         if filter.rows_may_match() && !view.levels.is_empty() && entries.len() <= limit {
-            let only_local = self.only_local().await?;
             let mut partial = cursor.filter(|c| c.t > HEAD_MS || c.row >= 0);
             loop {
                 let want = (limit + 1).saturating_sub(entries.len()) as u32;
                 let rows_limit = want.max(ROWS_PER_QUERY);
                 let rq = IndicatorPage {
                     agency: c.publisher.clone(),
-                    or_unattributed: only_local,
+                    or_unattributed: c.unattributed,
                     tlp: view.levels.clone(),
                     feeds: c.feeds.clone(),
                     after: partial.map(|k| (k.t, k.row)),
