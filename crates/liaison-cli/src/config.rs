@@ -40,6 +40,12 @@ pub struct Config {
     /// Partners' TAXII collections and MISP feeds pulled as sources (docs/intel-formats.md).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub pull: liaison_service::intel_pull::PullSources,
+    /// Reminder lead times and the supervisors' digest hour (docs/queues.md).
+    #[serde(default)]
+    pub work: liaison_service::work::WorkConfig,
+    /// E-mail and webhooks (docs/queues.md).
+    #[serde(default)]
+    pub notify: liaison_service::deliver::NotifyConfig,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -155,6 +161,8 @@ impl Config {
             letter: Default::default(),
             taxii: Default::default(),
             pull: Default::default(),
+            work: Default::default(),
+            notify: Default::default(),
         }
     }
 
@@ -189,6 +197,32 @@ impl Config {
         c.evidence
             .validate()
             .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
+        c.work
+            .validate()
+            .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
+        c.notify
+            .validate()
+            .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
+        if let Some(s) = c.notify.smtp.as_mut() {
+            for p in [&mut s.password_file, &mut s.ca_file].into_iter().flatten() {
+                if p.is_relative() {
+                    *p = data_dir.join(&*p);
+                }
+            }
+        }
+        for w in &mut c.notify.webhooks {
+            if w.secret_file.is_relative() {
+                w.secret_file = data_dir.join(&w.secret_file);
+            }
+            if let Some(p) = w.ca_file.as_mut()
+                && p.is_relative()
+            {
+                *p = data_dir.join(&*p);
+            }
+        }
+        if c.notify.base_url.is_none() {
+            c.notify.base_url = Some(format!("http://{}", c.node.listen));
+        }
         // Relative paths are relative to the data directory; unset ones default into it.
         for p in [&mut c.evidence.dir, &mut c.evidence.key_file].into_iter().flatten() {
             if p.is_relative() {
@@ -298,6 +332,39 @@ max_connections_per_address = {maxa}
 # audience = "CN-MPS"
 # tlp_max = "TLP:AMBER"
 # feeds = ["sinkhole"]
+
+# Working requests (docs/queues.md): how long before a deadline its reminder goes to the
+# owner (else the unit, the desk and the supervisors), and the hour of the supervisors' daily
+# digest in each one's time zone.
+# [work]
+# remind_acknowledge_hours = 24
+# remind_answer_hours = 24
+# remind_preservation_days = 7
+# remind_information_days = 3
+# digest_hour = 8
+
+# Notifications by e-mail and webhook (docs/queues.md). Each user chooses an address and the
+# kinds they want by e-mail (`liaison prefs set --email …`); a webhook gets the notifications of
+# one agency (or all), signed with HMAC-SHA256 (header Liaison-Signature). What leaves the node
+# carries a link and at most TLP:GREEN content. Failed deliveries are retried (the delay doubles
+# from retry_seconds, at most an hour) up to max_attempts. base_url: the node's address for links.
+# [notify]
+# base_url = "https://liaison.agency.example"
+# retry_seconds = 60
+# max_attempts = 20
+# [notify.smtp]
+# host = "smtp.agency.example"
+# port = 587
+# tls = "starttls"
+# username = "liaison"
+# password_file = "smtp.password"
+# from = "Liaison <liaison@agency.example>"
+# [[notify.webhooks]]
+# name = "duty-chat"
+# url = "https://chat.agency.example/hooks/liaison"
+# secret_file = "duty-chat.secret"
+# agency = "FBI"
+# kinds = ["incoming", "deadline_passed"]
 
 # Pulling from partners (`liaison intel pull`, and `liaison serve` every `every_minutes`): a
 # partner's TAXII 2.1 collection (url = the collection's URL) or MISP feed (url = the directory
@@ -519,6 +586,28 @@ fn uncommented(text: &str, marker: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n");
     format!("{}\n{}\n{block}\n", &text[..start], &text[end..])
+}
+
+#[cfg(test)]
+mod work_section {
+    use super::*;
+
+    #[test]
+    fn the_commented_work_and_notify_examples_parse_when_uncommented() {
+        let dir = std::env::temp_dir().join("liaison-config-work-test");
+        let text = Config::defaults(&dir).commented().unwrap();
+        let full = uncommented(&uncommented(&text, "# [work]"), "# [notify]");
+        let c: Config = toml::from_str(&full).unwrap();
+        assert!(c.work.validate().is_ok());
+        assert_eq!(c.work.remind_preservation_days, 7);
+        assert!(c.notify.validate().is_ok());
+        let smtp = c.notify.smtp.as_ref().unwrap();
+        assert_eq!((smtp.port, smtp.tls.as_str()), (Some(587), "starttls"));
+        assert_eq!(
+            c.notify.webhooks[0].kinds.as_deref().unwrap(),
+            ["incoming", "deadline_passed"]
+        );
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //!   (`--federation-listen`, a free port) → `127.0.0.1:<federation-port>`, the API address →
 //!   `127.0.0.1:<api-port>`;
 //! - API tokens (`lia_` + 64 hex digits) → `<token>`;
+//! - the year in a request's reference (`FBI-2026-0001` → `FBI-<year>-0001`);
 //! - federation key ids (`ed25519:` + hex digits, random per init) → `ed25519:<key-id>`;
 //! - every UUID → `<id:N>`, N numbered by first appearance in the transcript, so one id keeps
 //!   one placeholder (in arguments, paths, bodies and messages alike; the two files number
@@ -1691,6 +1692,14 @@ fn instant_at(b: &[u8], i: usize) -> Option<usize> {
 impl Normaliser {
     fn new(replace: &[(String, String)], keep: &[String]) -> Self {
         let mut replace = replace.to_vec();
+        // A request's reference carries the year of its creation in its agency's zone.
+        let year = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).year();
+        for code in ["FBI", "CN-MPS"] {
+            for y in [year - 1, year, year + 1] {
+                // (References below 1000 start with 0; the test's case references do not.)
+                replace.push((format!("{code}-{y}-0"), format!("{code}-<year>-0")));
+            }
+        }
         replace.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -65,6 +65,14 @@ id_type!(
     /// An event in a request's history.
     EventId
 );
+id_type!(
+    /// A unit (team) within an agency.
+    UnitId
+);
+id_type!(
+    /// A notification in a user's inbox.
+    NotificationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ pub mod sla;
 pub mod stats;
 pub mod tlp;
 
-pub use ids::{AgencyId, ContactId, EventId, RequestId, UserId};
+pub use ids::{AgencyId, ContactId, EventId, NotificationId, RequestId, UnitId, UserId};
 pub use jurisdiction::CountryCode;
 pub use lifecycle::{Actor, Role, Side, State};
 pub use marking::Marking;

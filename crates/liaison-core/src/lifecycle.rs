@@ -59,6 +59,30 @@ impl State {
         )
     }
 
+    /// Whose move the request waits for in this state, for the queues "waiting on us" and
+    /// "waiting on the partner" (`None`: a terminal state, nobody's). The requesting side
+    /// drafts, supplies information asked for, closes an answer and converts a preservation
+    /// (or lets it lapse); everything else is the requested side's move. A test checks that
+    /// the side named has a move of its own out of the state in [`RULES`].
+    pub fn awaits(self) -> Option<Side> {
+        match self {
+            State::Draft | State::NeedsInformation | State::Answered | State::Preserved | State::Extended => {
+                Some(Side::Requesting)
+            }
+            s if s.is_terminal() => None,
+            _ => Some(Side::Requested),
+        }
+    }
+
+    /// The states that wait for `side`'s move ([`State::awaits`]).
+    pub fn awaiting(side: Side) -> Vec<State> {
+        State::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.awaits() == Some(side))
+            .collect()
+    }
+
     /// The requested side has given a substantive answer (data, partial data, or preservation).
     pub fn counts_as_answered(self) -> bool {
         matches!(
@@ -570,6 +594,24 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_awaited_side_has_a_move_of_its_own() {
+        for &s in State::ALL {
+            match s.awaits() {
+                None => assert!(s.is_terminal(), "{s} awaits nobody but is not terminal"),
+                Some(side) => assert!(
+                    RULES
+                        .iter()
+                        .any(|r| r.from == s && r.side == side && !r.roles.is_empty() && r.to != State::Withdrawn),
+                    "{s} awaits the {side:?} side, which has no move out of it"
+                ),
+            }
+        }
+        // Submitted waits on the requested side (receipt), a draft on its author.
+        assert_eq!(State::Submitted.awaits(), Some(Side::Requested));
+        assert_eq!(State::Draft.awaits(), Some(Side::Requesting));
+    }
 
     fn to(s: State) -> TransitionInput {
         TransitionInput {

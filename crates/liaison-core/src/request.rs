@@ -301,6 +301,11 @@ pub struct AssistanceRequest {
     pub answer_due: Option<jiff::Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preserved_until: Option<jiff::Timestamp>,
+    /// While information is asked for (`needs_information`): when the requesting side must
+    /// have supplied it. Never sent to a peer in `request_submitted` (a submitted request has
+    /// none); the `needs_information` transition carries it in its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub information_due: Option<jiff::Timestamp>,
 }
 
 /// A field of a draft that fails validation.

@@ -288,6 +288,12 @@ impl SlaPolicy {
         Period::Days(self.preservation_days).after(at, zone)
     }
 
+    /// When information asked for at `at` must have been supplied (`needs_information_days`
+    /// calendar days in the requested side's `zone`); the request then expires.
+    pub fn information_due(&self, at: Timestamp, zone: &TimeZone) -> Result<Timestamp, DeadlineError> {
+        Period::Days(self.needs_information_days).after(at, zone)
+    }
+
     /// Earliest acceptable end of a preservation started at `at`.
     pub fn preserve_at_least(&self, at: Timestamp, zone: &TimeZone) -> Result<Timestamp, DeadlineError> {
         Period::Days(self.preservation_min_days).after(at, zone)
@@ -302,6 +308,7 @@ pub fn running_deadline(state: State) -> Option<DeadlineKind> {
             Some(DeadlineKind::Answer)
         }
         State::Preserved | State::Extended => Some(DeadlineKind::PreservationExpiry),
+        State::NeedsInformation => Some(DeadlineKind::Information),
         _ => None,
     }
 }
@@ -313,6 +320,9 @@ pub enum DeadlineKind {
     Acknowledge,
     Answer,
     PreservationExpiry,
+    /// The requesting side's time to supply information asked for (`needs_information`);
+    /// when it passes, the requested side's node expires the request.
+    Information,
 }
 
 impl DeadlineKind {
@@ -321,6 +331,33 @@ impl DeadlineKind {
             DeadlineKind::Acknowledge => "acknowledge",
             DeadlineKind::Answer => "answer",
             DeadlineKind::PreservationExpiry => "preservation_expiry",
+            DeadlineKind::Information => "information",
+        }
+    }
+
+    /// Every deadline kind.
+    pub const ALL: &'static [DeadlineKind] = &[
+        DeadlineKind::Acknowledge,
+        DeadlineKind::Answer,
+        DeadlineKind::PreservationExpiry,
+        DeadlineKind::Information,
+    ];
+
+    /// The states in which this deadline runs (the inverse of [`running_deadline`]).
+    pub fn states(self) -> Vec<State> {
+        State::ALL
+            .iter()
+            .copied()
+            .filter(|s| running_deadline(*s) == Some(self))
+            .collect()
+    }
+
+    /// The side whose move the deadline waits for: the requested side acknowledges, answers
+    /// and keeps preserved data; the requesting side supplies information asked for.
+    pub fn owed_by(self) -> crate::lifecycle::Side {
+        match self {
+            DeadlineKind::Information => crate::lifecycle::Side::Requesting,
+            _ => crate::lifecycle::Side::Requested,
         }
     }
 }

@@ -43,6 +43,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("descriptor", descriptor),
     ("cleanup_payloads", cleanup_payloads),
     ("bulk_payloads", bulk_payloads),
+    ("work_inputs", work_inputs),
     #[cfg(feature = "service")]
     ("peer_file", peer_file),
     #[cfg(feature = "service")]
@@ -630,4 +631,41 @@ pub fn evidence_package(data: &[u8]) {
     if data.len() <= 1 << 16 {
         assert_eq!(verify_package(Trickle(data), &trust), r);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Working the requests (docs/queues.md)
+
+/// What users and peers type where a request or a page is named: a request's reference (from
+/// a path, a CLI argument, or a peer's `request_submitted`), a listing's cursor sorted by due
+/// date, a queue and an order.
+///
+/// Invariants: never panics; an accepted reference has a prefix of at most 40 characters of
+/// `A-Z 0-9 - _` ending in a four-digit year and a number from 1 to 999,999,999, and reads back
+/// the same from its own formatting; an accepted due cursor formats back to itself.
+pub fn work_inputs(data: &[u8]) {
+    use liaison_core::record::{Awaiting, Sort, due_cursor, format_reference, parse_due_cursor, parse_reference};
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    for candidate in [s, s.trim(), &s.to_ascii_uppercase()] {
+        if let Some((prefix, n)) = parse_reference(candidate) {
+            assert!(prefix.len() <= 40 && (1..=999_999_999).contains(&n));
+            assert!(
+                prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            );
+            let year = prefix.rsplit('-').next().unwrap_or_default();
+            assert!(year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()));
+            let again = format_reference(&prefix, n);
+            assert_eq!(parse_reference(&again), Some((prefix, n)));
+        }
+    }
+    if let Some((due, id)) = parse_due_cursor(s) {
+        let c = due_cursor(Some(due), id);
+        assert_eq!(parse_due_cursor(&c), Some((due, id)));
+    }
+    let _ = s.parse::<Sort>();
+    let _ = s.parse::<Awaiting>();
 }

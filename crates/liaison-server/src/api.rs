@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use liaison_core::lifecycle::{State, TransitionInput};
 use liaison_core::request::{FieldError, RequestDraft};
 use liaison_core::{AgencyId, RequestId, RequestKind, Role};
+use liaison_service::work::Queue;
 use liaison_service::{GroupBy, Node, ServiceError};
 use liaison_service::{Principal, RequestFilter};
 use serde::Deserialize;
@@ -58,6 +59,7 @@ pub fn router(node: Node) -> Router {
         .merge(crate::intel::router(node.clone())) // [intel] /api/v1/intel (network clean-up)
         .merge(crate::evidence::router(node.clone())) // /api/v1/requests/{id}/evidence
         .merge(crate::evidence_package::router(node.clone())) // /api/v1/requests/{id}/evidence-package
+        .merge(crate::work_api::router(node.clone())) // home, queues, assignment, units, inbox
         .layer(axum::middleware::from_fn(refuse_nul_in_query))
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));
@@ -122,7 +124,7 @@ impl Problem {
             retry_after: None,
         }
     }
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Problem {
             status: StatusCode::BAD_REQUEST,
@@ -391,9 +393,10 @@ fn integral_numbers(v: &mut serde_json::Value) -> bool {
     }
 }
 
-pub(crate) fn parse_id(id: &str) -> ApiResult<RequestId> {
-    id.parse()
-        .map_err(|_| Problem::field("id", format!("'{id}' is not a request id (UUID)")))
+/// The request a path names: its id or its reference (`FBI-2026-0042`); a reference the
+/// caller may not see is "not found".
+pub(crate) async fn parse_id(node: &Node, p: &Principal, id: &str) -> ApiResult<RequestId> {
+    Ok(node.resolve(p, id, Timestamp::now()).await?)
 }
 
 fn parse_ts(field: &str, v: &str) -> ApiResult<Timestamp> {
@@ -544,9 +547,19 @@ const LIST_PARAMS: &[&str] = &[
     "cursor",
     "limit",
     "view",
+    "queue",
+    "sort",
+    "counterpart",
+    "owner",
+    "created_from",
+    "created_to",
+    "due_before",
+    "format",
 ];
 
-fn filter_from(q: &HashMap<String, String>) -> ApiResult<RequestFilter> {
+/// The listing's filters, for `p` (a counterpart given by code and an owner by user name
+/// are looked up).
+pub(crate) async fn filter_from(node: &Node, p: &Principal, q: &HashMap<String, String>) -> ApiResult<RequestFilter> {
     check_params(q, LIST_PARAMS)?;
     let mut f = RequestFilter {
         limit: 50,
@@ -580,11 +593,36 @@ fn filter_from(q: &HashMap<String, String>) -> ApiResult<RequestFilter> {
     if let Some(s) = q.get("updated_since") {
         f.updated_since = Some(parse_ts("updated_since", s)?);
     }
+    if let Some(s) = q.get("sort") {
+        f.sort = s.parse().map_err(|e: String| Problem::field("sort", e))?;
+    }
     if let Some(c) = q.get("cursor") {
-        f.before = Some(
-            c.parse()
-                .map_err(|_| Problem::field("cursor", format!("'{c}' is not a cursor returned by this API")))?,
-        );
+        let bad = || Problem::field("cursor", format!("'{c}' is not a cursor returned by this API"));
+        match f.sort {
+            liaison_core::record::Sort::Newest => f.before = Some(c.parse().map_err(|_| bad())?),
+            liaison_core::record::Sort::Oldest => f.after = Some(c.parse().map_err(|_| bad())?),
+            liaison_core::record::Sort::Due => {
+                f.after_due = Some(liaison_core::record::parse_due_cursor(c).ok_or_else(bad)?)
+            }
+        }
+    }
+    if let Some(a) = q.get("counterpart") {
+        f.counterpart = Some(match a.parse::<AgencyId>() {
+            Ok(id) => id,
+            Err(_) => node.agency_by_code(p, "counterpart", a).await?.id,
+        });
+    }
+    if let Some(u) = q.get("owner") {
+        f.owner = Some(node.colleague(p, "owner", u).await?);
+    }
+    for (key, slot) in [
+        ("created_from", &mut f.created_from),
+        ("created_to", &mut f.created_to),
+        ("due_before", &mut f.due_before),
+    ] {
+        if let Some(v) = q.get(key) {
+            *slot = Some(parse_ts(key, v)?);
+        }
     }
     if let Some(l) = q.get("limit") {
         f.limit = l
@@ -619,15 +657,47 @@ async fn overdue(
     list_page(&node, &p, &q).await
 }
 
-/// A page of requests: summaries (`view=summary`, the default) or full requests (`view=full`).
+/// A page of requests: summaries (`view=summary`, the default) or full requests (`view=full`),
+/// of one of the caller's queues (`queue`, default all), as JSON or CSV (`format=csv`,
+/// summaries).
 async fn list_page(node: &Node, p: &Principal, q: &HashMap<String, String>) -> ApiResult<Response> {
-    let f = filter_from(q)?;
+    let f = filter_from(node, p, q).await?;
     let now = Timestamp::now();
+    let queue: Option<Queue> = q
+        .get("queue")
+        .map(|s| s.parse().map_err(|e: String| Problem::field("queue", e)))
+        .transpose()?;
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(v) => return Err(Problem::field("format", format!("'{v}' is not json or csv"))),
+    };
     match q.get("view").map(String::as_str) {
-        None | Some("summary") => Ok(Json(node.list(p, f, now).await?).into_response()),
-        Some("full") => Ok(Json(node.list_full(p, f, now).await?).into_response()),
-        Some(v) => Err(Problem::field("view", format!("'{v}' is not summary or full"))),
+        None | Some("summary") => {}
+        Some("full") if queue.is_none() && !csv => return Ok(Json(node.list_full(p, f, now).await?).into_response()),
+        Some("full") => {
+            return Err(Problem::field(
+                "view",
+                "a queue or a CSV lists summaries: leave view out",
+            ));
+        }
+        Some(v) => return Err(Problem::field("view", format!("'{v}' is not summary or full"))),
     }
+    let page = node.queue(p, queue.unwrap_or(Queue::All), f, now).await?;
+    if !csv {
+        return Ok(Json(page).into_response());
+    }
+    let mut resp = node.summaries_csv(&page.items, now).await?.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Some(n) = &page.next
+        && let Ok(v) = HeaderValue::from_str(n)
+    {
+        resp.headers_mut().insert("x-next-cursor", v);
+    }
+    Ok(resp)
 }
 
 async fn create_request(
@@ -646,7 +716,9 @@ async fn create_request(
 }
 
 async fn get_request(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let r = node.request(&p, parse_id(&id)?, Timestamp::now()).await?;
+    let r = node
+        .request(&p, parse_id(&node, &p, &id).await?, Timestamp::now())
+        .await?;
     let mut resp = Json(&r).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", r.request.version)) {
         resp.headers_mut().insert(header::ETAG, etag);
@@ -668,17 +740,26 @@ async fn update_draft(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let u: DraftUpdate = json_body(&headers, &body)?;
     Ok(Json(node.update_draft(&p, id, u.version, u.draft, Timestamp::now()).await?).into_response())
 }
 
 async fn events(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(node.events(&p, parse_id(&id)?, Timestamp::now()).await?).into_response())
+    Ok(Json(
+        node.events(&p, parse_id(&node, &p, &id).await?, Timestamp::now())
+            .await?,
+    )
+    .into_response())
 }
 
 async fn allowed(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(serde_json::json!({"allowed": node.allowed(&p, parse_id(&id)?, Timestamp::now()).await?})).into_response())
+    Ok(
+        Json(
+            serde_json::json!({"allowed": node.allowed(&p, parse_id(&node, &p, &id).await?, Timestamp::now()).await?}),
+        )
+        .into_response(),
+    )
 }
 
 async fn transition(
@@ -688,7 +769,7 @@ async fn transition(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let mut raw: serde_json::Value = json_body(&headers, &body)?;
     integral_numbers(&mut raw);
     let version = raw
@@ -720,7 +801,7 @@ async fn comment(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let c: CommentBody = json_body(&headers, &body)?;
     Ok((
         StatusCode::CREATED,
@@ -854,7 +935,7 @@ async fn set_marking(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let b: MarkingBody = json_body(&headers, &body)?;
     Ok(Json(node.set_marking(&p, id, b.marking, Timestamp::now()).await?).into_response())
 }
@@ -874,7 +955,7 @@ async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let b: ConsentBody = json_body(&headers, &body)?;
     let e = node
         .consent_to_use(&p, id, &b.for_case, b.note.as_deref(), Timestamp::now())
@@ -883,7 +964,7 @@ async fn consent(
 }
 
 async fn uses(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let uses = node.permitted_uses(&p, id, Timestamp::now()).await?;
     Ok(Json(serde_json::json!({ "cases": uses })).into_response())
 }
@@ -896,7 +977,7 @@ async fn letter(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     check_params(&q, &["lang", "draft", "signer", "function", "place"])?;
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let draft = match q.get("draft").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -946,7 +1027,7 @@ async fn set_text(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let b: TextBody = json_body(&headers, &body)?;
     node.set_request_text(&p, id, &field, &lang, &b.text, Timestamp::now())
         .await?;
@@ -954,7 +1035,7 @@ async fn set_text(
 }
 
 async fn reassess(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     Ok(Json(node.reassess(&p, id, Timestamp::now()).await?).into_response())
 }
 

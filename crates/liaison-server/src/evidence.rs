@@ -54,7 +54,7 @@ pub fn router(node: Node) -> Router {
 
 /// `GET …/evidence`: the files of the request the caller may see.
 async fn list(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     Ok(Json(node.evidence_list(&p, id, Timestamp::now()).await?).into_response())
 }
 
@@ -159,7 +159,7 @@ async fn upload(
             "sha256",
         ],
     )?;
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let new = new_evidence(&q, &headers)?;
     let now = Timestamp::now();
     let u = node.evidence_upload_begin(&p, id, new, now).await?;
@@ -191,7 +191,7 @@ async fn begin(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let new: NewEvidence = json_body(&headers, &body)?;
     let u = node.evidence_upload_begin(&p, id, new, Timestamp::now()).await?;
     let mut resp = (StatusCode::CREATED, Json(&u)).into_response();
@@ -202,7 +202,7 @@ async fn begin(
 }
 
 async fn own_session(node: &Node, p: &Principal, id: &str, upload: &str) -> ApiResult<RequestId> {
-    let id = parse_id(id)?;
+    let id = parse_id(node, p, id).await?;
     node.evidence_upload_on(p, id, upload).await?;
     Ok(id)
 }
@@ -280,7 +280,7 @@ async fn meta(
     Auth(p): Auth,
     Path((id, file)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     Ok(Json(node.evidence_meta(&p, Some(id), &file, Timestamp::now()).await?).into_response())
 }
 
@@ -290,7 +290,7 @@ async fn custody(
     Auth(p): Auth,
     Path((id, file)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     Ok(Json(node.evidence_custody(&p, Some(id), &file, Timestamp::now()).await?).into_response())
 }
 
@@ -371,7 +371,7 @@ async fn content(
     Auth(p): Auth,
     Path((id, file)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     let d = node.evidence_download(&p, Some(id), &file, Timestamp::now()).await?;
     let (name, size) = (d.file.file_name.clone(), d.file.size);
     let stream = futures_util::stream::unfold(Some(d.content), |reader| async move {

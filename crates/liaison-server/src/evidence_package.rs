@@ -20,7 +20,7 @@ pub fn router(node: Node) -> Router {
 }
 
 async fn package(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> Result<Response, Problem> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&node, &p, &id).await?;
     Ok(package_response(&node, &p, id).await?)
 }
 

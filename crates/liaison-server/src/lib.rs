@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod pull; // [intel] pulling partners' TAXII collections and MISP feeds
 pub mod taxii; // [intel] TAXII 2.1 at /taxii2/
 pub mod ui;
+pub mod work_api; // home pages, queues, assignment, units, preferences, the inbox
 
 use liaison_service::Node;
 
@@ -67,8 +68,19 @@ pub async fn serve_with(
             loop {
                 every.tick().await;
                 match deadlines.tick(jiff::Timestamp::now()).await {
-                    Ok(None | Some(0)) => {}
-                    Ok(Some(n)) => tracing::info!(escalations = n, "deadline watcher recorded escalations"),
+                    Ok(None) => {}
+                    Ok(Some(r)) if r == Default::default() => {}
+                    Ok(Some(r)) => tracing::info!(
+                        expired = r.expired,
+                        escalations = r.escalations,
+                        reminders = r.reminders,
+                        notifications = r.notifications,
+                        queued = r.queued,
+                        delivered = r.delivered,
+                        retrying = r.retrying,
+                        given_up = r.given_up,
+                        "deadline watcher pass"
+                    ),
                     Err(e) => tracing::error!(error = %e, "deadline watcher failed; will retry"),
                 }
             }

@@ -113,8 +113,11 @@ impl Op {
     }
 }
 
+/// A request's id or its reference (`FBI-2026-0042`), as every path with `{id}` accepts.
+const REQUEST_ID_PATTERN: &str = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9_-]{1,40}-[0-9]{4}-[0-9]{1,9})$";
+
 fn id_param() -> Value {
-    json!({"name": "id", "in": "path", "required": true, "description": "Request id (a malformed id is a 400)", "schema": {"type": "string", "format": "uuid"}})
+    json!({"name": "id", "in": "path", "required": true, "description": "Request id (UUID) or reference (FBI-2026-0042); a malformed one is a 400, one the caller may not see a 404", "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}})
 }
 
 fn q(name: &str, desc: &str, schema: Value) -> Value {
@@ -232,7 +235,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let roles = enum_of(Role::ALL.iter().map(|s| s.as_str()));
     let refusals = enum_of(RefusalReason::ALL.iter().map(|s| s.as_str()));
     let agency_kinds = enum_of(liaison_core::directory::AgencyKind::ALL.iter().map(|s| s.as_str()));
-    let deadlines = enum_of(["acknowledge", "answer", "preservation_expiry"]);
+    let deadlines = enum_of(liaison_core::sla::DeadlineKind::ALL.iter().map(|k| k.as_str()));
     let tlps = enum_of(serde_names(&liaison_core::Tlp::ALL));
     let indicator_kinds = enum_of(serde_names(&liaison_intel::IndicatorKind::ALL));
     let classifications = enum_of(serde_names(&liaison_intel::Classification::ALL));
@@ -267,7 +270,11 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "Only requests changed at or after this instant (RFC 3339)",
             instant(),
         ),
-        q("cursor", "The `next` value of the previous page", uuid()),
+        q(
+            "cursor",
+            "The `next` value of the previous page (with sort=due: d<ms>.<id>)",
+            json!({"type": "string", "pattern": "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|d-?[0-9]{1,19}\\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"}),
+        ),
         q(
             "limit",
             "Page size (default 50)",
@@ -277,6 +284,38 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             "view",
             "summary (default: the listed fields, no body or assessment) or full (each request as GET /requests/{id} returns it)",
             enum_of(["summary", "full"]),
+        ),
+        q(
+            "queue",
+            "One of the caller's queues (docs/queues.md); default all",
+            enum_of(liaison_service::work::Queue::ALL.iter().map(|q| q.as_str())),
+        ),
+        q(
+            "sort",
+            "newest (default), oldest, or due (the running deadline, soonest first; none last)",
+            enum_of(["newest", "oldest", "due"]),
+        ),
+        q(
+            "counterpart",
+            "The other agency, whichever way the request goes: its id or code (unknown: 400)",
+            text(),
+        ),
+        q(
+            "owner",
+            "Owned by this user of the caller's agency (unknown: 400)",
+            text(),
+        ),
+        q("created_from", "Created at or after this instant", instant()),
+        q("created_to", "Created before this instant", instant()),
+        q(
+            "due_before",
+            "The running deadline falls before this instant (passed ones included)",
+            instant(),
+        ),
+        q(
+            "format",
+            "json (default) or csv (summaries; the next cursor in X-Next-Cursor)",
+            enum_of(["json", "csv"]),
         ),
     ];
     let ip_target = object(
@@ -393,6 +432,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "ack_due": instant(),
         "answer_due": instant(),
         "preserved_until": instant(),
+        "information_due": {"allOf": [instant()], "description": "While information is asked for: when the requesting side must supply it"},
+        "reference": {"type": "string", "description": "The node's reference (FBI-2026-0042), accepted wherever an id is"},
         "overdue": {"allOf": [schema_ref("Deadline")], "description": "The running deadline, present when it has passed"}
     });
     // A stored request as answered: the draft's fields with defaults filled in, plus the state.
@@ -409,7 +450,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "conduct",
                 "marking",
             ])
-            .chain(["id", "state", "version", "created_at", "updated_at"])
+            .chain(["id", "reference", "state", "version", "created_at", "updated_at"])
             .collect();
         let mut props = draft_props.clone();
         // Stored values are answered as stored, even if the node's rule packs changed since.
@@ -438,6 +479,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         object(
             &[
                 "id",
+                "reference",
                 "kind",
                 "urgency",
                 "state",
@@ -917,8 +959,9 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .ok(201, "Stored", json_content(schema_ref("Contact"))).build()},
         "/api/v1/requests": {
             "get": Op::new("listRequests", "requests", "List requests sent or received by the caller's agency, newest first")
+                .describe("With `queue`, one of the caller's queues; with `format=csv`, the page as CSV (summaries)")
                 .params(list_params.clone()).errors(&[400, 403])
-                .ok(200, "One page", json_content(schema_ref("RequestPage"))).build(),
+                .ok(200, "One page", json!({"application/json": {"schema": schema_ref("RequestPage")}, "text/csv": {"schema": string()}})).build(),
             "post": Op::new("createRequest", "requests", "Create a draft request")
                 .describe("403 for a role that may not draft or for another agency's draft; 400 names every invalid field")
                 .json_body(schema_ref("RequestDraft")).errors(&[403])
@@ -928,7 +971,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         },
         "/api/v1/requests/overdue": {"get": Op::new("listOverdue", "requests", "Requests whose running deadline has passed (as GET /requests with overdue=true)")
             .params(list_params.iter().filter(|p| p["name"] != "overdue").cloned().collect()).errors(&[400, 403])
-            .ok(200, "One page", json_content(schema_ref("RequestPage"))).build()},
+            .ok(200, "One page", json!({"application/json": {"schema": schema_ref("RequestPage")}, "text/csv": {"schema": string()}})).build()},
         "/api/v1/requests/{id}": {
             "get": Op::new("getRequest", "requests", "One request (ETag = version)")
                 .params(vec![id_param()]).errors(&[400, 403, 404])
@@ -1134,6 +1177,74 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/audit/verify": {"get": Op::new("auditVerify", "audit", "Recompute the hash-chained audit log (auditors, admins)")
             .errors(&[403])
             .ok(200, "The chain's state", json_content(schema_ref("AuditReport"))).build()},
+        "/api/v1/home": {"get": Op::new("home", "work", "The caller's home page: queue counts and the lists the role starts with")
+            .describe("Desk: unassigned incoming and what falls due before shift_end (default: in 12 hours); officer: own requests by due date, drafts, waiting on the partner; legal reviewer: the review queue; supervisor: overdue, unassigned, waiting on us and on the partner (docs/queues.md)")
+            .params(vec![q("shift_end", "End of the shift (RFC 3339); default: 12 hours from now", instant())]).errors(&[400, 403])
+            .ok(200, "The home page", json_content(schema_ref("Home"))).build()},
+        "/api/v1/queues": {"get": Op::new("queueCounts", "work", "How many requests each of the caller's queues holds (each stops at 10000)")
+            .errors(&[403])
+            .ok(200, "The counts", json_content(schema_ref("QueueCounts"))).build()},
+        "/api/v1/requests/{id}/work": {"get": Op::new("workState", "work", "Who works the request for the caller's agency, whose move it waits for and its running deadline")
+            .params(vec![id_param()]).errors(&[400, 403, 404])
+            .ok(200, "The work state", json_content(schema_ref("WorkState"))).build()},
+        "/api/v1/requests/{id}/assignment": {"post": Op::new("assign", "work", "Assign the request for the caller's agency: an owner and a unit")
+            .describe("Supervisors assign anything; the desk assigns incoming requests; officers and legal reviewers take a request nobody owns or hand over one they own (403 otherwise). The owner must be an active user of the caller's agency who works requests (400). Local: never sent to a peer")
+            .params(vec![id_param()]).json_body(schema_ref("AssignmentChange")).errors(&[403, 404])
+            .ok(200, "The work state after the change", json_content(schema_ref("WorkState"))).build()},
+        "/api/v1/requests/{id}/watchers/me": {
+            "put": Op::new("watch", "work", "Watch the request: be told of every change")
+                .params(vec![id_param()]).errors(&[400, 403, 404])
+                .ok(200, "The work state", json_content(schema_ref("WorkState"))).build(),
+            "delete": Op::new("unwatch", "work", "Stop watching the request")
+                .params(vec![id_param()]).errors(&[400, 403, 404])
+                .ok(200, "The work state", json_content(schema_ref("WorkState"))).build()
+        },
+        "/api/v1/requests/{id}/conversion": {"post": Op::new("convertPreservation", "work", "Convert a preservation: create the follow-up draft and mark the preservation converted")
+            .describe("The requesting agency's officers and supervisors, for a preserved or extended preservation (409 otherwise). The draft copies the agencies, urgency, case, offences, targets and marking and lists the preservation among its related requests; complete it and send it")
+            .params(vec![id_param()]).json_body(object(&["kind"], json!({"kind": schema_ref("RequestKind")}))).errors(&[403, 404, 409])
+            .ok(201, "The follow-up draft and the converted preservation", json_content(object(&["follow_up", "preservation"], json!({"follow_up": schema_ref("Request"), "preservation": schema_ref("Request")})))).build()},
+        "/api/v1/units": {
+            "get": Op::new("listUnits", "work", "The units of the caller's agency with their members")
+                .ok(200, "Units by code", json_content(array(schema_ref("Unit")))).build(),
+            "post": Op::new("createUnit", "work", "Create a unit in the caller's agency (supervisors, administrators)")
+                .describe("409 when the code is taken in the agency")
+                .json_body(object(&["code", "name"], json!({"code": {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$"}, "name": non_blank(Some(200), "The unit's name")})))
+                .errors(&[403, 409])
+                .ok(201, "The unit", json_content(schema_ref("Unit"))).build()
+        },
+        "/api/v1/units/{code}/members/{username}": {
+            "put": Op::new("addUnitMember", "work", "Add a user of the caller's agency to a unit (supervisors, administrators)")
+                .params(vec![
+                    json!({"name": "code", "in": "path", "required": true, "description": "Unit code (unknown: 400)", "schema": text()}),
+                    json!({"name": "username", "in": "path", "required": true, "description": "User name (unknown: 400)", "schema": text()}),
+                ]).errors(&[400, 403])
+                .ok(200, "The unit", json_content(schema_ref("Unit"))).build(),
+            "delete": Op::new("removeUnitMember", "work", "Remove a user from a unit (supervisors, administrators)")
+                .params(vec![
+                    json!({"name": "code", "in": "path", "required": true, "description": "Unit code (unknown: 400)", "schema": text()}),
+                    json!({"name": "username", "in": "path", "required": true, "description": "User name (unknown: 400)", "schema": text()}),
+                ]).errors(&[400, 403])
+                .ok(200, "The unit", json_content(schema_ref("Unit"))).build()
+        },
+        "/api/v1/preferences": {
+            "get": Op::new("getPreferences", "work", "The caller's preferences (language, time zone, e-mail, delegate)")
+                .ok(200, "The preferences", json_content(schema_ref("UserPrefs"))).build(),
+            "put": Op::new("setPreferences", "work", "Replace the caller's preferences")
+                .describe("400 names each invalid value (language, time zone, e-mail, kinds, delegate)")
+                .json_body(schema_ref("UserPrefs"))
+                .ok(200, "The stored preferences", json_content(schema_ref("UserPrefs"))).build()
+        },
+        "/api/v1/notifications": {"get": Op::new("listNotifications", "work", "The caller's inbox, newest first")
+            .describe("A line about a request the caller may no longer see is left out")
+            .params(vec![
+                q("unread", "Only unread ones", json!({"type": "boolean"})),
+                q("cursor", "The `next` value of the previous page", uuid()),
+                q("limit", "Page size (default 50)", json!({"type": "integer", "minimum": 1, "maximum": 200})),
+            ]).errors(&[400])
+            .ok(200, "One page", json_content(object(&["items", "next"], json!({"items": array(schema_ref("Notification")), "next": nullable(string())})))).build()},
+        "/api/v1/notifications/read": {"post": Op::new("markNotificationsRead", "work", "Mark one notification read, or all of them")
+            .json_body(object(&[], json!({"id": uuid()})))
+            .ok(200, "How many were marked", json_content(object(&["marked"], json!({"marked": count()})))).build()},
         "/api/v1/users": {
             "get": Op::new("listUsers", "admin", "List users (admin)").errors(&[403])
                 .ok(200, "Every user", json_content(array(schema_ref("User")))).build(),
@@ -1267,9 +1378,54 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "RequestDraft": request_draft,
                 "Request": request,
                 "RequestSummary": request_summary,
+                "Assignment": object(&["agency", "watchers"], json!({
+                    "agency": nullable(uuid()), "owner": string(), "unit": string(), "watchers": array(string())
+                })),
+                "AssignmentChange": object(&[], json!({
+                    "owner": nullable(text()), "unit": nullable(text()), "note": nullable(text())
+                })),
+                "WorkState": object(&["assignment"], json!({
+                    "assignment": schema_ref("Assignment"),
+                    "awaiting": enum_of(["us", "partner"]),
+                    "deadline": schema_ref("Deadline"),
+                    "due_at": instant(),
+                    "due_in_ms": {"type": "integer", "description": "Milliseconds until the deadline; negative: late by that much"}
+                })),
+                "QueueCounts": object(&["mine", "my_units", "waiting_on_us", "waiting_on_partner", "overdue", "unassigned_incoming", "unread_notifications"], json!({
+                    "mine": count(), "my_units": count(), "waiting_on_us": count(), "waiting_on_partner": count(),
+                    "overdue": count(), "unassigned_incoming": count(), "unread_notifications": count()
+                })),
+                "Home": object(&["role", "counts", "sections"], json!({
+                    "role": schema_ref("Role"),
+                    "counts": schema_ref("QueueCounts"),
+                    "sections": array(object(&["name", "queue", "items"], json!({
+                        "name": string(),
+                        "queue": enum_of(liaison_service::work::Queue::ALL.iter().map(|q| q.as_str())),
+                        "items": array(schema_ref("RequestSummary"))
+                    })))
+                })),
+                "Unit": object(&["id", "agency", "code", "name", "members"], json!({
+                    "id": uuid(), "agency": uuid(), "code": string(), "name": string(), "members": array(string())
+                })),
+                "UserPrefs": object(&[], json!({
+                    "language": enum_of(["en", "zh-CN"]),
+                    "time_zone": schema_ref("TimeZone"),
+                    "email": {"type": "string", "pattern": "^[^\\s<>,;@]+@[^\\s<>,;@]+\\.[^\\s<>,;@]+$", "maxLength": 254},
+                    "email_kinds": array(enum_of(liaison_service::work::NOTIFICATION_KINDS.iter().copied())),
+                    "digest": {"type": "boolean"},
+                    "delegate": text(),
+                    "away_until": instant()
+                })),
+                "Notification": object(&["id", "at", "kind", "data"], json!({
+                    "id": uuid(), "at": instant(),
+                    "kind": enum_of(liaison_service::work::NOTIFICATION_KINDS.iter().copied()),
+                    "request": uuid(),
+                    "data": {"type": "object"},
+                    "read_at": instant()
+                })),
                 "RequestPage": object(&["items", "next"], json!({
                     "items": {"type": "array", "description": "RequestSummary objects, or Request objects with view=full", "items": {"oneOf": [schema_ref("RequestSummary"), schema_ref("Request")]}},
-                    "next": {"oneOf": [{"type": "null"}, {"type": "string", "format": "uuid"}], "description": "Cursor of the next page, null on the last"}
+                    "next": {"oneOf": [{"type": "null"}, {"type": "string"}], "description": "Cursor of the next page, null on the last"}
                 })),
                 "DraftUpdate": object(&["version", "draft"], json!({"version": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "The version you last read (stale: 409)"}, "draft": schema_ref("RequestDraft")})),
                 "Transition": object(&["version", "to"], json!({

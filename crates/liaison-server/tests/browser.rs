@@ -188,13 +188,36 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         let token = c.find(Locator::Id("token")).await.unwrap();
         token.send_keys(f.token("CN-MPS", Role::Desk)).await.unwrap();
         click(&c, "#login").await;
-        let first = text_of(&c, "#requests tbody tr td a").await;
-        assert_eq!(first, "FBI-2026-BROWSER");
+        // The desk lands on its home page: the incoming request nobody owns comes first.
+        assert!(c.current_url().await.unwrap().path().ends_with("/home"));
+        let first = text_of(&c, "main table tbody tr td a").await;
+        assert_eq!(first, r.reference);
+        screenshot(&c, "home-en").await;
+        // The list of that queue, by due date: the reference links to the request, the case
+        // reference beside it.
+        c.goto(&format!("{base}/requests?queue=unassigned&sort=due"))
+            .await
+            .unwrap();
+        assert_eq!(text_of(&c, "#requests tbody tr td a").await, r.reference);
+        let row = text_of(&c, "#requests tbody tr").await;
+        assert!(
+            row.contains("FBI-2026-BROWSER") && row.contains("acknowledge due in"),
+            "{row}"
+        );
         screenshot(&c, "list").await;
 
-        // Open the request: it was received; acknowledge it with the button.
+        // Open the request: it was received; take it, then acknowledge it with the button.
         click(&c, "#requests tbody tr td a").await;
         assert_eq!(text_of(&c, "#state").await, "Received");
+        assert_eq!(text_of(&c, "#owner").await, "Nobody");
+        click(&c, "#take").await;
+        assert_eq!(text_of(&c, ".banner.ok").await, "Assignment saved.");
+        assert_eq!(text_of(&c, "#owner").await, "cn-mps.desk");
+        assert_eq!(text_of(&c, "#awaiting").await, "Us");
+        c.execute("document.getElementById('work').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        screenshot(&c, "work-en").await;
         let summary = text_of(&c, "#summary").await;
         assert!(
             summary.contains("<script>alert(1)</script>"),
@@ -221,8 +244,31 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         let shot = screenshot(&c, "detail-zh").await;
         assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
 
-        // And back to English; the directory shows local times and office status.
+        // The inbox after the watcher's pass: the incoming request, in Chinese, then English.
+        f.node.tick(jiff::Timestamp::now()).await.unwrap();
+        c.goto(&format!("{base}/inbox")).await.unwrap();
+        let inbox = text_of(&c, "#inbox").await;
+        assert!(inbox.contains(&r.reference) && inbox.contains("新来件"), "{inbox}");
+        screenshot(&c, "inbox-zh").await;
+        c.goto(&format!("{base}/requests/{}", r.reference)).await.unwrap();
+        c.execute("document.getElementById('work').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        screenshot(&c, "work-zh").await;
+        c.goto(&format!("{base}/home")).await.unwrap();
+        screenshot(&c, "home-zh").await;
         click(&c, "#lang-switch").await;
+        let inbox_en = {
+            c.goto(&format!("{base}/inbox")).await.unwrap();
+            text_of(&c, "#inbox").await
+        };
+        assert!(inbox_en.contains("New incoming request"), "{inbox_en}");
+        screenshot(&c, "inbox-en").await;
+        click(&c, "#read-all").await;
+        assert_eq!(text_of(&c, ".banner.ok").await, "Marked read.");
+
+        // The directory shows local times and office status.
+        c.goto(&format!("{base}/requests/{}", r.reference)).await.unwrap();
         assert_eq!(text_of(&c, "#state").await, "Acknowledged");
         c.goto(&format!("{base}/directory")).await.unwrap();
         let dir = text_of(&c, "main").await;

@@ -48,7 +48,7 @@ impl Ui {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-        assert_eq!(resp.headers()[LOCATION], "/requests");
+        assert_eq!(resp.headers()[LOCATION], "/home", "sign-in lands on the home page");
         let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_string();
         assert!(set.starts_with("liaison_token=lia_"), "{set}");
         assert!(set.contains("HttpOnly"), "{set}");
@@ -626,8 +626,9 @@ async fn values_with_markup_are_escaped_on_every_page() {
             "detail",
             &html,
             &[
-                format!("<title>{case} · "),
-                format!("<h1>{case} · "),
+                // The node's reference first, then the case reference.
+                "<title>FBI-".to_string(),
+                format!(" · {case} · "),
                 format!("<td>{case}</td>"),
                 format!("<div class=\"pre\" id=\"summary\">{summary}</div>"),
                 format!("<td>{code} — {name}</td>"),

@@ -30,7 +30,7 @@ impl DeadlineWatcher {
     }
 
     /// One pass, if this instance holds the role: `Ok(None)` when another instance does.
-    pub async fn tick(&mut self, now: Timestamp) -> Result<Option<usize>> {
+    pub async fn tick(&mut self, now: Timestamp) -> Result<Option<crate::requests::TickReport>> {
         if let Some(l) = self.lease.as_mut()
             && !l.alive().await
         {
@@ -46,6 +46,12 @@ impl DeadlineWatcher {
                 None => return Ok(None),
             }
         }
-        Ok(Some(self.node.tick(now).await?))
+        let mut r = self.node.tick(now).await?;
+        // E-mails and webhooks: sent by the instance that runs the watcher, so only once.
+        let d = self.node.deliver_pass(now).await?;
+        r.delivered = d.sent;
+        r.retrying = d.retrying;
+        r.given_up = d.failed;
+        Ok(Some(r))
     }
 }

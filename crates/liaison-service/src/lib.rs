@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod assess;
 pub mod backup;
+pub mod deliver;
 pub mod directory;
 pub mod error;
 pub mod evidence;
@@ -36,11 +37,13 @@ pub mod letter;
 pub mod markings;
 pub mod node;
 pub mod notices;
+pub mod notify;
 pub mod report;
 pub mod reports;
 pub mod requests;
 pub mod setup;
 pub mod taxii;
+pub mod work;
 
 pub use directory::{AgencyView, ContactView};
 pub use error::{Result, ServiceError};

@@ -38,6 +38,10 @@ pub struct Node {
     /// `[pull.*]`: partners' TAXII collections and MISP feeds, and the data directory
     /// ([`Node::with_pull_sources`]).
     pub(crate) pull: Arc<(crate::intel_pull::PullSources, std::path::PathBuf)>,
+    /// `[work]`: reminder lead times and the digest hour ([`Node::with_work_config`]).
+    pub(crate) work: Arc<crate::work::WorkConfig>,
+    /// `[notify]`: the SMTP relay and webhooks ([`Node::with_notify`]).
+    pub(crate) notify: Arc<crate::deliver::NotifyRuntime>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -77,7 +81,15 @@ impl Node {
             taxii: Default::default(),
             taxii_rt: Default::default(),
             pull: Default::default(),
+            work: Default::default(),
+            notify: Default::default(),
         }
+    }
+
+    /// Sets `[work]` (reminder lead times, the digest hour).
+    pub fn with_work_config(mut self, c: crate::work::WorkConfig) -> Self {
+        self.work = Arc::new(c);
+        self
     }
 
     /// Whether the database answers (the health check).

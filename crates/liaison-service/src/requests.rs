@@ -105,10 +105,13 @@ impl Node {
             ack_due: None,
             answer_due: None,
             preserved_until: None,
+            information_due: None,
         };
-        self.store.insert_request(&r, &p.username).await?;
+        // Its author owns it (the draft, and the request once sent: "mine").
+        let reference = self.store.insert_draft(&r, &p.username, p.user).await?;
         // A draft has no deadline running and no assessment yet: what was stored is the answer.
         Ok(StoredRequest {
+            reference,
             request: r,
             assessment: None,
             rule_pack_version: None,
@@ -300,6 +303,15 @@ impl Node {
                 }
             }
             State::Acknowledged => t.acknowledged_at = Some(now),
+            State::NeedsInformation => {
+                let due = self
+                    .sla
+                    .information_due(now, &zone)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                t.information_due = Some(due);
+                // Mirrored with the transition, so the requesting side sees the same date.
+                data.insert("information_due".into(), serde_json::json!(due));
+            }
             State::Answered | State::AnsweredPartial if r.answered_at.is_none() => t.answered_at = Some(now),
             State::Preserved | State::Extended => {
                 let base = if to == State::Extended {
@@ -364,7 +376,7 @@ impl Node {
             t.data = Some(serde_json::Value::Object(data));
         }
         // [federation] mirror the change to the peer node serving the other agency (same transaction).
-        t.fed = crate::federation::outgoing_for_transition(self, r, &t).await?;
+        t.fed = crate::federation::outgoing_for_transition(self, r, &cur.reference, &t).await?;
         let mut chain = vec![t];
         // A request to an agency hosted on this node is delivered the moment it is submitted,
         // in the same transaction.
@@ -412,20 +424,131 @@ impl Node {
             .await?)
     }
 
-    /// One pass of the deadline watcher: records escalations for passed deadlines and expires
-    /// preservations whose period ended. Returns how many escalations were recorded.
-    pub async fn tick(&self, now: Timestamp) -> Result<usize> {
-        let mut n = 0;
+    /// One pass of the deadline watcher: expires what this node's side lets lapse (a
+    /// preservation whose period ended, a request whose information was not supplied in
+    /// time), records escalations for passed deadlines and reminders for approaching ones
+    /// (each once), then tells people (the notification pass).
+    pub async fn tick(&self, now: Timestamp) -> Result<TickReport> {
+        let mut report = TickReport::default();
+        // Expiries first: an expired request has no deadline left to escalate.
+        let mut failed = std::collections::HashSet::new();
+        loop {
+            let lapsed = self.store.lapsed(now, 200).await?;
+            let todo: Vec<_> = lapsed.iter().filter(|l| !failed.contains(&l.request)).collect();
+            if todo.is_empty() {
+                break;
+            }
+            for l in todo {
+                let reason = match l.deadline {
+                    liaison_core::sla::DeadlineKind::Information => {
+                        format!("the information asked for was not supplied by {}", l.due_at)
+                    }
+                    _ => format!("the preservation period ended at {}", l.due_at),
+                };
+                let input = TransitionInput {
+                    to: Some(State::Expired),
+                    reason: Some(reason),
+                    ..Default::default()
+                };
+                match self.system_transition(l.request, input, now).await {
+                    Ok(_) => report.expired += 1,
+                    Err(e) => {
+                        tracing::warn!(request = %l.request, error = %e, "could not expire a lapsed request; will try again next pass");
+                        failed.insert(l.request);
+                    }
+                }
+            }
+            if lapsed.len() < 200 {
+                break;
+            }
+        }
         loop {
             let batch = self.store.record_escalations(now, 500).await?;
             for e in &batch {
                 tracing::debug!(request = %e.request, deadline = e.deadline.as_str(), due = %e.due_at, "deadline passed: escalation recorded");
             }
-            n += batch.len();
+            report.escalations += batch.len();
             if batch.len() < 500 {
                 break;
             }
         }
-        Ok(n)
+        for &kind in liaison_core::sla::DeadlineKind::ALL {
+            loop {
+                let batch = self
+                    .store
+                    .record_reminders(now, kind, self.work.lead(kind), 500)
+                    .await?;
+                report.reminders += batch.len();
+                if batch.len() < 500 {
+                    break;
+                }
+            }
+        }
+        let n = self.notify_pass(now).await?;
+        report.notifications = n.notifications;
+        report.queued = n.deliveries;
+        Ok(report)
     }
+
+    /// Converts a preservation: creates the follow-up draft (`kind`, the same two agencies,
+    /// urgency, case reference, offences, targets and marking, the preservation among its
+    /// related requests) and moves the preservation to `converted`, naming it. The caller
+    /// completes the draft and sends it. If the move fails (the preservation moved on), the
+    /// draft stays, and the error says so.
+    pub async fn convert_preservation(
+        &self,
+        p: &Principal,
+        id: RequestId,
+        kind: liaison_core::RequestKind,
+        now: Timestamp,
+    ) -> Result<(StoredRequest, StoredRequest)> {
+        let (cur, side) = self.visible_for(p, id, now, "converting preservations").await?;
+        let r = &cur.request;
+        if side != Side::Requesting || !matches!(r.state, State::Preserved | State::Extended) {
+            return Err(ServiceError::Conflict(format!(
+                "{} is {}: only the requesting agency converts a preservation that is preserved or extended",
+                cur.reference, r.state
+            )));
+        }
+        if kind.is_preservation() || kind == liaison_core::RequestKind::SpontaneousInformation {
+            return Err(ServiceError::invalid(
+                "kind",
+                format!("a follow-up asks for the data itself: {kind} is not such a request"),
+            ));
+        }
+        let mut d = r.draft.clone();
+        d.kind = kind;
+        d.related = vec![r.id];
+        d.summary = format!("Follow-up to preservation {}. {}", cur.reference, r.draft.summary);
+        d.summary = d.summary.chars().take(4000).collect();
+        d.attachments = Vec::new();
+        let follow = self.create_request(p, d, now).await?;
+        let input = TransitionInput {
+            to: Some(State::Converted),
+            follow_up: Some(follow.request.id),
+            ..Default::default()
+        };
+        match self.transition(p, id, r.version, input, now).await {
+            Ok(converted) => Ok((follow, converted)),
+            Err(e) => Err(ServiceError::Conflict(format!(
+                "the follow-up draft {} was created, but {} could not be marked converted: {e}",
+                follow.reference, cur.reference
+            ))),
+        }
+    }
+}
+
+/// What one pass of the deadline watcher did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TickReport {
+    pub expired: usize,
+    pub escalations: usize,
+    pub reminders: usize,
+    pub notifications: usize,
+    /// E-mails and webhook calls queued, sent, to be retried and given up (the last three
+    /// by the watcher's delivery pass, [`Node::deliver_pass`]).
+    pub queued: usize,
+    pub delivered: usize,
+    pub retrying: usize,
+    pub given_up: usize,
 }

@@ -45,6 +45,7 @@ async fn every_rule_every_role_every_side() {
                         ack_due: None,
                         answer_due: None,
                         preserved_until: None,
+                        information_due: None,
                     };
                     fixtures::insert_request_as_is(&f.node, &r).await.unwrap();
                     // A follow-up for conversions.

@@ -179,6 +179,8 @@ pub enum Effect {
     Insert {
         request: Box<liaison_core::request::AssistanceRequest>,
         actor: String,
+        /// Its reference on this node (the sender's number when free here).
+        reference: crate::requests::RefSpec,
     },
     /// A state change made on the sender's node, checked by the caller against the request's
     /// state here. Applied at the local version (`expected_version` is replaced); if the state
@@ -586,8 +588,12 @@ async fn apply_effect(
     known: &mut std::collections::HashSet<liaison_core::RequestId>,
 ) -> Result<()> {
     match effect {
-        Effect::Insert { request, actor } => {
-            crate::requests::insert_request_in(w, request, actor).await?;
+        Effect::Insert {
+            request,
+            actor,
+            reference,
+        } => {
+            crate::requests::insert_request_in(w, request, actor, reference, None).await?;
             known.insert(request.id);
         }
         Effect::Transition(t) => {
@@ -1582,6 +1588,7 @@ mod tests {
             ack_due: Some(at + jiff::SignedDuration::from_hours(24)),
             answer_due: Some(at + jiff::SignedDuration::from_hours(240)),
             preserved_until: None,
+            information_due: None,
         }
     }
 
@@ -1659,6 +1666,10 @@ mod tests {
                     Effect::Insert {
                         request: Box::new(b.clone()),
                         actor: actor.into(),
+                        reference: crate::requests::RefSpec {
+                            prefix: "US-FBI-2026".into(),
+                            wanted: None,
+                        },
                     },
                 ),
                 with_effect("b2", 2, comment(b.id, "hello")),
@@ -1670,6 +1681,10 @@ mod tests {
                     Effect::Insert {
                         request: Box::new(b.clone()),
                         actor: actor.into(),
+                        reference: crate::requests::RefSpec {
+                            prefix: "US-FBI-2026".into(),
+                            wanted: None,
+                        },
                     },
                 ),
                 with_effect("b5", 5, Effect::Transition(Box::new(tp))),

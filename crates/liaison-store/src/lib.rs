@@ -32,6 +32,7 @@ mod requests;
 mod schema;
 pub mod testing;
 mod users;
+mod work;
 mod writer;
 
 pub use bulk::{BulkIn, BulkOut, transfer_subject};
@@ -54,8 +55,9 @@ pub use observed::AnsweredSample;
 pub use federation::{
     Effect, FedWrites, IncomingRecord, KeyRotationWrites, LeafRecord, LinkRecovery, OutboxItem, PeerPin,
 };
-pub use requests::{Arg as ListingArg, Escalation, Listed, StatsRow, TransitionRecord};
+pub use requests::{Arg as ListingArg, Escalation, Listed, RefSpec, StatsRow, TransitionRecord, reference_text};
 pub use users::AUTH_CACHE_TTL;
+pub use work::{Delivery, Lapsed, NewDelivery, NewNotification, Reminder, event_id_floor};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

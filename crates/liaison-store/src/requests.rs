@@ -12,17 +12,33 @@ use serde::Serialize;
 /// An item of a page: its id is the next page's cursor.
 pub trait Listed {
     fn list_id(&self) -> RequestId;
+    /// The running deadline in ms (the key of a listing sorted by due date).
+    fn list_due(&self) -> Option<i64>;
 }
 
 impl Listed for StoredRequest {
     fn list_id(&self) -> RequestId {
         self.request.id
     }
+    fn list_due(&self) -> Option<i64> {
+        let r = &self.request;
+        running_due(r.state, r.ack_due, r.answer_due, r.preserved_until, r.information_due).map(|(_, d)| ms(d))
+    }
 }
 
 impl Listed for RequestSummary {
     fn list_id(&self) -> RequestId {
         self.id
+    }
+    fn list_due(&self) -> Option<i64> {
+        running_due(
+            self.state,
+            self.ack_due,
+            self.answer_due,
+            self.preserved_until,
+            self.information_due,
+        )
+        .map(|(_, d)| ms(d))
     }
 }
 
@@ -43,6 +59,8 @@ pub struct TransitionRecord {
     pub ack_due: Option<jiff::Timestamp>,
     pub answer_due: Option<jiff::Timestamp>,
     pub preserved_until: Option<jiff::Timestamp>,
+    /// Entering `needs_information`: when the information is due.
+    pub information_due: Option<jiff::Timestamp>,
     pub assessment: Option<(RawJson, String)>,
     /// [federation] Outgoing messages and the incoming message record committed in the same transaction.
     pub fed: crate::federation::FedWrites,
@@ -65,6 +83,7 @@ impl TransitionRecord {
             ack_due: None,
             answer_due: None,
             preserved_until: None,
+            information_due: None,
             assessment: None,
             fed: Default::default(),
         }
@@ -86,26 +105,98 @@ pub use liaison_core::stats::StatsRow;
 
 /// A request's columns with its assessment, if any (stored apart: see schema migration 8).
 const REQ_COLS: &str = "SELECT id, state, version, created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, body, \
-     (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version, tlp, named FROM requests";
+     (SELECT assessment FROM request_assessments WHERE request_id = id), rule_pack_version, tlp, named, ref_prefix, ref_seq, info_due FROM requests";
 
-type ReqRow = (
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-);
+/// A request's columns, in the order of [`REQ_COLS`] (more than sqlx reads into a tuple).
+struct ReqRow {
+    id: String,
+    state: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    submitted_at: Option<i64>,
+    acknowledged_at: Option<i64>,
+    answered_at: Option<i64>,
+    ack_due: Option<i64>,
+    answer_due: Option<i64>,
+    preserved_until: Option<i64>,
+    body: String,
+    assessment: Option<String>,
+    rule_pack_version: Option<String>,
+    tlp: String,
+    named: Option<String>,
+    ref_prefix: Option<String>,
+    ref_seq: Option<i64>,
+    info_due: Option<i64>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for ReqRow {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> std::result::Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(ReqRow {
+            id: row.try_get(0)?,
+            state: row.try_get(1)?,
+            version: row.try_get(2)?,
+            created_at: row.try_get(3)?,
+            updated_at: row.try_get(4)?,
+            submitted_at: row.try_get(5)?,
+            acknowledged_at: row.try_get(6)?,
+            answered_at: row.try_get(7)?,
+            ack_due: row.try_get(8)?,
+            answer_due: row.try_get(9)?,
+            preserved_until: row.try_get(10)?,
+            body: row.try_get(11)?,
+            assessment: row.try_get(12)?,
+            rule_pack_version: row.try_get(13)?,
+            tlp: row.try_get(14)?,
+            named: row.try_get(15)?,
+            ref_prefix: row.try_get(16)?,
+            ref_seq: row.try_get(17)?,
+            info_due: row.try_get(18)?,
+        })
+    }
+}
+
+/// A request's reference as shown: `PREFIX-NNNN` (at least four digits), or the id for a
+/// row without one (none after schema migration 22, which gives every row its reference).
+pub fn reference_text(prefix: Option<&str>, seq: Option<i64>, id: &str) -> String {
+    match (prefix, seq) {
+        (Some(p), Some(n)) => liaison_core::record::format_reference(p, n),
+        _ => id.to_string(),
+    }
+}
+
+/// How a new request gets its reference: the prefix (`AGENCY-YEAR`) and, for a request
+/// arriving from a peer, the number the sender gave it, kept when free on this node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefSpec {
+    pub prefix: String,
+    pub wanted: Option<i64>,
+}
+
+impl RefSpec {
+    /// Splits a reference into prefix and number ([`liaison_core::record::parse_reference`]).
+    pub fn parse(reference: &str) -> Option<(String, i64)> {
+        liaison_core::record::parse_reference(reference)
+    }
+}
+
+/// The next number of `prefix` inside the caller's transaction (which sees what the same
+/// group of writers inserted before), or `wanted` when it is free. Numbers are unique per
+/// prefix (index `requests_reference`).
+async fn allocate_reference(w: &mut crate::WriteTx, spec: &RefSpec) -> Result<i64> {
+    let (max, taken): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT MAX(ref_seq), COUNT(CASE WHEN ref_seq = $2 THEN 1 END) FROM requests WHERE ref_prefix = $1",
+    )
+    .bind(&spec.prefix)
+    .bind(spec.wanted.unwrap_or(-1))
+    .fetch_one(w.conn().await?)
+    .await?;
+    Ok(match spec.wanted {
+        Some(n) if n > 0 && taken == 0 => n,
+        _ => max.unwrap_or(0) + 1,
+    })
+}
 
 /// The deadline that runs in `state` and, of the three due dates, the one it falls due at.
 fn running_due<T>(
@@ -113,12 +204,14 @@ fn running_due<T>(
     ack_due: Option<T>,
     answer_due: Option<T>,
     preserved_until: Option<T>,
+    information_due: Option<T>,
 ) -> Option<(DeadlineKind, T)> {
     let kind = running_deadline(state)?;
     let due = match kind {
         DeadlineKind::Acknowledge => ack_due,
         DeadlineKind::Answer => answer_due,
         DeadlineKind::PreservationExpiry => preserved_until,
+        DeadlineKind::Information => information_due,
     }?;
     Some((kind, due))
 }
@@ -129,12 +222,20 @@ pub(crate) fn next_due(
     ack_due: Option<i64>,
     answer_due: Option<i64>,
     preserved_until: Option<i64>,
+    information_due: Option<i64>,
 ) -> Option<i64> {
-    running_due(state, ack_due, answer_due, preserved_until).map(|(_, due)| due)
+    running_due(state, ack_due, answer_due, preserved_until, information_due).map(|(_, due)| due)
 }
 
 fn overdue_kind(r: &AssistanceRequest, now: jiff::Timestamp) -> Option<DeadlineKind> {
-    overdue_in(r.state, r.ack_due, r.answer_due, r.preserved_until, now)
+    overdue_in(
+        r.state,
+        r.ack_due,
+        r.answer_due,
+        r.preserved_until,
+        r.information_due,
+        now,
+    )
 }
 
 /// The running deadline of a request in `state`, if it has passed at `now`.
@@ -143,14 +244,15 @@ fn overdue_in(
     ack_due: Option<jiff::Timestamp>,
     answer_due: Option<jiff::Timestamp>,
     preserved_until: Option<jiff::Timestamp>,
+    information_due: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
 ) -> Option<DeadlineKind> {
-    let (kind, due) = running_due(state, ack_due, answer_due, preserved_until)?;
+    let (kind, due) = running_due(state, ack_due, answer_due, preserved_until, information_due)?;
     (due < now).then_some(kind)
 }
 
 const SUMMARY_COLS: &str = "SELECT id, kind, urgency, state, version, requesting_agency, requested_agency, case_reference, \
-     created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, tlp, named FROM requests";
+     created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, tlp, named, ref_prefix, ref_seq, info_due FROM requests";
 
 /// The `tlp` and `named` columns of a marking.
 fn marking_cols(m: &Marking) -> (&'static str, Option<String>) {
@@ -188,6 +290,9 @@ struct SummaryRow(
     Option<i64>,
     String,
     Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
 );
 
 impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for SummaryRow {
@@ -212,6 +317,9 @@ impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for SummaryRow {
             row.try_get(15)?,
             row.try_get(16)?,
             row.try_get(17)?,
+            row.try_get(18)?,
+            row.try_get(19)?,
+            row.try_get(20)?,
         ))
     }
 }
@@ -219,7 +327,9 @@ impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for SummaryRow {
 fn summary(r: SummaryRow, now: jiff::Timestamp) -> Result<RequestSummary> {
     let state = parse(&r.3, "state")?;
     let (ack_due, answer_due, preserved_until) = (opt_ts(r.13)?, opt_ts(r.14)?, opt_ts(r.15)?);
+    let information_due = opt_ts(r.20)?;
     Ok(RequestSummary {
+        reference: reference_text(r.18.as_deref(), r.19, &r.0),
         id: parse(&r.0, "request id")?,
         kind: parse(&r.1, "kind")?,
         urgency: parse(&r.2, "urgency")?,
@@ -236,14 +346,21 @@ fn summary(r: SummaryRow, now: jiff::Timestamp) -> Result<RequestSummary> {
         ack_due,
         answer_due,
         preserved_until,
-        overdue: overdue_in(state, ack_due, answer_due, preserved_until, now),
+        information_due,
+        overdue: overdue_in(state, ack_due, answer_due, preserved_until, information_due, now),
         marking: marking_of(&r.16, r.17.as_deref())?,
     })
 }
 
 /// Stores a new request with its `created` event and audit entry, inside the caller's
 /// transaction (local drafts and requests mirrored from a peer alike), in one batch.
-pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequest, actor: &str) -> Result<()> {
+pub(crate) async fn insert_request_in(
+    w: &mut crate::WriteTx,
+    r: &AssistanceRequest,
+    actor: &str,
+    reference: &RefSpec,
+    owner: Option<liaison_core::UserId>,
+) -> Result<String> {
     let body = serde_json::to_string(&r.draft).map_err(StoreError::corrupt)?;
     let content_sha256 = audit::digest(&body);
     let nd = next_due(
@@ -251,14 +368,16 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
         r.ack_due.map(ms),
         r.answer_due.map(ms),
         r.preserved_until.map(ms),
+        r.information_due.map(ms),
     );
+    let seq = allocate_reference(w, reference).await?;
     let (tlp, named) = marking_cols(&r.draft.marking());
     let mut head = w.audit_head().await?;
     let mut b = Batch::default();
     b.push(
         "INSERT INTO requests (id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
-         submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due, tlp, named) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+         submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due, tlp, named, ref_prefix, ref_seq, info_due) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
         vec![
             r.id.to_string().into(),
             r.draft.kind.as_str().into(),
@@ -280,8 +399,23 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
             nd.into(),
             tlp.into(),
             named.into(),
+            reference.prefix.clone().into(),
+            seq.into(),
+            r.information_due.map(ms).into(),
         ],
     );
+    if let Some(o) = owner {
+        // Who works it for the requesting agency (local only: docs/queues.md).
+        b.push(
+            "INSERT INTO request_work (request_id, agency_id, owner_id, unit_id, updated_at) VALUES ($1, $2, $3, NULL, $4)",
+            vec![
+                r.id.to_string().into(),
+                r.draft.requesting_agency.to_string().into(),
+                o.to_string().into(),
+                ms(r.created_at).into(),
+            ],
+        );
+    }
     push_event(
         &mut b,
         r.id,
@@ -305,6 +439,7 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
             "state": r.state,
             "version": r.version,
             "case_reference": r.draft.case_reference,
+            "reference": reference_text(Some(&reference.prefix), Some(seq), ""),
             "content_sha256": content_sha256,
         }),
     );
@@ -314,12 +449,19 @@ pub(crate) async fn insert_request_in(w: &mut crate::WriteTx, r: &AssistanceRequ
             StoreError::NotFound("requesting or requested agency".into())
         }
         StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            StoreError::Duplicate(format!("request {}", r.id))
+            if db.message().contains("ref_seq") || db.constraint() == Some("requests_reference") {
+                StoreError::Conflict(format!(
+                    "reference {} was taken by another instance at the same moment; try again",
+                    reference_text(Some(&reference.prefix), Some(seq), "")
+                ))
+            } else {
+                StoreError::Duplicate(format!("request {}", r.id))
+            }
         }
         e => e,
     })?;
     w.set_audit_head(head.0, head.1);
-    Ok(())
+    Ok(reference_text(Some(&reference.prefix), Some(seq), ""))
 }
 
 /// What `push_transition`'s `UPDATE` does to the row, done to a request in memory (instants
@@ -337,6 +479,7 @@ fn applied(r: &mut StoredRequest, t: &TransitionRecord) -> Result<()> {
         (t.ack_due, &mut q.ack_due),
         (t.answer_due, &mut q.answer_due),
         (t.preserved_until, &mut q.preserved_until),
+        (t.information_due, &mut q.information_due),
     ] {
         if let Some(v) = new {
             *old = Some(stored(v)?);
@@ -361,13 +504,15 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
         Some(DeadlineKind::Acknowledge) => 1,
         Some(DeadlineKind::Answer) => 2,
         Some(DeadlineKind::PreservationExpiry) => 3,
+        Some(DeadlineKind::Information) => 4,
     };
     let update = b.push(
         "UPDATE requests SET state = $1, version = version + 1, updated_at = $2, \
          submitted_at = COALESCE($3, submitted_at), acknowledged_at = COALESCE($4, acknowledged_at), answered_at = COALESCE($5, answered_at), \
          ack_due = COALESCE($6, ack_due), answer_due = COALESCE($7, answer_due), preserved_until = COALESCE($8, preserved_until), \
-         next_due = CASE $9 WHEN 1 THEN COALESCE($6, ack_due) WHEN 2 THEN COALESCE($7, answer_due) WHEN 3 THEN COALESCE($8, preserved_until) ELSE NULL END, \
-         rule_pack_version = COALESCE($10, rule_pack_version) \
+         next_due = CASE $9 WHEN 1 THEN COALESCE($6, ack_due) WHEN 2 THEN COALESCE($7, answer_due) WHEN 3 THEN COALESCE($8, preserved_until) \
+         WHEN 4 THEN COALESCE($14, info_due) ELSE NULL END, \
+         rule_pack_version = COALESCE($10, rule_pack_version), info_due = COALESCE($14, info_due) \
          WHERE id = $11 AND version = $12 AND state = $13",
         vec![
             t.to.as_str().into(),
@@ -383,6 +528,7 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
             t.id.to_string().into(),
             t.expected_version.into(),
             t.from.as_str().into(),
+            t.information_due.map(ms).into(),
         ],
     );
     if let Some((a, _)) = &t.assessment {
@@ -418,57 +564,122 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
 
 fn request(r: ReqRow, now: Option<jiff::Timestamp>) -> Result<StoredRequest> {
     let mut draft: RequestDraft =
-        serde_json::from_str(&r.11).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.0)))?;
+        serde_json::from_str(&r.body).map_err(|e| StoreError::Corrupt(format!("request {} body: {e}", r.id)))?;
     // The columns are the marking of record (a body written before markings has none).
-    draft.marking_set = Some(marking_of(&r.14, r.15.as_deref())?);
+    draft.marking_set = Some(marking_of(&r.tlp, r.named.as_deref())?);
     let request = AssistanceRequest {
-        id: parse(&r.0, "request id")?,
+        id: parse(&r.id, "request id")?,
         draft,
-        state: parse(&r.1, "state")?,
-        version: r.2,
-        created_at: ts(r.3)?,
-        updated_at: ts(r.4)?,
-        submitted_at: opt_ts(r.5)?,
-        acknowledged_at: opt_ts(r.6)?,
-        answered_at: opt_ts(r.7)?,
-        ack_due: opt_ts(r.8)?,
-        answer_due: opt_ts(r.9)?,
-        preserved_until: opt_ts(r.10)?,
+        state: parse(&r.state, "state")?,
+        version: r.version,
+        created_at: ts(r.created_at)?,
+        updated_at: ts(r.updated_at)?,
+        submitted_at: opt_ts(r.submitted_at)?,
+        acknowledged_at: opt_ts(r.acknowledged_at)?,
+        answered_at: opt_ts(r.answered_at)?,
+        ack_due: opt_ts(r.ack_due)?,
+        answer_due: opt_ts(r.answer_due)?,
+        preserved_until: opt_ts(r.preserved_until)?,
+        information_due: opt_ts(r.info_due)?,
     };
-    let assessment =
-        r.12.map(RawJson::from_text)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("request {} assessment: {e}", r.0)))?;
+    let assessment = r
+        .assessment
+        .map(RawJson::from_text)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("request {} assessment: {e}", r.id)))?;
     let overdue = now.and_then(|n| overdue_kind(&request, n));
     Ok(StoredRequest {
+        reference: reference_text(r.ref_prefix.as_deref(), r.ref_seq, &r.id),
         request,
         assessment,
-        rule_pack_version: r.13,
+        rule_pack_version: r.rule_pack_version,
         overdue,
     })
 }
 
 impl Store {
-    /// Stores a new request (usually a draft) with its `created` event and audit entry.
-    pub async fn insert_request(&self, r: &AssistanceRequest, actor: &str) -> Result<()> {
+    /// Stores a new request (usually a draft) with its `created` event and audit entry; its
+    /// reference is the requesting agency's next (see [`Store::reference_prefix`]). Returns
+    /// the reference.
+    pub async fn insert_request(&self, r: &AssistanceRequest, actor: &str) -> Result<String> {
         self.insert_request_fed(r, actor, &Default::default()).await
     }
 
+    /// Like [`Store::insert_request`] for a new draft, which `owner` (its author) owns.
+    pub async fn insert_draft(
+        &self,
+        r: &AssistanceRequest,
+        actor: &str,
+        owner: liaison_core::UserId,
+    ) -> Result<String> {
+        self.insert_owned(r, actor, &Default::default(), Some(owner)).await
+    }
+
+    /// The prefix of the references of requests `agency` sends, made at `at`: its code and
+    /// the year in its time zone (`FBI-2026`).
+    pub async fn reference_prefix(&self, agency: AgencyId, at: jiff::Timestamp) -> Result<String> {
+        let a = self.agency(agency).await?;
+        let zone = liaison_core::directory::time_zone(&a.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        Ok(format!(
+            "{}-{:04}",
+            a.code.to_ascii_uppercase(),
+            at.to_zoned(zone).year()
+        ))
+    }
+
+    /// The request a reference names (`FBI-2026-0042`, any case), if any.
+    pub async fn request_by_reference(&self, reference: &str) -> Result<Option<RequestId>> {
+        let Some((prefix, seq)) = RefSpec::parse(&reference.trim().to_ascii_uppercase()) else {
+            return Ok(None);
+        };
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM requests WHERE ref_prefix = $1 AND ref_seq = $2")
+            .bind(prefix)
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        id.map(|i| parse(&i, "request id")).transpose()
+    }
+
     /// [federation] Like [`Store::insert_request`], committing `fed` in the same transaction.
+    /// Two instances on one PostgreSQL database that number a reference at the same moment:
+    /// the second tries again (three times).
     pub async fn insert_request_fed(
         &self,
         r: &AssistanceRequest,
         actor: &str,
         fed: &crate::federation::FedWrites,
-    ) -> Result<()> {
-        let (r, actor, fed) = (r.clone(), actor.to_string(), fed.clone());
-        self.writing(move |s| async move {
-            let mut w = s.write().await?;
-            insert_request_in(&mut w, &r, &actor).await?;
-            crate::federation::write_fed(&mut w, &fed).await?; // [federation]
-            w.commit().await
-        })
-        .await
+    ) -> Result<String> {
+        self.insert_owned(r, actor, fed, None).await
+    }
+
+    async fn insert_owned(
+        &self,
+        r: &AssistanceRequest,
+        actor: &str,
+        fed: &crate::federation::FedWrites,
+        owner: Option<liaison_core::UserId>,
+    ) -> Result<String> {
+        let spec = RefSpec {
+            prefix: self.reference_prefix(r.draft.requesting_agency, r.created_at).await?,
+            wanted: None,
+        };
+        let mut attempt = 0;
+        loop {
+            let (r, actor, fed, spec) = (r.clone(), actor.to_string(), fed.clone(), spec.clone());
+            let out = self
+                .writing(move |s| async move {
+                    let mut w = s.write().await?;
+                    let reference = insert_request_in(&mut w, &r, &actor, &spec, owner).await?;
+                    crate::federation::write_fed(&mut w, &fed).await?; // [federation]
+                    w.commit().await?;
+                    Ok(reference)
+                })
+                .await;
+            match out {
+                Err(StoreError::Conflict(m)) if m.starts_with("reference ") && attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Replaces a draft's content (only while it is a draft; optimistic version check).
@@ -566,12 +777,17 @@ impl Store {
             args,
         );
         let rows = q.fetch_all(&self.pool).await?;
-        paged(rows, limit, item)
+        paged(rows, limit, f.sort, item)
     }
 
     /// The query choosing a page's ids (with one row more than the page, to tell whether
     /// another page follows), its `ORDER BY … LIMIT`, its arguments and the page size.
     async fn page_ids(&self, f: &RequestFilter) -> Result<(String, String, Vec<Arg>, u32)> {
+        self.page_ids_taking(f, None).await
+    }
+
+    /// [`Store::page_ids`] taking `take` rows instead of one page and one more.
+    async fn page_ids_taking(&self, f: &RequestFilter, take: Option<u64>) -> Result<(String, String, Vec<Arg>, u32)> {
         // Filters other than visibility, each a condition on one row.
         let mut conds = String::new();
         let mut args: Vec<Arg> = Vec::new();
@@ -581,13 +797,21 @@ impl Store {
             n += 1;
             format!("${n}")
         };
-        if !f.states.is_empty() {
-            let ps: Vec<String> = f
-                .states
+        // The visible agency's placeholder comes first: the work filters name it too.
+        let agency_p = f.visible_to.map(|a| next(&mut args, Arg::S(a.to_string())));
+        let in_list = |args: &mut Vec<Arg>, next: &mut dyn FnMut(&mut Vec<Arg>, Arg) -> String, states: &[State]| {
+            let ps: Vec<String> = states
                 .iter()
-                .map(|s| next(&mut args, Arg::S(s.as_str().to_string())))
+                .map(|s| next(args, Arg::S(s.as_str().to_string())))
                 .collect();
-            conds += &format!(" AND state IN ({})", ps.join(", "));
+            if ps.is_empty() {
+                " AND 1 = 0".to_string()
+            } else {
+                format!(" AND state IN ({})", ps.join(", "))
+            }
+        };
+        if !f.states.is_empty() {
+            conds += &in_list(&mut args, &mut next, &f.states);
         }
         if let Some(k) = f.kind {
             conds += &format!(" AND kind = {}", next(&mut args, Arg::S(k.as_str().to_string())));
@@ -603,6 +827,15 @@ impl Store {
             // next_due is the running deadline of the current state (NULL when none runs).
             conds += &format!(" AND next_due < {p}");
         }
+        if let Some(at) = f.due_before {
+            conds += &format!(" AND next_due < {}", next(&mut args, Arg::I(ms(at))));
+        }
+        if let Some(at) = f.created_from {
+            conds += &format!(" AND created_at >= {}", next(&mut args, Arg::I(ms(at))));
+        }
+        if let Some(at) = f.created_to {
+            conds += &format!(" AND created_at < {}", next(&mut args, Arg::I(ms(at))));
+        }
         if let Some(since) = f.updated_since {
             // SQLite would otherwise read and sort every row of a wide window to return one page;
             // when the window is large, walking the primary key newest-first is far cheaper
@@ -611,11 +844,83 @@ impl Store {
             let col = if wide { "+updated_at" } else { "updated_at" };
             conds += &format!(" AND {col} >= {}", next(&mut args, Arg::I(ms(since))));
         }
-        if let Some(b) = f.before {
-            conds += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));
+        // Who works it (local rows of `request_work`, for the visible agency's side).
+        if let Some(a) = &agency_p {
+            if let Some(u) = f.owner {
+                let up = next(&mut args, Arg::S(u.to_string()));
+                conds += &format!(
+                    " AND id IN (SELECT request_id FROM request_work WHERE owner_id = {up} AND agency_id = {a})"
+                );
+            }
+            if !f.units.is_empty() {
+                let ps: Vec<String> = f.units.iter().map(|u| next(&mut args, Arg::S(u.to_string()))).collect();
+                conds += &format!(
+                    " AND id IN (SELECT request_id FROM request_work WHERE unit_id IN ({}) AND agency_id = {a})",
+                    ps.join(", ")
+                );
+            }
+            if f.unowned {
+                conds += &format!(
+                    " AND NOT EXISTS (SELECT 1 FROM request_work WHERE request_work.request_id = requests.id \
+                     AND request_work.agency_id = {a} AND request_work.owner_id IS NOT NULL)"
+                );
+            }
+        }
+        if let Some(u) = f.watcher {
+            let up = next(&mut args, Arg::S(u.to_string()));
+            conds += &format!(" AND id IN (SELECT request_id FROM request_watchers WHERE user_id = {up})");
+        }
+        // Conditions of one side only: the other party, and whose move it waits for.
+        let (mut sent_only, mut received_only) = (String::new(), String::new());
+        if let Some(x) = f.counterpart {
+            let xp = next(&mut args, Arg::S(x.to_string()));
+            match f.visible_to {
+                Some(_) => {
+                    sent_only += &format!(" AND requested_agency = {xp}");
+                    received_only += &format!(" AND requesting_agency = {xp}");
+                }
+                None => conds += &format!(" AND (requesting_agency = {xp} OR requested_agency = {xp})"),
+            }
+        }
+        if let (Some(w), Some(_)) = (f.awaiting, f.visible_to) {
+            use liaison_core::lifecycle::Side;
+            use liaison_core::record::Awaiting;
+            let (sent_side, received_side) = match w {
+                Awaiting::Us => (Side::Requesting, Side::Requested),
+                Awaiting::Partner => (Side::Requested, Side::Requesting),
+            };
+            sent_only += &in_list(&mut args, &mut next, &State::awaiting(sent_side));
+            received_only += &in_list(&mut args, &mut next, &State::awaiting(received_side));
+        }
+        use liaison_core::record::Sort;
+        // A request without a running deadline sorts after every one with a deadline.
+        const NO_DUE: &str = "COALESCE(next_due, 9223372036854775807)";
+        match f.sort {
+            Sort::Newest => {
+                if let Some(b) = f.before {
+                    conds += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));
+                }
+            }
+            Sort::Oldest => {
+                if let Some(b) = f.after {
+                    conds += &format!(" AND id > {}", next(&mut args, Arg::S(b.to_string())));
+                }
+            }
+            Sort::Due => {
+                if let Some((due, id)) = f.after_due {
+                    let dp = next(&mut args, Arg::I(due));
+                    let ip = next(&mut args, Arg::S(id.to_string()));
+                    conds += &format!(" AND ({NO_DUE} > {dp} OR ({NO_DUE} = {dp} AND id > {ip}))");
+                }
+            }
         }
         let limit = f.limit.clamp(1, 500);
-        let page = format!("ORDER BY id DESC LIMIT {}", limit + 1);
+        let take = take.unwrap_or(u64::from(limit) + 1);
+        let page = match f.sort {
+            Sort::Newest => format!("ORDER BY id DESC LIMIT {take}"),
+            Sort::Oldest => format!("ORDER BY id LIMIT {take}"),
+            Sort::Due => format!("ORDER BY {NO_DUE}, id LIMIT {take}"),
+        };
         // The page's ids are chosen first, reading indexes where possible, and only those rows
         // are read in full. An agency sees what it sends and what it receives (but not the
         // other side's drafts): two ordered walks, one per side, each stopping after one page,
@@ -623,9 +928,8 @@ impl Store {
         // requests (bench/api/README.md).
         // An agency never requests from itself (`RequestDraft::validate`), so a filter on one
         // side can rule an arm out; an arm that cannot match is left out, not walked.
-        let ids = match f.visible_to {
-            Some(a) => {
-                let p = next(&mut args, Arg::S(a.to_string()));
+        let ids = match (f.visible_to, agency_p) {
+            (Some(a), Some(p)) => {
                 let sent_arm = f.requesting.is_none_or(|x| x == a) && f.requested != Some(a);
                 let received_arm = f.requested.is_none_or(|x| x == a) && f.requesting != Some(a);
                 // Each arm walks the index that starts with its agency column. PostgreSQL, given
@@ -636,23 +940,23 @@ impl Store {
                 // request, 60–200 ms at 80,000 rows and growing (bench/intel/README.md). Written
                 // as a range and ordered by the agency column first, the order can only come
                 // from an index on (agency, id). SQLite walks that index for the plain form.
-                let pg = self.backend() == crate::Backend::Postgres;
+                let pg = self.backend() == crate::Backend::Postgres && f.sort == Sort::Newest;
                 let arm = |col: &str| match pg {
                     true => format!("{col} >= {p} AND {col} <= {p}"),
                     false => format!("{col} = {p}"),
                 };
                 let order = |col: &str| match pg {
-                    true => format!("ORDER BY {col} DESC, id DESC LIMIT {}", limit + 1),
+                    true => format!("ORDER BY {col} DESC, id DESC LIMIT {take}"),
                     false => page.clone(),
                 };
                 let sent = format!(
-                    "SELECT id FROM requests WHERE {}{conds} {}",
+                    "SELECT id FROM requests WHERE {}{conds}{sent_only} {}",
                     arm("requesting_agency"),
                     order("requesting_agency")
                 );
                 let received = format!(
                     "SELECT id FROM requests WHERE {} AND requesting_agency <> {p} \
-                     AND state <> 'draft'{conds} {}",
+                     AND state <> 'draft'{conds}{received_only} {}",
                     arm("requested_agency"),
                     order("requested_agency")
                 );
@@ -664,14 +968,28 @@ impl Store {
                     (false, true) => received,
                     // Nothing can match; the query still uses every bound value (PostgreSQL
                     // refuses a statement with a parameter it cannot type).
-                    (false, false) => {
-                        format!("SELECT id FROM requests WHERE requesting_agency = {p}{conds} AND 1 = 0 {page}")
-                    }
+                    (false, false) => format!(
+                        "SELECT id FROM requests WHERE requesting_agency = {p}{conds}{sent_only}{received_only} AND 1 = 0 {page}"
+                    ),
                 }
             }
-            None => format!("SELECT id FROM requests WHERE 1 = 1{conds} {page}"),
+            _ => format!("SELECT id FROM requests WHERE 1 = 1{conds} {page}"),
         };
         Ok((ids, page, args, limit))
+    }
+
+    /// How many requests `f` matches, counting at most `cap` (an index walk that stops there).
+    pub async fn count_matching(&self, f: &RequestFilter, cap: u64) -> Result<u64> {
+        let mut f = f.clone();
+        f.sort = liaison_core::record::Sort::Newest;
+        f.before = None;
+        let (ids, _, args, _) = self.page_ids_taking(&f, Some(cap)).await?;
+        let q = bind_args(
+            sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM ({ids}) AS c"))),
+            args,
+        );
+        let (n,) = q.fetch_one(&self.pool).await?;
+        Ok(u64::try_from(n).unwrap_or(0).min(cap))
     }
 
     /// SQLite only: whether at least 2,000 rows match a range condition (an index-only, capped
@@ -903,51 +1221,31 @@ impl Store {
 
     /// A request's history, oldest first.
     pub async fn events(&self, id: RequestId) -> Result<Vec<EventRecord>> {
-        type Row = (
-            String,
-            String,
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, request_id, at, actor, event, from_state, to_state, reason, data FROM request_events WHERE request_id = $1 ORDER BY at, id",
-        )
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{EVENT_COLS} WHERE request_id = $1 ORDER BY at, id"
+        )))
         .bind(id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(EventRecord {
-                    id: parse(&r.0, "event id")?,
-                    request: parse(&r.1, "request id")?,
-                    at: ts(r.2)?,
-                    actor: r.3,
-                    event: r.4,
-                    from_state: r.5.map(|s| parse(&s, "state")).transpose()?,
-                    to_state: r.6.map(|s| parse(&s, "state")).transpose()?,
-                    reason: r.7,
-                    data: r
-                        .8
-                        .map(|d| serde_json::from_str(&d))
-                        .transpose()
-                        .map_err(StoreError::corrupt)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(event_record).collect()
     }
 
     /// Records an escalation for every request whose running deadline passed before `now` and
     /// has not been escalated yet. Idempotent: a deadline is escalated once.
     pub async fn record_escalations(&self, now: jiff::Timestamp, batch: i64) -> Result<Vec<Escalation>> {
-        type Row = (String, String, String, String, Option<i64>, Option<i64>, Option<i64>);
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
         let mut w = self.write().await?;
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, state, requesting_agency, requested_agency, ack_due, answer_due, preserved_until FROM requests \
+            "SELECT id, state, requesting_agency, requested_agency, ack_due, answer_due, preserved_until, info_due FROM requests \
              WHERE next_due IS NOT NULL AND next_due < $1 AND (escalated_due IS NULL OR escalated_due <> next_due) ORDER BY next_due LIMIT $2",
         )
         .bind(ms(now))
@@ -958,7 +1256,7 @@ impl Store {
         for r in rows {
             let state: State = parse(&r.1, "state")?;
             let id: RequestId = parse(&r.0, "request id")?;
-            let Some((kind, due)) = running_due(state, r.4, r.5, r.6) else {
+            let Some((kind, due)) = running_due(state, r.4, r.5, r.6, r.7) else {
                 sqlx::query("UPDATE requests SET next_due = NULL WHERE id = $1")
                     .bind(&r.0)
                     .execute(w.conn().await?)
@@ -1074,7 +1372,12 @@ fn bind_args<'q, O>(
 }
 
 /// A page of `limit` items from rows fetched with one extra (which says another page follows).
-fn paged<R, T: Listed>(rows: Vec<R>, limit: u32, item: impl Fn(R) -> Result<T>) -> Result<Page<T>> {
+fn paged<R, T: Listed>(
+    rows: Vec<R>,
+    limit: u32,
+    sort: liaison_core::record::Sort,
+    item: impl Fn(R) -> Result<T>,
+) -> Result<Page<T>> {
     let more = rows.len() > limit as usize;
     let items = rows
         .into_iter()
@@ -1082,7 +1385,10 @@ fn paged<R, T: Listed>(rows: Vec<R>, limit: u32, item: impl Fn(R) -> Result<T>) 
         .map(item)
         .collect::<Result<Vec<_>>>()?;
     let next = if more {
-        items.last().map(|r| r.list_id().to_string())
+        items.last().map(|r| match sort {
+            liaison_core::record::Sort::Due => liaison_core::record::due_cursor(r.list_due(), r.list_id()),
+            _ => r.list_id().to_string(),
+        })
     } else {
         None
     };
@@ -1202,6 +1508,40 @@ pub(crate) async fn insert_event(
 }
 
 /// Adds the statement that records an event in a request's history to a batch.
+/// The columns of a history line.
+pub(crate) const EVENT_COLS: &str =
+    "SELECT id, request_id, at, actor, event, from_state, to_state, reason, data FROM request_events";
+
+pub(crate) type EventRow = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+pub(crate) fn event_record(r: EventRow) -> Result<EventRecord> {
+    Ok(EventRecord {
+        id: parse(&r.0, "event id")?,
+        request: parse(&r.1, "request id")?,
+        at: ts(r.2)?,
+        actor: r.3,
+        event: r.4,
+        from_state: r.5.map(|s| parse(&s, "state")).transpose()?,
+        to_state: r.6.map(|s| parse(&s, "state")).transpose()?,
+        reason: r.7,
+        data: r
+            .8
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(StoreError::corrupt)?,
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn push_event(
     b: &mut Batch,

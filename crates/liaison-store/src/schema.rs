@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (19, "evidence-chunks", crate::evidence::MIGRATION_19),
     (20, "intel-ingested-by", crate::intel::MIGRATION_20),
     (21, "intel-changed-at", crate::intel::MIGRATION_21),
+    (22, "work-queues", crate::work::MIGRATION_22),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,
@@ -226,6 +227,16 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
                 .execute(w.conn().await?)
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("migration {version} ({name}) failed: {e}")))?;
+        }
+        if *version == 22 {
+            crate::work::start_notifications(&mut w).await?;
+            let n = crate::work::backfill_references(&mut w).await?;
+            if n > 0 {
+                tracing::info!(
+                    requests = n,
+                    "schema migration 22: references given to existing requests"
+                );
+            }
         }
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(*version)

@@ -79,6 +79,7 @@ fn new_request(from: &Agency, to: &Agency, at: Timestamp) -> AssistanceRequest {
         ack_due: None,
         answer_due: None,
         preserved_until: None,
+        information_due: None,
     }
 }
 
@@ -959,4 +960,33 @@ async fn a_receiving_agencys_page_skips_the_senders_newer_drafts() {
     assert_eq!(ids[50], "a0005950-0000-7000-8000-000000000000");
     conn.close().await.unwrap();
     store.close().await;
+}
+
+/// References: the requesting agency's code and the year in its zone, numbered per prefix in
+/// the order of insertion; a request arriving with a free wanted number keeps it, a taken one
+/// gets the next; lookup by reference in any case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_are_numbered_per_agency_and_local_year() {
+    for store in liaison_store::testing::all_backends().await {
+        let (fbi, mps) = seed(&store).await;
+        let mut got = Vec::new();
+        // 23:00 UTC on 31 December is 18:00 in New York; 03:00 UTC on 1 January is still
+        // 22:00 on 31 December there; noon UTC on 1 January is 2026 in New York too.
+        for at in ["2025-12-31T23:00:00Z", "2026-01-01T03:00:00Z", "2026-01-01T12:00:00Z"] {
+            let r = new_request(&fbi, &mps, t(at));
+            got.push((store.insert_request(&r, "alice").await.unwrap(), r.id));
+        }
+        let refs: Vec<&str> = got.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(refs, ["FBI-2025-0001", "FBI-2025-0002", "FBI-2026-0001"]);
+        assert_eq!(
+            store.request_by_reference("fbi-2025-0002").await.unwrap(),
+            Some(got[1].1)
+        );
+        assert_eq!(store.request_by_reference("FBI-2025-0009").await.unwrap(), None);
+        assert_eq!(store.request_by_reference("not one").await.unwrap(), None);
+        assert_eq!(store.request(got[2].1, None).await.unwrap().reference, "FBI-2026-0001");
+        // The other agency numbers on its own.
+        let back = new_request(&mps, &fbi, t("2026-01-01T12:00:00Z"));
+        assert_eq!(store.insert_request(&back, "li").await.unwrap(), "CN-MPS-2026-0001");
+    }
 }

@@ -193,6 +193,12 @@ pub fn fit_payload(payload_type: PayloadType, payload: &mut Value, version: u32)
     {
         r.remove("marking");
     }
+    if version < 6
+        && payload_type == PayloadType::RequestSubmitted
+        && let Some(o) = payload.as_object_mut()
+    {
+        o.remove("reference");
+    }
 }
 
 pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {

@@ -50,6 +50,11 @@ pub struct MarkingPayload {
 pub struct SubmittedPayload {
     pub request: AssistanceRequest,
     pub actor: String,
+    /// The sender's reference of the request (`FBI-2026-0042`), which the receiver keeps
+    /// when it is well-formed, starts with the requesting agency's code and is free there.
+    /// Protocol version 6; left out for older peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// A decoded mirrored-request payload.

@@ -18,7 +18,8 @@ use std::str::FromStr;
 ///   clean-up notices over federation (`cleanup_notice`, `cleanup_status`).
 /// - 5: evidence transfer (`evidence_manifest`, `evidence_result`, the bulk channel:
 ///   docs/federation.md §12) and PAP on clean-up notices (`cleanup_notice.pap`, §11.1).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// - 6: the sender's reference of a request in `request_submitted` (`reference`, §10.3).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The oldest protocol version this implementation still accepts and can send.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;

@@ -412,6 +412,7 @@ fn make_row(rng: &mut StdRng, i: u64, rows: u64, now: i64, own: AgencyId, foreig
         Some(DeadlineKind::Acknowledge) => ack_due,
         Some(DeadlineKind::Answer) => answer_due,
         Some(DeadlineKind::PreservationExpiry) => preserved_until,
+        Some(DeadlineKind::Information) => None,
         None => None,
     };
     let updated_at = (created_at + rng.random_range(0..(age.clamp(1, 30 * DAY)))).min(now);

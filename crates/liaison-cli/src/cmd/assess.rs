@@ -85,9 +85,7 @@ pub async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<()> {
         .transpose()?
         .unwrap_or(now);
     let assessment = if let Some(id) = &a.request {
-        let rid: RequestId = id
-            .parse()
-            .map_err(|_| bad(format!("--request: '{id}' is not a request id")))?;
+        let rid: RequestId = node.resolve(&p, id, now).await?;
         node.assess(&p, None, Some(rid), None, as_of).await?
     } else {
         let from = CountryCode::parse(

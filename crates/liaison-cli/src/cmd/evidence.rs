@@ -93,8 +93,9 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(InputError(msg.into()))
 }
 
-fn request_id(s: &str) -> Result<RequestId> {
-    s.parse().map_err(|_| bad(format!("'{s}' is not a request id")))
+/// A request named by its id or its reference (`FBI-2026-0042`).
+async fn request_id(node: &liaison_service::Node, p: &liaison_service::Principal, s: &str) -> Result<RequestId> {
+    Ok(node.resolve(p, s, Timestamp::now()).await?)
 }
 
 pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
@@ -116,7 +117,7 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
             name,
             marking,
         } => {
-            let id = request_id(&request)?;
+            let id = request_id(&node, &p, &request).await?;
             let kind = kind
                 .map(|k| {
                     EvidenceKind::parse(&k)
@@ -189,7 +190,9 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
             );
         }
         EvidenceCmd::List { request } => {
-            let files = node.evidence_list(&p, request_id(&request)?, now).await?;
+            let files = node
+                .evidence_list(&p, request_id(&node, &p, &request).await?, now)
+                .await?;
             if ctx.json {
                 return json(&files);
             }
@@ -284,12 +287,18 @@ pub async fn run(ctx: &Ctx, c: EvidenceCmd) -> Result<()> {
             println!("{t}");
         }
         EvidenceCmd::Hold { request, file, reason } => {
-            node.evidence_hold(&p, request_id(&request)?, file.as_deref(), &reason, now)
-                .await?;
+            node.evidence_hold(
+                &p,
+                request_id(&node, &p, &request).await?,
+                file.as_deref(),
+                &reason,
+                now,
+            )
+            .await?;
             println!("legal hold placed on {}", file.as_deref().unwrap_or(&request));
         }
         EvidenceCmd::Release { request, file } => {
-            node.evidence_release(&p, request_id(&request)?, file.as_deref(), now)
+            node.evidence_release(&p, request_id(&node, &p, &request).await?, file.as_deref(), now)
                 .await?;
             println!("legal hold lifted from {}", file.as_deref().unwrap_or(&request));
         }

@@ -16,14 +16,12 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
 
 /// Writes the package of `request` to `out` (a new file: written beside it, then renamed).
 pub async fn export(ctx: &Ctx, request: &str, out: &Path) -> Result<()> {
-    let id: RequestId = request
-        .parse()
-        .map_err(|_| bad(format!("'{request}' is not a request id")))?;
     if out.exists() {
         return Err(bad(format!("{} exists: choose another --out", out.display())));
     }
     let (node, config) = ctx.node().await?;
     let p = ctx.principal(&node, &config).await?;
+    let id: RequestId = node.resolve(&p, request, Timestamp::now()).await?;
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

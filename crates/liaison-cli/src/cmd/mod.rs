@@ -13,6 +13,7 @@ mod init;
 // [intel] network clean-up
 pub mod intel;
 mod request;
+mod work;
 
 use crate::config::Config;
 use anyhow::{Context, Result};
@@ -79,6 +80,19 @@ pub enum Command {
     /// Work with assistance requests.
     #[command(subcommand)]
     Request(request::RequestCmd),
+    /// Your home page: queue counts and the lists your role starts a shift with.
+    Home(work::HomeArgs),
+    /// Your notifications (newest first); mark them read.
+    Inbox(work::InboxArgs),
+    /// Units (teams) of your agency and their members.
+    #[command(subcommand)]
+    Unit(work::UnitCmd),
+    /// Your preferences: language, time zone, e-mail, digest, delegate while away.
+    #[command(subcommand)]
+    Prefs(work::PrefsCmd),
+    /// Notifications that leave the node (e-mail, webhooks): the outbox.
+    #[command(subcommand)]
+    Notify(work::NotifyCmd),
     /// Show the directory: agencies and contact points with their local time and office hours.
     Directory(admin::DirectoryArgs),
     /// Manage users.
@@ -140,6 +154,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The language of what the command prints about work (`en` or `zh-CN`).
+    pub fn lang_code(&self) -> &'static str {
+        match self.lang {
+            liaison_law::Lang::Zh => "zh-CN",
+            _ => "en",
+        }
+    }
+
     pub fn config(&self) -> Result<Config> {
         Config::load(&self.data_dir)
     }
@@ -180,7 +202,10 @@ pub async fn open_node(config: &Config) -> Result<Node> {
         .with_evidence(config.evidence.clone())
         .context("[evidence] in liaison.toml")?
         .with_letter_config(config.letter.clone())
-        .context("[letter] in liaison.toml")
+        .context("[letter] in liaison.toml")?
+        .with_notify(config.notify.clone())
+        .context("[notify] in liaison.toml")
+        .map(|n| n.with_work_config(config.work.clone()))
 }
 
 /// A database URL without its password, for messages.
@@ -233,6 +258,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Init(a) => init::init(&ctx, a).await,
         Command::Serve(a) => init::serve(&ctx, a).await,
         Command::Request(c) => request::run(&ctx, c).await,
+        Command::Home(a) => work::home(&ctx, a).await,
+        Command::Inbox(a) => work::inbox(&ctx, a).await,
+        Command::Unit(c) => work::unit(&ctx, c).await,
+        Command::Prefs(c) => work::prefs(&ctx, c).await,
+        Command::Notify(c) => work::notify(&ctx, c).await,
         Command::Directory(a) => admin::directory(&ctx, a).await,
         Command::User(c) => admin::user(&ctx, c).await,
         Command::Token(c) => admin::token(&ctx, c).await,

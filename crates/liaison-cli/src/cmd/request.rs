@@ -49,6 +49,34 @@ pub enum RequestCmd {
     },
     /// Requests whose running deadline has passed.
     Overdue(ListArgs),
+    /// Assign a request for your agency: its owner (a user of your agency) and unit. Without
+    /// --owner or --unit: take it yourself.
+    Assign {
+        id: String,
+        /// The new owner's user name (`none`: nobody).
+        #[arg(long)]
+        owner: Option<String>,
+        /// The unit's code (`none`: no unit).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Why (recorded in the history).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Watch a request (be told of every change), or stop with --stop.
+    Watch {
+        id: String,
+        #[arg(long)]
+        stop: bool,
+    },
+    /// Convert a preservation: create the follow-up draft (of --kind) and mark the
+    /// preservation converted. Complete the draft, then submit it.
+    Convert {
+        id: String,
+        /// The follow-up's kind: stored_content, traffic_data, subscriber_information, …
+        #[arg(long)]
+        kind: String,
+    },
     /// Write the formal letter of a request as a PDF in the languages of `--lang` (default
     /// en,zh-CN; docs/letter.md). Refused,
     /// listing them, while particulars the requested side's law asks for are missing, unless
@@ -155,11 +183,36 @@ impl MarkingArgs {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// One of your queues: mine, my_units, waiting_on_us, waiting_on_partner, unassigned,
+    /// watching, overdue, all (default).
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// newest (default), oldest, or due (the running deadline, soonest first).
+    #[arg(long)]
+    pub sort: Option<String>,
     /// Only these states (comma-separated).
     #[arg(long)]
     pub state: Option<String>,
     #[arg(long)]
     pub kind: Option<String>,
+    /// The other agency (code), whichever way the request goes.
+    #[arg(long)]
+    pub counterpart: Option<String>,
+    /// Owned by this user of your agency.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Created at or after (RFC 3339 instant, or a date in your agency's zone).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Created before.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The running deadline falls before (passed ones included).
+    #[arg(long)]
+    pub due_before: Option<String>,
+    /// Print the page as CSV.
+    #[arg(long)]
+    pub csv: bool,
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
     /// Continue after this cursor (printed at the end of the previous page).
@@ -193,8 +246,14 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(InputError(msg.into()))
 }
 
-fn id(s: &str) -> Result<RequestId> {
-    s.parse().map_err(|_| bad(format!("'{s}' is not a request id")))
+/// A request named by its id or its reference (`FBI-2026-0042`).
+async fn resolve_id(
+    node: &liaison_service::Node,
+    p: &liaison_service::Principal,
+    s: &str,
+    now: Timestamp,
+) -> Result<RequestId> {
+    Ok(node.resolve(p, s, now).await?)
 }
 
 pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
@@ -250,25 +309,59 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             if ctx.json {
                 return json(&r);
             }
-            println!("Created draft {} (version {})", r.request.id, r.request.version);
+            println!(
+                "Created draft {} ({}, version {})",
+                r.reference, r.request.id, r.request.version
+            );
             println!(
                 "Submit it with: liaison --data-dir {} --as {} request transition {} --to submitted",
                 ctx.data_dir.display(),
                 p.username,
-                r.request.id
+                r.reference
             );
             Ok(())
         }
         RequestCmd::List(a) => list(ctx, &node, &p, a, None, now).await,
         RequestCmd::Overdue(a) => list(ctx, &node, &p, a, Some(now), now).await,
         RequestCmd::Show { id: s } => {
-            let rid = id(&s)?;
+            let rid = resolve_id(&node, &p, &s, now).await?;
             let r = node.request(&p, rid, now).await?;
             let events = node.events(&p, rid, now).await?;
             if ctx.json {
                 return json(&serde_json::json!({"request": r, "events": events}));
             }
             show(&r);
+            let w = node.work_state(&p, rid, now).await?;
+            println!(
+                "  owner: {}   unit: {}   watchers: {}",
+                w.assignment.owner.as_deref().unwrap_or("nobody"),
+                w.assignment.unit.as_deref().unwrap_or("none"),
+                if w.assignment.watchers.is_empty() {
+                    "none".to_string()
+                } else {
+                    w.assignment.watchers.join(", ")
+                }
+            );
+            match (w.awaiting, w.deadline.zip(w.due_at)) {
+                (Some(a), Some((k, d))) => println!(
+                    "  waiting on {}: {}",
+                    if a == liaison_core::record::Awaiting::Us {
+                        "us"
+                    } else {
+                        "the partner"
+                    },
+                    liaison_service::work::due_phrase(k, d, now, ctx.lang_code())
+                ),
+                (Some(a), None) => println!(
+                    "  waiting on {}",
+                    if a == liaison_core::record::Awaiting::Us {
+                        "us"
+                    } else {
+                        "the partner"
+                    }
+                ),
+                _ => {}
+            }
             println!(
                 "  may be used in (speciality): {}",
                 liaison_service::markings::permitted_uses(&r.request, &events).join(", ")
@@ -333,7 +426,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             Ok(())
         }
         RequestCmd::Transition(a) => {
-            let rid = id(&a.id)?;
+            let rid = resolve_id(&node, &p, &a.id, now).await?;
             let to: State = a.to.parse().map_err(|e| bad(format!("--to: {e}")))?;
             // Dates and local times are read in the requested agency's zone: a preservation
             // "until 2026-12-31" runs to the end of that day where the data is kept.
@@ -353,7 +446,10 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                     .transpose()
                     .map_err(|e| bad(format!("--refusal-reason: {e}")))?,
                 preserved_until,
-                follow_up: a.follow_up.map(|s| id(&s)).transpose()?,
+                follow_up: match &a.follow_up {
+                    Some(s) => Some(resolve_id(&node, &p, s, now).await?),
+                    None => None,
+                },
             };
             let version = a.version.unwrap_or(current);
             let r = node.transition(&p, rid, version, input, now).await?;
@@ -362,7 +458,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             }
             println!(
                 "{} is now {} (version {})",
-                r.request.id, r.request.state, r.request.version
+                r.reference, r.request.state, r.request.version
             );
             if let Some(d) = r.request.answer_due.filter(|_| r.request.state.is_pending()) {
                 println!("Answer due {}", when(Some(d)));
@@ -370,7 +466,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             Ok(())
         }
         RequestCmd::Reassess { id: s } => {
-            let rid = id(&s)?;
+            let rid = resolve_id(&node, &p, &s, now).await?;
             let r = node.reassess(&p, rid, now).await?;
             if ctx.json {
                 return json(&r);
@@ -393,7 +489,15 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             Ok(())
         }
         RequestCmd::Comment { id: s, text, marking } => {
-            let e = node.comment(&p, id(&s)?, &text, marking.marking()?, now).await?;
+            let e = node
+                .comment(
+                    &p,
+                    resolve_id(&node, &p, &s, now).await?,
+                    &text,
+                    marking.marking()?,
+                    now,
+                )
+                .await?;
             if ctx.json {
                 return json(&e);
             }
@@ -402,7 +506,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             Ok(())
         }
         RequestCmd::Consent { id: s, for_case, note } => {
-            let rid = id(&s)?;
+            let rid = resolve_id(&node, &p, &s, now).await?;
             let e = node.consent_to_use(&p, rid, &for_case, note.as_deref(), now).await?;
             if ctx.json {
                 return json(&e);
@@ -427,7 +531,9 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 function: a.function,
                 place: a.place,
             };
-            let letter = node.request_letter(&p, id(&a.id)?, &opts, now).await?;
+            let letter = node
+                .request_letter(&p, resolve_id(&node, &p, &a.id, now).await?, &opts, now)
+                .await?;
             std::fs::write(&a.out, &letter.pdf).with_context(|| format!("cannot write {}", a.out.display()))?;
             if ctx.json {
                 return json(&serde_json::json!({
@@ -474,7 +580,7 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 }
                 _ => return Err(bad("give the text with --text or --file")),
             };
-            let rid = id(&s)?;
+            let rid = resolve_id(&node, &p, &s, now).await?;
             node.set_request_text(&p, rid, &field, &lang, &text, now).await?;
             if ctx.json {
                 return json(&serde_json::json!({"request": rid, "field": field, "lang": lang}));
@@ -482,11 +588,80 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
             println!("Text '{field}' of request {rid} set in {lang}.");
             Ok(())
         }
+        RequestCmd::Assign {
+            id: s,
+            owner,
+            unit,
+            note,
+        } => {
+            let rid = resolve_id(&node, &p, &s, now).await?;
+            let none = |v: &Option<String>| v.as_deref().is_some_and(|x| x.eq_ignore_ascii_case("none"));
+            let current = node.work_state(&p, rid, now).await?.assignment;
+            let owner = match (&owner, &unit) {
+                (None, None) => Some(p.username.clone()),
+                (Some(_), _) if none(&owner) => None,
+                (Some(o), _) => Some(o.clone()),
+                (None, Some(_)) => current.owner.clone(),
+            };
+            let unit = match &unit {
+                Some(_) if none(&unit) => None,
+                Some(u) => Some(u.clone()),
+                None => current.unit.clone(),
+            };
+            let w = node
+                .assign(&p, rid, owner.as_deref(), unit.as_deref(), note.as_deref(), now)
+                .await?;
+            if ctx.json {
+                return json(&w);
+            }
+            println!(
+                "{s}: owner {}, unit {}",
+                w.assignment.owner.as_deref().unwrap_or("nobody"),
+                w.assignment.unit.as_deref().unwrap_or("none")
+            );
+            Ok(())
+        }
+        RequestCmd::Watch { id: s, stop } => {
+            let rid = resolve_id(&node, &p, &s, now).await?;
+            let w = node.watch(&p, rid, !stop, now).await?;
+            if ctx.json {
+                return json(&w);
+            }
+            println!(
+                "{s}: {} ({} watching)",
+                if stop {
+                    "no longer watched by you"
+                } else {
+                    "watched by you"
+                },
+                w.assignment.watchers.len()
+            );
+            Ok(())
+        }
+        RequestCmd::Convert { id: s, kind } => {
+            let rid = resolve_id(&node, &p, &s, now).await?;
+            let kind: RequestKind = kind.parse().map_err(|e| bad(format!("--kind: {e}")))?;
+            let (follow, pres) = node.convert_preservation(&p, rid, kind, now).await?;
+            if ctx.json {
+                return json(&serde_json::json!({"follow_up": follow, "preservation": pres}));
+            }
+            println!(
+                "{} is converted; the follow-up draft is {} ({}).",
+                pres.reference, follow.reference, follow.request.draft.kind
+            );
+            println!(
+                "Complete it (targets, data categories, legal basis), then: liaison request transition {} --to submitted",
+                follow.reference
+            );
+            Ok(())
+        }
         RequestCmd::Marking { id: s, marking } => {
             let m = marking
                 .marking()?
                 .ok_or_else(|| bad("--tlp is required: the new level (CLEAR, GREEN, AMBER, AMBER+STRICT, RED)"))?;
-            let r = node.set_marking(&p, id(&s)?, m, now).await?;
+            let r = node
+                .set_marking(&p, resolve_id(&node, &p, &s, now).await?, m, now)
+                .await?;
             if ctx.json {
                 return json(&r);
             }
@@ -513,6 +688,9 @@ async fn list(
         overdue_at: overdue,
         ..Default::default()
     };
+    if let Some(s) = &a.sort {
+        f.sort = s.parse().map_err(|e: String| bad(format!("--sort: {e}")))?;
+    }
     if let Some(s) = &a.state {
         for part in s.split(',').filter(|x| !x.is_empty()) {
             f.states.push(part.parse().map_err(|e| bad(format!("--state: {e}")))?);
@@ -521,41 +699,70 @@ async fn list(
     if let Some(k) = &a.kind {
         f.kind = Some(k.parse().map_err(|e| bad(format!("--kind: {e}")))?);
     }
-    if let Some(c) = &a.cursor {
-        f.before = Some(id(c)?);
+    if let Some(c) = &a.counterpart {
+        f.counterpart = Some(node.agency_by_code(p, "--counterpart", c).await?.id);
     }
-    let page = node.list(p, f, now).await?;
+    if let Some(o) = &a.owner {
+        f.owner = Some(node.colleague(p, "--owner", o).await?);
+    }
+    let zone = node.user_zone(p).await?;
+    for (flag, text, slot) in [
+        ("--from", &a.from, &mut f.created_from),
+        ("--to", &a.to, &mut f.created_to),
+        ("--due-before", &a.due_before, &mut f.due_before),
+    ] {
+        if let Some(t) = text {
+            *slot = Some(liaison_core::directory::instant_in_zone(t, &zone).map_err(|e| bad(format!("{flag}: {e}")))?);
+        }
+    }
+    if let Some(c) = &a.cursor {
+        let badc = || bad(format!("--cursor: '{c}' is not a cursor this command printed"));
+        match f.sort {
+            liaison_core::record::Sort::Newest => f.before = Some(c.parse().map_err(|_| badc())?),
+            liaison_core::record::Sort::Oldest => f.after = Some(c.parse().map_err(|_| badc())?),
+            liaison_core::record::Sort::Due => {
+                f.after_due = Some(liaison_core::record::parse_due_cursor(c).ok_or_else(badc)?)
+            }
+        }
+    }
+    let queue: liaison_service::work::Queue = match &a.queue {
+        Some(q) => q.parse().map_err(|e: String| bad(format!("--queue: {e}")))?,
+        None => liaison_service::work::Queue::All,
+    };
+    let page = node.queue(p, queue, f, now).await?;
+    if a.csv {
+        print!("{}", node.summaries_csv(&page.items, now).await?);
+        if let Some(n) = page.next {
+            eprintln!("more: --cursor {n}");
+        }
+        return Ok(());
+    }
     if ctx.json {
         return json(&page);
     }
     let agencies = crate::output::agency_codes(node, p).await?;
+    let lang = ctx.lang_code();
     let mut t = table(&[
-        "id",
+        "reference",
         "kind",
         "urgency",
         "from → to",
         "state",
         "submitted",
-        "due",
-        "overdue",
+        "deadline",
     ]);
     for q in &page.items {
         let code = |id| agencies.get(&id).cloned().unwrap_or_else(|| "?".into());
         t.add_row(vec![
-            q.id.to_string(),
+            q.reference.clone(),
             q.kind.to_string(),
             q.urgency.to_string(),
             format!("{} → {}", code(q.requesting_agency), code(q.requested_agency)),
             q.state.to_string(),
             when(q.submitted_at),
-            when(if matches!(q.state, State::Submitted | State::Received) {
-                q.ack_due
-            } else if q.state.is_pending() {
-                q.answer_due
-            } else {
-                q.preserved_until
-            }),
-            q.overdue.map(|k| k.as_str().to_string()).unwrap_or_default(),
+            liaison_service::work::running_due_of(q)
+                .map(|(k, d)| liaison_service::work::due_phrase(k, d, now, lang))
+                .unwrap_or_default(),
         ]);
     }
     println!("{t}");
@@ -568,7 +775,10 @@ async fn list(
 
 fn show(r: &StoredRequest) {
     let q = &r.request;
-    println!("Request {}  [{}]  version {}", q.id, q.state, q.version);
+    println!(
+        "Request {} ({})  [{}]  version {}",
+        r.reference, q.id, q.state, q.version
+    );
     println!(
         "  kind: {}   urgency: {}   case: {}",
         q.draft.kind, q.draft.urgency, q.draft.case_reference

@@ -7,11 +7,16 @@ mod evidence;
 mod federation;
 mod requests;
 mod users;
+mod work;
 
 pub use audit::{AuditEntry, AuditReport, Integrity};
 pub use evidence::{EvidenceFile, EvidenceKind, EvidenceUpload, LegalHold};
 pub use federation::{
     FedIdentity, InboxRow, LeafRow, OutboxRow, OutboxStats, OwnKey, PeerKeyRecord, PeerRecord, ReceiptRow, SthRecord,
 };
-pub use requests::{AgencyFilter, EventRecord, Page, RawJson, RequestFilter, RequestSummary, StoredRequest};
+pub use requests::{
+    AgencyFilter, EventRecord, Page, RawJson, RequestFilter, RequestSummary, StoredRequest, due_cursor,
+    format_reference, parse_due_cursor, parse_reference,
+};
 pub use users::{Principal, TokenInfo, User};
+pub use work::{Assignment, Awaiting, Notification, QueueCounts, Sort, Unit, UserPrefs, WorkState};

@@ -49,6 +49,9 @@ impl Serialize for RawJson {
 /// A request with what the node stored beside it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredRequest {
+    /// The node's human-readable reference (`FBI-2026-0042`), unique on the node; accepted
+    /// wherever a request id is.
+    pub reference: String,
     #[serde(flatten)]
     pub request: AssistanceRequest,
     /// The legal assessment made when the request was submitted (JSON of a
@@ -97,12 +100,38 @@ pub struct RequestFilter {
     /// Cursor: only ids strictly older than this one.
     pub before: Option<RequestId>,
     pub limit: u32,
+    /// The other party, whichever way the request goes (with `visible_to`).
+    pub counterpart: Option<AgencyId>,
+    /// Whose move it waits for, seen from `visible_to` (needs it).
+    pub awaiting: Option<super::Awaiting>,
+    /// Owned by this user (for `visible_to`'s side).
+    pub owner: Option<crate::UserId>,
+    /// Only requests nobody owns yet (for `visible_to`'s side).
+    pub unowned: bool,
+    /// Assigned to one of these units.
+    pub units: Vec<crate::UnitId>,
+    /// Watched by this user.
+    pub watcher: Option<crate::UserId>,
+    /// Only requests whose running deadline falls before this instant (passed ones included).
+    pub due_before: Option<jiff::Timestamp>,
+    /// Created in this window.
+    pub created_from: Option<jiff::Timestamp>,
+    pub created_to: Option<jiff::Timestamp>,
+    /// The order; with [`super::Sort::Due`] the cursor is `after_due`.
+    pub sort: super::Sort,
+    /// Cursor of a listing sorted by due date: (due instant in ms or `i64::MAX`, id) of the
+    /// last item of the previous page.
+    pub after_due: Option<(i64, RequestId)>,
+    /// Cursor of a listing oldest first: only ids strictly newer than this one.
+    pub after: Option<RequestId>,
 }
 
 /// A request as listed: what the columns hold, without the body (facts, targets, offences)
 /// or the assessment. Field names are those of the full request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RequestSummary {
+    /// The node's human-readable reference (`FBI-2026-0042`).
+    pub reference: String,
     pub id: RequestId,
     pub kind: RequestKind,
     pub urgency: Urgency,
@@ -125,6 +154,8 @@ pub struct RequestSummary {
     pub answer_due: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preserved_until: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub information_due: Option<jiff::Timestamp>,
     /// The deadline currently running and whether it has passed (computed at read time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overdue: Option<DeadlineKind>,
@@ -143,4 +174,42 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Default)]
 pub struct AgencyFilter {
     pub jurisdiction: Option<CountryCode>,
+}
+
+/// The cursor of a listing sorted by due date after the item due at `due` (ms; `None`: no
+/// deadline, sorted last) with id `id`: `d<ms>.<id>`.
+pub fn due_cursor(due: Option<i64>, id: RequestId) -> String {
+    format!("d{}.{id}", due.unwrap_or(i64::MAX))
+}
+
+/// Reads a cursor made by [`due_cursor`].
+pub fn parse_due_cursor(c: &str) -> Option<(i64, RequestId)> {
+    let (d, id) = c.strip_prefix('d')?.split_once('.')?;
+    Some((d.parse().ok()?, id.parse().ok()?))
+}
+
+/// A request's reference as shown: `PREFIX-NNNN` (the number with at least four digits).
+pub fn format_reference(prefix: &str, seq: i64) -> String {
+    format!("{prefix}-{seq:04}")
+}
+
+/// Splits a reference (`CN-MPS-2026-0042`, upper case) into its prefix and number; `None`
+/// unless it ends in `-YYYY-N…` with 1–9 digits (N > 0) and the prefix is at most 40
+/// characters of `A-Z 0-9 - _`. The input comes from users and from peers: it is never trusted
+/// further than this.
+pub fn parse_reference(reference: &str) -> Option<(String, i64)> {
+    let r = reference.trim();
+    let (prefix, num) = r.rsplit_once('-')?;
+    let (_, year) = prefix.rsplit_once('-')?;
+    let ok_num = !num.is_empty() && num.len() <= 9 && num.bytes().all(|b| b.is_ascii_digit());
+    let ok_year = year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit());
+    let ok_prefix = prefix.len() <= 40
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !(ok_num && ok_year && ok_prefix) {
+        return None;
+    }
+    let n: i64 = num.parse().ok()?;
+    (n > 0).then(|| (prefix.to_string(), n))
 }

@@ -214,6 +214,8 @@ pub struct Viewer<'a> {
     pub may_draft: bool,
     /// Whether to offer the cooperation report (analysts, supervisors, auditors, admins).
     pub may_read_statistics: bool,
+    /// Whether to offer the home page and the inbox (every role that reads requests).
+    pub works: bool,
 }
 
 /// One link of the main navigation.
@@ -243,18 +245,22 @@ impl Layout<'_> {
             return Vec::new();
         };
         [
+            ("/home", "nav.home", v.works),
             ("/requests", "nav.requests", true),
             ("/requests/new", "nav.new", v.may_draft),
             ("/directory", "nav.directory", true),
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
             ("/intel", "nav.intel", true),
+            ("/inbox", "nav.inbox", v.works),
         ]
         .into_iter()
         .filter(|(_, _, shown)| *shown)
         .map(|(href, key, _)| NavLink {
             href,
             key,
-            current: self.here == href || (href == "/requests" && self.here.starts_with("/requests?")),
+            current: self.here == href
+                || (href == "/requests" && self.here.starts_with("/requests?"))
+                || (href == "/inbox" && self.here.starts_with("/inbox?")),
         })
         .collect()
     }

@@ -23,6 +23,7 @@ mod html;
 mod i18n;
 mod intel;
 mod pages;
+mod work;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -76,7 +77,14 @@ pub fn router(node: Node) -> Router {
         .route("/logout", post(pages::logout))
         .route("/lang", get(pages::set_lang))
         .route("/static/app.css", get(css))
+        .route("/home", get(work::home))
+        .route("/inbox", get(work::inbox))
+        .route("/inbox/read", post(work::inbox_read))
         .route("/requests", get(pages::list))
+        .route("/requests.csv", get(work::csv))
+        .route("/requests/{id}/assign", post(work::assign))
+        .route("/requests/{id}/watch", post(work::watch))
+        .route("/requests/{id}/convert", post(work::convert))
         .route("/requests/new", get(pages::new_form).post(pages::create))
         .route("/requests/{id}", get(pages::detail))
         .route("/requests/{id}/transition", post(pages::transition))
@@ -274,6 +282,7 @@ impl Session {
                 csrf: &self.csrf,
                 may_draft: self.p.role.may_draft(),
                 may_read_statistics: self.p.role.may_read_statistics(),
+                works: self.p.role.may_read_requests(),
             }),
             ..self.ctx.layout(title, banners)
         }

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 // ----- helpers -------------------------------------------------------------------------------
 
-fn utc(ts: Timestamp) -> String {
+pub(crate) fn utc(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -47,7 +47,10 @@ fn due(ts: Option<Timestamp>, zone: Option<&(TimeZone, String)>) -> Due {
     }
 }
 
-async fn agencies(ui: &Ui, p: &Principal) -> Result<HashMap<AgencyId, (Agency, Option<String>)>, ServiceError> {
+pub(crate) async fn agencies(
+    ui: &Ui,
+    p: &Principal,
+) -> Result<HashMap<AgencyId, (Agency, Option<String>)>, ServiceError> {
     Ok(ui
         .node
         .agencies(p)
@@ -57,7 +60,7 @@ async fn agencies(ui: &Ui, p: &Principal) -> Result<HashMap<AgencyId, (Agency, O
         .collect())
 }
 
-fn code_of(map: &HashMap<AgencyId, (Agency, Option<String>)>, id: AgencyId) -> String {
+pub(crate) fn code_of(map: &HashMap<AgencyId, (Agency, Option<String>)>, id: AgencyId) -> String {
     map.get(&id)
         .map(|(a, _)| a.code.clone())
         .unwrap_or_else(|| id.to_string())
@@ -75,7 +78,7 @@ fn zone_of(a: Option<&Agency>) -> Option<(TimeZone, String)> {
     a.and_then(|a| time_zone(&a.time_zone).ok().map(|z| (z, a.time_zone.clone())))
 }
 
-fn badge_state(lang: Lang, s: State) -> StateBadge {
+pub(crate) fn badge_state(lang: Lang, s: State) -> StateBadge {
     StateBadge {
         code: s.as_str(),
         label: lang.word("state", s.as_str()),
@@ -92,7 +95,7 @@ fn offence_label(ui: &Ui, lang: Lang, code: &str) -> String {
     }
 }
 
-fn bad_form(s: &Session) -> Response {
+pub(crate) fn bad_form(s: &Session) -> Response {
     s.csrf_rejected()
 }
 
@@ -100,7 +103,7 @@ fn bad_form(s: &Session) -> Response {
 
 pub async fn home(ctx: Ctx) -> Response {
     if ctx.token.is_some() {
-        redirect("/requests")
+        redirect("/home")
     } else {
         redirect("/login")
     }
@@ -159,7 +162,7 @@ pub async fn login(AxState(ui): AxState<Ui>, mut ctx: Ctx, headers: HeaderMap, b
     };
     match result {
         Ok(session) => {
-            let mut r = redirect("/requests");
+            let mut r = redirect("/home");
             set_cookie(&mut r, &format!("{TOKEN_COOKIE}={session}{}", ctx.cookie_attrs()));
             r
         }
@@ -216,52 +219,99 @@ pub async fn set_lang(ctx: Ctx, RawQuery(q): RawQuery) -> Response {
 
 // ----- request list --------------------------------------------------------------------------
 
-pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery) -> Response {
-    let l = s.ctx.lang;
-    let q = Form::query(raw.as_deref());
+/// The list's queue and filters from its query string (the page and its CSV alike).
+pub(crate) async fn list_filter(
+    ui: &Ui,
+    s: &Session,
+    raw: Option<&str>,
+) -> Result<(liaison_service::work::Queue, RequestFilter), ServiceError> {
+    let q = Form::query(raw);
     let mut errors = Vec::new();
     let mut f = RequestFilter {
         limit: 50,
         ..Default::default()
     };
-    let state = q.get("state");
-    if let Some(v) = state {
+    let mut field = |name: &str, message: String| {
+        errors.push(FieldError {
+            field: name.into(),
+            message,
+        })
+    };
+    if let Some(v) = q.get("state").filter(|v| !v.is_empty()) {
         match v.parse::<State>() {
             Ok(st) => f.states.push(st),
-            Err(e) => errors.push(FieldError {
-                field: "state".into(),
-                message: e.to_string(),
-            }),
+            Err(e) => field("state", e.to_string()),
         }
     }
-    let kind = q.get("kind");
-    if let Some(v) = kind {
+    if let Some(v) = q.get("kind").filter(|v| !v.is_empty()) {
         match v.parse::<RequestKind>() {
             Ok(k) => f.kind = Some(k),
-            Err(e) => errors.push(FieldError {
-                field: "kind".into(),
-                message: e.to_string(),
-            }),
+            Err(e) => field("kind", e.to_string()),
         }
     }
-    let overdue = q.get("overdue").is_some();
     let now = Timestamp::now();
-    if overdue {
+    if q.get("overdue").is_some() {
         f.overdue_at = Some(now);
     }
-    if let Some(c) = q.get("cursor") {
-        match c.parse::<RequestId>() {
-            Ok(id) => f.before = Some(id),
-            Err(_) => errors.push(FieldError {
-                field: "cursor".into(),
-                message: format!("'{c}' is not a page cursor of this list"),
-            }),
+    if let Some(v) = q.get("sort").filter(|v| !v.is_empty()) {
+        match v.parse() {
+            Ok(x) => f.sort = x,
+            Err(e) => field("sort", e),
         }
     }
+    let mut queue = liaison_service::work::Queue::All;
+    if let Some(v) = q.get("queue").filter(|v| !v.is_empty()) {
+        match v.parse() {
+            Ok(x) => queue = x,
+            Err(e) => field("queue", e),
+        }
+    }
+    if let Some(c) = q.get("cursor") {
+        let bad = format!("'{c}' is not a page cursor of this list");
+        match f.sort {
+            liaison_core::record::Sort::Newest => match c.parse::<RequestId>() {
+                Ok(id) => f.before = Some(id),
+                Err(_) => field("cursor", bad),
+            },
+            liaison_core::record::Sort::Oldest => match c.parse::<RequestId>() {
+                Ok(id) => f.after = Some(id),
+                Err(_) => field("cursor", bad),
+            },
+            liaison_core::record::Sort::Due => match liaison_core::record::parse_due_cursor(c) {
+                Some(x) => f.after_due = Some(x),
+                None => field("cursor", bad),
+            },
+        }
+    }
+    if let Some(v) = q.get("counterpart").filter(|v| !v.is_empty()) {
+        match ui.node.agency_by_code(&s.p, "counterpart", v).await {
+            Ok(a) => f.counterpart = Some(a.id),
+            Err(ServiceError::Invalid(mut e)) => errors.append(&mut e),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(v) = q.get("owner").filter(|v| !v.trim().is_empty()) {
+        match ui.node.colleague(&s.p, "owner", v).await {
+            Ok(u) => f.owner = Some(u),
+            Err(ServiceError::Invalid(mut e)) => errors.append(&mut e),
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok((queue, f))
+    } else {
+        Err(ServiceError::Invalid(errors))
+    }
+}
+
+pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery) -> Response {
+    let l = s.ctx.lang;
+    let q = Form::query(raw.as_deref());
+    let now = Timestamp::now();
     let mut banners = Vec::new();
     let mut status = StatusCode::OK;
-    let page = if errors.is_empty() {
-        match ui.node.list(&s.p, f, now).await {
+    let page = match list_filter(&ui, &s, raw.as_deref()).await {
+        Ok((queue, f)) => match ui.node.queue(&s.p, queue, f, now).await {
             Ok(p) => Some(p),
             Err(e) => {
                 let (st, b) = service_banner(l, &e);
@@ -269,12 +319,13 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                 banners.push(b);
                 None
             }
+        },
+        Err(e) => {
+            let (st, b) = service_banner(l, &e);
+            status = st;
+            banners.push(b);
+            None
         }
-    } else {
-        let (st, b) = service_banner(l, &ServiceError::Invalid(errors));
-        status = st;
-        banners.push(b);
-        None
     };
     let map = match agencies(&ui, &s.p).await {
         Ok(m) => m,
@@ -291,13 +342,36 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
     }
 
     // Filters.
+    let (state, kind, queue, sort, counterpart, owner) = (
+        q.get("state"),
+        q.get("kind"),
+        q.get("queue"),
+        q.get("sort"),
+        q.get("counterpart"),
+        q.get("owner"),
+    );
+    let overdue = q.get("overdue").is_some();
     let any = l.t("list.any").to_string();
     let state_opts = std::iter::once(("", any.clone()))
         .chain(State::ALL.iter().map(|st| (st.as_str(), l.word("state", st.as_str()))));
-    let kind_opts = std::iter::once(("", any)).chain(
+    let kind_opts = std::iter::once(("", any.clone())).chain(
         RequestKind::ALL
             .iter()
             .map(|k| (k.as_str(), l.word("kind", k.as_str()))),
+    );
+    let mut codes: Vec<&str> = map
+        .values()
+        .filter(|(a, _)| a.id != s.p.agency)
+        .map(|(a, _)| a.code.as_str())
+        .collect();
+    codes.sort_unstable();
+    let counterpart_opts = options(
+        std::iter::once(("", any)).chain(codes.iter().map(|c| (*c, c.to_string()))),
+        &[counterpart.unwrap_or("")],
+    );
+    let sort_opts = options(
+        ["newest", "oldest", "due"].map(|v| (v, l.t(&format!("list.sort_{v}")).to_string())),
+        &[sort.unwrap_or("newest")],
     );
     let next = page.as_ref().and_then(|p| p.next.clone());
     let rows = page.map(|page| {
@@ -305,8 +379,10 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
             .iter()
             .map(|rq| {
                 let zone = zone_of(map.get(&rq.requested_agency).map(|(a, _)| a));
+                let running = liaison_service::work::running_due_of(rq);
                 ListRow {
                     id: rq.id.to_string(),
+                    reference: rq.reference.clone(),
                     case: if rq.case_reference.is_empty() {
                         "—".into()
                     } else {
@@ -318,20 +394,34 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                     urgency: l.word("urgency", rq.urgency.as_str()),
                     state: badge_state(l, rq.state),
                     overdue: rq.overdue.map(|d| l.word("deadline", d.as_str())),
-                    ack: due(rq.ack_due, zone.as_ref()),
-                    answer: due(rq.answer_due, zone.as_ref()),
+                    due_words: running
+                        .map(|(k, d)| liaison_service::work::due_phrase(k, d, now, l.code()))
+                        .unwrap_or_else(|| "—".into()),
+                    due: due(running.map(|(_, d)| d), zone.as_ref()),
                     tlp: rq.marking.tlp.as_str(),
                     tlp_class: marking_class(rq.marking.tlp),
                 }
             })
             .collect()
     });
-    let keep = [("state", state), ("kind", kind), ("overdue", overdue.then_some("1"))]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v.to_string())))
-        .collect();
+    let keep: Vec<(&'static str, String)> = [
+        ("queue", queue),
+        ("sort", sort),
+        ("state", state),
+        ("kind", kind),
+        ("counterpart", counterpart),
+        ("owner", owner),
+        ("overdue", overdue.then_some("1")),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v.to_string())))
+    .collect();
     let page = ListPage {
         layout: s.layout(l.t("list.title"), banners),
+        queue_opts: super::work::queue_opts(l, queue.unwrap_or("all")),
+        sort_opts,
+        counterpart_opts,
+        owner: owner.unwrap_or("").to_string(),
         state_opts: options(state_opts, &[state.unwrap_or("")]),
         kind_opts: options(kind_opts, &[kind.unwrap_or("")]),
         overdue,
@@ -346,6 +436,7 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
 /// One request in the list.
 struct ListRow {
     id: String,
+    reference: String,
     case: String,
     from: String,
     to: String,
@@ -354,8 +445,9 @@ struct ListRow {
     state: StateBadge,
     /// The deadline missed, if any.
     overdue: Option<String>,
-    ack: Due,
-    answer: Due,
+    /// What is due and by how much, and when (UTC and local).
+    due_words: String,
+    due: Due,
     /// The request's TLP level and its badge's CSS class.
     tlp: &'static str,
     tlp_class: &'static str,
@@ -366,12 +458,16 @@ struct ListRow {
 #[template(path = "list.html")]
 struct ListPage<'a> {
     layout: Layout<'a>,
+    queue_opts: Vec<Opt>,
+    sort_opts: Vec<Opt>,
+    counterpart_opts: Vec<Opt>,
+    owner: String,
     state_opts: Vec<Opt>,
     kind_opts: Vec<Opt>,
     overdue: bool,
     /// The requests found; `None` when the filters or the use case failed.
     rows: Option<Vec<ListRow>>,
-    /// The filters the pager's links keep.
+    /// The filters the pager's and the CSV's links keep.
     keep: Vec<(&'static str, String)>,
     /// Whether to link to the first page (this is a later one). The pager is shown with `rows`.
     first: bool,
@@ -396,6 +492,16 @@ pub async fn detail(AxState(ui): AxState<Ui>, s: Session, Path(id): Path<String>
     }
     if q.get("marked").is_some() {
         banners.push(Banner::ok(l.t("detail.marked")));
+    }
+    for (key, msg) in [("assigned", "detail.assigned"), ("converted", "detail.converted")] {
+        if q.get(key).is_some() {
+            banners.push(Banner::ok(l.t(msg)));
+        }
+    }
+    match q.get("watching") {
+        Some("1") => banners.push(Banner::ok(l.t("detail.watching_on"))),
+        Some("0") => banners.push(Banner::ok(l.t("detail.watching_off"))),
+        _ => {}
     }
     if q.get("uploaded").is_some() {
         banners.push(Banner::ok(l.t("detail.evidence_uploaded")));
@@ -422,8 +528,9 @@ pub(crate) async fn render_detail_with(
 async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banners: Vec<Banner>) -> Response {
     let l = s.ctx.lang;
     let now = Timestamp::now();
-    let id = match parse_id(id) {
+    let id = match ui.node.resolve(&s.p, id, now).await {
         Ok(id) => id,
+        Err(ServiceError::Invalid(_)) => return s.error(&ServiceError::NotFound(format!("request {id}"))),
         Err(e) => return s.error(&e),
     };
     let r = match ui.node.request(&s.p, id, now).await {
@@ -512,18 +619,25 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             }
         })
         .collect();
-    let title = format!(
-        "{} · {}",
-        if d.case_reference.is_empty() {
-            rq.id.to_string()
-        } else {
-            d.case_reference.clone()
-        },
-        l.word("kind", d.kind.as_str())
-    );
+    let title = if d.case_reference.is_empty() {
+        format!("{} · {}", r.reference, l.word("kind", d.kind.as_str()))
+    } else {
+        format!(
+            "{} · {} · {}",
+            r.reference,
+            d.case_reference,
+            l.word("kind", d.kind.as_str())
+        )
+    };
+    let work = match super::work::panel(ui, s, &r).await {
+        Ok(w) => Some(w),
+        Err(e) => return s.error(&e),
+    };
     let page = DetailPage {
         layout: s.layout(&title, banners),
         id: rq.id.to_string(),
+        reference: r.reference.clone(),
+        work,
         version: rq.version,
         state: badge_state(l, rq.state),
         overdue: r.overdue.map(|dk| l.word("deadline", dk.as_str())),
@@ -583,6 +697,10 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
 struct DetailPage<'a> {
     layout: Layout<'a>,
     id: String,
+    /// The node's reference of the request.
+    reference: String,
+    /// Owner, unit, watchers, what it waits for (`None`: the viewer does not work requests).
+    work: Option<super::work::WorkPanel>,
     version: i64,
     state: StateBadge,
     /// The deadline missed, if any.
@@ -863,7 +981,12 @@ pub async fn transition(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path
 
 /// The start of a form posted on a request's page: the page to come back to, the CSRF check,
 /// the request id. `Err` is the answer to give at once.
-fn request_form(ui: &Ui, s: &mut Session, id: &str, body: &Bytes) -> Result<(RequestId, Form), Box<Response>> {
+pub(crate) fn request_form(
+    ui: &Ui,
+    s: &mut Session,
+    id: &str,
+    body: &Bytes,
+) -> Result<(RequestId, Form), Box<Response>> {
     s.ctx.here = format!("/requests/{}", url_enc(id));
     let form = Form::parse(body);
     if !s.csrf_ok(ui, &form) {
@@ -877,7 +1000,13 @@ fn request_form(ui: &Ui, s: &mut Session, id: &str, body: &Bytes) -> Result<(Req
 
 /// Where a form posted on a request's page ends: back to the page with `done` on success, the
 /// page with the service's refusal otherwise.
-async fn request_form_done<T>(ui: &Ui, s: &Session, id: &str, result: Result<T, ServiceError>, done: &str) -> Response {
+pub(crate) async fn request_form_done<T>(
+    ui: &Ui,
+    s: &Session,
+    id: &str,
+    result: Result<T, ServiceError>,
+    done: &str,
+) -> Response {
     match result {
         Ok(_) => redirect(done),
         Err(e) => {

@@ -57,6 +57,7 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
 pub async fn outgoing_for_transition(
     node: &Node,
     r: &AssistanceRequest,
+    reference: &str,
     t: &TransitionRecord,
 ) -> Result<FedWrites, ServiceError> {
     if t.from == State::Draft && t.to != State::Submitted {
@@ -75,6 +76,7 @@ pub async fn outgoing_for_transition(
         let p = SubmittedPayload {
             request: sent,
             actor: t.actor.clone(),
+            reference: Some(reference.to_string()),
         };
         (
             PayloadType::RequestSubmitted,
@@ -476,7 +478,18 @@ impl Planner {
             }
         };
         effect.qualify_actor(&sender);
-        Ok(Some(effect_of(effect)))
+        let reference = match &effect {
+            Mirrored::Submitted(p) => {
+                let prefix = node
+                    .store
+                    .reference_prefix(p.request.draft.requesting_agency, p.request.created_at)
+                    .await
+                    .map_err(|e| ApplyError::Transient(e.to_string()))?;
+                incoming_reference(p.reference.as_deref(), prefix)
+            }
+            _ => Default::default(),
+        };
+        Ok(Some(effect_of(effect, reference)))
     }
 }
 
@@ -514,16 +527,38 @@ async fn check_incoming(node: &Node, r: &mut AssistanceRequest) -> Result<(), Ap
     Ok(())
 }
 
+/// The reference an incoming request gets here: the sender's number when its reference is
+/// well-formed, carries this node's prefix for the requesting agency (its code and the year
+/// of creation) and the number is free; otherwise the next number of that prefix here.
+fn incoming_reference(sent: Option<&str>, prefix: String) -> liaison_store::RefSpec {
+    let wanted = sent
+        .and_then(liaison_store::RefSpec::parse)
+        .filter(|(p, _)| *p == prefix)
+        .map(|(_, n)| n);
+    liaison_store::RefSpec { prefix, wanted }
+}
+
 /// The store's words for what a mirrored payload does: the same rows a local change writes.
-fn effect_of(m: Mirrored) -> Effect {
+fn effect_of(m: Mirrored, reference: liaison_store::RefSpec) -> Effect {
     match m {
         Mirrored::Submitted(p) => Effect::Insert {
             request: Box::new(p.request),
             actor: p.actor,
+            reference,
         },
         Mirrored::Transition(p) => {
             let mut t = TransitionRecord::new(p.request_id, 0, p.from, p.to, p.at, &p.actor);
             t.reason = p.reason;
+            // Entering `needs_information`: the date the requested side set (only shown here;
+            // the requested side's node expires the request).
+            if p.to == State::NeedsInformation {
+                t.information_due = p
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("information_due"))
+                    .and_then(|v| v.as_str())
+                    .and_then(|v| v.parse::<jiff::Timestamp>().ok());
+            }
             t.data = p.data;
             t.acknowledged_at = p.acknowledged_at;
             t.answered_at = p.answered_at;
