@@ -5,7 +5,7 @@
 //! retries are what delivers. A request marked GREEN is told in words; one marked AMBER only as
 //! "a request you follow has news" with its link: no AMBER content reaches either receiver.
 //!
-//! The SMTP server comes from crates/liaison-notify/tests/smtp (a venv with aiosmtpd); without
+//! The SMTP server is tests/interop/smtp_server.py (the interop venv has aiosmtpd); without
 //! python3 or the package registry the test prints a loud banner and passes without checking,
 //! unless LIAISON_REQUIRE_INTEROP=1 (CI), which makes that a failure.
 
@@ -25,7 +25,7 @@ const SMTP_PASSWORD: &str = "correct horse battery";
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 fn venv_sh() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../liaison-notify/tests/smtp/venv.sh")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/venv.sh")
 }
 
 /// The SMTP server process; killed when dropped.
@@ -42,7 +42,7 @@ impl Drop for Smtp {
 fn start_smtp(port: u16, cert: &Path, key: &Path, maildir: &Path) -> Option<Smtp> {
     let child = Command::new("bash")
         .arg(venv_sh())
-        .arg("server.py")
+        .arg("smtp_server.py")
         .args(["--maildir", maildir.to_str().unwrap(), "--port", &port.to_string()])
         .args(["--user", SMTP_USER, "--password", SMTP_PASSWORD])
         .args(["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()])

@@ -1,5 +1,5 @@
-//! E-mail against a real SMTP server: aiosmtpd (tests/smtp/server.py), run from a venv by
-//! tests/smtp/venv.sh, on 127.0.0.1, with STARTTLS and AUTH required.
+//! E-mail against a real SMTP server: aiosmtpd (tests/interop/smtp_server.py), run from a venv by
+//! tests/interop/venv.sh, on 127.0.0.1, with STARTTLS and AUTH required.
 //!
 //! Without python3, its venv module or the package registry these tests print a loud banner and
 //! pass without checking, unless LIAISON_REQUIRE_INTEROP=1 (CI), which makes that a failure.
@@ -39,12 +39,12 @@ enum Mode<'a> {
 
 /// Starts server.py on `port` (0: any). None when the harness is skipped (banner printed).
 async fn start_server(port: u16, mode: Mode<'_>, maildir: &Path) -> Option<SmtpServer> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/venv.sh");
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/venv.sh");
     let log = maildir.with_extension("server.log");
     let mut command = Command::new("bash");
     command
         .arg(&venv)
-        .arg("server.py")
+        .arg("smtp_server.py")
         .arg("--maildir")
         .arg(maildir)
         .arg("--port")
@@ -79,7 +79,7 @@ async fn start_server(port: u16, mode: Mode<'_>, maildir: &Path) -> Option<SmtpS
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .kill_on_drop(true)
         .spawn()
-        .expect("bash runs tests/smtp/venv.sh");
+        .expect("bash runs tests/interop/venv.sh");
     let stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut said = String::new();

@@ -204,26 +204,40 @@ impl Store {
         actor: &str,
         now: jiff::Timestamp,
     ) -> Result<()> {
-        let mut w = self.write().await?;
-        let sql = if add {
-            "INSERT INTO unit_members (unit_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        let (sql, action) = if add {
+            (
+                "INSERT INTO unit_members (unit_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "unit.member.add",
+            )
         } else {
-            "DELETE FROM unit_members WHERE unit_id = $1 AND user_id = $2"
+            (
+                "DELETE FROM unit_members WHERE unit_id = $1 AND user_id = $2",
+                "unit.member.remove",
+            )
         };
-        sqlx::query(sql)
-            .bind(unit.to_string())
-            .bind(user.to_string())
-            .execute(w.conn().await?)
-            .await?;
-        audit::append(
-            &mut w,
-            now,
-            actor,
-            if add { "unit.member.add" } else { "unit.member.remove" },
-            &unit.to_string(),
-            &serde_json::json!({"user": user}),
-        )
-        .await?;
+        self.link(sql, unit.to_string(), user, None, action, actor, now).await
+    }
+
+    /// Writes or removes one link row (`sql` binds `a`, the user, and `since` when given) with
+    /// its audit entry (`action` on `a`, naming the user), in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn link(
+        &self,
+        sql: &'static str,
+        a: String,
+        user: UserId,
+        since: Option<i64>,
+        action: &str,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let mut w = self.write().await?;
+        let mut q = sqlx::query(sql).bind(a.clone()).bind(user.to_string());
+        if let Some(t) = since {
+            q = q.bind(t);
+        }
+        q.execute(w.conn().await?).await?;
+        audit::append(&mut w, now, actor, action, &a, &serde_json::json!({"user": user})).await?;
         w.commit().await
     }
 
@@ -369,28 +383,19 @@ impl Store {
         actor: &str,
         now: jiff::Timestamp,
     ) -> Result<()> {
-        let mut w = self.write().await?;
-        let sql = if on {
-            "INSERT INTO request_watchers (request_id, user_id, since) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        let (sql, action) = if on {
+            (
+                "INSERT INTO request_watchers (request_id, user_id, since) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                "request.watch",
+            )
         } else {
-            "DELETE FROM request_watchers WHERE request_id = $1 AND user_id = $2 AND since <> $3"
+            (
+                "DELETE FROM request_watchers WHERE request_id = $1 AND user_id = $2",
+                "request.unwatch",
+            )
         };
-        sqlx::query(sql)
-            .bind(request.to_string())
-            .bind(user.to_string())
-            .bind(ms(now))
-            .execute(w.conn().await?)
-            .await?;
-        audit::append(
-            &mut w,
-            now,
-            actor,
-            if on { "request.watch" } else { "request.unwatch" },
-            &request.to_string(),
-            &serde_json::json!({"user": user}),
-        )
-        .await?;
-        w.commit().await
+        self.link(sql, request.to_string(), user, on.then(|| ms(now)), action, actor, now)
+            .await
     }
 
     /// The ids of the users watching a request.

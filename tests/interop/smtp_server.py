@@ -1,6 +1,6 @@
 """A real SMTP server for the liaison-notify tests (aiosmtpd), bound to 127.0.0.1 only.
 
-    venv.sh server.py --maildir DIR [--port N] [--cert CERT.pem --key KEY.pem]
+    venv.sh smtp_server.py --maildir DIR [--port N] [--cert CERT.pem --key KEY.pem]
                       [--no-starttls | --implicit-tls] [--user USER --password PASSWORD]
 
 Modes:
