@@ -9,16 +9,14 @@
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
-use liaison_bench::{Db, fmt_ms, summarize};
+use liaison_bench::{Db, fmt_ms, seed, summarize};
 use liaison_core::lifecycle::State;
-use liaison_core::request::{RequestKind, Urgency};
-use liaison_core::sla::{DeadlineKind, running_deadline};
+use liaison_core::request::RequestKind;
 use liaison_core::{AgencyId, RequestId};
 use liaison_store::{ListingArg as Arg, RequestFilter, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Row};
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -61,8 +59,6 @@ struct Args {
     full: bool,
 }
 
-const FOREIGN: usize = 30;
-const JURISDICTIONS: &[&str] = &["US", "CN", "GB", "DE", "FR", "JP", "KR", "SG", "AU", "BR", "IN"];
 const PAGE: u32 = 50;
 
 #[tokio::main]
@@ -82,32 +78,11 @@ struct World {
     cursors: Vec<RequestId>,
 }
 
-async fn raw_pool(db: &Db) -> Result<AnyPool> {
-    sqlx::any::install_default_drivers();
-    let sqlite = db.url.starts_with("sqlite:");
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if sqlite {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                }
-                Ok(())
-            })
-        })
-        .connect(&db.url)
-        .await?;
-    Ok(pool)
-}
-
 async fn run(args: &Args, db: &Db) -> Result<()> {
     let store = Store::open(&db.url)
         .await
         .with_context(|| format!("opening {}", db.backend))?;
-    let pool = raw_pool(db).await?;
+    let pool = seed::raw_pool(db).await?;
     let world = match existing(&pool, args.rows).await? {
         Some(w) => {
             eprintln!("reusing {} seeded requests", store.count_requests().await?);
@@ -322,142 +297,10 @@ async fn existing(pool: &AnyPool, rows: u64) -> Result<Option<World>> {
     }))
 }
 
-struct SeedRow {
-    id: RequestId,
-    kind: RequestKind,
-    urgency: Urgency,
-    state: State,
-    requesting: AgencyId,
-    requested: AgencyId,
-    case_reference: String,
-    body: String,
-    version: i64,
-    created_at: i64,
-    updated_at: i64,
-    submitted_at: Option<i64>,
-    acknowledged_at: Option<i64>,
-    answered_at: Option<i64>,
-    ack_due: Option<i64>,
-    answer_due: Option<i64>,
-    preserved_until: Option<i64>,
-    next_due: Option<i64>,
-}
-
-const DAY: i64 = 86_400_000;
-
-/// One synthetic request: 60 % sent by the node's own agency to one of 30 foreign agencies,
-/// 40 % received from them; rows older than 90 days are mostly finished, recent ones spread
-/// over the lifecycle (with a realistic backlog of overdue ones).
-fn make_row(rng: &mut StdRng, i: u64, rows: u64, now: i64, own: AgencyId, foreign: &[AgencyId]) -> Result<SeedRow> {
-    let span = 730 * DAY;
-    let created_at = now - span + (i as i128 * span as i128 / rows.max(1) as i128) as i64 + rng.random_range(0..1000);
-    let age = now - created_at;
-    let other = foreign[rng.random_range(0..foreign.len())];
-    let outgoing = rng.random_bool(0.6);
-    let (requesting, requested) = if outgoing { (own, other) } else { (other, own) };
-    let kind = RequestKind::ALL[rng.random_range(0..RequestKind::ALL.len())];
-    let urgency = match rng.random_range(0..100) {
-        0..5 => Urgency::Emergency,
-        5..20 => Urgency::Urgent,
-        _ => Urgency::Routine,
-    };
-    let roll = rng.random_range(0..100);
-    let mut state = if age > 90 * DAY {
-        match roll {
-            0..70 => State::Closed,
-            70..82 => State::Answered,
-            82..88 => State::Refused,
-            88..93 => State::Withdrawn,
-            93..96 => State::Expired,
-            96..98 => State::Released,
-            _ => State::Executing,
-        }
-    } else {
-        match roll {
-            0..8 => State::Draft,
-            8..18 => State::Received,
-            18..26 => State::Acknowledged,
-            26..34 => State::InReview,
-            34..38 => State::NeedsInformation,
-            38..46 => State::Accepted,
-            46..56 => State::Executing,
-            56..62 => State::Preserved,
-            62..75 => State::Answered,
-            _ => State::Closed,
-        }
-    };
-    if state == State::Draft && !outgoing {
-        state = State::Received;
-    }
-    let mut d = liaison_bench::draft(kind, requesting, requested, i);
-    d.urgency = urgency;
-    let body = serde_json::to_string(&d)?;
-    let submitted_at = (state != State::Draft).then_some(created_at + rng.random_range(0..DAY));
-    let ack_due = submitted_at.map(|s| s + 7 * DAY);
-    let answer_due = submitted_at.map(|s| s + 60 * DAY);
-    let acknowledged_at = match state {
-        State::Draft | State::Submitted | State::Received => None,
-        _ => submitted_at.map(|s| s + rng.random_range(0..5 * DAY)),
-    };
-    let answered_at = matches!(state, State::Answered | State::AnsweredPartial | State::Closed)
-        .then(|| submitted_at.map(|s| s + rng.random_range(5 * DAY..50 * DAY)))
-        .flatten();
-    let preserved_until = matches!(
-        state,
-        State::Preserved | State::Extended | State::Released | State::Converted
-    )
-    .then(|| submitted_at.map(|s| s + 90 * DAY))
-    .flatten();
-    let next_due = match running_deadline(state) {
-        Some(DeadlineKind::Acknowledge) => ack_due,
-        Some(DeadlineKind::Answer) => answer_due,
-        Some(DeadlineKind::PreservationExpiry) => preserved_until,
-        Some(DeadlineKind::Information) => None,
-        None => None,
-    };
-    let updated_at = (created_at + rng.random_range(0..(age.clamp(1, 30 * DAY)))).min(now);
-    Ok(SeedRow {
-        id: RequestId::at(Timestamp::from_millisecond(created_at)?, rng.random()),
-        kind,
-        urgency,
-        state,
-        requesting,
-        requested,
-        case_reference: d.case_reference.clone(),
-        body,
-        version: if state == State::Draft {
-            1
-        } else {
-            rng.random_range(2..9)
-        },
-        created_at,
-        updated_at,
-        submitted_at,
-        acknowledged_at,
-        answered_at,
-        ack_due,
-        answer_due,
-        preserved_until,
-        next_due,
-    })
-}
-
-const COLS: &str = "id, kind, urgency, state, requesting_agency, requested_agency, case_reference, body, version, created_at, updated_at, \
-                    submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, next_due";
-
 async fn seed(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result<World> {
     let t0 = Instant::now();
-    liaison_bench::jurisdictions(store, JURISDICTIONS).await?;
     let now_ts = Timestamp::now();
-    let own = liaison_bench::agency("OWN", "US", "America/New_York")?;
-    store.insert_agency(&own, None, "bench", now_ts).await?;
-    let mut foreign = Vec::new();
-    for k in 0..FOREIGN {
-        let cc = JURISDICTIONS[1 + k % (JURISDICTIONS.len() - 1)];
-        let a = liaison_bench::agency(&format!("AG{k:02}"), cc, "UTC")?;
-        store.insert_agency(&a, None, "bench", now_ts).await?;
-        foreign.push(a.id);
-    }
+    let (own, foreign) = seed::agencies(store, now_ts).await?;
     let now = now_ts.as_millisecond();
     let mut rng = StdRng::seed_from_u64(42);
     let batch = args.batch.clamp(1, 1000);
@@ -470,45 +313,9 @@ async fn seed(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result<Wor
         while i < tx_end {
             let n = (tx_end - i).min(batch as u64);
             let rows = (0..n)
-                .map(|k| make_row(&mut rng, i + k, args.rows, now, own.id, &foreign))
+                .map(|k| seed::make_row(&mut rng, i + k, args.rows, now, own, &foreign))
                 .collect::<Result<Vec<_>>>()?;
-            let mut sql = format!("INSERT INTO requests ({COLS}) VALUES ");
-            for r in 0..rows.len() {
-                if r > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for c in 0..18 {
-                    if c > 0 {
-                        sql.push(',');
-                    }
-                    sql += &format!("${}", r * 18 + c + 1);
-                }
-                sql.push(')');
-            }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in &rows {
-                q = q
-                    .bind(r.id.to_string())
-                    .bind(r.kind.as_str())
-                    .bind(r.urgency.as_str())
-                    .bind(r.state.as_str())
-                    .bind(r.requesting.to_string())
-                    .bind(r.requested.to_string())
-                    .bind(r.case_reference.clone())
-                    .bind(r.body.clone())
-                    .bind(r.version)
-                    .bind(r.created_at)
-                    .bind(r.updated_at)
-                    .bind(r.submitted_at)
-                    .bind(r.acknowledged_at)
-                    .bind(r.answered_at)
-                    .bind(r.ack_due)
-                    .bind(r.answer_due)
-                    .bind(r.preserved_until)
-                    .bind(r.next_due);
-            }
-            q.execute(&mut *tx).await?;
+            seed::insert_rows(&mut tx, &rows, None).await?;
             ids.extend(rows.iter().map(|r| r.id));
             i += n;
         }
@@ -528,11 +335,7 @@ async fn seed(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result<Wor
     eprintln!("seeding + ANALYZE took {:.1} s", t0.elapsed().as_secs_f64());
     ids.sort_unstable_by(|a, b| b.cmp(a));
     let cursors = ids.iter().step_by(1000).copied().collect();
-    Ok(World {
-        own: own.id,
-        foreign,
-        cursors,
-    })
+    Ok(World { own, foreign, cursors })
 }
 
 async fn explain(store: &Store, pool: &AnyPool, db: &Db, name: &str, f: &RequestFilter) -> Result<()> {
