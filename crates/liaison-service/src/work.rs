@@ -431,39 +431,13 @@ impl Node {
     // ---- queues ----
 
     /// The filter of a queue for the caller, on top of `f` (its other filters and sort).
-    async fn queue_filter(
-        &self,
-        p: &Principal,
-        q: Queue,
-        mut f: RequestFilter,
-        now: Timestamp,
-    ) -> Result<RequestFilter> {
+    async fn queue_filter(&self, p: &Principal, q: Queue, f: RequestFilter, now: Timestamp) -> Result<RequestFilter> {
         require(p.role.may_read_requests(), "reading requests", p)?;
-        f.visible_to = Some(p.agency);
-        if f.limit == 0 {
-            f.limit = 50;
-        }
-        match q {
-            Queue::Mine => f.owner = Some(p.user),
-            Queue::MyUnits => {
-                f.units = self.store.units_of(p.user).await?;
-                if f.units.is_empty() {
-                    // No unit: nothing, rather than everything.
-                    f.units = vec![UnitId(uuid::Uuid::nil())];
-                }
-            }
-            Queue::WaitingOnUs => f.awaiting = Some(Awaiting::Us),
-            Queue::WaitingOnPartner => f.awaiting = Some(Awaiting::Partner),
-            Queue::Unassigned => {
-                f.awaiting = Some(Awaiting::Us);
-                f.unowned = true;
-                f.requested = Some(p.agency);
-            }
-            Queue::Watching => f.watcher = Some(p.user),
-            Queue::Overdue => f.overdue_at = Some(now),
-            Queue::All => {}
-        }
-        Ok(f)
+        let units = match q {
+            Queue::MyUnits => self.store.units_of(p.user).await?,
+            _ => Vec::new(),
+        };
+        Ok(queue_filter(p.agency, p.user, units, q, f, now))
     }
 
     /// One page of a queue (see [`Queue`]); `f` adds filters and the sort.
@@ -487,14 +461,7 @@ impl Node {
     pub async fn queue_counts(&self, p: &Principal, now: Timestamp) -> Result<QueueCounts> {
         let cap = QueueCounts::CAP;
         let mut c = QueueCounts::default();
-        for q in [
-            Queue::Mine,
-            Queue::MyUnits,
-            Queue::WaitingOnUs,
-            Queue::WaitingOnPartner,
-            Queue::Overdue,
-            Queue::Unassigned,
-        ] {
+        for q in COUNTED {
             let f = self.queue_filter(p, q, RequestFilter::default(), now).await?;
             let n = self.store.count_matching(&f, cap).await?;
             match q {
@@ -519,61 +486,7 @@ impl Node {
     pub async fn home(&self, p: &Principal, shift_end: Option<Timestamp>, now: Timestamp) -> Result<Home> {
         require(p.role.may_read_requests(), "reading requests", p)?;
         let counts = self.queue_counts(p, now).await?;
-        let due = |limit: u32| RequestFilter {
-            sort: liaison_core::record::Sort::Due,
-            limit,
-            ..Default::default()
-        };
-        let end = shift_end.unwrap_or_else(|| now + jiff::SignedDuration::from_hours(12));
-        let mut plan: Vec<(&'static str, Queue, RequestFilter)> = Vec::new();
-        match p.role {
-            Role::Desk => {
-                plan.push(("incoming", Queue::Unassigned, due(20)));
-                plan.push((
-                    "due_this_shift",
-                    Queue::WaitingOnUs,
-                    RequestFilter {
-                        due_before: Some(end),
-                        ..due(20)
-                    },
-                ));
-                plan.push(("mine", Queue::Mine, due(20)));
-            }
-            Role::Officer => {
-                plan.push(("mine", Queue::Mine, due(20)));
-                plan.push((
-                    "drafts",
-                    Queue::Mine,
-                    RequestFilter {
-                        states: vec![State::Draft],
-                        limit: 20,
-                        ..Default::default()
-                    },
-                ));
-                plan.push(("waiting_on_partner", Queue::WaitingOnPartner, due(20)));
-            }
-            Role::LegalReviewer => {
-                plan.push((
-                    "review",
-                    Queue::WaitingOnUs,
-                    RequestFilter {
-                        states: vec![State::Acknowledged, State::InReview],
-                        ..due(20)
-                    },
-                ));
-                plan.push(("mine", Queue::Mine, due(20)));
-            }
-            Role::Supervisor => {
-                plan.push(("overdue", Queue::Overdue, due(20)));
-                plan.push(("incoming", Queue::Unassigned, due(20)));
-                plan.push(("waiting_on_us", Queue::WaitingOnUs, due(20)));
-                plan.push(("waiting_on_partner", Queue::WaitingOnPartner, due(20)));
-            }
-            _ => {
-                plan.push(("watching", Queue::Watching, due(20)));
-                plan.push(("overdue", Queue::Overdue, due(20)));
-            }
-        }
+        let plan = home_plan(p.role, shift_end, now);
         let mut sections = Vec::new();
         for (name, queue, f) in plan {
             let items = self.queue(p, queue, f, now).await?.items;
@@ -615,6 +528,120 @@ impl Node {
     /// Marks one of the caller's notifications read, or all of them.
     pub async fn mark_read(&self, p: &Principal, which: Option<NotificationId>, now: Timestamp) -> Result<u64> {
         Ok(self.store.mark_read(p.user, which, now).await?)
+    }
+}
+
+/// The filter of queue `q` for `user` of `agency` (whose units are `units`), on top of `f`:
+/// what [`Node::queue`] lists and counts (the benchmark times the same filters).
+pub fn queue_filter(
+    agency: liaison_core::AgencyId,
+    user: liaison_core::UserId,
+    units: Vec<UnitId>,
+    q: Queue,
+    mut f: RequestFilter,
+    now: Timestamp,
+) -> RequestFilter {
+    f.visible_to = Some(agency);
+    if f.limit == 0 {
+        f.limit = 50;
+    }
+    match q {
+        Queue::Mine => f.owner = Some(user),
+        Queue::MyUnits => {
+            // No unit: nothing, rather than everything.
+            f.units = if units.is_empty() {
+                vec![UnitId(uuid::Uuid::nil())]
+            } else {
+                units
+            };
+        }
+        Queue::WaitingOnUs => f.awaiting = Some(Awaiting::Us),
+        Queue::WaitingOnPartner => f.awaiting = Some(Awaiting::Partner),
+        Queue::Unassigned => {
+            f.awaiting = Some(Awaiting::Us);
+            f.unowned = true;
+            f.requested = Some(agency);
+        }
+        Queue::Watching => f.watcher = Some(user),
+        Queue::Overdue => f.overdue_at = Some(now),
+        Queue::All => {}
+    }
+    f
+}
+
+/// The queues [`Node::queue_counts`] counts, in its order.
+pub const COUNTED: [Queue; 6] = [
+    Queue::Mine,
+    Queue::MyUnits,
+    Queue::WaitingOnUs,
+    Queue::WaitingOnPartner,
+    Queue::Overdue,
+    Queue::Unassigned,
+];
+
+/// The sections of a role's home page ([`Node::home`]): name, queue and filter. The desk:
+/// unassigned incoming requests and what falls due before `shift_end` (default: 12 hours
+/// from now); officers: their own requests by due date, their drafts and what waits on the
+/// partner; legal reviewers: requests in review or waiting for acceptance; supervisors:
+/// overdue, then unassigned incoming, then what waits on us and on the partner.
+pub fn home_plan(
+    role: Role,
+    shift_end: Option<Timestamp>,
+    now: Timestamp,
+) -> Vec<(&'static str, Queue, RequestFilter)> {
+    let due = |limit: u32| RequestFilter {
+        sort: liaison_core::record::Sort::Due,
+        limit,
+        ..Default::default()
+    };
+    let end = shift_end.unwrap_or_else(|| now + jiff::SignedDuration::from_hours(12));
+    match role {
+        Role::Desk => vec![
+            ("incoming", Queue::Unassigned, due(20)),
+            (
+                "due_this_shift",
+                Queue::WaitingOnUs,
+                RequestFilter {
+                    due_before: Some(end),
+                    ..due(20)
+                },
+            ),
+            ("mine", Queue::Mine, due(20)),
+        ],
+        Role::Officer => vec![
+            ("mine", Queue::Mine, due(20)),
+            (
+                "drafts",
+                Queue::Mine,
+                RequestFilter {
+                    states: vec![State::Draft],
+                    limit: 20,
+                    ..Default::default()
+                },
+            ),
+            ("waiting_on_partner", Queue::WaitingOnPartner, due(20)),
+        ],
+        Role::LegalReviewer => vec![
+            (
+                "review",
+                Queue::WaitingOnUs,
+                RequestFilter {
+                    states: vec![State::Acknowledged, State::InReview],
+                    ..due(20)
+                },
+            ),
+            ("mine", Queue::Mine, due(20)),
+        ],
+        Role::Supervisor => vec![
+            ("overdue", Queue::Overdue, due(20)),
+            ("incoming", Queue::Unassigned, due(20)),
+            ("waiting_on_us", Queue::WaitingOnUs, due(20)),
+            ("waiting_on_partner", Queue::WaitingOnPartner, due(20)),
+        ],
+        _ => vec![
+            ("watching", Queue::Watching, due(20)),
+            ("overdue", Queue::Overdue, due(20)),
+        ],
     }
 }
 

@@ -11,12 +11,12 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use liaison_bench::{Db, fmt_ms, seed};
 use liaison_core::lifecycle::{Role, State};
-use liaison_core::record::{Awaiting, QueueCounts, Sort, parse_due_cursor};
+use liaison_core::record::{QueueCounts, Sort, parse_due_cursor};
 use liaison_core::{AgencyId, NotificationId, RequestId, UnitId, UserId};
-use liaison_service::work::Queue;
+use liaison_service::work::{self, COUNTED, Queue};
 use liaison_store::{ListingArg as Arg, RequestFilter, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -77,15 +77,6 @@ struct Args {
 
 /// p99 target of issue #17.
 const TARGET: Duration = Duration::from_millis(50);
-/// The six queues `Node::queue_counts` counts, in its order.
-const COUNTED: [Queue; 6] = [
-    Queue::Mine,
-    Queue::MyUnits,
-    Queue::WaitingOnUs,
-    Queue::WaitingOnPartner,
-    Queue::Overdue,
-    Queue::Unassigned,
-];
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -282,96 +273,14 @@ impl Op {
     }
 }
 
-/// `Node::queue_filter`: the filter of a queue for `who`, on top of `f`.
-async fn queue_filter(
-    store: &Store,
-    who: &Who,
-    q: Queue,
-    mut f: RequestFilter,
-    now: Timestamp,
-) -> Result<RequestFilter> {
-    f.visible_to = Some(who.agency);
-    if f.limit == 0 {
-        f.limit = 50;
-    }
-    match q {
-        Queue::Mine => f.owner = Some(who.user),
-        Queue::MyUnits => {
-            f.units = store.units_of(who.user).await?;
-            if f.units.is_empty() {
-                f.units = vec![UnitId(uuid::Uuid::nil())];
-            }
-        }
-        Queue::WaitingOnUs => f.awaiting = Some(Awaiting::Us),
-        Queue::WaitingOnPartner => f.awaiting = Some(Awaiting::Partner),
-        Queue::Unassigned => {
-            f.awaiting = Some(Awaiting::Us);
-            f.unowned = true;
-            f.requested = Some(who.agency);
-        }
-        Queue::Watching => f.watcher = Some(who.user),
-        Queue::Overdue => f.overdue_at = Some(now),
-        Queue::All => {}
-    }
-    Ok(f)
-}
-
-/// The sections of a role's home page (`Node::home`): name, queue, filter.
-fn home_plan(role: Role, shift_end: Option<Timestamp>, now: Timestamp) -> Vec<(&'static str, Queue, RequestFilter)> {
-    let due = |limit: u32| RequestFilter {
-        sort: Sort::Due,
-        limit,
-        ..Default::default()
+/// `Node::queue_filter`: the filter of a queue for `who`, on top of `f` (the service's own
+/// function; `my_units` reads the user's units as the service does).
+async fn queue_filter(store: &Store, who: &Who, q: Queue, f: RequestFilter, now: Timestamp) -> Result<RequestFilter> {
+    let units = match q {
+        Queue::MyUnits => store.units_of(who.user).await?,
+        _ => Vec::new(),
     };
-    let end = shift_end.unwrap_or_else(|| now + SignedDuration::from_hours(12));
-    match role {
-        Role::Desk => vec![
-            ("incoming", Queue::Unassigned, due(20)),
-            (
-                "due_this_shift",
-                Queue::WaitingOnUs,
-                RequestFilter {
-                    due_before: Some(end),
-                    ..due(20)
-                },
-            ),
-            ("mine", Queue::Mine, due(20)),
-        ],
-        Role::Officer => vec![
-            ("mine", Queue::Mine, due(20)),
-            (
-                "drafts",
-                Queue::Mine,
-                RequestFilter {
-                    states: vec![State::Draft],
-                    limit: 20,
-                    ..Default::default()
-                },
-            ),
-            ("waiting_on_partner", Queue::WaitingOnPartner, due(20)),
-        ],
-        Role::LegalReviewer => vec![
-            (
-                "review",
-                Queue::WaitingOnUs,
-                RequestFilter {
-                    states: vec![State::Acknowledged, State::InReview],
-                    ..due(20)
-                },
-            ),
-            ("mine", Queue::Mine, due(20)),
-        ],
-        Role::Supervisor => vec![
-            ("overdue", Queue::Overdue, due(20)),
-            ("incoming", Queue::Unassigned, due(20)),
-            ("waiting_on_us", Queue::WaitingOnUs, due(20)),
-            ("waiting_on_partner", Queue::WaitingOnPartner, due(20)),
-        ],
-        _ => vec![
-            ("watching", Queue::Watching, due(20)),
-            ("overdue", Queue::Overdue, due(20)),
-        ],
-    }
+    Ok(work::queue_filter(who.agency, who.user, units, q, f, now))
 }
 
 /// `Node::home`: the counts (`Node::queue_counts`: six capped counts and the unread
@@ -383,7 +292,7 @@ async fn home(store: &Store, who: &Who, shift_end: Option<Timestamp>, now: Times
     }
     store.unread_count(who.user, QueueCounts::CAP as i64).await?;
     let mut n = 0;
-    for (_, q, f) in home_plan(who.role, shift_end, now) {
+    for (_, q, f) in work::home_plan(who.role, shift_end, now) {
         let f = queue_filter(store, who, q, f, now).await?;
         n += store.request_summaries(&f, now).await?.items.len();
     }
@@ -548,7 +457,7 @@ async fn explain(store: &Store, pool: &AnyPool, db: &Db, c: &Case, now: Timestam
             stmts.push((c.name.clone(), sql, args));
         }
         Op::Home { who, shift_end } => {
-            for (name, q, f) in home_plan(who.role, *shift_end, now) {
+            for (name, q, f) in work::home_plan(who.role, *shift_end, now) {
                 let f = queue_filter(store, who, q, f, now).await?;
                 let (sql, args) = store.listing_sql(&f).await?;
                 stmts.push((format!("{} / section {name}", c.name), sql, args));
