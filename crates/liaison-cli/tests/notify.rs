@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SMTP_USER: &str = "liaison";
 const SMTP_PASSWORD: &str = "correct horse battery";
@@ -201,12 +201,12 @@ fn base64(s: &str) -> Vec<u8> {
     out
 }
 
-fn wait(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Waits for `f` (polling every 200 ms); fails naming `what` after `timeout`.
+fn wait(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        common::poll_until(timeout, Duration::from_millis(200), f),
+        "timed out waiting for {what}"
+    );
 }
 
 #[test]
@@ -292,24 +292,10 @@ agency = "CN-MPS"
     // Two requests to CN-MPS: one GREEN, one AMBER, each with words that must not leave.
     let mut refs = Vec::new();
     for (tlp, secret) in [("GREEN", "GREEN-CASE-SECRET"), ("AMBER", "AMBER-CASE-SECRET")] {
-        let r = ok_json(cmd(&dir).args([
-            "--as",
-            "officer",
-            "request",
-            "create",
-            "--kind",
-            "subscriber_information",
-            "--to",
-            "CN-MPS",
-            "--case",
-            secret,
-            "--offence",
-            "BC-02",
-            "--summary",
-            &format!("{secret} summary of facts"),
-            "--tlp",
-            tlp,
-        ]));
+        let summary = format!("{secret} summary of facts");
+        let mut args = common::create_request_args("officer", secret, &summary);
+        args.extend(["--tlp", tlp]);
+        let r = ok_json(cmd(&dir).args(args));
         let reference = r["reference"].as_str().unwrap().to_string();
         cmd(&dir)
             .args([
