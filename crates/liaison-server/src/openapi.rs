@@ -1181,7 +1181,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .describe("Desk: unassigned incoming and what falls due before shift_end (default: in 12 hours); officer: own requests by due date, drafts, waiting on the partner; legal reviewer: the review queue; supervisor: overdue, unassigned, waiting on us and on the partner (docs/queues.md)")
             .params(vec![q("shift_end", "End of the shift (RFC 3339); default: 12 hours from now", instant())]).errors(&[400, 403])
             .ok(200, "The home page", json_content(schema_ref("Home"))).build()},
-        "/api/v1/queues": {"get": Op::new("queueCounts", "work", "How many requests each of the caller's queues holds (each stops at 10000)")
+        "/api/v1/queues": {"get": Op::new("queueCounts", "work", "How many requests each of the caller's queues holds (each stops at 1000)")
             .errors(&[403])
             .ok(200, "The counts", json_content(schema_ref("QueueCounts"))).build()},
         "/api/v1/requests/{id}/work": {"get": Op::new("workState", "work", "Who works the request for the caller's agency, whose move it waits for and its running deadline")
@@ -1391,7 +1391,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "due_at": instant(),
                     "due_in_ms": {"type": "integer", "description": "Milliseconds until the deadline; negative: late by that much"}
                 })),
-                "QueueCounts": object(&["mine", "my_units", "waiting_on_us", "waiting_on_partner", "overdue", "unassigned_incoming", "unread_notifications"], json!({
+                "QueueCounts": object(&["cap", "mine", "my_units", "waiting_on_us", "waiting_on_partner", "overdue", "unassigned_incoming", "unread_notifications"], json!({
+                    "cap": {"type": "integer", "minimum": 1, "description": "Where every count stops: a count equal to cap means at least that many (1000)"},
                     "mine": count(), "my_units": count(), "waiting_on_us": count(), "waiting_on_partner": count(),
                     "overdue": count(), "unassigned_incoming": count(), "unread_notifications": count()
                 })),

@@ -121,9 +121,26 @@ async fn text_of(c: &Client, css: &str) -> String {
     element(c, css).await.text().await.unwrap()
 }
 
+/// Clicks something that loads a new page (every click in this test does: links and form
+/// buttons) and waits until the new document has replaced the old one and finished loading, so
+/// the next look at the page never sees the old one. Chromedriver does not always wait for the
+/// navigation a form submission starts.
 async fn click(c: &Client, css: &str) {
     let el = element(c, css).await;
+    c.execute("window.__liaisonOldPage = true;", vec![])
+        .await
+        .unwrap_or_else(|e| panic!("cannot mark the page before clicking {css}: {e}"));
     el.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    let probe = "return window.__liaisonOldPage === undefined && document.readyState === 'complete';";
+    for _ in 0..200 {
+        // While the page changes the script may fail; that is "not yet".
+        if let Ok(serde_json::Value::Bool(true)) = c.execute(probe, vec![]).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+    panic!("clicking {css} did not load a new page within 10 s (still on {url})");
 }
 
 async fn screenshot(c: &Client, name: &str) -> PathBuf {

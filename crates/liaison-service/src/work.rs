@@ -458,12 +458,25 @@ impl Node {
     /// How many requests each of the caller's queues holds (each stops at
     /// [`QueueCounts::CAP`]). Counts leave out nothing the marking hides from the caller
     /// except TLP:RED requests naming other users, which are rare; see docs/queues.md.
+    /// The six counts and the unread notifications run side by side (each on its own
+    /// connection of the pool).
     pub async fn queue_counts(&self, p: &Principal, now: Timestamp) -> Result<QueueCounts> {
+        require(p.role.may_read_requests(), "reading requests", p)?;
         let cap = QueueCounts::CAP;
-        let mut c = QueueCounts::default();
-        for q in COUNTED {
-            let f = self.queue_filter(p, q, RequestFilter::default(), now).await?;
-            let n = self.store.count_matching(&f, cap).await?;
+        let units = self.store.units_of(p.user).await?;
+        let filters: Vec<RequestFilter> = COUNTED
+            .iter()
+            .map(|q| queue_filter(p.agency, p.user, units.clone(), *q, RequestFilter::default(), now))
+            .collect();
+        let counts = futures_util::future::try_join_all(filters.iter().map(|f| self.store.count_matching(f, cap)));
+        let unread = self.store.unread_count(p.user, i64::try_from(cap).unwrap_or(i64::MAX));
+        let (counts, unread) = tokio::try_join!(counts, unread)?;
+        let mut c = QueueCounts {
+            cap,
+            unread_notifications: unread,
+            ..Default::default()
+        };
+        for (q, n) in COUNTED.iter().zip(counts) {
             match q {
                 Queue::Mine => c.mine = n,
                 Queue::MyUnits => c.my_units = n,
@@ -474,7 +487,6 @@ impl Node {
                 _ => {}
             }
         }
-        c.unread_notifications = self.store.unread_count(p.user, cap as i64).await?;
         Ok(c)
     }
 
@@ -482,16 +494,16 @@ impl Node {
     /// requests and what falls due before `shift_end` (default: 12 hours from now); officers:
     /// their own requests by due date, their drafts and what waits on the partner; legal
     /// reviewers: requests in review or waiting for acceptance; supervisors: overdue, then
-    /// unassigned incoming, then what waits on us by due date.
+    /// unassigned incoming, then what waits on us by due date. The counts and the lists are
+    /// read side by side.
     pub async fn home(&self, p: &Principal, shift_end: Option<Timestamp>, now: Timestamp) -> Result<Home> {
         require(p.role.may_read_requests(), "reading requests", p)?;
-        let counts = self.queue_counts(p, now).await?;
         let plan = home_plan(p.role, shift_end, now);
-        let mut sections = Vec::new();
-        for (name, queue, f) in plan {
+        let sections = futures_util::future::try_join_all(plan.into_iter().map(|(name, queue, f)| async move {
             let items = self.queue(p, queue, f, now).await?.items;
-            sections.push(HomeSection { name, queue, items });
-        }
+            Ok::<_, ServiceError>(HomeSection { name, queue, items })
+        }));
+        let (counts, sections) = tokio::try_join!(self.queue_counts(p, now), sections)?;
         Ok(Home {
             role: p.role,
             counts,

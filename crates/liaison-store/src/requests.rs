@@ -251,6 +251,16 @@ fn overdue_in(
     (due < now).then_some(kind)
 }
 
+/// The due key a queue sorts by: the running deadline, a request without one after every
+/// request with one. Spelled exactly as in the indexes of schema migration 23 (both backends
+/// match an expression index by its text); `request_work.due` holds a copy.
+pub(crate) const DUE_KEY: &str = "COALESCE(next_due, 9223372036854775807)";
+
+/// Copies a request's due key to its rows of `request_work` (`$1`: the request's id). Every
+/// statement that changes `requests.next_due` runs it in the same transaction; the store test
+/// `work_rows_keep_the_due_key` checks the copy after each kind of change.
+pub(crate) const SYNC_WORK_DUE: &str = "UPDATE request_work SET due = COALESCE((SELECT next_due FROM requests WHERE id = $1), 9223372036854775807) WHERE request_id = $1";
+
 const SUMMARY_COLS: &str = "SELECT id, kind, urgency, state, version, requesting_agency, requested_agency, case_reference, \
      created_at, updated_at, submitted_at, acknowledged_at, answered_at, ack_due, answer_due, preserved_until, tlp, named, ref_prefix, ref_seq, info_due FROM requests";
 
@@ -407,12 +417,13 @@ pub(crate) async fn insert_request_in(
     if let Some(o) = owner {
         // Who works it for the requesting agency (local only: docs/queues.md).
         b.push(
-            "INSERT INTO request_work (request_id, agency_id, owner_id, unit_id, updated_at) VALUES ($1, $2, $3, NULL, $4)",
+            "INSERT INTO request_work (request_id, agency_id, owner_id, unit_id, updated_at, due) VALUES ($1, $2, $3, NULL, $4, $5)",
             vec![
                 r.id.to_string().into(),
                 r.draft.requesting_agency.to_string().into(),
                 o.to_string().into(),
                 ms(r.created_at).into(),
+                nd.unwrap_or(i64::MAX).into(),
             ],
         );
     }
@@ -531,6 +542,8 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
             t.information_due.map(ms).into(),
         ],
     );
+    // The copy of the due key the owners' and units' queues walk (schema migration 23).
+    b.push(SYNC_WORK_DUE, vec![t.id.to_string().into()]);
     if let Some((a, _)) = &t.assessment {
         // Apart from the row, which every later state change rewrites (schema migration 8).
         b.push(
@@ -783,12 +796,29 @@ impl Store {
     /// The query choosing a page's ids (with one row more than the page, to tell whether
     /// another page follows), its `ORDER BY … LIMIT`, its arguments and the page size.
     async fn page_ids(&self, f: &RequestFilter) -> Result<(String, String, Vec<Arg>, u32)> {
-        self.page_ids_taking(f, None).await
+        self.page_ids_taking(f, None, true).await
     }
 
-    /// [`Store::page_ids`] taking `take` rows instead of one page and one more.
-    async fn page_ids_taking(&self, f: &RequestFilter, take: Option<u64>) -> Result<(String, String, Vec<Arg>, u32)> {
-        // Filters other than visibility, each a condition on one row.
+    /// [`Store::page_ids`] taking `take` rows instead of one page and one more; unordered
+    /// (`ordered == false`, for counts) it takes any `take` matching rows, in whatever order
+    /// the indexes give them.
+    ///
+    /// Three shapes (docs/queues.md, "How the queues are read"; bench/queues/README.md):
+    /// - an agency's view is two walks, one per side, each along an index that starts with the
+    ///   side's agency column and continues with the sort key (`id`, or the due key
+    ///   `COALESCE(next_due, MAX), id` of schema migration 23), each stopping after one page;
+    /// - a queue of an owner or of units is walked along `request_work` (owner or unit, agency,
+    ///   then `request_id` or the copy of the due key kept in `request_work.due`), joining the
+    ///   request's row only when a condition needs it; several units are one walk each;
+    /// - without an agency (administrators' exports), one walk over `requests`.
+    async fn page_ids_taking(
+        &self,
+        f: &RequestFilter,
+        take: Option<u64>,
+        ordered: bool,
+    ) -> Result<(String, String, Vec<Arg>, u32)> {
+        use liaison_core::record::Sort;
+        // Filters other than visibility and the page's cursor, each a condition on one row.
         let mut conds = String::new();
         let mut args: Vec<Arg> = Vec::new();
         let mut n = 0;
@@ -807,10 +837,26 @@ impl Store {
             if ps.is_empty() {
                 " AND 1 = 0".to_string()
             } else {
-                format!(" AND state IN ({})", ps.join(", "))
+                format!(" AND requests.state IN ({})", ps.join(", "))
             }
         };
-        if !f.states.is_empty() {
+        // By due date, an agency's side is one walk per state it can hold, each along the index
+        // (agency, state, due key, id) of migration 23, each stopping after one page: a walk
+        // over all states in due order steps over every request with a deadline in another
+        // state (the open ones) before it finds, say, the drafts and answered requests of
+        // "waiting on us" (75–170 ms at 1,000,000 requests). Each walk names its one state; the
+        // state filters are then left out (PostgreSQL, given both, misjudged how many rows a
+        // state holds and read and sorted all of them). Not for a watcher's queue: the few
+        // watched requests are found through the watcher's index and sorted (a walk per state
+        // would step over every request in the state to find them). Not for the walks along
+        // `request_work` (below), which have their own order.
+        let split = ordered
+            && f.sort == Sort::Due
+            && f.watcher.is_none()
+            && f.visible_to.is_some()
+            && f.owner.is_none()
+            && f.units.is_empty();
+        if !f.states.is_empty() && !split {
             conds += &in_list(&mut args, &mut next, &f.states);
         }
         if let Some(k) = f.kind {
@@ -822,13 +868,15 @@ impl Store {
         if let Some(a) = f.requested {
             conds += &format!(" AND requested_agency = {}", next(&mut args, Arg::S(a.to_string())));
         }
-        if let Some(at) = f.overdue_at {
-            let p = next(&mut args, Arg::I(ms(at)));
-            // next_due is the running deadline of the current state (NULL when none runs).
-            conds += &format!(" AND next_due < {p}");
-        }
-        if let Some(at) = f.due_before {
-            conds += &format!(" AND next_due < {}", next(&mut args, Arg::I(ms(at))));
+        // next_due is the running deadline of the current state (NULL when none runs). For the
+        // walks by due date, one per state, written on the due key (NULL is the largest value,
+        // never before an instant): a range of the indexes of migration 23. Otherwise on the
+        // column, which the newest-first walks and the covering index of migration 5 carry.
+        // (Both at once made PostgreSQL count the condition twice, expect almost no rows, and
+        // read and sort whole states.)
+        let due_col = if split { DUE_KEY } else { "next_due" };
+        for at in [f.overdue_at, f.due_before].into_iter().flatten() {
+            conds += &format!(" AND {due_col} < {}", next(&mut args, Arg::I(ms(at))));
         }
         if let Some(at) = f.created_from {
             conds += &format!(" AND created_at >= {}", next(&mut args, Arg::I(ms(at))));
@@ -841,34 +889,33 @@ impl Store {
             // when the window is large, walking the primary key newest-first is far cheaper
             // ("+" keeps SQLite off the updated_at index). A capped, index-only count decides.
             let wide = self.wide_window("updated_at >= $1", ms(since)).await?;
-            let col = if wide { "+updated_at" } else { "updated_at" };
+            let col = if wide {
+                "+requests.updated_at"
+            } else {
+                "requests.updated_at"
+            };
             conds += &format!(" AND {col} >= {}", next(&mut args, Arg::I(ms(since))));
         }
-        // Who works it (local rows of `request_work`, for the visible agency's side).
-        if let Some(a) = &agency_p {
-            if let Some(u) = f.owner {
-                let up = next(&mut args, Arg::S(u.to_string()));
-                conds += &format!(
-                    " AND id IN (SELECT request_id FROM request_work WHERE owner_id = {up} AND agency_id = {a})"
-                );
+        // Who works it (local rows of `request_work`, for the visible agency's side): the
+        // owner and units drive the walk (below); "nobody owns it" is a probe of the partial
+        // index `request_work_owned`.
+        let (owner_p, unit_ps) = match &agency_p {
+            Some(a) => {
+                let owner_p = f.owner.map(|u| next(&mut args, Arg::S(u.to_string())));
+                let unit_ps: Vec<String> = f.units.iter().map(|u| next(&mut args, Arg::S(u.to_string()))).collect();
+                if f.unowned {
+                    conds += &format!(
+                        " AND NOT EXISTS (SELECT 1 FROM request_work o WHERE o.request_id = requests.id \
+                         AND o.agency_id = {a} AND o.owner_id IS NOT NULL)"
+                    );
+                }
+                (owner_p, unit_ps)
             }
-            if !f.units.is_empty() {
-                let ps: Vec<String> = f.units.iter().map(|u| next(&mut args, Arg::S(u.to_string()))).collect();
-                conds += &format!(
-                    " AND id IN (SELECT request_id FROM request_work WHERE unit_id IN ({}) AND agency_id = {a})",
-                    ps.join(", ")
-                );
-            }
-            if f.unowned {
-                conds += &format!(
-                    " AND NOT EXISTS (SELECT 1 FROM request_work WHERE request_work.request_id = requests.id \
-                     AND request_work.agency_id = {a} AND request_work.owner_id IS NOT NULL)"
-                );
-            }
-        }
+            None => (None, Vec::new()),
+        };
         if let Some(u) = f.watcher {
             let up = next(&mut args, Arg::S(u.to_string()));
-            conds += &format!(" AND id IN (SELECT request_id FROM request_watchers WHERE user_id = {up})");
+            conds += &format!(" AND requests.id IN (SELECT request_id FROM request_watchers WHERE user_id = {up})");
         }
         // Conditions of one side only: the other party, and whose move it waits for.
         let (mut sent_only, mut received_only) = (String::new(), String::new());
@@ -882,6 +929,10 @@ impl Store {
                 None => conds += &format!(" AND (requesting_agency = {xp} OR requested_agency = {xp})"),
             }
         }
+        // The states each side's arm can hold: every state, less the filter's and whose move.
+        let of_filter = |s: &State| f.states.is_empty() || f.states.contains(s);
+        let mut sent_states: Vec<State> = State::ALL.iter().copied().filter(of_filter).collect();
+        let mut received_states: Vec<State> = sent_states.iter().copied().filter(|s| *s != State::Draft).collect();
         if let (Some(w), Some(_)) = (f.awaiting, f.visible_to) {
             use liaison_core::lifecycle::Side;
             use liaison_core::record::Awaiting;
@@ -889,47 +940,103 @@ impl Store {
                 Awaiting::Us => (Side::Requesting, Side::Requested),
                 Awaiting::Partner => (Side::Requested, Side::Requesting),
             };
-            sent_only += &in_list(&mut args, &mut next, &State::awaiting(sent_side));
-            received_only += &in_list(&mut args, &mut next, &State::awaiting(received_side));
+            let (sent_waiting, received_waiting) = (State::awaiting(sent_side), State::awaiting(received_side));
+            if !split {
+                sent_only += &in_list(&mut args, &mut next, &sent_waiting);
+                received_only += &in_list(&mut args, &mut next, &received_waiting);
+            }
+            sent_states.retain(|s| sent_waiting.contains(s));
+            received_states.retain(|s| received_waiting.contains(s));
         }
-        use liaison_core::record::Sort;
-        // A request without a running deadline sorts after every one with a deadline.
-        const NO_DUE: &str = "COALESCE(next_due, 9223372036854775807)";
-        match f.sort {
-            Sort::Newest => {
-                if let Some(b) = f.before {
-                    conds += &format!(" AND id < {}", next(&mut args, Arg::S(b.to_string())));
-                }
+        // The page's cursor, on the sort key's columns (`key_id`, `key_due`) of the walk.
+        let mut cursor = |key_id: &str, key_due: &str, args: &mut Vec<Arg>| -> String {
+            if !ordered {
+                return String::new();
             }
-            Sort::Oldest => {
-                if let Some(b) = f.after {
-                    conds += &format!(" AND id > {}", next(&mut args, Arg::S(b.to_string())));
-                }
+            match f.sort {
+                Sort::Newest => f
+                    .before
+                    .map(|b| format!(" AND {key_id} < {}", next(args, Arg::S(b.to_string()))))
+                    .unwrap_or_default(),
+                Sort::Oldest => f
+                    .after
+                    .map(|b| format!(" AND {key_id} > {}", next(args, Arg::S(b.to_string()))))
+                    .unwrap_or_default(),
+                // A row value: both backends read it as a range of the index on (…, due, id).
+                Sort::Due => f
+                    .after_due
+                    .map(|(due, id)| {
+                        let dp = next(args, Arg::I(due));
+                        let ip = next(args, Arg::S(id.to_string()));
+                        format!(" AND ({key_due}, {key_id}) > ({dp}, {ip})")
+                    })
+                    .unwrap_or_default(),
             }
-            Sort::Due => {
-                if let Some((due, id)) = f.after_due {
-                    let dp = next(&mut args, Arg::I(due));
-                    let ip = next(&mut args, Arg::S(id.to_string()));
-                    conds += &format!(" AND ({NO_DUE} > {dp} OR ({NO_DUE} = {dp} AND id > {ip}))");
-                }
-            }
-        }
+        };
         let limit = f.limit.clamp(1, 500);
         let take = take.unwrap_or(u64::from(limit) + 1);
-        let page = match f.sort {
-            Sort::Newest => format!("ORDER BY id DESC LIMIT {take}"),
-            Sort::Oldest => format!("ORDER BY id LIMIT {take}"),
-            Sort::Due => format!("ORDER BY {NO_DUE}, id LIMIT {take}"),
+        // The order of a walk over the sort key's columns.
+        let order = |key_id: &str, key_due: &str| match (ordered, f.sort) {
+            (false, _) => format!("LIMIT {take}"),
+            (true, Sort::Newest) => format!("ORDER BY {key_id} DESC LIMIT {take}"),
+            (true, Sort::Oldest) => format!("ORDER BY {key_id} LIMIT {take}"),
+            (true, Sort::Due) => format!("ORDER BY {key_due}, {key_id} LIMIT {take}"),
+        };
+        // The order of the page as a whole (over the rows of `requests`).
+        let page = order("id", DUE_KEY);
+        let union = |arms: Vec<String>| -> String {
+            arms.iter()
+                .enumerate()
+                .map(|(i, a)| format!("SELECT id FROM ({a}) AS arm{i}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
         };
         // The page's ids are chosen first, reading indexes where possible, and only those rows
-        // are read in full. An agency sees what it sends and what it receives (but not the
-        // other side's drafts): two ordered walks, one per side, each stopping after one page,
-        // rather than one OR that SQLite may answer by reading and sorting all of the agency's
-        // requests (bench/api/README.md).
-        // An agency never requests from itself (`RequestDraft::validate`), so a filter on one
-        // side can rule an arm out; an arm that cannot match is left out, not walked.
-        let ids = match (f.visible_to, agency_p) {
+        // are read in full.
+        let ids = match (f.visible_to, &agency_p) {
+            (Some(_), Some(p)) if owner_p.is_some() || !unit_ps.is_empty() => {
+                // Walks along `request_work`: one for the owner (its units, if any, a condition
+                // on the same row), else one per unit. A row of `request_work` exists only for
+                // a party to the request (the author of a draft, or a side that received it):
+                // with no other condition, the request's row is not read at all.
+                let cur = cursor("w.request_id", "w.due", &mut args);
+                let joined = !conds.is_empty() || !sent_only.is_empty() || !received_only.is_empty();
+                let (from, side) = if joined {
+                    (
+                        "request_work w JOIN requests ON requests.id = w.request_id".to_string(),
+                        format!(
+                            " AND ((requesting_agency = {p}{sent_only}) OR (requested_agency = {p} \
+                             AND requesting_agency <> {p} AND requests.state <> 'draft'{received_only}))"
+                        ),
+                    )
+                } else {
+                    ("request_work w".to_string(), String::new())
+                };
+                let walk = order("w.request_id", "w.due");
+                let arm = |driver: String| {
+                    format!(
+                        "SELECT w.request_id AS id FROM {from} WHERE {driver} AND w.agency_id = {p}{cur}{conds}{side} {walk}"
+                    )
+                };
+                match &owner_p {
+                    Some(o) => {
+                        let units = if unit_ps.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" AND w.unit_id IN ({})", unit_ps.join(", "))
+                        };
+                        arm(format!("w.owner_id = {o}{units}"))
+                    }
+                    None => union(unit_ps.iter().map(|u| arm(format!("w.unit_id = {u}"))).collect()),
+                }
+            }
             (Some(a), Some(p)) => {
+                // An agency sees what it sends and what it receives (but not the other side's
+                // drafts): two ordered walks, one per side, each stopping after one page,
+                // rather than one OR that SQLite may answer by reading and sorting all of the
+                // agency's requests (bench/api/README.md). An agency never requests from itself
+                // (`RequestDraft::validate`), so a filter on one side can rule an arm out; an
+                // arm that cannot match is left out, not walked.
                 let sent_arm = f.requesting.is_none_or(|x| x == a) && f.requested != Some(a);
                 let received_arm = f.requested.is_none_or(|x| x == a) && f.requesting != Some(a);
                 // Each arm walks the index that starts with its agency column. PostgreSQL, given
@@ -939,57 +1046,92 @@ impl Store {
                 // of a busy partner): a page then read every draft since the last received
                 // request, 60–200 ms at 80,000 rows and growing (bench/intel/README.md). Written
                 // as a range and ordered by the agency column first, the order can only come
-                // from an index on (agency, id). SQLite walks that index for the plain form.
-                let pg = self.backend() == crate::Backend::Postgres && f.sort == Sort::Newest;
+                // from an index on (agency, id). SQLite walks that index for the plain form, and
+                // both walk the due-key indexes for the plain form.
+                let pg = self.backend() == crate::Backend::Postgres && ordered && f.sort == Sort::Newest;
+                let cur = cursor("id", DUE_KEY, &mut args);
                 let arm = |col: &str| match pg {
                     true => format!("{col} >= {p} AND {col} <= {p}"),
                     false => format!("{col} = {p}"),
                 };
-                let order = |col: &str| match pg {
+                let walk = |col: &str| match pg {
                     true => format!("ORDER BY {col} DESC, id DESC LIMIT {take}"),
-                    false => page.clone(),
+                    false => order("id", DUE_KEY),
                 };
-                let sent = format!(
-                    "SELECT id FROM requests WHERE {}{conds}{sent_only} {}",
-                    arm("requesting_agency"),
-                    order("requesting_agency")
+                // By due date: one walk per state (see `split` above).
+                let mut state_p: std::collections::HashMap<State, String> = Default::default();
+                let mut side = |args: &mut Vec<Arg>, base: String, states: &[State], col: &str| -> String {
+                    if !split {
+                        return format!("SELECT id FROM requests WHERE {base} {}", walk(col));
+                    }
+                    if states.is_empty() {
+                        return format!("SELECT id FROM requests WHERE {base} AND 1 = 0 {}", walk(col));
+                    }
+                    let arms = states
+                        .iter()
+                        .map(|st| {
+                            let sp = state_p
+                                .entry(*st)
+                                .or_insert_with(|| next(args, Arg::S(st.as_str().to_string())))
+                                .clone();
+                            format!(
+                                "SELECT id FROM requests WHERE {base} AND requests.state = {sp} {}",
+                                walk(col)
+                            )
+                        })
+                        .collect();
+                    union(arms)
+                };
+                let sent = side(
+                    &mut args,
+                    format!("{}{cur}{conds}{sent_only}", arm("requesting_agency")),
+                    &sent_states,
+                    "requesting_agency",
                 );
-                let received = format!(
-                    "SELECT id FROM requests WHERE {} AND requesting_agency <> {p} \
-                     AND state <> 'draft'{conds}{received_only} {}",
-                    arm("requested_agency"),
-                    order("requested_agency")
+                let received = side(
+                    &mut args,
+                    format!(
+                        "{} AND requesting_agency <> {p} AND state <> 'draft'{cur}{conds}{received_only}",
+                        arm("requested_agency")
+                    ),
+                    &received_states,
+                    "requested_agency",
                 );
                 match (sent_arm, received_arm) {
-                    (true, true) => {
-                        format!("SELECT id FROM ({sent}) AS sent UNION ALL SELECT id FROM ({received}) AS received")
-                    }
+                    (true, true) => union(vec![sent, received]),
                     (true, false) => sent,
                     (false, true) => received,
                     // Nothing can match; the query still uses every bound value (PostgreSQL
                     // refuses a statement with a parameter it cannot type).
                     (false, false) => format!(
-                        "SELECT id FROM requests WHERE requesting_agency = {p}{conds}{sent_only}{received_only} AND 1 = 0 {page}"
+                        "SELECT id FROM requests WHERE requesting_agency = {p}{cur}{conds}{sent_only}{received_only} AND 1 = 0 {page}"
                     ),
                 }
             }
-            _ => format!("SELECT id FROM requests WHERE 1 = 1{conds} {page}"),
+            _ => {
+                let cur = cursor("id", DUE_KEY, &mut args);
+                format!("SELECT id FROM requests WHERE 1 = 1{cur}{conds} {page}")
+            }
         };
         Ok((ids, page, args, limit))
     }
 
-    /// How many requests `f` matches, counting at most `cap` (an index walk that stops there).
+    /// How many requests `f` matches, counting at most `cap` (index walks that stop there, in
+    /// no particular order).
     pub async fn count_matching(&self, f: &RequestFilter, cap: u64) -> Result<u64> {
-        let mut f = f.clone();
-        f.sort = liaison_core::record::Sort::Newest;
-        f.before = None;
-        let (ids, _, args, _) = self.page_ids_taking(&f, Some(cap)).await?;
+        let (ids, _, args, _) = self.page_ids_taking(f, Some(cap), false).await?;
         let q = bind_args(
             sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM ({ids}) AS c"))),
             args,
         );
         let (n,) = q.fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0).min(cap))
+    }
+
+    /// The SQL and bound values of [`Store::count_matching`] (for EXPLAIN in benchmarks).
+    pub async fn count_sql(&self, f: &RequestFilter, cap: u64) -> Result<(String, Vec<Arg>)> {
+        let (ids, _, args, _) = self.page_ids_taking(f, Some(cap), false).await?;
+        Ok((format!("SELECT COUNT(*) FROM ({ids}) AS c"), args))
     }
 
     /// SQLite only: whether at least 2,000 rows match a range condition (an index-only, capped
@@ -1261,6 +1403,7 @@ impl Store {
                     .bind(&r.0)
                     .execute(w.conn().await?)
                     .await?;
+                sqlx::query(SYNC_WORK_DUE).bind(&r.0).execute(w.conn().await?).await?;
                 continue;
             };
             let ins = sqlx::query("INSERT INTO escalations (request_id, deadline, due_at, recorded_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")

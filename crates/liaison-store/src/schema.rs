@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "intel-ingested-by", crate::intel::MIGRATION_20),
     (21, "intel-changed-at", crate::intel::MIGRATION_21),
     (22, "work-queues", crate::work::MIGRATION_22),
+    (23, "queue-indexes", crate::work::MIGRATION_23),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,

@@ -14,8 +14,10 @@ use clap::Parser;
 use jiff::Timestamp;
 use liaison_bench::{Db, fmt_ms, seed};
 use liaison_core::lifecycle::{Role, State};
+use liaison_core::record::Principal;
 use liaison_core::record::{QueueCounts, Sort, parse_due_cursor};
 use liaison_core::{AgencyId, NotificationId, RequestId, UnitId, UserId};
+use liaison_service::Node;
 use liaison_service::work::{self, COUNTED, Queue};
 use liaison_store::{ListingArg as Arg, RequestFilter, Store};
 use rand::rngs::StdRng;
@@ -98,6 +100,19 @@ struct Who {
     owned: i64,
 }
 
+impl Who {
+    /// The user as the service sees a caller.
+    fn principal(&self) -> Principal {
+        Principal {
+            user: self.user,
+            username: self.name.clone(),
+            agency: self.agency,
+            role: self.role,
+            token: None,
+        }
+    }
+}
+
 async fn run(args: &Args, db: &Db) -> Result<()> {
     let store = Store::open(&db.url)
         .await
@@ -122,6 +137,10 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         store.close().await;
         return Ok(());
     }
+    // The service itself, on the seeded store: pages, counts and home pages are timed through
+    // its own functions (rule packs are loaded because a node needs them; nothing here assesses).
+    let legal = liaison_service::legal::Legal::load(&liaison_bench::rules_dir(None)).context("loading rule packs")?;
+    let node = Node::new(store.clone(), Default::default(), legal);
     let now = Timestamp::now();
     let officers: Vec<&Who> = users.iter().filter(|u| u.role == Role::Officer).collect();
     let busy = officers
@@ -167,7 +186,7 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
             let started = Instant::now();
             for i in 0..args.iterations + 3 {
                 let t0 = Instant::now();
-                rows[k] = c.op.run(&store, now).await?;
+                rows[k] = c.op.run(&node, &store, now).await?;
                 let took = t0.elapsed();
                 if i >= 3 {
                     samples.push(took);
@@ -239,15 +258,18 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
 
 /// One timed operation.
 enum Op {
-    /// A page of a queue, as `Node::queue` reads it (the queue's filter, then the summaries).
+    /// A page of a queue: `Node::queue` (what `GET /api/v1/requests?queue=…` calls).
     Page {
         who: Who,
         queue: Queue,
         base: Box<RequestFilter>,
     },
-    /// One queue's count, as `Node::queue_counts` takes it.
+    /// One queue's count: the service's filter (`work::queue_filter`) and
+    /// `Store::count_matching` with `QueueCounts::CAP`, as `Node::queue_counts` takes each.
     Count { who: Who, queue: Queue },
-    /// A role's home page, as `Node::home` composes it.
+    /// All of a user's counts: `Node::queue_counts` (the `queueCounts` operation).
+    Counts { who: Who },
+    /// A role's home page: `Node::home` (the `home` operation and `/home`).
     Home { who: Who, shift_end: Option<Timestamp> },
 }
 
@@ -258,17 +280,27 @@ struct Case {
 
 impl Op {
     /// Runs the operation once; returns the rows it listed (or the count).
-    async fn run(&self, store: &Store, now: Timestamp) -> Result<usize> {
+    async fn run(&self, node: &Node, store: &Store, now: Timestamp) -> Result<usize> {
         Ok(match self {
-            Op::Page { who, queue, base } => {
-                let f = queue_filter(store, who, *queue, (**base).clone(), now).await?;
-                store.request_summaries(&f, now).await?.items.len()
-            }
+            Op::Page { who, queue, base } => node
+                .queue(&who.principal(), *queue, (**base).clone(), now)
+                .await?
+                .items
+                .len(),
             Op::Count { who, queue } => {
                 let f = queue_filter(store, who, *queue, RequestFilter::default(), now).await?;
                 usize::try_from(store.count_matching(&f, QueueCounts::CAP).await?)?
             }
-            Op::Home { who, shift_end } => home(store, who, *shift_end, now).await?,
+            Op::Counts { who } => {
+                let c = node.queue_counts(&who.principal(), now).await?;
+                usize::try_from(
+                    c.mine + c.my_units + c.waiting_on_us + c.waiting_on_partner + c.overdue + c.unassigned_incoming,
+                )?
+            }
+            Op::Home { who, shift_end } => {
+                let h = node.home(&who.principal(), *shift_end, now).await?;
+                h.sections.iter().map(|s| s.items.len()).sum()
+            }
         })
     }
 }
@@ -281,22 +313,6 @@ async fn queue_filter(store: &Store, who: &Who, q: Queue, f: RequestFilter, now:
         _ => Vec::new(),
     };
     Ok(work::queue_filter(who.agency, who.user, units, q, f, now))
-}
-
-/// `Node::home`: the counts (`Node::queue_counts`: six capped counts and the unread
-/// notifications), then the role's sections, one after the other. Returns the listed rows.
-async fn home(store: &Store, who: &Who, shift_end: Option<Timestamp>, now: Timestamp) -> Result<usize> {
-    for q in COUNTED {
-        let f = queue_filter(store, who, q, RequestFilter::default(), now).await?;
-        store.count_matching(&f, QueueCounts::CAP).await?;
-    }
-    store.unread_count(who.user, QueueCounts::CAP as i64).await?;
-    let mut n = 0;
-    for (_, q, f) in work::home_plan(who.role, shift_end, now) {
-        let f = queue_filter(store, who, q, f, now).await?;
-        n += store.request_summaries(&f, now).await?.items.len();
-    }
-    Ok(n)
 }
 
 /// Every timed query: each queue's first page (newest first and by due date) and second page
@@ -369,6 +385,12 @@ async fn cases(store: &Store, users: &[Who], busy: &Who, light: &Who, now: Times
                 },
             });
         }
+    }
+    for (label, who) in [("busy", busy), ("light", light)] {
+        out.push(Case {
+            name: format!("queueCounts [{label}]"),
+            op: Op::Counts { who: who.clone() },
+        });
     }
     for role in [Role::Desk, Role::Officer, Role::LegalReviewer, Role::Supervisor] {
         let of_role: Vec<&Who> = users.iter().filter(|u| u.role == role).collect();
@@ -453,8 +475,15 @@ async fn explain(store: &Store, pool: &AnyPool, db: &Db, c: &Case, now: Timestam
         }
         Op::Count { who, queue } => {
             let f = queue_filter(store, who, *queue, RequestFilter::default(), now).await?;
-            let (sql, args) = count_sql(store, &f).await?;
+            let (sql, args) = store.count_sql(&f, QueueCounts::CAP).await?;
             stmts.push((c.name.clone(), sql, args));
+        }
+        Op::Counts { who } => {
+            for q in COUNTED {
+                let f = queue_filter(store, who, q, RequestFilter::default(), now).await?;
+                let (sql, args) = store.count_sql(&f, QueueCounts::CAP).await?;
+                stmts.push((format!("{} / {}", c.name, q.as_str()), sql, args));
+            }
         }
         Op::Home { who, shift_end } => {
             for (name, q, f) in work::home_plan(who.role, *shift_end, now) {
@@ -497,31 +526,6 @@ async fn explain(store: &Store, pool: &AnyPool, db: &Db, c: &Case, now: Timestam
         }
     }
     Ok(())
-}
-
-/// The statement `Store::count_matching` runs for `f`: its id query (newest first, taking
-/// `CAP` rows instead of a page) inside `SELECT COUNT(*)`. Rebuilt from `Store::listing_sql`
-/// of the same filter with a page of 500 (the id query is the text inside `id IN (…)`).
-async fn count_sql(store: &Store, f: &RequestFilter) -> Result<(String, Vec<Arg>)> {
-    let f = RequestFilter {
-        sort: Sort::Newest,
-        before: None,
-        limit: 500,
-        ..f.clone()
-    };
-    let (sql, args) = store.listing_sql(&f).await?;
-    let start = sql
-        .find(" WHERE id IN (")
-        .ok_or_else(|| anyhow!("unexpected listing SQL"))?
-        + " WHERE id IN (".len();
-    let end = sql
-        .rfind(") ORDER BY")
-        .ok_or_else(|| anyhow!("unexpected listing SQL"))?;
-    let ids = sql
-        .get(start..end)
-        .ok_or_else(|| anyhow!("unexpected listing SQL"))?
-        .replace("LIMIT 501", &format!("LIMIT {}", QueueCounts::CAP));
-    Ok((format!("SELECT COUNT(*) FROM ({ids}) AS c"), args))
 }
 
 // ---- seeding ----
@@ -788,6 +792,8 @@ async fn seed_all(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result
                         V::OS(owner.map(|o| o.to_string())),
                         V::OS(unit.map(|u| u.to_string())),
                         V::I(r.updated_at),
+                        // The copy of the due key the store keeps (schema migration 23).
+                        V::I(r.next_due.unwrap_or(i64::MAX)),
                     ]);
                 }
                 if wrng.random_bool(0.05) {
@@ -814,8 +820,8 @@ async fn seed_all(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result
             insert(
                 &mut tx,
                 "request_work",
-                "request_id, agency_id, owner_id, unit_id, updated_at",
-                5,
+                "request_id, agency_id, owner_id, unit_id, updated_at, due",
+                6,
                 work,
             )
             .await?;
@@ -860,14 +866,30 @@ async fn seed_all(args: &Args, db: &Db, store: &Store, pool: &AnyPool) -> Result
         .await?;
         tx.commit().await?;
     }
-    let analyze = if db.url.starts_with("sqlite:") {
-        "ANALYZE"
+    // Statistics, and on PostgreSQL the visibility map that index-only scans need: what
+    // autovacuum gives a running node some minutes after a bulk load.
+    let analyze: Vec<String> = if db.url.starts_with("sqlite:") {
+        vec!["ANALYZE".into()]
     } else {
-        "ANALYZE requests, request_work, request_watchers, users, units, unit_members, notifications, agencies"
+        [
+            "requests",
+            "request_work",
+            "request_watchers",
+            "users",
+            "units",
+            "unit_members",
+            "notifications",
+            "agencies",
+        ]
+        .iter()
+        .map(|t| format!("VACUUM ANALYZE {t}"))
+        .collect()
     };
-    sqlx::query(analyze).execute(pool).await?;
+    for sql in analyze {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    }
     println!(
-        "seeded {} requests with their work rows and ran ANALYZE in {:.1} s",
+        "seeded {} requests with their work rows and ran (VACUUM) ANALYZE in {:.1} s",
         args.rows,
         t0.elapsed().as_secs_f64()
     );

@@ -103,13 +103,7 @@ pub async fn home(ctx: &Ctx, a: HomeArgs) -> Result<()> {
         return json(&h);
     }
     let c = &h.counts;
-    let n = |v: u64| {
-        if v >= liaison_service::QueueCounts::CAP {
-            format!("{}+", liaison_service::QueueCounts::CAP)
-        } else {
-            v.to_string()
-        }
-    };
+    let n = |v: u64| c.shown(v);
     println!("{} ({})", p.username, p.role);
     println!(
         "  mine {}   my units {}   waiting on us {}   waiting on the partner {}   overdue {}   unassigned incoming {}   unread notifications {}",

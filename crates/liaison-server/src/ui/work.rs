@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use liaison_core::record::{Awaiting, RequestSummary, StoredRequest};
 use liaison_core::{RequestKind, Role};
-use liaison_service::QueueCounts;
 use liaison_service::work::{Queue, due_phrase, notification_words_with, running_due_of};
 
 /// A request in a short list: reference, pair, kind, state, what is due.
@@ -81,14 +80,6 @@ struct HomePage<'a> {
     sections: Vec<Section>,
 }
 
-fn capped(v: u64) -> String {
-    if v >= QueueCounts::CAP {
-        format!("{}+", QueueCounts::CAP)
-    } else {
-        v.to_string()
-    }
-}
-
 pub async fn home(AxState(ui): AxState<Ui>, mut s: Session) -> Response {
     s.ctx.here = "/home".into();
     let l = s.ctx.lang;
@@ -106,43 +97,43 @@ pub async fn home(AxState(ui): AxState<Ui>, mut s: Session) -> Response {
         CountCard {
             key: "home.mine",
             href: "/requests?queue=mine&sort=due",
-            value: capped(c.mine),
+            value: c.shown(c.mine),
             alert: false,
         },
         CountCard {
             key: "home.waiting_on_us",
             href: "/requests?queue=waiting_on_us&sort=due",
-            value: capped(c.waiting_on_us),
+            value: c.shown(c.waiting_on_us),
             alert: false,
         },
         CountCard {
             key: "home.waiting_on_partner",
             href: "/requests?queue=waiting_on_partner&sort=due",
-            value: capped(c.waiting_on_partner),
+            value: c.shown(c.waiting_on_partner),
             alert: false,
         },
         CountCard {
             key: "home.overdue",
             href: "/requests?queue=overdue&sort=due",
-            value: capped(c.overdue),
+            value: c.shown(c.overdue),
             alert: c.overdue > 0,
         },
         CountCard {
             key: "home.unassigned",
             href: "/requests?queue=unassigned&sort=due",
-            value: capped(c.unassigned_incoming),
+            value: c.shown(c.unassigned_incoming),
             alert: c.unassigned_incoming > 0,
         },
         CountCard {
             key: "home.my_units",
             href: "/requests?queue=my_units&sort=due",
-            value: capped(c.my_units),
+            value: c.shown(c.my_units),
             alert: false,
         },
         CountCard {
             key: "home.unread",
             href: "/inbox",
-            value: capped(c.unread_notifications),
+            value: c.shown(c.unread_notifications),
             alert: c.unread_notifications > 0,
         },
     ];
