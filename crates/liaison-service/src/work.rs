@@ -71,7 +71,8 @@ impl WorkConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Queue {
-    /// Requests the caller owns.
+    /// Requests the caller owns, and those of colleagues away who named the caller their
+    /// delegate (while they are away).
     Mine,
     /// Requests assigned to the caller's units.
     MyUnits,
@@ -431,13 +432,18 @@ impl Node {
     // ---- queues ----
 
     /// The filter of a queue for the caller, on top of `f` (its other filters and sort).
+    /// "Mine" also holds what colleagues away named the caller to act for.
     async fn queue_filter(&self, p: &Principal, q: Queue, f: RequestFilter, now: Timestamp) -> Result<RequestFilter> {
         require(p.role.may_read_requests(), "reading requests", p)?;
         let units = match q {
             Queue::MyUnits => self.store.units_of(p.user).await?,
             _ => Vec::new(),
         };
-        Ok(queue_filter(p.agency, p.user, units, q, f, now))
+        let mut f = queue_filter(p.agency, p.user, units, q, f, now);
+        if q == Queue::Mine {
+            f.also_owners = self.store.away_delegators(p.agency, &p.username, now).await?;
+        }
+        Ok(f)
     }
 
     /// One page of a queue (see [`Queue`]); `f` adds filters and the sort.
@@ -464,9 +470,16 @@ impl Node {
         require(p.role.may_read_requests(), "reading requests", p)?;
         let cap = QueueCounts::CAP;
         let units = self.store.units_of(p.user).await?;
+        let away = self.store.away_delegators(p.agency, &p.username, now).await?;
         let filters: Vec<RequestFilter> = COUNTED
             .iter()
-            .map(|q| queue_filter(p.agency, p.user, units.clone(), *q, RequestFilter::default(), now))
+            .map(|q| {
+                let mut f = queue_filter(p.agency, p.user, units.clone(), *q, RequestFilter::default(), now);
+                if *q == Queue::Mine {
+                    f.also_owners = away.clone();
+                }
+                f
+            })
             .collect();
         let counts = futures_util::future::try_join_all(filters.iter().map(|f| self.store.count_matching(f, cap)));
         let unread = self.store.unread_count(p.user, i64::try_from(cap).unwrap_or(i64::MAX));

@@ -547,11 +547,26 @@ async fn the_inbox_tells_who_should_know_and_nobody_else() {
             0,
             "not owner nor watcher"
         );
-        // Away: the delegate is told what the owner is.
+        // Away: the delegate is told what the owner is, and finds the owner's requests in
+        // "mine" (counted too) until the owner is back.
+        let fbi_sup = f.who("FBI", Role::Supervisor).clone();
+        let mine_of = |p: liaison_core::record::Principal, at: Timestamp| {
+            let n = n.clone();
+            async move {
+                let page = n.queue(&p, Queue::Mine, RequestFilter::default(), at).await.unwrap();
+                let count = n.queue_counts(&p, at).await.unwrap().mine;
+                (page.items.iter().map(|s| s.id).collect::<Vec<_>>(), count)
+            }
+        };
+        assert_eq!(mine_of(fbi_sup.clone(), now).await, (vec![], 0));
         let mut prefs = n.prefs(officer).await.unwrap();
         prefs.delegate = Some("fbi.supervisor".into());
         prefs.away_until = Some(now + SignedDuration::from_hours(48));
         n.set_prefs(officer, prefs, now).await.unwrap();
+        assert_eq!(mine_of(fbi_sup.clone(), now).await, (vec![id], 1));
+        let back = now + SignedDuration::from_hours(49);
+        assert_eq!(mine_of(fbi_sup.clone(), back).await, (vec![], 0));
+        assert_eq!(mine_of(officer.clone(), now).await, (vec![id], 1), "still the owner's");
         step(&f, "CN-MPS", Role::LegalReviewer, id, State::InReview, now).await;
         n.tick(now).await.unwrap();
         assert!(

@@ -901,7 +901,16 @@ impl Store {
         // index `request_work_owned`.
         let (owner_p, unit_ps) = match &agency_p {
             Some(a) => {
-                let owner_p = f.owner.map(|u| next(&mut args, Arg::S(u.to_string())));
+                let owner_p: Vec<String> = f
+                    .owner
+                    .iter()
+                    .chain(if f.owner.is_some() {
+                        f.also_owners.iter()
+                    } else {
+                        [].iter()
+                    })
+                    .map(|u| next(&mut args, Arg::S(u.to_string())))
+                    .collect();
                 let unit_ps: Vec<String> = f.units.iter().map(|u| next(&mut args, Arg::S(u.to_string()))).collect();
                 if f.unowned {
                     conds += &format!(
@@ -911,7 +920,7 @@ impl Store {
                 }
                 (owner_p, unit_ps)
             }
-            None => (None, Vec::new()),
+            None => (Vec::new(), Vec::new()),
         };
         if let Some(u) = f.watcher {
             let up = next(&mut args, Arg::S(u.to_string()));
@@ -994,9 +1003,10 @@ impl Store {
         // The page's ids are chosen first, reading indexes where possible, and only those rows
         // are read in full.
         let ids = match (f.visible_to, &agency_p) {
-            (Some(_), Some(p)) if owner_p.is_some() || !unit_ps.is_empty() => {
-                // Walks along `request_work`: one for the owner (its units, if any, a condition
-                // on the same row), else one per unit. A row of `request_work` exists only for
+            (Some(_), Some(p)) if !owner_p.is_empty() || !unit_ps.is_empty() => {
+                // Walks along `request_work`: one per owner (the owner and the colleagues away
+                // who named the owner their delegate; the units, if any, a condition on the
+                // same row), else one per unit. A row of `request_work` exists only for
                 // a party to the request (the author of a draft, or a side that received it):
                 // with no other condition, the request's row is not read at all.
                 let cur = cursor("w.request_id", "w.due", &mut args);
@@ -1018,16 +1028,23 @@ impl Store {
                         "SELECT w.request_id AS id FROM {from} WHERE {driver} AND w.agency_id = {p}{cur}{conds}{side} {walk}"
                     )
                 };
-                match &owner_p {
-                    Some(o) => {
-                        let units = if unit_ps.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" AND w.unit_id IN ({})", unit_ps.join(", "))
-                        };
-                        arm(format!("w.owner_id = {o}{units}"))
+                if owner_p.is_empty() {
+                    union(unit_ps.iter().map(|u| arm(format!("w.unit_id = {u}"))).collect())
+                } else {
+                    let units = if unit_ps.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" AND w.unit_id IN ({})", unit_ps.join(", "))
+                    };
+                    match owner_p.as_slice() {
+                        [o] => arm(format!("w.owner_id = {o}{units}")),
+                        several => union(
+                            several
+                                .iter()
+                                .map(|o| arm(format!("w.owner_id = {o}{units}")))
+                                .collect(),
+                        ),
                     }
-                    None => union(unit_ps.iter().map(|u| arm(format!("w.unit_id = {u}"))).collect()),
                 }
             }
             (Some(a), Some(p)) => {
@@ -1082,28 +1099,34 @@ impl Store {
                         .collect();
                     union(arms)
                 };
-                let sent = side(
-                    &mut args,
-                    format!("{}{cur}{conds}{sent_only}", arm("requesting_agency")),
-                    &sent_states,
-                    "requesting_agency",
-                );
-                let received = side(
-                    &mut args,
-                    format!(
-                        "{} AND requesting_agency <> {p} AND state <> 'draft'{cur}{conds}{received_only}",
-                        arm("requested_agency")
-                    ),
-                    &received_states,
-                    "requested_agency",
-                );
-                match (sent_arm, received_arm) {
-                    (true, true) => union(vec![sent, received]),
-                    (true, false) => sent,
-                    (false, true) => received,
+                // (Only the arms walked are written: a state's placeholder is made when a walk
+                // names it, so the statement binds no value it does not use.)
+                let sent = sent_arm.then(|| {
+                    side(
+                        &mut args,
+                        format!("{}{cur}{conds}{sent_only}", arm("requesting_agency")),
+                        &sent_states,
+                        "requesting_agency",
+                    )
+                });
+                let received = received_arm.then(|| {
+                    side(
+                        &mut args,
+                        format!(
+                            "{} AND requesting_agency <> {p} AND state <> 'draft'{cur}{conds}{received_only}",
+                            arm("requested_agency")
+                        ),
+                        &received_states,
+                        "requested_agency",
+                    )
+                });
+                match (sent, received) {
+                    (Some(sent), Some(received)) => union(vec![sent, received]),
+                    (Some(sent), None) => sent,
+                    (None, Some(received)) => received,
                     // Nothing can match; the query still uses every bound value (PostgreSQL
                     // refuses a statement with a parameter it cannot type).
-                    (false, false) => format!(
+                    (None, None) => format!(
                         "SELECT id FROM requests WHERE requesting_agency = {p}{cur}{conds}{sent_only}{received_only} AND 1 = 0 {page}"
                     ),
                 }

@@ -465,6 +465,27 @@ impl Store {
         Ok(p)
     }
 
+    /// The active users of `agency` who are away at `now` and named `delegate` (a user name)
+    /// to act for them: whose requests `delegate`'s "mine" also holds.
+    pub async fn away_delegators(&self, agency: AgencyId, delegate: &str, now: jiff::Timestamp) -> Result<Vec<UserId>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.user_id, p.prefs FROM user_prefs p JOIN users u ON u.id = p.user_id \
+             WHERE u.agency_id = $1 AND u.disabled = 0 AND p.prefs LIKE '%\"delegate\"%'",
+        )
+        .bind(agency.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for (u, t) in rows {
+            let p: UserPrefs =
+                serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("preferences of {u}: {e}")))?;
+            if p.delegate.as_deref() == Some(delegate) && p.away_until.is_some_and(|until| until > now) {
+                out.push(parse(&u, "user id")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces a user's preferences.
     pub async fn set_prefs(&self, user: UserId, prefs: &UserPrefs, actor: &str, now: jiff::Timestamp) -> Result<()> {
         let text = serde_json::to_string(prefs).map_err(StoreError::corrupt)?;

@@ -106,6 +106,9 @@ pub struct RequestFilter {
     pub awaiting: Option<super::Awaiting>,
     /// Owned by this user (for `visible_to`'s side).
     pub owner: Option<crate::UserId>,
+    /// With `owner`: also owned by these users (colleagues away who named the owner their
+    /// delegate; `Queue::Mine`).
+    pub also_owners: Vec<crate::UserId>,
     /// Only requests nobody owns yet (for `visible_to`'s side).
     pub unowned: bool,
     /// Assigned to one of these units.
