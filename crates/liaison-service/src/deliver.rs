@@ -428,3 +428,35 @@ impl Node {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What leaves the node about a request is told in words only for CLEAR and GREEN; AMBER,
+    /// AMBER+STRICT, RED, and a marking missing or unreadable in the notification's data give
+    /// only "a request you follow has news" and the link (the end-to-end test in
+    /// crates/liaison-cli/tests/notify.rs sends GREEN and AMBER through real receivers).
+    #[test]
+    fn only_clear_and_green_are_told_in_words() {
+        let read = |v: serde_json::Value| tellable(serde_json::from_value::<Tlp>(v).ok());
+        for (marking, told) in [
+            ("TLP:CLEAR", true),
+            ("TLP:GREEN", true),
+            ("TLP:AMBER", false),
+            ("TLP:AMBER+STRICT", false),
+            ("TLP:RED", false),
+            ("TLP:PURPLE", false),
+            ("", false),
+        ] {
+            assert_eq!(read(serde_json::json!(marking)), told, "{marking}");
+        }
+        assert!(!read(serde_json::Value::Null));
+        assert!(!tellable(None));
+        // The markings as the notification pass writes them into a notification's data.
+        for t in [Tlp::Amber, Tlp::AmberStrict, Tlp::Red] {
+            let data = serde_json::json!({ "tlp": t });
+            assert!(!read(data["tlp"].clone()), "{t:?}");
+        }
+    }
+}
