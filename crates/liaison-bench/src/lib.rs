@@ -362,16 +362,11 @@ pub mod seed {
 
     /// Inserts `rows` with one multi-row `INSERT` (the 18 columns of [`COLS`]); with `refs`
     /// (one per row) also each row's reference (`ref_prefix`, `ref_seq`).
-    pub async fn insert_rows(conn: &mut AnyConnection, rows: &[SeedRow], refs: Option<&[(String, i64)]>) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let ncols = if refs.is_some() { 20 } else { 18 };
-        let mut sql = match refs {
-            Some(_) => format!("INSERT INTO requests ({COLS}, ref_prefix, ref_seq) VALUES "),
-            None => format!("INSERT INTO requests ({COLS}) VALUES "),
-        };
-        for r in 0..rows.len() {
+    /// `($1,$2,…),($n+1,…)`: the placeholders of a multi-row `VALUES` of `rows` rows of
+    /// `ncols` columns each.
+    pub fn value_rows(rows: usize, ncols: usize) -> String {
+        let mut sql = String::new();
+        for r in 0..rows {
             if r > 0 {
                 sql.push(',');
             }
@@ -384,6 +379,19 @@ pub mod seed {
             }
             sql.push(')');
         }
+        sql
+    }
+
+    pub async fn insert_rows(conn: &mut AnyConnection, rows: &[SeedRow], refs: Option<&[(String, i64)]>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ncols = if refs.is_some() { 20 } else { 18 };
+        let mut sql = match refs {
+            Some(_) => format!("INSERT INTO requests ({COLS}, ref_prefix, ref_seq) VALUES "),
+            None => format!("INSERT INTO requests ({COLS}) VALUES "),
+        };
+        sql += &value_rows(rows.len(), ncols);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (k, r) in rows.iter().enumerate() {
             q = q

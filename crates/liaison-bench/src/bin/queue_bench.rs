@@ -646,20 +646,10 @@ enum V {
 
 async fn insert(conn: &mut AnyConnection, table: &str, cols: &str, ncols: usize, values: Vec<V>) -> Result<()> {
     for chunk in values.chunks(ncols * 400) {
-        let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
-        for r in 0..chunk.len() / ncols {
-            if r > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            for c in 0..ncols {
-                if c > 0 {
-                    sql.push(',');
-                }
-                sql += &format!("${}", r * ncols + c + 1);
-            }
-            sql.push(')');
-        }
+        let sql = format!(
+            "INSERT INTO {table} ({cols}) VALUES {}",
+            seed::value_rows(chunk.len() / ncols, ncols)
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for v in chunk {
             q = match v {
