@@ -745,6 +745,21 @@ fn cli_session(cli: &mut Cli) -> Fixture {
     cli.j(&["--as", "alice", "request", "overdue"]);
     cli.j(&["--as", "wang", "request", "overdue"]);
 
+    // Search (docs/search.md): words, identifiers, saved searches, listings by words.
+    cli.run(&["--as", "alice", "search", "find", "hospital"]);
+    cli.j(&["--as", "wang", "search", "find", "hospital", "--limit", "1"]);
+    cli.j(&["--as", "alice", "search", "find", "--", "-hospital"]);
+    cli.j(&["--as", "alice", "search", "find", "hospital", "--in", "everywhere"]);
+    cli.run(&["--as", "alice", "search", "lookup", "203.0.113.7"]);
+    cli.j(&["--as", "alice", "search", "lookup", "not an identifier"]);
+    cli.run(&["--as", "alice", "search", "save", "drafts", "q=hospital&state=draft"]);
+    cli.run(&["--as", "alice", "search", "saved"]);
+    cli.j(&["--as", "alice", "search", "run", "drafts"]);
+    cli.run(&["--as", "alice", "search", "forget", "drafts"]);
+    cli.j(&["--as", "alice", "search", "forget", "drafts"]);
+    cli.j(&["--as", "alice", "request", "list", "--text", "hospital", "--limit", "2"]);
+    cli.j(&["--as", "alice", "search", "rebuild"]);
+
     // Directory, reports, audit, assessments.
     cli.j(&["directory"]);
     cli.j(&["--as", "wang", "directory", "--jurisdiction", "CN"]);

@@ -15,6 +15,7 @@ pub mod money;
 pub mod pap;
 pub mod record;
 pub mod request;
+pub mod search;
 pub mod sla;
 pub mod stats;
 pub mod tlp;

@@ -19,6 +19,7 @@ pub mod aggregate;
 pub mod demo;
 pub mod enrich;
 pub mod fast_hash;
+pub mod ident;
 pub mod inbox;
 mod json_doc;
 pub mod mapping;

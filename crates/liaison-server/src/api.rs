@@ -60,6 +60,7 @@ pub fn router(node: Node) -> Router {
         .merge(crate::evidence::router(node.clone())) // /api/v1/requests/{id}/evidence
         .merge(crate::evidence_package::router(node.clone())) // /api/v1/requests/{id}/evidence-package
         .merge(crate::work_api::router(node.clone())) // home, queues, assignment, units, inbox
+        .merge(crate::search_api::router(node.clone())) // search, look-up, saved searches
         .layer(axum::middleware::from_fn(refuse_nul_in_query))
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));
@@ -555,6 +556,10 @@ const LIST_PARAMS: &[&str] = &[
     "created_to",
     "due_before",
     "format",
+    "q",
+    "case_reference",
+    "target",
+    "target_kind",
 ];
 
 /// The listing's filters, for `p` (a counterpart given by code and an owner by user name
@@ -631,6 +636,15 @@ pub(crate) async fn filter_from(node: &Node, p: &Principal, q: &HashMap<String, 
             .filter(|n| (1..=500).contains(n))
             .ok_or_else(|| Problem::field("limit", format!("'{l}' is not a number from 1 to 500")))?;
     }
+    node.search_filters(
+        p,
+        &mut f,
+        q.get("q").map(String::as_str),
+        q.get("case_reference").map(String::as_str),
+        q.get("target").map(String::as_str),
+        q.get("target_kind").map(String::as_str),
+    )
+    .await?;
     Ok(f)
 }
 
@@ -687,17 +701,25 @@ async fn list_page(node: &Node, p: &Principal, q: &HashMap<String, String>) -> A
     if !csv {
         return Ok(Json(page).into_response());
     }
-    let mut resp = node.summaries_csv(&page.items, now).await?.into_response();
+    Ok(csv_page(
+        node.summaries_csv(&page.items, now).await?,
+        page.next.as_deref(),
+    ))
+}
+
+/// A page as CSV: `text/csv; charset=utf-8`, with the next page's cursor in `X-Next-Cursor`.
+pub(crate) fn csv_page(text: String, next: Option<&str>) -> Response {
+    let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    if let Some(n) = &page.next
+    if let Some(n) = next
         && let Ok(v) = HeaderValue::from_str(n)
     {
         resp.headers_mut().insert("x-next-cursor", v);
     }
-    Ok(resp)
+    resp
 }
 
 async fn create_request(

@@ -19,6 +19,7 @@ pub mod intel; // [intel] network clean-up
 pub mod marking_rules;
 pub mod openapi;
 pub mod pull; // [intel] pulling partners' TAXII collections and MISP feeds
+pub mod search_api; // search, identifier look-ups, saved searches
 pub mod taxii; // [intel] TAXII 2.1 at /taxii2/
 pub mod ui;
 pub mod work_api; // home pages, queues, assignment, units, preferences, the inbox

@@ -254,6 +254,19 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let agency_id = json!({"type": "string", "format": "uuid", "description": "Agency id"});
 
     // ----- requests ------------------------------------------------------------------------
+    let ident_kind = enum_of([
+        "ip",
+        "network",
+        "domain",
+        "url",
+        "email",
+        "phone",
+        "account",
+        "wallet",
+        "bank",
+        "file_hash",
+        "asn",
+    ]);
     let list_params = vec![
         json!({"name": "state", "in": "query", "required": false, "style": "form", "explode": false,
                "description": "Only requests in one of these states (comma-separated)", "schema": array(schema_ref("State"))}),
@@ -315,6 +328,77 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         q(
             "format",
             "json (default) or csv (summaries; the next cursor in X-Next-Cursor)",
+            enum_of(["json", "csv"]),
+        ),
+        q(
+            "q",
+            "Only requests whose reference, case reference, summary, comments or evidence file names hold these words, as the caller may read them (docs/search.md: words, \"phrases\", -excluded, Chinese by characters; invalid: 400)",
+            text(),
+        ),
+        q(
+            "case_reference",
+            "Only requests with exactly this case reference",
+            text(),
+        ),
+        q(
+            "target",
+            "Only requests with this target identifier, normalized (IP address or network, domain, URL, e-mail, phone in E.164, account, wallet, bank account; invalid: 400)",
+            text(),
+        ),
+        q(
+            "target_kind",
+            "How to read target when its form does not tell",
+            ident_kind.clone(),
+        ),
+    ];
+    let search_params = vec![
+        q(
+            "q",
+            "The words (required): plain words match by prefix, \"quoted phrases\" exactly, -word excludes; Chinese, Japanese and Korean text is matched by characters (docs/search.md)",
+            text(),
+        ),
+        q(
+            "case_reference",
+            "Only texts of requests with exactly this case reference",
+            text(),
+        ),
+        q(
+            "target",
+            "Only texts of requests with this target identifier (normalized)",
+            text(),
+        ),
+        q(
+            "target_kind",
+            "How to read target when its form does not tell",
+            ident_kind.clone(),
+        ),
+        q("counterpart", "The other agency (id or code; unknown: 400)", text()),
+        q("kind", "Only requests of this kind", schema_ref("RequestKind")),
+        json!({"name": "state", "in": "query", "required": false, "style": "form", "explode": false,
+               "description": "Only requests in one of these states (comma-separated)", "schema": array(schema_ref("State"))}),
+        q(
+            "owner",
+            "Only requests owned by this user of the caller's agency, or me",
+            text(),
+        ),
+        q("from", "Only texts written at or after this day or instant", text()),
+        q("to", "Only texts written before this day or instant", text()),
+        json!({"name": "in", "in": "query", "required": false, "style": "form", "explode": false,
+               "description": "Only texts of these kinds: request (reference, case reference, summary), comment, file (evidence file names)", "schema": array(enum_of(["request", "comment", "file"]))}),
+        q("sort", "newest (default) or oldest", enum_of(["newest", "oldest"])),
+        q(
+            "cursor",
+            "The next value of the previous page",
+            json!({"type": "string", "pattern": "^[0-9]{1,19}$"}),
+        ),
+        q(
+            "limit",
+            "Page size (default 20)",
+            json!({"type": "integer", "minimum": 1, "maximum": 200}),
+        ),
+        q(
+            "format",
+            "json (default) or csv (the next cursor in X-Next-Cursor)",
             enum_of(["json", "csv"]),
         ),
     ];
@@ -972,6 +1056,30 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "/api/v1/requests/overdue": {"get": Op::new("listOverdue", "requests", "Requests whose running deadline has passed (as GET /requests with overdue=true)")
             .params(list_params.iter().filter(|p| p["name"] != "overdue").cloned().collect()).errors(&[400, 403])
             .ok(200, "One page", json!({"application/json": {"schema": schema_ref("RequestPage")}, "text/csv": {"schema": string()}})).build()},
+        "/api/v1/search": {"get": Op::new("searchTexts", "search", "Search requests' references, case references, summaries, comments and evidence file names, in English and Chinese")
+            .describe("Only texts the caller may read: requests of its agency (the other side's drafts never), under their markings and each comment's and file's own; hidden texts count nowhere. Newest first; count stops at 1000 (count_capped)")
+            .params(search_params).errors(&[400, 403])
+            .ok(200, "One page of hits", json!({"application/json": {"schema": schema_ref("SearchPage")}, "text/csv": {"schema": string()}})).build()},
+        "/api/v1/lookup": {"get": Op::new("lookupIdentifier", "search", "Look up a target identifier: the requests that have it among their targets, and the clean-up indicators and notices under it")
+            .describe("The identifier is normalized (IDNA, IPv6 forms, phone numbers in E.164 — a national number is read in the caller's agency's country); a network finds the addresses in it. Indicators: for the roles that work clean-up, those the caller's agency ingested")
+            .params(vec![
+                json!({"name": "target", "in": "query", "required": true, "description": "The identifier", "schema": text()}),
+                q("kind", "How to read it when its form does not tell (account: service:name, wallet: currency:address, bank: institution:account)", ident_kind.clone()),
+            ]).errors(&[400, 403])
+            .ok(200, "What was found", json_content(schema_ref("TargetLookup"))).build()},
+        "/api/v1/searches": {
+            "get": Op::new("listSavedSearches", "search", "The caller's saved searches, by name")
+                .errors(&[403])
+                .ok(200, "Saved searches", json_content(array(schema_ref("SavedSearch")))).build(),
+            "post": Op::new("saveSearch", "search", "Save a search under a name (the same name replaces it; at most 100)")
+                .json_body(object(&["name", "query"], json!({"name": non_blank(Some(320), "1 to 80 characters"), "query": {"type": "string", "maxLength": 4096, "description": "The search's query string, as /api/v1/search takes it (q=…&state=…)"}})))
+                .errors(&[403])
+                .ok(201, "The saved search", json_content(schema_ref("SavedSearch"))).build()
+        },
+        "/api/v1/searches/{name}": {"delete": Op::new("deleteSavedSearch", "search", "Delete one of the caller's saved searches (by name or id)")
+            .params(vec![json!({"name": "name", "in": "path", "required": true, "description": "Its name or id", "schema": text()})])
+            .errors(&[403, 404])
+            .ok_empty(204, "Deleted").build()},
         "/api/v1/requests/{id}": {
             "get": Op::new("getRequest", "requests", "One request (ETag = version)")
                 .params(vec![id_param()]).errors(&[400, 403, 404])
@@ -1423,6 +1531,42 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "request": uuid(),
                     "data": {"type": "object"},
                     "read_at": instant()
+                })),
+                "Snippet": object(&["text", "marks"], json!({
+                    "text": string(),
+                    "marks": {"type": "array", "description": "Byte ranges [start, end) of the text where the words match", "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 0}}}
+                })),
+                "SearchHit": object(&["source", "item_id", "at", "request", "field", "snippet"], json!({
+                    "source": enum_of(["request", "comment", "file"]),
+                    "item_id": string(),
+                    "at": instant(),
+                    "request": schema_ref("RequestSummary"),
+                    "field": enum_of(["summary", "case_reference", "reference", "comment", "file_name"]),
+                    "snippet": schema_ref("Snippet")
+                })),
+                "SearchPage": object(&["items", "count", "count_capped"], json!({
+                    "items": array(schema_ref("SearchHit")),
+                    "next": {"type": "string", "description": "Cursor of the next page; absent on the last"},
+                    "count": count(),
+                    "count_capped": {"type": "boolean", "description": "The count stopped at 1000: at least that many"}
+                })),
+                "SavedSearch": object(&["id", "name", "query", "created_at"], json!({
+                    "id": string(), "name": string(), "query": string(), "created_at": instant()
+                })),
+                "TargetLookup": object(&["kind", "identifier", "request_count", "request_count_capped", "requests", "indicators", "notice_count", "incoming"], json!({
+                    "kind": string(),
+                    "identifier": string(),
+                    "request_count": count(),
+                    "request_count_capped": {"type": "boolean"},
+                    "requests": array(schema_ref("RequestSummary")),
+                    "indicators": array(object(&["kind", "value", "classification", "status", "last_seen", "tlp", "notices"], json!({
+                        "kind": string(), "value": string(), "classification": string(), "status": string(),
+                        "partner": string(), "last_seen": instant(), "tlp": string(), "notices": array(string())
+                    }))),
+                    "notice_count": count(),
+                    "incoming": array(object(&["sender", "notice", "kind", "value", "status", "tlp"], json!({
+                        "sender": string(), "notice": string(), "kind": string(), "value": string(), "status": string(), "tlp": string()
+                    })))
                 })),
                 "RequestPage": object(&["items", "next"], json!({
                     "items": {"type": "array", "description": "RequestSummary objects, or Request objects with view=full", "items": {"oneOf": [schema_ref("RequestSummary"), schema_ref("Request")]}},

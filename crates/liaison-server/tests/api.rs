@@ -432,3 +432,130 @@ async fn listing_pagination_filters_and_docs() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(dir.as_array().unwrap().len(), 2);
 }
+
+/// Search over HTTP (docs/search.md): words in English and Chinese with snippets and counts, CSV,
+/// the listing's `q`/`case_reference`/`target`, identifier look-ups, saved searches, and bad
+/// input named by parameter; the partner never finds the other side's drafts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_over_http() {
+    for node in fixtures::nodes_on_every_backend().await.unwrap() {
+        let api = Api::start(node).await;
+        let mut sent = api.draft_json();
+        sent["summary"] = json!("Botnet controller 控制服务器 at 198.51.100.23 sends phishing mail");
+        sent["case_reference"] = json!("OP-KESTREL-9");
+        sent["targets"] = json!([{"value": {"type": "ip", "address": "198.51.100.23", "observed_at": "2026-10-01T12:00:00Z"},
+                                  "from": "2026-09-01T00:00:00Z", "until": "2026-10-31T00:00:00Z"}]);
+        let (s, r) = api.post("/api/v1/requests", FBI_OFFICER, sent).await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        let (s, _) = api
+            .post(
+                &format!("/api/v1/requests/{id}/transitions"),
+                FBI_OFFICER,
+                json!({"version": r["version"], "to": "submitted"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let mut draft = api.draft_json();
+        draft["summary"] = json!("Phishing kit sold on a forum, still a draft");
+        let (s, _) = api.post("/api/v1/requests", FBI_OFFICER, draft).await;
+        assert_eq!(s, StatusCode::CREATED);
+
+        // Words, both languages; snippets mark the match.
+        let (s, page) = api.get("/api/v1/search?q=phish", FBI_OFFICER).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["count"], 2);
+        let (_, page) = api.get("/api/v1/search?q=phish", MPS_DESK).await;
+        assert_eq!(page["count"], 1, "the partner never finds the draft: {page}");
+        let hit = &page["items"][0];
+        assert_eq!(hit["source"], "request");
+        assert_eq!(hit["field"], "summary");
+        let text = hit["snippet"]["text"].as_str().unwrap();
+        let m = &hit["snippet"]["marks"][0];
+        let (a, b) = (m[0].as_u64().unwrap() as usize, m[1].as_u64().unwrap() as usize);
+        assert_eq!(&text[a..b], "phishing");
+        let (_, page) = api
+            .get("/api/v1/search?q=%E6%9C%8D%E5%8A%A1", MPS_DESK) // 服务
+            .await;
+        assert_eq!(page["count"], 1, "{page}");
+        // CSV.
+        let resp = api
+            .http
+            .get(format!("{}/api/v1/search?q=phish&format=csv", api.base))
+            .bearer_auth(api.f.token("FBI", Role::Officer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let csv = resp.text().await.unwrap();
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(csv.starts_with("at,source,field,reference"));
+        // The listing's filters (refused with 400 before #18).
+        let (s, page) = api.get("/api/v1/requests?q=botnet", MPS_DESK).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        let (_, page) = api.get("/api/v1/requests?case_reference=OP-KESTREL-9", MPS_DESK).await;
+        assert_eq!(page["items"][0]["id"], id.as_str());
+        let (_, page) = api.get("/api/v1/requests?target=198.51.100.0/24", MPS_DESK).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        // Look-up.
+        let (s, l) = api.get("/api/v1/lookup?target=198.51.100.23", MPS_DESK).await;
+        assert_eq!(s, StatusCode::OK, "{l}");
+        assert_eq!(l["request_count"], 1);
+        assert_eq!(l["kind"], "ip");
+        // Saved searches.
+        let (s, saved) = api
+            .post(
+                "/api/v1/searches",
+                FBI_OFFICER,
+                json!({"name": "botnets", "query": "q=botnet&sort=oldest"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{saved}");
+        let (_, list) = api.get("/api/v1/searches", FBI_OFFICER).await;
+        assert_eq!(list[0]["query"], "q=botnet&sort=oldest");
+        let (_, list) = api.get("/api/v1/searches", MPS_DESK).await;
+        assert_eq!(list.as_array().unwrap().len(), 0);
+        let (s, _, _) = api
+            .call(
+                reqwest::Method::DELETE,
+                "/api/v1/searches/botnets",
+                Some(FBI_OFFICER),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _, _) = api
+            .call(
+                reqwest::Method::DELETE,
+                "/api/v1/searches/botnets",
+                Some(FBI_OFFICER),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        // Bad input names the parameter.
+        for (path, field) in [
+            ("/api/v1/search", "q"),
+            ("/api/v1/search?q=-x", "q"),
+            ("/api/v1/search?q=x&sort=best", "sort"),
+            ("/api/v1/search?q=x&bogus=1", "bogus"),
+            ("/api/v1/search?q=x&q=y", "q"),
+            ("/api/v1/search?q=x&format=xml", "format"),
+            ("/api/v1/lookup?target=no+such+thing", "target"),
+            ("/api/v1/lookup", "target"),
+            ("/api/v1/lookup?target=x&kind=colour", "kind"),
+            ("/api/v1/requests?q=%22%22", "q"),
+            ("/api/v1/requests?target=999.1.1.1", "target"),
+        ] {
+            let (s, v) = api.get(path, FBI_OFFICER).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+            assert_eq!(field_errors(&v), vec![field.to_string()], "{path}: {v}");
+        }
+        let (s, _) = api
+            .post("/api/v1/searches", FBI_OFFICER, json!({"name": "", "query": "q=x"}))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
+}

@@ -41,6 +41,7 @@ pub mod notify;
 pub mod report;
 pub mod reports;
 pub mod requests;
+pub mod search;
 pub mod setup;
 pub mod taxii;
 pub mod work;

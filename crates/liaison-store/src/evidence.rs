@@ -227,6 +227,21 @@ pub(crate) async fn insert_file_in(w: &mut WriteTx, f: &EvidenceFile, key: &Evid
     .execute(w.conn().await?)
     .await
     .map_err(|e| unique(e, format!("evidence file {}", f.id)))?;
+    // Its name is searchable (docs/search.md).
+    let mut b = crate::writer::Batch::default();
+    crate::search::push_doc(
+        &mut b,
+        w.backend(),
+        f.request_id,
+        liaison_core::record::SearchSource::File,
+        &f.id,
+        f.uploaded_at,
+        side_str(f.side),
+        f.marking.tlp.as_str(),
+        named(&f.marking),
+        &f.file_name,
+    );
+    w.run(b).await?;
     Ok(())
 }
 

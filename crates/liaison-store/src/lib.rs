@@ -30,6 +30,7 @@ mod federation;
 pub mod health;
 mod requests;
 mod schema;
+mod search;
 pub mod testing;
 mod users;
 mod work;
@@ -56,6 +57,7 @@ pub use federation::{
     Effect, FedWrites, IncomingRecord, KeyRotationWrites, LeafRecord, LinkRecovery, OutboxItem, PeerPin,
 };
 pub use requests::{Arg as ListingArg, Escalation, Listed, RefSpec, StatsRow, TransitionRecord, reference_text};
+pub use search::{Doc as SearchDoc, DocHit, DocSearch, FEW_MATCHES};
 pub use users::AUTH_CACHE_TTL;
 pub use work::{Delivery, Lapsed, NewDelivery, NewNotification, Reminder, event_id_floor};
 
@@ -118,6 +120,9 @@ pub struct Store {
     sqlite_path: Option<std::path::PathBuf>,
     /// The last integrity check (see the `health` module).
     integrity: health::SharedIntegrity,
+    /// Where a listing filtered by words switches from "start from the matches" to "walk and
+    /// test" (see [`search::FEW_MATCHES`]; tests and benchmarks lower it to exercise both).
+    few_matches: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A thread with a runtime of its own, for write transactions. The write lock's holder
@@ -251,6 +256,7 @@ impl Store {
             write_thread: Some(write_thread),
             sqlite_path: health::sqlite_file(url),
             integrity: Default::default(),
+            few_matches: Arc::new(std::sync::atomic::AtomicU64::new(search::FEW_MATCHES)),
         };
         schema::migrate(&store).await?;
         if let (Some(t), Some(file)) = (&store.write_thread, &store.sqlite_path) {

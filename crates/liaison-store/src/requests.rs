@@ -381,6 +381,7 @@ pub(crate) async fn insert_request_in(
         r.information_due.map(ms),
     );
     let seq = allocate_reference(w, reference).await?;
+    let country = crate::search::country_for(w, &r.draft).await?;
     let (tlp, named) = marking_cols(&r.draft.marking());
     let mut head = w.audit_head().await?;
     let mut b = Batch::default();
@@ -454,6 +455,15 @@ pub(crate) async fn insert_request_in(
             "content_sha256": content_sha256,
         }),
     );
+    // Its search document and target keys (docs/search.md).
+    let backend = w.backend();
+    crate::search::push_request_doc(
+        &mut b,
+        backend,
+        r,
+        &reference_text(Some(&reference.prefix), Some(seq), ""),
+    );
+    crate::search::push_targets(&mut b, r.id, &crate::search::target_keys(&r.draft, country.as_deref()));
     // The request row is the batch's first statement: its constraints are what can fail.
     w.run(b).await.map_err(|e| match e {
         StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
@@ -734,6 +744,7 @@ impl Store {
             )));
         }
         insert_event(&mut w, id, now, actor, "edited", None, None, None, None).await?;
+        crate::search::reindex_draft_in(&mut w, id, draft, now).await?;
         audit::append(
             &mut w,
             now,
@@ -764,6 +775,30 @@ impl Store {
     /// Like [`Store::requests`], each request as a [`RequestSummary`] (no body is read).
     pub async fn request_summaries(&self, f: &RequestFilter, now: jiff::Timestamp) -> Result<Page<RequestSummary>> {
         self.listing(f, SUMMARY_COLS, |r: SummaryRow| summary(r, now)).await
+    }
+
+    /// The summaries of the given requests (those that exist), in no particular order.
+    pub async fn request_summaries_by_id(
+        &self,
+        ids: &[RequestId],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<RequestSummary>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ps: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let mut q = sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(format!(
+            "{SUMMARY_COLS} WHERE id IN ({})",
+            ps.join(", ")
+        )));
+        for id in ids {
+            q = q.bind(id.to_string());
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| summary(r, now))
+            .collect()
     }
 
     /// The SQL and bound values a listing of summaries runs for `f` (the very text the store
@@ -867,6 +902,65 @@ impl Store {
         }
         if let Some(a) = f.requested {
             conds += &format!(" AND requested_agency = {}", next(&mut args, Arg::S(a.to_string())));
+        }
+        // Search (docs/search.md): the case reference as written, target keys, and words.
+        if let Some(c) = &f.case_reference {
+            conds += &format!(
+                " AND requests.case_reference = {}",
+                next(&mut args, Arg::S(c.trim().to_string()))
+            );
+        }
+        if !f.target_keys.is_empty() {
+            let ors: Vec<String> = f
+                .target_keys
+                .iter()
+                .map(|(lo, hi)| {
+                    if lo == hi {
+                        format!("t.ident = {}", next(&mut args, Arg::S(lo.clone())))
+                    } else {
+                        let l = next(&mut args, Arg::S(lo.clone()));
+                        format!("t.ident BETWEEN {l} AND {}", next(&mut args, Arg::S(hi.clone())))
+                    }
+                })
+                .collect();
+            conds += &format!(
+                " AND requests.id IN (SELECT t.request_id FROM search_targets t WHERE {})",
+                ors.join(" OR ")
+            );
+        }
+        if let Some(q) = &f.text {
+            // Few matching texts: start from them. Many: walk the listing's own order and test
+            // each request's texts (a page fills quickly).
+            let few = self.text_matches_few(q, f.visible_to).await?;
+            let backend = self.backend();
+            let qp = next(&mut args, Arg::S(crate::search::render(backend, q, f.visible_to)));
+            let vis = match &agency_p {
+                Some(a) => {
+                    let pat = next(
+                        &mut args,
+                        Arg::S(crate::search::named_pattern(f.reader.as_deref().unwrap_or(""))),
+                    );
+                    crate::search::doc_visible(a, &pat)
+                }
+                None => "1 = 1".to_string(),
+            };
+            conds += &if few {
+                let matched = match backend {
+                    crate::Backend::Sqlite => format!(
+                        "search_fts f JOIN search_docs d ON d.doc = f.rowid JOIN requests r ON r.id = d.request_id WHERE search_fts MATCH {qp}"
+                    ),
+                    crate::Backend::Postgres => format!(
+                        "search_docs d JOIN requests r ON r.id = d.request_id WHERE d.tsv @@ to_tsquery('simple', {qp})"
+                    ),
+                };
+                format!(" AND requests.id IN (SELECT d.request_id FROM {matched} AND {vis})")
+            } else {
+                format!(
+                    " AND EXISTS (SELECT 1 FROM search_docs d JOIN requests r ON r.id = d.request_id \
+                     WHERE d.request_id = requests.id AND {} AND {vis})",
+                    crate::search::doc_matches(backend, &qp)
+                )
+            };
         }
         // next_due is the running deadline of the current state (NULL when none runs). For the
         // walks by due date, one per state, written on the due key (NULL is the largest value,
@@ -1524,6 +1618,20 @@ pub enum Arg {
     I(i64),
 }
 
+/// Binds listing arguments to a plain query.
+pub(crate) fn bind_any<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for a in args {
+        q = match a {
+            Arg::S(s) => q.bind(s),
+            Arg::I(i) => q.bind(i),
+        };
+    }
+    q
+}
+
 fn bind_args<'q, O>(
     mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
     args: Vec<Arg>,
@@ -1574,6 +1682,19 @@ pub(crate) async fn comment_in(
     let mut head = w.audit_head().await?;
     let mut b = Batch::default();
     let ev = push_event(&mut b, id, at, actor, "comment", None, None, Some(text), data);
+    let (side, tlp, named) = crate::search::comment_cols(data);
+    crate::search::push_doc(
+        &mut b,
+        w.backend(),
+        id,
+        liaison_core::record::SearchSource::Comment,
+        &ev.id.to_string(),
+        at,
+        &side,
+        &tlp,
+        named,
+        text,
+    );
     audit::push(
         &mut b,
         &mut head,

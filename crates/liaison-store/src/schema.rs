@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (21, "intel-changed-at", crate::intel::MIGRATION_21),
     (22, "work-queues", crate::work::MIGRATION_22),
     (23, "queue-indexes", crate::work::MIGRATION_23),
+    (24, "search", crate::search::MIGRATION_24),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,
@@ -236,6 +237,17 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
                 tracing::info!(
                     requests = n,
                     "schema migration 22: references given to existing requests"
+                );
+            }
+        }
+        if *version == 24 {
+            crate::search::create_text_index(&mut w).await?;
+            let (docs, keys) = crate::search::rebuild_in(&mut w).await?;
+            if docs > 0 {
+                tracing::info!(
+                    docs,
+                    keys,
+                    "schema migration 24: existing requests, comments and files indexed for search"
                 );
             }
         }

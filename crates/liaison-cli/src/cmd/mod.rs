@@ -13,6 +13,7 @@ mod init;
 // [intel] network clean-up
 pub mod intel;
 mod request;
+mod search;
 mod work;
 
 use crate::config::Config;
@@ -80,6 +81,9 @@ pub enum Command {
     /// Work with assistance requests.
     #[command(subcommand)]
     Request(request::RequestCmd),
+    /// Search: words in requests, comments and file names; identifier look-ups; saved searches.
+    #[command(subcommand)]
+    Search(search::SearchCmd),
     /// Your home page: queue counts and the lists your role starts a shift with.
     Home(work::HomeArgs),
     /// Your notifications (newest first); mark them read.
@@ -258,6 +262,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Init(a) => init::init(&ctx, a).await,
         Command::Serve(a) => init::serve(&ctx, a).await,
         Command::Request(c) => request::run(&ctx, c).await,
+        Command::Search(c) => search::run(&ctx, c).await,
         Command::Home(a) => work::home(&ctx, a).await,
         Command::Inbox(a) => work::inbox(&ctx, a).await,
         Command::Unit(c) => work::unit(&ctx, c).await,

@@ -218,6 +218,20 @@ pub struct ListArgs {
     /// Continue after this cursor (printed at the end of the previous page).
     #[arg(long)]
     pub cursor: Option<String>,
+    /// Only requests whose reference, case reference, summary, comments or file names hold
+    /// these words (docs/search.md).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Only requests with exactly this case reference.
+    #[arg(long)]
+    pub case_reference: Option<String>,
+    /// Only requests with this target identifier (normalized: IP, network, domain, URL,
+    /// e-mail, phone, account, wallet, bank account).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// How to read --target when its form does not tell (account, wallet, bank, …).
+    #[arg(long)]
+    pub target_kind: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -725,6 +739,15 @@ async fn list(
             }
         }
     }
+    node.search_filters(
+        p,
+        &mut f,
+        a.text.as_deref(),
+        a.case_reference.as_deref(),
+        a.target.as_deref(),
+        a.target_kind.as_deref(),
+    )
+    .await?;
     let queue: liaison_service::work::Queue = match &a.queue {
         Some(q) => q.parse().map_err(|e: String| bad(format!("--queue: {e}")))?,
         None => liaison_service::work::Queue::All,

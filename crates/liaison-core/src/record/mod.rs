@@ -6,6 +6,7 @@ mod audit;
 mod evidence;
 mod federation;
 mod requests;
+mod search;
 mod users;
 mod work;
 
@@ -18,5 +19,6 @@ pub use requests::{
     AgencyFilter, EventRecord, Page, RawJson, RequestFilter, RequestSummary, StoredRequest, due_cursor,
     format_reference, parse_due_cursor, parse_reference,
 };
+pub use search::{IncomingMatch, IndicatorMatch, SavedSearch, SearchHit, SearchPage, SearchSource, TargetLookup};
 pub use users::{Principal, TokenInfo, User};
 pub use work::{Assignment, Awaiting, Notification, QueueCounts, Sort, Unit, UserPrefs, WorkState};

@@ -127,6 +127,16 @@ pub struct RequestFilter {
     pub after_due: Option<(i64, RequestId)>,
     /// Cursor of a listing oldest first: only ids strictly newer than this one.
     pub after: Option<RequestId>,
+    /// Only requests whose own text, comments or file names match these words (as the
+    /// reader `reader` may see them; docs/search.md).
+    pub text: Option<crate::search::Query>,
+    /// The reader's user name (with `visible_to`): markings that name users.
+    pub reader: Option<String>,
+    /// Only requests with this case reference (exactly as written, spaces at the ends aside).
+    pub case_reference: Option<String>,
+    /// Only requests with a target under one of these normalized identifier keys, each an
+    /// inclusive range (`lo == hi` for one key; docs/search.md).
+    pub target_keys: Vec<(String, String)>,
 }
 
 /// A request as listed: what the columns hold, without the body (facts, targets, offences)

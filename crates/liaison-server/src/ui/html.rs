@@ -248,6 +248,7 @@ impl Layout<'_> {
             ("/home", "nav.home", v.works),
             ("/requests", "nav.requests", true),
             ("/requests/new", "nav.new", v.may_draft),
+            ("/search", "nav.search", true),
             ("/directory", "nav.directory", true),
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
             ("/intel", "nav.intel", true),
@@ -260,7 +261,8 @@ impl Layout<'_> {
             key,
             current: self.here == href
                 || (href == "/requests" && self.here.starts_with("/requests?"))
-                || (href == "/inbox" && self.here.starts_with("/inbox?")),
+                || (href == "/inbox" && self.here.starts_with("/inbox?"))
+                || (href == "/search" && self.here.starts_with("/search?")),
         })
         .collect()
     }

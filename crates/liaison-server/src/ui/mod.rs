@@ -23,6 +23,7 @@ mod html;
 mod i18n;
 mod intel;
 mod pages;
+mod search;
 mod work;
 
 use axum::Router;
@@ -79,6 +80,9 @@ pub fn router(node: Node) -> Router {
         .route("/static/app.css", get(css))
         .route("/home", get(work::home))
         .route("/inbox", get(work::inbox))
+        .route("/search", get(search::page))
+        .route("/search.csv", get(search::csv))
+        .route("/search/save", post(search::save))
         .route("/inbox/read", post(work::inbox_read))
         .route("/requests", get(pages::list))
         .route("/requests.csv", get(work::csv))

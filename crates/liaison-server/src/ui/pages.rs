@@ -297,6 +297,23 @@ pub(crate) async fn list_filter(
             Err(e) => return Err(e),
         }
     }
+    // Search filters (docs/search.md): words, case reference, target.
+    match ui
+        .node
+        .search_filters(
+            &s.p,
+            &mut f,
+            q.get("q"),
+            q.get("case_reference"),
+            q.get("target"),
+            q.get("target_kind"),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(ServiceError::Invalid(mut e)) => errors.append(&mut e),
+        Err(e) => return Err(e),
+    }
     if errors.is_empty() {
         Ok((queue, f))
     } else {
@@ -412,6 +429,10 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
         ("counterpart", counterpart),
         ("owner", owner),
         ("overdue", overdue.then_some("1")),
+        ("q", q.get("q")),
+        ("case_reference", q.get("case_reference")),
+        ("target", q.get("target")),
+        ("target_kind", q.get("target_kind")),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v.to_string())))
@@ -422,6 +443,8 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
         sort_opts,
         counterpart_opts,
         owner: owner.unwrap_or("").to_string(),
+        text: q.get("q").unwrap_or("").to_string(),
+        target: q.get("target").unwrap_or("").to_string(),
         state_opts: options(state_opts, &[state.unwrap_or("")]),
         kind_opts: options(kind_opts, &[kind.unwrap_or("")]),
         overdue,
@@ -462,6 +485,9 @@ struct ListPage<'a> {
     sort_opts: Vec<Opt>,
     counterpart_opts: Vec<Opt>,
     owner: String,
+    /// The words and the target identifier filtering the list (docs/search.md).
+    text: String,
+    target: String,
     state_opts: Vec<Opt>,
     kind_opts: Vec<Opt>,
     overdue: bool,

@@ -1,0 +1,1108 @@
+//! Search (schema migration 24, docs/search.md): the text index over request summaries, case
+//! references, comments and evidence file names, the index of request targets by normalized
+//! identifier, and saved searches.
+//!
+//! **Documents.** Each searchable item is one row of `search_docs` (`doc`, a number that grows
+//! with every item written, so the newest items have the largest numbers), with the request it
+//! belongs to, where it came from (`request`, `comment`, `file`), when it was written, the side
+//! that wrote it and its own marking. Its text is indexed as the tokens of
+//! `liaison_core::search::index_terms` (words; Chinese, Japanese and Korean as overlapping
+//! pairs of characters), which both backends split at the spaces: on SQLite in the FTS5 table
+//! `search_fts` (contentless, its rowid is `doc`), on PostgreSQL in the `tsvector` column
+//! `search_docs.tsv` under a GIN index. The original text is not copied: snippets are made
+//! from the rows themselves, for one page of results.
+//!
+//! **Who sees a document** is decided in SQL, from the request's live columns (its two
+//! agencies, its state, its marking) and the document's own marking ([`doc_visible`]), so that
+//! counts leave out what the reader may not see. It is the rule of `liaison-service`'s
+//! `markings.rs` (`admits_request`, `admits_comment`, `admits_file`) written once more in SQL;
+//! a test in the service compares the two over every combination.
+//!
+//! Every write path of a request, a comment and an evidence file adds its document in the same
+//! transaction (`push_*`); a draft's edit replaces its request document and target keys.
+
+use crate::requests::Arg;
+use crate::writer::Batch;
+use crate::{Backend, Result, Store, StoreError, WriteTx, ms, ts};
+use liaison_core::record::{IncomingMatch, IndicatorMatch, SavedSearch, SearchSource};
+use liaison_core::search::Query;
+use liaison_core::{AgencyId, RequestId, UserId};
+use sqlx::Row;
+
+/// Migration 24 (`search`), the part both backends share. The text index itself is created by
+/// [`create_text_index`] (FTS5 on SQLite, a `tsvector` column and GIN index on PostgreSQL),
+/// and every existing request, comment and file is indexed by [`rebuild_in`].
+pub(crate) const MIGRATION_24: &str = r#"
+CREATE TABLE search_docs (
+    doc BIGINT CONSTRAINT search_docs_pk PRIMARY KEY,
+    request_id TEXT NOT NULL CONSTRAINT search_docs_request_fk REFERENCES requests(id),
+    source TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    side TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    named TEXT
+);
+CREATE INDEX search_docs_request ON search_docs(request_id, doc);
+CREATE INDEX search_docs_item ON search_docs(item_id);
+CREATE TABLE search_targets (
+    ident TEXT NOT NULL,
+    request_id TEXT NOT NULL CONSTRAINT search_targets_request_fk REFERENCES requests(id),
+    CONSTRAINT search_targets_pk PRIMARY KEY (ident, request_id)
+);
+CREATE INDEX search_targets_request ON search_targets(request_id);
+CREATE INDEX requests_case_reference ON requests(case_reference, id);
+CREATE INDEX intel_inbox_item_value ON intel_inbox_item(value);
+CREATE TABLE saved_searches (
+    id TEXT CONSTRAINT saved_searches_pk PRIMARY KEY,
+    user_id TEXT NOT NULL CONSTRAINT saved_searches_user_fk REFERENCES users(id),
+    name TEXT NOT NULL,
+    query TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT saved_searches_name UNIQUE (user_id, name)
+)
+"#;
+
+/// Creates the backend's text index over `search_docs` (part of migration 24).
+pub(crate) async fn create_text_index(w: &mut WriteTx) -> Result<()> {
+    let stmts: &[&str] = match w.backend() {
+        // Contentless (the text is not stored twice) with deletes (a draft's edit replaces its
+        // document). Tokens are already folded and split by `index_terms`; unicode61 keeps them
+        // as they are (no diacritics removed, so that both backends match alike).
+        Backend::Sqlite => &[
+            "CREATE VIRTUAL TABLE search_fts USING fts5(terms, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 0')",
+        ],
+        Backend::Postgres => &[
+            "ALTER TABLE search_docs ADD COLUMN tsv tsvector NOT NULL DEFAULT ''::tsvector",
+            "CREATE INDEX search_docs_tsv ON search_docs USING gin (tsv)",
+        ],
+    };
+    for s in stmts {
+        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+            .execute(w.conn().await?)
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("schema migration 24 (search) failed: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The text of a request's own document: its reference, case reference and summary.
+pub(crate) fn request_text(reference: &str, case_reference: &str, summary: &str) -> String {
+    format!("{reference}\n{case_reference}\n{summary}")
+}
+
+/// Adds a document to `b` (its row and its index entry; the number is the next one).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_doc(
+    b: &mut Batch,
+    backend: Backend,
+    request: RequestId,
+    source: SearchSource,
+    item_id: &str,
+    at: jiff::Timestamp,
+    side: &str,
+    tlp: &str,
+    named: Option<String>,
+    text: &str,
+) {
+    let terms = liaison_core::search::index_terms(text);
+    let row = vec![
+        request.to_string().into(),
+        source.as_str().into(),
+        item_id.into(),
+        ms(at).into(),
+        side.into(),
+        tlp.into(),
+        named.into(),
+    ];
+    match backend {
+        Backend::Sqlite => {
+            b.push(
+                "INSERT INTO search_docs (doc, request_id, source, item_id, at, side, tlp, named) \
+                 VALUES ((SELECT COALESCE(MAX(doc), 0) + 1 FROM search_docs), $1, $2, $3, $4, $5, $6, $7)",
+                row,
+            );
+            b.push(
+                "INSERT INTO search_fts (rowid, terms) VALUES ((SELECT MAX(doc) FROM search_docs), \
+                 $1 || (SELECT ' zzag' || replace(requesting_agency, '-', '') || ' zzag' || replace(requested_agency, '-', '') FROM requests WHERE id = $2))",
+                vec![terms.into(), request.to_string().into()],
+            );
+        }
+        Backend::Postgres => {
+            let mut row = row;
+            row.push(terms.into());
+            b.push(
+                "INSERT INTO search_docs (doc, request_id, source, item_id, at, side, tlp, named, tsv) \
+                 VALUES ((SELECT COALESCE(MAX(doc), 0) + 1 FROM search_docs), $1, $2, $3, $4, $5, $6, $7, to_tsvector('simple', \
+                 $8 || (SELECT ' zzag' || replace(requesting_agency, '-', '') || ' zzag' || replace(requested_agency, '-', '') FROM requests WHERE id = $1)))",
+                row,
+            );
+        }
+    }
+}
+
+/// Adds the request document of a new request (its marking is the request's own, read from
+/// the request's columns at search time).
+pub(crate) fn push_request_doc(
+    b: &mut Batch,
+    backend: Backend,
+    r: &liaison_core::request::AssistanceRequest,
+    reference: &str,
+) {
+    let text = request_text(reference, &r.draft.case_reference, &r.draft.summary);
+    push_doc(
+        b,
+        backend,
+        r.id,
+        SearchSource::Request,
+        &r.id.to_string(),
+        r.created_at,
+        "requesting",
+        "TLP:CLEAR",
+        None,
+        &text,
+    );
+}
+
+/// Adds the target keys of a request (deduplicated).
+pub(crate) fn push_targets(b: &mut Batch, id: RequestId, keys: &[String]) {
+    for k in keys {
+        b.push(
+            "INSERT INTO search_targets (ident, request_id) VALUES ($1, $2)",
+            vec![k.as_str().into(), id.to_string().into()],
+        );
+    }
+}
+
+/// The deduplicated keys of a draft's targets; national phone numbers are read in the
+/// requesting agency's country (`country`).
+pub(crate) fn target_keys(d: &liaison_core::request::RequestDraft, country: Option<&str>) -> Vec<String> {
+    let mut keys: Vec<String> = d
+        .targets
+        .iter()
+        .flat_map(|t| liaison_intel::ident::target_keys(&t.value, country))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The country of an agency (for national phone numbers), read inside a transaction; only
+/// when a draft has a phone target.
+pub(crate) async fn country_for(w: &mut WriteTx, d: &liaison_core::request::RequestDraft) -> Result<Option<String>> {
+    let phone = d
+        .targets
+        .iter()
+        .any(|t| matches!(t.value, liaison_core::request::TargetValue::Phone { .. }));
+    if !phone {
+        return Ok(None);
+    }
+    let c: Option<String> = sqlx::query_scalar("SELECT jurisdiction FROM agencies WHERE id = $1")
+        .bind(d.requesting_agency.to_string())
+        .fetch_optional(w.conn().await?)
+        .await?;
+    Ok(c)
+}
+
+/// Replaces a draft's request document and target keys after an edit (inside its transaction).
+pub(crate) async fn reindex_draft_in(
+    w: &mut WriteTx,
+    id: RequestId,
+    d: &liaison_core::request::RequestDraft,
+    at: jiff::Timestamp,
+) -> Result<()> {
+    let reference: Option<(Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT ref_prefix, ref_seq FROM requests WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(w.conn().await?)
+            .await?;
+    let (prefix, seq) = reference.unwrap_or((None, None));
+    let reference = crate::reference_text(prefix.as_deref(), seq, &id.to_string());
+    let country = country_for(w, d).await?;
+    let backend = w.backend();
+    let mut b = Batch::default();
+    if backend == Backend::Sqlite {
+        b.push(
+            "DELETE FROM search_fts WHERE rowid IN (SELECT doc FROM search_docs WHERE request_id = $1 AND source = 'request')",
+            vec![id.to_string().into()],
+        );
+    }
+    b.push(
+        "DELETE FROM search_docs WHERE request_id = $1 AND source = 'request'",
+        vec![id.to_string().into()],
+    );
+    b.push(
+        "DELETE FROM search_targets WHERE request_id = $1",
+        vec![id.to_string().into()],
+    );
+    let text = request_text(&reference, &d.case_reference, &d.summary);
+    push_doc(
+        &mut b,
+        backend,
+        id,
+        SearchSource::Request,
+        &id.to_string(),
+        at,
+        "requesting",
+        "TLP:CLEAR",
+        None,
+        &text,
+    );
+    push_targets(&mut b, id, &target_keys(d, country.as_deref()));
+    w.run(b).await?;
+    Ok(())
+}
+
+/// The marking columns of a comment's document, from the comment's event data (`marking`,
+/// `side`; a comment without them reads as `TLP:AMBER+STRICT` by the requesting side).
+pub(crate) fn comment_cols(data: Option<&serde_json::Value>) -> (String, String, Option<String>) {
+    let marking: liaison_core::Marking = data
+        .and_then(|d| d.get("marking"))
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    let side = match data.and_then(|d| d.get("side")).and_then(|s| s.as_str()) {
+        Some("requested") => "requested",
+        _ => "requesting",
+    };
+    let named =
+        (!marking.recipients.is_empty()).then(|| serde_json::to_string(&marking.recipients).unwrap_or_default());
+    (side.to_string(), marking.tlp.as_str().to_string(), named)
+}
+
+/// Who may see a document, as SQL over `d` (the document) and `r` (its request) for the
+/// reader's agency `a` and the `LIKE` pattern `pat` of the reader's name as a JSON string
+/// (`%"name"%`, see [`named_pattern`]): the request reaches its two agencies (the requested one
+/// once it is no longer a draft); a `TLP:RED` request naming users reaches, at the requested
+/// agency, only them; a document below RED (its own level or its request's) reaches both
+/// agencies; a RED one reaches the side that wrote it and, at the other, its named users (all
+/// of them when it names nobody).
+pub(crate) fn doc_visible(a: &str, pat: &str) -> String {
+    format!(
+        "(r.requesting_agency = {a} OR (r.requested_agency = {a} AND r.state <> 'draft')) \
+         AND (r.tlp <> 'TLP:RED' OR r.requesting_agency = {a} OR r.named IS NULL OR r.named LIKE {pat} ESCAPE '!') \
+         AND ((d.tlp <> 'TLP:RED' AND r.tlp <> 'TLP:RED') \
+              OR (CASE WHEN d.side = 'requested' THEN r.requested_agency ELSE r.requesting_agency END) = {a} \
+              OR d.named IS NULL OR d.named LIKE {pat} ESCAPE '!')"
+    )
+}
+
+/// The `LIKE` pattern that finds `user` in a JSON list of names (`["alice","bob"]`). User
+/// names are letters, digits, `.`, `_` and `-` (`liaison-service`'s `admin.rs`), so the JSON
+/// string is the name in quotes and matches one whole element; `_` is escaped.
+pub(crate) fn named_pattern(user: &str) -> String {
+    let mut p = String::with_capacity(user.len() + 4);
+    p.push_str("%\"");
+    for c in user.chars() {
+        if matches!(c, '_' | '%' | '!') {
+            p.push('!');
+        }
+        p.push(c);
+    }
+    p.push_str("\"%");
+    p
+}
+
+/// The backend's condition "document `d` matches `q`" with `q`'s placeholder `qp` (the query
+/// rendered by [`render`]).
+pub(crate) fn doc_matches(backend: Backend, qp: &str) -> String {
+    match backend {
+        Backend::Sqlite => {
+            format!("d.doc IN (SELECT rowid FROM search_fts WHERE search_fts MATCH {qp} AND rowid = d.doc)")
+        }
+        Backend::Postgres => format!("d.tsv @@ to_tsquery('simple', {qp})"),
+    }
+}
+
+/// The token every document of a request carries for each of its two agencies (`zzag` and
+/// the agency's id without dashes): a search adds the reader's to its words, so that the text
+/// index itself leaves out the documents of requests between other agencies. It only narrows:
+/// who may see a document is still decided by [`doc_visible`] (a draft's documents carry the
+/// requested agency's token too). The SQL that writes it is spelled out in [`push_doc`].
+pub(crate) fn agency_token(a: AgencyId) -> String {
+    format!("zzag{}", a.to_string().replace('-', ""))
+}
+
+/// The tokens of both agencies of a request, as the index appends them to a document's terms.
+fn agency_tokens(requesting: &str, requested: &str) -> String {
+    format!(
+        " zzag{} zzag{}",
+        requesting.replace('-', ""),
+        requested.replace('-', "")
+    )
+}
+
+/// `q` in the backend's query language, limited to the documents of `agency`'s requests.
+pub(crate) fn render(backend: Backend, q: &Query, agency: Option<AgencyId>) -> String {
+    match (backend, agency) {
+        (Backend::Sqlite, None) => q.to_fts5(),
+        (Backend::Sqlite, Some(a)) => format!("({}) AND {}", q.to_fts5(), agency_token(a)),
+        (Backend::Postgres, None) => q.to_tsquery(),
+        (Backend::Postgres, Some(a)) => format!("({}) & '{}'", q.to_tsquery(), agency_token(a)),
+    }
+}
+
+/// The most documents a capped count reads before it answers "more" and the most a "few
+/// matches" probe reads ([`Store::text_matches_few`]).
+pub const FEW_MATCHES: u64 = 5_000;
+
+/// One document found by [`Store::search_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocHit {
+    pub doc: i64,
+    pub request_id: RequestId,
+    pub source: SearchSource,
+    pub item_id: String,
+    pub at: jiff::Timestamp,
+}
+
+/// What [`Store::search_page`] and [`Store::search_count`] look for.
+#[derive(Debug, Clone)]
+pub struct DocSearch<'a> {
+    /// The reader: their agency and user name (markings that name users).
+    pub agency: AgencyId,
+    pub user: &'a str,
+    pub query: &'a Query,
+    /// Only documents from these sources (empty: all).
+    pub sources: &'a [SearchSource],
+    /// Conditions on the request (all optional).
+    pub kind: Option<liaison_core::RequestKind>,
+    pub states: &'a [liaison_core::State],
+    pub counterpart: Option<AgencyId>,
+    pub case_reference: Option<&'a str>,
+    /// The request works for this user on the reader's side.
+    pub owner: Option<UserId>,
+    /// The document was written in this window.
+    pub from: Option<jiff::Timestamp>,
+    pub to: Option<jiff::Timestamp>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
+    /// Cursor: the `doc` of the last item of the previous page.
+    pub after_doc: Option<i64>,
+    pub limit: u32,
+    /// Only texts of these requests (a target look-up's).
+    pub requests: Option<&'a [RequestId]>,
+}
+
+impl Store {
+    /// Re-creates the whole search index from the stored requests, comments and evidence
+    /// files (after a restore, or to repair it); one transaction. Answers how many documents
+    /// and target keys it wrote.
+    pub async fn search_rebuild(&self) -> Result<(u64, u64)> {
+        self.writing(move |s| async move {
+            let mut w = s.write().await?;
+            let n = rebuild_in(&mut w).await?;
+            w.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// One page of documents matching `s` that the reader may see, newest (or oldest) first,
+    /// with one more than the page when another follows.
+    pub async fn search_page(&self, s: &DocSearch<'_>) -> Result<Vec<DocHit>> {
+        let limit = s.limit.clamp(1, 200);
+        let (sql, args) = self.search_sql(s, Some(u64::from(limit) + 1));
+        let rows = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DocHit {
+                    doc: row.try_get(0)?,
+                    request_id: crate::parse(&row.try_get::<String, _>(1)?, "search request id")?,
+                    source: crate::parse(&row.try_get::<String, _>(2)?, "search source")?,
+                    item_id: row.try_get(3)?,
+                    at: ts(row.try_get(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many documents match `s` for its reader, counting at most `cap`.
+    pub async fn search_count(&self, s: &DocSearch<'_>, cap: u64) -> Result<u64> {
+        let mut s = s.clone();
+        s.after_doc = None;
+        let (sql, args) = self.search_sql(&s, None);
+        let sql = format!("SELECT COUNT(*) FROM ({sql} LIMIT {cap}) AS m");
+        let n: i64 = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The SQL of a search (ordered, with `take` rows when given; unordered and without a
+    /// limit for counts).
+    fn search_sql(&self, s: &DocSearch<'_>, take: Option<u64>) -> (String, Vec<Arg>) {
+        let backend = self.backend();
+        let mut args: Vec<Arg> = Vec::new();
+        let next = |args: &mut Vec<Arg>, a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        let qp = next(&mut args, Arg::S(render(backend, s.query, Some(s.agency))));
+        let a = next(&mut args, Arg::S(s.agency.to_string()));
+        let pat = next(&mut args, Arg::S(named_pattern(s.user)));
+        let mut conds = doc_visible(&a, &pat);
+        if !s.sources.is_empty() {
+            let ps: Vec<String> = s
+                .sources
+                .iter()
+                .map(|x| next(&mut args, Arg::S(x.as_str().to_string())))
+                .collect();
+            conds += &format!(" AND d.source IN ({})", ps.join(", "));
+        }
+        if let Some(k) = s.kind {
+            conds += &format!(" AND r.kind = {}", next(&mut args, Arg::S(k.as_str().to_string())));
+        }
+        if !s.states.is_empty() {
+            let ps: Vec<String> = s
+                .states
+                .iter()
+                .map(|x| next(&mut args, Arg::S(x.as_str().to_string())))
+                .collect();
+            conds += &format!(" AND r.state IN ({})", ps.join(", "));
+        }
+        if let Some(c) = s.counterpart {
+            let cp = next(&mut args, Arg::S(c.to_string()));
+            conds += &format!(
+                " AND ((r.requesting_agency = {a} AND r.requested_agency = {cp}) OR (r.requested_agency = {a} AND r.requesting_agency = {cp}))"
+            );
+        }
+        if let Some(c) = s.case_reference {
+            conds += &format!(" AND r.case_reference = {}", next(&mut args, Arg::S(c.to_string())));
+        }
+        if let Some(u) = s.owner {
+            let up = next(&mut args, Arg::S(u.to_string()));
+            conds += &format!(
+                " AND EXISTS (SELECT 1 FROM request_work o WHERE o.request_id = r.id AND o.agency_id = {a} AND o.owner_id = {up})"
+            );
+        }
+        if let Some(ids) = s.requests {
+            if ids.is_empty() {
+                conds += " AND 1 = 0";
+            } else {
+                let ps: Vec<String> = ids.iter().map(|i| next(&mut args, Arg::S(i.to_string()))).collect();
+                conds += &format!(" AND d.request_id IN ({})", ps.join(", "));
+            }
+        }
+        if let Some(t) = s.from {
+            conds += &format!(" AND d.at >= {}", next(&mut args, Arg::I(ms(t))));
+        }
+        if let Some(t) = s.to {
+            conds += &format!(" AND d.at < {}", next(&mut args, Arg::I(ms(t))));
+        }
+        let (cmp, dir) = if s.oldest_first { (">", "") } else { ("<", " DESC") };
+        if let (Some(c), Some(_)) = (s.after_doc, take) {
+            conds += &format!(" AND d.doc {cmp} {}", next(&mut args, Arg::I(c)));
+        }
+        // The documents come from the text index in `doc` order (FTS5 walks its rowids in
+        // either direction; PostgreSQL either walks the primary key and tests each row, or
+        // reads the GIN index's matches and sorts them, whichever it expects to be cheaper);
+        // each is then checked against its request's row.
+        let from = match backend {
+            Backend::Sqlite => format!(
+                "search_fts f JOIN search_docs d ON d.doc = f.rowid JOIN requests r ON r.id = d.request_id \
+                 WHERE search_fts MATCH {qp} AND {conds}"
+            ),
+            Backend::Postgres => format!(
+                "search_docs d JOIN requests r ON r.id = d.request_id WHERE d.tsv @@ to_tsquery('simple', {qp}) AND {conds}"
+            ),
+        };
+        let key = match backend {
+            Backend::Sqlite => "f.rowid",
+            Backend::Postgres => "d.doc",
+        };
+        let sql = match take {
+            Some(n) => format!(
+                "SELECT d.doc, d.request_id, d.source, d.item_id, d.at FROM {from} ORDER BY {key}{dir} LIMIT {n}"
+            ),
+            None => format!("SELECT 1 FROM {from}"),
+        };
+        (sql, args)
+    }
+
+    /// Whether at most [`FEW_MATCHES`] documents match `q` (whoever may see them): then a
+    /// listing filtered by `q` starts from the matches, otherwise it walks its requests in
+    /// order and tests each.
+    pub(crate) async fn text_matches_few(&self, q: &Query, agency: Option<AgencyId>) -> Result<bool> {
+        let few = self.few_matches.load(std::sync::atomic::Ordering::Relaxed);
+        let backend = self.backend();
+        let sql = match backend {
+            Backend::Sqlite => format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH $1 LIMIT {}) AS m",
+                few + 1
+            ),
+            Backend::Postgres => format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM search_docs WHERE tsv @@ to_tsquery('simple', $1) LIMIT {}) AS m",
+                few + 1
+            ),
+        };
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(render(backend, q, agency))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX) <= few)
+    }
+
+    /// [tests, benchmarks] Sets where a listing filtered by words stops starting from the
+    /// matches (default [`FEW_MATCHES`]; 0: always walk the listing and test each request).
+    pub fn set_few_matches(&self, n: u64) {
+        self.few_matches.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The texts of the found documents, for snippets: a request's reference, case reference
+    /// and summary (as one text, `request_text`), a comment's text, a file's name. Items no
+    /// longer there are left out.
+    pub async fn search_texts(&self, hits: &[DocHit]) -> Result<std::collections::HashMap<i64, String>> {
+        let mut out = std::collections::HashMap::new();
+        for h in hits {
+            let text: Option<String> = match h.source {
+                SearchSource::Request => {
+                    let row: Option<(String, Option<String>, Option<i64>)> =
+                        sqlx::query_as("SELECT body, ref_prefix, ref_seq FROM requests WHERE id = $1")
+                            .bind(h.request_id.to_string())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    match row {
+                        Some((body, prefix, seq)) => {
+                            let d: liaison_core::request::RequestDraft =
+                                serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+                            let reference = crate::reference_text(prefix.as_deref(), seq, &h.request_id.to_string());
+                            Some(request_text(&reference, &d.case_reference, &d.summary))
+                        }
+                        None => None,
+                    }
+                }
+                SearchSource::Comment => sqlx::query_scalar("SELECT reason FROM request_events WHERE id = $1")
+                    .bind(&h.item_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .flatten(),
+                SearchSource::File => {
+                    sqlx::query_scalar("SELECT file_name FROM evidence_files WHERE id = $1")
+                        .bind(&h.item_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                }
+            };
+            if let Some(t) = text {
+                out.insert(h.doc, t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The requests (visible to `agency`/`user`) that have a target under one of `keys`
+    /// (`(lo, hi)`, inclusive; `lo == hi` for one key), newest first, at most `take`.
+    pub async fn target_requests(
+        &self,
+        keys: &[(String, String)],
+        agency: AgencyId,
+        user: &str,
+        take: u64,
+    ) -> Result<Vec<RequestId>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![Arg::S(agency.to_string()), Arg::S(named_pattern(user))];
+        let mut ors = Vec::new();
+        for (lo, hi) in keys {
+            args.push(Arg::S(lo.clone()));
+            if lo == hi {
+                ors.push(format!("t.ident = ${}", args.len()));
+            } else {
+                args.push(Arg::S(hi.clone()));
+                ors.push(format!("t.ident BETWEEN ${} AND ${}", args.len() - 1, args.len()));
+            }
+        }
+        let sql = format!(
+            "SELECT DISTINCT r.id FROM search_targets t JOIN requests r ON r.id = t.request_id \
+             WHERE ({}) AND {} ORDER BY r.id DESC LIMIT {take}",
+            ors.join(" OR "),
+            request_visible("$1", "$2")
+        );
+        let ids: Vec<String> = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?;
+        ids.iter().map(|i| crate::parse(i, "request id")).collect()
+    }
+
+    /// Saves a search for a user under a name (a second one of the same name replaces it).
+    pub async fn saved_search_put(&self, s: &SavedSearch) -> Result<()> {
+        let s = s.clone();
+        self.writing(move |st| async move {
+            let mut w = st.write().await?;
+            sqlx::query("DELETE FROM saved_searches WHERE user_id = $1 AND name = $2")
+                .bind(s.user.to_string())
+                .bind(&s.name)
+                .execute(w.conn().await?)
+                .await?;
+            sqlx::query(
+                "INSERT INTO saved_searches (id, user_id, name, query, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&s.id)
+            .bind(s.user.to_string())
+            .bind(&s.name)
+            .bind(&s.query)
+            .bind(ms(s.created_at))
+            .execute(w.conn().await?)
+            .await?;
+            w.commit().await
+        })
+        .await
+    }
+
+    /// A user's saved searches, by name.
+    pub async fn saved_searches(&self, user: UserId) -> Result<Vec<SavedSearch>> {
+        let rows: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT id, name, query, created_at FROM saved_searches WHERE user_id = $1 ORDER BY name")
+                .bind(user.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(id, name, query, at)| {
+                Ok(SavedSearch {
+                    id,
+                    user,
+                    name,
+                    query,
+                    created_at: ts(at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes one of a user's saved searches (by id or name); whether there was one.
+    pub async fn saved_search_delete(&self, user: UserId, id_or_name: &str) -> Result<bool> {
+        let key = id_or_name.to_string();
+        self.writing(move |st| async move {
+            let mut w = st.write().await?;
+            let r = sqlx::query("DELETE FROM saved_searches WHERE user_id = $1 AND (id = $2 OR name = $2)")
+                .bind(user.to_string())
+                .bind(&key)
+                .execute(w.conn().await?)
+                .await?;
+            w.commit().await?;
+            Ok(r.rows_affected() > 0)
+        })
+        .await
+    }
+
+    /// The size of the search index: documents and target keys.
+    pub async fn search_size(&self) -> Result<(u64, u64)> {
+        let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_docs")
+            .fetch_one(&self.pool)
+            .await?;
+        let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_targets")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((u64::try_from(docs).unwrap_or(0), u64::try_from(keys).unwrap_or(0)))
+    }
+}
+
+impl Store {
+    /// The indicators under the exact `(kind, value)` pairs that `agency` (its code) ingested
+    /// (or that were stored before the node recorded who ingested them), below `TLP:RED`, with
+    /// the notices that listed them and that the agency issued or received (`issued`: also
+    /// those it issued; otherwise only those addressed to it). At most 100.
+    pub async fn indicator_matches(
+        &self,
+        pairs: &[(String, String)],
+        agency: &str,
+        issued: bool,
+    ) -> Result<Vec<IndicatorMatch>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![Arg::S(format!("%,{},%", agency.replace(['%', '_', '!'], "")))];
+        let ors: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                args.push(Arg::S(k.clone()));
+                args.push(Arg::S(v.clone()));
+                format!("(kind = ${} AND value = ${})", args.len() - 1, args.len())
+            })
+            .collect();
+        let sql = format!(
+            "SELECT id, kind, value, classification, status, partner, last_seen, tlp FROM intel_indicator \
+             WHERE ({}) AND tlp <> 'TLP:RED' AND (ingested_by IS NULL OR (',' || ingested_by || ',') LIKE $1 ESCAPE '!') \
+             ORDER BY last_seen DESC LIMIT 100",
+            ors.join(" OR ")
+        );
+        let rows = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            let notices: Vec<String> = sqlx::query_scalar(if issued {
+                "SELECT DISTINCT n.id FROM intel_notice_item i JOIN intel_notice n ON n.id = i.notice_id \
+                 WHERE i.indicator_id = $1 AND (n.issuer = $2 OR n.partner = $2) ORDER BY n.id"
+            } else {
+                "SELECT DISTINCT n.id FROM intel_notice_item i JOIN intel_notice n ON n.id = i.notice_id \
+                 WHERE i.indicator_id = $1 AND n.partner = $2 ORDER BY n.id"
+            })
+            .bind(id)
+            .bind(agency)
+            .fetch_all(&self.pool)
+            .await?;
+            out.push(IndicatorMatch {
+                kind: row.try_get(1)?,
+                value: row.try_get(2)?,
+                classification: row.try_get(3)?,
+                status: row.try_get(4)?,
+                partner: row.try_get(5)?,
+                last_seen: ts(row.try_get(6)?)?,
+                tlp: row.try_get(7)?,
+                notices,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The items of notices other nodes sent `agency` (its code) under the `(kind, value)`
+    /// pairs; at most 100, newest notice first.
+    pub async fn incoming_matches(&self, pairs: &[(String, String)], agency: &str) -> Result<Vec<IncomingMatch>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![Arg::S(agency.to_string())];
+        let ors: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                args.push(Arg::S(k.clone()));
+                args.push(Arg::S(v.clone()));
+                format!("(i.kind = ${} AND i.value = ${})", args.len() - 1, args.len())
+            })
+            .collect();
+        let sql = format!(
+            "SELECT i.sender, i.notice_id, i.kind, i.value, i.status, i.tlp FROM intel_inbox_item i \
+             JOIN intel_inbox_notice n ON n.sender = i.sender AND n.id = i.notice_id \
+             WHERE n.partner = $1 AND ({}) ORDER BY n.issued_at DESC LIMIT 100",
+            ors.join(" OR ")
+        );
+        let rows = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncomingMatch {
+                    sender: r.try_get(0)?,
+                    notice: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    value: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    tlp: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many requests visible to `agency`/`user` have a target under `keys`, at most `cap`.
+    pub async fn target_count(&self, keys: &[(String, String)], agency: AgencyId, user: &str, cap: u64) -> Result<u64> {
+        Ok(self.target_requests(keys, agency, user, cap).await?.len() as u64)
+    }
+}
+
+/// Who may see a request, as SQL over `r` (the first two lines of [`doc_visible`]).
+pub(crate) fn request_visible(a: &str, pat: &str) -> String {
+    format!(
+        "(r.requesting_agency = {a} OR (r.requested_agency = {a} AND r.state <> 'draft')) \
+         AND (r.tlp <> 'TLP:RED' OR r.requesting_agency = {a} OR r.named IS NULL OR r.named LIKE {pat} ESCAPE '!')"
+    )
+}
+
+/// How many rows the rebuild writes per statement.
+const REBUILD_CHUNK: usize = 200;
+
+/// The sources of the rebuild, each read in id order (UUIDv7: the order of creation) in
+/// chunks, as (order id, at, request, item, text, event data, side, tlp, named, reference prefix,
+/// reference number).
+const REBUILD_SOURCES: [(&str, &str); 3] = [
+    (
+        "request",
+        "SELECT id, created_at, id, id, body, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         ref_prefix, ref_seq, requesting_agency, requested_agency \
+         FROM requests WHERE id > $1 ORDER BY id LIMIT 1000",
+    ),
+    (
+        "comment",
+        "SELECT e.id, e.at, e.request_id, e.id, e.reason, e.data, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         CAST(NULL AS TEXT), CAST(NULL AS BIGINT), r.requesting_agency, r.requested_agency \
+         FROM request_events e JOIN requests r ON r.id = e.request_id WHERE e.event = 'comment' AND e.id > $1 ORDER BY e.id LIMIT 1000",
+    ),
+    (
+        "file",
+        "SELECT f.id, f.uploaded_at, f.request_id, f.id, f.file_name, CAST(NULL AS TEXT), f.side, f.tlp, f.named, \
+         CAST(NULL AS TEXT), CAST(NULL AS BIGINT), r.requesting_agency, r.requested_agency \
+         FROM evidence_files f JOIN requests r ON r.id = f.request_id WHERE f.id > $1 ORDER BY f.id LIMIT 1000",
+    ),
+];
+
+type SourceRow = (
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+    String,
+);
+
+/// Deletes the whole index and writes it again from the stored rows, in the order the items
+/// were created (the `doc` numbers follow it; the three sources are merged by id, UUIDv7).
+/// Reads and writes in chunks: memory stays bounded whatever the database holds. Answers
+/// (documents, target keys).
+pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
+    let backend = w.backend();
+    let wipe: &[&str] = match backend {
+        Backend::Sqlite => &[
+            "DELETE FROM search_fts",
+            "DELETE FROM search_docs",
+            "DELETE FROM search_targets",
+        ],
+        Backend::Postgres => &["DELETE FROM search_docs", "DELETE FROM search_targets"],
+    };
+    for s in wipe {
+        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+            .execute(w.conn().await?)
+            .await?;
+    }
+    let mut bufs: Vec<std::collections::VecDeque<SourceRow>> = vec![Default::default(); 3];
+    let mut cursors: Vec<Option<String>> = vec![Some(String::new()); 3];
+    let mut docs: Vec<Doc> = Vec::with_capacity(REBUILD_CHUNK);
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let (mut n_docs, mut n_keys, mut doc) = (0u64, 0u64, 0i64);
+    let mut countries: std::collections::HashMap<String, Option<String>> = Default::default();
+    loop {
+        for i in 0..3 {
+            if bufs[i].is_empty()
+                && let Some(c) = cursors[i].take()
+            {
+                let rows: Vec<SourceRow> = sqlx::query_as(REBUILD_SOURCES[i].1)
+                    .bind(c)
+                    .fetch_all(w.conn().await?)
+                    .await?;
+                cursors[i] = rows.last().map(|r| r.0.clone());
+                bufs[i].extend(rows);
+            }
+        }
+        let Some(i) = (0..3)
+            .filter(|i| !bufs[*i].is_empty())
+            .min_by(|a, b| bufs[*a][0].0.cmp(&bufs[*b][0].0))
+        else {
+            break;
+        };
+        let Some((_, at, request_id, item_id, text, data, side, tlp, named, prefix, seq, requesting, requested)) =
+            bufs[i].pop_front()
+        else {
+            break;
+        };
+        let tokens = agency_tokens(&requesting, &requested);
+        doc += 1;
+        let text = text.unwrap_or_default();
+        let d = match REBUILD_SOURCES[i].0 {
+            "request" => {
+                let draft: liaison_core::request::RequestDraft =
+                    serde_json::from_str(&text).map_err(StoreError::corrupt)?;
+                let reference = crate::reference_text(prefix.as_deref(), seq, &request_id);
+                let agency = draft.requesting_agency.to_string();
+                let country = match countries.get(&agency) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c: Option<String> = sqlx::query_scalar("SELECT jurisdiction FROM agencies WHERE id = $1")
+                            .bind(&agency)
+                            .fetch_optional(w.conn().await?)
+                            .await?;
+                        countries.insert(agency, c.clone());
+                        c
+                    }
+                };
+                for k in target_keys(&draft, country.as_deref()) {
+                    keys.push((k, request_id.clone()));
+                }
+                let terms =
+                    liaison_core::search::index_terms(&request_text(&reference, &draft.case_reference, &draft.summary))
+                        + &tokens;
+                Doc {
+                    doc,
+                    request_id,
+                    source: "request",
+                    item_id,
+                    at,
+                    side: "requesting".into(),
+                    tlp: "TLP:CLEAR".into(),
+                    named: None,
+                    terms,
+                }
+            }
+            "comment" => {
+                let data: Option<serde_json::Value> = data.as_deref().and_then(|d| serde_json::from_str(d).ok());
+                let (side, tlp, named) = comment_cols(data.as_ref());
+                Doc {
+                    doc,
+                    request_id,
+                    source: "comment",
+                    item_id,
+                    at,
+                    side,
+                    tlp,
+                    named,
+                    terms: liaison_core::search::index_terms(&text) + &tokens,
+                }
+            }
+            _ => Doc {
+                doc,
+                request_id,
+                source: "file",
+                item_id,
+                at,
+                side: side.unwrap_or_else(|| "requesting".into()),
+                tlp: tlp.unwrap_or_else(|| "TLP:AMBER+STRICT".into()),
+                named,
+                terms: liaison_core::search::index_terms(&text) + &tokens,
+            },
+        };
+        docs.push(d);
+        if docs.len() == REBUILD_CHUNK {
+            n_docs += write_docs(w, backend, &docs).await?;
+            docs.clear();
+        }
+        if keys.len() >= REBUILD_CHUNK {
+            n_keys += write_keys(w, &keys).await?;
+            keys.clear();
+        }
+    }
+    n_docs += write_docs(w, backend, &docs).await?;
+    n_keys += write_keys(w, &keys).await?;
+    Ok((n_docs, n_keys))
+}
+
+/// `(…), (…)` for `rows` rows of `width` values, each value written by `cell(row, column)`.
+fn rows_sql(rows: usize, width: usize, cell: impl Fn(usize, usize) -> String) -> String {
+    (0..rows)
+        .map(|i| format!("({})", (0..width).map(|j| cell(i, j)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A document as the rebuild and the benchmark's seeding write it.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub doc: i64,
+    pub request_id: String,
+    pub source: &'static str,
+    pub item_id: String,
+    pub at: i64,
+    pub side: String,
+    pub tlp: String,
+    pub named: Option<String>,
+    /// `index_terms` of the text.
+    pub terms: String,
+}
+
+/// Writes documents with given numbers, many rows per statement.
+pub(crate) async fn write_docs(w: &mut WriteTx, backend: Backend, docs: &[Doc]) -> Result<u64> {
+    if docs.is_empty() {
+        return Ok(0);
+    }
+    let tsv = backend == Backend::Postgres;
+    let width = if tsv { 9 } else { 8 };
+    let rows = rows_sql(docs.len(), width, |i, j| {
+        if tsv && j == 8 {
+            format!("to_tsvector('simple', ${})", i * width + j + 1)
+        } else {
+            format!("${}", i * width + j + 1)
+        }
+    });
+    let cols = if tsv {
+        "doc, request_id, source, item_id, at, side, tlp, named, tsv"
+    } else {
+        "doc, request_id, source, item_id, at, side, tlp, named"
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO search_docs ({cols}) VALUES {rows}"
+    )));
+    for d in docs {
+        q = q
+            .bind(d.doc)
+            .bind(d.request_id.clone())
+            .bind(d.source)
+            .bind(d.item_id.clone())
+            .bind(d.at)
+            .bind(d.side.clone())
+            .bind(d.tlp.clone())
+            .bind(d.named.clone());
+        if tsv {
+            q = q.bind(d.terms.clone());
+        }
+    }
+    q.execute(w.conn().await?).await?;
+    if !tsv {
+        let rows = rows_sql(docs.len(), 2, |i, j| format!("${}", i * 2 + j + 1));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO search_fts (rowid, terms) VALUES {rows}"
+        )));
+        for d in docs {
+            q = q.bind(d.doc).bind(d.terms.clone());
+        }
+        q.execute(w.conn().await?).await?;
+    }
+    Ok(docs.len() as u64)
+}
+
+/// Writes target keys, many rows per statement (duplicates of one request ignored).
+pub(crate) async fn write_keys(w: &mut WriteTx, keys: &[(String, String)]) -> Result<u64> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let rows = rows_sql(keys.len(), 2, |i, j| format!("${}", i * 2 + j + 1));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO search_targets (ident, request_id) VALUES {rows} ON CONFLICT DO NOTHING"
+    )));
+    for (k, r) in keys {
+        q = q.bind(k.clone()).bind(r.clone());
+    }
+    let r = q.execute(w.conn().await?).await?;
+    Ok(r.rows_affected())
+}
+
+impl Store {
+    /// [benchmark seeding] Writes documents and target keys with given numbers in one
+    /// transaction, as the rebuild does (the caller computed `terms` with `index_terms`).
+    pub async fn search_seed(&self, docs: Vec<Doc>, keys: Vec<(String, String)>) -> Result<()> {
+        self.writing(move |s| async move {
+            let mut w = s.write().await?;
+            let backend = w.backend();
+            for c in docs.chunks(REBUILD_CHUNK) {
+                write_docs(&mut w, backend, c).await?;
+            }
+            for c in keys.chunks(REBUILD_CHUNK) {
+                write_keys(&mut w, c).await?;
+            }
+            w.commit().await
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_pattern_matches_one_whole_name() {
+        assert_eq!(named_pattern("bob"), "%\"bob\"%");
+        assert_eq!(named_pattern("a_b"), "%\"a!_b\"%");
+    }
+}
