@@ -182,7 +182,22 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
     draft.case_reference = "FBI-2026-BROWSER".into();
     draft.summary =
         "Ransomware operators used <script>alert(1)</script> in a phishing kit hosted in the requested state".into();
+    draft.targets = vec![liaison_core::request::Target {
+        value: liaison_core::request::TargetValue::Ip {
+            address: "203.0.113.7".parse().unwrap(),
+            port: None,
+            observed_at: "2026-10-10T10:00:00Z".parse().unwrap(),
+            zone: None,
+        },
+        from: "2026-10-01T00:00:00Z".parse().unwrap(),
+        until: "2026-11-01T00:00:00Z".parse().unwrap(),
+        provider: None,
+    }];
     let r = f.node.create_request(&officer, draft, now).await.unwrap();
+    f.node
+        .comment(&officer, r.request.id, "嫌疑人通过钓鱼网站实施电信诈骗，服务器位于深圳。", None, now)
+        .await
+        .unwrap();
     let input = TransitionInput {
         to: Some(State::Submitted),
         ..Default::default()
@@ -283,6 +298,31 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         screenshot(&c, "inbox-en").await;
         click(&c, "#read-all").await;
         assert_eq!(text_of(&c, ".banner.ok").await, "Marked read.");
+
+        // Search (docs/search.md): words with their places marked, a saved search, Chinese
+        // words and an identifier look-up in the Chinese interface.
+        c.goto(&format!("{base}/search")).await.unwrap();
+        c.find(Locator::Id("s-q")).await.unwrap().send_keys("phish").await.unwrap();
+        click(&c, "#search-go").await;
+        assert_eq!(text_of(&c, "#search-count").await, "1 text matches");
+        assert_eq!(text_of(&c, "#hits mark").await, "phishing");
+        assert!(text_of(&c, "#hits").await.contains(&r.reference));
+        c.find(Locator::Id("s-name")).await.unwrap().send_keys("Phishing kits").await.unwrap();
+        click(&c, "#search-save").await;
+        assert_eq!(text_of(&c, ".banner.ok").await, "Search saved.");
+        assert!(text_of(&c, "#saved").await.contains("Phishing kits"));
+        screenshot(&c, "search-en").await;
+        click(&c, "#lang-switch").await;
+        c.goto(&format!("{base}/search?q=%E8%AF%88%E9%AA%97")).await.unwrap(); // 诈骗
+        assert_eq!(text_of(&c, "#search-count").await, "共 1 条内容匹配");
+        assert_eq!(text_of(&c, "#hits mark").await, "诈骗");
+        screenshot(&c, "search-zh").await;
+        c.goto(&format!("{base}/search?target=203.0.113.0%2F24")).await.unwrap();
+        let line = text_of(&c, "#lookup h2").await;
+        assert!(line.contains("网段 203.0.113.0/24") && line.contains("1 个请求"), "{line}");
+        assert_eq!(text_of(&c, "#lookup tbody tr td a").await, r.reference);
+        screenshot(&c, "lookup-zh").await;
+        click(&c, "#lang-switch").await;
 
         // The directory shows local times and office status.
         c.goto(&format!("{base}/requests/{}", r.reference)).await.unwrap();

@@ -151,9 +151,12 @@ pub async fn page(AxState(ui): AxState<Ui>, mut s: Session, RawQuery(raw): RawQu
                     count: c,
                     count_capped,
                 }) => {
-                    count = l
-                        .t("search.count")
-                        .replace("{}", &format!("{c}{}", if count_capped { "+" } else { "" }));
+                    count = if c == 1 {
+                        l.t("search.count_one").to_string()
+                    } else {
+                        l.t("search.count")
+                            .replace("{}", &format!("{c}{}", if count_capped { "+" } else { "" }))
+                    };
                     next = n;
                     hits = Some(
                         items
