@@ -44,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cleanup_payloads", cleanup_payloads),
     ("bulk_payloads", bulk_payloads),
     ("work_inputs", work_inputs),
+    ("search_inputs", search_inputs),
     #[cfg(feature = "service")]
     ("peer_file", peer_file),
     #[cfg(feature = "service")]
@@ -668,4 +669,70 @@ pub fn work_inputs(data: &[u8]) {
     }
     let _ = s.parse::<Sort>();
     let _ = s.parse::<Awaiting>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search (docs/search.md)
+
+/// What a user types into search: words (the query language), a text to index and snippet, and
+/// a target identifier to look up. The input's first line is the query and the identifier; the
+/// rest is the text.
+///
+/// Invariants: never panics; an accepted query has 1 to 16 terms, at least one not excluded,
+/// each with tokens; its FTS5 and `tsquery` forms contain no quote or backslash inside a token
+/// (tokens are letters and digits only); indexed terms are tokens separated by single spaces;
+/// a snippet's marks are sorted, disjoint, on char boundaries and inside its text; an accepted
+/// identifier gives keys that are non-empty, with ranges ordered, and indicator probes that
+/// read back through the clean-up module's own parser as themselves.
+pub fn search_inputs(data: &[u8]) {
+    use liaison_core::search::{index_terms, parse_query, snippet};
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (first, text) = s.split_once('\n').unwrap_or((s, s));
+    for t in index_terms(text).split(' ').filter(|t| !t.is_empty()) {
+        assert!(t.chars().all(char::is_alphanumeric), "indexed token {t:?}");
+    }
+    if let Ok(q) = parse_query(first) {
+        assert!(!q.terms.is_empty() && q.terms.len() <= 16);
+        assert!(q.terms.iter().any(|t| !t.negated));
+        for t in &q.terms {
+            assert!(!t.tokens.is_empty());
+            for tok in &t.tokens {
+                assert!(tok.chars().all(char::is_alphanumeric), "query token {tok:?}");
+            }
+        }
+        let _ = (q.to_fts5(), q.to_tsquery());
+        let sn = snippet(text, &q, 160);
+        let mut last = 0;
+        for &(a, b) in &sn.marks {
+            assert!(
+                a >= last && a < b && b <= sn.text.len(),
+                "marks {:?} in {:?}",
+                sn.marks,
+                sn.text
+            );
+            assert!(sn.text.is_char_boundary(a) && sn.text.is_char_boundary(b));
+            last = b;
+        }
+    }
+    for kind in [
+        None,
+        Some(liaison_intel::ident::IdentKind::Account),
+        Some(liaison_intel::ident::IdentKind::Phone),
+    ] {
+        if let Ok(l) = liaison_intel::ident::lookup(first, kind, Some("CN")) {
+            assert!(!l.keys.is_empty());
+            for k in &l.keys {
+                match k {
+                    liaison_intel::ident::KeyMatch::Exact(k) => assert!(!k.is_empty()),
+                    liaison_intel::ident::KeyMatch::Range { lo, hi } => assert!(lo <= hi),
+                }
+            }
+            for (k, v) in &l.indicators {
+                let back = liaison_intel::IndicatorValue::parse(*k, v).map(|x| x.to_string());
+                assert_eq!(back.as_deref(), Ok(v.as_str()), "probe {k} {v}");
+            }
+        }
+    }
 }

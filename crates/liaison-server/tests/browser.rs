@@ -195,7 +195,13 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
     }];
     let r = f.node.create_request(&officer, draft, now).await.unwrap();
     f.node
-        .comment(&officer, r.request.id, "嫌疑人通过钓鱼网站实施电信诈骗，服务器位于深圳。", None, now)
+        .comment(
+            &officer,
+            r.request.id,
+            "嫌疑人通过钓鱼网站实施电信诈骗，服务器位于深圳。",
+            None,
+            now,
+        )
         .await
         .unwrap();
     let input = TransitionInput {
@@ -302,12 +308,22 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         // Search (docs/search.md): words with their places marked, a saved search, Chinese
         // words and an identifier look-up in the Chinese interface.
         c.goto(&format!("{base}/search")).await.unwrap();
-        c.find(Locator::Id("s-q")).await.unwrap().send_keys("phish").await.unwrap();
+        c.find(Locator::Id("s-q"))
+            .await
+            .unwrap()
+            .send_keys("phish")
+            .await
+            .unwrap();
         click(&c, "#search-go").await;
         assert_eq!(text_of(&c, "#search-count").await, "1 text matches");
         assert_eq!(text_of(&c, "#hits mark").await, "phishing");
         assert!(text_of(&c, "#hits").await.contains(&r.reference));
-        c.find(Locator::Id("s-name")).await.unwrap().send_keys("Phishing kits").await.unwrap();
+        c.find(Locator::Id("s-name"))
+            .await
+            .unwrap()
+            .send_keys("Phishing kits")
+            .await
+            .unwrap();
         click(&c, "#search-save").await;
         assert_eq!(text_of(&c, ".banner.ok").await, "Search saved.");
         assert!(text_of(&c, "#saved").await.contains("Phishing kits"));
@@ -319,7 +335,10 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         screenshot(&c, "search-zh").await;
         c.goto(&format!("{base}/search?target=203.0.113.0%2F24")).await.unwrap();
         let line = text_of(&c, "#lookup h2").await;
-        assert!(line.contains("网段 203.0.113.0/24") && line.contains("1 个请求"), "{line}");
+        assert!(
+            line.contains("网段 203.0.113.0/24") && line.contains("1 个请求"),
+            "{line}"
+        );
         assert_eq!(text_of(&c, "#lookup tbody tr td a").await, r.reference);
         screenshot(&c, "lookup-zh").await;
         click(&c, "#lang-switch").await;

@@ -42,7 +42,7 @@ pub const SNIPPET_CHARS: usize = 160;
 pub const MAX_SAVED: usize = 100;
 
 /// A search as asked (see [`SEARCH_PARAMS`]); checked, not yet resolved against the directory.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchParams {
     /// Words (required for a search of texts; see docs/search.md for the syntax).
     pub q: Option<String>,
@@ -66,6 +66,28 @@ pub struct SearchParams {
     pub oldest_first: bool,
     pub cursor: Option<String>,
     pub limit: u32,
+}
+
+impl Default for SearchParams {
+    /// No words, no filters, newest first, 20 a page.
+    fn default() -> Self {
+        SearchParams {
+            q: None,
+            case_reference: None,
+            target: None,
+            target_kind: None,
+            counterpart: None,
+            kind: None,
+            states: Vec::new(),
+            owner: None,
+            from: None,
+            to: None,
+            sources: Vec::new(),
+            oldest_first: false,
+            cursor: None,
+            limit: 20,
+        }
+    }
 }
 
 /// An instant or a day (`2026-12-01`, read as its start in UTC).
@@ -94,10 +116,7 @@ impl SearchParams {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut s = SearchParams {
-            limit: 20,
-            ..Default::default()
-        };
+        let mut s = SearchParams::default();
         let mut seen: Vec<String> = Vec::new();
         for (k, v) in pairs {
             let (k, v) = (k.as_ref(), v.as_ref().trim());
@@ -225,6 +244,11 @@ impl SearchParams {
             .map(|q| parse_query(q).map_err(|e| ServiceError::invalid("q", e.to_string())))
             .transpose()
     }
+}
+
+/// What the reader typed, normalized for a reader in `country` (an error names `target`).
+fn lookup_in(raw: &str, kind: Option<IdentKind>, country: Option<&str>) -> Result<liaison_intel::ident::Lookup> {
+    liaison_intel::ident::lookup(raw, kind, country).map_err(|e| ServiceError::invalid("target", e.to_string()))
 }
 
 /// The keys of a target look-up as the store compares them.
@@ -438,7 +462,8 @@ impl Node {
         now: Timestamp,
     ) -> Result<TargetLookup> {
         require(p.role.may_read_requests(), "looking up identifiers", p)?;
-        let l = self.target_lookup_of(p, raw, kind).await?;
+        let agency = self.store.agency(p.agency).await?;
+        let l = lookup_in(raw, kind, Some(&agency.jurisdiction.to_string()))?;
         let keys = key_ranges(&l.keys);
         let ids = self
             .store
@@ -448,7 +473,7 @@ impl Node {
         let mut requests = self.store.request_summaries_by_id(&shown, now).await?;
         requests.retain(|s| crate::markings::admits_request(p, s.requesting_agency, s.requested_agency, &s.marking));
         requests.sort_by_key(|s| std::cmp::Reverse(s.id));
-        let code = self.store.agency(p.agency).await?.code;
+        let code = agency.code;
         let pairs: Vec<(String, String)> = l
             .indicators
             .iter()

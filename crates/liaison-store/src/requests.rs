@@ -933,7 +933,9 @@ impl Store {
             // each request's texts (a page fills quickly).
             let few = self.text_matches_few(q, f.visible_to).await?;
             let backend = self.backend();
-            let qp = next(&mut args, Arg::S(crate::search::render(backend, q, f.visible_to)));
+            let mut agencies: Vec<liaison_core::AgencyId> = f.visible_to.into_iter().collect();
+            agencies.extend(f.counterpart.filter(|_| f.visible_to.is_some()));
+            let qp = next(&mut args, Arg::S(crate::search::render(backend, q, &agencies)));
             let vis = match &agency_p {
                 Some(a) => {
                     let pat = next(
@@ -943,6 +945,14 @@ impl Store {
                     crate::search::doc_visible(a, &pat)
                 }
                 None => "1 = 1".to_string(),
+            };
+            let pats: Vec<(String, bool)> = if backend == crate::Backend::Sqlite && !few {
+                crate::search::like_patterns(q)
+                    .into_iter()
+                    .map(|(p, n)| (next(&mut args, Arg::S(p)), n))
+                    .collect()
+            } else {
+                Vec::new()
             };
             conds += &if few {
                 let matched = match backend {
@@ -958,7 +968,7 @@ impl Store {
                 format!(
                     " AND EXISTS (SELECT 1 FROM search_docs d JOIN requests r ON r.id = d.request_id \
                      WHERE d.request_id = requests.id AND {} AND {vis})",
-                    crate::search::doc_matches(backend, &qp)
+                    crate::search::doc_matches(backend, &qp, &pats)
                 )
             };
         }

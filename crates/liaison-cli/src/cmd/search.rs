@@ -13,7 +13,7 @@ use liaison_service::search::SearchParams;
 pub enum SearchCmd {
     /// Find words in the requests you may read: references, case references, summaries,
     /// comments and evidence file names, in English or Chinese ("quoted phrase", -excluded).
-    Find(FindArgs),
+    Find(Box<FindArgs>),
     /// Look up a target identifier (IP address or network, domain, URL, e-mail, phone,
     /// account, wallet, bank account): the requests and clean-up notices that concern it.
     Lookup {
