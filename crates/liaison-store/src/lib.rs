@@ -57,7 +57,7 @@ pub use federation::{
     Effect, FedWrites, IncomingRecord, KeyRotationWrites, LeafRecord, LinkRecovery, OutboxItem, PeerPin,
 };
 pub use requests::{Arg as ListingArg, Escalation, Listed, RefSpec, StatsRow, TransitionRecord, reference_text};
-pub use search::{Doc as SearchDoc, DocHit, DocSearch, FEW_MATCHES};
+pub use search::{DocHit, DocSearch, FEW_MATCHES};
 pub use users::AUTH_CACHE_TTL;
 pub use work::{Delivery, Lapsed, NewDelivery, NewNotification, Reminder, event_id_floor};
 
