@@ -254,19 +254,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
     let agency_id = json!({"type": "string", "format": "uuid", "description": "Agency id"});
 
     // ----- requests ------------------------------------------------------------------------
-    let ident_kind = enum_of([
-        "ip",
-        "network",
-        "domain",
-        "url",
-        "email",
-        "phone",
-        "account",
-        "wallet",
-        "bank",
-        "file_hash",
-        "asn",
-    ]);
+    let ident_kind = enum_of(liaison_intel::ident::IdentKind::ALL.iter().map(|k| k.as_str()));
     let list_params = vec![
         json!({"name": "state", "in": "query", "required": false, "style": "form", "explode": false,
                "description": "Only requests in one of these states (comma-separated)", "schema": array(schema_ref("State"))}),

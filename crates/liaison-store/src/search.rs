@@ -498,25 +498,17 @@ impl Store {
         let a = next(&mut args, Arg::S(s.agency.to_string()));
         let pat = next(&mut args, Arg::S(named_pattern(s.user)));
         let mut conds = doc_visible(&a, &pat);
-        if !s.sources.is_empty() {
-            let ps: Vec<String> = s
-                .sources
-                .iter()
-                .map(|x| next(&mut args, Arg::S(x.as_str().to_string())))
-                .collect();
-            conds += &format!(" AND d.source IN ({})", ps.join(", "));
-        }
-        if let Some(k) = s.kind {
-            conds += &format!(" AND r.kind = {}", next(&mut args, Arg::S(k.as_str().to_string())));
-        }
-        if !s.states.is_empty() {
-            let ps: Vec<String> = s
-                .states
-                .iter()
-                .map(|x| next(&mut args, Arg::S(x.as_str().to_string())))
-                .collect();
-            conds += &format!(" AND r.state IN ({})", ps.join(", "));
-        }
+        // `col IN (…)` over the values, nothing when there are none.
+        let in_list = |args: &mut Vec<Arg>, col: &str, values: Vec<&str>| -> String {
+            if values.is_empty() {
+                return String::new();
+            }
+            let ps: Vec<String> = values.into_iter().map(|v| next(args, Arg::S(v.to_string()))).collect();
+            format!(" AND {col} IN ({})", ps.join(", "))
+        };
+        conds += &in_list(&mut args, "d.source", s.sources.iter().map(|x| x.as_str()).collect());
+        conds += &in_list(&mut args, "r.kind", s.kind.iter().map(|k| k.as_str()).collect());
+        conds += &in_list(&mut args, "r.state", s.states.iter().map(|x| x.as_str()).collect());
         if let Some(c) = s.counterpart {
             let cp = next(&mut args, Arg::S(c.to_string()));
             conds += &format!(
