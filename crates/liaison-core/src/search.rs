@@ -432,15 +432,38 @@ impl Query {
         self.terms.iter().filter(|t| t.negated && !t.tokens.is_empty())
     }
 
+    /// The prefix tokens of the query: the last token of every term that matches by its
+    /// beginning. A store can look up the indexed words each one starts and pass them to
+    /// [`Query::to_fts5_with`] and [`Query::to_tsquery_with`] (an index reads the lists of a
+    /// few named words faster than it gathers every word under a prefix).
+    pub fn prefixes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .terms
+            .iter()
+            .filter(|t| t.last_is_prefix)
+            .filter_map(|t| t.tokens.last().map(String::as_str))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The search as an SQLite FTS5 `MATCH` expression, for a column holding [`index_terms`]:
     /// each term a quoted phrase (`"t1 t2"`, with `*` after it when the last token is a prefix),
     /// positive terms joined by ` AND `, excluded ones appended as ` NOT "…"`. Pass it as a bound
     /// parameter. A query from [`parse_query`] always has a positive term; for one built by hand
     /// without, the result is not a valid expression.
     pub fn to_fts5(&self) -> String {
-        fn phrase(out: &mut String, t: &Term) {
+        self.to_fts5_with(&Expansions::new())
+    }
+
+    /// [`Query::to_fts5`] with the prefixes found in `words` replaced by the indexed words they
+    /// start: `"t1 t2"*` becomes `("t1 w1" OR "t1 w2")`. A prefix mapped to no word is left as a
+    /// prefix (the caller decides what a word that matches nothing means).
+    pub fn to_fts5_with(&self, words: &Expansions) -> String {
+        fn quoted(out: &mut String, toks: &[String], last: &str) {
             out.push('"');
-            for (i, tok) in t.tokens.iter().enumerate() {
+            for (i, tok) in toks.iter().map(String::as_str).chain(std::iter::once(last)).enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
@@ -448,8 +471,28 @@ impl Query {
                 out.push_str(&tok.replace('"', "\"\""));
             }
             out.push('"');
-            if t.last_is_prefix {
-                out.push('*');
+        }
+        fn phrase(out: &mut String, t: &Term, words: &Expansions) {
+            let Some((last, rest)) = t.tokens.split_last() else {
+                return;
+            };
+            match words.get(last.as_str()).filter(|w| t.last_is_prefix && !w.is_empty()) {
+                Some(alts) => {
+                    out.push('(');
+                    for (i, w) in alts.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(" OR ");
+                        }
+                        quoted(out, rest, w);
+                    }
+                    out.push(')');
+                }
+                None => {
+                    quoted(out, rest, last);
+                    if t.last_is_prefix {
+                        out.push('*');
+                    }
+                }
             }
         }
         let mut out = String::new();
@@ -457,11 +500,11 @@ impl Query {
             if i > 0 {
                 out.push_str(" AND ");
             }
-            phrase(&mut out, t);
+            phrase(&mut out, t, words);
         }
         for t in self.negative() {
             out.push_str(" NOT ");
-            phrase(&mut out, t);
+            phrase(&mut out, t, words);
         }
         out
     }
@@ -471,19 +514,46 @@ impl Query {
     /// prefix), the tokens of a term joined by ` <-> ` in parentheses, terms joined by ` & `,
     /// excluded terms as `!( … )`.
     pub fn to_tsquery(&self) -> String {
-        fn group(out: &mut String, t: &Term) {
+        self.to_tsquery_with(&Expansions::new())
+    }
+
+    /// [`Query::to_tsquery`] with the prefixes found in `words` replaced by the indexed words
+    /// they start: `('t1' <-> 't2':*)` becomes `('t1' <-> ('w1' | 'w2'))`.
+    pub fn to_tsquery_with(&self, words: &Expansions) -> String {
+        fn lexeme(out: &mut String, tok: &str) {
+            out.push('\'');
+            // Never needed for tokenizer output; keeps hand-built terms well formed.
+            out.push_str(&tok.replace('\\', "\\\\").replace('\'', "''"));
+            out.push('\'');
+        }
+        fn group(out: &mut String, t: &Term, words: &Expansions) {
             out.push('(');
             let n = t.tokens.len();
             for (i, tok) in t.tokens.iter().enumerate() {
                 if i > 0 {
                     out.push_str(" <-> ");
                 }
-                out.push('\'');
-                // Never needed for tokenizer output; keeps hand-built terms well formed.
-                out.push_str(&tok.replace('\\', "\\\\").replace('\'', "''"));
-                out.push('\'');
-                if t.last_is_prefix && i + 1 == n {
-                    out.push_str(":*");
+                let last = i + 1 == n;
+                match words
+                    .get(tok.as_str())
+                    .filter(|w| last && t.last_is_prefix && !w.is_empty())
+                {
+                    Some(alts) => {
+                        out.push('(');
+                        for (j, w) in alts.iter().enumerate() {
+                            if j > 0 {
+                                out.push_str(" | ");
+                            }
+                            lexeme(out, w);
+                        }
+                        out.push(')');
+                    }
+                    None => {
+                        lexeme(out, tok);
+                        if t.last_is_prefix && last {
+                            out.push_str(":*");
+                        }
+                    }
                 }
             }
             out.push(')');
@@ -493,18 +563,22 @@ impl Query {
             if !out.is_empty() {
                 out.push_str(" & ");
             }
-            group(&mut out, t);
+            group(&mut out, t, words);
         }
         for t in self.negative() {
             if !out.is_empty() {
                 out.push_str(" & ");
             }
             out.push('!');
-            group(&mut out, t);
+            group(&mut out, t, words);
         }
         out
     }
 }
+
+/// For some prefix tokens of a query, the indexed words each one starts (see
+/// [`Query::prefixes`]).
+pub type Expansions = std::collections::BTreeMap<String, Vec<String>>;
 
 /// A highlighted excerpt of a text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -1239,5 +1313,27 @@ mod tests {
             }
         }
         assert!(found > 100, "{found}");
+    }
+
+    #[test]
+    fn prefixes_are_replaced_by_the_words_they_start() {
+        let query = q("phish \"money mu\" e-mai 诈骗 -spa");
+        assert_eq!(query.prefixes(), ["mai", "phish", "spa"]);
+        let mut words = Expansions::new();
+        words.insert("phish".into(), vec!["phish".into(), "phishing".into()]);
+        words.insert("mai".into(), vec!["mail".into()]);
+        words.insert("spa".into(), vec!["spam".into(), "spain".into()]);
+        assert_eq!(
+            query.to_fts5_with(&words),
+            "(\"phish\" OR \"phishing\") AND \"money mu\" AND (\"e mail\") AND \"诈骗\" NOT (\"spam\" OR \"spain\")"
+        );
+        assert_eq!(
+            query.to_tsquery_with(&words),
+            "(('phish' | 'phishing')) & ('money' <-> 'mu') & ('e' <-> ('mail')) & ('诈骗') & !(('spam' | 'spain'))"
+        );
+        // Without expansions (or with none found) a prefix stays a prefix.
+        assert_eq!(query.to_fts5_with(&Expansions::new()), query.to_fts5());
+        words.insert("phish".into(), vec![]);
+        assert!(query.to_tsquery_with(&words).starts_with("('phish':*)"));
     }
 }

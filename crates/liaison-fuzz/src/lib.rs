@@ -703,6 +703,24 @@ pub fn search_inputs(data: &[u8]) {
             }
         }
         let _ = (q.to_fts5(), q.to_tsquery());
+        // Every prefix replaced by the indexed tokens of the text it starts (as a store would).
+        let indexed = index_terms(text);
+        let words: liaison_core::search::Expansions = q
+            .prefixes()
+            .into_iter()
+            .map(|p| {
+                let mut w: Vec<String> = indexed
+                    .split(' ')
+                    .filter(|t| t.starts_with(p))
+                    .map(str::to_string)
+                    .collect();
+                w.sort();
+                w.dedup();
+                (p.to_string(), w)
+            })
+            .collect();
+        let (fts5, tsq) = (q.to_fts5_with(&words), q.to_tsquery_with(&words));
+        assert!(!fts5.is_empty() && !tsq.is_empty());
         let sn = snippet(text, &q, 160);
         let mut last = 0;
         for &(a, b) in &sn.marks {

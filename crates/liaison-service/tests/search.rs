@@ -646,3 +646,93 @@ async fn search_sees_exactly_what_the_markings_let_through() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_walks_the_index_in_windows_on_every_backend() {
+    for node in fixtures::nodes_on_every_backend().await.unwrap() {
+        let f = TwoAgencies::on(node).await.unwrap();
+        windows_periods_and_prefixes(&f).await;
+    }
+}
+
+/// More texts than the smallest window of a PostgreSQL search (1,024, docs/search.md), one a
+/// minute: pages, counts, both orders and periods come out the same as one pass over every
+/// text would give, whichever windows the matches fall in; prefixes are replaced by the words
+/// they start, and a prefix that starts none matches nothing (or, excluded, excludes nothing).
+async fn windows_periods_and_prefixes(f: &TwoAgencies) {
+    const N: i64 = 1100;
+    let n = &f.node;
+    let officer = f.who("FBI", Role::Officer);
+    let base = t("2026-11-02T00:00:00Z");
+    let mut d = f.draft(RequestKind::SubscriberInformation);
+    d.summary = "Window walk".into();
+    let id = n.create_request(officer, d, base).await.unwrap().request.id;
+    for i in 0..N {
+        let text = if i % 97 == 0 {
+            format!("needle {i} haystack")
+        } else {
+            format!("haystack {i}")
+        };
+        let at = base.checked_add(jiff::SignedDuration::from_mins(i)).unwrap();
+        n.comment(officer, id, &text, None, at).await.unwrap();
+    }
+    let minute = |at: Timestamp| at.duration_since(base).as_secs() / 60;
+    // Every page of `q` (`limit` hits a page): the minutes of the hits, and the first count.
+    let walk = |q: String, limit: u32| async move {
+        let mut sp = params(&q);
+        sp.limit = limit;
+        let (mut out, mut count) = (Vec::new(), None);
+        loop {
+            let page = n.search(officer, &sp, Timestamp::now()).await.unwrap();
+            count.get_or_insert((page.count, page.count_capped));
+            out.extend(
+                page.items
+                    .iter()
+                    .filter(|h| h.source == SearchSource::Comment)
+                    .map(|h| minute(h.at)),
+            );
+            assert!(out.len() <= N as usize, "the cursor does not advance");
+            match page.next {
+                Some(c) => sp.cursor = Some(c),
+                None => break,
+            }
+        }
+        (out, count.unwrap_or_default())
+    };
+    let needles: Vec<i64> = (0..N).filter(|i| i % 97 == 0).collect();
+    let newest: Vec<i64> = needles.iter().rev().copied().collect();
+    assert_eq!(walk("needle".into(), 5).await, (newest.clone(), (12, false)));
+    assert_eq!(walk("needl".into(), 5).await, (newest.clone(), (12, false)), "a prefix");
+    assert_eq!(
+        walk("q=needle&sort=oldest".into(), 5).await,
+        (needles.clone(), (12, false))
+    );
+    assert_eq!(
+        walk("needle -zzqnothing".into(), 20).await,
+        (newest.clone(), (12, false))
+    );
+    assert_eq!(walk("needle zzqnothing".into(), 20).await, (vec![], (0, false)));
+    assert_eq!(walk("needle -haystack".into(), 20).await, (vec![], (0, false)));
+    let (first, count) = {
+        let mut sp = params("haystack -needle");
+        sp.limit = 3;
+        let page = n.search(officer, &sp, Timestamp::now()).await.unwrap();
+        (
+            page.items.iter().map(|h| minute(h.at)).collect::<Vec<_>>(),
+            (page.count, page.count_capped),
+        )
+    };
+    assert_eq!(first, [1099, 1098, 1097]);
+    assert_eq!(count, (1000, true), "the count stops at 1,000");
+    // A period: minutes 100 to 499.
+    let from = base.checked_add(jiff::SignedDuration::from_mins(100)).unwrap();
+    let to = base.checked_add(jiff::SignedDuration::from_mins(500)).unwrap();
+    let q = format!("q=needle&from={from}&to={to}");
+    assert_eq!(walk(q.clone(), 2).await, (vec![485, 388, 291, 194], (4, false)));
+    assert_eq!(
+        walk(format!("{q}&sort=oldest"), 3).await,
+        (vec![194, 291, 388, 485], (4, false))
+    );
+    let later = base.checked_add(jiff::SignedDuration::from_hours(100)).unwrap();
+    assert_eq!(walk(format!("q=needle&from={later}"), 3).await, (vec![], (0, false)));
+}

@@ -394,6 +394,10 @@ async fn checkpointer(file: PathBuf) {
 /// Readers only: the write connection keeps the default (see [`Store::open`]).
 async fn postgres_settings(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
     conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+    // Just-in-time compilation pays off for long analytical queries, not for these: a
+    // listing the planner costed above `jit_above_cost` spent 117 ms of 554 compiling
+    // (bench/search/README.md).
+    conn.execute("SET jit = off").await?;
     Ok(())
 }
 

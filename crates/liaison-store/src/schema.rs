@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (22, "work-queues", crate::work::MIGRATION_22),
     (23, "queue-indexes", crate::work::MIGRATION_23),
     (24, "search", crate::search::MIGRATION_24),
+    (25, "search-windows", crate::search::MIGRATION_25),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,
@@ -241,13 +242,17 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
             }
         }
         if *version == 24 {
+            // The index is filled by migration 25 (which runs next), in the form it defines.
             crate::search::create_text_index(&mut w).await?;
+        }
+        if *version == 25 {
+            crate::search::create_windows(&mut w).await?;
             let (docs, keys) = crate::search::rebuild_in(&mut w).await?;
             if docs > 0 {
                 tracing::info!(
                     docs,
                     keys,
-                    "schema migration 24: existing requests, comments and files indexed for search"
+                    "schema migration 25: existing requests, comments and files indexed for search"
                 );
             }
         }

@@ -156,6 +156,14 @@ const DAY: i64 = seed::DAY;
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    // The store's progress lines (the index rebuild) on stderr; RUST_LOG overrides.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("liaison_store=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let db = Db::resolve(args.database_url.clone(), args.postgres).await?;
     eprintln!("database: {}", db.url);
     let result = run(&args, &db).await;
@@ -1024,16 +1032,38 @@ async fn explain(
 ) -> Result<()> {
     let pg = !db.url.starts_with("sqlite:");
     println!();
-    println!("plans of the listings (the SQL of Node::search is private to the store: not shown)");
+    println!("plans of the searches (the first query of a page: on PostgreSQL its newest window) and the listings");
     for c in cases {
-        let Op::List { q, target } = &c.op else {
-            continue;
-        };
         let r = &readers[c.reader];
-        let mut f = list_filter(node, &r.p, q.as_deref(), target.as_deref()).await?;
-        // What `Node::list` adds: the reader's agency.
-        f.visible_to = Some(r.p.agency);
-        let (sql, args) = store.listing_sql(&f).await?;
+        let (sql, args) = match &c.op {
+            Op::List { q, target } => {
+                let mut f = list_filter(node, &r.p, q.as_deref(), target.as_deref()).await?;
+                // What `Node::list` adds: the reader's agency.
+                f.visible_to = Some(r.p.agency);
+                store.listing_sql(&f).await?
+            }
+            Op::Search(params) => {
+                let Some(q) = params.query()? else {
+                    continue;
+                };
+                let counterpart = match &params.counterpart {
+                    Some(code) => Some(agency_id(pool, code).await?),
+                    None => None,
+                };
+                let ds = DocSearch {
+                    sources: &params.sources,
+                    states: &params.states,
+                    counterpart,
+                    from: params.from,
+                    to: params.to,
+                    oldest_first: params.oldest_first,
+                    after_doc: params.cursor.as_deref().and_then(|c| c.parse().ok()),
+                    ..doc_search(&r.p, &q)
+                };
+                store.search_page_sql(&ds).await?
+            }
+            _ => continue,
+        };
         let plan_sql = if pg {
             format!("EXPLAIN (ANALYZE, BUFFERS) {sql}")
         } else {
