@@ -123,6 +123,9 @@ pub struct Store {
     /// Where a listing filtered by words switches from "start from the matches" to "walk and
     /// test" (see [`search::FEW_MATCHES`]; tests and benchmarks lower it to exercise both).
     few_matches: Arc<std::sync::atomic::AtomicU64>,
+    /// PostgreSQL: the agency tokens most texts carry, from the statistics, and when they
+    /// were read (see `Store::narrowing`).
+    common_agencies: Arc<std::sync::Mutex<Option<search::CommonAgencies>>>,
 }
 
 /// A thread with a runtime of its own, for write transactions. The write lock's holder
@@ -257,6 +260,7 @@ impl Store {
             sqlite_path: health::sqlite_file(url),
             integrity: Default::default(),
             few_matches: Arc::new(std::sync::atomic::AtomicU64::new(search::FEW_MATCHES)),
+            common_agencies: Default::default(),
         };
         schema::migrate(&store).await?;
         if let (Some(t), Some(file)) = (&store.write_thread, &store.sqlite_path) {

@@ -939,6 +939,7 @@ impl Store {
             let backend = self.backend();
             let mut agencies: Vec<liaison_core::AgencyId> = f.visible_to.into_iter().collect();
             agencies.extend(f.counterpart.filter(|_| f.visible_to.is_some()));
+            let agencies = self.narrowing(&agencies).await?;
             let qp = next(&mut args, Arg::S(crate::search::render(backend, &p, &agencies, None)));
             let vis = match &agency_p {
                 Some(a) => {

@@ -466,6 +466,28 @@ pub(crate) fn render(backend: Backend, p: &Prepared, agencies: &[AgencyId], wind
     }
 }
 
+/// PostgreSQL: the conditions "`d` carries these tokens" (agency or window tokens, or one
+/// alternative of several `|`-joined), one `tsv @@` each with its placeholder from `next`.
+/// Apart, not `&`-joined into the words' query: the GIN index then reads each as a scan key
+/// of its own and skips every key ahead to where the others are (a window starting at text
+/// 5,767,168 makes the others jump there), where within one query it walks the rarest
+/// token's whole list (180,000 texts of a partner agency: 41 ms for a window, 2.7 ms apart).
+pub(crate) fn pg_token_conds(tokens: &[String], mut next: impl FnMut(String) -> String) -> String {
+    tokens
+        .iter()
+        .map(|t| format!(" AND d.tsv @@ to_tsquery('simple', {})", next(t.clone())))
+        .collect()
+}
+
+/// The agency tokens most texts carry (PostgreSQL) and when they were read.
+pub(crate) type CommonAgencies = (std::time::Instant, std::sync::Arc<Vec<String>>);
+
+/// How long the list of agency tokens most texts carry is used before it is read again.
+pub(crate) const COMMON_AGENCIES_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The share of texts above which an agency's token is left out of a query (PostgreSQL).
+pub(crate) const COMMON_AGENCY_SHARE: f64 = 0.3;
+
 /// The most indexed words a prefix is replaced by ([`Store::prepare`]); a prefix that starts
 /// more stays a prefix.
 pub const MAX_EXPANSION: usize = 64;
@@ -479,6 +501,8 @@ pub(crate) struct Prepared {
     pub words: Expansions,
     /// A required prefix starts no indexed word: nothing matches.
     pub empty: bool,
+    /// The agencies whose tokens the query adds (see [`Store::narrowing`]).
+    pub agencies: Vec<AgencyId>,
 }
 
 /// A part of the documents, as a range of `doc` numbers (`lo` included, `hi` not) and the
@@ -550,7 +574,7 @@ impl Store {
     /// with one more than the page when another follows.
     pub async fn search_page(&self, s: &DocSearch<'_>) -> Result<Vec<DocHit>> {
         let take = u64::from(s.limit.clamp(1, 200)) + 1;
-        let p = self.prepare(s.query).await?;
+        let p = self.prepare_for(s).await?;
         let Some(range) = self.doc_range(s, true).await? else {
             return Ok(Vec::new());
         };
@@ -583,7 +607,7 @@ impl Store {
     pub async fn search_count(&self, s: &DocSearch<'_>, cap: u64) -> Result<u64> {
         let mut s = s.clone();
         s.after_doc = None;
-        let p = self.prepare(s.query).await?;
+        let p = self.prepare_for(&s).await?;
         let Some(range) = self.doc_range(&s, true).await? else {
             return Ok(0);
         };
@@ -609,10 +633,57 @@ impl Store {
     /// [benchmarks] The SQL and arguments of the first query of a page of `s` (for EXPLAIN):
     /// on PostgreSQL, its newest (or oldest) window.
     pub async fn search_page_sql(&self, s: &DocSearch<'_>) -> Result<(String, Vec<Arg>)> {
-        let p = self.prepare(s.query).await?;
+        let p = self.prepare_for(s).await?;
         let range = self.doc_range(s, true).await?.unwrap_or((Some(0), Some(0)));
         let w = self.windows(s, range).await?.into_iter().next().unwrap_or_default();
         Ok(self.search_sql(s, &p, &w, Some(u64::from(s.limit.clamp(1, 200)) + 1)))
+    }
+
+    /// The agencies of `agencies` whose token narrows a query. On PostgreSQL a token that most
+    /// texts carry (the node's own agency, on a node that hosts one) narrows nothing, and the
+    /// GIN index reads its whole list to intersect it (25 ms at 6,000,000 texts); the
+    /// statistics of `search_docs.tsv` tell which tokens those are (read again every
+    /// [`COMMON_AGENCIES_TTL`]). Leaving a token out never changes a result: who may see a text
+    /// is decided in SQL.
+    pub(crate) async fn narrowing(&self, agencies: &[AgencyId]) -> Result<Vec<AgencyId>> {
+        if self.backend() == Backend::Sqlite || agencies.is_empty() {
+            return Ok(agencies.to_vec());
+        }
+        let cached = self
+            .common_agencies
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|(at, _)| at.elapsed() < COMMON_AGENCIES_TTL)
+            .map(|(_, v)| v);
+        let common = match cached {
+            Some(v) => v,
+            None => {
+                let rows: Vec<(String, f64)> = sqlx::query_as(
+                    "SELECT u.e, CAST(u.f AS DOUBLE PRECISION) FROM pg_stats s, \
+                     LATERAL unnest(CAST(CAST(s.most_common_elems AS TEXT) AS TEXT[]), s.most_common_elem_freqs) AS u(e, f) \
+                     WHERE s.schemaname = current_schema() AND s.tablename = 'search_docs' AND s.attname = 'tsv' \
+                     AND u.e LIKE 'zzag%' AND u.f IS NOT NULL",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let v: std::sync::Arc<Vec<String>> = std::sync::Arc::new(
+                    rows.into_iter()
+                        .filter(|(_, f)| *f >= COMMON_AGENCY_SHARE)
+                        .map(|(e, _)| e)
+                        .collect(),
+                );
+                if let Ok(mut c) = self.common_agencies.lock() {
+                    *c = Some((std::time::Instant::now(), v.clone()));
+                }
+                v
+            }
+        };
+        Ok(agencies
+            .iter()
+            .copied()
+            .filter(|a| !common.contains(&agency_token(*a)))
+            .collect())
     }
 
     /// `q` made ready for the index: each prefix that starts at most [`MAX_EXPANSION`] indexed
@@ -641,7 +712,22 @@ impl Store {
         let q = Query {
             terms: q.terms.iter().filter(|t| !(t.negated && none(t))).cloned().collect(),
         };
-        Ok(Prepared { q, words, empty })
+        Ok(Prepared {
+            q,
+            words,
+            empty,
+            agencies: Vec::new(),
+        })
+    }
+
+    /// [`Store::prepare`] for the search `s`: with the tokens of its reader's agency and its
+    /// counterpart, where they narrow.
+    async fn prepare_for(&self, s: &DocSearch<'_>) -> Result<Prepared> {
+        let mut p = self.prepare(s.query).await?;
+        let mut agencies = vec![s.agency];
+        agencies.extend(s.counterpart);
+        p.agencies = self.narrowing(&agencies).await?;
+        Ok(p)
     }
 
     /// The documents a search may find, as a range of `doc` numbers (`None`: no document):
@@ -757,12 +843,20 @@ impl Store {
             args.push(a);
             format!("${}", args.len())
         };
-        let mut agencies = vec![s.agency];
-        agencies.extend(s.counterpart);
-        let qp = next(&mut args, Arg::S(render(backend, p, &agencies, w.token.as_deref())));
+        let (qp, tokens) = match backend {
+            Backend::Sqlite => (render(backend, p, &p.agencies, w.token.as_deref()), Vec::new()),
+            Backend::Postgres => {
+                let mut t: Vec<String> = p.agencies.iter().map(|a| format!("'{}'", agency_token(*a))).collect();
+                t.extend(w.token.as_ref().map(|w| format!("'{w}'")));
+                (render(backend, p, &[], None), t)
+            }
+        };
+        let qp = next(&mut args, Arg::S(qp));
+        let token_conds = pg_token_conds(&tokens, |t| next(&mut args, Arg::S(t)));
         let a = next(&mut args, Arg::S(s.agency.to_string()));
         let pat = next(&mut args, Arg::S(named_pattern(s.user)));
         let mut conds = doc_visible(&a, &pat);
+        conds += &token_conds;
         // `col IN (…)` over the values, nothing when there are none.
         let in_list = |args: &mut Vec<Arg>, col: &str, values: Vec<&str>| -> String {
             if values.is_empty() {
@@ -851,7 +945,7 @@ impl Store {
         }
         let few = self.few_matches.load(std::sync::atomic::Ordering::Relaxed);
         let backend = self.backend();
-        let agencies: Vec<AgencyId> = agency.into_iter().collect();
+        let agencies = self.narrowing(&agency.into_iter().collect::<Vec<_>>()).await?;
         if backend == Backend::Sqlite {
             let sql = format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH $1 LIMIT {}) AS m",
@@ -884,16 +978,23 @@ impl Store {
         );
         // At most `few` in all: at most this many in the sample (all of them when it is all).
         let limit = (u128::from(few) * u128::from(sampled)).div_ceil(u128::from(all.max(1)));
-        let query = format!("({}) & ({})", render(backend, p, &agencies, None), tokens.join(" | "));
+        let mut token_list: Vec<String> = agencies.iter().map(|a| format!("'{}'", agency_token(*a))).collect();
+        token_list.push(tokens.join(" | "));
+        let mut binds = vec![render(backend, p, &[], None)];
+        let conds = pg_token_conds(&token_list, |t| {
+            binds.push(t);
+            format!("${}", binds.len())
+        });
         let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM search_docs WHERE tsv @@ to_tsquery('simple', $1) AND doc >= $2 LIMIT {}) AS m",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE d.tsv @@ to_tsquery('simple', $1){conds} \
+             AND d.doc >= {start} LIMIT {}) AS m",
             limit + 1
         );
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(query)
-            .bind(start)
-            .fetch_one(&self.pool)
-            .await?;
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            query = query.bind(b);
+        }
+        let n: i64 = query.fetch_one(&self.pool).await?;
         Ok(u128::try_from(n).unwrap_or(u128::MAX) <= limit)
     }
 

@@ -1169,7 +1169,7 @@ async fn index_parts(pool: &AnyPool, sqlite: bool) -> Vec<(String, i64)> {
          GROUP BY name ORDER BY name"
     } else {
         "SELECT t, CAST(pg_total_relation_size(CAST(t AS regclass)) AS BIGINT) \
-         FROM (VALUES ('search_docs'), ('search_targets')) AS v(t)"
+         FROM (VALUES ('search_docs'), ('search_targets'), ('search_vocab'), ('search_spans')) AS v(t)"
     };
     match sqlx::query_as::<_, (String, i64)>(sql).fetch_all(pool).await {
         Ok(rows) => rows,
