@@ -384,10 +384,7 @@ impl Node {
             limit: params.limit.max(1),
             requests: target_ids.as_deref(),
         };
-        let (hits, count) = tokio::try_join!(
-            self.store.search_page(&ds),
-            self.store.search_count(&ds, SearchPage::CAP)
-        )?;
+        let (hits, count) = self.store.search_page_and_count(&ds, SearchPage::CAP).await?;
         let limit = ds.limit.clamp(1, 200) as usize;
         let more = hits.len() > limit;
         let hits = &hits[..hits.len().min(limit)];

@@ -505,6 +505,18 @@ pub(crate) struct Prepared {
     pub agencies: Vec<AgencyId>,
 }
 
+/// A range of `doc` numbers: `lo` included, `hi` not (`None`: unbounded).
+pub(crate) type DocRange = (Option<i64>, Option<i64>);
+
+/// `range` narrowed to what follows the cursor of `s` (in its order).
+fn after_cursor(s: &DocSearch<'_>, (lo, hi): DocRange) -> DocRange {
+    match (s.after_doc, s.oldest_first) {
+        (None, _) => (lo, hi),
+        (Some(c), true) => (Some(lo.map_or(c + 1, |l| l.max(c + 1))), hi),
+        (Some(c), false) => (lo, Some(hi.map_or(c, |h| h.min(c)))),
+    }
+}
+
 /// A part of the documents, as a range of `doc` numbers (`lo` included, `hi` not) and the
 /// token of the window that holds the range, when there is one.
 #[derive(Debug, Clone, Default)]
@@ -573,17 +585,35 @@ impl Store {
     /// One page of documents matching `s` that the reader may see, newest (or oldest) first,
     /// with one more than the page when another follows.
     pub async fn search_page(&self, s: &DocSearch<'_>) -> Result<Vec<DocHit>> {
-        let take = u64::from(s.limit.clamp(1, 200)) + 1;
         let p = self.prepare_for(s).await?;
-        let Some(range) = self.doc_range(s, true).await? else {
+        let period = self.period_range(s).await?;
+        self.page_in(s, &p, period).await
+    }
+
+    /// How many documents match `s` for its reader, counting at most `cap`.
+    pub async fn search_count(&self, s: &DocSearch<'_>, cap: u64) -> Result<u64> {
+        let p = self.prepare_for(s).await?;
+        let period = self.period_range(s).await?;
+        self.count_in(s, &p, period, cap).await
+    }
+
+    /// [`Store::search_page`] and [`Store::search_count`] together, side by side, with the
+    /// query prepared and the period read once.
+    pub async fn search_page_and_count(&self, s: &DocSearch<'_>, cap: u64) -> Result<(Vec<DocHit>, u64)> {
+        let p = self.prepare_for(s).await?;
+        let period = self.period_range(s).await?;
+        tokio::try_join!(self.page_in(s, &p, period), self.count_in(s, &p, period, cap))
+    }
+
+    /// A page of `s` (see [`Store::search_page`]) within `period` (from [`Store::period_range`]).
+    async fn page_in(&self, s: &DocSearch<'_>, p: &Prepared, period: Option<DocRange>) -> Result<Vec<DocHit>> {
+        let take = u64::from(s.limit.clamp(1, 200)) + 1;
+        let (Some(range), false) = (period, p.empty) else {
             return Ok(Vec::new());
         };
-        if p.empty {
-            return Ok(Vec::new());
-        }
         let mut hits = Vec::new();
-        for w in self.windows(s, range).await? {
-            let (sql, args) = self.search_sql(s, &p, &w, Some(take - hits.len() as u64));
+        for w in self.windows(s, after_cursor(s, range)).await? {
+            let (sql, args) = self.search_sql(s, p, &w, Some(take - hits.len() as u64));
             let rows = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                 .fetch_all(&self.pool)
                 .await?;
@@ -603,20 +633,15 @@ impl Store {
         Ok(hits)
     }
 
-    /// How many documents match `s` for its reader, counting at most `cap`.
-    pub async fn search_count(&self, s: &DocSearch<'_>, cap: u64) -> Result<u64> {
-        let mut s = s.clone();
-        s.after_doc = None;
-        let p = self.prepare_for(&s).await?;
-        let Some(range) = self.doc_range(&s, true).await? else {
+    /// The capped count of `s` (see [`Store::search_count`]; its cursor plays no part) within
+    /// `period`.
+    async fn count_in(&self, s: &DocSearch<'_>, p: &Prepared, period: Option<DocRange>, cap: u64) -> Result<u64> {
+        let (Some(range), false) = (period, p.empty) else {
             return Ok(0);
         };
-        if p.empty {
-            return Ok(0);
-        }
         let mut n = 0u64;
-        for w in self.windows(&s, range).await? {
-            let (sql, args) = self.search_sql(&s, &p, &w, None);
+        for w in self.windows(s, range).await? {
+            let (sql, args) = self.search_sql(s, p, &w, None);
             let sql = format!("SELECT COUNT(*) FROM ({sql} LIMIT {}) AS m", cap - n);
             let c: i64 = crate::requests::bind_any(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                 .fetch_one(&self.pool)
@@ -634,7 +659,10 @@ impl Store {
     /// on PostgreSQL, its newest (or oldest) window.
     pub async fn search_page_sql(&self, s: &DocSearch<'_>) -> Result<(String, Vec<Arg>)> {
         let p = self.prepare_for(s).await?;
-        let range = self.doc_range(s, true).await?.unwrap_or((Some(0), Some(0)));
+        let range = self
+            .period_range(s)
+            .await?
+            .map_or((Some(0), Some(0)), |r| after_cursor(s, r));
         let w = self.windows(s, range).await?.into_iter().next().unwrap_or_default();
         Ok(self.search_sql(s, &p, &w, Some(u64::from(s.limit.clamp(1, 200)) + 1)))
     }
@@ -731,31 +759,19 @@ impl Store {
     }
 
     /// The documents a search may find, as a range of `doc` numbers (`None`: no document):
-    /// the spans that overlap the period of `s` (whole spans, so a superset), narrowed by
-    /// the cursor when `cursor` (a count has none).
-    async fn doc_range(&self, s: &DocSearch<'_>, cursor: bool) -> Result<Option<(Option<i64>, Option<i64>)>> {
-        let (mut lo, mut hi) = (None, None);
-        if s.from.is_some() || s.to.is_some() {
-            let (a, b): (Option<i64>, Option<i64>) =
-                sqlx::query_as("SELECT MIN(span), MAX(span) FROM search_spans WHERE last_at >= $1 AND first_at < $2")
-                    .bind(s.from.map(ms).unwrap_or(i64::MIN))
-                    .bind(s.to.map(ms).unwrap_or(i64::MAX))
-                    .fetch_one(&self.pool)
-                    .await?;
-            let (Some(a), Some(b)) = (a, b) else {
-                return Ok(None);
-            };
-            lo = Some(a << SPAN_BITS);
-            hi = Some((b + 1) << SPAN_BITS);
+    /// the spans that overlap the period of `s` (whole spans, so a superset).
+    async fn period_range(&self, s: &DocSearch<'_>) -> Result<Option<DocRange>> {
+        if s.from.is_none() && s.to.is_none() {
+            return Ok(Some((None, None)));
         }
-        if let (true, Some(c)) = (cursor, s.after_doc) {
-            if s.oldest_first {
-                lo = Some(lo.map_or(c + 1, |l: i64| l.max(c + 1)));
-            } else {
-                hi = Some(hi.map_or(c, |h: i64| h.min(c)));
-            }
-        }
-        Ok(Some((lo, hi)))
+        let (a, b): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(span), MAX(span) FROM search_spans WHERE last_at >= $1 AND first_at < $2")
+                .bind(s.from.map(ms).unwrap_or(i64::MIN))
+                .bind(s.to.map(ms).unwrap_or(i64::MAX))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(a.zip(b)
+            .map(|(a, b)| (Some(a << SPAN_BITS), Some((b + 1) << SPAN_BITS))))
     }
 
     /// The queries of a search over `range`, in the order the results come: one on SQLite
@@ -767,7 +783,7 @@ impl Store {
     /// window, and a rare one reaches the last query, which then finds little. Filters that
     /// select few requests (a case reference, an owner, a list of requests) read those
     /// requests' documents instead, in one query.
-    async fn windows(&self, s: &DocSearch<'_>, (lo, hi): (Option<i64>, Option<i64>)) -> Result<Vec<Window>> {
+    async fn windows(&self, s: &DocSearch<'_>, (lo, hi): DocRange) -> Result<Vec<Window>> {
         let whole = Window { lo, hi, token: None };
         if self.backend() == Backend::Sqlite || s.case_reference.is_some() || s.owner.is_some() || s.requests.is_some()
         {
@@ -1392,7 +1408,7 @@ pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
         let tokens = agency_tokens(&requesting, &requested);
         doc += 1;
         let text = text.unwrap_or_default();
-        let d = match REBUILD_SOURCES[i].0 {
+        let mut d = match REBUILD_SOURCES[i].0 {
             "request" => {
                 let draft: liaison_core::request::RequestDraft =
                     serde_json::from_str(&text).map_err(StoreError::corrupt)?;
@@ -1454,7 +1470,6 @@ pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
                 terms: liaison_core::search::index_terms(&text) + &tokens,
             },
         };
-        let mut d = d;
         if backend == Backend::Postgres {
             d.terms += &window_tokens(d.doc);
         }
