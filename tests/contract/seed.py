@@ -108,6 +108,12 @@ items = [i["item_id"] for n in call("GET", "/api/v1/intel/notices", SUP) for i i
 if not items:
     sys.exit("seed: no notice items were issued (are the [intel] routes in liaison.toml?)")
 
+# A joint case led by FBI with CN-MPS invited and a request linked (docs/cases.md).
+case = call("POST", "/api/v1/cases", SUP,
+            {"name": "Operation Contract", "reference": "JTF-CONTRACT", "invite": ["CN-MPS"]})["id"]
+call("POST", f"/api/v1/cases/{case}/links", SUP, {"kind": "request", "id": received})
+call("POST", f"/api/v1/cases/{case}/notes", SUP, {"text": "First meeting on Monday"})
+
 users = [u["username"] for u in call("GET", "/api/v1/users", ADMIN)]
 dictionaries = {
     "request_ids": request_ids,
@@ -117,6 +123,7 @@ dictionaries = {
     "agency_codes": ["FBI", "CN-MPS", "GB-NCA"],
     "usernames": users,
     "item_ids": items,
+    "case_ids": [case],
 }
 for name, values in dictionaries.items():
     with open(f"{OUT}/dict-{name}.txt", "w") as f:
@@ -124,4 +131,4 @@ for name, values in dictionaries.items():
 with open(f"{OUT}/env", "w") as f:
     for name, tok in tokens.items():
         f.write(f"TOKEN_{name.replace('.', '_').upper()}={tok}\n")
-print(json.dumps({"requests": len(request_ids), "notice_items": len(items), "users": len(users)}))
+print(json.dumps({"requests": len(request_ids), "notice_items": len(items), "users": len(users), "cases": 1}))

@@ -1452,10 +1452,56 @@ fn api_probe(op: &str, id: &str, item: &str) -> Option<(reqwest::Method, String,
     }
 }
 
+/// The probe of a case command on `case`, with request `id` where it names an item (`None`:
+/// it reaches nothing another command does not).
+fn cli_case_probe(words: &str, case: &str, id: &str) -> Option<Vec<String>> {
+    let v = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    match words {
+        "case list" => v(&["case", "list"]),
+        "case create" => None,
+        "case show" => v(&["case", "show", case]),
+        "case stats" => v(&["case", "stats", case]),
+        "case invite" => v(&["case", "invite", case, "DE-BKA"]),
+        "case accept" => v(&["case", "accept", case]),
+        "case decline" => v(&["case", "decline", case]),
+        // Changes membership only; what it prints is the case as `case show` prints it.
+        "case leave" => None,
+        "case link" => v(&["case", "link", case, "--request", id]),
+        "case share" => v(&["case", "share", case, "--request", id]),
+        "case note" => v(&["case", "note", case, "probe"]),
+        "case close" => v(&["case", "close", case]),
+        "case reopen" => v(&["case", "reopen", case]),
+        "case marking" => v(&["case", "marking", case, "--tlp", "GREEN"]),
+        other => panic!("no probe for the CLI command '{other}': add one to cli_case_probe"),
+    }
+}
+
+fn api_case_probe(op: &str, case: &str, id: &str) -> Option<(reqwest::Method, String, Option<Value>)> {
+    use reqwest::Method as M;
+    let r = |m: M, p: String, b: Option<Value>| Some((m, p, b));
+    let at = |rest: &str| format!("/api/v1/cases/{case}{rest}");
+    match op {
+        "listCases" => r(M::GET, "/api/v1/cases".into(), None),
+        "createCase" => None,
+        "getCase" => r(M::GET, at(""), None),
+        "caseStats" => r(M::GET, at("/stats"), None),
+        "inviteToCase" => r(M::POST, at("/members"), Some(json!({"agency": "DE-BKA"}))),
+        "answerCaseInvitation" => r(M::POST, at("/answer"), Some(json!({"accept": true}))),
+        "leaveCase" => None,
+        "linkToCase" => r(M::POST, at("/links"), Some(json!({"kind": "request", "id": id}))),
+        "shareWithCase" => r(M::POST, at("/shares"), Some(json!({"kind": "request", "id": id}))),
+        "addCaseNote" => r(M::POST, at("/notes"), Some(json!({"text": "probe"}))),
+        "setCaseState" => r(M::POST, at("/state"), Some(json!({"state": "open"}))),
+        "setCaseMarking" => r(M::POST, at("/marking"), Some(json!({"marking": {"tlp": "TLP:GREEN"}}))),
+        other => panic!("no probe for the API operation '{other}': add one to api_case_probe"),
+    }
+}
+
 /// #14: three nodes A (FBI) → B (CN-MPS) → C (DE-BKA) in separate processes. A sends B a
 /// request at every TLP level, a comment marked RED and a clean-up notice whose items are RED
-/// and AMBER+STRICT; B's users (named and not) and C's users try every CLI command and API
-/// operation that reaches requests, comments, notices or statistics (from the marking rule
+/// and AMBER+STRICT, and shares a joint case with B (#19), which opens one of its own with C;
+/// B's users (named and not) and C's users try every CLI command and API operation that
+/// reaches requests, comments, notices, statistics or cases (from the marking rule
 /// tables, which every command and operation must be in) to read them or pass them on.
 /// Zero leaks: no reader sees a secret its relation does not admit, and no marking moves.
 #[test]
@@ -1557,12 +1603,103 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
         .unwrap()
         .to_string();
 
-    // Who may see which secret: B's desk is named on the RED request; B's legal reviewer on
-    // the RED comment; the notice is CN-MPS's; C is no party to anything.
+    // #19: joint cases. A's case with CN-MPS, A's AMBER+STRICT request linked and shared, a
+    // RED note for B's desk. B's own case with DE-BKA (C): B links A's requests to it (a party,
+    // not their originator), so C may learn that requests were linked, never which.
+    let a_case = a.as_json(
+        "officer",
+        &[
+            "case",
+            "create",
+            "--name",
+            "Lantern",
+            "--reference",
+            "JTF-LEAK",
+            "--invite",
+            "CN-MPS",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait(Duration::from_secs(30), || {
+        bn.cmd(&["--as", "officer", "case", "show", &a_case]).status.success()
+    });
+    bn.as_json("officer", &["case", "accept", &a_case]);
+    wait(Duration::from_secs(30), || {
+        a.as_json("officer", &["case", "show", &a_case])["members"][1]["status"] == "active"
+    });
+    a.as_json("officer", &["case", "link", &a_case, "--request", &ids[3].2, "--share"]);
+    a.as_json(
+        "officer",
+        &[
+            "case",
+            "note",
+            &a_case,
+            "SECRET-CASE-RED plan",
+            "--tlp",
+            "RED",
+            "--recipient",
+            "desk",
+        ],
+    );
+    wait(Duration::from_secs(30), || {
+        bn.as_json("desk", &["case", "show", &a_case])
+            .to_string()
+            .contains("SECRET-CASE-RED")
+    });
+    let b_case = bn.as_json(
+        "officer",
+        &[
+            "case",
+            "create",
+            "--name",
+            "Relay",
+            "--reference",
+            "MPS-LEAK",
+            "--invite",
+            "DE-BKA",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait(Duration::from_secs(30), || {
+        c.cmd(&["--as", "officer", "case", "show", &b_case]).status.success()
+    });
+    c.as_json("officer", &["case", "accept", &b_case]);
+    wait(Duration::from_secs(30), || {
+        c.as_json("officer", &["case", "show", &b_case])["status"] == "active"
+    });
+    for (level, _, id) in &ids[..4] {
+        let out = bn.cmd(&["--json", "--as", "officer", "case", "link", &b_case, "--request", id]);
+        assert!(out.status.success(), "B links A's {level} request to its case");
+        let out = bn.cmd(&["--json", "--as", "officer", "case", "share", &b_case, "--request", id]);
+        assert!(!out.status.success(), "B is not the originator of A's {level} request");
+    }
+    let red = bn.cmd(&[
+        "--json",
+        "--as",
+        "desk",
+        "case",
+        "link",
+        &b_case,
+        "--request",
+        &ids[4].2,
+    ]);
+    assert!(!red.status.success(), "a RED request is never linked");
+    wait(Duration::from_secs(30), || {
+        c.as_json("officer", &["case", "show", &b_case])["links"]
+            .as_array()
+            .is_some_and(|l| l.len() == 4)
+    });
+
+    // Who may see which secret: B's desk is named on the RED request and the RED case note;
+    // B's legal reviewer on the RED comment; the notice is CN-MPS's; C is no party to anything.
     let may_see = |node: &str, user: &str, secret: &str| -> bool {
         node == "cn-mps"
             && match secret {
-                "SECRET-RED" => user == "desk",
+                "SECRET-RED" | "SECRET-CASE-RED" => user == "desk",
                 "SECRET-COMMENT-RED" => user == "legal",
                 _ => true,
             }
@@ -1570,7 +1707,7 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
     let secrets: Vec<String> = ids
         .iter()
         .map(|(_, s, _)| s.clone())
-        .chain(["SECRET-COMMENT-RED".to_string()])
+        .chain(["SECRET-COMMENT-RED".to_string(), "SECRET-CASE-RED".to_string()])
         .chain(hosts.iter().map(|(h, _)| h.to_string()))
         .collect();
 
@@ -1605,6 +1742,25 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
                     ) && let Some((m, p, body)) = api_probe(op, id, &item)
                     {
                         probes.push((format!("api: {op}"), Probe::Api(m, p, body)));
+                    }
+                }
+            }
+            // Case paths, on both cases, with A's AMBER+STRICT and RED requests as items.
+            for case in [&a_case, &b_case] {
+                for (_, _, id) in &ids[3..] {
+                    for (words, reach) in CLI {
+                        if *reach == Reach::Cases
+                            && let Some(args) = cli_case_probe(words, case, id)
+                        {
+                            probes.push((format!("cli: {words}"), Probe::Cli(args)));
+                        }
+                    }
+                    for (op, reach) in API {
+                        if *reach == Reach::Cases
+                            && let Some((m, p, body)) = api_case_probe(op, case, id)
+                        {
+                            probes.push((format!("api: {op}"), Probe::Api(m, p, body)));
+                        }
                     }
                 }
             }

@@ -760,6 +760,39 @@ fn cli_session(cli: &mut Cli) -> Fixture {
     cli.j(&["--as", "alice", "request", "list", "--text", "hospital", "--limit", "2"]);
     cli.j(&["--as", "alice", "search", "rebuild"]);
 
+    // Joint cases (docs/cases.md): opened by FBI with CN-MPS invited, accepted, a note; a
+    // third agency's user does not see it; a reference with a space is refused by name.
+    let case = cli.j(&[
+        "--as",
+        "alice",
+        "case",
+        "create",
+        "--name",
+        "Operation Golden",
+        "--reference",
+        "JTF-G1",
+        "--invite",
+        "CN-MPS",
+    ]);
+    let case = s(&case, "/id");
+    cli.run(&["--as", "wang", "case", "list"]);
+    cli.j(&["--as", "wang", "case", "accept", &case]);
+    cli.j(&["--as", "chen", "case", "accept", &case]);
+    cli.j(&["--as", "alice", "case", "note", &case, "First meeting on Monday"]);
+    cli.run(&["--as", "alice", "case", "show", &case]);
+    cli.j(&["--as", "alice", "case", "stats", &case]);
+    cli.j(&[
+        "--as",
+        "alice",
+        "case",
+        "create",
+        "--name",
+        "x",
+        "--reference",
+        "bad ref",
+    ]);
+    cli.j(&["--as", "wang", "case", "close", &case]);
+
     // Directory, reports, audit, assessments.
     cli.j(&["directory"]);
     cli.j(&["--as", "wang", "directory", "--jurisdiction", "CN"]);
@@ -1188,6 +1221,25 @@ async fn api_session(api: &mut Api, f: &Fixture) {
     // Users and tokens.
     api.get("admin", "/api/v1/users").await;
     api.get("alice", "/api/v1/users").await;
+    // Joint cases: opened, read by an invitee, a change the invitee may not make.
+    let case = api
+        .post(
+            "alice",
+            "/api/v1/cases",
+            json!({"name": "Operation Golden API", "reference": "JTF-GA", "invite": ["CN-MPS"]}),
+        )
+        .await;
+    let case = s(&case.body, "/id");
+    api.get("wang", &format!("/api/v1/cases/{case}")).await;
+    api.post(
+        "wang",
+        &format!("/api/v1/cases/{case}/state"),
+        json!({"state": "closed"}),
+    )
+    .await;
+    api.post("alice", "/api/v1/cases", json!({"name": "x", "reference": "JTF-GA"}))
+        .await;
+    api.get("alice", "/api/v1/cases").await;
     api.post(
         "admin",
         "/api/v1/users",

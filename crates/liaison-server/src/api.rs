@@ -61,6 +61,7 @@ pub fn router(node: Node) -> Router {
         .merge(crate::evidence_package::router(node.clone())) // /api/v1/requests/{id}/evidence-package
         .merge(crate::work_api::router(node.clone())) // home, queues, assignment, units, inbox
         .merge(crate::search_api::router(node.clone())) // search, look-up, saved searches
+        .merge(crate::cases_api::router(node.clone())) // joint cases
         .layer(axum::middleware::from_fn(refuse_nul_in_query))
         // Every error of the API is problem+json, including the framework's own refusals.
         .layer(axum::middleware::map_response(problem_errors));

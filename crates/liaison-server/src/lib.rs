@@ -11,6 +11,7 @@
 
 pub mod admin_api;
 pub mod api;
+pub mod cases_api; // joint task-force cases
 pub mod conn;
 pub mod evidence;
 pub mod evidence_package;

@@ -20,6 +20,12 @@ pub enum Reach {
     /// Clean-up notices, feedback and indicators: scoped to the issuing agency and the
     /// partner agency; items keep their TLP (docs/federation.md for what travels).
     Intel,
+    /// Joint cases (docs/cases.md): a case reaches the agencies it invited, under its own
+    /// marking; a linked item's content reaches a member that is not a party to it only after
+    /// its originator shared it with the case; notes by their own marking; an agency that
+    /// left sees nothing after it left (`liaison_core::case::Case::event_view`, the same rule
+    /// for reading and for what is sent to each member's node).
+    Cases,
     /// Counts and durations over requests or indicators, no content of any object.
     Statistics,
     /// Not marked content: the directory, users and tokens, rule packs, node settings and
@@ -43,6 +49,18 @@ pub const API: &[(&str, Reach)] = &[
     ("addContact", Reach::Unmarked),
     ("listRequests", Reach::Requests),
     ("searchTexts", Reach::Comments),
+    ("listCases", Reach::Cases),
+    ("createCase", Reach::Cases),
+    ("getCase", Reach::Cases),
+    ("caseStats", Reach::Cases),
+    ("inviteToCase", Reach::Cases),
+    ("answerCaseInvitation", Reach::Cases),
+    ("leaveCase", Reach::Cases),
+    ("linkToCase", Reach::Cases),
+    ("shareWithCase", Reach::Cases),
+    ("addCaseNote", Reach::Cases),
+    ("setCaseState", Reach::Cases),
+    ("setCaseMarking", Reach::Cases),
     ("lookupIdentifier", Reach::Requests),
     ("listSavedSearches", Reach::Unmarked),
     ("saveSearch", Reach::Unmarked),
@@ -132,6 +150,20 @@ pub const CLI: &[(&str, Reach)] = &[
     ("request create", Reach::Requests),
     ("request list", Reach::Requests),
     ("search find", Reach::Comments),
+    ("case list", Reach::Cases),
+    ("case create", Reach::Cases),
+    ("case show", Reach::Cases),
+    ("case stats", Reach::Cases),
+    ("case invite", Reach::Cases),
+    ("case accept", Reach::Cases),
+    ("case decline", Reach::Cases),
+    ("case leave", Reach::Cases),
+    ("case link", Reach::Cases),
+    ("case share", Reach::Cases),
+    ("case note", Reach::Cases),
+    ("case close", Reach::Cases),
+    ("case reopen", Reach::Cases),
+    ("case marking", Reach::Cases),
     ("search lookup", Reach::Requests),
     ("search saved", Reach::Unmarked),
     ("search save", Reach::Unmarked),

@@ -1399,8 +1399,12 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .ok(200, "The proof bundle", json_content(json!({"type": "object", "description": "A proof bundle (docs/federation.md): ledger entry, inclusion proof, signed tree head, keys, receipt"}))).build()},
         "/api/v1/federation/key-rotations": {"post": rotate_key}
     });
+    let mut paths = paths;
+    if let (Some(all), Value::Object(more)) = (paths.as_object_mut(), case_paths()) {
+        all.extend(more);
+    }
 
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Liaison node API",
@@ -1412,7 +1416,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "security": [{"bearer": []}],
         "tags": [
             {"name": "node"}, {"name": "directory"}, {"name": "requests"}, {"name": "law"}, {"name": "reports"},
-            {"name": "intel"}, {"name": "audit"}, {"name": "admin"}, {"name": "federation"}
+            {"name": "intel"}, {"name": "cases"}, {"name": "audit"}, {"name": "admin"}, {"name": "federation"}
         ],
         "paths": paths,
         "components": {
@@ -1737,7 +1741,11 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                 "Remediation": object(&["partners", "rows"], json!({"partners": array(string()), "rows": array(remediation_row)}))
             }
         }
-    })
+    });
+    if let (Some(all), Value::Object(more)) = (doc["components"]["schemas"].as_object_mut(), case_schemas()) {
+        all.extend(more);
+    }
+    doc
 }
 
 /// 409 of an ingest while another runs, with `Retry-After`.
@@ -1759,4 +1767,156 @@ fn problem_response(description: &str, authenticate: bool) -> Value {
             json!({"WWW-Authenticate": {"description": "Bearer realm=\"liaison\"", "schema": {"type": "string"}}});
     }
     r
+}
+
+/// A case id in a path.
+fn case_param() -> Value {
+    json!({"name": "case", "in": "path", "required": true, "description": "Case id (UUID); one the caller's agency was never invited to is a 404", "schema": uuid()})
+}
+
+/// The /api/v1/cases operations (docs/cases.md).
+fn case_paths() -> Value {
+    let changed = |op: Op| {
+        op.params(vec![case_param()])
+            .errors(&[403, 404, 409])
+            .ok(
+                200,
+                "Decided here: the case as it is now",
+                json_content(schema_ref("Case")),
+            )
+            .ok(
+                202,
+                "Sent to the node that keeps the case: the case with the action waiting in `actions`",
+                json_content(schema_ref("Case")),
+            )
+            .build()
+    };
+    let item = |required: &[&str], share: bool| {
+        let mut props = json!({
+            "kind": enum_of(["request", "notice", "evidence"]),
+            "id": non_blank(Some(128), "The item's id (a request's reference works too)")
+        });
+        if share {
+            props["share"] = json!({"type": "boolean", "description": "The caller's agency is the item's originator and shares it with every member now (default false)"});
+        }
+        object(required, props)
+    };
+    json!({
+        "/api/v1/cases": {
+            "get": Op::new("listCases", "cases", "The joint cases the caller's agency was invited to, newest change first")
+                .errors(&[403])
+                .ok(200, "Cases", json_content(array(schema_ref("CaseSummary")))).build(),
+            "post": Op::new("createCase", "cases", "Open a joint case led by the caller's agency (officers, supervisors)")
+                .describe("Invited agencies of pinned peers' nodes are sent the invitation over federation. 409 when the agency already has a case with this reference")
+                .json_body(object(&["name", "reference"], json!({
+                    "name": non_blank(Some(200), "1 to 200 characters"),
+                    "reference": {"type": "string", "pattern": "^[A-Za-z0-9._/:-]{1,64}$", "description": "The case reference, unique for the lead agency (letters, digits and - _ . / :)"},
+                    "marking": {"allOf": [schema_ref("Marking")], "description": "Default: the node's [markings] request level; never TLP:CLEAR"},
+                    "invite": {"type": "array", "maxItems": 63, "items": {"type": "string", "pattern": "^[^\\x00]{1,64}$"}, "description": "Agency codes to invite"}
+                })))
+                .errors(&[403, 409])
+                .ok(201, "The case", json_content(schema_ref("Case"))).build()
+        },
+        "/api/v1/cases/{case}": {"get": Op::new("getCase", "cases", "A case as the caller may see it: members, links (an item the caller may not see shows only its kind), timeline")
+            .params(vec![case_param()]).errors(&[403, 404])
+            .ok(200, "The case", json_content(schema_ref("Case"))).build()},
+        "/api/v1/cases/{case}/stats": {"get": Op::new("caseStats", "cases", "Requests by state, time to answer and open deadlines over the links the caller may see")
+            .params(vec![case_param()]).errors(&[403, 404])
+            .ok(200, "Statistics", json_content(schema_ref("CaseStats"))).build()},
+        "/api/v1/cases/{case}/members": {"post": changed(Op::new("inviteToCase", "cases", "The lead invites an agency of this node or of a pinned peer's node")
+            .json_body(object(&["agency"], json!({"agency": non_blank(Some(64), "Agency code")}))))},
+        "/api/v1/cases/{case}/answer": {"post": changed(Op::new("answerCaseInvitation", "cases", "The caller's agency accepts or declines its invitation")
+            .json_body(object(&["accept"], json!({"accept": {"type": "boolean"}, "note": {"type": "string", "maxLength": 4000}}))))},
+        "/api/v1/cases/{case}/leave": {"post": changed(Op::new("leaveCase", "cases", "The caller's agency leaves the case; nothing more is shared with it")
+            .json_body(object(&[], json!({"note": {"type": "string", "maxLength": 4000}}))))},
+        "/api/v1/cases/{case}/links": {"post": changed(Op::new("linkToCase", "cases", "Link an item the caller may see and its agency is a party to (never TLP:RED)")
+            .json_body(item(&["kind", "id"], true)))},
+        "/api/v1/cases/{case}/shares": {"post": changed(Op::new("shareWithCase", "cases", "The item's originator shares a linked item with every member (its consent under the rule of speciality, recorded)")
+            .json_body(item(&["kind", "id"], false)))},
+        "/api/v1/cases/{case}/notes": {"post": changed(Op::new("addCaseNote", "cases", "A note to the members, under its own marking (default: the case's)")
+            .json_body(object(&["text"], json!({"text": non_blank(Some(4000), "1 to 4000 characters"), "marking": schema_ref("Marking")}))))},
+        "/api/v1/cases/{case}/state": {"post": changed(Op::new("setCaseState", "cases", "The lead closes or reopens the case")
+            .json_body(object(&["state"], json!({"state": enum_of(["open", "closed"]), "note": {"type": "string", "maxLength": 4000}}))))},
+        "/api/v1/cases/{case}/marking": {"post": changed(Op::new("setCaseMarking", "cases", "The lead changes the case's marking (never TLP:CLEAR)")
+            .json_body(object(&["marking"], json!({"marking": schema_ref("Marking")}))))}
+    })
+}
+
+/// The schemas of joint cases.
+fn case_schemas() -> Value {
+    let statuses = enum_of(liaison_core::case::MemberStatus::ALL.iter().map(|s| s.as_str()));
+    let kinds = enum_of(liaison_core::case::ItemKind::ALL.iter().map(|s| s.as_str()));
+    let note = json!({"type": "string"});
+    let change = |kind: &str, required: &[&str], props: Value| {
+        let mut p = props;
+        p["kind"] = json!({"const": kind});
+        let mut req = vec!["kind"];
+        req.extend_from_slice(required);
+        object(&req, p)
+    };
+    json!({
+        "CaseSummary": object(&["id", "reference", "name", "lead", "state", "tlp", "status", "updated_at"], json!({
+            "id": uuid(), "reference": string(), "name": string(), "lead": string(),
+            "state": enum_of(["open", "closed"]), "tlp": string(), "status": statuses.clone(),
+            "home": {"type": ["string", "null"], "description": "The node that keeps the case (null: this one)"},
+            "updated_at": instant()
+        })),
+        "CaseItem": object(&["kind", "id", "originator", "parties", "tlp", "title", "at"], json!({
+            "kind": kinds.clone(), "id": string(), "originator": string(), "parties": array(string()),
+            "tlp": string(), "title": string(), "reference": string(), "subtype": string(), "state": string(), "at": instant()
+        })),
+        "CaseChange": {"oneOf": [
+            change("created", &["name", "reference", "lead", "marking"], json!({"name": string(), "reference": string(), "lead": string(), "marking": schema_ref("Marking")})),
+            change("invited", &["agency"], json!({"agency": string()})),
+            change("joined", &["agency"], json!({"agency": string()})),
+            change("declined", &["agency"], json!({"agency": string(), "note": note.clone()})),
+            change("left", &["agency"], json!({"agency": string(), "note": note.clone()})),
+            change("linked", &["item", "shared"], json!({"item": schema_ref("CaseItem"), "shared": {"type": "boolean"}})),
+            change("shared", &["item"], json!({"item": schema_ref("CaseItem")})),
+            change("withheld", &["item_kind"], json!({"item_kind": kinds.clone()})),
+            change("note", &["text", "marking"], json!({"text": string(), "marking": schema_ref("Marking")})),
+            change("marking", &["marking"], json!({"marking": schema_ref("Marking")})),
+            change("closed", &[], json!({"note": note.clone()})),
+            change("reopened", &[], json!({}))
+        ]},
+        "CaseEvent": object(&["seq", "at", "actor", "agency", "change"], json!({
+            "seq": count(), "at": instant(), "actor": string(), "agency": string(),
+            "change": schema_ref("CaseChange"), "action": string()
+        })),
+        "Case": object(&["id", "reference", "name", "lead", "marking", "state", "created_at", "created_by", "status", "members", "links", "timeline", "actions"], json!({
+            "id": uuid(), "reference": string(), "name": string(), "lead": string(),
+            "marking": schema_ref("Marking"), "state": enum_of(["open", "closed"]),
+            "created_at": instant(), "created_by": string(),
+            "home": {"type": ["string", "null"]},
+            "status": statuses.clone(),
+            "members": array(object(&["agency", "status", "since_seq", "since"], json!({
+                "agency": string(), "status": statuses, "since_seq": count(), "since": instant()
+            }))),
+            "links": array(object(&["item_kind", "linked_by", "linked_seq", "linked_at", "label"], json!({
+                "item": {"oneOf": [{"type": "null"}, schema_ref("CaseItem")], "description": "null: an item the caller may not see (its kind only)"},
+                "item_kind": kinds, "linked_by": string(), "linked_seq": count(), "linked_at": instant(),
+                "shared_seq": {"type": ["integer", "null"], "minimum": 0},
+                "label": string(),
+                "live": object(&["state", "reference", "usable_in_case"], json!({
+                    "state": string(), "reference": string(),
+                    "submitted_at": {"oneOf": [{"type": "null"}, instant()]}, "answered_at": {"oneOf": [{"type": "null"}, instant()]},
+                    "deadline": {"type": ["string", "null"]}, "due": {"oneOf": [{"type": "null"}, instant()]},
+                    "usable_in_case": {"type": "boolean"}
+                }))
+            }))),
+            "timeline": array(schema_ref("CaseEvent")),
+            "actions": array(object(&["id", "agency", "actor", "kind", "at", "outcome"], json!({
+                "id": string(), "agency": string(), "actor": string(), "kind": string(), "at": instant(), "outcome": string()
+            })))
+        })),
+        "CaseStats": object(&["members", "requests", "leads", "notices", "evidence", "withheld", "requests_by_state", "answered", "open_deadlines"], json!({
+            "members": count(), "requests": count(), "leads": count(), "notices": count(), "evidence": count(), "withheld": count(),
+            "requests_by_state": {"type": "object", "additionalProperties": count()},
+            "answered": count(),
+            "median_answer_secs": {"type": ["integer", "null"]}, "max_answer_secs": {"type": ["integer", "null"]},
+            "open_deadlines": array(object(&["request", "reference", "deadline", "due", "overdue"], json!({
+                "request": string(), "reference": string(), "deadline": string(), "due": instant(), "overdue": {"type": "boolean"}
+            })))
+        }))
+    })
 }

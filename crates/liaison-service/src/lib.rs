@@ -12,13 +12,14 @@
 //! - a state change and the federation messages it causes commit in one transaction.
 //!
 //! Rooms (one file per area): [`requests`], [`directory`], [`admin`] (users and tokens),
-//! [`reports`], [`assess`], [`evidence`] (evidence files, custody, retention), [`intel`] (network clean-up), [`federation`] (identity and key
+//! [`reports`], [`cases`] (joint task-force cases), [`assess`], [`evidence`] (evidence files, custody, retention), [`intel`] (network clean-up), [`federation`] (identity and key
 //! rotation, peers, ledger, inbound apply, outgoing mirroring, delivery), [`setup`] (creating a
 //! node), [`fixtures`] (demo, benchmark and test data).
 
 pub mod admin;
 pub mod assess;
 pub mod backup;
+pub mod cases;
 pub mod deliver;
 pub mod directory;
 pub mod error;

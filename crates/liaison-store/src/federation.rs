@@ -224,6 +224,9 @@ pub enum Effect {
         at: Timestamp,
         detail: serde_json::Value,
     },
+    /// A change of a joint case (checked by the caller against the case as it is here):
+    /// events from the case's home node, or, at the home node, a member node's action.
+    Case(Box<crate::CaseWrite>),
 }
 
 /// What pinning a peer writes (see [`Store::fed_pin_peer`]).
@@ -427,6 +430,7 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
                     | Effect::CleanupStatus(_)
                     | Effect::BulkOffer { .. }
                     | Effect::BulkResult { .. }
+                    | Effect::Case(_)
             );
             if guarded {
                 sqlx::query("SAVEPOINT fed_effect").execute(w.conn().await?).await?;
@@ -656,6 +660,7 @@ async fn apply_effect(
             at,
             detail,
         } => crate::bulk::bulk_result_in(w, file_id, peer, *stored, *at, detail).await?,
+        Effect::Case(c) => crate::cases::case_write_in(w, c).await?,
     }
     Ok(())
 }

@@ -16,6 +16,7 @@
 mod audit;
 pub mod backup;
 mod bulk;
+mod cases;
 mod directory;
 mod evidence;
 mod evidence_package;
@@ -37,6 +38,7 @@ mod work;
 mod writer;
 
 pub use bulk::{BulkIn, BulkOut, transfer_subject};
+pub use cases::{CaseAction, CaseLinkRow, CaseRow, CaseWrite};
 pub use evidence::{EvidenceStorage, WrappedKey, file_detail as evidence_file_detail};
 pub use evidence_package::PackageMessage;
 pub use intel::{

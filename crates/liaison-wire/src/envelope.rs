@@ -43,6 +43,11 @@ pub enum PayloadType {
     /// The receiver's verdict on a transferred file: stored (verified, durable) or refused
     /// (protocol version 5).
     EvidenceResult,
+    /// Events of a joint case from its home node, and answers to a member node's actions
+    /// (protocol version 7).
+    CaseUpdate,
+    /// A change a member agency's node asks of a joint case's home node (protocol version 7).
+    CaseAction,
 }
 
 impl PayloadType {
@@ -61,6 +66,8 @@ impl PayloadType {
             PayloadType::Marking => "marking",
             PayloadType::EvidenceManifest => "evidence_manifest",
             PayloadType::EvidenceResult => "evidence_result",
+            PayloadType::CaseUpdate => "case_update",
+            PayloadType::CaseAction => "case_action",
         }
     }
 }
@@ -159,7 +166,8 @@ pub enum SignError {
 /// needs version 2 (version 1 had no exact form for it); one whose targets name a provider
 /// needs version 3 (older nodes refuse unknown target fields); `cleanup_notice` and
 /// `cleanup_status` need version 4 (older nodes do not apply them); a `cleanup_notice` that
-/// states a PAP needs version 5 (version 4 refuses the unknown field). Every later payload type or
+/// states a PAP needs version 5 (version 4 refuses the unknown field); `case_update` and
+/// `case_action` need version 7. Every later payload type or
 /// field adds its line here and in docs/federation.md §3.4.
 fn has_provider(payload: &Value) -> bool {
     payload
@@ -203,6 +211,7 @@ pub fn fit_payload(payload_type: PayloadType, payload: &mut Value, version: u32)
 
 pub fn payload_min_version(payload_type: PayloadType, payload: &Value) -> u32 {
     match payload_type {
+        PayloadType::CaseUpdate | PayloadType::CaseAction => 7,
         PayloadType::EvidenceManifest | PayloadType::EvidenceResult => 5,
         PayloadType::Marking => 4,
         PayloadType::RequestSubmitted if payload.pointer("/request/marking").is_some_and(|m| !m.is_null()) => 4,

@@ -66,6 +66,7 @@
 //! ```
 
 pub mod bulk;
+pub mod case;
 pub mod cleanup;
 pub mod descriptor;
 pub mod envelope;
@@ -77,6 +78,7 @@ pub mod payloads;
 pub mod types;
 
 pub use bulk::{ChunkAuth, ChunkAuthError, EvidenceManifest, EvidenceResult, ManifestError, TransferOutcome};
+pub use case::{CaseActionPayload, CaseAnswer, CaseUpdatePayload};
 pub use cleanup::{CleanupItem, CleanupNoticePayload, CleanupStatusPayload};
 pub use descriptor::{
     DescriptorDraft, DescriptorError, KeyRevocation, KeyRotation, KeySource, Keyring, MAX_REVOCATION_REASON,

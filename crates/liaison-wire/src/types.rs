@@ -19,7 +19,8 @@ use std::str::FromStr;
 /// - 5: evidence transfer (`evidence_manifest`, `evidence_result`, the bulk channel:
 ///   docs/federation.md §12) and PAP on clean-up notices (`cleanup_notice.pap`, §11.1).
 /// - 6: the sender's reference of a request in `request_submitted` (`reference`, §10.3).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// - 7: joint cases (`case_update`, `case_action`: docs/federation.md §13).
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The oldest protocol version this implementation still accepts and can send.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;

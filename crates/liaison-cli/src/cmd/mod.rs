@@ -4,6 +4,7 @@ mod admin;
 mod assess;
 // [instances]
 mod backup;
+mod case;
 mod demo;
 mod evidence;
 mod evidence_package;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Search: words in requests, comments and file names; identifier look-ups; saved searches.
     #[command(subcommand)]
     Search(search::SearchCmd),
+    /// Joint task-force cases: members on several nodes, linked items, timeline, statistics.
+    #[command(subcommand)]
+    Case(case::CaseCmd),
     /// Your home page: queue counts and the lists your role starts a shift with.
     Home(work::HomeArgs),
     /// Your notifications (newest first); mark them read.
@@ -263,6 +267,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => init::serve(&ctx, a).await,
         Command::Request(c) => request::run(&ctx, c).await,
         Command::Search(c) => search::run(&ctx, c).await,
+        Command::Case(c) => case::run(&ctx, c).await,
         Command::Home(a) => work::home(&ctx, a).await,
         Command::Inbox(a) => work::inbox(&ctx, a).await,
         Command::Unit(c) => work::unit(&ctx, c).await,

@@ -203,6 +203,8 @@ pub(crate) struct Planner {
     agencies: Option<HashMap<AgencyId, Option<String>>>,
     /// request → its parties and its state and kind here, as the batch leaves them so far.
     requests: HashMap<RequestId, Known>,
+    /// Joint cases as the batch leaves them so far.
+    cases: HashMap<String, crate::cases::CaseBase>,
 }
 
 /// What the planner knows of a request: its parties, and its state and kind on this node
@@ -222,6 +224,15 @@ impl Planner {
             self.agencies = Some(all.into_iter().map(|(a, n)| (a.id, n)).collect());
         }
         Ok(self.agencies.get_or_insert_with(HashMap::new))
+    }
+
+    /// A joint case as the batch leaves it so far.
+    async fn case_base(&mut self, node: &Node, id: uuid::Uuid) -> Result<crate::cases::CaseBase, ApplyError> {
+        let id = id.to_string();
+        if let Some(b) = self.cases.get(&id) {
+            return Ok(b.clone());
+        }
+        Ok(node.case_base(&id).await?)
     }
 
     /// The peer node serving `agency`, if it is not this node.
@@ -449,6 +460,22 @@ impl Planner {
                 }
                 p.marking.validate().map_err(|e| perm(format!("marking: {e}")))?;
                 Mirrored::Marking(p)
+            }
+            PayloadType::CaseAction => {
+                let p: liaison_wire::CaseActionPayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let base = self.case_base(node, p.case_id).await?;
+                let w = node
+                    .plan_case_action(&sender, p, Timestamp::now(), base.clone())
+                    .await?;
+                self.cases.insert(w.row.id.clone(), base.after(&w));
+                return Ok(Some(Effect::Case(Box::new(w))));
+            }
+            PayloadType::CaseUpdate => {
+                let p: liaison_wire::CaseUpdatePayload = serde_json::from_value(env.payload.clone()).map_err(perm)?;
+                let base = self.case_base(node, p.case_id).await?;
+                let w = node.plan_case_update(&sender, p, base.clone()).await?;
+                self.cases.insert(w.row.id.clone(), base.after(&w));
+                return Ok(Some(Effect::Case(Box::new(w))));
             }
             PayloadType::EvidenceManifest => return super::bulk::plan_manifest(self, fed, env).await,
             PayloadType::EvidenceResult => return super::bulk::plan_result(fed, env).await,

@@ -1,0 +1,263 @@
+//! Joint cases across nodes (issue #19, docs/cases.md), end to end: two `liaison` processes on
+//! 127.0.0.1 with HTTPS and pinned certificates. us-fbi serves FBI (the lead) and US-SS;
+//! cn-mps serves CN-MPS. The invitation travels to cn-mps, CN-MPS accepts there, links the
+//! request FBI sent it, writes a note; FBI shares the request with the case, and US-SS, a
+//! member that is no party to it, sees it only then. An action the home node refuses comes
+//! back refused with its reason; a forged action for an agency the sender does not serve, and
+//! a forged update about the case from a node that does not keep it, change nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use liaison_wire::{EnvelopeDraft, MessageId, NodeId, NodeKey, PayloadType};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+mod common;
+
+use common::fed::FedNode as Node;
+
+fn wait(what: &str, a: &Node, b: &Node, mut f: impl FnMut() -> bool) {
+    assert!(
+        common::poll_until(Duration::from_secs(30), Duration::from_millis(100), &mut f),
+        "{what}: not within 30 s\n--- {} ---\n{}\n--- {} ---\n{}",
+        a.node_id,
+        a.log_text(),
+        b.node_id,
+        b.log_text()
+    );
+}
+
+fn has(v: &Value, s: &str) -> bool {
+    v.to_string().contains(s)
+}
+
+fn outcomes(v: &Value) -> Vec<String> {
+    v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["kind"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn a_case_spans_two_nodes_under_markings_and_consent() {
+    let _serial = common::serial();
+    scenario("sqlite", None, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn the_same_on_postgresql() {
+    let _serial = common::serial();
+    let (Some(a), Some(b)) = (
+        liaison_service::fixtures::postgres_url().await,
+        liaison_service::fixtures::postgres_url().await,
+    ) else {
+        return;
+    };
+    scenario("pg", Some(&a), Some(&b)).await;
+}
+
+async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
+    let base = common::unique_dir(&format!("liaison-cases-test-{name}"));
+    let mut us = Node::init_at(20, &base, "us-fbi", "FBI", "US", "America/New_York", db_us);
+    let mut cn = Node::init_at(20, &base, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", db_cn);
+    us.agency("US-SS", "US", "America/New_York");
+    us.user("officer", "FBI", "officer");
+    us.user("ss", "US-SS", "officer");
+    cn.user("officer", "CN-MPS", "officer");
+    cn.user("desk", "CN-MPS", "desk");
+    let (pu, fu) = common::peer_file(&us.dir);
+    let (pc, fc) = common::peer_file(&cn.dir);
+    us.ok(&["peer", "add", pc.to_str().unwrap(), "--fingerprint", &fc]);
+    cn.ok(&["peer", "add", pu.to_str().unwrap(), "--fingerprint", &fu]);
+    us.start();
+    cn.start();
+
+    // FBI's request to CN-MPS, mirrored to cn-mps.
+    let mut args = common::create_request_args("officer", "FBI-2026-0077", "SECRET-REQ subscriber of the C2 VPS");
+    args.extend(["--tlp", "AMBER+STRICT"]);
+    let r = us.json(&args);
+    let rid = r["request"]["id"].as_str().or(r["id"].as_str()).unwrap().to_string();
+    us.transition("officer", &rid, "submitted");
+    wait("request at cn-mps", &us, &cn, || cn.try_request(&rid).is_some());
+
+    // FBI opens the case and invites CN-MPS (on cn-mps) and US-SS (on us-fbi).
+    let v = us.as_json(
+        "officer",
+        &[
+            "case",
+            "create",
+            "--name",
+            "Operation Lantern",
+            "--reference",
+            "JTF-7",
+            "--invite",
+            "CN-MPS",
+            "--invite",
+            "US-SS",
+            "--tlp",
+            "AMBER",
+        ],
+    );
+    let case = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["home"], Value::Null);
+    wait("invitation at cn-mps", &us, &cn, || {
+        cn.as_json("officer", &["case", "list"])
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+    });
+    let at_cn = cn.as_json("officer", &["case", "show", &case]);
+    assert_eq!(at_cn["status"], "invited");
+    assert_eq!(at_cn["home"], "us-fbi");
+    assert_eq!(at_cn["marking"]["tlp"], "TLP:AMBER");
+    assert_eq!(at_cn["members"].as_array().unwrap().len(), 3);
+
+    // CN-MPS accepts on its own node: an action, applied by the home node.
+    let v = cn.as_json("officer", &["case", "accept", &case]);
+    assert_eq!(outcomes(&v), ["joined waiting"], "{v}");
+    wait("accept applied", &us, &cn, || {
+        cn.as_json("officer", &["case", "show", &case])["status"] == "active"
+    });
+    let at_cn = cn.as_json("officer", &["case", "show", &case]);
+    assert_eq!(outcomes(&at_cn), ["joined applied"]);
+    assert_eq!(
+        us.as_json("officer", &["case", "show", &case])["members"][1]["status"],
+        "active"
+    );
+    us.as_json("ss", &["case", "accept", &case]);
+
+    // CN-MPS links the request it received (a party); it may not share it (not the originator).
+    let e = cn.fails_as("officer", &["case", "share", &case, "--request", &rid]);
+    assert!(e.contains("originator"), "{e}");
+    cn.as_json("officer", &["case", "link", &case, "--request", &rid]);
+    wait("link at us-fbi", &us, &cn, || {
+        us.as_json("officer", &["case", "show", &case])["links"]
+            .as_array()
+            .is_some_and(|l| l.len() == 1)
+    });
+    let at_us = us.as_json("officer", &["case", "show", &case]);
+    assert!(has(&at_us, "SECRET-REQ"), "a party sees it: {at_us}");
+    let ss = us.as_json("ss", &["case", "show", &case]);
+    assert!(!has(&ss, "SECRET-REQ") && !has(&ss, &rid), "US-SS is no party: {ss}");
+    assert_eq!(ss["links"][0]["item"], Value::Null);
+
+    // FBI, the originator, shares it: US-SS sees it now; the share reaches cn-mps too.
+    us.as_json("officer", &["case", "share", &case, "--request", &rid]);
+    assert!(has(&us.as_json("ss", &["case", "show", &case]), "SECRET-REQ"));
+    wait("share at cn-mps", &us, &cn, || {
+        cn.as_json("officer", &["case", "show", &case])["links"][0]["shared_seq"].is_u64()
+    });
+
+    // A note from cn-mps reaches the lead; a RED note from the lead naming cn-mps's officer
+    // reaches only that user there.
+    cn.as_json("officer", &["case", "note", &case, "NOTE-FROM-CN wallet cluster"]);
+    wait("note at us-fbi", &us, &cn, || {
+        has(&us.as_json("officer", &["case", "show", &case]), "NOTE-FROM-CN")
+    });
+    us.as_json(
+        "officer",
+        &[
+            "case",
+            "note",
+            &case,
+            "NOTE-RED informant",
+            "--tlp",
+            "RED",
+            "--recipient",
+            "officer",
+        ],
+    );
+    wait("red note at cn-mps", &us, &cn, || {
+        has(&cn.as_json("officer", &["case", "show", &case]), "NOTE-RED")
+    });
+    assert!(!has(&cn.as_json("desk", &["case", "show", &case]), "NOTE-RED"));
+    assert!(!has(&us.as_json("ss", &["case", "show", &case]), "NOTE-RED"));
+
+    // Two actions queued while cn-mps's server is down: leave, then a note. The home node
+    // applies the first and refuses the second, and says why.
+    common::kill(&mut cn.child);
+    cn.as_json("officer", &["case", "leave", &case, "--note", "handed over"]);
+    cn.as_json("officer", &["case", "note", &case, "TOO-LATE"]);
+    cn.start();
+    wait("answers at cn-mps", &us, &cn, || {
+        !outcomes(&cn.as_json("officer", &["case", "show", &case]))
+            .iter()
+            .any(|o| o.ends_with("waiting"))
+    });
+    let at_cn = cn.as_json("officer", &["case", "show", &case]);
+    let o = outcomes(&at_cn);
+    assert_eq!(o[..3], ["joined applied", "linked applied", "note applied"], "{o:?}");
+    assert_eq!(o[3], "left applied", "{o:?}");
+    assert!(o[4].starts_with("note refused: CN-MPS is not a member"), "{o:?}");
+    assert_eq!(at_cn["status"], "left");
+    assert!(!has(&us.as_json("officer", &["case", "show", &case]), "TOO-LATE"));
+    // After leaving, nothing more reaches cn-mps.
+    us.as_json("officer", &["case", "note", &case, "AFTER-LEFT"]);
+    us.as_json("officer", &["case", "close", &case, "--note", "done"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at_cn = cn.as_json("officer", &["case", "show", &case]);
+    assert!(!has(&at_cn, "AFTER-LEFT") && at_cn["state"] == "open", "{at_cn}");
+
+    // Forged by cn-mps (with its own key): an action for US-SS, which it does not serve, and an
+    // update about the case, which it does not keep. Received, not applied; nothing changes.
+    let before = us.as_json("officer", &["case", "show", &case]);
+    common::kill(&mut cn.child);
+    let msgs = us.json(&["federation", "messages"]);
+    let last_seq = msgs["inbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"] == "cn-mps")
+        .map(|m| m["link_seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let key = NodeKey::load(&cn.key_file()).unwrap();
+    let client = us.pinned_client();
+    let url = format!("https://127.0.0.1:{}/federation/v1/envelopes", us.port);
+    let now = jiff::Timestamp::now().to_string();
+    let forged = [
+        (
+            PayloadType::CaseAction,
+            json!({"case_id": case, "action": "0191d5a0-0000-7000-8000-000000000009", "at": now, "actor": "mallory",
+                   "agency": "US-SS", "change": {"kind": "left", "agency": "US-SS"}}),
+        ),
+        (
+            PayloadType::CaseUpdate,
+            json!({"case_id": case, "events": [{"seq": 99, "at": now, "actor": "mallory", "agency": "FBI",
+                   "change": {"kind": "closed"}}]}),
+        ),
+    ];
+    for (i, (t, payload)) in forged.into_iter().enumerate() {
+        let seq = last_seq + 1 + i as u64;
+        let env = EnvelopeDraft {
+            message_id: MessageId::new(),
+            sender: NodeId::parse("cn-mps").unwrap(),
+            recipient: NodeId::parse("us-fbi").unwrap(),
+            link_seq: seq,
+            created_at: jiff::Timestamp::now(),
+            payload_type: t,
+            payload,
+        }
+        .sign(&key)
+        .unwrap();
+        let r = client.post(&url).body(env.to_bytes().unwrap()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap_or_default());
+        let msgs = us.json(&["federation", "messages"]);
+        let row = msgs["inbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["link_seq"].as_u64() == Some(seq) && m["sender"] == "cn-mps")
+            .unwrap()
+            .clone();
+        let outcome = row["outcome"].as_str().unwrap();
+        assert!(outcome.starts_with("not applied:"), "{outcome}");
+    }
+    assert_eq!(us.as_json("officer", &["case", "show", &case]), before);
+    us.ok(&["ledger", "verify"]);
+    cn.ok(&["ledger", "verify"]);
+    us.ok(&["audit", "verify"]);
+}
