@@ -151,6 +151,45 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
         cn.as_json("officer", &["case", "show", &case])["links"][0]["shared_seq"].is_u64()
     });
 
+    // The case file: FBI's officer gets the request's evidence package in it; US-SS's officer,
+    // who sees the shared request in the case but cannot read it here, gets none. Both verify
+    // offline; a byte changed inside the nested package is found and named.
+    let file = base.join("case-file.zip");
+    let done = us.as_json("officer", &["case", "export", &case, "--out", file.to_str().unwrap()]);
+    assert_eq!(
+        (done["packages"].as_u64(), done["not_included"].as_u64()),
+        (Some(1), Some(0)),
+        "{done}"
+    );
+    let fp = done["fingerprint"].as_str().unwrap().to_string();
+    let ok = us.json(&["case", "verify", file.to_str().unwrap(), "--trust", &fp]);
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["packages"][0]["report"]["request_id"], rid.as_str());
+    assert!(ok["packages"][0]["report"]["valid"].as_bool().unwrap());
+    let untrusted = us.cmd(&["case", "verify", file.to_str().unwrap()]);
+    assert_eq!(untrusted.status.code(), Some(7), "no trusted key: not valid");
+    let ss_file = base.join("case-file-ss.zip");
+    let ss_done = us.as_json("ss", &["case", "export", &case, "--out", ss_file.to_str().unwrap()]);
+    assert_eq!(
+        (ss_done["packages"].as_u64(), ss_done["not_included"].as_u64()),
+        (Some(0), Some(1)),
+        "{ss_done}"
+    );
+    assert!(us.json(&["case", "verify", ss_file.to_str().unwrap(), "--trust", &fp])["valid"] == true);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.windows(12).position(|w| w == b"history.json").unwrap() + 200;
+    bytes[at] ^= 0x20;
+    let bad = base.join("case-file-bad.zip");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = us.cmd(&["--json", "case", "verify", bad.to_str().unwrap(), "--trust", &fp]);
+    assert_eq!(o.status.code(), Some(7));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert!(
+        report["problems"].to_string().contains("packages/0001-"),
+        "the nested package is named: {report}"
+    );
+
     // A note from cn-mps reaches the lead; a RED note from the lead naming cn-mps's officer
     // reaches only that user there.
     cn.as_json("officer", &["case", "note", &case, "NOTE-FROM-CN wallet cluster"]);

@@ -1472,6 +1472,8 @@ fn cli_case_probe(words: &str, case: &str, id: &str) -> Option<Vec<String>> {
         "case close" => v(&["case", "close", case]),
         "case reopen" => v(&["case", "reopen", case]),
         "case marking" => v(&["case", "marking", case, "--tlp", "GREEN"]),
+        // The case file to stdout, where the probe reads it (entries are stored, not compressed).
+        "case export" => v(&["case", "export", case, "--out", "-"]),
         other => panic!("no probe for the CLI command '{other}': add one to cli_case_probe"),
     }
 }
@@ -1493,6 +1495,7 @@ fn api_case_probe(op: &str, case: &str, id: &str) -> Option<(reqwest::Method, St
         "addCaseNote" => r(M::POST, at("/notes"), Some(json!({"text": "probe"}))),
         "setCaseState" => r(M::POST, at("/state"), Some(json!({"state": "open"}))),
         "setCaseMarking" => r(M::POST, at("/marking"), Some(json!({"marking": {"tlp": "TLP:GREEN"}}))),
+        "exportCaseFile" => r(M::GET, at("/export"), None),
         other => panic!("no probe for the API operation '{other}': add one to api_case_probe"),
     }
 }

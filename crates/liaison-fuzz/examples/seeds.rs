@@ -281,6 +281,7 @@ fn main() {
     jcs_seeds();
     timestamp_seeds();
     package_seeds();
+    case_seeds();
     println!("seeds written under {}", root().display());
 }
 
@@ -289,7 +290,7 @@ fn main() {
 fn package_seeds() {
     use liaison_service::evidence_package::{
         FORMAT, HEAD, MANIFEST, Manifest, ManifestEntry, ManifestSignature, SIGNATURE, SIGNING_CONTEXT, SigningKey,
-        central_header, end_records, fingerprint, local_header,
+        fingerprint,
     };
     let key = NodeKey::from_seed(liaison_fuzz::PACKAGE_KEY_SEED);
     let request = "01a248c1-1dd0-7456-a5fb-320333e1aab4";
@@ -361,18 +362,7 @@ fn package_seeds() {
         };
         entries.push((MANIFEST.into(), mbytes));
         entries.push((SIGNATURE.into(), liaison_wire::to_canonical(&sig).unwrap()));
-        let mut out = Vec::new();
-        let mut central = Vec::new();
-        for (n, d) in &entries {
-            let crc = crc32(d);
-            central.extend(central_header(n, crc, d.len() as u64, out.len() as u64));
-            out.extend(local_header(n, crc, d.len() as u64));
-            out.extend_from_slice(d);
-        }
-        let cd = out.len() as u64;
-        out.extend_from_slice(&central);
-        out.extend(end_records(entries.len() as u64, cd, central.len() as u64));
-        out
+        zip(&entries)
     };
     let empty = build(&[]);
     let one = build(&[("files/0001-notes.txt", b"subscriber: example\n")]);
@@ -383,6 +373,113 @@ fn package_seeds() {
     let i = one.len() / 3;
     flipped[i] ^= 0x20;
     put("evidence_package", "flipped", &flipped);
+}
+
+/// The canonical stored ZIP of `entries`, in order.
+fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use liaison_service::evidence_package::{central_header, end_records, local_header};
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (n, d) in entries {
+        let crc = crc32(d);
+        central.extend(central_header(n, crc, d.len() as u64, out.len() as u64));
+        out.extend(local_header(n, crc, d.len() as u64));
+        out.extend_from_slice(d);
+    }
+    let cd = out.len() as u64;
+    out.extend_from_slice(&central);
+    out.extend(end_records(entries.len() as u64, cd, central.len() as u64));
+    out
+}
+
+/// Joint cases: a case file holding the one-file package, signed by the target's trusted key,
+/// with cut and damaged copies; `case_update` and `case_action` payloads.
+fn case_seeds() {
+    use liaison_service::evidence_package::case_file::{CASE_CONTEXT, CASE_FORMAT, CASE_HEAD, CaseManifest};
+    use liaison_service::evidence_package::{
+        MANIFEST, ManifestEntry, ManifestSignature, SIGNATURE, SigningKey, fingerprint,
+    };
+    let key = NodeKey::from_seed(liaison_fuzz::PACKAGE_KEY_SEED);
+    let package = std::fs::read(root().join("evidence_package/seed-one-file")).unwrap();
+    let request = "01a248c1-1dd0-7456-a5fb-320333e1aab4";
+    let case_id = "01a248c1-2000-7456-a5fb-320333e1aab5";
+    let path = "packages/0001-FBI-2026-0001";
+    let doc = serde_json::json!({
+        "case": {"id": case_id, "reference": "JTF-1", "name": "Seed", "lead": "FBI",
+                 "links": [{"item": {"kind": "request", "id": request}}]},
+        "packages": [{"path": path, "request_id": request, "reference": "FBI-2026-0001",
+                      "sha256": Hash256::digest(&package).to_hex(), "size": package.len()}],
+        "not_included": []
+    });
+    let mut entries: Vec<(String, Vec<u8>)> = vec![
+        (CASE_HEAD[0].into(), b"LIAISON CASE FILE (seed)\n".to_vec()),
+        (CASE_HEAD[1].into(), serde_json::to_vec(&doc).unwrap()),
+        (path.into(), package),
+    ];
+    let manifest = CaseManifest {
+        format: CASE_FORMAT.into(),
+        node_id: "us-fbi".into(),
+        case_id: case_id.into(),
+        exported_at: "2026-12-07T00:00:00Z".into(),
+        exported_by: "officer".into(),
+        signing_key: SigningKey {
+            key_id: key.key_id().to_string(),
+            public_key: key.public_key().to_hex(),
+            fingerprint: fingerprint(&key.public_key()),
+        },
+        entries: entries
+            .iter()
+            .map(|(n, d)| ManifestEntry {
+                path: n.clone(),
+                size: d.len() as u64,
+                sha256: Hash256::digest(d).to_hex(),
+            })
+            .collect(),
+    };
+    let mbytes = liaison_wire::to_canonical(&manifest).unwrap();
+    let mut msg = CASE_CONTEXT.to_vec();
+    msg.extend_from_slice(&mbytes);
+    let sig = ManifestSignature {
+        format: CASE_FORMAT.into(),
+        key_id: key.key_id().to_string(),
+        public_key: key.public_key().to_hex(),
+        signature: key.sign_bytes(&msg).to_hex(),
+    };
+    entries.push((MANIFEST.into(), mbytes));
+    entries.push((SIGNATURE.into(), liaison_wire::to_canonical(&sig).unwrap()));
+    let file = zip(&entries);
+    put("case_file", "one-package", &file);
+    put("case_file", "cut", &file[..file.len() / 2]);
+    let mut flipped = file.clone();
+    let i = file.len() / 2;
+    flipped[i] ^= 0x20;
+    put("case_file", "flipped-inside-package", &flipped);
+    put("case_file", "empty", b"");
+
+    let t = "2026-12-07T09:00:00Z";
+    let update = serde_json::json!({"case_id": case_id, "events": [
+        {"seq": 1, "at": t, "actor": "officer", "agency": "FBI", "change": {"kind": "created", "name": "Seed",
+         "reference": "JTF-1", "lead": "FBI", "marking": {"tlp": "TLP:AMBER"}}},
+        {"seq": 2, "at": t, "actor": "officer", "agency": "FBI", "change": {"kind": "invited", "agency": "CN-MPS"}},
+        {"seq": 3, "at": t, "actor": "cn-mps:officer", "agency": "CN-MPS", "change": {"kind": "joined", "agency": "CN-MPS"}},
+        {"seq": 4, "at": t, "actor": "cn-mps:officer", "agency": "CN-MPS", "change": {"kind": "linked", "shared": false,
+         "item": {"kind": "request", "id": request, "originator": "FBI", "parties": ["FBI", "CN-MPS"],
+                  "tlp": "TLP:AMBER+STRICT", "title": "seed", "at": t}}},
+        {"seq": 6, "at": t, "actor": "officer", "agency": "FBI", "change": {"kind": "withheld", "item_kind": "notice"}},
+        {"seq": 7, "at": t, "actor": "officer", "agency": "FBI", "change": {"kind": "note", "text": "hello",
+         "marking": {"tlp": "TLP:RED", "recipients": ["li"]}}}
+    ], "answers": [{"action": case_id, "applied": false, "reason": "no"}]});
+    put("case_payloads", "update", &serde_json::to_vec(&update).unwrap());
+    let action = serde_json::json!({"case_id": case_id, "action": case_id, "at": t, "actor": "officer",
+        "agency": "CN-MPS", "change": {"kind": "left", "agency": "CN-MPS", "note": "done"}});
+    put("case_payloads", "action", &serde_json::to_vec(&action).unwrap());
+    let refused = serde_json::json!({"case_id": case_id, "action": case_id, "at": t, "actor": "officer",
+        "agency": "CN-MPS", "change": {"kind": "invited", "agency": "DE-BKA"}});
+    put(
+        "case_payloads",
+        "action-not-for-members",
+        &serde_json::to_vec(&refused).unwrap(),
+    );
 }
 
 fn crc32(data: &[u8]) -> u32 {

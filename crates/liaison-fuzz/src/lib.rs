@@ -47,8 +47,11 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("search_inputs", search_inputs),
     #[cfg(feature = "service")]
     ("peer_file", peer_file),
+    ("case_payloads", case_payloads),
     #[cfg(feature = "service")]
     ("evidence_package", evidence_package),
+    #[cfg(feature = "service")]
+    ("case_file", case_file),
     #[cfg(feature = "service")]
     ("taxii_query", taxii_query),
 ];
@@ -416,6 +419,62 @@ pub fn cleanup_payloads(data: &[u8]) {
     }
 }
 
+/// Joint cases from a peer (docs/federation.md §13): `case_update` and `case_action` payloads,
+/// and a case's log replayed through its rules (`liaison_core::case::Case`).
+///
+/// Invariants: both payloads need protocol 7; a payload that passes its check round-trips
+/// through JSON to an equal payload that passes again; an action that passes names a change a
+/// member node may ask for; events in an update that passes are in increasing `seq`; a log
+/// that replays has its last event's `seq` as `last_seq`, never shows a stranger anything,
+/// and replays again to the same case; what an agency is sent of an event is the event, its
+/// kind only (for a link), or nothing.
+pub fn case_payloads(data: &[u8]) {
+    use liaison_core::case::{Case, CaseChange, EventView};
+    use liaison_wire::{CaseActionPayload, CaseUpdatePayload, PayloadType, payload_min_version};
+    if let Ok(u) = serde_json::from_slice::<CaseUpdatePayload>(data) {
+        let value = serde_json::to_value(&u).unwrap();
+        assert_eq!(payload_min_version(PayloadType::CaseUpdate, &value), 7);
+        if u.check().is_ok() {
+            assert!(u.events.windows(2).all(|w| w[0].seq < w[1].seq));
+            let again: CaseUpdatePayload = serde_json::from_value(value).unwrap();
+            assert_eq!(again, u);
+            assert!(again.check().is_ok());
+            if let Ok(case) = Case::replay(&u.events) {
+                assert_eq!(case.last_seq, u.events.last().map(|e| e.seq).unwrap_or(0));
+                assert_eq!(Case::replay(&u.events).unwrap(), case);
+                for ev in &u.events {
+                    assert_eq!(case.event_view(ev, "ZZ-NOBODY", None), EventView::Hidden);
+                    for m in &case.members {
+                        match case.event_for(ev, &m.agency, None) {
+                            None => assert_eq!(case.event_view(ev, &m.agency, None), EventView::Hidden),
+                            Some(e) if e == *ev => {}
+                            Some(e) => assert!(matches!(e.change, CaseChange::Withheld { .. }), "{e:?}"),
+                        }
+                    }
+                }
+                assert!(!case.visible_to("ZZ-NOBODY", "anyone"));
+            }
+        }
+    }
+    if let Ok(a) = serde_json::from_slice::<CaseActionPayload>(data) {
+        let value = serde_json::to_value(&a).unwrap();
+        assert_eq!(payload_min_version(PayloadType::CaseAction, &value), 7);
+        if a.check().is_ok() {
+            assert!(matches!(
+                a.change,
+                CaseChange::Joined { .. }
+                    | CaseChange::Declined { .. }
+                    | CaseChange::Left { .. }
+                    | CaseChange::Linked { .. }
+                    | CaseChange::Shared { .. }
+                    | CaseChange::Note { .. }
+            ));
+            let again: CaseActionPayload = serde_json::from_value(value).unwrap();
+            assert_eq!(again, a);
+        }
+    }
+}
+
 /// The evidence transfer's inputs from a peer (docs/federation.md §12): the `evidence_manifest`
 /// and `evidence_result` payloads, and the signed `Liaison-Chunk` header of a chunk.
 ///
@@ -594,6 +653,24 @@ pub fn taxii_query(data: &[u8]) {
 /// target trusts.
 pub const PACKAGE_KEY_SEED: [u8; 32] = [7; 32];
 
+/// A reader that gives its bytes one at a time (readers must not depend on how reads are cut).
+#[cfg(feature = "service")]
+struct Trickle<'a>(&'a [u8]);
+
+#[cfg(feature = "service")]
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((b, rest)), Some(slot)) => {
+                *slot = *b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
 /// Verifies `data` as an evidence package (`liaison_service::evidence_package::verify_package`,
 /// the offline reader of `liaison evidence verify`) trusting the seed key.
 ///
@@ -616,21 +693,36 @@ pub fn evidence_package(data: &[u8]) {
         assert_eq!(r.bytes, data.len() as u64);
         assert!(r.entries >= 9, "head, manifest and signature at least: {r:?}");
     }
-    struct Trickle<'a>(&'a [u8]);
-    impl std::io::Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            match (self.0.split_first(), buf.first_mut()) {
-                (Some((b, rest)), Some(slot)) => {
-                    *slot = *b;
-                    self.0 = rest;
-                    Ok(1)
-                }
-                _ => Ok(0),
-            }
-        }
-    }
     if data.len() <= 1 << 16 {
         assert_eq!(verify_package(Trickle(data), &trust), r);
+    }
+}
+
+/// Verifies `data` as a case file (`liaison_service::evidence_package::case_file::
+/// verify_case_file`, the offline reader of `liaison case verify`) trusting the seed key.
+///
+/// Invariants: never panics on any bytes; `valid` exactly when no problem is listed; a valid
+/// case file was signed by the trusted key, its size is the input's, and every package in it
+/// verified; the report is the same when the input arrives one byte at a time.
+#[cfg(feature = "service")]
+pub fn case_file(data: &[u8]) {
+    use liaison_service::evidence_package::case_file::verify_case_file;
+    use liaison_service::evidence_package::fingerprint;
+    let trust = vec![fingerprint(&NodeKey::from_seed(PACKAGE_KEY_SEED).public_key())];
+    let r = verify_case_file(data, &trust);
+    assert_eq!(r.valid, r.problems.is_empty(), "{r:?}");
+    if r.valid {
+        assert!(
+            r.signer
+                .as_ref()
+                .is_some_and(|s| s.trusted && s.fingerprint == trust[0])
+        );
+        assert_eq!(r.bytes, data.len() as u64);
+        assert!(r.packages.iter().all(|p| p.report.valid));
+    }
+    if data.len() <= 1 << 16 {
+        let again = verify_case_file(Trickle(data), &trust);
+        assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&r).unwrap());
     }
 }
 

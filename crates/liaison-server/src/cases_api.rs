@@ -30,6 +30,7 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/cases/{case}/notes", post(note))
         .route("/api/v1/cases/{case}/state", post(state))
         .route("/api/v1/cases/{case}/marking", post(marking))
+        .route("/api/v1/cases/{case}/export", get(export))
         .with_state(node)
 }
 
@@ -232,4 +233,27 @@ async fn marking(
     Ok(changed(
         node.case_set_marking(&p, &case, b.marking, Timestamp::now()).await?,
     ))
+}
+
+/// `GET /api/v1/cases/{case}/export`: the case file as a download, written to a temporary file
+/// (the audit entry needs its digest before it is sent), unlinked once open, then streamed.
+async fn export(AxState(node): AxState<Node>, Auth(p): Auth, Path(case): Path<String>) -> ApiResult<Response> {
+    use axum::http::{HeaderValue, header};
+    let (done, path) = node.case_export_temp(&p, &case, Timestamp::now()).await?;
+    let body = crate::evidence::temp_file_body(&path, "a case file").await?;
+    let mut resp = Response::new(body);
+    crate::evidence::download_headers(
+        resp.headers_mut(),
+        &format!("case-file-{}.zip", done.case_id),
+        done.size,
+    );
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Ok(v) = HeaderValue::from_str(&done.sha256) {
+        h.insert("x-liaison-package-sha256", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&done.fingerprint) {
+        h.insert("x-liaison-key-fingerprint", v);
+    }
+    Ok(resp)
 }

@@ -1838,7 +1838,14 @@ fn case_paths() -> Value {
         "/api/v1/cases/{case}/state": {"post": changed(Op::new("setCaseState", "cases", "The lead closes or reopens the case")
             .json_body(object(&["state"], json!({"state": enum_of(["open", "closed"]), "note": {"type": "string", "maxLength": 4000}}))))},
         "/api/v1/cases/{case}/marking": {"post": changed(Op::new("setCaseMarking", "cases", "The lead changes the case's marking (never TLP:CLEAR)")
-            .json_body(object(&["marking"], json!({"marking": schema_ref("Marking")}))))}
+            .json_body(object(&["marking"], json!({"marking": schema_ref("Marking")}))))},
+        "/api/v1/cases/{case}/export": {"get": Op::new("exportCaseFile", "cases", "The case file for prosecutors: one signed ZIP to verify offline (docs/cases.md)")
+            .describe("The case as the caller sees it (case.json) and the evidence package of every linked request the caller may read on this node (packages/NNNN-REF.zip: history, files, custody, ledger proofs), listed with their SHA-256 in a manifest signed by the node's key. Verify it with `liaison case verify FILE --trust FINGERPRINT`. 404 for a case the caller may not see; 422 when the node has no federation signing key; 409 while a node restored from a backup has not yet told its peers. Recorded in the audit log (case.export) and in each exported file's custody")
+            .params(vec![case_param()]).errors(&[403, 404, 409, 422])
+            .ok(200, "The case file (application/zip, attachment)", json!({"application/zip": {"schema": {"type": "string", "format": "binary"}}}))
+            .ok_header(200, "Content-Disposition", "attachment; filename=\"case-file-ID.zip\"")
+            .ok_header(200, "X-Liaison-Package-Sha256", "SHA-256 of the case file, as recorded in the audit log")
+            .ok_header(200, "X-Liaison-Key-Fingerprint", "Fingerprint of the key that signed the manifest: compare it out of band").build()}
     })
 }
 

@@ -16,6 +16,7 @@
 //! stops at the first record that is not the canonical one.
 
 mod case;
+pub mod case_file;
 mod export;
 
 pub use export::PackageExport;
@@ -156,7 +157,16 @@ pub fn end_records(count: u64, cd_offset: u64, cd_size: u64) -> Vec<u8> {
 /// and the name with every character outside `A-Za-z0-9._-` replaced by `_`, at most
 /// [`MAX_NAME`] characters, never starting with a dot.
 pub fn file_entry_name(index: usize, file_name: &str) -> String {
-    let mut safe: String = file_name
+    entry_name(FILES, index, file_name)
+}
+
+/// The prefix of an evidence package's numbered entries.
+pub const FILES: &str = "files/";
+
+/// The `index`-th (from 1) numbered entry under `prefix` (`files/`, `packages/`) called
+/// `name`, made safe as [`file_entry_name`] says.
+pub fn entry_name(prefix: &str, index: usize, name: &str) -> String {
+    let mut safe: String = name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
@@ -171,12 +181,18 @@ pub fn file_entry_name(index: usize, file_name: &str) -> String {
         safe.insert(0, '_');
         safe.truncate(MAX_NAME);
     }
-    format!("files/{index:04}-{safe}")
+    format!("{prefix}{index:04}-{safe}")
 }
 
 /// Whether `name` is the canonical name of the `index`-th file entry (any safe name part).
+#[cfg(test)]
 fn is_file_entry(name: &str, index: usize) -> bool {
-    let prefix = format!("files/{index:04}-");
+    is_entry(FILES, name, index)
+}
+
+/// Whether `name` is the canonical name of the `index`-th numbered entry under `prefix`.
+fn is_entry(prefix: &str, name: &str, index: usize) -> bool {
+    let prefix = format!("{prefix}{index:04}-");
     let Some(rest) = name.strip_prefix(&prefix) else {
         return false;
     };
@@ -186,6 +202,27 @@ fn is_file_entry(name: &str, index: usize) -> bool {
         && rest
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// The entries of a package format (the evidence package, the case file): its head entries in
+/// order, the prefix of its numbered entries, and, optionally, a reader of each numbered
+/// entry's bytes as they stream past (the case file verifies the packages it holds so).
+struct Layout<'a> {
+    pub head: &'a [&'a str],
+    pub numbered: &'a str,
+    #[allow(clippy::type_complexity)]
+    pub inspect: Option<&'a mut dyn FnMut(&str, &mut dyn Read)>,
+}
+
+impl Layout<'_> {
+    /// The evidence package's layout.
+    fn package() -> Layout<'static> {
+        Layout {
+            head: &HEAD,
+            numbered: FILES,
+            inspect: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -478,19 +515,64 @@ fn first_difference(expected: &[u8], got: &[u8]) -> String {
 }
 
 /// The name expected at position `i` (0-based) given what came before, for the messages.
-fn expected_name(i: usize, seen_manifest: bool) -> String {
-    if i < HEAD.len() {
-        HEAD[i].to_string()
+fn expected_name(layout: &Layout<'_>, i: usize, seen_manifest: bool) -> String {
+    if let Some(h) = layout.head.get(i) {
+        h.to_string()
     } else if seen_manifest {
         SIGNATURE.to_string()
     } else {
-        format!("files/{:04}-NAME or {MANIFEST}", i - HEAD.len() + 1)
+        format!("{}{:04}-NAME or {MANIFEST}", layout.numbered, i - layout.head.len() + 1)
     }
 }
 
-/// Reads the ZIP structure, checking it is exactly the canonical one, and digests every
-/// entry. `Err`: the first layout problem (reading stops there).
+/// The bytes of one entry as they are read: counted, hashed (SHA-256 and CRC-32), kept when
+/// asked, and never more than the entry's size.
+struct EntryReader<'r, R> {
+    r: &'r mut Counting<R>,
+    left: u64,
+    sha: Sha256,
+    crc: crc32fast::Hasher,
+    kept: Option<Vec<u8>>,
+    /// The input ended before the entry did.
+    short: bool,
+}
+
+impl<R: Read> Read for EntryReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (self.left.min(buf.len() as u64)) as usize;
+        let n = loop {
+            match self.r.inner.read(&mut buf[..want]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            self.short = true;
+            return Ok(0);
+        }
+        self.r.pos += n as u64;
+        self.sha.update(&buf[..n]);
+        self.crc.update(&buf[..n]);
+        if let Some(k) = self.kept.as_mut() {
+            k.extend_from_slice(&buf[..n]);
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the ZIP structure of an evidence package (see [`read_layout_with`]).
 fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
+    read_layout_with(r, &mut Layout::package())
+}
+
+/// Reads the ZIP structure, checking it is exactly the canonical one of `layout`, and digests
+/// every entry. `Err`: the first layout problem (reading stops there).
+fn read_layout_with<R: Read>(r: R, layout: &mut Layout<'_>) -> Result<(Vec<ReadEntry>, u64), Problem> {
     let mut r = Counting { inner: r, pos: 0 };
     let io = |e: std::io::Error| problem("package", "read", "readable input", e.to_string());
     let mut entries: Vec<ReadEntry> = Vec::new();
@@ -521,7 +603,7 @@ fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
                 format!("{sig:#010x} at offset {offset}"),
             ));
         }
-        if i >= HEAD.len() + MAX_FILES + 2 || (seen_manifest && i > 0 && entries[i - 1].name == SIGNATURE) {
+        if i >= layout.head.len() + MAX_FILES + 2 || (seen_manifest && i > 0 && entries[i - 1].name == SIGNATURE) {
             return Err(problem(
                 "package",
                 "entries",
@@ -541,11 +623,12 @@ fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
         }
         let name_len = u16_at(&fixed, 26) as usize;
         let extra_len = u16_at(&fixed, 28) as usize;
-        if name_len == 0 || name_len > 6 + 5 + MAX_NAME {
+        let longest = layout.numbered.len() + 5 + MAX_NAME;
+        if name_len == 0 || name_len > longest {
             return Err(problem(
                 &format!("entry {}", i + 1),
                 "name length",
-                format!("1 to {}", 11 + MAX_NAME),
+                format!("1 to {longest}"),
                 name_len.to_string(),
             ));
         }
@@ -559,13 +642,14 @@ fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
             ));
         }
         let name = String::from_utf8_lossy(&name).into_owned();
-        let want = expected_name(i, seen_manifest);
-        let name_ok = if i < HEAD.len() {
-            name == HEAD[i]
+        let want = expected_name(layout, i, seen_manifest);
+        let numbered = i >= layout.head.len() && !seen_manifest && name != MANIFEST;
+        let name_ok = if let Some(h) = layout.head.get(i) {
+            name == *h
         } else if seen_manifest {
             name == SIGNATURE
         } else {
-            name == MANIFEST || is_file_entry(&name, i - HEAD.len() + 1)
+            name == MANIFEST || is_entry(layout.numbered, &name, i - layout.head.len() + 1)
         };
         if !name_ok {
             return Err(problem(
@@ -604,7 +688,7 @@ fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
                 first_difference(&canonical, &got),
             ));
         }
-        let keep = HEAD.contains(&name.as_str()) || name == MANIFEST || name == SIGNATURE;
+        let keep = layout.head.contains(&name.as_str()) || name == MANIFEST || name == SIGNATURE;
         if keep && size > MAX_JSON_ENTRY {
             return Err(problem(
                 &name,
@@ -613,28 +697,38 @@ fn read_layout<R: Read>(r: R) -> Result<(Vec<ReadEntry>, u64), Problem> {
                 size.to_string(),
             ));
         }
-        let mut kept = keep.then(|| Vec::with_capacity(size.min(1 << 20) as usize));
-        let mut sha = Sha256::new();
-        let mut crc_calc = crc32fast::Hasher::new();
-        let mut left = size;
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = r.fill(&mut buf[..want]).map_err(io)?;
-            if n == 0 {
-                return Err(problem(
-                    &name,
-                    "content",
-                    format!("{size} bytes"),
-                    format!("{} bytes (end of input)", size - left),
-                ));
-            }
-            sha.update(&buf[..n]);
-            crc_calc.update(&buf[..n]);
-            if let Some(k) = kept.as_mut() {
-                k.extend_from_slice(&buf[..n]);
-            }
-            left -= n as u64;
+        let mut er = EntryReader {
+            r: &mut r,
+            left: size,
+            sha: Sha256::new(),
+            crc: crc32fast::Hasher::new(),
+            kept: keep.then(|| Vec::with_capacity(size.min(1 << 20) as usize)),
+            short: false,
+        };
+        if numbered && let Some(f) = layout.inspect.as_mut() {
+            f(&name, &mut er);
         }
+        // What the inspector left unread.
+        while er.left > 0 && !er.short {
+            let n = er.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+        }
+        if er.left > 0 {
+            return Err(problem(
+                &name,
+                "content",
+                format!("{size} bytes"),
+                format!("{} bytes (end of input)", size - er.left),
+            ));
+        }
+        let EntryReader {
+            sha,
+            crc: crc_calc,
+            kept,
+            ..
+        } = er;
         let got_crc = crc_calc.finalize();
         if got_crc != crc {
             return Err(problem(
@@ -768,18 +862,7 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
             return report;
         }
     };
-    match serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
-        .ok()
-        .and_then(|v| liaison_wire::canonicalize(&v).ok())
-    {
-        Some(c) if c == manifest_bytes => {}
-        _ => problems.push(problem(
-            MANIFEST,
-            "encoding",
-            "JCS (RFC 8785) canonical JSON",
-            "other bytes",
-        )),
-    }
+    check_canonical(&manifest_bytes, problems);
     if manifest.format != FORMAT {
         problems.push(problem(MANIFEST, "format", FORMAT, &manifest.format));
     }
@@ -787,124 +870,23 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
     report.request_id = manifest.request_id.clone();
     report.exported_at = manifest.exported_at.clone();
     report.exported_by = manifest.exported_by.clone();
-    let listed = &manifest.entries;
     let actual: Vec<&ReadEntry> = entries
         .iter()
         .filter(|e| e.name != MANIFEST && e.name != SIGNATURE)
         .collect();
-    for i in 0..listed.len().max(actual.len()) {
-        match (listed.get(i), actual.get(i)) {
-            (Some(m), Some(a)) => {
-                if m.path != a.name {
-                    problems.push(problem(
-                        &format!("entry {}", i + 1),
-                        "path",
-                        format!("'{}' (manifest)", m.path),
-                        format!("'{}'", a.name),
-                    ));
-                    continue;
-                }
-                if m.size != a.size {
-                    problems.push(problem(
-                        &a.name,
-                        "size",
-                        format!("{} (manifest)", m.size),
-                        a.size.to_string(),
-                    ));
-                }
-                if m.sha256 != a.sha256 {
-                    problems.push(problem(
-                        &a.name,
-                        "sha256",
-                        format!("{} (manifest)", m.sha256),
-                        &a.sha256,
-                    ));
-                }
-            }
-            (Some(m), None) => problems.push(problem(&m.path, "presence", "in the package (manifest)", "absent")),
-            (None, Some(a)) => problems.push(problem(
-                &a.name,
-                "presence",
-                "not in the package (absent from the manifest)",
-                "present",
-            )),
-            (None, None) => {}
-        }
-    }
+    check_listing(&manifest.entries, &actual, problems);
     report.files = actual.iter().filter(|e| e.name.starts_with("files/")).count();
 
     // --- The signature, by a trusted key. ---
-    let sig: Option<ManifestSignature> = json_of(&entries, SIGNATURE, problems);
-    if let Some(sig) = sig {
-        let pk = PublicKeyBytes::from_hex(&sig.public_key);
-        let s = SignatureBytes::from_hex(&sig.signature);
-        match (pk, s) {
-            (Ok(pk), Ok(s)) => {
-                let fp = fingerprint(&pk);
-                if sig.format != FORMAT {
-                    problems.push(problem(SIGNATURE, "format", FORMAT, &sig.format));
-                }
-                if fp != manifest.signing_key.fingerprint || sig.public_key != manifest.signing_key.public_key {
-                    problems.push(problem(
-                        SIGNATURE,
-                        "public_key",
-                        format!(
-                            "the manifest's signing key (fingerprint {})",
-                            manifest.signing_key.fingerprint
-                        ),
-                        format!("fingerprint {fp}"),
-                    ));
-                }
-                let key = liaison_wire::PublishedKey {
-                    key_id: liaison_wire::KeyId::of(&pk),
-                    public_key: pk,
-                    valid_from: jiff::Timestamp::UNIX_EPOCH,
-                    valid_until: None,
-                };
-                if key.key_id.as_str() != sig.key_id {
-                    problems.push(problem(SIGNATURE, "key_id", key.key_id.as_str(), &sig.key_id));
-                }
-                let mut msg = SIGNING_CONTEXT.to_vec();
-                msg.extend_from_slice(&manifest_bytes);
-                if key.verify(&msg, &s).is_err() {
-                    problems.push(problem(
-                        SIGNATURE,
-                        "signature",
-                        format!("a signature of {MANIFEST} by key {}", sig.key_id),
-                        "a signature that does not verify",
-                    ));
-                }
-                let ok = trusted.contains(fp.as_str());
-                if !ok {
-                    problems.push(problem(
-                        SIGNATURE,
-                        "signer",
-                        if trusted.is_empty() {
-                            "a trusted key (none given: --trust FINGERPRINT)".to_string()
-                        } else {
-                            format!(
-                                "a key with a trusted fingerprint ({})",
-                                trusted.iter().copied().collect::<Vec<_>>().join(", ")
-                            )
-                        },
-                        format!("key {} with fingerprint {fp}", sig.key_id),
-                    ));
-                }
-                report.signer = Some(KeyUse {
-                    node_id: manifest.node_id.clone(),
-                    key_id: sig.key_id.clone(),
-                    fingerprint: fp,
-                    trusted: ok,
-                });
-            }
-            _ => problems.push(problem(
-                SIGNATURE,
-                "public_key/signature",
-                "lower-case hex of 32 and 64 bytes",
-                "other text",
-            )),
-        }
-    }
+    report.signer = check_signature(
+        &entries,
+        &manifest_bytes,
+        &manifest.signing_key,
+        &manifest.node_id,
+        (FORMAT, SIGNING_CONTEXT),
+        &trusted,
+        problems,
+    );
 
     // --- request.json and history.json name the manifest's request. ---
     if let Some(req) = json_of::<serde_json::Value>(&entries, "request.json", problems) {
@@ -1083,6 +1065,149 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
     }
     report.valid = report.problems.is_empty();
     report
+}
+
+/// Checks that `bytes` (the manifest) are JCS (RFC 8785) canonical JSON.
+fn check_canonical(bytes: &[u8], problems: &mut Vec<Problem>) {
+    match serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| liaison_wire::canonicalize(&v).ok())
+    {
+        Some(c) if c == bytes => {}
+        _ => problems.push(problem(
+            MANIFEST,
+            "encoding",
+            "JCS (RFC 8785) canonical JSON",
+            "other bytes",
+        )),
+    }
+}
+
+/// Checks a manifest's listing against the entries read (every entry but the manifest and its
+/// signature): the same paths in the same order, each with its size and SHA-256.
+fn check_listing(listed: &[ManifestEntry], actual: &[&ReadEntry], problems: &mut Vec<Problem>) {
+    for i in 0..listed.len().max(actual.len()) {
+        match (listed.get(i), actual.get(i)) {
+            (Some(m), Some(a)) => {
+                if m.path != a.name {
+                    problems.push(problem(
+                        &format!("entry {}", i + 1),
+                        "path",
+                        format!("'{}' (manifest)", m.path),
+                        format!("'{}'", a.name),
+                    ));
+                    continue;
+                }
+                if m.size != a.size {
+                    problems.push(problem(
+                        &a.name,
+                        "size",
+                        format!("{} (manifest)", m.size),
+                        a.size.to_string(),
+                    ));
+                }
+                if m.sha256 != a.sha256 {
+                    problems.push(problem(
+                        &a.name,
+                        "sha256",
+                        format!("{} (manifest)", m.sha256),
+                        &a.sha256,
+                    ));
+                }
+            }
+            (Some(m), None) => problems.push(problem(&m.path, "presence", "in the package (manifest)", "absent")),
+            (None, Some(a)) => problems.push(problem(
+                &a.name,
+                "presence",
+                "not in the package (absent from the manifest)",
+                "present",
+            )),
+            (None, None) => {}
+        }
+    }
+}
+
+/// Checks `manifest.sig`: of `format`, by the manifest's `signing_key`, over `context` and the
+/// manifest's bytes, by a key whose fingerprint is `trusted`. Returns the key that signed.
+fn check_signature(
+    entries: &[ReadEntry],
+    manifest_bytes: &[u8],
+    signing_key: &SigningKey,
+    node_id: &str,
+    (format, context): (&str, &[u8]),
+    trusted: &BTreeSet<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<KeyUse> {
+    let mut signer = None;
+    let sig: Option<ManifestSignature> = json_of(entries, SIGNATURE, problems);
+    if let Some(sig) = sig {
+        let pk = PublicKeyBytes::from_hex(&sig.public_key);
+        let s = SignatureBytes::from_hex(&sig.signature);
+        match (pk, s) {
+            (Ok(pk), Ok(s)) => {
+                let fp = fingerprint(&pk);
+                if sig.format != format {
+                    problems.push(problem(SIGNATURE, "format", format, &sig.format));
+                }
+                if fp != signing_key.fingerprint || sig.public_key != signing_key.public_key {
+                    problems.push(problem(
+                        SIGNATURE,
+                        "public_key",
+                        format!("the manifest's signing key (fingerprint {})", signing_key.fingerprint),
+                        format!("fingerprint {fp}"),
+                    ));
+                }
+                let key = liaison_wire::PublishedKey {
+                    key_id: liaison_wire::KeyId::of(&pk),
+                    public_key: pk,
+                    valid_from: jiff::Timestamp::UNIX_EPOCH,
+                    valid_until: None,
+                };
+                if key.key_id.as_str() != sig.key_id {
+                    problems.push(problem(SIGNATURE, "key_id", key.key_id.as_str(), &sig.key_id));
+                }
+                let mut msg = context.to_vec();
+                msg.extend_from_slice(manifest_bytes);
+                if key.verify(&msg, &s).is_err() {
+                    problems.push(problem(
+                        SIGNATURE,
+                        "signature",
+                        format!("a signature of {MANIFEST} by key {}", sig.key_id),
+                        "a signature that does not verify",
+                    ));
+                }
+                let ok = trusted.contains(fp.as_str());
+                if !ok {
+                    problems.push(problem(
+                        SIGNATURE,
+                        "signer",
+                        if trusted.is_empty() {
+                            "a trusted key (none given: --trust FINGERPRINT)".to_string()
+                        } else {
+                            format!(
+                                "a key with a trusted fingerprint ({})",
+                                trusted.iter().copied().collect::<Vec<_>>().join(", ")
+                            )
+                        },
+                        format!("key {} with fingerprint {fp}", sig.key_id),
+                    ));
+                }
+                signer = Some(KeyUse {
+                    node_id: node_id.to_string(),
+                    key_id: sig.key_id.clone(),
+                    fingerprint: fp,
+                    trusted: ok,
+                });
+            }
+            _ => problems.push(problem(
+                SIGNATURE,
+                "public_key/signature",
+                "lower-case hex of 32 and 64 bytes",
+                "other text",
+            )),
+        }
+    }
+    signer
 }
 
 /// Every `types:hashValue` `@value` in a JSON-LD document, lower-cased.

@@ -4,11 +4,14 @@
 use super::Ctx;
 use super::request::{MarkingArgs, describe};
 use crate::output::{json, table, when};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use liaison_core::case::{CaseChange, CaseEvent, ItemKind};
 use liaison_service::cases::{CaseView, ItemRef};
+use liaison_service::evidence_package::case_file::verify_case_file;
+use liaison_service::evidence_package::normalise_fingerprint;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum CaseCmd {
@@ -72,6 +75,23 @@ pub enum CaseCmd {
         case: String,
         #[command(flatten)]
         marking: MarkingArgs,
+    },
+    /// Write the case file for prosecutors: the case and the evidence package of every linked
+    /// request you may read, signed by this node (verify it with `case verify`).
+    Export {
+        case: String,
+        /// The file to write (must not exist), or - for standard output.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a case file offline (no data directory needed): its signature, every package in
+    /// it, and that the case lists exactly those packages. Exit 7 on any mismatch.
+    Verify {
+        file: PathBuf,
+        /// The fingerprint of a key you trust (from the node's operators, out of band;
+        /// repeatable).
+        #[arg(long = "trust")]
+        trust: Vec<String>,
     },
 }
 
@@ -208,7 +228,130 @@ fn print_case(ctx: &Ctx, v: &CaseView) -> Result<()> {
     Ok(())
 }
 
+/// Verifies a case file offline; exit 7 naming every mismatch.
+fn verify(ctx: &Ctx, file: &Path, trust: &[String]) -> Result<()> {
+    let mut fps = Vec::new();
+    for t in trust {
+        fps.push(normalise_fingerprint(t).ok_or_else(|| {
+            anyhow::Error::new(super::InputError(format!(
+                "--trust '{t}': not a key fingerprint (64 hex digits, spaces and colons allowed)"
+            )))
+        })?);
+    }
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = verify_case_file(std::io::BufReader::with_capacity(1 << 20, f), &fps);
+    if ctx.json {
+        json(&report)?;
+        if !report.valid {
+            std::process::exit(7);
+        }
+        return Ok(());
+    } else {
+        println!("{}: {}", if report.valid { "VALID" } else { "INVALID" }, file.display());
+        for p in &report.problems {
+            println!("  {p}");
+        }
+        if !report.node_id.is_empty() {
+            println!(
+                "  case {} exported by {} at node {} on {}; {} package(s), {} bytes",
+                report.case_id,
+                report.exported_by,
+                report.node_id,
+                report.exported_at,
+                report.packages.len(),
+                report.bytes
+            );
+        }
+        for n in &report.packages {
+            println!(
+                "  {}: request {}, {} file(s), {} proof(s), {}",
+                n.path,
+                n.report.request_id,
+                n.report.files,
+                n.report.proofs,
+                if n.report.valid { "valid" } else { "INVALID" }
+            );
+        }
+        if let Some(s) = &report.signer {
+            println!(
+                "  manifest signed by {} key {} (fingerprint {}, {})",
+                s.node_id,
+                s.key_id,
+                s.fingerprint,
+                if s.trusted { "trusted" } else { "NOT trusted" }
+            );
+        }
+    }
+    if !report.valid {
+        return Err(super::IntegrityFailure(format!(
+            "the case file {} does not verify: {} problem(s), first: {}",
+            file.display(),
+            report.problems.len(),
+            report.problems.first().map(|p| p.to_string()).unwrap_or_default()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes the case file (beside `out`, then renamed, so a failed export leaves nothing).
+async fn export(
+    ctx: &Ctx,
+    node: &liaison_service::Node,
+    p: &liaison_service::Principal,
+    case: &str,
+    out: &Path,
+) -> Result<()> {
+    if out == Path::new("-") {
+        // To standard output (a pipe): written to a temporary file first, which is removed.
+        let (_, tmp) = node.case_export_temp(p, case, Timestamp::now()).await?;
+        let copied = std::fs::File::open(&tmp).and_then(|mut f| std::io::copy(&mut f, &mut std::io::stdout().lock()));
+        let _ = std::fs::remove_file(&tmp);
+        copied.context("writing the case file to standard output")?;
+        return Ok(());
+    }
+    if out.exists() {
+        return Err(anyhow::Error::new(super::InputError(format!(
+            "{} exists: choose another --out",
+            out.display()
+        ))));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "case-file.zip".into());
+    let tmp = out.with_file_name(format!(".{name}.tmp-{}", uuid::Uuid::now_v7()));
+    let done = match node.case_export(p, case, &tmp, Timestamp::now()).await {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    if ctx.json {
+        return json(&done);
+    }
+    println!(
+        "{}: case file of case {} ({} bytes, {} evidence package(s), {} linked item(s) not included)",
+        out.display(),
+        done.case_id,
+        done.size,
+        done.packages,
+        done.not_included
+    );
+    println!("  SHA-256 {}", done.sha256);
+    println!(
+        "  signed by node {} key {} (fingerprint {})",
+        done.node_id, done.key_id, done.fingerprint
+    );
+    Ok(())
+}
+
 pub async fn run(ctx: &Ctx, cmd: CaseCmd) -> Result<()> {
+    if let CaseCmd::Verify { file, trust } = &cmd {
+        return verify(ctx, file, trust);
+    }
     let (node, config) = ctx.node().await?;
     let p = ctx.principal(&node, &config).await?;
     let now = Timestamp::now();
@@ -288,6 +431,8 @@ pub async fn run(ctx: &Ctx, cmd: CaseCmd) -> Result<()> {
         CaseCmd::Note { case, text, marking } => node.case_note(&p, &case, &text, marking.marking()?, now).await?,
         CaseCmd::Close { case, note } => node.case_close(&p, &case, false, note, now).await?,
         CaseCmd::Reopen { case } => node.case_close(&p, &case, true, None, now).await?,
+        CaseCmd::Export { case, out } => return export(ctx, &node, &p, &case, &out).await,
+        CaseCmd::Verify { .. } => return Ok(()),
         CaseCmd::Marking { case, marking } => {
             let Some(m) = marking.marking()? else {
                 return Err(anyhow::Error::new(super::InputError(

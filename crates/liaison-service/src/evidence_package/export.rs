@@ -45,32 +45,107 @@ pub struct PackageExport {
     pub fingerprint: String,
 }
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
+pub(super) fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+/// `manifest.sig` of a format: the node's signature over `context` and the manifest's bytes,
+/// as canonical JSON.
+pub(super) fn sign_manifest(
+    key: &liaison_wire::NodeKey,
+    format: &str,
+    context: &[u8],
+    manifest_bytes: &[u8],
+) -> Result<Vec<u8>> {
+    let mut msg = context.to_vec();
+    msg.extend_from_slice(manifest_bytes);
+    let sig = ManifestSignature {
+        format: format.into(),
+        key_id: key.key_id().to_string(),
+        public_key: key.public_key().to_hex(),
+        signature: key.sign_bytes(&msg).to_hex(),
+    };
+    liaison_wire::to_canonical(&sig).map_err(internal)
+}
+
+/// The SHA-256 of a file's content, lower-case hex.
+pub(super) async fn file_sha256(path: &Path) -> Result<String> {
+    let mut f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| internal(format!("reading {}: {e}", path.display())))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).await.map_err(internal)?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+    }
+    Ok(hex::encode(sha.finalize()))
+}
+
+pub(super) fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     let mut b = serde_json::to_vec_pretty(v).map_err(internal)?;
     b.push(b'\n');
     Ok(b)
 }
 
+/// Where an entry's content comes from: an evidence file opened from sealed storage (checked
+/// chunk by chunk), or a plain file (a package written for a case file).
+enum Chunks<'a> {
+    Sealed(&'a mut crate::evidence::SealReader),
+    Plain(tokio::fs::File, Vec<u8>),
+}
+
+impl Chunks<'_> {
+    async fn next(&mut self) -> Result<Option<Vec<u8>>> {
+        match self {
+            Chunks::Sealed(r) => r.next_chunk().await,
+            Chunks::Plain(f, buf) => {
+                let n = f.read(buf).await.map_err(internal)?;
+                Ok((n > 0).then(|| buf[..n].to_vec()))
+            }
+        }
+    }
+}
+
 /// The ZIP being written: local headers and content, then the central directory.
-struct ZipOut {
+pub(super) struct ZipOut {
     file: tokio::fs::File,
     path: PathBuf,
     pos: u64,
     central: Vec<u8>,
     count: u64,
-    listed: Vec<ManifestEntry>,
+    pub(super) listed: Vec<ManifestEntry>,
 }
 
 impl ZipOut {
+    /// A new file at `out` (it must not exist), readable by its owner only.
+    pub(super) fn create(out: &Path) -> Result<ZipOut> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let std_file = std::fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(out)
+            .map_err(|e| internal(format!("creating {}: {e}", out.display())))?;
+        Ok(ZipOut {
+            file: tokio::fs::File::from_std(std_file),
+            path: out.to_path_buf(),
+            pos: 0,
+            central: Vec::new(),
+            count: 0,
+            listed: Vec::new(),
+        })
+    }
+
     fn io(&self, e: std::io::Error) -> ServiceError {
         internal(format!("writing {}: {e}", self.path.display()))
     }
 
-    async fn put(&mut self, name: &str, bytes: &[u8], listed: bool) -> Result<()> {
+    pub(super) async fn put(&mut self, name: &str, bytes: &[u8], listed: bool) -> Result<()> {
         let crc = crc32fast::hash(bytes);
         let header = local_header(name, crc, bytes.len() as u64);
         self.file.write_all(&header).await.map_err(|e| self.io(e))?;
@@ -92,13 +167,27 @@ impl ZipOut {
     /// Streams a file's content (checked chunk by chunk as it is opened) into an entry; the
     /// header is written with the CRC and size once they are known.
     async fn put_stream(&mut self, name: &str, content: &mut crate::evidence::SealReader) -> Result<String> {
+        self.put_chunks(name, Chunks::Sealed(content)).await
+    }
+
+    /// Streams a plain file's content into a listed entry; returns its SHA-256.
+    pub(super) async fn put_file(&mut self, name: &str, path: &Path) -> Result<String> {
+        let f = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| internal(format!("reading {}: {e}", path.display())))?;
+        self.put_chunks(name, Chunks::Plain(f, vec![0u8; 1 << 20])).await
+    }
+
+    /// Writes the chunks of `content` as one listed entry; the header is written with the CRC
+    /// and size once they are known.
+    async fn put_chunks(&mut self, name: &str, mut content: Chunks<'_>) -> Result<String> {
         let offset = self.pos;
         let placeholder = local_header(name, 0, 0);
         self.file.write_all(&placeholder).await.map_err(|e| self.io(e))?;
         let mut crc = crc32fast::Hasher::new();
         let mut sha = Sha256::new();
         let mut size = 0u64;
-        while let Some(chunk) = content.next_chunk().await? {
+        while let Some(chunk) = content.next().await? {
             crc.update(&chunk);
             sha.update(&chunk);
             size += chunk.len() as u64;
@@ -132,7 +221,7 @@ impl ZipOut {
         Ok(sha256)
     }
 
-    async fn finish(mut self) -> Result<u64> {
+    pub(super) async fn finish(mut self) -> Result<u64> {
         let cd_offset = self.pos;
         let central = std::mem::take(&mut self.central);
         self.file.write_all(&central).await.map_err(|e| self.io(e))?;
@@ -423,22 +512,7 @@ impl Node {
         });
 
         // --- The ZIP. ---
-        use std::os::unix::fs::OpenOptionsExt;
-        let std_file = std::fs::OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(out)
-            .map_err(|e| internal(format!("creating {}: {e}", out.display())))?;
-        let mut zip = ZipOut {
-            file: tokio::fs::File::from_std(std_file),
-            path: out.to_path_buf(),
-            pos: 0,
-            central: Vec::new(),
-            count: 0,
-            listed: Vec::new(),
-        };
+        let mut zip = ZipOut::create(out)?;
         let request_json = to_json(&r)?;
         let head: [(&str, Vec<u8>); 7] = [
             (HEAD[0], cover.into_bytes()),
@@ -476,34 +550,14 @@ impl Node {
             entries: zip.listed.clone(),
         };
         let manifest_bytes = liaison_wire::to_canonical(&manifest).map_err(internal)?;
-        let mut msg = SIGNING_CONTEXT.to_vec();
-        msg.extend_from_slice(&manifest_bytes);
-        let sig = ManifestSignature {
-            format: FORMAT.into(),
-            key_id: key.key_id().to_string(),
-            public_key: pk.to_hex(),
-            signature: key.sign_bytes(&msg).to_hex(),
-        };
+        let sig = sign_manifest(key, FORMAT, SIGNING_CONTEXT, &manifest_bytes)?;
         zip.put(MANIFEST, &manifest_bytes, false).await?;
-        zip.put(SIGNATURE, &liaison_wire::to_canonical(&sig).map_err(internal)?, false)
-            .await?;
+        zip.put(SIGNATURE, &sig, false).await?;
         let proofs = ledger_doc.proofs.len();
         let size = zip.finish().await?;
 
         // --- The package's digest, then the custody steps. ---
-        let mut f = tokio::fs::File::open(out)
-            .await
-            .map_err(|e| internal(format!("reading {}: {e}", out.display())))?;
-        let mut sha = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf).await.map_err(internal)?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-        }
-        let sha256 = hex::encode(sha.finalize());
+        let sha256 = file_sha256(out).await?;
         for f in &files {
             self.store
                 .evidence_custody_step(
