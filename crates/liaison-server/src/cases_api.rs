@@ -235,11 +235,21 @@ async fn marking(
     ))
 }
 
-/// `GET /api/v1/cases/{case}/export`: the case file as a download, written to a temporary file
-/// (the audit entry needs its digest before it is sent), unlinked once open, then streamed.
+/// `GET /api/v1/cases/{case}/export`: the case file as a download.
 async fn export(AxState(node): AxState<Node>, Auth(p): Auth, Path(case): Path<String>) -> ApiResult<Response> {
+    Ok(case_file_response(&node, &p, &case).await?)
+}
+
+/// Writes the case file of `case` as `p` may read it to a temporary file (the audit entry
+/// needs its digest before it is sent), unlinks it once open, and answers it as a download
+/// (the API and the web page's button).
+pub(crate) async fn case_file_response(
+    node: &Node,
+    p: &liaison_service::Principal,
+    case: &str,
+) -> Result<Response, liaison_service::ServiceError> {
     use axum::http::{HeaderValue, header};
-    let (done, path) = node.case_export_temp(&p, &case, Timestamp::now()).await?;
+    let (done, path) = node.case_export_temp(p, case, Timestamp::now()).await?;
     let body = crate::evidence::temp_file_body(&path, "a case file").await?;
     let mut resp = Response::new(body);
     crate::evidence::download_headers(

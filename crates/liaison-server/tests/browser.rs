@@ -343,6 +343,57 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         screenshot(&c, "lookup-zh").await;
         click(&c, "#lang-switch").await;
 
+        // A joint case (docs/cases.md) led by FBI, which CN-MPS joined: the list and the case
+        // page in both languages, the request linked and shared, a note in Chinese.
+        let mps_officer = f.who("CN-MPS", Role::Officer).clone();
+        let case = f
+            .node
+            .case_create(
+                &officer,
+                "Operation Lantern",
+                "JTF-2026-07",
+                Some(liaison_core::Marking::new(liaison_core::Tlp::Amber)),
+                &["CN-MPS".into()],
+                now,
+            )
+            .await
+            .unwrap();
+        f.node
+            .case_answer(&mps_officer, &case.id, true, None, now)
+            .await
+            .unwrap();
+        let item = liaison_service::cases::ItemRef {
+            kind: liaison_core::case::ItemKind::Request,
+            id: r.request.id.to_string(),
+        };
+        f.node.case_link(&officer, &case.id, &item, true, now).await.unwrap();
+        f.node
+            .case_note(
+                &mps_officer,
+                &case.id,
+                "钱包地址与我方2025年案件中的团伙一致。",
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+        c.goto(&format!("{base}/cases")).await.unwrap();
+        assert!(text_of(&c, "#cases").await.contains("JTF-2026-07"));
+        screenshot(&c, "cases-en").await;
+        click(&c, "#cases tbody tr td a").await;
+        assert_eq!(text_of(&c, "#case-status").await, "member");
+        assert!(text_of(&c, "#link-table").await.contains(&r.reference));
+        screenshot(&c, "case-en").await;
+        click(&c, "#lang-switch").await;
+        assert_eq!(text_of(&c, "#case-status").await, "成员");
+        assert!(text_of(&c, "main").await.contains("钱包地址"));
+        screenshot(&c, "case-zh").await;
+        c.execute("document.getElementById('stats').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        screenshot(&c, "case-zh-lower").await;
+        click(&c, "#lang-switch").await;
+
         // The directory shows local times and office status.
         c.goto(&format!("{base}/requests/{}", r.reference)).await.unwrap();
         assert_eq!(text_of(&c, "#state").await, "Acknowledged");

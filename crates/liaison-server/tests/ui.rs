@@ -896,3 +896,149 @@ async fn evidence_files_are_listed_uploaded_and_downloaded_never_inline() {
     assert_eq!(s, StatusCode::OK);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Joint cases in the browser (docs/cases.md): FBI opens a case from the form and invites
+/// CN-MPS; CN-MPS's officer sees the invitation and accepts; FBI links a request, which CN-MPS
+/// (a party) sees; notes and the timeline in both languages; a refused form names the rule;
+/// the case file needs the node's signing key; a forged form without CSRF is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joint_cases_are_opened_joined_linked_and_exported_from_the_pages() {
+    let ui = Ui::start().await;
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let mps = ui.login("CN-MPS", Role::Officer).await;
+    let (s, html) = fbi.get("/cases").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("id=\"no-cases\"") && html.contains("id=\"open-case-submit\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/cases\" aria-current=\"page\""),
+        "the navigation names the page"
+    );
+
+    // Open: a bad reference is refused with the field named; then a good one.
+    let csrf = fbi.csrf("/cases").await;
+    let (s, html, _) = fbi
+        .post(
+            "/cases",
+            &[
+                ("csrf", &csrf),
+                ("name", "Lantern"),
+                ("reference", "bad ref"),
+                ("invite", "CN-MPS"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("data-field=\"reference\""), "{html}");
+    let (s, _, loc) = fbi
+        .post(
+            "/cases",
+            &[
+                ("csrf", &csrf),
+                ("name", "Operation <Lantern>"),
+                ("reference", "JTF-UI-1"),
+                ("invite", "CN-MPS"),
+                ("tlp", "TLP:AMBER"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let loc = loc.unwrap();
+    assert!(loc.ends_with("?done=created"), "{loc}");
+    let case_path = loc.split('?').next().unwrap().to_string();
+    let (_, html) = fbi.get(&loc).await;
+    assert!(html.contains("Operation &lt;Lantern&gt;"), "escaped");
+    assert!(html.contains("TLP:AMBER") && html.contains("invited CN-MPS"), "{html}");
+
+    // CN-MPS is invited: it may accept; no link or note form before it has.
+    let (_, html) = mps.get(&case_path).await;
+    assert!(
+        html.contains("id=\"accept\"") && !html.contains("id=\"link\""),
+        "{html}"
+    );
+    let (_, zh) = mps.with_lang("zh-CN").get(&case_path).await;
+    assert!(zh.contains("本机构受邀参加此案件") && zh.contains("受邀"), "{zh}");
+    let csrf_m = mps.csrf(&case_path).await;
+    let act = format!("{case_path}/act");
+    let (s, _, loc) = mps.post(&act, &[("csrf", &csrf_m), ("do", "accept")]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(loc.unwrap().ends_with("?done=accept"));
+
+    // FBI links a submitted request to CN-MPS; CN-MPS, a party, sees its summary.
+    let draft = create_draft(&fbi, &ui.f.mps.id.to_string()).await;
+    let detail_csrf = fbi.csrf(&format!("/requests/{draft}")).await;
+    let (s, body, _) = fbi
+        .post(
+            &format!("/requests/{draft}/transition"),
+            &[("csrf", &detail_csrf), ("version", "1"), ("to", "submitted")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let csrf = fbi.csrf(&case_path).await;
+    let (s, body, _) = fbi
+        .post(
+            &act,
+            &[
+                ("csrf", &csrf),
+                ("do", "link"),
+                ("kind", "request"),
+                ("item", &draft),
+                ("share", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, html) = mps.get(&case_path).await;
+    assert!(
+        html.contains("Phishing kit &lt;script&gt;"),
+        "the linked request's summary, escaped: {html}"
+    );
+    assert!(
+        html.contains(&format!("href=\"/requests/{draft}\"")),
+        "a link to the request itself"
+    );
+
+    // A note; a refused one (empty) names the field; a RED note in Chinese.
+    let (s, _, _) = mps
+        .post(
+            &act,
+            &[
+                ("csrf", &csrf_m),
+                ("do", "note"),
+                ("text", "Wallet cluster matches"),
+                ("tlp", "TLP:AMBER"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, html, _) = mps
+        .post(&act, &[("csrf", &csrf_m), ("do", "note"), ("text", "  ")])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("data-field=\"text\""), "{html}");
+    let (_, html) = fbi.get(&case_path).await;
+    assert!(
+        html.contains("Wallet cluster matches") && html.contains("CN-MPS joined"),
+        "{html}"
+    );
+    let (_, zh) = fbi.with_lang("zh-CN").get(&case_path).await;
+    assert!(zh.contains("时间线") && zh.contains("CN-MPS 已加入"), "{zh}");
+    // Only the lead closes: CN-MPS gets no close form, and a forged one is refused by rule.
+    assert!(!html.contains("id=\"leave\"") && html.contains("id=\"close\""));
+    let (s, html, _) = mps.post(&act, &[("csrf", &csrf_m), ("do", "close")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{html}");
+    let (s, _, _) = mps.post(&act, &[("do", "leave")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "no CSRF token");
+
+    // The case file: this test node has no federation signing key, so the page says why it
+    // cannot sign one (the signed file itself: crates/liaison-cli/tests/cases.rs).
+    let (s, html, _) = fbi.post(&format!("{case_path}/export"), &[("csrf", &csrf)]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("no federation signing key"), "{html}");
+
+    // A stranger's agency does not see the case.
+    let (_, list) = ui.login("FBI", Role::Admin).await.get("/cases").await;
+    assert!(!list.contains("JTF-UI-1"));
+}

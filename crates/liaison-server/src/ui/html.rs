@@ -249,6 +249,7 @@ impl Layout<'_> {
             ("/requests", "nav.requests", true),
             ("/requests/new", "nav.new", v.may_draft),
             ("/search", "nav.search", true),
+            ("/cases", "nav.cases", v.works),
             ("/directory", "nav.directory", true),
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
             ("/intel", "nav.intel", true),
@@ -262,7 +263,8 @@ impl Layout<'_> {
             current: self.here == href
                 || (href == "/requests" && self.here.starts_with("/requests?"))
                 || (href == "/inbox" && self.here.starts_with("/inbox?"))
-                || (href == "/search" && self.here.starts_with("/search?")),
+                || (href == "/search" && self.here.starts_with("/search?"))
+                || (href == "/cases" && self.here.starts_with("/cases/")),
         })
         .collect()
     }

@@ -18,6 +18,7 @@
 //! they have always had (`&lt;`, `&quot;`, `&#39;`: maud does not escape `'` at all, askama's own
 //! escaper writes `&#60;`); maud's markup is Rust macro syntax inside the handlers.
 
+mod cases;
 mod evidence;
 mod html;
 mod i18n;
@@ -105,6 +106,10 @@ pub fn router(node: Node) -> Router {
         .route("/directory", get(pages::directory))
         .route("/cooperation", get(pages::cooperation))
         .route("/cooperation.csv", get(pages::cooperation_csv))
+        .route("/cases", get(cases::list).post(cases::create))
+        .route("/cases/{id}", get(cases::show))
+        .route("/cases/{id}/act", post(cases::act))
+        .route("/cases/{id}/export", post(cases::export))
         .route("/intel", get(intel::page))
         .route("/intel/answer", post(intel::answer))
         .layer(axum::middleware::map_response(security_headers))
