@@ -1833,7 +1833,7 @@ fn case_paths() -> Value {
             .json_body(item(&["kind", "id"], true)))},
         "/api/v1/cases/{case}/shares": {"post": changed(Op::new("shareWithCase", "cases", "The item's originator shares a linked item with every member (its consent under the rule of speciality, recorded)")
             .json_body(item(&["kind", "id"], false)))},
-        "/api/v1/cases/{case}/notes": {"post": changed(Op::new("addCaseNote", "cases", "A note to the members, under its own marking (default: the case's)")
+        "/api/v1/cases/{case}/notes": {"post": changed(Op::new("addCaseNote", "cases", "A note to the members, under its own marking (default: the case's level)")
             .json_body(object(&["text"], json!({"text": non_blank(Some(4000), "1 to 4000 characters"), "marking": schema_ref("Marking")}))))},
         "/api/v1/cases/{case}/state": {"post": changed(Op::new("setCaseState", "cases", "The lead closes or reopens the case")
             .json_body(object(&["state"], json!({"state": enum_of(["open", "closed"]), "note": {"type": "string", "maxLength": 4000}}))))},

@@ -752,7 +752,7 @@ impl Node {
             .await
     }
 
-    /// A note to the case's members, under its own marking (by default the case's).
+    /// A note to the case's members, under its own marking (by default the case's level).
     pub async fn case_note(
         &self,
         p: &Principal,
@@ -761,11 +761,13 @@ impl Node {
         marking: Option<Marking>,
         now: Timestamp,
     ) -> Result<CaseView> {
+        // By default the case's level naming nobody: the case's own marking (and the users a
+        // RED case names) still decides who sees the case at all.
         let marking = match marking {
             Some(m) => m,
             None => {
                 let (_, case, _, _) = self.case_for(p, &parse_case_id(id)?.to_string()).await?;
-                case.marking
+                Marking::new(case.marking.tlp)
             }
         };
         let change = CaseChange::Note {
@@ -906,96 +908,93 @@ impl Node {
         may_read(p)?;
         check_role(p, &change)?;
         let id = parse_case_id(id)?.to_string();
-        let (row, case, log, code) = self.case_for(p, &id).await?;
-        match &row.home {
-            None => {
-                let ev = CaseEvent {
-                    seq: case.last_seq + 1,
-                    at: now.max(case.updated_at),
-                    actor: p.username.clone(),
-                    agency: code,
-                    change,
-                    action: None,
-                };
-                self.append(&id, case, log, vec![ev], BTreeMap::new(), &p.username, now)
-                    .await?;
-            }
-            Some(home) => {
-                // Checked here first, so that the user hears at once what the home node would
-                // say; the home node checks it again.
-                let mut probe = case.clone();
-                probe
-                    .apply(&CaseEvent {
-                        seq: case.last_seq + 1,
-                        at: now,
-                        actor: p.username.clone(),
-                        agency: code.clone(),
-                        change: change.clone(),
-                        action: None,
-                    })
-                    .map_err(refused)?;
-                let action = Uuid::now_v7();
-                let payload = CaseActionPayload {
-                    case_id: parse_case_id(&id)?,
-                    action,
-                    at: now,
-                    actor: p.username.clone(),
-                    agency: code.clone(),
-                    change: change.clone(),
-                };
-                payload.check().map_err(|e| ServiceError::invalid("change", e))?;
-                let item = outbox(
-                    home,
-                    PayloadType::CaseAction,
-                    serde_json::to_value(payload).map_err(internal)?,
-                    now,
-                )?;
-                self.store
-                    .case_write(CaseWrite {
-                        row: row.clone(),
-                        expected_last_seq: Some(row.last_seq),
-                        events: Vec::new(),
-                        members: members_rows(&case),
-                        links: link_rows(&case),
-                        actions: vec![CaseAction {
-                            id: action.to_string(),
-                            case_id: id.clone(),
-                            agency: code,
-                            actor: p.username.clone(),
-                            kind: change.kind().to_string(),
-                            at: now,
-                            outcome: None,
-                            decided_at: None,
-                        }],
-                        decided: Vec::new(),
-                        outbox: vec![item],
-                        actor: p.username.clone(),
-                        at: now,
-                    })
-                    .await?;
+        // Decided from the case as read; a change that came in between (another user, a
+        // peer's update) makes the write a conflict, and it is decided again from the new state.
+        let mut attempt = 0;
+        loop {
+            let write = self.case_change_write(p, &id, change.clone(), now).await?;
+            match self.store.case_write(write).await {
+                Ok(()) => break,
+                Err(liaison_store::StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
+                Err(e) => return Err(e.into()),
             }
         }
         self.case(p, &id, now).await
     }
 
-    /// Appends `new` events to a case this node keeps (each checked against the case), with
-    /// the envelopes they cause, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn append(
+    /// What `change` by `p` writes: the event and its envelopes when this node keeps the case,
+    /// else the action sent to the home node.
+    async fn case_change_write(
         &self,
+        p: &Principal,
         id: &str,
-        mut case: Case,
-        mut log: Vec<CaseEvent>,
-        new: Vec<CaseEvent>,
-        answers: BTreeMap<String, Vec<CaseAnswer>>,
-        actor: &str,
+        change: CaseChange,
         now: Timestamp,
-    ) -> Result<()> {
-        let write = self
-            .append_write(id, &mut case, &mut log, new, answers, actor, now)
-            .await?;
-        self.store.case_write(write).await?;
-        Ok(())
+    ) -> Result<CaseWrite> {
+        let (row, mut case, mut log, code) = self.case_for(p, id).await?;
+        let Some(home) = &row.home else {
+            let ev = CaseEvent {
+                seq: case.last_seq + 1,
+                at: now.max(case.updated_at),
+                actor: p.username.clone(),
+                agency: code,
+                change,
+                action: None,
+            };
+            return self
+                .append_write(id, &mut case, &mut log, vec![ev], BTreeMap::new(), &p.username, now)
+                .await;
+        };
+        // Checked here first, so that the user hears at once what the home node would say;
+        // the home node checks it again.
+        let mut probe = case.clone();
+        probe
+            .apply(&CaseEvent {
+                seq: case.last_seq + 1,
+                at: now,
+                actor: p.username.clone(),
+                agency: code.clone(),
+                change: change.clone(),
+                action: None,
+            })
+            .map_err(refused)?;
+        let action = Uuid::now_v7();
+        let payload = CaseActionPayload {
+            case_id: parse_case_id(id)?,
+            action,
+            at: now,
+            actor: p.username.clone(),
+            agency: code.clone(),
+            change: change.clone(),
+        };
+        payload.check().map_err(|e| ServiceError::invalid("change", e))?;
+        let item = outbox(
+            home,
+            PayloadType::CaseAction,
+            serde_json::to_value(payload).map_err(internal)?,
+            now,
+        )?;
+        Ok(CaseWrite {
+            expected_last_seq: Some(row.last_seq),
+            events: Vec::new(),
+            members: members_rows(&case),
+            links: link_rows(&case),
+            actions: vec![CaseAction {
+                id: action.to_string(),
+                case_id: id.to_string(),
+                agency: code,
+                actor: p.username.clone(),
+                kind: change.kind().to_string(),
+                at: now,
+                outcome: None,
+                decided_at: None,
+            }],
+            decided: Vec::new(),
+            outbox: vec![item],
+            actor: p.username.clone(),
+            at: now,
+            row,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

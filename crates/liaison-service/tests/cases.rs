@@ -245,6 +245,17 @@ async fn scenario(f: &TwoAgencies) {
     let e = node.case(f.who("CN-MPS", Role::Desk), &id, now).await;
     assert!(matches!(e, Err(ServiceError::NotFound(_))), "{e:?}");
 
+    // Two changes at once: both are appended, one after the other (a write decided from a
+    // stale read is decided again).
+    let (x, y) = tokio::join!(
+        node.case_note(fbi, &id, "PARALLEL-ONE", None, now),
+        node.case_note(mps, &id, "PARALLEL-TWO", None, now)
+    );
+    x.unwrap();
+    y.unwrap();
+    let v = node.case(fbi, &id, now).await.unwrap();
+    assert!(has_text(&v, "PARALLEL-ONE") && has_text(&v, "PARALLEL-TWO"));
+
     // The log is one audit entry per event, and the chain holds.
     let audit = node.verify_audit(f.who("FBI", Role::Auditor)).await.unwrap();
     assert_eq!(audit.first_bad, None);

@@ -82,6 +82,19 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
         println!("\n== Network clean-up: a generated threat feed, enriched, routed and turned into notices ==");
         println!("{intel_summary}");
     }
+    let (case_id, case_ref) = demo::joint_case(&node, &cast, now).await.context("joint case demo")?;
+    if !ctx.json {
+        println!("\n== Joint case: FBI, CN-MPS and DE-BKA work {case_ref} together ==");
+        let fbi = cast.who("FBI", Role::Officer)?;
+        let stats = node.case_stats(fbi, &case_id, now).await?;
+        println!(
+            "{} members, {} linked requests; open deadlines: {}. See it with: liaison --data-dir {} case show {case_id}",
+            stats.members,
+            stats.requests,
+            stats.open_deadlines.len(),
+            dir.display()
+        );
+    }
     let audit = node.verify_audit(admin).await?;
     println!("Audit log: {} entries, intact: {}", audit.entries, audit.is_intact());
     if !a.no_federation && !ctx.json {
