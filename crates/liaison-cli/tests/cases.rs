@@ -300,3 +300,228 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     cn.ok(&["ledger", "verify"]);
     us.ok(&["audit", "verify"]);
 }
+
+/// #19's three-node test: A (us-fbi, FBI) opens a case and invites B (cn-mps, CN-MPS) and C
+/// (de-bka, DE-BKA); B joins, C declines. A links its requests to CN-MPS of every marking level
+/// (RED is refused). B sees them all (a party); B cannot pass them to C: it may not share
+/// them in A's case, and in a case of its own with C they reach C as their kind only. A then
+/// invites C again, C joins, and sees exactly the one item A shared (its recorded consent).
+/// Every node's view is checked secret by secret, and the case file of A and of B verifies
+/// offline. SQLite (the two-node test above runs on both backends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // each test has its own runtime; the lock only orders tests
+async fn three_nodes_a_case_its_members_and_what_each_may_see() {
+    let _serial = common::serial();
+    let base = common::unique_dir("liaison-cases-three");
+    let mut a = Node::init_at(20, &base, "us-fbi", "FBI", "US", "America/New_York", None);
+    let mut b = Node::init_at(20, &base, "cn-mps", "CN-MPS", "CN", "Asia/Shanghai", None);
+    let mut c = Node::init_at(20, &base, "de-bka", "DE-BKA", "DE", "Europe/Berlin", None);
+    for (n, agency, users) in [
+        (&a, "FBI", &[("officer", "officer")][..]),
+        (&b, "CN-MPS", &[("officer", "officer"), ("desk", "desk")][..]),
+        (&c, "DE-BKA", &[("officer", "officer")][..]),
+    ] {
+        for (u, role) in users {
+            n.user(u, agency, role);
+        }
+    }
+    for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+        let (px, fx) = common::peer_file(&x.dir);
+        let (py, fy) = common::peer_file(&y.dir);
+        x.ok(&["peer", "add", py.to_str().unwrap(), "--fingerprint", &fy]);
+        y.ok(&["peer", "add", px.to_str().unwrap(), "--fingerprint", &fx]);
+    }
+    a.start();
+    b.start();
+    c.start();
+
+    // A's requests to CN-MPS, one per level, each with its own secret words.
+    let mut ids = Vec::new();
+    for level in ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"] {
+        let secret = format!("SECRET-{}", level.replace('+', "-"));
+        let summary = format!("{secret} subscriber of the C2 VPS");
+        let mut args = common::create_request_args("officer", "FBI-2026-0100", &summary);
+        args.extend(["--tlp", level]);
+        if level == "RED" {
+            args.extend(["--recipient", "desk"]);
+        }
+        let v = a.json(&args);
+        let id = v["request"]["id"].as_str().or(v["id"].as_str()).unwrap().to_string();
+        a.transition("officer", &id, "submitted");
+        ids.push((level, secret, id));
+    }
+    for (_, _, id) in &ids {
+        wait("request at cn-mps", &a, &b, || {
+            b.try_request(id).is_some() || { b.cmd(&["--as", "desk", "request", "show", id]).status.success() }
+        });
+    }
+
+    // The case: B joins, C declines.
+    let v = a.as_json(
+        "officer",
+        &[
+            "case",
+            "create",
+            "--name",
+            "Triad",
+            "--reference",
+            "JTF-3",
+            "--invite",
+            "CN-MPS",
+            "--invite",
+            "DE-BKA",
+            "--tlp",
+            "AMBER",
+        ],
+    );
+    let case = v["id"].as_str().unwrap().to_string();
+    for n in [&b, &c] {
+        wait("invitation", &a, n, || {
+            n.cmd(&["--as", "officer", "case", "show", &case]).status.success()
+        });
+    }
+    b.as_json("officer", &["case", "accept", &case]);
+    c.as_json("officer", &["case", "decline", &case, "--note", "no jurisdiction"]);
+    let member = |agency: &str| {
+        a.as_json("officer", &["case", "show", &case])["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["agency"] == agency)
+            .map(|m| m["status"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    wait("answers at us-fbi", &a, &c, || {
+        member("CN-MPS") == "active" && member("DE-BKA") == "declined"
+    });
+    wait("declined at de-bka", &a, &c, || {
+        c.as_json("officer", &["case", "show", &case])["status"] == "declined"
+    });
+    assert!(has(&a.as_json("officer", &["case", "show", &case]), "no jurisdiction"));
+
+    // A links its requests: every level but RED, which is refused; it shares the AMBER one.
+    for (level, _, id) in &ids {
+        let o = a.cmd(&["--json", "--as", "officer", "case", "link", &case, "--request", id]);
+        assert_eq!(o.status.success(), *level != "RED", "linking the {level} request");
+    }
+    let amber = ids.iter().find(|(l, _, _)| *l == "AMBER").unwrap().2.clone();
+    a.as_json("officer", &["case", "share", &case, "--request", &amber]);
+    wait("links at cn-mps", &a, &b, || {
+        b.as_json("officer", &["case", "show", &case])["links"]
+            .as_array()
+            .is_some_and(|l| l.len() == 4)
+    });
+
+    // B cannot pass A's items to C: no share in A's case (not the originator) ...
+    for (level, _, id) in &ids[..4] {
+        let e = b.fails_as("officer", &["case", "share", &case, "--request", id]);
+        assert!(e.contains("originator"), "{level}: {e}");
+    }
+    // ... and in its own case with C they reach C as their kind only.
+    let b_case = b.as_json(
+        "officer",
+        &[
+            "case",
+            "create",
+            "--name",
+            "Relay",
+            "--reference",
+            "MPS-3",
+            "--invite",
+            "DE-BKA",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait("b's invitation at de-bka", &b, &c, || {
+        c.cmd(&["--as", "officer", "case", "show", &b_case]).status.success()
+    });
+    c.as_json("officer", &["case", "accept", &b_case]);
+    wait("c joined b's case", &b, &c, || {
+        b.as_json("officer", &["case", "show", &b_case])["members"][1]["status"] == "active"
+    });
+    for (_, _, id) in &ids[..4] {
+        b.as_json("officer", &["case", "link", &b_case, "--request", id]);
+    }
+    wait("b's links at de-bka", &b, &c, || {
+        c.as_json("officer", &["case", "show", &b_case])["links"]
+            .as_array()
+            .is_some_and(|l| l.len() == 4)
+    });
+
+    // A invites C again; C joins and is sent the log as it may now see it.
+    a.as_json("officer", &["case", "invite", &case, "DE-BKA"]);
+    wait("second invitation", &a, &c, || {
+        c.as_json("officer", &["case", "show", &case])["status"] == "invited"
+    });
+    c.as_json("officer", &["case", "accept", &case]);
+    wait("c joined a's case", &a, &c, || {
+        c.as_json("officer", &["case", "show", &case])["links"]
+            .as_array()
+            .is_some_and(|l| l.len() == 4)
+    });
+
+    // Exactly what each may see, secret by secret, on every node and by every path of a case.
+    let secrets: Vec<&str> = ids.iter().map(|(_, s, _)| s.as_str()).collect();
+    let view = |n: &Node, user: &str| {
+        let mut all = String::new();
+        for k in [&case, &b_case] {
+            for args in [vec!["case", "show", k.as_str()], vec!["case", "stats", k.as_str()]] {
+                let o = n.cmd(&[&["--json", "--as", user][..], &args[..]].concat());
+                all.push_str(&String::from_utf8_lossy(&o.stdout));
+            }
+        }
+        all.push_str(&n.as_json(user, &["case", "list"]).to_string());
+        all
+    };
+    let at_a = view(&a, "officer");
+    let at_b = view(&b, "officer");
+    let at_c = view(&c, "officer");
+    for s in &secrets {
+        let linked = !s.ends_with("RED");
+        assert_eq!(at_a.contains(s), linked, "A sees its linked items: {s}");
+        assert_eq!(at_b.contains(s), linked, "B, a party, sees every linked item: {s}");
+        assert_eq!(at_c.contains(s), *s == "SECRET-AMBER", "C sees only what A shared: {s}");
+    }
+    let c_view = c.as_json("officer", &["case", "show", &case]);
+    let shown: Vec<_> = c_view["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| !l["item"].is_null())
+        .collect();
+    assert_eq!(shown.len(), 1, "{c_view}");
+    assert_eq!(shown[0]["item"]["id"], amber.as_str());
+    assert!(
+        c_view["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["change"]["kind"] == "shared" && e["agency"] == "FBI"),
+        "the consent is recorded: {c_view}"
+    );
+    // C cannot read the request itself: the case shows the item, not the request.
+    assert!(!c.cmd(&["--as", "officer", "request", "show", &amber]).status.success());
+
+    // The case files of A and B verify offline with their node's key.
+    for (n, name) in [(&a, "a"), (&b, "b")] {
+        let file = base.join(format!("case-file-{name}.zip"));
+        let done = n.as_json("officer", &["case", "export", &case, "--out", file.to_str().unwrap()]);
+        assert_eq!(done["packages"].as_u64(), Some(4), "{name}: {done}");
+        let fp = done["fingerprint"].as_str().unwrap().to_string();
+        let r = n.json(&["case", "verify", file.to_str().unwrap(), "--trust", &fp]);
+        assert_eq!(r["valid"], true, "{name}: {r}");
+    }
+    let file = base.join("case-file-c.zip");
+    let done = c.as_json("officer", &["case", "export", &case, "--out", file.to_str().unwrap()]);
+    assert_eq!(
+        (done["packages"].as_u64(), done["not_included"].as_u64()),
+        (Some(0), Some(4)),
+        "{done}"
+    );
+    for n in [&a, &b, &c] {
+        n.ok(&["ledger", "verify"]);
+        n.ok(&["audit", "verify"]);
+    }
+}
