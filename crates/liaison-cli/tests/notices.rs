@@ -16,16 +16,7 @@ mod common;
 
 use common::fed::FedNode as Node;
 
-fn wait(what: &str, a: &Node, b: &Node, f: impl FnMut() -> bool) {
-    assert!(
-        common::poll_until(Duration::from_secs(30), Duration::from_millis(100), f),
-        "{what}: not within 30 s\n--- {} ---\n{}\n--- {} ---\n{}",
-        a.node_id,
-        a.log_text(),
-        b.node_id,
-        b.log_text()
-    );
-}
+use common::fed::wait_for as wait;
 
 fn items(notice: &Value) -> Vec<Value> {
     notice["items"].as_array().unwrap().clone()

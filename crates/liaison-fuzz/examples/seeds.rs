@@ -288,10 +288,7 @@ fn main() {
 /// A minimal valid evidence package signed by the target's trusted key, one with a file, and
 /// cut and damaged copies.
 fn package_seeds() {
-    use liaison_service::evidence_package::{
-        FORMAT, HEAD, MANIFEST, Manifest, ManifestEntry, ManifestSignature, SIGNATURE, SIGNING_CONTEXT, SigningKey,
-        fingerprint,
-    };
+    use liaison_service::evidence_package::{FORMAT, HEAD, Manifest, SIGNING_CONTEXT, SigningKey, fingerprint};
     let key = NodeKey::from_seed(liaison_fuzz::PACKAGE_KEY_SEED);
     let request = "01a248c1-1dd0-7456-a5fb-320333e1aab4";
     let build = |files: &[(&str, &[u8])]| -> Vec<u8> {
@@ -342,27 +339,14 @@ fn package_seeds() {
                 public_key: key.public_key().to_hex(),
                 fingerprint: fingerprint(&key.public_key()),
             },
-            entries: entries
-                .iter()
-                .map(|(n, d)| ManifestEntry {
-                    path: n.clone(),
-                    size: d.len() as u64,
-                    sha256: Hash256::digest(d).to_hex(),
-                })
-                .collect(),
+            entries: listing(&entries),
         };
-        let mbytes = liaison_wire::to_canonical(&manifest).unwrap();
-        let mut msg = SIGNING_CONTEXT.to_vec();
-        msg.extend_from_slice(&mbytes);
-        let sig = ManifestSignature {
-            format: FORMAT.into(),
-            key_id: key.key_id().to_string(),
-            public_key: key.public_key().to_hex(),
-            signature: key.sign_bytes(&msg).to_hex(),
-        };
-        entries.push((MANIFEST.into(), mbytes));
-        entries.push((SIGNATURE.into(), liaison_wire::to_canonical(&sig).unwrap()));
-        zip(&entries)
+        sealed(
+            entries,
+            liaison_wire::to_canonical(&manifest).unwrap(),
+            FORMAT,
+            SIGNING_CONTEXT,
+        )
     };
     let empty = build(&[]);
     let one = build(&[("files/0001-notes.txt", b"subscriber: example\n")]);
@@ -373,6 +357,36 @@ fn package_seeds() {
     let i = one.len() / 3;
     flipped[i] ^= 0x20;
     put("evidence_package", "flipped", &flipped);
+}
+
+/// What a manifest lists of `entries`: path, size, SHA-256.
+fn listing(entries: &[(String, Vec<u8>)]) -> Vec<liaison_service::evidence_package::ManifestEntry> {
+    entries
+        .iter()
+        .map(|(n, d)| liaison_service::evidence_package::ManifestEntry {
+            path: n.clone(),
+            size: d.len() as u64,
+            sha256: Hash256::digest(d).to_hex(),
+        })
+        .collect()
+}
+
+/// `entries`, then the manifest and its signature by the target's trusted key (of `format`,
+/// over `context` and the manifest), as a canonical ZIP.
+fn sealed(mut entries: Vec<(String, Vec<u8>)>, manifest: Vec<u8>, format: &str, context: &[u8]) -> Vec<u8> {
+    use liaison_service::evidence_package::{MANIFEST, ManifestSignature, SIGNATURE};
+    let key = NodeKey::from_seed(liaison_fuzz::PACKAGE_KEY_SEED);
+    let mut msg = context.to_vec();
+    msg.extend_from_slice(&manifest);
+    let sig = ManifestSignature {
+        format: format.into(),
+        key_id: key.key_id().to_string(),
+        public_key: key.public_key().to_hex(),
+        signature: key.sign_bytes(&msg).to_hex(),
+    };
+    entries.push((MANIFEST.into(), manifest));
+    entries.push((SIGNATURE.into(), liaison_wire::to_canonical(&sig).unwrap()));
+    zip(&entries)
 }
 
 /// The canonical stored ZIP of `entries`, in order.
@@ -396,9 +410,7 @@ fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
 /// with cut and damaged copies; `case_update` and `case_action` payloads.
 fn case_seeds() {
     use liaison_service::evidence_package::case_file::{CASE_CONTEXT, CASE_FORMAT, CASE_HEAD, CaseManifest};
-    use liaison_service::evidence_package::{
-        MANIFEST, ManifestEntry, ManifestSignature, SIGNATURE, SigningKey, fingerprint,
-    };
+    use liaison_service::evidence_package::{SigningKey, fingerprint};
     let key = NodeKey::from_seed(liaison_fuzz::PACKAGE_KEY_SEED);
     let package = std::fs::read(root().join("evidence_package/seed-one-file")).unwrap();
     let request = "01a248c1-1dd0-7456-a5fb-320333e1aab4";
@@ -411,7 +423,7 @@ fn case_seeds() {
                       "sha256": Hash256::digest(&package).to_hex(), "size": package.len()}],
         "not_included": []
     });
-    let mut entries: Vec<(String, Vec<u8>)> = vec![
+    let entries: Vec<(String, Vec<u8>)> = vec![
         (CASE_HEAD[0].into(), b"LIAISON CASE FILE (seed)\n".to_vec()),
         (CASE_HEAD[1].into(), serde_json::to_vec(&doc).unwrap()),
         (path.into(), package),
@@ -427,27 +439,14 @@ fn case_seeds() {
             public_key: key.public_key().to_hex(),
             fingerprint: fingerprint(&key.public_key()),
         },
-        entries: entries
-            .iter()
-            .map(|(n, d)| ManifestEntry {
-                path: n.clone(),
-                size: d.len() as u64,
-                sha256: Hash256::digest(d).to_hex(),
-            })
-            .collect(),
+        entries: listing(&entries),
     };
-    let mbytes = liaison_wire::to_canonical(&manifest).unwrap();
-    let mut msg = CASE_CONTEXT.to_vec();
-    msg.extend_from_slice(&mbytes);
-    let sig = ManifestSignature {
-        format: CASE_FORMAT.into(),
-        key_id: key.key_id().to_string(),
-        public_key: key.public_key().to_hex(),
-        signature: key.sign_bytes(&msg).to_hex(),
-    };
-    entries.push((MANIFEST.into(), mbytes));
-    entries.push((SIGNATURE.into(), liaison_wire::to_canonical(&sig).unwrap()));
-    let file = zip(&entries);
+    let file = sealed(
+        entries,
+        liaison_wire::to_canonical(&manifest).unwrap(),
+        CASE_FORMAT,
+        CASE_CONTEXT,
+    );
     put("case_file", "one-package", &file);
     put("case_file", "cut", &file[..file.len() / 2]);
     let mut flipped = file.clone();

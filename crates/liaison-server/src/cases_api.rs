@@ -248,22 +248,15 @@ pub(crate) async fn case_file_response(
     p: &liaison_service::Principal,
     case: &str,
 ) -> Result<Response, liaison_service::ServiceError> {
-    use axum::http::{HeaderValue, header};
     let (done, path) = node.case_export_temp(p, case, Timestamp::now()).await?;
-    let body = crate::evidence::temp_file_body(&path, "a case file").await?;
-    let mut resp = Response::new(body);
-    crate::evidence::download_headers(
-        resp.headers_mut(),
-        &format!("case-file-{}.zip", done.case_id),
+    let name = format!("case-file-{}.zip", done.case_id);
+    crate::evidence_package::signed_zip_response(
+        &path,
+        "a case file",
+        &name,
         done.size,
-    );
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(v) = HeaderValue::from_str(&done.sha256) {
-        h.insert("x-liaison-package-sha256", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&done.fingerprint) {
-        h.insert("x-liaison-key-fingerprint", v);
-    }
-    Ok(resp)
+        &done.sha256,
+        &done.fingerprint,
+    )
+    .await
 }

@@ -28,15 +28,37 @@ async fn package(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<Str
 /// API and the web UI's button).
 pub(crate) async fn package_response(node: &Node, p: &Principal, id: RequestId) -> Result<Response, ServiceError> {
     let (done, path) = node.evidence_export_temp(p, id, Timestamp::now()).await?;
-    let body = crate::evidence::temp_file_body(&path, "an evidence package").await?;
+    let name = format!("evidence-package-{id}.zip");
+    signed_zip_response(
+        &path,
+        "an evidence package",
+        &name,
+        done.size,
+        &done.sha256,
+        &done.fingerprint,
+    )
+    .await
+}
+
+/// A signed ZIP written to the temporary file `path` as a download (unlinked once open, then
+/// streamed), with its digest and the signing key's fingerprint in headers.
+pub(crate) async fn signed_zip_response(
+    path: &std::path::Path,
+    what: &'static str,
+    file_name: &str,
+    size: u64,
+    sha256: &str,
+    fingerprint: &str,
+) -> Result<Response, ServiceError> {
+    let body = crate::evidence::temp_file_body(path, what).await?;
     let mut resp = Response::new(body);
-    crate::evidence::download_headers(resp.headers_mut(), &format!("evidence-package-{id}.zip"), done.size);
+    crate::evidence::download_headers(resp.headers_mut(), file_name, size);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(v) = HeaderValue::from_str(&done.sha256) {
+    if let Ok(v) = HeaderValue::from_str(sha256) {
         h.insert("x-liaison-package-sha256", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&done.fingerprint) {
+    if let Ok(v) = HeaderValue::from_str(fingerprint) {
         h.insert("x-liaison-key-fingerprint", v);
     }
     Ok(resp)

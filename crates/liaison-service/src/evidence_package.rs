@@ -847,22 +847,9 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
     let problems = &mut report.problems;
 
     // --- The manifest: canonical JSON listing every other entry. ---
-    let Some(manifest_bytes) = entries
-        .iter()
-        .find(|e| e.name == MANIFEST)
-        .and_then(|e| e.bytes.clone())
-    else {
-        problems.push(problem(MANIFEST, "presence", "present", "absent"));
+    let Some((manifest, manifest_bytes)) = read_manifest::<Manifest>(&entries, "a manifest", problems) else {
         return report;
     };
-    let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            problems.push(problem(MANIFEST, "content", "a manifest", e.to_string()));
-            return report;
-        }
-    };
-    check_canonical(&manifest_bytes, problems);
     if manifest.format != FORMAT {
         problems.push(problem(MANIFEST, "format", FORMAT, &manifest.format));
     }
@@ -870,10 +857,7 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
     report.request_id = manifest.request_id.clone();
     report.exported_at = manifest.exported_at.clone();
     report.exported_by = manifest.exported_by.clone();
-    let actual: Vec<&ReadEntry> = entries
-        .iter()
-        .filter(|e| e.name != MANIFEST && e.name != SIGNATURE)
-        .collect();
+    let actual = listed_entries(&entries);
     check_listing(&manifest.entries, &actual, problems);
     report.files = actual.iter().filter(|e| e.name.starts_with("files/")).count();
 
@@ -1065,6 +1049,41 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
     }
     report.valid = report.problems.is_empty();
     report
+}
+
+/// The manifest entry parsed as `T` (a format's manifest), with its bytes, checked to be JCS
+/// canonical JSON. `None` (the problem listed): absent or not of the format.
+fn read_manifest<T: serde::de::DeserializeOwned>(
+    entries: &[ReadEntry],
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<(T, Vec<u8>)> {
+    let Some(bytes) = entries
+        .iter()
+        .find(|e| e.name == MANIFEST)
+        .and_then(|e| e.bytes.clone())
+    else {
+        problems.push(problem(MANIFEST, "presence", "present", "absent"));
+        return None;
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(m) => {
+            check_canonical(&bytes, problems);
+            Some((m, bytes))
+        }
+        Err(e) => {
+            problems.push(problem(MANIFEST, "content", what, e.to_string()));
+            None
+        }
+    }
+}
+
+/// Every entry but the manifest and its signature: what a manifest lists.
+fn listed_entries(entries: &[ReadEntry]) -> Vec<&ReadEntry> {
+    entries
+        .iter()
+        .filter(|e| e.name != MANIFEST && e.name != SIGNATURE)
+        .collect()
 }
 
 /// Checks that `bytes` (the manifest) are JCS (RFC 8785) canonical JSON.

@@ -10,7 +10,6 @@ use jiff::Timestamp;
 use liaison_core::case::{CaseChange, CaseEvent, ItemKind};
 use liaison_service::cases::{CaseView, ItemRef};
 use liaison_service::evidence_package::case_file::verify_case_file;
-use liaison_service::evidence_package::normalise_fingerprint;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
@@ -230,14 +229,7 @@ fn print_case(ctx: &Ctx, v: &CaseView) -> Result<()> {
 
 /// Verifies a case file offline; exit 7 naming every mismatch.
 fn verify(ctx: &Ctx, file: &Path, trust: &[String]) -> Result<()> {
-    let mut fps = Vec::new();
-    for t in trust {
-        fps.push(normalise_fingerprint(t).ok_or_else(|| {
-            anyhow::Error::new(super::InputError(format!(
-                "--trust '{t}': not a key fingerprint (64 hex digits, spaces and colons allowed)"
-            )))
-        })?);
-    }
+    let fps = super::evidence_package::trusted(trust)?;
     let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = verify_case_file(std::io::BufReader::with_capacity(1 << 20, f), &fps);
     if ctx.json {
@@ -310,25 +302,10 @@ async fn export(
         copied.context("writing the case file to standard output")?;
         return Ok(());
     }
-    if out.exists() {
-        return Err(anyhow::Error::new(super::InputError(format!(
-            "{} exists: choose another --out",
-            out.display()
-        ))));
-    }
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "case-file.zip".into());
-    let tmp = out.with_file_name(format!(".{name}.tmp-{}", uuid::Uuid::now_v7()));
-    let done = match node.case_export(p, case, &tmp, Timestamp::now()).await {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
-    };
-    std::fs::rename(&tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    let done = super::evidence_package::write_beside(out, "case-file.zip", async |tmp: &Path| {
+        Ok(node.case_export(p, case, tmp, Timestamp::now()).await?)
+    })
+    .await?;
     if ctx.json {
         return json(&done);
     }

@@ -22,20 +22,10 @@ pub async fn export(ctx: &Ctx, request: &str, out: &Path) -> Result<()> {
     let (node, config) = ctx.node().await?;
     let p = ctx.principal(&node, &config).await?;
     let id: RequestId = node.resolve(&p, request, Timestamp::now()).await?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "package.zip".into());
-    let tmp = out.with_file_name(format!(".{name}.tmp-{}", uuid::Uuid::now_v7()));
-    let done = node.evidence_export(&p, id, &tmp, Timestamp::now()).await;
-    let done = match done {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
-    };
-    std::fs::rename(&tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    let done = write_beside(out, "package.zip", async |tmp: &Path| {
+        Ok(node.evidence_export(&p, id, tmp, Timestamp::now()).await?)
+    })
+    .await?;
     if ctx.json {
         return json(&done);
     }
@@ -55,16 +45,45 @@ pub async fn export(ctx: &Ctx, request: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The `--trust` fingerprints, normalised (an input error names the one that is not one).
+pub fn trusted(trust: &[String]) -> Result<Vec<String>> {
+    trust
+        .iter()
+        .map(|t| {
+            normalise_fingerprint(t).ok_or_else(|| {
+                bad(format!(
+                    "--trust '{t}': not a key fingerprint (64 hex digits, spaces and colons allowed)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Runs `write` on a new file beside `out` and renames it to `out` once it succeeded (so a
+/// failed export leaves nothing); `out` must not exist.
+pub async fn write_beside<T>(out: &Path, default_name: &str, write: impl AsyncFnOnce(&Path) -> Result<T>) -> Result<T> {
+    if out.exists() {
+        return Err(bad(format!("{} exists: choose another --out", out.display())));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| default_name.into());
+    let tmp = out.with_file_name(format!(".{name}.tmp-{}", uuid::Uuid::now_v7()));
+    let done = match write(&tmp).await {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    Ok(done)
+}
+
 /// Verifies a package offline; exit 7 naming every mismatch.
 pub fn verify(ctx: &Ctx, package: &Path, trust: &[String]) -> Result<()> {
-    let mut fps = Vec::new();
-    for t in trust {
-        fps.push(normalise_fingerprint(t).ok_or_else(|| {
-            bad(format!(
-                "--trust '{t}': not a key fingerprint (64 hex digits, spaces and colons allowed)"
-            ))
-        })?);
-    }
+    let fps = trusted(trust)?;
     let f = std::fs::File::open(package).with_context(|| format!("cannot read {}", package.display()))?;
     let report = verify_package(std::io::BufReader::with_capacity(1 << 20, f), &fps);
     if ctx.json {

@@ -262,3 +262,16 @@ pub fn feed(path: &Path, rows: &[(&str, &str)], at: jiff::Timestamp) {
     }
     std::fs::write(path, s).unwrap();
 }
+
+/// Polls `f` every 100 ms for up to 30 s; on time-out fails with both nodes' logs.
+#[allow(dead_code)]
+pub fn wait_for(what: &str, a: &FedNode, b: &FedNode, mut f: impl FnMut() -> bool) {
+    assert!(
+        super::poll_until(Duration::from_secs(30), Duration::from_millis(100), &mut f),
+        "{what}: not within 30 s\n--- {} ---\n{}\n--- {} ---\n{}",
+        a.node_id,
+        a.log_text(),
+        b.node_id,
+        b.log_text()
+    );
+}

@@ -12,8 +12,8 @@
 
 use super::export::{ZipOut, file_sha256, internal, to_json};
 use super::{
-    KeyUse, Layout, MANIFEST, Problem, SIGNATURE, SigningKey, VerifyReport, check_canonical, check_listing,
-    check_signature, entry_name, fingerprint, grouped, json_of, problem, read_layout_with, verify_package,
+    KeyUse, Layout, MANIFEST, Problem, SIGNATURE, SigningKey, VerifyReport, check_listing, check_signature, entry_name,
+    fingerprint, grouped, json_of, listed_entries, problem, read_layout_with, read_manifest, verify_package,
 };
 use crate::error::{Result, ServiceError};
 use crate::federation::transport::Offline;
@@ -151,22 +151,10 @@ pub fn verify_case_file<R: Read>(r: R, trust: &[String]) -> CaseFileReport {
     let trusted: BTreeSet<&str> = trust.iter().map(String::as_str).collect();
     let problems = &mut report.problems;
 
-    let Some(manifest_bytes) = entries
-        .iter()
-        .find(|e| e.name == MANIFEST)
-        .and_then(|e| e.bytes.clone())
+    let Some((manifest, manifest_bytes)) = read_manifest::<CaseManifest>(&entries, "a case file manifest", problems)
     else {
-        problems.push(problem(MANIFEST, "presence", "present", "absent"));
         return report;
     };
-    let manifest: CaseManifest = match serde_json::from_slice(&manifest_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            problems.push(problem(MANIFEST, "content", "a case file manifest", e.to_string()));
-            return report;
-        }
-    };
-    check_canonical(&manifest_bytes, problems);
     if manifest.format != CASE_FORMAT {
         problems.push(problem(MANIFEST, "format", CASE_FORMAT, &manifest.format));
     }
@@ -174,10 +162,7 @@ pub fn verify_case_file<R: Read>(r: R, trust: &[String]) -> CaseFileReport {
     report.case_id = manifest.case_id.clone();
     report.exported_at = manifest.exported_at.clone();
     report.exported_by = manifest.exported_by.clone();
-    let actual: Vec<_> = entries
-        .iter()
-        .filter(|e| e.name != MANIFEST && e.name != SIGNATURE)
-        .collect();
+    let actual = listed_entries(&entries);
     check_listing(&manifest.entries, &actual, problems);
     report.signer = check_signature(
         &entries,
@@ -503,12 +488,7 @@ impl Node {
     /// [`Node::case_export`] into a new file in a temporary directory (for the API, which
     /// streams it and removes it).
     pub async fn case_export_temp(&self, p: &Principal, id: &str, now: Timestamp) -> Result<(CaseFileExport, PathBuf)> {
-        let dir = if self.evidence_enabled() {
-            self.evidence_tmp_dir()?
-        } else {
-            std::env::temp_dir()
-        };
-        let path = dir.join(format!("case-file-{}.zip", uuid::Uuid::now_v7()));
+        let path = self.export_temp_path("case-file")?;
         match self.case_export(p, id, &path, now).await {
             Ok(e) => Ok((e, path)),
             Err(e) => {

@@ -604,12 +604,7 @@ impl Node {
         id: RequestId,
         now: Timestamp,
     ) -> Result<(PackageExport, PathBuf)> {
-        let dir = if self.evidence_enabled() {
-            self.evidence_tmp_dir()?
-        } else {
-            std::env::temp_dir()
-        };
-        let path = dir.join(format!("package-{}.zip", uuid::Uuid::now_v7()));
+        let path = self.export_temp_path("package")?;
         match self.evidence_export(p, id, &path, now).await {
             Ok(e) => Ok((e, path)),
             Err(e) => {
@@ -617,6 +612,17 @@ impl Node {
                 Err(e)
             }
         }
+    }
+
+    /// A new path for a file written to be streamed and removed: in the evidence directory's
+    /// `tmp/` (beside the files it holds), else the system's temporary directory.
+    pub(super) fn export_temp_path(&self, stem: &str) -> Result<PathBuf> {
+        let dir = if self.evidence_enabled() {
+            self.evidence_tmp_dir()?
+        } else {
+            std::env::temp_dir()
+        };
+        Ok(dir.join(format!("{stem}-{}.zip", uuid::Uuid::now_v7())))
     }
 }
 
