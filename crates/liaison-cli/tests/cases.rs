@@ -197,7 +197,7 @@ async fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
             "--tlp",
             "RED",
             "--recipient",
-            "officer",
+            "CN-MPS:officer",
         ],
     );
     wait("red note at cn-mps", &us, &cn, || {
@@ -441,6 +441,23 @@ async fn three_nodes_a_case_its_members_and_what_each_may_see() {
             .is_some_and(|l| l.len() == 4)
     });
 
+    // A case C's node never held, C invited only later: the invitation brings the log.
+    let late = a.as_json(
+        "officer",
+        &["case", "create", "--name", "Later", "--reference", "JTF-3B"],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.as_json("officer", &["case", "note", &late, "BEFORE-C note"]);
+    a.as_json("officer", &["case", "invite", &late, "DE-BKA"]);
+    wait("late invitation at de-bka", &a, &c, || {
+        c.cmd(&["--as", "officer", "case", "show", &late]).status.success()
+    });
+    let at_c = c.as_json("officer", &["case", "show", &late]);
+    assert_eq!(at_c["status"], "invited");
+    assert!(!has(&at_c, "BEFORE-C"), "an invitee sees no content: {at_c}");
+
     // A invites C again; C joins and is sent the log as it may now see it.
     a.as_json("officer", &["case", "invite", &case, "DE-BKA"]);
     wait("second invitation", &a, &c, || {
@@ -494,6 +511,24 @@ async fn three_nodes_a_case_its_members_and_what_each_may_see() {
     );
     // C cannot read the request itself: the case shows the item, not the request.
     assert!(!c.cmd(&["--as", "officer", "request", "show", &amber]).status.success());
+
+    // A shares one more while C is a member: C's node had it as its kind only and now gets the
+    // link whole, once (four links still, two of them shown).
+    let green = ids.iter().find(|(l, _, _)| *l == "GREEN").unwrap().2.clone();
+    a.as_json("officer", &["case", "share", &case, "--request", &green]);
+    wait("second share at de-bka", &a, &c, || {
+        has(&c.as_json("officer", &["case", "show", &case]), "SECRET-GREEN")
+    });
+    let c_view = c.as_json("officer", &["case", "show", &case]);
+    let links = c_view["links"].as_array().unwrap();
+    assert_eq!(links.len(), 4, "{c_view}");
+    assert_eq!(links.iter().filter(|l| !l["item"].is_null()).count(), 2, "{c_view}");
+    let stats = c.as_json("officer", &["case", "stats", &case]);
+    assert_eq!(
+        (stats["requests"].as_u64(), stats["withheld"].as_u64()),
+        (Some(2), Some(2)),
+        "{stats}"
+    );
 
     // The case files of A and B verify offline with their node's key.
     for (n, name) in [(&a, "a"), (&b, "b")] {

@@ -1643,7 +1643,7 @@ fn three_nodes_no_marked_content_leaks_by_any_path() {
             "--tlp",
             "RED",
             "--recipient",
-            "desk",
+            "CN-MPS:desk",
         ],
     );
     wait(Duration::from_secs(30), || {

@@ -42,8 +42,10 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 pub const MAX_TITLE_CHARS: usize = 500;
 /// Most member agencies of a case, the lead included.
 pub const MAX_MEMBERS: usize = 64;
-/// Most events a case's log holds.
+/// Most links, shares and notes a case's log holds (their `seq`).
 pub const MAX_EVENTS: u64 = 100_000;
+/// Events beyond [`MAX_EVENTS`] kept for membership and the lead's changes.
+pub const EVENT_RESERVE: u64 = 10_000;
 /// Most parties an item names.
 pub const MAX_PARTIES: usize = 8;
 /// Longest agency code, user name or item id (bytes).
@@ -364,6 +366,41 @@ fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// Checks a case's or a note's marking: valid, and every user it names written `AGENCY:user`
+/// (a case has several agencies, and a user name alone says nothing about which one).
+pub fn check_marking(m: &Marking) -> Result<(), CaseError> {
+    m.validate().map_err(|e| invalid("marking", e.to_string()))?;
+    for r in &m.recipients {
+        let ok = r
+            .split_once(':')
+            .is_some_and(|(a, u)| !a.is_empty() && !u.is_empty() && !u.contains(':'));
+        if !ok {
+            return Err(invalid(
+                "marking.recipients",
+                format!(
+                    "'{}': in a case, name users as AGENCY:user (CN-MPS:li)",
+                    r.escape_debug()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether user `user` of `agency` is among `names` (`AGENCY:user`).
+fn named(names: &[String], agency: &str, user: &str) -> bool {
+    names
+        .iter()
+        .any(|n| n.split_once(':').is_some_and(|(a, u)| same(a, agency) && u == user))
+}
+
+/// Whether `names` (`AGENCY:user`) names any user of `agency`.
+fn names_agency(names: &[String], agency: &str) -> bool {
+    names
+        .iter()
+        .any(|n| n.split_once(':').is_some_and(|(a, _)| same(a, agency)))
+}
+
 /// What a reader gets of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventView {
@@ -397,7 +434,7 @@ impl Case {
         check_reference(reference)?;
         check_word("lead", lead)?;
         check_word("actor", &ev.actor)?;
-        marking.validate().map_err(|e| invalid("marking", e.to_string()))?;
+        check_marking(marking)?;
         if !same(&ev.agency, lead) {
             return Err(CaseError::NotAllowed("only the lead agency opens its case".into()));
         }
@@ -505,8 +542,16 @@ impl Case {
                 ev.seq, self.last_seq
             )));
         }
-        if ev.seq > MAX_EVENTS {
-            return Err(CaseError::Conflict(format!("a case holds at most {MAX_EVENTS} events")));
+        // Content stops at MAX_EVENTS; the lead's changes and the members' answers keep a
+        // reserve, so that a member that floods the log cannot stop the case being closed.
+        let content = matches!(
+            ev.change,
+            CaseChange::Linked { .. } | CaseChange::Shared { .. } | CaseChange::Note { .. }
+        );
+        if ev.seq > MAX_EVENTS + if content { 0 } else { EVENT_RESERVE } {
+            return Err(CaseError::Conflict(format!(
+                "a case holds at most {MAX_EVENTS} events (links, shares, notes); open a new case"
+            )));
         }
         check_word("agency", &ev.agency)?;
         check_word("actor", &ev.actor)?;
@@ -617,13 +662,32 @@ impl Case {
                 self.require_open()?;
                 self.require_member(ev)?;
                 item.check()?;
-                if !same(&item.originator, &ev.agency) {
+                let key = (item.kind, item.id.clone());
+                // The consent is the originator's of the item as it was linked, whatever the
+                // sharing snapshot claims.
+                let originator = match self.links.get(&key).and_then(|l| l.item.as_ref()) {
+                    Some(stored) => {
+                        if !same(&stored.originator, &item.originator)
+                            || stored.parties.len() != item.parties.len()
+                            || !stored.parties.iter().all(|p| item.has_party(p))
+                        {
+                            return Err(CaseError::NotAllowed(format!(
+                                "{} {} was linked with originator {} and parties {}; a share must name the same",
+                                item.kind,
+                                item.id,
+                                stored.originator,
+                                stored.parties.join(", ")
+                            )));
+                        }
+                        stored.originator.clone()
+                    }
+                    None => item.originator.clone(),
+                };
+                if !same(&originator, &ev.agency) {
                     return Err(CaseError::NotAllowed(format!(
-                        "only the item's originator {} may share it with the case",
-                        item.originator
+                        "only the item's originator {originator} may share it with the case"
                     )));
                 }
-                let key = (item.kind, item.id.clone());
                 match self.links.get_mut(&key) {
                     Some(l) if l.shared_seq.is_some() => {
                         return Err(CaseError::Conflict(format!(
@@ -635,7 +699,8 @@ impl Case {
                         l.shared_seq = Some(ev.seq);
                         l.item = Some(item.clone());
                     }
-                    // A member node that was sent only the link's kind learns the item here.
+                    // A member node that was sent only the link's kind learns the item here (the
+                    // home node sends the link itself again with the share).
                     None => {
                         self.links.insert(
                             key,
@@ -668,11 +733,11 @@ impl Case {
                 self.require_open()?;
                 self.require_member(ev)?;
                 check_text("text", text, MAX_TEXT_CHARS, false)?;
-                marking.validate().map_err(|e| invalid("marking", e.to_string()))?;
+                check_marking(marking)?;
             }
             CaseChange::Marking { marking } => {
                 self.require_lead(ev, "change the case's marking")?;
-                marking.validate().map_err(|e| invalid("marking", e.to_string()))?;
+                check_marking(marking)?;
                 self.marking = marking.clone();
             }
             CaseChange::Closed { note } => {
@@ -706,7 +771,7 @@ impl Case {
         if self.member(agency).is_none() {
             return Relation::Outsider;
         }
-        if self.marking.recipients.is_empty() || self.marking.recipients.iter().any(|n| n == user) {
+        if self.marking.recipients.is_empty() || named(&self.marking.recipients, agency, user) {
             Relation::NamedRecipient
         } else {
             Relation::Organisation
@@ -758,17 +823,16 @@ impl Case {
             }
             CaseChange::Shared { .. } | CaseChange::Withheld { .. } => EventView::Full,
             CaseChange::Note { marking, .. } => {
-                if same(agency, &ev.agency) {
+                if same(agency, &ev.agency) || marking.tlp != Tlp::Red || marking.recipients.is_empty() {
                     return EventView::Full;
                 }
-                if marking.tlp == Tlp::Red
-                    && !marking.recipients.is_empty()
-                    && let Some(u) = user
-                    && !marking.recipients.iter().any(|n| n == u)
-                {
-                    return EventView::Hidden;
-                }
-                EventView::Full
+                // A RED note naming users: to them only (and a node that serves none of them
+                // is not sent it).
+                let reaches = match user {
+                    Some(u) => named(&marking.recipients, agency, u),
+                    None => names_agency(&marking.recipients, agency),
+                };
+                if reaches { EventView::Full } else { EventView::Hidden }
             }
             _ => EventView::Full,
         }
@@ -1092,7 +1156,7 @@ mod tests {
         let mut c = case_with_members();
         let red = Marking {
             tlp: Tlp::Red,
-            recipients: vec!["li".into()],
+            recipients: vec!["CN-MPS:li".into()],
         };
         let note = ev(
             5,
@@ -1111,6 +1175,79 @@ mod tests {
         assert!(!c.visible_to("CN-MPS", "wang"));
         assert!(c.visible_to("FBI", "anyone"));
         assert!(!c.visible_to("XX", "li"));
+    }
+
+    #[test]
+    fn a_share_is_the_originator_of_the_item_as_linked() {
+        let mut c = case_with_members();
+        let it = item("r1", "FBI", &["FBI", "CN-MPS"], Tlp::AmberStrict);
+        c.apply(&ev(
+            5,
+            "FBI",
+            CaseChange::Linked {
+                item: it.clone(),
+                shared: false,
+            },
+        ))
+        .unwrap();
+        // CN-MPS claims to be the originator of FBI's item: refused, nothing shared.
+        let forged = ItemSnapshot {
+            originator: "CN-MPS".into(),
+            parties: vec!["CN-MPS".into()],
+            ..it.clone()
+        };
+        let e = c.apply(&ev(6, "CN-MPS", CaseChange::Shared { item: forged }));
+        assert!(matches!(e, Err(CaseError::NotAllowed(_))), "{e:?}");
+        assert!(c.links[&(ItemKind::Request, "r1".into())].shared_seq.is_none());
+        c.apply(&ev(6, "FBI", CaseChange::Shared { item: it })).unwrap();
+    }
+
+    #[test]
+    fn users_are_named_with_their_agency_in_a_case() {
+        let mut c = case_with_members();
+        let bare = Marking {
+            tlp: Tlp::Red,
+            recipients: vec!["officer".into()],
+        };
+        let e = c.apply(&ev(
+            5,
+            "FBI",
+            CaseChange::Note {
+                text: "x".into(),
+                marking: bare,
+            },
+        ));
+        assert!(matches!(e, Err(CaseError::Invalid { .. })), "{e:?}");
+        let m = Marking {
+            tlp: Tlp::Red,
+            recipients: vec!["CN-MPS:officer".into()],
+        };
+        let note = ev(
+            5,
+            "FBI",
+            CaseChange::Note {
+                text: "x".into(),
+                marking: m,
+            },
+        );
+        c.apply(&note).unwrap();
+        // DE-BKA's "officer" is not CN-MPS's.
+        c.apply(&ev(
+            6,
+            "DE-BKA",
+            CaseChange::Joined {
+                agency: "DE-BKA".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(c.event_view(&note, "DE-BKA", Some("officer")), EventView::Hidden);
+        assert_eq!(
+            c.event_view(&note, "DE-BKA", None),
+            EventView::Hidden,
+            "its node is not sent it"
+        );
+        assert_eq!(c.event_view(&note, "CN-MPS", Some("officer")), EventView::Full);
+        assert_eq!(c.event_view(&note, "CN-MPS", None), EventView::Full);
     }
 
     #[test]

@@ -466,7 +466,7 @@ fn case_seeds() {
                   "tlp": "TLP:AMBER+STRICT", "title": "seed", "at": t}}},
         {"seq": 6, "at": t, "actor": "officer", "agency": "FBI", "change": {"kind": "withheld", "item_kind": "notice"}},
         {"seq": 7, "at": t, "actor": "officer", "agency": "FBI", "change": {"kind": "note", "text": "hello",
-         "marking": {"tlp": "TLP:RED", "recipients": ["li"]}}}
+         "marking": {"tlp": "TLP:RED", "recipients": ["CN-MPS:li"]}}}
     ], "answers": [{"action": case_id, "applied": false, "reason": "no"}]});
     put("case_payloads", "update", &serde_json::to_vec(&update).unwrap());
     let action = serde_json::json!({"case_id": case_id, "action": case_id, "at": t, "actor": "officer",

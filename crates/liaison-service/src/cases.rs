@@ -263,6 +263,16 @@ fn fan_out(
     mut answers: BTreeMap<String, Vec<CaseAnswer>>,
     at: Timestamp,
 ) -> Result<Vec<OutboxItem>> {
+    // A share makes a link whole for members that had only its kind: its `linked` event is
+    // sent again with it, to replace the withheld form.
+    let relinked: BTreeSet<u64> = log
+        .iter()
+        .filter(|e| e.seq >= new_from)
+        .filter_map(|e| match &e.change {
+            CaseChange::Shared { item } => case.links.get(&(item.kind, item.id.clone())).map(|l| l.linked_seq),
+            _ => None,
+        })
+        .collect();
     // Peer node → its member agencies.
     let mut peers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in &case.members {
@@ -272,13 +282,19 @@ fn fan_out(
     }
     let mut out = Vec::new();
     for (peer, agencies) in &peers {
-        // An agency of this node joined in the new events: send it the log again.
+        // An agency of this node was invited or joined in the new events: what it may see
+        // grew, so it is sent the log again (a node that never held the case needs it whole).
         let rejoined = log.iter().any(|e| {
             e.seq >= new_from
-                && matches!(&e.change, CaseChange::Joined { agency } if agencies.iter().any(|a| a.eq_ignore_ascii_case(agency)))
+                && matches!(&e.change,
+                    CaseChange::Joined { agency } | CaseChange::Invited { agency }
+                        if agencies.iter().any(|a| a.eq_ignore_ascii_case(agency)))
         });
         let mut events = Vec::new();
-        for e in log.iter().filter(|e| rejoined || e.seq >= new_from) {
+        for e in log
+            .iter()
+            .filter(|e| rejoined || e.seq >= new_from || relinked.contains(&e.seq))
+        {
             let mut best: Option<CaseEvent> = None;
             for a in agencies {
                 match (case.event_view(e, a, None), &best) {
@@ -355,8 +371,17 @@ fn fan_out(
 pub(crate) struct CaseBase {
     pub row: Option<CaseRow>,
     pub log: Vec<CaseEvent>,
-    /// The ids of this node's actions on the case.
-    pub actions: BTreeSet<String>,
+    /// This node's actions on the case, by id.
+    pub actions: BTreeMap<String, ActionRef>,
+}
+
+/// What an event that answers one of this node's actions must match.
+#[derive(Debug, Clone)]
+pub(crate) struct ActionRef {
+    pub agency: String,
+    pub change_sha256: String,
+    /// Answered already (an event or a refusal named it).
+    pub decided: bool,
 }
 
 impl CaseBase {
@@ -367,8 +392,42 @@ impl CaseBase {
         self.log.extend(w.events.iter().cloned());
         self.log.sort_by_key(|e| e.seq);
         self.row = Some(w.row.clone());
-        self.actions.extend(w.actions.iter().map(|a| a.id.clone()));
+        for a in &w.actions {
+            self.actions.insert(a.id.clone(), ActionRef::of(a));
+        }
+        for (id, _) in &w.decided {
+            if let Some(a) = self.actions.get_mut(id) {
+                a.decided = true;
+            }
+        }
         self
+    }
+}
+
+impl ActionRef {
+    fn of(a: &CaseAction) -> ActionRef {
+        ActionRef {
+            agency: a.agency.clone(),
+            change_sha256: a.change_sha256.clone(),
+            decided: a.outcome.is_some(),
+        }
+    }
+}
+
+/// SHA-256 of a change's JCS form: what binds an event to the action that asked for it.
+fn change_digest(c: &CaseChange) -> Result<String> {
+    let bytes = liaison_wire::to_canonical(c).map_err(internal)?;
+    Ok(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)))
+}
+
+/// The case as `agency` saw it: as it was when the agency left or declined, else as it is.
+fn as_seen(case: Case, log: &[CaseEvent], agency: &str) -> Case {
+    match case.member(agency) {
+        Some(m) if matches!(m.status, MemberStatus::Left | MemberStatus::Declined) => {
+            let since = m.since_seq;
+            Case::replay(log.iter().filter(|e| e.seq <= since)).unwrap_or(case)
+        }
+        _ => case,
     }
 }
 
@@ -386,7 +445,13 @@ impl Node {
         };
         Ok(CaseBase {
             log: self.store.case_events(id).await?,
-            actions: self.store.case_actions(id).await?.into_iter().map(|a| a.id).collect(),
+            actions: self
+                .store
+                .case_actions(id)
+                .await?
+                .iter()
+                .map(|a| (a.id.clone(), ActionRef::of(a)))
+                .collect(),
             row: Some(row),
         })
     }
@@ -511,17 +576,25 @@ impl Node {
         may_read(p)?;
         let code = self.agency_code_of(p).await?;
         let mut out = Vec::new();
-        for (row, status) in self.store.cases_of_agency(&code.to_ascii_uppercase()).await? {
-            // A RED case naming users: read the log to decide (rare).
-            if row.tlp == Tlp::Red.as_str() {
+        for (mut row, status) in self.store.cases_of_agency(&code.to_ascii_uppercase()).await? {
+            let status: MemberStatus = status.parse().map_err(internal)?;
+            // A RED case naming users, and a case the agency left or declined (shown as it was
+            // then): read the log (rare).
+            let gone = matches!(status, MemberStatus::Left | MemberStatus::Declined);
+            if row.tlp == Tlp::Red.as_str() || gone {
                 let log = self.store.case_events(&row.id).await?;
                 let case = Case::replay(&log).map_err(|e| internal(format!("case {}: {e}", row.id)))?;
                 if !case.visible_to(&code, &p.username) {
                     continue;
                 }
+                let then = as_seen(case, &log, &code);
+                row.name = then.name;
+                row.state = then.state;
+                row.tlp = then.marking.tlp.as_str().to_string();
+                row.updated_at = then.updated_at;
             }
             out.push(CaseSummary {
-                status: status.parse().map_err(internal)?,
+                status,
                 id: row.id,
                 reference: row.reference,
                 name: row.name,
@@ -573,6 +646,8 @@ impl Node {
             })
             .collect();
         let status = case.status(&code).unwrap_or(MemberStatus::Invited);
+        // An agency that left or declined sees the case as it was then.
+        let case = as_seen(case, &log, &code);
         Ok(CaseView {
             id,
             reference: case.reference,
@@ -985,6 +1060,7 @@ impl Node {
                 agency: code,
                 actor: p.username.clone(),
                 kind: change.kind().to_string(),
+                change_sha256: change_digest(&change)?,
                 at: now,
                 outcome: None,
                 decided_at: None,
@@ -1072,7 +1148,11 @@ impl Node {
             action: Some(p.action.to_string()),
         };
         let mut probe = case.clone();
-        match probe.apply(&ev) {
+        let verdict = match self.snapshot_differs_here(&ev.change).await? {
+            Some(why) => Err(CaseError::NotAllowed(why)),
+            None => probe.apply(&ev),
+        };
+        match verdict {
             Ok(()) => {
                 let answers = BTreeMap::from([(
                     sender.to_string(),
@@ -1123,6 +1203,41 @@ impl Node {
         }
     }
 
+    /// When a member node links or shares a request this node also holds (a request between
+    /// the lead and that member), whether its snapshot names other parties than the request
+    /// here: the reason to refuse it, or `None`. A request not held here is taken as sent.
+    async fn snapshot_differs_here(&self, change: &CaseChange) -> Result<Option<String>> {
+        let (CaseChange::Linked { item, .. } | CaseChange::Shared { item }) = change else {
+            return Ok(None);
+        };
+        if item.kind != ItemKind::Request {
+            return Ok(None);
+        }
+        let Ok(rid) = item.id.parse::<RequestId>() else {
+            return Ok(Some(format!("'{}' is not a request id", item.id)));
+        };
+        let r = match self.store.request(rid, None).await {
+            Ok(r) => r,
+            Err(liaison_store::StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let d = &r.request.draft;
+        let from = self.store.agency(d.requesting_agency).await?.code;
+        let to = self.store.agency(d.requested_agency).await?.code;
+        let same_parties = item.parties.len() == 2 && item.has_party(&from) && item.has_party(&to);
+        if !item.originator.eq_ignore_ascii_case(&from) || !same_parties || item.tlp < d.marking().tlp {
+            return Ok(Some(format!(
+                "request {} is between {from} (its originator) and {to}, marked {}, here; the item sent names {} ({}), marked {}",
+                item.id,
+                d.marking().tlp,
+                item.originator,
+                item.parties.join(", "),
+                item.tlp
+            )));
+        }
+        Ok(None)
+    }
+
     /// Checks a `case_update` from `sender`: the sender keeps the case (it serves the lead
     /// agency), the whole log with the new events passes the case's rules, and every new event
     /// in which an agency of this node acted answers an action this node sent. `Err`: not
@@ -1139,7 +1254,7 @@ impl Node {
         let CaseBase {
             row,
             mut log,
-            actions: ours,
+            actions: mut ours,
         } = base;
         if let Some(r) = &row
             && r.home.as_deref() != Some(sender)
@@ -1152,18 +1267,32 @@ impl Node {
             .map(|e| e.seq)
             .collect();
         let mut new = Vec::new();
+        let mut decided = Vec::new();
         for ev in p.events {
             if held.contains(&ev.seq) {
                 continue;
             }
-            let local_agency = matches!(node_of(&nodes, &ev.agency), Some(None));
-            if local_agency && !matches!(ev.change, CaseChange::Withheld { .. }) {
-                let answers_ours = ev.action.as_ref().is_some_and(|a| ours.contains(a));
-                if !answers_ours {
-                    return Err(ServiceError::Forbidden(format!(
-                        "event {} of case {id} says {} acted, but this node sent no such action",
-                        ev.seq, ev.agency
-                    )));
+            // An event in which an agency of this node acted is one this node asked for: it
+            // names an action of that agency not answered before, and carries exactly its change.
+            if matches!(node_of(&nodes, &ev.agency), Some(None)) {
+                let claim = || {
+                    ServiceError::Forbidden(format!(
+                        "event {} of case {id} says {} acted ({}), but this node asked for no such change",
+                        ev.seq,
+                        ev.agency,
+                        ev.change.kind()
+                    ))
+                };
+                let Some(aid) = ev.action.clone() else {
+                    return Err(claim());
+                };
+                let digest = change_digest(&ev.change)?;
+                match ours.get_mut(&aid) {
+                    Some(a) if !a.decided && a.agency.eq_ignore_ascii_case(&ev.agency) && a.change_sha256 == digest => {
+                        a.decided = true;
+                        decided.push((aid, "applied".to_string()));
+                    }
+                    _ => return Err(claim()),
                 }
             }
             new.push(ev);
@@ -1177,6 +1306,15 @@ impl Node {
             Ok(c) => c,
             Err(e) => return Err(ServiceError::Forbidden(format!("case {id}: {e}"))),
         };
+        if row.is_none()
+            && let Some(other) = self.store.case_by_reference(&case.lead, &case.reference).await?
+            && other.id != id
+        {
+            return Err(ServiceError::Conflict(format!(
+                "{} already has a case {} here ({})",
+                case.lead, case.reference, other.id
+            )));
+        }
         if node_of(&nodes, &case.lead).cloned().flatten().as_deref() != Some(sender) {
             return Err(ServiceError::Forbidden(format!(
                 "the lead agency {} of case {id} is not served by {sender}",
@@ -1192,13 +1330,18 @@ impl Node {
                 "case {id} names no agency of this node"
             )));
         }
-        let mut decided = Vec::new();
         for a in &p.answers {
             let aid = a.action.to_string();
-            if !ours.contains(&aid) {
-                return Err(ServiceError::Forbidden(format!(
-                    "answer to action {aid}, which this node did not send"
-                )));
+            if decided.iter().any(|(d, _)| *d == aid) {
+                continue; // answered by its event in this update
+            }
+            match ours.get_mut(&aid) {
+                Some(r) if !r.decided => r.decided = true,
+                _ => {
+                    return Err(ServiceError::Forbidden(format!(
+                        "answer to action {aid}, which this node did not send or which was answered before"
+                    )));
+                }
             }
             let outcome = if a.applied {
                 "applied".to_string()
@@ -1206,14 +1349,6 @@ impl Node {
                 format!("refused: {}", a.reason.as_deref().unwrap_or("no reason given"))
             };
             decided.push((aid, outcome));
-        }
-        for ev in &new {
-            if let Some(a) = &ev.action
-                && ours.contains(a)
-                && !decided.iter().any(|(d, _)| d == a)
-            {
-                decided.push((a.clone(), "applied".into()));
-            }
         }
         let now = Timestamp::now();
         Ok(CaseWrite {

@@ -174,8 +174,17 @@ async fn scenario(f: &TwoAgencies) {
     // A RED note naming one user of CN-MPS.
     let red = Marking {
         tlp: Tlp::Red,
+        recipients: vec![format!("CN-MPS:{}", mps.username)],
+    };
+    let bare = Marking {
+        tlp: Tlp::Red,
         recipients: vec![mps.username.clone()],
     };
+    let e = node.case_note(fbi, &id, "x", Some(bare), now).await;
+    assert!(
+        matches!(e, Err(ServiceError::Invalid(_))),
+        "a user is named with its agency: {e:?}"
+    );
     node.case_note(fbi, &id, "SECRET-NOTE informant", Some(red), now)
         .await
         .unwrap();
@@ -225,6 +234,13 @@ async fn scenario(f: &TwoAgencies) {
     node.case_close(fbi, &id, false, Some("charges filed".into()), now)
         .await
         .unwrap();
+    // DE-BKA left before: it sees the case as it was then (open), not the closing.
+    let then = node.case(&bka_officer, &id, now).await.unwrap();
+    assert_eq!(then.state, liaison_core::case::CaseState::Open);
+    assert_eq!(
+        node.cases(&bka_officer).await.unwrap()[0].state,
+        liaison_core::case::CaseState::Open
+    );
     let e = node.case_note(mps, &id, "late", None, now).await;
     assert!(matches!(e, Err(ServiceError::Conflict(_))), "{e:?}");
     node.case_close(fbi, &id, true, None, now).await.unwrap();
@@ -237,7 +253,7 @@ async fn scenario(f: &TwoAgencies) {
     assert!(matches!(e, Err(ServiceError::Forbidden(_))), "{e:?}");
     let named = Marking {
         tlp: Tlp::Red,
-        recipients: vec![mps.username.clone()],
+        recipients: vec![format!("CN-MPS:{}", mps.username)],
     };
     node.case_set_marking(fbi, &id, named, now).await.unwrap();
     assert_eq!(node.cases(mps).await.unwrap().len(), 1);

@@ -54,6 +54,7 @@ CREATE TABLE case_actions (
     agency TEXT NOT NULL,
     actor TEXT NOT NULL,
     kind TEXT NOT NULL,
+    change_sha256 TEXT NOT NULL,
     at BIGINT NOT NULL,
     outcome TEXT,
     decided_at BIGINT
@@ -85,6 +86,9 @@ pub struct CaseAction {
     pub agency: String,
     pub actor: String,
     pub kind: String,
+    /// SHA-256 of the change asked for (its JCS form): the event that answers the action must
+    /// carry exactly this change.
+    pub change_sha256: String,
     pub at: Timestamp,
     /// `None` while the home node has not answered; `applied`, or `refused: …`.
     pub outcome: Option<String>,
@@ -268,15 +272,19 @@ pub(crate) async fn case_write_in(w: &mut WriteTx, c: &CaseWrite) -> Result<()> 
         .await?;
     }
     for a in &c.actions {
-        sqlx::query("INSERT INTO case_actions (id, case_id, agency, actor, kind, at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&a.id)
-            .bind(&a.case_id)
-            .bind(&a.agency)
-            .bind(&a.actor)
-            .bind(&a.kind)
-            .bind(ms(a.at))
-            .execute(w.conn().await?)
-            .await?;
+        sqlx::query(
+            "INSERT INTO case_actions (id, case_id, agency, actor, kind, change_sha256, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&a.id)
+        .bind(&a.case_id)
+        .bind(&a.agency)
+        .bind(&a.actor)
+        .bind(&a.kind)
+        .bind(&a.change_sha256)
+        .bind(ms(a.at))
+        .execute(w.conn().await?)
+        .await?;
         crate::audit::append(
             w,
             a.at,
@@ -391,9 +399,19 @@ impl Store {
 
     /// This node's actions on a case, oldest first.
     pub async fn case_actions(&self, case_id: &str) -> Result<Vec<CaseAction>> {
-        type T = (String, String, String, String, String, i64, Option<String>, Option<i64>);
+        type T = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<i64>,
+        );
         let rows: Vec<T> = sqlx::query_as(
-            "SELECT id, case_id, agency, actor, kind, at, outcome, decided_at FROM case_actions \
+            "SELECT id, case_id, agency, actor, kind, change_sha256, at, outcome, decided_at FROM case_actions \
              WHERE case_id = $1 ORDER BY at, id",
         )
         .bind(case_id)
@@ -407,9 +425,10 @@ impl Store {
                     agency: r.2,
                     actor: r.3,
                     kind: r.4,
-                    at: ts(r.5)?,
-                    outcome: r.6,
-                    decided_at: r.7.map(ts).transpose()?,
+                    change_sha256: r.5,
+                    at: ts(r.6)?,
+                    outcome: r.7,
+                    decided_at: r.8.map(ts).transpose()?,
                 })
             })
             .collect()

@@ -418,9 +418,21 @@ fn permanent(e: &StoreError) -> bool {
 pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> Result<Vec<String>> {
     let mut outcomes = Vec::with_capacity(recs.len());
     let mut known = std::collections::HashSet::new();
+    // Cases of which a message of this batch was not applied: the batch's later messages about
+    // them were decided from a state that was never written, so they are not applied either
+    // (else their stale version would fail the whole batch on every retry).
+    let mut failed_cases = std::collections::HashSet::new();
     for i in recs {
         let mut outcome = i.outcome.clone();
-        if let Some(effect) = i.effect.as_ref().filter(|_| i.outcome == "applied") {
+        if let Some(Effect::Case(c)) = i.effect.as_ref().filter(|_| i.outcome == "applied")
+            && failed_cases.contains(&c.row.id)
+        {
+            outcome = format!(
+                "not applied: an earlier message about case {} was not applied",
+                c.row.id
+            );
+        }
+        if let Some(effect) = i.effect.as_ref().filter(|_| outcome == "applied") {
             // Applying may fail half-way only for a request insert or a clean-up row; keep the
             // rest of the batch intact with a savepoint around it.
             let guarded = matches!(
@@ -442,6 +454,9 @@ pub(crate) async fn write_incoming(w: &mut WriteTx, recs: &[IncomingRecord]) -> 
                         sqlx::query("ROLLBACK TO SAVEPOINT fed_effect")
                             .execute(w.conn().await?)
                             .await?;
+                    }
+                    if let Effect::Case(c) = effect {
+                        failed_cases.insert(c.row.id.clone());
                     }
                     outcome = format!("not applied: {e}");
                 }

@@ -35,6 +35,10 @@ pub const CASE_CONTEXT: &[u8] = b"liaison-case-file/1 manifest\x1f";
 pub const CASE_HEAD: [&str; 2] = ["cover.txt", "case.json"];
 /// The prefix of the nested packages.
 pub const PACKAGES: &str = "packages/";
+/// Most problems kept of one nested package's report (then a count of the rest).
+pub const MAX_NESTED_PROBLEMS: usize = 20;
+/// Most problems a case file's report lists from its packages.
+pub const MAX_PROBLEMS: usize = 1000;
 
 /// A case file's `manifest.json` (its bytes are the JCS form of this object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,9 +131,18 @@ pub fn verify_case_file<R: Read>(r: R, trust: &[String]) -> CaseFileReport {
     };
     let mut nested: Vec<NestedReport> = Vec::new();
     let mut inspect = |name: &str, body: &mut dyn Read| {
+        let mut report = verify_package(body, trust);
+        // A report stays small whatever a package holds: the first problems, then how many more.
+        let more = report.problems.len().saturating_sub(MAX_NESTED_PROBLEMS);
+        if more > 0 {
+            report.problems.truncate(MAX_NESTED_PROBLEMS);
+            report
+                .problems
+                .push(problem("package", "problems", "none", format!("{more} more")));
+        }
         nested.push(NestedReport {
             path: name.to_string(),
-            report: verify_package(body, trust),
+            report,
         });
     };
     let mut layout = Layout {
@@ -245,6 +258,9 @@ pub fn verify_case_file<R: Read>(r: R, trust: &[String]) -> CaseFileReport {
     }
     for n in &report.packages {
         for p in &n.report.problems {
+            if problems.len() >= MAX_PROBLEMS {
+                break;
+            }
             problems.push(Problem {
                 entry: format!("{}: {}", n.path, p.entry),
                 ..p.clone()
