@@ -999,6 +999,11 @@ async fn joint_cases_are_opened_joined_linked_and_exported_from_the_pages() {
         html.contains(&format!("href=\"/requests/{draft}\"")),
         "a link to the request itself"
     );
+    let (_, req) = mps.get(&format!("/requests/{draft}")).await;
+    assert!(
+        req.contains("id=\"joint-cases\"") && req.contains(&format!("href=\"{case_path}\"")),
+        "the request page names its case: {req}"
+    );
 
     // A note; a refused one (empty) names the field; a RED note in Chinese.
     let (s, _, _) = mps

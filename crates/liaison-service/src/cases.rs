@@ -608,6 +608,39 @@ impl Node {
         Ok(out)
     }
 
+    /// The cases request `id` is linked to, as the caller may see them: cases the caller's
+    /// agency is in whose link to this request it may see (a party, or shared with the case).
+    pub async fn cases_of_request(&self, p: &Principal, id: RequestId) -> Result<Vec<CaseSummary>> {
+        may_read(p)?;
+        let linked: BTreeSet<String> = self
+            .store
+            .cases_of_item(ItemKind::Request.as_str(), &id.to_string())
+            .await?
+            .into_iter()
+            .collect();
+        if linked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let code = self.agency_code_of(p).await?;
+        let rid = id.to_string();
+        let mut out = Vec::new();
+        for c in self.cases(p).await? {
+            if !linked.contains(&c.id) {
+                continue;
+            }
+            let (_, case, _, _) = self.case_for(p, &c.id).await?;
+            let sees = case.links_for(&code, Some(&p.username)).iter().any(|l| {
+                l.item
+                    .as_ref()
+                    .is_some_and(|i| i.kind == ItemKind::Request && i.id == rid)
+            });
+            if sees {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
     /// A case as the caller may see it: its members, its links (an item the caller may not
     /// see shows only its kind), its timeline and the caller's agency's waiting actions.
     pub async fn case(&self, p: &Principal, id: &str, now: Timestamp) -> Result<CaseView> {

@@ -157,6 +157,10 @@ async fn scenario(f: &TwoAgencies) {
     // DE-BKA is no party to the request itself: no live state, and the request stays hidden.
     assert!(v.links[0].live.is_none());
     assert!(node.request(&bka_officer, r_strict, now).await.is_err());
+    // The request knows its cases, for those who see the link.
+    let of = node.cases_of_request(fbi, r_strict).await.unwrap();
+    assert_eq!(of.iter().map(|c| c.reference.as_str()).collect::<Vec<_>>(), ["JTF-1"]);
+    assert!(node.cases_of_request(&stranger, r_strict).await.unwrap().is_empty());
     // For the parties, the live state and whether its answer may be used in this case.
     let v = node.case(fbi, &id, now).await.unwrap();
     let live = v.links[0].live.as_ref().unwrap();

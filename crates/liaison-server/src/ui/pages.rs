@@ -659,8 +659,15 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         Ok(w) => Some(w),
         Err(e) => return s.error(&e),
     };
+    // The joint cases the request is linked to, as the viewer may see them.
+    let cases = match ui.node.cases_of_request(&s.p, rq.id).await {
+        Ok(cs) => cs.into_iter().map(|c| (c.id, c.reference, c.name)).collect(),
+        Err(ServiceError::Forbidden(_)) => Vec::new(),
+        Err(e) => return s.error(&e),
+    };
     let page = DetailPage {
         layout: s.layout(&title, banners),
+        cases,
         id: rq.id.to_string(),
         reference: r.reference.clone(),
         work,
@@ -722,6 +729,8 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
 #[template(path = "detail.html")]
 struct DetailPage<'a> {
     layout: Layout<'a>,
+    /// Joint cases the request is linked to: id, reference, name.
+    cases: Vec<(String, String, String)>,
     id: String,
     /// The node's reference of the request.
     reference: String,
