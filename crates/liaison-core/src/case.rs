@@ -46,6 +46,8 @@ pub const MAX_MEMBERS: usize = 64;
 pub const MAX_EVENTS: u64 = 100_000;
 /// Events beyond [`MAX_EVENTS`] kept for membership and the lead's changes.
 pub const EVENT_RESERVE: u64 = 10_000;
+/// Most links, shares and notes one agency adds to a case.
+pub const MAX_MEMBER_CONTENT: u64 = 25_000;
 /// Most parties an item names.
 pub const MAX_PARTIES: usize = 8;
 /// Longest agency code, user name or item id (bytes).
@@ -255,6 +257,10 @@ pub struct Case {
     /// Links by (kind, id); a withheld link by its event (`withheld:SEQ`).
     pub links: BTreeMap<(ItemKind, String), Link>,
     pub last_seq: u64,
+    /// Links, shares and notes added by each agency (upper-case code): no member may take the
+    /// whole log for itself.
+    #[serde(default)]
+    pub content_by: BTreeMap<String, u64>,
     pub updated_at: Timestamp,
 }
 
@@ -454,6 +460,7 @@ impl Case {
             }],
             links: BTreeMap::new(),
             last_seq: 1,
+            content_by: BTreeMap::new(),
             updated_at: ev.at,
         })
     }
@@ -546,11 +553,25 @@ impl Case {
         // reserve, so that a member that floods the log cannot stop the case being closed.
         let content = matches!(
             ev.change,
-            CaseChange::Linked { .. } | CaseChange::Shared { .. } | CaseChange::Note { .. }
+            CaseChange::Linked { .. }
+                | CaseChange::Shared { .. }
+                | CaseChange::Note { .. }
+                | CaseChange::Withheld { .. }
         );
         if ev.seq > MAX_EVENTS + if content { 0 } else { EVENT_RESERVE } {
             return Err(CaseError::Conflict(format!(
                 "a case holds at most {MAX_EVENTS} events (links, shares, notes); open a new case"
+            )));
+        }
+        let added = self
+            .content_by
+            .get(&ev.agency.to_ascii_uppercase())
+            .copied()
+            .unwrap_or(0);
+        if content && added >= MAX_MEMBER_CONTENT {
+            return Err(CaseError::Conflict(format!(
+                "{} has added {MAX_MEMBER_CONTENT} links, shares and notes to this case, the most one agency may; the lead may open a new case",
+                ev.agency
             )));
         }
         check_word("agency", &ev.agency)?;
@@ -755,6 +776,9 @@ impl Case {
                 }
                 self.state = CaseState::Open;
             }
+        }
+        if content {
+            *self.content_by.entry(ev.agency.to_ascii_uppercase()).or_default() += 1;
         }
         self.last_seq = ev.seq;
         self.updated_at = ev.at;
@@ -1248,6 +1272,28 @@ mod tests {
         );
         assert_eq!(c.event_view(&note, "CN-MPS", Some("officer")), EventView::Full);
         assert_eq!(c.event_view(&note, "CN-MPS", None), EventView::Full);
+    }
+
+    #[test]
+    fn one_member_cannot_fill_the_log() {
+        let mut c = case_with_members();
+        c.content_by.insert("CN-MPS".into(), MAX_MEMBER_CONTENT);
+        let note = |seq, agency: &str| {
+            ev(
+                seq,
+                agency,
+                CaseChange::Note {
+                    text: "x".into(),
+                    marking: Marking::new(Tlp::Amber),
+                },
+            )
+        };
+        let e = c.apply(&note(5, "CN-MPS"));
+        assert!(matches!(e, Err(CaseError::Conflict(_))), "{e:?}");
+        c.apply(&note(5, "FBI")).unwrap();
+        assert_eq!(c.content_by["FBI"], 1);
+        // The lead may still close the case.
+        c.apply(&ev(6, "FBI", CaseChange::Closed { note: None })).unwrap();
     }
 
     #[test]
