@@ -902,20 +902,7 @@ pub fn verify_package<R: Read>(r: R, trust: &[String]) -> VerifyReport {
             match (files.files.get(i), file_entries.get(i)) {
                 (Some(f), Some(e)) => {
                     let field = format!("files[{i}]");
-                    if f.path != e.name {
-                        problems.push(problem("files.json", &format!("{field}.path"), &e.name, &f.path));
-                    }
-                    if f.sha256 != e.sha256 {
-                        problems.push(problem("files.json", &format!("{field}.sha256"), &e.sha256, &f.sha256));
-                    }
-                    if f.size != e.size {
-                        problems.push(problem(
-                            "files.json",
-                            &format!("{field}.size"),
-                            e.size.to_string(),
-                            f.size.to_string(),
-                        ));
-                    }
+                    check_record(("files.json", &field), (&f.path, &f.sha256, f.size), e, problems);
                     file_ids.insert(f.id.clone(), f.sha256.clone());
                 }
                 (Some(f), None) => problems.push(problem(
@@ -1084,6 +1071,30 @@ fn listed_entries(entries: &[ReadEntry]) -> Vec<&ReadEntry> {
         .iter()
         .filter(|e| e.name != MANIFEST && e.name != SIGNATURE)
         .collect()
+}
+
+/// Checks a document's record of entry `e` (`doc` and the record's `field`): the same path,
+/// SHA-256 and size as the entry read.
+fn check_record(
+    (doc, field): (&str, &str),
+    (path, sha256, size): (&str, &str, u64),
+    e: &ReadEntry,
+    problems: &mut Vec<Problem>,
+) {
+    if path != e.name {
+        problems.push(problem(doc, &format!("{field}.path"), &e.name, path));
+    }
+    if sha256 != e.sha256 {
+        problems.push(problem(doc, &format!("{field}.sha256"), &e.sha256, sha256));
+    }
+    if size != e.size {
+        problems.push(problem(
+            doc,
+            &format!("{field}.size"),
+            e.size.to_string(),
+            size.to_string(),
+        ));
+    }
 }
 
 /// Checks that `bytes` (the manifest) are JCS (RFC 8785) canonical JSON.

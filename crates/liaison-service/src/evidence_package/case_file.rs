@@ -12,8 +12,9 @@
 
 use super::export::{ZipOut, file_sha256, internal, to_json};
 use super::{
-    KeyUse, Layout, MANIFEST, Problem, SIGNATURE, SigningKey, VerifyReport, check_listing, check_signature, entry_name,
-    fingerprint, grouped, json_of, listed_entries, problem, read_layout_with, read_manifest, verify_package,
+    KeyUse, Layout, MANIFEST, Problem, SigningKey, VerifyReport, check_listing, check_record, check_signature,
+    entry_name, fingerprint, grouped, json_of, listed_entries, problem, read_layout_with, read_manifest,
+    verify_package,
 };
 use crate::error::{Result, ServiceError};
 use crate::federation::transport::Offline;
@@ -212,20 +213,7 @@ pub fn verify_case_file<R: Read>(r: R, trust: &[String]) -> CaseFileReport {
             let field = format!("packages[{i}]");
             match (doc.packages.get(i), package_entries.get(i)) {
                 (Some(p), Some(e)) => {
-                    if p.path != e.name {
-                        problems.push(problem("case.json", &format!("{field}.path"), &e.name, &p.path));
-                    }
-                    if p.sha256 != e.sha256 {
-                        problems.push(problem("case.json", &format!("{field}.sha256"), &e.sha256, &p.sha256));
-                    }
-                    if p.size != e.size {
-                        problems.push(problem(
-                            "case.json",
-                            &format!("{field}.size"),
-                            e.size.to_string(),
-                            p.size.to_string(),
-                        ));
-                    }
+                    check_record(("case.json", &field), (&p.path, &p.sha256, p.size), e, problems);
                     if !linked.contains(p.request_id.as_str()) {
                         problems.push(problem(
                             "case.json",
@@ -461,10 +449,7 @@ impl Node {
                 },
                 entries: zip.listed.clone(),
             };
-            let manifest_bytes = liaison_wire::to_canonical(&manifest).map_err(internal)?;
-            let sig = super::export::sign_manifest(key, CASE_FORMAT, CASE_CONTEXT, &manifest_bytes)?;
-            zip.put(MANIFEST, &manifest_bytes, false).await?;
-            zip.put(SIGNATURE, &sig, false).await?;
+            zip.seal(&manifest, key, (CASE_FORMAT, CASE_CONTEXT)).await?;
             zip.finish().await
         }
         .await;

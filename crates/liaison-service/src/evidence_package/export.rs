@@ -221,6 +221,20 @@ impl ZipOut {
         Ok(sha256)
     }
 
+    /// Writes `manifest` (its JCS form) and its signature by `key` (of `format`, over
+    /// `context` and the manifest's bytes): the last two entries, not listed.
+    pub(super) async fn seal<M: Serialize>(
+        &mut self,
+        manifest: &M,
+        key: &liaison_wire::NodeKey,
+        (format, context): (&str, &[u8]),
+    ) -> Result<()> {
+        let bytes = liaison_wire::to_canonical(manifest).map_err(internal)?;
+        let sig = sign_manifest(key, format, context, &bytes)?;
+        self.put(MANIFEST, &bytes, false).await?;
+        self.put(SIGNATURE, &sig, false).await
+    }
+
     pub(super) async fn finish(mut self) -> Result<u64> {
         let cd_offset = self.pos;
         let central = std::mem::take(&mut self.central);
@@ -549,10 +563,7 @@ impl Node {
             },
             entries: zip.listed.clone(),
         };
-        let manifest_bytes = liaison_wire::to_canonical(&manifest).map_err(internal)?;
-        let sig = sign_manifest(key, FORMAT, SIGNING_CONTEXT, &manifest_bytes)?;
-        zip.put(MANIFEST, &manifest_bytes, false).await?;
-        zip.put(SIGNATURE, &sig, false).await?;
+        zip.seal(&manifest, key, (FORMAT, SIGNING_CONTEXT)).await?;
         let proofs = ledger_doc.proofs.len();
         let size = zip.finish().await?;
 
