@@ -46,6 +46,9 @@ pub struct Config {
     /// E-mail and webhooks (docs/queues.md).
     #[serde(default)]
     pub notify: liaison_service::deliver::NotifyConfig,
+    /// Passwords, second factors, locks and web sessions (docs/ui.md "Sign-in").
+    #[serde(default)]
+    pub sign_in: liaison_service::sign_in::SignInConfig,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -163,6 +166,7 @@ impl Config {
             pull: Default::default(),
             work: Default::default(),
             notify: Default::default(),
+            sign_in: Default::default(),
         }
     }
 
@@ -332,6 +336,21 @@ max_connections_per_address = {maxa}
 # audience = "CN-MPS"
 # tlp_max = "TLP:AMBER"
 # feeds = ["sinkhole"]
+
+# Signing in to the web pages (docs/ui.md "Sign-in"): user name and password (Argon2id), and a
+# second factor from an authenticator app (TOTP) unless require_second_factor is false.
+# max_failures wrong passwords or codes in a row lock an account for lockout_minutes (an
+# administrator's password reset unlocks it). A web session ends after session_hours, or
+# idle_minutes without a request. token_sign_in lets the page also take an API token (no
+# second factor then): for tests only.
+# [sign_in]
+# require_second_factor = true
+# min_password_length = 12
+# max_failures = 5
+# lockout_minutes = 15
+# session_hours = 12
+# idle_minutes = 30
+# token_sign_in = false
 
 # Working requests (docs/queues.md): how long before a deadline its reminder goes to the
 # owner (else the unit, the desk and the supervisors), and the hour of the supervisors' daily
@@ -596,8 +615,13 @@ mod work_section {
     fn the_commented_work_and_notify_examples_parse_when_uncommented() {
         let dir = std::env::temp_dir().join("liaison-config-work-test");
         let text = Config::defaults(&dir).commented().unwrap();
-        let full = uncommented(&uncommented(&text, "# [work]"), "# [notify]");
+        let full = uncommented(
+            &uncommented(&uncommented(&text, "# [work]"), "# [notify]"),
+            "# [sign_in]",
+        );
         let c: Config = toml::from_str(&full).unwrap();
+        assert_eq!(c.sign_in, liaison_service::sign_in::SignInConfig::default());
+        assert!(c.sign_in.validate().is_ok());
         assert!(c.work.validate().is_ok());
         assert_eq!(c.work.remind_preservation_days, 7);
         assert!(c.notify.validate().is_ok());

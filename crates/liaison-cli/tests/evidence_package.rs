@@ -165,6 +165,11 @@ fn scenario(name: &str, db_us: Option<&str>, db_cn: Option<&str>) {
     us.user("third", "US-SS", "officer");
     let fp_us = key_fingerprint(&pu);
     let fp_cn = key_fingerprint(&pc);
+    // The page's button is tried with a token sign-in (no second factor on this test node).
+    let config = us.dir.join("liaison.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[sign_in]\ntoken_sign_in = true\n");
+    std::fs::write(&config, text).unwrap();
     us.start();
     cn.start();
 

@@ -38,11 +38,13 @@
 //! ```
 
 mod engine;
+mod headline;
 mod i18n;
 mod model;
 mod pack;
 
 pub use engine::{AssessmentInput, InputError, MIN_OBSERVED_SAMPLES, ObservedDuration, assess};
+pub use headline::{Headline, Outlook, TOP_REASONS};
 pub use i18n::{Lang, Message, catalogue_problems, has_term, term};
 pub use model::*;
 pub use pack::{

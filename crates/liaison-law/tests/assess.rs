@@ -733,3 +733,72 @@ fn unknown_conduct_qualifiers_are_noted() {
     assert!(notes.iter().any(|n| n.contains("'juggling'")), "{notes:?}");
     assert!(!notes.iter().any(|n| n.contains("'distribution'")), "{notes:?}");
 }
+
+/// The headline: one word, the deciding reasons most serious first, the first step.
+#[test]
+fn headline_names_the_outlook_and_its_reasons() {
+    let d = assess(
+        packs(),
+        &input("CN", "US", RequestKind::StoredContent, &["DEFAMATION"], "2026-11-01"),
+    )
+    .unwrap();
+    let h = d.headline(Lang::En);
+    assert_eq!(h.outlook, Outlook::LikelyRefused);
+    assert!(
+        h.reasons.iter().any(|r| r.starts_with("political offence: ")),
+        "{:?}",
+        h.reasons
+    );
+    let mut unique = h.reasons.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        h.reasons.len(),
+        "a ground stated for several channels once"
+    );
+    assert!(h.reasons.len() <= TOP_REASONS);
+    let zh = d.headline(Lang::Zh);
+    assert_eq!(zh.outlook, Outlook::LikelyRefused);
+    assert!(zh.reasons.iter().any(|r| r.starts_with("政治犯罪")), "{:?}", zh.reasons);
+
+    // Possession only is no crime in China: a required condition fails.
+    let p = assess(
+        packs(),
+        &with_conduct(
+            input("US", "CN", RequestKind::SubscriberInformation, &["BC-09"], "2026-11-01"),
+            &["possession_only"],
+        ),
+    )
+    .unwrap();
+    let h = p.headline(Lang::En);
+    assert_eq!(h.outlook, Outlook::LikelyRefused);
+    assert_eq!(h.reasons.len(), 1, "{:?}", h.reasons);
+    assert!(
+        h.reasons[0].contains("not satisfied") && h.reasons[0].contains("possession"),
+        "{:?}",
+        h.reasons
+    );
+    assert!(
+        h.first_step
+            .as_deref()
+            .unwrap_or("")
+            .contains("dual criminality fails in CN")
+    );
+    // Without the conduct qualifier the answer is not known: a condition, not a refusal.
+    let u = assess(
+        packs(),
+        &input("US", "CN", RequestKind::SubscriberInformation, &["BC-09"], "2026-11-01"),
+    )
+    .unwrap();
+    let h = u.headline(Lang::En);
+    assert_eq!(h.outlook, Outlook::Conditional);
+    assert!(h.reasons[0].contains("state one of distribution"), "{:?}", h.reasons);
+    // The fastest lawful channel, in the reader's language.
+    let c = assess(
+        packs(),
+        &input("US", "CN", RequestKind::SubscriberInformation, &["BC-02"], "2026-11-01"),
+    )
+    .unwrap();
+    let (name, days) = c.headline(Lang::Zh).channel.unwrap();
+    assert_eq!((name.as_str(), days > 0.0), (c.channels[0].name_zh.as_ref(), true));
+}

@@ -22,6 +22,7 @@ pub fn router(node: Node) -> Router {
     Router::new()
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/users/{username}", patch(update_user))
+        .route("/api/v1/users/{username}/password", post(reset_password))
         .route("/api/v1/federation/status", get(status))
         .route("/api/v1/federation/descriptor", get(descriptor))
         .route("/api/v1/federation/peers", get(peers).post(pin_peer))
@@ -59,6 +60,37 @@ async fn update_user(
     node.set_user_disabled(&p, &username, c.disabled, Timestamp::now())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PasswordReset {
+    #[serde(default)]
+    reset_second_factor: bool,
+}
+
+/// `POST /api/v1/users/{username}/password`: a temporary password for the web pages (admins).
+async fn reset_password(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let c: PasswordReset = if body.is_empty() {
+        PasswordReset::default()
+    } else {
+        json_body(&headers, &body)?
+    };
+    let temporary = node
+        .reset_password(&p, &username, c.reset_second_factor, Timestamp::now())
+        .await?;
+    Ok(Json(serde_json::json!({
+        "username": username,
+        "temporary_password": temporary,
+        "second_factor_removed": c.reset_second_factor,
+    }))
+    .into_response())
 }
 
 async fn status(AxState(node): AxState<Node>, Auth(p): Auth) -> ApiResult<Response> {

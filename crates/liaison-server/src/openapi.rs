@@ -1369,6 +1369,11 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .params(vec![json!({"name": "username", "in": "path", "required": true, "description": "User name", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
             .json_body(schema_ref("UserChange")).errors(&[403, 404])
             .ok(204, "Changed", json!({})).build()},
+        "/api/v1/users/{username}/password": {"post": Op::new("resetPassword", "admin", "Give a user a temporary password for the web pages (admin)")
+            .describe("The password is returned once and must be changed at the user's next sign-in; the reset unlocks the account and ends the user's web sessions (API tokens stay). With reset_second_factor, the user's second factor and recovery codes are removed too. 404 for an unknown user")
+            .params(vec![json!({"name": "username", "in": "path", "required": true, "description": "User name", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
+            .json_body(object(&[], json!({"reset_second_factor": {"type": "boolean"}}))).errors(&[403, 404])
+            .ok(200, "The temporary password, shown once", json_content(object(&["username", "temporary_password", "second_factor_removed"], json!({"username": string(), "temporary_password": string(), "second_factor_removed": {"type": "boolean"}})))).build()},
         "/api/v1/federation/status": {"get": Op::new("federationStatus", "federation", "Identity, peers, outbox and ledger at a glance (auditors, admins)")
             .errors(&[403])
             .ok(200, "Status", json_content(schema_ref("FederationStatus"))).build()},

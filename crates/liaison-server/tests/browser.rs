@@ -210,6 +210,12 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
     };
     let r = f.node.transition(&officer, r.request.id, 1, input, now).await.unwrap();
     assert_eq!(r.request.state, State::Received);
+    // The desk signs in with a password and sets up the second factor (the node's defaults).
+    let password = "desk passphrase 2026";
+    f.node
+        .set_password(f.who("CN-MPS", Role::Admin), "cn-mps.desk", password, false, now)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let node = f.node.clone();
@@ -223,9 +229,38 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         // Sign in as the requested agency's 24/7 desk officer.
         c.goto(&format!("{base}/")).await.unwrap();
         assert!(c.current_url().await.unwrap().path().ends_with("/login"));
-        let token = c.find(Locator::Id("token")).await.unwrap();
-        token.send_keys(f.token("CN-MPS", Role::Desk)).await.unwrap();
+        screenshot(&c, "login-en").await;
+        c.find(Locator::Id("username"))
+            .await
+            .unwrap()
+            .send_keys("cn-mps.desk")
+            .await
+            .unwrap();
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(password)
+            .await
+            .unwrap();
         click(&c, "#login").await;
+        // First sign-in: the authenticator app is set up from the QR code or the key.
+        assert!(c.find(Locator::Css("svg.qr")).await.is_ok(), "a QR code is shown");
+        screenshot(&c, "enrol-en").await;
+        let key = text_of(&c, "#secret").await;
+        let secret = liaison_service::sign_in::base32_decode(&key).unwrap();
+        let code =
+            liaison_service::sign_in::totp_code(&secret, liaison_service::sign_in::totp_step(jiff::Timestamp::now()));
+        c.find(Locator::Id("code"))
+            .await
+            .unwrap()
+            .send_keys(&code)
+            .await
+            .unwrap();
+        click(&c, "#step-submit").await;
+        let codes = text_of(&c, "#recovery-codes").await;
+        assert_eq!(codes.lines().count(), 10, "{codes}");
+        screenshot(&c, "recovery-codes-en").await;
+        click(&c, "#codes-continue").await;
         // The desk lands on its home page: the incoming request nobody owns comes first.
         assert!(c.current_url().await.unwrap().path().ends_with("/home"));
         let first = text_of(&c, "main table tbody tr td a").await;

@@ -11,7 +11,18 @@ pub async fn fixture(node: Node) -> Fixture {
 }
 
 /// Serves the node on an ephemeral 127.0.0.1 port in the background; returns the base URL.
+/// The pages also take API tokens at sign-in, as these tests sign in with them
+/// (tests/ui_sign_in.rs covers passwords and second factors).
 pub async fn serve(node: &Node) -> String {
+    serve_as_configured(&node.clone().with_sign_in(liaison_service::sign_in::SignInConfig {
+        token_sign_in: true,
+        ..Default::default()
+    }))
+    .await
+}
+
+/// Serves the node with its own sign-in configuration.
+pub async fn serve_as_configured(node: &Node) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -26,4 +37,17 @@ pub async fn serve(node: &Node) -> String {
         .await;
     });
     format!("http://{addr}")
+}
+
+/// Percent-encodes a form value.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -107,17 +107,7 @@ impl Browser<'_> {
     }
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+use common::enc;
 
 fn attr_after(html: &str, marker: &str) -> Option<String> {
     let start = html.find(marker)? + marker.len();
@@ -282,9 +272,15 @@ async fn sign_in_list_detail_transition_and_languages() {
     assert!(html.contains("The request is now: Received"), "{html}");
     assert!(html.contains("data-state=\"received\""));
     assert!(
-        html.contains("Legal assessment") && html.contains("Dual criminality:"),
+        html.contains("Legal assessment") && html.contains("<h3>Dual criminality</h3>"),
         "{html}"
     );
+    // The verdict leads the page, before the facts and the buttons.
+    let verdict = html.find("id=\"verdict-word\"").expect("a verdict headline");
+    assert!(verdict < html.find("id=\"facts\"").unwrap() && verdict < html.find("id=\"actions\"").unwrap());
+    assert!(html.find("id=\"assessment\"").unwrap() < html.find("id=\"actions\"").unwrap());
+    assert!(html.contains("id=\"verdict-channel\""), "the fastest lawful channel");
+    assert!(!html.contains("Version"), "no internal version shown");
     assert!(
         html.contains("Asia/Shanghai"),
         "deadline in the requested agency's zone"
@@ -373,9 +369,16 @@ async fn sign_in_list_detail_transition_and_languages() {
     // The legal assessment speaks the page's language; with current packs nothing is outdated,
     // and a re-assessment goes through the same CSRF check and comes back with a notice.
     let (_, html) = zh.get(&format!("/requests/{id}")).await;
-    assert!(html.contains("双重犯罪：") && html.contains("行动方案："), "{html}");
+    assert!(
+        html.contains("<h3>双重犯罪</h3>") && html.contains("<h3>行动方案</h3>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"small\">法律评估结论：</span>"),
+        "the verdict in Chinese"
+    );
     assert!(html.contains("理由"), "every step says why: {html}");
-    assert!(!html.contains("Dual criminality:"), "no English headings in Chinese");
+    assert!(!html.contains("Dual criminality"), "no English headings in Chinese");
     assert!(!html.contains("id=\"assessment-outdated\""), "{html}");
     let (s, _, _) = zh
         .post(&format!("/requests/{id}/reassess"), &[("csrf", "forged")])
@@ -615,6 +618,12 @@ async fn values_with_markup_are_escaped_on_every_page() {
     let analyst = ui.login("FBI", Role::Analyst).await;
     for lang in ["en", "zh-CN"] {
         let b = fbi.with_lang(lang);
+        // A Chinese reader gets the agency's Chinese name first.
+        let name = if lang == "en" {
+            name.clone()
+        } else {
+            format!("机构 {MARKUP_ESCAPED}（Agency {MARKUP_ESCAPED}）")
+        };
         // The list: case reference and the pair of agency codes.
         let (s, html) = b.get("/requests").await;
         assert_eq!(s, StatusCode::OK);

@@ -150,35 +150,4 @@ impl Node {
             other => other.into(),
         })
     }
-
-    /// A web session for a caller who signed in with a token: a child token of it (it ends
-    /// when the typed token ends or is revoked), valid 12 hours at most. Returns its secret.
-    pub async fn start_session(&self, p: &Principal, now: Timestamp) -> Result<String> {
-        let Some(parent) = p.token.as_deref() else {
-            return Err(ServiceError::Unauthenticated("a session starts from a token".into()));
-        };
-        let own = self.store.tokens(Some(p.user)).await?;
-        let parent_expires = own
-            .iter()
-            .find(|t| t.id == parent)
-            .map(|t| t.expires_at)
-            .ok_or_else(|| ServiceError::Unauthenticated("the token is unknown, expired or revoked".into()))?;
-        let expires = (now + jiff::SignedDuration::from_hours(SESSION_HOURS)).min(parent_expires);
-        let (secret, _) = self
-            .store
-            .create_child_token(p.user, "web session", expires, Some(parent), &p.username, now)
-            .await?;
-        Ok(secret)
-    }
-
-    /// Ends the caller's web session: its token is revoked.
-    pub async fn end_session(&self, p: &Principal, now: Timestamp) -> Result<()> {
-        match p.token.as_deref() {
-            Some(t) => self.revoke_token(p, t, now).await,
-            None => Ok(()),
-        }
-    }
 }
-
-/// How long a web session lasts at most.
-pub const SESSION_HOURS: i64 = 12;

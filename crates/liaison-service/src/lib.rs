@@ -44,6 +44,7 @@ pub mod reports;
 pub mod requests;
 pub mod search;
 pub mod setup;
+pub mod sign_in;
 pub mod taxii;
 pub mod work;
 

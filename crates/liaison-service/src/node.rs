@@ -42,6 +42,8 @@ pub struct Node {
     pub(crate) work: Arc<crate::work::WorkConfig>,
     /// `[notify]`: the SMTP relay and webhooks ([`Node::with_notify`]).
     pub(crate) notify: Arc<crate::deliver::NotifyRuntime>,
+    /// `[sign_in]`: passwords, second factors, locks and sessions ([`Node::with_sign_in`]).
+    pub(crate) sign_in: Arc<crate::sign_in::SignInConfig>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -83,6 +85,7 @@ impl Node {
             pull: Default::default(),
             work: Default::default(),
             notify: Default::default(),
+            sign_in: Default::default(),
         }
     }
 

@@ -32,6 +32,7 @@ pub mod health;
 mod requests;
 mod schema;
 mod search;
+mod sign_in;
 pub mod testing;
 mod users;
 mod work;
@@ -60,7 +61,8 @@ pub use federation::{
 };
 pub use requests::{Arg as ListingArg, Escalation, Listed, RefSpec, StatsRow, TransitionRecord, reference_text};
 pub use search::{DocHit, DocSearch, FEW_MATCHES};
-pub use users::AUTH_CACHE_TTL;
+pub use sign_in::{Credential, SignInStep};
+pub use users::{AUTH_CACHE_TTL, TokenKind};
 pub use work::{Delivery, Lapsed, NewDelivery, NewNotification, Reminder, event_id_floor};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

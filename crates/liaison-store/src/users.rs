@@ -16,6 +16,30 @@ use sha2::{Digest, Sha256};
 /// within this time.
 pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How stale a session's recorded last use may get before a request writes it again.
+const IDLE_TOUCH_MS: i64 = 60_000;
+
+/// What a token is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A program's bearer token.
+    Api,
+    /// A web session, which also ends after `idle_seconds` without a request.
+    Session { idle_seconds: i64 },
+    /// A step of a sign-in that is not finished (a second factor or a new password is still
+    /// due): never accepted as a credential. `step` is the service's state of the sign-in.
+    SignInStep { step: String },
+}
+
+/// A token to write.
+pub struct NewToken<'a> {
+    pub user: UserId,
+    pub label: &'a str,
+    pub expires_at: jiff::Timestamp,
+    pub parent: Option<&'a str>,
+    pub kind: TokenKind,
+}
+
 /// At most this many tokens are remembered (then the cache starts afresh).
 const AUTH_CACHE_MAX: usize = 10_000;
 
@@ -46,7 +70,7 @@ impl AuthCache {
     }
 }
 
-fn hash_token(secret: &str) -> String {
+pub(crate) fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -119,6 +143,14 @@ impl Store {
         user(row.ok_or_else(|| StoreError::NotFound(format!("user '{username}'")))?)
     }
 
+    pub async fn user_by_id(&self, id: UserId) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_COLS} WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        user(row.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?)
+    }
+
     pub async fn set_user_disabled(
         &self,
         username: &str,
@@ -171,12 +203,45 @@ impl Store {
         actor: &str,
         now: jiff::Timestamp,
     ) -> Result<(String, TokenInfo)> {
+        self.insert_token(
+            NewToken {
+                user,
+                label,
+                expires_at,
+                parent,
+                kind: TokenKind::Api,
+            },
+            actor,
+            now,
+        )
+        .await
+    }
+
+    /// Writes a token of any kind (API, web session, sign-in step) and its audit entry.
+    pub(crate) async fn insert_token(
+        &self,
+        t: NewToken<'_>,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<(String, TokenInfo)> {
+        let NewToken {
+            user,
+            label,
+            expires_at,
+            parent,
+            kind,
+        } = t;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let secret = format!("lia_{}", hex::encode(bytes));
         let id = uuid::Uuid::now_v7().to_string();
         let mut w = self.write().await?;
-        sqlx::query("INSERT INTO tokens (id, user_id, token_hash, label, created_at, expires_at, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        let (purpose, idle, step) = match &kind {
+            TokenKind::Api => ("api", None, None),
+            TokenKind::Session { idle_seconds } => ("session", Some(*idle_seconds), None),
+            TokenKind::SignInStep { step } => ("sign-in", None, Some(step.clone())),
+        };
+        sqlx::query("INSERT INTO tokens (id, user_id, token_hash, label, created_at, expires_at, parent_id, purpose, idle_seconds, last_used_at, step) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5, $10)")
             .bind(&id)
             .bind(user.to_string())
             .bind(hash_token(&secret))
@@ -184,6 +249,9 @@ impl Store {
             .bind(ms(now))
             .bind(ms(expires_at))
             .bind(parent.map(str::to_string))
+            .bind(purpose)
+            .bind(idle)
+            .bind(step)
             .execute(w.conn().await?)
             .await
             .map_err(|e| match &e {
@@ -196,7 +264,7 @@ impl Store {
             actor,
             "token.create",
             &id,
-            &serde_json::json!({"user": user, "label": label, "expires_at": expires_at}),
+            &serde_json::json!({"user": user, "label": label, "expires_at": expires_at, "purpose": purpose}),
         )
         .await?;
         w.commit().await?;
@@ -294,9 +362,15 @@ impl Store {
             Ok(p) => return Ok(Some(p)),
             Err(generation) => generation,
         };
-        let row: Option<(String, String, String, String, i64, String)> = sqlx::query_as(
-            "SELECT u.id, u.username, u.agency_id, u.role, t.expires_at, t.id FROM tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
+        type Row = (String, String, String, String, i64, String, Option<i64>, Option<i64>);
+        // A sign-in step's token is not a credential; a web session that was idle longer than
+        // its idle time has ended.
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT u.id, u.username, u.agency_id, u.role, t.expires_at, t.id, t.idle_seconds, t.last_used_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0 \
+             AND t.purpose <> 'sign-in' \
+             AND (t.idle_seconds IS NULL OR t.last_used_at IS NULL OR t.last_used_at + t.idle_seconds * 1000 > $2)",
         )
         .bind(&hash)
         .bind(now_ms)
@@ -305,6 +379,13 @@ impl Store {
         let Some(r) = row else {
             return Ok(None);
         };
+        // A session's last use is written at most once a minute: its idle end is exact to
+        // within that minute, and a busy session costs one small write a minute.
+        if let (Some(_), Some(last)) = (r.6, r.7)
+            && now_ms - last > IDLE_TOUCH_MS
+        {
+            self.touch_token(&r.5, now_ms).await?;
+        }
         let p = Principal {
             user: parse(&r.0, "user id")?,
             username: r.1,

@@ -85,6 +85,14 @@ pub enum UserCmd {
     Disable {
         username: String,
     },
+    /// Give a user a temporary password for the web pages (printed once; to be changed at
+    /// the next sign-in). Unlocks the account and ends the user's web sessions.
+    Password {
+        username: String,
+        /// Also remove the user's second factor (a lost phone): they set it up again.
+        #[arg(long)]
+        reset_second_factor: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -226,6 +234,10 @@ pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
                 return json(&u);
             }
             println!("Added {} ({}) to {}", u.username, u.role, agency);
+            println!(
+                "For the web pages, give them a password: liaison user password {}",
+                u.username
+            );
         }
         UserCmd::List => {
             let users = node.users(&p).await?;
@@ -249,6 +261,25 @@ pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
         UserCmd::Disable { username } => {
             node.set_user_disabled(&p, &username, true, now).await?;
             println!("Disabled {username}");
+        }
+        UserCmd::Password {
+            username,
+            reset_second_factor,
+        } => {
+            let temporary = node.reset_password(&p, &username, reset_second_factor, now).await?;
+            if ctx.json {
+                return json(
+                    &serde_json::json!({"username": username, "temporary_password": temporary, "second_factor_removed": reset_second_factor}),
+                );
+            }
+            println!(
+                "Temporary password for {username} (shown once; give it in person or by telephone; it must be changed at the next sign-in{}):\n{temporary}",
+                if reset_second_factor {
+                    "; the second factor was removed and is set up again at that sign-in"
+                } else {
+                    ""
+                }
+            );
         }
     }
     Ok(())

@@ -54,8 +54,19 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
     eprintln!("Building a demonstration node in {} …", dir.display());
     let started = std::time::Instant::now();
     let (cast, transitions) = demo::populate(&node, a.seed, a.requests, now).await?;
+    // The demonstration asks for no second factor, so that it can be tried without an
+    // authenticator app; the configuration says so, and a node made with `liaison init` asks.
+    config.sign_in.require_second_factor = false;
+    let node = node.with_sign_in(config.sign_in.clone());
     super::init::write_config(&dir, &config)?;
     let admin = cast.who("FBI", Role::Admin)?;
+    for agency in DEMO_SIGN_IN_AGENCIES {
+        for role in Role::ALL {
+            if let Ok(u) = cast.who(agency, *role) {
+                node.set_password(admin, &u.username, DEMO_PASSWORD, false, now).await?;
+            }
+        }
+    }
     let (token, _) = node.create_token(admin, &admin.username, "demo", 7, now).await?;
     let analyst = cast.who("FBI", Role::Analyst)?;
     let (analyst_token, _) = node.create_token(admin, &analyst.username, "demo", 7, now).await?;
@@ -111,7 +122,18 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {} (choose another with --listen)", a.listen))?;
     let addr = listener.local_addr()?;
     println!();
-    println!("Demo node: http://{addr}/  (web UI in English and Chinese; sign in with a token below)");
+    println!("Demo node: http://{addr}/  (web UI in English and Chinese)");
+    println!("Sign in at http://{addr}/login with a user name below and the password {DEMO_PASSWORD}");
+    println!("(this demonstration node asks for no second factor; a node made with `liaison init` does):");
+    for role in Role::ALL {
+        let names: Vec<&str> = DEMO_SIGN_IN_AGENCIES
+            .iter()
+            .filter_map(|a| cast.who(a, *role).ok().map(|u| u.username.as_str()))
+            .collect();
+        if !names.is_empty() {
+            println!("  {:<16} {}", role_words(*role), names.join("   "));
+        }
+    }
     println!("API:       http://{addr}/api/v1   (docs: http://{addr}/api/v1/docs/)");
     println!("Admin token (FBI, fbi.admin):     {token}");
     println!("Analyst token (FBI, fbi.analyst): {analyst_token}");
@@ -125,4 +147,23 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
     println!("Ctrl-C to stop.");
     liaison_server::serve(node, listener, Duration::from_secs(30), super::init::shutdown_signal()).await?;
     Ok(())
+}
+
+/// The agencies whose users get [`DEMO_PASSWORD`]: both sides of the demonstration's pair.
+const DEMO_SIGN_IN_AGENCIES: [&str; 2] = ["FBI", "CN-MPS"];
+
+/// The password of the demonstration's users (printed; never use it on a real node).
+const DEMO_PASSWORD: &str = "lantern-demo-2026";
+
+/// What a role does, as the demo's sign-in list says it.
+fn role_words(role: Role) -> &'static str {
+    match role {
+        Role::Officer => "case officer",
+        Role::Desk => "24/7 desk",
+        Role::LegalReviewer => "legal reviewer",
+        Role::Supervisor => "supervisor",
+        Role::Analyst => "analyst",
+        Role::Auditor => "auditor",
+        Role::Admin => "administrator",
+    }
 }

@@ -214,6 +214,13 @@ pub async fn open_node(config: &Config) -> Result<Node> {
         .with_notify(config.notify.clone())
         .context("[notify] in liaison.toml")
         .map(|n| n.with_work_config(config.work.clone()))
+        .and_then(|n| {
+            config
+                .sign_in
+                .validate()
+                .map_err(|e| anyhow::anyhow!("[sign_in] in liaison.toml: {e}"))?;
+            Ok(n.with_sign_in(config.sign_in.clone()))
+        })
 }
 
 /// A database URL without its password, for messages.

@@ -216,6 +216,8 @@ pub struct Viewer<'a> {
     pub may_read_statistics: bool,
     /// Whether to offer the home page and the inbox (every role that reads requests).
     pub works: bool,
+    /// Whether to offer the administration pages (admins).
+    pub administers: bool,
 }
 
 /// One link of the main navigation.
@@ -254,6 +256,8 @@ impl Layout<'_> {
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
             ("/intel", "nav.intel", true),
             ("/inbox", "nav.inbox", v.works),
+            ("/admin/users", "nav.users", v.administers),
+            ("/account", "nav.account", true),
         ]
         .into_iter()
         .filter(|(_, _, shown)| *shown)

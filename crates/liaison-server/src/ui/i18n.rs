@@ -133,6 +133,28 @@ mod tests {
         }
     }
 
+    /// No English left in the Chinese catalog: an entry equal to its English one, or without a
+    /// single Chinese character, is an untranslated one, unless it is a code (all capitals,
+    /// digits and signs, such as `TLP`) or the switch back to English.
+    #[test]
+    fn every_chinese_message_is_chinese() {
+        let en = toml::from_str::<HashMap<String, String>>(EN_SRC).expect("en.toml parses");
+        let zh = toml::from_str::<HashMap<String, String>>(ZH_SRC).expect("zh-CN.toml parses");
+        let is_code = |v: &str| {
+            v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || " +:-_./".contains(c))
+        };
+        let is_cjk = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3000}'..='\u{303f}').contains(&c);
+        let mut untranslated: Vec<String> = zh
+            .iter()
+            .filter(|(k, v)| k.as_str() != "lang.other" && !is_code(v))
+            .filter(|(k, v)| en.get(*k) == Some(*v) || !v.chars().any(is_cjk))
+            .map(|(k, v)| format!("{k} = {v:?}"))
+            .collect();
+        untranslated.sort();
+        assert!(untranslated.is_empty(), "untranslated in zh-CN.toml: {untranslated:#?}");
+    }
+
     #[test]
     fn every_enumerated_value_has_a_label_in_both_languages() {
         let mut keys = Vec::new();

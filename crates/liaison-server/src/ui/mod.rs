@@ -18,6 +18,7 @@
 //! they have always had (`&lt;`, `&quot;`, `&#39;`: maud does not escape `'` at all, askama's own
 //! escaper writes `&#60;`); maud's markup is Rust macro syntax inside the handlers.
 
+mod account;
 mod cases;
 mod evidence;
 mod html;
@@ -50,6 +51,8 @@ const CSS: &str = include_str!("../../../../web/static/app.css");
 pub(crate) struct Ui {
     node: Node,
     csrf_key: Arc<ring::hmac::Key>,
+    /// Failed sign-ins per client address (`account::Gate`).
+    gate: Arc<account::Gate>,
 }
 
 impl Ui {
@@ -72,11 +75,19 @@ pub fn router(node: Node) -> Router {
     let ui = Ui {
         node,
         csrf_key: Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret)),
+        gate: Default::default(),
     };
     Router::new()
         .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
+        .route("/login", get(account::login_form).post(account::login))
+        .route("/login/step", post(account::login_step))
+        .route("/logout", post(account::logout))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route("/account/second-factor", post(account::factor_begin))
+        .route("/account/second-factor/confirm", post(account::factor_confirm))
+        .route("/admin/users", get(account::users))
+        .route("/admin/users/reset", post(account::reset))
         .route("/lang", get(pages::set_lang))
         .route("/static/app.css", get(css))
         .route("/home", get(work::home))
@@ -292,6 +303,7 @@ impl Session {
                 may_draft: self.p.role.may_draft(),
                 may_read_statistics: self.p.role.may_read_statistics(),
                 works: self.p.role.may_read_requests(),
+                administers: self.p.role.may_administer(),
             }),
             ..self.ctx.layout(title, banners)
         }

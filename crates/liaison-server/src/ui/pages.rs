@@ -4,11 +4,11 @@
 
 use super::html::{Banner, Due, Labelled, Layout, LocalTime, Opt, StateBadge, filters, options, render, url_enc};
 use super::i18n::Lang;
-use super::{Ctx, Form, LANG_COOKIE, Session, TOKEN_COOKIE, Ui, redirect, same_site, service_banner, set_cookie};
+use super::{Ctx, Form, LANG_COOKIE, Session, Ui, redirect, service_banner, set_cookie};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -66,11 +66,15 @@ pub(crate) fn code_of(map: &HashMap<AgencyId, (Agency, Option<String>)>, id: Age
         .unwrap_or_else(|| id.to_string())
 }
 
-fn agency_name(a: &Agency) -> String {
-    if a.name_native != a.name_en && !a.name_native.is_empty() {
-        format!("{} — {} ({})", a.code, a.name_en, a.name_native)
-    } else {
-        format!("{} — {}", a.code, a.name_en)
+/// An agency as a reader names it: its code, then its name in the reader's language first (a
+/// Chinese reader gets the native name first when it is written in Chinese), the other after.
+pub(crate) fn agency_name(a: &Agency, l: Lang) -> String {
+    let native = !a.name_native.is_empty() && a.name_native != a.name_en;
+    let chinese = a.name_native.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    match (native, l == Lang::Zh && chinese) {
+        (true, true) => format!("{} — {}（{}）", a.code, a.name_native, a.name_en),
+        (true, false) => format!("{} — {} ({})", a.code, a.name_en, a.name_native),
+        (false, _) => format!("{} — {}", a.code, a.name_en),
     }
 }
 
@@ -107,88 +111,6 @@ pub async fn home(ctx: Ctx) -> Response {
     } else {
         redirect("/login")
     }
-}
-
-/// The sign-in form.
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginPage<'a> {
-    layout: Layout<'a>,
-}
-
-fn login_page(ctx: &Ctx, status: StatusCode, banners: Vec<Banner>) -> Response {
-    let layout = ctx.layout(ctx.lang.t("login.title"), banners);
-    render(status, &LoginPage { layout })
-}
-
-pub async fn login_form(mut ctx: Ctx, RawQuery(q): RawQuery) -> Response {
-    let q = Form::query(q.as_deref());
-    let mut banners = vec![];
-    if q.get("out").is_some() {
-        banners.push(Banner::ok(ctx.lang.t("logout.done")));
-    }
-    if q.get("expired").is_some() {
-        banners.push(Banner::info(ctx.lang.t("err.unauthenticated")));
-    }
-    ctx.here = "/login".into();
-    login_page(&ctx, StatusCode::OK, banners)
-}
-
-pub async fn login(AxState(ui): AxState<Ui>, mut ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    ctx.here = "/login".into();
-    let l = ctx.lang;
-    if !same_site(&headers) {
-        return login_page(&ctx, StatusCode::FORBIDDEN, vec![Banner::error(l.t("err.csrf"))]);
-    }
-    let form = Form::parse(&body);
-    let Some(token) = form.get("token").map(str::trim) else {
-        return login_page(
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            vec![Banner::field_error(l.t("field.token"), l.t("login.empty"))],
-        );
-    };
-    let plausible = token.len() <= 256 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let result = if plausible {
-        ui.node.authenticate(token, Timestamp::now()).await
-    } else {
-        Err(ServiceError::Unauthenticated("malformed token".into()))
-    };
-    // The browser never holds the token that was typed: it gets a session token of its own, a
-    // child of it (12 hours at most, revoked with it), which signing out revokes.
-    let result = match result {
-        Ok(p) => ui.node.start_session(&p, Timestamp::now()).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(session) => {
-            let mut r = redirect("/home");
-            set_cookie(&mut r, &format!("{TOKEN_COOKIE}={session}{}", ctx.cookie_attrs()));
-            r
-        }
-        Err(ServiceError::Unauthenticated(_)) => login_page(
-            &ctx,
-            StatusCode::UNAUTHORIZED,
-            vec![Banner::field_error(l.t("field.token"), l.t("login.failed"))],
-        ),
-        Err(e) => {
-            let (status, b) = service_banner(l, &e);
-            login_page(&ctx, status, vec![b])
-        }
-    }
-}
-
-pub async fn logout(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Response {
-    if !s.csrf_ok(&ui, &Form::parse(&body)) {
-        return bad_form(&s);
-    }
-    // Signing out ends the session token on the node too, not only in this browser.
-    if let Err(e) = ui.node.end_session(&s.p, Timestamp::now()).await {
-        tracing::warn!(user = %s.p.username, error = %e, "could not revoke the web session's token");
-    }
-    let mut r = redirect("/login?out=1");
-    set_cookie(&mut r, &format!("{TOKEN_COOKIE}={}; Max-Age=0", s.ctx.cookie_attrs()));
-    r
 }
 
 /// Whether `b` is a path on this site to send the browser back to: one leading `/`, and only
@@ -620,7 +542,17 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             let mut data = Vec::new();
             if let Some(serde_json::Value::Object(fields)) = &e.data {
                 for (k, v) in fields {
+                    // Nothing is said of a value that is not there.
+                    if v.is_null() {
+                        continue;
+                    }
                     let shown = match (k.as_str(), v.as_str()) {
+                        ("agency", Some(id)) => id
+                            .parse::<AgencyId>()
+                            .ok()
+                            .and_then(|id| map.get(&id))
+                            .map(|(a, _)| a.code.clone())
+                            .unwrap_or_else(|| id.to_string()),
                         ("refusal_reason", Some(code)) => l.word("refusal", code),
                         ("preserved_until", Some(ts)) => {
                             ts.parse::<Timestamp>().map(utc).unwrap_or_else(|_| ts.to_string())
@@ -629,7 +561,8 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
                             .map(|m| marking_text(&m))
                             .unwrap_or_else(|_| v.to_string()),
                         ("side", Some(sd)) => l.word("side", sd),
-                        (_, Some(sv)) => sv.to_string(),
+                        // Instants (a due time, a new deadline) as every other time is shown.
+                        (_, Some(sv)) => sv.parse::<Timestamp>().map(utc).unwrap_or_else(|_| sv.to_string()),
                         _ => v.to_string(),
                     };
                     data.push(Labelled::new(l.word("field", k), shown));
@@ -637,7 +570,11 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             }
             HistoryRow {
                 at: utc(e.at),
-                actor: e.actor.clone(),
+                actor: if e.actor == "system" {
+                    l.t("history.system").to_string()
+                } else {
+                    e.actor.clone()
+                },
                 event: l.word("event", &e.event),
                 change,
                 reason: e.reason.clone(),
@@ -675,10 +612,10 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         state: badge_state(l, rq.state),
         overdue: r.overdue.map(|dk| l.word("deadline", dk.as_str())),
         requesting: requesting
-            .map(agency_name)
+            .map(|a| agency_name(a, l))
             .unwrap_or_else(|| d.requesting_agency.to_string()),
         requested: requested
-            .map(agency_name)
+            .map(|a| agency_name(a, l))
             .unwrap_or_else(|| d.requested_agency.to_string()),
         kind: l.word("kind", d.kind.as_str()),
         urgency: l.word("urgency", d.urgency.as_str()),
@@ -697,7 +634,6 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         assessment: assessment(&r, l),
         outdated: r.assessment.is_some() && ui.node.assessment_outdated(&r),
         may_reassess: s.p.role.may_comment() && rq.submitted_at.is_some(),
-        rule_packs: r.rule_pack_version.clone(),
         may_comment: s.p.role.may_comment(),
         marking: marking_text(&d.marking()),
         marking_class: marking_class(d.marking().tlp),
@@ -758,8 +694,6 @@ struct DetailPage<'a> {
     actions: Vec<TransitionForm>,
     targets: Vec<TargetRow>,
     assessment: Assessment,
-    /// The versions of the rule packs that made the assessment.
-    rule_packs: Option<String>,
     /// Made under rule packs other than the node's current ones (or an older format).
     outdated: bool,
     may_reassess: bool,
@@ -799,13 +733,48 @@ struct HistoryRow {
     data: Vec<Labelled>,
 }
 
-/// The legal assessment as shown: none yet, its summary lines, or (if it does not read as an
-/// assessment) the stored JSON.
+/// The legal assessment as shown: none yet, its verdict and its sections, or (if it does not
+/// read as an assessment) the stored JSON.
 struct Assessment {
     missing: bool,
-    /// Summary lines; `true` marks a heading.
-    lines: Option<Vec<(bool, String)>>,
+    /// The headline: the outlook in a word, its reasons, what to do first.
+    verdict: Option<VerdictView>,
+    /// The findings by section (dual criminality, channels, evidence, retention, refusal
+    /// risks, plan, notes), each line of a section with its depth.
+    sections: Vec<Section>,
     raw: Option<String>,
+}
+
+/// [`liaison_law::Headline`] in the reader's language.
+struct VerdictView {
+    /// `clear`, `conditional` or `likely_refused` (the CSS class and the message key).
+    code: &'static str,
+    word: String,
+    reasons: Vec<String>,
+    /// "N more findings below", when the reasons were cut.
+    more: Option<String>,
+    first_step: Option<String>,
+    /// The fastest lawful channel and its expected time in words.
+    channel: Option<String>,
+    /// The day whose law was applied.
+    as_of: String,
+}
+
+struct Section {
+    title: String,
+    /// (nested, text)
+    lines: Vec<(bool, String)>,
+}
+
+/// Days as people say them: "about 10 days", "about 3 months".
+fn days_words(l: Lang, days: f64) -> String {
+    if days < 1.0 {
+        l.t1("verdict.hours", &format!("{:.0}", (days * 24.0).max(1.0)))
+    } else if days < 60.0 {
+        l.t1("verdict.days", &format!("{days:.0}"))
+    } else {
+        l.t1("verdict.months", &format!("{:.0}", days / 30.4))
+    }
 }
 
 fn target_text(v: &TargetValue) -> (&'static str, String) {
@@ -838,23 +807,47 @@ fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
     match &r.assessment {
         None => Assessment {
             missing: true,
-            lines: None,
+            verdict: None,
+            sections: vec![],
             raw: None,
         },
         Some(v) => match v.value::<liaison_law::Assessment>() {
-            Ok(a) => Assessment {
-                missing: false,
-                lines: Some(
-                    a.render(lang)
-                        .into_iter()
-                        .map(|line| (!line.starts_with(' '), line))
-                        .collect(),
-                ),
-                raw: None,
-            },
+            Ok(a) => {
+                let h = a.headline(lang);
+                // The first line names the pair, kind, date and rule-pack version: the
+                // headline says what of it a reader needs.
+                let mut sections: Vec<Section> = Vec::new();
+                for line in a.render(lang).into_iter().skip(1) {
+                    let depth = line.len() - line.trim_start().len();
+                    match (depth, sections.last_mut()) {
+                        (0, _) | (_, None) => sections.push(Section {
+                            title: line.trim().trim_end_matches([':', '：']).to_string(),
+                            lines: vec![],
+                        }),
+                        (d, Some(sec)) => sec.lines.push((d > 2, line.trim().to_string())),
+                    }
+                }
+                Assessment {
+                    missing: false,
+                    verdict: Some(VerdictView {
+                        code: h.outlook.code(),
+                        word: l.word("verdict", h.outlook.code()),
+                        reasons: h.reasons,
+                        more: (h.more > 0).then(|| l.t1("verdict.more", &h.more.to_string())),
+                        first_step: h.first_step,
+                        channel: h
+                            .channel
+                            .map(|(name, days)| format!("{name} — {}", days_words(l, days))),
+                        as_of: a.as_of.strftime("%Y-%m-%d").to_string(),
+                    }),
+                    sections,
+                    raw: None,
+                }
+            }
             Err(_) => Assessment {
                 missing: false,
-                lines: None,
+                verdict: None,
+                sections: vec![],
                 raw: Some(
                     v.value::<serde_json::Value>()
                         .and_then(|j| serde_json::to_string_pretty(&j))
@@ -1213,7 +1206,7 @@ async fn draft_page(ui: &Ui, s: &Session, f: &DraftForm, status: StatusCode, ban
         others
             .iter()
             .zip(&agency_ids)
-            .map(|(a, id)| (id.as_str(), format!("{} ({})", agency_name(a), a.jurisdiction))),
+            .map(|(a, id)| (id.as_str(), format!("{} ({})", agency_name(a, l), a.jurisdiction))),
     );
     let taxonomy = ui.node.legal.packs().taxonomy();
     let offence_opts = taxonomy
@@ -1409,7 +1402,7 @@ pub async fn directory(AxState(ui): AxState<Ui>, s: Session) -> Response {
                 })
                 .collect();
             AgencyCard {
-                name: agency_name(a),
+                name: agency_name(a, l),
                 jurisdiction: a.jurisdiction.as_str().to_string(),
                 kind: l.word("agency_kind", a.kind.as_str()),
                 time_zone: a.time_zone.clone(),
