@@ -212,8 +212,14 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
     assert_eq!(r.request.state, State::Received);
     // The desk signs in with a password and sets up the second factor (the node's defaults).
     let password = "desk passphrase 2026";
+    let admin_password = "admin passphrase 2026";
+    let admin = f.who("CN-MPS", Role::Admin);
     f.node
-        .set_password(f.who("CN-MPS", Role::Admin), "cn-mps.desk", password, false, now)
+        .set_password(admin, "cn-mps.desk", password, false, now)
+        .await
+        .unwrap();
+    f.node
+        .set_password(admin, "cn-mps.admin", admin_password, false, now)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -436,8 +442,59 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         let dir = text_of(&c, "main").await;
         assert!(dir.contains("Asia/Shanghai"), "{dir}");
         screenshot(&c, "directory").await;
+        // The account page, in both languages.
+        c.goto(&format!("{base}/account")).await.unwrap();
+        assert!(text_of(&c, "#acc-factor").await.contains("authenticator app set up"));
+        screenshot(&c, "account-en").await;
+        click(&c, "#lang-switch").await;
+        assert!(text_of(&c, "#acc-factor").await.contains("已设置身份验证器应用"));
+        screenshot(&c, "account-zh").await;
+        click(&c, "#lang-switch").await;
         click(&c, "#logout").await;
         assert!(text_of(&c, ".banner.ok").await.contains("signed out"));
+
+        // The administrator resets the desk's password on the Users page (signing in with a
+        // password set beforehand and a code, in Chinese).
+        click(&c, "#lang-switch").await;
+        screenshot(&c, "login-zh").await;
+        c.find(Locator::Id("username"))
+            .await
+            .unwrap()
+            .send_keys("cn-mps.admin")
+            .await
+            .unwrap();
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(admin_password)
+            .await
+            .unwrap();
+        click(&c, "#login").await;
+        screenshot(&c, "enrol-zh").await;
+        let key = text_of(&c, "#secret").await;
+        let secret = liaison_service::sign_in::base32_decode(&key).unwrap();
+        let code =
+            liaison_service::sign_in::totp_code(&secret, liaison_service::sign_in::totp_step(jiff::Timestamp::now()));
+        c.find(Locator::Id("code"))
+            .await
+            .unwrap()
+            .send_keys(&code)
+            .await
+            .unwrap();
+        click(&c, "#step-submit").await;
+        screenshot(&c, "recovery-codes-zh").await;
+        click(&c, "#codes-continue").await;
+        c.goto(&format!("{base}/admin/users")).await.unwrap();
+        let users = text_of(&c, "#users").await;
+        assert!(users.contains("cn-mps.desk"), "{users}");
+        screenshot(&c, "users-zh").await;
+        click(&c, "tr[data-user='cn-mps.desk'] button").await;
+        let temporary = text_of(&c, "#temporary-password").await;
+        assert_eq!(temporary.len(), 19, "four groups of four: {temporary}");
+        screenshot(&c, "users-reset-zh").await;
+        click(&c, "#lang-switch").await;
+        screenshot(&c, "users-reset-en").await;
+        click(&c, "#logout").await;
     }
     .await;
     let _ = c.close().await;

@@ -256,6 +256,44 @@ async fn password_second_factor_reset_and_sign_out() {
         StatusCode::FORBIDDEN
     );
 
+    // Setting the app up again (a new phone) asks for the password first.
+    let r = site.send("/account", None, Some(&session)).await;
+    let token = csrf(&r.html);
+    let r = site
+        .send(
+            "/account/second-factor",
+            Some(&[("csrf", &token), ("current", "wrong")]),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.html.contains("The current password is wrong."));
+    let r = site
+        .send(
+            "/account/second-factor",
+            Some(&[("csrf", &token), ("current", password)]),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let step = after(&r.html, "name=\"step\" value=\"").unwrap();
+    let new_secret = base32_decode(&after(&r.html, "<code id=\"secret\" class=\"secret\">").unwrap()).unwrap();
+    let later = Timestamp::now() + jiff::SignedDuration::from_secs(30);
+    let r = site
+        .send(
+            "/account/second-factor/confirm",
+            Some(&[
+                ("csrf", &token),
+                ("step", &step),
+                ("code", &totp_code(&new_secret, totp_step(later))),
+            ]),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.html);
+    assert_eq!(r.html.matches("<li><code>").count(), 10, "new recovery codes");
+    let secret = new_secret;
+
     // A password change on the account page ends the other sessions, not this browser's.
     let r = site.send("/account", None, Some(&session)).await;
     let token = csrf(&r.html);

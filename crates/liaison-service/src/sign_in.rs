@@ -417,18 +417,7 @@ impl Node {
                 "you have no password yet; ask an administrator",
             ));
         };
-        if current.len() > MAX_SECRET_LEN || !verify_password(cred.password_hash.clone(), current.to_string()).await? {
-            self.store
-                .sign_in_failed(
-                    u.id,
-                    i64::from(self.sign_in.max_failures),
-                    self.lock_end(now),
-                    "password",
-                    now,
-                )
-                .await?;
-            return Err(ServiceError::invalid("current", "the current password is wrong"));
-        }
+        self.check_current(&u, &cred, current, now).await?;
         if let Some(why) = self.password_problem(&u.username, new) {
             return Err(ServiceError::invalid("new_password", why.to_string()));
         }
@@ -439,14 +428,17 @@ impl Node {
 
     /// Starts setting up (or replacing) one's own second factor from the account page:
     /// the step token and what to show.
-    pub async fn second_factor_begin(&self, p: &Principal, now: Timestamp) -> Result<(String, Need)> {
+    /// The current password is asked again: a session left open on a shared computer must not
+    /// be enough to move the second factor to another phone.
+    pub async fn second_factor_begin(&self, p: &Principal, current: &str, now: Timestamp) -> Result<(String, Need)> {
         let u = self.store.user_by_id(p.user).await?;
-        if self.store.credential(u.id).await?.is_none() {
+        let Some(cred) = self.store.credential(u.id).await? else {
             return Err(ServiceError::invalid(
-                "password",
+                "current",
                 "set a password before a second factor",
             ));
-        }
+        };
+        self.check_current(&u, &cred, current, now).await?;
         let mut secret = [0u8; 20];
         rand::rng().fill_bytes(&mut secret);
         let step = Step::Enrol {
@@ -523,6 +515,24 @@ impl Node {
     }
 
     // ----- the steps' shared parts ----------------------------------------------------------
+
+    /// The current password, asked again on the account page; a wrong one counts towards the
+    /// lock like a failed sign-in.
+    async fn check_current(&self, u: &User, cred: &Credential, current: &str, now: Timestamp) -> Result<()> {
+        if current.len() > MAX_SECRET_LEN || !verify_password(cred.password_hash.clone(), current.to_string()).await? {
+            self.store
+                .sign_in_failed(
+                    u.id,
+                    i64::from(self.sign_in.max_failures),
+                    self.lock_end(now),
+                    "password",
+                    now,
+                )
+                .await?;
+            return Err(ServiceError::invalid("current", "the current password is wrong"));
+        }
+        Ok(())
+    }
 
     fn session_kind(&self) -> TokenKind {
         TokenKind::Session {

@@ -141,7 +141,9 @@ async fn whole_life(f: &TwoAgencies) {
     );
 
     // A new phone from the account page: the old secret stops working.
-    let (token, need) = n.second_factor_begin(&p, t1).await.unwrap();
+    let e = n.second_factor_begin(&p, "not the password", t1).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::Invalid(f) if f[0].field == "current"), "{e}");
+    let (token, need) = n.second_factor_begin(&p, password, t1).await.unwrap();
     let Need::Enrol { secret: secret2, .. } = need else {
         panic!()
     };

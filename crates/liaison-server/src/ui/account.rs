@@ -582,11 +582,27 @@ pub async fn change_password(AxState(ui): AxState<Ui>, s: Session, body: Bytes) 
 
 /// `POST /account/second-factor`: starts setting up (or replacing) the second factor.
 pub async fn factor_begin(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Response {
-    if !s.csrf_ok(&ui, &Form::parse(&body)) {
+    let form = Form::parse(&body);
+    if !s.csrf_ok(&ui, &form) {
         return s.csrf_rejected();
     }
-    match ui.node.second_factor_begin(&s.p, Timestamp::now()).await {
+    let l = s.ctx.lang;
+    match ui
+        .node
+        .second_factor_begin(&s.p, form.get("current").unwrap_or(""), Timestamp::now())
+        .await
+    {
         Ok((step, need)) => factor_page(&s, StatusCode::OK, vec![], step, &need),
+        Err(ServiceError::Invalid(_)) => match ui.node.sign_in_state(&s.p, &s.p.username).await {
+            Ok(state) => account_page(
+                &ui,
+                &s,
+                StatusCode::BAD_REQUEST,
+                vec![Banner::field_error(l.t("field.current"), l.t("account.wrong_current"))],
+                &state,
+            ),
+            Err(e) => s.error(&e),
+        },
         Err(e) => s.error(&e),
     }
 }

@@ -181,6 +181,19 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
+/// The page a form posted to `path` is on: where the language switch of the page that answers
+/// the form goes back to (a GET of the form's own address would not be a page).
+fn page_of_form(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["requests", "new"] => "/requests/new".into(),
+        ["requests" | "cases", id, _, ..] => format!("/{}/{id}", segs[0]),
+        ["admin", ..] => "/admin/users".into(),
+        [first, ..] => format!("/{first}"),
+        [] => "/".into(),
+    }
+}
+
 /// What every page needs, signed in or not.
 pub(crate) struct Ctx {
     pub lang: Lang,
@@ -202,11 +215,15 @@ impl Ctx {
                     .and_then(Lang::from_accept_language)
             })
             .unwrap_or(Lang::En);
-        let here = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
+        let here = if parts.method == axum::http::Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into())
+        } else {
+            page_of_form(parts.uri.path())
+        };
         let https = h
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
@@ -339,6 +356,26 @@ impl Session {
     pub fn csrf_rejected(&self) -> Response {
         let b = Banner::error(self.ctx.lang.t("err.csrf"));
         self.plain(StatusCode::FORBIDDEN, self.ctx.lang.t("err.title"), vec![b])
+    }
+}
+
+#[cfg(test)]
+mod form_pages {
+    #[test]
+    fn a_form_answer_switches_language_to_a_page() {
+        for (post, page) in [
+            ("/requests/abc/transition", "/requests/abc"),
+            ("/requests/new", "/requests/new"),
+            ("/cases/c1/act", "/cases/c1"),
+            ("/cases", "/cases"),
+            ("/admin/users/reset", "/admin/users"),
+            ("/account/second-factor/confirm", "/account"),
+            ("/login/step", "/login"),
+            ("/search/save", "/search"),
+            ("/intel/answer", "/intel"),
+        ] {
+            assert_eq!(super::page_of_form(post), page, "{post}");
+        }
     }
 }
 
