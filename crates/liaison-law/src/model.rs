@@ -556,39 +556,81 @@ impl Assessment {
         self.render(Lang::En)
     }
 
-    /// Human-readable lines in `lang`, one fact per line, citations in brackets.
+    /// Human-readable lines in `lang`, one fact per line, citations in brackets: the title
+    /// line, then [`Assessment::sections`] as text.
     pub fn render(&self, lang: Lang) -> Vec<String> {
+        let mut out = vec![self.title(lang)];
+        for sec in self.sections(lang) {
+            let notes = sec.code == "notes";
+            if !notes {
+                // The heading as the catalogue writes it, colon included (`head.<code>`).
+                out.push(crate::i18n::term(&format!("head.{}", sec.code), lang).to_string());
+            }
+            for f in &sec.findings {
+                let target = match f.target {
+                    Some(n) => format!("{} {n} ", crate::i18n::term("label.target", lang)),
+                    None => String::new(),
+                };
+                if notes {
+                    out.push(format!("{}: {}", sec.title, f.text));
+                } else {
+                    out.push(format!("  {target}{}{}", f.text, cites(&f.citations)));
+                }
+                for d in &f.details {
+                    out.push(format!("    {d}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The first line: the pair, the kind, the urgency, the date and the rule packs' version.
+    pub fn title(&self, lang: Lang) -> String {
+        Message::new("head.title")
+            .with_str("from", self.requesting.as_str())
+            .with_str("to", self.requested.as_str())
+            .term("kind", "kind", self.kind.as_str())
+            .term("urgency", "urgency", self.urgency.as_str())
+            .with("date", day(self.as_of).to_string())
+            .with_str("version", short(&self.rule_pack_version))
+            .render(lang)
+    }
+
+    /// The findings by section, in `lang`, with their sources: dual criminality, channels,
+    /// evidence, retention (when any), refusal risks (when any), the plan, notes (when any).
+    /// [`Assessment::render`] prints them; the web page shows them with the sources as links.
+    pub fn sections(&self, lang: Lang) -> Vec<Section> {
         let t = |k: &str| crate::i18n::term(k, lang).to_string();
         let r = |m: &Message| m.render(lang);
+        let head = |code: &'static str, key: &str| Section {
+            code,
+            title: t(key).trim_end_matches([':', '：']).to_string(),
+            findings: Vec::new(),
+        };
         let mut out = Vec::new();
-        out.push(
-            Message::new("head.title")
-                .with_str("from", self.requesting.as_str())
-                .with_str("to", self.requested.as_str())
-                .term("kind", "kind", self.kind.as_str())
-                .term("urgency", "urgency", self.urgency.as_str())
-                .with("date", day(self.as_of).to_string())
-                .with_str("version", short(&self.rule_pack_version))
-                .render(lang),
-        );
-        out.push(t("head.dual_criminality"));
+
+        let mut sec = head("dual_criminality", "head.dual_criminality");
         for d in &self.dual_criminality {
             let name = match lang {
                 Lang::Zh => &d.name_zh,
                 Lang::En => &d.name_en,
             };
-            out.push(format!(
-                "  {} {name}: {} [{}] — {}{}",
-                d.offence,
-                t(&format!("verdict.{}", d.verdict.code())),
-                t(&format!("dc_required.{}", d.required.code())),
-                d.explanation(lang),
-                cites(&d.citations)
+            sec.findings.push(Finding::new(
+                format!(
+                    "{} {name}: {} [{}] — {}",
+                    d.offence,
+                    t(&format!("verdict.{}", d.verdict.code())),
+                    t(&format!("dc_required.{}", d.required.code())),
+                    d.explanation(lang)
+                ),
+                &d.citations,
             ));
         }
-        out.push(t("head.channels"));
+        out.push(sec);
+
+        let mut sec = head("channels", "head.channels");
         if self.channels.is_empty() {
-            out.push(format!("  {}", t("channels.none")));
+            sec.findings.push(Finding::new(t("channels.none"), &[]));
         }
         for c in &self.channels {
             let src = match c.duration_source {
@@ -597,28 +639,29 @@ impl Assessment {
                     .with("samples", samples.to_string())
                     .render(lang),
             };
-            out.push(format!(
-                "  {} ({}{}): ~{} {} ({src}){}",
-                c.name_in(lang),
-                t(&format!("channel_kind.{}", c.kind.as_str())),
-                if c.coercive {
-                    String::new()
-                } else {
-                    format!(", {}", t("channel.not_coercive"))
-                },
-                days_text(c.expected_days),
-                t("unit.days"),
-                cites(&c.citations)
-            ));
+            let mut f = Finding::new(
+                format!(
+                    "{} ({}{}): ~{} {} ({src})",
+                    c.name_in(lang),
+                    t(&format!("channel_kind.{}", c.kind.as_str())),
+                    if c.coercive {
+                        String::new()
+                    } else {
+                        format!(", {}", t("channel.not_coercive"))
+                    },
+                    days_text(c.expected_days),
+                    t("unit.days"),
+                ),
+                &c.citations,
+            );
             if let Some(i) = &c.issuing_instrument {
-                out.push(format!(
-                    "    {}",
-                    Message::new("channel.issuing").with("instrument", i).render(lang)
-                ));
+                f.details
+                    .push(Message::new("channel.issuing").with("instrument", i).render(lang));
             }
             for w in &c.warnings {
-                out.push(format!("    {}: {}", t("label.warning"), r(w)));
+                f.details.push(format!("{}: {}", t("label.warning"), r(w)));
             }
+            sec.findings.push(f);
         }
         for u in &self.unavailable {
             let name = match lang {
@@ -629,80 +672,135 @@ impl Assessment {
                 Some(d) => Message::new("channel.unavailable_from").with("date", d.to_string()),
                 None => Message::new("channel.unavailable").term("why", "unavailable", u.reason.code()),
             };
-            out.push(format!("  {}", m.with("channel", name).render(lang)));
+            sec.findings
+                .push(Finding::new(m.with("channel", name).render(lang), &[]));
         }
-        out.push(t("head.evidence"));
+        out.push(sec);
+
+        let mut sec = head("evidence", "head.evidence");
         for c in &self.categories {
             let cat = t(&format!("category.{}", c.category));
-            match (&c.instrument, &c.standard) {
-                (Some(i), Some(s)) => out.push(format!(
-                    "  {cat}: {i}; {}: {s}{}",
-                    t("label.standard"),
-                    cites(&c.citations)
-                )),
-                _ => out.push(format!("  {cat}: {}", t("evidence.unknown"))),
-            }
+            let mut f = match (&c.instrument, &c.standard) {
+                (Some(i), Some(st)) => Finding::new(format!("{cat}: {i}; {}: {st}", t("label.standard")), &c.citations),
+                _ => Finding::new(format!("{cat}: {}", t("evidence.unknown")), &[]),
+            };
             for m in &c.must_contain {
-                out.push(format!("    {}: {m}", t("label.must_contain")));
+                f.details.push(format!("{}: {m}", t("label.must_contain")));
             }
             for a in &c.approvals {
-                out.push(format!(
-                    "    {}: {} [{}]",
-                    t("label.approval"),
-                    a.requirement,
-                    a.citation
-                ));
+                f.details
+                    .push(format!("{}: {} [{}]", t("label.approval"), a.requirement, a.citation));
             }
             for w in &c.warnings {
-                out.push(format!("    {}: {}", t("label.warning"), r(w)));
+                f.details.push(format!("{}: {}", t("label.warning"), r(w)));
             }
+            sec.findings.push(f);
         }
+        out.push(sec);
+
         if !self.retention.is_empty() {
-            out.push(t("head.retention"));
+            let mut sec = head("retention", "head.retention");
+            for x in &self.retention {
+                let mut f = Finding::new(
+                    format!(
+                        "{}: {}{} — {}{}",
+                        t(&format!("category.{}", x.category)),
+                        t(&format!("retention.{}", x.status.as_str())),
+                        if x.preserve_now {
+                            format!(" ({})", t("retention.preserve_now"))
+                        } else {
+                            String::new()
+                        },
+                        r(&x.reason),
+                        if x.note.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({}: {})", t("label.pack_note"), x.note)
+                        },
+                    ),
+                    &x.citations,
+                );
+                f.target = Some(x.target);
+                sec.findings.push(f);
+            }
+            out.push(sec);
         }
-        for x in &self.retention {
-            out.push(format!(
-                "  {} {} {}: {}{} — {}{}{}",
-                t("label.target"),
-                x.target,
-                t(&format!("category.{}", x.category)),
-                t(&format!("retention.{}", x.status.as_str())),
-                if x.preserve_now {
-                    format!(" ({})", t("retention.preserve_now"))
-                } else {
-                    String::new()
-                },
-                r(&x.reason),
-                if x.note.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({}: {})", t("label.pack_note"), x.note)
-                },
-                cites(&x.citations)
-            ));
-        }
+
         if !self.refusal_risks.is_empty() {
-            out.push(t("head.refusal"));
+            let mut sec = head("refusal", "head.refusal");
+            for x in &self.refusal_risks {
+                sec.findings.push(Finding::new(
+                    format!(
+                        "{} {} — {} ({}): {}",
+                        t(&format!("risk.{}", x.level.code())),
+                        t(&format!("ground.{}", x.ground.code())),
+                        x.channel,
+                        x.clause,
+                        r(&x.reason)
+                    ),
+                    &x.citations,
+                ));
+            }
+            out.push(sec);
         }
-        for x in &self.refusal_risks {
-            out.push(format!(
-                "  {} {} — {} ({}): {}",
-                t(&format!("risk.{}", x.level.code())),
-                t(&format!("ground.{}", x.ground.code())),
-                x.channel,
-                x.clause,
-                r(&x.reason)
-            ));
+
+        let mut sec = head("plan", "head.plan");
+        for st in &self.plan {
+            let mut f = Finding::new(format!("{}. {}", st.order, r(&st.what)), &st.citations);
+            f.details.push(format!("{}: {}", t("label.why"), r(&st.why)));
+            sec.findings.push(f);
         }
-        out.push(t("head.plan"));
-        for s in &self.plan {
-            out.push(format!("  {}. {}", s.order, r(&s.what)));
-            out.push(format!("     {}: {}", t("label.why"), r(&s.why)));
-        }
-        for n in &self.notes {
-            out.push(format!("{}: {}", t("label.note"), r(n)));
+        out.push(sec);
+
+        if !self.notes.is_empty() {
+            let mut sec = head("notes", "label.note");
+            for n in &self.notes {
+                sec.findings.push(Finding::new(r(n), &[]));
+            }
+            out.push(sec);
         }
         out
+    }
+}
+
+/// A section of an assessment ([`Assessment::sections`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// `dual_criminality`, `channels`, `evidence`, `retention`, `refusal`, `plan` or `notes`.
+    pub code: &'static str,
+    /// The heading in the reader's language, without a colon.
+    pub title: String,
+    pub findings: Vec<Finding>,
+}
+
+/// One finding: its sentence, the lines under it, and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub text: String,
+    pub details: Vec<String>,
+    pub citations: Vec<Arc<Citation>>,
+    /// The request's target the finding is about (its index in the request's targets).
+    pub target: Option<usize>,
+}
+
+impl Finding {
+    /// A finding with its sources, each instrument and article once.
+    fn new(text: String, citations: &[Arc<Citation>]) -> Finding {
+        let mut unique: Vec<Arc<Citation>> = Vec::with_capacity(citations.len());
+        for c in citations {
+            if !unique
+                .iter()
+                .any(|u| u.instrument == c.instrument && u.article == c.article)
+            {
+                unique.push(c.clone());
+            }
+        }
+        Finding {
+            text,
+            details: Vec::new(),
+            citations: unique,
+            target: None,
+        }
     }
 }
 

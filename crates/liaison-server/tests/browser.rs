@@ -309,7 +309,18 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         let history = text_of(&c, "#history-table").await;
         assert!(history.contains("Received → Acknowledged"), "{history}");
         screenshot(&c, "detail-en").await;
-        // The lower half: actions for the new state, the assessment and the history.
+        // The full assessment: sections, sources as links.
+        c.execute("document.getElementById('assessment').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        assert!(
+            c.find(Locator::Css("#assessment ~ ul.assessment p.sources a"))
+                .await
+                .is_ok(),
+            "sources are links"
+        );
+        screenshot(&c, "assessment-en").await;
+        // The lower half: actions for the new state and the history.
         c.execute("document.getElementById('actions').scrollIntoView()", vec![])
             .await
             .unwrap();

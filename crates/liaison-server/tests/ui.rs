@@ -280,6 +280,10 @@ async fn sign_in_list_detail_transition_and_languages() {
     assert!(verdict < html.find("id=\"facts\"").unwrap() && verdict < html.find("id=\"actions\"").unwrap());
     assert!(html.find("id=\"assessment\"").unwrap() < html.find("id=\"actions\"").unwrap());
     assert!(html.contains("id=\"verdict-channel\""), "the fastest lawful channel");
+    // Sources are links to the primary texts, with how well each was confirmed.
+    assert!(html.contains("<p class=\"sources small\">Sources:"), "{html}");
+    assert!(html.contains("<a href=\"https://") && html.contains("rel=\"noopener noreferrer external\""));
+    assert!(html.contains("class=\"conf conf-"));
     assert!(!html.contains("Version"), "no internal version shown");
     assert!(
         html.contains("Asia/Shanghai"),
@@ -1055,4 +1059,67 @@ async fn joint_cases_are_opened_joined_linked_and_exported_from_the_pages() {
     // A stranger's agency does not see the case.
     let (_, list) = ui.login("FBI", Role::Admin).await.get("/cases").await;
     assert!(!list.contains("JTF-UI-1"));
+}
+
+/// A refused request says why among its facts: the ground in the reader's words and the
+/// reviewer's reason.
+#[tokio::test]
+async fn a_refusal_is_among_the_facts() {
+    use liaison_core::lifecycle::{RefusalReason, State, TransitionInput};
+    use liaison_core::request::RequestKind;
+    let ui = Ui::start().await;
+    let now = jiff::Timestamp::now();
+    let f = &ui.f;
+    let officer = f.who("FBI", Role::Officer);
+    let r = f
+        .node
+        .create_request(officer, f.draft(RequestKind::SubscriberInformation), now)
+        .await
+        .unwrap();
+    let id = r.request.id;
+    let go = |to: State| TransitionInput {
+        to: Some(to),
+        ..Default::default()
+    };
+    let r = f
+        .node
+        .transition(officer, id, 1, go(State::Submitted), now)
+        .await
+        .unwrap();
+    let r = f
+        .node
+        .transition(
+            f.who("CN-MPS", Role::Desk),
+            id,
+            r.request.version,
+            go(State::Acknowledged),
+            now,
+        )
+        .await
+        .unwrap();
+    let reviewer = f.who("CN-MPS", Role::LegalReviewer);
+    let r = f
+        .node
+        .transition(reviewer, id, r.request.version, go(State::InReview), now)
+        .await
+        .unwrap();
+    let refuse = TransitionInput {
+        to: Some(State::Refused),
+        refusal_reason: Some(RefusalReason::DualCriminality),
+        reason: Some("Not an offence here below the threshold.".into()),
+        ..Default::default()
+    };
+    f.node
+        .transition(f.who("CN-MPS", Role::LegalReviewer), id, r.request.version, refuse, now)
+        .await
+        .unwrap();
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    let i = html.find("id=\"ended-why\"").expect("the refusal among the facts");
+    assert!(
+        html[i..].starts_with("id=\"ended-why\">No dual criminality — Not an offence here below the threshold."),
+        "{}",
+        &html[i..i + 200]
+    );
+    assert!(i < html.find("id=\"assessment\"").unwrap());
 }

@@ -531,6 +531,33 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             }
         })
         .collect();
+    // The move that ended the request, among the facts: the ground of a refusal and the
+    // reason given (also in the history).
+    let ended = events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.to_state, Some(State::Refused | State::Withdrawn | State::Expired)))
+        .filter(|e| e.to_state == Some(rq.state))
+        .map(|e| {
+            let ground = e
+                .data
+                .as_ref()
+                .and_then(|d| d.get("refusal_reason"))
+                .and_then(|v| v.as_str())
+                .map(|code| l.word("refusal", code));
+            let reason = e.reason.clone().unwrap_or_default();
+            let label = match e.to_state {
+                Some(State::Refused) => l.t("detail.refused_because").to_string(),
+                _ => l.t("detail.ended_because").to_string(),
+            };
+            let text = match ground {
+                Some(g) if reason.is_empty() => g,
+                Some(g) => format!("{g} — {reason}"),
+                None => reason,
+            };
+            (label, text)
+        })
+        .filter(|(_, text)| !text.is_empty());
     let history = events
         .iter()
         .map(|e| {
@@ -656,6 +683,7 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         evidence_levels: super::evidence::levels(l, d.marking().tlp),
         evidence,
         history,
+        ended,
     };
     render(status, &page)
 }
@@ -713,6 +741,9 @@ struct DetailPage<'a> {
     evidence: Option<Vec<super::evidence::EvidenceRow>>,
     evidence_levels: Vec<Opt>,
     history: Vec<HistoryRow>,
+    /// Why the request ended, when it was refused, withdrawn or expired: the ground (for a
+    /// refusal) and the reason given.
+    ended: Option<(String, String)>,
 }
 
 struct TargetRow {
@@ -762,8 +793,36 @@ struct VerdictView {
 
 struct Section {
     title: String,
-    /// (nested, text)
-    lines: Vec<(bool, String)>,
+    findings: Vec<FindingView>,
+}
+
+/// One finding of the assessment: the sentence, the request's target it is about, the lines
+/// under it, and its sources as links.
+struct FindingView {
+    text: String,
+    target: Option<String>,
+    details: Vec<String>,
+    sources: Vec<Source>,
+}
+
+/// A source of a finding: the instrument and article, the primary text's address (only
+/// `https:`/`http:` ones are linked), and how well the fact was confirmed.
+struct Source {
+    label: String,
+    url: Option<String>,
+    confidence: String,
+    /// `confirmed`, `partial` or `unconfirmed` (the CSS class).
+    class: &'static str,
+}
+
+fn source(l: Lang, c: &liaison_law::Citation) -> Source {
+    let url = c.url.trim();
+    Source {
+        label: format!("{}, {}", c.instrument, c.article),
+        url: (url.starts_with("https://") || url.starts_with("http://")).then(|| url.to_string()),
+        confidence: l.word("confidence", c.confidence.as_str()),
+        class: c.confidence.as_str(),
+    }
 }
 
 /// Days as people say them: "about 10 days", "about 3 months".
@@ -814,19 +873,34 @@ fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
         Some(v) => match v.value::<liaison_law::Assessment>() {
             Ok(a) => {
                 let h = a.headline(lang);
-                // The first line names the pair, kind, date and rule-pack version: the
-                // headline says what of it a reader needs.
-                let mut sections: Vec<Section> = Vec::new();
-                for line in a.render(lang).into_iter().skip(1) {
-                    let depth = line.len() - line.trim_start().len();
-                    match (depth, sections.last_mut()) {
-                        (0, _) | (_, None) => sections.push(Section {
-                            title: line.trim().trim_end_matches([':', '：']).to_string(),
-                            lines: vec![],
-                        }),
-                        (d, Some(sec)) => sec.lines.push((d > 2, line.trim().to_string())),
-                    }
-                }
+                // A finding about a target names it by its value, not by its position.
+                let targets = &r.request.draft.targets;
+                let sections = a
+                    .sections(lang)
+                    .into_iter()
+                    .map(|sec| Section {
+                        title: sec.title,
+                        findings: sec
+                            .findings
+                            .into_iter()
+                            .map(|f| {
+                                let mut sources: Vec<Source> = Vec::new();
+                                for c in &f.citations {
+                                    let s = source(l, c);
+                                    if !sources.iter().any(|x| x.label == s.label) {
+                                        sources.push(s);
+                                    }
+                                }
+                                FindingView {
+                                    text: f.text,
+                                    target: f.target.and_then(|i| targets.get(i)).map(|t| target_text(&t.value).1),
+                                    details: f.details,
+                                    sources,
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect();
                 Assessment {
                     missing: false,
                     verdict: Some(VerdictView {
