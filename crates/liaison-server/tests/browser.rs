@@ -505,6 +505,13 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         screenshot(&c, "users-reset-zh").await;
         click(&c, "#lang-switch").await;
         screenshot(&c, "users-reset-en").await;
+        // The cooperation report's chart; a cell opens the pair's requests.
+        c.goto(&format!("{base}/cooperation")).await.unwrap();
+        assert!(c.find(Locator::Css("svg#heat")).await.is_ok(), "the chart");
+        screenshot(&c, "cooperation-en").await;
+        click(&c, "#lang-switch").await;
+        screenshot(&c, "cooperation-zh").await;
+        click(&c, "#lang-switch").await;
         click(&c, "#logout").await;
     }
     .await;

@@ -658,7 +658,7 @@ async fn values_with_markup_are_escaped_on_every_page() {
         // The cooperation report names the pair by agency code.
         let (s, html) = analyst.with_lang(lang).get("/cooperation").await;
         assert_eq!(s, StatusCode::OK);
-        assert_escaped("cooperation", &html, &[format!("<td>{code}</td>")]);
+        assert_escaped("cooperation", &html, &[format!("<td class=\"nowrap\">{code}</td>")]);
         // A filter value with markup is named, escaped, in the error banner.
         let (s, html) = b.get("/requests?state=%3Cscript%3E%22%27%26").await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -1122,4 +1122,47 @@ async fn a_refusal_is_among_the_facts() {
         &html[i..i + 200]
     );
     assert!(i < html.find("id=\"assessment\"").unwrap());
+}
+
+/// The cooperation report's chart: the answer rate of each pair as SVG; a cell of the reader's
+/// agency opens that direction's requests; times in days and hours.
+#[tokio::test]
+async fn cooperation_chart_opens_the_pairs_requests() {
+    use liaison_core::lifecycle::{State, TransitionInput};
+    use liaison_core::request::RequestKind;
+    let ui = Ui::start().await;
+    let now = jiff::Timestamp::now();
+    let f = &ui.f;
+    let officer = f.who("FBI", Role::Officer);
+    let r = f
+        .node
+        .create_request(officer, f.draft(RequestKind::SubscriberInformation), now)
+        .await
+        .unwrap();
+    let submit = TransitionInput {
+        to: Some(State::Submitted),
+        ..Default::default()
+    };
+    let r = f.node.transition(officer, r.request.id, 1, submit, now).await.unwrap();
+    let reference = r.reference.clone();
+    let analyst = ui.login("FBI", Role::Analyst).await;
+    // The answer rate of each pair as a chart (SVG, no script); a cell of the analyst's own
+    // agency opens that direction's requests; times in days and hours.
+    let (s, html) = analyst.get("/cooperation").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("<svg class=\"heat\" id=\"heat\" role=\"img\""), "{html}");
+    let link = "/requests?requesting=FBI&amp;requested=CN-MPS";
+    assert!(html.contains(&format!("<a href=\"{link}\"")), "{html}");
+    assert!(html.contains("<title>FBI → CN-MPS: "), "a cell says what it shows");
+    assert!(!html.contains("style="), "no inline style (the CSP forbids it)");
+    let (s, list) = analyst.get(&link.replace("&amp;", "&")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(list.contains(&reference), "{list}");
+    let (_, other_way) = analyst.get("/requests?requesting=CN-MPS&requested=FBI").await;
+    assert!(!other_way.contains(&reference), "one direction only");
+    let (s, html) = analyst.get("/requests?requesting=NOPE").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("data-field=\"requesting\""));
+    let (_, zh) = analyst.with_lang("zh-CN").get("/cooperation").await;
+    assert!(zh.contains("各对机构的答复率") && zh.contains("已发 1 件"), "{zh}");
 }

@@ -168,6 +168,11 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
     );
     println!("Admin token (shown once, expires {}):\n  {token}", info.expires_at);
     println!("Next: liaison serve --data-dir {}", dir.display());
+    println!(
+        "For the web pages, give {0} a password: liaison --data-dir {1} user password {0}",
+        config.node.cli_user,
+        dir.display()
+    );
     Ok(())
 }
 

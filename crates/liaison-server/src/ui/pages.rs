@@ -212,6 +212,16 @@ pub(crate) async fn list_filter(
             Err(e) => return Err(e),
         }
     }
+    // One direction of a pair (a cell of the cooperation report's heat map).
+    for (name, slot) in [("requesting", &mut f.requesting), ("requested", &mut f.requested)] {
+        if let Some(v) = q.get(name).filter(|v| !v.is_empty()) {
+            match ui.node.agency_by_code(&s.p, name, v).await {
+                Ok(a) => *slot = Some(a.id),
+                Err(ServiceError::Invalid(mut e)) => errors.append(&mut e),
+                Err(e) => return Err(e),
+            }
+        }
+    }
     if let Some(v) = q.get("owner").filter(|v| !v.trim().is_empty()) {
         match ui.node.colleague(&s.p, "owner", v).await {
             Ok(u) => f.owner = Some(u),
@@ -349,6 +359,8 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
         ("state", state),
         ("kind", kind),
         ("counterpart", counterpart),
+        ("requesting", q.get("requesting")),
+        ("requested", q.get("requested")),
         ("owner", owner),
         ("overdue", overdue.then_some("1")),
         ("q", q.get("q")),
@@ -1604,6 +1616,139 @@ fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into())
 }
 
+/// A duration in hours as people say it: "45 min", "7 h", "40 d 3 h" ("40天3小时").
+fn duration_words(l: Lang, hours: Option<f64>) -> String {
+    let Some(h) = hours.filter(|h| h.is_finite() && *h >= 0.0) else {
+        return "—".into();
+    };
+    let minutes = (h * 60.0).round() as i64;
+    if minutes < 60 {
+        return l.t1("dur.min", &minutes.to_string());
+    }
+    let hours = (h.round()) as i64;
+    if hours < 48 {
+        return l.t1("dur.h", &hours.to_string());
+    }
+    let (d, rest) = (hours / 24, hours % 24);
+    if rest == 0 {
+        l.t1("dur.d", &d.to_string())
+    } else {
+        l.t("dur.dh")
+            .replace("{d}", &d.to_string())
+            .replace("{h}", &rest.to_string())
+    }
+}
+
+/// The answer-rate heat map of the cooperation report: one row per requesting key, one
+/// column per requested key, drawn by the template as SVG (no script).
+struct HeatMap {
+    width: usize,
+    height: usize,
+    cols: Vec<(usize, String)>,
+    rows: Vec<(usize, String)>,
+    cells: Vec<HeatCell>,
+    legend: Vec<(usize, &'static str, String)>,
+}
+
+struct HeatCell {
+    x: usize,
+    y: usize,
+    fill: &'static str,
+    rate: String,
+    sent: String,
+    /// What the cell says in words (its tooltip and accessible name).
+    title: String,
+    /// The pair's requests, when the viewer's agency is one of them (grouped by agency).
+    href: Option<String>,
+}
+
+const HEAT_LABEL_W: usize = 130;
+const HEAT_HEAD_H: usize = 40;
+const HEAT_CELL_W: usize = 104;
+const HEAT_CELL_H: usize = 50;
+
+/// The fill of an answer rate (percent): light tints, so the dark text stays readable.
+fn heat_fill(rate: Option<f64>) -> &'static str {
+    match rate {
+        None => "#eef1f4",
+        Some(r) if r < 25.0 => "#f4c7c3",
+        Some(r) if r < 50.0 => "#f9dcb8",
+        Some(r) if r < 75.0 => "#fce8b2",
+        Some(r) if r < 90.0 => "#d8eec2",
+        Some(_) => "#b7e1cd",
+    }
+}
+
+fn heat_map(l: Lang, pairs: &[liaison_core::stats::PairStats], by_agency: bool, own: &str) -> Option<HeatMap> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut from: Vec<&str> = pairs.iter().map(|p| p.requesting.as_str()).collect();
+    let mut to: Vec<&str> = pairs.iter().map(|p| p.requested.as_str()).collect();
+    from.sort_unstable();
+    from.dedup();
+    to.sort_unstable();
+    to.dedup();
+    let mut cells = Vec::new();
+    for (i, a) in from.iter().enumerate() {
+        for (j, b) in to.iter().enumerate() {
+            let Some(p) = pairs.iter().find(|p| p.requesting == *a && p.requested == *b) else {
+                continue;
+            };
+            let rate = p.answer_rate.map(|r| format!("{r:.0}%")).unwrap_or_else(|| "—".into());
+            let sent = l.t1("coop.heat_sent", &p.sent.to_string());
+            let title = l
+                .t("coop.heat_title")
+                .replace("{pair}", &format!("{a} → {b}"))
+                .replace("{rate}", &rate)
+                .replace("{sent}", &p.sent.to_string())
+                .replace(
+                    "{median}",
+                    &duration_words(l, p.median_days_to_answer.map(|d| d * 24.0)),
+                );
+            let href = (by_agency && (*a == own || *b == own))
+                .then(|| format!("/requests?requesting={}&requested={}", url_enc(a), url_enc(b)));
+            cells.push(HeatCell {
+                x: HEAT_LABEL_W + j * HEAT_CELL_W,
+                y: HEAT_HEAD_H + i * HEAT_CELL_H,
+                fill: heat_fill(p.answer_rate),
+                rate,
+                sent,
+                title,
+                href,
+            });
+        }
+    }
+    let legend = [
+        (None, l.t("coop.heat_none").to_string()),
+        (Some(10.0), "< 25%".to_string()),
+        (Some(30.0), "25–49%".to_string()),
+        (Some(60.0), "50–74%".to_string()),
+        (Some(80.0), "75–89%".to_string()),
+        (Some(95.0), "≥ 90%".to_string()),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(k, (r, label))| (k * 110, heat_fill(r), label))
+    .collect();
+    Some(HeatMap {
+        width: HEAT_LABEL_W + to.len() * HEAT_CELL_W + 2,
+        height: HEAT_HEAD_H + from.len() * HEAT_CELL_H + 2,
+        cols: to
+            .iter()
+            .enumerate()
+            .map(|(j, b)| (HEAT_LABEL_W + j * HEAT_CELL_W + HEAT_CELL_W / 2, b.to_string()))
+            .collect(),
+        rows: from
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (HEAT_HEAD_H + i * HEAT_CELL_H + HEAT_CELL_H / 2 + 5, a.to_string()))
+            .collect(),
+        cells,
+        legend,
+    })
+}
+
 pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery) -> Response {
     let l = s.ctx.lang;
     let now = Timestamp::now();
@@ -1642,17 +1787,10 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
             ]
             .iter()
             .map(|n| n.to_string())
-            .chain(
-                [
-                    p.answer_rate,
-                    p.median_hours_to_acknowledge,
-                    p.p90_hours_to_acknowledge,
-                    p.median_days_to_answer,
-                    p.p90_days_to_answer,
-                ]
-                .into_iter()
-                .map(num),
-            )
+            .chain(std::iter::once(num(p.answer_rate)))
+            // Times as people say them: days and hours, not "962.9" hours.
+            .chain([p.median_hours_to_acknowledge, p.p90_hours_to_acknowledge].map(|h| duration_words(l, h)))
+            .chain([p.median_days_to_answer, p.p90_days_to_answer].map(|d| duration_words(l, d.map(|d| d * 24.0))))
             .collect(),
         })
         .collect();
@@ -1661,6 +1799,7 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
         by_opts: coop_by_options(l, &q.by_s),
         report: Some(CoopReport {
             period: l.t1("coop.period", &format!("{} – {}", utc(report.from), utc(report.to))),
+            heat: heat_map(l, &report.pairs, report.by == "agency", &s.agency_code),
             by: q.by_s,
             rows,
         }),
@@ -1693,6 +1832,8 @@ struct CoopReport {
     /// The grouping, for the CSV link (with the form's `from` and `to`).
     by: String,
     period: String,
+    /// The answer rate of every pair as a chart.
+    heat: Option<HeatMap>,
     rows: Vec<CoopRow>,
 }
 
@@ -1724,5 +1865,24 @@ pub async fn cooperation_csv(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw)
             resp
         }
         Err(e) => s.error(&e),
+    }
+}
+
+#[cfg(test)]
+mod durations {
+    use super::{Lang, duration_words};
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        for (hours, en, zh) in [
+            (Some(0.25), "15 min", "15分钟"),
+            (Some(7.4), "7 h", "7小时"),
+            (Some(47.6), "2 d", "2天"),
+            (Some(962.9), "40 d 3 h", "40天3小时"),
+            (None, "—", "—"),
+        ] {
+            assert_eq!(duration_words(Lang::En, hours), en);
+            assert_eq!(duration_words(Lang::Zh, hours), zh);
+        }
     }
 }
