@@ -49,6 +49,10 @@ pub struct Config {
     /// Passwords, second factors, locks and web sessions (docs/ui.md "Sign-in").
     #[serde(default)]
     pub sign_in: liaison_service::sign_in::SignInConfig,
+    /// Four eyes: which kinds of request a second person approves before they are sent
+    /// (docs/lifecycle.md "Four eyes").
+    #[serde(default)]
+    pub approval: liaison_core::approval::ApprovalPolicy,
 }
 
 /// `[limits]`: how long a connection may take and how many may be open, on the API listener
@@ -167,6 +171,7 @@ impl Config {
             work: Default::default(),
             notify: Default::default(),
             sign_in: Default::default(),
+            approval: Default::default(),
         }
     }
 
@@ -187,6 +192,9 @@ impl Config {
         c.apply_env()?;
         c.sla.validate().with_context(|| format!("in {}", path.display()))?;
         c.limits.validate().with_context(|| format!("in {}", path.display()))?;
+        c.approval
+            .validate()
+            .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
         c.taxii
             .validate()
             .map_err(|e| anyhow::anyhow!("in {}: {e}", path.display()))?;
@@ -343,6 +351,13 @@ max_connections_per_address = {maxa}
 # administrator's password reset unlocks it). A web session ends after session_hours, or
 # idle_minutes without a request. token_sign_in lets the page also take an API token (no
 # second factor then): for tests only.
+# Four eyes (docs/lifecycle.md "Four eyes"): drafts of these kinds are sent only once a second
+# person approves them, one of the approvers' roles who is not the person who asked. Anyone
+# who drafts may still ask for approval of any draft. Empty (the default): not required.
+# [approval]
+# kinds = ["stored_content", "traffic_data"]
+# approvers = ["supervisor"]
+
 # [sign_in]
 # require_second_factor = true
 # min_password_length = 12
@@ -619,7 +634,10 @@ mod work_section {
             &uncommented(&uncommented(&text, "# [work]"), "# [notify]"),
             "# [sign_in]",
         );
+        let full = uncommented(&full, "# [approval]");
         let c: Config = toml::from_str(&full).unwrap();
+        assert_eq!(c.approval.kinds.len(), 2);
+        assert!(c.approval.validate().is_ok());
         assert_eq!(c.sign_in, liaison_service::sign_in::SignInConfig::default());
         assert!(c.sign_in.validate().is_ok());
         assert!(c.work.validate().is_ok());

@@ -1407,6 +1407,12 @@ fn api_probe(op: &str, id: &str, item: &str) -> Option<(reqwest::Method, String,
             format!("/api/v1/requests/{id}/comments"),
             Some(json!({"text": "probe"})),
         ),
+        "getApproval" => r(M::GET, format!("/api/v1/requests/{id}/approval"), None),
+        "approvalStep" => r(
+            M::POST,
+            format!("/api/v1/requests/{id}/approval"),
+            Some(json!({"action": "ask", "version": 3})),
+        ),
         "consentToUse" => r(
             M::POST,
             format!("/api/v1/requests/{id}/consents"),

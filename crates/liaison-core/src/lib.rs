@@ -6,6 +6,7 @@
 //! Architecture invariant: this crate knows nothing about storage, HTTP, the network or the
 //! clock (callers pass `now`). Every other crate depends on it; it depends on none of them.
 
+pub mod approval;
 pub mod case;
 pub mod directory;
 pub mod ids;

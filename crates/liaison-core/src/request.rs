@@ -186,6 +186,34 @@ pub enum TargetValue {
     },
 }
 
+impl TargetValue {
+    /// Every type's name as written in JSON (`"type": "ip"`), in the order forms offer them.
+    pub const TYPES: [&'static str; 8] = [
+        "ip",
+        "domain",
+        "url",
+        "email",
+        "account",
+        "phone",
+        "crypto_wallet",
+        "bank_account",
+    ];
+
+    /// This target's type name (one of [`TargetValue::TYPES`]).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TargetValue::Ip { .. } => "ip",
+            TargetValue::Domain { .. } => "domain",
+            TargetValue::Url { .. } => "url",
+            TargetValue::Email { .. } => "email",
+            TargetValue::Account { .. } => "account",
+            TargetValue::Phone { .. } => "phone",
+            TargetValue::CryptoWallet { .. } => "crypto_wallet",
+            TargetValue::BankAccount { .. } => "bank_account",
+        }
+    }
+}
+
 /// A target with the period for which data is sought.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -430,6 +458,25 @@ fn is_domain(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_type_names_are_the_json_tags() {
+        let samples = [
+            r#"{"type":"ip","address":"192.0.2.1","observed_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"type":"domain","name":"example.com"}"#,
+            r#"{"type":"url","url":"https://example.com/"}"#,
+            r#"{"type":"email","address":"a@example.com"}"#,
+            r#"{"type":"account","service":"x","identifier":"y"}"#,
+            r#"{"type":"phone","number":"+1"}"#,
+            r#"{"type":"crypto_wallet","currency":"BTC","address":"bc1"}"#,
+            r#"{"type":"bank_account","institution":"b","identifier":"1"}"#,
+        ];
+        let names: Vec<&str> = samples
+            .iter()
+            .map(|j| serde_json::from_str::<TargetValue>(j).unwrap().type_name())
+            .collect();
+        assert_eq!(names, TargetValue::TYPES);
+    }
 
     fn draft() -> RequestDraft {
         RequestDraft {

@@ -39,6 +39,7 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/requests/{id}/events", get(events))
         .route("/api/v1/requests/{id}/transitions", get(allowed).post(transition))
         .route("/api/v1/requests/{id}/comments", post(comment))
+        .route("/api/v1/requests/{id}/approval", get(approval).post(approval_step))
         .route("/api/v1/requests/{id}/reassess", post(reassess))
         .route("/api/v1/requests/{id}/marking", post(set_marking))
         .route("/api/v1/requests/{id}/consents", get(uses).post(consent))
@@ -806,6 +807,42 @@ async fn transition(
     let input: TransitionInput = serde_path_to_error::deserialize(rest)
         .map_err(|e| Problem::field(&e.path().to_string(), e.inner().to_string()))?;
     Ok(Json(node.transition(&p, id, version, input, Timestamp::now()).await?).into_response())
+}
+
+async fn approval(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_id(&node, &p, &id).await?;
+    Ok(Json(node.approval(&p, id, Timestamp::now()).await?).into_response())
+}
+
+/// A four-eyes step: `ask` (with the version asked about), or `return` (an approver sends the
+/// draft back with a reason; the person who asked takes the call back). Approving is sending
+/// (`POST .../transitions` to `submitted`) by an approver.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "action")]
+enum ApprovalStep {
+    Ask {
+        version: i64,
+    },
+    Return {
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+async fn approval_step(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&node, &p, &id).await?;
+    let now = Timestamp::now();
+    let view = match json_body(&headers, &body)? {
+        ApprovalStep::Ask { version } => node.ask_approval(&p, id, version, now).await?,
+        ApprovalStep::Return { reason } => node.end_approval(&p, id, reason.as_deref(), now).await?,
+    };
+    Ok(Json(view).into_response())
 }
 
 #[derive(Deserialize)]

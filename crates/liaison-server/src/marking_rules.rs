@@ -76,6 +76,8 @@ pub const API: &[(&str, Reach)] = &[
     ("reassess", Reach::Requests),
     ("setMarking", Reach::Requests),
     ("addComment", Reach::Comments),
+    ("getApproval", Reach::Requests),
+    ("approvalStep", Reach::Requests),
     ("consentToUse", Reach::Comments),
     ("permittedUses", Reach::Requests),
     ("requestLetter", Reach::Requests),

@@ -1133,6 +1133,16 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             ])
             .json_body(object(&["text"], json!({"text": non_blank(Some(20000), "The text")}))).errors(&[403, 404])
             .ok_empty(204, "Stored").build()},
+        "/api/v1/requests/{id}/approval": {
+            "get": Op::new("getApproval", "requests", "A draft's four-eyes approval: whether the node requires it, the open call, and what the caller may do")
+                .describe("docs/lifecycle.md \"Four eyes\". A request that is no longer a draft has no open call")
+                .params(vec![id_param()]).errors(&[400, 403, 404])
+                .ok(200, "The approval", json_content(schema_ref("Approval"))).build(),
+            "post": Op::new("approvalStep", "requests", "Ask a second person to approve a draft, or end the call without sending")
+                .describe("`ask` (the requesting agency's officers and supervisors; `version` is the draft's version asked about: editing the draft voids the call), or `return`: an approver sends the draft back (a reason is required) or the person who asked takes the call back. Approving is sending: `POST .../transitions` to `submitted` by an approver who did not ask. 409: not a draft, a stale version, a call already open or none open; 403: not an approver")
+                .params(vec![id_param()]).json_body(schema_ref("ApprovalStep")).errors(&[400, 403, 404, 409])
+                .ok(200, "The approval after the step", json_content(schema_ref("Approval"))).build()
+        },
         "/api/v1/requests/{id}/comments": {"post": Op::new("addComment", "requests", "Add a comment")
             .params(vec![id_param()]).json_body(schema_ref("Comment")).errors(&[403, 404])
             .ok(201, "The comment event", json_content(schema_ref("Event"))).build()},
@@ -1583,6 +1593,17 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "marking": {"allOf": [schema_ref("Marking")], "description": "Default: the node's [markings] comment level; never below the request's"}})),
                 "Marking": marking,
                 "MarkingChange": object(&["marking"], json!({"marking": schema_ref("Marking")})),
+                "ApprovalStep": {"oneOf": [
+                    object(&["action", "version"], json!({"action": enum_of(["ask"]), "version": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "The draft's version you ask about (stale: 409)"}})),
+                    object(&["action"], json!({"action": enum_of(["return"]), "reason": nullable(text())}))
+                ]},
+                "Approval": object(&["required", "asked", "moves"], json!({
+                    "required": {"type": "boolean", "description": "The node requires approval for this kind ([approval] kinds)"},
+                    "asked": nullable(object(&["by", "at", "version"], json!({"by": string(), "at": instant(), "version": {"type": "integer"}}))),
+                    "moves": object(&["ask", "approve", "send_back", "send"], json!({
+                        "ask": {"type": "boolean"}, "approve": {"type": "boolean"}, "send_back": {"type": "boolean"}, "send": {"type": "boolean"}
+                    }))
+                })),
                 "NewEvidence": object(&["file_name"], json!({
                     "file_name": non_blank(Some(10_000), "The original file name (kept sanitised, at most 200 bytes)"),
                     "media_type": nullable(text()),

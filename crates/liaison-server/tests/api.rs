@@ -559,3 +559,77 @@ async fn search_over_http() {
         assert_eq!(s, StatusCode::BAD_REQUEST);
     }
 }
+
+/// Four eyes over HTTP (docs/lifecycle.md "Four eyes"): the approval resource, the steps and
+/// their refusals as problem documents, and approving by sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_eyes_over_http() {
+    let node = fixtures::sqlite_node()
+        .await
+        .unwrap()
+        .with_approval(liaison_core::approval::ApprovalPolicy {
+            kinds: vec![RequestKind::SubscriberInformation],
+            ..Default::default()
+        });
+    let api = Api::start(node).await;
+    let sup = ("FBI", Role::Supervisor);
+    let (s, created) = api.post("/api/v1/requests", FBI_OFFICER, api.draft_json()).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let approval = format!("/api/v1/requests/{id}/approval");
+    let (s, v) = api.get(&approval, FBI_OFFICER).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"required": true, "asked": null, "moves": {"ask": true, "approve": false, "send_back": false, "send": false}})
+    );
+    // Sending without approval: 409, naming four eyes.
+    let submit = json!({"version": 1, "to": "submitted"});
+    let (s, v) = api
+        .post(
+            &format!("/api/v1/requests/{id}/transitions"),
+            FBI_OFFICER,
+            submit.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("four eyes"), "{v}");
+    // Unknown action and unknown field: 400.
+    let (s, _) = api.post(&approval, FBI_OFFICER, json!({"action": "approve"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = api
+        .post(&approval, FBI_OFFICER, json!({"action": "ask", "version": 1, "x": 1}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) = api
+        .post(&approval, FBI_OFFICER, json!({"action": "ask", "version": 1}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["asked"]["by"], "fbi.officer");
+    let (s, _) = api
+        .post(&approval, FBI_OFFICER, json!({"action": "ask", "version": 1}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // The asker cannot approve; a send-back needs a reason.
+    let (s, _) = api
+        .post(
+            &format!("/api/v1/requests/{id}/transitions"),
+            FBI_OFFICER,
+            submit.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = api.post(&approval, sup, json!({"action": "return"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(field_errors(&v), ["reason"]);
+    let (s, v) = api.get(&format!("/api/v1/requests/{id}/transitions"), sup).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["allowed"].as_array().unwrap().contains(&json!("submitted")), "{v}");
+    let (s, v) = api
+        .post(&format!("/api/v1/requests/{id}/transitions"), sup, submit)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "received");
+    let (_, v) = api.get(&approval, sup).await;
+    assert_eq!(v["asked"], Value::Null);
+}

@@ -154,6 +154,46 @@ async fn screenshot(c: &Client, name: &str) -> PathBuf {
     path
 }
 
+/// Signs in with a password on the sign-in page open in the browser, sets up the authenticator
+/// app from the key shown (first sign-in) and passes the recovery codes; `shots` names the
+/// screenshots of those steps (`enrol-{shots}`, `recovery-codes-{shots}`).
+async fn sign_in_with_app(c: &Client, username: &str, password: &str, shots: Option<&str>) {
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    click(c, "#login").await;
+    assert!(c.find(Locator::Css("svg.qr")).await.is_ok(), "a QR code is shown");
+    if let Some(lang) = shots {
+        screenshot(c, &format!("enrol-{lang}")).await;
+    }
+    let key = text_of(c, "#secret").await;
+    let secret = liaison_service::sign_in::base32_decode(&key).unwrap();
+    let code =
+        liaison_service::sign_in::totp_code(&secret, liaison_service::sign_in::totp_step(jiff::Timestamp::now()));
+    c.find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    click(c, "#step-submit").await;
+    let codes = text_of(c, "#recovery-codes").await;
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    if let Some(lang) = shots {
+        screenshot(c, &format!("recovery-codes-{lang}")).await;
+    }
+    click(c, "#codes-continue").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_signs_in_moves_a_request_and_switches_language() {
     let required = std::env::var("LIAISON_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
@@ -222,6 +262,11 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         .set_password(admin, "cn-mps.admin", admin_password, false, now)
         .await
         .unwrap();
+    let officer_password = "officer passphrase 2026";
+    f.node
+        .set_password(f.who("FBI", Role::Admin), "fbi.officer", officer_password, false, now)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let node = f.node.clone();
@@ -236,37 +281,8 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         c.goto(&format!("{base}/")).await.unwrap();
         assert!(c.current_url().await.unwrap().path().ends_with("/login"));
         screenshot(&c, "login-en").await;
-        c.find(Locator::Id("username"))
-            .await
-            .unwrap()
-            .send_keys("cn-mps.desk")
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(password)
-            .await
-            .unwrap();
-        click(&c, "#login").await;
         // First sign-in: the authenticator app is set up from the QR code or the key.
-        assert!(c.find(Locator::Css("svg.qr")).await.is_ok(), "a QR code is shown");
-        screenshot(&c, "enrol-en").await;
-        let key = text_of(&c, "#secret").await;
-        let secret = liaison_service::sign_in::base32_decode(&key).unwrap();
-        let code =
-            liaison_service::sign_in::totp_code(&secret, liaison_service::sign_in::totp_step(jiff::Timestamp::now()));
-        c.find(Locator::Id("code"))
-            .await
-            .unwrap()
-            .send_keys(&code)
-            .await
-            .unwrap();
-        click(&c, "#step-submit").await;
-        let codes = text_of(&c, "#recovery-codes").await;
-        assert_eq!(codes.lines().count(), 10, "{codes}");
-        screenshot(&c, "recovery-codes-en").await;
-        click(&c, "#codes-continue").await;
+        sign_in_with_app(&c, "cn-mps.desk", password, Some("en")).await;
         // The desk lands on its home page: the incoming request nobody owns comes first.
         assert!(c.current_url().await.unwrap().path().ends_with("/home"));
         let first = text_of(&c, "main table tbody tr td a").await;
@@ -468,33 +484,7 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         // password set beforehand and a code, in Chinese).
         click(&c, "#lang-switch").await;
         screenshot(&c, "login-zh").await;
-        c.find(Locator::Id("username"))
-            .await
-            .unwrap()
-            .send_keys("cn-mps.admin")
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(admin_password)
-            .await
-            .unwrap();
-        click(&c, "#login").await;
-        screenshot(&c, "enrol-zh").await;
-        let key = text_of(&c, "#secret").await;
-        let secret = liaison_service::sign_in::base32_decode(&key).unwrap();
-        let code =
-            liaison_service::sign_in::totp_code(&secret, liaison_service::sign_in::totp_step(jiff::Timestamp::now()));
-        c.find(Locator::Id("code"))
-            .await
-            .unwrap()
-            .send_keys(&code)
-            .await
-            .unwrap();
-        click(&c, "#step-submit").await;
-        screenshot(&c, "recovery-codes-zh").await;
-        click(&c, "#codes-continue").await;
+        sign_in_with_app(&c, "cn-mps.admin", admin_password, Some("zh")).await;
         c.goto(&format!("{base}/admin/users")).await.unwrap();
         let users = text_of(&c, "#users").await;
         assert!(users.contains("cn-mps.desk"), "{users}");
@@ -511,6 +501,64 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         screenshot(&c, "cooperation-en").await;
         click(&c, "#lang-switch").await;
         screenshot(&c, "cooperation-zh").await;
+        click(&c, "#lang-switch").await;
+        click(&c, "#logout").await;
+
+        // The requesting officer drafts with a target; the verdict appears while drafting
+        // (the script); the draft is saved, sent through the confirmation page, and received.
+        sign_in_with_app(&c, "fbi.officer", officer_password, None).await;
+        c.goto(&format!("{base}/requests/new")).await.unwrap();
+        c.find(Locator::Id("case_reference"))
+            .await
+            .unwrap()
+            .send_keys("FBI-2026-DRAFTED")
+            .await
+            .unwrap();
+        c.find(Locator::Id("summary"))
+            .await
+            .unwrap()
+            .send_keys("Extortion e-mails sent from an account at a Chinese provider")
+            .await
+            .unwrap();
+        c.find(Locator::Id("t-value-1"))
+            .await
+            .unwrap()
+            .send_keys("extortionist@example.cn")
+            .await
+            .unwrap();
+        let fill = format!(
+            "const v = (id, x) => {{ document.getElementById(id).value = x; }};
+             v('kind', 'stored_content'); v('requested_agency', '{mps}'); v('t-type-1', 'email');
+             v('t-from-1', '2026-10-01'); v('t-until-1', '2026-10-31');
+             v('t-provider-1', 'ExampleMail'); v('t-country-1', 'CN');
+             document.querySelector(\"#offences option[value='BC-08']\").selected = true;
+             document.getElementById('offences').dispatchEvent(new Event('change', {{ bubbles: true }}));",
+            mps = f.mps.id
+        );
+        c.execute(&fill, vec![]).await.unwrap();
+        // No click: the script posts the form and swaps the verdict in.
+        let word = text_of(&c, "#draft-verdict #verdict-word").await;
+        assert!(!word.is_empty());
+        screenshot(&c, "draft-en").await;
+        click(&c, "#create").await;
+        assert!(text_of(&c, "#verdict").await.contains("if sent now"));
+        screenshot(&c, "draft-saved-en").await;
+        click(&c, "#go-submitted").await;
+        assert!(text_of(&c, "#send-targets").await.contains("extortionist@example.cn"));
+        screenshot(&c, "send-en").await;
+        click(&c, "#lang-switch").await;
+        assert!(text_of(&c, "#confirm-send").await.contains("立即发送"));
+        screenshot(&c, "send-zh").await;
+        click(&c, "#confirm-send").await;
+        assert_eq!(
+            element(&c, "#state [data-state]")
+                .await
+                .attr("data-state")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("received")
+        );
         click(&c, "#lang-switch").await;
         click(&c, "#logout").await;
     }

@@ -137,7 +137,10 @@ async fn create_draft(b: &Browser<'_>, mps: &str) -> String {
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     let loc = loc.unwrap();
-    loc.strip_prefix("/requests/").unwrap().to_string()
+    let id = loc.strip_prefix("/requests/").unwrap();
+    id.strip_suffix("?saved=1")
+        .expect("saved: the page says so")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,12 +261,30 @@ async fn sign_in_list_detail_transition_and_languages() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
-    // Submitting through the form: the local requested agency receives it at once.
+    // Sending first shows what goes, the verdict and what to look at, and sends nothing.
     let csrf = fbi.csrf(&format!("/requests/{id}")).await;
-    let (s, body, loc) = fbi
+    let (s, html, _) = fbi
         .post(
             &format!("/requests/{id}/transition"),
             &[("csrf", &csrf), ("version", "1"), ("to", "submitted")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (s, html) = fbi.get(&format!("/requests/{id}/send")).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("id=\"confirm-send\"") && html.contains("Send now"),
+        "{html}"
+    );
+    assert!(html.contains("Legal verdict if sent now:"), "{html}");
+    assert!(html.contains("The request names no target"), "{html}");
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert!(html.contains("data-state=\"draft\""), "nothing was sent");
+    // Confirmed: the local requested agency receives it at once.
+    let (s, body, loc) = fbi
+        .post(
+            &format!("/requests/{id}/transition"),
+            &[("csrf", &csrf), ("version", "1"), ("to", "submitted"), ("confirm", "1")],
         )
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
@@ -568,8 +589,10 @@ const MARKUP_ESCAPED: &str = "&lt;script&gt;&quot;&#39;&amp;";
 
 /// Asserts that `html` shows every one of `expected` (escaped text) and no raw markup.
 fn assert_escaped(page: &str, html: &str, expected: &[String]) {
+    // The node's own script (the draft form's) is the only one a page may carry.
+    let without_own = html.replace("<script src=\"/static/draft.js\" defer></script>", "");
     assert!(
-        !html.contains("<script"),
+        !without_own.contains("<script"),
         "{page}: a value reached the page unescaped\n{html}"
     );
     for e in expected {
@@ -714,7 +737,7 @@ async fn markings_are_set_shown_and_changed_by_the_originator() {
         )
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
-    let id = loc.unwrap().strip_prefix("/requests/").unwrap().to_string();
+    let id = loc.unwrap().strip_prefix("/requests/").unwrap().replace("?saved=1", "");
     let (_, html) = fbi.get(&format!("/requests/{id}")).await;
     assert!(html.contains("badge tlp tlp-red"), "{html}");
     assert!(html.contains(&format!("TLP:RED ({desk})")));
@@ -985,7 +1008,12 @@ async fn joint_cases_are_opened_joined_linked_and_exported_from_the_pages() {
     let (s, body, _) = fbi
         .post(
             &format!("/requests/{draft}/transition"),
-            &[("csrf", &detail_csrf), ("version", "1"), ("to", "submitted")],
+            &[
+                ("csrf", &detail_csrf),
+                ("version", "1"),
+                ("to", "submitted"),
+                ("confirm", "1"),
+            ],
         )
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
@@ -1165,4 +1193,216 @@ async fn cooperation_chart_opens_the_pairs_requests() {
     assert!(html.contains("data-field=\"requesting\""));
     let (_, zh) = analyst.with_lang("zh-CN").get("/cooperation").await;
     assert!(zh.contains("各对机构的答复率") && zh.contains("已发 1 件"), "{zh}");
+}
+
+/// The complete draft (docs/ui.md "Drafting"): typed targets with their provider, data
+/// categories, amount, conduct and related requests; problems named by target row with the
+/// values kept; the verdict checked without saving; editing; sending through the confirmation
+/// page; four eyes asked for on the page and given by a supervisor; the script and its policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
+    let ui = Ui::start().await;
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let mps = ui.f.mps.id.to_string();
+    let earlier = create_draft(&fbi, &mps).await;
+    let csrf = fbi.csrf("/requests/new").await;
+    let row = |v: [&'static str; 10]| {
+        [
+            "t_type",
+            "t_value",
+            "t_extra",
+            "t_observed",
+            "t_zone",
+            "t_from",
+            "t_until",
+            "t_provider",
+            "t_country",
+            "t_eu",
+        ]
+        .into_iter()
+        .zip(v)
+        .collect::<Vec<(&str, &str)>>()
+    };
+    let mut form: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("kind", "stored_content"),
+        ("urgency", "urgent"),
+        ("requested_agency", &mps),
+        ("case_reference", "FBI-DRAFT-9"),
+        ("offences", "BC-08"),
+        ("conduct", "distribution"),
+        ("summary", "Extortion by e-mail"),
+        ("categories", "stored_content"),
+        ("categories", "subscriber_information"),
+        ("amount", "25,000.50"),
+        ("currency", "usd"),
+        ("related", &earlier),
+        ("tlp", ""),
+        ("recipients", ""),
+    ];
+    form.extend(row([
+        "email",
+        "alice@example.com",
+        "",
+        "",
+        "",
+        "2026-10-01",
+        "2026-10-31",
+        "ExampleMail Inc.",
+        "US",
+        "yes",
+    ]));
+    form.extend(row(["", "", "", "", "", "", "", "", "", "no"]));
+    form.extend(row([
+        "ip",
+        "10.0.0.300",
+        "",
+        "2026-10-02T14:03",
+        "Asia/Shanghai",
+        "2026-10-02",
+        "2026-10-02",
+        "",
+        "",
+        "no",
+    ]));
+    // A bad address is named by its row (blank rows counted), and every value comes back.
+    let (s, html, _) = fbi.post("/requests/new", &form).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("Target 3 — Identifier"), "{html}");
+    assert!(
+        html.contains("&#39;10.0.0.300&#39; is not an IPv4 or IPv6 address"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"alice@example.com\"") && html.contains("value=\"ExampleMail Inc.\""));
+    assert!(html.contains("value=\"25,000.50\"") && html.contains("value=\"Asia/Shanghai\""));
+    // Checking the verdict stores nothing and shows the verdict the draft would get.
+    let ip = form.iter().position(|(_, v)| *v == "10.0.0.300").unwrap();
+    form[ip].1 = "203.0.113.7";
+    let mut check = form.clone();
+    check.push(("check", "1"));
+    let (_, before) = fbi.get("/requests?state=draft").await;
+    let (s, html, _) = fbi.post("/requests/new", &check).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("id=\"draft-verdict\"") && html.contains("Legal verdict if sent now:"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"verdict-word\""), "{html}");
+    let (_, after) = fbi.get("/requests?state=draft").await;
+    assert_eq!(
+        before.matches("<tr").count(),
+        after.matches("<tr").count(),
+        "a check saves nothing"
+    );
+    // More rows.
+    let mut more = form.clone();
+    more.push(("more_rows", "1"));
+    let (_, html, _) = fbi.post("/requests/new", &more).await;
+    assert!(html.contains("id=\"target-6\""), "three rows and three more");
+    // Saved: the page shows everything typed, and the preview verdict.
+    let (s, body, loc) = fbi.post("/requests/new", &form).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let id = loc.unwrap().strip_prefix("/requests/").unwrap().replace("?saved=1", "");
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    for want in [
+        "alice@example.com",
+        "ExampleMail Inc. (US)",
+        "203.0.113.7 @ 2026-10-02 06:03 UTC (log zone Asia/Shanghai)",
+        "<span id=\"amount\">25000.5 USD</span>",
+        "Distribution",
+        "Stored content, Subscriber information",
+        "Legal verdict if sent now:",
+        &format!("href=\"/requests/{earlier}\""),
+    ] {
+        assert!(html.contains(want), "{want}: {html}");
+    }
+    // Edited: the form comes back filled in; the change is saved.
+    let (s, html) = fbi.get(&format!("/requests/{id}/edit")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("value=\"alice@example.com\"") && html.contains("value=\"2026-10-31\""),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"yes\" selected>"), "{html}");
+    let csrf = fbi.csrf(&format!("/requests/{id}/edit")).await;
+    let mut edit = form.clone();
+    edit[0].1 = &csrf;
+    edit.retain(|(k, _)| *k != "summary");
+    edit.push(("summary", "Extortion by e-mail, second victim"));
+    edit.push(("version", "1"));
+    let (s, body, _) = fbi.post(&format!("/requests/{id}/edit"), &edit).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert!(
+        html.contains("second victim") && html.contains("Draft edited"),
+        "{html}"
+    );
+    // Edited again from the old version: refused, nothing lost.
+    let (s, html, _) = fbi.post(&format!("/requests/{id}/edit"), &edit).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("value=\"alice@example.com\""));
+
+    // Four eyes, asked for on the page: the officer can no longer send it himself.
+    let csrf = fbi.csrf(&format!("/requests/{id}")).await;
+    let (s, body, _) = fbi
+        .post(
+            &format!("/requests/{id}/approval"),
+            &[("csrf", &csrf), ("action", "ask"), ("version", "2")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert!(html.contains("Approval asked by fbi.officer"), "{html}");
+    assert!(!html.contains("id=\"go-submitted\"") && html.contains("id=\"approval-return\""));
+    assert!(html.contains("Take back the request for approval"));
+    // The supervisor approves by sending, through the confirmation page.
+    let sup = ui.login("FBI", Role::Supervisor).await;
+    let (_, html) = sup.get(&format!("/requests/{id}")).await;
+    assert!(
+        html.contains("Approve and send…") && html.contains("Send back to the author"),
+        "{html}"
+    );
+    let csrf = sup.csrf(&format!("/requests/{id}")).await;
+    let send = [("csrf", csrf.as_str()), ("version", "2"), ("to", "submitted")];
+    let (s, _, loc) = sup.post(&format!("/requests/{id}/transition"), &send).await;
+    assert_eq!(
+        (s, loc.as_deref()),
+        (StatusCode::SEE_OTHER, Some(format!("/requests/{id}/send").as_str()))
+    );
+    let (_, html) = sup.get(&format!("/requests/{id}/send")).await;
+    assert!(
+        html.contains("Approve and send now") && html.contains("alice@example.com"),
+        "{html}"
+    );
+    let mut confirmed = send.to_vec();
+    confirmed.push(("confirm", "1"));
+    let (s, body, loc) = sup.post(&format!("/requests/{id}/transition"), &confirmed).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert!(loc.unwrap().ends_with("?moved=received"));
+    let (_, html) = fbi.get(&format!("/requests/{id}")).await;
+    assert!(
+        html.contains("Approved by") && html.contains("fbi.supervisor"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"edit-draft\""), "sent: no longer edited");
+    let (s, _) = fbi.get(&format!("/requests/{id}/edit")).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // Chinese, the script and its policy.
+    let (_, html) = fbi.with_lang("zh-CN").get("/requests/new").await;
+    assert!(html.contains("查看法律结论") && html.contains("增加目标行"), "{html}");
+    assert!(html.contains("<script src=\"/static/draft.js\" defer></script>"));
+    let r = ui.http.get(ui.url("/static/draft.js")).send().await.unwrap();
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(r.text().await.unwrap().contains("draft-verdict"));
 }

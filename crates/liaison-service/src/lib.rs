@@ -17,6 +17,7 @@
 //! node), [`fixtures`] (demo, benchmark and test data).
 
 pub mod admin;
+pub mod approval;
 pub mod assess;
 pub mod backup;
 pub mod cases;

@@ -44,6 +44,8 @@ pub struct Node {
     pub(crate) notify: Arc<crate::deliver::NotifyRuntime>,
     /// `[sign_in]`: passwords, second factors, locks and sessions ([`Node::with_sign_in`]).
     pub(crate) sign_in: Arc<crate::sign_in::SignInConfig>,
+    /// `[approval]`: four eyes before sending ([`Node::with_approval`]).
+    pub(crate) approval: Arc<liaison_core::approval::ApprovalPolicy>,
 }
 
 pub(crate) fn side_of(p: &Principal, r: &AssistanceRequest) -> Option<Side> {
@@ -86,6 +88,7 @@ impl Node {
             work: Default::default(),
             notify: Default::default(),
             sign_in: Default::default(),
+            approval: Default::default(),
         }
     }
 

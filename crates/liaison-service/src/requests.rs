@@ -18,7 +18,7 @@ impl Node {
 
     /// [`Node::visible`] for a use case named `what` in the refusal ("changing the state of
     /// requests", …), so that the refusal says what the caller tried.
-    async fn visible_for(
+    pub(crate) async fn visible_for(
         &self,
         p: &Principal,
         id: RequestId,
@@ -186,11 +186,13 @@ impl Node {
     /// The target states this principal may move the request to now.
     pub async fn allowed(&self, p: &Principal, id: RequestId, now: Timestamp) -> Result<Vec<State>> {
         let (r, side) = self.visible(p, id, now).await?;
-        Ok(lifecycle::allowed_for(
-            r.request.state,
-            r.request.draft.kind,
-            Actor::User { role: p.role, side },
-        ))
+        let actor = Actor::User { role: p.role, side };
+        let mut to = lifecycle::allowed_for(r.request.state, r.request.draft.kind, actor);
+        // Sending a draft is also a matter of four eyes.
+        if to.contains(&State::Submitted) && self.check_send(&r, actor, &p.username).await.is_err() {
+            to.retain(|s| *s != State::Submitted);
+        }
+        Ok(to)
     }
 
     /// Moves a request to another state, with everything the move implies (deadlines,
@@ -267,6 +269,11 @@ impl Node {
             TransitionError::Missing { field, message } => ServiceError::invalid(field, message),
         })?;
         let to = rule.to;
+        // Four eyes: a draft waiting for approval goes out only by a second person's hand.
+        let approved_for = match (r.state, to, actor) {
+            (State::Draft, State::Submitted, Actor::User { .. }) => self.check_send(&cur, actor, actor_name).await?,
+            _ => None,
+        };
         let requested = self.store.agency(r.draft.requested_agency).await?;
         let zone = time_zone(&requested.time_zone).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut t = TransitionRecord::new(r.id, version, r.state, to, now, actor_name);
@@ -274,6 +281,10 @@ impl Node {
         let mut data = serde_json::Map::new();
         if let Some(code) = input.refusal_reason {
             data.insert("refusal_reason".into(), serde_json::json!(code));
+        }
+        if let Some(asker) = approved_for {
+            data.insert("approved_by".into(), serde_json::json!(actor_name));
+            data.insert("asked_by".into(), serde_json::json!(asker));
         }
         match to {
             State::Submitted => {

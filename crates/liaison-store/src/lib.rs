@@ -13,6 +13,7 @@
 //!   never a lost update;
 //! - instants are stored as integer milliseconds since the Unix epoch (UTC).
 
+mod approval;
 mod audit;
 pub mod backup;
 mod bulk;
@@ -38,6 +39,7 @@ mod users;
 mod work;
 mod writer;
 
+pub use approval::ApprovalEnd;
 pub use bulk::{BulkIn, BulkOut, transfer_subject};
 pub use cases::{CaseAction, CaseLinkRow, CaseRow, CaseWrite};
 pub use evidence::{EvidenceStorage, WrappedKey, file_detail as evidence_file_detail};

@@ -554,6 +554,13 @@ fn push_transition(b: &mut Batch, head: &mut (i64, String), t: &TransitionRecord
     );
     // The copy of the due key the owners' and units' queues walk (schema migration 23).
     b.push(SYNC_WORK_DUE, vec![t.id.to_string().into()]);
+    if t.from == State::Draft {
+        // A sent draft's call for approval is over (the send's event names the approver).
+        b.push(
+            "DELETE FROM approvals WHERE request_id = $1",
+            vec![t.id.to_string().into()],
+        );
+    }
     if let Some((a, _)) = &t.assessment {
         // Apart from the row, which every later state change rewrites (schema migration 8).
         b.push(
@@ -744,6 +751,8 @@ impl Store {
             )));
         }
         insert_event(&mut w, id, now, actor, "edited", None, None, None, None).await?;
+        // What was asked to be approved is no longer what the draft says.
+        crate::approval::close_in(&mut w, id, "voided", actor, now).await?;
         crate::search::reindex_draft_in(&mut w, id, draft, now).await?;
         audit::append(
             &mut w,

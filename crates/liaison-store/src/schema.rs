@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (25, "search-windows", crate::search::MIGRATION_25),
     (26, "cases", crate::cases::MIGRATION_26),
     (27, "sign-in", crate::sign_in::MIGRATION_27),
+    (28, "approval", crate::approval::MIGRATION_28),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,

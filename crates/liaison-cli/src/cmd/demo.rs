@@ -57,7 +57,12 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
     // The demonstration asks for no second factor, so that it can be tried without an
     // authenticator app; the configuration says so, and a node made with `liaison init` asks.
     config.sign_in.require_second_factor = false;
-    let node = node.with_sign_in(config.sign_in.clone());
+    // Four eyes on one kind, after the history was made: a stored-content draft is sent only
+    // once a supervisor who did not ask approves it (docs/lifecycle.md "Four eyes").
+    config.approval.kinds = vec![liaison_core::RequestKind::StoredContent];
+    let node = node
+        .with_sign_in(config.sign_in.clone())
+        .with_approval(config.approval.clone());
     super::init::write_config(&dir, &config)?;
     let admin = cast.who("FBI", Role::Admin)?;
     for agency in DEMO_SIGN_IN_AGENCIES {
@@ -134,6 +139,9 @@ pub async fn demo(ctx: &Ctx, a: DemoArgs) -> Result<()> {
             println!("  {:<16} {}", role_words(*role), names.join("   "));
         }
     }
+    println!(
+        "Four eyes: a stored-content draft is sent only once a supervisor approves it (fbi.officer asks, fbi.supervisor sends)."
+    );
     println!("API:       http://{addr}/api/v1   (docs: http://{addr}/api/v1/docs/)");
     println!("Admin token (FBI, fbi.admin):     {token}");
     println!("Analyst token (FBI, fbi.analyst): {analyst_token}");

@@ -219,7 +219,8 @@ pub async fn open_node(config: &Config) -> Result<Node> {
                 .sign_in
                 .validate()
                 .map_err(|e| anyhow::anyhow!("[sign_in] in liaison.toml: {e}"))?;
-            Ok(n.with_sign_in(config.sign_in.clone()))
+            Ok(n.with_sign_in(config.sign_in.clone())
+                .with_approval(config.approval.clone()))
         })
 }
 

@@ -20,6 +20,7 @@
 
 mod account;
 mod cases;
+mod draft;
 mod evidence;
 mod html;
 mod i18n;
@@ -45,6 +46,8 @@ pub const TOKEN_COOKIE: &str = "liaison_token";
 pub const LANG_COOKIE: &str = "lang";
 
 const CSS: &str = include_str!("../../../../web/static/app.css");
+/// The one script: refreshes a draft's verdict while it is written (the form works without it).
+const DRAFT_JS: &str = include_str!("../../../../web/static/draft.js");
 
 /// Shared state of the UI routes.
 #[derive(Clone)]
@@ -101,7 +104,11 @@ pub fn router(node: Node) -> Router {
         .route("/requests/{id}/assign", post(work::assign))
         .route("/requests/{id}/watch", post(work::watch))
         .route("/requests/{id}/convert", post(work::convert))
-        .route("/requests/new", get(pages::new_form).post(pages::create))
+        .route("/requests/new", get(draft::new_form).post(draft::create))
+        .route("/requests/{id}/edit", get(draft::edit_form).post(draft::edit))
+        .route("/requests/{id}/approval", post(draft::approval))
+        .route("/requests/{id}/send", get(draft::confirm_send))
+        .route("/static/draft.js", get(draft_js))
         .route("/requests/{id}", get(pages::detail))
         .route("/requests/{id}/transition", post(pages::transition))
         .route("/requests/{id}/comment", post(pages::comment))
@@ -138,6 +145,17 @@ async fn css() -> Response {
     r
 }
 
+async fn draft_js() -> Response {
+    let mut r = DRAFT_JS.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     // An evidence download keeps its `sandbox` and gets the page policy too.
@@ -153,8 +171,8 @@ async fn security_headers(mut r: Response) -> Response {
             )
         } else {
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                 frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             )
         },
     );
@@ -414,6 +432,16 @@ impl Form {
             .find(|(k, v)| k == name && !v.trim().is_empty())
             .map(|(_, v)| v.as_str())
     }
+    /// Every value of a repeated field, empty ones too, in order: the columns of a form's
+    /// rows (a row's empty cell keeps its place).
+    pub fn column(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
@@ -446,6 +474,20 @@ pub(crate) fn same_site(headers: &HeaderMap) -> bool {
 
 /// The localized label of a field path (`offences[0]` → "Offences").
 fn field_label(lang: Lang, field: &str) -> String {
+    // A target's field, by the row of the form (`targets[2].value`: "Target 2 — Identifier").
+    if let Some((n, sub)) = field.strip_prefix("targets[").and_then(|r| r.split_once(']')) {
+        let sub = sub.trim_start_matches('.').split('.').next().unwrap_or("");
+        let what = match sub {
+            "extra" | "service" | "currency" | "institution" | "port" => "draft.target_extra",
+            "observed" | "observed_at" => "draft.observed",
+            "zone" => "draft.zone",
+            "period" | "from" | "until" => "detail.period",
+            "provider" => "draft.provider",
+            "type" => "detail.target_type",
+            _ => "detail.target_value",
+        };
+        return format!("{} — {}", lang.t1("draft.target_n", n), lang.t(what));
+    }
     let head = field.split(['[', '.']).find(|s| !s.is_empty()).unwrap_or(field);
     let head = if head == "draft" {
         field.split('.').nth(1).unwrap_or(head)

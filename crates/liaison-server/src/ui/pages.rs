@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use liaison_core::directory::{Agency, time_zone};
 use liaison_core::lifecycle::{Needs, RULES, RefusalReason, State, TransitionInput};
-use liaison_core::request::{FieldError, RequestDraft, TargetValue};
-use liaison_core::{AgencyId, Marking, RequestId, RequestKind, Tlp, Urgency};
+use liaison_core::request::{FieldError, TargetValue};
+use liaison_core::{AgencyId, Marking, RequestId, RequestKind, Tlp};
 use liaison_service::{GroupBy, ServiceError};
 use liaison_service::{Principal, RequestFilter, StoredRequest};
 use std::collections::HashMap;
@@ -540,6 +540,11 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
                 value,
                 from: utc(t.from),
                 until: utc(t.until),
+                provider: t
+                    .provider
+                    .as_ref()
+                    .map(|p| format!("{} ({})", p.name, p.established_in))
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -593,6 +598,7 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
                             .map(|(a, _)| a.code.clone())
                             .unwrap_or_else(|| id.to_string()),
                         ("refusal_reason", Some(code)) => l.word("refusal", code),
+                        ("step", Some(step)) => l.word("step", step),
                         ("preserved_until", Some(ts)) => {
                             ts.parse::<Timestamp>().map(utc).unwrap_or_else(|_| ts.to_string())
                         }
@@ -641,8 +647,45 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         Err(ServiceError::Forbidden(_)) => Vec::new(),
         Err(e) => return s.error(&e),
     };
+    // A draft shows the verdict it would get if it were sent now.
+    let shown = match (rq.state, &r.assessment) {
+        (State::Draft, None) => match ui.node.assess(&s.p, None, Some(rq.id), None, now).await {
+            Ok(a) => assessment_of(&a, &d.targets, l, true),
+            Err(_) => assessment(&r, l),
+        },
+        _ => assessment(&r, l),
+    };
+    let approval = if rq.state == State::Draft {
+        match ui.node.approval(&s.p, rq.id, now).await {
+            Ok(v) => Some(super::draft::approval_panel(l, &s.p.username, &v)),
+            Err(e) => return s.error(&e),
+        }
+    } else {
+        None
+    };
+    let approves = approval.as_ref().is_some_and(|a| a.approve);
+    // Related requests by their references, linked where the reader may open them.
+    let mut related = Vec::new();
+    for rel in &d.related {
+        let shown = match ui.node.request(&s.p, *rel, now).await {
+            Ok(x) => x.reference,
+            Err(_) => rel.to_string(),
+        };
+        related.push((rel.to_string(), shown));
+    }
     let page = DetailPage {
         layout: s.layout(&title, banners),
+        amount: d.amount.as_ref().map(|a| format!("{} {}", a.value, a.currency)),
+        conduct: (!d.conduct.is_empty()).then(|| {
+            d.conduct
+                .iter()
+                .map(|c| l.word("conduct", c))
+                .collect::<Vec<_>>()
+                .join(l.t("list.sep"))
+        }),
+        related,
+        may_edit: rq.state == State::Draft && s.p.role.may_draft() && s.p.agency == d.requesting_agency,
+        approval,
         cases,
         id: rq.id.to_string(),
         reference: r.reference.clone(),
@@ -668,9 +711,25 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         ack_due: due(rq.ack_due, zone.as_ref()),
         answer_due: due(rq.answer_due, zone.as_ref()),
         preserved_until: rq.preserved_until.map(|t| due(Some(t), zone.as_ref())),
-        actions: allowed.iter().map(|to| transition_form(l, rq.state, *to)).collect(),
+        actions: allowed
+            .iter()
+            .map(|to| {
+                let mut f = transition_form(l, rq.state, *to);
+                if *to == State::Submitted {
+                    // Sending goes by a page that shows the verdict and asks to confirm.
+                    f.label = l
+                        .t(if approves {
+                            "send.approve_and_send"
+                        } else {
+                            "send.review"
+                        })
+                        .to_string();
+                }
+                f
+            })
+            .collect(),
         targets,
-        assessment: assessment(&r, l),
+        assessment: shown,
         outdated: r.assessment.is_some() && ui.node.assessment_outdated(&r),
         may_reassess: s.p.role.may_comment() && rq.submitted_at.is_some(),
         may_comment: s.p.role.may_comment(),
@@ -705,6 +764,16 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
 #[template(path = "detail.html")]
 struct DetailPage<'a> {
     layout: Layout<'a>,
+    /// The amount involved with its currency.
+    amount: Option<String>,
+    /// The conduct stated, in words.
+    conduct: Option<String>,
+    /// Related requests: id and reference.
+    related: Vec<(String, String)>,
+    /// The viewer may edit the draft.
+    may_edit: bool,
+    /// A draft's four-eyes approval, as the viewer may act on it.
+    approval: Option<super::draft::ApprovalPanel>,
     /// Joint cases the request is linked to: id, reference, name.
     cases: Vec<(String, String, String)>,
     id: String,
@@ -763,6 +832,8 @@ struct TargetRow {
     value: String,
     from: String,
     until: String,
+    /// The provider holding the data and its country (empty: not named).
+    provider: String,
 }
 
 struct HistoryRow {
@@ -778,53 +849,55 @@ struct HistoryRow {
 
 /// The legal assessment as shown: none yet, its verdict and its sections, or (if it does not
 /// read as an assessment) the stored JSON.
-struct Assessment {
-    missing: bool,
+pub(crate) struct Assessment {
+    pub(crate) missing: bool,
     /// The headline: the outlook in a word, its reasons, what to do first.
-    verdict: Option<VerdictView>,
+    pub(crate) verdict: Option<VerdictView>,
     /// The findings by section (dual criminality, channels, evidence, retention, refusal
     /// risks, plan, notes), each line of a section with its depth.
-    sections: Vec<Section>,
-    raw: Option<String>,
+    pub(crate) sections: Vec<Section>,
+    pub(crate) raw: Option<String>,
 }
 
 /// [`liaison_law::Headline`] in the reader's language.
-struct VerdictView {
+pub(crate) struct VerdictView {
     /// `clear`, `conditional` or `likely_refused` (the CSS class and the message key).
-    code: &'static str,
-    word: String,
-    reasons: Vec<String>,
+    pub(crate) code: &'static str,
+    pub(crate) word: String,
+    pub(crate) reasons: Vec<String>,
     /// "N more findings below", when the reasons were cut.
-    more: Option<String>,
-    first_step: Option<String>,
+    pub(crate) more: Option<String>,
+    pub(crate) first_step: Option<String>,
     /// The fastest lawful channel and its expected time in words.
-    channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// The day whose law was applied.
-    as_of: String,
+    pub(crate) as_of: String,
+    /// Made for a draft as it stands, not stored at sending.
+    pub(crate) preview: bool,
 }
 
-struct Section {
-    title: String,
-    findings: Vec<FindingView>,
+pub(crate) struct Section {
+    pub(crate) title: String,
+    pub(crate) findings: Vec<FindingView>,
 }
 
 /// One finding of the assessment: the sentence, the request's target it is about, the lines
 /// under it, and its sources as links.
-struct FindingView {
-    text: String,
-    target: Option<String>,
-    details: Vec<String>,
-    sources: Vec<Source>,
+pub(crate) struct FindingView {
+    pub(crate) text: String,
+    pub(crate) target: Option<String>,
+    pub(crate) details: Vec<String>,
+    pub(crate) sources: Vec<Source>,
 }
 
 /// A source of a finding: the instrument and article, the primary text's address (only
 /// `https:`/`http:` ones are linked), and how well the fact was confirmed.
-struct Source {
-    label: String,
-    url: Option<String>,
-    confidence: String,
+pub(crate) struct Source {
+    pub(crate) label: String,
+    pub(crate) url: Option<String>,
+    pub(crate) confidence: String,
     /// `confirmed`, `partial` or `unconfirmed` (the CSS class).
-    class: &'static str,
+    pub(crate) class: &'static str,
 }
 
 fn source(l: Lang, c: &liaison_law::Citation) -> Source {
@@ -848,8 +921,8 @@ fn days_words(l: Lang, days: f64) -> String {
     }
 }
 
-fn target_text(v: &TargetValue) -> (&'static str, String) {
-    match v {
+pub(crate) fn target_text(v: &TargetValue) -> (&'static str, String) {
+    let text = match v {
         TargetValue::Ip {
             address,
             port,
@@ -858,23 +931,23 @@ fn target_text(v: &TargetValue) -> (&'static str, String) {
         } => {
             let port = port.map(|p| format!(" port {p}")).unwrap_or_default();
             let zone = zone.as_ref().map(|z| format!(" (log zone {z})")).unwrap_or_default();
-            ("ip", format!("{address}{port} @ {}{zone}", utc(*observed_at)))
+            format!("{address}{port} @ {}{zone}", utc(*observed_at))
         }
-        TargetValue::Domain { name } => ("domain", name.clone()),
-        TargetValue::Url { url } => ("url", url.clone()),
-        TargetValue::Email { address } => ("email", address.clone()),
-        TargetValue::Account { service, identifier } => ("account", format!("{service}: {identifier}")),
-        TargetValue::Phone { number } => ("phone", number.clone()),
-        TargetValue::CryptoWallet { currency, address } => ("crypto_wallet", format!("{currency}: {address}")),
+        TargetValue::Domain { name } => name.clone(),
+        TargetValue::Url { url } => url.clone(),
+        TargetValue::Email { address } => address.clone(),
+        TargetValue::Account { service, identifier } => format!("{service}: {identifier}"),
+        TargetValue::Phone { number } => number.clone(),
+        TargetValue::CryptoWallet { currency, address } => format!("{currency}: {address}"),
         TargetValue::BankAccount {
             institution,
             identifier,
-        } => ("bank_account", format!("{institution}: {identifier}")),
-    }
+        } => format!("{institution}: {identifier}"),
+    };
+    (v.type_name(), text)
 }
 
 fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
-    let lang = l.law();
     match &r.assessment {
         None => Assessment {
             missing: true,
@@ -883,53 +956,7 @@ fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
             raw: None,
         },
         Some(v) => match v.value::<liaison_law::Assessment>() {
-            Ok(a) => {
-                let h = a.headline(lang);
-                // A finding about a target names it by its value, not by its position.
-                let targets = &r.request.draft.targets;
-                let sections = a
-                    .sections(lang)
-                    .into_iter()
-                    .map(|sec| Section {
-                        title: sec.title,
-                        findings: sec
-                            .findings
-                            .into_iter()
-                            .map(|f| {
-                                let mut sources: Vec<Source> = Vec::new();
-                                for c in &f.citations {
-                                    let s = source(l, c);
-                                    if !sources.iter().any(|x| x.label == s.label) {
-                                        sources.push(s);
-                                    }
-                                }
-                                FindingView {
-                                    text: f.text,
-                                    target: f.target.and_then(|i| targets.get(i)).map(|t| target_text(&t.value).1),
-                                    details: f.details,
-                                    sources,
-                                }
-                            })
-                            .collect(),
-                    })
-                    .collect();
-                Assessment {
-                    missing: false,
-                    verdict: Some(VerdictView {
-                        code: h.outlook.code(),
-                        word: l.word("verdict", h.outlook.code()),
-                        reasons: h.reasons,
-                        more: (h.more > 0).then(|| l.t1("verdict.more", &h.more.to_string())),
-                        first_step: h.first_step,
-                        channel: h
-                            .channel
-                            .map(|(name, days)| format!("{name} — {}", days_words(l, days))),
-                        as_of: a.as_of.strftime("%Y-%m-%d").to_string(),
-                    }),
-                    sections,
-                    raw: None,
-                }
-            }
+            Ok(a) => assessment_of(&a, &r.request.draft.targets, l, false),
             Err(_) => Assessment {
                 missing: false,
                 verdict: None,
@@ -941,6 +968,62 @@ fn assessment(r: &StoredRequest, l: Lang) -> Assessment {
                 ),
             },
         },
+    }
+}
+
+/// An assessment as shown; `preview`: made for a draft (or a draft being written), not the
+/// one stored when the request was sent.
+pub(crate) fn assessment_of(
+    a: &liaison_law::Assessment,
+    targets: &[liaison_core::request::Target],
+    l: Lang,
+    preview: bool,
+) -> Assessment {
+    let lang = l.law();
+    let h = a.headline(lang);
+    // A finding about a target names it by its value, not by its position.
+    let sections = a
+        .sections(lang)
+        .into_iter()
+        .map(|sec| Section {
+            title: sec.title,
+            findings: sec
+                .findings
+                .into_iter()
+                .map(|f| {
+                    let mut sources: Vec<Source> = Vec::new();
+                    for c in &f.citations {
+                        let s = source(l, c);
+                        if !sources.iter().any(|x| x.label == s.label) {
+                            sources.push(s);
+                        }
+                    }
+                    FindingView {
+                        text: f.text,
+                        target: f.target.and_then(|i| targets.get(i)).map(|t| target_text(&t.value).1),
+                        details: f.details,
+                        sources,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Assessment {
+        missing: false,
+        verdict: Some(VerdictView {
+            code: h.outlook.code(),
+            word: l.word("verdict", h.outlook.code()),
+            reasons: h.reasons,
+            more: (h.more > 0).then(|| l.t1("verdict.more", &h.more.to_string())),
+            first_step: h.first_step,
+            channel: h
+                .channel
+                .map(|(name, days)| format!("{name} — {}", days_words(l, days))),
+            as_of: a.as_of.strftime("%Y-%m-%d").to_string(),
+            preview,
+        }),
+        sections,
+        raw: None,
     }
 }
 
@@ -1011,6 +1094,10 @@ pub async fn transition(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path
         Ok(r) => r,
         Err(e) => return s.error(&e),
     };
+    // Sending a draft first shows what goes and its verdict, and asks to confirm.
+    if form.get("to") == Some(State::Submitted.as_str()) && form.get("confirm") != Some("1") {
+        return redirect(&format!("/requests/{rid}/send"));
+    }
     let result = async {
         let mut errs = Vec::new();
         let version = form.get("version").and_then(|v| v.trim().parse::<i64>().ok());
@@ -1199,7 +1286,7 @@ pub async fn marking(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<St
 }
 
 /// A marking from a form: a level (empty: none chosen) and user names separated by commas.
-fn form_marking(tlp: Option<&str>, recipients: Option<&str>) -> Result<Option<Marking>, ServiceError> {
+pub(crate) fn form_marking(tlp: Option<&str>, recipients: Option<&str>) -> Result<Option<Marking>, ServiceError> {
     let Some(t) = tlp.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -1254,193 +1341,6 @@ pub async fn reassess(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<S
         &format!("/requests/{rid}?reassessed=1#assessment"),
     )
     .await
-}
-
-// ----- new draft -----------------------------------------------------------------------------
-
-#[derive(Default)]
-struct DraftForm {
-    kind: String,
-    urgency: String,
-    requested: String,
-    case_reference: String,
-    offences: Vec<String>,
-    summary: String,
-    legal_basis: String,
-    /// The TLP level chosen (empty: the node's default) and the named recipients typed.
-    tlp: String,
-    recipients: String,
-}
-
-async fn draft_page(ui: &Ui, s: &Session, f: &DraftForm, status: StatusCode, banners: Vec<Banner>) -> Response {
-    let l = s.ctx.lang;
-    let map = match agencies(ui, &s.p).await {
-        Ok(m) => m,
-        Err(e) => return s.error(&e),
-    };
-    let mut others: Vec<&Agency> = map.values().map(|(a, _)| a).filter(|a| a.id != s.p.agency).collect();
-    others.sort_by(|a, b| a.code.cmp(&b.code));
-    let choose = l.t("form.choose").to_string();
-    let kinds = std::iter::once(("", choose.clone())).chain(
-        RequestKind::ALL
-            .iter()
-            .map(|k| (k.as_str(), l.word("kind", k.as_str()))),
-    );
-    let urgencies = Urgency::ALL.iter().map(|u| (u.as_str(), l.word("urgency", u.as_str())));
-    let agency_ids: Vec<String> = others.iter().map(|a| a.id.to_string()).collect();
-    let agency_opts = std::iter::once(("", choose)).chain(
-        others
-            .iter()
-            .zip(&agency_ids)
-            .map(|(a, id)| (id.as_str(), format!("{} ({})", agency_name(a, l), a.jurisdiction))),
-    );
-    let taxonomy = ui.node.legal.packs().taxonomy();
-    let offence_opts = taxonomy
-        .iter()
-        .map(|o| (o.code.as_ref(), format!("{} — {} / {}", o.code, o.name_en, o.name_zh)));
-    let selected: Vec<&str> = f.offences.iter().map(String::as_str).collect();
-    let urgency = if f.urgency.is_empty() { "routine" } else { &f.urgency };
-    let page = DraftPage {
-        layout: s.layout(l.t("new.title"), banners),
-        kinds: options(kinds, &[f.kind.as_str()]),
-        urgencies: options(urgencies, &[urgency]),
-        agencies: options(agency_opts, &[f.requested.as_str()]),
-        case_reference: &f.case_reference,
-        offences: options(offence_opts, &selected),
-        summary: &f.summary,
-        legal_basis: &f.legal_basis,
-        levels: options(
-            std::iter::once(("", l.t1("new.marking_default", ui.node.markings().request.as_str())))
-                .chain(Tlp::ALL.iter().map(|t| (t.as_str(), t.to_string()))),
-            &[f.tlp.as_str()],
-        ),
-        recipients: &f.recipients,
-    };
-    render(status, &page)
-}
-
-/// The new-draft form, with the values entered so far.
-#[derive(Template)]
-#[template(path = "new.html")]
-struct DraftPage<'a> {
-    layout: Layout<'a>,
-    kinds: Vec<Opt>,
-    urgencies: Vec<Opt>,
-    agencies: Vec<Opt>,
-    case_reference: &'a str,
-    offences: Vec<Opt>,
-    summary: &'a str,
-    legal_basis: &'a str,
-    levels: Vec<Opt>,
-    recipients: &'a str,
-}
-
-pub async fn new_form(AxState(ui): AxState<Ui>, s: Session) -> Response {
-    draft_page(&ui, &s, &DraftForm::default(), StatusCode::OK, vec![]).await
-}
-
-pub async fn create(AxState(ui): AxState<Ui>, mut s: Session, body: Bytes) -> Response {
-    s.ctx.here = "/requests/new".into();
-    let form = Form::parse(&body);
-    if !s.csrf_ok(&ui, &form) {
-        return bad_form(&s);
-    }
-    let get = |k: &str| form.get(k).unwrap_or("").trim().to_string();
-    let f = DraftForm {
-        kind: get("kind"),
-        urgency: get("urgency"),
-        requested: get("requested_agency"),
-        case_reference: get("case_reference"),
-        offences: form.all("offences").into_iter().map(|s| s.trim().to_string()).collect(),
-        summary: form.get("summary").unwrap_or("").to_string(),
-        legal_basis: get("legal_basis"),
-        tlp: get("tlp"),
-        recipients: get("recipients"),
-    };
-    let mut errs = Vec::new();
-    let mut field_err = |field: &str, message: String| {
-        errs.push(FieldError {
-            field: field.into(),
-            message,
-        })
-    };
-    let kind = match f.kind.parse::<RequestKind>() {
-        Ok(k) => Some(k),
-        Err(e) => {
-            field_err(
-                "kind",
-                if f.kind.is_empty() {
-                    "choose one".into()
-                } else {
-                    e.to_string()
-                },
-            );
-            None
-        }
-    };
-    let urgency = match (if f.urgency.is_empty() { "routine" } else { &f.urgency }).parse::<Urgency>() {
-        Ok(u) => Some(u),
-        Err(e) => {
-            field_err("urgency", e.to_string());
-            None
-        }
-    };
-    let requested = match f.requested.parse::<AgencyId>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            field_err("requested_agency", "choose the agency you are asking".into());
-            None
-        }
-    };
-    if f.offences.is_empty() {
-        field_err("offences", "choose at least one offence".into());
-    }
-    let marking = match form_marking(Some(&f.tlp), Some(&f.recipients)) {
-        Ok(m) => m,
-        Err(ServiceError::Invalid(v)) => {
-            for e in v {
-                field_err(&e.field, e.message);
-            }
-            None
-        }
-        Err(e) => {
-            field_err("marking", e.to_string());
-            None
-        }
-    };
-    if marking.is_none() && !f.recipients.is_empty() {
-        field_err("marking", "named recipients need TLP:RED".into());
-    }
-    let result = match (kind, urgency, requested) {
-        (Some(kind), Some(urgency), Some(requested)) if errs.is_empty() => {
-            let draft = RequestDraft {
-                kind,
-                urgency,
-                requesting_agency: s.p.agency,
-                requested_agency: requested,
-                case_reference: f.case_reference.clone(),
-                offences: f.offences.clone(),
-                summary: f.summary.clone(),
-                targets: vec![],
-                data_categories: vec![],
-                legal_basis: f.legal_basis.clone(),
-                related: vec![],
-                attachments: vec![],
-                amount: None,
-                conduct: vec![],
-                marking_set: marking,
-            };
-            ui.node.create_request(&s.p, draft, Timestamp::now()).await
-        }
-        _ => Err(ServiceError::Invalid(errs)),
-    };
-    match result {
-        Ok(r) => redirect(&format!("/requests/{}", r.request.id)),
-        Err(e) => {
-            let (status, banner) = service_banner(s.ctx.lang, &e);
-            draft_page(&ui, &s, &f, status, vec![banner]).await
-        }
-    }
 }
 
 // ----- directory -----------------------------------------------------------------------------
