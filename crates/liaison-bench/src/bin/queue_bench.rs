@@ -75,6 +75,14 @@ struct Args {
     /// Units of the node's agency.
     #[arg(long, default_value_t = 20)]
     units: usize,
+    /// Also time the web pages a desk officer opens (issue #20): the request list, a queue by
+    /// due date, the home page and requests' pages, over HTTP on loopback from a node served
+    /// in this process.
+    #[arg(long)]
+    pages: bool,
+    /// Only the web pages (implies --pages).
+    #[arg(long)]
+    pages_only: bool,
 }
 
 /// p99 target of issue #17.
@@ -140,7 +148,12 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
     // The service itself, on the seeded store: pages, counts and home pages are timed through
     // its own functions (rule packs are loaded because a node needs them; nothing here assesses).
     let legal = liaison_service::legal::Legal::load(&liaison_bench::rules_dir(None)).context("loading rule packs")?;
-    let node = Node::new(store.clone(), Default::default(), legal);
+    // Token sign-in on: the bench signs the desk officer in to the pages with an API token.
+    let node =
+        Node::new(store.clone(), Default::default(), legal).with_sign_in(liaison_service::sign_in::SignInConfig {
+            token_sign_in: true,
+            ..Default::default()
+        });
     let now = Timestamp::now();
     let officers: Vec<&Who> = users.iter().filter(|u| u.role == Role::Officer).collect();
     let busy = officers
@@ -157,7 +170,14 @@ async fn run(args: &Args, db: &Db) -> Result<()> {
         "busy user {} (officer, owns {}), light user {} (officer, owns {})",
         busy.name, busy.owned, light.name, light.owned
     );
-    let mut cases = cases(&store, &users, &busy, &light, now).await?;
+    let mut cases = if args.pages_only {
+        Vec::new()
+    } else {
+        cases(&store, &users, &busy, &light, now).await?
+    };
+    if args.pages || args.pages_only {
+        cases.extend(page_cases(&node, &store, &pool, &users, now).await?);
+    }
     if let Some(o) = &args.only {
         cases.retain(|c| c.name.contains(o.as_str()));
     }
@@ -271,6 +291,15 @@ enum Op {
     Counts { who: Who },
     /// A role's home page: `Node::home` (the `home` operation and `/home`).
     Home { who: Who, shift_end: Option<Timestamp> },
+    /// A web page as the browser gets it: `GET` each of `paths` in turn with the session
+    /// cookie, the whole body read (status 200 required).
+    Web {
+        http: reqwest::Client,
+        base: String,
+        cookie: String,
+        paths: Vec<String>,
+        next: std::sync::atomic::AtomicUsize,
+    },
 }
 
 struct Case {
@@ -300,6 +329,28 @@ impl Op {
             Op::Home { who, shift_end } => {
                 let h = node.home(&who.principal(), *shift_end, now).await?;
                 h.sections.iter().map(|s| s.items.len()).sum()
+            }
+            Op::Web {
+                http,
+                base,
+                cookie,
+                paths,
+                next,
+            } => {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % paths.len().max(1);
+                let path = paths.get(k).ok_or_else(|| anyhow!("no page to open"))?;
+                let r = http
+                    .get(format!("{base}{path}"))
+                    .header(reqwest::header::COOKIE, cookie)
+                    .send()
+                    .await?;
+                let status = r.status();
+                let body = r.bytes().await?;
+                if status != reqwest::StatusCode::OK {
+                    bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
+                }
+                // "rows": the rows of the page's tables.
+                body.windows(4).filter(|w| w == b"<tr>" || w == b"<tr ").count()
             }
         })
     }
@@ -410,6 +461,101 @@ async fn cases(store: &Store, users: &[Who], busy: &Who, light: &Who, now: Times
     Ok(out)
 }
 
+/// The web pages of issue #20's benchmark, for the busiest desk officer: the node is served on
+/// 127.0.0.1 in this process, the desk signs in with an API token (`/login`, token sign-in
+/// on) and each page is fetched over HTTP, so a time is the server's work plus a loopback
+/// round trip. A request's page is timed over 200 requests the desk may open (a fixed random
+/// sample of the agency's sent and received requests, its own drafts included), one per call.
+async fn page_cases(node: &Node, store: &Store, pool: &AnyPool, users: &[Who], now: Timestamp) -> Result<Vec<Case>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let desk = users
+        .iter()
+        .filter(|u| u.role == Role::Desk)
+        .max_by_key(|u| u.owned)
+        .ok_or_else(|| anyhow!("no desk officer"))?
+        .clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let served = node.clone();
+    tokio::spawn(async move {
+        let _ = liaison_server::serve(served, listener, Duration::from_secs(3600), std::future::pending()).await;
+    });
+    let (secret, _) = store
+        .create_token(
+            desk.user,
+            "bench",
+            now + jiff::SignedDuration::from_hours(24),
+            &desk.name,
+            now,
+        )
+        .await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let r = http
+        .post(format!("{base}/login"))
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={secret}"))
+        .send()
+        .await?;
+    let cookie = r
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow!("signing in to the pages failed: {}", r.status()))?
+        .to_string();
+    let own = desk.agency.to_string();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM requests WHERE requesting_agency = $1 OR (requested_agency = $1 AND state <> 'draft')",
+    )
+    .bind(&own)
+    .fetch_all(pool)
+    .await?;
+    let mut rng = StdRng::seed_from_u64(20);
+    let paths: Vec<String> = (0..200)
+        .filter_map(|_| {
+            let k = rng.random_range(0..ids.len().max(1));
+            ids.get(k).map(|id| format!("/requests/{id}"))
+        })
+        .collect();
+    let drafts = {
+        let mut n = 0;
+        for p in &paths {
+            let id: RequestId = p.trim_start_matches("/requests/").parse()?;
+            if store.request(id, None).await?.request.state == State::Draft {
+                n += 1;
+            }
+        }
+        n
+    };
+    println!(
+        "web pages for {} (desk, owns {}) at {base}; request pages: 200 of {} requests the desk may open ({drafts} drafts)",
+        desk.name,
+        desk.owned,
+        ids.len()
+    );
+    let web = |name: &str, paths: Vec<String>| Case {
+        name: name.to_string(),
+        op: Op::Web {
+            http: http.clone(),
+            base: base.clone(),
+            cookie: cookie.clone(),
+            paths,
+            next: Default::default(),
+        },
+    };
+    Ok(vec![
+        web("page /requests [desk]", vec!["/requests".into()]),
+        web(
+            "page /requests?queue=unassigned&sort=due [desk]",
+            vec!["/requests?queue=unassigned&sort=due".into()],
+        ),
+        web("page /home [desk]", vec!["/home".into()]),
+        web("page /requests/{id} [desk, 200 requests]", paths),
+    ])
+}
+
 // ---- statistics and tables ----
 
 #[derive(Default)]
@@ -492,6 +638,8 @@ async fn explain(store: &Store, pool: &AnyPool, db: &Db, c: &Case, now: Timestam
                 stmts.push((format!("{} / section {name}", c.name), sql, args));
             }
         }
+        // A page runs the statements of the service calls above; nothing of its own.
+        Op::Web { .. } => {}
     }
     let pg = !db.url.starts_with("sqlite:");
     for (name, sql, args) in stmts {
