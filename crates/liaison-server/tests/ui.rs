@@ -1178,7 +1178,7 @@ async fn cooperation_chart_opens_the_pairs_requests() {
     // agency opens that direction's requests; times in days and hours.
     let (s, html) = analyst.get("/cooperation").await;
     assert_eq!(s, StatusCode::OK, "{html}");
-    assert!(html.contains("<svg class=\"heat\" id=\"heat\" role=\"img\""), "{html}");
+    assert!(html.contains("<svg class=\"heat\" id=\"heat\" role=\"group\""), "{html}");
     let link = "/requests?requesting=FBI&amp;requested=CN-MPS";
     assert!(html.contains(&format!("<a href=\"{link}\"")), "{html}");
     assert!(html.contains("<title>FBI → CN-MPS: "), "a cell says what it shows");
