@@ -115,15 +115,35 @@ async fn every_page_in_both_languages_passes_axe() {
         .comment(&officer, sent.request.id, "嫌疑人通过电子邮件实施敲诈勒索。", None, now)
         .await
         .unwrap();
-    let to_submitted = TransitionInput {
-        to: Some(State::Submitted),
+    let to = |s: State| TransitionInput {
+        to: Some(s),
         ..Default::default()
     };
     let sent = f
         .node
-        .transition(&officer, sent.request.id, 1, to_submitted, now)
+        .transition(&officer, sent.request.id, 1, to(State::Submitted), now)
         .await
         .unwrap();
+    // One answered, so that the cooperation report's charts have a time to answer.
+    let answered = f.node.create_request(&officer, draft.clone(), now).await.unwrap();
+    let mut r = f
+        .node
+        .transition(&officer, answered.request.id, 1, to(State::Submitted), now)
+        .await
+        .unwrap();
+    for (role, next) in [
+        (Role::Desk, State::Acknowledged),
+        (Role::LegalReviewer, State::InReview),
+        (Role::LegalReviewer, State::Accepted),
+        (Role::Officer, State::Executing),
+        (Role::Officer, State::Answered),
+    ] {
+        r = f
+            .node
+            .transition(f.who("CN-MPS", role), r.request.id, r.request.version, to(next), now)
+            .await
+            .unwrap();
+    }
     let kept = f.node.create_request(&officer, draft, now).await.unwrap();
     let case = f
         .node

@@ -1178,11 +1178,25 @@ async fn cooperation_chart_opens_the_pairs_requests() {
     // agency opens that direction's requests; times in days and hours.
     let (s, html) = analyst.get("/cooperation").await;
     assert_eq!(s, StatusCode::OK, "{html}");
-    assert!(html.contains("<svg class=\"heat\" id=\"heat\" role=\"group\""), "{html}");
+    assert!(
+        html.contains("<svg class=\"heat\" id=\"heat\" role=\"group\""),
+        "{html}"
+    );
     let link = "/requests?requesting=FBI&amp;requested=CN-MPS";
     assert!(html.contains(&format!("<a href=\"{link}\"")), "{html}");
     assert!(html.contains("<title>FBI → CN-MPS: "), "a cell says what it shows");
     assert!(!html.contains("style="), "no inline style (the CSP forbids it)");
+    // The open request by age (under 7 days), as a bar and as a table; no answer yet, so no
+    // time-to-answer trend.
+    assert!(
+        html.contains("id=\"ageing\"") && html.contains("<title>FBI → CN-MPS: 1 open for under 7 days</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("1 open, 0 overdue") && html.contains("id=\"ageing-table\""),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"trend\""), "{html}");
     let (s, list) = analyst.get(&link.replace("&amp;", "&")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(list.contains(&reference), "{list}");
@@ -1193,6 +1207,10 @@ async fn cooperation_chart_opens_the_pairs_requests() {
     assert!(html.contains("data-field=\"requesting\""));
     let (_, zh) = analyst.with_lang("zh-CN").get("/cooperation").await;
     assert!(zh.contains("各对机构的答复率") && zh.contains("已发 1 件"), "{zh}");
+    assert!(
+        zh.contains("待答复 1 件，逾期 0 件") && zh.contains("不足 7 天"),
+        "{zh}"
+    );
 }
 
 /// The complete draft (docs/ui.md "Drafting"): typed targets with their provider, data

@@ -41,6 +41,15 @@ pub struct CooperationReport {
     pub pairs: Vec<PairStats>,
 }
 
+/// The cooperation report's charts (the web page draws them).
+#[derive(Debug, Clone, Serialize)]
+pub struct CooperationCharts {
+    /// The months of the period, `YYYY-MM`, oldest first.
+    pub months: Vec<String>,
+    pub trend: Vec<liaison_core::stats::Trend>,
+    pub ageing: Vec<liaison_core::stats::Ageing>,
+}
+
 impl Node {
     /// Cooperation statistics for requests submitted in `[from, to)`.
     pub async fn cooperation(
@@ -51,6 +60,48 @@ impl Node {
         by: GroupBy,
         now: Timestamp,
     ) -> Result<CooperationReport> {
+        let (rows, key) = self.stats_of(p, from, to, by).await?;
+        let pairs = cooperation(&rows, now, key);
+        Ok(CooperationReport {
+            from,
+            to,
+            by: if by == GroupBy::Agency {
+                "agency"
+            } else {
+                "jurisdiction"
+            },
+            pairs,
+        })
+    }
+
+    /// The report's charts over the same requests as [`Node::cooperation`]: each pair's
+    /// median time to answer by month of sending, and its requests still open at `now` by age.
+    pub async fn cooperation_charts(
+        &self,
+        p: &Principal,
+        from: Timestamp,
+        to: Timestamp,
+        by: GroupBy,
+        now: Timestamp,
+    ) -> Result<CooperationCharts> {
+        let (rows, key) = self.stats_of(p, from, to, by).await?;
+        let months = liaison_core::stats::months(from, to.min(now));
+        Ok(CooperationCharts {
+            trend: liaison_core::stats::trend(&rows, &months, &key),
+            ageing: liaison_core::stats::ageing(&rows, now, &key),
+            months,
+        })
+    }
+
+    /// The statistics rows the reader may count (their own agency's, all for an administrator)
+    /// and the grouping key.
+    async fn stats_of(
+        &self,
+        p: &Principal,
+        from: Timestamp,
+        to: Timestamp,
+        by: GroupBy,
+    ) -> Result<(Vec<liaison_core::stats::StatsRow>, impl Fn(AgencyId) -> String + use<>)> {
         require(p.role.may_read_statistics(), "reading statistics", p)?;
         if to <= from {
             return Err(ServiceError::invalid("to", "must be after from"));
@@ -66,24 +117,14 @@ impl Node {
             .into_iter()
             .map(|(a, _)| (a.id, a))
             .collect();
-        let key = |id: AgencyId| match agencies.get(&id) {
+        let key = move |id: AgencyId| match agencies.get(&id) {
             Some(a) => match by {
                 GroupBy::Agency => a.code.clone(),
                 GroupBy::Jurisdiction => a.jurisdiction.to_string(),
             },
             None => id.to_string(),
         };
-        let pairs = cooperation(&rows, now, key);
-        Ok(CooperationReport {
-            from,
-            to,
-            by: if by == GroupBy::Agency {
-                "agency"
-            } else {
-                "jurisdiction"
-            },
-            pairs,
-        })
+        Ok((rows, key))
     }
 
     /// Recomputes the audit chain.

@@ -20,6 +20,7 @@
 
 mod account;
 mod cases;
+mod charts;
 mod draft;
 mod evidence;
 mod html;

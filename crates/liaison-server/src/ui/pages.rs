@@ -1666,9 +1666,12 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
             return render(status, &page);
         }
     };
-    let report = match ui.node.cooperation(&s.p, q.from, q.to, q.by, now).await {
-        Ok(r) => r,
-        Err(e) => return s.error(&e),
+    let (report, charts) = match (
+        ui.node.cooperation(&s.p, q.from, q.to, q.by, now).await,
+        ui.node.cooperation_charts(&s.p, q.from, q.to, q.by, now).await,
+    ) {
+        (Ok(r), Ok(c)) => (r, c),
+        (Err(e), _) | (_, Err(e)) => return s.error(&e),
     };
     let rows = report
         .pairs
@@ -1700,6 +1703,8 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
         report: Some(CoopReport {
             period: l.t1("coop.period", &format!("{} – {}", utc(report.from), utc(report.to))),
             heat: heat_map(l, &report.pairs, report.by == "agency", &s.agency_code),
+            trend: super::charts::trend_chart(l, &charts.months, &charts.trend),
+            ageing: super::charts::ageing_chart(l, &charts.ageing),
             by: q.by_s,
             rows,
         }),
@@ -1734,6 +1739,10 @@ struct CoopReport {
     period: String,
     /// The answer rate of every pair as a chart.
     heat: Option<HeatMap>,
+    /// The busiest pairs' median time to answer by month of sending.
+    trend: Option<super::charts::TrendChart>,
+    /// Open requests by age.
+    ageing: Option<super::charts::AgeingChart>,
     rows: Vec<CoopRow>,
 }
 
