@@ -1334,6 +1334,8 @@ async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
     ] {
         assert!(html.contains(want), "{want}: {html}");
     }
+    // Times in the reader's zone, named by its offset: FBI's is America/New_York.
+    assert!(html.contains(" UTC−5</td>") || html.contains(" UTC−4</td>"), "{html}");
     // Edited: the form comes back filled in; the change is saved.
     let (s, html) = fbi.get(&format!("/requests/{id}/edit")).await;
     assert_eq!(s, StatusCode::OK);
@@ -1397,6 +1399,10 @@ async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
     let (s, body, loc) = sup.post(&format!("/requests/{id}/transition"), &confirmed).await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     assert!(loc.unwrap().ends_with("?moved=received"));
+    // The requested side reads the same request in its own zone (Asia/Shanghai).
+    let desk = ui.login("CN-MPS", Role::Desk).await;
+    let (_, html) = desk.get(&format!("/requests/{id}")).await;
+    assert!(html.contains(" UTC+8</td>"), "{html}");
     let (_, html) = fbi.get(&format!("/requests/{id}")).await;
     assert!(
         html.contains("Approved by") && html.contains("fbi.supervisor"),

@@ -160,7 +160,7 @@ struct UserRow {
     state: StateView,
 }
 
-fn state_view(l: super::i18n::Lang, s: &SignInState, now: Timestamp) -> StateView {
+fn state_view(l: super::i18n::Lang, zone: &jiff::tz::TimeZone, s: &SignInState, now: Timestamp) -> StateView {
     StateView {
         password: if !s.has_password {
             l.t("account.no_password").into()
@@ -168,7 +168,7 @@ fn state_view(l: super::i18n::Lang, s: &SignInState, now: Timestamp) -> StateVie
             l.t("account.must_change").into()
         } else {
             s.password_changed_at
-                .map(|t| l.t1("account.password_set", &super::pages::utc(t)))
+                .map(|t| l.t1("account.password_set", &super::pages::local(t, zone)))
                 .unwrap_or_default()
         },
         second_factor: if s.second_factor {
@@ -181,7 +181,7 @@ fn state_view(l: super::i18n::Lang, s: &SignInState, now: Timestamp) -> StateVie
         locked: s
             .locked_until
             .filter(|u| *u > now)
-            .map(|u| l.t1("account.locked_until", &super::pages::utc(u)))
+            .map(|u| l.t1("account.locked_until", &super::pages::local(u, zone)))
             .unwrap_or_default(),
     }
 }
@@ -507,7 +507,7 @@ fn account_page(ui: &Ui, s: &Session, status: StatusCode, banners: Vec<Banner>, 
         status,
         &AccountPage {
             layout: s.layout(l.t("account.title"), banners),
-            state: state_view(l, state, Timestamp::now()),
+            state: state_view(l, &s.zone, state, Timestamp::now()),
             min_length: ui.node.sign_in_config().min_password_length,
         },
     )
@@ -683,7 +683,7 @@ async fn users_page(
             agency,
             role: l.word("role", u.role.as_str()),
             enabled: !u.disabled,
-            state: state_view(l, &st, now),
+            state: state_view(l, &s.zone, &st, now),
         });
     }
     render(

@@ -911,12 +911,13 @@ pub(crate) struct ApprovalPanel {
     pub own: bool,
 }
 
-pub(crate) fn approval_panel(l: Lang, me: &str, v: &ApprovalView) -> ApprovalPanel {
+pub(crate) fn approval_panel(l: Lang, me: &str, zone: &jiff::tz::TimeZone, v: &ApprovalView) -> ApprovalPanel {
     let state = match (&v.asked, v.required) {
-        (Some(a), _) => l
-            .t("approval.asked")
-            .replacen("{}", &a.by, 1)
-            .replacen("{}", &super::pages::utc(a.at), 1),
+        (Some(a), _) => {
+            l.t("approval.asked")
+                .replacen("{}", &a.by, 1)
+                .replacen("{}", &super::pages::local(a.at, zone), 1)
+        }
         (None, true) => l.t("approval.required").to_string(),
         (None, false) => l.t("approval.optional").to_string(),
     };

@@ -294,7 +294,8 @@ pub struct StateBadge {
 
 /// A deadline (macro `due`): UTC, and below it the requested agency's local time; `—` if none.
 pub struct Due {
-    pub utc: String,
+    /// In the reader's zone.
+    pub at: String,
     pub local: Option<LocalTime>,
 }
 

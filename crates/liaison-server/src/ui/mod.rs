@@ -287,6 +287,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 pub(crate) struct Session {
     pub ctx: Ctx,
     pub p: Principal,
+    /// The reader's time zone (their preference, else their agency's): pages show times in it.
+    pub zone: jiff::tz::TimeZone,
     pub csrf: String,
     pub agency_code: String,
     token: String,
@@ -305,7 +307,9 @@ impl FromRequestParts<Ui> for Session {
                     Ok(a) => a.code,
                     Err(_) => p.agency.to_string(),
                 };
+                let zone = ui.node.user_zone(&p).await.unwrap_or(jiff::tz::TimeZone::UTC);
                 Ok(Session {
+                    zone,
                     csrf: ui.csrf_for(&token),
                     ctx,
                     p,

@@ -26,23 +26,39 @@ pub(crate) fn utc(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// A deadline: UTC, and below it the requested agency's local time.
-fn due(ts: Option<Timestamp>, zone: Option<&(TimeZone, String)>) -> Due {
+/// A time as the reader reads it: in their zone (their preference, else their agency's:
+/// `Session::zone`), the zone named by its offset from UTC (`2026-12-07 20:56 UTC+8`).
+pub(crate) fn local(ts: Timestamp, tz: &TimeZone) -> String {
+    let z = ts.to_zoned(tz.clone());
+    let secs = z.offset().seconds();
+    let sign = if secs < 0 { '−' } else { '+' };
+    let (h, m) = (secs.abs() / 3600, secs.abs() % 3600 / 60);
+    let off = match (secs, m) {
+        (0, _) => String::new(),
+        (_, 0) => format!("{sign}{h}"),
+        _ => format!("{sign}{h}:{m:02}"),
+    };
+    format!("{} UTC{off}", z.strftime("%Y-%m-%d %H:%M"))
+}
+
+/// A deadline in the reader's zone, and below it the requested agency's local time (where
+/// that zone is another).
+fn due(ts: Option<Timestamp>, reader: &TimeZone, zone: Option<&(TimeZone, String)>) -> Due {
     match (ts, zone) {
         (None, _) => Due {
-            utc: "—".into(),
+            at: "—".into(),
             local: None,
         },
-        (Some(t), None) => Due {
-            utc: utc(t),
-            local: None,
-        },
-        (Some(t), Some((tz, name))) => Due {
-            utc: utc(t),
+        (Some(t), Some((tz, name))) if tz != reader => Due {
+            at: local(t, reader),
             local: Some(LocalTime {
                 time: t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string(),
                 zone: name.clone(),
             }),
+        },
+        (Some(t), _) => Due {
+            at: local(t, reader),
+            local: None,
         },
     }
 }
@@ -346,7 +362,7 @@ pub async fn list(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): RawQuery)
                     due_words: running
                         .map(|(k, d)| liaison_service::work::due_phrase(k, d, now, l.code()))
                         .unwrap_or_else(|| "—".into()),
-                    due: due(running.map(|(_, d)| d), zone.as_ref()),
+                    due: due(running.map(|(_, d)| d), &s.zone, zone.as_ref()),
                     tlp: rq.marking.tlp.as_str(),
                     tlp_class: marking_class(rq.marking.tlp),
                 }
@@ -538,8 +554,8 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
             TargetRow {
                 kind: l.word("target", kind),
                 value,
-                from: utc(t.from),
-                until: utc(t.until),
+                from: local(t.from, &s.zone),
+                until: local(t.until, &s.zone),
                 provider: t
                     .provider
                     .as_ref()
@@ -614,7 +630,7 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
                 }
             }
             HistoryRow {
-                at: utc(e.at),
+                at: local(e.at, &s.zone),
                 actor: if e.actor == "system" {
                     l.t("history.system").to_string()
                 } else {
@@ -657,7 +673,7 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
     };
     let approval = if rq.state == State::Draft {
         match ui.node.approval(&s.p, rq.id, now).await {
-            Ok(v) => Some(super::draft::approval_panel(l, &s.p.username, &v)),
+            Ok(v) => Some(super::draft::approval_panel(l, &s.p.username, &s.zone, &v)),
             Err(e) => return s.error(&e),
         }
     } else {
@@ -706,11 +722,11 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
         summary: d.summary.clone(),
         legal_basis: (!d.legal_basis.is_empty()).then(|| d.legal_basis.clone()),
         categories,
-        created: utc(rq.created_at),
+        created: local(rq.created_at, &s.zone),
         submitted: rq.submitted_at.map(utc),
-        ack_due: due(rq.ack_due, zone.as_ref()),
-        answer_due: due(rq.answer_due, zone.as_ref()),
-        preserved_until: rq.preserved_until.map(|t| due(Some(t), zone.as_ref())),
+        ack_due: due(rq.ack_due, &s.zone, zone.as_ref()),
+        answer_due: due(rq.answer_due, &s.zone, zone.as_ref()),
+        preserved_until: rq.preserved_until.map(|t| due(Some(t), &s.zone, zone.as_ref())),
         actions: allowed
             .iter()
             .map(|to| {
@@ -1701,7 +1717,10 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
         layout: s.layout(l.t("coop.title"), vec![]),
         by_opts: coop_by_options(l, &q.by_s),
         report: Some(CoopReport {
-            period: l.t1("coop.period", &format!("{} – {}", utc(report.from), utc(report.to))),
+            period: l.t1(
+                "coop.period",
+                &format!("{} – {}", local(report.from, &s.zone), local(report.to, &s.zone)),
+            ),
             heat: heat_map(l, &report.pairs, report.by == "agency", &s.agency_code),
             trend: super::charts::trend_chart(l, &charts.months, &charts.trend),
             ageing: super::charts::ageing_chart(l, &charts.ageing),

@@ -5,7 +5,7 @@
 
 use super::html::filters;
 use super::html::{Banner, Layout, render};
-use super::pages::{agencies, badge_state, code_of, marking_class, utc};
+use super::pages::{agencies, badge_state, code_of, marking_class};
 use super::{Form, Session, Ui, redirect, service_banner};
 use crate::ui::html::StateBadge;
 use askama::Template;
@@ -172,7 +172,7 @@ pub async fn page(AxState(ui): AxState<Ui>, mut s: Session, RawQuery(raw): RawQu
                                 state: badge_state(l, h.request.state),
                                 tlp: h.request.marking.tlp.as_str(),
                                 tlp_class: marking_class(h.request.marking.tlp),
-                                at: utc(h.at),
+                                at: super::pages::local(h.at, &s.zone),
                                 where_: l.t(&format!("search.field.{}", h.field)).to_string(),
                                 pieces: pieces(&h.snippet.text, &h.snippet.marks),
                             })

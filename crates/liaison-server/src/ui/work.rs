@@ -194,7 +194,7 @@ pub async fn inbox(AxState(ui): AxState<Ui>, mut s: Session, RawQuery(raw): RawQ
         .iter()
         .map(|n| InboxRow {
             id: n.id.to_string(),
-            at: super::pages::utc(n.at),
+            at: super::pages::local(n.at, &s.zone),
             kind: l.t(&format!("notify.{}", n.kind)).to_string(),
             words: notification_words_with(n, now, l.code(), &|g, v| l.word(g, v)),
             href: n.request.map(|r| format!("/requests/{r}")),
