@@ -535,6 +535,12 @@ async fn page_cases(node: &Node, store: &Store, pool: &AnyPool, users: &[Who], n
         desk.owned,
         ids.len()
     );
+    // Drafts apart: a draft's page assesses it (the verdict if it were sent now).
+    let draft_ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM requests WHERE requesting_agency = $1 AND state = 'draft' LIMIT 50")
+            .bind(&own)
+            .fetch_all(pool)
+            .await?;
     let web = |name: &str, paths: Vec<String>| Case {
         name: name.to_string(),
         op: Op::Web {
@@ -553,6 +559,10 @@ async fn page_cases(node: &Node, store: &Store, pool: &AnyPool, users: &[Who], n
         ),
         web("page /home [desk]", vec!["/home".into()]),
         web("page /requests/{id} [desk, 200 requests]", paths),
+        web(
+            "page /requests/{id} [desk, 50 drafts]",
+            draft_ids.iter().map(|id| format!("/requests/{id}")).collect(),
+        ),
     ])
 }
 
