@@ -111,6 +111,13 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         .set_password(admin, "cn-mps.admin", admin_password, false, now)
         .await
         .unwrap();
+    let partner_password = "partner passphrase 2026";
+    for who in ["cn-mps.legal_reviewer", "cn-mps.officer"] {
+        f.node
+            .set_password(admin, who, partner_password, false, now)
+            .await
+            .unwrap();
+    }
     let officer_password = "officer passphrase 2026";
     f.node
         .set_password(f.who("FBI", Role::Admin), "fbi.officer", officer_password, false, now)
@@ -408,7 +415,37 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
                 .as_deref(),
             Some("received")
         );
+        let path = c.current_url().await.unwrap().path().to_string();
         click(&c, "#lang-switch").await;
+        click(&c, "#logout").await;
+
+        // The partner: the desk acknowledges (walked above in the browser; here through the
+        // node), the legal reviewer decides in the browser, the officer executes and answers.
+        let id: liaison_core::RequestId = path.trim_start_matches("/requests/").parse().unwrap();
+        let desk = f.who("CN-MPS", Role::Desk).clone();
+        let cur = f.node.request(&desk, id, jiff::Timestamp::now()).await.unwrap();
+        let ack = TransitionInput {
+            to: Some(State::Acknowledged),
+            ..Default::default()
+        };
+        f.node
+            .transition(&desk, id, cur.request.version, ack, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        sign_in_with_app(&c, "cn-mps.legal_reviewer", partner_password, None).await;
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        click(&c, "#go-in_review").await;
+        assert_eq!(text_of(&c, "#state").await, "In legal review");
+        click(&c, "#go-accepted").await;
+        assert_eq!(text_of(&c, "#state").await, "Accepted");
+        screenshot(&c, "reviewer-en").await;
+        click(&c, "#logout").await;
+        sign_in_with_app(&c, "cn-mps.officer", partner_password, None).await;
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        click(&c, "#go-executing").await;
+        click(&c, "#go-answered").await;
+        assert_eq!(text_of(&c, "#state").await, "Answered");
+        screenshot(&c, "answered-en").await;
         click(&c, "#logout").await;
     }
     .await;

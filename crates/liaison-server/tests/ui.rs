@@ -1415,6 +1415,21 @@ async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
     // Chinese, the script and its policy.
     let (_, html) = fbi.with_lang("zh-CN").get("/requests/new").await;
     assert!(html.contains("查看法律结论") && html.contains("增加目标行"), "{html}");
+    // The form's own checks speak Chinese too.
+    let csrf = fbi.csrf("/requests/new").await;
+    let mut bad = vec![
+        ("csrf", csrf.as_str()),
+        ("kind", "stored_content"),
+        ("requested_agency", &mps),
+    ];
+    bad.extend(row(["ip", "10.0.0.300", "", "", "", "", "", "", "", "no"]));
+    let (s, html, _) = fbi.with_lang("zh-CN").post("/requests/new", &bad).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("目标 1 — 标识</strong>: “10.0.0.300”不是 IPv4 或 IPv6 地址"),
+        "{html}"
+    );
+    assert!(html.contains("请至少选择一项罪名"), "{html}");
     assert!(html.contains("<script src=\"/static/draft.js\" defer></script>"));
     let r = ui.http.get(ui.url("/static/draft.js")).send().await.unwrap();
     assert!(

@@ -247,7 +247,7 @@ fn day(v: &str, end: bool) -> Option<Timestamp> {
 }
 
 /// Turns the typed targets into typed ones; every problem names its row and field.
-fn targets(rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Vec<usize>) {
+fn targets(l: Lang, rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Vec<usize>) {
     let mut out = Vec::new();
     let mut row_of = Vec::new();
     for (i, t) in rows.iter().enumerate() {
@@ -264,18 +264,18 @@ fn targets(rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Ve
         let value = t.value.trim().to_string();
         let extra = t.extra.trim().to_string();
         if value.is_empty() {
-            err("value", "give the value (the address, name or number)".into());
+            err("value", l.t("draft.err_value").into());
             continue;
         }
-        let need_extra = |what: &str, err: &mut dyn FnMut(&str, String)| {
+        let need_extra = |key: &str, err: &mut dyn FnMut(&str, String)| {
             if extra.is_empty() {
-                err("extra", format!("give the {what}"));
+                err("extra", l.t(key).into());
             }
         };
         let tv = match t.kind.as_str() {
             "ip" => {
                 let Ok(address) = value.parse::<std::net::IpAddr>() else {
-                    err("value", format!("'{value}' is not an IPv4 or IPv6 address"));
+                    err("value", l.t1("draft.err_ip", &value));
                     continue;
                 };
                 let port = if extra.is_empty() {
@@ -284,7 +284,7 @@ fn targets(rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Ve
                     match extra.parse::<u16>() {
                         Ok(p) => Some(p),
                         Err(_) => {
-                            err("extra", format!("'{extra}' is not a port (0–65535)"));
+                            err("extra", l.t1("draft.err_port", &extra));
                             continue;
                         }
                     }
@@ -293,19 +293,16 @@ fn targets(rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Ve
                 if let Some(z) = zone
                     && jiff::tz::TimeZone::get(z).is_err()
                 {
-                    err("zone", format!("'{z}' is not a time zone name such as Asia/Shanghai"));
+                    err("zone", l.t1("draft.err_zone", z));
                     continue;
                 }
                 let Some(observed_at) = local_instant(&t.observed, zone) else {
                     err(
                         "observed",
                         if t.observed.trim().is_empty() {
-                            "an IP address identifies a user only with the instant it was used: give it".into()
+                            l.t("draft.err_observed_missing").into()
                         } else {
-                            format!(
-                                "'{}' is not a date and time such as 2026-11-20T14:03",
-                                t.observed.trim()
-                            )
+                            l.t1("draft.err_observed", t.observed.trim())
                         },
                     );
                     continue;
@@ -322,45 +319,42 @@ fn targets(rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Ve
             "email" => TargetValue::Email { address: value },
             "phone" => TargetValue::Phone { number: value },
             "account" => {
-                need_extra("service (the platform the account is on)", &mut err);
+                need_extra("draft.err_extra_service", &mut err);
                 TargetValue::Account {
                     service: extra.clone(),
                     identifier: value,
                 }
             }
             "crypto_wallet" => {
-                need_extra("currency (BTC, ETH, …)", &mut err);
+                need_extra("draft.err_extra_currency", &mut err);
                 TargetValue::CryptoWallet {
                     currency: extra.clone(),
                     address: value,
                 }
             }
             "bank_account" => {
-                need_extra("institution (the bank)", &mut err);
+                need_extra("draft.err_extra_bank", &mut err);
                 TargetValue::BankAccount {
                     institution: extra.clone(),
                     identifier: value,
                 }
             }
             "" => {
-                err("type", "choose what the target is".into());
+                err("type", l.t("draft.err_type_missing").into());
                 continue;
             }
             other => {
-                err("type", format!("'{other}' is not a kind of target"));
+                err("type", l.t1("draft.err_type", other));
                 continue;
             }
         };
         let (from, until) = (day(&t.from, false), day(&t.until, true));
         let (Some(from), Some(until)) = (from, until) else {
-            err(
-                "period",
-                "give the first and the last day of the period the data is sought for (2026-11-01)".into(),
-            );
+            err("period", l.t("draft.err_period").into());
             continue;
         };
         if from > until {
-            err("period", "the first day is after the last".into());
+            err("period", l.t("draft.err_period_order").into());
             continue;
         }
         let provider = if t.provider.trim().is_empty() {
@@ -373,13 +367,7 @@ fn targets(rows: &[TargetInput], errs: &mut Vec<FieldError>) -> (Vec<Target>, Ve
                     offers_services_in_eu: t.eu,
                 }),
                 Err(_) => {
-                    err(
-                        "provider",
-                        format!(
-                            "give the country the provider is established in as two letters (US, CN, IE), not '{}'",
-                            t.country.trim()
-                        ),
-                    );
+                    err("provider", l.t1("draft.err_provider_country", t.country.trim()));
                     continue;
                 }
             }
@@ -418,6 +406,7 @@ fn by_row(e: ServiceError, row_of: &[usize]) -> ServiceError {
 /// Reads the form into a draft, or the problems with it (each naming its field); with the
 /// form row of each target.
 async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, ServiceError>, Vec<usize>) {
+    let l = s.ctx.lang;
     let mut errs = Vec::new();
     let mut field_err = |field: &str, message: String| {
         errs.push(FieldError {
@@ -431,7 +420,7 @@ async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, 
             field_err(
                 "kind",
                 if f.kind.is_empty() {
-                    "choose one".into()
+                    l.t("draft.err_choose").into()
                 } else {
                     e.to_string()
                 },
@@ -449,12 +438,12 @@ async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, 
     let requested = match f.requested.parse::<AgencyId>() {
         Ok(a) => Some(a),
         Err(_) => {
-            field_err("requested_agency", "choose the agency you are asking".into());
+            field_err("requested_agency", l.t("draft.err_agency").into());
             None
         }
     };
     if f.offences.is_empty() {
-        field_err("offences", "choose at least one offence".into());
+        field_err("offences", l.t("draft.err_offences").into());
     }
     let mut categories = Vec::new();
     for c in &f.categories {
@@ -470,17 +459,17 @@ async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, 
                 value,
                 currency: f.currency.clone(),
             }),
-            Err(e) => {
-                field_err("amount", format!("'{}': {e}", f.amount));
+            Err(_) => {
+                field_err("amount", l.t1("draft.err_amount", &f.amount));
                 None
             }
         },
         (false, true) => {
-            field_err("currency", "give the currency of the amount (USD, CNY, EUR)".into());
+            field_err("currency", l.t("draft.err_currency").into());
             None
         }
         (true, false) => {
-            field_err("amount", "give the amount, or leave the currency empty".into());
+            field_err("amount", l.t("draft.err_amount_missing").into());
             None
         }
     };
@@ -495,7 +484,7 @@ async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, 
             Ok(id) => related.push(id),
             Err(_) => errs.push(FieldError {
                 field: "related".into(),
-                message: format!("no request '{r}' that you may see"),
+                message: l.t1("draft.err_related", r),
             }),
         }
     }
@@ -516,10 +505,10 @@ async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, 
     if marking.is_none() && !f.recipients.is_empty() {
         errs.push(FieldError {
             field: "marking".into(),
-            message: "named recipients need TLP:RED".into(),
+            message: l.t("draft.err_recipients").into(),
         });
     }
-    let (typed, row_of) = targets(&f.targets, &mut errs);
+    let (typed, row_of) = targets(l, &f.targets, &mut errs);
     let draft = match (kind, urgency, requested) {
         (Some(kind), Some(urgency), Some(requested)) if errs.is_empty() => Ok(RequestDraft {
             kind,
