@@ -50,6 +50,26 @@ pub struct CooperationCharts {
     pub ageing: Vec<liaison_core::stats::Ageing>,
 }
 
+fn report(
+    rows: &[liaison_core::stats::StatsRow],
+    from: Timestamp,
+    to: Timestamp,
+    by: GroupBy,
+    now: Timestamp,
+    key: impl Fn(AgencyId) -> String,
+) -> CooperationReport {
+    CooperationReport {
+        from,
+        to,
+        by: if by == GroupBy::Agency {
+            "agency"
+        } else {
+            "jurisdiction"
+        },
+        pairs: cooperation(rows, now, key),
+    }
+}
+
 impl Node {
     /// Cooperation statistics for requests submitted in `[from, to)`.
     pub async fn cooperation(
@@ -61,36 +81,28 @@ impl Node {
         now: Timestamp,
     ) -> Result<CooperationReport> {
         let (rows, key) = self.stats_of(p, from, to, by).await?;
-        let pairs = cooperation(&rows, now, key);
-        Ok(CooperationReport {
-            from,
-            to,
-            by: if by == GroupBy::Agency {
-                "agency"
-            } else {
-                "jurisdiction"
-            },
-            pairs,
-        })
+        Ok(report(&rows, from, to, by, now, &key))
     }
 
-    /// The report's charts over the same requests as [`Node::cooperation`]: each pair's
-    /// median time to answer by month of sending, and its requests still open at `now` by age.
-    pub async fn cooperation_charts(
+    /// [`Node::cooperation`] and the report's charts, from one read of the requests: each
+    /// pair's median time to answer by month of sending, and its requests still open at `now`
+    /// by age.
+    pub async fn cooperation_with_charts(
         &self,
         p: &Principal,
         from: Timestamp,
         to: Timestamp,
         by: GroupBy,
         now: Timestamp,
-    ) -> Result<CooperationCharts> {
+    ) -> Result<(CooperationReport, CooperationCharts)> {
         let (rows, key) = self.stats_of(p, from, to, by).await?;
         let months = liaison_core::stats::months(from, to.min(now));
-        Ok(CooperationCharts {
+        let charts = CooperationCharts {
             trend: liaison_core::stats::trend(&rows, &months, &key),
             ageing: liaison_core::stats::ageing(&rows, now, &key),
             months,
-        })
+        };
+        Ok((report(&rows, from, to, by, now, &key), charts))
     }
 
     /// The statistics rows the reader may count (their own agency's, all for an administrator)

@@ -1682,12 +1682,9 @@ pub async fn cooperation(AxState(ui): AxState<Ui>, s: Session, RawQuery(raw): Ra
             return render(status, &page);
         }
     };
-    let (report, charts) = match (
-        ui.node.cooperation(&s.p, q.from, q.to, q.by, now).await,
-        ui.node.cooperation_charts(&s.p, q.from, q.to, q.by, now).await,
-    ) {
-        (Ok(r), Ok(c)) => (r, c),
-        (Err(e), _) | (_, Err(e)) => return s.error(&e),
+    let (report, charts) = match ui.node.cooperation_with_charts(&s.p, q.from, q.to, q.by, now).await {
+        Ok(x) => x,
+        Err(e) => return s.error(&e),
     };
     let rows = report
         .pairs
