@@ -1430,6 +1430,13 @@ async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
         "{html}"
     );
     assert!(html.contains("请至少选择一项罪名"), "{html}");
+    // References are looked up one by one: a form names at most 50.
+    let many = vec!["FBI-2026-0001"; 51].join(",");
+    let (s, html, _) = fbi
+        .post("/requests/new", &[("csrf", csrf.as_str()), ("related", many.as_str())])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("name at most 50 related requests"), "{html}");
     assert!(html.contains("<script src=\"/static/draft.js\" defer></script>"));
     let r = ui.http.get(ui.url("/static/draft.js")).send().await.unwrap();
     assert!(

@@ -26,6 +26,8 @@ use super::i18n::Lang;
 const BLANK_ROWS: usize = 2;
 /// Most target rows one form takes (the API takes more).
 const MAX_ROWS: usize = 50;
+/// Most related requests one form names.
+const MAX_RELATED: usize = 50;
 
 /// One target row as typed.
 #[derive(Default, Clone)]
@@ -474,12 +476,20 @@ async fn to_draft(ui: &Ui, s: &Session, f: &DraftForm) -> (Result<RequestDraft, 
         }
     };
     let mut related = Vec::new();
-    for r in f
+    let refs: Vec<&str> = f
         .related
         .split([',', ' ', '\n', ';'])
         .map(str::trim)
         .filter(|r| !r.is_empty())
-    {
+        .collect();
+    // Each reference is looked up: a form names a bounded number of them.
+    if refs.len() > MAX_RELATED {
+        errs.push(FieldError {
+            field: "related".into(),
+            message: l.t1("draft.err_related_many", &MAX_RELATED.to_string()),
+        });
+    }
+    for r in refs.into_iter().take(MAX_RELATED) {
         match ui.node.resolve(&s.p, r, Timestamp::now()).await {
             Ok(id) => related.push(id),
             Err(_) => errs.push(FieldError {
