@@ -389,6 +389,21 @@ fn cli_session(cli: &mut Cli) -> Fixture {
     cli.run(&["--as", "alice", "user", "disable", "ana"]);
     cli.j(&["--as", "erin", "request", "list"]);
     cli.j(&["--as", "nobody", "request", "list"]);
+    cli.run(&["user", "enable", "erin"]);
+    cli.j(&["user", "role", "erin", "supervisor"]);
+    cli.run(&["user", "role", "erin", "chief"]);
+    cli.run(&["--as", "alice", "user", "role", "erin", "admin"]);
+    cli.run(&["user", "disable", "erin"]);
+    cli.j(&[
+        "directory",
+        "rename-agency",
+        "FBI",
+        "--name",
+        "Federal Bureau of Investigation",
+        "--zh-name",
+        "美国联邦调查局",
+    ]);
+    cli.run(&["directory", "rename-agency", "NOPE", "--name", "X"]);
 
     // Tokens.
     let t = cli.j(&["token", "create", "alice", "--days", "30"]);

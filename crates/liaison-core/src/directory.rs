@@ -30,6 +30,10 @@ pub struct Agency {
     pub name_en: String,
     /// Name in the agency's own language (中华人民共和国公安部).
     pub name_native: String,
+    /// Name for readers of Chinese pages, set by this node's administrator (empty: the native
+    /// name, when it is written in Chinese, else the English one). Local: never sent to peers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name_zh: String,
     pub jurisdiction: CountryCode,
     pub kind: AgencyKind,
     /// IANA time zone the agency works in; deadlines for requests it receives use it.

@@ -46,7 +46,10 @@ async fn revoke_token(AxState(node): AxState<Node>, Auth(p): Auth, Path(id): Pat
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserChange {
-    disabled: bool,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    role: Option<liaison_core::Role>,
 }
 
 async fn update_user(
@@ -57,8 +60,16 @@ async fn update_user(
     body: Bytes,
 ) -> ApiResult<Response> {
     let c: UserChange = json_body(&headers, &body)?;
-    node.set_user_disabled(&p, &username, c.disabled, Timestamp::now())
-        .await?;
+    if c.disabled.is_none() && c.role.is_none() {
+        return Err(ServiceError::invalid("disabled", "give disabled, role or both").into());
+    }
+    if let Some(role) = c.role {
+        node.set_user_role(&p, &username, role, Timestamp::now()).await?;
+    }
+    if let Some(disabled) = c.disabled {
+        node.set_user_disabled(&p, &username, disabled, Timestamp::now())
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

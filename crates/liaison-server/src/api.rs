@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
 use liaison_core::lifecycle::{State, TransitionInput};
@@ -32,6 +32,7 @@ pub fn router(node: Node) -> Router {
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/jurisdictions", post(add_jurisdiction))
         .route("/api/v1/agencies", post(add_agency))
+        .route("/api/v1/agencies/{code}", patch(rename_agency))
         .route("/api/v1/contacts", post(add_contact))
         .route("/api/v1/requests", get(list_requests).post(create_request))
         .route("/api/v1/requests/overdue", get(overdue))
@@ -464,6 +465,9 @@ struct NewAgency {
     name_en: String,
     #[serde(default)]
     name_native: Option<String>,
+    /// The name Chinese pages show (this node's readers'; never sent to peers).
+    #[serde(default)]
+    name_zh: Option<String>,
     jurisdiction: liaison_core::CountryCode,
     kind: liaison_core::directory::AgencyKind,
     time_zone: String,
@@ -490,6 +494,7 @@ async fn add_agency(
     let agency = liaison_core::directory::Agency {
         id: AgencyId::new(),
         name_native: a.name_native.unwrap_or_else(|| a.name_en.clone()),
+        name_zh: a.name_zh.unwrap_or_default(),
         code: a.code,
         name_en: a.name_en,
         jurisdiction: a.jurisdiction,
@@ -501,6 +506,18 @@ async fn add_agency(
         Json(node.add_agency(&p, agency, Timestamp::now()).await?),
     )
         .into_response())
+}
+
+/// `PATCH /api/v1/agencies/{code}`: an agency's names in this node's directory (admins).
+async fn rename_agency(
+    AxState(node): AxState<Node>,
+    Auth(p): Auth,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let names: liaison_service::AgencyNames = json_body(&headers, &body)?;
+    Ok(Json(node.rename_agency(&p, &code, names, Timestamp::now()).await?).into_response())
 }
 
 #[derive(Deserialize)]

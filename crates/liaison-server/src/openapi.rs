@@ -648,6 +648,7 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
         "code": string(),
         "name_en": string(),
         "name_native": string(),
+        "name_zh": {"type": "string", "description": "The name Chinese pages show, set on this node (absent: none set)"},
         "jurisdiction": string(),
         "kind": schema_ref("AgencyKind"),
         "time_zone": string()
@@ -1025,6 +1026,11 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .describe("409 when the code is taken; 400 when the jurisdiction is not in the directory")
             .json_body(schema_ref("NewAgency")).errors(&[403, 409])
             .ok(201, "Stored", json_content(schema_ref("Agency"))).build()},
+        "/api/v1/agencies/{code}": {"patch": Op::new("renameAgency", "directory", "Rename an agency in this node's directory (admin)")
+            .describe("Names only (English, native, and the name Chinese pages show); the code, jurisdiction, kind and time zone do not change. Agencies of peer nodes may be renamed: the names are this node's readers'. 404 for an unknown code")
+            .params(vec![json!({"name": "code", "in": "path", "required": true, "description": "Agency code", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
+            .json_body(schema_ref("AgencyNames")).errors(&[403, 404])
+            .ok(200, "Renamed", json_content(schema_ref("Agency"))).build()},
         "/api/v1/contacts": {"post": Op::new("addContact", "directory", "Add a contact point (admin)")
             .describe("400 when the agency does not exist")
             .json_body(schema_ref("NewContact")).errors(&[403])
@@ -1374,8 +1380,8 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
             .params(vec![json!({"name": "token_id", "in": "path", "required": true, "description": "Token id", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
             .errors(&[404])
             .ok(204, "Revoked; the token is refused from now on", json!({})).build()},
-        "/api/v1/users/{username}": {"patch": Op::new("updateUser", "admin", "Disable or enable a user (admin)")
-            .describe("A disabled user's tokens are refused at once on this node. 404 for an unknown user; 400 for an admin disabling their own account")
+        "/api/v1/users/{username}": {"patch": Op::new("updateUser", "admin", "Disable or enable a user, or change their role (admin)")
+            .describe("A disabled user's tokens are refused at once on this node; a new role applies at once to the user's tokens and sessions. 404 for an unknown user; 400 for an admin disabling their own account or changing their own role, or for a body with neither field")
             .params(vec![json!({"name": "username", "in": "path", "required": true, "description": "User name", "schema": {"type": "string", "pattern": "^[^\\x00]*$"}})])
             .json_body(schema_ref("UserChange")).errors(&[403, 404])
             .ok(204, "Changed", json!({})).build()},
@@ -1645,11 +1651,17 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "description": "Unique (409 when taken)"},
                     "name_en": non_blank(None, "English name"),
                     "name_native": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Name in the agency's language (default: name_en)"},
+                    "name_zh": {"type": "string", "pattern": "^[^\\x00]*$", "description": "The name Chinese pages show (this node's; never sent to peers)"},
                     "jurisdiction": {"allOf": [schema_ref("CountryCode")], "description": "A jurisdiction in the directory (else 400)"},
                     "kind": schema_ref("AgencyKind"),
                     "time_zone": schema_ref("TimeZone")
                 })),
                 "Agency": object(&agency_required, agency_fields),
+                "AgencyNames": object(&["name_en"], json!({
+                    "name_en": non_blank(None, "English name (at most 200 characters)"),
+                    "name_native": {"type": "string", "pattern": "^[^\\x00]*$", "description": "Name in the agency's language (empty: name_en)"},
+                    "name_zh": {"type": "string", "pattern": "^[^\\x00]*$", "description": "The name Chinese pages show (empty: the native name when it is Chinese, else name_en)"}
+                })),
                 "NewContact": object(&["agency", "name", "phone", "email", "time_zone", "office_hours"], json!({
                     "agency": {"type": "string", "format": "uuid", "description": "An agency in the directory (else 400)"},
                     "name": non_blank(None, "Name of the person or desk"),
@@ -1706,8 +1718,9 @@ pub fn document_with(offences: &[String], assessed: &[String], time_zones: &[Str
                     "token": string(),
                     "info": schema_ref("TokenInfo")
                 })),
-                "UserChange": object(&["disabled"], json!({
-                    "disabled": {"type": "boolean", "description": "true disables the user (its tokens are refused), false enables it"}
+                "UserChange": object(&[], json!({
+                    "disabled": {"type": "boolean", "description": "true disables the user (its tokens are refused), false enables it"},
+                    "role": schema_ref("Role")
                 })),
                 "FederationStatus": object(&["node_id", "base_url", "peers", "outbox_pending", "outbox_delivered", "inbox", "inbox_not_applied", "ledger_leaves", "ledger_audit_anchors"], json!({
                     "node_id": nullable(string()), "base_url": nullable(string()), "peers": array(string()),

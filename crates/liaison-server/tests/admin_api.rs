@@ -207,10 +207,116 @@ async fn users_and_tokens_are_administered_through_the_api() {
             Method::PATCH,
             "/api/v1/users/cn-mps.desk",
             &admin,
-            Some(json!({"disabled": true, "role": "admin"})),
+            Some(json!({"disabled": true, "motto": "x"})),
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = api
+        .call(Method::PATCH, "/api/v1/users/cn-mps.desk", &admin, Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "neither field: {v}");
+    // A role change applies at once to the user's tokens; nobody changes their own role.
+    let (s, v) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/cn-mps.desk",
+            &admin,
+            Some(json!({"role": "supervisor"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (_, me) = api.call(Method::GET, "/api/v1/me", &desk, None).await;
+    assert_eq!(me["role"], "supervisor", "{me}");
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/cn-mps.desk",
+            &supervisor,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only admins change roles");
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/cn-mps.desk",
+            &admin,
+            Some(json!({"role": "desk"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/fbi.admin",
+            &admin,
+            Some(json!({"role": "officer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/nobody",
+            &admin,
+            Some(json!({"role": "officer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Renaming an agency: names only, admins only; Chinese pages' name kept locally.
+    let (s, v) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/agencies/FBI",
+            &admin,
+            Some(json!({"name_en": "Federal Bureau of Investigation", "name_zh": "美国联邦调查局"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name_zh"], "美国联邦调查局");
+    assert_eq!(
+        v["name_native"], "Federal Bureau of Investigation",
+        "empty native: the English name"
+    );
+    let (_, dir) = api.call(Method::GET, "/api/v1/directory", &desk, None).await;
+    assert!(dir.to_string().contains("美国联邦调查局"), "{dir}");
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/agencies/FBI",
+            &supervisor,
+            Some(json!({"name_en": "X"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/agencies/FBI",
+            &admin,
+            Some(json!({"name_en": " "})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errors"][0]["field"], "name_en", "{v}");
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/agencies/NOPE",
+            &admin,
+            Some(json!({"name_en": "X"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/agencies/FBI",
+            &admin,
+            Some(json!({"name_en": "X", "code": "Y"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "the code does not change");
     let (s, v) = api
         .call(
             Method::PATCH,

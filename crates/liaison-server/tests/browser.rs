@@ -64,7 +64,14 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
 
     // The node, with one submitted request waiting for the requested side's desk.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let f = common::fixture(liaison_service::fixtures::sqlite_node().await.unwrap()).await;
+    // With an evidence store: the partner answers with a file.
+    let evidence = std::env::temp_dir().join(format!("liaison-browser-evidence-{}", std::process::id()));
+    let node = liaison_service::fixtures::sqlite_node()
+        .await
+        .unwrap()
+        .with_evidence(liaison_service::evidence::EvidenceConfig::default().resolved(&evidence))
+        .unwrap();
+    let f = common::fixture(node).await;
     let now = jiff::Timestamp::now();
     let officer = f.who("FBI", Role::Officer).clone();
     let mut draft = f.draft(RequestKind::SubscriberInformation);
@@ -112,7 +119,7 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         .await
         .unwrap();
     let partner_password = "partner passphrase 2026";
-    for who in ["cn-mps.legal_reviewer", "cn-mps.officer"] {
+    for who in ["cn-mps.legal_reviewer", "cn-mps.officer", "cn-mps.analyst"] {
         f.node
             .set_password(admin, who, partner_password, false, now)
             .await
@@ -121,6 +128,37 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
     let officer_password = "officer passphrase 2026";
     f.node
         .set_password(f.who("FBI", Role::Admin), "fbi.officer", officer_password, false, now)
+        .await
+        .unwrap();
+    // A clean-up notice another node sent to CN-MPS, for its analyst to answer.
+    liaison_service::fixtures::intel::incoming_notice(
+        &f.node,
+        "de-bka",
+        "DE-BKA",
+        "CN-MPS",
+        &[
+            ("198.51.100.7", liaison_core::Tlp::Green),
+            ("198.51.100.8", liaison_core::Tlp::Green),
+        ],
+        now,
+    )
+    .await
+    .unwrap();
+    // The answer's file, as the partner's officer picks it from the disk.
+    let answer_file = evidence.with_extension("answer.csv");
+    std::fs::write(
+        &answer_file,
+        "account,subscriber,registered\nexample-user,Li Ming,2024-03-02\n",
+    )
+    .unwrap();
+    f.node
+        .set_password(
+            f.who("FBI", Role::Admin),
+            "fbi.supervisor",
+            officer_password,
+            false,
+            now,
+        )
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -345,7 +383,11 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         let users = text_of(&c, "#users").await;
         assert!(users.contains("cn-mps.desk"), "{users}");
         screenshot(&c, "users-zh").await;
-        click(&c, "tr[data-user='cn-mps.desk'] button").await;
+        click(
+            &c,
+            "tr[data-user='cn-mps.desk'] form[action='/admin/users/reset'] button",
+        )
+        .await;
         let temporary = text_of(&c, "#temporary-password").await;
         assert_eq!(temporary.len(), 19, "four groups of four: {temporary}");
         screenshot(&c, "users-reset-zh").await;
@@ -443,9 +485,55 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         sign_in_with_app(&c, "cn-mps.officer", partner_password, None).await;
         c.goto(&format!("{base}{path}")).await.unwrap();
         click(&c, "#go-executing").await;
+        // The answer's file first: picked from the disk, marked, uploaded.
+        element(&c, "#evidence-file")
+            .await
+            .send_keys(&answer_file.display().to_string())
+            .await
+            .unwrap();
+        click(&c, "#evidence-submit").await;
+        let files = text_of(&c, "#evidence-table").await;
+        let name = answer_file.file_name().unwrap().to_string_lossy().to_string();
+        assert!(files.contains(&name), "{files}");
         click(&c, "#go-answered").await;
         assert_eq!(text_of(&c, "#state").await, "Answered");
         screenshot(&c, "answered-en").await;
+        click(&c, "#logout").await;
+        // The requesting side's supervisor finds the answer and its file to download.
+        sign_in_with_app(&c, "fbi.supervisor", officer_password, None).await;
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        assert_eq!(text_of(&c, "#state").await, "Answered");
+        let files = text_of(&c, "#evidence-table").await;
+        assert!(files.contains(&name), "the requesting side sees the file: {files}");
+        let link = element(&c, "#evidence-table a[download]").await;
+        assert!(link.attr("href").await.unwrap().unwrap().contains("/evidence/"));
+        click(&c, "#logout").await;
+
+        // The partner's analyst answers a clean-up notice, item by item, in Chinese.
+        sign_in_with_app(&c, "cn-mps.analyst", partner_password, None).await;
+        c.goto(&format!("{base}/intel")).await.unwrap();
+        click(&c, "#lang-switch").await;
+        let row = "tr[data-item] ";
+        element(&c, &format!("{row}select[name='status']"))
+            .await
+            .select_by_value("remediated")
+            .await
+            .unwrap();
+        element(&c, &format!("{row}input[name='note']"))
+            .await
+            .send_keys("主机已清理")
+            .await
+            .unwrap();
+        click(&c, &format!("{row}button[type='submit']")).await;
+        let banner = text_of(&c, ".banner.ok").await;
+        assert!(
+            !banner.is_empty() && banner.chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+            "{banner}"
+        );
+        let notice = text_of(&c, "section.notice").await;
+        assert!(notice.contains("已处置") && notice.contains("主机已清理"), "{notice}");
+        screenshot(&c, "notice-answered-zh").await;
+        click(&c, "#lang-switch").await;
         click(&c, "#logout").await;
     }
     .await;

@@ -157,6 +157,44 @@ async fn every_page_in_both_languages_passes_axe() {
         )
         .await
         .unwrap();
+    // Clean-up: a notice the FBI's analyst issued to CN-MPS, answered in part; a notice another
+    // node sent to CN-MPS.
+    let analyst = f.who("FBI", Role::Analyst).clone();
+    let run = liaison_service::fixtures::intel::small_notice(
+        &f.node,
+        &analyst,
+        "CN-MPS",
+        &[("203.0.113.10", "c2-server"), ("203.0.113.11", "phishing")],
+        now,
+    )
+    .await
+    .unwrap();
+    let notice = f.node.intel_issued(&analyst, 1).await.unwrap().remove(0).notice.notice;
+    f.node
+        .intel_feedback(
+            f.who("CN-MPS", Role::Officer),
+            None,
+            notice.items[0].item_id,
+            liaison_intel::FeedbackStatus::Remediated,
+            Some("服务器已下线".into()),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.items, 2);
+    liaison_service::fixtures::intel::incoming_notice(
+        &f.node,
+        "de-bka",
+        "DE-BKA",
+        "CN-MPS",
+        &[
+            ("198.51.100.7", liaison_core::Tlp::Amber),
+            ("198.51.100.8", liaison_core::Tlp::Green),
+        ],
+        now,
+    )
+    .await
+    .unwrap();
     let base = common::serve(&f.node).await;
 
     let officer_p = Some(("FBI", Role::Officer));
@@ -190,7 +228,14 @@ async fn every_page_in_both_languages_passes_axe() {
             "request-received",
         ),
         page(Some(("FBI", Role::Supervisor)), "/cooperation", "cooperation"),
+        page(Some(("FBI", Role::Analyst)), "/intel", "intel-analyst"),
+        page(Some(("CN-MPS", Role::Officer)), "/intel", "intel-partner"),
         page(Some(("FBI", Role::Admin)), "/admin/users", "users"),
+        page(Some(("FBI", Role::Admin)), "/admin/units", "units"),
+        page(Some(("FBI", Role::Admin)), "/admin/tokens", "tokens"),
+        page(Some(("FBI", Role::Admin)), "/admin/peers", "peers"),
+        page(Some(("FBI", Role::Admin)), "/directory", "directory-admin"),
+        page(Some(("FBI", Role::Auditor)), "/ledger", "ledger"),
     ];
 
     let (driver, url) = chrome::start_driver(&driver_path).await;

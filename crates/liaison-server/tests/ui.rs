@@ -615,6 +615,7 @@ async fn values_with_markup_are_escaped_on_every_page() {
         code: format!("XA{MARKUP}"),
         name_en: format!("Agency {MARKUP}"),
         name_native: format!("机构 {MARKUP}"),
+        name_zh: String::new(),
         jurisdiction: ui.f.mps.jurisdiction,
         kind: AgencyKind::Police,
         time_zone: "Asia/Shanghai".into(),
@@ -1451,4 +1452,374 @@ async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
         "{csp}"
     );
     assert!(r.text().await.unwrap().contains("draft-verdict"));
+}
+
+/// Administration through the pages: adding a user (with a temporary password shown once),
+/// changing a role, disabling and enabling; units; API tokens issued (the secret works on the
+/// API) and revoked (it stops working); peers refused on a wrong file; agencies renamed (the
+/// Chinese name shows on Chinese pages); the ledger verified. Other roles are refused by the
+/// service, and see neither the forms nor the tabs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_pages_work_and_refuse_other_roles() {
+    let ui = Ui::start().await;
+    let admin = ui.login("FBI", Role::Admin).await;
+
+    // Users: add one; the temporary password is shown once.
+    let csrf = admin.csrf("/admin/users").await;
+    let (s, html, _) = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "fbi.newcomer"),
+                ("display_name", "New Comer"),
+                ("agency", "FBI"),
+                ("role", "officer"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("fbi.newcomer is added"), "{html}");
+    let temporary = attr_after(&html, "id=\"temporary-password\" class=\"secret\">").is_some()
+        || html.contains("id=\"temporary-password\"");
+    assert!(temporary, "{html}");
+    assert!(html.contains("data-user=\"fbi.newcomer\""));
+    // A bad user name is named and what was typed comes back.
+    let (s, html, _) = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "no spaces"),
+                ("display_name", "X Y"),
+                ("agency", "FBI"),
+                ("role", "officer"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("value=\"no spaces\"") && html.contains("value=\"X Y\""),
+        "{html}"
+    );
+    // Role change, then disable and enable.
+    let (s, html, _) = admin
+        .post(
+            "/admin/users/role",
+            &[("csrf", &csrf), ("username", "fbi.newcomer"), ("role", "supervisor")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("fbi.newcomer is now: Supervisor."), "{html}");
+    let me = ui.f.who("FBI", Role::Admin).username.clone();
+    assert!(
+        !html.contains(&format!("aria-label=\"Change the role of {me}\"")),
+        "no role change offered for oneself"
+    );
+    let (s, html, _) = admin
+        .post(
+            "/admin/users/role",
+            &[("csrf", &csrf), ("username", &me), ("role", "officer")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "nobody changes their own role: {html}");
+    let (s, html, _) = admin
+        .post(
+            "/admin/users/enabled",
+            &[("csrf", &csrf), ("username", "fbi.newcomer"), ("enabled", "0")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("fbi.newcomer is disabled"), "{html}");
+    let (_, html, _) = admin
+        .post(
+            "/admin/users/enabled",
+            &[("csrf", &csrf), ("username", "fbi.newcomer"), ("enabled", "1")],
+        )
+        .await;
+    assert!(html.contains("fbi.newcomer is enabled again."), "{html}");
+    let (_, zh) = admin.with_lang("zh-CN").get("/admin/users").await;
+    assert!(
+        zh.contains("添加用户") && zh.contains("API 令牌") && zh.contains("对端节点"),
+        "{zh}"
+    );
+
+    // Units: create, add a member, remove them.
+    let (s, html, _) = admin
+        .post(
+            "/admin/units",
+            &[("csrf", &csrf), ("code", "cyber-2"), ("name", "Cyber squad 2")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("Unit cyber-2 is created.") && html.contains("data-unit=\"cyber-2\""));
+    let officer_name = ui.f.who("FBI", Role::Officer).username.clone();
+    let (_, html, _) = admin
+        .post(
+            "/admin/units/member",
+            &[
+                ("csrf", &csrf),
+                ("unit", "cyber-2"),
+                ("username", &officer_name),
+                ("action", "add"),
+            ],
+        )
+        .await;
+    assert!(html.contains(&format!("data-member=\"{officer_name}\"")), "{html}");
+    let (_, html, _) = admin
+        .post(
+            "/admin/units/member",
+            &[
+                ("csrf", &csrf),
+                ("unit", "cyber-2"),
+                ("username", &officer_name),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    assert!(!html.contains(&format!("data-member=\"{officer_name}\"")), "{html}");
+    let (s, html, _) = admin
+        .post("/admin/units", &[("csrf", &csrf), ("code", "Bad Code"), ("name", "x")])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("value=\"Bad Code\""), "typed values come back: {html}");
+
+    // Tokens: issue one; the secret works on the API until it is revoked.
+    let (s, html, _) = admin
+        .post(
+            "/admin/tokens",
+            &[
+                ("csrf", &csrf),
+                ("username", &officer_name),
+                ("label", "nightly import"),
+                ("days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let secret = attr_after(&html, "<code id=\"token-secret\" class=\"secret\">")
+        .map(|s| s.split('<').next().unwrap().to_string());
+    let secret = match secret {
+        Some(s) => s,
+        None => {
+            let start = html.find("id=\"token-secret\" class=\"secret\">").unwrap() + 32;
+            html[start..].split('<').next().unwrap().to_string()
+        }
+    };
+    assert!(secret.starts_with("lia_"), "{secret}");
+    let me_api = |t: String| {
+        let http = ui.http.clone();
+        let url = ui.url("/api/v1/me");
+        async move { http.get(url).bearer_auth(t).send().await.unwrap().status() }
+    };
+    assert_eq!(me_api(secret.clone()).await, StatusCode::OK);
+    let (_, html) = admin.get("/admin/tokens").await;
+    assert!(html.contains("nightly import"));
+    let id = {
+        let row = html.find("nightly import").unwrap();
+        let before = &html[..row];
+        let at = before.rfind("data-token=\"").unwrap() + "data-token=\"".len();
+        before[at..].split('"').next().unwrap().to_string()
+    };
+    let (s, html, _) = admin
+        .post("/admin/tokens/revoke", &[("csrf", &csrf), ("id", &id)])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert_eq!(me_api(secret).await, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = admin
+        .post(
+            "/admin/tokens",
+            &[
+                ("csrf", &csrf),
+                ("username", &officer_name),
+                ("label", "x"),
+                ("days", "400"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "more than 366 days is refused");
+
+    // Peers: nothing pinned and no identity yet; a file that is not a peer file is refused.
+    let (s, html, _) = admin
+        .post(
+            "/admin/peers",
+            &[
+                ("csrf", &csrf),
+                ("peer_file", "{\"not\": \"a peer\"}"),
+                ("fingerprint", "ab"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("value=\"ab\""), "{html}");
+    assert!(html.contains("No peer nodes are pinned."));
+    let (_, html) = admin.get("/ledger").await;
+    assert!(
+        html.contains("no federation identity") && !html.contains("id=\"verify-ledger\""),
+        "{html}"
+    );
+    // With an identity here and a partner's node: pin it from its peer file and fingerprint.
+    let now = jiff::Timestamp::now();
+    let dir = |n: &str| {
+        std::env::temp_dir().join(format!(
+            "liaison-ui-admin-{n}-{}-{}",
+            std::process::id(),
+            now.as_nanosecond()
+        ))
+    };
+    ui.f.node
+        .create_identity(
+            &ui.f.fbi,
+            &liaison_service::federation::IdentityParams {
+                node_id: liaison_wire::NodeId::parse("us-fbi").unwrap(),
+                listen: "127.0.0.1:1".into(),
+                base_url: "https://127.0.0.1:1".into(),
+                key_dir: dir("a"),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let b = liaison_service::fixtures::sqlite_node().await.unwrap();
+    b.set_up(
+        &liaison_service::setup::NodeSetup {
+            agency: liaison_service::fixtures::agency("GB-NCA", "GB", "Europe/London").unwrap(),
+            users: vec![liaison_service::setup::NewUser::new("admin", "admin", Role::Admin)],
+            token: None,
+            identity: Some(liaison_service::federation::IdentityParams {
+                node_id: liaison_wire::NodeId::parse("gb-nca").unwrap(),
+                listen: "127.0.0.1:2".into(),
+                base_url: "https://127.0.0.1:2".into(),
+                key_dir: dir("b"),
+            }),
+            actor: "test".into(),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let pf = b.own_peer_file().await.unwrap();
+    let fingerprint = pf.descriptor.fingerprint().unwrap().to_hex();
+    let file = serde_json::to_string(&pf).unwrap();
+    let wrong = "00".repeat(32);
+    let (s, html, _) = admin
+        .post(
+            "/admin/peers",
+            &[("csrf", &csrf), ("peer_file", &file), ("fingerprint", &wrong)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a wrong fingerprint pins nothing: {html}");
+    assert!(html.contains("No peer nodes are pinned."));
+    let (s, html, _) = admin
+        .post(
+            "/admin/peers",
+            &[("csrf", &csrf), ("peer_file", &file), ("fingerprint", &fingerprint)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Peer gb-nca is pinned.") && html.contains("data-peer=\"gb-nca\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"own-fingerprint\""),
+        "this node's own fingerprint is shown"
+    );
+    let (s, html, _) = admin
+        .post("/admin/peers/remove", &[("csrf", &csrf), ("node_id", "gb-nca")])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(!html.contains("data-peer=\"gb-nca\""), "{html}");
+
+    // Directory: rename with a Chinese name; Chinese pages show it first.
+    let (s, html, _) = admin
+        .post(
+            "/directory/rename",
+            &[
+                ("csrf", &csrf),
+                ("code", "FBI"),
+                ("name_en", "Federal Bureau of Investigation"),
+                ("name_native", ""),
+                ("name_zh", "美国联邦调查局"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let (_, zh) = ui
+        .login("FBI", Role::Officer)
+        .await
+        .with_lang("zh-CN")
+        .get("/directory")
+        .await;
+    assert!(
+        zh.contains("FBI — 美国联邦调查局（Federal Bureau of Investigation）"),
+        "{zh}"
+    );
+    assert!(!zh.contains("action=\"/directory/rename\""), "officers do not rename");
+    let (s, _, _) = admin
+        .post(
+            "/directory/rename",
+            &[("csrf", &csrf), ("code", "FBI"), ("name_en", "  ")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an English name is required");
+
+    // Ledger: verified on demand.
+    let (s, html) = admin.get("/ledger").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let (s, html, _) = admin.post("/ledger/verify", &[("csrf", &csrf)]).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("The ledger is intact."), "{html}");
+    let auditor = ui.login("FBI", Role::Auditor).await;
+    let (s, html) = auditor.get("/ledger").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("href=\"/ledger\""),
+        "auditors find the ledger in the navigation"
+    );
+
+    // Other roles: refused by the service, and offered nothing.
+    let officer = ui.login("FBI", Role::Officer).await;
+    let (_, home) = officer.get("/requests").await;
+    assert!(!home.contains("href=\"/admin/users\"") && !home.contains("href=\"/ledger\""));
+    let ocsrf = officer.csrf("/requests").await;
+    for (path, form) in [
+        (
+            "/admin/users",
+            vec![("username", "x"), ("agency", "FBI"), ("role", "admin")],
+        ),
+        (
+            "/admin/users/role",
+            vec![("username", "fbi.newcomer"), ("role", "admin")],
+        ),
+        ("/admin/units", vec![("code", "mine"), ("name", "Mine")]),
+        (
+            "/admin/tokens",
+            vec![("username", "fbi.newcomer"), ("label", "x"), ("days", "1")],
+        ),
+        ("/directory/rename", vec![("code", "FBI"), ("name_en", "Hijacked")]),
+    ] {
+        let mut f = vec![("csrf", ocsrf.as_str())];
+        f.extend(form);
+        let (s, html, _) = officer.post(path, &f).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {html}");
+    }
+    for path in ["/admin/tokens", "/admin/peers", "/ledger"] {
+        let (s, _) = officer.get(path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
+    // The node's refusals and field messages in Chinese on Chinese pages.
+    let (s, zh, _) = officer
+        .with_lang("zh-CN")
+        .post("/admin/units", &[("csrf", &ocsrf), ("code", "mine"), ("name", "Mine")])
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(zh.contains("无权建立小组（用户 fbi.officer）"), "{zh}");
+    let (s, zh, _) = admin
+        .with_lang("zh-CN")
+        .post("/admin/units", &[("csrf", &csrf), ("code", "Bad Code"), ("name", "x")])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(zh.contains("“Bad Code”不是有效的小组代码"), "{zh}");
+    assert!(!zh.contains("is not a unit code"), "{zh}");
 }

@@ -84,7 +84,7 @@ async fn incoming_notices_are_listed_and_answered_per_item() {
     assert_eq!(html.matches("action=\"/intel/answer\"").count(), 2);
     assert!(html.contains("href=\"/intel\""), "the navigation links the page");
     let (_, zh) = get(&http, &base, &format!("{officer}; lang=zh-CN"), "/intel").await;
-    assert!(zh.contains("收到的通知") && zh.contains("处置时长"), "{zh}");
+    assert!(zh.contains("收到的通报") && zh.contains("处置时长"), "{zh}");
     // The notice's PAP with what it permits, in each language; the badges carry their level.
     assert!(
         html.contains("badge pap pap-green\">PAP:GREEN<") && html.contains("active actions allowed"),
@@ -159,4 +159,73 @@ async fn incoming_notices_are_listed_and_answered_per_item() {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// The issuing side: an analyst's page lists the notices the agency issued, item by item with
+/// the partner's answer, and the agency's indicators by classification, in both languages;
+/// the partner's officer does not see the issuer's notices as "issued".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issued_notices_show_the_partners_answers_per_item() {
+    let f = common::fixture(liaison_service::fixtures::sqlite_node().await.unwrap()).await;
+    let now = jiff::Timestamp::now();
+    let analyst = f.who("FBI", Role::Analyst).clone();
+    let issued = liaison_service::fixtures::intel::small_notice(
+        &f.node,
+        &analyst,
+        "CN-MPS",
+        &[("203.0.113.10", "c2-server"), ("203.0.113.11", "phishing")],
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(!issued.notices.is_empty(), "{issued:?}");
+    let notice = f.node.intel_issued(&analyst, 20).await.unwrap().remove(0).notice;
+    let first = notice
+        .notice
+        .items
+        .iter()
+        .find(|i| i.value == "203.0.113.10")
+        .unwrap()
+        .item_id;
+    f.node
+        .intel_feedback(
+            f.who("CN-MPS", Role::Officer),
+            None,
+            first,
+            liaison_intel::FeedbackStatus::Remediated,
+            Some("服务器已下线".into()),
+            now,
+        )
+        .await
+        .unwrap();
+
+    let base = common::serve(&f.node).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let fbi = login(&http, &base, f.token("FBI", Role::Analyst)).await;
+    let (s, html) = get(&http, &base, &fbi, "/intel").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Notices your agency issued"), "{html}");
+    assert!(html.contains("Notice to CN-MPS"), "{html}");
+    assert!(html.contains("2 items, 1 answered"), "{html}");
+    assert!(html.contains("203.0.113.10") && html.contains("203.0.113.11"));
+    assert!(html.contains("Remediated") && html.contains("服务器已下线") && html.contains("No answer yet"));
+    assert!(html.contains("Botnet command-and-control server") && html.contains("Phishing"));
+    assert!(
+        html.contains("id=\"indicators-table\""),
+        "the indicators by classification"
+    );
+    let (_, zh) = get(&http, &base, &format!("{fbi}; lang=zh-CN"), "/intel").await;
+    assert!(
+        zh.contains("本机构发出的通报") && zh.contains("共 2 项，已答复 1 项"),
+        "{zh}"
+    );
+    assert!(zh.contains("僵尸网络控制服务器") && zh.contains("尚未答复"));
+
+    // The partner's officer sees the notice as incoming, not as issued, and no statistics.
+    let mps = login(&http, &base, f.token("CN-MPS", Role::Officer)).await;
+    let (_, html) = get(&http, &base, &mps, "/intel").await;
+    assert!(!html.contains("Notices your agency issued") && !html.contains("indicators-table"));
 }

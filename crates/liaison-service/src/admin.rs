@@ -121,6 +121,27 @@ impl Node {
             .await?)
     }
 
+    /// Gives a user another role (admins). Nobody changes their own role, so a node always
+    /// keeps the administrator who made the change.
+    pub async fn set_user_role(&self, p: &Principal, username: &str, role: Role, now: Timestamp) -> Result<User> {
+        require(p.role.may_administer(), "changing users' roles", p)?;
+        if username == p.username {
+            return Err(ServiceError::invalid(
+                "username",
+                "you cannot change your own role; ask another admin",
+            ));
+        }
+        let u = self
+            .store
+            .user_by_name(username)
+            .await
+            .map_err(|_| ServiceError::NotFound(format!("user '{username}'")))?;
+        if u.role != role {
+            self.store.set_user_role(username, role, &p.username, now).await?;
+        }
+        Ok(self.store.user_by_name(username).await?)
+    }
+
     /// Tokens (never their secrets): every token for admins, the caller's own for others.
     pub async fn tokens(&self, p: &Principal) -> Result<Vec<TokenInfo>> {
         let only = if p.role.may_administer() { None } else { Some(p.user) };

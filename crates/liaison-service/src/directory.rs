@@ -102,6 +102,17 @@ impl Node {
     }
 }
 
+/// An agency's names, as an administrator edits them ([`Node::rename_agency`]).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyNames {
+    pub name_en: String,
+    #[serde(default)]
+    pub name_native: String,
+    #[serde(default)]
+    pub name_zh: String,
+}
+
 /// Directory maintenance (admins).
 impl Node {
     /// Adds a jurisdiction with its names (needed before agencies of that state).
@@ -136,6 +147,53 @@ impl Node {
                 other => other.into(),
             })?;
         Ok(a)
+    }
+
+    /// Renames an agency in this node's directory (admins): its English name (required), its
+    /// name in its own language (empty: the English one) and the name Chinese pages show
+    /// (empty: the native name when it is Chinese, else the English one). Names only: the
+    /// code, jurisdiction, kind and time zone stay as requests and deadlines were made with
+    /// them. Agencies of peer nodes may be renamed too: the names are this node's readers'.
+    pub async fn rename_agency(&self, p: &Principal, code: &str, names: AgencyNames, now: Timestamp) -> Result<Agency> {
+        require(p.role.may_administer(), "maintaining the directory", p)?;
+        let a = self.store.agency_by_code(code).await.map_err(|e| match e {
+            StoreError::NotFound(_) => ServiceError::NotFound(format!("agency '{code}'")),
+            other => other.into(),
+        })?;
+        let clean = |s: &str| s.trim().to_string();
+        let en = clean(&names.name_en);
+        let native = match clean(&names.name_native) {
+            n if n.is_empty() => en.clone(),
+            n => n,
+        };
+        let zh = clean(&names.name_zh);
+        let mut errs = Vec::new();
+        if en.is_empty() {
+            errs.push(FieldError {
+                field: "name_en".into(),
+                message: "give the agency's name in English".into(),
+            });
+        }
+        for (field, v) in [("name_en", &en), ("name_native", &native), ("name_zh", &zh)] {
+            if v.chars().count() > 200 {
+                errs.push(FieldError {
+                    field: field.into(),
+                    message: format!("{} characters; at most 200", v.chars().count()),
+                });
+            } else if v.chars().any(char::is_control) {
+                errs.push(FieldError {
+                    field: field.into(),
+                    message: "must not contain control characters".into(),
+                });
+            }
+        }
+        if !errs.is_empty() {
+            return Err(ServiceError::Invalid(errs));
+        }
+        self.store
+            .rename_agency(a.id, &en, &native, &zh, &p.username, now)
+            .await?;
+        Ok(self.store.agency(a.id).await?)
     }
 
     /// Adds a contact point to an agency.

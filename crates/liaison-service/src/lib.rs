@@ -49,7 +49,7 @@ pub mod sign_in;
 pub mod taxii;
 pub mod work;
 
-pub use directory::{AgencyView, ContactView};
+pub use directory::{AgencyNames, AgencyView, ContactView};
 pub use error::{Result, ServiceError};
 pub use liaison_core::record::*;
 pub use node::Node;

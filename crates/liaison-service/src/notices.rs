@@ -479,7 +479,41 @@ fn reads_issued(role: Role) -> bool {
     crate::intel::may_operate(role) || role.may_read_statistics()
 }
 
+/// A notice the caller's agency issued, with the partner's latest answer per answered item
+/// ([`Node::intel_issued`]).
+#[derive(Debug, Clone)]
+pub struct IssuedNotice {
+    pub notice: liaison_intel::StoredNotice,
+    /// Item id → the latest answer: its status word (`remediated`, `not-found`, …), when it
+    /// was given (Unix seconds) and its note.
+    pub answers: std::collections::HashMap<Uuid, (String, i64, Option<String>)>,
+}
+
 impl Node {
+    /// Notices the caller's agency issued, newest first, at most `limit`, each with its
+    /// partner's answers (analysts, supervisors, auditors and admins: those who read what
+    /// their agency issued). Notices issued by trusted tooling without an issuer are not the
+    /// agency's and are left out.
+    pub async fn intel_issued(&self, p: &Principal, limit: usize) -> Result<Vec<IssuedNotice>> {
+        require(reads_issued(p.role), "reading the notices your agency issued", p)?;
+        let own = self.agency_code_of(p).await?;
+        let mut issued: Vec<liaison_intel::StoredNotice> = self
+            .store
+            .intel_notices_visible(None, Some(&own))
+            .await?
+            .into_iter()
+            .filter(|n| n.issuer.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&own)))
+            .collect();
+        issued.sort_by_key(|n| std::cmp::Reverse(n.issued_at));
+        issued.truncate(limit);
+        let mut out = Vec::with_capacity(issued.len());
+        for notice in issued {
+            let answers = self.store.intel_notice_answers(notice.notice.id).await?;
+            out.push(IssuedNotice { notice, answers });
+        }
+        Ok(out)
+    }
+
     /// The agency code of the principal.
     pub(crate) async fn agency_code_of(&self, p: &Principal) -> Result<String> {
         Ok(self.store.agency(p.agency).await?.code)

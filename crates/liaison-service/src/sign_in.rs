@@ -27,6 +27,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The label of the token behind a web session (sessions are tokens: revoking one ends it).
+pub const SESSION_LABEL: &str = "web session";
+
 /// `[sign_in]` in the node's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -502,7 +505,7 @@ impl Node {
         let expires = (now + SignedDuration::from_hours(i64::from(self.sign_in.session_hours))).min(parent_expires);
         Ok(self
             .store
-            .issue_token(p.user, "web session", expires, Some(parent), self.session_kind(), now)
+            .issue_token(p.user, SESSION_LABEL, expires, Some(parent), self.session_kind(), now)
             .await?)
     }
 
@@ -545,7 +548,7 @@ impl Node {
         let expires = now + SignedDuration::from_hours(i64::from(self.sign_in.session_hours));
         Ok(self
             .store
-            .issue_token(user, "web session", expires, None, self.session_kind(), now)
+            .issue_token(user, SESSION_LABEL, expires, None, self.session_kind(), now)
             .await?)
     }
 

@@ -122,6 +122,7 @@ async fn outsiders_cannot_see_or_move_requests() {
         code: "UK-NCA".into(),
         name_en: "National Crime Agency".into(),
         name_native: "National Crime Agency".into(),
+        name_zh: String::new(),
         jurisdiction: liaison_core::CountryCode::parse("US").unwrap(),
         kind: liaison_core::directory::AgencyKind::Police,
         time_zone: "Europe/London".into(),

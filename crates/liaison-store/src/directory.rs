@@ -6,7 +6,17 @@ use liaison_core::directory::{Agency, ContactPoint};
 use liaison_core::jurisdiction::Jurisdiction;
 use liaison_core::record::AgencyFilter;
 
-type AgencyRow = (String, String, String, String, String, String, String, Option<String>);
+type AgencyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+);
 
 fn agency(r: AgencyRow) -> Result<(Agency, Option<String>)> {
     Ok((
@@ -15,6 +25,7 @@ fn agency(r: AgencyRow) -> Result<(Agency, Option<String>)> {
             code: r.1,
             name_en: r.2,
             name_native: r.3,
+            name_zh: r.8,
             jurisdiction: parse(&r.4, "jurisdiction")?,
             kind: parse(&r.5, "agency kind")?,
             time_zone: r.6,
@@ -23,7 +34,13 @@ fn agency(r: AgencyRow) -> Result<(Agency, Option<String>)> {
     ))
 }
 
-const AGENCY_COLS: &str = "SELECT id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id FROM agencies";
+const AGENCY_COLS: &str =
+    "SELECT id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id, name_zh FROM agencies";
+
+/// An agency's name for readers of Chinese pages (`Agency::name_zh`). Agencies were named in
+/// English and their own language only; the column starts empty, so the pages fall back to
+/// the native name when it is Chinese, as before.
+pub(crate) const MIGRATION_29: &str = "ALTER TABLE agencies ADD COLUMN name_zh TEXT NOT NULL DEFAULT ''";
 
 impl Store {
     /// Adds or renames a jurisdiction.
@@ -85,9 +102,11 @@ impl Store {
         Ok(self.agency_entry(id).await?.0)
     }
 
-    /// An agency and its serving node (None: this node), from the in-process cache. Agency
-    /// rows are written once and never changed, so a cached row is never stale; only rows
-    /// that exist are cached (an agency added by another process is found on first use).
+    /// An agency and its serving node (None: this node), from the in-process cache. Only an
+    /// agency's names ever change ([`Store::rename_agency`], which drops this process's entry);
+    /// another process sharing the database sees a new name once its entry is older than
+    /// [`AGENCY_CACHE_TTL`]. Only rows that exist are cached (an agency added by another
+    /// process is found on first use).
     async fn agency_entry(&self, id: AgencyId) -> Result<(Agency, Option<String>)> {
         if let Some(hit) = self.agency_cache.get(&id) {
             return Ok(hit);
@@ -113,6 +132,42 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(agency(row.ok_or_else(|| StoreError::NotFound(format!("agency '{code_or_id}'")))?)?.0)
+    }
+
+    /// Renames an agency: its English, native and Chinese-page names (audited; the code, the
+    /// jurisdiction, the kind and the time zone never change once requests name the agency).
+    pub async fn rename_agency(
+        &self,
+        id: AgencyId,
+        name_en: &str,
+        name_native: &str,
+        name_zh: &str,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let mut w = self.write().await?;
+        let r = sqlx::query("UPDATE agencies SET name_en = $1, name_native = $2, name_zh = $3 WHERE id = $4")
+            .bind(name_en)
+            .bind(name_native)
+            .bind(name_zh)
+            .bind(id.to_string())
+            .execute(w.conn().await?)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("agency {id}")));
+        }
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "agency.rename",
+            &id.to_string(),
+            &serde_json::json!({"name_en": name_en, "name_native": name_native, "name_zh": name_zh}),
+        )
+        .await?;
+        w.commit().await?;
+        self.agency_cache.forget(&id);
+        Ok(())
     }
 
     pub async fn insert_contact(&self, c: &ContactPoint, actor: &str, now: jiff::Timestamp) -> Result<()> {
@@ -189,15 +244,30 @@ impl Store {
     }
 }
 
-/// Agencies by id, as read from the database (see [`Store::agency`]).
+/// How long a cached agency row is trusted: a renamed agency shows its new name on every
+/// process within this time.
+pub const AGENCY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+type CachedAgency = (std::time::Instant, (Agency, Option<String>));
+
+/// Agencies by id, as read from the database, with when they were read (see [`Store::agency`]).
 #[derive(Default)]
-pub(crate) struct AgencyCache(std::sync::RwLock<std::collections::HashMap<AgencyId, (Agency, Option<String>)>>);
+pub(crate) struct AgencyCache(std::sync::RwLock<std::collections::HashMap<AgencyId, CachedAgency>>);
 
 impl AgencyCache {
     fn get(&self, id: &AgencyId) -> Option<(Agency, Option<String>)> {
         match self.0.read() {
-            Ok(m) => m.get(id).cloned(),
+            Ok(m) => m
+                .get(id)
+                .filter(|(at, _)| at.elapsed() < AGENCY_CACHE_TTL)
+                .map(|(_, e)| e.clone()),
             Err(_) => None,
+        }
+    }
+
+    fn forget(&self, id: &AgencyId) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(id);
         }
     }
 
@@ -207,7 +277,7 @@ impl AgencyCache {
             if m.len() >= 100_000 {
                 m.clear();
             }
-            m.insert(id, entry);
+            m.insert(id, (std::time::Instant::now(), entry));
         }
     }
 }

@@ -1004,6 +1004,17 @@ impl Store {
         rows.into_iter().map(outbox_row).collect()
     }
 
+    /// The `limit` messages sent last, newest first (the ledger page).
+    pub async fn fed_outbox_recent(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows: Vec<OutboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLS} ORDER BY created_at DESC, message_id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(outbox_row).collect()
+    }
+
     pub async fn fed_outbox_stats(&self) -> Result<OutboxStats> {
         let (pending, delivered): (i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(CASE WHEN delivered_at IS NULL THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END), 0) FROM outbox",
@@ -1169,6 +1180,23 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("{INBOX_COLS} ORDER BY sender, link_seq")))
                 .fetch_all(&self.pool)
                 .await?;
+        rows.into_iter().map(inbox_row).collect()
+    }
+
+    /// The `limit` messages received last, newest first; with `not_applied`, only those
+    /// recorded as not applied (a conflict with the local state or a local rule).
+    pub async fn fed_inbox_recent(&self, limit: i64, not_applied: bool) -> Result<Vec<InboxRow>> {
+        let filter = if not_applied {
+            "WHERE outcome LIKE 'not applied%'"
+        } else {
+            ""
+        };
+        let rows: Vec<InboxTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{INBOX_COLS} {filter} ORDER BY applied_at DESC, message_id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(inbox_row).collect()
     }
 
@@ -1563,6 +1591,7 @@ mod tests {
                 code: code.into(),
                 name_en: code.into(),
                 name_native: code.into(),
+                name_zh: String::new(),
                 jurisdiction: CountryCode::parse(c).unwrap(),
                 kind: AgencyKind::Police,
                 time_zone: "UTC".into(),

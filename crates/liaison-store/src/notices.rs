@@ -411,6 +411,30 @@ impl Store {
         Ok(out)
     }
 
+    /// The latest answer to each answered item of an issued notice: item id → (status, at
+    /// (Unix seconds), note).
+    pub async fn intel_notice_answers(
+        &self,
+        notice: NoticeId,
+    ) -> Result<std::collections::HashMap<Uuid, (String, i64, Option<String>)>> {
+        let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT f.item_id, f.status, f.at, f.note FROM intel_feedback f \
+             JOIN intel_notice_item i ON i.id = f.item_id WHERE i.notice_id = $1 ORDER BY f.at, f.id",
+        )
+        .bind(notice.0.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = std::collections::HashMap::new();
+        for (item, status, at, note) in rows {
+            // Stored in milliseconds, like every instant of the clean-up tables.
+            out.insert(
+                crate::parse(&item, "notice item id")?,
+                (status, at.div_euclid(1000), note),
+            );
+        }
+        Ok(out)
+    }
+
     /// The agency (code) that issued a notice, if recorded.
     pub async fn intel_notice_issuer(&self, notice: NoticeId) -> Result<Option<String>> {
         let v: Option<Option<String>> = sqlx::query_scalar("SELECT issuer FROM intel_notice WHERE id = $1")

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (26, "cases", crate::cases::MIGRATION_26),
     (27, "sign-in", crate::sign_in::MIGRATION_27),
     (28, "approval", crate::approval::MIGRATION_28),
+    (29, "agency-name-zh", crate::directory::MIGRATION_29),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,

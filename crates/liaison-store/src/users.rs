@@ -181,6 +181,37 @@ impl Store {
         Ok(())
     }
 
+    /// Gives a user another role (audited with the old and the new role). The user's sessions
+    /// and tokens act with the new role at once on this process (within `AUTH_CACHE_TTL` on
+    /// others sharing the database).
+    pub async fn set_user_role(&self, username: &str, role: Role, actor: &str, now: jiff::Timestamp) -> Result<()> {
+        let mut w = self.write().await?;
+        let old: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(w.conn().await?)
+            .await?;
+        let Some(old) = old else {
+            return Err(StoreError::NotFound(format!("user '{username}'")));
+        };
+        sqlx::query("UPDATE users SET role = $1 WHERE username = $2")
+            .bind(role.as_str())
+            .bind(username)
+            .execute(w.conn().await?)
+            .await?;
+        audit::append(
+            &mut w,
+            now,
+            actor,
+            "user.role",
+            username,
+            &serde_json::json!({"from": old, "to": role}),
+        )
+        .await?;
+        w.commit().await?;
+        self.auth_cache.clear();
+        Ok(())
+    }
+
     /// Issues a token; returns the secret (shown once) and its metadata.
     pub async fn create_token(
         &self,

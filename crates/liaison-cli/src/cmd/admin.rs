@@ -36,6 +36,9 @@ pub enum DirectoryCmd {
         name: String,
         #[arg(long)]
         native_name: Option<String>,
+        /// The name Chinese pages show (default: the native name when it is Chinese).
+        #[arg(long)]
+        zh_name: Option<String>,
         #[arg(long)]
         jurisdiction: String,
         /// police, prosecutor, central_authority, cert or point_of_contact_24_7.
@@ -44,6 +47,21 @@ pub enum DirectoryCmd {
         /// IANA time zone.
         #[arg(long)]
         time_zone: String,
+    },
+    /// Rename an agency in this node's directory (admin): names only; the code, jurisdiction,
+    /// kind and time zone stay.
+    RenameAgency {
+        /// Agency code.
+        code: String,
+        /// English name.
+        #[arg(long)]
+        name: String,
+        /// Name in the agency's own language (default: the English name).
+        #[arg(long)]
+        native_name: Option<String>,
+        /// The name Chinese pages show (default: the native name when it is Chinese).
+        #[arg(long)]
+        zh_name: Option<String>,
     },
     /// Add a contact point to an agency (admin).
     AddContact {
@@ -84,6 +102,16 @@ pub enum UserCmd {
     /// Disable a user (their tokens stop working).
     Disable {
         username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        username: String,
+    },
+    /// Give a user another role (not your own); it applies at once to their tokens and sessions.
+    Role {
+        username: String,
+        /// officer, desk, legal_reviewer, supervisor, analyst, auditor or admin.
+        role: String,
     },
     /// Give a user a temporary password for the web pages (printed once; to be changed at
     /// the next sign-in). Unlocks the account and ends the user's web sessions.
@@ -261,6 +289,18 @@ pub async fn user(ctx: &Ctx, c: UserCmd) -> Result<()> {
         UserCmd::Disable { username } => {
             node.set_user_disabled(&p, &username, true, now).await?;
             println!("Disabled {username}");
+        }
+        UserCmd::Enable { username } => {
+            node.set_user_disabled(&p, &username, false, now).await?;
+            println!("Enabled {username}");
+        }
+        UserCmd::Role { username, role } => {
+            let role: Role = role.parse().map_err(|e| bad(format!("role: {e}")))?;
+            let u = node.set_user_role(&p, &username, role, now).await?;
+            if ctx.json {
+                return json(&u);
+            }
+            println!("{} is now {}", u.username, u.role);
         }
         UserCmd::Password {
             username,
@@ -451,6 +491,7 @@ async fn directory_edit(
             code,
             name,
             native_name,
+            zh_name,
             jurisdiction,
             kind,
             time_zone,
@@ -459,6 +500,7 @@ async fn directory_edit(
                 id: liaison_core::AgencyId::new(),
                 code,
                 name_native: native_name.unwrap_or_else(|| name.clone()),
+                name_zh: zh_name.unwrap_or_default(),
                 name_en: name,
                 jurisdiction: liaison_core::CountryCode::parse(&jurisdiction)
                     .map_err(|e| bad(format!("--jurisdiction: {e}")))?,
@@ -470,6 +512,31 @@ async fn directory_edit(
                 return json(&a);
             }
             println!("Added agency {} ({})", a.code, a.id);
+        }
+        DirectoryCmd::RenameAgency {
+            code,
+            name,
+            native_name,
+            zh_name,
+        } => {
+            let names = liaison_service::AgencyNames {
+                name_en: name,
+                name_native: native_name.unwrap_or_default(),
+                name_zh: zh_name.unwrap_or_default(),
+            };
+            let a = node.rename_agency(p, &code, names, now).await?;
+            if ctx.json {
+                return json(&a);
+            }
+            let zh = if a.name_zh.is_empty() {
+                "none set".to_string()
+            } else {
+                a.name_zh.clone()
+            };
+            println!(
+                "Renamed {}: English '{}', native '{}', Chinese pages '{}'",
+                a.code, a.name_en, a.name_native, zh
+            );
         }
         DirectoryCmd::AddContact {
             agency,

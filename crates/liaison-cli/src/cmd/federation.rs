@@ -549,6 +549,7 @@ async fn setup_node(dir: &Path, s: &NodeSpec<'_>) -> Result<DemoNode> {
         code: s.code.into(),
         name_en: s.name.into(),
         name_native: s.native.into(),
+        name_zh: String::new(),
         jurisdiction,
         kind: AgencyKind::Police,
         time_zone: s.tz.into(),

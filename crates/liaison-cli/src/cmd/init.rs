@@ -121,6 +121,7 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         code: a.agency_code.clone(),
         name_en: a.agency_name.clone(),
         name_native: a.agency_native_name.unwrap_or(a.agency_name),
+        name_zh: String::new(),
         jurisdiction,
         kind,
         time_zone: a.time_zone,

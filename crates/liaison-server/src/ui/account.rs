@@ -146,9 +146,15 @@ struct StateView {
 #[template(path = "admin_users.html")]
 struct UsersPage<'a> {
     layout: Layout<'a>,
+    tabs: super::admin::Tabs,
     users: Vec<UserRow>,
     /// A temporary password just set: (user, password), shown once.
     reset: Option<(String, String)>,
+    /// The new-user form: the agencies this node serves, the roles, and what was typed.
+    agencies: Vec<super::html::Opt>,
+    roles: Vec<super::html::Opt>,
+    new_username: String,
+    new_name: String,
 }
 
 struct UserRow {
@@ -156,8 +162,30 @@ struct UserRow {
     display_name: String,
     agency: String,
     role: String,
+    /// The roles to choose from, the user's own selected.
+    roles: Vec<super::html::Opt>,
     enabled: bool,
+    /// Whether this row is the viewer (no role change, no disabling oneself).
+    is_self: bool,
     state: StateView,
+}
+
+/// What the new-user form held, to show again after an error.
+#[derive(Default)]
+struct NewUser {
+    username: String,
+    name: String,
+    agency: String,
+    role: String,
+}
+
+fn role_options(l: super::i18n::Lang, selected: &str) -> Vec<super::html::Opt> {
+    super::html::options(
+        liaison_core::Role::ALL
+            .iter()
+            .map(|r| (r.as_str(), l.word("role", r.as_str()))),
+        &[selected],
+    )
 }
 
 fn state_view(l: super::i18n::Lang, zone: &jiff::tz::TimeZone, s: &SignInState, now: Timestamp) -> StateView {
@@ -665,19 +693,36 @@ async fn users_page(
     banners: Vec<Banner>,
     reset: Option<(String, String)>,
 ) -> Response {
+    users_page_with(ui, s, status, banners, reset, NewUser::default()).await
+}
+
+async fn users_page_with(
+    ui: &Ui,
+    s: &Session,
+    status: StatusCode,
+    banners: Vec<Banner>,
+    reset: Option<(String, String)>,
+    typed: NewUser,
+) -> Response {
     let l = s.ctx.lang;
     let now = Timestamp::now();
     let list = match ui.node.users_sign_in(&s.p).await {
         Ok(list) => list,
         Err(e) => return s.error(&e),
     };
+    let agencies = match super::pages::agencies(ui, &s.p).await {
+        Ok(a) => a,
+        Err(e) => return s.error(&e),
+    };
     let mut users = Vec::with_capacity(list.len());
     for (u, st) in list {
-        let agency = match ui.node.agency(&s.p, u.agency).await {
-            Ok(a) => a.code,
-            Err(_) => u.agency.to_string(),
-        };
+        let agency = agencies
+            .get(&u.agency)
+            .map(|(a, _)| a.code.clone())
+            .unwrap_or_else(|| u.agency.to_string());
         users.push(UserRow {
+            is_self: u.username == s.p.username,
+            roles: role_options(l, u.role.as_str()),
             username: u.username,
             display_name: u.display_name,
             agency,
@@ -686,14 +731,154 @@ async fn users_page(
             state: state_view(l, &s.zone, &st, now),
         });
     }
+    // Users are created for the agencies this node serves (a peer's users live on its node).
+    let mut local: Vec<(String, String)> = agencies
+        .values()
+        .filter(|(_, node)| node.is_none())
+        .map(|(a, _)| (a.code.clone(), super::pages::agency_name(a, l)))
+        .collect();
+    local.sort();
+    let agency_choice = if typed.agency.is_empty() {
+        s.agency_code.clone()
+    } else {
+        typed.agency.clone()
+    };
+    let agency_opts = super::html::options(
+        local.iter().map(|(code, name)| (code.as_str(), name.clone())),
+        &[agency_choice.as_str()],
+    );
+    let role_choice = if typed.role.is_empty() {
+        "officer"
+    } else {
+        typed.role.as_str()
+    };
     render(
         status,
         &UsersPage {
             layout: s.layout(l.t("users.title"), banners),
+            tabs: super::admin::tabs(s.p.role, "/admin/users"),
             users,
             reset,
+            agencies: agency_opts,
+            roles: role_options(l, role_choice),
+            new_username: typed.username,
+            new_name: typed.name,
         },
     )
+}
+
+/// `POST /admin/users`: a new user of an agency this node serves, with a role and a temporary
+/// password (shown once; they choose their own and set up the second factor at the first
+/// sign-in).
+pub async fn create_user(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Response {
+    let form = match s.checked_form(&ui, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let l = s.ctx.lang;
+    let typed = NewUser {
+        username: form.get("username").unwrap_or("").trim().to_string(),
+        name: form.get("display_name").unwrap_or("").trim().to_string(),
+        agency: form.get("agency").unwrap_or("").to_string(),
+        role: form.get("role").unwrap_or("").to_string(),
+    };
+    let Ok(role) = typed.role.parse::<liaison_core::Role>() else {
+        let b = Banner::field_error(l.t("users.role"), &l.t1("users.role_unknown", &typed.role));
+        return users_page_with(&ui, &s, StatusCode::BAD_REQUEST, vec![b], None, typed).await;
+    };
+    let name = if typed.name.is_empty() {
+        typed.username.clone()
+    } else {
+        typed.name.clone()
+    };
+    let now = Timestamp::now();
+    let created = ui
+        .node
+        .create_user(&s.p, &typed.username, &name, &typed.agency, role, now)
+        .await;
+    let u = match created {
+        Ok(u) => u,
+        Err(e) => {
+            let (status, b) = service_banner(l, &e);
+            return users_page_with(&ui, &s, status, vec![b], None, typed).await;
+        }
+    };
+    match ui.node.reset_password(&s.p, &u.username, false, now).await {
+        Ok(temporary) => {
+            let text = l.t1("users.created", &u.username);
+            users_page(
+                &ui,
+                &s,
+                StatusCode::OK,
+                vec![Banner::ok(&text)],
+                Some((u.username, temporary)),
+            )
+            .await
+        }
+        Err(e) => {
+            let (status, b) = service_banner(l, &e);
+            users_page(&ui, &s, status, vec![b], None).await
+        }
+    }
+}
+
+/// `POST /admin/users/role`: gives a user another role (not one's own).
+pub async fn change_role(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Response {
+    let form = match s.checked_form(&ui, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let l = s.ctx.lang;
+    let username = form.get("username").unwrap_or("");
+    let role_text = form.get("role").unwrap_or("");
+    let Ok(role) = role_text.parse::<liaison_core::Role>() else {
+        let b = Banner::field_error(l.t("users.role"), &l.t1("users.role_unknown", role_text));
+        return users_page(&ui, &s, StatusCode::BAD_REQUEST, vec![b], None).await;
+    };
+    match ui.node.set_user_role(&s.p, username, role, Timestamp::now()).await {
+        Ok(u) => {
+            let text = l.t("users.role_changed").replacen("{}", &u.username, 1).replacen(
+                "{}",
+                &l.word("role", u.role.as_str()),
+                1,
+            );
+            users_page(&ui, &s, StatusCode::OK, vec![Banner::ok(&text)], None).await
+        }
+        Err(e) => {
+            let (status, b) = service_banner(l, &e);
+            users_page(&ui, &s, status, vec![b], None).await
+        }
+    }
+}
+
+/// `POST /admin/users/enabled`: disables a user (their tokens and sessions stop working at
+/// once) or enables them again (`enabled` = `0` or `1`).
+pub async fn set_enabled(AxState(ui): AxState<Ui>, s: Session, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if !s.csrf_ok(&ui, &form) {
+        return s.csrf_rejected();
+    }
+    let l = s.ctx.lang;
+    let username = form.get("username").unwrap_or("");
+    let enable = form.get("enabled") == Some("1");
+    match ui
+        .node
+        .set_user_disabled(&s.p, username, !enable, Timestamp::now())
+        .await
+    {
+        Ok(()) => {
+            let key = if enable {
+                "users.enabled_done"
+            } else {
+                "users.disabled_done"
+            };
+            users_page(&ui, &s, StatusCode::OK, vec![Banner::ok(&l.t1(key, username))], None).await
+        }
+        Err(e) => {
+            let (status, b) = service_banner(l, &e);
+            users_page(&ui, &s, status, vec![b], None).await
+        }
+    }
 }
 
 /// `GET /admin/users`: every user with their sign-in state, and a reset per user (admins).

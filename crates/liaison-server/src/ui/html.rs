@@ -218,6 +218,10 @@ pub struct Viewer<'a> {
     pub works: bool,
     /// Whether to offer the administration pages (admins).
     pub administers: bool,
+    /// Whether to offer the ledger (auditors; admins reach it from the administration tabs).
+    pub audits: bool,
+    /// Whether to offer the units page on its own (supervisors; admins reach it from the tabs).
+    pub manages_units: bool,
 }
 
 /// One link of the main navigation.
@@ -256,7 +260,9 @@ impl Layout<'_> {
             ("/cooperation", "nav.cooperation", v.may_read_statistics),
             ("/intel", "nav.intel", true),
             ("/inbox", "nav.inbox", v.works),
-            ("/admin/users", "nav.users", v.administers),
+            ("/admin/users", "nav.admin", v.administers),
+            ("/admin/units", "nav.units", v.manages_units),
+            ("/ledger", "nav.ledger", v.audits && !v.administers),
             ("/account", "nav.account", true),
         ]
         .into_iter()
@@ -268,7 +274,8 @@ impl Layout<'_> {
                 || (href == "/requests" && self.here.starts_with("/requests?"))
                 || (href == "/inbox" && self.here.starts_with("/inbox?"))
                 || (href == "/search" && self.here.starts_with("/search?"))
-                || (href == "/cases" && self.here.starts_with("/cases/")),
+                || (href == "/cases" && self.here.starts_with("/cases/"))
+                || (href == "/admin/users" && (self.here.starts_with("/admin/") || self.here.starts_with("/ledger"))),
         })
         .collect()
     }

@@ -26,6 +26,42 @@ struct IntelPage<'a> {
     may_answer: bool,
     /// Whether the viewer may read incoming notices at all.
     reads_inbox: bool,
+    /// Whether the viewer reads what the agency issued (analysts, supervisors, auditors, admins).
+    reads_issued: bool,
+    /// The notices the viewer's agency issued, newest first, with the partners' answers.
+    issued: Vec<OutNotice>,
+    /// The agency's indicators by classification: (classification, indicators, sightings, victims).
+    indicators: Vec<(String, String, String, String)>,
+}
+
+/// How many issued notices the page shows, and how many items of each.
+const ISSUED_SHOWN: usize = 20;
+const ITEMS_SHOWN: usize = 100;
+
+struct OutNotice {
+    id: String,
+    partner: String,
+    issued: String,
+    period: String,
+    tlp: String,
+    tlp_class: &'static str,
+    pap: String,
+    pap_class: &'static str,
+    /// "12 items, 5 answered".
+    summary: String,
+    items: Vec<OutItem>,
+    /// Items not shown (beyond [`ITEMS_SHOWN`]).
+    more: usize,
+}
+
+struct OutItem {
+    kind: String,
+    value: String,
+    class: String,
+    status: String,
+    answer: String,
+    answered: String,
+    note: String,
 }
 
 struct RemRow {
@@ -69,14 +105,17 @@ fn day(t: i64) -> String {
         .unwrap_or_default()
 }
 
-fn hours(secs: Option<f64>) -> String {
-    secs.map(|s| format!("{:.1}", s / 3600.0)).unwrap_or_else(|| "—".into())
+/// A time to remediate as people say it ("2 d 3 h", "2天3小时"); "—" when there is none.
+fn ttr(l: super::i18n::Lang, secs: Option<f64>) -> String {
+    secs.filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| liaison_service::work::duration_words((s * 1000.0) as u64, l == super::i18n::Lang::Zh))
+        .unwrap_or_else(|| "—".into())
 }
 
-fn rem_row(r: &RemediationRow) -> RemRow {
+fn rem_row(l: super::i18n::Lang, r: &RemediationRow) -> RemRow {
     RemRow {
         partner: r.partner.clone(),
-        class: r.classification.clone(),
+        class: l.word("class", &r.classification),
         counts: vec![
             r.notified.to_string(),
             r.remediated.to_string(),
@@ -84,8 +123,8 @@ fn rem_row(r: &RemediationRow) -> RemRow {
             r.not_found.to_string(),
             r.disputed.to_string(),
             r.false_positive.to_string(),
-            hours(r.median_ttr_secs.map(|s| s as f64)),
-            hours(r.mean_ttr_secs),
+            ttr(l, r.median_ttr_secs.map(|s| s as f64)),
+            ttr(l, r.mean_ttr_secs),
         ],
     }
 }
@@ -93,7 +132,7 @@ fn rem_row(r: &RemediationRow) -> RemRow {
 async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<Banner>) -> Response {
     let l = s.ctx.lang;
     let remediation = match ui.node.intel_remediation(&s.p).await {
-        Ok(r) => r.rows.iter().map(rem_row).collect(),
+        Ok(r) => r.rows.iter().map(|r| rem_row(l, r)).collect(),
         Err(e) => {
             banners.push(service_banner(l, &e).1);
             Vec::new()
@@ -110,13 +149,7 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
                     sender: n.sender,
                     tlp: n.tlp.as_str().to_string(),
                     tlp_class: super::pages::marking_class(n.tlp),
-                    pap_class: match n.pap {
-                        Some(liaison_core::Pap::Red) => "pap-red",
-                        Some(liaison_core::Pap::Amber) => "pap-amber",
-                        Some(liaison_core::Pap::Green) => "pap-green",
-                        Some(liaison_core::Pap::Clear) => "pap-clear",
-                        None => "",
-                    },
+                    pap_class: n.pap.map(pap_class).unwrap_or(""),
                     pap: n.pap.map(|p| p.as_str().to_string()).unwrap_or_default(),
                     pap_meaning: match n.pap {
                         Some(p) => l
@@ -134,7 +167,7 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
                             status: l.t(&format!("intel.item_{}", i.status.replace('-', "_"))).to_string(),
                             kind: i.kind,
                             value: i.value,
-                            class: i.classification,
+                            class: l.word("class", &i.classification),
                             tlp: i.tlp.as_str().to_string(),
                             answer: i
                                 .answer
@@ -156,14 +189,124 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
     } else {
         Vec::new()
     };
+    let reads_issued =
+        s.p.role.may_read_statistics() || matches!(s.p.role, Role::Analyst | Role::Supervisor | Role::Admin);
+    let (issued, indicators) = if reads_issued {
+        let issued = match ui.node.intel_issued(&s.p, ISSUED_SHOWN).await {
+            Ok(list) => list.into_iter().map(|n| out_notice(l, &s.zone, n)).collect(),
+            Err(e) => {
+                banners.push(service_banner(l, &e).1);
+                Vec::new()
+            }
+        };
+        let q = liaison_intel::stats::StatsQuery {
+            by: liaison_intel::stats::GroupBy::Classification,
+            class: None,
+            victim_country: None,
+            country: None,
+            asn: None,
+            since: None,
+            until: None,
+        };
+        let indicators = match ui.node.intel_stats(&s.p, &q).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        l.word("class", &r.key),
+                        r.indicators.to_string(),
+                        r.sightings.to_string(),
+                        r.victims.to_string(),
+                    )
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        (issued, indicators)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let page = IntelPage {
         layout: s.layout(l.t("intel.title"), banners),
         remediation,
         notices,
         may_answer: reads_inbox && s.p.role != Role::Auditor,
         reads_inbox,
+        reads_issued,
+        issued,
+        indicators,
     };
     render(status, &page)
+}
+
+/// The CSS class of a PAP badge.
+fn pap_class(p: liaison_core::Pap) -> &'static str {
+    match p {
+        liaison_core::Pap::Red => "pap-red",
+        liaison_core::Pap::Amber => "pap-amber",
+        liaison_core::Pap::Green => "pap-green",
+        liaison_core::Pap::Clear => "pap-clear",
+    }
+}
+
+fn out_notice(l: super::i18n::Lang, zone: &jiff::tz::TimeZone, n: liaison_service::notices::IssuedNotice) -> OutNotice {
+    let stored = n.notice;
+    let notice = stored.notice;
+    let total = notice.items.len();
+    let answered = notice
+        .items
+        .iter()
+        .filter(|i| n.answers.contains_key(&i.item_id))
+        .count();
+    let items = notice
+        .items
+        .iter()
+        .take(ITEMS_SHOWN)
+        .map(|i| {
+            let status = match i.status {
+                liaison_intel::ItemStatus::New => "intel.item_new",
+                liaison_intel::ItemStatus::StillActive => "intel.item_still_active",
+                liaison_intel::ItemStatus::Reappeared => "intel.item_reappeared",
+            };
+            let (answer, answered, note) = match n.answers.get(&i.item_id) {
+                Some((word, at, note)) => (
+                    l.t(&format!("intel.answer_{}", word.replace('-', "_"))).to_string(),
+                    Timestamp::from_second(*at)
+                        .map(|t| super::pages::local(t, zone))
+                        .unwrap_or_default(),
+                    note.clone().unwrap_or_default(),
+                ),
+                None => (l.t("intel.no_answer").to_string(), String::new(), String::new()),
+            };
+            OutItem {
+                kind: i.kind.as_str().to_string(),
+                value: i.value.clone(),
+                class: l.word("class", i.classification.as_str()),
+                status: l.t(status).to_string(),
+                answer,
+                answered,
+                note,
+            }
+        })
+        .collect();
+    OutNotice {
+        id: notice.id.0.to_string(),
+        partner: notice.partner.as_str().to_string(),
+        issued: Timestamp::from_second(stored.issued_at)
+            .map(|t| super::pages::local(t, zone))
+            .unwrap_or_default(),
+        period: format!("{} – {}", day(notice.interval.start), day(notice.interval.end)),
+        tlp: notice.tlp.as_str().to_string(),
+        tlp_class: super::pages::marking_class(notice.tlp),
+        pap: notice.pap.as_str().to_string(),
+        pap_class: pap_class(notice.pap),
+        summary: l
+            .t("intel.issued_summary")
+            .replacen("{}", &total.to_string(), 1)
+            .replacen("{}", &answered.to_string(), 1),
+        items,
+        more: total.saturating_sub(ITEMS_SHOWN),
+    }
 }
 
 /// `GET /intel`.

@@ -19,6 +19,7 @@
 //! escaper writes `&#60;`); maud's markup is Rust macro syntax inside the handlers.
 
 mod account;
+mod admin;
 mod cases;
 mod charts;
 mod draft;
@@ -28,6 +29,7 @@ mod i18n;
 mod intel;
 mod pages;
 mod search;
+mod service_text;
 mod work;
 
 use axum::Router;
@@ -90,8 +92,21 @@ pub fn router(node: Node) -> Router {
         .route("/account/password", post(account::change_password))
         .route("/account/second-factor", post(account::factor_begin))
         .route("/account/second-factor/confirm", post(account::factor_confirm))
-        .route("/admin/users", get(account::users))
+        .route("/admin", get(admin::admin_home))
+        .route("/admin/users", get(account::users).post(account::create_user))
         .route("/admin/users/reset", post(account::reset))
+        .route("/admin/users/role", post(account::change_role))
+        .route("/admin/users/enabled", post(account::set_enabled))
+        .route("/admin/units", get(admin::units).post(admin::create_unit))
+        .route("/admin/units/member", post(admin::unit_member))
+        .route("/admin/tokens", get(admin::tokens).post(admin::create_token))
+        .route("/admin/tokens/revoke", post(admin::revoke_token))
+        .route("/admin/peers", get(admin::peers).post(admin::pin_peer))
+        .route("/admin/peers/remove", post(admin::remove_peer))
+        .route("/directory/rename", post(admin::rename_agency))
+        .route("/ledger", get(admin::ledger))
+        .route("/ledger/verify", post(admin::verify))
+        .route("/ledger/proof/{id}", get(admin::proof))
         .route("/lang", get(pages::set_lang))
         .route("/static/app.css", get(css))
         .route("/home", get(work::home))
@@ -344,6 +359,8 @@ impl Session {
                 may_read_statistics: self.p.role.may_read_statistics(),
                 works: self.p.role.may_read_requests(),
                 administers: self.p.role.may_administer(),
+                audits: self.p.role.may_audit(),
+                manages_units: self.p.role == liaison_core::Role::Supervisor,
             }),
             ..self.ctx.layout(title, banners)
         }
@@ -373,6 +390,28 @@ impl Session {
     /// Checks a form's CSRF token against this session.
     pub fn csrf_ok(&self, ui: &Ui, form: &Form) -> bool {
         ui.csrf_ok(&self.token, form.get("csrf"))
+    }
+
+    /// A posted form whose CSRF token is right, or the page that refuses it.
+    pub fn checked_form(&self, ui: &Ui, body: &[u8]) -> Result<Form, Box<Response>> {
+        let form = Form::parse(body);
+        if self.csrf_ok(ui, &form) {
+            Ok(form)
+        } else {
+            Err(Box::new(self.csrf_rejected()))
+        }
+    }
+
+    /// What a form's use case came to, for the page that answers: 200 with a banner saying
+    /// what was done (`done` writes it from the result), or the error's status and banner.
+    pub fn outcome<T>(&self, r: Result<T, ServiceError>, done: impl FnOnce(T) -> String) -> (StatusCode, Vec<Banner>) {
+        match r {
+            Ok(v) => (StatusCode::OK, vec![Banner::ok(&done(v))]),
+            Err(e) => {
+                let (status, b) = service_banner(self.ctx.lang, &e);
+                (status, vec![b])
+            }
+        }
     }
 
     /// The page shown when a form's CSRF token is missing or wrong.
@@ -505,7 +544,7 @@ fn field_label(lang: Lang, field: &str) -> String {
 /// Maps a use-case error to an HTTP status and a banner that names the fields at fault.
 pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banner) {
     let lead = |key: &str| Banner::service_error(lang.t(key));
-    let detailed = |key: &str, m: &str| lead(key).with_detail(lang.t("err.details"), m);
+    let detailed = |key: &str, m: &str| lead(key).with_detail(lang.t("err.details"), &service_text::in_lang(lang, m));
     match e {
         ServiceError::Invalid(errs) | ServiceError::Incomplete(errs) => {
             let fields = errs
@@ -513,7 +552,7 @@ pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banne
                 .map(|fe| FieldLine {
                     field: fe.field.clone(),
                     label: field_label(lang, &fe.field),
-                    message: fe.message.clone(),
+                    message: service_text::in_lang(lang, &fe.message),
                 })
                 .collect();
             let status = if matches!(e, ServiceError::Incomplete(_)) {
@@ -525,9 +564,11 @@ pub(crate) fn service_banner(lang: Lang, e: &ServiceError) -> (StatusCode, Banne
         }
         ServiceError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, detailed("err.unauthenticated", m)),
         ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, detailed("err.forbidden", m)),
-        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, lead("err.not_found")),
+        ServiceError::NotFound(m) if m.starts_with("request") => (StatusCode::NOT_FOUND, lead("err.not_found")),
+        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, lead("err.not_found_other")),
         ServiceError::IllegalTransition { message, allowed } => {
             let states: Vec<String> = allowed.iter().map(|s| lang.word("state", s.as_str())).collect();
+            let message = &message.to_string();
             (
                 StatusCode::CONFLICT,
                 detailed("err.illegal", message).with_allowed(lang.t("err.allowed_now"), states.join(", ")),

@@ -82,11 +82,15 @@ pub(crate) fn code_of(map: &HashMap<AgencyId, (Agency, Option<String>)>, id: Age
         .unwrap_or_else(|| id.to_string())
 }
 
-/// An agency as a reader names it: its code, then its name in the reader's language first (a
-/// Chinese reader gets the native name first when it is written in Chinese), the other after.
+/// An agency as a reader names it: its code, then its name in the reader's language first and
+/// the English or native one after. A Chinese reader gets the name set for Chinese pages, else
+/// the native name when it is written in Chinese; an English reader the English name first.
 pub(crate) fn agency_name(a: &Agency, l: Lang) -> String {
     let native = !a.name_native.is_empty() && a.name_native != a.name_en;
     let chinese = a.name_native.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    if l == Lang::Zh && !a.name_zh.is_empty() {
+        return format!("{} — {}（{}）", a.code, a.name_zh, a.name_en);
+    }
     match (native, l == Lang::Zh && chinese) {
         (true, true) => format!("{} — {}（{}）", a.code, a.name_native, a.name_en),
         (true, false) => format!("{} — {} ({})", a.code, a.name_en, a.name_native),
@@ -1362,6 +1366,12 @@ pub async fn reassess(AxState(ui): AxState<Ui>, mut s: Session, Path(id): Path<S
 // ----- directory -----------------------------------------------------------------------------
 
 pub async fn directory(AxState(ui): AxState<Ui>, s: Session) -> Response {
+    directory_page(&ui, &s, StatusCode::OK, vec![]).await
+}
+
+/// The directory page with `banners` (after a rename); administrators get a form per agency
+/// to rename it in English, in its own language and for Chinese pages.
+pub(crate) async fn directory_page(ui: &Ui, s: &Session, status: StatusCode, banners: Vec<Banner>) -> Response {
     let l = s.ctx.lang;
     let now = Timestamp::now();
     let mut views = match ui.node.directory(&s.p, now).await {
@@ -1405,6 +1415,10 @@ pub async fn directory(AxState(ui): AxState<Ui>, s: Session) -> Response {
                 .collect();
             AgencyCard {
                 name: agency_name(a, l),
+                code: a.code.clone(),
+                name_en: a.name_en.clone(),
+                name_native: a.name_native.clone(),
+                name_zh: a.name_zh.clone(),
                 jurisdiction: a.jurisdiction.as_str().to_string(),
                 kind: l.word("agency_kind", a.kind.as_str()),
                 time_zone: a.time_zone.clone(),
@@ -1414,11 +1428,14 @@ pub async fn directory(AxState(ui): AxState<Ui>, s: Session) -> Response {
             }
         })
         .collect();
+    let administers = s.p.role.may_administer();
     let page = DirectoryPage {
-        layout: s.layout(l.t("dir.title"), vec![]),
+        layout: s.layout(l.t("dir.title"), banners),
+        tabs: super::admin::tabs(s.p.role, "/directory"),
+        administers,
         agencies,
     };
-    render(StatusCode::OK, &page)
+    render(status, &page)
 }
 
 /// The directory: every agency with its local time and contact points.
@@ -1426,11 +1443,19 @@ pub async fn directory(AxState(ui): AxState<Ui>, s: Session) -> Response {
 #[template(path = "directory.html")]
 struct DirectoryPage<'a> {
     layout: Layout<'a>,
+    /// The administration tabs (shown to administrators only).
+    tabs: super::admin::Tabs,
+    /// Whether the viewer may rename agencies.
+    administers: bool,
     agencies: Vec<AgencyCard>,
 }
 
 struct AgencyCard {
     name: String,
+    code: String,
+    name_en: String,
+    name_native: String,
+    name_zh: String,
     jurisdiction: String,
     kind: String,
     time_zone: String,

@@ -47,6 +47,28 @@ pub struct FederationStatus {
     pub ledger_audit_anchors: usize,
 }
 
+/// What the ledger page shows: the node's identity, counts, the latest messages each way, the
+/// received messages not applied (conflicts with the local state or rules, kept as evidence)
+/// and the tree heads kept as evidence of a peer rewriting its history. Bounded: each list
+/// holds at most the `limit` given to [`Node::ledger_overview`].
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerOverview {
+    pub node_id: Option<String>,
+    pub base_url: Option<String>,
+    pub peers: usize,
+    pub outbox_pending: i64,
+    pub outbox_delivered: i64,
+    pub ledger_leaves: i64,
+    #[serde(skip)]
+    pub sent: Vec<liaison_core::record::OutboxRow>,
+    #[serde(skip)]
+    pub received: Vec<liaison_core::record::InboxRow>,
+    #[serde(skip)]
+    pub not_applied: Vec<liaison_core::record::InboxRow>,
+    #[serde(skip)]
+    pub evidence: Vec<SthRecord>,
+}
+
 fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
@@ -281,6 +303,27 @@ impl Node {
     )> {
         require(p.role.may_audit(), "reading federation messages", p)?;
         Ok((self.store.fed_outbox_all().await?, self.store.fed_inbox_all().await?))
+    }
+
+    /// The ledger page's figures and lists (auditors and admins), each list at most `limit`
+    /// long (1–500), newest first.
+    pub async fn ledger_overview(&self, p: &Principal, limit: i64) -> Result<LedgerOverview> {
+        require(p.role.may_audit(), "reading the ledger", p)?;
+        let limit = limit.clamp(1, 500);
+        let id = self.store.fed_identity().await?;
+        let stats = self.store.fed_outbox_stats().await?;
+        Ok(LedgerOverview {
+            node_id: id.as_ref().map(|i| i.node_id.clone()),
+            base_url: id.as_ref().map(|i| i.base_url.clone()),
+            peers: self.store.fed_peers().await?.len(),
+            outbox_pending: stats.pending,
+            outbox_delivered: stats.delivered,
+            ledger_leaves: self.store.fed_ledger_size().await?,
+            sent: self.store.fed_outbox_recent(limit).await?,
+            received: self.store.fed_inbox_recent(limit, false).await?,
+            not_applied: self.store.fed_inbox_recent(limit, true).await?,
+            evidence: self.store.fed_evidence().await?,
+        })
     }
 
     /// Peers with messages not yet delivered (one index look-up per link; admins and auditors).

@@ -26,7 +26,7 @@ mod worker;
 
 pub use apply::{outgoing_for_comment, outgoing_for_marking, outgoing_for_transition};
 pub use identity::{IdentityParams, PeerFile, RotationReport};
-pub use ledger::{FederationStatus, LedgerReport};
+pub use ledger::{FederationStatus, LedgerOverview, LedgerReport};
 pub use peers::parse_peer_file;
 
 use crate::node::Node;

@@ -37,6 +37,7 @@ pub fn parse_peer_file(bytes: &[u8]) -> Result<PeerFile> {
         code: d.node_id.as_str().to_ascii_uppercase(),
         name_en: d.agency_name.clone(),
         name_native: d.agency_name.clone(),
+        name_zh: String::new(),
         jurisdiction: d.jurisdiction,
         kind: AgencyKind::Police,
         time_zone: "UTC".into(),
