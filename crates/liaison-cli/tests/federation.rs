@@ -1324,6 +1324,7 @@ fn cli_probe(words: &str, id: &str, item: &str) -> Option<Vec<String>> {
         "request overdue" => v(&["request", "overdue"]),
         "request assign" => v(&["request", "assign", id]),
         "request watch" => v(&["request", "watch", id]),
+        "request approval" => v(&["request", "approval", id]),
         "request convert" => v(&["request", "convert", id, "--kind", "stored_content"]),
         "home" => v(&["home"]),
         "inbox" => v(&["inbox"]),

@@ -511,6 +511,22 @@ fn cli_session(cli: &mut Cli) -> Fixture {
     let r2 = s(&r2, "/id");
     cli.j(&["--as", "alice", "request", "create", "--file", "missing.json"]);
     cli.j(&["--as", "alice", "request", "create", "--file", "broken.json"]);
+    // Four eyes from the command line: ask, sent back by a supervisor, asked again, taken back.
+    cli.run(&["--as", "alice", "request", "approval", &r2]);
+    cli.j(&["--as", "alice", "request", "approval", &r2, "--ask"]);
+    cli.run(&["--as", "sam", "request", "approval", &r2]);
+    cli.run(&[
+        "--as",
+        "sam",
+        "request",
+        "approval",
+        &r2,
+        "--send-back",
+        "Name the provider",
+    ]);
+    cli.run(&["--as", "alice", "request", "approval", &r2, "--ask"]);
+    cli.run(&["--as", "wang", "request", "approval", &r2, "--ask"]);
+    cli.run(&["--as", "alice", "request", "approval", &r2, "--take-back"]);
     cli.run(&["--as", "alice", "request", "transition", &r2, "--to", "submitted"]);
     cli.j(&["--as", "wang", "request", "transition", &r2, "--to", "acknowledged"]);
     cli.j(&["--as", "wang", "request", "transition", &r2, "--to", "in_review"]);

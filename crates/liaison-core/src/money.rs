@@ -106,6 +106,53 @@ impl Decimal {
     }
 }
 
+/// The digits after the decimal point an amount in `currency` is written with (ISO 4217's
+/// "minor unit": 2 for most, 0 for JPY or KRW, 3 for KWD or BHD); `None` for a code that is not
+/// a national currency of the list (crypto-assets: written with the digits they have).
+pub fn minor_units(currency: &str) -> Option<usize> {
+    const ZERO: &[&str] = &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF",
+        "XPF",
+    ];
+    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    let c = currency.trim();
+    if ZERO.contains(&c) {
+        Some(0)
+    } else if THREE.contains(&c) {
+        Some(3)
+    } else if c.len() == 3
+        && c.bytes().all(|b| b.is_ascii_uppercase())
+        && !["BTC", "ETH", "XMR", "USDT", "LTC"].contains(&c)
+    {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+impl Decimal {
+    /// The amount as people read it: thousands grouped with commas, and at least `minor`
+    /// digits after the point (more when the amount has them): `25000.5` with 2 is
+    /// `25,000.50`; with 0, `1234567` is `1,234,567`.
+    pub fn grouped(&self, minor: usize) -> String {
+        let int = (self.scaled / SCALE).to_string();
+        let mut out = String::with_capacity(int.len() + int.len() / 3 + 12);
+        for (i, ch) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        let digits = format!("{:08}", self.scaled % SCALE);
+        let kept = digits.trim_end_matches('0').len().max(minor.min(MAX_FRACTION_DIGITS));
+        if kept > 0 {
+            out.push('.');
+            out.push_str(&digits[..kept]);
+        }
+        out
+    }
+}
+
 impl fmt::Display for Decimal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let int = self.scaled / SCALE;
@@ -230,5 +277,20 @@ mod tests {
         assert!(Decimal::ZERO.below(f64::INFINITY));
         assert!(!Decimal::ZERO.below(f64::NAN));
         assert!(!Decimal::ZERO.below(-1.0));
+    }
+
+    #[test]
+    fn amounts_are_grouped_as_people_read_them() {
+        let d = |s: &str| Decimal::parse(s).unwrap();
+        assert_eq!(d("25000.5").grouped(2), "25,000.50");
+        assert_eq!(d("999").grouped(2), "999.00");
+        assert_eq!(d("1234567").grouped(0), "1,234,567");
+        assert_eq!(d("0.12345678").grouped(2), "0.12345678");
+        assert_eq!(d("1000.125").grouped(3), "1,000.125");
+        assert_eq!(d("100000").grouped(0), "100,000");
+        assert_eq!(minor_units("USD"), Some(2));
+        assert_eq!(minor_units("JPY"), Some(0));
+        assert_eq!(minor_units("KWD"), Some(3));
+        assert_eq!(minor_units("BTC"), None);
     }
 }

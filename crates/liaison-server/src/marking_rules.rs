@@ -211,6 +211,7 @@ pub const CLI: &[(&str, Reach)] = &[
     ("evidence export", Reach::Evidence),
     // Reads only the package file it is given: no node, no database.
     ("evidence verify", Reach::Unmarked),
+    ("request approval", Reach::Requests),
     ("request letter", Reach::Requests),
     ("request translate", Reach::Requests),
     ("directory", Reach::Unmarked),

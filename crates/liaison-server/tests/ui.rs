@@ -1327,7 +1327,7 @@ async fn drafts_are_complete_checked_edited_confirmed_and_approved() {
         "alice@example.com",
         "ExampleMail Inc. (US)",
         "203.0.113.7 @ 2026-10-02 06:03 UTC (log zone Asia/Shanghai)",
-        "<span id=\"amount\">25000.5 USD</span>",
+        "<span id=\"amount\">25,000.50 USD</span>",
         "Distribution",
         "Stored content, Subscriber information",
         "Legal verdict if sent now:",

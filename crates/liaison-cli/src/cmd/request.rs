@@ -63,6 +63,20 @@ pub enum RequestCmd {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Four eyes (docs/lifecycle.md): show a draft's call for approval and what you may do;
+    /// --ask for approval (officers and supervisors of the requesting agency); --send-back
+    /// REASON (an approver); --take-back (who asked). An approver approves by sending it:
+    /// `liaison request transition ID submitted`.
+    Approval {
+        id: String,
+        #[arg(long, conflicts_with_all = ["send_back", "take_back"])]
+        ask: bool,
+        /// Why the draft goes back to its author.
+        #[arg(long, conflicts_with = "take_back")]
+        send_back: Option<String>,
+        #[arg(long)]
+        take_back: bool,
+    },
     /// Watch a request (be told of every change), or stop with --stop.
     Watch {
         id: String,
@@ -633,6 +647,56 @@ pub async fn run(ctx: &Ctx, c: RequestCmd) -> Result<()> {
                 w.assignment.owner.as_deref().unwrap_or("nobody"),
                 w.assignment.unit.as_deref().unwrap_or("none")
             );
+            Ok(())
+        }
+        RequestCmd::Approval {
+            id: s,
+            ask,
+            send_back,
+            take_back,
+        } => {
+            let rid = resolve_id(&node, &p, &s, now).await?;
+            let v = if ask {
+                let version = node.request(&p, rid, now).await?.request.version;
+                node.ask_approval(&p, rid, version, now).await?
+            } else if let Some(reason) = send_back.as_deref() {
+                node.end_approval(&p, rid, Some(reason), now).await?
+            } else if take_back {
+                node.end_approval(&p, rid, None, now).await?
+            } else {
+                node.approval(&p, rid, now).await?
+            };
+            if ctx.json {
+                return json(&v);
+            }
+            match &v.asked {
+                Some(a) => println!(
+                    "{s}: approval asked by {} at {} for version {}",
+                    a.by,
+                    when(Some(a.at)),
+                    a.version
+                ),
+                None if v.required => println!("{s}: approval is required for this kind and not asked yet"),
+                None => println!("{s}: no approval asked (not required for this kind)"),
+            }
+            let mut can = Vec::new();
+            if v.moves.ask {
+                can.push("ask (--ask)");
+            }
+            if v.moves.approve {
+                can.push("approve by sending (request transition ID submitted)");
+            }
+            if v.moves.send_back {
+                can.push("send back (--send-back REASON) or take back (--take-back)");
+            }
+            if v.moves.send {
+                can.push("send (request transition ID submitted)");
+            }
+            if can.is_empty() {
+                println!("You may do nothing about it now.");
+            } else {
+                println!("You may: {}", can.join("; "));
+            }
             Ok(())
         }
         RequestCmd::Watch { id: s, stop } => {

@@ -695,7 +695,10 @@ async fn render_detail(ui: &Ui, s: &Session, id: &str, status: StatusCode, banne
     }
     let page = DetailPage {
         layout: s.layout(&title, banners),
-        amount: d.amount.as_ref().map(|a| format!("{} {}", a.value, a.currency)),
+        amount: d.amount.as_ref().map(|a| {
+            let minor = liaison_core::money::minor_units(&a.currency).unwrap_or(0);
+            format!("{} {}", a.value.grouped(minor), a.currency)
+        }),
         conduct: (!d.conduct.is_empty()).then(|| {
             d.conduct
                 .iter()
