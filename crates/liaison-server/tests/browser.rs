@@ -474,11 +474,21 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
             .transition(&desk, id, cur.request.version, ack, jiff::Timestamp::now())
             .await
             .unwrap();
+        // The reviewer works in Chinese: the verdict, the decision and the state in Chinese.
         sign_in_with_app(&c, "cn-mps.legal_reviewer", partner_password, None).await;
         c.goto(&format!("{base}{path}")).await.unwrap();
+        click(&c, "#lang-switch").await;
+        let verdict = text_of(&c, "#verdict-word").await;
+        assert!(
+            verdict.chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+            "{verdict}"
+        );
         click(&c, "#go-in_review").await;
-        assert_eq!(text_of(&c, "#state").await, "In legal review");
+        assert_eq!(text_of(&c, "#state").await, "法律审核中");
         click(&c, "#go-accepted").await;
+        assert_eq!(text_of(&c, "#state").await, "已受理");
+        screenshot(&c, "reviewer-zh").await;
+        click(&c, "#lang-switch").await;
         assert_eq!(text_of(&c, "#state").await, "Accepted");
         screenshot(&c, "reviewer-en").await;
         click(&c, "#logout").await;
@@ -507,6 +517,15 @@ async fn browser_signs_in_moves_a_request_and_switches_language() {
         assert!(files.contains(&name), "the requesting side sees the file: {files}");
         let link = element(&c, "#evidence-table a[download]").await;
         assert!(link.attr("href").await.unwrap().unwrap().contains("/evidence/"));
+        // The supervisor reads the cooperation charts, in both languages.
+        c.goto(&format!("{base}/cooperation")).await.unwrap();
+        assert!(c.find(Locator::Css("svg#heat")).await.is_ok(), "the heat map");
+        let charts = c.find_all(Locator::Css("main svg")).await.unwrap().len();
+        assert!(charts >= 3, "heat map, trend and ageing: {charts}");
+        click(&c, "#lang-switch").await;
+        assert!(text_of(&c, "main").await.contains("协作"), "Chinese charts page");
+        screenshot(&c, "supervisor-charts-zh").await;
+        click(&c, "#lang-switch").await;
         click(&c, "#logout").await;
 
         // The partner's analyst answers a clean-up notice, item by item, in Chinese.
