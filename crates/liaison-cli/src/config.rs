@@ -170,7 +170,10 @@ impl Config {
             pull: Default::default(),
             work: Default::default(),
             notify: Default::default(),
-            sign_in: Default::default(),
+            sign_in: liaison_service::sign_in::SignInConfig {
+                key_file: Some(data_dir.join("sign-in.key")),
+                ..Default::default()
+            },
             approval: Default::default(),
         }
     }
@@ -242,6 +245,9 @@ impl Config {
             }
         }
         c.evidence = c.evidence.resolved(data_dir);
+        // Second-factor secrets are sealed under a key beside the database unless told otherwise.
+        let key = c.sign_in.key_file.take().unwrap_or_else(|| "sign-in.key".into());
+        c.sign_in.key_file = Some(if key.is_relative() { data_dir.join(key) } else { key });
         Ok(c)
     }
 
@@ -350,7 +356,9 @@ max_connections_per_address = {maxa}
 # max_failures wrong passwords or codes in a row lock an account for lockout_minutes (an
 # administrator's password reset unlocks it). A web session ends after session_hours, or
 # idle_minutes without a request. token_sign_in lets the page also take an API token (no
-# second factor then): for tests only.
+# second factor then): for tests only. Second-factor secrets are sealed in the database under
+# the key in key_file (default: sign-in.key in the data directory, made on first use; back it
+# up with the database: without it every user sets up the second factor again).
 # Four eyes (docs/lifecycle.md "Four eyes"): drafts of these kinds are sent only once a second
 # person approves them, one of the approvers' roles who is not the person who asked. Anyone
 # who drafts may still ask for approval of any draft. Empty (the default): not required.

@@ -1823,3 +1823,83 @@ async fn administration_pages_work_and_refuse_other_roles() {
     assert!(zh.contains("“Bad Code”不是有效的小组代码"), "{zh}");
     assert!(!zh.contains("is not a unit code"), "{zh}");
 }
+
+/// The node's own messages on Chinese pages: a refused move, someone else's change, empty and
+/// missing fields, a letter's missing particulars, an unknown owner, a saved search without a
+/// name — each shown in Chinese, none left in English (no "节点原文（英文）" lead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_messages_are_chinese_on_chinese_pages() {
+    let ui = Ui::start().await;
+    let mps = ui.f.mps.id.to_string();
+    let fbi = ui.login("FBI", Role::Officer).await;
+    let id = create_draft(&fbi, &mps).await;
+    let zh = fbi.with_lang("zh-CN");
+    let page = format!("/requests/{id}");
+    let csrf = zh.csrf(&page).await;
+    let english = |html: &str| html.contains("节点原文（英文）");
+    let banner = |html: &str| {
+        let at = html.find("class=\"banner error\"").expect("an error banner");
+        html[at..].split("</div>").next().unwrap().to_string()
+    };
+
+    // An empty comment.
+    let (s, html, _) = zh
+        .post(&format!("{page}/comment"), &[("csrf", &csrf), ("text", "  ")])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    let b = banner(&html);
+    assert!(b.contains("不能为空") && !english(&b), "{b}");
+
+    // A move the lifecycle does not have from a draft.
+    let (s, html, _) = zh
+        .post(
+            &format!("{page}/transition"),
+            &[("csrf", &csrf), ("to", "answered"), ("version", "1")],
+        )
+        .await;
+    assert!(s == StatusCode::CONFLICT || s == StatusCode::FORBIDDEN, "{s}: {html}");
+    let b = banner(&html);
+    assert!(!english(&b) && !b.contains("cannot go from"), "{b}");
+
+    // Someone else's change: the draft is at version 1, the form says 7.
+    let (s, html, _) = zh
+        .post(
+            &format!("{page}/transition"),
+            &[("csrf", &csrf), ("to", "withdrawn"), ("version", "7"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{html}");
+    let b = banner(&html);
+    assert!(b.contains("请重新加载") && !english(&b), "{b}");
+
+    // A letter with particulars missing (no draft watermark asked for).
+    let (s, html, _) = zh
+        .post(&format!("{page}/letter"), &[("csrf", &csrf), ("lang", "en,zh-CN")])
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    let b = banner(&html);
+    assert!(
+        !english(&b) && b.contains("请求函要件") && b.contains("缺少案情摘要的中文文本"),
+        "{b}"
+    );
+
+    // An owner who is not there.
+    let (s, html, _) = zh
+        .post(&format!("{page}/assign"), &[("csrf", &csrf), ("owner", "nobody-here")])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    let b = banner(&html);
+    assert!(b.contains("nobody-here") && !english(&b), "{b}");
+
+    // A saved search without a name.
+    let scsrf = zh.csrf("/search").await;
+    let (s, html, _) = zh
+        .post(
+            "/search/save",
+            &[("csrf", &scsrf), ("name", ""), ("query", "q=phishing")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
+    let b = banner(&html);
+    assert!(!english(&b) && b.contains("<strong>名称</strong>"), "{b}");
+}

@@ -46,6 +46,7 @@ pub mod requests;
 pub mod search;
 pub mod setup;
 pub mod sign_in;
+mod sign_in_seal;
 pub mod taxii;
 pub mod work;
 

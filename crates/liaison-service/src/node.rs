@@ -44,6 +44,8 @@ pub struct Node {
     pub(crate) notify: Arc<crate::deliver::NotifyRuntime>,
     /// `[sign_in]`: passwords, second factors, locks and sessions ([`Node::with_sign_in`]).
     pub(crate) sign_in: Arc<crate::sign_in::SignInConfig>,
+    /// The key of `[sign_in] key_file`, read on first use (`sign_in_seal`).
+    pub(crate) factor_key: Arc<std::sync::OnceLock<std::result::Result<Option<[u8; 32]>, String>>>,
     /// `[approval]`: four eyes before sending ([`Node::with_approval`]).
     pub(crate) approval: Arc<liaison_core::approval::ApprovalPolicy>,
 }
@@ -88,6 +90,7 @@ impl Node {
             work: Default::default(),
             notify: Default::default(),
             sign_in: Default::default(),
+            factor_key: Default::default(),
             approval: Default::default(),
         }
     }

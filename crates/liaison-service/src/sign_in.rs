@@ -49,6 +49,10 @@ pub struct SignInConfig {
     /// Whether the sign-in page also takes an API token (then no second factor is asked).
     /// Off by default: tokens are for programs.
     pub token_sign_in: bool,
+    /// The key that seals second-factor secrets in the database (`sign_in_seal`); the CLI
+    /// sets `DATA_DIR/sign-in.key` when it is not given. None: secrets are stored as hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SignInConfig {
@@ -61,6 +65,7 @@ impl Default for SignInConfig {
             session_hours: 12,
             idle_minutes: 30,
             token_sign_in: false,
+            key_file: None,
         }
     }
 }
@@ -187,7 +192,7 @@ pub struct SignInState {
 enum Step {
     Code,
     NewPassword,
-    /// `secret` in hex.
+    /// `secret` as it is stored (`Node::store_secret`: sealed, or hex without a key file).
     Enrol {
         secret: String,
     },
@@ -207,6 +212,8 @@ impl Node {
     /// Sets `[sign_in]`.
     pub fn with_sign_in(mut self, c: SignInConfig) -> Self {
         self.sign_in = std::sync::Arc::new(c);
+        // The key is read from the new configuration on first use.
+        self.factor_key = Default::default();
         self
     }
 
@@ -263,17 +270,19 @@ impl Node {
             return Ok(SignIn::Locked { until });
         }
         let agency = self.agency_code(&user).await;
+        let shown = self.need_of(&step, &user, &agency)?;
         let again = |problem| SignIn::Next {
             step: step_token.trim().to_string(),
-            need: need_of(&step, &user.username, &agency),
+            need: shown.clone(),
             problem: Some(problem),
         };
         let answer = answer.trim();
         match &step {
             Step::Code => {
-                let Some(secret) = cred.totp_secret.as_deref().and_then(|s| hex::decode(s).ok()) else {
+                let Some(stored) = cred.totp_secret.as_deref() else {
                     return Ok(SignIn::Refused);
                 };
+                let secret = self.read_secret(user.id, stored)?;
                 if !self.check_code(user.id, &secret, answer, true, now).await? {
                     return Ok(match self.failed(user.id, "code", now).await? {
                         SignIn::Refused => again(Problem::WrongCode),
@@ -303,7 +312,7 @@ impl Node {
                 self.after_password(&user, &cred, now).await
             }
             Step::Enrol { secret } => {
-                let secret = hex::decode(secret).map_err(|e| ServiceError::Internal(format!("sign-in step: {e}")))?;
+                let secret = self.read_secret(user.id, secret)?;
                 let Some(at) = totp_match(&secret, answer, now) else {
                     return Ok(match self.failed(user.id, "code", now).await? {
                         SignIn::Refused => again(Problem::WrongCode),
@@ -332,7 +341,7 @@ impl Node {
             return Ok(None);
         };
         let u = self.store.user_by_id(found.user).await?;
-        Ok(Some(need_of(&step, &u.username, &self.agency_code(&u).await)))
+        Ok(Some(self.need_of(&step, &u, &self.agency_code(&u).await)?))
     }
 
     /// What the user's sign-in looks like (their own, or anyone's for admins).
@@ -445,9 +454,9 @@ impl Node {
         let mut secret = [0u8; 20];
         rand::rng().fill_bytes(&mut secret);
         let step = Step::Enrol {
-            secret: hex::encode(secret),
+            secret: self.store_secret(u.id, &secret)?,
         };
-        let need = need_of(&step, &u.username, &self.agency_code(&u).await);
+        let need = self.need_of(&step, &u, &self.agency_code(&u).await)?;
         let token = self.step_token(u.id, &step, now).await?;
         Ok((token, need))
     }
@@ -470,7 +479,7 @@ impl Node {
         let Ok(Step::Enrol { secret }) = serde_json::from_str::<Step>(&found.step) else {
             return Err(ServiceError::invalid("code", "this set-up has ended; start again"));
         };
-        let secret = hex::decode(secret).map_err(|e| ServiceError::Internal(format!("sign-in step: {e}")))?;
+        let secret = self.read_secret(p.user, &secret)?;
         let Some(at) = totp_match(&secret, code.trim(), now) else {
             return Err(ServiceError::invalid(
                 "code",
@@ -569,7 +578,7 @@ impl Node {
                 .next(
                     user.id,
                     Step::Enrol {
-                        secret: hex::encode(secret),
+                        secret: self.store_secret(user.id, &secret)?,
                     },
                     None,
                     now,
@@ -584,7 +593,7 @@ impl Node {
 
     async fn next(&self, user: UserId, step: Step, problem: Option<Problem>, now: Timestamp) -> Result<SignIn> {
         let u = self.store.user_by_id(user).await?;
-        let need = need_of(&step, &u.username, &self.agency_code(&u).await);
+        let need = self.need_of(&step, &u, &self.agency_code(&u).await)?;
         let token = self.step_token(user, &step, now).await?;
         Ok(SignIn::Next {
             step: token,
@@ -652,7 +661,12 @@ impl Node {
             .map(|n| sha256_hex(&n))
             .collect();
         self.store
-            .set_second_factor(u.id, Some((&hex::encode(secret), step, &hashes)), &u.username, now)
+            .set_second_factor(
+                u.id,
+                Some((&self.store_secret(u.id, secret)?, step, &hashes)),
+                &u.username,
+                now,
+            )
             .await?;
         Ok(codes)
     }
@@ -710,22 +724,25 @@ fn state_of(c: Option<Credential>) -> SignInState {
     }
 }
 
-fn need_of(step: &Step, username: &str, agency: &str) -> Need {
-    match step {
-        Step::Code => Need::Code,
-        Step::NewPassword => Need::NewPassword,
-        Step::Enrol { secret } => {
-            let raw = hex::decode(secret).unwrap_or_default();
-            let b32 = base32(&raw);
-            let label = format!("Liaison:{agency} {username}");
-            Need::Enrol {
-                uri: format!(
-                    "otpauth://totp/{}?secret={b32}&issuer=Liaison&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_PERIOD}",
-                    percent(&label)
-                ),
-                secret: b32,
+impl Node {
+    /// What the page of a step shows (the set-up step opens its secret for the QR code).
+    fn need_of(&self, step: &Step, user: &User, agency: &str) -> Result<Need> {
+        Ok(match step {
+            Step::Code => Need::Code,
+            Step::NewPassword => Need::NewPassword,
+            Step::Enrol { secret } => {
+                let raw = self.read_secret(user.id, secret)?;
+                let b32 = base32(&raw);
+                let label = format!("Liaison:{agency} {}", user.username);
+                Need::Enrol {
+                    uri: format!(
+                        "otpauth://totp/{}?secret={b32}&issuer=Liaison&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_PERIOD}",
+                        percent(&label)
+                    ),
+                    secret: b32,
+                }
             }
-        }
+        })
     }
 }
 

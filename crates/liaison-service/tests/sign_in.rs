@@ -34,10 +34,25 @@ fn done(s: SignIn) -> (String, Vec<String>) {
     }
 }
 
+/// A key file in a fresh directory (made by the node on first use).
+fn key_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!(
+            "liaison-sign-in-{name}-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanosecond()
+        ))
+        .join("sign-in.key")
+}
+
 #[tokio::test]
 async fn sign_in_on_every_backend() {
     for node in fixtures::nodes_on_every_backend().await.unwrap() {
-        let node = node.with_sign_in(SignInConfig::default());
+        // Secrets sealed under a key file, as `liaison serve` runs.
+        let node = node.with_sign_in(SignInConfig {
+            key_file: Some(key_file("life")),
+            ..SignInConfig::default()
+        });
         let f = TwoAgencies::on(node).await.unwrap();
         whole_life(&f).await;
         locks_and_resets(&f).await;
@@ -320,4 +335,63 @@ async fn sessions_end(f: &TwoAgencies) {
         quick.start_session(&p, t0).await,
         Err(ServiceError::Forbidden(_))
     ));
+}
+
+/// Second-factor secrets at rest: with a key file they are sealed (a node without the key
+/// cannot use them); one set up before the node had a key keeps working and is sealed by
+/// `seal_second_factors`, once.
+#[tokio::test]
+async fn second_factor_secrets_are_sealed_at_rest() {
+    let plain = fixtures::sqlite_node()
+        .await
+        .unwrap()
+        .with_sign_in(SignInConfig::default());
+    let f = TwoAgencies::on(plain.clone()).await.unwrap();
+    let admin = f.who("FBI", Role::Admin);
+    let t0 = Timestamp::now();
+    let password = "correct horse battery staple";
+    // Set up on a node without a key: stored as hex.
+    plain
+        .set_password(admin, "fbi.officer", password, false, t0)
+        .await
+        .unwrap();
+    let (enrol, need, _) = next(plain.sign_in("fbi.officer", password, t0).await.unwrap());
+    let Need::Enrol { secret, .. } = need else {
+        panic!("expected the set-up, got {need:?}")
+    };
+    done(plain.sign_in_step(&enrol, &code_for(&secret, t0), t0).await.unwrap());
+
+    // The same database with a key: the old secret still works, then is sealed once.
+    let key = key_file("seal");
+    let sealed = plain.clone().with_sign_in(SignInConfig {
+        key_file: Some(key.clone()),
+        ..SignInConfig::default()
+    });
+    let t1 = t0 + SignedDuration::from_secs(60);
+    let (step, _, _) = next(sealed.sign_in("fbi.officer", password, t1).await.unwrap());
+    done(sealed.sign_in_step(&step, &code_for(&secret, t1), t1).await.unwrap());
+    assert_eq!(sealed.seal_second_factors().await.unwrap(), 1);
+    assert_eq!(sealed.seal_second_factors().await.unwrap(), 0, "sealed once");
+    assert!(key.exists(), "the key file was made");
+    let t2 = t1 + SignedDuration::from_secs(60);
+    let (step, _, _) = next(sealed.sign_in("fbi.officer", password, t2).await.unwrap());
+    done(sealed.sign_in_step(&step, &code_for(&secret, t2), t2).await.unwrap());
+    // Without the key, the sealed secret is of no use: the code is not taken.
+    let t3 = t2 + SignedDuration::from_secs(60);
+    let (step, _, _) = next(plain.sign_in("fbi.officer", password, t3).await.unwrap());
+    assert!(plain.sign_in_step(&step, &code_for(&secret, t3), t3).await.is_err());
+    // A new set-up on the sealed node is sealed from the start (its step too) and works.
+    sealed
+        .set_password(admin, "fbi.desk", password, false, t3)
+        .await
+        .unwrap();
+    let (enrol, need, _) = next(sealed.sign_in("fbi.desk", password, t3).await.unwrap());
+    let Need::Enrol { secret, .. } = need else {
+        panic!("expected the set-up, got {need:?}")
+    };
+    done(sealed.sign_in_step(&enrol, &code_for(&secret, t3), t3).await.unwrap());
+    assert_eq!(sealed.seal_second_factors().await.unwrap(), 0, "nothing in the clear");
+    let t4 = t3 + SignedDuration::from_secs(60);
+    let (step, _, _) = next(plain.sign_in("fbi.desk", password, t4).await.unwrap());
+    assert!(plain.sign_in_step(&step, &code_for(&secret, t4), t4).await.is_err());
 }

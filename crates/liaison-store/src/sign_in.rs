@@ -217,6 +217,34 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Users whose second-factor secret does not start with `sealed_prefix` (written in the
+    /// clear, before the node had a key), with what is stored.
+    pub async fn unsealed_second_factors(&self, sealed_prefix: &str) -> Result<Vec<(UserId, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT user_id, totp_secret FROM credentials WHERE totp_secret IS NOT NULL AND totp_secret NOT LIKE $1",
+        )
+        .bind(format!("{sealed_prefix}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(u, s)| Ok((crate::parse(&u, "user id")?, s)))
+            .collect()
+    }
+
+    /// Replaces a user's second-factor secret `old` by `new` (the same secret, sealed); false
+    /// when the row no longer holds `old` (changed meanwhile, or sealed by another process).
+    pub async fn reseal_second_factor(&self, user: UserId, old: &str, new: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        let r = sqlx::query("UPDATE credentials SET totp_secret = $3 WHERE user_id = $1 AND totp_secret = $2")
+            .bind(user.to_string())
+            .bind(old)
+            .bind(new)
+            .execute(w.conn().await?)
+            .await?;
+        w.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Sets up (`Some`, with the first accepted step and the recovery codes' hashes) or removes
     /// (`None`) a user's second factor. The old recovery codes are gone either way.
     pub async fn set_second_factor(

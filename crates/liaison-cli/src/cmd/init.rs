@@ -189,6 +189,14 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     {
         eprintln!("rolled back an intel ingest that was interrupted while writing");
     }
+    // Second-factor secrets written before the node had a sign-in key are sealed now.
+    let sealed = node
+        .seal_second_factors()
+        .await
+        .context("sealing second-factor secrets under [sign_in] key_file")?;
+    if sealed > 0 {
+        eprintln!("sealed {sealed} second-factor secrets stored in the clear under [sign_in] key_file");
+    }
     // Evidence retention: the sweep runs hourly (as `retention`); deletion is checked
     // against legal holds in its own transaction, so instances may all run it.
     let sweeper = node.clone();

@@ -22,6 +22,10 @@ enum Hole {
     Role,
     /// An action of the `[actions]` table.
     What,
+    /// A language of letters (`en`, `zh-CN`), from `[words]` (`lang.…`).
+    Lang,
+    /// A free text of a letter (`summary`, `purpose`, `necessity`), from `[words]` (`text.…`).
+    Text,
 }
 
 #[derive(Debug)]
@@ -35,12 +39,15 @@ struct Pattern {
 #[derive(Debug, Default)]
 struct Catalog {
     actions: HashMap<String, String>,
+    words: HashMap<String, String>,
     patterns: Vec<Pattern>,
 }
 
 #[derive(serde::Deserialize)]
 struct Src {
     actions: HashMap<String, String>,
+    #[serde(default)]
+    words: HashMap<String, String>,
     messages: toml::Table,
 }
 
@@ -56,6 +63,8 @@ fn pattern(key: &str, zh: &str) -> Pattern {
             "states" => Some(Hole::States),
             "role" => Some(Hole::Role),
             "what" => Some(Hole::What),
+            "lang" => Some(Hole::Lang),
+            "text" => Some(Hole::Text),
             _ => None,
         };
         let last = pieces.len() - 1;
@@ -80,14 +89,22 @@ fn pattern(key: &str, zh: &str) -> Pattern {
 
 fn parse(src: &str) -> Catalog {
     match toml::from_str::<Src>(src) {
-        Ok(s) => Catalog {
-            actions: s.actions,
-            patterns: s
+        Ok(s) => {
+            let mut patterns: Vec<Pattern> = s
                 .messages
                 .iter()
                 .filter_map(|(k, v)| v.as_str().map(|zh| pattern(k, zh)))
-                .collect(),
-        },
+                .collect();
+            // The most specific first: the pattern with the most literal text ("request {} is
+            // at version {} …" before "request {}"), so that a short one never takes a long
+            // message whose own pattern exists.
+            patterns.sort_by_key(|p| std::cmp::Reverse(p.pieces.iter().map(String::len).sum::<usize>()));
+            Catalog {
+                actions: s.actions,
+                words: s.words,
+                patterns,
+            }
+        }
         Err(e) => {
             // A unit test parses the catalog, so this only happens after a bad edit.
             tracing::error!(error = %e, "service message catalog does not parse; messages stay in English");
@@ -106,6 +123,8 @@ fn fits(c: &Catalog, h: Hole, v: &str) -> bool {
         Hole::States => v.split(", ").all(|s| s.parse::<State>().is_ok()),
         Hole::Role => v.parse::<Role>().is_ok(),
         Hole::What => c.actions.contains_key(v),
+        Hole::Lang => c.words.contains_key(&format!("lang.{v}")),
+        Hole::Text => c.words.contains_key(&format!("text.{v}")),
     }
 }
 
@@ -155,6 +174,16 @@ fn show(l: Lang, c: &Catalog, h: Hole, v: &str) -> String {
         Hole::States => v.split(", ").map(|s| l.word("state", s)).collect::<Vec<_>>().join("、"),
         Hole::Role => l.word("role", v),
         Hole::What => c.actions.get(v).cloned().unwrap_or_else(|| v.to_string()),
+        Hole::Lang => c
+            .words
+            .get(&format!("lang.{v}"))
+            .cloned()
+            .unwrap_or_else(|| v.to_string()),
+        Hole::Text => c
+            .words
+            .get(&format!("text.{v}"))
+            .cloned()
+            .unwrap_or_else(|| v.to_string()),
     }
 }
 
@@ -295,6 +324,12 @@ mod tests {
         );
         // A value holding the literal that follows it still matches.
         assert_eq!(zh("unknown user 'it's'"), "没有用户“it's”");
+        // The most specific pattern wins over a shorter one that would also match.
+        assert_eq!(
+            zh("request FBI-2026-0042 is at version 3 (you sent 2); reload it and try again"),
+            "请求 FBI-2026-0042 现为第 3 版（您提交的是第 2 版）；请重新加载后再试。"
+        );
+        assert_eq!(zh("request FBI-2026-0042"), "请求 FBI-2026-0042");
         // Unknown: English, introduced in Chinese; English pages are unchanged.
         let odd = "the moon is made of cheese";
         assert!(zh(odd).ends_with(odd) && zh(odd).len() > odd.len());
