@@ -1698,9 +1698,21 @@ async fn administration_pages_work_and_refuse_other_roles() {
     )
     .await
     .unwrap();
+    // B's administrator named B's agency for B's Chinese pages: that name stays on B.
+    let b_admin = b.local_principal("admin").await.unwrap();
+    let names = liaison_service::AgencyNames {
+        name_en: "National Crime Agency".into(),
+        name_native: String::new(),
+        name_zh: "英国国家犯罪调查局".into(),
+    };
+    b.rename_agency(&b_admin, "GB-NCA", names, now).await.unwrap();
     let pf = b.own_peer_file().await.unwrap();
     let fingerprint = pf.descriptor.fingerprint().unwrap().to_hex();
     let file = serde_json::to_string(&pf).unwrap();
+    assert!(
+        !file.contains("name_zh") && !file.contains("英国"),
+        "local names stay local: {file}"
+    );
     let wrong = "00".repeat(32);
     let (s, html, _) = admin
         .post(

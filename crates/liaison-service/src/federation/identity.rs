@@ -112,7 +112,10 @@ pub(crate) async fn own_peer_file(store: &Store) -> Result<Option<PeerFile>, Fed
         return Ok(None);
     };
     let descriptor = NodeDescriptor::from_slice(id.descriptor.as_bytes())?;
-    let agency = store.agency(descriptor.agency_id).await?;
+    let mut agency = store.agency(descriptor.agency_id).await?;
+    // The name Chinese pages show is this node's own; the peer file carries the agency's names
+    // as the protocol has them (an older node would refuse the field).
+    agency.name_zh.clear();
     let revocations = super::revoke::own_revocations(Path::new(&id.key_dir))?;
     Ok(Some(PeerFile {
         format: PEER_FILE_FORMAT.into(),

@@ -149,7 +149,11 @@ impl Node {
         };
         let agency = match self.store.agency(pf.agency.id).await {
             Ok(_) => None,
-            Err(liaison_store::StoreError::NotFound(_)) => Some(pf.agency.clone()),
+            // The name Chinese pages show is set by this node's administrator, never by a peer.
+            Err(liaison_store::StoreError::NotFound(_)) => Some(Agency {
+                name_zh: String::new(),
+                ..pf.agency.clone()
+            }),
             Err(e) => return Err(e.into()),
         };
         let existing = stored_peer(self, pinned.node_id.as_str()).await?;
