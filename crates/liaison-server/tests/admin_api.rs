@@ -317,6 +317,22 @@ async fn users_and_tokens_are_administered_through_the_api() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "the code does not change");
+    // A new agency keeps the name for Chinese pages it is added with.
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/api/v1/agencies",
+            &admin,
+            Some(
+                json!({"code": "US-USSS", "name_en": "United States Secret Service", "name_zh": "美国特勤局",
+                        "jurisdiction": "US", "kind": "police", "time_zone": "America/New_York"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, dir) = api.call(Method::GET, "/api/v1/directory", &desk, None).await;
+    let usss = dir.as_array().unwrap().iter().find(|a| a["code"] == "US-USSS").unwrap();
+    assert_eq!(usss["name_zh"], "美国特勤局", "stored, not only echoed: {usss}");
     let (s, v) = api
         .call(
             Method::PATCH,

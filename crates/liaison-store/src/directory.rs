@@ -301,7 +301,7 @@ pub(crate) async fn insert_agency_in(
     actor: &str,
     now: jiff::Timestamp,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO agencies (id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+    sqlx::query("INSERT INTO agencies (id, code, name_en, name_native, jurisdiction, kind, time_zone, node_id, name_zh) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(a.id.to_string())
         .bind(&a.code)
         .bind(&a.name_en)
@@ -310,6 +310,7 @@ pub(crate) async fn insert_agency_in(
         .bind(a.kind.as_str())
         .bind(&a.time_zone)
         .bind(node_id.map(str::to_string))
+        .bind(&a.name_zh)
         .execute(w.conn().await?)
         .await
         .map_err(|e| match &e {
