@@ -177,6 +177,18 @@ pass() { # NAME TOKEN [filters...]
   rc=${PIPESTATUS[0]}
   set -e
   echo "contract pass '$name': exit $rc in $((SECONDS - t0)) s"
+  # CPython 3.11's ast module sometimes raises a spurious SystemError ("AST constructor
+  # recursion depth mismatch", python/cpython#106905) in threaded programs; Hypothesis hits
+  # it while describing a strategy, and schemathesis reports a runtime error with no API
+  # failure. Such a pass runs once more, saying so (with the same seed, so a real failure
+  # comes back and fails it); any other error fails at once.
+  if [ "$rc" != 0 ] && [ -z "${retried:-}" ] && grep -q "AST constructor recursion depth mismatch" "$dir/$name.out"; then
+    echo "### contract pass '$name' hit CPython issue 106905 inside Hypothesis (a tool error, not an API failure): running it once more ###"
+    retried=1
+    pass "$name" "$token" "$@"
+    retried=
+    return
+  fi
   [ "$rc" = 0 ] || status=1
 }
 
