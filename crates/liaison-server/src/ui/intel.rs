@@ -199,15 +199,7 @@ async fn render_page(ui: &Ui, s: &Session, status: StatusCode, mut banners: Vec<
                 Vec::new()
             }
         };
-        let q = liaison_intel::stats::StatsQuery {
-            by: liaison_intel::stats::GroupBy::Classification,
-            class: None,
-            victim_country: None,
-            country: None,
-            asn: None,
-            since: None,
-            until: None,
-        };
+        let q = liaison_intel::stats::StatsQuery::by(liaison_intel::stats::GroupBy::Classification);
         let indicators = match ui.node.intel_stats(&s.p, &q).await {
             Ok(rows) => rows
                 .into_iter()
