@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (27, "sign-in", crate::sign_in::MIGRATION_27),
     (28, "approval", crate::approval::MIGRATION_28),
     (29, "agency-name-zh", crate::directory::MIGRATION_29),
+    (30, "search-words", ""),
 ];
 
 /// An agency's listing is two ordered walks, one per side (`Store::page_ids`). Without these,
@@ -257,6 +258,15 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
                     docs,
                     keys,
                     "schema migration 25: existing requests, comments and files indexed for search"
+                );
+            }
+        }
+        if *version == 30 {
+            let words = crate::search::own_vocabulary(&mut w).await?;
+            if words > 0 {
+                tracing::info!(
+                    words,
+                    "schema migration 30: the search vocabulary copied into its own table"
                 );
             }
         }

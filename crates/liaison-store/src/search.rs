@@ -109,6 +109,41 @@ pub(crate) async fn create_windows(w: &mut WriteTx) -> Result<()> {
     Ok(())
 }
 
+/// Migration 30 (`search-words`), SQLite only: the vocabulary becomes a table of its own,
+/// kept by every write as on PostgreSQL, instead of the `fts5vocab` table over the FTS5 index.
+/// An `fts5vocab` row counts its word's documents as it is read, whether or not the query asks
+/// for the count: expanding the prefix `account` read the lists of `account` and `accounts`
+/// whole, 25 ms at 6,000,000 texts, on every search for it (bench/search/README.md). The words
+/// already indexed are copied once; on PostgreSQL nothing changes.
+pub(crate) async fn own_vocabulary(w: &mut WriteTx) -> Result<u64> {
+    if w.backend() != Backend::Sqlite {
+        return Ok(0);
+    }
+    let stmts = [
+        "CREATE TABLE search_words (term TEXT CONSTRAINT search_words_pk PRIMARY KEY) WITHOUT ROWID",
+        "INSERT INTO search_words (term) SELECT term FROM search_vocab",
+        "DROP TABLE search_vocab",
+        "ALTER TABLE search_words RENAME TO search_vocab",
+    ];
+    let mut words = 0;
+    for s in stmts {
+        let r = sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+            .execute(w.conn().await?)
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("schema migration 30 (search-words) failed: {e}")))?;
+        if s.starts_with("INSERT") {
+            words = r.rows_affected();
+        }
+    }
+    Ok(words)
+}
+
+/// The distinct tokens of `terms` as a JSON list, for the vocabulary (SQLite's `json_each`).
+fn terms_json(terms: &str) -> String {
+    let words: std::collections::BTreeSet<&str> = terms.split_ascii_whitespace().collect();
+    serde_json::to_string(&words).unwrap_or_else(|_| "[]".into())
+}
+
 /// Creates the backend's text index over `search_docs` (part of migration 24).
 pub(crate) async fn create_text_index(w: &mut WriteTx) -> Result<()> {
     let stmts: &[&str] = match w.backend() {
@@ -208,7 +243,15 @@ pub(crate) fn push_doc(
     match backend {
         Backend::Sqlite => {
             let mut row = row;
+            let words = terms_json(&terms);
             row.push(terms.into());
+            // Its words (and its two agency tokens, as on PostgreSQL) into the vocabulary.
+            b.push(
+                "INSERT OR IGNORE INTO search_vocab (term) SELECT value FROM json_each($1) \
+                 UNION ALL SELECT 'zzag' || replace(requesting_agency, '-', '') FROM requests WHERE id = $2 \
+                 UNION ALL SELECT 'zzag' || replace(requested_agency, '-', '') FROM requests WHERE id = $2",
+                vec![words.into(), request.to_string().into()],
+            );
             b.push(
                 "INSERT INTO search_docs (doc, request_id, source, item_id, at, side, tlp, named, terms) \
                  VALUES ((SELECT COALESCE(MAX(doc), 0) + 1 FROM search_docs), $1, $2, $3, $4, $5, $6, $7, \
@@ -1365,6 +1408,20 @@ pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
             .execute(w.conn().await?)
             .await?;
     }
+    // SQLite: the vocabulary is a table of its own from migration 30 on (before, during
+    // migration 25, it is still the `fts5vocab` view of the FTS5 index, which keeps itself).
+    let own_words = backend == Backend::Sqlite && {
+        let plain: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_vocab' AND type = 'table' \
+             AND sql NOT LIKE 'CREATE VIRTUAL%'",
+        )
+        .fetch_one(w.conn().await?)
+        .await?;
+        plain > 0
+    };
+    if own_words {
+        sqlx::query("DELETE FROM search_vocab").execute(w.conn().await?).await?;
+    }
     // SQLite: the transaction's pages beyond the page cache (16 MiB per connection) go to the
     // WAL and are read back from there one system call each; a large cache for the rebuild
     // (set back at the end) keeps most of them in memory.
@@ -1381,6 +1438,8 @@ pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
     let mut keys: Vec<(String, String)> = Vec::new();
     let (mut n_docs, mut n_keys, mut doc) = (0u64, 0u64, 0i64);
     let mut countries: std::collections::HashMap<String, Option<String>> = Default::default();
+    // SQLite: the vocabulary (migration 30), written after the texts.
+    let mut words: std::collections::HashSet<String> = Default::default();
     loop {
         for i in 0..3 {
             if bufs[i].is_empty()
@@ -1470,8 +1529,16 @@ pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
                 terms: liaison_core::search::index_terms(&text) + &tokens,
             },
         };
-        if backend == Backend::Postgres {
-            d.terms += &window_tokens(d.doc);
+        match backend {
+            Backend::Postgres => d.terms += &window_tokens(d.doc),
+            Backend::Sqlite if own_words => {
+                for t in d.terms.split_ascii_whitespace() {
+                    if !words.contains(t) {
+                        words.insert(t.to_string());
+                    }
+                }
+            }
+            Backend::Sqlite => {}
         }
         docs.push(d);
         if docs.len() == REBUILD_CHUNK {
@@ -1492,11 +1559,23 @@ pub(crate) async fn rebuild_in(w: &mut WriteTx) -> Result<(u64, u64)> {
     }
     n_docs += write_docs(w, backend, &docs).await?;
     n_keys += write_keys(w, &keys).await?;
+    let mut words: Vec<String> = words.into_iter().collect();
+    words.sort_unstable();
+    for chunk in words.chunks(REBUILD_CHUNK) {
+        write_words(w, chunk).await?;
+    }
     let build: &[&str] = match backend {
         Backend::Sqlite => &[
             "CREATE INDEX search_docs_request ON search_docs(request_id, doc)",
             "CREATE INDEX search_docs_item ON search_docs(item_id)",
+            // FTS5 gathers new entries in memory and writes them out as a segment whenever
+            // they pass `hashsize` (1 MiB by default); the segments are then merged level by
+            // level. At 6,000,000 texts that is thousands of small segments merged again and
+            // again inside one transaction (after 35 minutes the WAL held 6.6 GB and the
+            // build was not done). Large segments for the rebuild, the default again after.
+            "INSERT INTO search_fts (search_fts, rank) VALUES ('hashsize', 268435456)",
             "INSERT INTO search_fts (search_fts) VALUES ('rebuild')",
+            "INSERT INTO search_fts (search_fts, rank) VALUES ('hashsize', 1048576)",
         ],
         // The GIN index builds in memory up to `maintenance_work_mem` (64 MB by default),
         // writing and merging runs beyond it; for this transaction only, more.
@@ -1600,6 +1679,22 @@ pub(crate) async fn write_docs(w: &mut WriteTx, backend: Backend, docs: &[Doc]) 
     Ok(docs.len() as u64)
 }
 
+/// Writes words into the vocabulary (SQLite), many rows per statement.
+async fn write_words(w: &mut WriteTx, words: &[String]) -> Result<()> {
+    if words.is_empty() {
+        return Ok(());
+    }
+    let rows = rows_sql(words.len(), 1, |i, _| format!("${}", i + 1));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO search_vocab (term) VALUES {rows} ON CONFLICT DO NOTHING"
+    )));
+    for t in words {
+        q = q.bind(t.clone());
+    }
+    q.execute(w.conn().await?).await?;
+    Ok(())
+}
+
 /// Writes target keys, many rows per statement (duplicates of one request ignored).
 pub(crate) async fn write_keys(w: &mut WriteTx, keys: &[(String, String)]) -> Result<u64> {
     if keys.is_empty() {
@@ -1631,6 +1726,25 @@ mod tests {
         assert_eq!(PG_PUSH_DOC.matches("zzw").count(), WINDOW_LEVELS.len());
         assert!(PG_PUSH_DOC.contains(&format!("d.doc >> {SPAN_BITS}")));
         assert_eq!(window_tokens(5000), " zzw10n4 zzw12n1 zzw14n0 zzw16n0 zzw18n0 zzw20n0");
+    }
+
+    /// The rebuild on SQLite writes FTS5 segments of up to 256 MiB, and leaves the table's
+    /// setting at FTS5's default for the small transactions that follow.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rebuild_leaves_the_fts5_settings_as_it_found_them() {
+        let path = crate::testing::sqlite_path().unwrap();
+        let store = Store::open_sqlite(&path).await.unwrap();
+        assert_eq!(store.search_rebuild().await.unwrap(), (0, 0));
+        let size: i64 = sqlx::query_scalar("SELECT v FROM search_fts_config WHERE k = 'hashsize'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(size, 1_048_576);
+        let ok: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_fts WHERE search_fts MATCH 'x'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(ok, 0);
     }
 
     #[test]

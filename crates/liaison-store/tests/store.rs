@@ -993,3 +993,52 @@ async fn references_are_numbered_per_agency_and_local_year() {
         assert_eq!(store.insert_request(&back, "li").await.unwrap(), "CN-MPS-2026-0001");
     }
 }
+
+/// Schema migration 30 (`search-words`): a database whose search vocabulary is still the
+/// `fts5vocab` view of the FTS5 index (migrations 25–29) gets a table of its own holding the
+/// same words, which later writes add to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_30_gives_the_search_vocabulary_a_table_of_its_own() {
+    use sqlx::Connection;
+    let path = testing::sqlite_path().unwrap();
+    let store = Store::open_sqlite(&path).await.unwrap();
+    store.close().await;
+
+    // The layout of schema 29, with two texts already indexed.
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for sql in [
+        "DROP TABLE search_vocab",
+        "CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_fts, 'row')",
+        "INSERT INTO search_fts (rowid, terms) VALUES (1, 'phishing kit'), (2, '诈骗 kit')",
+        "DELETE FROM schema_migrations WHERE version = 30",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+
+    let store = Store::open_sqlite(&path).await.unwrap();
+    store.close().await;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let words: Vec<String> = sqlx::query_scalar("SELECT term FROM search_vocab ORDER BY term")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(words, ["kit", "phishing", "诈骗"]);
+    let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'search_vocab'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert!(sql.contains("WITHOUT ROWID") && !sql.contains("VIRTUAL"), "{sql}");
+    assert!(
+        sqlx::query_scalar::<_, String>("SELECT name FROM sqlite_master WHERE name = 'search_words'")
+            .fetch_optional(&mut c)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    c.close().await.unwrap();
+}
