@@ -9,6 +9,7 @@ use liaison_core::request::{AssistanceRequest, RequestDraft, RequestKind, Urgenc
 use liaison_core::sla::DeadlineKind;
 use liaison_core::{AgencyId, ContactId, CountryCode, RequestId, Role};
 use liaison_store::{RequestFilter, Store, StoreError, TransitionRecord, testing};
+use sqlx::Connection;
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -456,7 +457,6 @@ async fn reopening_keeps_data_and_skips_applied_migrations() {
 /// assessment, and later state changes leave it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assessments_written_before_migration_8_survive_it() {
-    use sqlx::Connection;
     let path = testing::sqlite_path().unwrap();
     let store = Store::open_sqlite(&path).await.unwrap();
     let (fbi, mps) = seed(&store).await;
@@ -471,9 +471,7 @@ async fn assessments_written_before_migration_8_survive_it() {
     store.close().await;
 
     // The layout of schema 7: the assessment in the request row, no table of its own.
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let mut c = raw_sqlite(&path).await;
     for sql in [
         "ALTER TABLE requests ADD COLUMN assessment TEXT",
         "UPDATE requests SET assessment = (SELECT assessment FROM request_assessments WHERE request_id = requests.id)",
@@ -494,9 +492,7 @@ async fn assessments_written_before_migration_8_survive_it() {
     let after = store.transition(&receive).await.unwrap();
     assert_eq!(after.assessment.as_ref().map(|a| a.get()), Some(text));
     store.close().await;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let mut c = raw_sqlite(&path).await;
     let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('requests')")
         .fetch_all(&mut c)
         .await
@@ -999,15 +995,12 @@ async fn references_are_numbered_per_agency_and_local_year() {
 /// same words, which later writes add to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_30_gives_the_search_vocabulary_a_table_of_its_own() {
-    use sqlx::Connection;
     let path = testing::sqlite_path().unwrap();
     let store = Store::open_sqlite(&path).await.unwrap();
     store.close().await;
 
     // The layout of schema 29, with two texts already indexed.
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let mut c = raw_sqlite(&path).await;
     for sql in [
         "DROP TABLE search_vocab",
         "CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_fts, 'row')",
@@ -1020,9 +1013,7 @@ async fn migration_30_gives_the_search_vocabulary_a_table_of_its_own() {
 
     let store = Store::open_sqlite(&path).await.unwrap();
     store.close().await;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let mut c = raw_sqlite(&path).await;
     let words: Vec<String> = sqlx::query_scalar("SELECT term FROM search_vocab ORDER BY term")
         .fetch_all(&mut c)
         .await
@@ -1041,4 +1032,11 @@ async fn migration_30_gives_the_search_vocabulary_a_table_of_its_own() {
             .is_none()
     );
     c.close().await.unwrap();
+}
+
+/// A plain connection to the SQLite file at `path`, past the store (to lay out an older schema).
+async fn raw_sqlite(path: &std::path::Path) -> sqlx::SqliteConnection {
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
 }
